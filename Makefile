@@ -1,0 +1,48 @@
+GO ?= go
+BINARIES := runtime shim supervisord engined ctl
+PROTOS := $(sort $(shell find proto -name "*.proto"))
+
+.PHONY: all build deps proto proto-check test test-unit test-integration test-e2e demo bench clean $(BINARIES)
+
+all: build
+
+build: $(BINARIES)
+
+$(BINARIES):
+	CGO_ENABLED=1 $(GO) build -trimpath -o bin/$@ ./cmd/$@
+
+deps:
+	./scripts/deps.sh
+
+# Regenerates the Go code for the APIs; the generated files are committed.
+proto:
+	protoc -I proto \
+		--plugin=protoc-gen-go="$$($(GO) tool -n protoc-gen-go)" \
+		--plugin=protoc-gen-go-grpc="$$($(GO) tool -n protoc-gen-go-grpc)" \
+		--go_out=paths=source_relative:proto \
+		--go-grpc_out=paths=source_relative:proto \
+		$(PROTOS)
+
+# Fails when the committed generated code is not what `make proto` makes.
+proto-check: proto
+	git diff --exit-code -- proto
+
+test: test-unit test-integration test-e2e
+
+test-unit:
+	$(GO) test ./pkg/... ./cmd/... ./test/image/...
+
+test-integration: build
+	$(GO) test -count=1 -timeout 15m ./test/integration/...
+
+test-e2e: build
+	$(GO) test -count=1 -timeout 20m ./test/e2e/...
+
+demo: build
+	./scripts/demo.sh
+
+bench: build
+	./scripts/bench.sh
+
+clean:
+	rm -rf bin

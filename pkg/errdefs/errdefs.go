@@ -1,0 +1,24 @@
+// Package errdefs defines the error classes that callers branch on. Code
+// inside berth wraps one of these with %w and context (operation, path, id);
+// the classes are translated to gRPC codes and HTTP statuses only at the wire.
+package errdefs
+
+import "errors"
+
+var (
+	ErrNotFound           = errors.New("not found")
+	ErrAlreadyExists      = errors.New("already exists")
+	ErrInvalidArgument    = errors.New("invalid argument")
+	ErrFailedPrecondition = errors.New("failed precondition")
+	ErrUnavailable        = errors.New("unavailable")
+	ErrNotImplemented     = errors.New("not implemented")
+	ErrConflict           = errors.New("conflict")
+)
+
+func IsNotFound(err error) bool           { return errors.Is(err, ErrNotFound) }
+func IsAlreadyExists(err error) bool      { return errors.Is(err, ErrAlreadyExists) }
+func IsInvalidArgument(err error) bool    { return errors.Is(err, ErrInvalidArgument) }
+func IsFailedPrecondition(err error) bool { return errors.Is(err, ErrFailedPrecondition) }
+func IsUnavailable(err error) bool        { return errors.Is(err, ErrUnavailable) }
+func IsNotImplemented(err error) bool     { return errors.Is(err, ErrNotImplemented) }
+func IsConflict(err error) bool           { return errors.Is(err, ErrConflict) }
