@@ -27,10 +27,10 @@ proto:
 proto-check: proto
 	git diff --exit-code -- proto
 
-test: test-unit test-integration test-e2e
+test: deps test-unit test-integration test-e2e
 
 test-unit:
-	$(GO) test ./pkg/... ./cmd/... ./test/image/...
+	$(GO) test -count=1 ./pkg/... ./cmd/... ./test/image/...
 
 test-integration: build
 	$(GO) test -count=1 -timeout 15m ./test/integration/...
@@ -38,7 +38,7 @@ test-integration: build
 test-e2e: build
 	$(GO) test -count=1 -timeout 20m ./test/e2e/...
 
-demo: build
+demo: deps build
 	./scripts/demo.sh
 
 bench: build

@@ -1,0 +1,78 @@
+// Command shim supervises one container for supervisord: see docs/shim.md.
+//
+//	shim --id ID --bundle DIR --runtime BINARY [--runtime-root DIR]
+//	     [--runtime-arg ARG ...] --socket PATH --state-dir DIR [--debug]
+//
+// When fd 3 is a pipe, the shim writes "ok\n" (or "error: ...\n") to it once
+// its socket listens, and closes it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/shim"
+)
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func main() {
+	// One idle shim per container: keep it small.
+	runtime.GOMAXPROCS(1)
+	debug.SetGCPercent(50)
+
+	var cfg shim.Config
+	var runtimeArgs multiFlag
+	var debugLog bool
+	flag.StringVar(&cfg.ID, "id", "", "container id")
+	flag.StringVar(&cfg.Bundle, "bundle", "", "OCI bundle directory")
+	flag.StringVar(&cfg.Runtime, "runtime", "", "OCI runtime binary (runc-compatible)")
+	flag.StringVar(&cfg.RuntimeRoot, "runtime-root", "", "runtime --root")
+	flag.Var(&runtimeArgs, "runtime-arg", "extra global runtime argument (repeatable)")
+	flag.StringVar(&cfg.Socket, "socket", "", "unix socket to serve the shim API on")
+	flag.StringVar(&cfg.StateDir, "state-dir", "", "the shim's state directory")
+	flag.BoolVar(&debugLog, "debug", false, "log more")
+	flag.Parse()
+	cfg.RuntimeArgs = runtimeArgs
+
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds | log.LUTC)
+	log.SetPrefix(fmt.Sprintf("shim[%d] ", os.Getpid()))
+	if debugLog {
+		log.Printf("config %+v", cfg)
+	}
+
+	ready := readyPipe()
+	// SIGPIPE from a vanished client must not kill the shim; SIGHUP and
+	// SIGINT cannot reach it from a terminal (own session) but are ignored
+	// too, so the container keeps its reaper.
+	signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP, syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := shim.Run(ctx, cfg, ready); err != nil {
+		log.Printf("error: %v", err)
+		os.Exit(1)
+	}
+}
+
+// readyPipe returns fd 3 when the launcher passed a pipe there.
+func readyPipe() *os.File {
+	var st unix.Stat_t
+	if err := unix.Fstat(3, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return nil
+	}
+	unix.CloseOnExec(3)
+	return os.NewFile(3, "ready")
+}

@@ -1,0 +1,375 @@
+// Package archive applies layer tars to a directory. Layer tars are hostile
+// input: every path is resolved inside the target with openat2
+// (RESOLVE_IN_ROOT), so neither "..", absolute paths, symlinked parents nor
+// hardlinks can reach outside it, and the final component is never followed.
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// WhiteoutMode says what a whiteout entry becomes.
+type WhiteoutMode int
+
+const (
+	// OverlayWhiteouts writes overlayfs whiteouts: a 0/0 character device for
+	// ".wh.NAME" and trusted.overlay.opaque=y for ".wh..wh..opq". Use it when
+	// applying into an overlay upper directory.
+	OverlayWhiteouts WhiteoutMode = iota
+	// RemoveWhiteouts deletes what a whiteout hides. Use it when applying into
+	// a mounted (merged) filesystem.
+	RemoveWhiteouts
+)
+
+const (
+	whPrefix = ".wh."
+	whOpaque = ".wh..wh..opq"
+)
+
+// Options of Apply.
+type Options struct {
+	Whiteouts WhiteoutMode
+}
+
+// Result of Apply.
+type Result struct {
+	// DiffID is the digest of the uncompressed tar stream.
+	DiffID digest.Digest
+	// Size is the size of the uncompressed tar stream.
+	Size int64
+}
+
+// Decompress returns a reader of the uncompressed stream, detecting gzip
+// and zstd by their magic bytes.
+func Decompress(r io.Reader) (io.ReadCloser, error) {
+	br := bufio.NewReader(r)
+	magic, _ := br.Peek(4)
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("gzip layer: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		return zr, nil
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return nil, fmt.Errorf("zstd compressed layers are not supported yet: %w", errdefs.ErrNotImplemented)
+	}
+	return io.NopCloser(br), nil
+}
+
+// DiffID computes the digest of the uncompressed stream r.
+func DiffID(r io.Reader) (digest.Digest, error) {
+	dr, err := Decompress(r)
+	if err != nil {
+		return "", err
+	}
+	defer dr.Close()
+	dg := digest.SHA256.Digester()
+	if _, err := io.Copy(dg.Hash(), dr); err != nil {
+		return "", fmt.Errorf("layer: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return dg.Digest(), nil
+}
+
+type dirTime struct {
+	name  string
+	mtime time.Time
+	atime time.Time
+}
+
+type applier struct {
+	rootfd int
+	opts   Options
+	// paths written by this layer (RemoveWhiteouts mode keeps them on opaque).
+	written map[string]bool
+	dirs    []dirTime
+}
+
+// Apply extracts the (possibly compressed) layer tar r into dir.
+func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (Result, error) {
+	dr, err := Decompress(r)
+	if err != nil {
+		return Result{}, err
+	}
+	defer dr.Close()
+	dg := digest.SHA256.Digester()
+	cr := &countReader{r: io.TeeReader(dr, dg.Hash())}
+
+	rootfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return Result{}, fmt.Errorf("apply layer: open %s: %w", dir, err)
+	}
+	defer unix.Close(rootfd)
+	a := &applier{rootfd: rootfd, opts: opts, written: map[string]bool{}}
+
+	tr := tar.NewReader(cr)
+	for {
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("layer tar: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		if err := a.entry(hdr, tr); err != nil {
+			return Result{}, fmt.Errorf("layer entry %q: %w", hdr.Name, err)
+		}
+	}
+	// Trailing padding belongs to the diff ID.
+	if _, err := io.Copy(io.Discard, cr); err != nil {
+		return Result{}, fmt.Errorf("layer tar: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	// Directory times last, deepest first, so children do not change them.
+	for i := len(a.dirs) - 1; i >= 0; i-- {
+		d := a.dirs[i]
+		pfd, base, err := a.parent(d.name)
+		if err != nil {
+			continue
+		}
+		ts := []unix.Timespec{unix.NsecToTimespec(d.atime.UnixNano()), unix.NsecToTimespec(d.mtime.UnixNano())}
+		unix.UtimesNanoAt(pfd, base, ts, unix.AT_SYMLINK_NOFOLLOW)
+		unix.Close(pfd)
+	}
+	return Result{DiffID: dg.Digest(), Size: cr.n}, nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// clean turns a tar name into a relative path without "." components.
+// A name with a ".." component is refused: no legitimate layer has one.
+func clean(name string) (string, error) {
+	for _, c := range strings.Split(name, "/") {
+		if c == ".." {
+			return "", fmt.Errorf("path %q contains \"..\": %w", name, errdefs.ErrInvalidArgument)
+		}
+	}
+	p := strings.TrimPrefix(path.Clean("/"+name), "/")
+	return p, nil
+}
+
+// parent opens the parent directory of rel inside the root (never outside,
+// whatever symlinks it crosses) and returns it with the final component.
+func (a *applier) parent(rel string) (int, string, error) {
+	dir, base := path.Split(rel)
+	if dir == "" {
+		dir = "."
+	}
+	fd, err := unix.Openat2(a.rootfd, dir, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return -1, "", fmt.Errorf("open parent %q: %w", dir, err)
+	}
+	return fd, base, nil
+}
+
+// mkdirAll creates the parent directories of rel that are missing (0755,
+// as Docker does for entries whose parent the tar does not list).
+func (a *applier) mkdirAll(rel string) error {
+	dir := path.Dir(rel)
+	if dir == "." || dir == "/" {
+		return nil
+	}
+	cur := ""
+	for _, c := range strings.Split(dir, "/") {
+		cur = path.Join(cur, c)
+		pfd, base, err := a.parent(cur)
+		if err != nil {
+			return err
+		}
+		err = unix.Mkdirat(pfd, base, 0o755)
+		unix.Close(pfd)
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("mkdir %q: %w", cur, err)
+		}
+	}
+	return nil
+}
+
+func procPath(fd int, base string) string {
+	return "/proc/self/fd/" + strconv.Itoa(fd) + "/" + base
+}
+
+func (a *applier) entry(hdr *tar.Header, tr io.Reader) error {
+	rel, err := clean(hdr.Name)
+	if err != nil {
+		return err
+	}
+	if rel == "" || rel == "." {
+		return nil // the root itself: keep the target's metadata
+	}
+	if err := a.mkdirAll(rel); err != nil {
+		return err
+	}
+	pfd, base, err := a.parent(rel)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(pfd)
+
+	// Whiteouts.
+	if base == whOpaque {
+		if a.opts.Whiteouts == OverlayWhiteouts {
+			return unix.Setxattr(procPath(pfd, ""), "trusted.overlay.opaque", []byte("y"), 0)
+		}
+		dirRel := path.Dir(rel)
+		ents, err := os.ReadDir(procPath(pfd, ""))
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if !a.written[path.Join(dirRel, e.Name())] {
+				if err := os.RemoveAll(procPath(pfd, e.Name())); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if strings.HasPrefix(base, whPrefix) {
+		name := strings.TrimPrefix(base, whPrefix)
+		if name == "" || name == "." || name == ".." {
+			return fmt.Errorf("bad whiteout: %w", errdefs.ErrInvalidArgument)
+		}
+		if err := os.RemoveAll(procPath(pfd, name)); err != nil {
+			return err
+		}
+		if a.opts.Whiteouts == OverlayWhiteouts {
+			return unix.Mknodat(pfd, name, unix.S_IFCHR, 0)
+		}
+		return nil
+	}
+
+	// Replace what is there, unless both are directories.
+	var st unix.Stat_t
+	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+		if !(hdr.Typeflag == tar.TypeDir && st.Mode&unix.S_IFMT == unix.S_IFDIR) {
+			if err := os.RemoveAll(procPath(pfd, base)); err != nil {
+				return err
+			}
+		}
+	}
+
+	mode := uint32(hdr.Mode & 0o7777)
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+			return err
+		}
+	case tar.TypeReg, tar.TypeRegA:
+		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return err
+		}
+		f := os.NewFile(uintptr(fd), base)
+		_, err = io.Copy(f, tr)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	case tar.TypeSymlink:
+		// The target is stored as is: it is only ever resolved inside the root.
+		if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
+			return err
+		}
+	case tar.TypeLink:
+		lrel, err := clean(hdr.Linkname)
+		if err != nil {
+			return err
+		}
+		if lrel == "" {
+			return fmt.Errorf("hardlink to the root: %w", errdefs.ErrInvalidArgument)
+		}
+		lfd, lbase, err := a.parent(lrel)
+		if err != nil {
+			return err
+		}
+		// Flags 0: a symlink target is linked itself, never followed.
+		err = unix.Linkat(lfd, lbase, pfd, base, 0)
+		unix.Close(lfd)
+		if err != nil {
+			return fmt.Errorf("hardlink to %q: %w", hdr.Linkname, err)
+		}
+		a.written[rel] = true
+		return nil // a hardlink shares the target's metadata
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		m := uint32(unix.S_IFIFO)
+		if hdr.Typeflag == tar.TypeChar {
+			m = unix.S_IFCHR
+		} else if hdr.Typeflag == tar.TypeBlock {
+			m = unix.S_IFBLK
+		}
+		if err := unix.Mknodat(pfd, base, m|mode, int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))); err != nil {
+			return err
+		}
+	case tar.TypeXGlobalHeader:
+		return nil
+	default:
+		return fmt.Errorf("unsupported tar entry type %q: %w", hdr.Typeflag, errdefs.ErrInvalidArgument)
+	}
+	a.written[rel] = true
+
+	// Metadata: owner, mode, xattrs, times, never following the entry.
+	if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil && !errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("lchown: %w", err)
+	}
+	p := procPath(pfd, base)
+	for k, v := range hdr.PAXRecords {
+		if x, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+			if err := unix.Lsetxattr(p, x, []byte(v), 0); err != nil && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("xattr %s: %w", x, err)
+			}
+		}
+	}
+	if hdr.Typeflag != tar.TypeSymlink {
+		// After chown, which clears setuid bits.
+		if err := unix.Fchmodat(pfd, base, mode, 0); err != nil {
+			return fmt.Errorf("chmod: %w", err)
+		}
+	}
+	atime := hdr.AccessTime
+	if atime.IsZero() {
+		atime = hdr.ModTime
+	}
+	if hdr.Typeflag == tar.TypeDir {
+		a.dirs = append(a.dirs, dirTime{name: rel, mtime: hdr.ModTime, atime: atime})
+		return nil
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(atime.UnixNano()), unix.NsecToTimespec(hdr.ModTime.UnixNano())}
+	if err := unix.UtimesNanoAt(pfd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("utimes: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+// Package content is the content-addressed blob store: blobs live at
+// ROOT/blobs/sha256/<hex> and are only ever committed after their digest and
+// size were verified. Writes go through ROOT/ingest and a rename, so a crash
+// never leaves a partial blob under its digest.
+package content
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// Info describes one committed blob.
+type Info struct {
+	Digest    digest.Digest
+	Size      int64
+	CreatedAt time.Time
+}
+
+// Store is a blob store rooted at a directory.
+type Store struct {
+	root string
+}
+
+// New opens (creating if needed) a store rooted at root.
+func New(root string) (*Store, error) {
+	for _, d := range []string{filepath.Join(root, "blobs", "sha256"), filepath.Join(root, "ingest")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("content store: %w", err)
+		}
+	}
+	// Leftovers of writes interrupted by a crash.
+	if ents, err := os.ReadDir(filepath.Join(root, "ingest")); err == nil {
+		for _, e := range ents {
+			os.Remove(filepath.Join(root, "ingest", e.Name()))
+		}
+	}
+	return &Store{root: root}, nil
+}
+
+func (s *Store) blobPath(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("digest %q: %v: %w", d, err, errdefs.ErrInvalidArgument)
+	}
+	if d.Algorithm() != digest.SHA256 {
+		return "", fmt.Errorf("digest %q: only sha256 is supported: %w", d, errdefs.ErrInvalidArgument)
+	}
+	return filepath.Join(s.root, "blobs", "sha256", d.Encoded()), nil
+}
+
+// Path returns where the blob with digest d is stored (it may not exist).
+func (s *Store) Path(d digest.Digest) (string, error) { return s.blobPath(d) }
+
+// Info returns a committed blob's size and time.
+func (s *Store) Info(ctx context.Context, d digest.Digest) (Info, error) {
+	p, err := s.blobPath(d)
+	if err != nil {
+		return Info{}, err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Info{}, fmt.Errorf("content %s: %w", d, errdefs.ErrNotFound)
+		}
+		return Info{}, fmt.Errorf("content %s: %w", d, err)
+	}
+	return Info{Digest: d, Size: st.Size(), CreatedAt: st.ModTime()}, nil
+}
+
+// List returns every committed blob.
+func (s *Store) List(ctx context.Context) ([]Info, error) {
+	ents, err := os.ReadDir(filepath.Join(s.root, "blobs", "sha256"))
+	if err != nil {
+		return nil, fmt.Errorf("content list: %w", err)
+	}
+	var out []Info
+	for _, e := range ents {
+		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
+		if d.Validate() != nil {
+			continue
+		}
+		if info, err := s.Info(ctx, d); err == nil {
+			out = append(out, info)
+		}
+	}
+	return out, nil
+}
+
+// Open opens a committed blob for reading.
+func (s *Store) Open(ctx context.Context, d digest.Digest) (*os.File, error) {
+	p, err := s.blobPath(d)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("content %s: %w", d, errdefs.ErrNotFound)
+		}
+		return nil, fmt.Errorf("content %s: %w", d, err)
+	}
+	return f, nil
+}
+
+// ReadAll reads a whole blob into memory, refusing blobs above max bytes.
+func (s *Store) ReadAll(ctx context.Context, d digest.Digest, max int64) ([]byte, error) {
+	f, err := s.Open(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("content %s: %w", d, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("content %s: larger than %d bytes: %w", d, max, errdefs.ErrInvalidArgument)
+	}
+	return b, nil
+}
+
+// Delete removes a blob.
+func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
+	p, err := s.blobPath(d)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("content %s: %w", d, errdefs.ErrNotFound)
+		}
+		return fmt.Errorf("content %s: %w", d, err)
+	}
+	return nil
+}
+
+// Write copies r into the store. When expected is not "" the data must have
+// that digest (and size, when size >= 0): otherwise nothing is committed and
+// the error is of class InvalidArgument. With expected == "" the digest is
+// computed and returned. An already present blob is not rewritten.
+func (s *Store) Write(ctx context.Context, r io.Reader, expected digest.Digest, size int64) (Info, error) {
+	if expected != "" {
+		if _, err := s.blobPath(expected); err != nil {
+			return Info{}, err
+		}
+	}
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := filepath.Join(s.root, "ingest", hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return Info{}, fmt.Errorf("content ingest: %w", err)
+	}
+	defer os.Remove(tmp) // no-op after the rename
+	dg := digest.SHA256.Digester()
+	n, err := io.Copy(io.MultiWriter(f, dg.Hash()), readerCtx{ctx, r})
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Info{}, fmt.Errorf("content ingest: %w", err)
+	}
+	actual := dg.Digest()
+	if expected != "" && actual != expected {
+		return Info{}, fmt.Errorf("content digest mismatch: expected %s, got %s: %w", expected, actual, errdefs.ErrInvalidArgument)
+	}
+	if size >= 0 && n != size {
+		return Info{}, fmt.Errorf("content %s size mismatch: expected %d bytes, got %d: %w", actual, size, n, errdefs.ErrInvalidArgument)
+	}
+	p, _ := s.blobPath(actual)
+	if info, err := s.Info(ctx, actual); err == nil {
+		return info, nil
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return Info{}, fmt.Errorf("content commit %s: %w", actual, err)
+	}
+	if d, err := os.Open(filepath.Dir(p)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return Info{Digest: actual, Size: n, CreatedAt: time.Now()}, nil
+}
+
+type readerCtx struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r readerCtx) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}

@@ -1,0 +1,138 @@
+package containers
+
+import (
+	"context"
+	"io"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berthd/berth/pkg/client"
+	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
+)
+
+// Supervisor is the part of the supervisor API the engine uses. *Remote
+// implements it over pkg/client; unit tests use a fake.
+type Supervisor interface {
+	GetImage(ctx context.Context, ref string) (*client.Image, error)
+	ListImages(ctx context.Context) ([]*client.Image, error)
+	ImageConfig(ctx context.Context, img *client.Image) (*ocispec.Image, error)
+	Import(ctx context.Context, r io.Reader, name string) ([]*client.Image, error)
+
+	NewContainer(ctx context.Context, id string, img *client.Image, spec []byte, runtime string, labels map[string]string) error
+	DeleteContainer(ctx context.Context, id string) error
+
+	CreateTask(ctx context.Context, id, logPath string, tty bool) error
+	StartTask(ctx context.Context, id string) (*supervisorv1.Task, error)
+	GetTask(ctx context.Context, id string) (*supervisorv1.Task, error)
+	KillTask(ctx context.Context, id string, signal uint32) error
+	WaitTask(ctx context.Context, id string) (*supervisorv1.WaitTaskResponse, error)
+	DeleteTask(ctx context.Context, id string, force bool) error
+	// AttachTask subscribes to the task's live output. It returns once the
+	// subscription is in place (as far as the transport lets us know), so
+	// that a StartTask after it loses no output.
+	AttachTask(ctx context.Context, id string, stdout, stderr bool) (Output, error)
+
+	Server(ctx context.Context) (*supervisorv1.ServerResponse, error)
+	Version(ctx context.Context) (*supervisorv1.VersionResponse, error)
+}
+
+// Output is a task's live output stream; Recv returns io.EOF at its end.
+type Output interface {
+	Recv() (*supervisorv1.AttachTaskResponse, error)
+}
+
+// Remote implements Supervisor with a pkg/client connection.
+type Remote struct{ C *client.Client }
+
+func (r *Remote) GetImage(ctx context.Context, ref string) (*client.Image, error) {
+	return r.C.GetImage(ctx, ref)
+}
+
+func (r *Remote) ListImages(ctx context.Context) ([]*client.Image, error) {
+	resp, err := r.C.ImageService().List(ctx, &supervisorv1.ListImagesRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetImages(), nil
+}
+
+func (r *Remote) ImageConfig(ctx context.Context, img *client.Image) (*ocispec.Image, error) {
+	return r.C.ImageConfig(ctx, img)
+}
+
+func (r *Remote) Import(ctx context.Context, rd io.Reader, name string) ([]*client.Image, error) {
+	return r.C.Import(ctx, rd, name)
+}
+
+func (r *Remote) NewContainer(ctx context.Context, id string, img *client.Image, spec []byte, runtime string, labels map[string]string) error {
+	_, err := r.C.NewContainer(ctx, id, img, spec, runtime, labels)
+	return err
+}
+
+func (r *Remote) DeleteContainer(ctx context.Context, id string) error {
+	_, err := r.C.ContainerService().Delete(ctx, &supervisorv1.DeleteContainerRequest{Id: id})
+	return err
+}
+
+func (r *Remote) CreateTask(ctx context.Context, id, logPath string, tty bool) error {
+	_, err := r.C.TaskService().Create(ctx, &supervisorv1.CreateTaskRequest{
+		ContainerId: id, LogPath: logPath, LogFormat: "json-file", Terminal: tty,
+	})
+	return err
+}
+
+func (r *Remote) StartTask(ctx context.Context, id string) (*supervisorv1.Task, error) {
+	resp, err := r.C.TaskService().Start(ctx, &supervisorv1.StartTaskRequest{ContainerId: id})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetTask(), nil
+}
+
+func (r *Remote) GetTask(ctx context.Context, id string) (*supervisorv1.Task, error) {
+	resp, err := r.C.TaskService().Get(ctx, &supervisorv1.GetTaskRequest{ContainerId: id})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetTask(), nil
+}
+
+func (r *Remote) KillTask(ctx context.Context, id string, signal uint32) error {
+	_, err := r.C.TaskService().Kill(ctx, &supervisorv1.KillTaskRequest{ContainerId: id, Signal: signal})
+	return err
+}
+
+func (r *Remote) WaitTask(ctx context.Context, id string) (*supervisorv1.WaitTaskResponse, error) {
+	return r.C.TaskService().Wait(ctx, &supervisorv1.WaitTaskRequest{ContainerId: id})
+}
+
+func (r *Remote) DeleteTask(ctx context.Context, id string, force bool) error {
+	_, err := r.C.TaskService().Delete(ctx, &supervisorv1.DeleteTaskRequest{ContainerId: id, Force: force})
+	return err
+}
+
+func (r *Remote) AttachTask(ctx context.Context, id string, stdout, stderr bool) (Output, error) {
+	st, err := r.C.TaskService().Attach(ctx, &supervisorv1.AttachTaskRequest{ContainerId: id, Stdout: stdout, Stderr: stderr})
+	if err != nil {
+		return nil, err
+	}
+	// A server that subscribed sends its headers; wait for them a little, so
+	// that Start comes after the subscription.
+	done := make(chan struct{})
+	go func() { st.Header(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(500 * time.Millisecond):
+	case <-ctx.Done():
+	}
+	return st, nil
+}
+
+func (r *Remote) Server(ctx context.Context) (*supervisorv1.ServerResponse, error) {
+	return r.C.IntrospectionService().Server(ctx, &supervisorv1.ServerRequest{})
+}
+
+func (r *Remote) Version(ctx context.Context) (*supervisorv1.VersionResponse, error) {
+	return r.C.IntrospectionService().Version(ctx, &supervisorv1.VersionRequest{})
+}

@@ -1,0 +1,530 @@
+// Package cgroups places a container into cgroups (v1 or the unified v2
+// hierarchy) below the caller's own cgroup and applies its resource limits.
+package cgroups
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Root is where cgroup hierarchies are mounted. A variable for tests.
+var Root = "/sys/fs/cgroup"
+
+// Manager knows the directories of one container's cgroups. Its fields are
+// stored in the container's state so later commands need not recompute them.
+type Manager struct {
+	// V1 maps a hierarchy name ("memory", "cpu,cpuacct", "pids") to the
+	// container's cgroup directory in it.
+	V1 map[string]string `json:"v1,omitempty"`
+	// V2 is the container's directory in the unified hierarchy (v2-only hosts).
+	V2 string `json:"v2,omitempty"`
+	// Created lists directories this manager made, deepest last, so Destroy
+	// removes exactly those.
+	Created []string `json:"-"`
+}
+
+// v1Controllers are the hierarchies berth places containers in.
+var v1Controllers = []string{"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "net_cls", "net_prio", "hugetlb", "perf_event"}
+
+// IsV2 reports whether the host uses the unified hierarchy only.
+func IsV2() bool {
+	_, err := os.Stat(filepath.Join(Root, "cgroup.controllers"))
+	return err == nil
+}
+
+// ownCgroups parses /proc/self/cgroup: hierarchy name -> path ("" key for v2).
+func ownCgroups() (map[string]string, error) {
+	f, err := os.Open("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	res := map[string]string{}
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		parts := strings.SplitN(s.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		res[parts[1]] = parts[2]
+	}
+	return res, s.Err()
+}
+
+// Resolve computes the container's cgroup directories for cgroupsPath. An
+// absolute path is taken from the hierarchy root; a relative or empty one
+// (default "berth/<id>") is placed below the caller's own cgroup.
+func Resolve(cgroupsPath, id string) (*Manager, error) {
+	if cgroupsPath == "" {
+		cgroupsPath = "berth/" + id
+	}
+	if strings.Contains(cgroupsPath, ":") {
+		return nil, fmt.Errorf("cgroupsPath %q: systemd slices are not supported", cgroupsPath)
+	}
+	if cleaned := filepath.Clean("/" + cgroupsPath); strings.Contains(cgroupsPath, "..") && cleaned != filepath.Clean(cgroupsPath) && !strings.HasPrefix(cgroupsPath, "/") {
+		return nil, fmt.Errorf("cgroupsPath %q must not contain ..", cgroupsPath)
+	}
+	own, err := ownCgroups()
+	if err != nil {
+		return nil, err
+	}
+	join := func(base string) string {
+		if filepath.IsAbs(cgroupsPath) {
+			return filepath.Clean(cgroupsPath)
+		}
+		return filepath.Join("/", base, cgroupsPath)
+	}
+	m := &Manager{}
+	if IsV2() {
+		m.V2 = filepath.Join(Root, join(own[""]))
+		return m, nil
+	}
+	m.V1 = map[string]string{}
+	seen := map[string]bool{}
+	for hier, p := range own {
+		if hier == "" || strings.HasPrefix(hier, "name=") {
+			continue
+		}
+		dir := filepath.Join(Root, hier)
+		if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		m.V1[hier] = filepath.Join(dir, join(p))
+		for _, c := range strings.Split(hier, ",") {
+			seen[c] = true
+		}
+	}
+	// Controllers mounted but absent from /proc/self/cgroup: use the root.
+	for _, c := range v1Controllers {
+		if seen[c] {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(Root, c, "cgroup.procs")); err == nil {
+			m.V1[c] = filepath.Join(Root, c, join("/"))
+		}
+	}
+	return m, nil
+}
+
+// Dirs returns every cgroup directory of the container.
+func (m *Manager) Dirs() []string {
+	var d []string
+	if m.V2 != "" {
+		d = append(d, m.V2)
+	}
+	for _, p := range m.V1 {
+		d = append(d, p)
+	}
+	return d
+}
+
+func (m *Manager) dir(ctrl string) string {
+	if m.V2 != "" {
+		return m.V2
+	}
+	if p, ok := m.V1[ctrl]; ok {
+		return p
+	}
+	for h, p := range m.V1 {
+		for _, c := range strings.Split(h, ",") {
+			if c == ctrl {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+// Create makes the directories (and for cpuset, fills cpus and mems of every
+// directory it creates from its parent) and applies the resources.
+func (m *Manager) Create(res *specs.LinuxResources) error {
+	for h, p := range m.V1 {
+		if err := m.mkdirAll(p, strings.Contains(h, "cpuset")); err != nil {
+			return err
+		}
+	}
+	if m.V2 != "" {
+		if err := m.mkdirAll(m.V2, false); err != nil {
+			return err
+		}
+	}
+	if res != nil {
+		if m.V2 != "" {
+			return m.applyV2(res)
+		}
+		return m.applyV1(res)
+	}
+	return nil
+}
+
+func (m *Manager) mkdirAll(p string, cpuset bool) error {
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(p)
+	if parent != p {
+		if err := m.mkdirAll(parent, cpuset); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(p, 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil
+		}
+		return err
+	}
+	m.Created = append(m.Created, p)
+	if cpuset {
+		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			b, err := os.ReadFile(filepath.Join(parent, f))
+			if err != nil {
+				return err
+			}
+			if err := writeFile(p, f, strings.TrimSpace(string(b))); err != nil {
+				return err
+			}
+		}
+	}
+	if m.V2 != "" && strings.HasPrefix(m.V2, p) && p != m.V2 {
+		// An intermediate dir we made ourselves: delegate the controllers on to our child.
+		if b, err := os.ReadFile(filepath.Join(p, "cgroup.controllers")); err == nil {
+			var on []string
+			for _, c := range strings.Fields(string(b)) {
+				on = append(on, "+"+c)
+			}
+			_ = writeFile(p, "cgroup.subtree_control", strings.Join(on, " "))
+		}
+	}
+	return nil
+}
+
+// Apply moves pid into every cgroup of the container.
+func (m *Manager) Apply(pid int) error {
+	for _, d := range m.Dirs() {
+		if err := writeFile(d, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeFile(dir, file, data string) error {
+	p := filepath.Join(dir, file)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %q to %s: %w", data, p, err)
+	}
+	return nil
+}
+
+func (m *Manager) write(ctrl, file, data string) error {
+	d := m.dir(ctrl)
+	if d == "" {
+		return fmt.Errorf("cgroup controller %s is not mounted, cannot set %s", ctrl, file)
+	}
+	return writeFile(d, file, data)
+}
+
+func (m *Manager) applyV1(r *specs.LinuxResources) error {
+	if mem := r.Memory; mem != nil {
+		if mem.Limit != nil {
+			if err := m.write("memory", "memory.limit_in_bytes", strconv.FormatInt(*mem.Limit, 10)); err != nil {
+				return err
+			}
+		}
+		if mem.Swap != nil {
+			if err := m.write("memory", "memory.memsw.limit_in_bytes", strconv.FormatInt(*mem.Swap, 10)); err != nil {
+				return err
+			}
+		}
+		if mem.Reservation != nil {
+			if err := m.write("memory", "memory.soft_limit_in_bytes", strconv.FormatInt(*mem.Reservation, 10)); err != nil {
+				return err
+			}
+		}
+		if mem.Swappiness != nil && *mem.Swappiness <= 100 {
+			if err := m.write("memory", "memory.swappiness", strconv.FormatUint(*mem.Swappiness, 10)); err != nil {
+				return err
+			}
+		}
+		if mem.DisableOOMKiller != nil && *mem.DisableOOMKiller {
+			if err := m.write("memory", "memory.oom_control", "1"); err != nil {
+				return err
+			}
+		}
+	}
+	if p := r.Pids; p != nil {
+		v := "max"
+		if p.Limit != nil && *p.Limit > 0 {
+			v = strconv.FormatInt(*p.Limit, 10)
+		}
+		if err := m.write("pids", "pids.max", v); err != nil {
+			return err
+		}
+	}
+	if c := r.CPU; c != nil {
+		if c.Shares != nil && *c.Shares != 0 {
+			if err := m.write("cpu", "cpu.shares", strconv.FormatUint(*c.Shares, 10)); err != nil {
+				return err
+			}
+		}
+		if c.Period != nil && *c.Period != 0 {
+			if err := m.write("cpu", "cpu.cfs_period_us", strconv.FormatUint(*c.Period, 10)); err != nil {
+				return err
+			}
+		}
+		if c.Quota != nil && *c.Quota != 0 {
+			if err := m.write("cpu", "cpu.cfs_quota_us", strconv.FormatInt(*c.Quota, 10)); err != nil {
+				return err
+			}
+		}
+		if c.Cpus != "" {
+			if err := m.write("cpuset", "cpuset.cpus", c.Cpus); err != nil {
+				return err
+			}
+		}
+		if c.Mems != "" {
+			if err := m.write("cpuset", "cpuset.mems", c.Mems); err != nil {
+				return err
+			}
+		}
+	}
+	if b := r.BlockIO; b != nil && b.Weight != nil && *b.Weight != 0 {
+		if err := m.write("blkio", "blkio.weight", strconv.FormatUint(uint64(*b.Weight), 10)); err != nil {
+			// Not every I/O scheduler has weights; runc errors too, but say why.
+			return fmt.Errorf("blkio weight: %w", err)
+		}
+	}
+	if len(r.Devices) > 0 && m.dir("devices") != "" {
+		for _, d := range r.Devices {
+			file := "devices.deny"
+			if d.Allow {
+				file = "devices.allow"
+			}
+			if err := m.write("devices", file, deviceRule(d)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func deviceRule(d specs.LinuxDeviceCgroup) string {
+	typ := d.Type
+	if typ == "" {
+		typ = "a"
+	}
+	num := func(p *int64) string {
+		if p == nil || *p < 0 {
+			return "*"
+		}
+		return strconv.FormatInt(*p, 10)
+	}
+	if typ == "a" {
+		return "a"
+	}
+	access := d.Access
+	if access == "" {
+		access = "rwm"
+	}
+	return fmt.Sprintf("%s %s:%s %s", typ, num(d.Major), num(d.Minor), access)
+}
+
+func (m *Manager) applyV2(r *specs.LinuxResources) error {
+	if mem := r.Memory; mem != nil {
+		if mem.Limit != nil {
+			v := "max"
+			if *mem.Limit > 0 {
+				v = strconv.FormatInt(*mem.Limit, 10)
+			}
+			if err := m.write("memory", "memory.max", v); err != nil {
+				return err
+			}
+			if mem.Swap != nil && *mem.Swap > 0 && *mem.Limit > 0 {
+				if err := m.write("memory", "memory.swap.max", strconv.FormatInt(*mem.Swap-*mem.Limit, 10)); err != nil {
+					return err
+				}
+			}
+		}
+		if mem.Reservation != nil && *mem.Reservation > 0 {
+			if err := m.write("memory", "memory.low", strconv.FormatInt(*mem.Reservation, 10)); err != nil {
+				return err
+			}
+		}
+	}
+	if p := r.Pids; p != nil {
+		v := "max"
+		if p.Limit != nil && *p.Limit > 0 {
+			v = strconv.FormatInt(*p.Limit, 10)
+		}
+		if err := m.write("pids", "pids.max", v); err != nil {
+			return err
+		}
+	}
+	if c := r.CPU; c != nil {
+		if c.Shares != nil && *c.Shares != 0 {
+			// runc's conversion of shares [2, 262144] to weight [1, 10000].
+			w := 1 + ((*c.Shares-2)*9999)/262142
+			if err := m.write("cpu", "cpu.weight", strconv.FormatUint(w, 10)); err != nil {
+				return err
+			}
+		}
+		if c.Quota != nil || c.Period != nil {
+			q, per := "max", uint64(100000)
+			if c.Quota != nil && *c.Quota > 0 {
+				q = strconv.FormatInt(*c.Quota, 10)
+			}
+			if c.Period != nil && *c.Period != 0 {
+				per = *c.Period
+			}
+			if err := m.write("cpu", "cpu.max", fmt.Sprintf("%s %d", q, per)); err != nil {
+				return err
+			}
+		}
+		if c.Cpus != "" {
+			if err := m.write("cpuset", "cpuset.cpus", c.Cpus); err != nil {
+				return err
+			}
+		}
+		if c.Mems != "" {
+			if err := m.write("cpuset", "cpuset.mems", c.Mems); err != nil {
+				return err
+			}
+		}
+	}
+	if b := r.BlockIO; b != nil && b.Weight != nil && *b.Weight != 0 {
+		w := 1 + (uint64(*b.Weight)-10)*9999/990
+		if err := m.write("io", "io.weight", strconv.FormatUint(w, 10)); err != nil {
+			return err
+		}
+	}
+	// v2 device control needs eBPF programs: not implemented yet.
+	return nil
+}
+
+// Pids lists the processes in the container's cgroups.
+func (m *Manager) Pids() ([]int, error) {
+	d := m.V2
+	if d == "" {
+		for _, c := range []string{"pids", "freezer", "memory", "cpu", "devices"} {
+			if d = m.dir(c); d != "" {
+				break
+			}
+		}
+	}
+	if d == "" {
+		return nil, errors.New("no cgroup to list processes from")
+	}
+	b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids, nil
+}
+
+// Freeze freezes (or thaws) the container's processes.
+func (m *Manager) Freeze(freeze bool) error {
+	if m.V2 != "" {
+		v := "0"
+		if freeze {
+			v = "1"
+		}
+		if err := writeFile(m.V2, "cgroup.freeze", v); err != nil {
+			return err
+		}
+		for i := 0; i < 1000; i++ {
+			b, err := os.ReadFile(filepath.Join(m.V2, "cgroup.events"))
+			if err != nil {
+				return err
+			}
+			if strings.Contains(string(b), "frozen "+v) {
+				return nil
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return errors.New("timeout waiting for cgroup freeze")
+	}
+	d := m.dir("freezer")
+	if d == "" {
+		return errors.New("freezer cgroup is not mounted")
+	}
+	want := "THAWED"
+	if freeze {
+		want = "FROZEN"
+	}
+	for i := 0; i < 1000; i++ {
+		if err := writeFile(d, "freezer.state", want); err != nil {
+			return err
+		}
+		b, err := os.ReadFile(filepath.Join(d, "freezer.state"))
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(string(b)) == want {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("timeout waiting for freezer state %s", want)
+}
+
+// Frozen reports whether the container's cgroup is frozen.
+func (m *Manager) Frozen() bool {
+	if m.V2 != "" {
+		b, err := os.ReadFile(filepath.Join(m.V2, "cgroup.freeze"))
+		return err == nil && strings.TrimSpace(string(b)) == "1"
+	}
+	d := m.dir("freezer")
+	if d == "" {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(d, "freezer.state"))
+	return err == nil && strings.TrimSpace(string(b)) == "FROZEN"
+}
+
+// Destroy removes the container's own cgroup directories, retrying briefly
+// while the kernel still counts dying tasks. Intermediate directories (such as
+// "berth") are shared with other containers and stay.
+func (m *Manager) Destroy() error {
+	var firstErr error
+	for _, d := range m.Dirs() {
+		var err error
+		for i := 0; i < 200; i++ {
+			err = syscall.Rmdir(d)
+			if err == nil || errors.Is(err, syscall.ENOENT) {
+				err = nil
+				break
+			}
+			if !errors.Is(err, syscall.EBUSY) {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err != nil && firstErr == nil {
+			firstErr = &os.PathError{Op: "rmdir", Path: d, Err: err}
+		}
+	}
+	return firstErr
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs, idempotently, every Debian package that berth's build, demo and
+# tests need. Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+packages=(
+  busybox-static     # test images are made offline from the host's busybox
+  protobuf-compiler  # make proto / proto-check
+  runc crun          # alternative OCI runtimes, and references for tests and bench
+  docker-registry    # a real registry on 127.0.0.1 for distribution tests
+  skopeo             # validates our images from outside
+  iproute2 nftables  # networking tests
+  util-linux         # unshare, nsenter, script
+  procps             # ps, pgrep-free process checks in scripts
+  python3-docker     # docker-py against engined (when the system python is used)
+  hyperfine          # make bench
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing ${missing[*]}; run as root to install them" >&2
+    exit 1
+  fi
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+  if [ -x /usr/local/go/bin/go ]; then
+    echo "deps: go is at /usr/local/go/bin; add it to PATH" >&2
+  else
+    echo "deps: Go 1.26 or newer is required (https://go.dev/dl/)" >&2
+  fi
+  exit 1
+fi
+echo "deps: all present"
