@@ -27,7 +27,7 @@ proto:
 proto-check: proto
 	git diff --exit-code -- proto
 
-test: deps test-unit test-integration test-e2e
+test: deps proto-check test-unit test-integration test-e2e
 
 test-unit:
 	$(GO) test -count=1 ./pkg/... ./cmd/... ./test/image/...

@@ -92,9 +92,14 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 		ready.Close()
 	}
 
+	cleanup := true
 	select {
 	case <-shutdown:
 	case <-ctx.Done():
+		// Asked to stop while (maybe) holding a container: keep the state
+		// for whoever looks after it next.
+		cleanup = false
+		log.Printf("stopping: %v", ctx.Err())
 	case err := <-served:
 		close(stop)
 		return fmt.Errorf("serve: %w", err)
@@ -109,6 +114,9 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 	}
 	close(stop)
 	os.Remove(cfg.Socket)
+	if !cleanup {
+		return nil
+	}
 	if err := os.RemoveAll(cfg.StateDir); err != nil {
 		return fmt.Errorf("remove state dir: %w", err)
 	}

@@ -379,6 +379,11 @@ func (s *service) Attach(req *shimv1.AttachRequest, stream shimv1.Shim_AttachSer
 		return nil
 	}
 	defer cio.detach(a)
+	// The header tells the client it is attached: nothing written from
+	// now on is missed.
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
 	ctx := stream.Context()
 	for {
 		select {

@@ -1,0 +1,131 @@
+// Package containers is the engine's container store and its Docker
+// semantics: names, create/start/attach/wait/stop/kill/remove, autoremove,
+// and the watcher that learns exits from the supervisor.
+package containers
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+)
+
+// State is the engine's view of a container's process.
+type State struct {
+	Status     container.ContainerState
+	Running    bool
+	Pid        int
+	ExitCode   int
+	OOMKilled  bool
+	Error      string
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// Container is what the engine persists per container, in
+// DATA_ROOT/containers/<id>/config.v2.json.
+type Container struct {
+	ID         string
+	Name       string // with the leading "/"
+	Created    time.Time
+	Path       string
+	Args       []string
+	Config     *container.Config
+	HostConfig *container.HostConfig
+	ImageName  string // the reference as given by the user
+	ImageID    string // config digest
+	Runtime    string
+	State      State
+
+	LogPath, HostnamePath, HostsPath, ResolvConfPath string
+
+	// Not persisted.
+	mu        sync.Mutex      `json:"-"`
+	exited    chan struct{}   `json:"-"` // closed at the next exit, then replaced
+	removed   chan struct{}   `json:"-"` // closed once removed
+	attachers []*pendingAttach `json:"-"`
+	removing  bool            `json:"-"`
+	dir       string          `json:"-"`
+}
+
+type pendingAttach struct {
+	ctx            contextLike
+	stdout, stderr bool
+	ch             chan attachResult
+}
+
+type attachResult struct {
+	out Output
+	err error
+}
+
+func newContainer(dir string) *Container {
+	return &Container{dir: dir, exited: make(chan struct{}), removed: make(chan struct{})}
+}
+
+// snapshot returns a copy safe to read without the lock.
+func (c *Container) snapshot() Container {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Container{
+		ID: c.ID, Name: c.Name, Created: c.Created, Path: c.Path, Args: c.Args,
+		Config: c.Config, HostConfig: c.HostConfig, ImageName: c.ImageName, ImageID: c.ImageID,
+		Runtime: c.Runtime, State: c.State, LogPath: c.LogPath, HostnamePath: c.HostnamePath,
+		HostsPath: c.HostsPath, ResolvConfPath: c.ResolvConfPath,
+	}
+}
+
+// saveLocked writes config.v2.json atomically; c.mu is held.
+func (c *Container) saveLocked() error {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(c.dir, "config.v2.json"), data, 0o600)
+}
+
+func loadContainer(dir string) (*Container, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "config.v2.json"))
+	if err != nil {
+		return nil, err
+	}
+	c := newContainer(dir)
+	if err := json.Unmarshal(data, c); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", dir, err)
+	}
+	return c, nil
+}
+
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// FormatTime is docker's time format in inspect ("0001-01-01T00:00:00Z" for
+// never).
+func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
