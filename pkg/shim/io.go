@@ -7,7 +7,10 @@ import (
 	"log"
 	"os"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -39,7 +42,9 @@ type containerIO struct {
 	stdin, stdout, stderr *os.File
 	// The shim's ends.
 	stdinW   *os.File
-	readers  [2]*os.File
+	readers  [2]*os.File // readers[Stderr] is nil in terminal mode
+	terminal bool        // stdinW and readers[Stdout] are the pty master
+	stdinMu  sync.Mutex
 	log      *LogWriter // nil for LogFormat NONE
 	mu       sync.Mutex
 	attached map[*attacher]struct{}
@@ -71,10 +76,22 @@ func newContainerIO(withStdin bool, lw *LogWriter) (_ *containerIO, err error) {
 	return cio, nil
 }
 
+// newTerminalIO wraps the pty master received from the runtime: output
+// is read from it (as stdout) and stdin is written to it.
+func newTerminalIO(master *os.File, lw *LogWriter) *containerIO {
+	return &containerIO{
+		log: lw, attached: map[*attacher]struct{}{}, done: make(chan struct{}),
+		stdinW: master, readers: [2]*os.File{master, nil}, terminal: true,
+	}
+}
+
 // start begins copying; call it once the runtime holds the container's ends.
 func (c *containerIO) start() {
 	c.closeContainerEnds()
 	for s := Stdout; s <= Stderr; s++ {
+		if c.readers[s] == nil {
+			continue
+		}
 		c.wg.Add(1)
 		go c.copy(s)
 	}
@@ -106,7 +123,8 @@ func (c *containerIO) copy(s Stream) {
 			c.deliver(s, buf[:n])
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
+			// A pty master reads EIO once the last slave fd is closed.
+			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) && !errors.Is(err, syscall.EIO) {
 				log.Printf("read container %s: %v", s, err)
 			}
 			r.Close()
@@ -177,7 +195,9 @@ func (c *containerIO) drain(grace time.Duration) {
 	}
 	log.Printf("output pipes still open %v after exit; closing them", grace)
 	for _, r := range c.readers {
-		r.Close()
+		if r != nil {
+			r.Close()
+		}
 	}
 	<-c.done
 }
@@ -193,7 +213,11 @@ func (c *containerIO) closeContainerEnds() {
 // closeAll releases everything when the container could not be created.
 func (c *containerIO) closeAll() {
 	c.closeContainerEnds()
-	for _, f := range []*os.File{c.stdinW, c.readers[0], c.readers[1]} {
+	files := []*os.File{c.readers[0], c.readers[1]}
+	if !c.terminal {
+		files = append(files, c.stdinW)
+	}
+	for _, f := range files {
 		if f != nil {
 			f.Close()
 		}
@@ -203,9 +227,62 @@ func (c *containerIO) closeAll() {
 	}
 }
 
-// closeStdin closes the shim's end of the stdin pipe, if any.
+// errNoStdin is returned by writeStdin when the container has no stdin.
+var errNoStdin = errors.New("container has no stdin")
+
+// writeStdin writes p to the container's stdin.
+func (c *containerIO) writeStdin(p []byte) error {
+	c.stdinMu.Lock()
+	defer c.stdinMu.Unlock()
+	if c.stdinW == nil {
+		return errNoStdin
+	}
+	_, err := c.stdinW.Write(p)
+	return err
+}
+
+// closeStdin closes the shim's end of the stdin pipe; on a pty, where the
+// master also carries the output, it sends EOF (^D) instead.
 func (c *containerIO) closeStdin() {
-	if c.stdinW != nil {
+	c.stdinMu.Lock()
+	defer c.stdinMu.Unlock()
+	if c.stdinW == nil {
+		return
+	}
+	if c.terminal {
+		_, _ = c.stdinW.Write([]byte{4})
+	} else {
 		c.stdinW.Close()
 	}
+	c.stdinW = nil
+}
+
+// dropStdin forgets stdin when the container has exited: a pipe is
+// closed, a pty master is left to the output side.
+func (c *containerIO) dropStdin() {
+	c.stdinMu.Lock()
+	defer c.stdinMu.Unlock()
+	if c.stdinW != nil && !c.terminal {
+		c.stdinW.Close()
+	}
+	c.stdinW = nil
+}
+
+// resize sets the pty's window size.
+func (c *containerIO) resize(width, height uint16) error {
+	if !c.terminal {
+		return errors.New("container has no terminal")
+	}
+	rc, err := c.readers[Stdout].SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ioctlErr error
+	err = rc.Control(func(fd uintptr) {
+		ioctlErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width})
+	})
+	if err != nil {
+		return err
+	}
+	return ioctlErr
 }

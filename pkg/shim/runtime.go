@@ -3,7 +3,6 @@ package shim
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,7 +31,10 @@ type stdio struct {
 // run executes the runtime with sub (the subcommand and its arguments) and
 // waits for it through the reaper. A failure carries the runtime's own
 // message, taken from its log (or its output when the log has none).
-func (r *runtimeCLI) run(ctx context.Context, io3 *stdio, sub ...string) error {
+//
+// A runtime invocation is never abandoned half-way (a cancelled RPC must
+// not leave a half-created container), so there is no context.
+func (r *runtimeCLI) run(io3 *stdio, sub ...string) error {
 	args := []string{}
 	if r.root != "" {
 		args = append(args, "--root", r.root)

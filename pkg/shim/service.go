@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"path/filepath"
@@ -40,7 +41,8 @@ type ExitRecord struct {
 	Pid        uint32 `json:"pid"`
 	ExitStatus uint32 `json:"exit_status"`
 	// RFC 3339 with nanoseconds.
-	ExitedAt time.Time `json:"exited_at"`
+	ExitedAt  time.Time `json:"exited_at"`
+	OOMKilled bool      `json:"oom_killed,omitempty"`
 }
 
 // Config is what the shim is started with.
@@ -69,6 +71,9 @@ type service struct {
 	pid       int
 	startedAt time.Time
 	exit      *Exit
+	oomKilled bool
+	oomFile   string // the init's memory cgroup OOM counter
+	oomBase   uint64 // its value at create
 	io        *containerIO
 	exited    chan struct{} // closed once the exit is recorded and output drained
 }
@@ -95,9 +100,6 @@ func (s *service) Create(ctx context.Context, req *shimv1.CreateRequest) (*shimv
 }
 
 func (s *service) create(ctx context.Context, req *shimv1.CreateRequest) (*shimv1.CreateResponse, error) {
-	if req.Terminal {
-		return nil, fmt.Errorf("terminal: %w", errdefs.ErrNotImplemented)
-	}
 	s.mu.Lock()
 	if s.creating || s.status != shimv1.Status_STATUS_UNKNOWN || s.deleted {
 		s.mu.Unlock()
@@ -122,28 +124,60 @@ func (s *service) create(ctx context.Context, req *shimv1.CreateRequest) (*shimv
 		}
 		lw = NewLogWriter(req.LogFormat, f)
 	}
-	cio, err := newContainerIO(req.Stdin, lw)
-	if err != nil {
+	pidFile := filepath.Join(s.cfg.StateDir, InitPidFile)
+	args := []string{"create", "--bundle", s.cfg.Bundle, "--pid-file", pidFile}
+	var cio *containerIO
+	fail := func(err error) (*shimv1.CreateResponse, error) {
+		if cio != nil {
+			cio.closeAll()
+		} else if lw != nil {
+			lw.Close()
+		}
+		// Leave nothing half-made behind.
+		_ = s.rt.run(nil, "delete", "--force", s.cfg.ID)
 		return nil, err
 	}
-	pidFile := filepath.Join(s.cfg.StateDir, InitPidFile)
-	err = s.rt.run(ctx, &stdio{in: cio.stdin, out: cio.stdout, err: cio.stderr},
-		"create", "--bundle", s.cfg.Bundle, "--pid-file", pidFile, s.cfg.ID)
-	if err != nil {
-		cio.closeAll()
-		// Leave nothing half-made behind.
-		_ = s.rt.run(context.Background(), nil, "delete", "--force", s.cfg.ID)
-		return nil, err
+	if req.Terminal {
+		cs, err := newConsoleSocket(s.cfg.StateDir)
+		if err != nil {
+			if lw != nil {
+				lw.Close()
+			}
+			return nil, err
+		}
+		defer cs.Close()
+		args = append(args, "--console-socket", cs.path, s.cfg.ID)
+		if err := s.rt.run(nil, args...); err != nil {
+			return fail(err)
+		}
+		master, err := cs.Master(5 * time.Second)
+		if err != nil {
+			return fail(err)
+		}
+		cio = newTerminalIO(master, lw)
+	} else {
+		var err error
+		if cio, err = newContainerIO(req.Stdin, lw); err != nil {
+			if lw != nil {
+				lw.Close()
+			}
+			return nil, err
+		}
+		args = append(args, s.cfg.ID)
+		if err := s.rt.run(&stdio{in: cio.stdin, out: cio.stdout, err: cio.stderr}, args...); err != nil {
+			return fail(err)
+		}
 	}
 	pid, err := readPidFile(pidFile)
 	if err != nil {
-		cio.closeAll()
-		_ = s.rt.run(context.Background(), nil, "delete", "--force", s.cfg.ID)
-		return nil, err
+		return fail(err)
 	}
 	cio.start()
+	oomFile := oomCounterFile(pid)
+	oomBase := oomKills(oomFile)
 	s.mu.Lock()
 	s.pid, s.io, s.status = pid, cio, shimv1.Status_STATUS_CREATED
+	s.oomFile, s.oomBase = oomFile, oomBase
 	s.mu.Unlock()
 	go s.waitInit(pid)
 	log.Printf("created container %s, init pid %d", s.cfg.ID, pid)
@@ -167,15 +201,19 @@ func readPidFile(path string) (int, error) {
 func (s *service) waitInit(pid int) {
 	e := <-s.reaper.Wait(pid)
 	s.mu.Lock()
+	// The cgroup still exists until `runtime delete`.
+	s.oomKilled = e.Status == 137 && oomKills(s.oomFile) > s.oomBase
 	s.exit = &e
 	s.status = shimv1.Status_STATUS_STOPPED
 	cio := s.io
 	s.mu.Unlock()
 	log.Printf("container %s init %d exited with status %d", s.cfg.ID, pid, e.Status)
 
-	cio.closeStdin()
+	cio.dropStdin()
 	cio.drain(drainGrace)
-	rec := ExitRecord{Pid: uint32(pid), ExitStatus: e.Status, ExitedAt: e.At.UTC()}
+	s.mu.Lock()
+	rec := ExitRecord{Pid: uint32(pid), ExitStatus: e.Status, ExitedAt: e.At.UTC(), OOMKilled: s.oomKilled}
+	s.mu.Unlock()
 	if err := writeFileAtomic(filepath.Join(s.cfg.StateDir, ExitFile), rec); err != nil {
 		log.Printf("persist exit status: %v", err)
 	}
@@ -226,7 +264,7 @@ func (s *service) Start(ctx context.Context, req *shimv1.StartRequest) (*shimv1.
 		return nil, errdefs.ToGRPC(fmt.Errorf("container %s is %s, not created: %w",
 			s.cfg.ID, statusName(status), errdefs.ErrFailedPrecondition))
 	}
-	if err := s.rt.run(ctx, nil, "start", s.cfg.ID); err != nil {
+	if err := s.rt.run(nil, "start", s.cfg.ID); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
 	s.mu.Lock()
@@ -260,6 +298,7 @@ func (s *service) State(ctx context.Context, req *shimv1.StateRequest) (*shimv1.
 	if s.exit != nil {
 		resp.ExitStatus = s.exit.Status
 		resp.ExitedAt = s.exit.At.UnixNano()
+		resp.OomKilled = s.oomKilled
 	}
 	return resp, nil
 }
@@ -278,7 +317,7 @@ func (s *service) Wait(ctx context.Context, req *shimv1.WaitRequest) (*shimv1.Wa
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &shimv1.WaitResponse{ExitStatus: s.exit.Status, ExitedAt: s.exit.At.UnixNano()}, nil
+	return &shimv1.WaitResponse{ExitStatus: s.exit.Status, ExitedAt: s.exit.At.UnixNano(), OomKilled: s.oomKilled}, nil
 }
 
 func (s *service) Kill(ctx context.Context, req *shimv1.KillRequest) (*shimv1.KillResponse, error) {
@@ -308,7 +347,7 @@ func (s *service) kill(ctx context.Context, sig uint32, all bool) error {
 		args = append(args, "--all")
 	}
 	args = append(args, s.cfg.ID, strconv.FormatUint(uint64(sig), 10))
-	if err := s.rt.run(ctx, nil, args...); err != nil {
+	if err := s.rt.run(nil, args...); err != nil {
 		s.mu.Lock()
 		stopped := s.status == shimv1.Status_STATUS_STOPPED
 		s.mu.Unlock()
@@ -339,6 +378,10 @@ func (s *service) delete(ctx context.Context, force bool) (*shimv1.DeleteRespons
 		if err := s.kill(ctx, 9, true); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
 			return nil, err
 		}
+		if status == shimv1.Status_STATUS_PAUSED {
+			// Frozen processes die only once thawed.
+			_ = s.rt.run(nil, "resume", s.cfg.ID)
+		}
 	}
 	select {
 	case <-s.exited:
@@ -349,7 +392,7 @@ func (s *service) delete(ctx context.Context, force bool) (*shimv1.DeleteRespons
 	if force {
 		args = append(args, "--force")
 	}
-	if err := s.rt.run(ctx, nil, append(args, s.cfg.ID)...); err != nil {
+	if err := s.rt.run(nil, append(args, s.cfg.ID)...); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -417,4 +460,82 @@ func (s *service) Shutdown(ctx context.Context, req *shimv1.ShutdownRequest) (*s
 	log.Printf("shutdown")
 	go s.onShutdown()
 	return &shimv1.ShutdownResponse{}, nil
+}
+
+func (s *service) WriteStdin(stream shimv1.Shim_WriteStdinServer) error {
+	s.mu.Lock()
+	cio := s.io
+	s.mu.Unlock()
+	if cio == nil {
+		return errdefs.ToGRPC(fmt.Errorf("container %s not created: %w", s.cfg.ID, errdefs.ErrFailedPrecondition))
+	}
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(&shimv1.WriteStdinResponse{})
+		}
+		if err != nil {
+			return err
+		}
+		if len(m.Data) > 0 {
+			if err := cio.writeStdin(m.Data); err != nil {
+				if errors.Is(err, errNoStdin) {
+					err = fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
+				}
+				return errdefs.ToGRPC(fmt.Errorf("write stdin: %w", err))
+			}
+		}
+		if m.Close {
+			cio.closeStdin()
+		}
+	}
+}
+
+func (s *service) ResizePty(ctx context.Context, req *shimv1.ResizePtyRequest) (*shimv1.ResizePtyResponse, error) {
+	s.mu.Lock()
+	cio := s.io
+	s.mu.Unlock()
+	if cio == nil {
+		return nil, errdefs.ToGRPC(fmt.Errorf("container %s not created: %w", s.cfg.ID, errdefs.ErrFailedPrecondition))
+	}
+	if req.Width > 0xffff || req.Height > 0xffff {
+		return nil, errdefs.ToGRPC(fmt.Errorf("window size %dx%d: %w", req.Width, req.Height, errdefs.ErrInvalidArgument))
+	}
+	if err := cio.resize(uint16(req.Width), uint16(req.Height)); err != nil {
+		return nil, errdefs.ToGRPC(fmt.Errorf("resize pty: %v: %w", err, errdefs.ErrFailedPrecondition))
+	}
+	return &shimv1.ResizePtyResponse{}, nil
+}
+
+func (s *service) Pause(ctx context.Context, req *shimv1.PauseRequest) (*shimv1.PauseResponse, error) {
+	if err := s.freeze("pause", shimv1.Status_STATUS_RUNNING, shimv1.Status_STATUS_PAUSED); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	return &shimv1.PauseResponse{}, nil
+}
+
+func (s *service) Resume(ctx context.Context, req *shimv1.ResumeRequest) (*shimv1.ResumeResponse, error) {
+	if err := s.freeze("resume", shimv1.Status_STATUS_PAUSED, shimv1.Status_STATUS_RUNNING); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	return &shimv1.ResumeResponse{}, nil
+}
+
+// freeze runs `runtime pause|resume` when the status is from, and sets to.
+func (s *service) freeze(verb string, from, to shimv1.Status) error {
+	s.mu.Lock()
+	status := s.status
+	s.mu.Unlock()
+	if status != from {
+		return fmt.Errorf("cannot %s a container that is %s: %w", verb, statusName(status), errdefs.ErrFailedPrecondition)
+	}
+	if err := s.rt.run(nil, verb, s.cfg.ID); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.status == from {
+		s.status = to
+	}
+	s.mu.Unlock()
+	return nil
 }

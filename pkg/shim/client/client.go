@@ -62,6 +62,23 @@ func Start(ctx context.Context, o StartOpts) (*Client, error) {
 	if o.ShimBinary == "" || o.ID == "" || o.Bundle == "" || o.Runtime == "" || o.StateDir == "" {
 		return nil, fmt.Errorf("start shim: shim binary, id, bundle, runtime and state dir are required: %w", errdefs.ErrInvalidArgument)
 	}
+	// The shim runs in "/": relative paths would change meaning.
+	for _, p := range []*string{&o.Bundle, &o.StateDir, &o.Socket, &o.RuntimeRoot, &o.ShimBinary} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return nil, fmt.Errorf("start shim: %w", err)
+			}
+			*p = abs
+		}
+	}
+	if strings.Contains(o.Runtime, "/") {
+		abs, err := filepath.Abs(o.Runtime)
+		if err != nil {
+			return nil, fmt.Errorf("start shim: %w", err)
+		}
+		o.Runtime = abs
+	}
 	if err := shim.CheckSocketPath(o.Socket); err != nil {
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
@@ -268,4 +285,71 @@ func (c *Client) Attach(ctx context.Context, stdout, stderr bool) (*AttachStream
 		return nil, errdefs.FromGRPC(err)
 	}
 	return &AttachStream{s: s}, nil
+}
+
+// Pause freezes the container.
+func (c *Client) Pause(ctx context.Context) error {
+	_, err := c.shim.Pause(ctx, &shimv1.PauseRequest{})
+	return errdefs.FromGRPC(err)
+}
+
+// Resume thaws a paused container.
+func (c *Client) Resume(ctx context.Context) error {
+	_, err := c.shim.Resume(ctx, &shimv1.ResumeRequest{})
+	return errdefs.FromGRPC(err)
+}
+
+// ResizePty sets the window size of the container's pty.
+func (c *Client) ResizePty(ctx context.Context, width, height uint32) error {
+	_, err := c.shim.ResizePty(ctx, &shimv1.ResizePtyRequest{Width: width, Height: height})
+	return errdefs.FromGRPC(err)
+}
+
+// StdinWriter writes to the container's stdin over one WriteStdin stream.
+type StdinWriter struct {
+	s shimv1.Shim_WriteStdinClient
+}
+
+// Stdin opens a stream to the container's stdin (CreateRequest.stdin or
+// terminal mode).
+func (c *Client) Stdin(ctx context.Context) (*StdinWriter, error) {
+	s, err := c.shim.WriteStdin(ctx)
+	if err != nil {
+		return nil, errdefs.FromGRPC(err)
+	}
+	return &StdinWriter{s: s}, nil
+}
+
+// Write sends p; an error of the shim shows up here or at Close.
+func (w *StdinWriter) Write(p []byte) (int, error) {
+	for off := 0; off < len(p); off += 32 << 10 {
+		end := min(off+32<<10, len(p))
+		if err := w.s.Send(&shimv1.StdinChunk{Data: p[off:end]}); err != nil {
+			return off, w.finish(err)
+		}
+	}
+	return len(p), nil
+}
+
+// CloseStdin closes the container's stdin (sends EOF) and ends the stream.
+func (w *StdinWriter) CloseStdin() error {
+	if err := w.s.Send(&shimv1.StdinChunk{Close: true}); err != nil {
+		return w.finish(err)
+	}
+	return w.Close()
+}
+
+// Close ends the stream and leaves the container's stdin open (detach).
+func (w *StdinWriter) Close() error {
+	_, err := w.s.CloseAndRecv()
+	return errdefs.FromGRPC(err)
+}
+
+// finish returns the shim's real error after a failed Send (which only
+// reports io.EOF).
+func (w *StdinWriter) finish(err error) error {
+	if errors.Is(err, io.EOF) {
+		_, err = w.s.CloseAndRecv()
+	}
+	return errdefs.FromGRPC(err)
 }

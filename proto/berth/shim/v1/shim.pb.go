@@ -991,6 +991,327 @@ func (*ShutdownResponse) Descriptor() ([]byte, []int) {
 	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{15}
 }
 
+type StdinChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Data  []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// Close stdin after data (in terminal mode: send EOF, ^D, to the pty).
+	Close         bool `protobuf:"varint,2,opt,name=close,proto3" json:"close,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StdinChunk) Reset() {
+	*x = StdinChunk{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StdinChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StdinChunk) ProtoMessage() {}
+
+func (x *StdinChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StdinChunk.ProtoReflect.Descriptor instead.
+func (*StdinChunk) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *StdinChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *StdinChunk) GetClose() bool {
+	if x != nil {
+		return x.Close
+	}
+	return false
+}
+
+type WriteStdinResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteStdinResponse) Reset() {
+	*x = WriteStdinResponse{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteStdinResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteStdinResponse) ProtoMessage() {}
+
+func (x *WriteStdinResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteStdinResponse.ProtoReflect.Descriptor instead.
+func (*WriteStdinResponse) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{17}
+}
+
+type ResizePtyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Width         uint32                 `protobuf:"varint,1,opt,name=width,proto3" json:"width,omitempty"`
+	Height        uint32                 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResizePtyRequest) Reset() {
+	*x = ResizePtyRequest{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResizePtyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResizePtyRequest) ProtoMessage() {}
+
+func (x *ResizePtyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResizePtyRequest.ProtoReflect.Descriptor instead.
+func (*ResizePtyRequest) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ResizePtyRequest) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *ResizePtyRequest) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+type ResizePtyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResizePtyResponse) Reset() {
+	*x = ResizePtyResponse{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResizePtyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResizePtyResponse) ProtoMessage() {}
+
+func (x *ResizePtyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResizePtyResponse.ProtoReflect.Descriptor instead.
+func (*ResizePtyResponse) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{19}
+}
+
+type PauseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseRequest) Reset() {
+	*x = PauseRequest{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseRequest) ProtoMessage() {}
+
+func (x *PauseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseRequest.ProtoReflect.Descriptor instead.
+func (*PauseRequest) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{20}
+}
+
+type PauseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseResponse) Reset() {
+	*x = PauseResponse{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseResponse) ProtoMessage() {}
+
+func (x *PauseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseResponse.ProtoReflect.Descriptor instead.
+func (*PauseResponse) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{21}
+}
+
+type ResumeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeRequest) Reset() {
+	*x = ResumeRequest{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeRequest) ProtoMessage() {}
+
+func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeRequest.ProtoReflect.Descriptor instead.
+func (*ResumeRequest) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{22}
+}
+
+type ResumeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeResponse) Reset() {
+	*x = ResumeResponse{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeResponse) ProtoMessage() {}
+
+func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeResponse.ProtoReflect.Descriptor instead.
+func (*ResumeResponse) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{23}
+}
+
 var File_berth_shim_v1_shim_proto protoreflect.FileDescriptor
 
 const file_berth_shim_v1_shim_proto_rawDesc = "" +
@@ -1053,7 +1374,20 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\n" +
 	"\x06STDERR\x10\x01\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse*k\n" +
+	"\x10ShutdownResponse\"6\n" +
+	"\n" +
+	"StdinChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x14\n" +
+	"\x05close\x18\x02 \x01(\bR\x05close\"\x14\n" +
+	"\x12WriteStdinResponse\"@\n" +
+	"\x10ResizePtyRequest\x12\x14\n" +
+	"\x05width\x18\x01 \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\x02 \x01(\rR\x06height\"\x13\n" +
+	"\x11ResizePtyResponse\"\x0e\n" +
+	"\fPauseRequest\"\x0f\n" +
+	"\rPauseResponse\"\x0f\n" +
+	"\rResumeRequest\"\x10\n" +
+	"\x0eResumeResponse*k\n" +
 	"\x06Status\x12\x12\n" +
 	"\x0eSTATUS_UNKNOWN\x10\x00\x12\x12\n" +
 	"\x0eSTATUS_CREATED\x10\x01\x12\x12\n" +
@@ -1063,7 +1397,7 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\tLogFormat\x12\x18\n" +
 	"\x14LOG_FORMAT_JSON_FILE\x10\x00\x12\x12\n" +
 	"\x0eLOG_FORMAT_CRI\x10\x01\x12\x13\n" +
-	"\x0fLOG_FORMAT_NONE\x10\x022\xb1\x04\n" +
+	"\x0fLOG_FORMAT_NONE\x10\x022\xda\x06\n" +
 	"\x04Shim\x12E\n" +
 	"\x06Create\x12\x1c.berth.shim.v1.CreateRequest\x1a\x1d.berth.shim.v1.CreateResponse\x12B\n" +
 	"\x05Start\x12\x1b.berth.shim.v1.StartRequest\x1a\x1c.berth.shim.v1.StartResponse\x12B\n" +
@@ -1072,7 +1406,12 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\x04Kill\x12\x1a.berth.shim.v1.KillRequest\x1a\x1b.berth.shim.v1.KillResponse\x12E\n" +
 	"\x06Delete\x12\x1c.berth.shim.v1.DeleteRequest\x1a\x1d.berth.shim.v1.DeleteResponse\x12D\n" +
 	"\x06Attach\x12\x1c.berth.shim.v1.AttachRequest\x1a\x1a.berth.shim.v1.AttachChunk0\x01\x12K\n" +
-	"\bShutdown\x12\x1e.berth.shim.v1.ShutdownRequest\x1a\x1f.berth.shim.v1.ShutdownResponseB4Z2github.com/berthd/berth/proto/berth/shim/v1;shimv1b\x06proto3"
+	"\bShutdown\x12\x1e.berth.shim.v1.ShutdownRequest\x1a\x1f.berth.shim.v1.ShutdownResponse\x12L\n" +
+	"\n" +
+	"WriteStdin\x12\x19.berth.shim.v1.StdinChunk\x1a!.berth.shim.v1.WriteStdinResponse(\x01\x12N\n" +
+	"\tResizePty\x12\x1f.berth.shim.v1.ResizePtyRequest\x1a .berth.shim.v1.ResizePtyResponse\x12B\n" +
+	"\x05Pause\x12\x1b.berth.shim.v1.PauseRequest\x1a\x1c.berth.shim.v1.PauseResponse\x12E\n" +
+	"\x06Resume\x12\x1c.berth.shim.v1.ResumeRequest\x1a\x1d.berth.shim.v1.ResumeResponseB4Z2github.com/berthd/berth/proto/berth/shim/v1;shimv1b\x06proto3"
 
 var (
 	file_berth_shim_v1_shim_proto_rawDescOnce sync.Once
@@ -1087,27 +1426,35 @@ func file_berth_shim_v1_shim_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_shim_v1_shim_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_berth_shim_v1_shim_proto_goTypes = []any{
-	(Status)(0),              // 0: berth.shim.v1.Status
-	(LogFormat)(0),           // 1: berth.shim.v1.LogFormat
-	(AttachChunk_Stream)(0),  // 2: berth.shim.v1.AttachChunk.Stream
-	(*CreateRequest)(nil),    // 3: berth.shim.v1.CreateRequest
-	(*CreateResponse)(nil),   // 4: berth.shim.v1.CreateResponse
-	(*StartRequest)(nil),     // 5: berth.shim.v1.StartRequest
-	(*StartResponse)(nil),    // 6: berth.shim.v1.StartResponse
-	(*StateRequest)(nil),     // 7: berth.shim.v1.StateRequest
-	(*StateResponse)(nil),    // 8: berth.shim.v1.StateResponse
-	(*WaitRequest)(nil),      // 9: berth.shim.v1.WaitRequest
-	(*WaitResponse)(nil),     // 10: berth.shim.v1.WaitResponse
-	(*KillRequest)(nil),      // 11: berth.shim.v1.KillRequest
-	(*KillResponse)(nil),     // 12: berth.shim.v1.KillResponse
-	(*DeleteRequest)(nil),    // 13: berth.shim.v1.DeleteRequest
-	(*DeleteResponse)(nil),   // 14: berth.shim.v1.DeleteResponse
-	(*AttachRequest)(nil),    // 15: berth.shim.v1.AttachRequest
-	(*AttachChunk)(nil),      // 16: berth.shim.v1.AttachChunk
-	(*ShutdownRequest)(nil),  // 17: berth.shim.v1.ShutdownRequest
-	(*ShutdownResponse)(nil), // 18: berth.shim.v1.ShutdownResponse
+	(Status)(0),                // 0: berth.shim.v1.Status
+	(LogFormat)(0),             // 1: berth.shim.v1.LogFormat
+	(AttachChunk_Stream)(0),    // 2: berth.shim.v1.AttachChunk.Stream
+	(*CreateRequest)(nil),      // 3: berth.shim.v1.CreateRequest
+	(*CreateResponse)(nil),     // 4: berth.shim.v1.CreateResponse
+	(*StartRequest)(nil),       // 5: berth.shim.v1.StartRequest
+	(*StartResponse)(nil),      // 6: berth.shim.v1.StartResponse
+	(*StateRequest)(nil),       // 7: berth.shim.v1.StateRequest
+	(*StateResponse)(nil),      // 8: berth.shim.v1.StateResponse
+	(*WaitRequest)(nil),        // 9: berth.shim.v1.WaitRequest
+	(*WaitResponse)(nil),       // 10: berth.shim.v1.WaitResponse
+	(*KillRequest)(nil),        // 11: berth.shim.v1.KillRequest
+	(*KillResponse)(nil),       // 12: berth.shim.v1.KillResponse
+	(*DeleteRequest)(nil),      // 13: berth.shim.v1.DeleteRequest
+	(*DeleteResponse)(nil),     // 14: berth.shim.v1.DeleteResponse
+	(*AttachRequest)(nil),      // 15: berth.shim.v1.AttachRequest
+	(*AttachChunk)(nil),        // 16: berth.shim.v1.AttachChunk
+	(*ShutdownRequest)(nil),    // 17: berth.shim.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),   // 18: berth.shim.v1.ShutdownResponse
+	(*StdinChunk)(nil),         // 19: berth.shim.v1.StdinChunk
+	(*WriteStdinResponse)(nil), // 20: berth.shim.v1.WriteStdinResponse
+	(*ResizePtyRequest)(nil),   // 21: berth.shim.v1.ResizePtyRequest
+	(*ResizePtyResponse)(nil),  // 22: berth.shim.v1.ResizePtyResponse
+	(*PauseRequest)(nil),       // 23: berth.shim.v1.PauseRequest
+	(*PauseResponse)(nil),      // 24: berth.shim.v1.PauseResponse
+	(*ResumeRequest)(nil),      // 25: berth.shim.v1.ResumeRequest
+	(*ResumeResponse)(nil),     // 26: berth.shim.v1.ResumeResponse
 }
 var file_berth_shim_v1_shim_proto_depIdxs = []int32{
 	1,  // 0: berth.shim.v1.CreateRequest.log_format:type_name -> berth.shim.v1.LogFormat
@@ -1121,16 +1468,24 @@ var file_berth_shim_v1_shim_proto_depIdxs = []int32{
 	13, // 8: berth.shim.v1.Shim.Delete:input_type -> berth.shim.v1.DeleteRequest
 	15, // 9: berth.shim.v1.Shim.Attach:input_type -> berth.shim.v1.AttachRequest
 	17, // 10: berth.shim.v1.Shim.Shutdown:input_type -> berth.shim.v1.ShutdownRequest
-	4,  // 11: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
-	6,  // 12: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
-	8,  // 13: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
-	10, // 14: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
-	12, // 15: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
-	14, // 16: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
-	16, // 17: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
-	18, // 18: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
-	11, // [11:19] is the sub-list for method output_type
-	3,  // [3:11] is the sub-list for method input_type
+	19, // 11: berth.shim.v1.Shim.WriteStdin:input_type -> berth.shim.v1.StdinChunk
+	21, // 12: berth.shim.v1.Shim.ResizePty:input_type -> berth.shim.v1.ResizePtyRequest
+	23, // 13: berth.shim.v1.Shim.Pause:input_type -> berth.shim.v1.PauseRequest
+	25, // 14: berth.shim.v1.Shim.Resume:input_type -> berth.shim.v1.ResumeRequest
+	4,  // 15: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
+	6,  // 16: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
+	8,  // 17: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
+	10, // 18: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
+	12, // 19: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
+	14, // 20: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
+	16, // 21: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
+	18, // 22: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
+	20, // 23: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
+	22, // 24: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
+	24, // 25: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
+	26, // 26: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
+	15, // [15:27] is the sub-list for method output_type
+	3,  // [3:15] is the sub-list for method input_type
 	3,  // [3:3] is the sub-list for extension type_name
 	3,  // [3:3] is the sub-list for extension extendee
 	0,  // [0:3] is the sub-list for field type_name
@@ -1147,7 +1502,7 @@ func file_berth_shim_v1_shim_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_shim_v1_shim_proto_rawDesc), len(file_berth_shim_v1_shim_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   16,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

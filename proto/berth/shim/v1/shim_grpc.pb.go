@@ -22,14 +22,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Shim_Create_FullMethodName   = "/berth.shim.v1.Shim/Create"
-	Shim_Start_FullMethodName    = "/berth.shim.v1.Shim/Start"
-	Shim_State_FullMethodName    = "/berth.shim.v1.Shim/State"
-	Shim_Wait_FullMethodName     = "/berth.shim.v1.Shim/Wait"
-	Shim_Kill_FullMethodName     = "/berth.shim.v1.Shim/Kill"
-	Shim_Delete_FullMethodName   = "/berth.shim.v1.Shim/Delete"
-	Shim_Attach_FullMethodName   = "/berth.shim.v1.Shim/Attach"
-	Shim_Shutdown_FullMethodName = "/berth.shim.v1.Shim/Shutdown"
+	Shim_Create_FullMethodName     = "/berth.shim.v1.Shim/Create"
+	Shim_Start_FullMethodName      = "/berth.shim.v1.Shim/Start"
+	Shim_State_FullMethodName      = "/berth.shim.v1.Shim/State"
+	Shim_Wait_FullMethodName       = "/berth.shim.v1.Shim/Wait"
+	Shim_Kill_FullMethodName       = "/berth.shim.v1.Shim/Kill"
+	Shim_Delete_FullMethodName     = "/berth.shim.v1.Shim/Delete"
+	Shim_Attach_FullMethodName     = "/berth.shim.v1.Shim/Attach"
+	Shim_Shutdown_FullMethodName   = "/berth.shim.v1.Shim/Shutdown"
+	Shim_WriteStdin_FullMethodName = "/berth.shim.v1.Shim/WriteStdin"
+	Shim_ResizePty_FullMethodName  = "/berth.shim.v1.Shim/ResizePty"
+	Shim_Pause_FullMethodName      = "/berth.shim.v1.Shim/Pause"
+	Shim_Resume_FullMethodName     = "/berth.shim.v1.Shim/Resume"
 )
 
 // ShimClient is the client API for Shim service.
@@ -57,6 +61,16 @@ type ShimClient interface {
 	// Shutdown makes the shim exit after its container has been deleted;
 	// it removes the shim's socket and state directory.
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
+	// WriteStdin writes to the container's stdin (CreateRequest.stdin, or
+	// the pty in terminal mode). Ending the stream leaves stdin open; a chunk
+	// with close set closes it after its data.
+	WriteStdin(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[StdinChunk, WriteStdinResponse], error)
+	// ResizePty sets the window size of the container's pty (terminal mode).
+	ResizePty(ctx context.Context, in *ResizePtyRequest, opts ...grpc.CallOption) (*ResizePtyResponse, error)
+	// Pause freezes the container's processes (`runtime pause`).
+	Pause(ctx context.Context, in *PauseRequest, opts ...grpc.CallOption) (*PauseResponse, error)
+	// Resume thaws a paused container (`runtime resume`).
+	Resume(ctx context.Context, in *ResumeRequest, opts ...grpc.CallOption) (*ResumeResponse, error)
 }
 
 type shimClient struct {
@@ -156,6 +170,49 @@ func (c *shimClient) Shutdown(ctx context.Context, in *ShutdownRequest, opts ...
 	return out, nil
 }
 
+func (c *shimClient) WriteStdin(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[StdinChunk, WriteStdinResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Shim_ServiceDesc.Streams[1], Shim_WriteStdin_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StdinChunk, WriteStdinResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shim_WriteStdinClient = grpc.ClientStreamingClient[StdinChunk, WriteStdinResponse]
+
+func (c *shimClient) ResizePty(ctx context.Context, in *ResizePtyRequest, opts ...grpc.CallOption) (*ResizePtyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResizePtyResponse)
+	err := c.cc.Invoke(ctx, Shim_ResizePty_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *shimClient) Pause(ctx context.Context, in *PauseRequest, opts ...grpc.CallOption) (*PauseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PauseResponse)
+	err := c.cc.Invoke(ctx, Shim_Pause_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *shimClient) Resume(ctx context.Context, in *ResumeRequest, opts ...grpc.CallOption) (*ResumeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResumeResponse)
+	err := c.cc.Invoke(ctx, Shim_Resume_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ShimServer is the server API for Shim service.
 // All implementations must embed UnimplementedShimServer
 // for forward compatibility.
@@ -181,6 +238,16 @@ type ShimServer interface {
 	// Shutdown makes the shim exit after its container has been deleted;
 	// it removes the shim's socket and state directory.
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
+	// WriteStdin writes to the container's stdin (CreateRequest.stdin, or
+	// the pty in terminal mode). Ending the stream leaves stdin open; a chunk
+	// with close set closes it after its data.
+	WriteStdin(grpc.ClientStreamingServer[StdinChunk, WriteStdinResponse]) error
+	// ResizePty sets the window size of the container's pty (terminal mode).
+	ResizePty(context.Context, *ResizePtyRequest) (*ResizePtyResponse, error)
+	// Pause freezes the container's processes (`runtime pause`).
+	Pause(context.Context, *PauseRequest) (*PauseResponse, error)
+	// Resume thaws a paused container (`runtime resume`).
+	Resume(context.Context, *ResumeRequest) (*ResumeResponse, error)
 	mustEmbedUnimplementedShimServer()
 }
 
@@ -214,6 +281,18 @@ func (UnimplementedShimServer) Attach(*AttachRequest, grpc.ServerStreamingServer
 }
 func (UnimplementedShimServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
+}
+func (UnimplementedShimServer) WriteStdin(grpc.ClientStreamingServer[StdinChunk, WriteStdinResponse]) error {
+	return status.Error(codes.Unimplemented, "method WriteStdin not implemented")
+}
+func (UnimplementedShimServer) ResizePty(context.Context, *ResizePtyRequest) (*ResizePtyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResizePty not implemented")
+}
+func (UnimplementedShimServer) Pause(context.Context, *PauseRequest) (*PauseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Pause not implemented")
+}
+func (UnimplementedShimServer) Resume(context.Context, *ResumeRequest) (*ResumeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Resume not implemented")
 }
 func (UnimplementedShimServer) mustEmbedUnimplementedShimServer() {}
 func (UnimplementedShimServer) testEmbeddedByValue()              {}
@@ -373,6 +452,67 @@ func _Shim_Shutdown_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Shim_WriteStdin_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ShimServer).WriteStdin(&grpc.GenericServerStream[StdinChunk, WriteStdinResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shim_WriteStdinServer = grpc.ClientStreamingServer[StdinChunk, WriteStdinResponse]
+
+func _Shim_ResizePty_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResizePtyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShimServer).ResizePty(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shim_ResizePty_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShimServer).ResizePty(ctx, req.(*ResizePtyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Shim_Pause_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PauseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShimServer).Pause(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shim_Pause_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShimServer).Pause(ctx, req.(*PauseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Shim_Resume_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShimServer).Resume(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shim_Resume_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShimServer).Resume(ctx, req.(*ResumeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Shim_ServiceDesc is the grpc.ServiceDesc for Shim service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -408,12 +548,29 @@ var Shim_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Shutdown",
 			Handler:    _Shim_Shutdown_Handler,
 		},
+		{
+			MethodName: "ResizePty",
+			Handler:    _Shim_ResizePty_Handler,
+		},
+		{
+			MethodName: "Pause",
+			Handler:    _Shim_Pause_Handler,
+		},
+		{
+			MethodName: "Resume",
+			Handler:    _Shim_Resume_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Attach",
 			Handler:       _Shim_Attach_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "WriteStdin",
+			Handler:       _Shim_WriteStdin_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "berth/shim/v1/shim.proto",
