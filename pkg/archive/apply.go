@@ -348,6 +348,11 @@ func (a *applier) entry(hdr *tar.Header, tr io.Reader) error {
 	p := procPath(pfd, base)
 	for k, v := range hdr.PAXRecords {
 		if x, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+			if strings.HasPrefix(x, "trusted.overlay.") {
+				// overlayfs's own metadata (redirects, metacopy, opaque): a layer
+				// may not forge it; whiteouts are the only way to express it.
+				continue
+			}
 			if err := unix.Lsetxattr(p, x, []byte(v), 0); err != nil && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EPERM) {
 				return fmt.Errorf("xattr %s: %w", x, err)
 			}

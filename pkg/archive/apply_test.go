@@ -292,6 +292,7 @@ func TestOwnersDevicesXattrs(t *testing.T) {
 		ent{name: "fifo", typ: tar.TypeFifo, mode: 0o600},
 		ent{name: "null", typ: tar.TypeChar, mode: 0o666},
 		ent{name: "x", body: "x", pax: map[string]string{"SCHILY.xattr.user.test": "v"}},
+		ent{name: "forged", body: "x", pax: map[string]string{"SCHILY.xattr.trusted.overlay.redirect": "/etc"}},
 	)
 	if _, err := apply(t, root, b); err != nil {
 		t.Fatal(err)
@@ -312,5 +313,8 @@ func TestOwnersDevicesXattrs(t *testing.T) {
 	buf := make([]byte, 8)
 	if n, err := unix.Lgetxattr(filepath.Join(root, "x"), "user.test", buf); err == nil && string(buf[:n]) != "v" {
 		t.Fatalf("xattr %q", buf[:n])
+	}
+	if _, err := unix.Lgetxattr(filepath.Join(root, "forged"), "trusted.overlay.redirect", buf); err == nil {
+		t.Fatal("overlay xattr taken from the layer")
 	}
 }

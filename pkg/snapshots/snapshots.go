@@ -12,9 +12,7 @@ package snapshots
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,7 +65,8 @@ type record struct {
 }
 
 // maxLowerdir is what fits in mount(2)'s one-page option string with the
-// upperdir, workdir and other options beside it.
+// upperdir, workdir and other options beside it. Longer chains are returned
+// as one "lowerdir+=" option per layer, for fsconfig(2).
 const maxLowerdir = 3800
 
 // Snapshotter is an overlayfs snapshotter.
@@ -326,21 +325,21 @@ func (s *Snapshotter) mounts(b *bolt.Bucket, r record) ([]Mount, error) {
 	if r.Kind == KindView && len(lowers) == 1 {
 		return []Mount{{Type: "bind", Source: lowers[0], Options: []string{"ro", "rbind"}}}, nil
 	}
-	lower := strings.Join(lowers, ":")
-	if len(lower) > maxLowerdir {
-		// TODO(issue 4): mount 100+ layers (short links or a chdir helper).
-		return nil, fmt.Errorf("%d layers: overlay lowerdir option of %d bytes exceeds the %d-byte limit: %w",
-			len(lowers), len(lower), maxLowerdir, errdefs.ErrNotImplemented)
+	opts := []string{"index=off"}
+	if lower := strings.Join(lowers, ":"); len(lower) <= maxLowerdir {
+		opts = append(opts, "lowerdir="+lower)
+	} else {
+		// Too long for mount(2)'s one page: one "lowerdir+" option per layer,
+		// which MountAll passes to fsconfig(2) one by one (Linux 6.8+).
+		for _, l := range lowers {
+			opts = append(opts, "lowerdir+="+l)
+		}
 	}
 	if r.Kind == KindView {
-		return []Mount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=" + lower}}}, nil
+		return []Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
 	}
-	return []Mount{{Type: "overlay", Source: "overlay", Options: []string{
-		"index=off",
-		"lowerdir=" + lower,
-		"upperdir=" + filepath.Join(dir, "fs"),
-		"workdir=" + filepath.Join(dir, "work"),
-	}}}, nil
+	opts = append(opts, "upperdir="+filepath.Join(dir, "fs"), "workdir="+filepath.Join(dir, "work"))
+	return []Mount{{Type: "overlay", Source: "overlay", Options: opts}}, nil
 }
 
 // UpperDir returns the directory holding an active snapshot's own changes.
@@ -438,5 +437,42 @@ func (s *Snapshotter) Remove(ctx context.Context, key string) error {
 	return nil
 }
 
-var _ = binary.BigEndian
-var _ = errors.Is
+// RemoveActiveLabeled removes, in every namespace, the active snapshots that
+// carry label (and have no children): work a crash interrupted, such as an
+// unpack. Call it before serving.
+func (s *Snapshotter) RemoveActiveLabeled(label string) error {
+	var ids []uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bucketNS)
+		if root == nil {
+			return nil
+		}
+		return root.ForEachBucket(func(ns []byte) error {
+			b := root.Bucket(ns)
+			var del []string
+			b.ForEach(func(k, v []byte) error {
+				var r record
+				if json.Unmarshal(v, &r) == nil && r.Kind == KindActive {
+					if _, ok := r.Labels[label]; ok {
+						del = append(del, string(k))
+						ids = append(ids, r.ID)
+					}
+				}
+				return nil
+			})
+			for _, k := range del {
+				if err := b.Delete([]byte(k)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("snapshotter cleanup: %w", err)
+	}
+	for _, id := range ids {
+		os.RemoveAll(s.dir(id))
+	}
+	return nil
+}

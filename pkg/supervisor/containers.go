@@ -1,0 +1,130 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/metadata"
+	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
+)
+
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+func checkID(id string) error {
+	if !validID.MatchString(id) {
+		return fmt.Errorf("container id %q: must be 1-128 of [A-Za-z0-9_.-], starting alphanumeric: %w", id, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// container is the stored record of a container.
+type container struct {
+	ID          string            `json:"id"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Image       string            `json:"image,omitempty"`
+	Runtime     string            `json:"runtime,omitempty"`
+	Spec        json.RawMessage   `json:"spec"`
+	SnapshotKey string            `json:"snapshot_key,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+}
+
+func (c *container) toPB() *pb.Container {
+	return &pb.Container{
+		Id: c.ID, Labels: c.Labels, Image: c.Image, Runtime: &pb.Runtime{Name: c.Runtime},
+		Spec: c.Spec, SnapshotKey: c.SnapshotKey,
+		CreatedAt: c.CreatedAt.UnixNano(), UpdatedAt: c.UpdatedAt.UnixNano(),
+	}
+}
+
+func (s *Server) getContainer(ctx context.Context, id string) (*container, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	var c container
+	err := s.db.View(ctx, func(tx *metadata.Tx) error { return tx.Get(metadata.Containers, id, &c) })
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// containersService serves container metadata.
+type containersService struct {
+	pb.UnimplementedContainersServer
+	s *Server
+}
+
+func (cs *containersService) Create(ctx context.Context, req *pb.CreateContainerRequest) (*pb.CreateContainerResponse, error) {
+	in := req.GetContainer()
+	if in == nil {
+		return nil, fmt.Errorf("create container: no container: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := checkID(in.Id); err != nil {
+		return nil, err
+	}
+	if len(in.Spec) == 0 || !json.Valid(in.Spec) {
+		return nil, fmt.Errorf("container %s: spec must be a JSON OCI runtime spec: %w", in.Id, errdefs.ErrInvalidArgument)
+	}
+	if _, err := cs.s.runtime(in.GetRuntime().GetName()); err != nil {
+		return nil, fmt.Errorf("container %s: %w", in.Id, err)
+	}
+	now := time.Now().UTC()
+	c := &container{
+		ID: in.Id, Labels: in.Labels, Image: in.Image, Runtime: in.GetRuntime().GetName(),
+		Spec: in.Spec, SnapshotKey: in.SnapshotKey, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := cs.s.db.Update(ctx, func(tx *metadata.Tx) error { return tx.Create(metadata.Containers, c.ID, c) }); err != nil {
+		return nil, err
+	}
+	return &pb.CreateContainerResponse{Container: c.toPB()}, nil
+}
+
+func (cs *containersService) Get(ctx context.Context, req *pb.GetContainerRequest) (*pb.GetContainerResponse, error) {
+	c, err := cs.s.getContainer(ctx, req.Id)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetContainerResponse{Container: c.toPB()}, nil
+}
+
+func (cs *containersService) List(ctx context.Context, req *pb.ListContainersRequest) (*pb.ListContainersResponse, error) {
+	resp := &pb.ListContainersResponse{}
+	err := cs.s.db.View(ctx, func(tx *metadata.Tx) error {
+		return tx.ForEach(metadata.Containers, func(_ string, raw []byte) error {
+			var c container
+			if err := json.Unmarshal(raw, &c); err != nil {
+				return err
+			}
+			resp.Containers = append(resp.Containers, c.toPB())
+			return nil
+		})
+	})
+	sort.Slice(resp.Containers, func(i, j int) bool { return resp.Containers[i].Id < resp.Containers[j].Id })
+	return resp, err
+}
+
+func (cs *containersService) Delete(ctx context.Context, req *pb.DeleteContainerRequest) (*pb.DeleteContainerResponse, error) {
+	c, err := cs.s.getContainer(ctx, req.Id)
+	if err != nil {
+		return nil, err
+	}
+	ns, _ := namespaceOf(ctx)
+	if cs.s.tasks.exists(ns, c.ID) {
+		return nil, fmt.Errorf("container %s has a task: delete it first: %w", c.ID, errdefs.ErrFailedPrecondition)
+	}
+	if err := cs.s.db.Update(ctx, func(tx *metadata.Tx) error { return tx.Delete(metadata.Containers, c.ID) }); err != nil {
+		return nil, err
+	}
+	if c.SnapshotKey != "" {
+		if err := cs.s.snaps.Remove(ctx, c.SnapshotKey); err != nil && !errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("container %s deleted, but not its snapshot: %w", c.ID, err)
+		}
+	}
+	return &pb.DeleteContainerResponse{}, nil
+}

@@ -1,0 +1,345 @@
+// Package supervisor is supervisord: the content store, images, snapshots,
+// containers and tasks (one shim each) served over the gRPC API of
+// proto/berth/supervisor/v1. It is embeddable: a Go program can run it
+// in-process with New and Serve. See docs/supervisor.md.
+package supervisor
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/berthd/berth/pkg/content"
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/images"
+	"github.com/berthd/berth/pkg/metadata"
+	"github.com/berthd/berth/pkg/namespaces"
+	"github.com/berthd/berth/pkg/snapshots"
+	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
+)
+
+// Version of supervisord, set by the build.
+var (
+	Version  = "0.1.0-dev"
+	Revision = ""
+)
+
+// DefaultRuntimeName is the name of berth's own runtime.
+const DefaultRuntimeName = "berth"
+
+// Runtime is one OCI runtime supervisord can run containers with.
+type Runtime struct {
+	Name string
+	Path string
+	Args []string // extra global arguments
+}
+
+// Config of a supervisor.
+type Config struct {
+	Root    string // persistent data (content, snapshots, metadata)
+	State   string // runtime state (bundles, shim sockets), lost on reboot
+	Address string // unix socket to serve on; "" serves nothing (Serve fails)
+	// Runtimes, by name. When nil: "berth" (RuntimePath, or the `runtime`
+	// binary next to this executable) and "runc"/"crun" when in PATH.
+	Runtimes       []Runtime
+	DefaultRuntime string // "" is "berth" when registered, else the first
+	RuntimePath    string
+	ShimBinary     string // "" is the `shim` binary next to this executable
+	Logger         *slog.Logger
+}
+
+// Server is a supervisord.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	uuid     string
+	db       *metadata.DB
+	content  *content.Store
+	snaps    *snapshots.Snapshotter
+	images   *images.Store
+	runtimes map[string]Runtime
+	tasks    *taskManager
+
+	grpc     *grpc.Server
+	mu       sync.Mutex
+	listener net.Listener
+	closed   bool
+}
+
+// New opens the stores under cfg.Root, recovers the tasks found under
+// cfg.State and returns a server ready to Serve.
+func New(cfg Config) (*Server, error) {
+	if cfg.Root == "" || cfg.State == "" {
+		return nil, fmt.Errorf("supervisor: root and state are required: %w", errdefs.ErrInvalidArgument)
+	}
+	var err error
+	if cfg.Root, err = filepath.Abs(cfg.Root); err != nil {
+		return nil, err
+	}
+	if cfg.State, err = filepath.Abs(cfg.State); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	for _, d := range []string{cfg.Root, cfg.State} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, fmt.Errorf("supervisor: %w", err)
+		}
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	if err := s.loadUUID(); err != nil {
+		return nil, err
+	}
+	if err := s.setupRuntimes(); err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(cfg.Root, "tmp")
+	cleanTmp(tmp)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("supervisor: %w", err)
+	}
+	if s.content, err = content.New(filepath.Join(cfg.Root, "content")); err != nil {
+		return nil, err
+	}
+	if s.snaps, err = snapshots.New(filepath.Join(cfg.Root, "snapshots")); err != nil {
+		return nil, err
+	}
+	if err := s.snaps.RemoveActiveLabeled(images.UnpackLabel); err != nil {
+		s.snaps.Close()
+		return nil, err
+	}
+	if s.db, err = metadata.Open(filepath.Join(cfg.Root, "metadata.db")); err != nil {
+		s.snaps.Close()
+		return nil, err
+	}
+	s.images = images.NewStore(s.db, s.content, s.snaps, tmp)
+	s.tasks = newTaskManager(s)
+	s.tasks.recover(context.Background())
+
+	s.grpc = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(unaryInterceptor),
+		grpc.ChainStreamInterceptor(streamInterceptor),
+	)
+	pb.RegisterContentServer(s.grpc, &contentService{s: s})
+	pb.RegisterImagesServer(s.grpc, &imagesService{s: s})
+	pb.RegisterSnapshotsServer(s.grpc, &snapshotsService{s: s})
+	pb.RegisterContainersServer(s.grpc, &containersService{s: s})
+	pb.RegisterTasksServer(s.grpc, &tasksService{s: s})
+	pb.RegisterIntrospectionServer(s.grpc, &introspectionService{s: s})
+	return s, nil
+}
+
+// cleanTmp removes what an interrupted import or unpack left, mounts included.
+func cleanTmp(tmp string) {
+	ents, _ := os.ReadDir(tmp)
+	for _, e := range ents {
+		p := filepath.Join(tmp, e.Name())
+		if e.IsDir() {
+			snapshots.Unmount(p)
+		}
+		os.RemoveAll(p)
+	}
+}
+
+func (s *Server) loadUUID() error {
+	p := filepath.Join(s.cfg.Root, "uuid")
+	if b, err := os.ReadFile(p); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		s.uuid = strings.TrimSpace(string(b))
+		return nil
+	}
+	var u [16]byte
+	rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	s.uuid = fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+	return writeFileAtomic(p, []byte(s.uuid+"\n"), 0o644)
+}
+
+// writeFileAtomic writes data to path through a temporary file, fsync and rename.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func (s *Server) setupRuntimes() error {
+	s.runtimes = map[string]Runtime{}
+	exeDir := ""
+	if exe, err := os.Executable(); err == nil {
+		exeDir = filepath.Dir(exe)
+	}
+	if s.cfg.Runtimes == nil {
+		p := s.cfg.RuntimePath
+		if p == "" && exeDir != "" {
+			p = filepath.Join(exeDir, "runtime")
+		}
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			s.cfg.Runtimes = append(s.cfg.Runtimes, Runtime{Name: DefaultRuntimeName, Path: p})
+		}
+		for _, n := range []string{"runc", "crun"} {
+			if p, err := exec.LookPath(n); err == nil {
+				s.cfg.Runtimes = append(s.cfg.Runtimes, Runtime{Name: n, Path: p})
+			}
+		}
+	}
+	for _, r := range s.cfg.Runtimes {
+		if r.Name == "" || r.Path == "" {
+			return fmt.Errorf("supervisor: runtime needs a name and a path: %w", errdefs.ErrInvalidArgument)
+		}
+		s.runtimes[r.Name] = r
+	}
+	if s.cfg.DefaultRuntime == "" {
+		if _, ok := s.runtimes[DefaultRuntimeName]; ok {
+			s.cfg.DefaultRuntime = DefaultRuntimeName
+		} else if len(s.cfg.Runtimes) > 0 {
+			s.cfg.DefaultRuntime = s.cfg.Runtimes[0].Name
+		}
+	}
+	if s.cfg.ShimBinary == "" && exeDir != "" {
+		s.cfg.ShimBinary = filepath.Join(exeDir, "shim")
+	}
+	return nil
+}
+
+// runtime returns the runtime called name ("" for the default).
+func (s *Server) runtime(name string) (Runtime, error) {
+	if name == "" {
+		name = s.cfg.DefaultRuntime
+	}
+	r, ok := s.runtimes[name]
+	if !ok {
+		return Runtime{}, fmt.Errorf("runtime %q is not configured: %w", name, errdefs.ErrNotFound)
+	}
+	return r, nil
+}
+
+// GRPC returns the gRPC server with every service registered, for embedders
+// that serve it on a listener of their own.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Serve listens on cfg.Address (a unix socket, 0660, parent 0711; a stale
+// socket is removed) and serves until ctx is done or Close is called.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.cfg.Address == "" {
+		return fmt.Errorf("supervisor: no address: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := os.MkdirAll(filepath.Dir(s.cfg.Address), 0o711); err != nil {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	if st, err := os.Lstat(s.cfg.Address); err == nil {
+		if st.Mode().Type() != fs.ModeSocket {
+			return fmt.Errorf("supervisor: %s exists and is not a socket: %w", s.cfg.Address, errdefs.ErrFailedPrecondition)
+		}
+		if c, err := net.Dial("unix", s.cfg.Address); err == nil {
+			c.Close()
+			return fmt.Errorf("supervisor: another server listens on %s: %w", s.cfg.Address, errdefs.ErrAlreadyExists)
+		}
+		os.Remove(s.cfg.Address)
+	}
+	l, err := net.Listen("unix", s.cfg.Address)
+	if err != nil {
+		return fmt.Errorf("supervisor: listen: %w", err)
+	}
+	if err := os.Chmod(s.cfg.Address, 0o660); err != nil {
+		l.Close()
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	s.listener = l
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { s.stopGRPC() })
+	defer stop()
+	err = s.grpc.Serve(l)
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// stopGRPC stops serving: gracefully, but long calls (Wait, Attach) are cut
+// after a grace period.
+func (s *Server) stopGRPC() {
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		s.grpc.Stop()
+	}
+}
+
+// Close stops serving and closes the stores. Shims and their containers keep
+// running: a new Server on the same directories recovers them.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.stopGRPC()
+	s.tasks.close()
+	if s.cfg.Address != "" {
+		s.mu.Lock()
+		if s.listener != nil {
+			os.Remove(s.cfg.Address)
+		}
+		s.mu.Unlock()
+	}
+	err := s.db.Close()
+	if serr := s.snaps.Close(); err == nil {
+		err = serr
+	}
+	return err
+}
+
+func unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if _, err := namespaces.NamespaceRequired(ctx); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	resp, err := h(ctx, req)
+	return resp, errdefs.ToGRPC(err)
+}
+
+func streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if _, err := namespaces.NamespaceRequired(ss.Context()); err != nil {
+		return errdefs.ToGRPC(err)
+	}
+	return errdefs.ToGRPC(h(srv, ss))
+}

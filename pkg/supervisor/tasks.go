@@ -1,0 +1,419 @@
+package supervisor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/namespaces"
+	"github.com/berthd/berth/pkg/shim"
+	"github.com/berthd/berth/pkg/shim/client"
+	"github.com/berthd/berth/pkg/snapshots"
+	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
+	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
+)
+
+// taskFile, in the bundle, records what recovery needs to find the shim and
+// clean up after it.
+const taskFile = "berth-task.json"
+
+type taskInfo struct {
+	Namespace   string  `json:"namespace"`
+	ID          string  `json:"id"`
+	Runtime     Runtime `json:"runtime"`
+	RuntimeRoot string  `json:"runtime_root"`
+	Socket      string  `json:"socket"`
+	ShimState   string  `json:"shim_state"`
+}
+
+type task struct {
+	taskInfo
+	bundle string
+	shim   *client.Client
+	// exited is set, and shim nil, for a task whose shim was found dead at
+	// recovery: its resources are already cleaned up, and it stays listed
+	// as stopped (until Delete) so that its exit status can be read.
+	exited *shim.ExitRecord
+}
+
+func errExited(id string) error {
+	return fmt.Errorf("task %s has exited: %w", id, errdefs.ErrFailedPrecondition)
+}
+
+type taskManager struct {
+	s        *Server
+	mu       sync.Mutex
+	tasks    map[string]*task // by namespace/id
+	creating map[string]bool
+}
+
+func newTaskManager(s *Server) *taskManager {
+	return &taskManager{s: s, tasks: map[string]*task{}, creating: map[string]bool{}}
+}
+
+func namespaceOf(ctx context.Context) (string, error) { return namespaces.NamespaceRequired(ctx) }
+
+func (m *taskManager) bundleDir(ns, id string) string {
+	return filepath.Join(m.s.cfg.State, "tasks", ns, id)
+}
+
+// socketPath is short whatever the id: sockets are limited to 108 bytes.
+func (m *taskManager) socketPath(ns, id string) string {
+	h := sha256.Sum256([]byte(ns + "/" + id))
+	return filepath.Join(m.s.cfg.State, "s", hex.EncodeToString(h[:])[:16]+".sock")
+}
+
+func (m *taskManager) exists(ns, id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tasks[ns+"/"+id] != nil || m.creating[ns+"/"+id]
+}
+
+func (m *taskManager) get(ctx context.Context, id string) (*task, error) {
+	ns, err := namespaceOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.tasks[ns+"/"+id]
+	if t == nil {
+		return nil, fmt.Errorf("task %s: %w", id, errdefs.ErrNotFound)
+	}
+	return t, nil
+}
+
+func logFormat(path, format string) (shimv1.LogFormat, error) {
+	if path == "" {
+		return shimv1.LogFormat_LOG_FORMAT_NONE, nil
+	}
+	switch format {
+	case "", "json-file":
+		return shimv1.LogFormat_LOG_FORMAT_JSON_FILE, nil
+	case "cri":
+		return shimv1.LogFormat_LOG_FORMAT_CRI, nil
+	case "none":
+		return shimv1.LogFormat_LOG_FORMAT_NONE, nil
+	}
+	return 0, fmt.Errorf("log format %q: want json-file, cri or none: %w", format, errdefs.ErrInvalidArgument)
+}
+
+// bundleSpec returns the container's spec with root.path set to "rootfs".
+func bundleSpec(raw []byte) ([]byte, error) {
+	var spec map[string]any
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return nil, fmt.Errorf("container spec: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	root, _ := spec["root"].(map[string]any)
+	if root == nil {
+		root = map[string]any{}
+	}
+	root["path"] = "rootfs"
+	spec["root"] = root
+	return json.MarshalIndent(spec, "", "\t")
+}
+
+func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ *task, retErr error) {
+	ns, err := namespaceOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := m.s.getContainer(ctx, req.ContainerId)
+	if err != nil {
+		return nil, err
+	}
+	key := ns + "/" + c.ID
+	m.mu.Lock()
+	if m.tasks[key] != nil || m.creating[key] {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("task %s: %w", c.ID, errdefs.ErrAlreadyExists)
+	}
+	m.creating[key] = true
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.creating, key)
+		m.mu.Unlock()
+	}()
+
+	rt, err := m.s.runtime(c.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	lf, err := logFormat(req.LogPath, req.LogFormat)
+	if err != nil {
+		return nil, err
+	}
+	if c.SnapshotKey == "" {
+		return nil, fmt.Errorf("container %s has no snapshot key: %w", c.ID, errdefs.ErrFailedPrecondition)
+	}
+	mounts, err := m.s.snaps.Mounts(ctx, c.SnapshotKey)
+	if err != nil {
+		return nil, fmt.Errorf("container %s rootfs: %w", c.ID, err)
+	}
+	spec, err := bundleSpec(c.Spec)
+	if err != nil {
+		return nil, err
+	}
+	t := &task{
+		taskInfo: taskInfo{
+			Namespace: ns, ID: c.ID, Runtime: rt,
+			RuntimeRoot: filepath.Join(m.s.cfg.State, "runtime", rt.Name),
+			Socket:      m.socketPath(ns, c.ID),
+			ShimState:   filepath.Join(m.s.cfg.State, "shim", ns, c.ID),
+		},
+		bundle: m.bundleDir(ns, c.ID),
+	}
+	// Whatever a previous task of this container left (a crash mid-create).
+	m.teardown(t)
+	defer func() {
+		if retErr != nil {
+			m.teardown(t)
+		}
+	}()
+	rootfs := filepath.Join(t.bundle, "rootfs")
+	for _, d := range []string{rootfs, filepath.Dir(t.Socket), filepath.Dir(t.ShimState), t.RuntimeRoot} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, fmt.Errorf("task %s: %w", c.ID, err)
+		}
+	}
+	info, _ := json.Marshal(t.taskInfo)
+	if err := writeFileAtomic(filepath.Join(t.bundle, taskFile), info, 0o600); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(t.bundle, "config.json"), spec, 0o600); err != nil {
+		return nil, err
+	}
+	if err := snapshots.MountAll(mounts, rootfs); err != nil {
+		return nil, fmt.Errorf("task %s: %w", c.ID, err)
+	}
+	cl, err := client.Start(ctx, client.StartOpts{
+		ID: c.ID, Bundle: t.bundle, Runtime: rt.Path, RuntimeRoot: t.RuntimeRoot, RuntimeArgs: rt.Args,
+		Socket: t.Socket, StateDir: t.ShimState, ShimBinary: m.s.cfg.ShimBinary,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", c.ID, err)
+	}
+	t.shim = cl
+	if _, err := cl.Create(ctx, &shimv1.CreateRequest{
+		LogPath: req.LogPath, LogFormat: lf, Stdin: req.Stdin, Terminal: req.Terminal,
+		LogMaxSize: req.LogMaxSize, LogMaxFiles: req.LogMaxFiles,
+	}); err != nil {
+		m.abandonShim(t)
+		return nil, fmt.Errorf("task %s: %w", c.ID, err)
+	}
+	m.mu.Lock()
+	m.tasks[key] = t
+	m.mu.Unlock()
+	return t, nil
+}
+
+// stopShim deletes the container through the shim and makes the shim exit.
+func (m *taskManager) stopShim(t *task, force bool) (*shimv1.DeleteResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := t.shim.Delete(ctx, force)
+	if err != nil && !errdefs.IsUnavailable(err) {
+		return nil, err
+	}
+	if err == nil {
+		t.shim.Shutdown(ctx) // the connection may break as the shim exits
+	} else {
+		m.runtimeDelete(t.taskInfo) // the shim is gone: clean the runtime state ourselves
+	}
+	t.shim.Close()
+	if ch := t.shim.Exited(); ch != nil {
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return resp, nil
+}
+
+// abandonShim gets rid of the shim of a task whose creation failed: whatever
+// the runtime left is deleted, and the shim, which this supervisor started,
+// is made to exit (killed if it does not).
+func (m *taskManager) abandonShim(t *task) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	t.shim.Delete(ctx, true)
+	t.shim.Shutdown(ctx)
+	t.shim.Close()
+	m.runtimeDelete(t.taskInfo)
+	if ch := t.shim.Exited(); ch != nil {
+		select {
+		case <-ch:
+		case <-time.After(3 * time.Second):
+			if pid := t.shim.Pid(); pid > 0 {
+				unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+	}
+}
+
+// runtimeDelete runs `runtime delete --force` for a task whose shim is gone.
+func (m *taskManager) runtimeDelete(ti taskInfo) {
+	args := append([]string{}, ti.Runtime.Args...)
+	if ti.RuntimeRoot != "" {
+		args = append(args, "--root", ti.RuntimeRoot)
+	}
+	args = append(args, "delete", "--force", ti.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, ti.Runtime.Path, args...).CombinedOutput(); err != nil {
+		m.s.log.Debug("runtime delete", "id", ti.ID, "err", err, "output", string(out))
+	}
+}
+
+// teardown removes the rootfs mount, the bundle, the shim's state and socket.
+func (m *taskManager) teardown(t *task) error {
+	rootfs := filepath.Join(t.bundle, "rootfs")
+	if err := snapshots.Unmount(rootfs); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(t.bundle); err != nil {
+		return fmt.Errorf("remove bundle: %w", err)
+	}
+	os.RemoveAll(t.ShimState)
+	os.Remove(t.Socket)
+	return nil
+}
+
+func (m *taskManager) delete(ctx context.Context, id string, force bool) (*shimv1.DeleteResponse, error) {
+	t, err := m.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if t.exited != nil {
+		m.mu.Lock()
+		delete(m.tasks, t.Namespace+"/"+t.ID)
+		m.mu.Unlock()
+		return &shimv1.DeleteResponse{Pid: t.exited.Pid, ExitStatus: t.exited.ExitStatus, ExitedAt: t.exited.ExitedAt.UnixNano()}, nil
+	}
+	resp, err := m.stopShim(t, force)
+	if err != nil {
+		return nil, fmt.Errorf("delete task %s: %w", id, err)
+	}
+	if resp == nil {
+		resp = &shimv1.DeleteResponse{}
+		if rec, ok := readExit(t.ShimState); ok {
+			resp.ExitStatus, resp.ExitedAt = rec.ExitStatus, rec.ExitedAt.UnixNano()
+		}
+	}
+	m.mu.Lock()
+	delete(m.tasks, t.Namespace+"/"+t.ID)
+	m.mu.Unlock()
+	if err := m.teardown(t); err != nil {
+		return nil, fmt.Errorf("delete task %s: %w", id, err)
+	}
+	return resp, nil
+}
+
+func readExit(stateDir string) (shim.ExitRecord, bool) {
+	var rec shim.ExitRecord
+	b, err := os.ReadFile(filepath.Join(stateDir, shim.ExitFile))
+	if err != nil || json.Unmarshal(b, &rec) != nil {
+		return rec, false
+	}
+	return rec, true
+}
+
+// recover reconnects to the shims of the tasks found on disk; a task whose
+// shim is gone is cleaned up: runtime state, rootfs mount, bundle, socket.
+func (m *taskManager) recover(ctx context.Context) {
+	root := filepath.Join(m.s.cfg.State, "tasks")
+	nss, _ := os.ReadDir(root)
+	for _, nsd := range nss {
+		ids, _ := os.ReadDir(filepath.Join(root, nsd.Name()))
+		for _, idd := range ids {
+			bundle := filepath.Join(root, nsd.Name(), idd.Name())
+			t := &task{bundle: bundle}
+			b, err := os.ReadFile(filepath.Join(bundle, taskFile))
+			if err == nil {
+				err = json.Unmarshal(b, &t.taskInfo)
+			}
+			if err != nil {
+				// Interrupted before the shim was started.
+				m.s.log.Warn("recover: removing incomplete task bundle", "bundle", bundle, "err", err)
+				t.ShimState = filepath.Join(m.s.cfg.State, "shim", nsd.Name(), idd.Name())
+				t.Socket = m.socketPath(nsd.Name(), idd.Name())
+				m.teardown(t)
+				continue
+			}
+			if cl := m.connect(ctx, t.Socket); cl != nil {
+				t.shim = cl
+				m.tasks[t.Namespace+"/"+t.ID] = t
+				m.s.log.Info("recover: task is alive", "namespace", t.Namespace, "id", t.ID)
+				continue
+			}
+			rec, ok := readExit(t.ShimState)
+			if ok {
+				m.s.log.Warn("recover: shim gone, task had exited", "namespace", t.Namespace, "id", t.ID, "exit_status", rec.ExitStatus, "exited_at", rec.ExitedAt)
+			} else {
+				// As containerd: 255 when nobody saw the process exit.
+				rec = shim.ExitRecord{ExitStatus: 255, ExitedAt: time.Now().UTC()}
+				m.s.log.Warn("recover: shim gone, exit status unknown", "namespace", t.Namespace, "id", t.ID)
+			}
+			m.runtimeDelete(t.taskInfo)
+			if err := m.teardown(t); err != nil {
+				m.s.log.Error("recover: cleaning task", "id", t.ID, "err", err)
+			}
+			t.exited = &rec
+			m.tasks[t.Namespace+"/"+t.ID] = t
+		}
+	}
+	// Sockets nobody owns any more.
+	socks, _ := os.ReadDir(filepath.Join(m.s.cfg.State, "s"))
+	live := map[string]bool{}
+	for _, t := range m.tasks {
+		if t.shim != nil {
+			live[t.Socket] = true
+		}
+	}
+	for _, e := range socks {
+		p := filepath.Join(m.s.cfg.State, "s", e.Name())
+		if !live[p] && e.Type() == fs.ModeSocket {
+			os.Remove(p)
+		}
+	}
+}
+
+func (m *taskManager) connect(ctx context.Context, socket string) *client.Client {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	cl, err := client.Connect(ctx, socket)
+	if err != nil {
+		return nil
+	}
+	if _, err := cl.State(ctx); err != nil {
+		cl.Close()
+		return nil
+	}
+	return cl
+}
+
+func (m *taskManager) close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range m.tasks {
+		if t.shim != nil {
+			t.shim.Close()
+		}
+	}
+	m.tasks = map[string]*task{}
+}

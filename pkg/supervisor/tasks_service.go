@@ -1,0 +1,176 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sort"
+
+	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
+	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
+)
+
+// tasksService serves tasks: one shim per task.
+type tasksService struct {
+	pb.UnimplementedTasksServer
+	s *Server
+}
+
+func (t *task) state(ctx context.Context) (*pb.Task, error) {
+	if e := t.exited; e != nil {
+		return &pb.Task{
+			ContainerId: t.ID, Pid: e.Pid, Status: pb.TaskStatus_TASK_STATUS_STOPPED,
+			ExitStatus: e.ExitStatus, ExitedAt: e.ExitedAt.UnixNano(), Runtime: t.Runtime.Name,
+		}, nil
+	}
+	st, err := t.shim.State(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Task{
+		ContainerId: t.ID, Pid: st.Pid, Status: pb.TaskStatus(st.Status),
+		ExitStatus: st.ExitStatus, ExitedAt: st.ExitedAt, OomKilled: st.OomKilled,
+		StartedAt: st.StartedAt, Runtime: t.Runtime.Name,
+	}, nil
+}
+
+func (ts *tasksService) Create(ctx context.Context, req *pb.CreateTaskRequest) (*pb.CreateTaskResponse, error) {
+	t, err := ts.s.tasks.create(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	st, err := t.state(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.CreateTaskResponse{Task: st}, nil
+}
+
+func (ts *tasksService) Start(ctx context.Context, req *pb.StartTaskRequest) (*pb.StartTaskResponse, error) {
+	t, err := ts.s.tasks.get(ctx, req.ContainerId)
+	if err != nil {
+		return nil, err
+	}
+	if t.exited != nil {
+		return nil, errExited(t.ID)
+	}
+	if _, err := t.shim.Start(ctx); err != nil {
+		return nil, err
+	}
+	st, err := t.state(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.StartTaskResponse{Task: st}, nil
+}
+
+func (ts *tasksService) Get(ctx context.Context, req *pb.GetTaskRequest) (*pb.GetTaskResponse, error) {
+	t, err := ts.s.tasks.get(ctx, req.ContainerId)
+	if err != nil {
+		return nil, err
+	}
+	st, err := t.state(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetTaskResponse{Task: st}, nil
+}
+
+func (ts *tasksService) List(ctx context.Context, req *pb.ListTasksRequest) (*pb.ListTasksResponse, error) {
+	ns, err := namespaceOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := ts.s.tasks
+	m.mu.Lock()
+	var tasks []*task
+	for _, t := range m.tasks {
+		if t.Namespace == ns {
+			tasks = append(tasks, t)
+		}
+	}
+	m.mu.Unlock()
+	resp := &pb.ListTasksResponse{}
+	for _, t := range tasks {
+		st, err := t.state(ctx)
+		if err != nil {
+			// The shim does not answer: list the task, state unknown.
+			st = &pb.Task{ContainerId: t.ID, Status: pb.TaskStatus_TASK_STATUS_UNKNOWN, Runtime: t.Runtime.Name}
+		}
+		resp.Tasks = append(resp.Tasks, st)
+	}
+	sort.Slice(resp.Tasks, func(i, j int) bool { return resp.Tasks[i].ContainerId < resp.Tasks[j].ContainerId })
+	return resp, nil
+}
+
+func (ts *tasksService) Kill(ctx context.Context, req *pb.KillTaskRequest) (*pb.KillTaskResponse, error) {
+	t, err := ts.s.tasks.get(ctx, req.ContainerId)
+	if err != nil {
+		return nil, err
+	}
+	sig := req.Signal
+	if sig == 0 {
+		sig = 15 // SIGTERM
+	}
+	if t.exited != nil {
+		return nil, errExited(t.ID)
+	}
+	return &pb.KillTaskResponse{}, t.shim.Kill(ctx, sig, req.All)
+}
+
+func (ts *tasksService) Wait(ctx context.Context, req *pb.WaitTaskRequest) (*pb.WaitTaskResponse, error) {
+	t, err := ts.s.tasks.get(ctx, req.ContainerId)
+	if err != nil {
+		return nil, err
+	}
+	if e := t.exited; e != nil {
+		return &pb.WaitTaskResponse{ExitStatus: e.ExitStatus, ExitedAt: e.ExitedAt.UnixNano()}, nil
+	}
+	r, err := t.shim.Wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.WaitTaskResponse{ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt, OomKilled: r.OomKilled}, nil
+}
+
+func (ts *tasksService) Delete(ctx context.Context, req *pb.DeleteTaskRequest) (*pb.DeleteTaskResponse, error) {
+	r, err := ts.s.tasks.delete(ctx, req.ContainerId, req.Force)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.DeleteTaskResponse{ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt}, nil
+}
+
+func (ts *tasksService) Attach(req *pb.AttachTaskRequest, stream pb.Tasks_AttachServer) error {
+	t, err := ts.s.tasks.get(stream.Context(), req.ContainerId)
+	if err != nil {
+		return err
+	}
+	if t.exited != nil {
+		return stream.SendHeader(nil) // nothing more will come
+	}
+	a, err := t.shim.Attach(stream.Context(), req.Stdout, req.Stderr)
+	if err != nil {
+		return err
+	}
+	// The header tells the client it is attached: no output is missed from here.
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
+	for {
+		c, err := a.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s := pb.AttachTaskResponse_STDOUT
+		if c.Stream == shimv1.AttachChunk_STDERR {
+			s = pb.AttachTaskResponse_STDERR
+		}
+		if err := stream.Send(&pb.AttachTaskResponse{Stream: s, Data: c.Data}); err != nil {
+			return err
+		}
+	}
+}
