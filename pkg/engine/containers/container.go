@@ -4,6 +4,7 @@
 package containers
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -44,16 +45,16 @@ type Container struct {
 	LogPath, HostnamePath, HostsPath, ResolvConfPath string
 
 	// Not persisted.
-	mu        sync.Mutex      `json:"-"`
-	exited    chan struct{}   `json:"-"` // closed at the next exit, then replaced
-	removed   chan struct{}   `json:"-"` // closed once removed
+	mu        *sync.Mutex      `json:"-"`
+	exited    chan struct{}    `json:"-"` // closed at the next exit, then replaced
+	removed   chan struct{}    `json:"-"` // closed once removed
 	attachers []*pendingAttach `json:"-"`
-	removing  bool            `json:"-"`
-	dir       string          `json:"-"`
+	removing  bool             `json:"-"`
+	dir       string           `json:"-"`
 }
 
 type pendingAttach struct {
-	ctx            contextLike
+	ctx            context.Context
 	stdout, stderr bool
 	ch             chan attachResult
 }
@@ -64,7 +65,7 @@ type attachResult struct {
 }
 
 func newContainer(dir string) *Container {
-	return &Container{dir: dir, exited: make(chan struct{}), removed: make(chan struct{})}
+	return &Container{mu: new(sync.Mutex), dir: dir, exited: make(chan struct{}), removed: make(chan struct{})}
 }
 
 // snapshot returns a copy safe to read without the lock.

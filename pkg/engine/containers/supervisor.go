@@ -18,6 +18,7 @@ type Supervisor interface {
 	ListImages(ctx context.Context) ([]*client.Image, error)
 	ImageConfig(ctx context.Context, img *client.Image) (*ocispec.Image, error)
 	Import(ctx context.Context, r io.Reader, name string) ([]*client.Image, error)
+	DeleteImage(ctx context.Context, name string) error
 
 	NewContainer(ctx context.Context, id string, img *client.Image, spec []byte, runtime string, labels map[string]string) error
 	DeleteContainer(ctx context.Context, id string) error
@@ -63,6 +64,11 @@ func (r *Remote) ImageConfig(ctx context.Context, img *client.Image) (*ocispec.I
 
 func (r *Remote) Import(ctx context.Context, rd io.Reader, name string) ([]*client.Image, error) {
 	return r.C.Import(ctx, rd, name)
+}
+
+func (r *Remote) DeleteImage(ctx context.Context, name string) error {
+	_, err := r.C.ImageService().Delete(ctx, &supervisorv1.DeleteImageRequest{Name: name})
+	return err
 }
 
 func (r *Remote) NewContainer(ctx context.Context, id string, img *client.Image, spec []byte, runtime string, labels map[string]string) error {

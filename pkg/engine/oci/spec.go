@@ -208,7 +208,6 @@ func Spec(o Options) (*specs.Spec, error) {
 				Effective: caps,
 				Permitted: caps,
 			},
-			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1048576, Soft: 1048576}},
 			NoNewPrivileges: false,
 		},
 		Root:     &specs.Root{Path: "rootfs", Readonly: readonlyRoot},
@@ -223,7 +222,7 @@ func Spec(o Options) (*specs.Spec, error) {
 			MaskedPaths:   append([]string{}, MaskedPaths...),
 			ReadonlyPaths: append([]string{}, ReadonlyPaths...),
 			Resources: &specs.LinuxResources{
-				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
+				Devices: defaultDeviceRules(),
 			},
 		},
 	}
@@ -249,5 +248,29 @@ func defaultMounts() []specs.Mount {
 		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro", "nosuid", "noexec", "nodev"}},
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=67108864"}},
+	}
+}
+
+// defaultDeviceRules denies every device but the ones docker allows: null,
+// zero, full, random, urandom, tty, console, ptmx and the pty slaves (the
+// runtime creates the nodes), and mknod of any character or block device.
+func defaultDeviceRules() []specs.LinuxDeviceCgroup {
+	dev := func(typ string, major, minor int64, access string) specs.LinuxDeviceCgroup {
+		r := specs.LinuxDeviceCgroup{Allow: true, Type: typ, Access: access}
+		if major >= 0 {
+			r.Major = &major
+		}
+		if minor >= 0 {
+			r.Minor = &minor
+		}
+		return r
+	}
+	return []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		dev("c", -1, -1, "m"), dev("b", -1, -1, "m"),
+		dev("c", 1, 3, "rwm"), dev("c", 1, 5, "rwm"), dev("c", 1, 7, "rwm"),
+		dev("c", 1, 8, "rwm"), dev("c", 1, 9, "rwm"),
+		dev("c", 5, 0, "rwm"), dev("c", 5, 1, "rwm"), dev("c", 5, 2, "rwm"),
+		dev("c", 136, -1, "rwm"),
 	}
 }

@@ -139,8 +139,10 @@ func DropBounding(keep Set) error {
 }
 
 // Apply sets the effective, permitted and inheritable sets, then raises the
-// ambient ones. Must run on the thread that will execve.
-func Apply(s Sets) error {
+// ambient ones. Must run on the thread that will execve. An ambient capability
+// that cannot be raised (it must be permitted and inheritable) is passed to
+// warn, as runc does, not an error.
+func Apply(s Sets, warn func(string, ...any)) error {
 	if err := capset(s.Effective, s.Permitted, s.Inheritable); err != nil {
 		return fmt.Errorf("capset: %w", err)
 	}
@@ -148,9 +150,11 @@ func Apply(s Sets) error {
 		return fmt.Errorf("clear ambient capabilities: %w", err)
 	}
 	for c := 0; c < 64; c++ {
-		if s.Ambient.Has(c) {
+		// The kernel only raises an ambient capability that is permitted and
+		// inheritable; runc's default spec lists ambient ones that are not.
+		if s.Ambient.Has(c) && s.Permitted.Has(c) && s.Inheritable.Has(c) {
 			if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
-				return fmt.Errorf("raise ambient %s: %w", name(c), err)
+				warn("cannot raise ambient capability %s: %v", name(c), err)
 			}
 		}
 	}

@@ -19,10 +19,13 @@ type Options struct {
 	// container's cgroup dir on the host; used for "cgroup" mounts on v1 hosts.
 	CgroupPaths map[string]string
 	// CgroupV2 is the container's cgroup2 dir on the host, if any.
-	CgroupV2  string
-	UserNS    bool
-	CgroupNS  bool
-	Warnf     func(format string, args ...any)
+	CgroupV2 string
+	UserNS   bool
+	CgroupNS bool
+	Warnf    func(format string, args ...any)
+	// BeforePivot runs after all mounts are made, before pivot_root (the
+	// createRuntime/prestart/createContainer hook point).
+	BeforePivot func() error
 }
 
 type mountFlag struct {
@@ -108,6 +111,11 @@ func Setup(spec *specs.Spec, o Options) error {
 			return err
 		}
 		if err := devSymlinks(o.Rootfs); err != nil {
+			return err
+		}
+	}
+	if o.BeforePivot != nil {
+		if err := o.BeforePivot(); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,121 @@
+// Package cli is ctl, berth's docker-style command line. It talks to engined
+// over the Docker Engine API with the official Docker Go client; one file per
+// subcommand, each a cobra command other tools can reuse.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+)
+
+// DefaultHost is engined's default socket.
+const DefaultHost = "unix:///run/berth/engined.sock"
+
+// HostEnv overrides the default host, as DOCKER_HOST does for docker.
+const HostEnv = "BERTH_HOST"
+
+// Version of ctl.
+var Version = "0.1.0-dev"
+
+// CLI holds the global options and the streams.
+type CLI struct {
+	Host     string
+	Out, Err io.Writer
+	In       io.Reader
+	client   *client.Client
+}
+
+// StatusError ends ctl with Code, after printing Msg (if any) on stderr.
+type StatusError struct {
+	Code int
+	Msg  string
+}
+
+func (e *StatusError) Error() string { return e.Msg }
+
+// Client connects to engined (once), negotiating the API version.
+func (c *CLI) Client() (*client.Client, error) {
+	if c.client != nil {
+		return c.client, nil
+	}
+	host := c.Host
+	if host == "" {
+		host = os.Getenv(HostEnv)
+	}
+	if host == "" {
+		host = DefaultHost
+	}
+	cl, err := client.New(client.WithHost(host), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, err
+	}
+	c.client = cl
+	return cl, nil
+}
+
+// NewRootCommand returns ctl's root command with every subcommand.
+func NewRootCommand(c *CLI) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "ctl [OPTIONS] COMMAND",
+		Short:         "Command line of the berth container engine",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	root.PersistentFlags().StringVarP(&c.Host, "host", "H", "", "engine socket to connect to (default $"+HostEnv+" or "+DefaultHost+")")
+	root.AddCommand(
+		newLoadCommand(c),
+		newImagesCommand(c),
+		newRmiCommand(c),
+		newRunCommand(c),
+		newCreateCommand(c),
+		newStartCommand(c),
+		newPsCommand(c),
+		newLogsCommand(c),
+		newRmCommand(c),
+		newStopCommand(c),
+		newRestartCommand(c),
+		newKillCommand(c),
+		newWaitCommand(c),
+		newInspectCommand(c),
+		newVersionCommand(c),
+		newInfoCommand(c),
+	)
+	return root
+}
+
+// Main runs ctl with args and returns the exit code.
+func Main(args []string) int {
+	c := &CLI{Out: os.Stdout, Err: os.Stderr, In: os.Stdin}
+	root := NewRootCommand(c)
+	root.SetArgs(args)
+	root.SetOut(c.Out)
+	root.SetErr(c.Err)
+	err := root.ExecuteContext(context.Background())
+	if c.client != nil {
+		c.client.Close()
+	}
+	if err == nil {
+		return 0
+	}
+	return exitCode(c, err)
+}
+
+// exitCode prints err as docker does and returns the exit code.
+func exitCode(c *CLI, err error) int {
+	var se *StatusError
+	if errors.As(err, &se) {
+		if se.Msg != "" {
+			fmt.Fprintln(c.Err, se.Msg)
+		}
+		return se.Code
+	}
+	fmt.Fprintln(c.Err, err)
+	return 1
+}

@@ -1,0 +1,220 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/namespaces"
+	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
+)
+
+// server is a minimal supervisor recording what it was asked.
+type server struct {
+	mu         sync.Mutex
+	namespaces []string
+	chunks     []int
+	imported   bytes.Buffer
+	snapshots  map[string]string
+	failCreate bool
+}
+
+type (
+	imagesSrv struct {
+		supervisorv1.UnimplementedImagesServer
+		*server
+	}
+	contentSrv struct {
+		supervisorv1.UnimplementedContentServer
+		*server
+	}
+	snapSrv struct {
+		supervisorv1.UnimplementedSnapshotsServer
+		*server
+	}
+	ctrSrv struct {
+		supervisorv1.UnimplementedContainersServer
+		*server
+	}
+	introSrv struct {
+		supervisorv1.UnimplementedIntrospectionServer
+		*server
+	}
+)
+
+func (s *server) ns(ctx context.Context) {
+	s.mu.Lock()
+	s.namespaces = append(s.namespaces, namespaces.Namespace(ctx))
+	s.mu.Unlock()
+}
+
+func (s introSrv) Version(ctx context.Context, _ *supervisorv1.VersionRequest) (*supervisorv1.VersionResponse, error) {
+	s.ns(ctx)
+	return &supervisorv1.VersionResponse{Version: "t"}, nil
+}
+
+func (s imagesSrv) Get(ctx context.Context, r *supervisorv1.GetImageRequest) (*supervisorv1.GetImageResponse, error) {
+	s.ns(ctx)
+	if r.Name != "busybox" {
+		return nil, errdefs.ToGRPC(fmt.Errorf("image %q: %w", r.Name, errdefs.ErrNotFound))
+	}
+	return &supervisorv1.GetImageResponse{Image: &supervisorv1.Image{Name: "busybox", ChainId: "sha256:chain", Config: &supervisorv1.Descriptor{Digest: "sha256:cfg"}}}, nil
+}
+
+func (s contentSrv) Read(r *supervisorv1.ReadContentRequest, st grpc.ServerStreamingServer[supervisorv1.ReadContentResponse]) error {
+	s.ns(st.Context())
+	cfg := []byte(`{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"],"Env":["A=1"]}}`)
+	for i := 0; i < len(cfg); i += 10 {
+		end := min(i+10, len(cfg))
+		if err := st.Send(&supervisorv1.ReadContentResponse{Offset: int64(i), Data: cfg[i:end]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s imagesSrv) Import(st grpc.ClientStreamingServer[supervisorv1.ImportRequest, supervisorv1.ImportResponse]) error {
+	s.ns(st.Context())
+	for {
+		m, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.chunks = append(s.chunks, len(m.Data))
+		s.imported.Write(m.Data)
+		s.mu.Unlock()
+	}
+	return st.SendAndClose(&supervisorv1.ImportResponse{Images: []*supervisorv1.Image{{Name: "docker.io/library/busybox:latest"}}})
+}
+
+func (s snapSrv) Prepare(ctx context.Context, r *supervisorv1.PrepareSnapshotRequest) (*supervisorv1.PrepareSnapshotResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snapshots[r.Key] = r.Parent
+	return &supervisorv1.PrepareSnapshotResponse{}, nil
+}
+
+func (s snapSrv) Remove(ctx context.Context, r *supervisorv1.RemoveSnapshotRequest) (*supervisorv1.RemoveSnapshotResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.snapshots, r.Key)
+	return &supervisorv1.RemoveSnapshotResponse{}, nil
+}
+
+func (s ctrSrv) Create(ctx context.Context, r *supervisorv1.CreateContainerRequest) (*supervisorv1.CreateContainerResponse, error) {
+	if s.failCreate {
+		return nil, errdefs.ToGRPC(fmt.Errorf("container %s: %w", r.Container.Id, errdefs.ErrAlreadyExists))
+	}
+	return &supervisorv1.CreateContainerResponse{Container: r.Container}, nil
+}
+
+func newServer(t *testing.T) (*server, string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "bcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "s.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{snapshots: map[string]string{}}
+	g := grpc.NewServer()
+	supervisorv1.RegisterImagesServer(g, imagesSrv{server: s})
+	supervisorv1.RegisterContentServer(g, contentSrv{server: s})
+	supervisorv1.RegisterSnapshotsServer(g, snapSrv{server: s})
+	supervisorv1.RegisterContainersServer(g, ctrSrv{server: s})
+	supervisorv1.RegisterIntrospectionServer(g, introSrv{server: s})
+	go g.Serve(l)
+	t.Cleanup(g.Stop)
+	return s, sock
+}
+
+func TestClient(t *testing.T) {
+	s, sock := newServer(t)
+	ctx := context.Background()
+	c, err := New("unix://"+sock, WithNamespace("engine"), WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	// Errors come back as errdefs classes with the server's message.
+	_, err = c.GetImage(ctx, "nosuch")
+	if !errdefs.IsNotFound(err) || err.Error() != `image "nosuch": not found` {
+		t.Errorf("not found: %v", err)
+	}
+	img, err := c.GetImage(ctx, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := c.ImageConfig(ctx, img)
+	if err != nil || cfg.Config.Cmd[0] != "sh" || cfg.Config.Env[0] != "A=1" {
+		t.Fatalf("config: %v %+v", err, cfg)
+	}
+
+	data := bytes.Repeat([]byte("x"), 2<<20+5)
+	imgs, err := c.Import(ctx, bytes.NewReader(data), "")
+	if err != nil || len(imgs) != 1 {
+		t.Fatalf("import: %v %v", err, imgs)
+	}
+	if !bytes.Equal(s.imported.Bytes(), data) || len(s.chunks) != 4 || s.chunks[1] != 1<<20 || s.chunks[3] != 5 {
+		t.Errorf("import chunks %v", s.chunks)
+	}
+
+	// The namespace travels; a context's own namespace wins.
+	if _, err := c.IntrospectionService().Version(namespaces.WithNamespace(ctx, "other"), &supervisorv1.VersionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	last := s.namespaces[len(s.namespaces)-1]
+	for _, ns := range s.namespaces[:len(s.namespaces)-1] {
+		if ns != "engine" {
+			t.Errorf("namespace %q, want engine", ns)
+		}
+	}
+	if last != "other" {
+		t.Errorf("namespace %q, want other", last)
+	}
+
+	// NewContainer prepares the snapshot on the image's chain ID, and takes
+	// it back if the container cannot be created.
+	if _, err := c.NewContainer(ctx, "c1", img, []byte("{}"), "", nil); err != nil || s.snapshots["c1"] != "sha256:chain" {
+		t.Fatalf("new container: %v %v", err, s.snapshots)
+	}
+	s.failCreate = true
+	if _, err := c.NewContainer(ctx, "c2", img, []byte("{}"), "", nil); !errdefs.IsAlreadyExists(err) {
+		t.Errorf("create failure: %v", err)
+	}
+	if _, ok := s.snapshots["c2"]; ok {
+		t.Error("snapshot of the failed container left behind")
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	if _, err := New(""); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("empty address: %v", err)
+	}
+	if _, err := New("/nonexistent/sock", WithNamespace("Bad NS")); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("bad namespace: %v", err)
+	}
+	if _, err := New("/nonexistent/sock", WithTimeout(200*time.Millisecond)); err == nil {
+		t.Error("dial of a missing socket succeeded")
+	}
+}

@@ -1,0 +1,227 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/berthd/berth/pkg/engine/containers"
+)
+
+func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) {
+	var req container.CreateRequest
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(&req); err != nil {
+		if errors.Is(err, io.EOF) {
+			writeError(w, badRequest("invalid JSON: empty body"))
+			return
+		}
+		writeError(w, badRequest("invalid JSON: %v", err))
+		return
+	}
+	if req.Config == nil {
+		writeError(w, badRequest("config cannot be empty in order to create a container"))
+		return
+	}
+	c, err := s.d.Create(r.Context(), containers.CreateOptions{Name: r.URL.Query().Get("name"), Config: req.Config, HostConfig: req.HostConfig})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, container.CreateResponse{ID: c.ID, Warnings: []string{}})
+}
+
+func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) {
+	if err := s.d.Start(r.Context(), r.PathValue("id")); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) containerKill(w http.ResponseWriter, r *http.Request) {
+	sig, err := containers.ParseSignal(r.URL.Query().Get("signal"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.d.Kill(r.Context(), r.PathValue("id"), sig); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) {
+	timeout, err := stopTimeout(r)
+	if err == nil {
+		err = s.d.Stop(r.Context(), r.PathValue("id"), timeout)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// stopTimeout reads ?t= (nil: the container's default).
+func stopTimeout(r *http.Request) (*int, error) {
+	v := r.URL.Query().Get("t")
+	if v == "" {
+		return nil, nil
+	}
+	t, err := strconv.Atoi(v)
+	if err != nil {
+		return nil, badRequest("invalid value for t: %s", v)
+	}
+	return &t, nil
+}
+
+func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) {
+	timeout, err := stopTimeout(r)
+	if err == nil {
+		err = s.d.Stop(r.Context(), r.PathValue("id"), timeout)
+	}
+	if err == nil {
+		err = s.d.Start(r.Context(), r.PathValue("id"))
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// containerResize accepts the tty size clients send; the supervisor API has
+// no resize yet, so the pty keeps its size.
+func (s *Server) containerResize(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.d.Get(r.PathValue("id")); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) {
+	if err := s.d.Remove(r.Context(), r.PathValue("id"), boolParam(r, "force")); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// containerWait sends the headers at once (the client may start the
+// container only then) and the result when the condition holds.
+func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	cond := r.URL.Query().Get("condition")
+	if _, err := s.d.Get(id); err != nil {
+		writeError(w, err)
+		return
+	}
+	switch cond {
+	case "", "not-running", "next-exit", "removed":
+	default:
+		writeError(w, badRequest("invalid condition: %q", cond))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	code, err := s.d.Wait(r.Context(), id, cond)
+	resp := container.WaitResponse{StatusCode: int64(code)}
+	if err != nil {
+		resp.Error = &container.WaitExitError{Message: err.Error()}
+	}
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+func (s *Server) containerList(w http.ResponseWriter, r *http.Request) {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	f, err := parseFilters(r.URL.Query().Get("filters"))
+	if err == nil {
+		err = f.validate(containerFilterKeys)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// A status filter other than running implies all, as in dockerd.
+	all := boolParam(r, "all") || limit > 0 || len(f["status"]) > 0 || len(f["exited"]) > 0
+	out := []container.Summary{}
+	for _, c := range s.d.List(all, 0) {
+		if !f.matchContainer(c) {
+			continue
+		}
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+		sum := container.Summary{
+			ID: c.ID, Names: []string{c.Name}, Image: c.ImageName, ImageID: c.ImageID,
+			Command: strings.Join(append([]string{c.Path}, c.Args...), " "),
+			Created: c.Created.Unix(), Labels: c.Config.Labels, State: c.State.Status,
+			Status: statusString(c.State), Ports: []container.PortSummary{}, Mounts: []container.MountPoint{},
+			NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
+		}
+		if sum.Labels == nil {
+			sum.Labels = map[string]string{}
+		}
+		sum.HostConfig.NetworkMode = "none"
+		out = append(out, sum)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// statusString is docker's human status ("Up 2 minutes", "Exited (0) 3
+// seconds ago", "Created").
+func statusString(st containers.State) string {
+	switch {
+	case st.Running:
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
+	case st.Status == container.StateCreated:
+		return "Created"
+	case st.Status == container.StateRemoving:
+		return "Removal In Progress"
+	case st.FinishedAt.IsZero():
+		return ""
+	default:
+		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
+	}
+}
+
+func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
+	c, err := s.d.Inspect(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	cfg := *c.Config
+	cfg.Image = c.ImageName
+	resp := container.InspectResponse{
+		ID: c.ID, Created: containers.FormatTime(c.Created), Path: c.Path, Args: c.Args,
+		State: &container.State{
+			Status: c.State.Status, Running: c.State.Running, Pid: c.State.Pid, ExitCode: c.State.ExitCode,
+			OOMKilled: c.State.OOMKilled, Error: c.State.Error, Dead: c.State.Status == container.StateDead,
+			StartedAt: containers.FormatTime(c.State.StartedAt), FinishedAt: containers.FormatTime(c.State.FinishedAt),
+		},
+		Image: c.ImageID, ResolvConfPath: c.ResolvConfPath, HostnamePath: c.HostnamePath, HostsPath: c.HostsPath,
+		LogPath: c.LogPath, Name: c.Name, Driver: "overlayfs", Platform: "linux",
+		HostConfig: c.HostConfig, Config: &cfg, Mounts: []container.MountPoint{}, ExecIDs: nil,
+		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
+	}
+	if resp.HostConfig == nil {
+		resp.HostConfig = &container.HostConfig{}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

@@ -1,0 +1,180 @@
+// Package api serves the Docker Engine API over HTTP on top of the engine's
+// container store (pkg/engine/containers).
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/berthd/berth/pkg/engine/containers"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// API versions this engine speaks.
+const (
+	DefaultVersion = "1.51"
+	MinVersion     = "1.24"
+)
+
+// Config is what the server needs besides the daemon.
+type Config struct {
+	Version  string // engine version
+	Commit   string
+	DataRoot string
+	Log      *slog.Logger
+}
+
+// Server is the HTTP handler of the Engine API.
+type Server struct {
+	d   *containers.Daemon
+	cfg Config
+	mux *http.ServeMux
+	log *slog.Logger
+}
+
+// New returns the Engine API handler.
+func New(d *containers.Daemon, cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	s := &Server{d: d, cfg: cfg, mux: http.NewServeMux(), log: cfg.Log}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /_ping", s.ping)
+	m.HandleFunc("HEAD /_ping", s.ping)
+	m.HandleFunc("GET /version", s.version)
+	m.HandleFunc("GET /info", s.info)
+	m.HandleFunc("POST /images/load", s.imagesLoad)
+	m.HandleFunc("GET /images/json", s.imagesList)
+	m.HandleFunc("POST /images/create", s.imagesCreate)
+	m.HandleFunc("GET /images/{name...}", s.imageGet)
+	m.HandleFunc("DELETE /images/{name...}", s.imageDelete)
+	m.HandleFunc("POST /containers/create", s.containerCreate)
+	m.HandleFunc("GET /containers/json", s.containerList)
+	m.HandleFunc("GET /containers/{id}/json", s.containerInspect)
+	m.HandleFunc("POST /containers/{id}/attach", s.containerAttach)
+	m.HandleFunc("POST /containers/{id}/start", s.containerStart)
+	m.HandleFunc("POST /containers/{id}/wait", s.containerWait)
+	m.HandleFunc("GET /containers/{id}/logs", s.containerLogs)
+	m.HandleFunc("POST /containers/{id}/kill", s.containerKill)
+	m.HandleFunc("POST /containers/{id}/stop", s.containerStop)
+	m.HandleFunc("POST /containers/{id}/restart", s.containerRestart)
+	m.HandleFunc("POST /containers/{id}/resize", s.containerResize)
+	m.HandleFunc("DELETE /containers/{id}", s.containerRemove)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &httpError{status: http.StatusNotFound, msg: "page not found"})
+	})
+}
+
+var versionPrefix = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)
+
+type versionKey struct{}
+
+// ServeHTTP strips and checks the /vX.Y prefix, sets the common headers and
+// dispatches.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Server", "Berth/"+s.cfg.Version+" (linux)")
+	h.Set("Api-Version", DefaultVersion)
+	h.Set("Ostype", "linux")
+	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
+		v := m[1]
+		if compareVersions(v, DefaultVersion) > 0 {
+			writeError(w, &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf("client version %s is too new. Maximum supported API version is %s", v, DefaultVersion)})
+			return
+		}
+		if compareVersions(v, MinVersion) < 0 {
+			writeError(w, &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", v, MinVersion)})
+			return
+		}
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = m[2]
+		r2.URL.RawPath = ""
+		r = r2
+	}
+	s.log.Debug("request", "method", r.Method, "path", r.URL.Path)
+	s.mux.ServeHTTP(w, r)
+}
+
+// compareVersions compares "1.44"-style versions numerically.
+func compareVersions(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) || i < len(bs); i++ {
+		var x, y int
+		if i < len(as) {
+			x, _ = strconv.Atoi(as[i])
+		}
+		if i < len(bs) {
+			y, _ = strconv.Atoi(bs[i])
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// httpError carries an explicit status.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// StatusOf maps an error class to an HTTP status.
+func StatusOf(err error) int {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.status
+	case errdefs.IsNotFound(err):
+		return http.StatusNotFound
+	case errdefs.IsInvalidArgument(err):
+		return http.StatusBadRequest
+	case errdefs.IsAlreadyExists(err), errdefs.IsConflict(err), errdefs.IsFailedPrecondition(err):
+		return http.StatusConflict
+	case errdefs.IsNotImplemented(err):
+		return http.StatusNotImplemented
+	case errdefs.IsUnavailable(err):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	writeJSON(w, StatusOf(err), map[string]string{"message": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+func badRequest(format string, args ...any) error {
+	return &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+func boolParam(r *http.Request, name string) bool {
+	v := strings.ToLower(r.URL.Query().Get(name))
+	return v == "1" || v == "true" || v == "yes"
+}

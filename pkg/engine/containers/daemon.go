@@ -1,0 +1,809 @@
+package containers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berthd/berth/pkg/engine/oci"
+	"github.com/berthd/berth/pkg/errdefs"
+	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
+)
+
+// Daemon holds the engine's containers.
+type Daemon struct {
+	sup  Supervisor
+	root string // DATA_ROOT/containers
+	log  *slog.Logger
+
+	mu         sync.Mutex
+	containers map[string]*Container // by id
+	names      map[string]string     // "/name" -> id
+
+	wg sync.WaitGroup // watchers, autoremoves
+	// ctx ends watchers at Close (containers keep running).
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// New opens the container store under dataRoot and reconciles it with the
+// supervisor: watchers are re-established for running containers.
+func New(ctx context.Context, sup Supervisor, dataRoot string, log *slog.Logger) (*Daemon, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	root := filepath.Join(dataRoot, "containers")
+	if err := os.MkdirAll(root, 0o710); err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d := &Daemon{sup: sup, root: root, log: log, containers: map[string]*Container{}, names: map[string]string{}, ctx: dctx, cancel: cancel}
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		c, err := loadContainer(filepath.Join(root, e.Name()))
+		if err != nil {
+			log.Warn("skipping container state", "dir", e.Name(), "err", err)
+			continue
+		}
+		d.containers[c.ID] = c
+		d.names[c.Name] = c.ID
+	}
+	for _, c := range d.containers {
+		d.restore(ctx, c)
+	}
+	return d, nil
+}
+
+// Close stops the watchers; the containers keep running.
+func (d *Daemon) Close() {
+	d.cancel()
+	d.wg.Wait()
+}
+
+func (d *Daemon) restore(ctx context.Context, c *Container) {
+	c.mu.Lock()
+	running := c.State.Running
+	c.mu.Unlock()
+	if !running {
+		return
+	}
+	t, err := d.sup.GetTask(ctx, c.ID)
+	switch {
+	case err == nil && (t.GetStatus() == supervisorv1.TaskStatus_TASK_STATUS_RUNNING || t.GetStatus() == supervisorv1.TaskStatus_TASK_STATUS_PAUSED):
+		c.mu.Lock()
+		c.State.Pid = int(t.GetPid())
+		c.mu.Unlock()
+		d.watch(c)
+	case err == nil:
+		// Exited while we were away: the watcher collects the status at once.
+		d.watch(c)
+	default:
+		d.log.Warn("container lost its task", "id", c.ID, "err", err)
+		d.exited(c, 255, time.Now(), false, "task not found after engine restart")
+	}
+}
+
+// Get finds a container by full ID, name, or unique ID prefix.
+func (d *Daemon) Get(ref string) (*Container, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.getLocked(ref)
+}
+
+func (d *Daemon) getLocked(ref string) (*Container, error) {
+	if c, ok := d.containers[ref]; ok {
+		return c, nil
+	}
+	name := ref
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	if id, ok := d.names[name]; ok {
+		return d.containers[id], nil
+	}
+	if ref != "" {
+		var found *Container
+		for id, c := range d.containers {
+			if strings.HasPrefix(id, ref) {
+				if found != nil {
+					return nil, &msgError{msg: "multiple IDs found with provided prefix: " + ref, class: errdefs.ErrInvalidArgument}
+				}
+				found = c
+			}
+		}
+		if found != nil {
+			return found, nil
+		}
+	}
+	return nil, errNoSuchContainer(ref)
+}
+
+func errNoSuchContainer(ref string) error {
+	return &msgError{msg: "No such container: " + ref, class: errdefs.ErrNotFound}
+}
+
+// msgError is an error whose message is exactly what dockerd says.
+type msgError struct {
+	msg   string
+	class error
+}
+
+func (e *msgError) Error() string { return e.msg }
+func (e *msgError) Unwrap() error { return e.class }
+
+// CreateOptions is a create request.
+type CreateOptions struct {
+	Name       string
+	Config     *container.Config
+	HostConfig *container.HostConfig
+}
+
+// NormalizeImageRef returns the supervisor's name for ref and the familiar
+// form used in messages ("busybox:latest"). IDs pass through.
+func NormalizeImageRef(ref string) (name, familiar string, err error) {
+	if strings.HasPrefix(ref, "sha256:") || isHexPrefix(ref) {
+		return ref, ref, nil
+	}
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", "", &msgError{msg: fmt.Sprintf("invalid reference format: %s", ref), class: errdefs.ErrInvalidArgument}
+	}
+	named = reference.TagNameOnly(named)
+	return named.String(), reference.FamiliarString(named), nil
+}
+
+func isHexPrefix(s string) bool {
+	if len(s) < 12 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Create makes a container: engine state, OCI spec, supervisor container.
+func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error) {
+	if o.Config == nil || o.Config.Image == "" {
+		return nil, &msgError{msg: "No image specified", class: errdefs.ErrInvalidArgument}
+	}
+	if o.HostConfig == nil {
+		o.HostConfig = &container.HostConfig{}
+	}
+	if o.HostConfig.AutoRemove && o.HostConfig.RestartPolicy.Name != "" && o.HostConfig.RestartPolicy.Name != container.RestartPolicyDisabled {
+		return nil, &msgError{msg: "can't create 'AutoRemove' container with restart policy", class: errdefs.ErrInvalidArgument}
+	}
+	id := NewID()
+
+	// Reserve the name first: a conflict must not cost an image lookup.
+	d.mu.Lock()
+	name := o.Name
+	if name == "" {
+		name = "/" + GenerateName(func(n string) bool { _, ok := d.names["/"+n]; return ok })
+	} else {
+		if err := ValidateName(name); err != nil {
+			d.mu.Unlock()
+			return nil, &msgError{msg: fmt.Sprintf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name), class: errdefs.ErrInvalidArgument}
+		}
+		if !strings.HasPrefix(name, "/") {
+			name = "/" + name
+		}
+		if other, ok := d.names[name]; ok {
+			d.mu.Unlock()
+			return nil, &msgError{msg: fmt.Sprintf("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", name, other), class: errdefs.ErrConflict}
+		}
+	}
+	d.names[name] = id
+	d.mu.Unlock()
+	ok := false
+	defer func() {
+		if !ok {
+			d.mu.Lock()
+			delete(d.names, name)
+			d.mu.Unlock()
+		}
+	}()
+
+	imgName, familiar, err := NormalizeImageRef(o.Config.Image)
+	if err != nil {
+		return nil, err
+	}
+	img, err := d.sup.GetImage(ctx, imgName)
+	if errdefs.IsNotFound(err) {
+		return nil, &msgError{msg: "No such image: " + familiar, class: errdefs.ErrNotFound}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", familiar, err)
+	}
+	imgCfg, err := d.sup.ImageConfig(ctx, img)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", familiar, err)
+	}
+
+	dir := filepath.Join(d.root, id)
+	if err := os.MkdirAll(dir, 0o710); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !ok {
+			os.RemoveAll(dir)
+		}
+	}()
+	c := newContainer(dir)
+	c.ID, c.Name, c.Created = id, name, time.Now().UTC()
+	c.ImageName, c.ImageID = o.Config.Image, img.GetConfig().GetDigest()
+	c.HostConfig = o.HostConfig
+	c.Runtime = o.HostConfig.Runtime
+	c.LogPath = filepath.Join(dir, id+"-json.log")
+	c.HostnamePath = filepath.Join(dir, "hostname")
+	c.HostsPath = filepath.Join(dir, "hosts")
+	c.ResolvConfPath = filepath.Join(dir, "resolv.conf")
+
+	// The stored Config is the merged one, as docker's inspect shows it.
+	cfg := *o.Config
+	cfg.Hostname = oci.Hostname(&cfg, id)
+	spec, err := oci.Spec(oci.Options{
+		ID: id, Config: &cfg, Host: o.HostConfig, Image: imgCfg,
+		HostnamePath: c.HostnamePath, HostsPath: c.HostsPath, ResolvConfPath: c.ResolvConfPath,
+	})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Env = spec.Process.Env
+	if len(cfg.Cmd) == 0 && len(cfg.Entrypoint) == 0 {
+		cfg.Cmd = imgCfg.Config.Cmd
+	}
+	if cfg.Entrypoint == nil {
+		cfg.Entrypoint = imgCfg.Config.Entrypoint
+	}
+	if cfg.WorkingDir == "" {
+		cfg.WorkingDir = imgCfg.Config.WorkingDir
+	}
+	if cfg.User == "" {
+		cfg.User = imgCfg.Config.User
+	}
+	c.Config = &cfg
+	c.Path, c.Args = spec.Process.Args[0], spec.Process.Args[1:]
+
+	if err := writeEtcFiles(c, cfg.Hostname); err != nil {
+		return nil, err
+	}
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	labels := map[string]string{"berth.engine/name": strings.TrimPrefix(name, "/")}
+	if err := d.sup.NewContainer(ctx, id, img, specJSON, c.Runtime, labels); err != nil {
+		return nil, err
+	}
+	c.State.Status = container.StateCreated
+	c.mu.Lock()
+	err = c.saveLocked()
+	c.mu.Unlock()
+	if err != nil {
+		d.sup.DeleteContainer(context.WithoutCancel(ctx), id)
+		return nil, err
+	}
+	d.mu.Lock()
+	d.containers[id] = c
+	d.mu.Unlock()
+	ok = true
+	return c, nil
+}
+
+func writeEtcFiles(c *Container, hostname string) error {
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" + hostname + "\n"
+	if err := writeFileAtomic(c.HostsPath, []byte(hosts), 0o644); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(c.HostnamePath, []byte(hostname+"\n"), 0o644); err != nil {
+		return err
+	}
+	// No networking yet: the container has loopback only, so the host's
+	// resolvers are of no use; keep an empty, valid file.
+	return writeFileAtomic(c.ResolvConfPath, []byte("# berth: no network yet\n"), 0o644)
+}
+
+// Start creates and starts the container's task. Attach requests waiting for
+// the start get their output streams between the two.
+func (d *Daemon) Start(ctx context.Context, ref string) error {
+	c, err := d.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.State.Running {
+		c.mu.Unlock()
+		return nil // docker answers 304; callers treat it as success
+	}
+	if c.removing {
+		c.mu.Unlock()
+		return &msgError{msg: fmt.Sprintf("container %s is marked for removal and cannot be started", c.ID), class: errdefs.ErrConflict}
+	}
+	tty := c.Config.Tty
+	c.mu.Unlock()
+
+	t, err := d.startTask(ctx, c, tty)
+	if err != nil {
+		// As dockerd: the attached clients are told, and a container
+		// meant to be removed at exit is removed now.
+		d.failAttachers(c, err)
+		c.mu.Lock()
+		c.State.Error = err.Error()
+		auto := c.HostConfig != nil && c.HostConfig.AutoRemove
+		c.mu.Unlock()
+		if auto {
+			if rerr := d.remove(context.WithoutCancel(ctx), c); rerr != nil {
+				d.log.Error("autoremove after failed start", "id", c.ID, "err", rerr)
+			}
+		}
+		return err
+	}
+	c.mu.Lock()
+	c.State = State{Status: container.StateRunning, Running: true, Pid: int(t.GetPid()), StartedAt: time.Now().UTC()}
+	if err := c.saveLocked(); err != nil {
+		d.log.Error("persist container", "id", c.ID, "err", err)
+	}
+	c.mu.Unlock()
+	d.watch(c)
+	return nil
+}
+
+func (d *Daemon) startTask(ctx context.Context, c *Container, tty bool) (*supervisorv1.Task, error) {
+	if err := d.sup.CreateTask(ctx, c.ID, c.LogPath, tty); err != nil {
+		if !errdefs.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("create task: %w", err)
+		}
+		// A stale stopped task from an earlier run: replace it.
+		_ = d.sup.DeleteTask(ctx, c.ID, true)
+		if err := d.sup.CreateTask(ctx, c.ID, c.LogPath, tty); err != nil {
+			return nil, fmt.Errorf("create task: %w", err)
+		}
+	}
+	c.mu.Lock()
+	pending := c.attachers
+	c.attachers = nil
+	c.mu.Unlock()
+	for _, p := range pending {
+		out, err := d.sup.AttachTask(p.ctx, c.ID, p.stdout, p.stderr)
+		p.ch <- attachResult{out: out, err: err}
+	}
+	t, err := d.sup.StartTask(ctx, c.ID)
+	if err != nil {
+		_ = d.sup.DeleteTask(context.WithoutCancel(ctx), c.ID, true)
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	return t, nil
+}
+
+// failAttachers ends the attach requests waiting for a start that failed.
+func (d *Daemon) failAttachers(c *Container, err error) {
+	c.mu.Lock()
+	pending := c.attachers
+	c.attachers = nil
+	c.mu.Unlock()
+	for _, p := range pending {
+		p.ch <- attachResult{err: err}
+	}
+}
+
+// watch waits for the task's exit in the background.
+func (d *Daemon) watch(c *Container) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for {
+			resp, err := d.sup.WaitTask(d.ctx, c.ID)
+			if d.ctx.Err() != nil {
+				return // engine shutting down; the container keeps running
+			}
+			if err != nil {
+				if errdefs.IsUnavailable(err) {
+					time.Sleep(time.Second)
+					continue
+				}
+				d.log.Warn("wait task", "id", c.ID, "err", err)
+				d.exited(c, 255, time.Now(), false, err.Error())
+				return
+			}
+			d.exited(c, int(resp.GetExitStatus()), unixTime(resp.GetExitedAt()), resp.GetOomKilled(), "")
+			return
+		}
+	}()
+}
+
+// unixTime reads a supervisor timestamp (unix nanoseconds; seconds accepted).
+func unixTime(v int64) time.Time {
+	switch {
+	case v == 0:
+		return time.Now().UTC()
+	case v < 1e12:
+		return time.Unix(v, 0).UTC()
+	default:
+		return time.Unix(0, v).UTC()
+	}
+}
+
+// exited records an exit, deletes the task, wakes waiters and autoremoves.
+func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg string) {
+	if err := d.sup.DeleteTask(d.ctx, c.ID, false); err != nil && !errdefs.IsNotFound(err) {
+		d.log.Warn("delete task", "id", c.ID, "err", err)
+		_ = d.sup.DeleteTask(d.ctx, c.ID, true)
+	}
+	c.mu.Lock()
+	c.State.Status = container.StateExited
+	c.State.Running = false
+	c.State.Pid = 0
+	c.State.ExitCode = code
+	c.State.OOMKilled = oom
+	c.State.Error = msg
+	c.State.FinishedAt = at
+	if err := c.saveLocked(); err != nil {
+		d.log.Error("persist container", "id", c.ID, "err", err)
+	}
+	close(c.exited)
+	c.exited = make(chan struct{})
+	auto := c.HostConfig != nil && c.HostConfig.AutoRemove
+	c.mu.Unlock()
+	if auto {
+		if err := d.remove(context.WithoutCancel(d.ctx), c); err != nil {
+			d.log.Error("autoremove", "id", c.ID, "err", err)
+		}
+	}
+}
+
+// AttachOptions selects what Attach streams.
+type AttachOptions struct {
+	Stdout, Stderr bool
+	Logs           bool // replay the log first
+	Stream         bool // then stream live output
+}
+
+// Attach writes the container's output to stdout and stderr until it exits
+// (or ctx ends). For a container not started yet it waits for the start.
+func (d *Daemon) Attach(ctx context.Context, ref string, o AttachOptions, stdout, stderr io.Writer) error {
+	c, err := d.Get(ref)
+	if err != nil {
+		return err
+	}
+	if o.Logs {
+		if err := d.Logs(ctx, c.ID, LogsOptions{Stdout: o.Stdout, Stderr: o.Stderr, Tail: -1}, stdout, stderr); err != nil {
+			return err
+		}
+	}
+	if !o.Stream {
+		return nil
+	}
+	c.mu.Lock()
+	var out Output
+	switch {
+	case c.State.Running:
+		c.mu.Unlock()
+		out, err = d.sup.AttachTask(ctx, c.ID, o.Stdout, o.Stderr)
+	case c.State.Status == container.StateCreated || c.State.Status == container.StateExited:
+		p := &pendingAttach{ctx: ctx, stdout: o.Stdout, stderr: o.Stderr, ch: make(chan attachResult, 1)}
+		c.attachers = append(c.attachers, p)
+		c.mu.Unlock()
+		select {
+		case r := <-p.ch:
+			out, err = r.out, r.err
+		case <-ctx.Done():
+			c.mu.Lock()
+			for i, q := range c.attachers {
+				if q == p {
+					c.attachers = append(c.attachers[:i], c.attachers[i+1:]...)
+					break
+				}
+			}
+			c.mu.Unlock()
+			return nil
+		}
+	default:
+		c.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for {
+		m, err := out.Recv()
+		if errors.Is(err, io.EOF) || ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		w := stdout
+		if m.GetStream() == supervisorv1.AttachTaskResponse_STDERR {
+			w = stderr
+		}
+		if _, err := w.Write(m.GetData()); err != nil {
+			return nil // the client went away
+		}
+	}
+}
+
+// Wait blocks until condition holds and returns the exit code:
+// "not-running" (default), "next-exit", or "removed".
+func (d *Daemon) Wait(ctx context.Context, ref, condition string) (int, error) {
+	c, err := d.Get(ref)
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	exitedCh, removedCh := c.exited, c.removed
+	running := c.State.Running
+	code := c.State.ExitCode
+	c.mu.Unlock()
+	switch condition {
+	case "", "not-running":
+		if !running {
+			return code, nil
+		}
+		fallthrough
+	case "next-exit":
+		select {
+		case <-exitedCh:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	case "removed":
+		select {
+		case <-removedCh:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	default:
+		return 0, &msgError{msg: fmt.Sprintf("invalid condition: %q", condition), class: errdefs.ErrInvalidArgument}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.State.ExitCode, nil
+}
+
+// Kill signals the container's process.
+func (d *Daemon) Kill(ctx context.Context, ref string, sig syscall.Signal) error {
+	c, err := d.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	running := c.State.Running
+	c.mu.Unlock()
+	if !running {
+		return &msgError{msg: fmt.Sprintf("cannot kill container: %s: container %s is not running", ref, c.ID), class: errdefs.ErrConflict}
+	}
+	return d.sup.KillTask(ctx, c.ID, uint32(sig))
+}
+
+// Stop sends the stop signal, then SIGKILL after timeout.
+func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int) error {
+	c, err := d.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	running := c.State.Running
+	exitedCh := c.exited
+	sig := syscall.SIGTERM
+	t := 10
+	if c.Config != nil {
+		if s, err := ParseSignal(c.Config.StopSignal); err == nil && c.Config.StopSignal != "" {
+			sig = s
+		}
+		if c.Config.StopTimeout != nil {
+			t = *c.Config.StopTimeout
+		}
+	}
+	c.mu.Unlock()
+	if timeout != nil {
+		t = *timeout
+	}
+	if !running {
+		return nil
+	}
+	if err := d.sup.KillTask(ctx, c.ID, uint32(sig)); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	if t >= 0 {
+		select {
+		case <-exitedCh:
+			return nil
+		case <-time.After(time.Duration(t) * time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	} else {
+		select {
+		case <-exitedCh:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := d.sup.KillTask(ctx, c.ID, uint32(syscall.SIGKILL)); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	select {
+	case <-exitedCh:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Remove deletes a container; a running one only with force.
+func (d *Daemon) Remove(ctx context.Context, ref string, force bool) error {
+	c, err := d.Get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	running, exitedCh := c.State.Running, c.exited
+	if running && !force {
+		c.mu.Unlock()
+		return &msgError{msg: fmt.Sprintf("cannot remove container %q: container is running: stop the container before removing or force remove", c.Name), class: errdefs.ErrConflict}
+	}
+	auto := c.HostConfig != nil && c.HostConfig.AutoRemove
+	c.mu.Unlock()
+	if running {
+		if err := d.sup.KillTask(ctx, c.ID, uint32(syscall.SIGKILL)); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("kill: %w", err)
+		}
+		select {
+		case <-exitedCh:
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("container %s did not exit after SIGKILL", c.ID)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if auto {
+			// The watcher removes it; wait for that.
+			c.mu.Lock()
+			removedCh := c.removed
+			c.mu.Unlock()
+			select {
+			case <-removedCh:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return d.remove(ctx, c)
+}
+
+func (d *Daemon) remove(ctx context.Context, c *Container) error {
+	c.mu.Lock()
+	if c.removing {
+		removedCh := c.removed
+		c.mu.Unlock()
+		select {
+		case <-removedCh:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c.removing = true
+	c.State.Status = container.StateRemoving
+	c.mu.Unlock()
+	fail := func(err error) error {
+		c.mu.Lock()
+		c.removing = false
+		c.State.Status = container.StateExited
+		c.mu.Unlock()
+		return err
+	}
+	if err := d.sup.DeleteTask(ctx, c.ID, true); err != nil && !errdefs.IsNotFound(err) {
+		return fail(fmt.Errorf("delete task: %w", err))
+	}
+	if err := d.sup.DeleteContainer(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
+		return fail(fmt.Errorf("delete container: %w", err))
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fail(err)
+	}
+	d.mu.Lock()
+	delete(d.containers, c.ID)
+	if d.names[c.Name] == c.ID {
+		delete(d.names, c.Name)
+	}
+	d.mu.Unlock()
+	c.mu.Lock()
+	close(c.removed)
+	c.mu.Unlock()
+	return nil
+}
+
+// List returns the containers, newest first; all includes stopped ones.
+func (d *Daemon) List(all bool, limit int) []Container {
+	d.mu.Lock()
+	cs := make([]*Container, 0, len(d.containers))
+	for _, c := range d.containers {
+		cs = append(cs, c)
+	}
+	d.mu.Unlock()
+	var out []Container
+	for _, c := range cs {
+		s := c.snapshot()
+		if !all && !s.State.Running {
+			continue
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+// Inspect returns a copy of the container, its state refreshed from the
+// supervisor when running.
+func (d *Daemon) Inspect(ctx context.Context, ref string) (Container, error) {
+	c, err := d.Get(ref)
+	if err != nil {
+		return Container{}, err
+	}
+	s := c.snapshot()
+	if s.State.Running {
+		if t, err := d.sup.GetTask(ctx, c.ID); err == nil && t.GetPid() != 0 {
+			s.State.Pid = int(t.GetPid())
+		}
+	}
+	return s, nil
+}
+
+// Counts returns running, paused and stopped totals.
+func (d *Daemon) Counts() (total, running, paused, stopped int) {
+	for _, c := range d.List(true, 0) {
+		total++
+		switch {
+		case c.State.Status == container.StatePaused:
+			paused++
+		case c.State.Running:
+			running++
+		default:
+			stopped++
+		}
+	}
+	return
+}
+
+// Exited returns a channel closed at the container's next exit (for logs
+// --follow).
+func (c *Container) Exited() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.State.Running {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return c.exited
+}
+
+// Supervisor returns the supervisor the daemon uses.
+func (d *Daemon) Supervisor() Supervisor { return d.sup }

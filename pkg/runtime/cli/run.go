@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"github.com/berthd/berth/pkg/runtime/container"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+func runCommand(g *globals) *cobra.Command {
+	var c createFlags
+	var detach bool
+	cmd := &cobra.Command{
+		Use:   "run [flags] ID",
+		Short: "create and start a container; without --detach wait for it and exit with its status",
+		Args:  oneID,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := c.opts(g, args[0])
+			if err != nil {
+				return err
+			}
+			// Forward signals from the moment init exists.
+			sigs := make(chan os.Signal, 16)
+			if !detach {
+				signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
+				defer signal.Stop(sigs)
+			}
+			cc, err := container.Create(o)
+			if err != nil {
+				return err
+			}
+			if err := container.Start(g.root, o.ID); err != nil {
+				_ = container.Delete(g.root, o.ID, true)
+				return err
+			}
+			if detach {
+				return nil
+			}
+			pid := cc.Cmd.Process.Pid
+			go func() {
+				for s := range sigs {
+					_ = unix.Kill(pid, s.(syscall.Signal))
+				}
+			}()
+			werr := cc.Cmd.Wait()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(werr, &ee) {
+				ws := ee.Sys().(syscall.WaitStatus)
+				if ws.Signaled() {
+					code = 128 + int(ws.Signal())
+				} else {
+					code = ws.ExitStatus()
+				}
+			} else if werr != nil {
+				return werr
+			}
+			if err := container.Delete(g.root, o.ID, true); err != nil {
+				g.log.warnf("delete %s: %v", o.ID, err)
+			}
+			if code != 0 {
+				return &exitError{code}
+			}
+			return nil
+		},
+	}
+	c.register(cmd)
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "do not wait for the container")
+	// runc has --keep; accept it so callers do not fail (it keeps nothing extra here).
+	return cmd
+}

@@ -1,0 +1,130 @@
+package container
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// LoadSpec reads bundle/config.json.
+func LoadSpec(bundle string) (*specs.Spec, error) {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read bundle config: %w", err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, classErr(ErrInvalidArgument, "parse %s: %v", filepath.Join(bundle, "config.json"), err)
+	}
+	return &s, nil
+}
+
+// nsCloneFlag maps namespace types to the flags of clone(2).
+var nsTypes = map[specs.LinuxNamespaceType]bool{
+	specs.PIDNamespace: true, specs.NetworkNamespace: true, specs.MountNamespace: true,
+	specs.IPCNamespace: true, specs.UTSNamespace: true, specs.UserNamespace: true,
+	specs.CgroupNamespace: true, specs.TimeNamespace: true,
+}
+
+// joinable are the namespaces init can setns into on its own thread; joining
+// pid, mount or user namespaces needs a single-threaded process (not yet).
+var joinable = map[specs.LinuxNamespaceType]bool{
+	specs.NetworkNamespace: true, specs.IPCNamespace: true, specs.UTSNamespace: true,
+	specs.CgroupNamespace: true,
+}
+
+func invalid(format string, a ...any) error {
+	return classErr(ErrInvalidArgument, "invalid config: "+format, a...)
+}
+
+func unsupported(format string, a ...any) error {
+	return classErr(ErrNotImplemented, "unsupported config: "+format, a...)
+}
+
+// Validate checks what create relies on; bundle is used to resolve root.path.
+func Validate(s *specs.Spec, bundle string) error {
+	if s.Version == "" {
+		return invalid("ociVersion is empty")
+	}
+	if s.Root == nil || s.Root.Path == "" {
+		return invalid("root.path is empty")
+	}
+	root := s.Root.Path
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(bundle, root)
+	}
+	if fi, err := os.Stat(root); err != nil {
+		return invalid("rootfs %s: %v", root, err)
+	} else if !fi.IsDir() {
+		return invalid("rootfs %s is not a directory", root)
+	}
+	if s.Process == nil {
+		return invalid("process is not set")
+	}
+	if len(s.Process.Args) == 0 {
+		return invalid("process.args is empty")
+	}
+	if s.Process.Cwd == "" || !filepath.IsAbs(s.Process.Cwd) {
+		return invalid("process.cwd %q is not an absolute path", s.Process.Cwd)
+	}
+	for _, m := range s.Mounts {
+		if !filepath.IsAbs(m.Destination) {
+			return invalid("mount destination %q is not absolute", m.Destination)
+		}
+	}
+	if s.Linux == nil {
+		return invalid("linux section is missing")
+	}
+	seen := map[specs.LinuxNamespaceType]bool{}
+	for _, ns := range s.Linux.Namespaces {
+		if !nsTypes[ns.Type] {
+			return invalid("unknown namespace type %q", ns.Type)
+		}
+		if seen[ns.Type] {
+			return invalid("namespace %q listed twice", ns.Type)
+		}
+		seen[ns.Type] = true
+		if ns.Path != "" && !joinable[ns.Type] {
+			return unsupported("joining an existing %s namespace (path %s)", ns.Type, ns.Path)
+		}
+		if ns.Type == specs.TimeNamespace {
+			return unsupported("time namespace")
+		}
+	}
+	if !seen[specs.MountNamespace] {
+		return invalid("a mount namespace is required")
+	}
+	if s.Hostname != "" && !seen[specs.UTSNamespace] {
+		return invalid("hostname requires a new UTS namespace")
+	}
+	if seen[specs.UserNamespace] && (len(s.Linux.UIDMappings) == 0 || len(s.Linux.GIDMappings) == 0) {
+		return invalid("user namespace without uidMappings/gidMappings")
+	}
+	if s.Linux.Seccomp != nil {
+		return unsupported("linux.seccomp is set but seccomp is not implemented yet; refusing to run unconfined")
+	}
+	if s.Linux.IntelRdt != nil {
+		return unsupported("linux.intelRdt")
+	}
+	if s.Process.SelinuxLabel != "" || s.Linux.MountLabel != "" {
+		return unsupported("SELinux labels")
+	}
+	if s.Process.ApparmorProfile != "" {
+		// AppArmor is not enforced on this runtime yet; runc ignores it when disabled.
+		Warnf("apparmor profile %q ignored: AppArmor is not supported", s.Process.ApparmorProfile)
+	}
+	if s.Process.Capabilities != nil {
+		if _, err := capsFromSpec(s.Process.Capabilities); err != nil {
+			return invalid("%v", err)
+		}
+	}
+	return nil
+}
+
+// Warnf logs a warning; the command line sets it to its logger.
+var Warnf = func(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "warning: "+format+"\n", args...)
+}

@@ -1,0 +1,83 @@
+// Runs before the Go runtime starts (a constructor), while the process still
+// has one thread: the only time setns(2) into mount and user namespaces works.
+// Used by `runtime exec`: the runtime re-executes itself with
+// _BERTH_NSENTER=<pid of the container's init> and fd 3 a socket; this code
+// joins every namespace of that pid that differs from ours, then forks so the
+// child is inside the pid namespace too. The parent writes
+// {"type":"pid","pid":N} to fd 3 and exits; the child returns here and Go
+// starts (in package container, ExecInit).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+static void die(const char *what) {
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf), "{\"type\":\"error\",\"msg\":\"nsenter: %s: %s\"}\n", what, strerror(errno));
+	if (n > 0) {
+		ssize_t w = write(3, buf, (size_t)n);
+		(void)w;
+	}
+	_exit(1);
+}
+
+struct ns {
+	const char *name;
+	int flag;
+};
+
+__attribute__((constructor)) static void berth_nsenter(void) {
+	const char *target = getenv("_BERTH_NSENTER");
+	if (target == NULL || *target == '\0')
+		return;
+	/* user first (it grants the rights for the rest), mnt last. */
+	static const struct ns order[] = {
+		{"user", CLONE_NEWUSER}, {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC},
+		{"uts", CLONE_NEWUTS},   {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID},
+		{"mnt", CLONE_NEWNS},
+	};
+	int fds[7];
+	/* Open them all first: after joining the mount namespace /proc is the container's. */
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		char path[64], self[64];
+		struct stat a, b;
+		fds[i] = -1;
+		snprintf(path, sizeof(path), "/proc/%s/ns/%s", target, order[i].name);
+		snprintf(self, sizeof(self), "/proc/self/ns/%s", order[i].name);
+		if (stat(path, &a) < 0) {
+			if (errno == ENOENT)
+				continue;
+			die(path);
+		}
+		if (stat(self, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+			continue; /* already there */
+		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0)
+			die(path);
+	}
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		if (fds[i] < 0)
+			continue;
+		if (setns(fds[i], order[i].flag) < 0)
+			die(order[i].name);
+		close(fds[i]);
+	}
+	pid_t child = fork();
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		unsetenv("_BERTH_NSENTER");
+		return; /* Go starts, inside every namespace */
+	}
+	char buf[64];
+	int n = snprintf(buf, sizeof(buf), "{\"type\":\"pid\",\"pid\":%d}\n", (int)child);
+	if (write(3, buf, (size_t)n) != n)
+		_exit(1);
+	_exit(0);
+}

@@ -1,0 +1,58 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRuntimeExec(t *testing.T) {
+	e := newRtEnv(t, nil, "sleep", "100")
+	id := "exec"
+	e.cleanup(t, id)
+	e.must(t, "run", "-d", id)
+	// Same pid, mount and uts namespaces as the container; exit code comes back.
+	out, errOut, code := e.cmd(t, nil, "exec", id, "sh", "-c", "ps -o pid,comm; hostname; ls /proc/self/fd; exit 7")
+	if code != 7 {
+		t.Fatalf("exec exit %d, want 7: %s", code, errOut)
+	}
+	if !strings.Contains(out, "1 sleep") || !strings.Contains(out, "berth\n") {
+		t.Fatalf("exec does not see the container: %q", out)
+	}
+	if fds := strings.Fields(out[strings.Index(out, "berth\n")+6:]); len(fds) != 4 {
+		t.Fatalf("exec'd process has fds %v", fds)
+	}
+	// --process, --detach, --pid-file.
+	proc := `{"args":["sleep","30"],"cwd":"/","env":["PATH=/bin"],"user":{"uid":0,"gid":0}}`
+	pf := filepath.Join(e.dir, "process.json")
+	if err := os.WriteFile(pf, []byte(proc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pidFile := filepath.Join(e.dir, "exec.pid")
+	e.must(t, "exec", "--process", pf, "--detach", "--pid-file", pidFile, id)
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	if err := json.Unmarshal([]byte(e.must(t, "ps", "--format", "json", id)), &pids); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range pids {
+		found = found || strings.TrimSpace(string(b)) == itoa(p)
+	}
+	if !found {
+		t.Fatalf("exec'd pid %s not in the container's cgroup %v", b, pids)
+	}
+	if _, errOut, code := e.cmd(t, nil, "exec", id, "/no/such"); code != 1 || !strings.Contains(errOut, "/no/such") {
+		t.Fatalf("exec of a missing binary: exit %d: %s", code, errOut)
+	}
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
