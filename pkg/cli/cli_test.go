@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -154,5 +155,19 @@ func TestStopRestartWait(t *testing.T) {
 	}
 	if out, _, _ := ctl(t, host, "inspect", "sx"); !strings.Contains(out, `"ExitCode": 137`) {
 		t.Errorf("inspect:\n%s", out)
+	}
+}
+
+func TestStartErrorCodes(t *testing.T) {
+	for msg, want := range map[string]int{
+		`runtime create: container init: exec: "/x": stat /x: no such file or directory`: 127,
+		`exec: "x": executable file not found in $PATH`:                                  127,
+		`exec: "/etc": permission denied`:                                                126,
+		`something else`:                                                                 125,
+	} {
+		var se *StatusError
+		if err := startError(errors.New(msg)); !errors.As(err, &se) || se.Code != want {
+			t.Errorf("%q: %v, want %d", msg, err, want)
+		}
 	}
 }

@@ -1,8 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -13,7 +19,7 @@ import (
 
 func newRunCommand(c *CLI) *cobra.Command {
 	var f containerFlags
-	var detach bool
+	var detach, sigProxy bool
 	cmd := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short: "Create and run a new container",
@@ -30,7 +36,7 @@ func newRunCommand(c *CLI) *cobra.Command {
 			}
 			if detach {
 				if _, err := cl.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-					return &StatusError{Code: 125, Msg: err.Error()}
+					return startError(err)
 				}
 				fmt.Fprintln(c.Out, id)
 				return nil
@@ -59,7 +65,11 @@ func newRunCommand(c *CLI) *cobra.Command {
 				copied <- err
 			}()
 			if _, err := cl.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-				return &StatusError{Code: 125, Msg: err.Error()}
+				return startError(err)
+			}
+			if sigProxy && !f.tty {
+				stop := proxySignals(ctx, cl, id)
+				defer stop()
 			}
 			var code int
 			select {
@@ -83,5 +93,46 @@ func newRunCommand(c *CLI) *cobra.Command {
 	}
 	f.add(cmd.Flags())
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run container in background and print container ID")
+	cmd.Flags().BoolVar(&sigProxy, "sig-proxy", true, "proxy received signals to the process")
 	return cmd
+}
+
+// proxySignals forwards the signals ctl receives to the container, as
+// docker's --sig-proxy does; the returned func stops it.
+func proxySignals(ctx context.Context, cl *client.Client, id string) func() {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-ch:
+				s, ok := sig.(syscall.Signal)
+				if !ok {
+					continue
+				}
+				_, _ = cl.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: strconv.Itoa(int(s))})
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
+}
+
+// startError gives a failed start docker's exit codes: 127 when the command
+// was not found, 126 when it could not be run, else 125.
+func startError(err error) error {
+	msg := err.Error()
+	code := 125
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		code = 127
+	case strings.Contains(msg, "permission denied"):
+		code = 126
+	}
+	return &StatusError{Code: code, Msg: msg}
 }

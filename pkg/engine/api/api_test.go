@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -209,7 +211,6 @@ func run(t *testing.T, e *env, rm bool, cmd ...string) (id, stdout, stderr strin
 	var o, eb bytes.Buffer
 	copied := make(chan error, 1)
 	go func() { _, err := stdcopy.StdCopy(&o, &eb, att.Reader); copied <- err }()
-	time.Sleep(20 * time.Millisecond) // let the wait request arrive, as the CLI's does
 	if _, err := e.cl.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -458,5 +459,88 @@ func TestImageInspectAndRemove(t *testing.T) {
 	}
 	if len(e.sup.Images) != 0 {
 		t.Errorf("images left: %v", e.sup.Images)
+	}
+}
+
+// attach answers 101 UPGRADED with the multiplexed media type when asked to
+// upgrade, 200 otherwise, and streams the frames on the hijacked connection.
+func TestAttachHijack(t *testing.T) {
+	e := newEnv(t)
+	for _, upgrade := range []bool{true, false} {
+		res, err := e.cl.ContainerCreate(context.Background(), client.ContainerCreateOptions{Config: &container.Config{Image: "busybox", Cmd: []string{"echo", "framed"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := net.Dial("unix", e.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr := ""
+		if upgrade {
+			hdr = "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+		}
+		fmt.Fprintf(conn, "POST /v1.50/containers/%s/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\n%sContent-Length: 0\r\n\r\n", res.ID, hdr)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 200
+		if upgrade {
+			want = 101
+		}
+		if resp.StatusCode != want || resp.Header.Get("Content-Type") != "application/vnd.docker.multiplexed-stream" {
+			t.Errorf("upgrade=%v: %s %v", upgrade, resp.Status, resp.Header)
+		}
+		if _, err := e.cl.ContainerStart(context.Background(), res.ID, client.ContainerStartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var o, eb bytes.Buffer
+		if _, err := stdcopy.StdCopy(&o, &eb, br); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		if o.String() != "framed\n" {
+			t.Errorf("upgrade=%v: stdout %q", upgrade, o.String())
+		}
+	}
+}
+
+// A tty container has one raw stream, on attach and in logs.
+func TestTTYRawStream(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	res, err := e.cl.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: "busybox", Cmd: []string{"echo", "raw"}, Tty: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := e.cl.ContainerAttach(ctx, res.ID, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer att.Close()
+	if mt, _ := att.MediaType(); mt != "application/vnd.docker.raw-stream" {
+		t.Errorf("media type %q", mt)
+	}
+	if _, err := e.cl.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(att.Reader)
+	if string(b) != "raw\n" {
+		t.Errorf("attach %q", b)
+	}
+	e.cl.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{})
+	rc, err := e.cl.ContainerLogs(ctx, res.ID, client.ContainerLogsOptions{ShowStdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "raw\n" {
+		t.Errorf("logs %q", b)
+	}
+	if ins, _ := e.cl.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{}); !ins.Container.Config.Tty {
+		t.Error("Tty not kept")
 	}
 }

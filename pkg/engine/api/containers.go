@@ -122,16 +122,9 @@ func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) {
 // containerWait sends the headers at once (the client may start the
 // container only then) and the result when the condition holds.
 func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	cond := r.URL.Query().Get("condition")
-	if _, err := s.d.Get(id); err != nil {
+	wait, err := s.d.PrepareWait(r.PathValue("id"), r.URL.Query().Get("condition"))
+	if err != nil {
 		writeError(w, err)
-		return
-	}
-	switch cond {
-	case "", "not-running", "next-exit", "removed":
-	default:
-		writeError(w, badRequest("invalid condition: %q", cond))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -139,7 +132,7 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) {
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	code, err := s.d.Wait(r.Context(), id, cond)
+	code, err := wait(r.Context())
 	resp := container.WaitResponse{StatusCode: int64(code)}
 	if err != nil {
 		resp.Error = &container.WaitExitError{Message: err.Error()}

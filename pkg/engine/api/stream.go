@@ -50,6 +50,17 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("attach: connection cannot be hijacked"))
 		return
 	}
+	// The attach lives as long as the container's output, or until a write to
+	// the client fails: not as long as the request context, which ends with
+	// the hijack. It is registered before the answer, after which the client
+	// may start the container.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
+	stream, err := s.d.PrepareAttach(ctx, id, opts)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	conn, buf, err := hj.Hijack()
 	if err != nil {
 		s.log.Warn("attach: hijack", "err", err)
@@ -70,13 +81,9 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 	if err := buf.Flush(); err != nil {
 		return
 	}
-	// The request context ends with the hijack; the attach lives as long as
-	// the container's output, or until a write to the client fails.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer cancel()
 	fw := &failWriter{w: conn, cancel: cancel}
 	stdout, stderr := outputs(fw, c.Config.Tty)
-	if err := s.d.Attach(ctx, id, opts, stdout, stderr); err != nil {
+	if err := stream(stdout, stderr); err != nil {
 		s.log.Warn("attach", "id", id, "err", err)
 	}
 }

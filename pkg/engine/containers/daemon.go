@@ -55,11 +55,17 @@ func New(ctx context.Context, sup Supervisor, dataRoot string, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
+	var partial []string // dirs of creates that did not finish
 	for _, e := range ents {
 		if !e.IsDir() {
 			continue
 		}
-		c, err := loadContainer(filepath.Join(root, e.Name()))
+		dir := filepath.Join(root, e.Name())
+		c, err := loadContainer(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			partial = append(partial, dir)
+			continue
+		}
 		if err != nil {
 			log.Warn("skipping container state", "dir", e.Name(), "err", err)
 			continue
@@ -67,10 +73,51 @@ func New(ctx context.Context, sup Supervisor, dataRoot string, log *slog.Logger)
 		d.containers[c.ID] = c
 		d.names[c.Name] = c.ID
 	}
+	d.reconcile(ctx, partial)
 	for _, c := range d.containers {
 		d.restore(ctx, c)
 	}
 	return d, nil
+}
+
+// reconcile makes the engine's records and the supervisor's containers
+// agree after a crash: a supervisor container the engine has no record of
+// (a create or remove cut short) is deleted with its task and snapshot; a
+// record whose supervisor container is gone (a remove cut short) is dropped.
+func (d *Daemon) reconcile(ctx context.Context, partial []string) {
+	ids, err := d.sup.ListContainers(ctx)
+	if err != nil {
+		d.log.Warn("cannot reconcile containers with the supervisor", "err", err)
+		return
+	}
+	known := map[string]bool{}
+	for _, id := range ids {
+		known[id] = true
+		if _, ok := d.containers[id]; ok {
+			continue
+		}
+		d.log.Warn("removing supervisor container the engine has no record of", "id", id)
+		if err := d.sup.DeleteTask(ctx, id, true); err != nil && !errdefs.IsNotFound(err) {
+			d.log.Warn("delete orphan task", "id", id, "err", err)
+		}
+		if err := d.sup.DeleteContainer(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+			d.log.Warn("delete orphan container", "id", id, "err", err)
+		}
+	}
+	for id, c := range d.containers {
+		if known[id] {
+			continue
+		}
+		d.log.Warn("dropping container whose supervisor record is gone", "id", id, "name", c.Name)
+		os.RemoveAll(c.dir)
+		delete(d.containers, id)
+		if d.names[c.Name] == id {
+			delete(d.names, c.Name)
+		}
+	}
+	for _, dir := range partial {
+		os.RemoveAll(dir)
+	}
 }
 
 // Close stops the watchers; the containers keep running.
@@ -373,6 +420,9 @@ func (d *Daemon) Start(ctx context.Context, ref string) error {
 func (d *Daemon) startTask(ctx context.Context, c *Container, tty bool) (*supervisorv1.Task, error) {
 	if err := d.sup.CreateTask(ctx, c.ID, c.LogPath, tty); err != nil {
 		if !errdefs.IsAlreadyExists(err) {
+			// Whatever a failed create left (the supervisor should leave
+			// nothing) goes now.
+			_ = d.sup.DeleteTask(context.WithoutCancel(ctx), c.ID, true)
 			return nil, fmt.Errorf("create task: %w", err)
 		}
 		// A stale stopped task from an earlier run: replace it.
@@ -483,103 +533,137 @@ type AttachOptions struct {
 // Attach writes the container's output to stdout and stderr until it exits
 // (or ctx ends). For a container not started yet it waits for the start.
 func (d *Daemon) Attach(ctx context.Context, ref string, o AttachOptions, stdout, stderr io.Writer) error {
+	stream, err := d.PrepareAttach(ctx, ref, o)
+	if err != nil {
+		return err
+	}
+	return stream(stdout, stderr)
+}
+
+// PrepareAttach subscribes to the container's output at once (a start after
+// it loses nothing) and returns the function that streams it. The API calls
+// it before answering the attach request, after which clients start the
+// container.
+func (d *Daemon) PrepareAttach(ctx context.Context, ref string, o AttachOptions) (func(stdout, stderr io.Writer) error, error) {
 	c, err := d.Get(ref)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if o.Logs {
-		if err := d.Logs(ctx, c.ID, LogsOptions{Stdout: o.Stdout, Stderr: o.Stderr, Tail: -1}, stdout, stderr); err != nil {
-			return err
-		}
-	}
-	if !o.Stream {
-		return nil
-	}
-	c.mu.Lock()
-	var out Output
-	switch {
-	case c.State.Running:
-		c.mu.Unlock()
-		out, err = d.sup.AttachTask(ctx, c.ID, o.Stdout, o.Stderr)
-	case c.State.Status == container.StateCreated || c.State.Status == container.StateExited:
-		p := &pendingAttach{ctx: ctx, stdout: o.Stdout, stderr: o.Stderr, ch: make(chan attachResult, 1)}
-		c.attachers = append(c.attachers, p)
-		c.mu.Unlock()
-		select {
-		case r := <-p.ch:
-			out, err = r.out, r.err
-		case <-ctx.Done():
-			c.mu.Lock()
-			for i, q := range c.attachers {
-				if q == p {
-					c.attachers = append(c.attachers[:i], c.attachers[i+1:]...)
-					break
-				}
-			}
+	var (
+		out     Output
+		pending *pendingAttach
+	)
+	if o.Stream {
+		c.mu.Lock()
+		switch {
+		case c.State.Running:
 			c.mu.Unlock()
+			if out, err = d.sup.AttachTask(ctx, c.ID, o.Stdout, o.Stderr); err != nil {
+				return nil, err
+			}
+		case c.State.Status == container.StateCreated || c.State.Status == container.StateExited:
+			pending = &pendingAttach{ctx: ctx, stdout: o.Stdout, stderr: o.Stderr, ch: make(chan attachResult, 1)}
+			c.attachers = append(c.attachers, pending)
+			c.mu.Unlock()
+		default:
+			c.mu.Unlock()
+		}
+	}
+	return func(stdout, stderr io.Writer) error {
+		if o.Logs {
+			if err := d.Logs(ctx, c.ID, LogsOptions{Stdout: o.Stdout, Stderr: o.Stderr, Tail: -1}, stdout, stderr); err != nil {
+				return err
+			}
+		}
+		if pending != nil {
+			select {
+			case r := <-pending.ch:
+				if r.err != nil {
+					return r.err
+				}
+				out = r.out
+			case <-ctx.Done():
+				c.mu.Lock()
+				for i, q := range c.attachers {
+					if q == pending {
+						c.attachers = append(c.attachers[:i], c.attachers[i+1:]...)
+						break
+					}
+				}
+				c.mu.Unlock()
+				return nil
+			}
+		}
+		if out == nil {
 			return nil
 		}
-	default:
-		c.mu.Unlock()
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for {
-		m, err := out.Recv()
-		if errors.Is(err, io.EOF) || ctx.Err() != nil {
-			return nil
+		for {
+			m, err := out.Recv()
+			if errors.Is(err, io.EOF) || ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			w := stdout
+			if m.GetStream() == supervisorv1.AttachTaskResponse_STDERR {
+				w = stderr
+			}
+			if _, err := w.Write(m.GetData()); err != nil {
+				return nil // the client went away
+			}
 		}
-		if err != nil {
-			return err
-		}
-		w := stdout
-		if m.GetStream() == supervisorv1.AttachTaskResponse_STDERR {
-			w = stderr
-		}
-		if _, err := w.Write(m.GetData()); err != nil {
-			return nil // the client went away
-		}
-	}
+	}, nil
 }
 
 // Wait blocks until condition holds and returns the exit code:
 // "not-running" (default), "next-exit", or "removed".
 func (d *Daemon) Wait(ctx context.Context, ref, condition string) (int, error) {
-	c, err := d.Get(ref)
+	wait, err := d.PrepareWait(ref, condition)
 	if err != nil {
 		return 0, err
+	}
+	return wait(ctx)
+}
+
+// PrepareWait registers a wait at once (the next exit counted is the one
+// after this call) and returns the function that blocks for it. The API
+// calls it before sending its response headers, after which clients start
+// the container.
+func (d *Daemon) PrepareWait(ref, condition string) (func(context.Context) (int, error), error) {
+	c, err := d.Get(ref)
+	if err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	exitedCh, removedCh := c.exited, c.removed
 	running := c.State.Running
-	code := c.State.ExitCode
 	c.mu.Unlock()
+	var ch <-chan struct{}
 	switch condition {
 	case "", "not-running":
-		if !running {
-			return code, nil
+		if running {
+			ch = exitedCh
 		}
-		fallthrough
 	case "next-exit":
-		select {
-		case <-exitedCh:
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
+		ch = exitedCh
 	case "removed":
-		select {
-		case <-removedCh:
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
+		ch = removedCh
 	default:
-		return 0, &msgError{msg: fmt.Sprintf("invalid condition: %q", condition), class: errdefs.ErrInvalidArgument}
+		return nil, &msgError{msg: fmt.Sprintf("invalid condition: %q", condition), class: errdefs.ErrInvalidArgument}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.State.ExitCode, nil
+	return func(ctx context.Context) (int, error) {
+		if ch != nil {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.State.ExitCode, nil
+	}, nil
 }
 
 // Kill signals the container's process.

@@ -22,6 +22,8 @@ type Supervisor interface {
 
 	NewContainer(ctx context.Context, id string, img *client.Image, spec []byte, runtime string, labels map[string]string) error
 	DeleteContainer(ctx context.Context, id string) error
+	// ListContainers returns the IDs of the namespace's containers.
+	ListContainers(ctx context.Context) ([]string, error)
 
 	CreateTask(ctx context.Context, id, logPath string, tty bool) error
 	StartTask(ctx context.Context, id string) (*supervisorv1.Task, error)
@@ -79,6 +81,18 @@ func (r *Remote) NewContainer(ctx context.Context, id string, img *client.Image,
 func (r *Remote) DeleteContainer(ctx context.Context, id string) error {
 	_, err := r.C.ContainerService().Delete(ctx, &supervisorv1.DeleteContainerRequest{Id: id})
 	return err
+}
+
+func (r *Remote) ListContainers(ctx context.Context) ([]string, error) {
+	resp, err := r.C.ContainerService().List(ctx, &supervisorv1.ListContainersRequest{})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, c := range resp.GetContainers() {
+		ids = append(ids, c.GetId())
+	}
+	return ids, nil
 }
 
 func (r *Remote) CreateTask(ctx context.Context, id, logPath string, tty bool) error {

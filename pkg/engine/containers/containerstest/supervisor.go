@@ -157,6 +157,16 @@ func (s *Supervisor) DeleteContainer(_ context.Context, id string) error {
 	return nil
 }
 
+func (s *Supervisor) ListContainers(context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id := range s.Containers {
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
 func (s *Supervisor) CreateTask(_ context.Context, id, logPath string, _ bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
