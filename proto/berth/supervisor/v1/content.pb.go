@@ -450,6 +450,252 @@ func (*DeleteContentResponse) Descriptor() ([]byte, []int) {
 	return file_berth_supervisor_v1_content_proto_rawDescGZIP(), []int{8}
 }
 
+// IngestStatus describes a write in progress: ref names it, offset is how much
+// has been written (a resumed write continues from there).
+type IngestStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Total         int64                  `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	Expected      string                 `protobuf:"bytes,4,opt,name=expected,proto3" json:"expected,omitempty"`
+	StartedAt     int64                  `protobuf:"varint,5,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	UpdatedAt     int64                  `protobuf:"varint,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IngestStatus) Reset() {
+	*x = IngestStatus{}
+	mi := &file_berth_supervisor_v1_content_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IngestStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IngestStatus) ProtoMessage() {}
+
+func (x *IngestStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_content_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IngestStatus.ProtoReflect.Descriptor instead.
+func (*IngestStatus) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_content_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *IngestStatus) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *IngestStatus) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *IngestStatus) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *IngestStatus) GetExpected() string {
+	if x != nil {
+		return x.Expected
+	}
+	return ""
+}
+
+func (x *IngestStatus) GetStartedAt() int64 {
+	if x != nil {
+		return x.StartedAt
+	}
+	return 0
+}
+
+func (x *IngestStatus) GetUpdatedAt() int64 {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return 0
+}
+
+type ListStatusesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStatusesRequest) Reset() {
+	*x = ListStatusesRequest{}
+	mi := &file_berth_supervisor_v1_content_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStatusesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStatusesRequest) ProtoMessage() {}
+
+func (x *ListStatusesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_content_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStatusesRequest.ProtoReflect.Descriptor instead.
+func (*ListStatusesRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_content_proto_rawDescGZIP(), []int{10}
+}
+
+type ListStatusesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Statuses      []*IngestStatus        `protobuf:"bytes,1,rep,name=statuses,proto3" json:"statuses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStatusesResponse) Reset() {
+	*x = ListStatusesResponse{}
+	mi := &file_berth_supervisor_v1_content_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStatusesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStatusesResponse) ProtoMessage() {}
+
+func (x *ListStatusesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_content_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStatusesResponse.ProtoReflect.Descriptor instead.
+func (*ListStatusesResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_content_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListStatusesResponse) GetStatuses() []*IngestStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+type AbortRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortRequest) Reset() {
+	*x = AbortRequest{}
+	mi := &file_berth_supervisor_v1_content_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortRequest) ProtoMessage() {}
+
+func (x *AbortRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_content_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortRequest.ProtoReflect.Descriptor instead.
+func (*AbortRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_content_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AbortRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+type AbortResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AbortResponse) Reset() {
+	*x = AbortResponse{}
+	mi := &file_berth_supervisor_v1_content_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AbortResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AbortResponse) ProtoMessage() {}
+
+func (x *AbortResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_content_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AbortResponse.ProtoReflect.Descriptor instead.
+func (*AbortResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_content_proto_rawDescGZIP(), []int{13}
+}
+
 var File_berth_supervisor_v1_content_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_content_proto_rawDesc = "" +
@@ -480,12 +726,29 @@ const file_berth_supervisor_v1_content_proto_rawDesc = "" +
 	"\x04data\x18\x02 \x01(\fR\x04data\".\n" +
 	"\x14DeleteContentRequest\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\"\x17\n" +
-	"\x15DeleteContentResponse2\xef\x02\n" +
+	"\x15DeleteContentResponse\"\xa8\x01\n" +
+	"\fIngestStatus\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x03R\x05total\x12\x1a\n" +
+	"\bexpected\x18\x04 \x01(\tR\bexpected\x12\x1d\n" +
+	"\n" +
+	"started_at\x18\x05 \x01(\x03R\tstartedAt\x12\x1d\n" +
+	"\n" +
+	"updated_at\x18\x06 \x01(\x03R\tupdatedAt\"\x15\n" +
+	"\x13ListStatusesRequest\"U\n" +
+	"\x14ListStatusesResponse\x12=\n" +
+	"\bstatuses\x18\x01 \x03(\v2!.berth.supervisor.v1.IngestStatusR\bstatuses\" \n" +
+	"\fAbortRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\"\x0f\n" +
+	"\rAbortResponse2\xa4\x04\n" +
 	"\aContent\x12K\n" +
 	"\x04Info\x12 .berth.supervisor.v1.InfoRequest\x1a!.berth.supervisor.v1.InfoResponse\x12Y\n" +
 	"\x04List\x12'.berth.supervisor.v1.ListContentRequest\x1a(.berth.supervisor.v1.ListContentResponse\x12[\n" +
 	"\x04Read\x12'.berth.supervisor.v1.ReadContentRequest\x1a(.berth.supervisor.v1.ReadContentResponse0\x01\x12_\n" +
-	"\x06Delete\x12).berth.supervisor.v1.DeleteContentRequest\x1a*.berth.supervisor.v1.DeleteContentResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\x06Delete\x12).berth.supervisor.v1.DeleteContentRequest\x1a*.berth.supervisor.v1.DeleteContentResponse\x12c\n" +
+	"\fListStatuses\x12(.berth.supervisor.v1.ListStatusesRequest\x1a).berth.supervisor.v1.ListStatusesResponse\x12N\n" +
+	"\x05Abort\x12!.berth.supervisor.v1.AbortRequest\x1a\".berth.supervisor.v1.AbortResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_content_proto_rawDescOnce sync.Once
@@ -499,7 +762,7 @@ func file_berth_supervisor_v1_content_proto_rawDescGZIP() []byte {
 	return file_berth_supervisor_v1_content_proto_rawDescData
 }
 
-var file_berth_supervisor_v1_content_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_berth_supervisor_v1_content_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_berth_supervisor_v1_content_proto_goTypes = []any{
 	(*ContentInfo)(nil),           // 0: berth.supervisor.v1.ContentInfo
 	(*InfoRequest)(nil),           // 1: berth.supervisor.v1.InfoRequest
@@ -510,25 +773,35 @@ var file_berth_supervisor_v1_content_proto_goTypes = []any{
 	(*ReadContentResponse)(nil),   // 6: berth.supervisor.v1.ReadContentResponse
 	(*DeleteContentRequest)(nil),  // 7: berth.supervisor.v1.DeleteContentRequest
 	(*DeleteContentResponse)(nil), // 8: berth.supervisor.v1.DeleteContentResponse
-	nil,                           // 9: berth.supervisor.v1.ContentInfo.LabelsEntry
+	(*IngestStatus)(nil),          // 9: berth.supervisor.v1.IngestStatus
+	(*ListStatusesRequest)(nil),   // 10: berth.supervisor.v1.ListStatusesRequest
+	(*ListStatusesResponse)(nil),  // 11: berth.supervisor.v1.ListStatusesResponse
+	(*AbortRequest)(nil),          // 12: berth.supervisor.v1.AbortRequest
+	(*AbortResponse)(nil),         // 13: berth.supervisor.v1.AbortResponse
+	nil,                           // 14: berth.supervisor.v1.ContentInfo.LabelsEntry
 }
 var file_berth_supervisor_v1_content_proto_depIdxs = []int32{
-	9, // 0: berth.supervisor.v1.ContentInfo.labels:type_name -> berth.supervisor.v1.ContentInfo.LabelsEntry
-	0, // 1: berth.supervisor.v1.InfoResponse.info:type_name -> berth.supervisor.v1.ContentInfo
-	0, // 2: berth.supervisor.v1.ListContentResponse.info:type_name -> berth.supervisor.v1.ContentInfo
-	1, // 3: berth.supervisor.v1.Content.Info:input_type -> berth.supervisor.v1.InfoRequest
-	3, // 4: berth.supervisor.v1.Content.List:input_type -> berth.supervisor.v1.ListContentRequest
-	5, // 5: berth.supervisor.v1.Content.Read:input_type -> berth.supervisor.v1.ReadContentRequest
-	7, // 6: berth.supervisor.v1.Content.Delete:input_type -> berth.supervisor.v1.DeleteContentRequest
-	2, // 7: berth.supervisor.v1.Content.Info:output_type -> berth.supervisor.v1.InfoResponse
-	4, // 8: berth.supervisor.v1.Content.List:output_type -> berth.supervisor.v1.ListContentResponse
-	6, // 9: berth.supervisor.v1.Content.Read:output_type -> berth.supervisor.v1.ReadContentResponse
-	8, // 10: berth.supervisor.v1.Content.Delete:output_type -> berth.supervisor.v1.DeleteContentResponse
-	7, // [7:11] is the sub-list for method output_type
-	3, // [3:7] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	14, // 0: berth.supervisor.v1.ContentInfo.labels:type_name -> berth.supervisor.v1.ContentInfo.LabelsEntry
+	0,  // 1: berth.supervisor.v1.InfoResponse.info:type_name -> berth.supervisor.v1.ContentInfo
+	0,  // 2: berth.supervisor.v1.ListContentResponse.info:type_name -> berth.supervisor.v1.ContentInfo
+	9,  // 3: berth.supervisor.v1.ListStatusesResponse.statuses:type_name -> berth.supervisor.v1.IngestStatus
+	1,  // 4: berth.supervisor.v1.Content.Info:input_type -> berth.supervisor.v1.InfoRequest
+	3,  // 5: berth.supervisor.v1.Content.List:input_type -> berth.supervisor.v1.ListContentRequest
+	5,  // 6: berth.supervisor.v1.Content.Read:input_type -> berth.supervisor.v1.ReadContentRequest
+	7,  // 7: berth.supervisor.v1.Content.Delete:input_type -> berth.supervisor.v1.DeleteContentRequest
+	10, // 8: berth.supervisor.v1.Content.ListStatuses:input_type -> berth.supervisor.v1.ListStatusesRequest
+	12, // 9: berth.supervisor.v1.Content.Abort:input_type -> berth.supervisor.v1.AbortRequest
+	2,  // 10: berth.supervisor.v1.Content.Info:output_type -> berth.supervisor.v1.InfoResponse
+	4,  // 11: berth.supervisor.v1.Content.List:output_type -> berth.supervisor.v1.ListContentResponse
+	6,  // 12: berth.supervisor.v1.Content.Read:output_type -> berth.supervisor.v1.ReadContentResponse
+	8,  // 13: berth.supervisor.v1.Content.Delete:output_type -> berth.supervisor.v1.DeleteContentResponse
+	11, // 14: berth.supervisor.v1.Content.ListStatuses:output_type -> berth.supervisor.v1.ListStatusesResponse
+	13, // 15: berth.supervisor.v1.Content.Abort:output_type -> berth.supervisor.v1.AbortResponse
+	10, // [10:16] is the sub-list for method output_type
+	4,  // [4:10] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_berth_supervisor_v1_content_proto_init() }
@@ -542,7 +815,7 @@ func file_berth_supervisor_v1_content_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_content_proto_rawDesc), len(file_berth_supervisor_v1_content_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,10 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Content_Info_FullMethodName   = "/berth.supervisor.v1.Content/Info"
-	Content_List_FullMethodName   = "/berth.supervisor.v1.Content/List"
-	Content_Read_FullMethodName   = "/berth.supervisor.v1.Content/Read"
-	Content_Delete_FullMethodName = "/berth.supervisor.v1.Content/Delete"
+	Content_Info_FullMethodName         = "/berth.supervisor.v1.Content/Info"
+	Content_List_FullMethodName         = "/berth.supervisor.v1.Content/List"
+	Content_Read_FullMethodName         = "/berth.supervisor.v1.Content/Read"
+	Content_Delete_FullMethodName       = "/berth.supervisor.v1.Content/Delete"
+	Content_ListStatuses_FullMethodName = "/berth.supervisor.v1.Content/ListStatuses"
+	Content_Abort_FullMethodName        = "/berth.supervisor.v1.Content/Abort"
 )
 
 // ContentClient is the client API for Content service.
@@ -37,6 +39,10 @@ type ContentClient interface {
 	// Read streams a blob (or a range of it).
 	Read(ctx context.Context, in *ReadContentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadContentResponse], error)
 	Delete(ctx context.Context, in *DeleteContentRequest, opts ...grpc.CallOption) (*DeleteContentResponse, error)
+	// Status lists the ingests in progress (resumable writes by ref).
+	ListStatuses(ctx context.Context, in *ListStatusesRequest, opts ...grpc.CallOption) (*ListStatusesResponse, error)
+	// Abort drops an ingest in progress.
+	Abort(ctx context.Context, in *AbortRequest, opts ...grpc.CallOption) (*AbortResponse, error)
 }
 
 type contentClient struct {
@@ -96,6 +102,26 @@ func (c *contentClient) Delete(ctx context.Context, in *DeleteContentRequest, op
 	return out, nil
 }
 
+func (c *contentClient) ListStatuses(ctx context.Context, in *ListStatusesRequest, opts ...grpc.CallOption) (*ListStatusesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListStatusesResponse)
+	err := c.cc.Invoke(ctx, Content_ListStatuses_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *contentClient) Abort(ctx context.Context, in *AbortRequest, opts ...grpc.CallOption) (*AbortResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AbortResponse)
+	err := c.cc.Invoke(ctx, Content_Abort_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ContentServer is the server API for Content service.
 // All implementations must embed UnimplementedContentServer
 // for forward compatibility.
@@ -108,6 +134,10 @@ type ContentServer interface {
 	// Read streams a blob (or a range of it).
 	Read(*ReadContentRequest, grpc.ServerStreamingServer[ReadContentResponse]) error
 	Delete(context.Context, *DeleteContentRequest) (*DeleteContentResponse, error)
+	// Status lists the ingests in progress (resumable writes by ref).
+	ListStatuses(context.Context, *ListStatusesRequest) (*ListStatusesResponse, error)
+	// Abort drops an ingest in progress.
+	Abort(context.Context, *AbortRequest) (*AbortResponse, error)
 	mustEmbedUnimplementedContentServer()
 }
 
@@ -129,6 +159,12 @@ func (UnimplementedContentServer) Read(*ReadContentRequest, grpc.ServerStreaming
 }
 func (UnimplementedContentServer) Delete(context.Context, *DeleteContentRequest) (*DeleteContentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Delete not implemented")
+}
+func (UnimplementedContentServer) ListStatuses(context.Context, *ListStatusesRequest) (*ListStatusesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListStatuses not implemented")
+}
+func (UnimplementedContentServer) Abort(context.Context, *AbortRequest) (*AbortResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Abort not implemented")
 }
 func (UnimplementedContentServer) mustEmbedUnimplementedContentServer() {}
 func (UnimplementedContentServer) testEmbeddedByValue()                 {}
@@ -216,6 +252,42 @@ func _Content_Delete_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Content_ListStatuses_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListStatusesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ContentServer).ListStatuses(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Content_ListStatuses_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ContentServer).ListStatuses(ctx, req.(*ListStatusesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Content_Abort_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AbortRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ContentServer).Abort(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Content_Abort_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ContentServer).Abort(ctx, req.(*AbortRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Content_ServiceDesc is the grpc.ServiceDesc for Content service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -234,6 +306,14 @@ var Content_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Delete",
 			Handler:    _Content_Delete_Handler,
+		},
+		{
+			MethodName: "ListStatuses",
+			Handler:    _Content_ListStatuses_Handler,
+		},
+		{
+			MethodName: "Abort",
+			Handler:    _Content_Abort_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

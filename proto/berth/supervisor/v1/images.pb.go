@@ -473,6 +473,202 @@ func (x *ImportResponse) GetImages() []*Image {
 	return nil
 }
 
+type CreateImageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the new (normalized) name; target the descriptor it points at.
+	// Only name and target are read.
+	Image         *Image `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	Overwrite     bool   `protobuf:"varint,2,opt,name=overwrite,proto3" json:"overwrite,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateImageRequest) Reset() {
+	*x = CreateImageRequest{}
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateImageRequest) ProtoMessage() {}
+
+func (x *CreateImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateImageRequest.ProtoReflect.Descriptor instead.
+func (*CreateImageRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_images_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CreateImageRequest) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+func (x *CreateImageRequest) GetOverwrite() bool {
+	if x != nil {
+		return x.Overwrite
+	}
+	return false
+}
+
+type CreateImageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Image         *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateImageResponse) Reset() {
+	*x = CreateImageResponse{}
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateImageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateImageResponse) ProtoMessage() {}
+
+func (x *CreateImageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateImageResponse.ProtoReflect.Descriptor instead.
+func (*CreateImageResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_images_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CreateImageResponse) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
+type ExportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Names or IDs of the images to export.
+	Names []string `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	// "docker-archive" (default) or "oci-archive".
+	Format        string `protobuf:"bytes,2,opt,name=format,proto3" json:"format,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportRequest) Reset() {
+	*x = ExportRequest{}
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportRequest) ProtoMessage() {}
+
+func (x *ExportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportRequest.ProtoReflect.Descriptor instead.
+func (*ExportRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_images_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ExportRequest) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+func (x *ExportRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+type ExportResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportResponse) Reset() {
+	*x = ExportResponse{}
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportResponse) ProtoMessage() {}
+
+func (x *ExportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportResponse.ProtoReflect.Descriptor instead.
+func (*ExportResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_images_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ExportResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_berth_supervisor_v1_images_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_images_proto_rawDesc = "" +
@@ -506,12 +702,24 @@ const file_berth_supervisor_v1_images_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\"D\n" +
 	"\x0eImportResponse\x122\n" +
-	"\x06images\x18\x01 \x03(\v2\x1a.berth.supervisor.v1.ImageR\x06images2\xe7\x02\n" +
+	"\x06images\x18\x01 \x03(\v2\x1a.berth.supervisor.v1.ImageR\x06images\"d\n" +
+	"\x12CreateImageRequest\x120\n" +
+	"\x05image\x18\x01 \x01(\v2\x1a.berth.supervisor.v1.ImageR\x05image\x12\x1c\n" +
+	"\toverwrite\x18\x02 \x01(\bR\toverwrite\"G\n" +
+	"\x13CreateImageResponse\x120\n" +
+	"\x05image\x18\x01 \x01(\v2\x1a.berth.supervisor.v1.ImageR\x05image\"=\n" +
+	"\rExportRequest\x12\x14\n" +
+	"\x05names\x18\x01 \x03(\tR\x05names\x12\x16\n" +
+	"\x06format\x18\x02 \x01(\tR\x06format\"$\n" +
+	"\x0eExportResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\x99\x04\n" +
 	"\x06Images\x12R\n" +
 	"\x03Get\x12$.berth.supervisor.v1.GetImageRequest\x1a%.berth.supervisor.v1.GetImageResponse\x12W\n" +
 	"\x04List\x12&.berth.supervisor.v1.ListImagesRequest\x1a'.berth.supervisor.v1.ListImagesResponse\x12[\n" +
 	"\x06Delete\x12'.berth.supervisor.v1.DeleteImageRequest\x1a(.berth.supervisor.v1.DeleteImageResponse\x12S\n" +
-	"\x06Import\x12\".berth.supervisor.v1.ImportRequest\x1a#.berth.supervisor.v1.ImportResponse(\x01B@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\x06Import\x12\".berth.supervisor.v1.ImportRequest\x1a#.berth.supervisor.v1.ImportResponse(\x01\x12[\n" +
+	"\x06Create\x12'.berth.supervisor.v1.CreateImageRequest\x1a(.berth.supervisor.v1.CreateImageResponse\x12S\n" +
+	"\x06Export\x12\".berth.supervisor.v1.ExportRequest\x1a#.berth.supervisor.v1.ExportResponse0\x01B@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_images_proto_rawDescOnce sync.Once
@@ -525,7 +733,7 @@ func file_berth_supervisor_v1_images_proto_rawDescGZIP() []byte {
 	return file_berth_supervisor_v1_images_proto_rawDescData
 }
 
-var file_berth_supervisor_v1_images_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_berth_supervisor_v1_images_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_berth_supervisor_v1_images_proto_goTypes = []any{
 	(*Image)(nil),               // 0: berth.supervisor.v1.Image
 	(*GetImageRequest)(nil),     // 1: berth.supervisor.v1.GetImageRequest
@@ -536,29 +744,39 @@ var file_berth_supervisor_v1_images_proto_goTypes = []any{
 	(*DeleteImageResponse)(nil), // 6: berth.supervisor.v1.DeleteImageResponse
 	(*ImportRequest)(nil),       // 7: berth.supervisor.v1.ImportRequest
 	(*ImportResponse)(nil),      // 8: berth.supervisor.v1.ImportResponse
-	nil,                         // 9: berth.supervisor.v1.Image.LabelsEntry
-	(*Descriptor)(nil),          // 10: berth.supervisor.v1.Descriptor
+	(*CreateImageRequest)(nil),  // 9: berth.supervisor.v1.CreateImageRequest
+	(*CreateImageResponse)(nil), // 10: berth.supervisor.v1.CreateImageResponse
+	(*ExportRequest)(nil),       // 11: berth.supervisor.v1.ExportRequest
+	(*ExportResponse)(nil),      // 12: berth.supervisor.v1.ExportResponse
+	nil,                         // 13: berth.supervisor.v1.Image.LabelsEntry
+	(*Descriptor)(nil),          // 14: berth.supervisor.v1.Descriptor
 }
 var file_berth_supervisor_v1_images_proto_depIdxs = []int32{
-	10, // 0: berth.supervisor.v1.Image.target:type_name -> berth.supervisor.v1.Descriptor
-	9,  // 1: berth.supervisor.v1.Image.labels:type_name -> berth.supervisor.v1.Image.LabelsEntry
-	10, // 2: berth.supervisor.v1.Image.config:type_name -> berth.supervisor.v1.Descriptor
+	14, // 0: berth.supervisor.v1.Image.target:type_name -> berth.supervisor.v1.Descriptor
+	13, // 1: berth.supervisor.v1.Image.labels:type_name -> berth.supervisor.v1.Image.LabelsEntry
+	14, // 2: berth.supervisor.v1.Image.config:type_name -> berth.supervisor.v1.Descriptor
 	0,  // 3: berth.supervisor.v1.GetImageResponse.image:type_name -> berth.supervisor.v1.Image
 	0,  // 4: berth.supervisor.v1.ListImagesResponse.images:type_name -> berth.supervisor.v1.Image
 	0,  // 5: berth.supervisor.v1.ImportResponse.images:type_name -> berth.supervisor.v1.Image
-	1,  // 6: berth.supervisor.v1.Images.Get:input_type -> berth.supervisor.v1.GetImageRequest
-	3,  // 7: berth.supervisor.v1.Images.List:input_type -> berth.supervisor.v1.ListImagesRequest
-	5,  // 8: berth.supervisor.v1.Images.Delete:input_type -> berth.supervisor.v1.DeleteImageRequest
-	7,  // 9: berth.supervisor.v1.Images.Import:input_type -> berth.supervisor.v1.ImportRequest
-	2,  // 10: berth.supervisor.v1.Images.Get:output_type -> berth.supervisor.v1.GetImageResponse
-	4,  // 11: berth.supervisor.v1.Images.List:output_type -> berth.supervisor.v1.ListImagesResponse
-	6,  // 12: berth.supervisor.v1.Images.Delete:output_type -> berth.supervisor.v1.DeleteImageResponse
-	8,  // 13: berth.supervisor.v1.Images.Import:output_type -> berth.supervisor.v1.ImportResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	0,  // 6: berth.supervisor.v1.CreateImageRequest.image:type_name -> berth.supervisor.v1.Image
+	0,  // 7: berth.supervisor.v1.CreateImageResponse.image:type_name -> berth.supervisor.v1.Image
+	1,  // 8: berth.supervisor.v1.Images.Get:input_type -> berth.supervisor.v1.GetImageRequest
+	3,  // 9: berth.supervisor.v1.Images.List:input_type -> berth.supervisor.v1.ListImagesRequest
+	5,  // 10: berth.supervisor.v1.Images.Delete:input_type -> berth.supervisor.v1.DeleteImageRequest
+	7,  // 11: berth.supervisor.v1.Images.Import:input_type -> berth.supervisor.v1.ImportRequest
+	9,  // 12: berth.supervisor.v1.Images.Create:input_type -> berth.supervisor.v1.CreateImageRequest
+	11, // 13: berth.supervisor.v1.Images.Export:input_type -> berth.supervisor.v1.ExportRequest
+	2,  // 14: berth.supervisor.v1.Images.Get:output_type -> berth.supervisor.v1.GetImageResponse
+	4,  // 15: berth.supervisor.v1.Images.List:output_type -> berth.supervisor.v1.ListImagesResponse
+	6,  // 16: berth.supervisor.v1.Images.Delete:output_type -> berth.supervisor.v1.DeleteImageResponse
+	8,  // 17: berth.supervisor.v1.Images.Import:output_type -> berth.supervisor.v1.ImportResponse
+	10, // 18: berth.supervisor.v1.Images.Create:output_type -> berth.supervisor.v1.CreateImageResponse
+	12, // 19: berth.supervisor.v1.Images.Export:output_type -> berth.supervisor.v1.ExportResponse
+	14, // [14:20] is the sub-list for method output_type
+	8,  // [8:14] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_berth_supervisor_v1_images_proto_init() }
@@ -573,7 +791,7 @@ func file_berth_supervisor_v1_images_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_images_proto_rawDesc), len(file_berth_supervisor_v1_images_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,8 @@ const (
 	Images_List_FullMethodName   = "/berth.supervisor.v1.Images/List"
 	Images_Delete_FullMethodName = "/berth.supervisor.v1.Images/Delete"
 	Images_Import_FullMethodName = "/berth.supervisor.v1.Images/Import"
+	Images_Create_FullMethodName = "/berth.supervisor.v1.Images/Create"
+	Images_Export_FullMethodName = "/berth.supervisor.v1.Images/Export"
 )
 
 // ImagesClient is the client API for Images service.
@@ -40,6 +42,13 @@ type ImagesClient interface {
 	// verified by digest, unpacks its layers into snapshots and records its
 	// names. The first message may carry only options; data follows in order.
 	Import(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportRequest, ImportResponse], error)
+	// Create records a name for an existing target (what `docker tag` does);
+	// AlreadyExists if the name is taken, unless overwrite is set.
+	Create(ctx context.Context, in *CreateImageRequest, opts ...grpc.CallOption) (*CreateImageResponse, error)
+	// Export streams an archive of the named images: a docker-archive (the
+	// `docker save` format, which docker and podman load) or an OCI image
+	// layout tar. Digests are preserved so export then import round-trips.
+	Export(ctx context.Context, in *ExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportResponse], error)
 }
 
 type imagesClient struct {
@@ -93,6 +102,35 @@ func (c *imagesClient) Import(ctx context.Context, opts ...grpc.CallOption) (grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Images_ImportClient = grpc.ClientStreamingClient[ImportRequest, ImportResponse]
 
+func (c *imagesClient) Create(ctx context.Context, in *CreateImageRequest, opts ...grpc.CallOption) (*CreateImageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateImageResponse)
+	err := c.cc.Invoke(ctx, Images_Create_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *imagesClient) Export(ctx context.Context, in *ExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Images_ServiceDesc.Streams[1], Images_Export_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportRequest, ExportResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Images_ExportClient = grpc.ServerStreamingClient[ExportResponse]
+
 // ImagesServer is the server API for Images service.
 // All implementations must embed UnimplementedImagesServer
 // for forward compatibility.
@@ -108,6 +146,13 @@ type ImagesServer interface {
 	// verified by digest, unpacks its layers into snapshots and records its
 	// names. The first message may carry only options; data follows in order.
 	Import(grpc.ClientStreamingServer[ImportRequest, ImportResponse]) error
+	// Create records a name for an existing target (what `docker tag` does);
+	// AlreadyExists if the name is taken, unless overwrite is set.
+	Create(context.Context, *CreateImageRequest) (*CreateImageResponse, error)
+	// Export streams an archive of the named images: a docker-archive (the
+	// `docker save` format, which docker and podman load) or an OCI image
+	// layout tar. Digests are preserved so export then import round-trips.
+	Export(*ExportRequest, grpc.ServerStreamingServer[ExportResponse]) error
 	mustEmbedUnimplementedImagesServer()
 }
 
@@ -129,6 +174,12 @@ func (UnimplementedImagesServer) Delete(context.Context, *DeleteImageRequest) (*
 }
 func (UnimplementedImagesServer) Import(grpc.ClientStreamingServer[ImportRequest, ImportResponse]) error {
 	return status.Error(codes.Unimplemented, "method Import not implemented")
+}
+func (UnimplementedImagesServer) Create(context.Context, *CreateImageRequest) (*CreateImageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Create not implemented")
+}
+func (UnimplementedImagesServer) Export(*ExportRequest, grpc.ServerStreamingServer[ExportResponse]) error {
+	return status.Error(codes.Unimplemented, "method Export not implemented")
 }
 func (UnimplementedImagesServer) mustEmbedUnimplementedImagesServer() {}
 func (UnimplementedImagesServer) testEmbeddedByValue()                {}
@@ -212,6 +263,35 @@ func _Images_Import_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Images_ImportServer = grpc.ClientStreamingServer[ImportRequest, ImportResponse]
 
+func _Images_Create_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateImageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImagesServer).Create(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Images_Create_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImagesServer).Create(ctx, req.(*CreateImageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Images_Export_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ImagesServer).Export(m, &grpc.GenericServerStream[ExportRequest, ExportResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Images_ExportServer = grpc.ServerStreamingServer[ExportResponse]
+
 // Images_ServiceDesc is the grpc.ServiceDesc for Images service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -231,12 +311,21 @@ var Images_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Delete",
 			Handler:    _Images_Delete_Handler,
 		},
+		{
+			MethodName: "Create",
+			Handler:    _Images_Create_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Import",
 			Handler:       _Images_Import_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Export",
+			Handler:       _Images_Export_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "berth/supervisor/v1/images.proto",

@@ -789,6 +789,102 @@ func (x *ListSnapshotsResponse) GetInfo() []*SnapshotInfo {
 	return nil
 }
 
+type UsageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsageRequest) Reset() {
+	*x = UsageRequest{}
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageRequest) ProtoMessage() {}
+
+func (x *UsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageRequest.ProtoReflect.Descriptor instead.
+func (*UsageRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *UsageRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+type UsageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Size          int64                  `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	Inodes        int64                  `protobuf:"varint,2,opt,name=inodes,proto3" json:"inodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsageResponse) Reset() {
+	*x = UsageResponse{}
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageResponse) ProtoMessage() {}
+
+func (x *UsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageResponse.ProtoReflect.Descriptor instead.
+func (*UsageResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *UsageResponse) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *UsageResponse) GetInodes() int64 {
+	if x != nil {
+		return x.Inodes
+	}
+	return 0
+}
+
 var File_berth_supervisor_v1_snapshots_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
@@ -843,12 +939,17 @@ const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
 	"\x04info\x18\x01 \x01(\v2!.berth.supervisor.v1.SnapshotInfoR\x04info\"\x16\n" +
 	"\x14ListSnapshotsRequest\"N\n" +
 	"\x15ListSnapshotsResponse\x125\n" +
-	"\x04info\x18\x01 \x03(\v2!.berth.supervisor.v1.SnapshotInfoR\x04info*x\n" +
+	"\x04info\x18\x01 \x03(\v2!.berth.supervisor.v1.SnapshotInfoR\x04info\" \n" +
+	"\fUsageRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\";\n" +
+	"\rUsageResponse\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06inodes\x18\x02 \x01(\x03R\x06inodes*x\n" +
 	"\fSnapshotKind\x12\x19\n" +
 	"\x15SNAPSHOT_KIND_UNKNOWN\x10\x00\x12\x16\n" +
 	"\x12SNAPSHOT_KIND_VIEW\x10\x01\x12\x18\n" +
 	"\x14SNAPSHOT_KIND_ACTIVE\x10\x02\x12\x1b\n" +
-	"\x17SNAPSHOT_KIND_COMMITTED\x10\x032\xa3\x05\n" +
+	"\x17SNAPSHOT_KIND_COMMITTED\x10\x032\xf3\x05\n" +
 	"\tSnapshots\x12d\n" +
 	"\aPrepare\x12+.berth.supervisor.v1.PrepareSnapshotRequest\x1a,.berth.supervisor.v1.PrepareSnapshotResponse\x12[\n" +
 	"\x04View\x12(.berth.supervisor.v1.ViewSnapshotRequest\x1a).berth.supervisor.v1.ViewSnapshotResponse\x12Q\n" +
@@ -856,7 +957,8 @@ const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
 	"\x06Commit\x12*.berth.supervisor.v1.CommitSnapshotRequest\x1a+.berth.supervisor.v1.CommitSnapshotResponse\x12a\n" +
 	"\x06Remove\x12*.berth.supervisor.v1.RemoveSnapshotRequest\x1a+.berth.supervisor.v1.RemoveSnapshotResponse\x12[\n" +
 	"\x04Stat\x12(.berth.supervisor.v1.StatSnapshotRequest\x1a).berth.supervisor.v1.StatSnapshotResponse\x12]\n" +
-	"\x04List\x12).berth.supervisor.v1.ListSnapshotsRequest\x1a*.berth.supervisor.v1.ListSnapshotsResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\x04List\x12).berth.supervisor.v1.ListSnapshotsRequest\x1a*.berth.supervisor.v1.ListSnapshotsResponse\x12N\n" +
+	"\x05Usage\x12!.berth.supervisor.v1.UsageRequest\x1a\".berth.supervisor.v1.UsageResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_snapshots_proto_rawDescOnce sync.Once
@@ -871,7 +973,7 @@ func file_berth_supervisor_v1_snapshots_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_supervisor_v1_snapshots_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_berth_supervisor_v1_snapshots_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_berth_supervisor_v1_snapshots_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_berth_supervisor_v1_snapshots_proto_goTypes = []any{
 	(SnapshotKind)(0),               // 0: berth.supervisor.v1.SnapshotKind
 	(*SnapshotInfo)(nil),            // 1: berth.supervisor.v1.SnapshotInfo
@@ -889,21 +991,23 @@ var file_berth_supervisor_v1_snapshots_proto_goTypes = []any{
 	(*StatSnapshotResponse)(nil),    // 13: berth.supervisor.v1.StatSnapshotResponse
 	(*ListSnapshotsRequest)(nil),    // 14: berth.supervisor.v1.ListSnapshotsRequest
 	(*ListSnapshotsResponse)(nil),   // 15: berth.supervisor.v1.ListSnapshotsResponse
-	nil,                             // 16: berth.supervisor.v1.SnapshotInfo.LabelsEntry
-	nil,                             // 17: berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
-	nil,                             // 18: berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
-	nil,                             // 19: berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
-	(*Mount)(nil),                   // 20: berth.supervisor.v1.Mount
+	(*UsageRequest)(nil),            // 16: berth.supervisor.v1.UsageRequest
+	(*UsageResponse)(nil),           // 17: berth.supervisor.v1.UsageResponse
+	nil,                             // 18: berth.supervisor.v1.SnapshotInfo.LabelsEntry
+	nil,                             // 19: berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
+	nil,                             // 20: berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
+	nil,                             // 21: berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
+	(*Mount)(nil),                   // 22: berth.supervisor.v1.Mount
 }
 var file_berth_supervisor_v1_snapshots_proto_depIdxs = []int32{
 	0,  // 0: berth.supervisor.v1.SnapshotInfo.kind:type_name -> berth.supervisor.v1.SnapshotKind
-	16, // 1: berth.supervisor.v1.SnapshotInfo.labels:type_name -> berth.supervisor.v1.SnapshotInfo.LabelsEntry
-	17, // 2: berth.supervisor.v1.PrepareSnapshotRequest.labels:type_name -> berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
-	20, // 3: berth.supervisor.v1.PrepareSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	18, // 4: berth.supervisor.v1.ViewSnapshotRequest.labels:type_name -> berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
-	20, // 5: berth.supervisor.v1.ViewSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	20, // 6: berth.supervisor.v1.MountsResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	19, // 7: berth.supervisor.v1.CommitSnapshotRequest.labels:type_name -> berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
+	18, // 1: berth.supervisor.v1.SnapshotInfo.labels:type_name -> berth.supervisor.v1.SnapshotInfo.LabelsEntry
+	19, // 2: berth.supervisor.v1.PrepareSnapshotRequest.labels:type_name -> berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
+	22, // 3: berth.supervisor.v1.PrepareSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	20, // 4: berth.supervisor.v1.ViewSnapshotRequest.labels:type_name -> berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
+	22, // 5: berth.supervisor.v1.ViewSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	22, // 6: berth.supervisor.v1.MountsResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	21, // 7: berth.supervisor.v1.CommitSnapshotRequest.labels:type_name -> berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
 	1,  // 8: berth.supervisor.v1.StatSnapshotResponse.info:type_name -> berth.supervisor.v1.SnapshotInfo
 	1,  // 9: berth.supervisor.v1.ListSnapshotsResponse.info:type_name -> berth.supervisor.v1.SnapshotInfo
 	2,  // 10: berth.supervisor.v1.Snapshots.Prepare:input_type -> berth.supervisor.v1.PrepareSnapshotRequest
@@ -913,15 +1017,17 @@ var file_berth_supervisor_v1_snapshots_proto_depIdxs = []int32{
 	10, // 14: berth.supervisor.v1.Snapshots.Remove:input_type -> berth.supervisor.v1.RemoveSnapshotRequest
 	12, // 15: berth.supervisor.v1.Snapshots.Stat:input_type -> berth.supervisor.v1.StatSnapshotRequest
 	14, // 16: berth.supervisor.v1.Snapshots.List:input_type -> berth.supervisor.v1.ListSnapshotsRequest
-	3,  // 17: berth.supervisor.v1.Snapshots.Prepare:output_type -> berth.supervisor.v1.PrepareSnapshotResponse
-	5,  // 18: berth.supervisor.v1.Snapshots.View:output_type -> berth.supervisor.v1.ViewSnapshotResponse
-	7,  // 19: berth.supervisor.v1.Snapshots.Mounts:output_type -> berth.supervisor.v1.MountsResponse
-	9,  // 20: berth.supervisor.v1.Snapshots.Commit:output_type -> berth.supervisor.v1.CommitSnapshotResponse
-	11, // 21: berth.supervisor.v1.Snapshots.Remove:output_type -> berth.supervisor.v1.RemoveSnapshotResponse
-	13, // 22: berth.supervisor.v1.Snapshots.Stat:output_type -> berth.supervisor.v1.StatSnapshotResponse
-	15, // 23: berth.supervisor.v1.Snapshots.List:output_type -> berth.supervisor.v1.ListSnapshotsResponse
-	17, // [17:24] is the sub-list for method output_type
-	10, // [10:17] is the sub-list for method input_type
+	16, // 17: berth.supervisor.v1.Snapshots.Usage:input_type -> berth.supervisor.v1.UsageRequest
+	3,  // 18: berth.supervisor.v1.Snapshots.Prepare:output_type -> berth.supervisor.v1.PrepareSnapshotResponse
+	5,  // 19: berth.supervisor.v1.Snapshots.View:output_type -> berth.supervisor.v1.ViewSnapshotResponse
+	7,  // 20: berth.supervisor.v1.Snapshots.Mounts:output_type -> berth.supervisor.v1.MountsResponse
+	9,  // 21: berth.supervisor.v1.Snapshots.Commit:output_type -> berth.supervisor.v1.CommitSnapshotResponse
+	11, // 22: berth.supervisor.v1.Snapshots.Remove:output_type -> berth.supervisor.v1.RemoveSnapshotResponse
+	13, // 23: berth.supervisor.v1.Snapshots.Stat:output_type -> berth.supervisor.v1.StatSnapshotResponse
+	15, // 24: berth.supervisor.v1.Snapshots.List:output_type -> berth.supervisor.v1.ListSnapshotsResponse
+	17, // 25: berth.supervisor.v1.Snapshots.Usage:output_type -> berth.supervisor.v1.UsageResponse
+	18, // [18:26] is the sub-list for method output_type
+	10, // [10:18] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -939,7 +1045,7 @@ func file_berth_supervisor_v1_snapshots_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_snapshots_proto_rawDesc), len(file_berth_supervisor_v1_snapshots_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

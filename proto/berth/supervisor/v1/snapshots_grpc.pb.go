@@ -26,6 +26,7 @@ const (
 	Snapshots_Remove_FullMethodName  = "/berth.supervisor.v1.Snapshots/Remove"
 	Snapshots_Stat_FullMethodName    = "/berth.supervisor.v1.Snapshots/Stat"
 	Snapshots_List_FullMethodName    = "/berth.supervisor.v1.Snapshots/List"
+	Snapshots_Usage_FullMethodName   = "/berth.supervisor.v1.Snapshots/Usage"
 )
 
 // SnapshotsClient is the client API for Snapshots service.
@@ -45,6 +46,8 @@ type SnapshotsClient interface {
 	Remove(ctx context.Context, in *RemoveSnapshotRequest, opts ...grpc.CallOption) (*RemoveSnapshotResponse, error)
 	Stat(ctx context.Context, in *StatSnapshotRequest, opts ...grpc.CallOption) (*StatSnapshotResponse, error)
 	List(ctx context.Context, in *ListSnapshotsRequest, opts ...grpc.CallOption) (*ListSnapshotsResponse, error)
+	// Usage reports the disk space a snapshot uses on its own (not its parents).
+	Usage(ctx context.Context, in *UsageRequest, opts ...grpc.CallOption) (*UsageResponse, error)
 }
 
 type snapshotsClient struct {
@@ -125,6 +128,16 @@ func (c *snapshotsClient) List(ctx context.Context, in *ListSnapshotsRequest, op
 	return out, nil
 }
 
+func (c *snapshotsClient) Usage(ctx context.Context, in *UsageRequest, opts ...grpc.CallOption) (*UsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UsageResponse)
+	err := c.cc.Invoke(ctx, Snapshots_Usage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SnapshotsServer is the server API for Snapshots service.
 // All implementations must embed UnimplementedSnapshotsServer
 // for forward compatibility.
@@ -142,6 +155,8 @@ type SnapshotsServer interface {
 	Remove(context.Context, *RemoveSnapshotRequest) (*RemoveSnapshotResponse, error)
 	Stat(context.Context, *StatSnapshotRequest) (*StatSnapshotResponse, error)
 	List(context.Context, *ListSnapshotsRequest) (*ListSnapshotsResponse, error)
+	// Usage reports the disk space a snapshot uses on its own (not its parents).
+	Usage(context.Context, *UsageRequest) (*UsageResponse, error)
 	mustEmbedUnimplementedSnapshotsServer()
 }
 
@@ -172,6 +187,9 @@ func (UnimplementedSnapshotsServer) Stat(context.Context, *StatSnapshotRequest) 
 }
 func (UnimplementedSnapshotsServer) List(context.Context, *ListSnapshotsRequest) (*ListSnapshotsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method List not implemented")
+}
+func (UnimplementedSnapshotsServer) Usage(context.Context, *UsageRequest) (*UsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Usage not implemented")
 }
 func (UnimplementedSnapshotsServer) mustEmbedUnimplementedSnapshotsServer() {}
 func (UnimplementedSnapshotsServer) testEmbeddedByValue()                   {}
@@ -320,6 +338,24 @@ func _Snapshots_List_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Snapshots_Usage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SnapshotsServer).Usage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Snapshots_Usage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SnapshotsServer).Usage(ctx, req.(*UsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Snapshots_ServiceDesc is the grpc.ServiceDesc for Snapshots service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -354,6 +390,10 @@ var Snapshots_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "List",
 			Handler:    _Snapshots_List_Handler,
+		},
+		{
+			MethodName: "Usage",
+			Handler:    _Snapshots_Usage_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

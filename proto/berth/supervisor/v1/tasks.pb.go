@@ -363,6 +363,7 @@ func (x *CreateTaskResponse) GetTask() *Task {
 type StartTaskRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	ExecId        string                 `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -400,6 +401,13 @@ func (*StartTaskRequest) Descriptor() ([]byte, []int) {
 func (x *StartTaskRequest) GetContainerId() string {
 	if x != nil {
 		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *StartTaskRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
 	}
 	return ""
 }
@@ -621,6 +629,7 @@ type KillTaskRequest struct {
 	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
 	Signal        uint32                 `protobuf:"varint,2,opt,name=signal,proto3" json:"signal,omitempty"`
 	All           bool                   `protobuf:"varint,3,opt,name=all,proto3" json:"all,omitempty"`
+	ExecId        string                 `protobuf:"bytes,4,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -676,6 +685,13 @@ func (x *KillTaskRequest) GetAll() bool {
 	return false
 }
 
+func (x *KillTaskRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
 type KillTaskResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -715,6 +731,7 @@ func (*KillTaskResponse) Descriptor() ([]byte, []int) {
 type WaitTaskRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	ExecId        string                 `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -752,6 +769,13 @@ func (*WaitTaskRequest) Descriptor() ([]byte, []int) {
 func (x *WaitTaskRequest) GetContainerId() string {
 	if x != nil {
 		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *WaitTaskRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
 	}
 	return ""
 }
@@ -820,6 +844,7 @@ type DeleteTaskRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
 	Force         bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	ExecId        string                 `protobuf:"bytes,3,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -866,6 +891,13 @@ func (x *DeleteTaskRequest) GetForce() bool {
 		return x.Force
 	}
 	return false
+}
+
+func (x *DeleteTaskRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
 }
 
 type DeleteTaskResponse struct {
@@ -925,6 +957,7 @@ type AttachTaskRequest struct {
 	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
 	Stdout        bool                   `protobuf:"varint,2,opt,name=stdout,proto3" json:"stdout,omitempty"`
 	Stderr        bool                   `protobuf:"varint,3,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	ExecId        string                 `protobuf:"bytes,4,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -980,6 +1013,13 @@ func (x *AttachTaskRequest) GetStderr() bool {
 	return false
 }
 
+func (x *AttachTaskRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
 type AttachTaskResponse struct {
 	state         protoimpl.MessageState    `protogen:"open.v1"`
 	Stream        AttachTaskResponse_Stream `protobuf:"varint,1,opt,name=stream,proto3,enum=berth.supervisor.v1.AttachTaskResponse_Stream" json:"stream,omitempty"`
@@ -1032,6 +1072,919 @@ func (x *AttachTaskResponse) GetData() []byte {
 	return nil
 }
 
+type ExecProcessRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	// Unique within the task.
+	ExecId string `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	// The OCI runtime-spec Process (JSON): args, env, cwd, user, terminal,
+	// capabilities ... as `runtime exec --process` takes it.
+	Spec          []byte `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	Stdin         bool   `protobuf:"varint,4,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	Terminal      bool   `protobuf:"varint,5,opt,name=terminal,proto3" json:"terminal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecProcessRequest) Reset() {
+	*x = ExecProcessRequest{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecProcessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecProcessRequest) ProtoMessage() {}
+
+func (x *ExecProcessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecProcessRequest.ProtoReflect.Descriptor instead.
+func (*ExecProcessRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ExecProcessRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *ExecProcessRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+func (x *ExecProcessRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *ExecProcessRequest) GetStdin() bool {
+	if x != nil {
+		return x.Stdin
+	}
+	return false
+}
+
+func (x *ExecProcessRequest) GetTerminal() bool {
+	if x != nil {
+		return x.Terminal
+	}
+	return false
+}
+
+type ExecProcessResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecProcessResponse) Reset() {
+	*x = ExecProcessResponse{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecProcessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecProcessResponse) ProtoMessage() {}
+
+func (x *ExecProcessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecProcessResponse.ProtoReflect.Descriptor instead.
+func (*ExecProcessResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{18}
+}
+
+type WriteStdinRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	ExecId        string                 `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Close         bool                   `protobuf:"varint,4,opt,name=close,proto3" json:"close,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteStdinRequest) Reset() {
+	*x = WriteStdinRequest{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteStdinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteStdinRequest) ProtoMessage() {}
+
+func (x *WriteStdinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteStdinRequest.ProtoReflect.Descriptor instead.
+func (*WriteStdinRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *WriteStdinRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *WriteStdinRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+func (x *WriteStdinRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *WriteStdinRequest) GetClose() bool {
+	if x != nil {
+		return x.Close
+	}
+	return false
+}
+
+type WriteStdinResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteStdinResponse) Reset() {
+	*x = WriteStdinResponse{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteStdinResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteStdinResponse) ProtoMessage() {}
+
+func (x *WriteStdinResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteStdinResponse.ProtoReflect.Descriptor instead.
+func (*WriteStdinResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{20}
+}
+
+type CloseIORequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	ExecId        string                 `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	Stdin         bool                   `protobuf:"varint,3,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseIORequest) Reset() {
+	*x = CloseIORequest{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseIORequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseIORequest) ProtoMessage() {}
+
+func (x *CloseIORequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseIORequest.ProtoReflect.Descriptor instead.
+func (*CloseIORequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CloseIORequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *CloseIORequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+func (x *CloseIORequest) GetStdin() bool {
+	if x != nil {
+		return x.Stdin
+	}
+	return false
+}
+
+type CloseIOResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseIOResponse) Reset() {
+	*x = CloseIOResponse{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseIOResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseIOResponse) ProtoMessage() {}
+
+func (x *CloseIOResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseIOResponse.ProtoReflect.Descriptor instead.
+func (*CloseIOResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{22}
+}
+
+type ResizePtyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	ExecId        string                 `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	Width         uint32                 `protobuf:"varint,3,opt,name=width,proto3" json:"width,omitempty"`
+	Height        uint32                 `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResizePtyRequest) Reset() {
+	*x = ResizePtyRequest{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResizePtyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResizePtyRequest) ProtoMessage() {}
+
+func (x *ResizePtyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResizePtyRequest.ProtoReflect.Descriptor instead.
+func (*ResizePtyRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ResizePtyRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *ResizePtyRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+func (x *ResizePtyRequest) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *ResizePtyRequest) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+type ResizePtyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResizePtyResponse) Reset() {
+	*x = ResizePtyResponse{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResizePtyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResizePtyResponse) ProtoMessage() {}
+
+func (x *ResizePtyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResizePtyResponse.ProtoReflect.Descriptor instead.
+func (*ResizePtyResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{24}
+}
+
+type PauseTaskRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseTaskRequest) Reset() {
+	*x = PauseTaskRequest{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseTaskRequest) ProtoMessage() {}
+
+func (x *PauseTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseTaskRequest.ProtoReflect.Descriptor instead.
+func (*PauseTaskRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PauseTaskRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+type PauseTaskResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseTaskResponse) Reset() {
+	*x = PauseTaskResponse{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseTaskResponse) ProtoMessage() {}
+
+func (x *PauseTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseTaskResponse.ProtoReflect.Descriptor instead.
+func (*PauseTaskResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{26}
+}
+
+type ResumeTaskRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeTaskRequest) Reset() {
+	*x = ResumeTaskRequest{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeTaskRequest) ProtoMessage() {}
+
+func (x *ResumeTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeTaskRequest.ProtoReflect.Descriptor instead.
+func (*ResumeTaskRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ResumeTaskRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+type ResumeTaskResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeTaskResponse) Reset() {
+	*x = ResumeTaskResponse{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeTaskResponse) ProtoMessage() {}
+
+func (x *ResumeTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeTaskResponse.ProtoReflect.Descriptor instead.
+func (*ResumeTaskResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{28}
+}
+
+type ListPidsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPidsRequest) Reset() {
+	*x = ListPidsRequest{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPidsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPidsRequest) ProtoMessage() {}
+
+func (x *ListPidsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPidsRequest.ProtoReflect.Descriptor instead.
+func (*ListPidsRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListPidsRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+type ProcessInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Pid   uint32                 `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	// The exec that started it ("" for the init process or its children).
+	ExecId        string `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessInfo) Reset() {
+	*x = ProcessInfo{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessInfo) ProtoMessage() {}
+
+func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessInfo.ProtoReflect.Descriptor instead.
+func (*ProcessInfo) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ProcessInfo) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *ProcessInfo) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+type ListPidsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Processes     []*ProcessInfo         `protobuf:"bytes,1,rep,name=processes,proto3" json:"processes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPidsResponse) Reset() {
+	*x = ListPidsResponse{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPidsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPidsResponse) ProtoMessage() {}
+
+func (x *ListPidsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPidsResponse.ProtoReflect.Descriptor instead.
+func (*ListPidsResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListPidsResponse) GetProcesses() []*ProcessInfo {
+	if x != nil {
+		return x.Processes
+	}
+	return nil
+}
+
+type MetricsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricsRequest) Reset() {
+	*x = MetricsRequest{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricsRequest) ProtoMessage() {}
+
+func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricsRequest.ProtoReflect.Descriptor instead.
+func (*MetricsRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *MetricsRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+// Metrics is a cgroup reading; a field whose controller is missing is 0.
+type MetricsResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ReadAt         int64                  `protobuf:"varint,1,opt,name=read_at,json=readAt,proto3" json:"read_at,omitempty"`
+	CpuUsageNs     uint64                 `protobuf:"varint,2,opt,name=cpu_usage_ns,json=cpuUsageNs,proto3" json:"cpu_usage_ns,omitempty"`
+	CpuUserNs      uint64                 `protobuf:"varint,3,opt,name=cpu_user_ns,json=cpuUserNs,proto3" json:"cpu_user_ns,omitempty"`
+	CpuSystemNs    uint64                 `protobuf:"varint,4,opt,name=cpu_system_ns,json=cpuSystemNs,proto3" json:"cpu_system_ns,omitempty"`
+	CpuPercpuNs    []uint64               `protobuf:"varint,5,rep,packed,name=cpu_percpu_ns,json=cpuPercpuNs,proto3" json:"cpu_percpu_ns,omitempty"`
+	MemoryUsage    uint64                 `protobuf:"varint,6,opt,name=memory_usage,json=memoryUsage,proto3" json:"memory_usage,omitempty"`
+	MemoryLimit    uint64                 `protobuf:"varint,7,opt,name=memory_limit,json=memoryLimit,proto3" json:"memory_limit,omitempty"`
+	MemoryMaxUsage uint64                 `protobuf:"varint,8,opt,name=memory_max_usage,json=memoryMaxUsage,proto3" json:"memory_max_usage,omitempty"`
+	MemoryCache    uint64                 `protobuf:"varint,9,opt,name=memory_cache,json=memoryCache,proto3" json:"memory_cache,omitempty"`
+	PidsCurrent    uint64                 `protobuf:"varint,10,opt,name=pids_current,json=pidsCurrent,proto3" json:"pids_current,omitempty"`
+	PidsLimit      uint64                 `protobuf:"varint,11,opt,name=pids_limit,json=pidsLimit,proto3" json:"pids_limit,omitempty"`
+	IoReadBytes    uint64                 `protobuf:"varint,12,opt,name=io_read_bytes,json=ioReadBytes,proto3" json:"io_read_bytes,omitempty"`
+	IoWriteBytes   uint64                 `protobuf:"varint,13,opt,name=io_write_bytes,json=ioWriteBytes,proto3" json:"io_write_bytes,omitempty"`
+	OnlineCpus     uint32                 `protobuf:"varint,14,opt,name=online_cpus,json=onlineCpus,proto3" json:"online_cpus,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *MetricsResponse) Reset() {
+	*x = MetricsResponse{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricsResponse) ProtoMessage() {}
+
+func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricsResponse.ProtoReflect.Descriptor instead.
+func (*MetricsResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *MetricsResponse) GetReadAt() int64 {
+	if x != nil {
+		return x.ReadAt
+	}
+	return 0
+}
+
+func (x *MetricsResponse) GetCpuUsageNs() uint64 {
+	if x != nil {
+		return x.CpuUsageNs
+	}
+	return 0
+}
+
+func (x *MetricsResponse) GetCpuUserNs() uint64 {
+	if x != nil {
+		return x.CpuUserNs
+	}
+	return 0
+}
+
+func (x *MetricsResponse) GetCpuSystemNs() uint64 {
+	if x != nil {
+		return x.CpuSystemNs
+	}
+	return 0
+}
+
+func (x *MetricsResponse) GetCpuPercpuNs() []uint64 {
+	if x != nil {
+		return x.CpuPercpuNs
+	}
+	return nil
+}
+
+func (x *MetricsResponse) GetMemoryUsage() uint64 {
+	if x != nil {
+		return x.MemoryUsage
+	}
+	return 0
+}
+
+func (x *MetricsResponse) GetMemoryLimit() uint64 {
+	if x != nil {
+		return x.MemoryLimit
+	}
+	return 0
+}
+
+func (x *MetricsResponse) GetMemoryMaxUsage() uint64 {
+	if x != nil {
+		return x.MemoryMaxUsage
+	}
+	return 0
+}
+
+func (x *MetricsResponse) GetMemoryCache() uint64 {
+	if x != nil {
+		return x.MemoryCache
+	}
+	return 0
+}
+
+func (x *MetricsResponse) GetPidsCurrent() uint64 {
+	if x != nil {
+		return x.PidsCurrent
+	}
+	return 0
+}
+
+func (x *MetricsResponse) GetPidsLimit() uint64 {
+	if x != nil {
+		return x.PidsLimit
+	}
+	return 0
+}
+
+func (x *MetricsResponse) GetIoReadBytes() uint64 {
+	if x != nil {
+		return x.IoReadBytes
+	}
+	return 0
+}
+
+func (x *MetricsResponse) GetIoWriteBytes() uint64 {
+	if x != nil {
+		return x.IoWriteBytes
+	}
+	return 0
+}
+
+func (x *MetricsResponse) GetOnlineCpus() uint32 {
+	if x != nil {
+		return x.OnlineCpus
+	}
+	return 0
+}
+
 var File_berth_supervisor_v1_tasks_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
@@ -1060,9 +2013,10 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"logMaxSize\x12\"\n" +
 	"\rlog_max_files\x18\a \x01(\x05R\vlogMaxFiles\"C\n" +
 	"\x12CreateTaskResponse\x12-\n" +
-	"\x04task\x18\x01 \x01(\v2\x19.berth.supervisor.v1.TaskR\x04task\"5\n" +
+	"\x04task\x18\x01 \x01(\v2\x19.berth.supervisor.v1.TaskR\x04task\"N\n" +
 	"\x10StartTaskRequest\x12!\n" +
-	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"B\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\"B\n" +
 	"\x11StartTaskResponse\x12-\n" +
 	"\x04task\x18\x01 \x01(\v2\x19.berth.supervisor.v1.TaskR\x04task\"3\n" +
 	"\x0eGetTaskRequest\x12!\n" +
@@ -1071,31 +2025,35 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"\x04task\x18\x01 \x01(\v2\x19.berth.supervisor.v1.TaskR\x04task\"\x12\n" +
 	"\x10ListTasksRequest\"D\n" +
 	"\x11ListTasksResponse\x12/\n" +
-	"\x05tasks\x18\x01 \x03(\v2\x19.berth.supervisor.v1.TaskR\x05tasks\"^\n" +
+	"\x05tasks\x18\x01 \x03(\v2\x19.berth.supervisor.v1.TaskR\x05tasks\"w\n" +
 	"\x0fKillTaskRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x16\n" +
 	"\x06signal\x18\x02 \x01(\rR\x06signal\x12\x10\n" +
-	"\x03all\x18\x03 \x01(\bR\x03all\"\x12\n" +
-	"\x10KillTaskResponse\"4\n" +
+	"\x03all\x18\x03 \x01(\bR\x03all\x12\x17\n" +
+	"\aexec_id\x18\x04 \x01(\tR\x06execId\"\x12\n" +
+	"\x10KillTaskResponse\"M\n" +
 	"\x0fWaitTaskRequest\x12!\n" +
-	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"o\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\"o\n" +
 	"\x10WaitTaskResponse\x12\x1f\n" +
 	"\vexit_status\x18\x01 \x01(\rR\n" +
 	"exitStatus\x12\x1b\n" +
 	"\texited_at\x18\x02 \x01(\x03R\bexitedAt\x12\x1d\n" +
 	"\n" +
-	"oom_killed\x18\x03 \x01(\bR\toomKilled\"L\n" +
+	"oom_killed\x18\x03 \x01(\bR\toomKilled\"e\n" +
 	"\x11DeleteTaskRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x14\n" +
-	"\x05force\x18\x02 \x01(\bR\x05force\"R\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\x12\x17\n" +
+	"\aexec_id\x18\x03 \x01(\tR\x06execId\"R\n" +
 	"\x12DeleteTaskResponse\x12\x1f\n" +
 	"\vexit_status\x18\x01 \x01(\rR\n" +
 	"exitStatus\x12\x1b\n" +
-	"\texited_at\x18\x02 \x01(\x03R\bexitedAt\"f\n" +
+	"\texited_at\x18\x02 \x01(\x03R\bexitedAt\"\x7f\n" +
 	"\x11AttachTaskRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x16\n" +
 	"\x06stdout\x18\x02 \x01(\bR\x06stdout\x12\x16\n" +
-	"\x06stderr\x18\x03 \x01(\bR\x06stderr\"\x92\x01\n" +
+	"\x06stderr\x18\x03 \x01(\bR\x06stderr\x12\x17\n" +
+	"\aexec_id\x18\x04 \x01(\tR\x06execId\"\x92\x01\n" +
 	"\x12AttachTaskResponse\x12F\n" +
 	"\x06stream\x18\x01 \x01(\x0e2..berth.supervisor.v1.AttachTaskResponse.StreamR\x06stream\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\" \n" +
@@ -1103,14 +2061,72 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"\n" +
 	"\x06STDOUT\x10\x00\x12\n" +
 	"\n" +
-	"\x06STDERR\x10\x01*\x88\x01\n" +
+	"\x06STDERR\x10\x01\"\x96\x01\n" +
+	"\x12ExecProcessRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\x12\x12\n" +
+	"\x04spec\x18\x03 \x01(\fR\x04spec\x12\x14\n" +
+	"\x05stdin\x18\x04 \x01(\bR\x05stdin\x12\x1a\n" +
+	"\bterminal\x18\x05 \x01(\bR\bterminal\"\x15\n" +
+	"\x13ExecProcessResponse\"y\n" +
+	"\x11WriteStdinRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x14\n" +
+	"\x05close\x18\x04 \x01(\bR\x05close\"\x14\n" +
+	"\x12WriteStdinResponse\"b\n" +
+	"\x0eCloseIORequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\x12\x14\n" +
+	"\x05stdin\x18\x03 \x01(\bR\x05stdin\"\x11\n" +
+	"\x0fCloseIOResponse\"|\n" +
+	"\x10ResizePtyRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\x12\x14\n" +
+	"\x05width\x18\x03 \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\x04 \x01(\rR\x06height\"\x13\n" +
+	"\x11ResizePtyResponse\"5\n" +
+	"\x10PauseTaskRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"\x13\n" +
+	"\x11PauseTaskResponse\"6\n" +
+	"\x11ResumeTaskRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"\x14\n" +
+	"\x12ResumeTaskResponse\"4\n" +
+	"\x0fListPidsRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"8\n" +
+	"\vProcessInfo\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\rR\x03pid\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\"R\n" +
+	"\x10ListPidsResponse\x12>\n" +
+	"\tprocesses\x18\x01 \x03(\v2 .berth.supervisor.v1.ProcessInfoR\tprocesses\"3\n" +
+	"\x0eMetricsRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"\xf4\x03\n" +
+	"\x0fMetricsResponse\x12\x17\n" +
+	"\aread_at\x18\x01 \x01(\x03R\x06readAt\x12 \n" +
+	"\fcpu_usage_ns\x18\x02 \x01(\x04R\n" +
+	"cpuUsageNs\x12\x1e\n" +
+	"\vcpu_user_ns\x18\x03 \x01(\x04R\tcpuUserNs\x12\"\n" +
+	"\rcpu_system_ns\x18\x04 \x01(\x04R\vcpuSystemNs\x12\"\n" +
+	"\rcpu_percpu_ns\x18\x05 \x03(\x04R\vcpuPercpuNs\x12!\n" +
+	"\fmemory_usage\x18\x06 \x01(\x04R\vmemoryUsage\x12!\n" +
+	"\fmemory_limit\x18\a \x01(\x04R\vmemoryLimit\x12(\n" +
+	"\x10memory_max_usage\x18\b \x01(\x04R\x0ememoryMaxUsage\x12!\n" +
+	"\fmemory_cache\x18\t \x01(\x04R\vmemoryCache\x12!\n" +
+	"\fpids_current\x18\n" +
+	" \x01(\x04R\vpidsCurrent\x12\x1d\n" +
+	"\n" +
+	"pids_limit\x18\v \x01(\x04R\tpidsLimit\x12\"\n" +
+	"\rio_read_bytes\x18\f \x01(\x04R\vioReadBytes\x12$\n" +
+	"\x0eio_write_bytes\x18\r \x01(\x04R\fioWriteBytes\x12\x1f\n" +
+	"\vonline_cpus\x18\x0e \x01(\rR\n" +
+	"onlineCpus*\x88\x01\n" +
 	"\n" +
 	"TaskStatus\x12\x17\n" +
 	"\x13TASK_STATUS_UNKNOWN\x10\x00\x12\x17\n" +
 	"\x13TASK_STATUS_CREATED\x10\x01\x12\x17\n" +
 	"\x13TASK_STATUS_RUNNING\x10\x02\x12\x17\n" +
 	"\x13TASK_STATUS_STOPPED\x10\x03\x12\x16\n" +
-	"\x12TASK_STATUS_PAUSED\x10\x042\xc5\x05\n" +
+	"\x12TASK_STATUS_PAUSED\x10\x042\x95\v\n" +
 	"\x05Tasks\x12Y\n" +
 	"\x06Create\x12&.berth.supervisor.v1.CreateTaskRequest\x1a'.berth.supervisor.v1.CreateTaskResponse\x12V\n" +
 	"\x05Start\x12%.berth.supervisor.v1.StartTaskRequest\x1a&.berth.supervisor.v1.StartTaskResponse\x12P\n" +
@@ -1119,7 +2135,16 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"\x04Kill\x12$.berth.supervisor.v1.KillTaskRequest\x1a%.berth.supervisor.v1.KillTaskResponse\x12S\n" +
 	"\x04Wait\x12$.berth.supervisor.v1.WaitTaskRequest\x1a%.berth.supervisor.v1.WaitTaskResponse\x12Y\n" +
 	"\x06Delete\x12&.berth.supervisor.v1.DeleteTaskRequest\x1a'.berth.supervisor.v1.DeleteTaskResponse\x12[\n" +
-	"\x06Attach\x12&.berth.supervisor.v1.AttachTaskRequest\x1a'.berth.supervisor.v1.AttachTaskResponse0\x01B@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\x06Attach\x12&.berth.supervisor.v1.AttachTaskRequest\x1a'.berth.supervisor.v1.AttachTaskResponse0\x01\x12Y\n" +
+	"\x04Exec\x12'.berth.supervisor.v1.ExecProcessRequest\x1a(.berth.supervisor.v1.ExecProcessResponse\x12_\n" +
+	"\n" +
+	"WriteStdin\x12&.berth.supervisor.v1.WriteStdinRequest\x1a'.berth.supervisor.v1.WriteStdinResponse(\x01\x12T\n" +
+	"\aCloseIO\x12#.berth.supervisor.v1.CloseIORequest\x1a$.berth.supervisor.v1.CloseIOResponse\x12Z\n" +
+	"\tResizePty\x12%.berth.supervisor.v1.ResizePtyRequest\x1a&.berth.supervisor.v1.ResizePtyResponse\x12V\n" +
+	"\x05Pause\x12%.berth.supervisor.v1.PauseTaskRequest\x1a&.berth.supervisor.v1.PauseTaskResponse\x12Y\n" +
+	"\x06Resume\x12&.berth.supervisor.v1.ResumeTaskRequest\x1a'.berth.supervisor.v1.ResumeTaskResponse\x12W\n" +
+	"\bListPids\x12$.berth.supervisor.v1.ListPidsRequest\x1a%.berth.supervisor.v1.ListPidsResponse\x12T\n" +
+	"\aMetrics\x12#.berth.supervisor.v1.MetricsRequest\x1a$.berth.supervisor.v1.MetricsResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_tasks_proto_rawDescOnce sync.Once
@@ -1134,7 +2159,7 @@ func file_berth_supervisor_v1_tasks_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_supervisor_v1_tasks_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_berth_supervisor_v1_tasks_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_berth_supervisor_v1_tasks_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_berth_supervisor_v1_tasks_proto_goTypes = []any{
 	(TaskStatus)(0),                // 0: berth.supervisor.v1.TaskStatus
 	(AttachTaskResponse_Stream)(0), // 1: berth.supervisor.v1.AttachTaskResponse.Stream
@@ -1155,6 +2180,23 @@ var file_berth_supervisor_v1_tasks_proto_goTypes = []any{
 	(*DeleteTaskResponse)(nil),     // 16: berth.supervisor.v1.DeleteTaskResponse
 	(*AttachTaskRequest)(nil),      // 17: berth.supervisor.v1.AttachTaskRequest
 	(*AttachTaskResponse)(nil),     // 18: berth.supervisor.v1.AttachTaskResponse
+	(*ExecProcessRequest)(nil),     // 19: berth.supervisor.v1.ExecProcessRequest
+	(*ExecProcessResponse)(nil),    // 20: berth.supervisor.v1.ExecProcessResponse
+	(*WriteStdinRequest)(nil),      // 21: berth.supervisor.v1.WriteStdinRequest
+	(*WriteStdinResponse)(nil),     // 22: berth.supervisor.v1.WriteStdinResponse
+	(*CloseIORequest)(nil),         // 23: berth.supervisor.v1.CloseIORequest
+	(*CloseIOResponse)(nil),        // 24: berth.supervisor.v1.CloseIOResponse
+	(*ResizePtyRequest)(nil),       // 25: berth.supervisor.v1.ResizePtyRequest
+	(*ResizePtyResponse)(nil),      // 26: berth.supervisor.v1.ResizePtyResponse
+	(*PauseTaskRequest)(nil),       // 27: berth.supervisor.v1.PauseTaskRequest
+	(*PauseTaskResponse)(nil),      // 28: berth.supervisor.v1.PauseTaskResponse
+	(*ResumeTaskRequest)(nil),      // 29: berth.supervisor.v1.ResumeTaskRequest
+	(*ResumeTaskResponse)(nil),     // 30: berth.supervisor.v1.ResumeTaskResponse
+	(*ListPidsRequest)(nil),        // 31: berth.supervisor.v1.ListPidsRequest
+	(*ProcessInfo)(nil),            // 32: berth.supervisor.v1.ProcessInfo
+	(*ListPidsResponse)(nil),       // 33: berth.supervisor.v1.ListPidsResponse
+	(*MetricsRequest)(nil),         // 34: berth.supervisor.v1.MetricsRequest
+	(*MetricsResponse)(nil),        // 35: berth.supervisor.v1.MetricsResponse
 }
 var file_berth_supervisor_v1_tasks_proto_depIdxs = []int32{
 	0,  // 0: berth.supervisor.v1.Task.status:type_name -> berth.supervisor.v1.TaskStatus
@@ -1163,27 +2205,44 @@ var file_berth_supervisor_v1_tasks_proto_depIdxs = []int32{
 	2,  // 3: berth.supervisor.v1.GetTaskResponse.task:type_name -> berth.supervisor.v1.Task
 	2,  // 4: berth.supervisor.v1.ListTasksResponse.tasks:type_name -> berth.supervisor.v1.Task
 	1,  // 5: berth.supervisor.v1.AttachTaskResponse.stream:type_name -> berth.supervisor.v1.AttachTaskResponse.Stream
-	3,  // 6: berth.supervisor.v1.Tasks.Create:input_type -> berth.supervisor.v1.CreateTaskRequest
-	5,  // 7: berth.supervisor.v1.Tasks.Start:input_type -> berth.supervisor.v1.StartTaskRequest
-	7,  // 8: berth.supervisor.v1.Tasks.Get:input_type -> berth.supervisor.v1.GetTaskRequest
-	9,  // 9: berth.supervisor.v1.Tasks.List:input_type -> berth.supervisor.v1.ListTasksRequest
-	11, // 10: berth.supervisor.v1.Tasks.Kill:input_type -> berth.supervisor.v1.KillTaskRequest
-	13, // 11: berth.supervisor.v1.Tasks.Wait:input_type -> berth.supervisor.v1.WaitTaskRequest
-	15, // 12: berth.supervisor.v1.Tasks.Delete:input_type -> berth.supervisor.v1.DeleteTaskRequest
-	17, // 13: berth.supervisor.v1.Tasks.Attach:input_type -> berth.supervisor.v1.AttachTaskRequest
-	4,  // 14: berth.supervisor.v1.Tasks.Create:output_type -> berth.supervisor.v1.CreateTaskResponse
-	6,  // 15: berth.supervisor.v1.Tasks.Start:output_type -> berth.supervisor.v1.StartTaskResponse
-	8,  // 16: berth.supervisor.v1.Tasks.Get:output_type -> berth.supervisor.v1.GetTaskResponse
-	10, // 17: berth.supervisor.v1.Tasks.List:output_type -> berth.supervisor.v1.ListTasksResponse
-	12, // 18: berth.supervisor.v1.Tasks.Kill:output_type -> berth.supervisor.v1.KillTaskResponse
-	14, // 19: berth.supervisor.v1.Tasks.Wait:output_type -> berth.supervisor.v1.WaitTaskResponse
-	16, // 20: berth.supervisor.v1.Tasks.Delete:output_type -> berth.supervisor.v1.DeleteTaskResponse
-	18, // 21: berth.supervisor.v1.Tasks.Attach:output_type -> berth.supervisor.v1.AttachTaskResponse
-	14, // [14:22] is the sub-list for method output_type
-	6,  // [6:14] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	32, // 6: berth.supervisor.v1.ListPidsResponse.processes:type_name -> berth.supervisor.v1.ProcessInfo
+	3,  // 7: berth.supervisor.v1.Tasks.Create:input_type -> berth.supervisor.v1.CreateTaskRequest
+	5,  // 8: berth.supervisor.v1.Tasks.Start:input_type -> berth.supervisor.v1.StartTaskRequest
+	7,  // 9: berth.supervisor.v1.Tasks.Get:input_type -> berth.supervisor.v1.GetTaskRequest
+	9,  // 10: berth.supervisor.v1.Tasks.List:input_type -> berth.supervisor.v1.ListTasksRequest
+	11, // 11: berth.supervisor.v1.Tasks.Kill:input_type -> berth.supervisor.v1.KillTaskRequest
+	13, // 12: berth.supervisor.v1.Tasks.Wait:input_type -> berth.supervisor.v1.WaitTaskRequest
+	15, // 13: berth.supervisor.v1.Tasks.Delete:input_type -> berth.supervisor.v1.DeleteTaskRequest
+	17, // 14: berth.supervisor.v1.Tasks.Attach:input_type -> berth.supervisor.v1.AttachTaskRequest
+	19, // 15: berth.supervisor.v1.Tasks.Exec:input_type -> berth.supervisor.v1.ExecProcessRequest
+	21, // 16: berth.supervisor.v1.Tasks.WriteStdin:input_type -> berth.supervisor.v1.WriteStdinRequest
+	23, // 17: berth.supervisor.v1.Tasks.CloseIO:input_type -> berth.supervisor.v1.CloseIORequest
+	25, // 18: berth.supervisor.v1.Tasks.ResizePty:input_type -> berth.supervisor.v1.ResizePtyRequest
+	27, // 19: berth.supervisor.v1.Tasks.Pause:input_type -> berth.supervisor.v1.PauseTaskRequest
+	29, // 20: berth.supervisor.v1.Tasks.Resume:input_type -> berth.supervisor.v1.ResumeTaskRequest
+	31, // 21: berth.supervisor.v1.Tasks.ListPids:input_type -> berth.supervisor.v1.ListPidsRequest
+	34, // 22: berth.supervisor.v1.Tasks.Metrics:input_type -> berth.supervisor.v1.MetricsRequest
+	4,  // 23: berth.supervisor.v1.Tasks.Create:output_type -> berth.supervisor.v1.CreateTaskResponse
+	6,  // 24: berth.supervisor.v1.Tasks.Start:output_type -> berth.supervisor.v1.StartTaskResponse
+	8,  // 25: berth.supervisor.v1.Tasks.Get:output_type -> berth.supervisor.v1.GetTaskResponse
+	10, // 26: berth.supervisor.v1.Tasks.List:output_type -> berth.supervisor.v1.ListTasksResponse
+	12, // 27: berth.supervisor.v1.Tasks.Kill:output_type -> berth.supervisor.v1.KillTaskResponse
+	14, // 28: berth.supervisor.v1.Tasks.Wait:output_type -> berth.supervisor.v1.WaitTaskResponse
+	16, // 29: berth.supervisor.v1.Tasks.Delete:output_type -> berth.supervisor.v1.DeleteTaskResponse
+	18, // 30: berth.supervisor.v1.Tasks.Attach:output_type -> berth.supervisor.v1.AttachTaskResponse
+	20, // 31: berth.supervisor.v1.Tasks.Exec:output_type -> berth.supervisor.v1.ExecProcessResponse
+	22, // 32: berth.supervisor.v1.Tasks.WriteStdin:output_type -> berth.supervisor.v1.WriteStdinResponse
+	24, // 33: berth.supervisor.v1.Tasks.CloseIO:output_type -> berth.supervisor.v1.CloseIOResponse
+	26, // 34: berth.supervisor.v1.Tasks.ResizePty:output_type -> berth.supervisor.v1.ResizePtyResponse
+	28, // 35: berth.supervisor.v1.Tasks.Pause:output_type -> berth.supervisor.v1.PauseTaskResponse
+	30, // 36: berth.supervisor.v1.Tasks.Resume:output_type -> berth.supervisor.v1.ResumeTaskResponse
+	33, // 37: berth.supervisor.v1.Tasks.ListPids:output_type -> berth.supervisor.v1.ListPidsResponse
+	35, // 38: berth.supervisor.v1.Tasks.Metrics:output_type -> berth.supervisor.v1.MetricsResponse
+	23, // [23:39] is the sub-list for method output_type
+	7,  // [7:23] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_berth_supervisor_v1_tasks_proto_init() }
@@ -1197,7 +2256,7 @@ func file_berth_supervisor_v1_tasks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_tasks_proto_rawDesc), len(file_berth_supervisor_v1_tasks_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   17,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,14 +19,22 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Tasks_Create_FullMethodName = "/berth.supervisor.v1.Tasks/Create"
-	Tasks_Start_FullMethodName  = "/berth.supervisor.v1.Tasks/Start"
-	Tasks_Get_FullMethodName    = "/berth.supervisor.v1.Tasks/Get"
-	Tasks_List_FullMethodName   = "/berth.supervisor.v1.Tasks/List"
-	Tasks_Kill_FullMethodName   = "/berth.supervisor.v1.Tasks/Kill"
-	Tasks_Wait_FullMethodName   = "/berth.supervisor.v1.Tasks/Wait"
-	Tasks_Delete_FullMethodName = "/berth.supervisor.v1.Tasks/Delete"
-	Tasks_Attach_FullMethodName = "/berth.supervisor.v1.Tasks/Attach"
+	Tasks_Create_FullMethodName     = "/berth.supervisor.v1.Tasks/Create"
+	Tasks_Start_FullMethodName      = "/berth.supervisor.v1.Tasks/Start"
+	Tasks_Get_FullMethodName        = "/berth.supervisor.v1.Tasks/Get"
+	Tasks_List_FullMethodName       = "/berth.supervisor.v1.Tasks/List"
+	Tasks_Kill_FullMethodName       = "/berth.supervisor.v1.Tasks/Kill"
+	Tasks_Wait_FullMethodName       = "/berth.supervisor.v1.Tasks/Wait"
+	Tasks_Delete_FullMethodName     = "/berth.supervisor.v1.Tasks/Delete"
+	Tasks_Attach_FullMethodName     = "/berth.supervisor.v1.Tasks/Attach"
+	Tasks_Exec_FullMethodName       = "/berth.supervisor.v1.Tasks/Exec"
+	Tasks_WriteStdin_FullMethodName = "/berth.supervisor.v1.Tasks/WriteStdin"
+	Tasks_CloseIO_FullMethodName    = "/berth.supervisor.v1.Tasks/CloseIO"
+	Tasks_ResizePty_FullMethodName  = "/berth.supervisor.v1.Tasks/ResizePty"
+	Tasks_Pause_FullMethodName      = "/berth.supervisor.v1.Tasks/Pause"
+	Tasks_Resume_FullMethodName     = "/berth.supervisor.v1.Tasks/Resume"
+	Tasks_ListPids_FullMethodName   = "/berth.supervisor.v1.Tasks/ListPids"
+	Tasks_Metrics_FullMethodName    = "/berth.supervisor.v1.Tasks/Metrics"
 )
 
 // TasksClient is the client API for Tasks service.
@@ -50,6 +58,22 @@ type TasksClient interface {
 	Delete(ctx context.Context, in *DeleteTaskRequest, opts ...grpc.CallOption) (*DeleteTaskResponse, error)
 	// Attach streams the task's live output (see the shim's Attach).
 	Attach(ctx context.Context, in *AttachTaskRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AttachTaskResponse], error)
+	// Exec adds a process to a running task (runtime exec); it starts with
+	// Start{exec_id}. Kill, Wait, Delete, Attach, ResizePty, CloseIO and
+	// WriteStdin take exec_id to address it; "" is the task's init process.
+	Exec(ctx context.Context, in *ExecProcessRequest, opts ...grpc.CallOption) (*ExecProcessResponse, error)
+	// WriteStdin feeds the process's stdin: the first message names the
+	// process, every message may carry data; close=true closes stdin (EOF).
+	// Ending the stream without close only detaches this writer.
+	WriteStdin(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[WriteStdinRequest, WriteStdinResponse], error)
+	CloseIO(ctx context.Context, in *CloseIORequest, opts ...grpc.CallOption) (*CloseIOResponse, error)
+	ResizePty(ctx context.Context, in *ResizePtyRequest, opts ...grpc.CallOption) (*ResizePtyResponse, error)
+	Pause(ctx context.Context, in *PauseTaskRequest, opts ...grpc.CallOption) (*PauseTaskResponse, error)
+	Resume(ctx context.Context, in *ResumeTaskRequest, opts ...grpc.CallOption) (*ResumeTaskResponse, error)
+	// ListPids lists the host pids of every process in the task's cgroup.
+	ListPids(ctx context.Context, in *ListPidsRequest, opts ...grpc.CallOption) (*ListPidsResponse, error)
+	// Metrics reads the task's cgroup: cpu, memory, pids, block io.
+	Metrics(ctx context.Context, in *MetricsRequest, opts ...grpc.CallOption) (*MetricsResponse, error)
 }
 
 type tasksClient struct {
@@ -149,6 +173,89 @@ func (c *tasksClient) Attach(ctx context.Context, in *AttachTaskRequest, opts ..
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Tasks_AttachClient = grpc.ServerStreamingClient[AttachTaskResponse]
 
+func (c *tasksClient) Exec(ctx context.Context, in *ExecProcessRequest, opts ...grpc.CallOption) (*ExecProcessResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExecProcessResponse)
+	err := c.cc.Invoke(ctx, Tasks_Exec_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tasksClient) WriteStdin(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[WriteStdinRequest, WriteStdinResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Tasks_ServiceDesc.Streams[1], Tasks_WriteStdin_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WriteStdinRequest, WriteStdinResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Tasks_WriteStdinClient = grpc.ClientStreamingClient[WriteStdinRequest, WriteStdinResponse]
+
+func (c *tasksClient) CloseIO(ctx context.Context, in *CloseIORequest, opts ...grpc.CallOption) (*CloseIOResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CloseIOResponse)
+	err := c.cc.Invoke(ctx, Tasks_CloseIO_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tasksClient) ResizePty(ctx context.Context, in *ResizePtyRequest, opts ...grpc.CallOption) (*ResizePtyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResizePtyResponse)
+	err := c.cc.Invoke(ctx, Tasks_ResizePty_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tasksClient) Pause(ctx context.Context, in *PauseTaskRequest, opts ...grpc.CallOption) (*PauseTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PauseTaskResponse)
+	err := c.cc.Invoke(ctx, Tasks_Pause_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tasksClient) Resume(ctx context.Context, in *ResumeTaskRequest, opts ...grpc.CallOption) (*ResumeTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResumeTaskResponse)
+	err := c.cc.Invoke(ctx, Tasks_Resume_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tasksClient) ListPids(ctx context.Context, in *ListPidsRequest, opts ...grpc.CallOption) (*ListPidsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPidsResponse)
+	err := c.cc.Invoke(ctx, Tasks_ListPids_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tasksClient) Metrics(ctx context.Context, in *MetricsRequest, opts ...grpc.CallOption) (*MetricsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MetricsResponse)
+	err := c.cc.Invoke(ctx, Tasks_Metrics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TasksServer is the server API for Tasks service.
 // All implementations must embed UnimplementedTasksServer
 // for forward compatibility.
@@ -170,6 +277,22 @@ type TasksServer interface {
 	Delete(context.Context, *DeleteTaskRequest) (*DeleteTaskResponse, error)
 	// Attach streams the task's live output (see the shim's Attach).
 	Attach(*AttachTaskRequest, grpc.ServerStreamingServer[AttachTaskResponse]) error
+	// Exec adds a process to a running task (runtime exec); it starts with
+	// Start{exec_id}. Kill, Wait, Delete, Attach, ResizePty, CloseIO and
+	// WriteStdin take exec_id to address it; "" is the task's init process.
+	Exec(context.Context, *ExecProcessRequest) (*ExecProcessResponse, error)
+	// WriteStdin feeds the process's stdin: the first message names the
+	// process, every message may carry data; close=true closes stdin (EOF).
+	// Ending the stream without close only detaches this writer.
+	WriteStdin(grpc.ClientStreamingServer[WriteStdinRequest, WriteStdinResponse]) error
+	CloseIO(context.Context, *CloseIORequest) (*CloseIOResponse, error)
+	ResizePty(context.Context, *ResizePtyRequest) (*ResizePtyResponse, error)
+	Pause(context.Context, *PauseTaskRequest) (*PauseTaskResponse, error)
+	Resume(context.Context, *ResumeTaskRequest) (*ResumeTaskResponse, error)
+	// ListPids lists the host pids of every process in the task's cgroup.
+	ListPids(context.Context, *ListPidsRequest) (*ListPidsResponse, error)
+	// Metrics reads the task's cgroup: cpu, memory, pids, block io.
+	Metrics(context.Context, *MetricsRequest) (*MetricsResponse, error)
 	mustEmbedUnimplementedTasksServer()
 }
 
@@ -203,6 +326,30 @@ func (UnimplementedTasksServer) Delete(context.Context, *DeleteTaskRequest) (*De
 }
 func (UnimplementedTasksServer) Attach(*AttachTaskRequest, grpc.ServerStreamingServer[AttachTaskResponse]) error {
 	return status.Error(codes.Unimplemented, "method Attach not implemented")
+}
+func (UnimplementedTasksServer) Exec(context.Context, *ExecProcessRequest) (*ExecProcessResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Exec not implemented")
+}
+func (UnimplementedTasksServer) WriteStdin(grpc.ClientStreamingServer[WriteStdinRequest, WriteStdinResponse]) error {
+	return status.Error(codes.Unimplemented, "method WriteStdin not implemented")
+}
+func (UnimplementedTasksServer) CloseIO(context.Context, *CloseIORequest) (*CloseIOResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CloseIO not implemented")
+}
+func (UnimplementedTasksServer) ResizePty(context.Context, *ResizePtyRequest) (*ResizePtyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResizePty not implemented")
+}
+func (UnimplementedTasksServer) Pause(context.Context, *PauseTaskRequest) (*PauseTaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Pause not implemented")
+}
+func (UnimplementedTasksServer) Resume(context.Context, *ResumeTaskRequest) (*ResumeTaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Resume not implemented")
+}
+func (UnimplementedTasksServer) ListPids(context.Context, *ListPidsRequest) (*ListPidsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPids not implemented")
+}
+func (UnimplementedTasksServer) Metrics(context.Context, *MetricsRequest) (*MetricsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Metrics not implemented")
 }
 func (UnimplementedTasksServer) mustEmbedUnimplementedTasksServer() {}
 func (UnimplementedTasksServer) testEmbeddedByValue()               {}
@@ -362,6 +509,139 @@ func _Tasks_Attach_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Tasks_AttachServer = grpc.ServerStreamingServer[AttachTaskResponse]
 
+func _Tasks_Exec_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExecProcessRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TasksServer).Exec(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Tasks_Exec_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TasksServer).Exec(ctx, req.(*ExecProcessRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Tasks_WriteStdin_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(TasksServer).WriteStdin(&grpc.GenericServerStream[WriteStdinRequest, WriteStdinResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Tasks_WriteStdinServer = grpc.ClientStreamingServer[WriteStdinRequest, WriteStdinResponse]
+
+func _Tasks_CloseIO_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CloseIORequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TasksServer).CloseIO(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Tasks_CloseIO_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TasksServer).CloseIO(ctx, req.(*CloseIORequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Tasks_ResizePty_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResizePtyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TasksServer).ResizePty(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Tasks_ResizePty_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TasksServer).ResizePty(ctx, req.(*ResizePtyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Tasks_Pause_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PauseTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TasksServer).Pause(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Tasks_Pause_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TasksServer).Pause(ctx, req.(*PauseTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Tasks_Resume_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TasksServer).Resume(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Tasks_Resume_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TasksServer).Resume(ctx, req.(*ResumeTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Tasks_ListPids_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPidsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TasksServer).ListPids(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Tasks_ListPids_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TasksServer).ListPids(ctx, req.(*ListPidsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Tasks_Metrics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MetricsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TasksServer).Metrics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Tasks_Metrics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TasksServer).Metrics(ctx, req.(*MetricsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Tasks_ServiceDesc is the grpc.ServiceDesc for Tasks service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -397,12 +677,45 @@ var Tasks_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Delete",
 			Handler:    _Tasks_Delete_Handler,
 		},
+		{
+			MethodName: "Exec",
+			Handler:    _Tasks_Exec_Handler,
+		},
+		{
+			MethodName: "CloseIO",
+			Handler:    _Tasks_CloseIO_Handler,
+		},
+		{
+			MethodName: "ResizePty",
+			Handler:    _Tasks_ResizePty_Handler,
+		},
+		{
+			MethodName: "Pause",
+			Handler:    _Tasks_Pause_Handler,
+		},
+		{
+			MethodName: "Resume",
+			Handler:    _Tasks_Resume_Handler,
+		},
+		{
+			MethodName: "ListPids",
+			Handler:    _Tasks_ListPids_Handler,
+		},
+		{
+			MethodName: "Metrics",
+			Handler:    _Tasks_Metrics_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Attach",
 			Handler:       _Tasks_Attach_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "WriteStdin",
+			Handler:       _Tasks_WriteStdin_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "berth/supervisor/v1/tasks.proto",
