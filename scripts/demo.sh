@@ -17,7 +17,16 @@ stop() {
     echo "demo: mounts left behind:" >&2; echo "$left" >&2
     exit 1
   fi
+  procs=
+  for f in /proc/[0-9]*/cmdline; do
+    case "$(tr '\0' ' ' <"$f" 2>/dev/null)" in *"$root/"*) procs="$procs ${f%/cmdline}" ;; esac
+  done
+  if [ -n "$procs" ]; then
+    echo "demo: processes left behind: $procs" >&2
+    exit 1
+  fi
   rm -rf "$root"
+  echo "== done: no mounts or processes left behind"
 }
 trap stop EXIT
 
