@@ -9,11 +9,13 @@ packages=(
   runc crun          # alternative OCI runtimes, and references for tests and bench
   docker-registry    # a real registry on 127.0.0.1 for distribution tests
   skopeo             # validates our images from outside
+  apache2-utils      # htpasswd (bcrypt) for the basic-auth registry in tests
   iproute2 nftables  # networking tests
   util-linux         # unshare, nsenter, script
   procps             # ps, pgrep-free process checks in scripts
   python3-docker     # docker-py against engined (when the system python is used)
   hyperfine          # make bench
+  podman containerd conmon  # drop-in tests: our runtime under podman and ctr
 )
 
 missing=()

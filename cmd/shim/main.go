@@ -30,6 +30,11 @@ func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == shim.MaskExecArg {
+		err := shim.MaskExec(os.Args[2:])
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(127)
+	}
 	// One idle shim per container: keep it small.
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(50)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/berthd/berth/pkg/supervisor"
@@ -19,6 +20,7 @@ func main() {
 		cfg      supervisor.Config
 		logLevel string
 		version  bool
+		runtimes []supervisor.Runtime
 	)
 	flag.StringVar(&cfg.Root, "root", "/var/lib/berth/supervisor", "directory of persistent data")
 	flag.StringVar(&cfg.State, "state", "/run/berth/supervisor", "directory of runtime state")
@@ -26,6 +28,30 @@ func main() {
 	flag.StringVar(&cfg.RuntimePath, "runtime-path", "", "path of berth's runtime (default: `runtime` next to this binary)")
 	flag.StringVar(&cfg.ShimBinary, "shim-path", "", "path of the shim (default: `shim` next to this binary)")
 	flag.StringVar(&cfg.DefaultRuntime, "default-runtime", "", "default runtime name (default: berth)")
+	flag.Func("runtime", "register a runtime: NAME=PATH[,ARG...] (repeatable; adds to berth, runc and crun, or replaces the one of that name)", func(v string) error {
+		r, err := supervisor.ParseRuntime(v)
+		if err == nil {
+			runtimes = append(runtimes, r)
+		}
+		return err
+	})
+	flag.Func("registry-mirror", "a mirror tried before a registry: HOST=URL, or URL for docker.io (repeatable)", func(v string) error {
+		host, u, ok := strings.Cut(v, "=")
+		if !ok {
+			host, u = "docker.io", v
+		}
+		if cfg.Distribution.Mirrors == nil {
+			cfg.Distribution.Mirrors = map[string][]string{}
+		}
+		cfg.Distribution.Mirrors[host] = append(cfg.Distribution.Mirrors[host], u)
+		return nil
+	})
+	flag.Func("insecure-registry", "a registry HOST[:PORT] that may be reached over plain HTTP (repeatable; localhost always may)", func(v string) error {
+		cfg.Distribution.Insecure = append(cfg.Distribution.Insecure, v)
+		return nil
+	})
+	flag.StringVar(&cfg.Distribution.CertsDir, "certs-dir", "/etc/docker/certs.d", "extra registry CAs: DIR/HOST[:PORT]/ca.crt")
+	flag.StringVar(&cfg.Distribution.DockerConfig, "docker-config", "", "docker config.json with registry credentials (default: $DOCKER_CONFIG/config.json)")
 	flag.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.BoolVar(&version, "version", false, "print the version and exit")
 	flag.Parse()
@@ -37,6 +63,20 @@ func main() {
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		fmt.Fprintln(os.Stderr, "supervisord: --log-level:", err)
 		os.Exit(2)
+	}
+	if len(runtimes) > 0 {
+		cfg.Runtimes = supervisor.DefaultRuntimes(cfg.RuntimePath)
+		for _, r := range runtimes {
+			replaced := false
+			for i := range cfg.Runtimes {
+				if cfg.Runtimes[i].Name == r.Name {
+					cfg.Runtimes[i], replaced = r, true
+				}
+			}
+			if !replaced {
+				cfg.Runtimes = append(cfg.Runtimes, r)
+			}
+		}
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 

@@ -8,10 +8,10 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	gzip "github.com/klauspost/compress/gzip"
 	"io"
 	"os"
 	"path"
@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
@@ -69,10 +70,28 @@ func Decompress(r io.Reader) (io.ReadCloser, error) {
 		}
 		return zr, nil
 	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return nil, fmt.Errorf("zstd compressed layers are not supported yet: %w", errdefs.ErrNotImplemented)
+		// One goroutine and a bounded window: layers are hostile, a frame
+		// must not make us allocate gigabytes.
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(128<<20), zstd.WithDecoderMaxMemory(1<<30))
+		if err != nil {
+			return nil, fmt.Errorf("zstd layer: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		return zstdCloser{zr}, nil
 	}
 	return io.NopCloser(br), nil
 }
+
+type zstdCloser struct{ *zstd.Decoder }
+
+func (z zstdCloser) Read(p []byte) (int, error) {
+	n, err := z.Decoder.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("zstd layer: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return n, err
+}
+
+func (z zstdCloser) Close() error { z.Decoder.Close(); return nil }
 
 // DiffID computes the digest of the uncompressed stream r.
 func DiffID(r io.Reader) (digest.Digest, error) {
@@ -100,6 +119,39 @@ type applier struct {
 	// paths written by this layer (RemoveWhiteouts mode keeps them on opaque).
 	written map[string]bool
 	dirs    []dirTime
+	// Speed-ups for the common run of files in one directory, dropped
+	// (invalidate) whenever an entry may change how a path resolves: a
+	// removal, a whiteout, a symlink or a hardlink. dirOK holds
+	// directories known to exist; cdir/cfd is the last parent opened.
+	dirOK map[string]bool
+	cdir  string
+	cfd   int
+}
+
+func (a *applier) invalidate() {
+	clear(a.dirOK)
+	if a.cfd >= 0 {
+		unix.Close(a.cfd)
+	}
+	a.cdir, a.cfd = "", -1
+}
+
+// cachedParent is parent for regular files: the fd stays cached (do not
+// close it).
+func (a *applier) cachedParent(rel string) (int, string, error) {
+	dir, base := path.Split(rel)
+	if a.cfd >= 0 && dir == a.cdir {
+		return a.cfd, base, nil
+	}
+	fd, base, err := a.parent(rel)
+	if err != nil {
+		return -1, "", err
+	}
+	if a.cfd >= 0 {
+		unix.Close(a.cfd)
+	}
+	a.cdir, a.cfd = dir, fd
+	return fd, base, nil
 }
 
 // Apply extracts the (possibly compressed) layer tar r into dir.
@@ -117,7 +169,8 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (Result, 
 		return Result{}, fmt.Errorf("apply layer: open %s: %w", dir, err)
 	}
 	defer unix.Close(rootfd)
-	a := &applier{rootfd: rootfd, opts: opts, written: map[string]bool{}}
+	a := &applier{rootfd: rootfd, opts: opts, written: map[string]bool{}, dirOK: map[string]bool{}, cfd: -1}
+	defer a.invalidate()
 
 	tr := tar.NewReader(cr)
 	for {
@@ -132,7 +185,7 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (Result, 
 			return Result{}, fmt.Errorf("layer tar: %v: %w", err, errdefs.ErrInvalidArgument)
 		}
 		if err := a.entry(hdr, tr); err != nil {
-			return Result{}, fmt.Errorf("layer entry %q: %w", hdr.Name, err)
+			return Result{}, entryError(hdr.Name, err)
 		}
 	}
 	// Trailing padding belongs to the diff ID.
@@ -151,6 +204,21 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (Result, 
 		unix.Close(pfd)
 	}
 	return Result{DiffID: dg.Digest(), Size: cr.n}, nil
+}
+
+// entryError classes a failed entry: the host's trouble (disk full, I/O)
+// stays as it is, anything else is the layer's fault (a path that resolves
+// nowhere inside the root, a link to what is not there...): InvalidArgument.
+func entryError(name string, err error) error {
+	for _, e := range []error{unix.ENOSPC, unix.EDQUOT, unix.EIO, unix.EROFS, unix.ENOMEM, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, e) {
+			return fmt.Errorf("layer entry %q: %w", name, err)
+		}
+	}
+	if errdefs.IsInvalidArgument(err) {
+		return fmt.Errorf("layer entry %q: %w", name, err)
+	}
+	return fmt.Errorf("layer entry %q: %v: %w", name, err, errdefs.ErrInvalidArgument)
 }
 
 type countReader struct {
@@ -197,9 +265,10 @@ func (a *applier) parent(rel string) (int, string, error) {
 // as Docker does for entries whose parent the tar does not list).
 func (a *applier) mkdirAll(rel string) error {
 	dir := path.Dir(rel)
-	if dir == "." || dir == "/" {
+	if dir == "." || dir == "/" || a.dirOK[dir] {
 		return nil
 	}
+	defer func() { a.dirOK[dir] = true }()
 	cur := ""
 	for _, c := range strings.Split(dir, "/") {
 		cur = path.Join(cur, c)
@@ -228,14 +297,28 @@ func (a *applier) entry(hdr *tar.Header, tr io.Reader) error {
 	if rel == "" || rel == "." {
 		return nil // the root itself: keep the target's metadata
 	}
+	whiteout := strings.HasPrefix(path.Base(rel), whPrefix)
+	if whiteout || (hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA && hdr.Typeflag != tar.TypeDir) {
+		a.invalidate()
+	}
 	if err := a.mkdirAll(rel); err != nil {
 		return err
 	}
-	pfd, base, err := a.parent(rel)
+	var (
+		pfd  int
+		base string
+	)
+	if !whiteout && (hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA) {
+		pfd, base, err = a.cachedParent(rel)
+	} else {
+		pfd, base, err = a.parent(rel)
+		if err == nil {
+			defer unix.Close(pfd)
+		}
+	}
 	if err != nil {
 		return err
 	}
-	defer unix.Close(pfd)
 
 	// Whiteouts.
 	if base == whOpaque {
@@ -270,35 +353,106 @@ func (a *applier) entry(hdr *tar.Header, tr io.Reader) error {
 		return nil
 	}
 
-	// Replace what is there, unless both are directories.
+	isReg := hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA
+	if isReg {
+		// Most files are new: create first, and look at what is there
+		// only when something is.
+		return a.regular(hdr, tr, pfd, base, rel)
+	}
+	if err := a.replace(hdr, pfd, base); err != nil {
+		return err
+	}
+	return a.create(hdr, tr, pfd, base, rel)
+}
+
+// replace removes what is at base, unless both it and the entry are
+// directories.
+func (a *applier) replace(hdr *tar.Header, pfd int, base string) error {
 	var st unix.Stat_t
 	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
 		if !(hdr.Typeflag == tar.TypeDir && st.Mode&unix.S_IFMT == unix.S_IFDIR) {
+			// Something goes (a directory, or a symlink paths went
+			// through): every path resolves anew; pfd itself stays valid.
+			clear(a.dirOK)
+			if a.cfd >= 0 && a.cfd != pfd {
+				unix.Close(a.cfd)
+				a.cdir, a.cfd = "", -1
+			}
 			if err := os.RemoveAll(procPath(pfd, base)); err != nil {
 				return err
 			}
 		}
 	}
+	return nil
+}
 
+// regular writes a regular file and its metadata through its own fd.
+func (a *applier) regular(hdr *tar.Header, tr io.Reader, pfd int, base, rel string) error {
+	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := unix.Openat(pfd, base, flags, 0o600)
+	if errors.Is(err, unix.EEXIST) {
+		if err := a.replace(hdr, pfd, base); err != nil {
+			return err
+		}
+		fd, err = unix.Openat(pfd, base, flags, 0o600)
+	}
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), base)
+	defer f.Close()
+	if _, err := io.Copy(f, tr); err != nil {
+		return err
+	}
+	a.written[rel] = true
+	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil && !errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("chown: %w", err)
+	}
+	if len(hdr.PAXRecords) > 0 {
+		if err := setXattrs(procPath(pfd, base), hdr); err != nil {
+			return err
+		}
+	}
+	// After chown, which clears setuid bits.
+	if err := unix.Fchmod(fd, uint32(hdr.Mode&0o7777)); err != nil {
+		return fmt.Errorf("chmod: %w", err)
+	}
+	atime := hdr.AccessTime
+	if atime.IsZero() {
+		atime = hdr.ModTime
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(atime.UnixNano()), unix.NsecToTimespec(hdr.ModTime.UnixNano())}
+	if err := unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH); err != nil {
+		return fmt.Errorf("utimes: %w", err)
+	}
+	return f.Close()
+}
+
+func setXattrs(p string, hdr *tar.Header) error {
+	for k, v := range hdr.PAXRecords {
+		if x, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+			if strings.HasPrefix(x, "trusted.overlay.") {
+				// overlayfs's own metadata (redirects, metacopy, opaque): a layer
+				// may not forge it; whiteouts are the only way to express it.
+				continue
+			}
+			if err := unix.Lsetxattr(p, x, []byte(v), 0); err != nil && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("xattr %s: %w", x, err)
+			}
+		}
+	}
+	return nil
+}
+
+// create makes every entry but regular files.
+func (a *applier) create(hdr *tar.Header, tr io.Reader, pfd int, base, rel string) error {
 	mode := uint32(hdr.Mode & 0o7777)
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 			return err
 		}
-	case tar.TypeReg, tar.TypeRegA:
-		fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		if err != nil {
-			return err
-		}
-		f := os.NewFile(uintptr(fd), base)
-		_, err = io.Copy(f, tr)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
+		a.dirOK[rel] = true
 	case tar.TypeSymlink:
 		// The target is stored as is: it is only ever resolved inside the root.
 		if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
@@ -345,18 +499,8 @@ func (a *applier) entry(hdr *tar.Header, tr io.Reader) error {
 	if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil && !errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("lchown: %w", err)
 	}
-	p := procPath(pfd, base)
-	for k, v := range hdr.PAXRecords {
-		if x, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
-			if strings.HasPrefix(x, "trusted.overlay.") {
-				// overlayfs's own metadata (redirects, metacopy, opaque): a layer
-				// may not forge it; whiteouts are the only way to express it.
-				continue
-			}
-			if err := unix.Lsetxattr(p, x, []byte(v), 0); err != nil && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EPERM) {
-				return fmt.Errorf("xattr %s: %w", x, err)
-			}
-		}
+	if err := setXattrs(procPath(pfd, base), hdr); err != nil {
+		return err
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
 		// After chown, which clears setuid bits.

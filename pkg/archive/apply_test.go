@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/errdefs"
 )
 
 func needRoot(t *testing.T) {
@@ -316,5 +319,83 @@ func TestOwnersDevicesXattrs(t *testing.T) {
 	}
 	if _, err := unix.Lgetxattr(filepath.Join(root, "forged"), "trusted.overlay.redirect", buf); err == nil {
 		t.Fatal("overlay xattr taken from the layer")
+	}
+}
+
+func TestZstd(t *testing.T) {
+	root, _ := sandbox(t)
+	plain := mktar(t, ent{name: "z", body: "zstd body"})
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp := enc.EncodeAll(plain, nil)
+	res, err := apply(t, root, comp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.DiffID != digest.FromBytes(plain) {
+		t.Fatalf("diff ID %s, want the uncompressed tar's", res.DiffID)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "z")); string(b) != "zstd body" {
+		t.Fatalf("z = %q", b)
+	}
+	if d, err := DiffID(bytes.NewReader(comp)); err != nil || d != res.DiffID {
+		t.Fatalf("DiffID: %v %s", err, d)
+	}
+	// A corrupt frame is the layer's fault.
+	bad := append([]byte{}, comp...)
+	bad[len(bad)/2] ^= 0xff
+	if _, err := DiffID(bytes.NewReader(bad)); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("corrupt zstd: %v", err)
+	}
+}
+
+// The speed-up caches (known directories, the last parent opened) must
+// follow a symlink replaced by a directory, and a directory by a file.
+func TestCachesFollowReplacements(t *testing.T) {
+	root, outside := sandbox(t)
+	b := mktar(t,
+		ent{name: "x/", typ: tar.TypeDir, mode: 0o755},
+		ent{name: "b", typ: tar.TypeSymlink, link: "x"},
+		ent{name: "b/f", body: "through the link"},
+		ent{name: "b", typ: tar.TypeDir, mode: 0o755},
+		ent{name: "b/g", body: "in the dir"},
+		ent{name: "d/e/h", body: "deep"},
+		ent{name: "d/e", body: "now a file"},
+		ent{name: "d/e2/i", body: "beside"},
+	)
+	if _, err := apply(t, root, b); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"x/f": "through the link", "b/g": "in the dir", "d/e": "now a file", "d/e2/i": "beside"} {
+		if got, err := os.ReadFile(filepath.Join(root, p)); err != nil || string(got) != want {
+			t.Fatalf("%s: %q %v", p, got, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(root, "x", "g")); err == nil {
+		t.Fatal("b/g went through the replaced link")
+	}
+	assertOutsideUntouched(t, outside)
+}
+
+// A whiteout drops the caches: files after it go where they belong.
+func TestCachesFollowWhiteouts(t *testing.T) {
+	root, _ := sandbox(t)
+	b := mktar(t,
+		ent{name: "d/a", body: "1"},
+		ent{name: "d/.wh..wh..opq", body: ""},
+		ent{name: "d/b", body: "2"},
+		ent{name: ".wh.d", body: ""},
+		ent{name: "d/c", body: "3"},
+	)
+	if _, err := Apply(context.Background(), root, bytes.NewReader(b), Options{Whiteouts: RemoveWhiteouts}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(root, "d", "c")); err != nil || string(got) != "3" {
+		t.Fatalf("d/c: %q %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "d", "a")); err == nil {
+		t.Fatal("d/a survived the whiteout of d")
 	}
 }

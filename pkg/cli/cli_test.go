@@ -122,7 +122,7 @@ func TestFiltersAndRmi(t *testing.T) {
 		t.Errorf("ps -f status=created: %d\n%s", code, out)
 	}
 	_, errOut, code := ctl(t, host, "rmi", "busybox")
-	if code != 1 || !strings.Contains(errOut, "image is being used by container") {
+	if code != 1 || !strings.Contains(errOut, "is using its referenced image") {
 		t.Errorf("rmi used image: %d %q", code, errOut)
 	}
 	ctl(t, host, "rm", "-f", "one", "two")

@@ -2,8 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/distribution/reference"
@@ -12,56 +12,125 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// imageHeaders are the column names of the image fields, as docker's.
+var imageHeaders = row{
+	"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
+	"CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+	"SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE",
+	"Containers": "CONTAINERS",
+}
+
+// parseFilterFlags turns -f KEY=VALUE flags into API filters.
+func parseFilterFlags(flags []string) (client.Filters, error) {
+	f := client.Filters{}
+	for _, v := range flags {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok {
+			return nil, fmt.Errorf("bad format of filter (expected name=value)")
+		}
+		f.Add(strings.ToLower(strings.TrimSpace(k)), val)
+	}
+	return f, nil
+}
+
 func newImagesCommand(c *CLI) *cobra.Command {
-	var quiet, noTrunc bool
+	var quiet, noTrunc, digests, all bool
+	var filterFlags []string
+	var format string
 	cmd := &cobra.Command{
-		Use:   "images [OPTIONS]",
-		Short: "List images",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:     "images [OPTIONS] [REPOSITORY[:TAG]]",
+		Aliases: []string{"ls"},
+		Short:   "List images",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := parseFilterFlags(filterFlags)
+			if err != nil {
+				return err
+			}
+			if len(args) == 1 {
+				f.Add("reference", args[0])
+			}
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			res, err := cl.ImageList(cmd.Context(), client.ImageListOptions{})
+			res, err := cl.ImageList(cmd.Context(), client.ImageListOptions{All: all, Filters: f})
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(c.Out, 0, 1, 3, ' ', 0)
-			if !quiet {
-				fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
-			}
+			var rows []row
+			seen := map[string]bool{}
 			for _, img := range res.Items {
 				id := img.ID
 				if !noTrunc {
 					id = shortID(strings.TrimPrefix(id, "sha256:"))
 				}
-				if quiet {
-					fmt.Fprintln(tw, id)
-					continue
+				base := row{
+					"ID":           id,
+					"CreatedSince": units.HumanDuration(time.Since(time.Unix(img.Created, 0))) + " ago",
+					"CreatedAt":    time.Unix(img.Created, 0).Format("2006-01-02 15:04:05 -0700 MST"),
+					"Size":         units.HumanSizeWithPrecision(float64(img.Size), 3),
+					"VirtualSize":  units.HumanSizeWithPrecision(float64(img.Size), 3),
+					"SharedSize":   "N/A", "UniqueSize": "N/A",
+					"Containers": "N/A",
 				}
-				created := units.HumanDuration(time.Since(time.Unix(img.Created, 0))) + " ago"
-				size := units.HumanSizeWithPrecision(float64(img.Size), 3)
+				if img.SharedSize >= 0 {
+					base["SharedSize"] = units.HumanSizeWithPrecision(float64(img.SharedSize), 3)
+					base["UniqueSize"] = units.HumanSizeWithPrecision(float64(img.Size-img.SharedSize), 3)
+				}
+				if img.Containers >= 0 {
+					base["Containers"] = strconv.FormatInt(img.Containers, 10)
+				}
+				digestOf := map[string]string{}
+				for _, d := range img.RepoDigests {
+					if repo, dg, ok := strings.Cut(d, "@"); ok {
+						digestOf[repo] = dg
+					}
+				}
 				tags := img.RepoTags
 				if len(tags) == 0 {
 					tags = []string{"<none>:<none>"}
 				}
 				for _, t := range tags {
-					repo, tag := "<none>", "<none>"
+					r := row{}
+					for k, v := range base {
+						r[k] = v
+					}
+					r["Repository"], r["Tag"], r["Digest"] = "<none>", "<none>", "<none>"
 					if named, err := reference.ParseNormalizedNamed(t); err == nil {
-						repo = reference.FamiliarName(named)
+						r["Repository"] = reference.FamiliarName(named)
 						if tagged, ok := named.(reference.Tagged); ok {
-							tag = tagged.Tag()
+							r["Tag"] = tagged.Tag()
+						}
+						if d, ok := digestOf[r["Repository"]]; ok {
+							r["Digest"] = d
 						}
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", repo, tag, id, created, size)
+					if quiet {
+						if seen[id] {
+							continue
+						}
+						seen[id] = true
+					}
+					rows = append(rows, r)
 				}
 			}
-			return tw.Flush()
+			def := "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+			if digests {
+				def = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+			}
+			if quiet {
+				format = "{{.ID}}"
+			}
+			return printRows(c.Out, format, def, imageHeaders, rows)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "only show image IDs")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all images")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
+	cmd.Flags().BoolVar(&digests, "digests", false, "show digests")
+	cmd.Flags().StringArrayVarP(&filterFlags, "filter", "f", nil, "filter output based on conditions provided (dangling, reference, before, since, label)")
+	cmd.Flags().StringVar(&format, "format", "", "format output using a Go template ('table ...', 'json', or a template)")
 	return cmd
 }
 

@@ -6,13 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"text/template"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 
 func newInspectCommand(c *CLI) *cobra.Command {
-	return &cobra.Command{
+	var format string
+	cmd := &cobra.Command{
 		Use:   "inspect CONTAINER [CONTAINER...]",
 		Short: "Return low-level information on containers",
 		Args:  cobra.MinimumNArgs(1),
@@ -20,6 +22,15 @@ func newInspectCommand(c *CLI) *cobra.Command {
 			cl, err := c.Client()
 			if err != nil {
 				return err
+			}
+			var tmpl *template.Template
+			if format != "" {
+				if tmpl, err = template.New("").Funcs(template.FuncMap{"json": func(v any) (string, error) {
+					b, err := json.Marshal(v)
+					return string(b), err
+				}}).Parse(format); err != nil {
+					return fmt.Errorf("template parsing error: %w", err)
+				}
 			}
 			var out []json.RawMessage
 			var failed []string
@@ -29,7 +40,27 @@ func newInspectCommand(c *CLI) *cobra.Command {
 					failed = append(failed, err.Error())
 					continue
 				}
+				if tmpl != nil {
+					// As docker: the template sees the JSON document, so
+					// field names are the API's.
+					var v any
+					if err := json.Unmarshal(res.Raw, &v); err != nil {
+						return err
+					}
+					var buf bytes.Buffer
+					if err := tmpl.Execute(&buf, v); err != nil {
+						return fmt.Errorf("template: %w", err)
+					}
+					fmt.Fprintln(c.Out, buf.String())
+					continue
+				}
 				out = append(out, res.Raw)
+			}
+			if tmpl != nil {
+				if len(failed) > 0 {
+					return errors.New(strings.Join(failed, "\n"))
+				}
+				return nil
 			}
 			if out == nil {
 				out = []json.RawMessage{}
@@ -49,4 +80,6 @@ func newInspectCommand(c *CLI) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "format the output using the given Go template")
+	return cmd
 }

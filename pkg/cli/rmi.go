@@ -9,7 +9,7 @@ import (
 )
 
 func newRmiCommand(c *CLI) *cobra.Command {
-	var force bool
+	var force, noPrune bool
 	cmd := &cobra.Command{
 		Use:   "rmi [OPTIONS] IMAGE [IMAGE...]",
 		Short: "Remove one or more images",
@@ -21,7 +21,7 @@ func newRmiCommand(c *CLI) *cobra.Command {
 			}
 			var failed []string
 			for _, ref := range args {
-				res, err := cl.ImageRemove(cmd.Context(), ref, client.ImageRemoveOptions{Force: force})
+				res, err := cl.ImageRemove(cmd.Context(), ref, client.ImageRemoveOptions{Force: force, PruneChildren: !noPrune})
 				if err != nil {
 					failed = append(failed, err.Error())
 					continue
@@ -42,5 +42,6 @@ func newRmiCommand(c *CLI) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "force removal of the image")
+	cmd.Flags().BoolVar(&noPrune, "no-prune", false, "do not delete untagged parents")
 	return cmd
 }

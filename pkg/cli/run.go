@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -42,53 +40,7 @@ func newRunCommand(c *CLI) *cobra.Command {
 				return nil
 			}
 
-			// As docker: attach and wait before start, so that no output and
-			// no exit is missed.
-			att, err := cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
-			if err != nil {
-				return &StatusError{Code: 125, Msg: err.Error()}
-			}
-			defer att.Close()
-			cond := container.WaitConditionNextExit
-			if f.rm {
-				cond = container.WaitConditionRemoved
-			}
-			wait := cl.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond})
-			copied := make(chan error, 1)
-			go func() {
-				var err error
-				if f.tty {
-					_, err = io.Copy(c.Out, att.Reader)
-				} else {
-					_, err = stdcopy.StdCopy(c.Out, c.Err, att.Reader)
-				}
-				copied <- err
-			}()
-			if _, err := cl.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-				return startError(err)
-			}
-			if sigProxy && !f.tty {
-				stop := proxySignals(ctx, cl, id)
-				defer stop()
-			}
-			var code int
-			select {
-			case res := <-wait.Result:
-				if res.Error != nil {
-					return &StatusError{Code: 125, Msg: res.Error.Message}
-				}
-				code = int(res.StatusCode)
-			case err := <-wait.Error:
-				return &StatusError{Code: 125, Msg: err.Error()}
-			}
-			select {
-			case <-copied:
-			case <-time.After(5 * time.Second): // the stream should end with the container
-			}
-			if code != 0 {
-				return &StatusError{Code: code}
-			}
-			return nil
+			return runAttached(ctx, c, cl, id, &f, sigProxy)
 		},
 	}
 	f.add(cmd.Flags())
@@ -135,4 +87,79 @@ func startError(err error) error {
 		code = 126
 	}
 	return &StatusError{Code: code, Msg: msg}
+}
+
+// runAttached is run without -d, as docker does it: attach and wait before
+// start, so that no output and no exit is missed; with -t the terminal goes
+// raw and its size follows; the detach keys end the session and leave the
+// container running.
+func runAttached(ctx context.Context, c *CLI, cl *client.Client, id string, f *containerFlags, sigProxy bool) error {
+	att, err := cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: f.interactive, Stdout: true, Stderr: true, DetachKeys: f.detachKeys})
+	if err != nil {
+		return &StatusError{Code: 125, Msg: err.Error()}
+	}
+	defer att.Close()
+	cond := container.WaitConditionNextExit
+	if f.rm {
+		cond = container.WaitConditionRemoved
+	}
+	wait := cl.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond})
+	var term *terminal
+	if f.tty && f.interactive {
+		if term = terminalOf(c.In); term != nil {
+			if err := term.makeRaw(); err != nil {
+				return &StatusError{Code: 125, Msg: err.Error()}
+			}
+			defer term.restore()
+		}
+	}
+	sess := &session{c: c, conn: att.HijackedResponse, tty: f.tty, stdin: f.interactive}
+	copied := sess.outputDone()
+	if _, err := cl.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		return startError(err)
+	}
+	if term != nil {
+		stop := term.monitorSize(ctx, func(ctx context.Context, h, w uint) error {
+			_, err := cl.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: h, Width: w})
+			return err
+		})
+		defer stop()
+	}
+	if sigProxy && !f.tty {
+		stop := proxySignals(ctx, cl, id)
+		defer stop()
+	}
+	var code int
+	select {
+	case res := <-wait.Result:
+		if res.Error != nil {
+			return &StatusError{Code: 125, Msg: res.Error.Message}
+		}
+		code = int(res.StatusCode)
+		select {
+		case <-copied:
+		case <-time.After(5 * time.Second): // the stream should end with the container
+		}
+	case err := <-wait.Error:
+		return &StatusError{Code: 125, Msg: err.Error()}
+	case <-copied:
+		// The output ended first: the exit, whose result follows at once,
+		// or a detach, after which the container runs on.
+		select {
+		case res := <-wait.Result:
+			code = int(res.StatusCode)
+		case err := <-wait.Error:
+			return &StatusError{Code: 125, Msg: err.Error()}
+		case <-time.After(500 * time.Millisecond):
+			if res, err := cl.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err == nil && res.Container.State != nil && res.Container.State.Running {
+				return nil
+			}
+			res := <-wait.Result
+			code = int(res.StatusCode)
+		}
+	}
+	if code != 0 {
+		return &StatusError{Code: code}
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -30,7 +31,9 @@ type Info struct {
 
 // Store is a blob store rooted at a directory.
 type Store struct {
-	root string
+	root    string
+	locks   refLocks
+	labelMu sync.Mutex
 }
 
 // New opens (creating if needed) a store rooted at root.
@@ -40,10 +43,13 @@ func New(root string) (*Store, error) {
 			return nil, fmt.Errorf("content store: %w", err)
 		}
 	}
-	// Leftovers of writes interrupted by a crash.
+	// Leftovers of one-shot writes interrupted by a crash; directories are
+	// resumable ingests (ingest.go) and stay.
 	if ents, err := os.ReadDir(filepath.Join(root, "ingest")); err == nil {
 		for _, e := range ents {
-			os.Remove(filepath.Join(root, "ingest", e.Name()))
+			if !e.IsDir() {
+				os.Remove(filepath.Join(root, "ingest", e.Name()))
+			}
 		}
 	}
 	return &Store{root: root}, nil
@@ -135,6 +141,9 @@ func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 	p, err := s.blobPath(d)
 	if err != nil {
 		return err
+	}
+	if lp, err := s.labelPath(d); err == nil {
+		os.Remove(lp)
 	}
 	if err := os.Remove(p); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {

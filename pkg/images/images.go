@@ -124,8 +124,8 @@ func (s *Store) List(ctx context.Context) ([]Image, error) {
 	return out, err
 }
 
-// Delete removes the name record. The blobs and snapshots stay: garbage
-// collection is not there yet (issue 4).
+// Delete removes the name record. The blobs and snapshots stay until a
+// garbage collection finds nothing else references them.
 func (s *Store) Delete(ctx context.Context, name string) error {
 	return s.db.Update(ctx, func(tx *metadata.Tx) error {
 		if n, err := Normalize(name); err == nil {
@@ -136,6 +136,9 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 		return tx.Delete(metadata.Images, name)
 	})
 }
+
+// Record stores imgs in one transaction (what a pull does at its end).
+func (s *Store) Record(ctx context.Context, imgs []Image) error { return s.record(ctx, imgs) }
 
 // record stores imgs in one transaction: all names or none. An existing name
 // is moved to the new target (keeping its creation time), as a tag moves.

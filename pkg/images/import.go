@@ -152,10 +152,12 @@ func (s *Store) Import(ctx context.Context, r io.Reader, name string) ([]Image, 
 	}
 	var imgs []Image
 	switch {
+	case a.entries["index.json"] != nil && a.entries["oci-layout"] != nil:
+		// Also what `docker save` writes since Docker 25 (beside a
+		// manifest.json): the OCI index keeps the manifests' digests.
+		imgs, err = s.importOCI(ctx, a, name)
 	case a.entries["manifest.json"] != nil:
 		imgs, err = s.importDocker(ctx, a, name)
-	case a.entries["index.json"] != nil && a.entries["oci-layout"] != nil:
-		imgs, err = s.importOCI(ctx, a, name)
 	default:
 		return nil, invalid("neither a docker-archive (manifest.json) nor an OCI layout (oci-layout, index.json)")
 	}
@@ -202,18 +204,22 @@ func (s *Store) importDocker(ctx context.Context, a *archiveFile, name string) (
 			Config:    cfgDesc,
 			Layers:    []ocispec.Descriptor{},
 		}
+		up := s.startUnpack(ctx, cfg.RootFS.DiffIDs)
 		for _, l := range m.Layers {
 			r, size, err := a.open(l)
 			if err != nil {
+				up.abort()
 				return nil, err
 			}
 			d, err := s.writeBlob(ctx, r, "", "", size)
 			if err != nil {
+				up.abort()
 				return nil, fmt.Errorf("layer %s: %w", l, err)
 			}
 			mf.Layers = append(mf.Layers, d)
+			up.add(d)
 		}
-		chain, err := s.Unpack(ctx, mf.Layers, cfg.RootFS.DiffIDs)
+		chain, err := up.wait()
 		if err != nil {
 			return nil, fmt.Errorf("import: %w", err)
 		}
@@ -394,17 +400,24 @@ func (s *Store) importOCIManifest(ctx context.Context, a *archiveFile, top ocisp
 			return Image{}, err
 		}
 		size += desc.Size + mf.Config.Size
+		if len(cfg.RootFS.DiffIDs) != len(mf.Layers) {
+			return Image{}, invalid("%s: %d layers but config lists %d diff IDs", desc.Digest, len(mf.Layers), len(cfg.RootFS.DiffIDs))
+		}
+		up := s.startUnpack(ctx, cfg.RootFS.DiffIDs)
 		for _, l := range mf.Layers {
 			r, err := a.blob(l)
 			if err != nil {
+				up.abort()
 				return Image{}, err
 			}
 			if _, err := s.writeBlob(ctx, r, l.MediaType, l.Digest, l.Size); err != nil {
+				up.abort()
 				return Image{}, fmt.Errorf("layer %s: %w", l.Digest, err)
 			}
 			size += l.Size
+			up.add(l)
 		}
-		chain, err := s.Unpack(ctx, mf.Layers, cfg.RootFS.DiffIDs)
+		chain, err := up.wait()
 		if err != nil {
 			return Image{}, fmt.Errorf("import: %w", err)
 		}

@@ -28,22 +28,89 @@ func (s *Store) Unpack(ctx context.Context, layers []ocispec.Descriptor, diffIDs
 	if len(layers) != len(diffIDs) {
 		return "", fmt.Errorf("image has %d layers but %d diff IDs: %w", len(layers), len(diffIDs), errdefs.ErrInvalidArgument)
 	}
-	parent := ""
+	parent := digest.Digest("")
 	for i, l := range layers {
-		chain := identity.ChainID(diffIDs[:i+1]).String()
-		if _, err := s.snaps.Stat(ctx, chain); err == nil {
-			if err := s.checkDiffID(ctx, l, diffIDs[i]); err != nil {
-				return "", err
-			}
-			parent = chain
-			continue
-		}
-		if err := s.unpackLayer(ctx, l, diffIDs[i], parent, chain); err != nil {
+		chain, err := s.UnpackLayer(ctx, l, diffIDs[i], parent)
+		if err != nil {
 			return "", fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
 		}
 		parent = chain
 	}
-	return digest.Digest(parent), nil
+	return parent, nil
+}
+
+// unpacker unpacks layers in order as they are stored, so that storing the
+// next layer's blob (disk writes) overlaps unpacking this one.
+type unpacker struct {
+	layers chan ocispec.Descriptor
+	done   chan struct{}
+	chain  digest.Digest
+	err    error
+	n      int
+	cancel context.CancelFunc
+}
+
+func (s *Store) startUnpack(ctx context.Context, diffIDs []digest.Digest) *unpacker {
+	ctx, cancel := context.WithCancel(ctx)
+	u := &unpacker{layers: make(chan ocispec.Descriptor, len(diffIDs)+1), done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(u.done)
+		i := 0
+		for l := range u.layers {
+			if u.err != nil {
+				continue // drain
+			}
+			if i >= len(diffIDs) {
+				u.err = fmt.Errorf("image has more layers than its %d diff IDs: %w", len(diffIDs), errdefs.ErrInvalidArgument)
+				continue
+			}
+			chain, err := s.UnpackLayer(ctx, l, diffIDs[i], u.chain)
+			if err != nil {
+				u.err = fmt.Errorf("layer %d (%s): %w", i, l.Digest, err)
+				continue
+			}
+			u.chain = chain
+			i++
+		}
+		if u.err == nil && i != len(diffIDs) {
+			u.err = fmt.Errorf("image has %d layers but %d diff IDs: %w", i, len(diffIDs), errdefs.ErrInvalidArgument)
+		}
+	}()
+	return u
+}
+
+func (u *unpacker) add(l ocispec.Descriptor) { u.layers <- l }
+
+// wait returns the top chain ID once every layer added is unpacked.
+func (u *unpacker) wait() (digest.Digest, error) {
+	close(u.layers)
+	<-u.done
+	u.cancel()
+	return u.chain, u.err
+}
+
+// abort stops unpacking (what is unpacked stays, for garbage collection).
+func (u *unpacker) abort() {
+	u.cancel()
+	u.wait()
+}
+
+// UnpackLayer unpacks one layer (its blob already in the content store) on
+// top of the committed snapshot parent ("" for the first layer) and returns
+// its chain ID. A pull calls it layer after layer while later layers are
+// still downloading.
+func (s *Store) UnpackLayer(ctx context.Context, l ocispec.Descriptor, diffID, parent digest.Digest) (digest.Digest, error) {
+	chain := diffID
+	if parent != "" {
+		chain = identity.ChainID([]digest.Digest{parent, diffID})
+	}
+	if _, err := s.snaps.Stat(ctx, chain.String()); err == nil {
+		return chain, s.checkDiffID(ctx, l, diffID)
+	}
+	if err := s.unpackLayer(ctx, l, diffID, parent.String(), chain.String()); err != nil {
+		return "", err
+	}
+	return chain, nil
 }
 
 func (s *Store) checkDiffID(ctx context.Context, l ocispec.Descriptor, want digest.Digest) error {

@@ -113,6 +113,22 @@ func (c *containerIO) start() {
 	}()
 }
 
+// finish ends the attachers of an io that never started (an exec that
+// failed or was deleted before Start).
+func (c *containerIO) finish() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.drained {
+		return
+	}
+	c.drained = true
+	for a := range c.attached {
+		close(a.ch)
+		delete(c.attached, a)
+	}
+	close(c.done)
+}
+
 func (c *containerIO) copy(s Stream) {
 	defer c.wg.Done()
 	r := c.readers[s]

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ type runtimeCLI struct {
 	args   []string
 	log    string // the runtime's --log file, JSON lines
 	reaper *Reaper
+	mask   []string // files masked in the runtime's mount namespace (DefaultMasks)
 }
 
 // stdio is the standard input, output and error of a runtime invocation;
@@ -42,7 +42,8 @@ func (r *runtimeCLI) run(io3 *stdio, sub ...string) error {
 	args = append(args, "--log", r.log, "--log-format", "json")
 	args = append(args, r.args...)
 	args = append(args, sub...)
-	cmd := exec.Command(r.binary, args...)
+	self, _ := os.Executable()
+	cmd := RuntimeCommand(self, r.binary, r.mask, args...)
 	cmd.Dir = filepath.Dir(r.log)
 
 	logStart := fileSize(r.log)

@@ -76,6 +76,7 @@ type service struct {
 	oomBase   uint64 // its value at create
 	io        *containerIO
 	exited    chan struct{} // closed once the exit is recorded and output drained
+	execs     map[string]*execProcess
 }
 
 func newService(cfg Config, reaper *Reaper, onShutdown func()) *service {
@@ -88,9 +89,11 @@ func newService(cfg Config, reaper *Reaper, onShutdown func()) *service {
 			args:   cfg.RuntimeArgs,
 			log:    filepath.Join(cfg.StateDir, RuntimeLogFile),
 			reaper: reaper,
+			mask:   DefaultMasks(cfg.Runtime),
 		},
 		onShutdown: onShutdown,
 		exited:     make(chan struct{}),
+		execs:      map[string]*execProcess{},
 	}
 }
 
@@ -257,6 +260,10 @@ func writeFileAtomic(path string, v any) error {
 }
 
 func (s *service) Start(ctx context.Context, req *shimv1.StartRequest) (*shimv1.StartResponse, error) {
+	if req.ExecId != "" {
+		resp, err := s.startExec(req.ExecId)
+		return resp, errdefs.ToGRPC(err)
+	}
 	s.mu.Lock()
 	status, pid := s.status, s.pid
 	s.mu.Unlock()
@@ -284,6 +291,13 @@ func statusName(st shimv1.Status) string {
 }
 
 func (s *service) State(ctx context.Context, req *shimv1.StateRequest) (*shimv1.StateResponse, error) {
+	if req.ExecId != "" {
+		p, err := s.getExec(req.ExecId)
+		if err != nil {
+			return nil, errdefs.ToGRPC(err)
+		}
+		return p.state(s.cfg.ID, s.cfg.Bundle), nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	resp := &shimv1.StateResponse{
@@ -304,6 +318,14 @@ func (s *service) State(ctx context.Context, req *shimv1.StateRequest) (*shimv1.
 }
 
 func (s *service) Wait(ctx context.Context, req *shimv1.WaitRequest) (*shimv1.WaitResponse, error) {
+	if req.ExecId != "" {
+		p, err := s.getExec(req.ExecId)
+		if err != nil {
+			return nil, errdefs.ToGRPC(err)
+		}
+		resp, err := p.wait(ctx)
+		return resp, errdefs.ToGRPC(err)
+	}
 	s.mu.Lock()
 	status := s.status
 	s.mu.Unlock()
@@ -321,6 +343,16 @@ func (s *service) Wait(ctx context.Context, req *shimv1.WaitRequest) (*shimv1.Wa
 }
 
 func (s *service) Kill(ctx context.Context, req *shimv1.KillRequest) (*shimv1.KillResponse, error) {
+	if req.ExecId != "" {
+		p, err := s.getExec(req.ExecId)
+		if err == nil {
+			err = p.kill(req.Signal)
+		}
+		if err != nil {
+			return nil, errdefs.ToGRPC(err)
+		}
+		return &shimv1.KillResponse{}, nil
+	}
 	if err := s.kill(ctx, req.Signal, req.All); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
@@ -360,6 +392,10 @@ func (s *service) kill(ctx context.Context, sig uint32, all bool) error {
 }
 
 func (s *service) Delete(ctx context.Context, req *shimv1.DeleteRequest) (*shimv1.DeleteResponse, error) {
+	if req.ExecId != "" {
+		resp, err := s.deleteExec(ctx, req.ExecId, req.Force)
+		return resp, errdefs.ToGRPC(err)
+	}
 	resp, err := s.delete(ctx, req.Force)
 	return resp, errdefs.ToGRPC(err)
 }
@@ -406,12 +442,28 @@ func (s *service) delete(ctx context.Context, force bool) (*shimv1.DeleteRespons
 	}, nil
 }
 
-func (s *service) Attach(req *shimv1.AttachRequest, stream shimv1.Shim_AttachServer) error {
+// ioOf returns the stdio of the init ("") or of an exec.
+func (s *service) ioOf(execID string) (*containerIO, error) {
+	if execID != "" {
+		p, err := s.getExec(execID)
+		if err != nil {
+			return nil, err
+		}
+		return p.io, nil
+	}
 	s.mu.Lock()
 	cio := s.io
 	s.mu.Unlock()
 	if cio == nil {
-		return errdefs.ToGRPC(fmt.Errorf("container %s not created: %w", s.cfg.ID, errdefs.ErrFailedPrecondition))
+		return nil, fmt.Errorf("container %s not created: %w", s.cfg.ID, errdefs.ErrFailedPrecondition)
+	}
+	return cio, nil
+}
+
+func (s *service) Attach(req *shimv1.AttachRequest, stream shimv1.Shim_AttachServer) error {
+	cio, err := s.ioOf(req.ExecId)
+	if err != nil {
+		return errdefs.ToGRPC(err)
 	}
 	stdout, stderr := req.Stdout, req.Stderr
 	if !stdout && !stderr {
@@ -463,19 +515,27 @@ func (s *service) Shutdown(ctx context.Context, req *shimv1.ShutdownRequest) (*s
 }
 
 func (s *service) WriteStdin(stream shimv1.Shim_WriteStdinServer) error {
-	s.mu.Lock()
-	cio := s.io
-	s.mu.Unlock()
-	if cio == nil {
-		return errdefs.ToGRPC(fmt.Errorf("container %s not created: %w", s.cfg.ID, errdefs.ErrFailedPrecondition))
+	// The first chunk names the process.
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return stream.SendAndClose(&shimv1.WriteStdinResponse{})
 	}
-	for {
-		m, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return stream.SendAndClose(&shimv1.WriteStdinResponse{})
-		}
-		if err != nil {
-			return err
+	if err != nil {
+		return err
+	}
+	cio, err := s.ioOf(first.ExecId)
+	if err != nil {
+		return errdefs.ToGRPC(err)
+	}
+	for m := first; ; {
+		if m == nil {
+			m, err = stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return stream.SendAndClose(&shimv1.WriteStdinResponse{})
+			}
+			if err != nil {
+				return err
+			}
 		}
 		if len(m.Data) > 0 {
 			if err := cio.writeStdin(m.Data); err != nil {
@@ -488,15 +548,14 @@ func (s *service) WriteStdin(stream shimv1.Shim_WriteStdinServer) error {
 		if m.Close {
 			cio.closeStdin()
 		}
+		m = nil
 	}
 }
 
 func (s *service) ResizePty(ctx context.Context, req *shimv1.ResizePtyRequest) (*shimv1.ResizePtyResponse, error) {
-	s.mu.Lock()
-	cio := s.io
-	s.mu.Unlock()
-	if cio == nil {
-		return nil, errdefs.ToGRPC(fmt.Errorf("container %s not created: %w", s.cfg.ID, errdefs.ErrFailedPrecondition))
+	cio, err := s.ioOf(req.ExecId)
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
 	}
 	if req.Width > 0xffff || req.Height > 0xffff {
 		return nil, errdefs.ToGRPC(fmt.Errorf("window size %dx%d: %w", req.Width, req.Height, errdefs.ErrInvalidArgument))

@@ -82,6 +82,7 @@ func (cs *containersService) Create(ctx context.Context, req *pb.CreateContainer
 	if err := cs.s.db.Update(ctx, func(tx *metadata.Tx) error { return tx.Create(metadata.Containers, c.ID, c) }); err != nil {
 		return nil, err
 	}
+	cs.s.publish(ctx, &pb.Envelope{Topic: "/containers/create", ContainerId: c.ID, Image: c.Image})
 	return &pb.CreateContainerResponse{Container: c.toPB()}, nil
 }
 
@@ -126,5 +127,6 @@ func (cs *containersService) Delete(ctx context.Context, req *pb.DeleteContainer
 			return nil, fmt.Errorf("container %s deleted, but not its snapshot: %w", c.ID, err)
 		}
 	}
+	cs.s.publish(ctx, &pb.Envelope{Topic: "/containers/delete", ContainerId: c.ID, Image: c.Image})
 	return &pb.DeleteContainerResponse{}, nil
 }

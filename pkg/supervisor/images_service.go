@@ -37,7 +37,7 @@ func (c *contentService) Info(ctx context.Context, req *pb.InfoRequest) (*pb.Inf
 	if err != nil {
 		return nil, err
 	}
-	return &pb.InfoResponse{Info: &pb.ContentInfo{Digest: info.Digest.String(), Size: info.Size, CreatedAt: info.CreatedAt.UnixNano()}}, nil
+	return &pb.InfoResponse{Info: &pb.ContentInfo{Digest: info.Digest.String(), Size: info.Size, CreatedAt: info.CreatedAt.UnixNano(), Labels: c.s.content.Labels(ctx, d)}}, nil
 }
 
 func (c *contentService) List(ctx context.Context, req *pb.ListContentRequest) (*pb.ListContentResponse, error) {
@@ -142,7 +142,11 @@ func (is *imagesService) List(ctx context.Context, req *pb.ListImagesRequest) (*
 }
 
 func (is *imagesService) Delete(ctx context.Context, req *pb.DeleteImageRequest) (*pb.DeleteImageResponse, error) {
-	return &pb.DeleteImageResponse{}, is.s.images.Delete(ctx, req.Name)
+	if err := is.s.images.Delete(ctx, req.Name); err != nil {
+		return nil, err
+	}
+	is.s.publish(ctx, &pb.Envelope{Topic: "/images/delete", Image: req.Name})
+	return &pb.DeleteImageResponse{}, nil
 }
 
 // importReader reads the data of an Import stream.
@@ -177,6 +181,9 @@ func (is *imagesService) Import(stream pb.Images_ImportServer) error {
 		}
 		return err
 	}
+	// Keep garbage collection out until the names are recorded.
+	is.s.gcMu.RLock()
+	defer is.s.gcMu.RUnlock()
 	imgs, err := is.s.images.Import(stream.Context(), &importReader{stream: stream, first: first}, first.Name)
 	if err != nil {
 		return err
@@ -184,6 +191,7 @@ func (is *imagesService) Import(stream pb.Images_ImportServer) error {
 	resp := &pb.ImportResponse{}
 	for _, i := range imgs {
 		resp.Images = append(resp.Images, imageToPB(i))
+		is.s.publish(stream.Context(), &pb.Envelope{Topic: "/images/create", Image: resp.Images[len(resp.Images)-1].Name})
 	}
 	return stream.SendAndClose(resp)
 }

@@ -22,11 +22,13 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/berthd/berth/pkg/content"
+	"github.com/berthd/berth/pkg/distribution"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/images"
 	"github.com/berthd/berth/pkg/metadata"
 	"github.com/berthd/berth/pkg/namespaces"
 	"github.com/berthd/berth/pkg/snapshots"
+	"github.com/berthd/berth/pkg/supervisor/events"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -58,6 +60,8 @@ type Config struct {
 	RuntimePath    string
 	ShimBinary     string // "" is the `shim` binary next to this executable
 	Logger         *slog.Logger
+	// Registries: mirrors, insecure registries, CA dir, docker config.json.
+	Distribution distribution.Config
 }
 
 // Server is a supervisord.
@@ -71,6 +75,11 @@ type Server struct {
 	images   *images.Store
 	runtimes map[string]Runtime
 	tasks    *taskManager
+	dist     *distribution.Service
+	// gcMu: garbage collection takes it exclusively; pulls and imports
+	// share it, so nothing they are writing disappears under them.
+	gcMu   sync.RWMutex
+	events *events.Broker
 
 	grpc     *grpc.Server
 	mu       sync.Mutex
@@ -99,7 +108,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("supervisor: %w", err)
 		}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, events: events.NewBroker(0)}
 	if err := s.loadUUID(); err != nil {
 		return nil, err
 	}
@@ -126,6 +135,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.images = images.NewStore(s.db, s.content, s.snaps, tmp)
+	s.dist = distribution.New(cfg.Distribution, s.content, s.images)
 	s.tasks = newTaskManager(s)
 	s.tasks.recover(context.Background())
 
@@ -139,6 +149,9 @@ func New(cfg Config) (*Server, error) {
 	pb.RegisterContainersServer(s.grpc, &containersService{s: s})
 	pb.RegisterTasksServer(s.grpc, &tasksService{s: s})
 	pb.RegisterIntrospectionServer(s.grpc, &introspectionService{s: s})
+	pb.RegisterDistributionServer(s.grpc, &distributionService{s: s})
+	pb.RegisterLeasesServer(s.grpc, &leasesService{s: s})
+	pb.RegisterEventsServer(s.grpc, &eventsService{s: s})
 	return s, nil
 }
 
@@ -199,18 +212,7 @@ func (s *Server) setupRuntimes() error {
 		exeDir = filepath.Dir(exe)
 	}
 	if s.cfg.Runtimes == nil {
-		p := s.cfg.RuntimePath
-		if p == "" && exeDir != "" {
-			p = filepath.Join(exeDir, "runtime")
-		}
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			s.cfg.Runtimes = append(s.cfg.Runtimes, Runtime{Name: DefaultRuntimeName, Path: p})
-		}
-		for _, n := range []string{"runc", "crun"} {
-			if p, err := exec.LookPath(n); err == nil {
-				s.cfg.Runtimes = append(s.cfg.Runtimes, Runtime{Name: n, Path: p})
-			}
-		}
+		s.cfg.Runtimes = DefaultRuntimes(s.cfg.RuntimePath)
 	}
 	for _, r := range s.cfg.Runtimes {
 		if r.Name == "" || r.Path == "" {
@@ -229,6 +231,37 @@ func (s *Server) setupRuntimes() error {
 		s.cfg.ShimBinary = filepath.Join(exeDir, "shim")
 	}
 	return nil
+}
+
+// DefaultRuntimes are the runtimes registered when the configuration
+// names none: "berth" (runtimePath, or the `runtime` binary next to this
+// executable), and "runc" and "crun" when found in PATH.
+func DefaultRuntimes(runtimePath string) []Runtime {
+	var rts []Runtime
+	if runtimePath == "" {
+		if exe, err := os.Executable(); err == nil {
+			runtimePath = filepath.Join(filepath.Dir(exe), "runtime")
+		}
+	}
+	if st, err := os.Stat(runtimePath); err == nil && !st.IsDir() {
+		rts = append(rts, Runtime{Name: DefaultRuntimeName, Path: runtimePath})
+	}
+	for _, n := range []string{"runc", "crun"} {
+		if p, err := exec.LookPath(n); err == nil {
+			rts = append(rts, Runtime{Name: n, Path: p})
+		}
+	}
+	return rts
+}
+
+// ParseRuntime parses NAME=PATH[,ARG...] (the --runtime flag).
+func ParseRuntime(s string) (Runtime, error) {
+	name, rest, ok := strings.Cut(s, "=")
+	if !ok || name == "" || rest == "" {
+		return Runtime{}, fmt.Errorf("runtime %q: want NAME=PATH[,ARG...]: %w", s, errdefs.ErrInvalidArgument)
+	}
+	parts := strings.Split(rest, ",")
+	return Runtime{Name: name, Path: parts[0], Args: parts[1:]}, nil
 }
 
 // runtime returns the runtime called name ("" for the default).
@@ -313,6 +346,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.events.Close()
 	s.stopGRPC()
 	s.tasks.close()
 	if s.cfg.Address != "" {

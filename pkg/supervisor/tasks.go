@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
@@ -41,10 +41,25 @@ type task struct {
 	taskInfo
 	bundle string
 	shim   *client.Client
-	// exited is set, and shim nil, for a task whose shim was found dead at
-	// recovery: its resources are already cleaned up, and it stays listed
-	// as stopped (until Delete) so that its exit status can be read.
-	exited *shim.ExitRecord
+
+	mu sync.Mutex
+	// exited is set, and shim unusable, for a task whose shim died (found
+	// dead at recovery, or seen dying): its resources are already cleaned
+	// up, and it stays listed as stopped (until Delete, persisted in
+	// STATE/stopped) so that its exit status can be read.
+	exited   *shim.ExitRecord
+	deleting bool              // Delete stops the shim: its end is no death
+	execs    map[string]uint32 // exec id -> pid, for ListPids
+	// monitorDone is closed when the goroutine that waits for the task's
+	// exit has published it (or given up).
+	monitorDone chan struct{}
+}
+
+// exitRecord is the record of a task whose shim is gone, or nil.
+func (t *task) exitRecord() *shim.ExitRecord {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.exited
 }
 
 func errExited(id string) error {
@@ -56,10 +71,14 @@ type taskManager struct {
 	mu       sync.Mutex
 	tasks    map[string]*task // by namespace/id
 	creating map[string]bool
+	// stop ends the monitors when the supervisor closes.
+	stopCtx context.Context
+	stop    context.CancelFunc
 }
 
 func newTaskManager(s *Server) *taskManager {
-	return &taskManager{s: s, tasks: map[string]*task{}, creating: map[string]bool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &taskManager{s: s, tasks: map[string]*task{}, creating: map[string]bool{}, stopCtx: ctx, stop: cancel}
 }
 
 func namespaceOf(ctx context.Context) (string, error) { return namespaces.NamespaceRequired(ctx) }
@@ -176,7 +195,8 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 			Socket:      m.socketPath(ns, c.ID),
 			ShimState:   filepath.Join(m.s.cfg.State, "shim", ns, c.ID),
 		},
-		bundle: m.bundleDir(ns, c.ID),
+		bundle:      m.bundleDir(ns, c.ID),
+		monitorDone: make(chan struct{}),
 	}
 	// Whatever a previous task of this container left (a crash mid-create).
 	m.teardown(t)
@@ -219,6 +239,7 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 	m.mu.Lock()
 	m.tasks[key] = t
 	m.mu.Unlock()
+	m.monitor(t)
 	return t, nil
 }
 
@@ -273,10 +294,22 @@ func (m *taskManager) runtimeDelete(ti taskInfo) {
 		args = append(args, "--root", ti.RuntimeRoot)
 	}
 	args = append(args, "delete", "--force", ti.ID)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, ti.Runtime.Path, args...).CombinedOutput(); err != nil {
-		m.s.log.Debug("runtime delete", "id", ti.ID, "err", err, "output", string(out))
+	cmd := shim.RuntimeCommand(m.s.cfg.ShimBinary, ti.Runtime.Path, shim.DefaultMasks(ti.Runtime.Path), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Start()
+	if err == nil {
+		waited := make(chan error, 1)
+		go func() { waited <- cmd.Wait() }()
+		select {
+		case err = <-waited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			err = <-waited
+		}
+	}
+	if err != nil {
+		m.s.log.Debug("runtime delete", "id", ti.ID, "err", err, "output", out.String())
 	}
 }
 
@@ -299,28 +332,49 @@ func (m *taskManager) delete(ctx context.Context, id string, force bool) (*shimv
 	if err != nil {
 		return nil, err
 	}
-	if t.exited != nil {
+	t.mu.Lock()
+	if t.deleting {
+		t.mu.Unlock()
+		return nil, fmt.Errorf("task %s is being deleted: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	t.deleting = true
+	rec := t.exited
+	t.mu.Unlock()
+	if rec != nil {
 		m.mu.Lock()
 		delete(m.tasks, t.Namespace+"/"+t.ID)
 		m.mu.Unlock()
-		return &shimv1.DeleteResponse{Pid: t.exited.Pid, ExitStatus: t.exited.ExitStatus, ExitedAt: t.exited.ExitedAt.UnixNano()}, nil
+		m.removeStopped(t.taskInfo)
+		m.publishDelete(t, rec.Pid, rec.ExitStatus, rec.ExitedAt.UnixNano())
+		return &shimv1.DeleteResponse{Pid: rec.Pid, ExitStatus: rec.ExitStatus, ExitedAt: rec.ExitedAt.UnixNano()}, nil
 	}
 	resp, err := m.stopShim(t, force)
 	if err != nil {
+		t.mu.Lock()
+		t.deleting = false
+		t.mu.Unlock()
 		return nil, fmt.Errorf("delete task %s: %w", id, err)
 	}
 	if resp == nil {
 		resp = &shimv1.DeleteResponse{}
 		if rec, ok := readExit(t.ShimState); ok {
-			resp.ExitStatus, resp.ExitedAt = rec.ExitStatus, rec.ExitedAt.UnixNano()
+			resp.Pid, resp.ExitStatus, resp.ExitedAt = rec.Pid, rec.ExitStatus, rec.ExitedAt.UnixNano()
 		}
 	}
 	m.mu.Lock()
 	delete(m.tasks, t.Namespace+"/"+t.ID)
 	m.mu.Unlock()
+	// The exit event goes out before the delete event.
+	if t.monitorDone != nil {
+		select {
+		case <-t.monitorDone:
+		case <-time.After(5 * time.Second):
+		}
+	}
 	if err := m.teardown(t); err != nil {
 		return nil, fmt.Errorf("delete task %s: %w", id, err)
 	}
+	m.publishDelete(t, resp.Pid, resp.ExitStatus, resp.ExitedAt)
 	return resp, nil
 }
 
@@ -357,8 +411,11 @@ func (m *taskManager) recover(ctx context.Context) {
 			}
 			if cl := m.connect(ctx, t.Socket); cl != nil {
 				t.shim = cl
+				t.monitorDone = make(chan struct{})
 				m.tasks[t.Namespace+"/"+t.ID] = t
 				m.s.log.Info("recover: task is alive", "namespace", t.Namespace, "id", t.ID)
+				m.monitor(t)
+				m.recoverExecs(ctx, t)
 				continue
 			}
 			rec, ok := readExit(t.ShimState)
@@ -369,6 +426,11 @@ func (m *taskManager) recover(ctx context.Context) {
 				rec = shim.ExitRecord{ExitStatus: 255, ExitedAt: time.Now().UTC()}
 				m.s.log.Warn("recover: shim gone, exit status unknown", "namespace", t.Namespace, "id", t.ID)
 			}
+			// Persisted first: a crash during the cleanup below must not
+			// lose the exit status.
+			if err := m.saveStopped(t.taskInfo, rec); err != nil {
+				m.s.log.Error("recover: persisting stopped task", "id", t.ID, "err", err)
+			}
 			m.runtimeDelete(t.taskInfo)
 			if err := m.teardown(t); err != nil {
 				m.s.log.Error("recover: cleaning task", "id", t.ID, "err", err)
@@ -377,11 +439,12 @@ func (m *taskManager) recover(ctx context.Context) {
 			m.tasks[t.Namespace+"/"+t.ID] = t
 		}
 	}
+	m.loadStopped()
 	// Sockets nobody owns any more.
 	socks, _ := os.ReadDir(filepath.Join(m.s.cfg.State, "s"))
 	live := map[string]bool{}
 	for _, t := range m.tasks {
-		if t.shim != nil {
+		if t.shim != nil && t.exited == nil {
 			live[t.Socket] = true
 		}
 	}
@@ -408,10 +471,11 @@ func (m *taskManager) connect(ctx context.Context, socket string) *client.Client
 }
 
 func (m *taskManager) close() {
+	m.stop()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, t := range m.tasks {
-		if t.shim != nil {
+		if t.shim != nil && t.exitRecord() == nil {
 			t.shim.Close()
 		}
 	}

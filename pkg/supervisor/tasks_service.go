@@ -3,9 +3,13 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sort"
+	"time"
 
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/supervisor/events"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
@@ -17,10 +21,11 @@ type tasksService struct {
 }
 
 func (t *task) state(ctx context.Context) (*pb.Task, error) {
-	if e := t.exited; e != nil {
+	if e := t.exitRecord(); e != nil {
 		return &pb.Task{
 			ContainerId: t.ID, Pid: e.Pid, Status: pb.TaskStatus_TASK_STATUS_STOPPED,
-			ExitStatus: e.ExitStatus, ExitedAt: e.ExitedAt.UnixNano(), Runtime: t.Runtime.Name,
+			ExitStatus: e.ExitStatus, ExitedAt: e.ExitedAt.UnixNano(), OomKilled: e.OOMKilled,
+			Runtime: t.Runtime.Name,
 		}, nil
 	}
 	st, err := t.shim.State(ctx)
@@ -34,6 +39,18 @@ func (t *task) state(ctx context.Context) (*pb.Task, error) {
 	}, nil
 }
 
+// live returns the task when its shim is there to ask.
+func (ts *tasksService) live(ctx context.Context, id string) (*task, error) {
+	t, err := ts.s.tasks.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if t.exitRecord() != nil {
+		return nil, errExited(t.ID)
+	}
+	return t, nil
+}
+
 func (ts *tasksService) Create(ctx context.Context, req *pb.CreateTaskRequest) (*pb.CreateTaskResponse, error) {
 	t, err := ts.s.tasks.create(ctx, req)
 	if err != nil {
@@ -43,16 +60,17 @@ func (ts *tasksService) Create(ctx context.Context, req *pb.CreateTaskRequest) (
 	if err != nil {
 		return nil, err
 	}
+	ts.s.tasks.publish(t, events.TaskCreate, &pb.Envelope{Pid: st.Pid})
 	return &pb.CreateTaskResponse{Task: st}, nil
 }
 
 func (ts *tasksService) Start(ctx context.Context, req *pb.StartTaskRequest) (*pb.StartTaskResponse, error) {
-	t, err := ts.s.tasks.get(ctx, req.ContainerId)
+	t, err := ts.live(ctx, req.ContainerId)
 	if err != nil {
 		return nil, err
 	}
-	if t.exited != nil {
-		return nil, errExited(t.ID)
+	if req.ExecId != "" {
+		return ts.startExec(ctx, t, req.ExecId)
 	}
 	if _, err := t.shim.Start(ctx); err != nil {
 		return nil, err
@@ -61,6 +79,7 @@ func (ts *tasksService) Start(ctx context.Context, req *pb.StartTaskRequest) (*p
 	if err != nil {
 		return nil, err
 	}
+	ts.s.tasks.publish(t, events.TaskStart, &pb.Envelope{Pid: st.Pid})
 	return &pb.StartTaskResponse{Task: st}, nil
 }
 
@@ -104,7 +123,7 @@ func (ts *tasksService) List(ctx context.Context, req *pb.ListTasksRequest) (*pb
 }
 
 func (ts *tasksService) Kill(ctx context.Context, req *pb.KillTaskRequest) (*pb.KillTaskResponse, error) {
-	t, err := ts.s.tasks.get(ctx, req.ContainerId)
+	t, err := ts.live(ctx, req.ContainerId)
 	if err != nil {
 		return nil, err
 	}
@@ -112,8 +131,8 @@ func (ts *tasksService) Kill(ctx context.Context, req *pb.KillTaskRequest) (*pb.
 	if sig == 0 {
 		sig = 15 // SIGTERM
 	}
-	if t.exited != nil {
-		return nil, errExited(t.ID)
+	if req.ExecId != "" {
+		return &pb.KillTaskResponse{}, t.shim.KillExec(ctx, req.ExecId, sig)
 	}
 	return &pb.KillTaskResponse{}, t.shim.Kill(ctx, sig, req.All)
 }
@@ -123,17 +142,51 @@ func (ts *tasksService) Wait(ctx context.Context, req *pb.WaitTaskRequest) (*pb.
 	if err != nil {
 		return nil, err
 	}
-	if e := t.exited; e != nil {
-		return &pb.WaitTaskResponse{ExitStatus: e.ExitStatus, ExitedAt: e.ExitedAt.UnixNano()}, nil
+	if e := t.exitRecord(); e != nil {
+		if req.ExecId != "" {
+			return nil, fmt.Errorf("exec %s: %w", req.ExecId, errdefs.ErrNotFound)
+		}
+		return &pb.WaitTaskResponse{ExitStatus: e.ExitStatus, ExitedAt: e.ExitedAt.UnixNano(), OomKilled: e.OOMKilled}, nil
 	}
-	r, err := t.shim.Wait(ctx)
+	var r *shimv1.WaitResponse
+	if req.ExecId != "" {
+		r, err = t.shim.WaitExec(ctx, req.ExecId)
+	} else {
+		r, err = t.shim.Wait(ctx)
+	}
 	if err != nil {
+		if req.ExecId == "" && t.monitorDone != nil && errdefs.IsUnavailable(err) {
+			// The shim may have died: its monitor finds out and records it.
+			select {
+			case <-t.monitorDone:
+			case <-time.After(10 * time.Second):
+			case <-ctx.Done():
+			}
+		}
+		if e := t.exitRecord(); e != nil && req.ExecId == "" {
+			// The shim died while we waited: its task was taken down.
+			return &pb.WaitTaskResponse{ExitStatus: e.ExitStatus, ExitedAt: e.ExitedAt.UnixNano()}, nil
+		}
 		return nil, err
 	}
 	return &pb.WaitTaskResponse{ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt, OomKilled: r.OomKilled}, nil
 }
 
 func (ts *tasksService) Delete(ctx context.Context, req *pb.DeleteTaskRequest) (*pb.DeleteTaskResponse, error) {
+	if req.ExecId != "" {
+		t, err := ts.live(ctx, req.ContainerId)
+		if err != nil {
+			return nil, err
+		}
+		r, err := t.shim.DeleteExec(ctx, req.ExecId, req.Force)
+		if err != nil {
+			return nil, err
+		}
+		t.mu.Lock()
+		delete(t.execs, req.ExecId)
+		t.mu.Unlock()
+		return &pb.DeleteTaskResponse{ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt}, nil
+	}
 	r, err := ts.s.tasks.delete(ctx, req.ContainerId, req.Force)
 	if err != nil {
 		return nil, err
@@ -146,10 +199,10 @@ func (ts *tasksService) Attach(req *pb.AttachTaskRequest, stream pb.Tasks_Attach
 	if err != nil {
 		return err
 	}
-	if t.exited != nil {
+	if t.exitRecord() != nil {
 		return stream.SendHeader(nil) // nothing more will come
 	}
-	a, err := t.shim.Attach(stream.Context(), req.Stdout, req.Stderr)
+	a, err := t.shim.AttachExec(stream.Context(), req.ExecId, req.Stdout, req.Stderr)
 	if err != nil {
 		return err
 	}

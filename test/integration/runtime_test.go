@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func TestRuntimePid1AndHostname(t *testing.T) {
@@ -291,25 +293,48 @@ func TestRuntimeNoHostFdLeak(t *testing.T) {
 }
 
 func TestRuntimeInitBinaryNotHost(t *testing.T) {
-	e := newRtEnv(t, nil, "true")
+	e := newRtEnv(t, nil, "sleep", "100")
 	id := "exe"
 	e.cleanup(t, id)
 	e.must(t, "create", "--bundle", e.bundle, id)
 	st := e.state(t, id)
 	exe := fmt.Sprintf("/proc/%d/exe", st.Pid)
-	target, err := os.Readlink(exe)
+	// What a container process can do (CVE-2019-5736): keep a handle on the
+	// init's binary while init runs it, and once init has exec'd the
+	// container's process (so the file is no longer busy), write through it.
+	h, err := os.OpenFile(exe, unix.O_PATH, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(target, "/memfd:") {
-		t.Fatalf("init runs %s, want a memfd copy of the runtime", target)
+	defer h.Close()
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(int(h.Fd()), &fs); err != nil {
+		t.Fatal(err)
 	}
-	if f, err := os.OpenFile(exe, os.O_WRONLY, 0); err == nil {
+	target, _ := os.Readlink(exe)
+	var hs, bs unix.Stat_t
+	if err := unix.Fstat(int(h.Fd()), &hs); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(e.bin, &bs); err != nil {
+		t.Fatal(err)
+	}
+	if hs.Dev == bs.Dev && hs.Ino == bs.Ino {
+		t.Fatalf("init runs the host binary itself (%s)", target)
+	}
+	if !strings.HasPrefix(target, "/memfd:") && fs.Type != unix.OVERLAYFS_SUPER_MAGIC {
+		t.Fatalf("init runs %s (fs %#x), want a sealed memfd or a read-only overlay", target, fs.Type)
+	}
+	e.must(t, "start", id)
+	waitStatus(t, e, id, "running")
+	if f, err := os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", h.Fd()), os.O_WRONLY, 0); err == nil {
 		_, werr := f.Write([]byte("x"))
 		f.Close()
 		if werr == nil {
 			t.Fatal("the init's binary is writable")
 		}
+	} else if !strings.HasPrefix(target, "/memfd:") && !errors.Is(err, unix.EROFS) {
+		t.Fatalf("open for writing: %v, want EROFS", err)
 	}
 }
 
@@ -324,7 +349,8 @@ func TestRuntimeErrors(t *testing.T) {
 	}
 	e.editSpec(t, func(s *specs.Spec) {
 		s.Process.Args = []string{"true"}
-		s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}
+		// A seccomp config the runtime cannot honour is refused, never ignored.
+		s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActNotify}
 	})
 	if _, errOut, code := e.cmd(t, nil, "run", "seccomp"); code != 1 || !strings.Contains(errOut, "seccomp") {
 		t.Fatalf("seccomp: exit %d: %q", code, errOut)

@@ -447,7 +447,7 @@ func TestImageInspectAndRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.cl.ImageRemove(ctx, "busybox", client.ImageRemoveOptions{}); err == nil || !strings.Contains(err.Error(), "image is being used by container "+res.ID[:12]) {
+	if _, err := e.cl.ImageRemove(ctx, "busybox", client.ImageRemoveOptions{}); err == nil || !strings.Contains(err.Error(), "container "+res.ID[:12]+" is using its referenced image") {
 		t.Errorf("rmi of a used image: %v", err)
 	}
 	if _, err := e.cl.ContainerRemove(ctx, res.ID, client.ContainerRemoveOptions{}); err != nil {

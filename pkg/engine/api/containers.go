@@ -89,26 +89,13 @@ func stopTimeout(r *http.Request) (*int, error) {
 func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) {
 	timeout, err := stopTimeout(r)
 	if err == nil {
-		err = s.d.Stop(r.Context(), r.PathValue("id"), timeout)
-	}
-	if err == nil {
-		err = s.d.Start(r.Context(), r.PathValue("id"))
+		err = s.d.Restart(r.Context(), r.PathValue("id"), timeout)
 	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// containerResize accepts the tty size clients send; the supervisor API has
-// no resize yet, so the pty keeps its size.
-func (s *Server) containerResize(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.d.Get(r.PathValue("id")); err != nil {
-		writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
 }
 
 func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) {
@@ -180,8 +167,12 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) {
 // seconds ago", "Created").
 func statusString(st containers.State) string {
 	switch {
+	case st.Running && st.Paused:
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (Paused)"
 	case st.Running:
 		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
+	case st.Restarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
 	case st.Status == container.StateCreated:
 		return "Created"
 	case st.Status == container.StateRemoving:
@@ -204,17 +195,26 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
 	resp := container.InspectResponse{
 		ID: c.ID, Created: containers.FormatTime(c.Created), Path: c.Path, Args: c.Args,
 		State: &container.State{
-			Status: c.State.Status, Running: c.State.Running, Pid: c.State.Pid, ExitCode: c.State.ExitCode,
+			Status: c.State.Status, Running: c.State.Running, Paused: c.State.Paused, Restarting: c.State.Restarting,
+			Pid: c.State.Pid, ExitCode: c.State.ExitCode,
 			OOMKilled: c.State.OOMKilled, Error: c.State.Error, Dead: c.State.Status == container.StateDead,
 			StartedAt: containers.FormatTime(c.State.StartedAt), FinishedAt: containers.FormatTime(c.State.FinishedAt),
 		},
 		Image: c.ImageID, ResolvConfPath: c.ResolvConfPath, HostnamePath: c.HostnamePath, HostsPath: c.HostsPath,
 		LogPath: c.LogPath, Name: c.Name, Driver: "overlayfs", Platform: "linux",
-		HostConfig: c.HostConfig, Config: &cfg, Mounts: []container.MountPoint{}, ExecIDs: nil,
+		HostConfig: c.HostConfig, Config: &cfg, Mounts: []container.MountPoint{}, ExecIDs: c.ExecIDs(),
+		RestartCount:    c.RestartCount,
 		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
 	}
 	if resp.HostConfig == nil {
 		resp.HostConfig = &container.HostConfig{}
+	}
+	if resp.HostConfig.LogConfig.Type == "" {
+		// The shim writes json-file logs; clients (docker-py's run) read
+		// logs only when they see it.
+		hc := *resp.HostConfig
+		hc.LogConfig.Type = "json-file"
+		resp.HostConfig = &hc
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

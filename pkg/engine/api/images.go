@@ -44,50 +44,6 @@ func groupImages(imgs []*client.Image) map[string][]*client.Image {
 	return byID
 }
 
-func (s *Server) imagesList(w http.ResponseWriter, r *http.Request) {
-	imgs, err := s.d.Supervisor().ListImages(r.Context())
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	used := map[string]int64{}
-	for _, c := range s.d.List(true, 0) {
-		used[c.ImageID]++
-	}
-	out := []image.Summary{}
-	for id, group := range groupImages(imgs) {
-		sum := image.Summary{ID: id, RepoTags: []string{}, RepoDigests: []string{}, Labels: map[string]string{}, Containers: used[id], Size: group[0].GetSize()}
-		sum.Created = group[0].GetCreatedAt()
-		if cfg, err := s.d.Supervisor().ImageConfig(r.Context(), group[0]); err == nil {
-			if cfg.Created != nil {
-				sum.Created = cfg.Created.Unix()
-			}
-			if cfg.Config.Labels != nil {
-				sum.Labels = cfg.Config.Labels
-			}
-		} else if sum.Created > 1e12 {
-			sum.Created /= 1e9
-		}
-		for _, img := range group {
-			if f := familiar(img.GetName()); f != "" {
-				sum.RepoTags = append(sum.RepoTags, f)
-				if named, err := reference.ParseNormalizedNamed(img.GetName()); err == nil && img.GetTarget().GetDigest() != "" {
-					sum.RepoDigests = append(sum.RepoDigests, reference.FamiliarName(named)+"@"+img.GetTarget().GetDigest())
-				}
-			}
-		}
-		sort.Strings(sum.RepoTags)
-		out = append(out, sum)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Created != out[j].Created {
-			return out[i].Created > out[j].Created
-		}
-		return out[i].ID < out[j].ID
-	})
-	writeJSON(w, http.StatusOK, out)
-}
-
 // imagesLoad imports a `docker save` or OCI layout tar from the body.
 func (s *Server) imagesLoad(w http.ResponseWriter, r *http.Request) {
 	imgs, err := s.d.Supervisor().Import(r.Context(), r.Body, "")
@@ -105,16 +61,6 @@ func (s *Server) imagesLoad(w http.ResponseWriter, r *http.Request) {
 		}
 		_ = enc.Encode(map[string]string{"stream": line})
 	}
-}
-
-// imagesCreate is `docker pull`: not available yet (images come from
-// `load`), said in a way the docker CLI reports after "Unable to find image".
-func (s *Server) imagesCreate(w http.ResponseWriter, r *http.Request) {
-	ref := r.URL.Query().Get("fromImage")
-	if tag := r.URL.Query().Get("tag"); tag != "" {
-		ref += ":" + tag
-	}
-	writeError(w, fmt.Errorf("pull %s: pulling images is not implemented yet, use load: %w", ref, errdefs.ErrNotImplemented))
 }
 
 // resolveImage finds the supervisor images a user reference means: by name,
@@ -163,12 +109,20 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request) {
 	for _, d := range cfg.RootFS.DiffIDs {
 		resp.RootFS.Layers = append(resp.RootFS.Layers, d.String())
 	}
+	digests := map[string]bool{}
 	for _, img := range group {
 		if f := familiar(img.GetName()); f != "" {
 			resp.RepoTags = append(resp.RepoTags, f)
+			if named, err := reference.ParseNormalizedNamed(img.GetName()); err == nil && img.GetTarget().GetDigest() != "" {
+				digests[reference.FamiliarName(named)+"@"+img.GetTarget().GetDigest()] = true
+			}
 		}
 	}
+	for d := range digests {
+		resp.RepoDigests = append(resp.RepoDigests, d)
+	}
 	sort.Strings(resp.RepoTags)
+	sort.Strings(resp.RepoDigests)
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -191,10 +145,28 @@ func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	last := len(targets) == len(group)
-	if last && !boolParam(r, "force") {
+	force := boolParam(r, "force")
+	if byID && len(group) > 1 && !force {
+		writeError(w, &httpError{status: http.StatusConflict, msg: fmt.Sprintf("conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", shortID(id))})
+		return
+	}
+	inUse := false
+	if last {
 		for _, c := range s.d.List(true, 0) {
-			if c.ImageID == id {
-				writeError(w, &httpError{status: http.StatusConflict, msg: fmt.Sprintf("conflict: unable to delete %s (must be forced) - image is being used by container %s", shortID(id), shortID(c.ID))})
+			if c.ImageID != id {
+				continue
+			}
+			inUse = true
+			switch {
+			case byID && c.State.Running:
+				writeError(w, &httpError{status: http.StatusConflict, msg: fmt.Sprintf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", shortID(id), shortID(c.ID))})
+				return
+			case force:
+			case byID:
+				writeError(w, &httpError{status: http.StatusConflict, msg: fmt.Sprintf("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s", shortID(id), shortID(c.ID))})
+				return
+			default:
+				writeError(w, &httpError{status: http.StatusConflict, msg: fmt.Sprintf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", familiar(name), shortID(c.ID), shortID(id))})
 				return
 			}
 		}
@@ -209,7 +181,9 @@ func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) {
 			out = append(out, image.DeleteResponse{Untagged: f})
 		}
 	}
-	if last {
+	// A forced untag of an image a container uses leaves the image to the
+	// container: it is not reported deleted.
+	if last && !inUse {
 		out = append(out, image.DeleteResponse{Deleted: id})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -225,7 +199,16 @@ func shortID(id string) string {
 
 // imageGet routes GET /images/NAME/json: names may contain slashes.
 func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) {
-	name, ok := strings.CutSuffix(r.PathValue("name"), "/json")
+	p := r.PathValue("name")
+	if name, ok := strings.CutSuffix(p, "/history"); ok {
+		s.imageHistory(w, r, name)
+		return
+	}
+	if name, ok := strings.CutSuffix(p, "/get"); ok {
+		s.imagesSave(w, r, []string{name})
+		return
+	}
+	name, ok := strings.CutSuffix(p, "/json")
 	if !ok {
 		writeError(w, &httpError{status: http.StatusNotFound, msg: "page not found"})
 		return

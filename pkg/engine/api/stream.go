@@ -3,7 +3,6 @@ package api
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -45,10 +44,13 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 	if q.Get("stream") == "" && q.Get("logs") == "" {
 		opts.Stream = true
 	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		writeError(w, fmt.Errorf("attach: connection cannot be hijacked"))
-		return
+	stdin := &lateReader{}
+	if boolParam(r, "stdin") {
+		opts.Stdin = stdin
+		if opts.DetachKeys, err = containers.ParseDetachKeys(q.Get("detachKeys")); err != nil {
+			writeError(w, err)
+			return
+		}
 	}
 	// The attach lives as long as the container's output, or until a write to
 	// the client fails: not as long as the request context, which ends with
@@ -61,26 +63,19 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	conn, buf, err := hj.Hijack()
-	if err != nil {
-		s.log.Warn("attach: hijack", "err", err)
-		return
-	}
-	defer conn.Close()
 	media := mediaMultiplexed
 	if c.Config.Tty {
 		media = mediaRaw
 	}
-	status := "200 OK"
-	extra := ""
-	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") || strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade") {
-		status = "101 UPGRADED"
-		extra = "Connection: Upgrade\r\nUpgrade: tcp\r\n"
-	}
-	fmt.Fprintf(buf, "HTTP/1.1 %s\r\nContent-Type: %s\r\n%sApi-Version: %s\r\nServer: Berth/%s (linux)\r\n\r\n", status, media, extra, DefaultVersion, s.cfg.Version)
-	if err := buf.Flush(); err != nil {
+	conn, buf, err := s.hijack(w, r, media)
+	if err != nil {
+		s.log.Warn("attach", "id", id, "err", err)
+		cancel()
+		stream(io.Discard, io.Discard)
 		return
 	}
+	defer conn.Close()
+	stdin.r = buf.Reader
 	fw := &failWriter{w: conn, cancel: cancel}
 	stdout, stderr := outputs(fw, c.Config.Tty)
 	if err := stream(stdout, stderr); err != nil {

@@ -19,6 +19,8 @@ import (
 type State struct {
 	Status     container.ContainerState
 	Running    bool
+	Paused     bool
+	Restarting bool
 	Pid        int
 	ExitCode   int
 	OOMKilled  bool
@@ -41,6 +43,11 @@ type Container struct {
 	ImageID    string // config digest
 	Runtime    string
 	State      State
+	// RestartCount counts restarts by the restart policy since the last
+	// start by a user; HasBeenManuallyStopped keeps a stop or kill by a
+	// user from being undone by the policy (also across engine restarts).
+	RestartCount           int
+	HasBeenManuallyStopped bool
 
 	LogPath, HostnamePath, HostsPath, ResolvConfPath string
 
@@ -51,6 +58,11 @@ type Container struct {
 	attachers []*pendingAttach `json:"-"`
 	removing  bool             `json:"-"`
 	dir       string           `json:"-"`
+	// restartDelay is the policy's current backoff; cancelRestart stops a
+	// pending restart.
+	restartDelay  time.Duration `json:"-"`
+	cancelRestart chan struct{} `json:"-"`
+	execs         []string      `json:"-"`
 }
 
 type pendingAttach struct {
@@ -75,7 +87,8 @@ func (c *Container) snapshot() Container {
 	return Container{
 		ID: c.ID, Name: c.Name, Created: c.Created, Path: c.Path, Args: c.Args,
 		Config: c.Config, HostConfig: c.HostConfig, ImageName: c.ImageName, ImageID: c.ImageID,
-		Runtime: c.Runtime, State: c.State, LogPath: c.LogPath, HostnamePath: c.HostnamePath,
+		Runtime: c.Runtime, State: c.State, RestartCount: c.RestartCount, HasBeenManuallyStopped: c.HasBeenManuallyStopped,
+		execs: append([]string(nil), c.execs...), LogPath: c.LogPath, HostnamePath: c.HostnamePath,
 		HostsPath: c.HostsPath, ResolvConfPath: c.ResolvConfPath,
 	}
 }
@@ -130,3 +143,6 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 // FormatTime is docker's time format in inspect ("0001-01-01T00:00:00Z" for
 // never).
 func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// ExecIDs lists the container's execs.
+func (c *Container) ExecIDs() []string { return c.execs }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthd/berth/pkg/engine/oci"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -32,6 +35,9 @@ type Daemon struct {
 	mu         sync.Mutex
 	containers map[string]*Container // by id
 	names      map[string]string     // "/name" -> id
+
+	events eventLog
+	execs  execStore
 
 	wg sync.WaitGroup // watchers, autoremoves
 	// ctx ends watchers at Close (containers keep running).
@@ -77,6 +83,7 @@ func New(ctx context.Context, sup Supervisor, dataRoot string, log *slog.Logger)
 	for _, c := range d.containers {
 		d.restore(ctx, c)
 	}
+	d.watchSupervisorEvents()
 	return d, nil
 }
 
@@ -129,7 +136,20 @@ func (d *Daemon) Close() {
 func (d *Daemon) restore(ctx context.Context, c *Container) {
 	c.mu.Lock()
 	running := c.State.Running
+	// A restart pending when the engine stopped, or a container of an
+	// always-restart policy: the policy still holds.
+	startIt := !running && (c.State.Restarting || restartAtBoot(c))
 	c.mu.Unlock()
+	if startIt {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := d.start(d.ctx, c, true); err != nil {
+				d.log.Warn("restart policy: start after engine restart", "id", c.ID, "err", err)
+			}
+		}()
+		return
+	}
 	if !running {
 		return
 	}
@@ -138,6 +158,10 @@ func (d *Daemon) restore(ctx context.Context, c *Container) {
 	case err == nil && (t.GetStatus() == supervisorv1.TaskStatus_TASK_STATUS_RUNNING || t.GetStatus() == supervisorv1.TaskStatus_TASK_STATUS_PAUSED):
 		c.mu.Lock()
 		c.State.Pid = int(t.GetPid())
+		c.State.Paused = t.GetStatus() == supervisorv1.TaskStatus_TASK_STATUS_PAUSED
+		if c.State.Paused {
+			c.State.Status = container.StatePaused
+		}
 		c.mu.Unlock()
 		d.watch(c)
 	case err == nil:
@@ -241,6 +265,12 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if o.HostConfig.AutoRemove && o.HostConfig.RestartPolicy.Name != "" && o.HostConfig.RestartPolicy.Name != container.RestartPolicyDisabled {
 		return nil, &msgError{msg: "can't create 'AutoRemove' container with restart policy", class: errdefs.ErrInvalidArgument}
 	}
+	if err := ValidateRestartPolicy(o.HostConfig.RestartPolicy); err != nil {
+		return nil, err
+	}
+	if err := d.checkRuntime(ctx, o.HostConfig.Runtime); err != nil {
+		return nil, err
+	}
 	id := NewID()
 
 	// Reserve the name first: a conflict must not cost an image lookup.
@@ -317,6 +347,11 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err != nil {
 		return nil, err
 	}
+	if cs := o.HostConfig.ConsoleSize; cfg.Tty && cs[0] > 0 && cs[1] > 0 {
+		// The client's terminal size from the start (docker run -t sends it),
+		// for runtimes that apply it; the resize after start sets it anyway.
+		spec.Process.ConsoleSize = &specs.Box{Height: cs[0], Width: cs[1]}
+	}
 	cfg.Env = spec.Process.Env
 	if len(cfg.Cmd) == 0 && len(cfg.Entrypoint) == 0 {
 		cfg.Cmd = imgCfg.Config.Cmd
@@ -356,6 +391,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	d.containers[id] = c
 	d.mu.Unlock()
 	ok = true
+	d.emit(c, events.ActionCreate, nil)
 	return c, nil
 }
 
@@ -379,7 +415,17 @@ func (d *Daemon) Start(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
+	return d.start(ctx, c, false)
+}
+
+// start starts c; byPolicy is a restart by the restart policy, which counts
+// it, where a user's start resets the count.
+func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 	c.mu.Lock()
+	if c.cancelRestart != nil && !byPolicy {
+		close(c.cancelRestart)
+		c.cancelRestart = nil
+	}
 	if c.State.Running {
 		c.mu.Unlock()
 		return nil // docker answers 304; callers treat it as success
@@ -388,10 +434,10 @@ func (d *Daemon) Start(ctx context.Context, ref string) error {
 		c.mu.Unlock()
 		return &msgError{msg: fmt.Sprintf("container %s is marked for removal and cannot be started", c.ID), class: errdefs.ErrConflict}
 	}
-	tty := c.Config.Tty
+	tty, stdin := c.Config.Tty, c.Config.OpenStdin
 	c.mu.Unlock()
 
-	t, err := d.startTask(ctx, c, tty)
+	t, err := d.startTask(ctx, c, tty, stdin)
 	if err != nil {
 		// As dockerd: the attached clients are told, and a container
 		// meant to be removed at exit is removed now.
@@ -409,16 +455,24 @@ func (d *Daemon) Start(ctx context.Context, ref string) error {
 	}
 	c.mu.Lock()
 	c.State = State{Status: container.StateRunning, Running: true, Pid: int(t.GetPid()), StartedAt: time.Now().UTC()}
+	c.HasBeenManuallyStopped = false
+	if byPolicy {
+		c.RestartCount++
+	} else {
+		c.RestartCount = 0
+		c.restartDelay = 0
+	}
 	if err := c.saveLocked(); err != nil {
 		d.log.Error("persist container", "id", c.ID, "err", err)
 	}
 	c.mu.Unlock()
 	d.watch(c)
+	d.emit(c, events.ActionStart, nil)
 	return nil
 }
 
-func (d *Daemon) startTask(ctx context.Context, c *Container, tty bool) (*supervisorv1.Task, error) {
-	if err := d.sup.CreateTask(ctx, c.ID, c.LogPath, tty); err != nil {
+func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (*supervisorv1.Task, error) {
+	if err := d.sup.CreateTask(ctx, c.ID, c.LogPath, tty, stdin); err != nil {
 		if !errdefs.IsAlreadyExists(err) {
 			// Whatever a failed create left (the supervisor should leave
 			// nothing) goes now.
@@ -427,7 +481,7 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty bool) (*superv
 		}
 		// A stale stopped task from an earlier run: replace it.
 		_ = d.sup.DeleteTask(ctx, c.ID, true)
-		if err := d.sup.CreateTask(ctx, c.ID, c.LogPath, tty); err != nil {
+		if err := d.sup.CreateTask(ctx, c.ID, c.LogPath, tty, stdin); err != nil {
 			return nil, fmt.Errorf("create task: %w", err)
 		}
 	}
@@ -502,13 +556,20 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 		_ = d.sup.DeleteTask(d.ctx, c.ID, true)
 	}
 	c.mu.Lock()
+	ranFor := at.Sub(c.State.StartedAt)
 	c.State.Status = container.StateExited
 	c.State.Running = false
+	c.State.Paused = false
 	c.State.Pid = 0
 	c.State.ExitCode = code
 	c.State.OOMKilled = oom
 	c.State.Error = msg
 	c.State.FinishedAt = at
+	delay, restart := c.nextRestartLocked(code, ranFor)
+	if restart && d.ctx.Err() == nil {
+		c.State.Restarting = true
+		c.State.Status = container.StateRestarting
+	}
 	if err := c.saveLocked(); err != nil {
 		d.log.Error("persist container", "id", c.ID, "err", err)
 	}
@@ -516,6 +577,11 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 	c.exited = make(chan struct{})
 	auto := c.HostConfig != nil && c.HostConfig.AutoRemove
 	c.mu.Unlock()
+	d.emit(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(code)})
+	if restart && d.ctx.Err() == nil {
+		d.scheduleRestart(c, delay)
+		return
+	}
 	if auto {
 		if err := d.remove(context.WithoutCancel(d.ctx), c); err != nil {
 			d.log.Error("autoremove", "id", c.ID, "err", err)
@@ -528,6 +594,11 @@ type AttachOptions struct {
 	Stdout, Stderr bool
 	Logs           bool // replay the log first
 	Stream         bool // then stream live output
+	// Stdin, when set, is copied to the container's stdin (if it was
+	// created with OpenStdin); its end closes stdin for a StdinOnce
+	// container. DetachKeys end the attach in a tty session (nil: none).
+	Stdin      io.Reader
+	DetachKeys []byte
 }
 
 // Attach writes the container's output to stdout and stderr until it exits
@@ -549,6 +620,8 @@ func (d *Daemon) PrepareAttach(ctx context.Context, ref string, o AttachOptions)
 	if err != nil {
 		return nil, err
 	}
+	// A detach ends the attach early; the caller's ctx stays the outer bound.
+	ctx, cancel := context.WithCancel(ctx)
 	var (
 		out     Output
 		pending *pendingAttach
@@ -559,6 +632,7 @@ func (d *Daemon) PrepareAttach(ctx context.Context, ref string, o AttachOptions)
 		case c.State.Running:
 			c.mu.Unlock()
 			if out, err = d.sup.AttachTask(ctx, c.ID, o.Stdout, o.Stderr); err != nil {
+				cancel()
 				return nil, err
 			}
 		case c.State.Status == container.StateCreated || c.State.Status == container.StateExited:
@@ -570,6 +644,7 @@ func (d *Daemon) PrepareAttach(ctx context.Context, ref string, o AttachOptions)
 		}
 	}
 	return func(stdout, stderr io.Writer) error {
+		defer cancel()
 		if o.Logs {
 			if err := d.Logs(ctx, c.ID, LogsOptions{Stdout: o.Stdout, Stderr: o.Stderr, Tail: -1}, stdout, stderr); err != nil {
 				return err
@@ -596,6 +671,16 @@ func (d *Daemon) PrepareAttach(ctx context.Context, ref string, o AttachOptions)
 		}
 		if out == nil {
 			return nil
+		}
+		c.mu.Lock()
+		openStdin, once, tty := c.Config.OpenStdin, c.Config.StdinOnce, c.Config.Tty
+		c.mu.Unlock()
+		if o.Stdin != nil && openStdin {
+			var keys []byte
+			if tty {
+				keys = o.DetachKeys
+			}
+			go d.pipeStdin(ctx, c.ID, "", o.Stdin, once, keys, cancel)
 		}
 		for {
 			m, err := out.Recv()
@@ -673,12 +758,23 @@ func (d *Daemon) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 		return err
 	}
 	c.mu.Lock()
-	running := c.State.Running
+	running, paused := c.State.Running, c.State.Paused
+	if running {
+		c.stopRestartsLocked()
+	}
 	c.mu.Unlock()
 	if !running {
 		return &msgError{msg: fmt.Sprintf("cannot kill container: %s: container %s is not running", ref, c.ID), class: errdefs.ErrConflict}
 	}
-	return d.sup.KillTask(ctx, c.ID, uint32(sig))
+	if err := d.sup.KillTask(ctx, c.ID, uint32(sig)); err != nil {
+		return err
+	}
+	d.emit(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
+	if paused && sig == syscall.SIGKILL {
+		// A frozen process dies only once thawed.
+		d.thaw(ctx, c)
+	}
+	return nil
 }
 
 // Stop sends the stop signal, then SIGKILL after timeout.
@@ -688,7 +784,8 @@ func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int) error {
 		return err
 	}
 	c.mu.Lock()
-	running := c.State.Running
+	c.stopRestartsLocked()
+	running, paused := c.State.Running, c.State.Paused
 	exitedCh := c.exited
 	sig := syscall.SIGTERM
 	t := 10
@@ -707,8 +804,13 @@ func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int) error {
 	if !running {
 		return nil
 	}
+	defer d.emit(c, events.ActionStop, nil)
 	if err := d.sup.KillTask(ctx, c.ID, uint32(sig)); err != nil && !errdefs.IsNotFound(err) {
 		return err
+	}
+	d.emit(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
+	if paused {
+		d.thaw(ctx, c)
 	}
 	if t >= 0 {
 		select {
@@ -729,6 +831,7 @@ func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int) error {
 	if err := d.sup.KillTask(ctx, c.ID, uint32(syscall.SIGKILL)); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
+	d.emit(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(syscall.SIGKILL))})
 	select {
 	case <-exitedCh:
 		return nil
@@ -750,10 +853,15 @@ func (d *Daemon) Remove(ctx context.Context, ref string, force bool) error {
 		return &msgError{msg: fmt.Sprintf("cannot remove container %q: container is running: stop the container before removing or force remove", c.Name), class: errdefs.ErrConflict}
 	}
 	auto := c.HostConfig != nil && c.HostConfig.AutoRemove
+	paused := c.State.Paused
+	c.stopRestartsLocked()
 	c.mu.Unlock()
 	if running {
 		if err := d.sup.KillTask(ctx, c.ID, uint32(syscall.SIGKILL)); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("kill: %w", err)
+		}
+		if paused {
+			d.thaw(ctx, c)
 		}
 		select {
 		case <-exitedCh:
@@ -817,7 +925,10 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 	d.mu.Unlock()
 	c.mu.Lock()
 	close(c.removed)
+	execs := c.execs
 	c.mu.Unlock()
+	d.execs.drop(execs)
+	d.emit(c, events.ActionDestroy, nil)
 	return nil
 }
 
@@ -865,7 +976,7 @@ func (d *Daemon) Counts() (total, running, paused, stopped int) {
 	for _, c := range d.List(true, 0) {
 		total++
 		switch {
-		case c.State.Status == container.StatePaused:
+		case c.State.Paused:
 			paused++
 		case c.State.Running:
 			running++

@@ -3,7 +3,6 @@ package containers
 import (
 	"context"
 	"io"
-	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -25,7 +24,7 @@ type Supervisor interface {
 	// ListContainers returns the IDs of the namespace's containers.
 	ListContainers(ctx context.Context) ([]string, error)
 
-	CreateTask(ctx context.Context, id, logPath string, tty bool) error
+	CreateTask(ctx context.Context, id, logPath string, tty, stdin bool) error
 	StartTask(ctx context.Context, id string) (*supervisorv1.Task, error)
 	GetTask(ctx context.Context, id string) (*supervisorv1.Task, error)
 	KillTask(ctx context.Context, id string, signal uint32) error
@@ -37,6 +36,7 @@ type Supervisor interface {
 	AttachTask(ctx context.Context, id string, stdout, stderr bool) (Output, error)
 
 	Server(ctx context.Context) (*supervisorv1.ServerResponse, error)
+	Processes
 	Version(ctx context.Context) (*supervisorv1.VersionResponse, error)
 }
 
@@ -95,9 +95,9 @@ func (r *Remote) ListContainers(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-func (r *Remote) CreateTask(ctx context.Context, id, logPath string, tty bool) error {
+func (r *Remote) CreateTask(ctx context.Context, id, logPath string, tty, stdin bool) error {
 	_, err := r.C.TaskService().Create(ctx, &supervisorv1.CreateTaskRequest{
-		ContainerId: id, LogPath: logPath, LogFormat: "json-file", Terminal: tty,
+		ContainerId: id, LogPath: logPath, LogFormat: "json-file", Terminal: tty, Stdin: stdin,
 	})
 	return err
 }
@@ -137,15 +137,7 @@ func (r *Remote) AttachTask(ctx context.Context, id string, stdout, stderr bool)
 	if err != nil {
 		return nil, err
 	}
-	// A server that subscribed sends its headers; wait for them a little, so
-	// that Start comes after the subscription.
-	done := make(chan struct{})
-	go func() { st.Header(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(500 * time.Millisecond):
-	case <-ctx.Done():
-	}
+	waitHeader(ctx, st)
 	return st, nil
 }
 

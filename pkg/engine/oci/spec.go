@@ -226,6 +226,9 @@ func Spec(o Options) (*specs.Spec, error) {
 			},
 		},
 	}
+	if o.Host != nil {
+		applyResources(s.Linux.Resources, &o.Host.Resources)
+	}
 	for _, f := range []struct{ dst, src string }{
 		{"/etc/resolv.conf", o.ResolvConfPath},
 		{"/etc/hostname", o.HostnamePath},
@@ -272,5 +275,39 @@ func defaultDeviceRules() []specs.LinuxDeviceCgroup {
 		dev("c", 1, 8, "rwm"), dev("c", 1, 9, "rwm"),
 		dev("c", 5, 0, "rwm"), dev("c", 5, 1, "rwm"), dev("c", 5, 2, "rwm"),
 		dev("c", 136, -1, "rwm"),
+	}
+}
+
+// applyResources sets the cgroup limits docker's run flags give: -m
+// (memory, and swap equal to it unless --memory-swap says otherwise, so an
+// over-limit container is OOM-killed rather than swapped), --pids-limit,
+// --cpu-shares, --cpus.
+func applyResources(r *specs.LinuxResources, h *container.Resources) {
+	if h.Memory > 0 {
+		limit := h.Memory
+		swap := h.MemorySwap
+		if swap == 0 {
+			swap = limit
+		}
+		r.Memory = &specs.LinuxMemory{Limit: &limit}
+		if swap > 0 {
+			r.Memory.Swap = &swap
+		}
+	}
+	if h.PidsLimit != nil && *h.PidsLimit > 0 {
+		limit := *h.PidsLimit
+		r.Pids = &specs.LinuxPids{Limit: &limit}
+	}
+	if h.CPUShares > 0 || h.NanoCPUs > 0 {
+		r.CPU = &specs.LinuxCPU{}
+		if h.CPUShares > 0 {
+			shares := uint64(h.CPUShares)
+			r.CPU.Shares = &shares
+		}
+		if h.NanoCPUs > 0 {
+			period := uint64(100000)
+			quota := h.NanoCPUs * int64(period) / 1e9
+			r.CPU.Period, r.CPU.Quota = &period, &quota
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +19,10 @@ import (
 
 // Root is where cgroup hierarchies are mounted. A variable for tests.
 var Root = "/sys/fs/cgroup"
+
+// Warnf reports a setting this host cannot apply where the runtime spec
+// lets the runtime go on (hugetlb, net_cls, net_prio, kernel memory).
+var Warnf = func(format string, args ...any) {}
 
 // Manager knows the directories of one container's cgroups. Its fields are
 // stored in the container's state so later commands need not recompute them.
@@ -242,6 +247,9 @@ func (m *Manager) write(ctrl, file, data string) error {
 }
 
 func (m *Manager) applyV1(r *specs.LinuxResources) error {
+	if len(r.Unified) > 0 {
+		return errors.New("linux.resources.unified needs cgroup v2; this host uses v1")
+	}
 	if mem := r.Memory; mem != nil {
 		if mem.Limit != nil {
 			if err := m.write("memory", "memory.limit_in_bytes", strconv.FormatInt(*mem.Limit, 10)); err != nil {
@@ -268,6 +276,7 @@ func (m *Manager) applyV1(r *specs.LinuxResources) error {
 				return err
 			}
 		}
+		kmemIgnored(mem)
 	}
 	if p := r.Pids; p != nil {
 		v := "max"
@@ -309,6 +318,53 @@ func (m *Manager) applyV1(r *specs.LinuxResources) error {
 		if err := m.write("blkio", "blkio.weight", strconv.FormatUint(uint64(*b.Weight), 10)); err != nil {
 			// Not every I/O scheduler has weights; runc errors too, but say why.
 			return fmt.Errorf("blkio weight: %w", err)
+		}
+	}
+	if b := r.BlockIO; b != nil {
+		for _, t := range []struct {
+			file string
+			devs []specs.LinuxThrottleDevice
+		}{{"blkio.throttle.read_bps_device", b.ThrottleReadBpsDevice}, {"blkio.throttle.write_bps_device", b.ThrottleWriteBpsDevice},
+			{"blkio.throttle.read_iops_device", b.ThrottleReadIOPSDevice}, {"blkio.throttle.write_iops_device", b.ThrottleWriteIOPSDevice}} {
+			for _, d := range t.devs {
+				if err := m.write("blkio", t.file, fmt.Sprintf("%d:%d %d", d.Major, d.Minor, d.Rate)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, d := range b.WeightDevice {
+			if d.Weight != nil {
+				if err := m.write("blkio", "blkio.weight_device", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, *d.Weight)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, h := range r.HugepageLimits {
+		if m.dir("hugetlb") == "" {
+			Warnf("hugepage limit %s ignored: no hugetlb cgroup on this host", h.Pagesize)
+			continue
+		}
+		if err := m.write("hugetlb", "hugetlb."+h.Pagesize+".limit_in_bytes", strconv.FormatUint(h.Limit, 10)); err != nil {
+			return err
+		}
+	}
+	if n := r.Network; n != nil {
+		if n.ClassID != nil {
+			if m.dir("net_cls") == "" {
+				Warnf("network classID ignored: no net_cls cgroup on this host")
+			} else if err := m.write("net_cls", "net_cls.classid", strconv.FormatUint(uint64(*n.ClassID), 10)); err != nil {
+				return err
+			}
+		}
+		for _, p := range n.Priorities {
+			if m.dir("net_prio") == "" {
+				Warnf("network priority of %s ignored: no net_prio cgroup on this host", p.Name)
+				continue
+			}
+			if err := m.write("net_prio", "net_prio.ifpriomap", fmt.Sprintf("%s %d", p.Name, p.Priority)); err != nil {
+				return err
+			}
 		}
 	}
 	if len(r.Devices) > 0 && m.dir("devices") != "" {
@@ -414,8 +470,64 @@ func (m *Manager) applyV2(r *specs.LinuxResources) error {
 			return err
 		}
 	}
+	if b := r.BlockIO; b != nil {
+		// io.max takes one line per device with any of its four limits.
+		for _, t := range []struct {
+			key  string
+			devs []specs.LinuxThrottleDevice
+		}{{"rbps", b.ThrottleReadBpsDevice}, {"wbps", b.ThrottleWriteBpsDevice},
+			{"riops", b.ThrottleReadIOPSDevice}, {"wiops", b.ThrottleWriteIOPSDevice}} {
+			for _, d := range t.devs {
+				if err := m.write("io", "io.max", fmt.Sprintf("%d:%d %s=%d", d.Major, d.Minor, t.key, d.Rate)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, d := range b.WeightDevice {
+			if d.Weight != nil {
+				w := 1 + (uint64(*d.Weight)-10)*9999/990
+				if err := m.write("io", "io.weight", fmt.Sprintf("%d:%d %d", d.Major, d.Minor, w)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, h := range r.HugepageLimits {
+		if err := m.write("hugetlb", "hugetlb."+h.Pagesize+".max", strconv.FormatUint(h.Limit, 10)); err != nil {
+			return err
+		}
+	}
+	if n := r.Network; n != nil && (n.ClassID != nil || len(n.Priorities) > 0) {
+		Warnf("network classID/priorities ignored: cgroup v2 has no net_cls or net_prio")
+	}
+	if r.Memory != nil {
+		kmemIgnored(r.Memory)
+	}
+	if len(r.Unified) > 0 {
+		keys := make([]string, 0, len(r.Unified))
+		for k := range r.Unified {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if strings.ContainsRune(k, '/') || !strings.Contains(k, ".") {
+				return fmt.Errorf("unified: invalid cgroup file name %q", k)
+			}
+			if err := writeFile(m.V2, k, r.Unified[k]); err != nil {
+				return fmt.Errorf("unified %s: %w", k, err)
+			}
+		}
+	}
 	// v2 device control needs eBPF programs: not implemented yet.
 	return nil
+}
+
+// kmemIgnored warns about kernel memory limits, which current kernels ignore
+// (runtime-spec: "kernel" is deprecated).
+func kmemIgnored(mem *specs.LinuxMemory) {
+	if mem.Kernel != nil || mem.KernelTCP != nil {
+		Warnf("kernel memory limits ignored: not supported by this kernel")
+	}
 }
 
 // Pids lists the processes in the container's cgroups.

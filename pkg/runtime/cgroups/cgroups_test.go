@@ -112,3 +112,82 @@ func TestCreateAppliesLimits(t *testing.T) {
 		t.Error("cpu shares without a cpu hierarchy accepted")
 	}
 }
+
+// v2: the limits land in the unified hierarchy's files. This host is v1 (a
+// hybrid with an empty unified hierarchy), so this runs against a fake
+// cgroupfs directory: it checks file names and values, not the kernel.
+func TestApplyV2Files(t *testing.T) {
+	dir := t.TempDir()
+	files := []string{"memory.max", "memory.swap.max", "memory.low", "pids.max", "cpu.weight", "cpu.max",
+		"cpuset.cpus", "cpuset.mems", "io.weight", "io.max", "hugetlb.2MB.max", "memory.high"}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var warnings []string
+	old := Warnf
+	Warnf = func(f string, a ...any) { warnings = append(warnings, f) }
+	t.Cleanup(func() { Warnf = old })
+	i64 := func(v int64) *int64 { return &v }
+	u64 := func(v uint64) *uint64 { return &v }
+	u16 := func(v uint16) *uint16 { return &v }
+	u32 := func(v uint32) *uint32 { return &v }
+	m := &Manager{V2: dir}
+	err := m.applyV2(&specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: i64(100 << 20), Swap: i64(150 << 20), Reservation: i64(50 << 20), Kernel: i64(1)},
+		Pids:   &specs.LinuxPids{Limit: i64(20)},
+		CPU:    &specs.LinuxCPU{Shares: u64(1024), Quota: i64(50000), Period: u64(100000), Cpus: "0", Mems: "0"},
+		BlockIO: &specs.LinuxBlockIO{Weight: u16(500),
+			ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 8, Minor: 0}, Rate: 1048576}}},
+		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}},
+		Network:        &specs.LinuxNetwork{ClassID: u32(7)},
+		Unified:        map[string]string{"memory.high": "90000000"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]string{
+		"memory.max": "104857600", "memory.swap.max": "52428800", "memory.low": "52428800", "pids.max": "20",
+		"cpu.weight": "39", "cpu.max": "50000 100000", "cpuset.cpus": "0", "cpuset.mems": "0",
+		"io.weight": "4950", "io.max": "8:0 rbps=1048576", "hugetlb.2MB.max": "4194304", "memory.high": "90000000",
+	} {
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		if got := strings.TrimSpace(string(b)); got != want {
+			t.Errorf("%s = %q, want %q", f, got, want)
+		}
+	}
+	if len(warnings) != 2 {
+		t.Errorf("warnings %q: want one for net_cls and one for kernel memory", warnings)
+	}
+	if err := m.applyV2(&specs.LinuxResources{Unified: map[string]string{"../x": "1"}}); err == nil {
+		t.Error("unified key with a slash accepted")
+	}
+	// v1 refuses unified; hugetlb without its hierarchy is only a warning.
+	v1 := &Manager{V1: map[string]string{"pids": dir}}
+	if err := v1.applyV1(&specs.LinuxResources{Unified: map[string]string{"memory.high": "1"}}); err == nil {
+		t.Error("v1 accepted unified")
+	}
+	warnings = nil
+	if err := v1.applyV1(&specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 1}},
+		Network: &specs.LinuxNetwork{ClassID: u32(1), Priorities: []specs.LinuxInterfacePriority{{Name: "eth0", Priority: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 3 {
+		t.Errorf("v1 warnings %q: want hugetlb, net_cls and net_prio", warnings)
+	}
+}
+
+func TestFreezeV2(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "cgroup.freeze"), nil, 0o644)
+	// A fake cgroup.events that already reports the state asked for.
+	os.WriteFile(filepath.Join(dir, "cgroup.events"), []byte("populated 1\nfrozen 1\n"), 0o644)
+	m := &Manager{V2: dir}
+	if err := m.Freeze(true); err != nil {
+		t.Fatal(err)
+	}
+	if !m.Frozen() {
+		t.Error("not frozen after Freeze(true)")
+	}
+}

@@ -20,16 +20,16 @@ func (c *createFlags) register(cmd *cobra.Command) {
 	f.StringVar(&c.consoleSocket, "console-socket", "", "unix socket that receives the pty master (process.terminal)")
 	f.BoolVar(&c.noPivot, "no-pivot", false, "use MS_MOVE and chroot instead of pivot_root")
 	f.BoolVar(&c.noNewKeyring, "no-new-keyring", false, "do not create a new session keyring")
-	f.IntVar(&c.preserveFds, "preserve-fds", 0, "pass N extra fds (unsupported, must be 0)")
+	f.IntVar(&c.preserveFds, "preserve-fds", 0, "pass N fds after stdio (3 .. 2+N) on to the container process")
 }
 
 func (c *createFlags) opts(g *globals, id string) (container.CreateOpts, error) {
-	if c.preserveFds != 0 {
-		return container.CreateOpts{}, errors.New("--preserve-fds is not supported")
+	if c.preserveFds < 0 {
+		return container.CreateOpts{}, errors.New("--preserve-fds must not be negative")
 	}
 	return container.CreateOpts{
 		Root: g.root, ID: id, Bundle: c.bundle, PidFile: c.pidFile,
-		ConsoleSocket: c.consoleSocket, NoPivot: c.noPivot, NoNewKeyring: c.noNewKeyring,
+		ConsoleSocket: c.consoleSocket, NoPivot: c.noPivot, NoNewKeyring: c.noNewKeyring, PreserveFds: c.preserveFds,
 	}, nil
 }
 

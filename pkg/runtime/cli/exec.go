@@ -26,8 +26,8 @@ func execCommand(g *globals) *cobra.Command {
 		Short: "run a new process in a running container",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if preserveFds != 0 {
-				return errors.New("--preserve-fds is not supported")
+			if preserveFds < 0 {
+				return errors.New("--preserve-fds must not be negative")
 			}
 			id := args[0]
 			var p *specs.Process
@@ -87,7 +87,7 @@ func execCommand(g *globals) *cobra.Command {
 			}
 			code, err := container.Exec(container.ExecOpts{
 				Root: g.root, ID: id, Process: p, PidFile: pidFile,
-				ConsoleSocket: consoleSocket, Detach: detach,
+				ConsoleSocket: consoleSocket, Detach: detach, PreserveFds: preserveFds,
 			})
 			if err != nil {
 				return err
@@ -111,6 +111,6 @@ func execCommand(g *globals) *cobra.Command {
 	f.IntSliceVarP(&addGids, "additional-gids", "g", nil, "additional gids")
 	f.StringArrayVarP(&capsAdd, "cap", "c", nil, "add a capability")
 	f.BoolVar(&noNewPrivs, "no-new-privs", false, "set no_new_privileges")
-	f.IntVar(&preserveFds, "preserve-fds", 0, "pass N extra fds (unsupported, must be 0)")
+	f.IntVar(&preserveFds, "preserve-fds", 0, "pass N fds after stdio (3 .. 2+N) on to the process")
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/berthd/berth/pkg/runtime/caps"
 	"github.com/berthd/berth/pkg/runtime/cgroups"
+	"github.com/berthd/berth/pkg/runtime/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"github.com/spf13/cobra"
@@ -18,7 +19,7 @@ func featuresCommand(g *globals) *cobra.Command {
 		Short: "print the features this runtime supports (runtime-spec features JSON)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f := false
+			f, t := false, true
 			v1, v2 := !cgroups.IsV2(), cgroups.IsV2()
 			opts := []string{}
 			for _, m := range []string{"ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "async", "dirsync",
@@ -34,12 +35,13 @@ func featuresCommand(g *globals) *cobra.Command {
 				Hooks:         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
 				MountOptions:  opts,
 				Linux: &features.Linux{
-					Namespaces:   []string{"cgroup", "ipc", "mount", "network", "pid", "user", "uts"},
+					Namespaces:   []string{"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"},
 					Capabilities: caps.Names(),
 					Cgroup:       &features.Cgroup{V1: &v1, V2: &v2, Systemd: &f, SystemdUser: &f},
-					Seccomp:      &features.Seccomp{Enabled: &f},
-					Apparmor:     &features.Apparmor{Enabled: &f},
-					Selinux:      &features.Selinux{Enabled: &f},
+					Seccomp: &features.Seccomp{Enabled: &t, Actions: seccomp.Actions, Operators: seccomp.Operators,
+						Archs: seccomp.Archs, KnownFlags: seccomp.Flags, SupportedFlags: seccomp.Flags},
+					Apparmor: &features.Apparmor{Enabled: &f},
+					Selinux:  &features.Selinux{Enabled: &f},
 				},
 				Annotations: map[string]string{"io.github.berthd.berth.runtime": "berth"},
 			}

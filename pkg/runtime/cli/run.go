@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"errors"
 	"os"
-	"os/exec"
 	"os/signal"
 	"syscall"
 
@@ -41,24 +39,19 @@ func runCommand(g *globals) *cobra.Command {
 			if detach {
 				return nil
 			}
-			pid := cc.Cmd.Process.Pid
+			pid := cc.Pid
 			go func() {
 				for s := range sigs {
 					_ = unix.Kill(pid, s.(syscall.Signal))
 				}
 			}()
-			werr := cc.Cmd.Wait()
-			code := 0
-			var ee *exec.ExitError
-			if errors.As(werr, &ee) {
-				ws := ee.Sys().(syscall.WaitStatus)
-				if ws.Signaled() {
-					code = 128 + int(ws.Signal())
-				} else {
-					code = ws.ExitStatus()
-				}
-			} else if werr != nil {
+			ws, werr := cc.Wait()
+			if werr != nil {
 				return werr
+			}
+			code := ws.ExitStatus()
+			if ws.Signaled() {
+				code = 128 + int(ws.Signal())
 			}
 			if err := container.Delete(g.root, o.ID, true); err != nil {
 				g.log.warnf("delete %s: %v", o.ID, err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/berthd/berth/pkg/runtime/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -29,11 +30,36 @@ var nsTypes = map[specs.LinuxNamespaceType]bool{
 	specs.CgroupNamespace: true, specs.TimeNamespace: true,
 }
 
-// joinable are the namespaces init can setns into on its own thread; joining
-// pid, mount or user namespaces needs a single-threaded process (not yet).
+// joinable are the namespaces init can setns into on its own thread;
+// joining the others needs a single-threaded process: the nsenter
+// constructor does it before Go starts (see joinedEarly).
 var joinable = map[specs.LinuxNamespaceType]bool{
 	specs.NetworkNamespace: true, specs.IPCNamespace: true, specs.UTSNamespace: true,
 	specs.CgroupNamespace: true,
+}
+
+// earlyJoin are the namespaces joined by path in the nsenter constructor.
+var earlyJoin = map[specs.LinuxNamespaceType]string{
+	specs.UserNamespace: "user", specs.PIDNamespace: "pid", specs.TimeNamespace: "time", specs.MountNamespace: "mnt",
+}
+
+// joinsEarly reports whether init must be started through the constructor.
+func joinsEarly(s *specs.Spec) bool {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path != "" && earlyJoin[ns.Type] != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func isNewNS(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t && ns.Path == "" {
+			return true
+		}
+	}
+	return false
 }
 
 func invalid(format string, a ...any) error {
@@ -87,11 +113,8 @@ func Validate(s *specs.Spec, bundle string) error {
 			return invalid("namespace %q listed twice", ns.Type)
 		}
 		seen[ns.Type] = true
-		if ns.Path != "" && !joinable[ns.Type] {
+		if ns.Path != "" && !joinable[ns.Type] && earlyJoin[ns.Type] == "" {
 			return unsupported("joining an existing %s namespace (path %s)", ns.Type, ns.Path)
-		}
-		if ns.Type == specs.TimeNamespace {
-			return unsupported("time namespace")
 		}
 	}
 	if !seen[specs.MountNamespace] {
@@ -100,11 +123,31 @@ func Validate(s *specs.Spec, bundle string) error {
 	if s.Hostname != "" && !seen[specs.UTSNamespace] {
 		return invalid("hostname requires a new UTS namespace")
 	}
+	if joinsEarly(s) {
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.UserNamespace && ns.Path == "" {
+				return unsupported("a new user namespace together with joining a pid, mount or time namespace by path")
+			}
+		}
+		if !isNewNS(s, specs.TimeNamespace) && len(s.Linux.TimeOffsets) > 0 {
+			return invalid("timeOffsets need a new time namespace, not a joined one")
+		}
+	}
+	if len(s.Linux.TimeOffsets) > 0 && !seen[specs.TimeNamespace] {
+		return invalid("timeOffsets require a time namespace")
+	}
+	for clock := range s.Linux.TimeOffsets {
+		if clock != "monotonic" && clock != "boottime" {
+			return invalid("timeOffsets: unknown clock %q (monotonic or boottime)", clock)
+		}
+	}
 	if seen[specs.UserNamespace] && (len(s.Linux.UIDMappings) == 0 || len(s.Linux.GIDMappings) == 0) {
 		return invalid("user namespace without uidMappings/gidMappings")
 	}
 	if s.Linux.Seccomp != nil {
-		return unsupported("linux.seccomp is set but seccomp is not implemented yet; refusing to run unconfined")
+		if _, err := seccomp.Compile(s.Linux.Seccomp); err != nil {
+			return classErr(ErrInvalidArgument, "invalid config: %v", err)
+		}
 	}
 	if s.Linux.IntelRdt != nil {
 		return unsupported("linux.intelRdt")

@@ -73,9 +73,13 @@ func TestValidate(t *testing.T) {
 		"userns no maps": func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "user"})
 		},
-		"seccomp":          func(s *specs.Spec) { s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow} },
-		"join pid ns":      func(s *specs.Spec) { s.Linux.Namespaces[0].Path = "/proc/1/ns/pid" },
-		"join mount ns":    func(s *specs.Spec) { s.Linux.Namespaces[4].Path = "/proc/1/ns/mnt" },
+		"seccomp notify": func(s *specs.Spec) { s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActNotify} },
+		"join pid ns with a new user ns": func(s *specs.Spec) {
+			s.Linux.Namespaces[0].Path = "/proc/1/ns/pid"
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "user"})
+			s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}}
+			s.Linux.GIDMappings = []specs.LinuxIDMapping{{Size: 1}}
+		},
 		"no process":       func(s *specs.Spec) { s.Process = nil },
 		"no linux section": func(s *specs.Spec) { s.Linux = nil },
 	}
@@ -90,6 +94,11 @@ func TestValidate(t *testing.T) {
 	s.Linux.Namespaces[1].Path = "/proc/1/ns/net"
 	if err := Validate(s, bundle); err != nil {
 		t.Errorf("joining a network namespace: %v", err)
+	}
+	s.Linux.Namespaces[0].Path = "/proc/1/ns/pid"
+	s.Linux.Namespaces[4].Path = "/proc/1/ns/mnt"
+	if err := Validate(s, bundle); err != nil {
+		t.Errorf("joining pid and mount namespaces: %v", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +27,9 @@ type CreateOpts struct {
 	ConsoleSocket string
 	NoPivot       bool
 	NoNewKeyring  bool
+	// PreserveFds passes the caller's fds 3 .. 2+PreserveFds on to the
+	// container process at the same numbers.
+	PreserveFds int
 	// Stdio of init when process.terminal is false; nil means the caller's own.
 	Stdin, Stdout, Stderr *os.File
 }
@@ -33,8 +37,11 @@ type CreateOpts struct {
 // Created is a container left blocked on its exec fifo.
 type CreatedContainer struct {
 	State *State
-	// Cmd is the init process; its parent (the caller) may Wait on it.
-	Cmd *exec.Cmd
+	// Pid is the init process, a child of the caller (directly, or adopted
+	// as its subreaper when the namespaces were joined early).
+	Pid int
+	// Wait waits for init to exit.
+	Wait func() (unix.WaitStatus, error)
 }
 
 var cloneFlags = map[specs.LinuxNamespaceType]uintptr{
@@ -54,7 +61,7 @@ func Create(o CreateOpts) (*CreatedContainer, error) {
 	// is read and the cgroups are made.
 	exeCh := make(chan sealedExe, 1)
 	go func() {
-		f, err := sealedSelf()
+		f, err := protectedSelf()
 		exeCh <- sealedExe{f, err}
 	}()
 	exe := func() (*os.File, error) {
@@ -119,6 +126,9 @@ type creator struct {
 	cg     *cgroups.Manager
 	cmd    *exec.Cmd
 	exe    func() (*os.File, error)
+	// initPid is init when it is not cmd's process (early namespace joins:
+	// cmd's process forks init and exits).
+	initPid int
 }
 
 type sealedExe struct {
@@ -127,6 +137,11 @@ type sealedExe struct {
 }
 
 func (c *creator) cleanup() {
+	if c.initPid > 0 {
+		_ = unix.Kill(c.initPid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(c.initPid, &ws, 0, nil)
+	}
 	if c.cmd != nil && c.cmd.Process != nil {
 		_ = c.cmd.Process.Kill()
 		_, _ = c.cmd.Process.Wait()
@@ -156,6 +171,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 	if spec.Linux != nil {
 		cgPath = spec.Linux.CgroupsPath
 	}
+	cgroups.Warnf = func(format string, a ...any) { Warnf(format, a...) }
 	if c.cg, err = cgroups.Resolve(cgPath, c.o.ID); err != nil {
 		return nil, err
 	}
@@ -187,6 +203,8 @@ func (c *creator) create() (*CreatedContainer, error) {
 		defer cf.Close()
 		extra = append(extra, cf)
 	}
+	fdBase := 3 + len(extra)
+	extra = append(extra, preservedFiles(c.o.PreserveFds)...)
 
 	attr := &syscall.SysProcAttr{Setsid: spec.Process.Terminal}
 	userNS := false
@@ -210,6 +228,24 @@ func (c *creator) create() (*CreatedContainer, error) {
 		// we run as is unmapped there and would exec without capabilities.
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
+	env := []string{"GOMAXPROCS=1", "GOGC=off"}
+	early := joinsEarly(spec)
+	if early {
+		// The constructor joins and then unshares, so the new namespaces
+		// belong to a joined user namespace, and forks init into the pid
+		// and time namespaces. Init is then our grandchild: adopt it.
+		var join []string
+		for _, ns := range spec.Linux.Namespaces {
+			if ns.Path != "" && earlyJoin[ns.Type] != "" {
+				join = append(join, earlyJoin[ns.Type]+"="+ns.Path)
+			}
+		}
+		env = append(env, "_BERTH_JOIN="+strings.Join(join, "\n"), "_BERTH_UNSHARE="+strconv.Itoa(int(attr.Cloneflags)))
+		attr.Cloneflags = 0
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return nil, fmt.Errorf("set child subreaper: %w", err)
+		}
+	}
 	stdin, stdout, stderr := c.o.Stdin, c.o.Stdout, c.o.Stderr
 	if stdin == nil {
 		stdin = os.Stdin
@@ -224,7 +260,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 		Path: "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
 		Args: []string{"runtime", InitArg},
 		// Init is short-lived: skip the Go runtime's cgroup probing and GC.
-		Env:         []string{"GOMAXPROCS=1", "GOGC=off"},
+		Env:         env,
 		Stdin:       stdin,
 		Stdout:      stdout,
 		Stderr:      stderr,
@@ -238,6 +274,24 @@ func (c *creator) create() (*CreatedContainer, error) {
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
 	pid := c.cmd.Process.Pid
+	dec := json.NewDecoder(parentSock)
+	if early {
+		var m struct {
+			Type string `json:"type"`
+			Msg  string `json:"msg"`
+			Pid  int    `json:"pid"`
+		}
+		derr := dec.Decode(&m)
+		_ = c.cmd.Wait()
+		c.cmd = nil
+		if derr != nil {
+			return nil, fmt.Errorf("join namespaces: %w", derr)
+		}
+		if m.Type != "pid" || m.Pid <= 0 {
+			return nil, fmt.Errorf("join namespaces: %s", m.Msg)
+		}
+		pid, c.initPid = m.Pid, m.Pid
+	}
 	if err := c.cg.Apply(pid); err != nil {
 		return nil, fmt.Errorf("put init into cgroups: %w", err)
 	}
@@ -248,17 +302,17 @@ func (c *creator) create() (*CreatedContainer, error) {
 			Bundle: c.bundle, Annotations: spec.Annotations,
 		},
 		Rootfs: c.rootfs, Created: time.Now().UTC(), InitStartTime: startTime,
-		Cgroups: c.cg, Hooks: spec.Hooks, dir: c.dir,
+		Cgroups: c.cg, Hooks: spec.Hooks, Seccomp: spec.Linux.Seccomp, dir: c.dir,
 	}
 	hooks := spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0)
 	enc := json.NewEncoder(parentSock)
 	if err := enc.Encode(initConfig{
 		ID: c.o.ID, Bundle: c.bundle, Rootfs: c.rootfs, Spec: spec, NoPivot: c.o.NoPivot,
 		NoNewKeyring: c.o.NoNewKeyring, Console: c.o.ConsoleSocket != "", Cgroups: c.cg, Hooks: hooks,
+		PreserveFds: c.o.PreserveFds, FdBase: fdBase,
 	}); err != nil {
 		return nil, fmt.Errorf("send config to init: %w", c.initFailed(err))
 	}
-	dec := json.NewDecoder(parentSock)
 	for {
 		var m syncMsg
 		if err := dec.Decode(&m); err != nil {
@@ -305,15 +359,43 @@ func (c *creator) create() (*CreatedContainer, error) {
 			return nil, err
 		}
 	}
-	return &CreatedContainer{State: st, Cmd: c.cmd}, nil
+	cc := &CreatedContainer{State: st, Pid: pid}
+	if cmd := c.cmd; cmd != nil {
+		cc.Wait = func() (unix.WaitStatus, error) {
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return unix.WaitStatus(ee.Sys().(syscall.WaitStatus)), nil
+			}
+			return 0, err
+		}
+	} else {
+		cc.Wait = func() (unix.WaitStatus, error) {
+			var ws unix.WaitStatus
+			for {
+				_, err := unix.Wait4(pid, &ws, 0, nil)
+				if err != unix.EINTR {
+					return ws, err
+				}
+			}
+		}
+	}
+	return cc, nil
 }
 
 // initFailed adds the init's exit status to err when it has died.
 func (c *creator) initFailed(err error) error {
+	var ws unix.WaitStatus
+	if c.initPid > 0 {
+		if pid, werr := unix.Wait4(c.initPid, &ws, unix.WNOHANG, nil); werr == nil && pid > 0 {
+			c.initPid = 0
+			return fmt.Errorf("%w (init %s)", err, describeWait(ws))
+		}
+		return err
+	}
 	if c.cmd == nil || c.cmd.Process == nil {
 		return err
 	}
-	var ws unix.WaitStatus
 	if pid, werr := unix.Wait4(c.cmd.Process.Pid, &ws, unix.WNOHANG, nil); werr == nil && pid > 0 {
 		c.cmd.Process.Release()
 		c.cmd = nil
@@ -329,12 +411,127 @@ func describeWait(ws unix.WaitStatus) string {
 	return "exit status " + strconv.Itoa(ws.ExitStatus())
 }
 
+// preservedFiles are the caller's fds 3 .. 2+n, to be passed to a child
+// after the runtime's own fds.
+func preservedFiles(n int) []*os.File {
+	fs := make([]*os.File, 0, n)
+	for i := 0; i < n; i++ {
+		fs = append(fs, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
+	}
+	return fs
+}
+
+// movePreservedFds moves n fds from base.. to 3.., the numbers the caller
+// gave them, without close-on-exec, and marks every other fd above them
+// close-on-exec. base > 3, so moving upwards from 3 never clobbers a source
+// not yet moved.
+func movePreservedFds(base, n int) error {
+	for i := 0; i < n; i++ {
+		if err := unix.Dup2(base+i, 3+i); err != nil {
+			return fmt.Errorf("preserve fd %d: %w", 3+i, err)
+		}
+	}
+	return closeExtraFds(3 + n)
+}
+
 func writePidFile(path string, pid int) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return err
 	}
 	return writeFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644)
+}
+
+// protectedSelf returns the running binary, opened so that nothing can
+// write to it through the fd (CVE-2019-5736: the container sees it as
+// /proc/1/exe while init runs): through a private read-only overlayfs, or
+// else as a sealed memfd copy.
+func protectedSelf() (*os.File, error) {
+	if f, err := overlaySelf(); err == nil {
+		return f, nil
+	}
+	return sealedSelf()
+}
+
+// overlaySelf opens the binary through a detached overlayfs mount of its
+// directory with no upper layer: the superblock is read-only whatever is
+// done to the mount, so opening the file for writing fails with EROFS even
+// for a container holding CAP_SYS_ADMIN. It costs a mount (well under a
+// millisecond) where the memfd copy reads the whole 5 MB binary. The mount
+// is in no namespace and goes away with the last fd. An overlay without an
+// upper layer needs two lower layers that do not overlap: the second is an
+// empty detached tmpfs. Needs CAP_SYS_ADMIN and Linux 6.8 ("lowerdir+").
+func overlaySelf() (*os.File, error) {
+	exe, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, err
+	}
+	defer exe.Close()
+	path, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return nil, err
+	}
+	empty, err := detachedMount("tmpfs", unix.MOUNT_ATTR_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(empty)
+	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fsfd)
+	for _, l := range []string{filepath.Dir(path), "/proc/self/fd/" + strconv.Itoa(empty)} {
+		if err := unix.FsconfigSetString(fsfd, "lowerdir+", l); err != nil {
+			return nil, fmt.Errorf("overlay lowerdir %s: %w", l, err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return nil, err
+	}
+	mnt, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOSUID)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(mnt)
+	fd, err := unix.Openat(mnt, filepath.Base(path), unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	// The path may name another file by now (an upgrade): use it only if it
+	// is the binary that is running.
+	var a, b unix.Stat_t
+	if err := unix.Fstat(fd, &a); err != nil {
+		return nil, err
+	}
+	if err := unix.Fstat(int(exe.Fd()), &b); err != nil {
+		return nil, err
+	}
+	// (overlayfs reports the real file's times and size; with layers on
+	// different filesystems it may remap the inode number.)
+	if a.Size != b.Size || a.Mtim != b.Mtim || a.Ctim != b.Ctim {
+		return nil, errors.New("runtime binary changed on disk")
+	}
+	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 100)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(high), "overlay:berth-runtime"), nil
+}
+
+// detachedMount mounts a new instance of fstype in no namespace and returns
+// the mount's fd.
+func detachedMount(fstype string, attrs int) (int, error) {
+	fsfd, err := unix.Fsopen(fstype, unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(fsfd)
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return -1, err
+	}
+	return unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, attrs)
 }
 
 // sealedSelf returns a sealed memfd copy of the running binary, at a high fd

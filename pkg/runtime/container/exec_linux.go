@@ -32,11 +32,15 @@ type ExecOpts struct {
 	PidFile       string
 	ConsoleSocket string
 	Detach        bool
+	PreserveFds   int
 }
 
 type execConfig struct {
-	ID      string         `json:"id"`
-	Process *specs.Process `json:"process"`
+	PreserveFds int                 `json:"preserveFds,omitempty"`
+	FdBase      int                 `json:"fdBase,omitempty"`
+	ID          string              `json:"id"`
+	Process     *specs.Process      `json:"process"`
+	Seccomp     *specs.LinuxSeccomp `json:"seccomp,omitempty"`
 }
 
 // DefaultProcess is the container's own process (from its bundle's
@@ -86,7 +90,7 @@ func Exec(o ExecOpts) (int, error) {
 			return -1, fmt.Errorf("set child subreaper: %w", err)
 		}
 	}
-	exe, err := sealedSelf()
+	exe, err := protectedSelf()
 	if err != nil {
 		return -1, err
 	}
@@ -108,6 +112,8 @@ func Exec(o ExecOpts) (int, error) {
 		defer cf.Close()
 		extra = append(extra, cf)
 	}
+	fdBase := 3 + len(extra)
+	extra = append(extra, preservedFiles(o.PreserveFds)...)
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
 		Args:       []string{"runtime", ExecInitArg},
@@ -151,7 +157,7 @@ func Exec(o ExecOpts) (int, error) {
 			return fail(fmt.Errorf("exec: join the container's cgroups: %w", err))
 		}
 	}
-	if err := json.NewEncoder(parentSock).Encode(execConfig{ID: o.ID, Process: p}); err != nil {
+	if err := json.NewEncoder(parentSock).Encode(execConfig{ID: o.ID, Process: p, Seccomp: s.Seccomp, PreserveFds: o.PreserveFds, FdBase: fdBase}); err != nil {
 		return fail(err)
 	}
 	for {
@@ -251,6 +257,10 @@ func ExecInit() {
 			fail(err)
 		}
 	}
+	filter, err := loadSeccompEarly(cfg.Seccomp, p)
+	if err != nil {
+		fail(err)
+	}
 	if err := setUserAndCaps(p, warn); err != nil {
 		fail(err)
 	}
@@ -275,9 +285,15 @@ func ExecInit() {
 		os.Exit(1)
 	}
 	sync.Close()
-	if err := closeExtraFds(); err != nil {
+	if err := movePreservedFds(cfg.FdBase, cfg.PreserveFds); err != nil {
 		fmt.Fprintf(os.Stderr, "berth exec: %v\n", err)
 		os.Exit(1)
+	}
+	if filter != nil {
+		if err := filter.Load(); err != nil {
+			fmt.Fprintf(os.Stderr, "berth exec: %v\n", err)
+			os.Exit(1)
+		}
 	}
 	err = unix.Exec(path, p.Args, p.Env)
 	fmt.Fprintf(os.Stderr, "berth exec: exec %s: %v\n", p.Args[0], err)

@@ -15,6 +15,7 @@ import (
 	"github.com/berthd/berth/pkg/runtime/caps"
 	"github.com/berthd/berth/pkg/runtime/cgroups"
 	"github.com/berthd/berth/pkg/runtime/rootfs"
+	"github.com/berthd/berth/pkg/runtime/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -41,6 +42,9 @@ type initConfig struct {
 	// Hooks tells init to stop before pivot_root so the parent can run the
 	// prestart and createRuntime hooks.
 	Hooks bool `json:"hooks,omitempty"`
+	// PreserveFds fds start at FdBase in init and go to 3.. in the container.
+	PreserveFds int `json:"preserveFds,omitempty"`
+	FdBase      int `json:"fdBase,omitempty"`
 }
 
 type syncMsg struct {
@@ -70,7 +74,8 @@ func Init() {
 	if err != nil {
 		fail(fmt.Errorf("open /proc: %w", err))
 	}
-	if err := setupContainer(&cfg, enc, dec, warn); err != nil {
+	filter, err := setupContainer(&cfg, enc, dec, warn)
+	if err != nil {
 		fail(err)
 	}
 	s := cfg.Spec
@@ -100,7 +105,7 @@ func Init() {
 	unix.Close(fifo)
 	unix.Close(hostProc)
 	unix.Close(initFifoFd)
-	if err := closeExtraFds(); err != nil {
+	if err := movePreservedFds(cfg.FdBase, cfg.PreserveFds); err != nil {
 		fmt.Fprintf(os.Stderr, "berth init: %v\n", err)
 		os.Exit(1)
 	}
@@ -111,12 +116,22 @@ func Init() {
 			os.Exit(1)
 		}
 	}
+	if filter != nil {
+		// As late as possible, so the profile need not allow what init does.
+		if err := filter.Load(); err != nil {
+			fmt.Fprintf(os.Stderr, "berth init: %v\n", err)
+			os.Exit(1)
+		}
+	}
 	err = unix.Exec(path, p.Args, env)
 	fmt.Fprintf(os.Stderr, "berth init: exec %s: %v\n", p.Args[0], err)
 	os.Exit(127)
 }
 
-func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn func(string, ...any)) error {
+// setupContainer does everything up to the exec fifo wait. It returns the
+// seccomp filter still to be loaded just before execve (nil: none, or
+// already loaded).
+func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn func(string, ...any)) (*seccomp.Filter, error) {
 	s := cfg.Spec
 	newNS := map[specs.LinuxNamespaceType]bool{}
 	for _, ns := range s.Linux.Namespaces {
@@ -124,15 +139,32 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 			newNS[ns.Type] = true
 			continue
 		}
+		if earlyJoin[ns.Type] != "" {
+			continue // joined by the nsenter constructor
+		}
 		if err := joinNamespace(ns); err != nil {
-			return err
+			return nil, err
+		}
+	}
+	// A new time namespace applies to the children of the unsharing thread
+	// and, on execve, to the thread itself; its offsets can only be set
+	// before any process is in it.
+	if newNS[specs.TimeNamespace] {
+		if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+			return nil, fmt.Errorf("unshare time namespace: %w", err)
+		}
+		for clock, off := range s.Linux.TimeOffsets {
+			line := fmt.Sprintf("%s %d %d", clock, off.Secs, off.Nanosecs)
+			if err := os.WriteFile("/proc/self/timens_offsets", []byte(line), 0); err != nil {
+				return nil, fmt.Errorf("time namespace offset %q: %w", line, err)
+			}
 		}
 	}
 	// The cgroup namespace is made here, after the parent has put us into our
 	// cgroups, so that its root is the container's cgroup.
 	if newNS[specs.CgroupNamespace] {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("unshare cgroup namespace: %w", err)
+			return nil, fmt.Errorf("unshare cgroup namespace: %w", err)
 		}
 	}
 	if !cfg.NoNewKeyring {
@@ -143,7 +175,7 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 	for k, v := range s.Linux.Sysctl {
 		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
 		if err := os.WriteFile(p, []byte(v), 0); err != nil {
-			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+			return nil, fmt.Errorf("sysctl %s=%s: %w", k, v, err)
 		}
 	}
 	var cgPaths map[string]string
@@ -174,47 +206,58 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 		}
 		return nil
 	}
-	if err := rootfs.Setup(s, opts); err != nil {
-		return err
+	if joined(s, specs.MountNamespace) {
+		// A joined mount namespace is already some container's filesystem
+		// (setns made its root ours): mounting or pivoting here would change
+		// it for everyone in it.
+		if err := opts.BeforePivot(); err != nil {
+			return nil, err
+		}
+	} else if err := rootfs.Setup(s, opts); err != nil {
+		return nil, err
 	}
 	if newNS[specs.UTSNamespace] || joined(s, specs.UTSNamespace) {
 		if s.Hostname != "" {
 			if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
-				return fmt.Errorf("sethostname: %w", err)
+				return nil, fmt.Errorf("sethostname: %w", err)
 			}
 		}
 		if s.Domainname != "" {
 			if err := unix.Setdomainname([]byte(s.Domainname)); err != nil {
-				return fmt.Errorf("setdomainname: %w", err)
+				return nil, fmt.Errorf("setdomainname: %w", err)
 			}
 		}
 	}
 	p := s.Process
 	if p.Terminal {
 		if err := setupConsole(initConsoleFd, false); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, r := range p.Rlimits {
 		res, ok := rlimitTypes[r.Type]
 		if !ok {
-			return fmt.Errorf("unknown rlimit %q", r.Type)
+			return nil, fmt.Errorf("unknown rlimit %q", r.Type)
 		}
 		if err := unix.Prlimit(0, res, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}, nil); err != nil {
-			return fmt.Errorf("setrlimit %s: %w", r.Type, err)
+			return nil, fmt.Errorf("setrlimit %s: %w", r.Type, err)
 		}
 	}
 	if p.OOMScoreAdj != nil {
 		if err := setOOMScoreAdj(*p.OOMScoreAdj); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	filter, err := loadSeccompEarly(s.Linux.Seccomp, p)
+	if err != nil {
+		return nil, err
+	}
 	if err := setUserAndCaps(p, warn); err != nil {
-		return err
+		return nil, err
 	}
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("set no_new_privs: %w", err)
+			return nil, fmt.Errorf("set no_new_privs: %w", err)
 		}
 	}
 	umask := 0o022
@@ -223,9 +266,30 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 	}
 	unix.Umask(umask)
 	if err := unix.Chdir(p.Cwd); err != nil {
-		return fmt.Errorf("chdir to cwd %q in the container: %w", p.Cwd, err)
+		return nil, fmt.Errorf("chdir to cwd %q in the container: %w", p.Cwd, err)
 	}
-	return nil
+	return filter, nil
+}
+
+// loadSeccompEarly compiles the container's filter. Without no_new_privs,
+// seccomp(2) needs CAP_SYS_ADMIN, so the filter is loaded now, before the
+// capabilities are dropped (as runc does); otherwise it is returned to be
+// loaded just before execve.
+func loadSeccompEarly(c *specs.LinuxSeccomp, p *specs.Process) (*seccomp.Filter, error) {
+	if c == nil {
+		return nil, nil
+	}
+	f, err := seccomp.Compile(c)
+	if err != nil {
+		return nil, err
+	}
+	if p.NoNewPrivileges {
+		return f, nil
+	}
+	if err := f.Load(); err != nil {
+		return nil, err
+	}
+	return nil, nil
 }
 
 func joined(s *specs.Spec, t specs.LinuxNamespaceType) bool {
@@ -386,8 +450,8 @@ func isExecutable(p string) error {
 
 // closeExtraFds marks every fd >= 3 close-on-exec so nothing of the host
 // (CVE-2024-21626) reaches the container process.
-func closeExtraFds() error {
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+func closeExtraFds(from int) error {
+	if err := unix.CloseRange(uint(from), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
 		return nil
 	}
 	ents, err := os.ReadDir("/proc/self/fd")
@@ -396,7 +460,7 @@ func closeExtraFds() error {
 	}
 	for _, e := range ents {
 		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd < 3 {
+		if err != nil || fd < from {
 			continue
 		}
 		unix.CloseOnExec(fd)

@@ -16,6 +16,11 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+#include <sys/wait.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
 
 static void die(const char *what) {
 	char buf[512];
@@ -30,9 +35,71 @@ static void die(const char *what) {
 struct ns {
 	const char *name;
 	int flag;
+	/* the target's file, when not ns/<name>: init unshares its time
+	 * namespace and only enters it at execve, so join the one it made */
+	const char *file;
 };
 
+/* Container init of `create` when the config joins a user, pid, time or
+ * mount namespace by path (_BERTH_JOIN="user=PATH\npid=PATH\n..."): join
+ * them (user first, mount last), unshare the new namespaces of
+ * _BERTH_UNSHARE (clone flags, made here so that they belong to a joined
+ * user namespace), then fork so the child is in the pid and time
+ * namespaces; the parent reports the child's pid on fd 3 and exits. */
+static void berth_join(const char *spec) {
+	static const struct ns order[] = {
+		{"user", CLONE_NEWUSER, NULL}, {"pid", CLONE_NEWPID, NULL},
+		{"time", CLONE_NEWTIME, NULL}, {"mnt", CLONE_NEWNS, NULL},
+	};
+	int fds[4] = {-1, -1, -1, -1};
+	char *copy = strdup(spec);
+	if (copy == NULL)
+		die("strdup");
+	for (char *line = strtok(copy, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+		char *eq = strchr(line, '=');
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		for (size_t i = 0; i < 4; i++) {
+			if (strcmp(line, order[i].name) != 0)
+				continue;
+			fds[i] = open(eq + 1, O_RDONLY | O_CLOEXEC);
+			if (fds[i] < 0)
+				die(eq + 1);
+		}
+	}
+	free(copy);
+	for (size_t i = 0; i < 4; i++) {
+		if (fds[i] < 0)
+			continue;
+		if (setns(fds[i], order[i].flag) < 0)
+			die(order[i].name);
+		close(fds[i]);
+	}
+	const char *flags = getenv("_BERTH_UNSHARE");
+	if (flags != NULL && *flags != '\0' && unshare((int)strtol(flags, NULL, 10)) < 0)
+		die("unshare");
+	pid_t child = fork();
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		unsetenv("_BERTH_JOIN");
+		unsetenv("_BERTH_UNSHARE");
+		return;
+	}
+	char buf[64];
+	int n = snprintf(buf, sizeof(buf), "{\"type\":\"pid\",\"pid\":%d}\n", (int)child);
+	if (write(3, buf, (size_t)n) != n)
+		_exit(1);
+	_exit(0);
+}
+
 __attribute__((constructor)) static void berth_nsenter(void) {
+	const char *join = getenv("_BERTH_JOIN");
+	if (join != NULL && *join != '\0') {
+		berth_join(join);
+		return;
+	}
 	const char *target = getenv("_BERTH_NSENTER");
 	if (target == NULL || *target == '\0')
 		return;
@@ -40,15 +107,15 @@ __attribute__((constructor)) static void berth_nsenter(void) {
 	static const struct ns order[] = {
 		{"user", CLONE_NEWUSER}, {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC},
 		{"uts", CLONE_NEWUTS},   {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID},
-		{"mnt", CLONE_NEWNS},
+		{"time", CLONE_NEWTIME, "time_for_children"}, {"mnt", CLONE_NEWNS},
 	};
-	int fds[7];
+	int fds[8];
 	/* Open them all first: after joining the mount namespace /proc is the container's. */
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		char path[64], self[64];
 		struct stat a, b;
 		fds[i] = -1;
-		snprintf(path, sizeof(path), "/proc/%s/ns/%s", target, order[i].name);
+		snprintf(path, sizeof(path), "/proc/%s/ns/%s", target, order[i].file ? order[i].file : order[i].name);
 		snprintf(self, sizeof(self), "/proc/self/ns/%s", order[i].name);
 		if (stat(path, &a) < 0) {
 			if (errno == ENOENT)

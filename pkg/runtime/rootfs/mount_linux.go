@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -26,6 +27,52 @@ type Options struct {
 	// BeforePivot runs after all mounts are made, before pivot_root (the
 	// createRuntime/prestart/createContainer hook point).
 	BeforePivot func() error
+
+	// rootFd is the rootfs (after its self bind mount), opened O_PATH:
+	// mount targets are reopened from it with openat2(RESOLVE_IN_ROOT).
+	rootFd  int
+	hasRoot bool
+}
+
+// at returns a name for dest (a host path inside the rootfs) that the
+// kernel resolves without leaving the rootfs: /proc/self/fd/N of dest
+// reopened with openat2(RESOLVE_IN_ROOT), so a symlink swapped in after
+// SecureJoin cannot redirect a mount out of it (CVE-2021-30465). done
+// closes the fd.
+func (o *Options) at(dest string) (name string, done func(), err error) {
+	if !o.hasRoot {
+		return dest, func() {}, nil
+	}
+	rel, err := filepath.Rel(o.Rootfs, dest)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", nil, fmt.Errorf("mount target %s is outside the rootfs", dest)
+	}
+	fd, err := unix.Openat2(o.rootFd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return "", nil, &os.PathError{Op: "open mount target", Path: dest, Err: err}
+	}
+	return "/proc/self/fd/" + strconv.Itoa(fd), func() { unix.Close(fd) }, nil
+}
+
+// mount is mount(2) with the target resolved by at.
+func (o *Options) mount(src, dest, fstype string, flags uintptr, data string) error {
+	t, done, err := o.at(dest)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return unix.Mount(src, t, fstype, flags, data)
+}
+
+// remount is the package's remount with the target resolved by at.
+func (o *Options) remount(dest string, flags uintptr) error {
+	t, done, err := o.at(dest)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return remount(t, flags)
 }
 
 type mountFlag struct {
@@ -96,6 +143,14 @@ func Setup(spec *specs.Spec, o Options) error {
 	}
 	if err := unix.Mount(o.Rootfs, o.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return &os.PathError{Op: "bind mount rootfs", Path: o.Rootfs, Err: err}
+	}
+	if fd, err := unix.Open(o.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		defer unix.Close(fd)
+		// openat2 is Linux 5.6+; without it mounts go to the SecureJoin'ed path.
+		if probe, err := unix.Openat2(fd, ".", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT}); err == nil {
+			unix.Close(probe)
+			o.rootFd, o.hasRoot = fd, true
+		}
 	}
 	devBound := false
 	for _, m := range spec.Mounts {
@@ -180,11 +235,11 @@ func mountOne(m specs.Mount, o Options) error {
 		if err := createTarget(dest, fi.IsDir()); err != nil {
 			return err
 		}
-		if err := unix.Mount(src, dest, "", flags&(unix.MS_BIND|unix.MS_REC), ""); err != nil {
+		if err := o.mount(src, dest, "", flags&(unix.MS_BIND|unix.MS_REC), ""); err != nil {
 			return &os.PathError{Op: "bind mount " + src, Path: m.Destination, Err: err}
 		}
 		if rest := flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT); rest != 0 {
-			if err := remount(dest, rest); err != nil {
+			if err := o.remount(dest, rest); err != nil {
 				return &os.PathError{Op: "remount bind", Path: m.Destination, Err: err}
 			}
 		}
@@ -201,17 +256,17 @@ func mountOne(m specs.Mount, o Options) error {
 		}
 		if m.Type == "mqueue" || m.Type == "sysfs" {
 			// In a user namespace, or without a net namespace, these may fail: bind from host.
-			if err := unix.Mount(m.Source, dest, m.Type, flags, data); err != nil {
+			if err := o.mount(m.Source, dest, m.Type, flags, data); err != nil {
 				if m.Type == "sysfs" {
-					if err2 := unix.Mount("/sys", dest, "", unix.MS_BIND|unix.MS_REC, ""); err2 == nil {
+					if err2 := o.mount("/sys", dest, "", unix.MS_BIND|unix.MS_REC, ""); err2 == nil {
 						if flags&unix.MS_RDONLY != 0 {
-							_ = remount(dest, flags)
+							_ = o.remount(dest, flags)
 						}
 						break
 					}
 				}
 				if m.Type == "mqueue" && o.UserNS {
-					if unix.Mount("/dev/mqueue", dest, "", unix.MS_BIND, "") == nil {
+					if o.mount("/dev/mqueue", dest, "", unix.MS_BIND, "") == nil {
 						break
 					}
 				}
@@ -219,12 +274,12 @@ func mountOne(m specs.Mount, o Options) error {
 			}
 			break
 		}
-		if err := unix.Mount(m.Source, dest, m.Type, flags, data); err != nil {
+		if err := o.mount(m.Source, dest, m.Type, flags, data); err != nil {
 			return &os.PathError{Op: "mount " + m.Type, Path: m.Destination, Err: err}
 		}
 	}
 	for _, p := range prop {
-		if err := unix.Mount("", dest, "", p, ""); err != nil {
+		if err := o.mount("", dest, "", p, ""); err != nil {
 			return &os.PathError{Op: "mount propagation", Path: m.Destination, Err: err}
 		}
 	}
@@ -248,23 +303,23 @@ func mountCgroup(dest string, flags uintptr, o Options) error {
 	ro := flags & unix.MS_RDONLY
 	if o.CgroupV2 != "" || len(o.CgroupPaths) == 0 {
 		if o.CgroupNS {
-			if err := unix.Mount("cgroup2", dest, "cgroup2", flags, ""); err == nil {
+			if err := o.mount("cgroup2", dest, "cgroup2", flags, ""); err == nil {
 				return nil
 			}
 		}
 		if o.CgroupV2 == "" {
 			return nil
 		}
-		if err := unix.Mount(o.CgroupV2, dest, "", unix.MS_BIND, ""); err != nil {
+		if err := o.mount(o.CgroupV2, dest, "", unix.MS_BIND, ""); err != nil {
 			return err
 		}
 		if ro != 0 {
-			return remount(dest, flags)
+			return o.remount(dest, flags)
 		}
 		return nil
 	}
 	// v1: a tmpfs holding one bind mount of the container's own cgroup per hierarchy.
-	if err := unix.Mount("tmpfs", dest, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
+	if err := o.mount("tmpfs", dest, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
 		return err
 	}
 	for name, host := range o.CgroupPaths {
@@ -272,10 +327,10 @@ func mountCgroup(dest string, flags uintptr, o Options) error {
 		if err := os.MkdirAll(sub, 0o755); err != nil {
 			return err
 		}
-		if err := unix.Mount(host, sub, "", unix.MS_BIND, ""); err != nil {
+		if err := o.mount(host, sub, "", unix.MS_BIND, ""); err != nil {
 			return &os.PathError{Op: "bind cgroup", Path: host, Err: err}
 		}
-		if err := remount(sub, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|ro); err != nil {
+		if err := o.remount(sub, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|ro); err != nil {
 			return err
 		}
 		if strings.Contains(name, ",") {
@@ -285,7 +340,7 @@ func mountCgroup(dest string, flags uintptr, o Options) error {
 		}
 	}
 	if ro != 0 {
-		return remount(dest, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|ro)
+		return o.remount(dest, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|ro)
 	}
 	return nil
 }
@@ -341,7 +396,7 @@ func createDevices(spec *specs.Spec, o Options) error {
 			if err := createTarget(dest, false); err != nil {
 				return err
 			}
-			if err := unix.Mount(d.Path, dest, "", unix.MS_BIND, ""); err != nil {
+			if err := o.mount(d.Path, dest, "", unix.MS_BIND, ""); err != nil {
 				return &os.PathError{Op: "bind device", Path: d.Path, Err: err}
 			}
 			continue

@@ -307,7 +307,15 @@ func (c *Client) ResizePty(ctx context.Context, width, height uint32) error {
 
 // StdinWriter writes to the container's stdin over one WriteStdin stream.
 type StdinWriter struct {
-	s shimv1.Shim_WriteStdinClient
+	s      shimv1.Shim_WriteStdinClient
+	execID string // sent in the first chunk, which names the process
+}
+
+func (w *StdinWriter) send(c *shimv1.StdinChunk) error {
+	if w.execID != "" {
+		c.ExecId, w.execID = w.execID, ""
+	}
+	return w.s.Send(c)
 }
 
 // Stdin opens a stream to the container's stdin (CreateRequest.stdin or
@@ -324,7 +332,7 @@ func (c *Client) Stdin(ctx context.Context) (*StdinWriter, error) {
 func (w *StdinWriter) Write(p []byte) (int, error) {
 	for off := 0; off < len(p); off += 32 << 10 {
 		end := min(off+32<<10, len(p))
-		if err := w.s.Send(&shimv1.StdinChunk{Data: p[off:end]}); err != nil {
+		if err := w.send(&shimv1.StdinChunk{Data: p[off:end]}); err != nil {
 			return off, w.finish(err)
 		}
 	}
@@ -333,7 +341,7 @@ func (w *StdinWriter) Write(p []byte) (int, error) {
 
 // CloseStdin closes the container's stdin (sends EOF) and ends the stream.
 func (w *StdinWriter) CloseStdin() error {
-	if err := w.s.Send(&shimv1.StdinChunk{Close: true}); err != nil {
+	if err := w.send(&shimv1.StdinChunk{Close: true}); err != nil {
 		return w.finish(err)
 	}
 	return w.Close()
@@ -352,4 +360,76 @@ func (w *StdinWriter) finish(err error) error {
 		_, err = w.s.CloseAndRecv()
 	}
 	return errdefs.FromGRPC(err)
+}
+
+// Exec adds a process to the running container; StartExec runs it.
+func (c *Client) Exec(ctx context.Context, req *shimv1.ExecRequest) error {
+	_, err := c.shim.Exec(ctx, req)
+	return errdefs.FromGRPC(err)
+}
+
+// StartExec starts an exec added by Exec.
+func (c *Client) StartExec(ctx context.Context, execID string) (*shimv1.StartResponse, error) {
+	resp, err := c.shim.Start(ctx, &shimv1.StartRequest{ExecId: execID})
+	return resp, errdefs.FromGRPC(err)
+}
+
+// StateExec reports an exec's process.
+func (c *Client) StateExec(ctx context.Context, execID string) (*shimv1.StateResponse, error) {
+	resp, err := c.shim.State(ctx, &shimv1.StateRequest{ExecId: execID})
+	return resp, errdefs.FromGRPC(err)
+}
+
+// WaitExec blocks until an exec's process exited and its output drained.
+func (c *Client) WaitExec(ctx context.Context, execID string) (*shimv1.WaitResponse, error) {
+	resp, err := c.shim.Wait(ctx, &shimv1.WaitRequest{ExecId: execID})
+	return resp, errdefs.FromGRPC(err)
+}
+
+// KillExec signals an exec's process.
+func (c *Client) KillExec(ctx context.Context, execID string, signal uint32) error {
+	_, err := c.shim.Kill(ctx, &shimv1.KillRequest{ExecId: execID, Signal: signal})
+	return errdefs.FromGRPC(err)
+}
+
+// DeleteExec forgets a finished exec (with force, kills a running one first).
+func (c *Client) DeleteExec(ctx context.Context, execID string, force bool) (*shimv1.DeleteResponse, error) {
+	resp, err := c.shim.Delete(ctx, &shimv1.DeleteRequest{ExecId: execID, Force: force})
+	return resp, errdefs.FromGRPC(err)
+}
+
+// AttachExec streams an exec's output, as Attach does the init's.
+func (c *Client) AttachExec(ctx context.Context, execID string, stdout, stderr bool) (*AttachStream, error) {
+	s, err := c.shim.Attach(ctx, &shimv1.AttachRequest{ExecId: execID, Stdout: stdout, Stderr: stderr})
+	if err != nil {
+		return nil, errdefs.FromGRPC(err)
+	}
+	if _, err := s.Header(); err != nil {
+		return nil, errdefs.FromGRPC(err)
+	}
+	return &AttachStream{s: s}, nil
+}
+
+// StdinExec opens a stream to an exec's stdin ("" is the init's).
+func (c *Client) StdinExec(ctx context.Context, execID string) (*StdinWriter, error) {
+	s, err := c.shim.WriteStdin(ctx)
+	if err != nil {
+		return nil, errdefs.FromGRPC(err)
+	}
+	return &StdinWriter{s: s, execID: execID}, nil
+}
+
+// ResizeExecPty sets the window size of an exec's pty ("" is the init's).
+func (c *Client) ResizeExecPty(ctx context.Context, execID string, width, height uint32) error {
+	_, err := c.shim.ResizePty(ctx, &shimv1.ResizePtyRequest{ExecId: execID, Width: width, Height: height})
+	return errdefs.FromGRPC(err)
+}
+
+// ListExecs reports the execs the shim holds.
+func (c *Client) ListExecs(ctx context.Context) ([]*shimv1.StateResponse, error) {
+	resp, err := c.shim.ListExecs(ctx, &shimv1.ListExecsRequest{})
+	if err != nil {
+		return nil, errdefs.FromGRPC(err)
+	}
+	return resp.Execs, nil
 }

@@ -31,20 +31,41 @@ type Supervisor struct {
 	Containers map[string]*supervisorv1.Container
 	Snapshots  map[string]string // key -> parent
 	Tasks      map[string]*Task
+	// Execs are the process specs of the execs, in order.
+	Execs        []*specs.Process
+	eventSubs    []chan *supervisorv1.Envelope
+	nextPid      uint32
+	metricsCalls uint64
 }
 
-// Task is a fake task.
+// Task is a fake task: its init process "" and its execs.
 type Task struct {
 	id      string
 	logPath string
-	args    []string
-	status  supervisorv1.TaskStatus
-	pid     uint32
-	exit    uint32
-	exited  int64
-	done    chan struct{}
-	kill    chan uint32
-	subs    []chan *supervisorv1.AttachTaskResponse
+	procs   map[string]*proc
+	paused  bool
+}
+
+// proc is a fake process.
+type proc struct {
+	args          []string
+	stdin         bool
+	tty           bool
+	status        supervisorv1.TaskStatus
+	pid           uint32
+	exit          uint32
+	exited        int64
+	done          chan struct{}
+	kill          chan uint32
+	subs          []chan *supervisorv1.AttachTaskResponse
+	input         chan []byte // stdin data; closed at stdin's EOF
+	inputClosed   bool
+	width, height uint32
+}
+
+func newProc(args []string, stdin, tty bool, pid uint32) *proc {
+	return &proc{args: args, stdin: stdin, tty: tty, pid: pid, status: supervisorv1.TaskStatus_TASK_STATUS_CREATED,
+		done: make(chan struct{}), kill: make(chan uint32, 1), input: make(chan []byte, 64)}
 }
 
 var _ containers.Supervisor = (*Supervisor)(nil)
@@ -167,7 +188,7 @@ func (s *Supervisor) ListContainers(context.Context) ([]string, error) {
 	return ids, nil
 }
 
-func (s *Supervisor) CreateTask(_ context.Context, id, logPath string, _ bool) error {
+func (s *Supervisor) CreateTask(_ context.Context, id, logPath string, tty, stdin bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.Containers[id]
@@ -181,30 +202,42 @@ func (s *Supervisor) CreateTask(_ context.Context, id, logPath string, _ bool) e
 	if err := json.Unmarshal(c.Spec, &spec); err != nil {
 		return err
 	}
-	s.Tasks[id] = &Task{id: id, logPath: logPath, args: spec.Process.Args, status: supervisorv1.TaskStatus_TASK_STATUS_CREATED, pid: 4242, done: make(chan struct{}), kill: make(chan uint32, 1)}
+	s.Tasks[id] = &Task{id: id, logPath: logPath, procs: map[string]*proc{"": newProc(spec.Process.Args, stdin, tty, 4242)}}
 	return nil
 }
 
-func (s *Supervisor) task(id string) (*Task, error) {
+func (s *Supervisor) proc(id, execID string) (*Task, *proc, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.Tasks[id]
 	if !ok {
-		return nil, fmt.Errorf("task %s: %w", id, errdefs.ErrNotFound)
+		return nil, nil, fmt.Errorf("task %s: %w", id, errdefs.ErrNotFound)
 	}
-	return t, nil
+	p, ok := t.procs[execID]
+	if !ok {
+		return nil, nil, fmt.Errorf("process %s/%s: %w", id, execID, errdefs.ErrNotFound)
+	}
+	return t, p, nil
 }
 
-func (s *Supervisor) StartTask(_ context.Context, id string) (*supervisorv1.Task, error) {
-	t, err := s.task(id)
+func (s *Supervisor) StartTask(ctx context.Context, id string) (*supervisorv1.Task, error) {
+	pid, err := s.StartProcess(ctx, id, "")
 	if err != nil {
 		return nil, err
 	}
+	return &supervisorv1.Task{ContainerId: id, Pid: pid, Status: supervisorv1.TaskStatus_TASK_STATUS_RUNNING}, nil
+}
+
+func (s *Supervisor) StartProcess(_ context.Context, id, execID string) (uint32, error) {
+	t, p, err := s.proc(id, execID)
+	if err != nil {
+		return 0, err
+	}
 	s.mu.Lock()
-	t.status = supervisorv1.TaskStatus_TASK_STATUS_RUNNING
+	p.status = supervisorv1.TaskStatus_TASK_STATUS_RUNNING
 	s.mu.Unlock()
-	go s.run(t)
-	return &supervisorv1.Task{ContainerId: id, Pid: t.pid, Status: supervisorv1.TaskStatus_TASK_STATUS_RUNNING}, nil
+	go s.run(t, p, execID == "")
+	return p.pid, nil
 }
 
 // run interprets the process args:
@@ -212,101 +245,130 @@ func (s *Supervisor) StartTask(_ context.Context, id string) (*supervisorv1.Task
 //	echo WORDS...       prints WORDS on stdout, exits 0
 //	fail CODE WORDS...  prints WORDS on stderr, exits CODE
 //	sleep               runs until killed (exit 128+signal)
-func (s *Supervisor) run(t *Task) {
+//	cat                 copies stdin to stdout until its EOF, exits 0
+func (s *Supervisor) run(t *Task, p *proc, logged bool) {
 	emit := func(stream string, line string) {
-		f, err := os.OpenFile(t.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err == nil {
-			b, _ := json.Marshal(map[string]string{"log": line, "stream": stream, "time": time.Now().UTC().Format(time.RFC3339Nano)})
-			f.Write(append(b, '\n'))
-			f.Close()
+		if logged {
+			f, err := os.OpenFile(t.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+			if err == nil {
+				b, _ := json.Marshal(map[string]string{"log": line, "stream": stream, "time": time.Now().UTC().Format(time.RFC3339Nano)})
+				f.Write(append(b, '\n'))
+				f.Close()
+			}
 		}
 		st := supervisorv1.AttachTaskResponse_STDOUT
 		if stream == "stderr" {
 			st = supervisorv1.AttachTaskResponse_STDERR
 		}
 		s.mu.Lock()
-		for _, ch := range t.subs {
+		for _, ch := range p.subs {
 			ch <- &supervisorv1.AttachTaskResponse{Stream: st, Data: []byte(line)}
 		}
 		s.mu.Unlock()
 	}
 	var code uint32
-	switch t.args[0] {
+	switch p.args[0] {
 	case "echo":
-		emit("stdout", strings.Join(t.args[1:], " ")+"\n")
+		emit("stdout", strings.Join(p.args[1:], " ")+"\n")
 	case "fail":
-		n, _ := strconv.Atoi(t.args[1])
+		n, _ := strconv.Atoi(p.args[1])
 		code = uint32(n)
-		emit("stderr", strings.Join(t.args[2:], " ")+"\n")
+		emit("stderr", strings.Join(p.args[2:], " ")+"\n")
 	case "sleep":
-		code = 128 + <-t.kill
+		code = 128 + <-p.kill
+	case "cat":
+	loop:
+		for {
+			select {
+			case data, ok := <-p.input:
+				if !ok {
+					break loop
+				}
+				emit("stdout", string(data))
+			case sig := <-p.kill:
+				code = 128 + sig
+				break loop
+			}
+		}
 	default:
-		emit("stderr", t.args[0]+": not found\n")
+		emit("stderr", p.args[0]+": not found\n")
 		code = 127
 	}
 	s.mu.Lock()
-	t.status = supervisorv1.TaskStatus_TASK_STATUS_STOPPED
-	t.exit = code
-	t.exited = time.Now().UnixNano()
-	for _, ch := range t.subs {
+	p.status = supervisorv1.TaskStatus_TASK_STATUS_STOPPED
+	p.exit = code
+	p.exited = time.Now().UnixNano()
+	for _, ch := range p.subs {
 		close(ch)
 	}
-	t.subs = nil
+	p.subs = nil
 	s.mu.Unlock()
-	close(t.done)
+	close(p.done)
 }
 
 func (s *Supervisor) GetTask(_ context.Context, id string) (*supervisorv1.Task, error) {
-	t, err := s.task(id)
+	t, p, err := s.proc(id, "")
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &supervisorv1.Task{ContainerId: id, Pid: t.pid, Status: t.status, ExitStatus: t.exit, ExitedAt: t.exited}, nil
+	st := p.status
+	if t.paused && st == supervisorv1.TaskStatus_TASK_STATUS_RUNNING {
+		st = supervisorv1.TaskStatus_TASK_STATUS_PAUSED
+	}
+	return &supervisorv1.Task{ContainerId: id, Pid: p.pid, Status: st, ExitStatus: p.exit, ExitedAt: p.exited}, nil
 }
 
-func (s *Supervisor) KillTask(_ context.Context, id string, sig uint32) error {
-	t, err := s.task(id)
+func (s *Supervisor) KillTask(ctx context.Context, id string, sig uint32) error {
+	return s.KillProcess(ctx, id, "", sig)
+}
+
+func (s *Supervisor) KillProcess(_ context.Context, id, execID string, sig uint32) error {
+	_, p, err := s.proc(id, execID)
 	if err != nil {
 		return err
 	}
 	select {
-	case t.kill <- sig:
+	case p.kill <- sig:
 	default:
 	}
 	return nil
 }
 
 func (s *Supervisor) WaitTask(ctx context.Context, id string) (*supervisorv1.WaitTaskResponse, error) {
-	t, err := s.task(id)
+	return s.WaitProcess(ctx, id, "")
+}
+
+func (s *Supervisor) WaitProcess(ctx context.Context, id, execID string) (*supervisorv1.WaitTaskResponse, error) {
+	_, p, err := s.proc(id, execID)
 	if err != nil {
 		return nil, err
 	}
 	select {
-	case <-t.done:
+	case <-p.done:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &supervisorv1.WaitTaskResponse{ExitStatus: t.exit, ExitedAt: t.exited}, nil
+	return &supervisorv1.WaitTaskResponse{ExitStatus: p.exit, ExitedAt: p.exited}, nil
 }
 
 func (s *Supervisor) DeleteTask(_ context.Context, id string, force bool) error {
-	t, err := s.task(id)
+	_, p, err := s.proc(id, "")
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	running := t.status == supervisorv1.TaskStatus_TASK_STATUS_RUNNING
+	running := p.status == supervisorv1.TaskStatus_TASK_STATUS_RUNNING
 	s.mu.Unlock()
 	if running && !force {
 		return errdefs.ErrFailedPrecondition
 	}
 	if running {
 		s.KillTask(context.Background(), id, 9)
-		<-t.done
+		<-p.done
 	}
 	s.mu.Lock()
 	delete(s.Tasks, id)
@@ -314,32 +376,226 @@ func (s *Supervisor) DeleteTask(_ context.Context, id string, force bool) error 
 	return nil
 }
 
+func (s *Supervisor) DeleteProcess(_ context.Context, id, execID string) error {
+	if execID == "" {
+		return s.DeleteTask(context.Background(), id, false)
+	}
+	t, p, err := s.proc(id, execID)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.status == supervisorv1.TaskStatus_TASK_STATUS_RUNNING {
+		return errdefs.ErrFailedPrecondition
+	}
+	delete(t.procs, execID)
+	return nil
+}
+
+// output ends with its context, as a gRPC stream does.
 type output struct {
-	ch chan *supervisorv1.AttachTaskResponse
+	ctx context.Context
+	ch  chan *supervisorv1.AttachTaskResponse
 }
 
 func (o output) Recv() (*supervisorv1.AttachTaskResponse, error) {
-	m, ok := <-o.ch
-	if !ok {
-		return nil, io.EOF
+	select {
+	case m, ok := <-o.ch:
+		if !ok {
+			return nil, io.EOF
+		}
+		return m, nil
+	case <-o.ctx.Done():
+		return nil, o.ctx.Err()
 	}
-	return m, nil
 }
 
-func (s *Supervisor) AttachTask(_ context.Context, id string, stdout, stderr bool) (containers.Output, error) {
-	t, err := s.task(id)
+func (s *Supervisor) AttachTask(ctx context.Context, id string, stdout, stderr bool) (containers.Output, error) {
+	return s.AttachProcess(ctx, id, "", stdout, stderr)
+}
+
+func (s *Supervisor) AttachProcess(ctx context.Context, id, execID string, stdout, stderr bool) (containers.Output, error) {
+	_, p, err := s.proc(id, execID)
 	if err != nil {
 		return nil, err
 	}
 	ch := make(chan *supervisorv1.AttachTaskResponse, 100)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t.status == supervisorv1.TaskStatus_TASK_STATUS_STOPPED {
+	if p.status == supervisorv1.TaskStatus_TASK_STATUS_STOPPED {
 		close(ch)
 	} else {
-		t.subs = append(t.subs, ch)
+		p.subs = append(p.subs, ch)
 	}
-	return output{ch}, nil
+	return output{ctx: ctx, ch: ch}, nil
+}
+
+func (s *Supervisor) ExecProcess(_ context.Context, id, execID string, spec []byte, stdin, tty bool) error {
+	var p specs.Process
+	if err := json.Unmarshal(spec, &p); err != nil {
+		return fmt.Errorf("exec spec: %w", errdefs.ErrInvalidArgument)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.Tasks[id]
+	if !ok {
+		return errdefs.ErrNotFound
+	}
+	if _, ok := t.procs[execID]; ok {
+		return errdefs.ErrAlreadyExists
+	}
+	s.nextPid++
+	t.procs[execID] = newProc(p.Args, stdin, tty, 5000+s.nextPid)
+	s.Execs = append(s.Execs, &p)
+	return nil
+}
+
+type fakeStdin struct {
+	s *Supervisor
+	p *proc
+}
+
+func (f fakeStdin) Write(b []byte) (int, error) {
+	f.s.mu.Lock()
+	defer f.s.mu.Unlock()
+	if f.p.inputClosed {
+		return 0, fmt.Errorf("stdin closed: %w", errdefs.ErrFailedPrecondition)
+	}
+	f.p.input <- append([]byte(nil), b...)
+	return len(b), nil
+}
+
+func (f fakeStdin) Close() error {
+	f.s.mu.Lock()
+	defer f.s.mu.Unlock()
+	if !f.p.inputClosed {
+		f.p.inputClosed = true
+		close(f.p.input)
+	}
+	return nil
+}
+
+func (f fakeStdin) Detach() error { return nil }
+
+func (s *Supervisor) OpenStdin(_ context.Context, id, execID string) (containers.Stdin, error) {
+	_, p, err := s.proc(id, execID)
+	if err != nil {
+		return nil, err
+	}
+	if !p.stdin {
+		return nil, fmt.Errorf("process has no stdin: %w", errdefs.ErrFailedPrecondition)
+	}
+	return fakeStdin{s: s, p: p}, nil
+}
+
+func (s *Supervisor) ResizePty(_ context.Context, id, execID string, width, height uint32) error {
+	_, p, err := s.proc(id, execID)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !p.tty {
+		return fmt.Errorf("no pty: %w", errdefs.ErrFailedPrecondition)
+	}
+	p.width, p.height = width, height
+	return nil
+}
+
+// Size returns the pty size last set on a process.
+func (s *Supervisor) Size(id, execID string) (width, height uint32) {
+	_, p, err := s.proc(id, execID)
+	if err != nil {
+		return 0, 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return p.width, p.height
+}
+
+func (s *Supervisor) setPaused(id string, paused bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.Tasks[id]
+	if !ok {
+		return errdefs.ErrNotFound
+	}
+	t.paused = paused
+	return nil
+}
+
+func (s *Supervisor) PauseTask(_ context.Context, id string) error  { return s.setPaused(id, true) }
+func (s *Supervisor) ResumeTask(_ context.Context, id string) error { return s.setPaused(id, false) }
+
+func (s *Supervisor) ListPids(_ context.Context, id string) ([]*supervisorv1.ProcessInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.Tasks[id]
+	if !ok {
+		return nil, errdefs.ErrNotFound
+	}
+	var out []*supervisorv1.ProcessInfo
+	for execID, p := range t.procs {
+		if p.status == supervisorv1.TaskStatus_TASK_STATUS_RUNNING {
+			out = append(out, &supervisorv1.ProcessInfo{Pid: p.pid, ExecId: execID})
+		}
+	}
+	return out, nil
+}
+
+// Metrics returns a fixed reading: 1 ms of cpu per call so far, 4 MiB of
+// memory of which 1 MiB cache, 3 pids.
+func (s *Supervisor) Metrics(_ context.Context, id string) (*supervisorv1.MetricsResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.Tasks[id]; !ok {
+		return nil, errdefs.ErrNotFound
+	}
+	s.metricsCalls++
+	return &supervisorv1.MetricsResponse{ReadAt: time.Now().UnixNano(), CpuUsageNs: s.metricsCalls * 1e6, MemoryUsage: 4 << 20, MemoryCache: 1 << 20,
+		MemoryLimit: 1 << 30, PidsCurrent: 3, OnlineCpus: 2}, nil
+}
+
+func (s *Supervisor) ContainerSpec(_ context.Context, id string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.Containers[id]
+	if !ok {
+		return nil, errdefs.ErrNotFound
+	}
+	return c.Spec, nil
+}
+
+type eventStream struct {
+	ctx context.Context
+	ch  chan *supervisorv1.Envelope
+}
+
+func (e eventStream) Recv() (*supervisorv1.Envelope, error) {
+	select {
+	case m := <-e.ch:
+		return m, nil
+	case <-e.ctx.Done():
+		return nil, e.ctx.Err()
+	}
+}
+
+func (s *Supervisor) Subscribe(ctx context.Context, _ ...string) (containers.EventStream, error) {
+	ch := make(chan *supervisorv1.Envelope, 16)
+	s.mu.Lock()
+	s.eventSubs = append(s.eventSubs, ch)
+	s.mu.Unlock()
+	return eventStream{ctx: ctx, ch: ch}, nil
+}
+
+// Publish sends a supervisor event to the subscribers.
+func (s *Supervisor) Publish(e *supervisorv1.Envelope) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ch := range s.eventSubs {
+		ch <- e
+	}
 }
 
 func (s *Supervisor) Server(context.Context) (*supervisorv1.ServerResponse, error) {

@@ -310,7 +310,9 @@ func (x *CreateResponse) GetPid() uint32 {
 }
 
 type StartRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The exec to start; "" is the container's init.
+	ExecId        string `protobuf:"bytes,1,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -343,6 +345,13 @@ func (x *StartRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use StartRequest.ProtoReflect.Descriptor instead.
 func (*StartRequest) Descriptor() ([]byte, []int) {
 	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StartRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
 }
 
 type StartResponse struct {
@@ -391,6 +400,7 @@ func (x *StartResponse) GetPid() uint32 {
 
 type StateRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	ExecId        string                 `protobuf:"bytes,1,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -425,6 +435,13 @@ func (*StateRequest) Descriptor() ([]byte, []int) {
 	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{4}
 }
 
+func (x *StateRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
 type StateResponse struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -435,8 +452,9 @@ type StateResponse struct {
 	// Unix nanoseconds; 0 while the process has not exited.
 	ExitedAt int64 `protobuf:"varint,6,opt,name=exited_at,json=exitedAt,proto3" json:"exited_at,omitempty"`
 	// The process was killed by the OOM killer.
-	OomKilled     bool  `protobuf:"varint,7,opt,name=oom_killed,json=oomKilled,proto3" json:"oom_killed,omitempty"`
-	StartedAt     int64 `protobuf:"varint,8,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	OomKilled     bool   `protobuf:"varint,7,opt,name=oom_killed,json=oomKilled,proto3" json:"oom_killed,omitempty"`
+	StartedAt     int64  `protobuf:"varint,8,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	ExecId        string `protobuf:"bytes,9,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -527,8 +545,16 @@ func (x *StateResponse) GetStartedAt() int64 {
 	return 0
 }
 
+func (x *StateResponse) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
 type WaitRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	ExecId        string                 `protobuf:"bytes,1,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -561,6 +587,13 @@ func (x *WaitRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use WaitRequest.ProtoReflect.Descriptor instead.
 func (*WaitRequest) Descriptor() ([]byte, []int) {
 	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *WaitRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
 }
 
 type WaitResponse struct {
@@ -627,6 +660,7 @@ type KillRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Signal        uint32                 `protobuf:"varint,1,opt,name=signal,proto3" json:"signal,omitempty"`
 	All           bool                   `protobuf:"varint,2,opt,name=all,proto3" json:"all,omitempty"`
+	ExecId        string                 `protobuf:"bytes,3,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -675,6 +709,13 @@ func (x *KillRequest) GetAll() bool {
 	return false
 }
 
+func (x *KillRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
 type KillResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -714,6 +755,7 @@ func (*KillResponse) Descriptor() ([]byte, []int) {
 type DeleteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Force         bool                   `protobuf:"varint,1,opt,name=force,proto3" json:"force,omitempty"`
+	ExecId        string                 `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -753,6 +795,13 @@ func (x *DeleteRequest) GetForce() bool {
 		return x.Force
 	}
 	return false
+}
+
+func (x *DeleteRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
 }
 
 type DeleteResponse struct {
@@ -819,6 +868,7 @@ type AttachRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Stdout        bool                   `protobuf:"varint,1,opt,name=stdout,proto3" json:"stdout,omitempty"`
 	Stderr        bool                   `protobuf:"varint,2,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	ExecId        string                 `protobuf:"bytes,3,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -865,6 +915,13 @@ func (x *AttachRequest) GetStderr() bool {
 		return x.Stderr
 	}
 	return false
+}
+
+func (x *AttachRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
 }
 
 type AttachChunk struct {
@@ -995,7 +1052,9 @@ type StdinChunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Data  []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
 	// Close stdin after data (in terminal mode: send EOF, ^D, to the pty).
-	Close         bool `protobuf:"varint,2,opt,name=close,proto3" json:"close,omitempty"`
+	Close bool `protobuf:"varint,2,opt,name=close,proto3" json:"close,omitempty"`
+	// The process to write to, read from the stream's first chunk.
+	ExecId        string `protobuf:"bytes,3,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1044,6 +1103,13 @@ func (x *StdinChunk) GetClose() bool {
 	return false
 }
 
+func (x *StdinChunk) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
 type WriteStdinResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1084,6 +1150,7 @@ type ResizePtyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Width         uint32                 `protobuf:"varint,1,opt,name=width,proto3" json:"width,omitempty"`
 	Height        uint32                 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	ExecId        string                 `protobuf:"bytes,3,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1130,6 +1197,13 @@ func (x *ResizePtyRequest) GetHeight() uint32 {
 		return x.Height
 	}
 	return 0
+}
+
+func (x *ResizePtyRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
 }
 
 type ResizePtyResponse struct {
@@ -1312,6 +1386,194 @@ func (*ResumeResponse) Descriptor() ([]byte, []int) {
 	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{23}
 }
 
+type ExecRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique among the shim's live execs.
+	ExecId string `protobuf:"bytes,1,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	// The OCI runtime-spec Process as JSON (`runtime exec --process`).
+	Spec []byte `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	// Keep a stdin pipe open for the process.
+	Stdin bool `protobuf:"varint,3,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	// Allocate a pty; the spec's terminal must be true as well.
+	Terminal      bool `protobuf:"varint,4,opt,name=terminal,proto3" json:"terminal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecRequest) Reset() {
+	*x = ExecRequest{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecRequest) ProtoMessage() {}
+
+func (x *ExecRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
+func (*ExecRequest) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ExecRequest) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+func (x *ExecRequest) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *ExecRequest) GetStdin() bool {
+	if x != nil {
+		return x.Stdin
+	}
+	return false
+}
+
+func (x *ExecRequest) GetTerminal() bool {
+	if x != nil {
+		return x.Terminal
+	}
+	return false
+}
+
+type ExecResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecResponse) Reset() {
+	*x = ExecResponse{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecResponse) ProtoMessage() {}
+
+func (x *ExecResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
+func (*ExecResponse) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{25}
+}
+
+type ListExecsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExecsRequest) Reset() {
+	*x = ListExecsRequest{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExecsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExecsRequest) ProtoMessage() {}
+
+func (x *ListExecsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExecsRequest.ProtoReflect.Descriptor instead.
+func (*ListExecsRequest) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{26}
+}
+
+type ListExecsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Execs         []*StateResponse       `protobuf:"bytes,1,rep,name=execs,proto3" json:"execs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExecsResponse) Reset() {
+	*x = ListExecsResponse{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExecsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExecsResponse) ProtoMessage() {}
+
+func (x *ListExecsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExecsResponse.ProtoReflect.Descriptor instead.
+func (*ListExecsResponse) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListExecsResponse) GetExecs() []*StateResponse {
+	if x != nil {
+		return x.Execs
+	}
+	return nil
+}
+
 var File_berth_shim_v1_shim_proto protoreflect.FileDescriptor
 
 const file_berth_shim_v1_shim_proto_rawDesc = "" +
@@ -1327,11 +1589,13 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"logMaxSize\x12\"\n" +
 	"\rlog_max_files\x18\x06 \x01(\x05R\vlogMaxFiles\"\"\n" +
 	"\x0eCreateResponse\x12\x10\n" +
-	"\x03pid\x18\x01 \x01(\rR\x03pid\"\x0e\n" +
-	"\fStartRequest\"!\n" +
+	"\x03pid\x18\x01 \x01(\rR\x03pid\"'\n" +
+	"\fStartRequest\x12\x17\n" +
+	"\aexec_id\x18\x01 \x01(\tR\x06execId\"!\n" +
 	"\rStartResponse\x12\x10\n" +
-	"\x03pid\x18\x01 \x01(\rR\x03pid\"\x0e\n" +
-	"\fStateRequest\"\xf4\x01\n" +
+	"\x03pid\x18\x01 \x01(\rR\x03pid\"'\n" +
+	"\fStateRequest\x12\x17\n" +
+	"\aexec_id\x18\x01 \x01(\tR\x06execId\"\x8d\x02\n" +
 	"\rStateResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06bundle\x18\x02 \x01(\tR\x06bundle\x12\x10\n" +
@@ -1343,28 +1607,33 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\n" +
 	"oom_killed\x18\a \x01(\bR\toomKilled\x12\x1d\n" +
 	"\n" +
-	"started_at\x18\b \x01(\x03R\tstartedAt\"\r\n" +
-	"\vWaitRequest\"k\n" +
+	"started_at\x18\b \x01(\x03R\tstartedAt\x12\x17\n" +
+	"\aexec_id\x18\t \x01(\tR\x06execId\"&\n" +
+	"\vWaitRequest\x12\x17\n" +
+	"\aexec_id\x18\x01 \x01(\tR\x06execId\"k\n" +
 	"\fWaitResponse\x12\x1f\n" +
 	"\vexit_status\x18\x01 \x01(\rR\n" +
 	"exitStatus\x12\x1b\n" +
 	"\texited_at\x18\x02 \x01(\x03R\bexitedAt\x12\x1d\n" +
 	"\n" +
-	"oom_killed\x18\x03 \x01(\bR\toomKilled\"7\n" +
+	"oom_killed\x18\x03 \x01(\bR\toomKilled\"P\n" +
 	"\vKillRequest\x12\x16\n" +
 	"\x06signal\x18\x01 \x01(\rR\x06signal\x12\x10\n" +
-	"\x03all\x18\x02 \x01(\bR\x03all\"\x0e\n" +
-	"\fKillResponse\"%\n" +
+	"\x03all\x18\x02 \x01(\bR\x03all\x12\x17\n" +
+	"\aexec_id\x18\x03 \x01(\tR\x06execId\"\x0e\n" +
+	"\fKillResponse\">\n" +
 	"\rDeleteRequest\x12\x14\n" +
-	"\x05force\x18\x01 \x01(\bR\x05force\"`\n" +
+	"\x05force\x18\x01 \x01(\bR\x05force\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\"`\n" +
 	"\x0eDeleteResponse\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\rR\x03pid\x12\x1f\n" +
 	"\vexit_status\x18\x02 \x01(\rR\n" +
 	"exitStatus\x12\x1b\n" +
-	"\texited_at\x18\x03 \x01(\x03R\bexitedAt\"?\n" +
+	"\texited_at\x18\x03 \x01(\x03R\bexitedAt\"X\n" +
 	"\rAttachRequest\x12\x16\n" +
 	"\x06stdout\x18\x01 \x01(\bR\x06stdout\x12\x16\n" +
-	"\x06stderr\x18\x02 \x01(\bR\x06stderr\"~\n" +
+	"\x06stderr\x18\x02 \x01(\bR\x06stderr\x12\x17\n" +
+	"\aexec_id\x18\x03 \x01(\tR\x06execId\"~\n" +
 	"\vAttachChunk\x129\n" +
 	"\x06stream\x18\x01 \x01(\x0e2!.berth.shim.v1.AttachChunk.StreamR\x06stream\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\" \n" +
@@ -1374,20 +1643,31 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\n" +
 	"\x06STDERR\x10\x01\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse\"6\n" +
+	"\x10ShutdownResponse\"O\n" +
 	"\n" +
 	"StdinChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x14\n" +
-	"\x05close\x18\x02 \x01(\bR\x05close\"\x14\n" +
-	"\x12WriteStdinResponse\"@\n" +
+	"\x05close\x18\x02 \x01(\bR\x05close\x12\x17\n" +
+	"\aexec_id\x18\x03 \x01(\tR\x06execId\"\x14\n" +
+	"\x12WriteStdinResponse\"Y\n" +
 	"\x10ResizePtyRequest\x12\x14\n" +
 	"\x05width\x18\x01 \x01(\rR\x05width\x12\x16\n" +
-	"\x06height\x18\x02 \x01(\rR\x06height\"\x13\n" +
+	"\x06height\x18\x02 \x01(\rR\x06height\x12\x17\n" +
+	"\aexec_id\x18\x03 \x01(\tR\x06execId\"\x13\n" +
 	"\x11ResizePtyResponse\"\x0e\n" +
 	"\fPauseRequest\"\x0f\n" +
 	"\rPauseResponse\"\x0f\n" +
 	"\rResumeRequest\"\x10\n" +
-	"\x0eResumeResponse*k\n" +
+	"\x0eResumeResponse\"l\n" +
+	"\vExecRequest\x12\x17\n" +
+	"\aexec_id\x18\x01 \x01(\tR\x06execId\x12\x12\n" +
+	"\x04spec\x18\x02 \x01(\fR\x04spec\x12\x14\n" +
+	"\x05stdin\x18\x03 \x01(\bR\x05stdin\x12\x1a\n" +
+	"\bterminal\x18\x04 \x01(\bR\bterminal\"\x0e\n" +
+	"\fExecResponse\"\x12\n" +
+	"\x10ListExecsRequest\"G\n" +
+	"\x11ListExecsResponse\x122\n" +
+	"\x05execs\x18\x01 \x03(\v2\x1c.berth.shim.v1.StateResponseR\x05execs*k\n" +
 	"\x06Status\x12\x12\n" +
 	"\x0eSTATUS_UNKNOWN\x10\x00\x12\x12\n" +
 	"\x0eSTATUS_CREATED\x10\x01\x12\x12\n" +
@@ -1397,7 +1677,7 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\tLogFormat\x12\x18\n" +
 	"\x14LOG_FORMAT_JSON_FILE\x10\x00\x12\x12\n" +
 	"\x0eLOG_FORMAT_CRI\x10\x01\x12\x13\n" +
-	"\x0fLOG_FORMAT_NONE\x10\x022\xda\x06\n" +
+	"\x0fLOG_FORMAT_NONE\x10\x022\xeb\a\n" +
 	"\x04Shim\x12E\n" +
 	"\x06Create\x12\x1c.berth.shim.v1.CreateRequest\x1a\x1d.berth.shim.v1.CreateResponse\x12B\n" +
 	"\x05Start\x12\x1b.berth.shim.v1.StartRequest\x1a\x1c.berth.shim.v1.StartResponse\x12B\n" +
@@ -1411,7 +1691,9 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"WriteStdin\x12\x19.berth.shim.v1.StdinChunk\x1a!.berth.shim.v1.WriteStdinResponse(\x01\x12N\n" +
 	"\tResizePty\x12\x1f.berth.shim.v1.ResizePtyRequest\x1a .berth.shim.v1.ResizePtyResponse\x12B\n" +
 	"\x05Pause\x12\x1b.berth.shim.v1.PauseRequest\x1a\x1c.berth.shim.v1.PauseResponse\x12E\n" +
-	"\x06Resume\x12\x1c.berth.shim.v1.ResumeRequest\x1a\x1d.berth.shim.v1.ResumeResponseB4Z2github.com/berthd/berth/proto/berth/shim/v1;shimv1b\x06proto3"
+	"\x06Resume\x12\x1c.berth.shim.v1.ResumeRequest\x1a\x1d.berth.shim.v1.ResumeResponse\x12?\n" +
+	"\x04Exec\x12\x1a.berth.shim.v1.ExecRequest\x1a\x1b.berth.shim.v1.ExecResponse\x12N\n" +
+	"\tListExecs\x12\x1f.berth.shim.v1.ListExecsRequest\x1a .berth.shim.v1.ListExecsResponseB4Z2github.com/berthd/berth/proto/berth/shim/v1;shimv1b\x06proto3"
 
 var (
 	file_berth_shim_v1_shim_proto_rawDescOnce sync.Once
@@ -1426,7 +1708,7 @@ func file_berth_shim_v1_shim_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_shim_v1_shim_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_berth_shim_v1_shim_proto_goTypes = []any{
 	(Status)(0),                // 0: berth.shim.v1.Status
 	(LogFormat)(0),             // 1: berth.shim.v1.LogFormat
@@ -1455,40 +1737,49 @@ var file_berth_shim_v1_shim_proto_goTypes = []any{
 	(*PauseResponse)(nil),      // 24: berth.shim.v1.PauseResponse
 	(*ResumeRequest)(nil),      // 25: berth.shim.v1.ResumeRequest
 	(*ResumeResponse)(nil),     // 26: berth.shim.v1.ResumeResponse
+	(*ExecRequest)(nil),        // 27: berth.shim.v1.ExecRequest
+	(*ExecResponse)(nil),       // 28: berth.shim.v1.ExecResponse
+	(*ListExecsRequest)(nil),   // 29: berth.shim.v1.ListExecsRequest
+	(*ListExecsResponse)(nil),  // 30: berth.shim.v1.ListExecsResponse
 }
 var file_berth_shim_v1_shim_proto_depIdxs = []int32{
 	1,  // 0: berth.shim.v1.CreateRequest.log_format:type_name -> berth.shim.v1.LogFormat
 	0,  // 1: berth.shim.v1.StateResponse.status:type_name -> berth.shim.v1.Status
 	2,  // 2: berth.shim.v1.AttachChunk.stream:type_name -> berth.shim.v1.AttachChunk.Stream
-	3,  // 3: berth.shim.v1.Shim.Create:input_type -> berth.shim.v1.CreateRequest
-	5,  // 4: berth.shim.v1.Shim.Start:input_type -> berth.shim.v1.StartRequest
-	7,  // 5: berth.shim.v1.Shim.State:input_type -> berth.shim.v1.StateRequest
-	9,  // 6: berth.shim.v1.Shim.Wait:input_type -> berth.shim.v1.WaitRequest
-	11, // 7: berth.shim.v1.Shim.Kill:input_type -> berth.shim.v1.KillRequest
-	13, // 8: berth.shim.v1.Shim.Delete:input_type -> berth.shim.v1.DeleteRequest
-	15, // 9: berth.shim.v1.Shim.Attach:input_type -> berth.shim.v1.AttachRequest
-	17, // 10: berth.shim.v1.Shim.Shutdown:input_type -> berth.shim.v1.ShutdownRequest
-	19, // 11: berth.shim.v1.Shim.WriteStdin:input_type -> berth.shim.v1.StdinChunk
-	21, // 12: berth.shim.v1.Shim.ResizePty:input_type -> berth.shim.v1.ResizePtyRequest
-	23, // 13: berth.shim.v1.Shim.Pause:input_type -> berth.shim.v1.PauseRequest
-	25, // 14: berth.shim.v1.Shim.Resume:input_type -> berth.shim.v1.ResumeRequest
-	4,  // 15: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
-	6,  // 16: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
-	8,  // 17: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
-	10, // 18: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
-	12, // 19: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
-	14, // 20: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
-	16, // 21: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
-	18, // 22: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
-	20, // 23: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
-	22, // 24: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
-	24, // 25: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
-	26, // 26: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
-	15, // [15:27] is the sub-list for method output_type
-	3,  // [3:15] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	8,  // 3: berth.shim.v1.ListExecsResponse.execs:type_name -> berth.shim.v1.StateResponse
+	3,  // 4: berth.shim.v1.Shim.Create:input_type -> berth.shim.v1.CreateRequest
+	5,  // 5: berth.shim.v1.Shim.Start:input_type -> berth.shim.v1.StartRequest
+	7,  // 6: berth.shim.v1.Shim.State:input_type -> berth.shim.v1.StateRequest
+	9,  // 7: berth.shim.v1.Shim.Wait:input_type -> berth.shim.v1.WaitRequest
+	11, // 8: berth.shim.v1.Shim.Kill:input_type -> berth.shim.v1.KillRequest
+	13, // 9: berth.shim.v1.Shim.Delete:input_type -> berth.shim.v1.DeleteRequest
+	15, // 10: berth.shim.v1.Shim.Attach:input_type -> berth.shim.v1.AttachRequest
+	17, // 11: berth.shim.v1.Shim.Shutdown:input_type -> berth.shim.v1.ShutdownRequest
+	19, // 12: berth.shim.v1.Shim.WriteStdin:input_type -> berth.shim.v1.StdinChunk
+	21, // 13: berth.shim.v1.Shim.ResizePty:input_type -> berth.shim.v1.ResizePtyRequest
+	23, // 14: berth.shim.v1.Shim.Pause:input_type -> berth.shim.v1.PauseRequest
+	25, // 15: berth.shim.v1.Shim.Resume:input_type -> berth.shim.v1.ResumeRequest
+	27, // 16: berth.shim.v1.Shim.Exec:input_type -> berth.shim.v1.ExecRequest
+	29, // 17: berth.shim.v1.Shim.ListExecs:input_type -> berth.shim.v1.ListExecsRequest
+	4,  // 18: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
+	6,  // 19: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
+	8,  // 20: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
+	10, // 21: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
+	12, // 22: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
+	14, // 23: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
+	16, // 24: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
+	18, // 25: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
+	20, // 26: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
+	22, // 27: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
+	24, // 28: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
+	26, // 29: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
+	28, // 30: berth.shim.v1.Shim.Exec:output_type -> berth.shim.v1.ExecResponse
+	30, // 31: berth.shim.v1.Shim.ListExecs:output_type -> berth.shim.v1.ListExecsResponse
+	18, // [18:32] is the sub-list for method output_type
+	4,  // [4:18] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_berth_shim_v1_shim_proto_init() }
@@ -1502,7 +1793,7 @@ func file_berth_shim_v1_shim_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_shim_v1_shim_proto_rawDesc), len(file_berth_shim_v1_shim_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   24,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,8 @@ const (
 	Shim_ResizePty_FullMethodName  = "/berth.shim.v1.Shim/ResizePty"
 	Shim_Pause_FullMethodName      = "/berth.shim.v1.Shim/Pause"
 	Shim_Resume_FullMethodName     = "/berth.shim.v1.Shim/Resume"
+	Shim_Exec_FullMethodName       = "/berth.shim.v1.Shim/Exec"
+	Shim_ListExecs_FullMethodName  = "/berth.shim.v1.Shim/ListExecs"
 )
 
 // ShimClient is the client API for Shim service.
@@ -71,6 +73,14 @@ type ShimClient interface {
 	Pause(ctx context.Context, in *PauseRequest, opts ...grpc.CallOption) (*PauseResponse, error)
 	// Resume thaws a paused container (`runtime resume`).
 	Resume(ctx context.Context, in *ResumeRequest, opts ...grpc.CallOption) (*ResumeResponse, error)
+	// Exec adds a process to the running container (`runtime exec`); it
+	// runs once Start is called with its exec_id. Its output goes to
+	// attachers only, never to the container's log. Start, State, Wait,
+	// Kill, Delete, Attach, WriteStdin and ResizePty address it by exec_id.
+	Exec(ctx context.Context, in *ExecRequest, opts ...grpc.CallOption) (*ExecResponse, error)
+	// ListExecs reports every exec the shim holds (not yet deleted), so that
+	// a restarted supervisord can follow them again.
+	ListExecs(ctx context.Context, in *ListExecsRequest, opts ...grpc.CallOption) (*ListExecsResponse, error)
 }
 
 type shimClient struct {
@@ -213,6 +223,26 @@ func (c *shimClient) Resume(ctx context.Context, in *ResumeRequest, opts ...grpc
 	return out, nil
 }
 
+func (c *shimClient) Exec(ctx context.Context, in *ExecRequest, opts ...grpc.CallOption) (*ExecResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExecResponse)
+	err := c.cc.Invoke(ctx, Shim_Exec_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *shimClient) ListExecs(ctx context.Context, in *ListExecsRequest, opts ...grpc.CallOption) (*ListExecsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListExecsResponse)
+	err := c.cc.Invoke(ctx, Shim_ListExecs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ShimServer is the server API for Shim service.
 // All implementations must embed UnimplementedShimServer
 // for forward compatibility.
@@ -248,6 +278,14 @@ type ShimServer interface {
 	Pause(context.Context, *PauseRequest) (*PauseResponse, error)
 	// Resume thaws a paused container (`runtime resume`).
 	Resume(context.Context, *ResumeRequest) (*ResumeResponse, error)
+	// Exec adds a process to the running container (`runtime exec`); it
+	// runs once Start is called with its exec_id. Its output goes to
+	// attachers only, never to the container's log. Start, State, Wait,
+	// Kill, Delete, Attach, WriteStdin and ResizePty address it by exec_id.
+	Exec(context.Context, *ExecRequest) (*ExecResponse, error)
+	// ListExecs reports every exec the shim holds (not yet deleted), so that
+	// a restarted supervisord can follow them again.
+	ListExecs(context.Context, *ListExecsRequest) (*ListExecsResponse, error)
 	mustEmbedUnimplementedShimServer()
 }
 
@@ -293,6 +331,12 @@ func (UnimplementedShimServer) Pause(context.Context, *PauseRequest) (*PauseResp
 }
 func (UnimplementedShimServer) Resume(context.Context, *ResumeRequest) (*ResumeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Resume not implemented")
+}
+func (UnimplementedShimServer) Exec(context.Context, *ExecRequest) (*ExecResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Exec not implemented")
+}
+func (UnimplementedShimServer) ListExecs(context.Context, *ListExecsRequest) (*ListExecsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListExecs not implemented")
 }
 func (UnimplementedShimServer) mustEmbedUnimplementedShimServer() {}
 func (UnimplementedShimServer) testEmbeddedByValue()              {}
@@ -513,6 +557,42 @@ func _Shim_Resume_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Shim_Exec_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExecRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShimServer).Exec(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shim_Exec_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShimServer).Exec(ctx, req.(*ExecRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Shim_ListExecs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListExecsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShimServer).ListExecs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shim_ListExecs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShimServer).ListExecs(ctx, req.(*ListExecsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Shim_ServiceDesc is the grpc.ServiceDesc for Shim service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -559,6 +639,14 @@ var Shim_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Resume",
 			Handler:    _Shim_Resume_Handler,
+		},
+		{
+			MethodName: "Exec",
+			Handler:    _Shim_Exec_Handler,
+		},
+		{
+			MethodName: "ListExecs",
+			Handler:    _Shim_ListExecs_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

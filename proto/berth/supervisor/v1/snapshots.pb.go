@@ -885,6 +885,94 @@ func (x *UsageResponse) GetInodes() int64 {
 	return 0
 }
 
+type ExportSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSnapshotRequest) Reset() {
+	*x = ExportSnapshotRequest{}
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSnapshotRequest) ProtoMessage() {}
+
+func (x *ExportSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*ExportSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ExportSnapshotRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+type ExportSnapshotResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSnapshotResponse) Reset() {
+	*x = ExportSnapshotResponse{}
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSnapshotResponse) ProtoMessage() {}
+
+func (x *ExportSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*ExportSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ExportSnapshotResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_berth_supervisor_v1_snapshots_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
@@ -944,12 +1032,16 @@ const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\";\n" +
 	"\rUsageResponse\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06inodes\x18\x02 \x01(\x03R\x06inodes*x\n" +
+	"\x06inodes\x18\x02 \x01(\x03R\x06inodes\")\n" +
+	"\x15ExportSnapshotRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\",\n" +
+	"\x16ExportSnapshotResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data*x\n" +
 	"\fSnapshotKind\x12\x19\n" +
 	"\x15SNAPSHOT_KIND_UNKNOWN\x10\x00\x12\x16\n" +
 	"\x12SNAPSHOT_KIND_VIEW\x10\x01\x12\x18\n" +
 	"\x14SNAPSHOT_KIND_ACTIVE\x10\x02\x12\x1b\n" +
-	"\x17SNAPSHOT_KIND_COMMITTED\x10\x032\xf3\x05\n" +
+	"\x17SNAPSHOT_KIND_COMMITTED\x10\x032\xd8\x06\n" +
 	"\tSnapshots\x12d\n" +
 	"\aPrepare\x12+.berth.supervisor.v1.PrepareSnapshotRequest\x1a,.berth.supervisor.v1.PrepareSnapshotResponse\x12[\n" +
 	"\x04View\x12(.berth.supervisor.v1.ViewSnapshotRequest\x1a).berth.supervisor.v1.ViewSnapshotResponse\x12Q\n" +
@@ -958,7 +1050,8 @@ const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
 	"\x06Remove\x12*.berth.supervisor.v1.RemoveSnapshotRequest\x1a+.berth.supervisor.v1.RemoveSnapshotResponse\x12[\n" +
 	"\x04Stat\x12(.berth.supervisor.v1.StatSnapshotRequest\x1a).berth.supervisor.v1.StatSnapshotResponse\x12]\n" +
 	"\x04List\x12).berth.supervisor.v1.ListSnapshotsRequest\x1a*.berth.supervisor.v1.ListSnapshotsResponse\x12N\n" +
-	"\x05Usage\x12!.berth.supervisor.v1.UsageRequest\x1a\".berth.supervisor.v1.UsageResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\x05Usage\x12!.berth.supervisor.v1.UsageRequest\x1a\".berth.supervisor.v1.UsageResponse\x12c\n" +
+	"\x06Export\x12*.berth.supervisor.v1.ExportSnapshotRequest\x1a+.berth.supervisor.v1.ExportSnapshotResponse0\x01B@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_snapshots_proto_rawDescOnce sync.Once
@@ -973,7 +1066,7 @@ func file_berth_supervisor_v1_snapshots_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_supervisor_v1_snapshots_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_berth_supervisor_v1_snapshots_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_berth_supervisor_v1_snapshots_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_berth_supervisor_v1_snapshots_proto_goTypes = []any{
 	(SnapshotKind)(0),               // 0: berth.supervisor.v1.SnapshotKind
 	(*SnapshotInfo)(nil),            // 1: berth.supervisor.v1.SnapshotInfo
@@ -993,21 +1086,23 @@ var file_berth_supervisor_v1_snapshots_proto_goTypes = []any{
 	(*ListSnapshotsResponse)(nil),   // 15: berth.supervisor.v1.ListSnapshotsResponse
 	(*UsageRequest)(nil),            // 16: berth.supervisor.v1.UsageRequest
 	(*UsageResponse)(nil),           // 17: berth.supervisor.v1.UsageResponse
-	nil,                             // 18: berth.supervisor.v1.SnapshotInfo.LabelsEntry
-	nil,                             // 19: berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
-	nil,                             // 20: berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
-	nil,                             // 21: berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
-	(*Mount)(nil),                   // 22: berth.supervisor.v1.Mount
+	(*ExportSnapshotRequest)(nil),   // 18: berth.supervisor.v1.ExportSnapshotRequest
+	(*ExportSnapshotResponse)(nil),  // 19: berth.supervisor.v1.ExportSnapshotResponse
+	nil,                             // 20: berth.supervisor.v1.SnapshotInfo.LabelsEntry
+	nil,                             // 21: berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
+	nil,                             // 22: berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
+	nil,                             // 23: berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
+	(*Mount)(nil),                   // 24: berth.supervisor.v1.Mount
 }
 var file_berth_supervisor_v1_snapshots_proto_depIdxs = []int32{
 	0,  // 0: berth.supervisor.v1.SnapshotInfo.kind:type_name -> berth.supervisor.v1.SnapshotKind
-	18, // 1: berth.supervisor.v1.SnapshotInfo.labels:type_name -> berth.supervisor.v1.SnapshotInfo.LabelsEntry
-	19, // 2: berth.supervisor.v1.PrepareSnapshotRequest.labels:type_name -> berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
-	22, // 3: berth.supervisor.v1.PrepareSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	20, // 4: berth.supervisor.v1.ViewSnapshotRequest.labels:type_name -> berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
-	22, // 5: berth.supervisor.v1.ViewSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	22, // 6: berth.supervisor.v1.MountsResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	21, // 7: berth.supervisor.v1.CommitSnapshotRequest.labels:type_name -> berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
+	20, // 1: berth.supervisor.v1.SnapshotInfo.labels:type_name -> berth.supervisor.v1.SnapshotInfo.LabelsEntry
+	21, // 2: berth.supervisor.v1.PrepareSnapshotRequest.labels:type_name -> berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
+	24, // 3: berth.supervisor.v1.PrepareSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	22, // 4: berth.supervisor.v1.ViewSnapshotRequest.labels:type_name -> berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
+	24, // 5: berth.supervisor.v1.ViewSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	24, // 6: berth.supervisor.v1.MountsResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	23, // 7: berth.supervisor.v1.CommitSnapshotRequest.labels:type_name -> berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
 	1,  // 8: berth.supervisor.v1.StatSnapshotResponse.info:type_name -> berth.supervisor.v1.SnapshotInfo
 	1,  // 9: berth.supervisor.v1.ListSnapshotsResponse.info:type_name -> berth.supervisor.v1.SnapshotInfo
 	2,  // 10: berth.supervisor.v1.Snapshots.Prepare:input_type -> berth.supervisor.v1.PrepareSnapshotRequest
@@ -1018,16 +1113,18 @@ var file_berth_supervisor_v1_snapshots_proto_depIdxs = []int32{
 	12, // 15: berth.supervisor.v1.Snapshots.Stat:input_type -> berth.supervisor.v1.StatSnapshotRequest
 	14, // 16: berth.supervisor.v1.Snapshots.List:input_type -> berth.supervisor.v1.ListSnapshotsRequest
 	16, // 17: berth.supervisor.v1.Snapshots.Usage:input_type -> berth.supervisor.v1.UsageRequest
-	3,  // 18: berth.supervisor.v1.Snapshots.Prepare:output_type -> berth.supervisor.v1.PrepareSnapshotResponse
-	5,  // 19: berth.supervisor.v1.Snapshots.View:output_type -> berth.supervisor.v1.ViewSnapshotResponse
-	7,  // 20: berth.supervisor.v1.Snapshots.Mounts:output_type -> berth.supervisor.v1.MountsResponse
-	9,  // 21: berth.supervisor.v1.Snapshots.Commit:output_type -> berth.supervisor.v1.CommitSnapshotResponse
-	11, // 22: berth.supervisor.v1.Snapshots.Remove:output_type -> berth.supervisor.v1.RemoveSnapshotResponse
-	13, // 23: berth.supervisor.v1.Snapshots.Stat:output_type -> berth.supervisor.v1.StatSnapshotResponse
-	15, // 24: berth.supervisor.v1.Snapshots.List:output_type -> berth.supervisor.v1.ListSnapshotsResponse
-	17, // 25: berth.supervisor.v1.Snapshots.Usage:output_type -> berth.supervisor.v1.UsageResponse
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
+	18, // 18: berth.supervisor.v1.Snapshots.Export:input_type -> berth.supervisor.v1.ExportSnapshotRequest
+	3,  // 19: berth.supervisor.v1.Snapshots.Prepare:output_type -> berth.supervisor.v1.PrepareSnapshotResponse
+	5,  // 20: berth.supervisor.v1.Snapshots.View:output_type -> berth.supervisor.v1.ViewSnapshotResponse
+	7,  // 21: berth.supervisor.v1.Snapshots.Mounts:output_type -> berth.supervisor.v1.MountsResponse
+	9,  // 22: berth.supervisor.v1.Snapshots.Commit:output_type -> berth.supervisor.v1.CommitSnapshotResponse
+	11, // 23: berth.supervisor.v1.Snapshots.Remove:output_type -> berth.supervisor.v1.RemoveSnapshotResponse
+	13, // 24: berth.supervisor.v1.Snapshots.Stat:output_type -> berth.supervisor.v1.StatSnapshotResponse
+	15, // 25: berth.supervisor.v1.Snapshots.List:output_type -> berth.supervisor.v1.ListSnapshotsResponse
+	17, // 26: berth.supervisor.v1.Snapshots.Usage:output_type -> berth.supervisor.v1.UsageResponse
+	19, // 27: berth.supervisor.v1.Snapshots.Export:output_type -> berth.supervisor.v1.ExportSnapshotResponse
+	19, // [19:28] is the sub-list for method output_type
+	10, // [10:19] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -1045,7 +1142,7 @@ func file_berth_supervisor_v1_snapshots_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_snapshots_proto_rawDesc), len(file_berth_supervisor_v1_snapshots_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	Snapshots_Stat_FullMethodName    = "/berth.supervisor.v1.Snapshots/Stat"
 	Snapshots_List_FullMethodName    = "/berth.supervisor.v1.Snapshots/List"
 	Snapshots_Usage_FullMethodName   = "/berth.supervisor.v1.Snapshots/Usage"
+	Snapshots_Export_FullMethodName  = "/berth.supervisor.v1.Snapshots/Export"
 )
 
 // SnapshotsClient is the client API for Snapshots service.
@@ -48,6 +49,10 @@ type SnapshotsClient interface {
 	List(ctx context.Context, in *ListSnapshotsRequest, opts ...grpc.CallOption) (*ListSnapshotsResponse, error)
 	// Usage reports the disk space a snapshot uses on its own (not its parents).
 	Usage(ctx context.Context, in *UsageRequest, opts ...grpc.CallOption) (*UsageResponse, error)
+	// Export streams a tar of the merged filesystem of a snapshot and its
+	// parents, as `docker export` gives a container's root filesystem: the
+	// supervisor mounts a read-only view of it, so the caller needs no mount.
+	Export(ctx context.Context, in *ExportSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportSnapshotResponse], error)
 }
 
 type snapshotsClient struct {
@@ -138,6 +143,25 @@ func (c *snapshotsClient) Usage(ctx context.Context, in *UsageRequest, opts ...g
 	return out, nil
 }
 
+func (c *snapshotsClient) Export(ctx context.Context, in *ExportSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportSnapshotResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Snapshots_ServiceDesc.Streams[0], Snapshots_Export_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportSnapshotRequest, ExportSnapshotResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Snapshots_ExportClient = grpc.ServerStreamingClient[ExportSnapshotResponse]
+
 // SnapshotsServer is the server API for Snapshots service.
 // All implementations must embed UnimplementedSnapshotsServer
 // for forward compatibility.
@@ -157,6 +181,10 @@ type SnapshotsServer interface {
 	List(context.Context, *ListSnapshotsRequest) (*ListSnapshotsResponse, error)
 	// Usage reports the disk space a snapshot uses on its own (not its parents).
 	Usage(context.Context, *UsageRequest) (*UsageResponse, error)
+	// Export streams a tar of the merged filesystem of a snapshot and its
+	// parents, as `docker export` gives a container's root filesystem: the
+	// supervisor mounts a read-only view of it, so the caller needs no mount.
+	Export(*ExportSnapshotRequest, grpc.ServerStreamingServer[ExportSnapshotResponse]) error
 	mustEmbedUnimplementedSnapshotsServer()
 }
 
@@ -190,6 +218,9 @@ func (UnimplementedSnapshotsServer) List(context.Context, *ListSnapshotsRequest)
 }
 func (UnimplementedSnapshotsServer) Usage(context.Context, *UsageRequest) (*UsageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Usage not implemented")
+}
+func (UnimplementedSnapshotsServer) Export(*ExportSnapshotRequest, grpc.ServerStreamingServer[ExportSnapshotResponse]) error {
+	return status.Error(codes.Unimplemented, "method Export not implemented")
 }
 func (UnimplementedSnapshotsServer) mustEmbedUnimplementedSnapshotsServer() {}
 func (UnimplementedSnapshotsServer) testEmbeddedByValue()                   {}
@@ -356,6 +387,17 @@ func _Snapshots_Usage_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Snapshots_Export_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportSnapshotRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SnapshotsServer).Export(m, &grpc.GenericServerStream[ExportSnapshotRequest, ExportSnapshotResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Snapshots_ExportServer = grpc.ServerStreamingServer[ExportSnapshotResponse]
+
 // Snapshots_ServiceDesc is the grpc.ServiceDesc for Snapshots service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -396,6 +438,12 @@ var Snapshots_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Snapshots_Usage_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Export",
+			Handler:       _Snapshots_Export_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "berth/supervisor/v1/snapshots.proto",
 }

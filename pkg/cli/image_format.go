@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"text/template"
+)
+
+// row is one object to print: field name -> value, as the --format
+// templates see it ({{.Repository}}).
+type row map[string]string
+
+// templateFuncs are the helpers docker's --format offers.
+var templateFuncs = template.FuncMap{
+	"json": func(v any) string {
+		b, _ := json.Marshal(v)
+		return string(b)
+	},
+	"upper": strings.ToUpper,
+	"lower": strings.ToLower,
+	"join":  strings.Join,
+	"split": strings.Split,
+	"title": func(s string) string {
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + s[1:]
+	},
+	"truncate": func(s string, n int) string {
+		if len(s) > n {
+			return s[:n]
+		}
+		return s
+	},
+	"pad": func(s string, l, r int) string { return strings.Repeat(" ", l) + s + strings.Repeat(" ", r) },
+}
+
+// printRows prints rows with a docker-style format: "" uses def, "table
+// TEMPLATE" prints a header row (headers names the columns by field),
+// "json" one JSON object per line, anything else the template per row.
+func printRows(out io.Writer, format, def string, headers row, rows []row) error {
+	if format == "" {
+		format = def
+	}
+	if format == "json" {
+		enc := json.NewEncoder(out)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	table := false
+	if rest, ok := strings.CutPrefix(format, "table"); ok {
+		table = true
+		format = strings.TrimSpace(rest)
+		if format == "" {
+			format = strings.TrimSpace(strings.TrimPrefix(def, "table"))
+		}
+	}
+	// Docker's templates write "\t" for column breaks.
+	format = strings.ReplaceAll(format, `\t`, "\t")
+	format = strings.ReplaceAll(format, `\n`, "\n")
+	tmpl, err := template.New("format").Funcs(templateFuncs).Option("missingkey=zero").Parse(format)
+	if err != nil {
+		return fmt.Errorf("template parsing error: %v", err)
+	}
+	var w io.Writer = out
+	var tw *tabwriter.Writer
+	if table {
+		tw = tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)
+		w = tw
+		if err := tmpl.Execute(w, headers); err != nil {
+			return fmt.Errorf("template: %v", err)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, r := range rows {
+		if err := tmpl.Execute(w, r); err != nil {
+			return fmt.Errorf("template: %v", err)
+		}
+		fmt.Fprintln(w)
+	}
+	if tw != nil {
+		return tw.Flush()
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/distribution/reference"
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+)
+
+func newPushCommand(c *CLI) *cobra.Command {
+	var quiet, all bool
+	cmd := &cobra.Command{
+		Use:   "push [OPTIONS] NAME[:TAG]",
+		Short: "Upload an image to a registry",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			named, err := reference.ParseNormalizedNamed(args[0])
+			if err != nil {
+				return fmt.Errorf("invalid reference format: %s", args[0])
+			}
+			if all {
+				if _, ok := named.(reference.Tagged); ok {
+					return fmt.Errorf("tag can't be used with --all-tags/-a")
+				}
+			}
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			res, err := cl.ImagePush(cmd.Context(), named.String(), client.ImagePushOptions{All: all, RegistryAuth: registryAuth(named.String())})
+			if err != nil {
+				return err
+			}
+			defer res.Close()
+			out := c.Out
+			if quiet {
+				out = discard{}
+			}
+			if err := displayProgress(res, out, !quiet && isTerminal(c.Out), nil); err != nil {
+				return err
+			}
+			if quiet {
+				fmt.Fprintln(c.Out, reference.FamiliarString(named))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress verbose output")
+	cmd.Flags().BoolVarP(&all, "all-tags", "a", false, "push all tags of the repository")
+	return cmd
+}

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/volume"
+
+	"github.com/berthd/berth/pkg/engine/images"
+)
+
+// diskUsage is the /system/df answer in the shape of API versions before
+// 1.52 (what we speak).
+type diskUsage struct {
+	LayersSize int64
+	Images     []image.Summary
+	Containers []container.Summary
+	Volumes    []*volume.Volume
+	BuildCache []*build.CacheRecord
+}
+
+// systemDF is GET /system/df: image sizes from their layers' snapshots (a
+// layer two images share counts once in LayersSize and in each one's
+// SharedSize), containers' writable layers from their snapshots' usage.
+func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	want := map[string]bool{}
+	for _, t := range r.URL.Query()["type"] {
+		want[t] = true
+	}
+	all := len(want) == 0
+	be, err := s.imageBackend()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	du := diskUsage{Images: []image.Summary{}, Containers: []container.Summary{}, Volumes: []*volume.Volume{}, BuildCache: []*build.CacheRecord{}}
+	sums, groups, err := s.imageSummaries(ctx)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	imageSize := map[string]int64{}
+	if all || want["image"] || want["container"] {
+		chains := map[string][]string{}
+		layerSize := map[string]int64{}
+		users := map[string]int{}
+		for id, group := range groups {
+			cfg, err := s.d.Supervisor().ImageConfig(ctx, group[0])
+			if err != nil {
+				continue
+			}
+			sizes, err := images.LayerSizes(ctx, be, group[0], cfg)
+			if err != nil {
+				continue
+			}
+			chain := images.ChainIDs(cfg)
+			chains[id] = chain
+			for i, c := range chain {
+				layerSize[c] = sizes[i]
+				users[c]++
+			}
+		}
+		for _, n := range layerSize {
+			du.LayersSize += n
+		}
+		for i := range sums {
+			chain, ok := chains[sums[i].ID]
+			if !ok {
+				imageSize[sums[i].ID] = sums[i].Size
+				continue
+			}
+			var size, shared int64
+			for _, c := range chain {
+				size += layerSize[c]
+				if users[c] > 1 {
+					shared += layerSize[c]
+				}
+			}
+			sums[i].Size, sums[i].SharedSize = size, shared
+			imageSize[sums[i].ID] = size
+		}
+		if all || want["image"] {
+			du.Images = sums
+		}
+	}
+	if all || want["container"] {
+		for _, c := range s.d.List(true, 0) {
+			sum := container.Summary{
+				ID: c.ID, Names: []string{c.Name}, Image: c.ImageName, ImageID: c.ImageID,
+				Command: strings.Join(append([]string{c.Path}, c.Args...), " "),
+				Created: c.Created.Unix(), Labels: c.Config.Labels, State: c.State.Status,
+				Status: statusString(c.State), Ports: []container.PortSummary{}, Mounts: []container.MountPoint{},
+			}
+			if n, err := be.Usage(ctx, c.ID); err == nil {
+				sum.SizeRw = n
+			} else {
+				s.log.Debug("df: container usage", "id", c.ID, "err", err)
+			}
+			sum.SizeRootFs = sum.SizeRw + imageSize[c.ImageID]
+			du.Containers = append(du.Containers, sum)
+		}
+	}
+	writeJSON(w, http.StatusOK, du)
+}

@@ -1,0 +1,93 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/berthd/berth/pkg/engine/containers"
+)
+
+// tarWriter answers with a tar stream: the headers go out with the first
+// bytes, so an error before them is still a plain HTTP error.
+type tarWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (t *tarWriter) Write(p []byte) (int, error) {
+	if !t.started {
+		t.started = true
+		t.w.Header().Set("Content-Type", "application/x-tar")
+		t.w.WriteHeader(http.StatusOK)
+	}
+	return t.w.Write(p)
+}
+
+// fail reports err; once bytes went out the connection is cut, so that the
+// client sees a broken transfer rather than a short, valid-looking tar.
+func (t *tarWriter) fail(err error) {
+	if !t.started {
+		writeError(t.w, err)
+		return
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// imagesSave is GET /images/get?names=... and GET /images/{name}/get: a
+// docker-archive of the images (`docker save`).
+func (s *Server) imagesSave(w http.ResponseWriter, r *http.Request, names []string) {
+	if len(names) == 0 {
+		writeError(w, badRequest("no image names given"))
+		return
+	}
+	var refs []string
+	for _, n := range names {
+		name, _, err := containers.NormalizeImageRef(n)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		id, _, err := s.resolveImage(r.Context(), n)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if name == n && (strings.HasPrefix(n, "sha256:") || strings.HasPrefix(strings.TrimPrefix(id, "sha256:"), n)) {
+			name = id // by ID: saved without names, as dockerd does
+		}
+		refs = append(refs, name)
+	}
+	be, err := s.imageBackend()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	tw := &tarWriter{w: w}
+	if err := be.Export(r.Context(), refs, "docker-archive", tw); err != nil {
+		tw.fail(fmt.Errorf("save %s: %w", strings.Join(names, ", "), err))
+	}
+}
+
+func (s *Server) imagesGet(w http.ResponseWriter, r *http.Request) {
+	s.imagesSave(w, r, r.URL.Query()["names"])
+}
+
+// containerExport is GET /containers/{id}/export: the container's merged
+// filesystem as a tar, read by the supervisor from its snapshot.
+func (s *Server) containerExport(w http.ResponseWriter, r *http.Request) {
+	c, err := s.d.Inspect(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	be, err := s.imageBackend()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	tw := &tarWriter{w: w}
+	if err := be.ExportSnapshot(r.Context(), c.ID, tw); err != nil {
+		tw.fail(fmt.Errorf("export %s: %w", strings.TrimPrefix(c.Name, "/"), err))
+	}
+}

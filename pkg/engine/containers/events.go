@@ -1,0 +1,116 @@
+package containers
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// eventLog keeps the recent events (for ?since=) and fans new ones out to
+// the subscribers of /events.
+type eventLog struct {
+	mu   sync.Mutex
+	ring []events.Message
+	subs map[chan events.Message]struct{}
+}
+
+const eventRing = 1024
+
+func (l *eventLog) publish(m events.Message) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.ring) == eventRing {
+		copy(l.ring, l.ring[1:])
+		l.ring = l.ring[:eventRing-1]
+	}
+	l.ring = append(l.ring, m)
+	for ch := range l.subs {
+		select {
+		case ch <- m:
+		default: // a subscriber that does not read loses events, never blocks us
+		}
+	}
+}
+
+// SubscribeEvents returns the recorded events and a channel of the new ones;
+// cancel ends the subscription.
+func (d *Daemon) SubscribeEvents() (past []events.Message, ch <-chan events.Message, cancel func()) {
+	l := &d.events
+	c := make(chan events.Message, 256)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.subs == nil {
+		l.subs = map[chan events.Message]struct{}{}
+	}
+	l.subs[c] = struct{}{}
+	past = append(past, l.ring...)
+	return past, c, func() {
+		l.mu.Lock()
+		delete(l.subs, c)
+		l.mu.Unlock()
+	}
+}
+
+// emit records a container event with docker's attributes (name, image,
+// labels, plus extra).
+func (d *Daemon) emit(c *Container, action events.Action, extra map[string]string) {
+	c.mu.Lock()
+	attrs := map[string]string{"name": strings.TrimPrefix(c.Name, "/"), "image": c.ImageName}
+	if c.Config != nil {
+		for k, v := range c.Config.Labels {
+			attrs[k] = v
+		}
+	}
+	id := c.ID
+	c.mu.Unlock()
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	now := time.Now()
+	d.events.publish(events.Message{
+		Type: events.ContainerEventType, Action: action, Scope: "local",
+		Actor: events.Actor{ID: id, Attributes: attrs},
+		Time:  now.Unix(), TimeNano: now.UnixNano(),
+	})
+}
+
+// watchSupervisorEvents turns the supervisor's task events that only it
+// sees (OOM kills) into container events; the other container events are
+// the engine's own doing and emitted where they happen.
+func (d *Daemon) watchSupervisorEvents() {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for d.ctx.Err() == nil {
+			st, err := d.sup.Subscribe(d.ctx, "/tasks/oom")
+			if err == nil {
+				for {
+					env, rerr := st.Recv()
+					if rerr != nil {
+						err = rerr
+						break
+					}
+					if c, gerr := d.Get(env.GetContainerId()); gerr == nil {
+						d.emit(c, events.ActionOOM, nil)
+					}
+				}
+			}
+			if d.ctx.Err() != nil {
+				return
+			}
+			// Unimplemented: this supervisor has no events; nothing to wait for.
+			if errdefs.IsNotImplemented(err) {
+				return
+			}
+			select {
+			case <-d.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+}

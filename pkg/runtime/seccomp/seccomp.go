@@ -1,0 +1,452 @@
+// Package seccomp compiles the runtime spec's linux.seccomp into a classic BPF
+// program for seccomp(2), in our own code (no libseccomp, no cgo), and loads
+// it on the calling thread.
+//
+// The program, per the audit architecture of the syscall:
+//
+//	ld arch; one jeq per listed architecture -> its section; else kill the process
+//	section: ld nr; [x86_64: nr >= __X32_SYSCALL_BIT -> x32 section]
+//	         [default ERRNO: nr > highest named syscall -> ENOSYS]
+//	         one block per syscall number: jeq nr, else next block;
+//	           its rules in order (rules with argument conditions first): conditions,
+//	           then ret action; a rule whose conditions fail falls to the next;
+//	           no rule matched: ret default
+//	         ret default
+//
+// Rule order is the spec's, except that a syscall's unconditional rule is
+// checked after its conditional ones (otherwise they could never match).
+// Several conditions on the same argument index make one rule per condition
+// (OR), as runc does for libseccomp; conditions on distinct indexes are ANDed.
+// 64-bit arguments are compared as two 32-bit halves (high first); for i386
+// only the low half exists.
+package seccomp
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+//go:generate go run ./internal/mksyscalls -o zsyscalls_x86.go
+
+// x32SyscallBit marks x32 syscalls, which share AUDIT_ARCH_X86_64.
+const x32SyscallBit = 0x40000000
+
+// Offsets in struct seccomp_data.
+const (
+	offNr   = 0
+	offArch = 4
+	offArgs = 16
+)
+
+// Filter is a compiled program and the seccomp(2) flags to load it with.
+type Filter struct {
+	Prog  []unix.SockFilter
+	Flags uint
+}
+
+// Actions, operators and architectures this compiler supports (the
+// `features` document lists them).
+var (
+	Actions = []string{"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+		"SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"}
+	Operators = []string{"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+		"SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"}
+	Archs = []string{"SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"}
+	Flags = []string{"SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"}
+)
+
+var flagBits = map[specs.LinuxSeccompFlag]uint{
+	"SECCOMP_FILTER_FLAG_TSYNC":      unix.SECCOMP_FILTER_FLAG_TSYNC,
+	"SECCOMP_FILTER_FLAG_LOG":        unix.SECCOMP_FILTER_FLAG_LOG,
+	"SECCOMP_FILTER_FLAG_SPEC_ALLOW": unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+}
+
+// Architectures of other machines: a rule for them can never match on an
+// x86 kernel, so they are accepted and left out of the program.
+var foreignArchs = map[specs.Arch]bool{
+	specs.ArchARM: true, specs.ArchAARCH64: true, specs.ArchMIPS: true, specs.ArchMIPS64: true,
+	specs.ArchMIPS64N32: true, specs.ArchMIPSEL: true, specs.ArchMIPSEL64: true, specs.ArchMIPSEL64N32: true,
+	specs.ArchPPC: true, specs.ArchPPC64: true, specs.ArchPPC64LE: true, specs.ArchS390: true,
+	specs.ArchS390X: true, specs.ArchPARISC: true, specs.ArchPARISC64: true, specs.ArchRISCV64: true,
+	"SCMP_ARCH_LOONGARCH64": true, "SCMP_ARCH_M68K": true, "SCMP_ARCH_SH": true, "SCMP_ARCH_SHEB": true,
+}
+
+// table maps syscall names to numbers; sorted by name.
+type table []struct {
+	name string
+	nr   uint32
+}
+
+func (t table) lookup(name string) (uint32, bool) {
+	i := sort.Search(len(t), func(i int) bool { return t[i].name >= name })
+	if i < len(t) && t[i].name == name {
+		return t[i].nr, true
+	}
+	return 0, false
+}
+
+type arch struct {
+	name   specs.Arch
+	audit  uint32
+	table  table
+	nrBase uint32 // added to every number (x32)
+	arg32  bool   // arguments are 32-bit: compare the low half only
+}
+
+var (
+	archX8664 = &arch{name: specs.ArchX86_64, audit: unix.AUDIT_ARCH_X86_64, table: syscallsX8664}
+	archX86   = &arch{name: specs.ArchX86, audit: unix.AUDIT_ARCH_I386, table: syscallsX86, arg32: true}
+	archX32   = &arch{name: specs.ArchX32, audit: unix.AUDIT_ARCH_X86_64, table: syscallsX32, nrBase: x32SyscallBit}
+)
+
+// Compile turns c into a program. Errors are about the config (an unknown
+// action, operator, architecture or flag, a notify listener).
+func Compile(c *specs.LinuxSeccomp) (*Filter, error) {
+	if runtime.GOARCH != "amd64" {
+		return nil, fmt.Errorf("seccomp: only amd64 hosts are supported (this is %s)", runtime.GOARCH)
+	}
+	def, err := actionRet(c.DefaultAction, c.DefaultErrnoRet)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp defaultAction: %w", err)
+	}
+	if c.ListenerPath != "" || c.ListenerMetadata != "" {
+		return nil, fmt.Errorf("seccomp listenerPath (SCMP_ACT_NOTIFY) is not supported")
+	}
+	f := &Filter{}
+	for _, fl := range c.Flags {
+		b, ok := flagBits[fl]
+		if !ok {
+			return nil, fmt.Errorf("seccomp flag %q is not supported", fl)
+		}
+		f.Flags |= b
+	}
+	var x8664, x86, x32 bool
+	for _, a := range c.Architectures {
+		switch a {
+		case specs.ArchX86_64:
+			x8664 = true
+		case specs.ArchX86:
+			x86 = true
+		case specs.ArchX32:
+			x32 = true
+		default:
+			if !foreignArchs[a] {
+				return nil, fmt.Errorf("seccomp architecture %q is unknown", a)
+			}
+		}
+	}
+	if len(c.Architectures) == 0 {
+		x8664 = true // libseccomp's default: the native architecture only
+	}
+	rules, err := parseRules(c.Syscalls)
+	if err != nil {
+		return nil, err
+	}
+	enosys := c.DefaultAction == specs.ActErrno
+	section := func(a *arch, on bool) []unix.SockFilter {
+		if !on {
+			return []unix.SockFilter{ret(unix.SECCOMP_RET_KILL_PROCESS)}
+		}
+		return compileArch(a, rules, def, enosys)
+	}
+	// Sections in the order of the dispatch below; each starts with ld nr.
+	type sect struct {
+		audit uint32
+		code  []unix.SockFilter
+	}
+	var sects []sect
+	if x8664 || x32 {
+		s64, s32 := section(archX8664, x8664), section(archX32, x32)
+		// ld nr; jge X32_BIT ? (ja x32) : (x86_64 code)
+		code := []unix.SockFilter{ldAbs(offNr), jump(unix.BPF_JGE, x32SyscallBit, 0, 1), ja(uint32(len(s64)))}
+		code = append(code, s64...)
+		code = append(code, s32...)
+		sects = append(sects, sect{unix.AUDIT_ARCH_X86_64, code})
+	}
+	if x86 {
+		code := append([]unix.SockFilter{ldAbs(offNr)}, section(archX86, true)...)
+		sects = append(sects, sect{unix.AUDIT_ARCH_I386, code})
+	}
+	// Dispatch: ld arch; per section "jeq audit, 0, 1; ja section"; kill.
+	prog := []unix.SockFilter{ldAbs(offArch)}
+	head := 1 + 2*len(sects) + 1
+	off := 0
+	for i, s := range sects {
+		// from the instruction after this ja to the section's start
+		after := 1 + 2*i + 2
+		prog = append(prog, jump(unix.BPF_JEQ, s.audit, 0, 1), ja(uint32(head-after+off)))
+		off += len(s.code)
+	}
+	prog = append(prog, ret(unix.SECCOMP_RET_KILL_PROCESS))
+	for _, s := range sects {
+		prog = append(prog, s.code...)
+	}
+	if len(prog) > 4096 {
+		return nil, fmt.Errorf("seccomp profile compiles to %d BPF instructions; the kernel allows 4096", len(prog))
+	}
+	f.Prog = prog
+	return f, nil
+}
+
+// rule is one syscall rule: all conds must hold.
+type rule struct {
+	names []string
+	ret   uint32
+	conds []specs.LinuxSeccompArg
+}
+
+func parseRules(calls []specs.LinuxSyscall) ([]rule, error) {
+	var out []rule
+	for i, sc := range calls {
+		if len(sc.Names) == 0 {
+			return nil, fmt.Errorf("seccomp syscalls[%d]: names is empty", i)
+		}
+		r, err := actionRet(sc.Action, sc.ErrnoRet)
+		if err != nil {
+			return nil, fmt.Errorf("seccomp syscalls[%d] (%s): %w", i, strings.Join(sc.Names, ","), err)
+		}
+		perIndex := map[uint]int{}
+		for _, a := range sc.Args {
+			if a.Index >= 6 {
+				return nil, fmt.Errorf("seccomp syscalls[%d]: argument index %d out of range (0-5)", i, a.Index)
+			}
+			if !validOp[a.Op] {
+				return nil, fmt.Errorf("seccomp syscalls[%d]: operator %q is not supported", i, a.Op)
+			}
+			perIndex[a.Index]++
+		}
+		shared := false
+		for _, n := range perIndex {
+			shared = shared || n > 1
+		}
+		if shared {
+			for _, a := range sc.Args {
+				out = append(out, rule{names: sc.Names, ret: r, conds: []specs.LinuxSeccompArg{a}})
+			}
+			continue
+		}
+		out = append(out, rule{names: sc.Names, ret: r, conds: sc.Args})
+	}
+	return out, nil
+}
+
+var validOp = map[specs.LinuxSeccompOperator]bool{
+	specs.OpNotEqual: true, specs.OpLessThan: true, specs.OpLessEqual: true, specs.OpEqualTo: true,
+	specs.OpGreaterEqual: true, specs.OpGreaterThan: true, specs.OpMaskedEqual: true,
+}
+
+// actionRet is the SECCOMP_RET_* value of an action. errnoRet is only valid
+// with ERRNO and TRACE; both default to EPERM, as in runc.
+func actionRet(a specs.LinuxSeccompAction, errnoRet *uint) (uint32, error) {
+	data := uint32(unix.EPERM)
+	if errnoRet != nil {
+		if a != specs.ActErrno && a != specs.ActTrace {
+			return 0, fmt.Errorf("errnoRet is only valid with SCMP_ACT_ERRNO and SCMP_ACT_TRACE, not %s", a)
+		}
+		if *errnoRet > 0xffff {
+			return 0, fmt.Errorf("errnoRet %d out of range", *errnoRet)
+		}
+		data = uint32(*errnoRet)
+	}
+	switch a {
+	case specs.ActAllow:
+		return unix.SECCOMP_RET_ALLOW, nil
+	case specs.ActErrno:
+		return unix.SECCOMP_RET_ERRNO | data, nil
+	case specs.ActTrace:
+		return unix.SECCOMP_RET_TRACE | data, nil
+	case specs.ActKill, specs.ActKillThread:
+		return unix.SECCOMP_RET_KILL_THREAD, nil
+	case specs.ActKillProcess:
+		return unix.SECCOMP_RET_KILL_PROCESS, nil
+	case specs.ActTrap:
+		return unix.SECCOMP_RET_TRAP, nil
+	case specs.ActLog:
+		return unix.SECCOMP_RET_LOG, nil
+	case specs.ActNotify:
+		return 0, fmt.Errorf("action SCMP_ACT_NOTIFY is not supported (no seccomp listener)")
+	case "":
+		return 0, fmt.Errorf("action is empty")
+	}
+	return 0, fmt.Errorf("action %q is unknown", a)
+}
+
+// compileArch is one architecture's section, without its leading ld nr.
+func compileArch(a *arch, rules []rule, def uint32, enosys bool) []unix.SockFilter {
+	byNr := map[uint32][]rule{}
+	for _, r := range rules {
+		seen := map[uint32]bool{}
+		for _, n := range r.names {
+			nr, ok := a.table.lookup(n)
+			if !ok || seen[nr] {
+				continue // unknown on this architecture: libseccomp skips it too
+			}
+			seen[nr] = true
+			byNr[nr+a.nrBase] = append(byNr[nr+a.nrBase], r)
+		}
+	}
+	nrs := make([]uint32, 0, len(byNr))
+	for nr := range byNr {
+		nrs = append(nrs, nr)
+	}
+	sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
+	var out []unix.SockFilter
+	if enosys && len(nrs) > 0 {
+		// A syscall newer than any the profile names gets ENOSYS rather than
+		// the default errno, so libcs fall back to older calls (clone3).
+		out = append(out, jump(unix.BPF_JGT, nrs[len(nrs)-1], 0, 1), ret(unix.SECCOMP_RET_ERRNO|uint32(unix.ENOSYS)))
+	}
+	for _, nr := range nrs {
+		body := compileSyscall(a, byNr[nr], def)
+		if len(body) <= 255 {
+			out = append(out, jump(unix.BPF_JEQ, nr, 0, uint8(len(body))))
+		} else {
+			out = append(out, jump(unix.BPF_JEQ, nr, 1, 0), ja(uint32(len(body))))
+		}
+		out = append(out, body...)
+	}
+	return append(out, ret(def))
+}
+
+// compileSyscall is the body run when the syscall number matched: its rules,
+// conditional ones first, then the default action.
+func compileSyscall(a *arch, rules []rule, def uint32) []unix.SockFilter {
+	ordered := make([]rule, 0, len(rules))
+	for _, r := range rules {
+		if len(r.conds) > 0 {
+			ordered = append(ordered, r)
+		}
+	}
+	for _, r := range rules {
+		if len(r.conds) == 0 {
+			ordered = append(ordered, r)
+			break // a later unconditional rule could never be reached
+		}
+	}
+	var out []unix.SockFilter
+	for _, r := range ordered {
+		var as asm
+		fail := as.newLabel()
+		for _, c := range r.conds {
+			as.cond(c, a.arg32, fail)
+		}
+		as.emit(ret(r.ret), -1, -1)
+		as.place(fail)
+		out = append(out, as.resolve()...)
+	}
+	if n := len(ordered); n > 0 && len(ordered[n-1].conds) == 0 {
+		return out // the unconditional rule always returns
+	}
+	return append(out, ret(def))
+}
+
+// asm assembles a rule with forward jumps to labels (all short: a rule has
+// at most six conditions of at most seven instructions).
+type asm struct {
+	ins    []unix.SockFilter
+	jt, jf []int // label per instruction, -1: fall through
+	labels []int // label -> position, -1 until placed
+}
+
+func (as *asm) newLabel() int {
+	as.labels = append(as.labels, -1)
+	return len(as.labels) - 1
+}
+
+func (as *asm) place(l int) { as.labels[l] = len(as.ins) }
+
+func (as *asm) emit(i unix.SockFilter, jt, jf int) {
+	as.ins = append(as.ins, i)
+	as.jt = append(as.jt, jt)
+	as.jf = append(as.jf, jf)
+}
+
+func (as *asm) resolve() []unix.SockFilter {
+	for i := range as.ins {
+		for _, p := range []struct {
+			l   int
+			dst *uint8
+		}{{as.jt[i], &as.ins[i].Jt}, {as.jf[i], &as.ins[i].Jf}} {
+			if p.l < 0 {
+				continue
+			}
+			off := as.labels[p.l] - (i + 1)
+			if off < 0 || off > 255 {
+				panic(fmt.Sprintf("seccomp: jump offset %d out of range", off))
+			}
+			*p.dst = uint8(off)
+		}
+	}
+	return as.ins
+}
+
+// cond emits the check of one argument condition: it falls through when the
+// condition holds and jumps to fail when it does not.
+func (as *asm) cond(c specs.LinuxSeccompArg, arg32 bool, fail int) {
+	type word struct{ off, val, mask uint32 }
+	lo := offArgs + 8*uint32(c.Index)
+	v, m := c.Value, c.Value
+	if c.Op == specs.OpMaskedEqual {
+		v = c.ValueTwo
+	}
+	words := []word{{lo + 4, uint32(v >> 32), uint32(m >> 32)}, {lo, uint32(v), uint32(m)}}
+	if arg32 {
+		words = words[1:]
+	}
+	ok := as.newLabel()
+	last := len(words) - 1
+	for i, w := range words {
+		as.emit(ldAbs(w.off), -1, -1)
+		switch c.Op {
+		case specs.OpEqualTo:
+			as.emit(jump(unix.BPF_JEQ, w.val, 0, 0), -1, fail)
+		case specs.OpMaskedEqual:
+			as.emit(unix.SockFilter{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: w.mask}, -1, -1)
+			as.emit(jump(unix.BPF_JEQ, w.val, 0, 0), -1, fail)
+		case specs.OpNotEqual:
+			if i < last {
+				as.emit(jump(unix.BPF_JEQ, w.val, 0, 0), -1, ok)
+			} else {
+				as.emit(jump(unix.BPF_JEQ, w.val, 0, 0), fail, -1)
+			}
+		case specs.OpGreaterThan, specs.OpGreaterEqual:
+			switch {
+			case i < last:
+				as.emit(jump(unix.BPF_JGT, w.val, 0, 0), ok, -1)
+				as.emit(jump(unix.BPF_JEQ, w.val, 0, 0), -1, fail)
+			case c.Op == specs.OpGreaterThan:
+				as.emit(jump(unix.BPF_JGT, w.val, 0, 0), -1, fail)
+			default:
+				as.emit(jump(unix.BPF_JGE, w.val, 0, 0), -1, fail)
+			}
+		case specs.OpLessThan, specs.OpLessEqual:
+			switch {
+			case i < last:
+				as.emit(jump(unix.BPF_JGT, w.val, 0, 0), fail, -1)
+				as.emit(jump(unix.BPF_JEQ, w.val, 0, 0), -1, ok)
+			case c.Op == specs.OpLessThan:
+				as.emit(jump(unix.BPF_JGE, w.val, 0, 0), fail, -1)
+			default:
+				as.emit(jump(unix.BPF_JGT, w.val, 0, 0), fail, -1)
+			}
+		}
+	}
+	as.place(ok)
+}
+
+func ldAbs(off uint32) unix.SockFilter {
+	return unix.SockFilter{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: off}
+}
+
+func jump(op uint16, k uint32, jt, jf uint8) unix.SockFilter {
+	return unix.SockFilter{Code: unix.BPF_JMP | op | unix.BPF_K, K: k, Jt: jt, Jf: jf}
+}
+
+func ja(k uint32) unix.SockFilter { return unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JA, K: k} }
+
+func ret(k uint32) unix.SockFilter { return unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: k} }

@@ -1,0 +1,45 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// docker-py, the Python SDK, drives engined: run detached, exec_run, logs,
+// stop, remove, and run with output.
+func TestDockerPy(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	require(t, err == nil, "needs python3")
+	require(t, exec.Command(py, "-c", "import docker").Run() == nil, "needs docker-py (python3 -c 'import docker')")
+	s := newStack(t)
+	s.loadBusybox()
+	script := `
+import sys, time, docker
+c = docker.DockerClient(base_url=sys.argv[1])
+ct = c.containers.run("busybox", ["sh", "-c", "echo started; while true; do sleep 0.1; done"], detach=True, name="py1")
+deadline = time.time() + 20
+while b"started" not in ct.logs():
+    assert time.time() < deadline, "no log"
+    time.sleep(0.05)
+r = ct.exec_run(["sh", "-c", "echo from-exec $X; exit 2"], environment={"X": "y"})
+assert r.exit_code == 2 and r.output == b"from-exec y\n", r
+ct.reload()
+assert ct.status == "running", ct.status
+ct.stop(timeout=1)
+ct.reload()
+assert ct.status == "exited", ct.status
+ct.remove()
+assert not c.containers.list(all=True), c.containers.list(all=True)
+out = c.containers.run("busybox", ["echo", "hi"], remove=True)
+assert out == b"hi\n", out
+print("ok")
+`
+	cmd := exec.Command(py, "-c", script, "unix://"+s.engSock)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+s.root)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("docker-py: %v\n%s", err, out)
+	}
+}

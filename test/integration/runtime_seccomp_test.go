@@ -1,0 +1,135 @@
+package integration
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// A rule makes mkdir fail with the configured errno, in the container's
+// process and in a process exec'd into it; other syscalls are untouched.
+func TestRuntimeSeccompErrnoRule(t *testing.T) {
+	e := newRtEnv(t, func(s *specs.Spec) {
+		s.Process.NoNewPrivileges = true // the filter is loaded just before execve
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"})
+		s.Linux.Seccomp = &specs.LinuxSeccomp{
+			DefaultAction: specs.ActAllow,
+			Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
+			Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno},
+				// chmod of mode 0700 only (argument condition): EACCES
+				{Names: []string{"chmod"}, Action: specs.ActErrno, ErrnoRet: uintp(uint(unix.EACCES)),
+					Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpMaskedEqual, Value: 0o777, ValueTwo: 0o700}}},
+				{Names: []string{"fchmodat"}, Action: specs.ActErrno, ErrnoRet: uintp(uint(unix.EACCES)),
+					Args: []specs.LinuxSeccompArg{{Index: 2, Op: specs.OpMaskedEqual, Value: 0o777, ValueTwo: 0o700}}},
+				{Names: []string{"chroot"}, Action: specs.ActKillProcess},
+			},
+		}
+	}, "sh", "-c", "mkdir /tmp/x; echo mkdir=$?; touch /tmp/f; chmod 700 /tmp/f; echo chmod700=$?; chmod 755 /tmp/f; echo chmod755=$?; chroot / true; echo chroot=$?")
+	out, errOut, code := e.cmd(t, nil, "run", "sc1")
+	if code != 0 {
+		t.Fatalf("run: exit %d: %s%s", code, out, errOut)
+	}
+	for _, want := range []string{"Operation not permitted", "mkdir=1", "Permission denied", "chmod700=1", "chmod755=0", "chroot=159"} {
+		if !strings.Contains(out+errOut, want) {
+			t.Errorf("no %q in the output:\n%s%s", want, out, errOut)
+		}
+	}
+
+	e.editSpec(t, func(s *specs.Spec) { s.Process.Args = []string{"sleep", "100"} })
+	e.cleanup(t, "sc2")
+	e.must(t, "run", "-d", "sc2")
+	out, errOut, code = e.cmd(t, nil, "exec", "sc2", "mkdir", "/tmp/y")
+	if code == 0 || !strings.Contains(errOut+out, "Operation not permitted") {
+		t.Fatalf("mkdir in exec: exit %d: %s%s", code, out, errOut)
+	}
+	if out, errOut, code = e.cmd(t, nil, "exec", "sc2", "touch", "/tmp/y"); code != 0 {
+		t.Fatalf("touch in exec: exit %d: %s%s", code, out, errOut)
+	}
+}
+
+// The default action is ERRNO (with defaultErrnoRet) and an allowlist names
+// every syscall but mkdir and mkdirat.
+func TestRuntimeSeccompAllowlist(t *testing.T) {
+	var all []string
+	for _, n := range x8664Syscalls(t) {
+		if n != "mkdir" && n != "mkdirat" {
+			all = append(all, n)
+		}
+	}
+	e := newRtEnv(t, func(s *specs.Spec) {
+		s.Linux.Seccomp = &specs.LinuxSeccomp{
+			DefaultAction:   specs.ActErrno,
+			DefaultErrnoRet: uintp(uint(unix.EROFS)),
+			Syscalls:        []specs.LinuxSyscall{{Names: all, Action: specs.ActAllow}},
+		}
+	}, "sh", "-c", "echo hi; mkdir /tmp/x; echo mkdir=$?")
+	out, errOut, code := e.cmd(t, nil, "run", "sca")
+	if code != 0 || !strings.Contains(out, "hi\n") || !strings.Contains(out, "mkdir=1") || !strings.Contains(errOut+out, "Read-only file system") {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+}
+
+// A docker-like profile: deny by default, allow the usual syscalls, forbid
+// namespace flags to clone/unshare, on three architectures, loaded without
+// no_new_privs (so before the capabilities are dropped).
+func TestRuntimeSeccompDockerLikeProfile(t *testing.T) {
+	deny := map[string]bool{"mount": true, "umount2": true, "unshare": true, "setns": true, "reboot": true,
+		"kexec_load": true, "init_module": true, "finit_module": true, "delete_module": true, "ptrace": true,
+		"bpf": true, "add_key": true, "keyctl": true, "request_key": true, "pivot_root": true, "swapon": true,
+		"swapoff": true, "acct": true, "clone": true, "clone3": true, "personality": true, "open_by_handle_at": true}
+	var allow []string
+	for _, n := range x8664Syscalls(t) {
+		if !deny[n] {
+			allow = append(allow, n)
+		}
+	}
+	nsFlags := uint64(unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP)
+	e := newRtEnv(t, func(s *specs.Spec) {
+		s.Process.NoNewPrivileges = false
+		s.Linux.Seccomp = &specs.LinuxSeccomp{
+			DefaultAction:   specs.ActErrno,
+			DefaultErrnoRet: uintp(uint(unix.EPERM)),
+			Architectures:   []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
+			Syscalls: []specs.LinuxSyscall{
+				{Names: allow, Action: specs.ActAllow},
+				{Names: []string{"personality"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{
+					{Index: 0, Op: specs.OpEqualTo, Value: 0}, {Index: 0, Op: specs.OpEqualTo, Value: 8},
+					{Index: 0, Op: specs.OpEqualTo, Value: 0xffffffff}}},
+				{Names: []string{"clone"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{
+					{Index: 0, Op: specs.OpMaskedEqual, Value: nsFlags, ValueTwo: 0}}},
+				{Names: []string{"clone3"}, Action: specs.ActErrno, ErrnoRet: uintp(uint(unix.ENOSYS))},
+			},
+			Flags: []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_SPEC_ALLOW"},
+		}
+	}, "sh", "-c", "echo $(echo sub)shell; ls / >/dev/null && echo ls=$?; unshare -m true; echo unshare=$?")
+	out, errOut, code := e.cmd(t, nil, "run", "scd")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	for _, want := range []string{"subshell", "ls=0", "unshare=1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the output:\n%s%s", want, out, errOut)
+		}
+	}
+}
+
+// x8664Syscalls are the syscall names of the host's uapi header, the same
+// source the runtime's table is generated from.
+func x8664Syscalls(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
+	rtPrereq(t, err == nil, "kernel uapi headers (linux-libc-dev)")
+	var names []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "#define" && strings.HasPrefix(f[1], "__NR_") {
+			names = append(names, strings.TrimPrefix(f[1], "__NR_"))
+		}
+	}
+	return names
+}
+
+func uintp(v uint) *uint { return &v }
