@@ -61,9 +61,11 @@ func main() {
 
 	ready := readyPipe()
 	// SIGPIPE from a vanished client must not kill the shim; SIGHUP and
-	// SIGINT cannot reach it from a terminal (own session) but are ignored
-	// too, so the container keeps its reaper.
-	signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP, syscall.SIGINT)
+	// SIGINT cannot reach it from a terminal (own session) but must not end
+	// it either, so the container keeps its reaper. They are caught and
+	// dropped rather than ignored: an ignored disposition survives execve and
+	// would reach the runtime and the container, a caught one is reset.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE, syscall.SIGHUP, syscall.SIGINT)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	if err := shim.Run(ctx, cfg, ready); err != nil {
