@@ -36,9 +36,6 @@ type ExecOpts struct {
 }
 
 type execConfig struct {
-	SeccompConnFd int    `json:"seccompConnFd,omitempty"`
-	HostPid       int    `json:"hostPid,omitempty"`
-	Bundle        string `json:"bundle,omitempty"`
 	PreserveFds int                 `json:"preserveFds,omitempty"`
 	FdBase      int                 `json:"fdBase,omitempty"`
 	ID          string              `json:"id"`
@@ -115,20 +112,6 @@ func Exec(o ExecOpts) (int, error) {
 		defer cf.Close()
 		extra = append(extra, cf)
 	}
-	scmp, err := loadSeccompConfig(s)
-	if err != nil {
-		childSock.Close()
-		return -1, err
-	}
-	seccompConnFd := 0
-	if agent, err := dialSeccompAgent(scmp); err != nil {
-		childSock.Close()
-		return -1, err
-	} else if agent != nil {
-		defer agent.Close()
-		seccompConnFd = 3 + len(extra)
-		extra = append(extra, agent)
-	}
 	fdBase := 3 + len(extra)
 	extra = append(extra, preservedFiles(o.PreserveFds)...)
 	cmd := &exec.Cmd{
@@ -174,8 +157,7 @@ func Exec(o ExecOpts) (int, error) {
 			return fail(fmt.Errorf("exec: join the container's cgroups: %w", err))
 		}
 	}
-	if err := json.NewEncoder(parentSock).Encode(execConfig{ID: o.ID, Process: p, Seccomp: scmp, PreserveFds: o.PreserveFds, FdBase: fdBase,
-		SeccompConnFd: seccompConnFd, HostPid: pid, Bundle: s.Bundle}); err != nil {
+	if err := json.NewEncoder(parentSock).Encode(execConfig{ID: o.ID, Process: p, Seccomp: s.Seccomp, PreserveFds: o.PreserveFds, FdBase: fdBase}); err != nil {
 		return fail(err)
 	}
 	for {
@@ -275,12 +257,7 @@ func ExecInit() {
 			fail(err)
 		}
 	}
-	sl := &seccompLoader{conn: cfg.SeccompConnFd}
-	if cfg.Seccomp != nil {
-		sl.state = processState(cfg.Seccomp, specs.State{Version: specs.Version, ID: cfg.ID, Status: Running,
-			Pid: cfg.HostPid, Bundle: cfg.Bundle})
-	}
-	filter, err := loadSeccompEarly(cfg.Seccomp, p, sl)
+	filter, err := loadSeccompEarly(cfg.Seccomp, p)
 	if err != nil {
 		fail(err)
 	}
@@ -313,7 +290,7 @@ func ExecInit() {
 		os.Exit(1)
 	}
 	if filter != nil {
-		if err := sl.load(filter); err != nil {
+		if err := filter.Load(); err != nil {
 			fmt.Fprintf(os.Stderr, "berth exec: %v\n", err)
 			os.Exit(1)
 		}

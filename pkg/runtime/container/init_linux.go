@@ -45,10 +45,6 @@ type initConfig struct {
 	// PreserveFds fds start at FdBase in init and go to 3.. in the container.
 	PreserveFds int `json:"preserveFds,omitempty"`
 	FdBase      int `json:"fdBase,omitempty"`
-	// SeccompConnFd is init's fd of the connection to the seccomp agent
-	// (listenerPath); HostPid is init's pid as the runtime sees it.
-	SeccompConnFd int `json:"seccompConnFd,omitempty"`
-	HostPid       int `json:"hostPid,omitempty"`
 }
 
 type syncMsg struct {
@@ -78,12 +74,7 @@ func Init() {
 	if err != nil {
 		fail(fmt.Errorf("open /proc: %w", err))
 	}
-	sl := &seccompLoader{conn: cfg.SeccompConnFd}
-	if c := cfg.Spec.Linux.Seccomp; c != nil {
-		sl.state = processState(c, specs.State{Version: specs.Version, ID: cfg.ID, Status: Creating,
-			Pid: cfg.HostPid, Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations})
-	}
-	filter, err := setupContainer(&cfg, enc, dec, warn, sl)
+	filter, err := setupContainer(&cfg, enc, dec, warn)
 	if err != nil {
 		fail(err)
 	}
@@ -127,7 +118,7 @@ func Init() {
 	}
 	if filter != nil {
 		// As late as possible, so the profile need not allow what init does.
-		if err := sl.load(filter); err != nil {
+		if err := filter.Load(); err != nil {
 			fmt.Fprintf(os.Stderr, "berth init: %v\n", err)
 			os.Exit(1)
 		}
@@ -141,7 +132,7 @@ func Init() {
 // setupContainer does everything up to the exec fifo wait. It returns the
 // seccomp filter still to be loaded just before execve (nil: none, or
 // already loaded).
-func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn func(string, ...any), sl *seccompLoader) (*seccomp.Filter, error) {
+func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn func(string, ...any)) (*seccomp.Filter, error) {
 	s := cfg.Spec
 	newNS := map[specs.LinuxNamespaceType]bool{}
 	for _, ns := range s.Linux.Namespaces {
@@ -258,7 +249,7 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 			return nil, err
 		}
 	}
-	filter, err := loadSeccompEarly(s.Linux.Seccomp, p, sl)
+	filter, err := loadSeccompEarly(s.Linux.Seccomp, p)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +276,7 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 // seccomp(2) needs CAP_SYS_ADMIN, so the filter is loaded now, before the
 // capabilities are dropped (as runc does); otherwise it is returned to be
 // loaded just before execve.
-func loadSeccompEarly(c *specs.LinuxSeccomp, p *specs.Process, sl *seccompLoader) (*seccomp.Filter, error) {
+func loadSeccompEarly(c *specs.LinuxSeccomp, p *specs.Process) (*seccomp.Filter, error) {
 	if c == nil {
 		return nil, nil
 	}
@@ -296,7 +287,7 @@ func loadSeccompEarly(c *specs.LinuxSeccomp, p *specs.Process, sl *seccompLoader
 	if p.NoNewPrivileges {
 		return f, nil
 	}
-	if err := sl.load(f); err != nil {
+	if err := f.Load(); err != nil {
 		return nil, err
 	}
 	return nil, nil
