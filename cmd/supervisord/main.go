@@ -52,6 +52,7 @@ func main() {
 	})
 	flag.StringVar(&cfg.Distribution.CertsDir, "certs-dir", "/etc/docker/certs.d", "extra registry CAs: DIR/HOST[:PORT]/ca.crt")
 	flag.StringVar(&cfg.Distribution.DockerConfig, "docker-config", "", "docker config.json with registry credentials (default: $DOCKER_CONFIG/config.json)")
+	flag.StringVar(&cfg.Snapshotter, "snapshotter", "overlayfs", "overlayfs (falls back to native when overlayfs does not mount in --root) or native (copies)")
 	flag.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.BoolVar(&version, "version", false, "print the version and exit")
 	flag.Parse()

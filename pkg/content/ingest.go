@@ -93,6 +93,7 @@ type Writer struct {
 	dir    string
 	f      *os.File
 	h      hash.Hash
+	alg    digest.Algorithm
 	offset int64
 	status Status
 	done   bool
@@ -150,7 +151,13 @@ func (s *Store) openWriter(ref string, expected digest.Digest, total int64) (*Wr
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s: %w", ref, err)
 	}
-	w := &Writer{s: s, ref: ref, dir: dir, f: f, h: sha256.New(), status: st}
+	// Hashed with the expected digest's algorithm: a sha512 blob is
+	// verified as sha512.
+	alg := digest.Canonical
+	if expected != "" {
+		alg = expected.Algorithm()
+	}
+	w := &Writer{s: s, ref: ref, dir: dir, f: f, h: alg.Hash(), alg: alg, status: st}
 	n, err := io.Copy(w.h, f)
 	if err != nil {
 		f.Close()
@@ -210,7 +217,7 @@ func (w *Writer) Commit(ctx context.Context) (Info, error) {
 		return Info{}, fmt.Errorf("ingest %s: closed: %w", w.ref, errdefs.ErrFailedPrecondition)
 	}
 	defer w.release()
-	actual := digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(w.h.Sum(nil)))
+	actual := digest.NewDigestFromEncoded(w.alg, hex.EncodeToString(w.h.Sum(nil)))
 	if w.status.Total >= 0 && w.offset != w.status.Total {
 		w.f.Close()
 		os.RemoveAll(w.dir)

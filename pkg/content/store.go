@@ -1,12 +1,14 @@
 // Package content is the content-addressed blob store: blobs live at
-// ROOT/blobs/sha256/<hex> and are only ever committed after their digest and
-// size were verified. Writes go through ROOT/ingest and a rename, so a crash
+// ROOT/blobs/<algorithm>/<hex> (sha256 or sha512) and are only ever committed
+// after their digest, computed with the digest's own algorithm, and size
+// were verified. Writes go through ROOT/ingest and a rename, so a crash
 // never leaves a partial blob under its digest.
 package content
 
 import (
 	"context"
 	"crypto/rand"
+	_ "crypto/sha512" // go-digest offers sha512 only once it is linked in
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,6 +31,10 @@ type Info struct {
 	CreatedAt time.Time
 }
 
+// Algorithms are the digest algorithms blobs may be addressed by; any other
+// is InvalidArgument.
+var Algorithms = []digest.Algorithm{digest.SHA256, digest.SHA512}
+
 // Store is a blob store rooted at a directory.
 type Store struct {
 	root    string
@@ -38,7 +44,11 @@ type Store struct {
 
 // New opens (creating if needed) a store rooted at root.
 func New(root string) (*Store, error) {
-	for _, d := range []string{filepath.Join(root, "blobs", "sha256"), filepath.Join(root, "ingest")} {
+	dirs := []string{filepath.Join(root, "ingest")}
+	for _, a := range Algorithms {
+		dirs = append(dirs, filepath.Join(root, "blobs", a.String()))
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("content store: %w", err)
 		}
@@ -55,14 +65,32 @@ func New(root string) (*Store, error) {
 	return &Store{root: root}, nil
 }
 
-func (s *Store) blobPath(d digest.Digest) (string, error) {
+// CheckDigest refuses (InvalidArgument) a malformed digest or one of an
+// algorithm not in Algorithms.
+func CheckDigest(d digest.Digest) error {
+	if !supported(d.Algorithm()) {
+		return fmt.Errorf("digest %q: algorithm %q is not supported (sha256, sha512): %w", d, d.Algorithm(), errdefs.ErrInvalidArgument)
+	}
 	if err := d.Validate(); err != nil {
-		return "", fmt.Errorf("digest %q: %v: %w", d, err, errdefs.ErrInvalidArgument)
+		return fmt.Errorf("digest %q: %v: %w", d, err, errdefs.ErrInvalidArgument)
 	}
-	if d.Algorithm() != digest.SHA256 {
-		return "", fmt.Errorf("digest %q: only sha256 is supported: %w", d, errdefs.ErrInvalidArgument)
+	return nil
+}
+
+func supported(a digest.Algorithm) bool {
+	for _, s := range Algorithms {
+		if a == s {
+			return true
+		}
 	}
-	return filepath.Join(s.root, "blobs", "sha256", d.Encoded()), nil
+	return false
+}
+
+func (s *Store) blobPath(d digest.Digest) (string, error) {
+	if err := CheckDigest(d); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.root, "blobs", d.Algorithm().String(), d.Encoded()), nil
 }
 
 // Path returns where the blob with digest d is stored (it may not exist).
@@ -86,18 +114,20 @@ func (s *Store) Info(ctx context.Context, d digest.Digest) (Info, error) {
 
 // List returns every committed blob.
 func (s *Store) List(ctx context.Context) ([]Info, error) {
-	ents, err := os.ReadDir(filepath.Join(s.root, "blobs", "sha256"))
-	if err != nil {
-		return nil, fmt.Errorf("content list: %w", err)
-	}
 	var out []Info
-	for _, e := range ents {
-		d := digest.NewDigestFromEncoded(digest.SHA256, e.Name())
-		if d.Validate() != nil {
-			continue
+	for _, a := range Algorithms {
+		ents, err := os.ReadDir(filepath.Join(s.root, "blobs", a.String()))
+		if err != nil {
+			return nil, fmt.Errorf("content list: %w", err)
 		}
-		if info, err := s.Info(ctx, d); err == nil {
-			out = append(out, info)
+		for _, e := range ents {
+			d := digest.NewDigestFromEncoded(a, e.Name())
+			if d.Validate() != nil {
+				continue
+			}
+			if info, err := s.Info(ctx, d); err == nil {
+				out = append(out, info)
+			}
 		}
 	}
 	return out, nil
@@ -157,7 +187,7 @@ func (s *Store) Delete(ctx context.Context, d digest.Digest) error {
 // Write copies r into the store. When expected is not "" the data must have
 // that digest (and size, when size >= 0): otherwise nothing is committed and
 // the error is of class InvalidArgument. With expected == "" the digest is
-// computed and returned. An already present blob is not rewritten.
+// computed (sha256) and returned. An already present blob is not rewritten.
 func (s *Store) Write(ctx context.Context, r io.Reader, expected digest.Digest, size int64) (Info, error) {
 	if expected != "" {
 		if _, err := s.blobPath(expected); err != nil {
@@ -172,7 +202,11 @@ func (s *Store) Write(ctx context.Context, r io.Reader, expected digest.Digest, 
 		return Info{}, fmt.Errorf("content ingest: %w", err)
 	}
 	defer os.Remove(tmp) // no-op after the rename
-	dg := digest.SHA256.Digester()
+	alg := digest.Canonical
+	if expected != "" {
+		alg = expected.Algorithm()
+	}
+	dg := alg.Digester()
 	n, err := io.Copy(io.MultiWriter(f, dg.Hash()), readerCtx{ctx, r})
 	if err == nil {
 		err = f.Sync()

@@ -346,7 +346,16 @@ func (r *repository) fetchManifest(ctx context.Context, ref string, dgst digest.
 	if len(body) > maxManifest {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("manifest %s:%s: larger than %d bytes: %w", r.name, ref, maxManifest, errdefs.ErrInvalidArgument)
 	}
-	actual := digest.FromBytes(body)
+	// Checked with the algorithm asked for (a pull by sha512 digest);
+	// a tag resolves to the canonical sha256.
+	alg := digest.Canonical
+	if dgst != "" {
+		if err := content.CheckDigest(dgst); err != nil {
+			return ocispec.Descriptor{}, nil, fmt.Errorf("manifest %s: %w", r.name, err)
+		}
+		alg = dgst.Algorithm()
+	}
+	actual := alg.FromBytes(body)
 	if dgst != "" && actual != dgst {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("manifest %s: digest mismatch: expected %s, got %s: %w", r.name, dgst, actual, errdefs.ErrInvalidArgument)
 	}
@@ -420,8 +429,8 @@ func parseManifest(desc ocispec.Descriptor, body []byte, maxLayer int64) (ocispe
 	if mf.Config.MediaType != ocispec.MediaTypeImageConfig && mf.Config.MediaType != MediaTypeDockerConfig {
 		return mf, bad("config media type %q is not an image config", mf.Config.MediaType)
 	}
-	if err := mf.Config.Digest.Validate(); err != nil {
-		return mf, bad("config digest %q: %v", mf.Config.Digest, err)
+	if err := content.CheckDigest(mf.Config.Digest); err != nil {
+		return mf, bad("config: %v", err)
 	}
 	if mf.Config.Size < 0 || mf.Config.Size > maxConfig {
 		return mf, bad("config claims %d bytes (at most %d)", mf.Config.Size, maxConfig)
@@ -430,8 +439,8 @@ func parseManifest(desc ocispec.Descriptor, body []byte, maxLayer int64) (ocispe
 		if !layerTypes[l.MediaType] {
 			return mf, bad("layer %s: unsupported media type %q", l.Digest, l.MediaType)
 		}
-		if err := l.Digest.Validate(); err != nil || l.Digest.Algorithm() != digest.SHA256 {
-			return mf, bad("layer digest %q is not a sha256 digest", l.Digest)
+		if err := content.CheckDigest(l.Digest); err != nil {
+			return mf, bad("layer: %v", err)
 		}
 		if l.Size < 0 || l.Size > maxLayer {
 			return mf, bad("layer %s claims %d bytes, above the limit of %d", l.Digest, l.Size, maxLayer)

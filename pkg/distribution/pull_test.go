@@ -22,7 +22,7 @@ import (
 	"github.com/berthd/berth/pkg/images"
 	"github.com/berthd/berth/pkg/metadata"
 	"github.com/berthd/berth/pkg/namespaces"
-	"github.com/berthd/berth/pkg/snapshots"
+	"github.com/berthd/berth/pkg/snapshots/overlay"
 )
 
 // fakeRegistry serves manifests and blobs from maps; hooks make it hostile.
@@ -130,7 +130,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sn, err := snapshots.New(filepath.Join(root, "snapshots"))
+	sn, err := overlay.New(filepath.Join(root, "snapshots"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func (e *env) noImage(t *testing.T) {
 	infos, _ := e.cs.List(e.ctx)
 	for _, i := range infos {
 		b, err := e.cs.ReadAll(e.ctx, i.Digest, 1<<30)
-		if err != nil || digest.FromBytes(b) != i.Digest {
+		if err != nil || i.Digest.Algorithm().FromBytes(b) != i.Digest {
 			t.Fatalf("blob %s is corrupt", i.Digest)
 		}
 	}

@@ -40,6 +40,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, names []string, format 
 	}
 	tw := tar.NewWriter(w)
 	written := map[digest.Digest]bool{}
+	algDirs := map[digest.Algorithm]bool{} // blobs/<alg>/ written, besides sha256
 	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
 	type dockerEntry struct {
 		Config   string
@@ -60,6 +61,12 @@ func (s *Store) Export(ctx context.Context, w io.Writer, names []string, format 
 		st, err := f.Stat()
 		if err != nil {
 			return err
+		}
+		if alg := d.Algorithm(); alg != digest.SHA256 && !algDirs[alg] {
+			if err := tw.WriteHeader(&tar.Header{Name: "blobs/" + alg.String() + "/", Mode: 0o755, Typeflag: tar.TypeDir, ModTime: time.Unix(0, 0)}); err != nil {
+				return err
+			}
+			algDirs[alg] = true
 		}
 		if err := tw.WriteHeader(&tar.Header{Name: blobName(d), Mode: 0o444, Size: st.Size(), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
 			return err

@@ -41,13 +41,13 @@ func (i Image) ID() digest.Digest { return i.Config.Digest }
 type Store struct {
 	db      *metadata.DB
 	content *content.Store
-	snaps   *snapshots.Snapshotter
+	snaps   snapshots.Snapshotter
 	tmp     string
 }
 
 // NewStore makes an image store; tmp is a directory for import spools and
 // unpack mounts (emptied by the caller at start).
-func NewStore(db *metadata.DB, cs *content.Store, sn *snapshots.Snapshotter, tmp string) *Store {
+func NewStore(db *metadata.DB, cs *content.Store, sn snapshots.Snapshotter, tmp string) *Store {
 	return &Store{db: db, content: cs, snaps: sn, tmp: tmp}
 }
 

@@ -17,6 +17,8 @@ import (
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/metadata"
 	"github.com/berthd/berth/pkg/snapshots"
+	"github.com/berthd/berth/pkg/snapshots/native"
+	"github.com/berthd/berth/pkg/snapshots/overlay"
 )
 
 func needRoot(t *testing.T) {
@@ -84,7 +86,10 @@ func dockerArchive(t *testing.T, tags []string, layers [][]byte, mutate func(cfg
 	return tarOf(t, fl...)
 }
 
-func newStore(t *testing.T) *Store {
+func newStore(t *testing.T) *Store { return newStoreOn(t, "overlayfs") }
+
+// newStoreOn makes a store on the overlayfs or the native snapshotter.
+func newStoreOn(t *testing.T, snapshotter string) *Store {
 	root := t.TempDir()
 	db, err := metadata.Open(filepath.Join(root, "meta.db"))
 	if err != nil {
@@ -92,9 +97,15 @@ func newStore(t *testing.T) *Store {
 	}
 	t.Cleanup(func() { db.Close() })
 	cs, _ := content.New(filepath.Join(root, "content"))
-	sn, err := snapshots.New(filepath.Join(root, "snapshots"))
-	if err != nil {
-		t.Fatal(err)
+	var sn snapshots.Snapshotter
+	var err2 error
+	if snapshotter == "native" {
+		sn, err2 = native.New(filepath.Join(root, "snapshots"))
+	} else {
+		sn, err2 = overlay.New(filepath.Join(root, "snapshots"))
+	}
+	if err2 != nil {
+		t.Fatal(err2)
 	}
 	t.Cleanup(func() { sn.Close() })
 	os.Mkdir(filepath.Join(root, "tmp"), 0o700)
@@ -102,9 +113,14 @@ func newStore(t *testing.T) *Store {
 }
 
 func TestImportDocker(t *testing.T) {
-	needRoot(t) // the second layer is applied on a mounted overlay
+	needRoot(t) // the second layer is applied on a mounted overlay, or copies owners
+	for _, sn := range []string{"overlayfs", "native"} {
+		t.Run(sn, func(t *testing.T) { testImportDocker(t, newStoreOn(t, sn)) })
+	}
+}
+
+func testImportDocker(t *testing.T, s *Store) {
 	ctx := context.Background()
-	s := newStore(t)
 	l1 := tarOf(t, file{name: "bin/", typ: tar.TypeDir}, file{name: "bin/busybox", body: "bb"}, file{name: "etc/gone", body: "x"})
 	l2 := tarOf(t, file{name: "etc/.wh.gone"}, file{name: "etc/new", body: "n"})
 	arch := dockerArchive(t, []string{"busybox", "example.com/x/y:v1"}, [][]byte{l1, l2}, nil)

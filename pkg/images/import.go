@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthd/berth/pkg/content"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -281,8 +282,8 @@ func (s *Store) writeBlob(ctx context.Context, r io.Reader, mediaType string, ex
 }
 
 func (a *archiveFile) blob(d ocispec.Descriptor) (*io.SectionReader, error) {
-	if err := d.Digest.Validate(); err != nil {
-		return nil, invalid("descriptor digest %q: %v", d.Digest, err)
+	if err := content.CheckDigest(d.Digest); err != nil {
+		return nil, fmt.Errorf("import: descriptor: %w", err)
 	}
 	r, size, err := a.open(path.Join("blobs", string(d.Digest.Algorithm()), d.Digest.Encoded()))
 	if err != nil {
@@ -352,8 +353,9 @@ func (s *Store) readBlobJSON(ctx context.Context, a *archiveFile, d ocispec.Desc
 	if err != nil {
 		return nil, err
 	}
-	if digest.FromBytes(b) != d.Digest {
-		return nil, invalid("blob digest mismatch: expected %s, got %s", d.Digest, digest.FromBytes(b))
+	// Verified with the descriptor's own algorithm (sha256 or sha512).
+	if got := d.Digest.Algorithm().FromBytes(b); got != d.Digest {
+		return nil, invalid("blob digest mismatch: expected %s, got %s", d.Digest, got)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return nil, invalid("%s: bad JSON: %v", d.Digest, err)

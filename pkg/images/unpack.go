@@ -148,20 +148,20 @@ func (s *Store) unpackLayer(ctx context.Context, l ocispec.Descriptor, diffID di
 	}
 	defer blob.Close()
 
+	// Either snapshotter gives a writable tree showing the parent's files:
+	// a bind of a plain directory (native: a copy of the parent; overlay:
+	// the first layer) is written directly, anything else is mounted so
+	// paths resolve through the lower layers (a symlinked /lib in a parent).
+	// Whiteouts delete: on a copy that is the layer's meaning, on a mounted
+	// overlay the kernel turns the deletions into whiteouts in the upperdir.
+	opts := archive.Options{Whiteouts: archive.RemoveWhiteouts}
 	var res archive.Result
-	if parent == "" {
-		// The first layer: apply straight into the snapshot directory.
-		upper, err := s.snaps.UpperDir(ctx, key)
-		if err != nil {
-			return err
-		}
-		res, err = archive.Apply(ctx, upper, blob, archive.Options{Whiteouts: archive.OverlayWhiteouts})
+	if len(mounts) == 1 && mounts[0].Type == "bind" {
+		res, err = archive.Apply(ctx, mounts[0].Source, blob, opts)
 		if err != nil {
 			return err
 		}
 	} else {
-		// Apply on the mounted snapshot, so paths resolve through the lower
-		// layers (a symlinked /lib in a parent) and overlayfs makes whiteouts.
 		target, err := os.MkdirTemp(s.tmp, "unpack-")
 		if err != nil {
 			return err
@@ -170,7 +170,7 @@ func (s *Store) unpackLayer(ctx context.Context, l ocispec.Descriptor, diffID di
 		if err := snapshots.MountAll(mounts, target); err != nil {
 			return err
 		}
-		res, err = archive.Apply(ctx, target, blob, archive.Options{Whiteouts: archive.RemoveWhiteouts})
+		res, err = archive.Apply(ctx, target, blob, opts)
 		if uerr := snapshots.Unmount(target); err == nil {
 			err = uerr
 		}

@@ -60,6 +60,9 @@ type Config struct {
 	RuntimePath    string
 	ShimBinary     string // "" is the `shim` binary next to this executable
 	Logger         *slog.Logger
+	// Snapshotter: "overlayfs" ("", the default; native when overlayfs does
+	// not mount in Root's filesystem) or "native" (copies).
+	Snapshotter string
 	// Registries: mirrors, insecure registries, CA dir, docker config.json.
 	Distribution distribution.Config
 }
@@ -71,7 +74,8 @@ type Server struct {
 	uuid     string
 	db       *metadata.DB
 	content  *content.Store
-	snaps    *snapshots.Snapshotter
+	snaps    snapshots.Snapshotter
+	snapName string // the snapshotter in use (Introspection)
 	images   *images.Store
 	runtimes map[string]Runtime
 	tasks    *taskManager
@@ -123,7 +127,7 @@ func New(cfg Config) (*Server, error) {
 	if s.content, err = content.New(filepath.Join(cfg.Root, "content")); err != nil {
 		return nil, err
 	}
-	if s.snaps, err = snapshots.New(filepath.Join(cfg.Root, "snapshots")); err != nil {
+	if s.snaps, s.snapName, err = openSnapshotter(cfg.Root, cfg.Snapshotter, s.log); err != nil {
 		return nil, err
 	}
 	if err := s.snaps.RemoveActiveLabeled(images.UnpackLabel); err != nil {

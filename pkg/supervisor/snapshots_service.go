@@ -8,7 +8,7 @@ import (
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
-// snapshotsService serves the overlay snapshotter.
+// snapshotsService serves the snapshotter in use (overlayfs or native).
 type snapshotsService struct {
 	pb.UnimplementedSnapshotsServer
 	s *Server
@@ -93,7 +93,7 @@ func (is *introspectionService) Server(ctx context.Context, req *pb.ServerReques
 		Uuid:           is.s.uuid,
 		Root:           is.s.cfg.Root,
 		State:          is.s.cfg.State,
-		Snapshotter:    "overlayfs",
+		Snapshotter:    is.s.snapName,
 		DefaultRuntime: is.s.cfg.DefaultRuntime,
 		Pid:            int64(os.Getpid()),
 	}

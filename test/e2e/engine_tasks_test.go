@@ -254,6 +254,11 @@ func TestEngineExec(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 4 || string(b) != "via docker\n" {
 		t.Errorf("docker exec: %q %v", b, err)
 	}
+	dcmd = exec.Command(docker, "stats", "--no-stream", "ex")
+	dcmd.Env = denv
+	if b, err := dcmd.Output(); err != nil || !regexp.MustCompile(`ex\s+[\d.]+%\s+[\d.]+[KMG]iB / [\d.]+[KMG]iB\s+[\d.]+%.*\s1\n`).Match(b) {
+		t.Errorf("docker stats --no-stream: %v\n%s", err, b)
+	}
 	p := startPty(t, denv, 33, 77, docker, "exec", "-it", "ex", "sh")
 	at, _ := p.expect(0, `# `)
 	p.send("tty; stty size\r")

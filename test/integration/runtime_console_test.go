@@ -41,7 +41,11 @@ func recvPtyMaster(t *testing.T, l *net.UnixListener) <-chan *os.File {
 }
 
 func TestRuntimeConsoleSocket(t *testing.T) {
-	e := newRtEnv(t, func(s *specs.Spec) { s.Process.Terminal = true }, "sh", "-c", "tty; echo hello-tty")
+	e := newRtEnv(t, func(s *specs.Spec) {
+		s.Process.Terminal = true
+		// The process must start at the caller's size, not 0x0.
+		s.Process.ConsoleSize = &specs.Box{Height: 33, Width: 111}
+	}, "sh", "-c", "tty; stty size; echo hello-tty")
 	id := "console"
 	e.cleanup(t, id)
 	sock := filepath.Join(e.dir, "c.sock")
@@ -72,7 +76,7 @@ func TestRuntimeConsoleSocket(t *testing.T) {
 			break
 		}
 	}
-	if !strings.Contains(out.String(), "/dev/pts/0") || !strings.Contains(out.String(), "hello-tty") {
+	if !strings.Contains(out.String(), "/dev/pts/0") || !strings.Contains(out.String(), "33 111") || !strings.Contains(out.String(), "hello-tty") {
 		t.Fatalf("terminal output %q", out.String())
 	}
 }

@@ -144,3 +144,40 @@ func TestRuntimeJoinPidAndMountNamespaces(t *testing.T) {
 		t.Fatalf("the joined container does not see a's files and processes:\n%s", out)
 	}
 }
+
+// Joining a user namespace by path: the second container's new namespaces
+// are made inside the first one's user namespace (its root is host uid
+// 200000, not 0), and it shares the first one's processes.
+func TestRuntimeJoinUserNamespace(t *testing.T) {
+	userns := func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+	}
+	a := newRtEnv(t, userns, "sleep", "100")
+	if err := os.Chmod(a.dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	a.cleanup(t, "jua")
+	a.must(t, "run", "-d", "jua")
+	pid := a.state(t, "jua").Pid
+	b := newRtEnv(t, func(s *specs.Spec) {
+		for i, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.PIDNamespace {
+				s.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/pid", pid)
+			}
+		}
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace,
+			Path: fmt.Sprintf("/proc/%d/ns/user", pid)})
+	}, "sh", "-c", "cat /proc/self/uid_map; ps -o pid,comm")
+	if err := os.Chmod(b.dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := b.cmd(t, nil, "run", "jub")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	if f := strings.Fields(out); len(f) < 3 || f[0] != "0" || f[1] != "200000" || !strings.Contains(out, "1 sleep") {
+		t.Fatalf("output %q: want a's uid map and a's processes", out)
+	}
+}

@@ -1,9 +1,15 @@
 package integration
 
 import (
+	"encoding/binary"
+	"encoding/json"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -133,3 +139,99 @@ func x8664Syscalls(t *testing.T) []string {
 }
 
 func uintp(v uint) *uint { return &v }
+
+// SCMP_ACT_NOTIFY: the runtime sends the listener fd and the container's
+// state to the agent at listenerPath (SCM_RIGHTS), for init and for exec;
+// the agent (this test) answers mkdir with EROFS.
+func TestRuntimeSeccompNotify(t *testing.T) {
+	e := newRtEnv(t, nil, "sh", "-c", "mkdir /tmp/x; echo mkdir=$?; exec sleep 100")
+	sock := filepath.Join(e.dir, "agent.sock")
+	e.editSpec(t, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"})
+		s.Linux.Seccomp = &specs.LinuxSeccomp{
+			DefaultAction: specs.ActAllow, ListenerPath: sock, ListenerMetadata: "meta1",
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActNotify}},
+		}
+	})
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	states := make(chan specs.ContainerProcessState, 2)
+	go func() {
+		for {
+			c, err := ln.AcceptUnix()
+			if err != nil {
+				return
+			}
+			go seccompAgent(t, c, states)
+		}
+	}()
+	e.cleanup(t, "sn")
+	e.must(t, "run", "-d", "sn")
+	select {
+	case st := <-states:
+		if st.State.ID != "sn" || st.Metadata != "meta1" || len(st.Fds) != 1 || st.Fds[0] != "seccompFd" || st.Pid <= 0 {
+			t.Fatalf("state sent to the agent: %+v", st)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the agent got no listener fd")
+	}
+	out, errOut, code := e.cmd(t, nil, "exec", "sn", "mkdir", "/tmp/y")
+	if code == 0 || !strings.Contains(errOut+out, "Read-only file system") {
+		t.Fatalf("mkdir in exec: exit %d: %s%s", code, out, errOut)
+	}
+	if st := <-states; st.State.ID != "sn" {
+		t.Fatalf("exec's state: %+v", st)
+	}
+}
+
+// seccompAgent receives one listener fd and answers every notification with
+// EROFS until the filter has no more users.
+func seccompAgent(t *testing.T, c *net.UnixConn, states chan<- specs.ContainerProcessState) {
+	defer c.Close()
+	buf, oob := make([]byte, 8192), make([]byte, 256)
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		t.Errorf("agent: %v", err)
+		return
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		t.Errorf("agent: control messages %v %v", msgs, err)
+		return
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		t.Errorf("agent: fds %v %v", fds, err)
+		return
+	}
+	fd := fds[0]
+	defer unix.Close(fd)
+	var st specs.ContainerProcessState
+	if err := json.Unmarshal(buf[:n], &st); err != nil {
+		t.Errorf("agent: state %q: %v", buf[:n], err)
+	}
+	states <- st
+	// struct seccomp_notif (80 bytes) and seccomp_notif_resp (24 bytes).
+	const notifSend = 0xc0182101
+	for {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(pfd, 30000); err != nil && err != unix.EINTR {
+			return
+		}
+		if pfd[0].Revents&unix.POLLHUP != 0 || pfd[0].Revents == 0 {
+			return
+		}
+		var req [80]byte
+		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&req[0]))); e != 0 {
+			continue
+		}
+		var resp [24]byte
+		copy(resp[0:8], req[0:8]) // id
+		errno := -int32(unix.EROFS)
+		binary.LittleEndian.PutUint32(resp[16:20], uint32(errno))
+		unix.Syscall(unix.SYS_IOCTL, uintptr(fd), notifSend, uintptr(unsafe.Pointer(&resp[0])))
+	}
+}

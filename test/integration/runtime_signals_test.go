@@ -22,8 +22,9 @@ func TestRuntimeResetsInheritedIgnoredSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	script := `trap '' INT HUP QUIT TERM USR1; exec "$0" --root "$1" create --bundle "$2" sigs`
-	create := exec.Command("/bin/sh", "-c", script, e.bin, e.root, e.bundle)
+	// Real-time signals too (34, 40): every inherited SIG_IGN must go.
+	script := `trap '' INT HUP QUIT TERM USR1 34 40; exec "$0" --root "$1" create --bundle "$2" sigs`
+	create := exec.Command("/bin/bash", "-c", script, e.bin, e.root, e.bundle)
 	create.Stdout, create.Stderr = out, out
 	if err := create.Run(); err != nil {
 		b, _ := os.ReadFile(outPath)

@@ -566,7 +566,8 @@ func (m *Manager) Freeze(freeze bool) error {
 		if err := writeFile(m.V2, "cgroup.freeze", v); err != nil {
 			return err
 		}
-		for i := 0; i < 1000; i++ {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
 			b, err := os.ReadFile(filepath.Join(m.V2, "cgroup.events"))
 			if err != nil {
 				return err
@@ -586,7 +587,10 @@ func (m *Manager) Freeze(freeze bool) error {
 	if freeze {
 		want = "FROZEN"
 	}
-	for i := 0; i < 1000; i++ {
+	// FREEZING can last while tasks are busy in the kernel, and longer on a
+	// loaded host: retry for a while rather than a fixed number of times.
+	deadline := time.Now().Add(10 * time.Second)
+	for wait := time.Millisecond; time.Now().Before(deadline); wait = min(2*wait, 20*time.Millisecond) {
 		if err := writeFile(d, "freezer.state", want); err != nil {
 			return err
 		}
@@ -597,7 +601,7 @@ func (m *Manager) Freeze(freeze bool) error {
 		if strings.TrimSpace(string(b)) == want {
 			return nil
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(wait)
 	}
 	return fmt.Errorf("timeout waiting for freezer state %s", want)
 }

@@ -141,7 +141,7 @@ func Validate(s *specs.Spec, bundle string) error {
 			return invalid("timeOffsets: unknown clock %q (monotonic or boottime)", clock)
 		}
 	}
-	if seen[specs.UserNamespace] && (len(s.Linux.UIDMappings) == 0 || len(s.Linux.GIDMappings) == 0) {
+	if isNewNS(s, specs.UserNamespace) && (len(s.Linux.UIDMappings) == 0 || len(s.Linux.GIDMappings) == 0) {
 		return invalid("user namespace without uidMappings/gidMappings")
 	}
 	if s.Linux.Seccomp != nil {

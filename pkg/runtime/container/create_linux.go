@@ -203,6 +203,15 @@ func (c *creator) create() (*CreatedContainer, error) {
 		defer cf.Close()
 		extra = append(extra, cf)
 	}
+	seccompConnFd := 0
+	if agent, err := dialSeccompAgent(spec.Linux.Seccomp); err != nil {
+		childSock.Close()
+		return nil, err
+	} else if agent != nil {
+		defer agent.Close()
+		seccompConnFd = 3 + len(extra)
+		extra = append(extra, agent)
+	}
 	fdBase := 3 + len(extra)
 	extra = append(extra, preservedFiles(c.o.PreserveFds)...)
 
@@ -212,7 +221,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 		if ns.Path == "" {
 			attr.Cloneflags |= cloneFlags[ns.Type]
 		}
-		if ns.Type == specs.UserNamespace {
+		if ns.Type == specs.UserNamespace && ns.Path == "" {
 			userNS = true
 		}
 	}
@@ -302,14 +311,14 @@ func (c *creator) create() (*CreatedContainer, error) {
 			Bundle: c.bundle, Annotations: spec.Annotations,
 		},
 		Rootfs: c.rootfs, Created: time.Now().UTC(), InitStartTime: startTime,
-		Cgroups: c.cg, Hooks: spec.Hooks, Seccomp: spec.Linux.Seccomp, dir: c.dir,
+		Cgroups: c.cg, Hooks: spec.Hooks, dir: c.dir,
 	}
 	hooks := spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0)
 	enc := json.NewEncoder(parentSock)
 	if err := enc.Encode(initConfig{
 		ID: c.o.ID, Bundle: c.bundle, Rootfs: c.rootfs, Spec: spec, NoPivot: c.o.NoPivot,
 		NoNewKeyring: c.o.NoNewKeyring, Console: c.o.ConsoleSocket != "", Cgroups: c.cg, Hooks: hooks,
-		PreserveFds: c.o.PreserveFds, FdBase: fdBase,
+		PreserveFds: c.o.PreserveFds, FdBase: fdBase, SeccompConnFd: seccompConnFd, HostPid: pid,
 	}); err != nil {
 		return nil, fmt.Errorf("send config to init: %w", c.initFailed(err))
 	}
@@ -351,6 +360,17 @@ func (c *creator) create() (*CreatedContainer, error) {
 		break
 	}
 	st.Status = Created
+	if spec.Linux.Seccomp != nil {
+		// For exec, which applies it too; kept out of state.json, which
+		// every command reads (a docker profile is some 30 kB of JSON).
+		b, err := json.Marshal(spec.Linux.Seccomp)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(filepath.Join(c.dir, seccompFile), b, 0o600); err != nil {
+			return nil, err
+		}
+	}
 	if err := st.save(); err != nil {
 		return nil, err
 	}

@@ -36,11 +36,14 @@ type ExecOpts struct {
 }
 
 type execConfig struct {
-	PreserveFds int                 `json:"preserveFds,omitempty"`
-	FdBase      int                 `json:"fdBase,omitempty"`
-	ID          string              `json:"id"`
-	Process     *specs.Process      `json:"process"`
-	Seccomp     *specs.LinuxSeccomp `json:"seccomp,omitempty"`
+	SeccompConnFd int                 `json:"seccompConnFd,omitempty"`
+	HostPid       int                 `json:"hostPid,omitempty"`
+	Bundle        string              `json:"bundle,omitempty"`
+	PreserveFds   int                 `json:"preserveFds,omitempty"`
+	FdBase        int                 `json:"fdBase,omitempty"`
+	ID            string              `json:"id"`
+	Process       *specs.Process      `json:"process"`
+	Seccomp       *specs.LinuxSeccomp `json:"seccomp,omitempty"`
 }
 
 // DefaultProcess is the container's own process (from its bundle's
@@ -112,6 +115,20 @@ func Exec(o ExecOpts) (int, error) {
 		defer cf.Close()
 		extra = append(extra, cf)
 	}
+	scmp, err := loadSeccompConfig(s)
+	if err != nil {
+		childSock.Close()
+		return -1, err
+	}
+	seccompConnFd := 0
+	if agent, err := dialSeccompAgent(scmp); err != nil {
+		childSock.Close()
+		return -1, err
+	} else if agent != nil {
+		defer agent.Close()
+		seccompConnFd = 3 + len(extra)
+		extra = append(extra, agent)
+	}
 	fdBase := 3 + len(extra)
 	extra = append(extra, preservedFiles(o.PreserveFds)...)
 	cmd := &exec.Cmd{
@@ -157,7 +174,8 @@ func Exec(o ExecOpts) (int, error) {
 			return fail(fmt.Errorf("exec: join the container's cgroups: %w", err))
 		}
 	}
-	if err := json.NewEncoder(parentSock).Encode(execConfig{ID: o.ID, Process: p, Seccomp: s.Seccomp, PreserveFds: o.PreserveFds, FdBase: fdBase}); err != nil {
+	if err := json.NewEncoder(parentSock).Encode(execConfig{ID: o.ID, Process: p, Seccomp: scmp, PreserveFds: o.PreserveFds, FdBase: fdBase,
+		SeccompConnFd: seccompConnFd, HostPid: pid, Bundle: s.Bundle}); err != nil {
 		return fail(err)
 	}
 	for {
@@ -239,7 +257,7 @@ func ExecInit() {
 	}
 	p := cfg.Process
 	if p.Terminal {
-		if err := setupConsole(execConsoleFd, true); err != nil {
+		if err := setupConsole(execConsoleFd, true, p.ConsoleSize); err != nil {
 			fail(err)
 		}
 	}
@@ -257,7 +275,12 @@ func ExecInit() {
 			fail(err)
 		}
 	}
-	filter, err := loadSeccompEarly(cfg.Seccomp, p)
+	sl := &seccompLoader{conn: cfg.SeccompConnFd}
+	if cfg.Seccomp != nil {
+		sl.state = processState(cfg.Seccomp, specs.State{Version: specs.Version, ID: cfg.ID, Status: Running,
+			Pid: cfg.HostPid, Bundle: cfg.Bundle})
+	}
+	filter, err := loadSeccompEarly(cfg.Seccomp, p, sl)
 	if err != nil {
 		fail(err)
 	}
@@ -289,13 +312,13 @@ func ExecInit() {
 		fmt.Fprintf(os.Stderr, "berth exec: %v\n", err)
 		os.Exit(1)
 	}
+	resetIgnoredSignals() // before the filter, as in Init
 	if filter != nil {
-		if err := filter.Load(); err != nil {
+		if err := sl.load(filter); err != nil {
 			fmt.Fprintf(os.Stderr, "berth exec: %v\n", err)
 			os.Exit(1)
 		}
 	}
-	resetIgnoredSignals()
 	err = unix.Exec(path, p.Args, p.Env)
 	fmt.Fprintf(os.Stderr, "berth exec: exec %s: %v\n", p.Args[0], err)
 	os.Exit(127)

@@ -45,6 +45,10 @@ type initConfig struct {
 	// PreserveFds fds start at FdBase in init and go to 3.. in the container.
 	PreserveFds int `json:"preserveFds,omitempty"`
 	FdBase      int `json:"fdBase,omitempty"`
+	// SeccompConnFd is init's fd of the connection to the seccomp agent
+	// (listenerPath); HostPid is init's pid as the runtime sees it.
+	SeccompConnFd int `json:"seccompConnFd,omitempty"`
+	HostPid       int `json:"hostPid,omitempty"`
 }
 
 type syncMsg struct {
@@ -66,6 +70,11 @@ func Init() {
 		_ = enc.Encode(syncMsg{Type: "error", Msg: err.Error()})
 		os.Exit(1)
 	}
+	if os.Getenv("_BERTH_JOIN") != "" {
+		// The nsenter constructor did not run (a build without cgo): we are
+		// not in the namespaces the config names and must not go on.
+		fail(errors.New("joining user, pid, time or mount namespaces by path needs a runtime built with cgo (nsenter)"))
+	}
 	var cfg initConfig
 	if err := dec.Decode(&cfg); err != nil {
 		fail(fmt.Errorf("init: read config: %w", err))
@@ -74,7 +83,12 @@ func Init() {
 	if err != nil {
 		fail(fmt.Errorf("open /proc: %w", err))
 	}
-	filter, err := setupContainer(&cfg, enc, dec, warn)
+	sl := &seccompLoader{conn: cfg.SeccompConnFd}
+	if c := cfg.Spec.Linux.Seccomp; c != nil {
+		sl.state = processState(c, specs.State{Version: specs.Version, ID: cfg.ID, Status: Creating,
+			Pid: cfg.HostPid, Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations})
+	}
+	filter, err := setupContainer(&cfg, enc, dec, warn, sl)
 	if err != nil {
 		fail(err)
 	}
@@ -116,14 +130,16 @@ func Init() {
 			os.Exit(1)
 		}
 	}
+	// Before the filter: the container's profile need not allow
+	// rt_sigaction.
+	resetIgnoredSignals()
 	if filter != nil {
 		// As late as possible, so the profile need not allow what init does.
-		if err := filter.Load(); err != nil {
+		if err := sl.load(filter); err != nil {
 			fmt.Fprintf(os.Stderr, "berth init: %v\n", err)
 			os.Exit(1)
 		}
 	}
-	resetIgnoredSignals()
 	err = unix.Exec(path, p.Args, env)
 	fmt.Fprintf(os.Stderr, "berth init: exec %s: %v\n", p.Args[0], err)
 	os.Exit(127)
@@ -132,7 +148,7 @@ func Init() {
 // setupContainer does everything up to the exec fifo wait. It returns the
 // seccomp filter still to be loaded just before execve (nil: none, or
 // already loaded).
-func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn func(string, ...any)) (*seccomp.Filter, error) {
+func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn func(string, ...any), sl *seccompLoader) (*seccomp.Filter, error) {
 	s := cfg.Spec
 	newNS := map[specs.LinuxNamespaceType]bool{}
 	for _, ns := range s.Linux.Namespaces {
@@ -186,7 +202,7 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 	}
 	opts := rootfs.Options{
 		Rootfs: cfg.Rootfs, NoPivot: cfg.NoPivot, CgroupPaths: cgPaths, CgroupV2: cgV2,
-		UserNS: newNS[specs.UserNamespace], CgroupNS: newNS[specs.CgroupNamespace], Warnf: warn,
+		UserNS: newNS[specs.UserNamespace] || joined(s, specs.UserNamespace), CgroupNS: newNS[specs.CgroupNamespace], Warnf: warn,
 	}
 	opts.BeforePivot = func() error {
 		if cfg.Hooks {
@@ -231,7 +247,7 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 	}
 	p := s.Process
 	if p.Terminal {
-		if err := setupConsole(initConsoleFd, false); err != nil {
+		if err := setupConsole(initConsoleFd, false, p.ConsoleSize); err != nil {
 			return nil, err
 		}
 	}
@@ -249,7 +265,7 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 			return nil, err
 		}
 	}
-	filter, err := loadSeccompEarly(s.Linux.Seccomp, p)
+	filter, err := loadSeccompEarly(s.Linux.Seccomp, p, sl)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +292,7 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 // seccomp(2) needs CAP_SYS_ADMIN, so the filter is loaded now, before the
 // capabilities are dropped (as runc does); otherwise it is returned to be
 // loaded just before execve.
-func loadSeccompEarly(c *specs.LinuxSeccomp, p *specs.Process) (*seccomp.Filter, error) {
+func loadSeccompEarly(c *specs.LinuxSeccomp, p *specs.Process, sl *seccompLoader) (*seccomp.Filter, error) {
 	if c == nil {
 		return nil, nil
 	}
@@ -287,7 +303,7 @@ func loadSeccompEarly(c *specs.LinuxSeccomp, p *specs.Process) (*seccomp.Filter,
 	if p.NoNewPrivileges {
 		return f, nil
 	}
-	if err := f.Load(); err != nil {
+	if err := sl.load(f); err != nil {
 		return nil, err
 	}
 	return nil, nil

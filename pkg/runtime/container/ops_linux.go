@@ -101,10 +101,16 @@ func (s *State) signalAll(sig unix.Signal) error {
 		return unix.Kill(s.Pid, sig)
 	}
 	// Freeze so that no new process escapes between listing and signalling.
-	frozen := s.Cgroups.Freeze(true) == nil
+	// A freeze that times out can leave the cgroup FREEZING, so the thaw
+	// below runs whether or not the freeze succeeded: a SIGKILLed process
+	// that stays frozen never dies.
+	if err := s.Cgroups.Freeze(true); err != nil {
+		Warnf("freeze before signalling all: %v", err)
+	}
+	thaw := s.Status != Paused || sig == unix.SIGKILL
 	pids, err := s.Cgroups.Pids()
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		if frozen {
+		if thaw {
 			_ = s.Cgroups.Freeze(false)
 		}
 		return err
@@ -114,10 +120,10 @@ func (s *State) signalAll(sig unix.Signal) error {
 			Warnf("kill %d: %v", p, err)
 		}
 	}
-	if frozen && s.Status != Paused {
-		_ = s.Cgroups.Freeze(false)
-	} else if frozen && sig == unix.SIGKILL {
-		_ = s.Cgroups.Freeze(false)
+	if thaw {
+		if err := s.Cgroups.Freeze(false); err != nil {
+			Warnf("thaw after signalling all: %v", err)
+		}
 	}
 	return nil
 }

@@ -43,8 +43,6 @@ type State struct {
 	Cgroups       *cgroups.Manager `json:"cgroups,omitempty"`
 	Hooks         *specs.Hooks     `json:"hooks,omitempty"`
 	Owner         string           `json:"owner,omitempty"`
-	// Seccomp is the container's filter, which exec applies too.
-	Seccomp *specs.LinuxSeccomp `json:"seccomp,omitempty"`
 
 	dir string
 }

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <grp.h>
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -75,6 +76,13 @@ static void berth_join(const char *spec) {
 		if (setns(fds[i], order[i].flag) < 0)
 			die(order[i].name);
 		close(fds[i]);
+		if (order[i].flag == CLONE_NEWUSER) {
+			/* Become the namespace's root: our host ids are unmapped there,
+			 * and files made during setup would get the overflow id. */
+			if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+				die("become root in the joined user namespace");
+			(void)setgroups(0, NULL);
+		}
 	}
 	const char *flags = getenv("_BERTH_UNSHARE");
 	if (flags != NULL && *flags != '\0' && unshare((int)strtol(flags, NULL, 10)) < 0)

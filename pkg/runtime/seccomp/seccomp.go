@@ -47,13 +47,16 @@ const (
 type Filter struct {
 	Prog  []unix.SockFilter
 	Flags uint
+	// Notify is set when a rule uses SCMP_ACT_NOTIFY: Load then makes a
+	// listener fd for the config's listenerPath.
+	Notify bool
 }
 
 // Actions, operators and architectures this compiler supports (the
 // `features` document lists them).
 var (
 	Actions = []string{"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-		"SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"}
+		"SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"}
 	Operators = []string{"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
 		"SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"}
 	Archs = []string{"SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"}
@@ -114,8 +117,9 @@ func Compile(c *specs.LinuxSeccomp) (*Filter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seccomp defaultAction: %w", err)
 	}
-	if c.ListenerPath != "" || c.ListenerMetadata != "" {
-		return nil, fmt.Errorf("seccomp listenerPath (SCMP_ACT_NOTIFY) is not supported")
+	if c.DefaultAction == specs.ActNotify {
+		// The listener itself would be stopped on every syscall it makes.
+		return nil, fmt.Errorf("seccomp defaultAction SCMP_ACT_NOTIFY is not supported")
 	}
 	f := &Filter{}
 	for _, fl := range c.Flags {
@@ -146,6 +150,12 @@ func Compile(c *specs.LinuxSeccomp) (*Filter, error) {
 	rules, err := parseRules(c.Syscalls)
 	if err != nil {
 		return nil, err
+	}
+	for _, r := range rules {
+		f.Notify = f.Notify || r.ret == unix.SECCOMP_RET_USER_NOTIF
+	}
+	if f.Notify && c.ListenerPath == "" {
+		return nil, fmt.Errorf("seccomp: SCMP_ACT_NOTIFY needs listenerPath")
 	}
 	enosys := c.DefaultAction == specs.ActErrno
 	section := func(a *arch, on bool) []unix.SockFilter {
@@ -269,7 +279,7 @@ func actionRet(a specs.LinuxSeccompAction, errnoRet *uint) (uint32, error) {
 	case specs.ActLog:
 		return unix.SECCOMP_RET_LOG, nil
 	case specs.ActNotify:
-		return 0, fmt.Errorf("action SCMP_ACT_NOTIFY is not supported (no seccomp listener)")
+		return unix.SECCOMP_RET_USER_NOTIF, nil
 	case "":
 		return 0, fmt.Errorf("action is empty")
 	}

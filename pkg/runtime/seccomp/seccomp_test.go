@@ -92,8 +92,13 @@ func TestDenyRule(t *testing.T) {
 			{Names: []string{"getppid"}, Action: specs.ActTrap},
 			{Names: []string{"gettid"}, Action: specs.ActLog},
 			{Names: []string{"uname"}, Action: specs.ActTrace},
+			{Names: []string{"mount"}, Action: specs.ActNotify},
 		},
+		ListenerPath: "/run/agent.sock",
 	})
+	if !f.Notify {
+		t.Error("a NOTIFY rule did not ask for a listener")
+	}
 	for _, c := range []struct {
 		nr   uint32
 		want uint32
@@ -105,6 +110,7 @@ func TestDenyRule(t *testing.T) {
 		{unix.SYS_GETPPID, unix.SECCOMP_RET_TRAP},
 		{unix.SYS_GETTID, unix.SECCOMP_RET_LOG},
 		{unix.SYS_UNAME, unix.SECCOMP_RET_TRACE | uint32(unix.EPERM)},
+		{unix.SYS_MOUNT, unix.SECCOMP_RET_USER_NOTIF},
 		{400, allow},
 	} {
 		if got := run(t, f.Prog, x64, c.nr, [6]uint64{}); got != c.want {
@@ -269,15 +275,15 @@ func TestFlagsAndErrors(t *testing.T) {
 		t.Errorf("flags %#x, want %#x", f.Flags, want)
 	}
 	for name, c := range map[string]*specs.LinuxSeccomp{
-		"not supported":  {DefaultAction: specs.ActNotify},
-		"listenerPath":   {DefaultAction: specs.ActAllow, ListenerPath: "/x"},
-		"unknown":        {DefaultAction: "SCMP_ACT_FOO"},
-		"errnoRet":       {DefaultAction: specs.ActAllow, DefaultErrnoRet: u(1)},
-		"architecture":   {DefaultAction: specs.ActAllow, Architectures: []specs.Arch{"SCMP_ARCH_VAX"}},
-		"flag":           {DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_FOO"}},
-		"operator":       {DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Op: "SCMP_CMP_XX"}}}}},
-		"out of range":   {DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 6, Op: specs.OpEqualTo}}}}},
-		"names is empty": {DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Action: specs.ActErrno}}},
+		"not supported":      {DefaultAction: specs.ActNotify},
+		"needs listenerPath": {DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"mount"}, Action: specs.ActNotify}}},
+		"unknown":            {DefaultAction: "SCMP_ACT_FOO"},
+		"errnoRet":           {DefaultAction: specs.ActAllow, DefaultErrnoRet: u(1)},
+		"architecture":       {DefaultAction: specs.ActAllow, Architectures: []specs.Arch{"SCMP_ARCH_VAX"}},
+		"flag":               {DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_FOO"}},
+		"operator":           {DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Op: "SCMP_CMP_XX"}}}}},
+		"out of range":       {DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 6, Op: specs.OpEqualTo}}}}},
+		"names is empty":     {DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Action: specs.ActErrno}}},
 	} {
 		_, err := Compile(c)
 		if err == nil || !strings.Contains(err.Error(), name) {
