@@ -89,6 +89,14 @@ echo "== images"
 bin/imagebench -bin bin -mb "${BENCH_IMAGE_MB:-200}"
 go run ./test/bench/gunzip
 
+# --- snapshotters (issue 4): test/bench/snapbench -----------------------------
+# Prepare of a container snapshot on a committed layer of 100 MiB in 20k
+# files: overlayfs (two empty directories) and native (a full copy), beside
+# `cp -a --reflink=auto` of the same tree. Under /var/tmp (disk, not tmpfs).
+go build -o bin/snapbench ./test/bench/snapbench
+echo "== snapshotters"
+bin/snapbench -mb "${BENCH_SNAP_MB:-100}" -files "${BENCH_SNAP_FILES:-20000}"
+
 # --- engine exec and run (issue 5, engine side) -------------------------------
 # Round trips through a private engined + supervisord: `ctl exec C true`
 # (exec create, hijacked start, exit), the same with the docker CLI, and

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -201,7 +202,7 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
 			StartedAt: containers.FormatTime(c.State.StartedAt), FinishedAt: containers.FormatTime(c.State.FinishedAt),
 		},
 		Image: c.ImageID, ResolvConfPath: c.ResolvConfPath, HostnamePath: c.HostnamePath, HostsPath: c.HostsPath,
-		LogPath: c.LogPath, Name: c.Name, Driver: "overlayfs", Platform: "linux",
+		LogPath: c.LogPath, Name: c.Name, Driver: s.storageDriver(r.Context()), Platform: "linux",
 		HostConfig: c.HostConfig, Config: &cfg, Mounts: []container.MountPoint{}, ExecIDs: c.ExecIDs(),
 		RestartCount:    c.RestartCount,
 		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
@@ -217,4 +218,13 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
 		resp.HostConfig = &hc
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// storageDriver names the snapshotter supervisord really uses (overlayfs, or
+// native where overlay is unavailable), as dockerd names its storage driver.
+func (s *Server) storageDriver(ctx context.Context) string {
+	if srv, err := s.d.Supervisor().Server(ctx); err == nil && srv.GetSnapshotter() != "" {
+		return srv.GetSnapshotter()
+	}
+	return "overlayfs"
 }

@@ -87,10 +87,12 @@ func main() {
 		sec := time.Since(start).Seconds()
 		fmt.Printf("%-40s %10.3f %10.0f\n", impl+" Prepare", sec, float64(*totalMB)/sec)
 		if impl == "native" {
-			src := ms[0].Source
-			// ms[0].Source moved on commit? No: the directory stays; find it again.
-			v, _ := sn.View(ctx, "v", "base", nil)
-			src = v[0].Source
+			// A view binds the committed tree itself: copy that.
+			v, err := sn.View(ctx, "v", "base", nil)
+			if err != nil {
+				die("%v", err)
+			}
+			src := v[0].Source
 			exec.Command("sync").Run()
 			start = time.Now()
 			if out, err := exec.Command("cp", "-a", "--reflink=auto", src, filepath.Join(tmp, "cp")).CombinedOutput(); err != nil {
