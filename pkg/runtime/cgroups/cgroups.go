@@ -150,7 +150,7 @@ func (m *Manager) dir(ctrl string) string {
 }
 
 // Create makes the directories (and for cpuset, fills cpus and mems of every
-// directory it creates from its parent) and applies the resources.
+// directory it creates from its parent) and applies res if it is not nil.
 func (m *Manager) Create(res *specs.LinuxResources) error {
 	for h, p := range m.V1 {
 		if err := m.mkdirAll(p, strings.Contains(h, "cpuset")); err != nil {
@@ -162,13 +162,18 @@ func (m *Manager) Create(res *specs.LinuxResources) error {
 			return err
 		}
 	}
-	if res != nil {
-		if m.V2 != "" {
-			return m.applyV2(res)
-		}
-		return m.applyV1(res)
+	return m.Set(res)
+}
+
+// Set applies the resources to the container's cgroups.
+func (m *Manager) Set(res *specs.LinuxResources) error {
+	if res == nil {
+		return nil
 	}
-	return nil
+	if m.V2 != "" {
+		return m.applyV2(res)
+	}
+	return m.applyV1(res)
 }
 
 func (m *Manager) mkdirAll(p string, cpuset bool) error {

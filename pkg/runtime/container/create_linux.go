@@ -175,7 +175,10 @@ func (c *creator) create() (*CreatedContainer, error) {
 	if c.cg, err = cgroups.Resolve(cgPath, c.o.ID); err != nil {
 		return nil, err
 	}
-	if err := c.cg.Create(withDefaultDevices(spec)); err != nil {
+	// The limits are set once init reports ready, as runc does: init is a Go
+	// program whose runtime starts threads, and a low pids.max set before it
+	// runs would make it fail to start at all.
+	if err := c.cg.Create(nil); err != nil {
 		return nil, fmt.Errorf("create cgroups: %w", err)
 	}
 
@@ -358,6 +361,9 @@ func (c *creator) create() (*CreatedContainer, error) {
 			return nil, fmt.Errorf("unexpected message %q from init", m.Type)
 		}
 		break
+	}
+	if err := c.cg.Set(withDefaultDevices(spec)); err != nil {
+		return nil, fmt.Errorf("apply cgroup limits: %w", err)
 	}
 	st.Status = Created
 	if spec.Linux.Seccomp != nil {
