@@ -165,8 +165,9 @@ func (d *Daemon) restore(ctx context.Context, c *Container) {
 		c.mu.Unlock()
 		d.watch(c)
 	case err == nil:
-		// Exited while we were away: the watcher collects the status at once.
-		d.watch(c)
+		// Exited while we were away: record it now, before the API serves,
+		// so that no client sees it running after the restart.
+		d.exited(c, int(t.GetExitStatus()), unixTime(t.GetExitedAt()), t.GetOomKilled(), "")
 	default:
 		d.log.Warn("container lost its task", "id", c.ID, "err", err)
 		d.exited(c, 255, time.Now(), false, "task not found after engine restart")
