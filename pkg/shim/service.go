@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/errdefs"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
@@ -217,46 +218,14 @@ func (s *service) waitInit(pid int) {
 	s.mu.Lock()
 	rec := ExitRecord{Pid: uint32(pid), ExitStatus: e.Status, ExitedAt: e.At.UTC(), OOMKilled: s.oomKilled}
 	s.mu.Unlock()
-	if err := writeFileAtomic(filepath.Join(s.cfg.StateDir, ExitFile), rec); err != nil {
+	b, err := json.Marshal(rec)
+	if err == nil {
+		err = atomicfile.WriteFile(filepath.Join(s.cfg.StateDir, ExitFile), b, 0o600)
+	}
+	if err != nil {
 		log.Printf("persist exit status: %v", err)
 	}
 	close(s.exited)
-}
-
-// writeFileAtomic writes v as JSON to path via a synced temp file and rename.
-func writeFileAtomic(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 func (s *service) Start(ctx context.Context, req *shimv1.StartRequest) (*shimv1.StartResponse, error) {

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/namespaces"
 	"github.com/berthd/berth/pkg/shim"
@@ -212,10 +213,10 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 		}
 	}
 	info, _ := json.Marshal(t.taskInfo)
-	if err := writeFileAtomic(filepath.Join(t.bundle, taskFile), info, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(t.bundle, taskFile), info, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(t.bundle, "config.json"), spec, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(t.bundle, "config.json"), spec, 0o600); err != nil {
 		return nil, err
 	}
 	if err := snapshots.MountAll(mounts, rootfs); err != nil {

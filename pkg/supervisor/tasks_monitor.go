@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/shim"
 	"github.com/berthd/berth/pkg/supervisor/events"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
@@ -34,7 +35,7 @@ func (m *taskManager) saveStopped(ti taskInfo, rec shim.ExitRecord) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(p, b, 0o600)
+	return atomicfile.WriteFile(p, b, 0o600)
 }
 
 func (m *taskManager) removeStopped(ti taskInfo) {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/berthd/berth/pkg/atomicfile"
 )
 
 // State is the engine's view of a container's process.
@@ -99,7 +101,7 @@ func (c *Container) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(c.dir, "config.v2.json"), data, 0o600)
+	return atomicfile.WriteFile(filepath.Join(c.dir, "config.v2.json"), data, 0o600)
 }
 
 func loadContainer(dir string) (*Container, error) {
@@ -112,32 +114,6 @@ func loadContainer(dir string) (*Container, error) {
 		return nil, fmt.Errorf("decode %s: %w", dir, err)
 	}
 	return c, nil
-}
-
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // FormatTime is docker's time format in inspect ("0001-01-01T00:00:00Z" for

@@ -21,6 +21,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/engine/oci"
 	"github.com/berthd/berth/pkg/errdefs"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
@@ -398,15 +399,15 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 
 func writeEtcFiles(c *Container, hostname string) error {
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" + hostname + "\n"
-	if err := writeFileAtomic(c.HostsPath, []byte(hosts), 0o644); err != nil {
+	if err := atomicfile.WriteFile(c.HostsPath, []byte(hosts), 0o644); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(c.HostnamePath, []byte(hostname+"\n"), 0o644); err != nil {
+	if err := atomicfile.WriteFile(c.HostnamePath, []byte(hostname+"\n"), 0o644); err != nil {
 		return err
 	}
 	// No networking yet: the container has loopback only, so the host's
 	// resolvers are of no use; keep an empty, valid file.
-	return writeFileAtomic(c.ResolvConfPath, []byte("# berth: no network yet\n"), 0o644)
+	return atomicfile.WriteFile(c.ResolvConfPath, []byte("# berth: no network yet\n"), 0o644)
 }
 
 // Start creates and starts the container's task. Attach requests waiting for

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/runtime/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -373,7 +374,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(filepath.Join(c.dir, seccompFile), b, 0o600); err != nil {
+		if err := atomicfile.Replace(filepath.Join(c.dir, seccompFile), b, 0o600); err != nil {
 			return nil, err
 		}
 	}
@@ -465,7 +466,7 @@ func writePidFile(path string, pid int) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644)
+	return atomicfile.Replace(abs, []byte(strconv.Itoa(pid)), 0o644)
 }
 
 // protectedSelf returns the running binary, opened so that nothing can

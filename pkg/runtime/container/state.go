@@ -11,9 +11,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/runtime/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -92,28 +92,7 @@ func (s *State) save() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.dir, stateFile), b, 0o600)
-}
-
-// writeFileAtomic writes data to a temp file next to path and renames it over path.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, perm)
-	if err != nil {
-		return err
-	}
-	// No fsync: state lives on tmpfs (/run) and does not survive a reboot anyway.
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return atomicfile.Replace(filepath.Join(s.dir, stateFile), b, 0o600)
 }
 
 // procStat returns the state letter and start time of pid, or ok=false when

@@ -1,0 +1,54 @@
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWriteFileReplacesAndLeavesNoTemp(t *testing.T) {
+	for name, write := range map[string]func(string, []byte, os.FileMode) error{"WriteFile": WriteFile, "Replace": Replace} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "state.json")
+			if err := write(p, []byte("old"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := write(p, []byte("new"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(p)
+			if err != nil || string(b) != "new" {
+				t.Fatalf("content %q %v", b, err)
+			}
+			st, _ := os.Stat(p)
+			if st.Mode().Perm() != 0o640 {
+				t.Fatalf("mode %v", st.Mode())
+			}
+			ents, _ := os.ReadDir(dir)
+			if len(ents) != 1 {
+				t.Fatalf("temporary files left: %v", ents)
+			}
+		})
+	}
+}
+
+func TestWriteFileErrorLeavesNoTemp(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "sub")
+	if err := os.MkdirAll(filepath.Join(sub, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// A non-empty directory where the file should be: the rename fails, the
+	// directory stays, and no temporary file is left beside it.
+	if err := WriteFile(sub, []byte("x"), 0o600); err == nil {
+		t.Fatal("replacing a directory succeeded")
+	}
+	if st, err := os.Stat(sub); err != nil || !st.IsDir() {
+		t.Fatalf("directory lost: %v", err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Fatalf("temporary files left: %v", ents)
+	}
+}
