@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -61,6 +62,9 @@ func TestReaperStart(t *testing.T) {
 	cmd := exec.Command("/bin/sh", "-c", "exit 5")
 	c, err := r.Start(cmd)
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("start /bin/sh under CI: %v", err)
+		}
 		t.Skip(err)
 	}
 	select {

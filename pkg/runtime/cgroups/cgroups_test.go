@@ -43,6 +43,9 @@ func fakeRoot(t *testing.T, ctrls ...string) string {
 func TestResolveBelowOwnCgroup(t *testing.T) {
 	own, err := ownCgroups()
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("own cgroups unreadable under CI: %v", err)
+		}
 		t.Skip(err)
 	}
 	root := fakeRoot(t, "pids", "memory", "freezer")

@@ -31,7 +31,7 @@ func TestMountTargetStaysInRootfs(t *testing.T) {
 	for _, dest := range []string{"link/etc", "up", "etc"} {
 		name, done, err := o.at(filepath.Join(rootfs, dest))
 		if err != nil {
-			if err == unix.ENOSYS {
+			if err == unix.ENOSYS && os.Getenv("CI") != "true" {
 				t.Skip("no openat2")
 			}
 			t.Fatalf("%s: %v", dest, err)
