@@ -27,12 +27,18 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/client"
+	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
 var (
 	binDir  = flag.String("bin", "bin", "directory of berth's binaries")
 	totalMB = flag.Int("mb", 200, "uncompressed image size in MiB")
 	nLayers = flag.Int("layers", 5, "layers")
+	// Hidden knobs for profiling berth alone: no other tool, and
+	// `perf record -g` attached to the supervisord of each berth run.
+	berthOnly = flag.Bool("berth-only", false, "measure berth only")
+	verbose   = flag.Bool("v", false, "print berth's pull progress with times")
+	perfOut   = flag.String("perf", "", "record `perf record -g` of supervisord into FILE.load and FILE.pull")
 )
 
 func die(f string, a ...any) {
@@ -149,7 +155,14 @@ func supervisord(dir string) (*client.Client, func()) {
 		cmd.Process.Kill()
 		die("supervisord: %v", err)
 	}
-	return c, func() { c.Close(); cmd.Process.Kill(); cmd.Wait() }
+	stopPerf := func() {}
+	if *perfOut != "" {
+		p := exec.Command("perf", "record", "-g", "-o", *perfOut+"."+filepath.Base(dir), "-p", fmt.Sprint(cmd.Process.Pid))
+		if err := p.Start(); err == nil {
+			stopPerf = func() { p.Process.Signal(os.Interrupt); p.Wait() }
+		}
+	}
+	return c, func() { stopPerf(); c.Close(); cmd.Process.Kill(); cmd.Wait() }
 }
 
 func freeAddr() string {
@@ -187,7 +200,7 @@ func main() {
 	}
 	loads = append(loads, result{"berth load (supervisord Import)", time.Since(start).Seconds()})
 	f.Close()
-	if _, err := exec.LookPath("containerd"); err == nil {
+	if _, err := exec.LookPath("containerd"); err == nil && !*berthOnly {
 		cd := filepath.Join(dir, "cd")
 		os.MkdirAll(cd, 0o700)
 		cfg := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = %q\n[ttrpc]\n  address = %q\n",
@@ -210,10 +223,10 @@ func main() {
 			cmd.Process.Kill()
 			cmd.Wait()
 		}
-	} else {
+	} else if !*berthOnly {
 		fmt.Fprintln(os.Stderr, "imagebench: containerd not installed; skipped")
 	}
-	if _, err := exec.LookPath("podman"); err == nil {
+	if _, err := exec.LookPath("podman"); err == nil && !*berthOnly {
 		pd := filepath.Join(dir, "pm")
 		args := []string{"--root", pd + "/root", "--runroot", pd + "/run", "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "none", "--tmpdir", pd + "/tmp"}
 		os.MkdirAll(pd+"/tmp", 0o700)
@@ -223,7 +236,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 		}
 		exec.Command("podman", append(args, "system", "reset", "--force")...).Run()
-	} else {
+	} else if !*berthOnly {
 		fmt.Fprintln(os.Stderr, "imagebench: podman not installed; skipped")
 	}
 	report("load: import and unpack", raw, loads)
@@ -258,19 +271,27 @@ func main() {
 	var pulls []result
 	c2, stop2 := supervisord(filepath.Join(dir, "b2"))
 	start = time.Now()
-	if _, err := c2.Pull(ctx, ref, nil, nil); err != nil {
+	var onProgress func(*supervisorv1.Progress)
+	if *verbose {
+		onProgress = func(p *supervisorv1.Progress) {
+			if p.Status != "downloading" {
+				fmt.Printf("  %6.2fs %s %s\n", time.Since(start).Seconds(), p.Status, p.Id)
+			}
+		}
+	}
+	if _, err := c2.Pull(ctx, ref, nil, onProgress); err != nil {
 		die("berth pull: %v", err)
 	}
 	pulls = append(pulls, result{"berth pull (fetch + unpack)", time.Since(start).Seconds()})
 	stop2()
-	if _, err := exec.LookPath("skopeo"); err == nil {
+	if _, err := exec.LookPath("skopeo"); err == nil && !*berthOnly {
 		if s, err := timeCmd("skopeo", "copy", "-q", "--src-tls-verify=false", "docker://"+ref, "oci:"+filepath.Join(dir, "skopeo-oci")+":1"); err == nil {
 			pulls = append(pulls, result{"skopeo copy to oci: (fetch only)", s})
 		} else {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}
-	if _, err := exec.LookPath("podman"); err == nil {
+	if _, err := exec.LookPath("podman"); err == nil && !*berthOnly {
 		pd := filepath.Join(dir, "pm2")
 		args := []string{"--root", pd + "/root", "--runroot", pd + "/run", "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "none", "--tmpdir", pd + "/tmp"}
 		os.MkdirAll(pd+"/tmp", 0o700)
