@@ -16,6 +16,7 @@ packages=(
   python3-docker     # docker-py against engined (when the system python is used)
   hyperfine          # make bench
   podman containerd conmon  # drop-in tests: our runtime under podman and ctr
+  tini               # docker-init for --init: reaps zombies and forwards signals as PID 1
 )
 
 missing=()

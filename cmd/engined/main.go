@@ -43,6 +43,8 @@ func main() {
 	f.StringVar(&cfg.ExecRoot, "exec-root", engine.DefaultExecRoot, "runtime state")
 	f.StringVar(&cfg.Supervisor, "supervisor", engine.DefaultSupervisor, "supervisord socket (unix://PATH)")
 	f.IntVar(&cfg.SocketGID, "group-id", 0, "group owning the API socket (0: root)")
+	f.StringVar(&cfg.InitPath, "init-path", "", "path to the docker-init binary (default: docker-init or tini-static on the PATH)")
+	f.BoolVar(&cfg.Init, "init", false, "run an init inside containers to forward signals and reap processes")
 	f.StringVarP(&level, "log-level", "l", "info", "debug, info, warn or error")
 	cmd.Version = version
 	if err := cmd.Execute(); err != nil {

@@ -42,7 +42,11 @@ type Config struct {
 	Commit     string
 	// SocketGroup owns the socket (-1 or unset: the process's group).
 	SocketGID int
-	Log       *slog.Logger
+	// InitPath is the docker-init for --init ("" looks for docker-init or
+	// tini-static on the PATH); Init gives every container one by default.
+	InitPath string
+	Init     bool
+	Log      *slog.Logger
 }
 
 // Run serves the Engine API until ctx ends, then shuts down gracefully.
@@ -65,7 +69,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer sup.Close()
-	d, err := containers.New(ctx, &containers.Remote{C: sup}, cfg.DataRoot, cfg.Log)
+	d, err := containers.New(ctx, &containers.Remote{C: sup}, cfg.DataRoot, cfg.Log, containers.WithInit(cfg.InitPath, cfg.Init))
 	if err != nil {
 		return err
 	}

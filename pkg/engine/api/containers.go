@@ -1,9 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,22 +18,34 @@ import (
 	"github.com/berthd/berth/pkg/engine/containers"
 )
 
+// maxCreateBody bounds a create request (a seccomp profile inline is the
+// largest thing in one: ~40 KB).
+const maxCreateBody = 8 << 20
+
 func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) {
 	var req container.CreateRequest
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(&req); err != nil {
-		if errors.Is(err, io.EOF) {
-			writeError(w, badRequest("invalid JSON: empty body"))
-			return
-		}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxCreateBody))
+	if err != nil {
+		writeError(w, badRequest("reading the request: %v", err))
+		return
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		writeError(w, badRequest("invalid JSON: empty body"))
+		return
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
 		writeError(w, badRequest("invalid JSON: %v", err))
+		return
+	}
+	if err := unknownFields(body); err != nil {
+		writeError(w, err)
 		return
 	}
 	if req.Config == nil {
 		writeError(w, badRequest("config cannot be empty in order to create a container"))
 		return
 	}
-	c, err := s.d.Create(r.Context(), containers.CreateOptions{Name: r.URL.Query().Get("name"), Config: req.Config, HostConfig: req.HostConfig})
+	c, err := s.d.Create(r.Context(), containers.CreateOptions{Name: r.URL.Query().Get("name"), Config: req.Config, HostConfig: req.HostConfig, NetworkingConfig: req.NetworkingConfig})
 	if err != nil {
 		writeError(w, err)
 		return

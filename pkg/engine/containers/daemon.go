@@ -19,9 +19,8 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/moby/moby/api/types/network"
 
-	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/engine/oci"
 	"github.com/berthd/berth/pkg/errdefs"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
@@ -40,6 +39,9 @@ type Daemon struct {
 	events eventLog
 	execs  execStore
 
+	initPath    string // docker-init for --init ("" looks it up)
+	initDefault bool   // every container gets the init unless it says no
+
 	wg sync.WaitGroup // watchers, autoremoves
 	// ctx ends watchers at Close (containers keep running).
 	ctx    context.Context
@@ -48,7 +50,7 @@ type Daemon struct {
 
 // New opens the container store under dataRoot and reconciles it with the
 // supervisor: watchers are re-established for running containers.
-func New(ctx context.Context, sup Supervisor, dataRoot string, log *slog.Logger) (*Daemon, error) {
+func New(ctx context.Context, sup Supervisor, dataRoot string, log *slog.Logger, opts ...Option) (*Daemon, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -58,6 +60,9 @@ func New(ctx context.Context, sup Supervisor, dataRoot string, log *slog.Logger)
 	}
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d := &Daemon{sup: sup, root: root, log: log, containers: map[string]*Container{}, names: map[string]string{}, ctx: dctx, cancel: cancel}
+	for _, o := range opts {
+		o(d)
+	}
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		return nil, err
@@ -225,9 +230,10 @@ func (e *msgError) Unwrap() error { return e.class }
 
 // CreateOptions is a create request.
 type CreateOptions struct {
-	Name       string
-	Config     *container.Config
-	HostConfig *container.HostConfig
+	Name             string
+	Config           *container.Config
+	HostConfig       *container.HostConfig
+	NetworkingConfig *network.NetworkingConfig
 }
 
 // NormalizeImageRef returns the supervisor's name for ref and the familiar
@@ -271,6 +277,9 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		return nil, err
 	}
 	if err := d.checkRuntime(ctx, o.HostConfig.Runtime); err != nil {
+		return nil, err
+	}
+	if err := oci.Check(o.Config, o.HostConfig, o.NetworkingConfig); err != nil {
 		return nil, err
 	}
 	id := NewID()
@@ -341,18 +350,9 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 
 	// The stored Config is the merged one, as docker's inspect shows it.
 	cfg := *o.Config
-	cfg.Hostname = oci.Hostname(&cfg, id)
-	spec, err := oci.Spec(oci.Options{
-		ID: id, Config: &cfg, Host: o.HostConfig, Image: imgCfg,
-		HostnamePath: c.HostnamePath, HostsPath: c.HostsPath, ResolvConfPath: c.ResolvConfPath,
-	})
+	spec, err := d.spec(c, &cfg, o.HostConfig, imgCfg)
 	if err != nil {
 		return nil, err
-	}
-	if cs := o.HostConfig.ConsoleSize; cfg.Tty && cs[0] > 0 && cs[1] > 0 {
-		// The client's terminal size from the start (docker run -t sends it),
-		// for runtimes that apply it; the resize after start sets it anyway.
-		spec.Process.ConsoleSize = &specs.Box{Height: cs[0], Width: cs[1]}
 	}
 	cfg.Env = spec.Process.Env
 	if len(cfg.Cmd) == 0 && len(cfg.Entrypoint) == 0 {
@@ -370,8 +370,10 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	c.Config = &cfg
 	c.Path, c.Args = spec.Process.Args[0], spec.Process.Args[1:]
 
-	if err := writeEtcFiles(c, cfg.Hostname); err != nil {
-		return nil, err
+	if !o.HostConfig.NetworkMode.IsContainer() {
+		if err := writeEtcFiles(c, cfg.Hostname, cfg.Domainname, o.HostConfig); err != nil {
+			return nil, err
+		}
 	}
 	specJSON, err := json.Marshal(spec)
 	if err != nil {
@@ -395,19 +397,6 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	ok = true
 	d.emit(c, events.ActionCreate, nil)
 	return c, nil
-}
-
-func writeEtcFiles(c *Container, hostname string) error {
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" + hostname + "\n"
-	if err := atomicfile.WriteFile(c.HostsPath, []byte(hosts), 0o644); err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(c.HostnamePath, []byte(hostname+"\n"), 0o644); err != nil {
-		return err
-	}
-	// No networking yet: the container has loopback only, so the host's
-	// resolvers are of no use; keep an empty, valid file.
-	return atomicfile.WriteFile(c.ResolvConfPath, []byte("# berth: no network yet\n"), 0o644)
 }
 
 // Start creates and starts the container's task. Attach requests waiting for

@@ -4,6 +4,7 @@ package oci
 
 import (
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 
@@ -17,25 +18,6 @@ import (
 // DefaultPath is the PATH set when neither the image nor the request sets one.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// DefaultCapabilities is docker's default bounding/effective set.
-var DefaultCapabilities = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
-	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-}
-
-// MaskedPaths and ReadonlyPaths are docker's defaults.
-var (
-	MaskedPaths = []string{
-		"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-		"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-		"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
-	}
-	ReadonlyPaths = []string{
-		"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-	}
-)
-
 // Options is what the spec is made from.
 type Options struct {
 	ID     string
@@ -45,7 +27,29 @@ type Options struct {
 	// Files the engine wrote for the container, bind-mounted read-write like
 	// docker does ("" to skip).
 	HostnamePath, HostsPath, ResolvConfPath string
+	// Peer finds the container a container:NAME mode names (pid, ipc,
+	// network); nil refuses those modes.
+	Peer func(ref string) (*Peer, error)
+	// InitPath is the host's docker-init (a static tini), bind-mounted at
+	// /sbin/docker-init for --init; "" when there is none.
+	InitPath string
+	// HostCaps is every capability the host can grant (privileged, and
+	// --cap-add ALL); nil asks the engine's own process.
+	HostCaps []string
 }
+
+// Peer is another container whose namespaces a container joins.
+type Peer struct {
+	ID  string
+	Pid int // its running init; 0 when it is not running
+	// IpcShareable: its IPC namespace and /dev/shm may be joined (dockerd
+	// asks the donor to be created with --ipc shareable, or host).
+	IpcShareable bool
+	IpcHost      bool
+}
+
+// InitDestination is where the init binary is mounted, as dockerd does.
+const InitDestination = "/sbin/docker-init"
 
 // Command returns the process args: the request's Entrypoint replaces the
 // image's (and then drops the image's Cmd), the request's Cmd replaces the
@@ -55,7 +59,11 @@ func Command(cfg *container.Config, img *ocispec.ImageConfig) ([]string, error) 
 	if img != nil {
 		entry, cmd = img.Entrypoint, img.Cmd
 	}
-	if len(cfg.Entrypoint) > 0 {
+	if len(cfg.Entrypoint) == 1 && cfg.Entrypoint[0] == "" {
+		// The docker CLI's --entrypoint "" sends [""]: a reset, as dockerd
+		// reads it.
+		entry, cmd = nil, nil
+	} else if len(cfg.Entrypoint) > 0 {
 		entry = cfg.Entrypoint
 		cmd = nil
 	} else if cfg.Entrypoint != nil {
@@ -141,13 +149,25 @@ func Hostname(cfg *container.Config, id string) string {
 	return id
 }
 
-// Spec generates the runtime spec. The container gets new pid, ipc, uts,
-// mount and network namespaces; the network namespace has only loopback
-// (networking is not implemented yet).
+// Spec generates the runtime spec from the request with docker's defaults.
+// Every option is applied or refused: the caller runs Check first (the
+// options refused as a whole and the conflicts between them); the value
+// checks are here.
 func Spec(o Options) (*specs.Spec, error) {
 	cfg := o.Config
 	if cfg == nil {
 		cfg = &container.Config{}
+	}
+	hc := o.Host
+	if hc == nil {
+		hc = &container.HostConfig{}
+	}
+	if err := ValidateResources(&hc.Resources); err != nil {
+		return nil, err
+	}
+	sec, err := parseSecurityOpts(hc.SecurityOpt)
+	if err != nil {
+		return nil, err
 	}
 	var imgCfg *ocispec.ImageConfig
 	if o.Image != nil {
@@ -171,6 +191,9 @@ func Spec(o Options) (*specs.Spec, error) {
 	if cwd == "" {
 		cwd = "/"
 	}
+	if !path.IsAbs(cwd) {
+		return nil, invalid("Config.WorkingDir", "the working directory '%s' is invalid, it needs to be an absolute path", cwd)
+	}
 	hostname := Hostname(cfg, o.ID)
 	env := MergeEnv(imgEnv, cfg.Env)
 	if !hasEnv(env, "PATH") {
@@ -184,15 +207,31 @@ func Spec(o Options) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	caps := append([]string{}, DefaultCapabilities...)
-	readonlyRoot := false
-	privileged := false
-	if o.Host != nil {
-		readonlyRoot = o.Host.ReadonlyRootfs
-		privileged = o.Host.Privileged
+	if hc.Umask != nil {
+		if *hc.Umask > 0o777 {
+			return nil, invalid("HostConfig.Umask", "invalid umask %#o", *hc.Umask)
+		}
+		m := *hc.Umask
+		user.Umask = &m
 	}
-	if privileged {
-		return nil, fmt.Errorf("privileged containers: %w", errdefs.ErrNotImplemented)
+	hostCaps := o.HostCaps
+	if hostCaps == nil {
+		hostCaps = HostCapabilities()
+	}
+	var capSet []string
+	if hc.Privileged {
+		capSet = append([]string{}, hostCaps...)
+	} else if capSet, err = Capabilities(DefaultCapabilities, hc.CapAdd, hc.CapDrop, hostCaps); err != nil {
+		return nil, err
+	}
+	if hc.Init != nil && *hc.Init {
+		if o.InitPath == "" {
+			return nil, invalid("HostConfig.Init", "docker-init binary not found: install tini (its static build) or start engined with --init-path")
+		}
+		args = append([]string{InitDestination, "--"}, args...)
+	}
+	if hc.OomScoreAdj < -1000 || hc.OomScoreAdj > 1000 {
+		return nil, invalid("HostConfig.OomScoreAdj", "Invalid value %d, range for oom score adj is [-1000, 1000]", hc.OomScoreAdj)
 	}
 
 	s := &specs.Spec{
@@ -204,30 +243,77 @@ func Spec(o Options) (*specs.Spec, error) {
 			Env:      env,
 			Cwd:      cwd,
 			Capabilities: &specs.LinuxCapabilities{
-				Bounding:  caps,
-				Effective: caps,
-				Permitted: caps,
+				Bounding:  capSet,
+				Effective: capSet,
+				Permitted: capSet,
 			},
-			NoNewPrivileges: false,
+			NoNewPrivileges: sec.noNewPrivileges,
 		},
-		Root:     &specs.Root{Path: "rootfs", Readonly: readonlyRoot},
-		Hostname: hostname,
-		Mounts:   defaultMounts(),
+		Root:        &specs.Root{Path: "rootfs", Readonly: hc.ReadonlyRootfs},
+		Hostname:    hostname,
+		Domainname:  cfg.Domainname,
+		Mounts:      defaultMounts(hc.Privileged || sec.writableCgroups, hc.Privileged),
+		Annotations: hc.Annotations,
 		Linux: &specs.Linux{
 			CgroupsPath: "berth/" + o.ID,
-			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
-				{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace},
-			},
-			MaskedPaths:   append([]string{}, MaskedPaths...),
-			ReadonlyPaths: append([]string{}, ReadonlyPaths...),
-			Resources: &specs.LinuxResources{
-				Devices: defaultDeviceRules(),
-			},
+			Resources:   &specs.LinuxResources{Devices: defaultDeviceRules()},
 		},
 	}
-	if o.Host != nil {
-		applyResources(s.Linux.Resources, &o.Host.Resources)
+	if cs := hc.ConsoleSize; cfg.Tty && cs[0] > 0 && cs[1] > 0 {
+		// The client's terminal size from the start (docker run -t sends
+		// it); the resize after start sets it again anyway.
+		s.Process.ConsoleSize = &specs.Box{Height: cs[0], Width: cs[1]}
+	}
+	if hc.OomScoreAdj != 0 {
+		v := hc.OomScoreAdj
+		s.Process.OOMScoreAdj = &v
+	}
+	applyUlimits(s.Process, hc.Ulimits)
+	if hc.CgroupParent != "" {
+		parent := strings.Trim(path.Clean("/"+hc.CgroupParent), "/")
+		if parent == "" || strings.Contains(hc.CgroupParent, "..") {
+			return nil, invalid("HostConfig.CgroupParent", "invalid cgroup parent %q", hc.CgroupParent)
+		}
+		// Relative, so the runtime puts it below the daemon's own cgroup:
+		// a container never escapes the hierarchy its engine runs in.
+		s.Linux.CgroupsPath = parent + "/" + o.ID
+	}
+	if err := applyNamespaces(s, o, hc); err != nil {
+		return nil, err
+	}
+	if err := checkSysctls(hc.Sysctls, hc.IpcMode.IsHost(), hc.NetworkMode.IsHost(), hc.UTSMode.IsHost()); err != nil {
+		return nil, err
+	}
+	if len(hc.Sysctls) > 0 {
+		s.Linux.Sysctl = hc.Sysctls
+	}
+	if err := applyResources(s.Linux.Resources, &hc.Resources); err != nil {
+		return nil, err
+	}
+	if hc.Privileged {
+		s.Linux.Devices = privilegedDevices()
+		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+	}
+	if err := applyDevices(s, &hc.Resources); err != nil {
+		return nil, err
+	}
+	switch {
+	case hc.Privileged || sec.unconfinedPaths:
+	default:
+		s.Linux.MaskedPaths = append([]string{}, MaskedPaths...)
+		if hc.MaskedPaths != nil {
+			s.Linux.MaskedPaths = append([]string{}, hc.MaskedPaths...)
+		}
+		s.Linux.ReadonlyPaths = append([]string{}, ReadonlyPaths...)
+		if hc.ReadonlyPaths != nil {
+			s.Linux.ReadonlyPaths = append([]string{}, hc.ReadonlyPaths...)
+		}
+	}
+	if err := applySeccomp(s, sec.seccomp, hc.Privileged); err != nil {
+		return nil, err
+	}
+	if hc.Init != nil && *hc.Init {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: InitDestination, Type: "bind", Source: o.InitPath, Options: []string{"bind", "ro"}})
 	}
 	for _, f := range []struct{ dst, src string }{
 		{"/etc/resolv.conf", o.ResolvConfPath},
@@ -242,72 +328,24 @@ func Spec(o Options) (*specs.Spec, error) {
 	return s, nil
 }
 
-func defaultMounts() []specs.Mount {
+// defaultMounts are docker's: /proc, a /dev tmpfs, devpts, mqueue, /sys
+// read-only (read-write for privileged containers), the cgroup tree
+// read-only unless asked otherwise. /dev/shm is added by the IPC mode.
+func defaultMounts(cgroupRW, sysRW bool) []specs.Mount {
+	sysOpts := []string{"nosuid", "noexec", "nodev", "ro"}
+	if sysRW {
+		sysOpts = sysOpts[:3]
+	}
+	cgOpts := []string{"ro", "nosuid", "noexec", "nodev"}
+	if cgroupRW {
+		cgOpts = cgOpts[1:]
+	}
 	return []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
-		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
-		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"ro", "nosuid", "noexec", "nodev"}},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts},
+		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: cgOpts},
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
-		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=67108864"}},
-	}
-}
-
-// defaultDeviceRules denies every device but the ones docker allows: null,
-// zero, full, random, urandom, tty, console, ptmx and the pty slaves (the
-// runtime creates the nodes), and mknod of any character or block device.
-func defaultDeviceRules() []specs.LinuxDeviceCgroup {
-	dev := func(typ string, major, minor int64, access string) specs.LinuxDeviceCgroup {
-		r := specs.LinuxDeviceCgroup{Allow: true, Type: typ, Access: access}
-		if major >= 0 {
-			r.Major = &major
-		}
-		if minor >= 0 {
-			r.Minor = &minor
-		}
-		return r
-	}
-	return []specs.LinuxDeviceCgroup{
-		{Allow: false, Access: "rwm"},
-		dev("c", -1, -1, "m"), dev("b", -1, -1, "m"),
-		dev("c", 1, 3, "rwm"), dev("c", 1, 5, "rwm"), dev("c", 1, 7, "rwm"),
-		dev("c", 1, 8, "rwm"), dev("c", 1, 9, "rwm"),
-		dev("c", 5, 0, "rwm"), dev("c", 5, 1, "rwm"), dev("c", 5, 2, "rwm"),
-		dev("c", 136, -1, "rwm"),
-	}
-}
-
-// applyResources sets the cgroup limits docker's run flags give: -m
-// (memory, and swap equal to it unless --memory-swap says otherwise, so an
-// over-limit container is OOM-killed rather than swapped), --pids-limit,
-// --cpu-shares, --cpus.
-func applyResources(r *specs.LinuxResources, h *container.Resources) {
-	if h.Memory > 0 {
-		limit := h.Memory
-		swap := h.MemorySwap
-		if swap == 0 {
-			swap = limit
-		}
-		r.Memory = &specs.LinuxMemory{Limit: &limit}
-		if swap > 0 {
-			r.Memory.Swap = &swap
-		}
-	}
-	if h.PidsLimit != nil && *h.PidsLimit > 0 {
-		limit := *h.PidsLimit
-		r.Pids = &specs.LinuxPids{Limit: &limit}
-	}
-	if h.CPUShares > 0 || h.NanoCPUs > 0 {
-		r.CPU = &specs.LinuxCPU{}
-		if h.CPUShares > 0 {
-			shares := uint64(h.CPUShares)
-			r.CPU.Shares = &shares
-		}
-		if h.NanoCPUs > 0 {
-			period := uint64(100000)
-			quota := h.NanoCPUs * int64(period) / 1e9
-			r.CPU.Period, r.CPU.Quota = &period, &quota
-		}
 	}
 }

@@ -177,6 +177,14 @@ func Setup(spec *specs.Spec, o Options) error {
 	if err := pivot(o.Rootfs, o.NoPivot); err != nil {
 		return err
 	}
+	// As runc: a missing working directory is made (root-owned, 0755)
+	// while the root is still writable. After pivot_root "/" is the
+	// container's root, so the path cannot lead out of it.
+	if p := spec.Process; p != nil && p.Cwd != "" {
+		if err := os.MkdirAll(p.Cwd, 0o755); err != nil {
+			return &os.PathError{Op: "create cwd", Path: p.Cwd, Err: err}
+		}
+	}
 	if spec.Linux != nil {
 		for _, p := range spec.Linux.ReadonlyPaths {
 			if err := readonlyPath(p); err != nil {

@@ -1,0 +1,152 @@
+package oci
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+func cgroupV2() bool {
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return err == nil
+}
+
+// DefaultShmSize is docker's /dev/shm size.
+const DefaultShmSize = 64 * 1024 * 1024
+
+// applyNamespaces sets the namespaces of the pid, ipc, uts, network, user
+// and cgroup modes, and /dev/shm as the IPC mode wants it. A
+// container:NAME mode joins the other container's namespace by its
+// /proc/PID/ns path, which the runtime opens.
+func applyNamespaces(s *specs.Spec, o Options, hc *container.HostConfig) error {
+	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}}
+	peer := func(field, kind, ref string) (*Peer, error) {
+		if o.Peer == nil {
+			return nil, unsupported(field, "joining another container")
+		}
+		p, err := o.Peer(ref)
+		if err != nil {
+			return nil, err
+		}
+		if p.Pid <= 0 {
+			return nil, invalid(field, "cannot join %s of a non running container: %s", kind, ref)
+		}
+		return p, nil
+	}
+	nsPath := func(pid int, name string) string { return "/proc/" + strconv.Itoa(pid) + "/ns/" + name }
+
+	// PID
+	switch m := hc.PidMode; {
+	case m == "":
+		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace})
+	case m.IsHost():
+	case m.IsContainer():
+		p, err := peer("HostConfig.PidMode", "PID namespace", m.Container())
+		if err != nil {
+			return err
+		}
+		ns = append(ns, specs.LinuxNamespace{Type: specs.PIDNamespace, Path: nsPath(p.Pid, "pid")})
+	default:
+		return invalid("HostConfig.PidMode", "invalid PID mode: %s", m)
+	}
+
+	// IPC, and /dev/shm with it
+	shmSize := hc.ShmSize
+	if shmSize < 0 {
+		return invalid("HostConfig.ShmSize", "SHM size can not be less than 0")
+	}
+	if shmSize == 0 {
+		shmSize = DefaultShmSize
+	}
+	shm := specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shmSize, 10)}}
+	switch m := hc.IpcMode; {
+	case m == "" || m.IsPrivate() || m.IsShareable():
+		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace})
+		s.Mounts = append(s.Mounts, shm)
+	case m.IsNone():
+		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace})
+	case m.IsHost():
+		if hc.ShmSize != 0 {
+			return invalid("HostConfig.ShmSize", "--shm-size can not be used with --ipc host")
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "nosuid", "noexec", "nodev"}})
+	case m.IsContainer():
+		p, err := peer("HostConfig.IpcMode", "IPC", m.Container())
+		if err != nil {
+			return err
+		}
+		if !p.IpcShareable && !p.IpcHost {
+			return invalid("HostConfig.IpcMode", "cannot join IPC of a non-shareable container: %s (hint: use IpcMode:shareable for the donor container)", m.Container())
+		}
+		if hc.ShmSize != 0 {
+			return invalid("HostConfig.ShmSize", "--shm-size can not be used with --ipc container")
+		}
+		if p.IpcHost {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "nosuid", "noexec", "nodev"}})
+		} else {
+			ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace, Path: nsPath(p.Pid, "ipc")})
+			// The donor's own /dev/shm, seen through its root.
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: fmt.Sprintf("/proc/%d/root/dev/shm", p.Pid), Options: []string{"rbind", "nosuid", "noexec", "nodev"}})
+		}
+	default:
+		return invalid("HostConfig.IpcMode", "invalid IPC mode: %s", m)
+	}
+
+	// UTS
+	switch m := hc.UTSMode; {
+	case m == "" || m == "private":
+		ns = append(ns, specs.LinuxNamespace{Type: specs.UTSNamespace})
+	case m.IsHost():
+		// The host's name is the container's: none may be set.
+		s.Hostname, s.Domainname = "", ""
+	default:
+		return invalid("HostConfig.UTSMode", "invalid UTS mode: %s", m)
+	}
+
+	// Network. Until bridge networking lands, "default" and "bridge" give
+	// the container a namespace of its own with loopback only, like "none".
+	m := hc.NetworkMode
+	if o.Config != nil && o.Config.NetworkDisabled {
+		m = network.NetworkNone
+	}
+	switch {
+	case m == "" || m.IsDefault() || m.IsBridge() || m.IsNone():
+		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+	case m.IsHost():
+	case m.IsContainer():
+		p, err := peer("HostConfig.NetworkMode", "network namespace", m.ConnectedContainer())
+		if err != nil {
+			return err
+		}
+		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: nsPath(p.Pid, "net")})
+	default:
+		// 400, not 404: the docker CLI takes a 404 at create for a missing
+		// image and would try to pull it.
+		return &OptionError{Field: "HostConfig.NetworkMode", Msg: fmt.Sprintf("network %s not found", m.NetworkName()), class: errdefs.ErrInvalidArgument}
+	}
+
+	// User namespaces: only the host's (the daemon has no --userns-remap).
+	switch m := hc.UsernsMode; {
+	case m == "" || m.IsHost():
+	default:
+		return unsupported("HostConfig.UsernsMode", "user namespace mode %q (engined runs without --userns-remap)", m)
+	}
+
+	// Cgroup namespace: docker's default is "host" on a cgroup v1 host and
+	// "private" on a v2 one.
+	switch m := hc.CgroupnsMode; {
+	case m.IsEmpty() && !cgroupV2() || m.IsHost():
+	case m.IsEmpty() || m.IsPrivate():
+		ns = append(ns, specs.LinuxNamespace{Type: specs.CgroupNamespace})
+	default:
+		return invalid("HostConfig.CgroupnsMode", "invalid cgroup namespace mode: %s", m)
+	}
+	s.Linux.Namespaces = ns
+	return nil
+}
