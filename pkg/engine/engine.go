@@ -19,6 +19,7 @@ import (
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine/api"
 	"github.com/berthd/berth/pkg/engine/containers"
+	"github.com/berthd/berth/pkg/engine/volume"
 )
 
 // Namespace is the supervisor namespace the engine keeps its containers in.
@@ -69,7 +70,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer sup.Close()
-	d, err := containers.New(ctx, &containers.Remote{C: sup}, cfg.DataRoot, cfg.Log, containers.WithInit(cfg.InitPath, cfg.Init))
+	vols, err := volume.Open(cfg.DataRoot)
+	if err != nil {
+		return fmt.Errorf("volumes: %w", err)
+	}
+	d, err := containers.New(ctx, &containers.Remote{C: sup}, cfg.DataRoot, cfg.Log, containers.WithInit(cfg.InitPath, cfg.Init), containers.WithVolumes(vols))
 	if err != nil {
 		return err
 	}

@@ -8,12 +8,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/snapshots"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
@@ -46,10 +48,57 @@ func (ss *snapshotsService) Export(req *pb.ExportSnapshotRequest, stream pb.Snap
 	}
 	defer snapshots.Unmount(dir)
 	w := &chunkWriter{send: func(b []byte) error { return stream.Send(&pb.ExportSnapshotResponse{Data: b}) }, buf: make([]byte, 0, exportChunk)}
-	if err := writeTree(ctx, dir, w); err != nil {
+	root, prefix := dir, ""
+	if req.Path != "" && path.Clean("/"+req.Path) != "/" {
+		real, err := resolveInRoot(dir, req.Path)
+		if err != nil {
+			return fmt.Errorf("export snapshot %s path %s: %w", req.Key, req.Path, err)
+		}
+		root, prefix = real, path.Base(path.Clean("/"+req.Path))
+	}
+	if err := writeTree(ctx, root, prefix, w); err != nil {
 		return fmt.Errorf("export snapshot %s: %w", req.Key, err)
 	}
 	return w.flush()
+}
+
+// resolveInRoot resolves p inside root as if root were "/" (symlinks
+// included, none leading out) and returns the host path it names.
+func resolveInRoot(root, p string) (string, error) {
+	fd, err := unix.Openat2(unix.AT_FDCWD, root, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC})
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	// The last component is not followed: a symlink is exported as one.
+	dir, base := path.Split(path.Clean("/" + p))
+	dfd, err := unix.Openat2(fd, dir, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
+	})
+	if err != nil {
+		return "", notFoundIfMissing(err)
+	}
+	defer unix.Close(dfd)
+	real, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", dfd))
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(real+"/", root+"/") {
+		return "", fmt.Errorf("%s resolves outside the snapshot: %w", p, errdefs.ErrInvalidArgument)
+	}
+	full := filepath.Join(real, base)
+	if _, err := os.Lstat(full); err != nil {
+		return "", notFoundIfMissing(err)
+	}
+	return full, nil
+}
+
+func notFoundIfMissing(err error) error {
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return fmt.Errorf("%w: %w", err, errdefs.ErrNotFound)
+	}
+	return err
 }
 
 // readOnlyMounts turns an active snapshot's mounts into a read-only view.
@@ -139,9 +188,15 @@ func (c *chunkWriter) flush() error {
 }
 
 // writeTree writes root's tree as a tar (paths relative, no leading "./"),
-// keeping owners, modes, times, symlinks, hardlinks and device nodes.
-func writeTree(ctx context.Context, root string, w io.Writer) error {
-	rootFd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+// keeping owners, modes, times, symlinks, hardlinks and device nodes. With
+// a prefix, root itself is the first entry, named prefix, and the names
+// below it start with "prefix/" (root may then be a file or a symlink).
+func writeTree(ctx context.Context, root, prefix string, w io.Writer) error {
+	openDir := root
+	if prefix != "" {
+		openDir = filepath.Dir(root)
+	}
+	rootFd, err := unix.Open(openDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", root, err)
 	}
@@ -156,8 +211,11 @@ func writeTree(ctx context.Context, root string, w io.Writer) error {
 			return ctx.Err()
 		}
 		rel, err := filepath.Rel(root, path)
-		if err != nil || rel == "." {
+		if err != nil || rel == "." && prefix == "" {
 			return err
+		}
+		if prefix != "" {
+			rel = filepath.Join(prefix, rel)
 		}
 		fi, err := d.Info()
 		if err != nil {

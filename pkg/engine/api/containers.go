@@ -112,7 +112,7 @@ func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) {
-	if err := s.d.Remove(r.Context(), r.PathValue("id"), boolParam(r, "force")); err != nil {
+	if err := s.d.RemoveContainer(r.Context(), r.PathValue("id"), boolParam(r, "force"), boolParam(r, "v")); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -215,7 +215,7 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
 		},
 		Image: c.ImageID, ResolvConfPath: c.ResolvConfPath, HostnamePath: c.HostnamePath, HostsPath: c.HostsPath,
 		LogPath: c.LogPath, Name: c.Name, Driver: s.storageDriver(r.Context()), Platform: "linux",
-		HostConfig: c.HostConfig, Config: &cfg, Mounts: []container.MountPoint{}, ExecIDs: c.ExecIDs(),
+		HostConfig: c.HostConfig, Config: &cfg, Mounts: mountPoints(c), ExecIDs: c.ExecIDs(),
 		RestartCount:    c.RestartCount,
 		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
 	}
@@ -239,4 +239,14 @@ func (s *Server) storageDriver(ctx context.Context) string {
 		return srv.GetSnapshotter()
 	}
 	return "overlayfs"
+}
+
+// mountPoints is inspect's Mounts: each bind, volume and tmpfs as dockerd
+// shows them.
+func mountPoints(c containers.Container) []container.MountPoint {
+	out := []container.MountPoint{}
+	for _, mp := range c.MountPoints {
+		out = append(out, mp.MountPoint)
+	}
+	return out
 }

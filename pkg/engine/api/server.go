@@ -88,6 +88,11 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /exec/{id}/json", s.execInspect)
 	m.HandleFunc("POST /exec/{id}/resize", s.execResize)
 	m.HandleFunc("GET /events", s.eventsStream)
+	m.HandleFunc("GET /volumes", s.volumesList)
+	m.HandleFunc("POST /volumes/create", s.volumeCreate)
+	m.HandleFunc("POST /volumes/prune", s.volumesPrune)
+	m.HandleFunc("GET /volumes/{name}", s.volumeInspect)
+	m.HandleFunc("DELETE /volumes/{name}", s.volumeRemove)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &httpError{status: http.StatusNotFound, msg: "page not found"})
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berthd/berth/pkg/atomicfile"
+	"github.com/berthd/berth/pkg/engine/volume"
 )
 
 // State is the engine's view of a container's process.
@@ -52,6 +53,8 @@ type Container struct {
 	HasBeenManuallyStopped bool
 
 	LogPath, HostnamePath, HostsPath, ResolvConfPath string
+	// MountPoints are the container's binds, volumes and tmpfs mounts.
+	MountPoints []*volume.MountPoint `json:",omitempty"`
 
 	// Not persisted.
 	mu        *sync.Mutex      `json:"-"`
@@ -59,7 +62,9 @@ type Container struct {
 	removed   chan struct{}    `json:"-"` // closed once removed
 	attachers []*pendingAttach `json:"-"`
 	removing  bool             `json:"-"`
-	dir       string           `json:"-"`
+	// removeVolumes: the removal takes the anonymous volumes (rm -v).
+	removeVolumes bool   `json:"-"`
+	dir           string `json:"-"`
 	// restartDelay is the policy's current backoff; cancelRestart stops a
 	// pending restart.
 	restartDelay  time.Duration `json:"-"`
@@ -91,7 +96,7 @@ func (c *Container) snapshot() Container {
 		Config: c.Config, HostConfig: c.HostConfig, ImageName: c.ImageName, ImageID: c.ImageID,
 		Runtime: c.Runtime, State: c.State, RestartCount: c.RestartCount, HasBeenManuallyStopped: c.HasBeenManuallyStopped,
 		execs: append([]string(nil), c.execs...), LogPath: c.LogPath, HostnamePath: c.HostnamePath,
-		HostsPath: c.HostsPath, ResolvConfPath: c.ResolvConfPath,
+		HostsPath: c.HostsPath, ResolvConfPath: c.ResolvConfPath, MountPoints: c.MountPoints,
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berthd/berth/pkg/engine/oci"
+	"github.com/berthd/berth/pkg/engine/volume"
 	"github.com/berthd/berth/pkg/errdefs"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
@@ -39,6 +40,7 @@ type Daemon struct {
 	events eventLog
 	execs  execStore
 
+	vols        *volume.Store
 	initPath    string // docker-init for --init ("" looks it up)
 	initDefault bool   // every container gets the init unless it says no
 
@@ -86,6 +88,7 @@ func New(ctx context.Context, sup Supervisor, dataRoot string, log *slog.Logger,
 		d.names[c.Name] = c.ID
 	}
 	d.reconcile(ctx, partial)
+	d.restoreVolumes()
 	for _, c := range d.containers {
 		d.restore(ctx, c)
 	}
@@ -350,7 +353,17 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 
 	// The stored Config is the merged one, as docker's inspect shows it.
 	cfg := *o.Config
-	spec, err := d.spec(c, &cfg, o.HostConfig, imgCfg)
+	mps, mounts, undoMounts, err := d.planMounts(&cfg, o.HostConfig, imgCfg.Config.Volumes)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !ok {
+			undoMounts()
+		}
+	}()
+	c.MountPoints = mps
+	spec, err := d.spec(c, &cfg, o.HostConfig, imgCfg, mounts)
 	if err != nil {
 		return nil, err
 	}
@@ -428,7 +441,13 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 	tty, stdin := c.Config.Tty, c.Config.OpenStdin
 	c.mu.Unlock()
 
-	t, err := d.startTask(ctx, c, tty, stdin)
+	err := d.volumesUp(ctx, c)
+	var t *supervisorv1.Task
+	if err == nil {
+		if t, err = d.startTask(ctx, c, tty, stdin); err != nil {
+			d.volumesDown(c)
+		}
+	}
 	if err != nil {
 		// As dockerd: the attached clients are told, and a container
 		// meant to be removed at exit is removed now.
@@ -546,6 +565,7 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 		d.log.Warn("delete task", "id", c.ID, "err", err)
 		_ = d.sup.DeleteTask(d.ctx, c.ID, true)
 	}
+	d.volumesDown(c)
 	c.mu.Lock()
 	ranFor := at.Sub(c.State.StartedAt)
 	c.State.Status = container.StateExited
@@ -833,11 +853,18 @@ func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int) error {
 
 // Remove deletes a container; a running one only with force.
 func (d *Daemon) Remove(ctx context.Context, ref string, force bool) error {
+	return d.RemoveContainer(ctx, ref, force, false)
+}
+
+// RemoveContainer removes a container; removeVolumes also removes its
+// anonymous volumes (rm -v).
+func (d *Daemon) RemoveContainer(ctx context.Context, ref string, force, removeVolumes bool) error {
 	c, err := d.Get(ref)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
+	c.removeVolumes = c.removeVolumes || removeVolumes
 	running, exitedCh := c.State.Running, c.exited
 	if running && !force {
 		c.mu.Unlock()
@@ -914,6 +941,12 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 		delete(d.names, c.Name)
 	}
 	d.mu.Unlock()
+	c.mu.Lock()
+	withVolumes := c.removeVolumes || c.HostConfig != nil && c.HostConfig.AutoRemove
+	c.mu.Unlock()
+	if withVolumes && d.vols != nil {
+		d.removeAnonymousVolumes(c)
+	}
 	c.mu.Lock()
 	close(c.removed)
 	execs := c.execs

@@ -35,6 +35,10 @@ type Supervisor interface {
 	// that a StartTask after it loses no output.
 	AttachTask(ctx context.Context, id string, stdout, stderr bool) (Output, error)
 
+	// ExportPath writes a tar of one path of a container's filesystem
+	// (its snapshot), names starting with the path's last component.
+	ExportPath(ctx context.Context, id, path string, w io.Writer) error
+
 	Server(ctx context.Context) (*supervisorv1.ServerResponse, error)
 	Processes
 	Version(ctx context.Context) (*supervisorv1.VersionResponse, error)
@@ -47,6 +51,10 @@ type Output interface {
 
 // Remote implements Supervisor with a pkg/client connection.
 type Remote struct{ C *client.Client }
+
+func (r *Remote) ExportPath(ctx context.Context, id, path string, w io.Writer) error {
+	return r.C.ExportSnapshot(ctx, w, id, path)
+}
 
 func (r *Remote) GetImage(ctx context.Context, ref string) (*client.Image, error) {
 	return r.C.GetImage(ctx, ref)

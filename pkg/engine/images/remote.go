@@ -129,11 +129,5 @@ func (r *Remote) Usage(ctx context.Context, key string) (int64, error) {
 }
 
 func (r *Remote) ExportSnapshot(ctx context.Context, key string, w io.Writer) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	st, err := r.C.SnapshotService().Export(ctx, &supervisorv1.ExportSnapshotRequest{Key: key})
-	if err != nil {
-		return err
-	}
-	return recvData(st.Recv, w)
+	return r.C.ExportSnapshot(ctx, w, key, "")
 }

@@ -36,15 +36,15 @@ var Fields = map[string]Handling{
 	"Config.Tty":          InSpec, "Config.OpenStdin": ByEngine, "Config.StdinOnce": ByEngine,
 	"Config.Env": InSpec, "Config.Cmd": InSpec, "Config.Entrypoint": InSpec,
 	"Config.Healthcheck": Refused, "Config.ArgsEscaped": Refused,
-	"Config.Image": ByEngine, "Config.Volumes": Refused, "Config.WorkingDir": InSpec,
+	"Config.Image": ByEngine, "Config.Volumes": ByEngine, "Config.WorkingDir": InSpec,
 	"Config.NetworkDisabled": InSpec, "Config.OnBuild": ByEngine, "Config.Labels": ByEngine,
 	"Config.StopSignal": ByEngine, "Config.StopTimeout": ByEngine, "Config.Shell": ByEngine,
 
-	"HostConfig.Binds": Refused, "HostConfig.ContainerIDFile": ClientSide,
+	"HostConfig.Binds": ByEngine, "HostConfig.ContainerIDFile": ClientSide,
 	"HostConfig.LogConfig": ByEngine, "HostConfig.NetworkMode": InSpec,
 	"HostConfig.PortBindings": Refused, "HostConfig.RestartPolicy": ByEngine,
-	"HostConfig.AutoRemove": ByEngine, "HostConfig.VolumeDriver": Refused,
-	"HostConfig.VolumesFrom": Refused, "HostConfig.ConsoleSize": InSpec,
+	"HostConfig.AutoRemove": ByEngine, "HostConfig.VolumeDriver": ByEngine,
+	"HostConfig.VolumesFrom": ByEngine, "HostConfig.ConsoleSize": InSpec,
 	"HostConfig.Annotations": InSpec, "HostConfig.CapAdd": InSpec, "HostConfig.CapDrop": InSpec,
 	"HostConfig.CgroupnsMode": InSpec, "HostConfig.Dns": ByEngine, "HostConfig.DnsOptions": ByEngine,
 	"HostConfig.DnsSearch": ByEngine, "HostConfig.ExtraHosts": ByEngine,
@@ -52,11 +52,11 @@ var Fields = map[string]Handling{
 	"HostConfig.Links": Refused, "HostConfig.OomScoreAdj": InSpec, "HostConfig.PidMode": InSpec,
 	"HostConfig.Privileged": InSpec, "HostConfig.PublishAllPorts": Refused,
 	"HostConfig.ReadonlyRootfs": InSpec, "HostConfig.SecurityOpt": InSpec,
-	"HostConfig.StorageOpt": Refused, "HostConfig.Tmpfs": Refused, "HostConfig.UTSMode": InSpec,
+	"HostConfig.StorageOpt": Refused, "HostConfig.Tmpfs": ByEngine, "HostConfig.UTSMode": InSpec,
 	"HostConfig.UsernsMode": Refused, // but "host", the default
 	"HostConfig.ShmSize":    InSpec, "HostConfig.Sysctls": InSpec,
 	"HostConfig.Runtime": ByEngine, "HostConfig.Umask": InSpec, "HostConfig.Isolation": Refused,
-	"HostConfig.Mounts": Refused, "HostConfig.MaskedPaths": InSpec, "HostConfig.ReadonlyPaths": InSpec,
+	"HostConfig.Mounts": ByEngine, "HostConfig.MaskedPaths": InSpec, "HostConfig.ReadonlyPaths": InSpec,
 	"HostConfig.Init": InSpec,
 
 	"HostConfig.CpuShares": InSpec, "HostConfig.Memory": InSpec, "HostConfig.NanoCpus": InSpec,
@@ -80,8 +80,7 @@ var Fields = map[string]Handling{
 	"NetworkingConfig.EndpointsConfig": Refused,
 }
 
-// Check refuses the options berth does not apply (yet): the volume and
-// mount fields until volumes land, published ports, links and per-network
+// Check refuses the options berth does not apply (yet): published ports, links and per-network
 // endpoint settings until bridge networking lands, and the Windows- or
 // driver-only ones. Each error names its field. nc may be nil.
 func Check(cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) error {
@@ -91,14 +90,8 @@ func Check(cfg *container.Config, hc *container.HostConfig, nc *network.Networki
 		what  string
 	}
 	checks := []refusal{
-		{"Config.Volumes", len(cfg.Volumes) > 0, "volumes (-v /path, VOLUME)"},
 		{"Config.ArgsEscaped", cfg.ArgsEscaped, "ArgsEscaped is only supported on Windows"},
 		{"Config.Healthcheck", cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE", "health checks"},
-		{"HostConfig.Binds", len(hc.Binds) > 0, "bind mounts and volumes (-v)"},
-		{"HostConfig.Mounts", len(hc.Mounts) > 0, "mounts (--mount)"},
-		{"HostConfig.Tmpfs", len(hc.Tmpfs) > 0, "tmpfs mounts (--tmpfs)"},
-		{"HostConfig.VolumesFrom", len(hc.VolumesFrom) > 0, "--volumes-from"},
-		{"HostConfig.VolumeDriver", hc.VolumeDriver != "", "volume drivers"},
 		{"HostConfig.PortBindings", len(hc.PortBindings) > 0, "published ports (-p) need bridge networking"},
 		{"HostConfig.PublishAllPorts", hc.PublishAllPorts, "published ports (-P) need bridge networking"},
 		{"HostConfig.Links", len(hc.Links) > 0, "links (--link) need bridge networking"},

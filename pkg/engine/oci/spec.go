@@ -36,6 +36,10 @@ type Options struct {
 	// HostCaps is every capability the host can grant (privileged, and
 	// --cap-add ALL); nil asks the engine's own process.
 	HostCaps []string
+	// Mounts are the container's binds, volumes and tmpfs mounts (made by
+	// the engine); one on a default mount's destination (/dev/shm,
+	// /etc/hosts...) replaces it.
+	Mounts []specs.Mount
 }
 
 // Peer is another container whose namespaces a container joins.
@@ -312,6 +316,7 @@ func Spec(o Options) (*specs.Spec, error) {
 	if err := applySeccomp(s, sec.seccomp, hc.Privileged); err != nil {
 		return nil, err
 	}
+	s.Mounts = overrideMounts(s.Mounts, o.Mounts)
 	if hc.Init != nil && *hc.Init {
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: InitDestination, Type: "bind", Source: o.InitPath, Options: []string{"bind", "ro"}})
 	}
@@ -320,7 +325,7 @@ func Spec(o Options) (*specs.Spec, error) {
 		{"/etc/hostname", o.HostnamePath},
 		{"/etc/hosts", o.HostsPath},
 	} {
-		if f.src == "" {
+		if f.src == "" || hasMount(o.Mounts, f.dst) {
 			continue
 		}
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: []string{"rbind", "rprivate"}})
@@ -348,4 +353,25 @@ func defaultMounts(cgroupRW, sysRW bool) []specs.Mount {
 		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: cgOpts},
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 	}
+}
+
+// overrideMounts appends the user's mounts, dropping a default one they
+// cover, as dockerd does (a tmpfs on /dev/shm replaces docker's).
+func overrideMounts(defaults, user []specs.Mount) []specs.Mount {
+	var out []specs.Mount
+	for _, m := range defaults {
+		if !hasMount(user, m.Destination) {
+			out = append(out, m)
+		}
+	}
+	return append(out, user...)
+}
+
+func hasMount(ms []specs.Mount, dst string) bool {
+	for _, m := range ms {
+		if path.Clean(m.Destination) == path.Clean(dst) {
+			return true
+		}
+	}
+	return false
 }

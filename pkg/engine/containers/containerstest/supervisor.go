@@ -32,7 +32,9 @@ type Supervisor struct {
 	Snapshots  map[string]string // key -> parent
 	Tasks      map[string]*Task
 	// Execs are the process specs of the execs, in order.
-	Execs        []*specs.Process
+	Execs []*specs.Process
+	// ExportFiles are tars ExportPath returns, by path (any container).
+	ExportFiles  map[string][]byte
 	eventSubs    []chan *supervisorv1.Envelope
 	nextPid      uint32
 	metricsCalls uint64
@@ -69,6 +71,19 @@ func newProc(args []string, stdin, tty bool, pid uint32) *proc {
 }
 
 var _ containers.Supervisor = (*Supervisor)(nil)
+
+// ExportPath writes the archive recorded in ExportFiles for the path, or
+// fails NotFound.
+func (s *Supervisor) ExportPath(_ context.Context, id, path string, w io.Writer) error {
+	s.mu.Lock()
+	data, ok := s.ExportFiles[path]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("export %s of %s: %w", path, id, errdefs.ErrNotFound)
+	}
+	_, err := w.Write(data)
+	return err
+}
 
 // New returns a fake with busybox:latest.
 func New() *Supervisor {

@@ -886,8 +886,13 @@ func (x *UsageResponse) GetInodes() int64 {
 }
 
 type ExportSnapshotRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// path, when set, exports only that file or directory of the snapshot's
+	// tree (resolved inside it, never following a symlink out), as an
+	// archive whose names start with the path's last component, like
+	// `docker cp`'s GET archive; "" exports the whole tree.
+	Path          string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -925,6 +930,13 @@ func (*ExportSnapshotRequest) Descriptor() ([]byte, []int) {
 func (x *ExportSnapshotRequest) GetKey() string {
 	if x != nil {
 		return x.Key
+	}
+	return ""
+}
+
+func (x *ExportSnapshotRequest) GetPath() string {
+	if x != nil {
+		return x.Path
 	}
 	return ""
 }
@@ -1032,9 +1044,10 @@ const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\";\n" +
 	"\rUsageResponse\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06inodes\x18\x02 \x01(\x03R\x06inodes\")\n" +
+	"\x06inodes\x18\x02 \x01(\x03R\x06inodes\"=\n" +
 	"\x15ExportSnapshotRequest\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\",\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\",\n" +
 	"\x16ExportSnapshotResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data*x\n" +
 	"\fSnapshotKind\x12\x19\n" +

@@ -1,0 +1,331 @@
+// Package volume is the engine's volume store: named and anonymous volumes
+// of the `local` driver, kept as directories under DATA_ROOT/volumes, each
+// recorded atomically (a SIGKILL at any moment loses no volume), and, with
+// the driver's type/device/o options, a tmpfs, bind or block device
+// mounted as the volume while containers use it.
+package volume
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/atomicfile"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// LocalDriver is the only driver.
+const LocalDriver = "local"
+
+// Volume is one volume's record (DATA_ROOT/volumes/<name>/volume.json);
+// its data is DATA_ROOT/volumes/<name>/_data.
+type Volume struct {
+	Name      string
+	Driver    string
+	Labels    map[string]string
+	Options   map[string]string
+	CreatedAt time.Time
+	// Anonymous volumes are made for `-v /path` and an image's VOLUME and
+	// go with `rm -v` / `run --rm`.
+	Anonymous bool
+	// CopiedUp records that the image content was copied in (once, on the
+	// first use of the empty volume).
+	CopiedUp bool
+
+	Mountpoint string `json:"-"`
+}
+
+// Store holds the volumes.
+type Store struct {
+	root string
+
+	mu   sync.Mutex
+	vols map[string]*Volume
+	// active counts the running users of a volume with a mount of its own
+	// (type/device options), mounted at first use and unmounted after the
+	// last.
+	active map[string]int
+}
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// Open loads the store under dataRoot. Records of creates cut short by a
+// crash (a directory without volume.json) are removed.
+func Open(dataRoot string) (*Store, error) {
+	root := filepath.Join(dataRoot, "volumes")
+	if err := os.MkdirAll(root, 0o701); err != nil {
+		return nil, err
+	}
+	s := &Store{root: root, vols: map[string]*Volume{}, active: map[string]int{}}
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		dir := filepath.Join(root, e.Name())
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			os.RemoveAll(dir)
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "volume.json"))
+		if err != nil {
+			continue // not ours, or unreadable: left alone
+		}
+		var v Volume
+		if err := json.Unmarshal(b, &v); err != nil || v.Name != e.Name() {
+			continue
+		}
+		v.Mountpoint = filepath.Join(dir, "_data")
+		s.vols[v.Name] = &v
+		// A mount left by a crash is taken down: the first user mounts again.
+		if v.hasMount() {
+			unix.Unmount(v.Mountpoint, unix.MNT_DETACH)
+		}
+	}
+	return s, nil
+}
+
+func (v *Volume) hasMount() bool { return v.Options["type"] != "" || v.Options["device"] != "" }
+
+func newName() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// CreateOptions of a volume.
+type CreateOptions struct {
+	Name      string // "" makes an anonymous-looking random name
+	Driver    string
+	Labels    map[string]string
+	Options   map[string]string
+	Anonymous bool
+}
+
+// Create makes a volume, or returns the existing one of that name (as
+// dockerd: creating an existing volume is not an error).
+func (s *Store) Create(o CreateOptions) (*Volume, error) {
+	if o.Driver == "" {
+		o.Driver = LocalDriver
+	}
+	if o.Driver != LocalDriver {
+		return nil, fmt.Errorf("error looking up volume plugin %s: plugin %q not found: %w", o.Driver, o.Driver, errdefs.ErrNotFound)
+	}
+	if err := checkOptions(o.Options); err != nil {
+		return nil, err
+	}
+	name := o.Name
+	if name == "" {
+		name = newName()
+	} else if !nameRE.MatchString(name) {
+		return nil, fmt.Errorf("volume name %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path: %w", name, errdefs.ErrInvalidArgument)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.vols[name]; ok {
+		if len(o.Options) > 0 && !sameMap(o.Options, v.Options) {
+			return nil, fmt.Errorf("volume %s already exists with different options: %w", name, errdefs.ErrConflict)
+		}
+		return v, nil
+	}
+	v := &Volume{Name: name, Driver: o.Driver, Labels: o.Labels, Options: o.Options, CreatedAt: time.Now().UTC().Truncate(time.Second), Anonymous: o.Anonymous}
+	if v.Labels == nil {
+		v.Labels = map[string]string{}
+	}
+	if v.Options == nil {
+		v.Options = map[string]string{}
+	}
+	// Made in a temporary directory and renamed into place: a crash leaves
+	// either no volume or a whole one.
+	tmp, err := os.MkdirTemp(s.root, ".tmp-")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(filepath.Join(tmp, "_data"), 0o755); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	if err := writeRecord(tmp, v); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	dir := filepath.Join(s.root, name)
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	syncDir(s.root)
+	v.Mountpoint = filepath.Join(dir, "_data")
+	s.vols[name] = v
+	return v, nil
+}
+
+func writeRecord(dir string, v *Volume) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, "volume.json"), b, 0o600)
+}
+
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		f.Sync()
+		f.Close()
+	}
+}
+
+func sameMap(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// checkOptions accepts the local driver's options: type, device, o (the
+// mount(8) options, with size for tmpfs), as dockerd's local driver does.
+func checkOptions(opts map[string]string) error {
+	for k := range opts {
+		switch k {
+		case "type", "device", "o", "size":
+		default:
+			return fmt.Errorf("invalid option: %q: %w", k, errdefs.ErrInvalidArgument)
+		}
+	}
+	if opts["type"] != "" && opts["device"] == "" || opts["type"] == "" && opts["device"] != "" {
+		return fmt.Errorf("missing required option: %q: %w", map[bool]string{true: "device", false: "type"}[opts["device"] == ""], errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// Get returns a volume by name.
+func (s *Store) Get(name string) (*Volume, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vols[name]
+	if !ok {
+		return nil, fmt.Errorf("get %s: no such volume: %w", name, errdefs.ErrNotFound)
+	}
+	return v, nil
+}
+
+// List returns every volume, by name.
+func (s *Store) List() []*Volume {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Volume, 0, len(s.vols))
+	for _, v := range s.vols {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// MarkCopiedUp records that the volume got its image content.
+func (s *Store) MarkCopiedUp(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vols[name]
+	if !ok {
+		return fmt.Errorf("volume %s: %w", name, errdefs.ErrNotFound)
+	}
+	c := *v
+	c.CopiedUp = true
+	if err := writeRecord(filepath.Join(s.root, name), &c); err != nil {
+		return err
+	}
+	v.CopiedUp = true
+	return nil
+}
+
+// Remove deletes a volume and its data. The caller checks that no
+// container uses it.
+func (s *Store) Remove(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vols[name]
+	if !ok {
+		return fmt.Errorf("get %s: no such volume: %w", name, errdefs.ErrNotFound)
+	}
+	if s.active[name] > 0 {
+		return fmt.Errorf("remove %s: volume is in use: %w", name, errdefs.ErrConflict)
+	}
+	dir := filepath.Join(s.root, name)
+	if v.hasMount() {
+		unix.Unmount(v.Mountpoint, unix.MNT_DETACH)
+	}
+	// Renamed away first: a crash in the middle of the removal of a big
+	// tree leaves a .tmp- directory that Open finishes removing, never a
+	// half-deleted volume under its name.
+	gone := filepath.Join(s.root, ".tmp-rm-"+name)
+	if err := os.Rename(dir, gone); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove volume %s: %w", name, err)
+	}
+	syncDir(s.root)
+	delete(s.vols, name)
+	return os.RemoveAll(gone)
+}
+
+// Mount makes the volume's data available at its mountpoint for one more
+// user (mounting the configured device at the first) and returns the path.
+func (s *Store) Mount(name string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vols[name]
+	if !ok {
+		return "", fmt.Errorf("volume %s: %w", name, errdefs.ErrNotFound)
+	}
+	if v.hasMount() && s.active[name] == 0 {
+		if err := mountLocal(v); err != nil {
+			return "", err
+		}
+	}
+	s.active[name]++
+	return v.Mountpoint, nil
+}
+
+// Unmount drops a user; the last one takes the device's mount down.
+func (s *Store) Unmount(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vols[name]
+	if !ok || s.active[name] == 0 {
+		return
+	}
+	s.active[name]--
+	if s.active[name] == 0 && v.hasMount() {
+		unix.Unmount(v.Mountpoint, unix.MNT_DETACH)
+	}
+}
+
+// Size is the disk usage of a volume's data (-1 when unknown).
+func (s *Store) Size(name string) int64 {
+	v, err := s.Get(name)
+	if err != nil {
+		return -1
+	}
+	var n int64
+	filepath.Walk(v.Mountpoint, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
