@@ -1,6 +1,10 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +12,7 @@ import (
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
+	"github.com/berthd/berth/test/image"
 )
 
 // -u and --group-add through the docker CLI: names, groups and
@@ -94,5 +99,59 @@ func TestDockerUser(t *testing.T) {
 	}
 	if m := s.mountsUnder(); len(m) != 0 {
 		t.Errorf("mounts left: %v", m)
+	}
+}
+
+// An image whose /etc/passwd is a symlink out of its rootfs gets its own
+// file of that name, never the host's: with the host's /etc/shadow,
+// "nobody" would resolve to uid 0; with the host file below, to uid 0 too.
+func TestDockerUserHostileImage(t *testing.T) {
+	s := newStack(t)
+	d := newDockerCLI(t, s)
+	host := filepath.Join(s.root, "host-passwd")
+	if err := os.WriteFile(host, []byte("nobody:x:0:0::/:/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, err := image.Busybox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(ref string, files map[string]string, link string) {
+		t.Helper()
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for name, body := range files {
+			for dir := filepath.Dir(name); dir != "."; dir = filepath.Dir(dir) {
+				tw.WriteHeader(&tar.Header{Name: dir + "/", Typeflag: tar.TypeDir, Mode: 0o755})
+			}
+			tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))})
+			tw.Write([]byte(body))
+		}
+		tw.WriteHeader(&tar.Header{Name: "etc/passwd", Typeflag: tar.TypeSymlink, Linkname: link})
+		tw.Close()
+		img, err := image.New([][]byte{base.Layers[0], buf.Bytes()}, []string{"id"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(s.root, "img.tar")
+		var ar bytes.Buffer
+		if err := img.WriteDockerArchiveTo(&ar, ref); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, ar.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d.must("load", "-i", path)
+	}
+	_, err = os.Stat("/etc/shadow")
+	require(t, err == nil, "needs the host's /etc/shadow")
+	load("shadow:latest", nil, "/../../../../etc/shadow")
+	if out, errOut, err := d.run("run", "--rm", "-u", "nobody", "shadow"); err == nil || !strings.Contains(errOut, "unable to find user nobody: no matching entries in passwd file") {
+		t.Errorf("passwd linked to /etc/shadow: %v\nstdout %q\nstderr %q", err, out, errOut)
+	}
+	inside := strings.TrimPrefix(host, "/")
+	load("hostpath:latest", map[string]string{inside: "nobody:x:4242:4343::/:/bin/sh\n"}, host)
+	if out := strings.TrimSpace(d.must("run", "--rm", "-u", "nobody", "hostpath")); out != "uid=4242(nobody) gid=4343 groups=100(users),4343" {
+		t.Errorf("passwd linked to a host path: %q, want the image's file (uid 4242)", out)
 	}
 }
