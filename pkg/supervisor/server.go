@@ -135,10 +135,6 @@ func New(cfg Config) (*Server, error) {
 		s.snaps.Close()
 		return nil, err
 	}
-	if err := s.removeReadFileViews(context.Background()); err != nil {
-		s.snaps.Close()
-		return nil, err
-	}
 	if s.db, err = metadata.Open(filepath.Join(cfg.Root, "metadata.db")); err != nil {
 		s.snaps.Close()
 		return nil, err

@@ -19,7 +19,7 @@ import (
 // through pkg/client, on both snapshotters: an image whose /etc/passwd and
 // /etc/group are symlinks out of the rootfs gets the container's files or
 // NotFound, never the host's; a huge file is refused; nothing stays mounted
-// and no temporary view is left.
+// and no snapshot is recorded for the reads.
 func TestSupervisorSnapshotReadFile(t *testing.T) {
 	for _, sn := range []string{"overlayfs", "native"} {
 		t.Run(sn, func(t *testing.T) {
@@ -121,19 +121,13 @@ func TestSupervisorSnapshotReadFile(t *testing.T) {
 			if m := svMountsUnder(e.dir); len(m) != 0 {
 				t.Errorf("left mounted: %v", m)
 			}
-			// A view a crash left between View and Remove goes at start.
-			if _, err := e.snaps.View(ctx, &pb.ViewSnapshotRequest{Key: "readfile-crashed", Parent: plain, Labels: map[string]string{"berth.readfile": "true"}}); err != nil {
-				t.Fatal(err)
-			}
-			e.stop(t)
-			e.start(t)
 			l, err := e.snaps.List(ctx, &pb.ListSnapshotsRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, i := range l.Info {
 				if i.Kind == pb.SnapshotKind_SNAPSHOT_KIND_VIEW {
-					t.Errorf("temporary view left: %s", i.Name)
+					t.Errorf("a view was recorded: %s", i.Name)
 				}
 			}
 			if ents, _ := os.ReadDir(filepath.Join(e.cfg.Root, "tmp")); len(ents) != 0 {
