@@ -28,7 +28,7 @@ func (f *containerFlags) add(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&f.env, "env", "e", nil, "set environment variables")
 	fs.BoolVar(&f.rm, "rm", false, "automatically remove the container when it exits")
 	fs.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
-	fs.StringVarP(&f.user, "user", "u", "", "user (uid[:gid])")
+	fs.StringVarP(&f.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "overwrite the default ENTRYPOINT of the image")
 	fs.StringVar(&f.hostname, "hostname", "", "container host name")
 	fs.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-TTY")

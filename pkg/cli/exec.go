@@ -79,7 +79,7 @@ func newExecCommand(c *CLI) *cobra.Command {
 	f.BoolVarP(&tty, "tty", "t", false, "allocate a pseudo-TTY")
 	f.BoolVarP(&detach, "detach", "d", false, "detached mode: run command in the background")
 	f.StringArrayVarP(&env, "env", "e", nil, "set environment variables")
-	f.StringVarP(&user, "user", "u", "", "username or UID (format: uid[:gid])")
+	f.StringVarP(&user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
 	f.StringVarP(&workdir, "workdir", "w", "", "working directory inside the container")
 	f.StringVar(&detachKeys, "detach-keys", "", "override the key sequence for detaching a container")
 	f.SetInterspersed(false)

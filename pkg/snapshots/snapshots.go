@@ -91,6 +91,12 @@ type Snapshotter interface {
 	View(ctx context.Context, key, parent string, labels map[string]string) ([]Mount, error)
 	// Mounts returns again the mounts of an active snapshot or a view.
 	Mounts(ctx context.Context, key string) ([]Mount, error)
+	// ViewMounts returns the read-only mounts a view of the committed
+	// snapshot name would have, without recording a view: for a short read
+	// by the snapshotter's owner, who keeps name from removal meanwhile
+	// (a view costs two metadata writes). FailedPrecondition when name is
+	// not committed.
+	ViewMounts(ctx context.Context, name string) ([]Mount, error)
 	// Commit turns the active snapshot key into the committed snapshot name
 	// (key is gone afterwards). Nothing may have it mounted any more.
 	// labels, when not nil, replace the snapshot's labels.

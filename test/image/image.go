@@ -123,7 +123,7 @@ func rootfsEntries() ([]entry, error) {
 	}
 	es = append(es,
 		entry{name: "etc/passwd", mode: 0o644, typ: tar.TypeReg, body: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")},
-		entry{name: "etc/group", mode: 0o644, typ: tar.TypeReg, body: []byte("root:x:0:\nnogroup:x:65534:\n")},
+		entry{name: "etc/group", mode: 0o644, typ: tar.TypeReg, body: []byte("root:x:0:\nwheel:x:10:root\nusers:x:100:nobody\nnogroup:x:65534:\n")},
 	)
 	return es, nil
 }

@@ -351,6 +351,12 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	c.HostsPath = filepath.Join(dir, "hosts")
 	c.ResolvConfPath = filepath.Join(dir, "resolv.conf")
 
+	// The user is resolved in the image's files: the container's snapshot
+	// is made from them only later, by NewContainer.
+	accounts, err := d.accounts(ctx, img.GetChainId())
+	if err != nil {
+		return nil, err
+	}
 	// The stored Config is the merged one, as docker's inspect shows it.
 	cfg := *o.Config
 	mps, mounts, undoMounts, err := d.planMounts(&cfg, o.HostConfig, imgCfg.Config.Volumes)
@@ -363,7 +369,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		}
 	}()
 	c.MountPoints = mps
-	spec, err := d.spec(c, &cfg, o.HostConfig, imgCfg, mounts)
+	spec, err := d.spec(c, &cfg, o.HostConfig, imgCfg, accounts, mounts)
 	if err != nil {
 		return nil, err
 	}

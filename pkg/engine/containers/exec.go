@@ -27,6 +27,7 @@ type Exec struct {
 	ContainerID string
 	Config      container.ExecCreateRequest
 	DetachKeys  []byte
+	user        *specs.User // -u resolved at create; nil: the container's
 
 	mu       sync.Mutex
 	started  bool
@@ -100,14 +101,20 @@ func (d *Daemon) ExecCreate(ctx context.Context, ref string, req container.ExecC
 	if req.Privileged {
 		return nil, &msgError{msg: "privileged exec is not supported", class: errdefs.ErrNotImplemented}
 	}
-	if _, err := oci.User(req.User); err != nil {
-		return nil, err
+	var user *specs.User
+	if req.User != "" {
+		// Resolved now for a 400 at create; dockerd fails only at start.
+		u, err := d.execUser(ctx, c, req.User)
+		if err != nil {
+			return nil, err
+		}
+		user = &u
 	}
 	keys, err := ParseDetachKeys(req.DetachKeys)
 	if err != nil {
 		return nil, err
 	}
-	e := &Exec{ID: NewID(), ContainerID: c.ID, Config: req, DetachKeys: keys, done: make(chan struct{})}
+	e := &Exec{ID: NewID(), ContainerID: c.ID, Config: req, DetachKeys: keys, user: user, done: make(chan struct{})}
 	d.execs.add(e)
 	c.mu.Lock()
 	c.execs = append(c.execs, e.ID)
@@ -139,12 +146,8 @@ func (d *Daemon) processSpec(ctx context.Context, e *Exec) ([]byte, error) {
 		p.ConsoleSize = &specs.Box{Height: cs[0], Width: cs[1]}
 	}
 	p.Env = oci.MergeEnv(p.Env, e.Config.Env)
-	if e.Config.User != "" {
-		u, err := oci.User(e.Config.User)
-		if err != nil {
-			return nil, err
-		}
-		p.User = u
+	if e.user != nil {
+		p.User = *e.user
 	}
 	if e.Config.WorkingDir != "" {
 		p.Cwd = e.Config.WorkingDir

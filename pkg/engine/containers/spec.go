@@ -39,7 +39,7 @@ func FindInit() string {
 // spec makes the container's OCI spec from the request; it fills in what
 // the stored Config shows (hostname, domain name) and sets c's etc file
 // paths for modes that share another container's files.
-func (d *Daemon) spec(c *Container, cfg *container.Config, hc *container.HostConfig, img *ocispec.Image, mounts []specs.Mount) (*specs.Spec, error) {
+func (d *Daemon) spec(c *Container, cfg *container.Config, hc *container.HostConfig, img *ocispec.Image, acc oci.Accounts, mounts []specs.Mount) (*specs.Spec, error) {
 	switch {
 	case hc.NetworkMode.IsContainer():
 		// As dockerd: the container takes its network peer's names and
@@ -72,7 +72,7 @@ func (d *Daemon) spec(c *Container, cfg *container.Config, hc *container.HostCon
 	opts := oci.Options{
 		ID: c.ID, Config: cfg, Host: hc, Image: img, InitPath: initPath,
 		HostnamePath: c.HostnamePath, HostsPath: c.HostsPath, ResolvConfPath: c.ResolvConfPath,
-		Peer: d.peer, Mounts: mounts,
+		Peer: d.peer, Accounts: acc, Mounts: mounts,
 	}
 	s, err := oci.Spec(opts)
 	if err != nil {

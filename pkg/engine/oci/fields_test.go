@@ -206,6 +206,7 @@ var inSpecSamples = map[string]func(*container.Config, *container.HostConfig){
 	"HostConfig.CapAdd":         func(c *container.Config, h *container.HostConfig) { h.CapAdd = []string{"NET_ADMIN"} },
 	"HostConfig.CapDrop":        func(c *container.Config, h *container.HostConfig) { h.CapDrop = []string{"CHOWN"} },
 	"HostConfig.CgroupnsMode":   func(c *container.Config, h *container.HostConfig) { h.CgroupnsMode = "private" },
+	"HostConfig.GroupAdd":       func(c *container.Config, h *container.HostConfig) { h.GroupAdd = []string{"4000"} },
 	"HostConfig.IpcMode":        func(c *container.Config, h *container.HostConfig) { h.IpcMode = "host" },
 	"HostConfig.OomScoreAdj":    func(c *container.Config, h *container.HostConfig) { h.OomScoreAdj = 500 },
 	"HostConfig.PidMode":        func(c *container.Config, h *container.HostConfig) { h.PidMode = "host" },

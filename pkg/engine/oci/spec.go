@@ -5,7 +5,6 @@ package oci
 import (
 	"fmt"
 	"path"
-	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -40,6 +39,8 @@ type Options struct {
 	// the engine); one on a default mount's destination (/dev/shm,
 	// /etc/hosts...) replaces it.
 	Mounts []specs.Mount
+	// Accounts resolve the user (user.go).
+	Accounts Accounts
 }
 
 // Peer is another container whose namespaces a container joins.
@@ -117,31 +118,6 @@ func hasEnv(env []string, key string) bool {
 	return false
 }
 
-// User parses "uid[:gid]". Names need /etc/passwd of the image rootfs, which
-// the engine does not read yet: they are rejected.
-func User(s string) (specs.User, error) {
-	if s == "" {
-		return specs.User{}, nil
-	}
-	u, g, hasG := strings.Cut(s, ":")
-	uid, err := strconv.ParseUint(u, 10, 32)
-	if err != nil {
-		return specs.User{}, fmt.Errorf("user %q: only numeric uid[:gid] is supported yet: %w", s, errdefs.ErrNotImplemented)
-	}
-	user := specs.User{UID: uint32(uid), GID: uint32(uid)}
-	if !hasG {
-		user.GID = 0
-	}
-	if hasG {
-		gid, err := strconv.ParseUint(g, 10, 32)
-		if err != nil {
-			return specs.User{}, fmt.Errorf("user %q: only numeric uid[:gid] is supported yet: %w", s, errdefs.ErrNotImplemented)
-		}
-		user.GID = uint32(gid)
-	}
-	return user, nil
-}
-
 // Hostname is the request's hostname or the first 12 characters of the id.
 func Hostname(cfg *container.Config, id string) string {
 	if cfg.Hostname != "" {
@@ -207,7 +183,11 @@ func Spec(o Options) (*specs.Spec, error) {
 	if cfg.Tty && !hasEnv(env, "TERM") {
 		env = append(env, "TERM=xterm")
 	}
-	user, err := User(userStr)
+	var groupAdd []string
+	if o.Host != nil {
+		groupAdd = o.Host.GroupAdd
+	}
+	user, err := ResolveUser(userStr, groupAdd, o.Accounts)
 	if err != nil {
 		return nil, err
 	}

@@ -46,18 +46,6 @@ func TestMergeEnv(t *testing.T) {
 	}
 }
 
-func TestUser(t *testing.T) {
-	for in, want := range map[string]specs.User{"": {}, "0": {}, "1000": {UID: 1000}, "1000:50": {UID: 1000, GID: 50}} {
-		got, err := User(in)
-		if err != nil || !reflect.DeepEqual(got, want) {
-			t.Errorf("%q: %+v %v", in, got, err)
-		}
-	}
-	if _, err := User("nobody"); !errdefs.IsNotImplemented(err) {
-		t.Errorf("names: %v", err)
-	}
-}
-
 func TestSpecDefaults(t *testing.T) {
 	id := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	s, err := Spec(Options{

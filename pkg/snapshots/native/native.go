@@ -64,6 +64,16 @@ func (s *Snapshotter) View(ctx context.Context, key, parent string, labels map[s
 	return mounts(sn), nil
 }
 
+// ViewMounts returns the mounts of a view of the committed snapshot name,
+// recording none.
+func (s *Snapshotter) ViewMounts(ctx context.Context, name string) ([]snapshots.Mount, error) {
+	sn, err := s.ViewOf(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return mounts(sn), nil
+}
+
 // Mounts returns the mounts of an active snapshot or view.
 func (s *Snapshotter) Mounts(ctx context.Context, key string) ([]snapshots.Mount, error) {
 	sn, err := s.Get(ctx, key)

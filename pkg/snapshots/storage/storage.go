@@ -277,6 +277,19 @@ func (s *Store) Get(ctx context.Context, key string) (Snapshot, error) {
 	return sn, err
 }
 
+// ViewOf returns the snapshot a view of the committed snapshot name would
+// be, without recording it: its parents are name and name's parents.
+func (s *Store) ViewOf(ctx context.Context, name string) (Snapshot, error) {
+	sn, err := s.Get(ctx, name)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if sn.Kind != snapshots.KindCommitted {
+		return Snapshot{}, fmt.Errorf("snapshot %q is %s, not committed: %w", name, sn.Kind, errdefs.ErrFailedPrecondition)
+	}
+	return Snapshot{Kind: snapshots.KindView, Parent: name, Dir: sn.Dir, ParentDirs: append([]string{sn.Dir}, sn.ParentDirs...)}, nil
+}
+
 // Stat returns the info of a snapshot by key or name.
 func (s *Store) Stat(ctx context.Context, key string) (snapshots.Info, error) {
 	var info snapshots.Info

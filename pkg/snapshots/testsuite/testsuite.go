@@ -35,6 +35,7 @@ func Run(t *testing.T, newSn New) {
 		{"Errors", false, errorsTest},
 		{"Namespaces", false, namespacesTest},
 		{"RemoveActiveLabeled", false, removeLabeled},
+		{"ViewMounts", false, viewMounts},
 		{"Reopen", false, nil},
 		{"Layers", true, layers},
 		{"Attributes", true, attributes},
@@ -454,6 +455,47 @@ func viewReadOnly(t *testing.T, ctx context.Context, sn snapshots.Snapshotter, _
 		if err := os.WriteFile(filepath.Join(dir, "x"), nil, 0o644); !errors.Is(err, unix.EROFS) {
 			t.Fatalf("view of %q writable: %v", parent, err)
 		}
+	}
+}
+
+// viewMounts: the mounts of a view, without the view's record.
+func viewMounts(t *testing.T, ctx context.Context, sn snapshots.Snapshotter, _ string) {
+	for _, l := range [][2]string{{"l1", ""}, {"l2", "l1"}, {"l3", "l2"}} {
+		if _, err := sn.Prepare(ctx, "a-"+l[0], l[1], nil); err != nil {
+			t.Fatal(err)
+		}
+		must(t, sn.Commit(ctx, l[0], "a-"+l[0], nil))
+	}
+	if _, err := sn.Prepare(ctx, "active", "l3", nil); err != nil {
+		t.Fatal(err)
+	}
+	before, err := sn.List(ctx)
+	must(t, err)
+	var got [][]snapshots.Mount
+	for _, name := range []string{"l1", "l2", "l3"} {
+		ms, err := sn.ViewMounts(ctx, name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got = append(got, ms)
+	}
+	if after, err := sn.List(ctx); err != nil || len(after) != len(before) {
+		t.Fatalf("ViewMounts recorded snapshots: %d, were %d (%v)", len(after), len(before), err)
+	}
+	for i, name := range []string{"l1", "l2", "l3"} {
+		want, err := sn.View(ctx, "v-"+name, name, nil)
+		must(t, err)
+		if fmt.Sprint(got[i]) != fmt.Sprint(want) {
+			t.Errorf("ViewMounts(%s) = %v, a view's are %v", name, got[i], want)
+		}
+	}
+	for _, key := range []string{"active", "v-l1"} {
+		if _, err := sn.ViewMounts(ctx, key); !errdefs.IsFailedPrecondition(err) {
+			t.Errorf("ViewMounts of %s: %v, want FailedPrecondition", key, err)
+		}
+	}
+	if _, err := sn.ViewMounts(ctx, "nosuch"); !errdefs.IsNotFound(err) {
+		t.Errorf("ViewMounts of nosuch: %v, want NotFound", err)
 	}
 }
 

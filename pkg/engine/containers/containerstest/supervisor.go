@@ -31,6 +31,8 @@ type Supervisor struct {
 	Containers map[string]*supervisorv1.Container
 	Snapshots  map[string]string // key -> parent
 	Tasks      map[string]*Task
+	files      map[string]map[string][]byte // snapshot key -> path -> data
+	fileReads  int
 	// Execs are the process specs of the execs, in order.
 	Execs []*specs.Process
 	// ExportFiles are tars ExportPath returns, by path (any container).
@@ -97,6 +99,8 @@ func New() *Supervisor {
 	s.AddImage("docker.io/library/busybox:latest", "sha256:"+strings.Repeat("b", 64), &ocispec.Image{
 		Config: ocispec.ImageConfig{Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, Cmd: []string{"sh"}},
 	})
+	s.SetFile("sha256:chain-docker.io/library/busybox:latest", "/etc/passwd", []byte(BusyboxPasswd))
+	s.SetFile("sha256:chain-docker.io/library/busybox:latest", "/etc/group", []byte(BusyboxGroup))
 	return s
 }
 

@@ -985,6 +985,113 @@ func (x *ExportSnapshotResponse) GetData() []byte {
 	return nil
 }
 
+type ReadSnapshotFileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// path inside the snapshot, e.g. "/etc/passwd".
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// max_bytes is the largest file accepted: 1 to 4 MiB - 64 KiB (what fits
+	// in one message). A larger file is refused, not cut.
+	MaxBytes      int64 `protobuf:"varint,3,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadSnapshotFileRequest) Reset() {
+	*x = ReadSnapshotFileRequest{}
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadSnapshotFileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadSnapshotFileRequest) ProtoMessage() {}
+
+func (x *ReadSnapshotFileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadSnapshotFileRequest.ProtoReflect.Descriptor instead.
+func (*ReadSnapshotFileRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReadSnapshotFileRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ReadSnapshotFileRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ReadSnapshotFileRequest) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+type ReadSnapshotFileResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadSnapshotFileResponse) Reset() {
+	*x = ReadSnapshotFileResponse{}
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadSnapshotFileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadSnapshotFileResponse) ProtoMessage() {}
+
+func (x *ReadSnapshotFileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadSnapshotFileResponse.ProtoReflect.Descriptor instead.
+func (*ReadSnapshotFileResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ReadSnapshotFileResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_berth_supervisor_v1_snapshots_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
@@ -1049,12 +1156,18 @@ const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\",\n" +
 	"\x16ExportSnapshotResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\\\n" +
+	"\x17ReadSnapshotFileRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
+	"\tmax_bytes\x18\x03 \x01(\x03R\bmaxBytes\".\n" +
+	"\x18ReadSnapshotFileResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data*x\n" +
 	"\fSnapshotKind\x12\x19\n" +
 	"\x15SNAPSHOT_KIND_UNKNOWN\x10\x00\x12\x16\n" +
 	"\x12SNAPSHOT_KIND_VIEW\x10\x01\x12\x18\n" +
 	"\x14SNAPSHOT_KIND_ACTIVE\x10\x02\x12\x1b\n" +
-	"\x17SNAPSHOT_KIND_COMMITTED\x10\x032\xd8\x06\n" +
+	"\x17SNAPSHOT_KIND_COMMITTED\x10\x032\xc1\a\n" +
 	"\tSnapshots\x12d\n" +
 	"\aPrepare\x12+.berth.supervisor.v1.PrepareSnapshotRequest\x1a,.berth.supervisor.v1.PrepareSnapshotResponse\x12[\n" +
 	"\x04View\x12(.berth.supervisor.v1.ViewSnapshotRequest\x1a).berth.supervisor.v1.ViewSnapshotResponse\x12Q\n" +
@@ -1064,7 +1177,8 @@ const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
 	"\x04Stat\x12(.berth.supervisor.v1.StatSnapshotRequest\x1a).berth.supervisor.v1.StatSnapshotResponse\x12]\n" +
 	"\x04List\x12).berth.supervisor.v1.ListSnapshotsRequest\x1a*.berth.supervisor.v1.ListSnapshotsResponse\x12N\n" +
 	"\x05Usage\x12!.berth.supervisor.v1.UsageRequest\x1a\".berth.supervisor.v1.UsageResponse\x12c\n" +
-	"\x06Export\x12*.berth.supervisor.v1.ExportSnapshotRequest\x1a+.berth.supervisor.v1.ExportSnapshotResponse0\x01B@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\x06Export\x12*.berth.supervisor.v1.ExportSnapshotRequest\x1a+.berth.supervisor.v1.ExportSnapshotResponse0\x01\x12g\n" +
+	"\bReadFile\x12,.berth.supervisor.v1.ReadSnapshotFileRequest\x1a-.berth.supervisor.v1.ReadSnapshotFileResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_snapshots_proto_rawDescOnce sync.Once
@@ -1079,43 +1193,45 @@ func file_berth_supervisor_v1_snapshots_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_supervisor_v1_snapshots_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_berth_supervisor_v1_snapshots_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_berth_supervisor_v1_snapshots_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_berth_supervisor_v1_snapshots_proto_goTypes = []any{
-	(SnapshotKind)(0),               // 0: berth.supervisor.v1.SnapshotKind
-	(*SnapshotInfo)(nil),            // 1: berth.supervisor.v1.SnapshotInfo
-	(*PrepareSnapshotRequest)(nil),  // 2: berth.supervisor.v1.PrepareSnapshotRequest
-	(*PrepareSnapshotResponse)(nil), // 3: berth.supervisor.v1.PrepareSnapshotResponse
-	(*ViewSnapshotRequest)(nil),     // 4: berth.supervisor.v1.ViewSnapshotRequest
-	(*ViewSnapshotResponse)(nil),    // 5: berth.supervisor.v1.ViewSnapshotResponse
-	(*MountsRequest)(nil),           // 6: berth.supervisor.v1.MountsRequest
-	(*MountsResponse)(nil),          // 7: berth.supervisor.v1.MountsResponse
-	(*CommitSnapshotRequest)(nil),   // 8: berth.supervisor.v1.CommitSnapshotRequest
-	(*CommitSnapshotResponse)(nil),  // 9: berth.supervisor.v1.CommitSnapshotResponse
-	(*RemoveSnapshotRequest)(nil),   // 10: berth.supervisor.v1.RemoveSnapshotRequest
-	(*RemoveSnapshotResponse)(nil),  // 11: berth.supervisor.v1.RemoveSnapshotResponse
-	(*StatSnapshotRequest)(nil),     // 12: berth.supervisor.v1.StatSnapshotRequest
-	(*StatSnapshotResponse)(nil),    // 13: berth.supervisor.v1.StatSnapshotResponse
-	(*ListSnapshotsRequest)(nil),    // 14: berth.supervisor.v1.ListSnapshotsRequest
-	(*ListSnapshotsResponse)(nil),   // 15: berth.supervisor.v1.ListSnapshotsResponse
-	(*UsageRequest)(nil),            // 16: berth.supervisor.v1.UsageRequest
-	(*UsageResponse)(nil),           // 17: berth.supervisor.v1.UsageResponse
-	(*ExportSnapshotRequest)(nil),   // 18: berth.supervisor.v1.ExportSnapshotRequest
-	(*ExportSnapshotResponse)(nil),  // 19: berth.supervisor.v1.ExportSnapshotResponse
-	nil,                             // 20: berth.supervisor.v1.SnapshotInfo.LabelsEntry
-	nil,                             // 21: berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
-	nil,                             // 22: berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
-	nil,                             // 23: berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
-	(*Mount)(nil),                   // 24: berth.supervisor.v1.Mount
+	(SnapshotKind)(0),                // 0: berth.supervisor.v1.SnapshotKind
+	(*SnapshotInfo)(nil),             // 1: berth.supervisor.v1.SnapshotInfo
+	(*PrepareSnapshotRequest)(nil),   // 2: berth.supervisor.v1.PrepareSnapshotRequest
+	(*PrepareSnapshotResponse)(nil),  // 3: berth.supervisor.v1.PrepareSnapshotResponse
+	(*ViewSnapshotRequest)(nil),      // 4: berth.supervisor.v1.ViewSnapshotRequest
+	(*ViewSnapshotResponse)(nil),     // 5: berth.supervisor.v1.ViewSnapshotResponse
+	(*MountsRequest)(nil),            // 6: berth.supervisor.v1.MountsRequest
+	(*MountsResponse)(nil),           // 7: berth.supervisor.v1.MountsResponse
+	(*CommitSnapshotRequest)(nil),    // 8: berth.supervisor.v1.CommitSnapshotRequest
+	(*CommitSnapshotResponse)(nil),   // 9: berth.supervisor.v1.CommitSnapshotResponse
+	(*RemoveSnapshotRequest)(nil),    // 10: berth.supervisor.v1.RemoveSnapshotRequest
+	(*RemoveSnapshotResponse)(nil),   // 11: berth.supervisor.v1.RemoveSnapshotResponse
+	(*StatSnapshotRequest)(nil),      // 12: berth.supervisor.v1.StatSnapshotRequest
+	(*StatSnapshotResponse)(nil),     // 13: berth.supervisor.v1.StatSnapshotResponse
+	(*ListSnapshotsRequest)(nil),     // 14: berth.supervisor.v1.ListSnapshotsRequest
+	(*ListSnapshotsResponse)(nil),    // 15: berth.supervisor.v1.ListSnapshotsResponse
+	(*UsageRequest)(nil),             // 16: berth.supervisor.v1.UsageRequest
+	(*UsageResponse)(nil),            // 17: berth.supervisor.v1.UsageResponse
+	(*ExportSnapshotRequest)(nil),    // 18: berth.supervisor.v1.ExportSnapshotRequest
+	(*ExportSnapshotResponse)(nil),   // 19: berth.supervisor.v1.ExportSnapshotResponse
+	(*ReadSnapshotFileRequest)(nil),  // 20: berth.supervisor.v1.ReadSnapshotFileRequest
+	(*ReadSnapshotFileResponse)(nil), // 21: berth.supervisor.v1.ReadSnapshotFileResponse
+	nil,                              // 22: berth.supervisor.v1.SnapshotInfo.LabelsEntry
+	nil,                              // 23: berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
+	nil,                              // 24: berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
+	nil,                              // 25: berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
+	(*Mount)(nil),                    // 26: berth.supervisor.v1.Mount
 }
 var file_berth_supervisor_v1_snapshots_proto_depIdxs = []int32{
 	0,  // 0: berth.supervisor.v1.SnapshotInfo.kind:type_name -> berth.supervisor.v1.SnapshotKind
-	20, // 1: berth.supervisor.v1.SnapshotInfo.labels:type_name -> berth.supervisor.v1.SnapshotInfo.LabelsEntry
-	21, // 2: berth.supervisor.v1.PrepareSnapshotRequest.labels:type_name -> berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
-	24, // 3: berth.supervisor.v1.PrepareSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	22, // 4: berth.supervisor.v1.ViewSnapshotRequest.labels:type_name -> berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
-	24, // 5: berth.supervisor.v1.ViewSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	24, // 6: berth.supervisor.v1.MountsResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	23, // 7: berth.supervisor.v1.CommitSnapshotRequest.labels:type_name -> berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
+	22, // 1: berth.supervisor.v1.SnapshotInfo.labels:type_name -> berth.supervisor.v1.SnapshotInfo.LabelsEntry
+	23, // 2: berth.supervisor.v1.PrepareSnapshotRequest.labels:type_name -> berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
+	26, // 3: berth.supervisor.v1.PrepareSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	24, // 4: berth.supervisor.v1.ViewSnapshotRequest.labels:type_name -> berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
+	26, // 5: berth.supervisor.v1.ViewSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	26, // 6: berth.supervisor.v1.MountsResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	25, // 7: berth.supervisor.v1.CommitSnapshotRequest.labels:type_name -> berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
 	1,  // 8: berth.supervisor.v1.StatSnapshotResponse.info:type_name -> berth.supervisor.v1.SnapshotInfo
 	1,  // 9: berth.supervisor.v1.ListSnapshotsResponse.info:type_name -> berth.supervisor.v1.SnapshotInfo
 	2,  // 10: berth.supervisor.v1.Snapshots.Prepare:input_type -> berth.supervisor.v1.PrepareSnapshotRequest
@@ -1127,17 +1243,19 @@ var file_berth_supervisor_v1_snapshots_proto_depIdxs = []int32{
 	14, // 16: berth.supervisor.v1.Snapshots.List:input_type -> berth.supervisor.v1.ListSnapshotsRequest
 	16, // 17: berth.supervisor.v1.Snapshots.Usage:input_type -> berth.supervisor.v1.UsageRequest
 	18, // 18: berth.supervisor.v1.Snapshots.Export:input_type -> berth.supervisor.v1.ExportSnapshotRequest
-	3,  // 19: berth.supervisor.v1.Snapshots.Prepare:output_type -> berth.supervisor.v1.PrepareSnapshotResponse
-	5,  // 20: berth.supervisor.v1.Snapshots.View:output_type -> berth.supervisor.v1.ViewSnapshotResponse
-	7,  // 21: berth.supervisor.v1.Snapshots.Mounts:output_type -> berth.supervisor.v1.MountsResponse
-	9,  // 22: berth.supervisor.v1.Snapshots.Commit:output_type -> berth.supervisor.v1.CommitSnapshotResponse
-	11, // 23: berth.supervisor.v1.Snapshots.Remove:output_type -> berth.supervisor.v1.RemoveSnapshotResponse
-	13, // 24: berth.supervisor.v1.Snapshots.Stat:output_type -> berth.supervisor.v1.StatSnapshotResponse
-	15, // 25: berth.supervisor.v1.Snapshots.List:output_type -> berth.supervisor.v1.ListSnapshotsResponse
-	17, // 26: berth.supervisor.v1.Snapshots.Usage:output_type -> berth.supervisor.v1.UsageResponse
-	19, // 27: berth.supervisor.v1.Snapshots.Export:output_type -> berth.supervisor.v1.ExportSnapshotResponse
-	19, // [19:28] is the sub-list for method output_type
-	10, // [10:19] is the sub-list for method input_type
+	20, // 19: berth.supervisor.v1.Snapshots.ReadFile:input_type -> berth.supervisor.v1.ReadSnapshotFileRequest
+	3,  // 20: berth.supervisor.v1.Snapshots.Prepare:output_type -> berth.supervisor.v1.PrepareSnapshotResponse
+	5,  // 21: berth.supervisor.v1.Snapshots.View:output_type -> berth.supervisor.v1.ViewSnapshotResponse
+	7,  // 22: berth.supervisor.v1.Snapshots.Mounts:output_type -> berth.supervisor.v1.MountsResponse
+	9,  // 23: berth.supervisor.v1.Snapshots.Commit:output_type -> berth.supervisor.v1.CommitSnapshotResponse
+	11, // 24: berth.supervisor.v1.Snapshots.Remove:output_type -> berth.supervisor.v1.RemoveSnapshotResponse
+	13, // 25: berth.supervisor.v1.Snapshots.Stat:output_type -> berth.supervisor.v1.StatSnapshotResponse
+	15, // 26: berth.supervisor.v1.Snapshots.List:output_type -> berth.supervisor.v1.ListSnapshotsResponse
+	17, // 27: berth.supervisor.v1.Snapshots.Usage:output_type -> berth.supervisor.v1.UsageResponse
+	19, // 28: berth.supervisor.v1.Snapshots.Export:output_type -> berth.supervisor.v1.ExportSnapshotResponse
+	21, // 29: berth.supervisor.v1.Snapshots.ReadFile:output_type -> berth.supervisor.v1.ReadSnapshotFileResponse
+	20, // [20:30] is the sub-list for method output_type
+	10, // [10:20] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -1155,7 +1273,7 @@ func file_berth_supervisor_v1_snapshots_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_snapshots_proto_rawDesc), len(file_berth_supervisor_v1_snapshots_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

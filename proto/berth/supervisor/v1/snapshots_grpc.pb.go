@@ -19,15 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Snapshots_Prepare_FullMethodName = "/berth.supervisor.v1.Snapshots/Prepare"
-	Snapshots_View_FullMethodName    = "/berth.supervisor.v1.Snapshots/View"
-	Snapshots_Mounts_FullMethodName  = "/berth.supervisor.v1.Snapshots/Mounts"
-	Snapshots_Commit_FullMethodName  = "/berth.supervisor.v1.Snapshots/Commit"
-	Snapshots_Remove_FullMethodName  = "/berth.supervisor.v1.Snapshots/Remove"
-	Snapshots_Stat_FullMethodName    = "/berth.supervisor.v1.Snapshots/Stat"
-	Snapshots_List_FullMethodName    = "/berth.supervisor.v1.Snapshots/List"
-	Snapshots_Usage_FullMethodName   = "/berth.supervisor.v1.Snapshots/Usage"
-	Snapshots_Export_FullMethodName  = "/berth.supervisor.v1.Snapshots/Export"
+	Snapshots_Prepare_FullMethodName  = "/berth.supervisor.v1.Snapshots/Prepare"
+	Snapshots_View_FullMethodName     = "/berth.supervisor.v1.Snapshots/View"
+	Snapshots_Mounts_FullMethodName   = "/berth.supervisor.v1.Snapshots/Mounts"
+	Snapshots_Commit_FullMethodName   = "/berth.supervisor.v1.Snapshots/Commit"
+	Snapshots_Remove_FullMethodName   = "/berth.supervisor.v1.Snapshots/Remove"
+	Snapshots_Stat_FullMethodName     = "/berth.supervisor.v1.Snapshots/Stat"
+	Snapshots_List_FullMethodName     = "/berth.supervisor.v1.Snapshots/List"
+	Snapshots_Usage_FullMethodName    = "/berth.supervisor.v1.Snapshots/Usage"
+	Snapshots_Export_FullMethodName   = "/berth.supervisor.v1.Snapshots/Export"
+	Snapshots_ReadFile_FullMethodName = "/berth.supervisor.v1.Snapshots/ReadFile"
 )
 
 // SnapshotsClient is the client API for Snapshots service.
@@ -53,6 +54,15 @@ type SnapshotsClient interface {
 	// parents, as `docker export` gives a container's root filesystem: the
 	// supervisor mounts a read-only view of it, so the caller needs no mount.
 	Export(ctx context.Context, in *ExportSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportSnapshotResponse], error)
+	// ReadFile returns the content of one regular file of a snapshot of any
+	// kind (committed, active or view), as the container sees it: path is
+	// resolved inside the snapshot's root (".." and absolute symlinks stay in
+	// it), so a hostile image cannot make the supervisor read a host file. It
+	// is how the engine reads a container's /etc/passwd and /etc/group without
+	// a mount of its own. Errors: NotFound (no such snapshot or file),
+	// InvalidArgument (empty path, max_bytes out of range), FailedPrecondition
+	// (not a regular file, or larger than max_bytes). Nothing stays mounted.
+	ReadFile(ctx context.Context, in *ReadSnapshotFileRequest, opts ...grpc.CallOption) (*ReadSnapshotFileResponse, error)
 }
 
 type snapshotsClient struct {
@@ -162,6 +172,16 @@ func (c *snapshotsClient) Export(ctx context.Context, in *ExportSnapshotRequest,
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Snapshots_ExportClient = grpc.ServerStreamingClient[ExportSnapshotResponse]
 
+func (c *snapshotsClient) ReadFile(ctx context.Context, in *ReadSnapshotFileRequest, opts ...grpc.CallOption) (*ReadSnapshotFileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadSnapshotFileResponse)
+	err := c.cc.Invoke(ctx, Snapshots_ReadFile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SnapshotsServer is the server API for Snapshots service.
 // All implementations must embed UnimplementedSnapshotsServer
 // for forward compatibility.
@@ -185,6 +205,15 @@ type SnapshotsServer interface {
 	// parents, as `docker export` gives a container's root filesystem: the
 	// supervisor mounts a read-only view of it, so the caller needs no mount.
 	Export(*ExportSnapshotRequest, grpc.ServerStreamingServer[ExportSnapshotResponse]) error
+	// ReadFile returns the content of one regular file of a snapshot of any
+	// kind (committed, active or view), as the container sees it: path is
+	// resolved inside the snapshot's root (".." and absolute symlinks stay in
+	// it), so a hostile image cannot make the supervisor read a host file. It
+	// is how the engine reads a container's /etc/passwd and /etc/group without
+	// a mount of its own. Errors: NotFound (no such snapshot or file),
+	// InvalidArgument (empty path, max_bytes out of range), FailedPrecondition
+	// (not a regular file, or larger than max_bytes). Nothing stays mounted.
+	ReadFile(context.Context, *ReadSnapshotFileRequest) (*ReadSnapshotFileResponse, error)
 	mustEmbedUnimplementedSnapshotsServer()
 }
 
@@ -221,6 +250,9 @@ func (UnimplementedSnapshotsServer) Usage(context.Context, *UsageRequest) (*Usag
 }
 func (UnimplementedSnapshotsServer) Export(*ExportSnapshotRequest, grpc.ServerStreamingServer[ExportSnapshotResponse]) error {
 	return status.Error(codes.Unimplemented, "method Export not implemented")
+}
+func (UnimplementedSnapshotsServer) ReadFile(context.Context, *ReadSnapshotFileRequest) (*ReadSnapshotFileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadFile not implemented")
 }
 func (UnimplementedSnapshotsServer) mustEmbedUnimplementedSnapshotsServer() {}
 func (UnimplementedSnapshotsServer) testEmbeddedByValue()                   {}
@@ -398,6 +430,24 @@ func _Snapshots_Export_Handler(srv interface{}, stream grpc.ServerStream) error 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Snapshots_ExportServer = grpc.ServerStreamingServer[ExportSnapshotResponse]
 
+func _Snapshots_ReadFile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadSnapshotFileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SnapshotsServer).ReadFile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Snapshots_ReadFile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SnapshotsServer).ReadFile(ctx, req.(*ReadSnapshotFileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Snapshots_ServiceDesc is the grpc.ServiceDesc for Snapshots service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -436,6 +486,10 @@ var Snapshots_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Usage",
 			Handler:    _Snapshots_Usage_Handler,
+		},
+		{
+			MethodName: "ReadFile",
+			Handler:    _Snapshots_ReadFile_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
