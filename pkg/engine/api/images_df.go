@@ -43,6 +43,12 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if (all || want["volume"]) && s.d.Volumes() != nil {
+		for _, v := range s.d.Volumes().List() {
+			vj := s.volumeJSON(v, true)
+			du.Volumes = append(du.Volumes, &vj)
+		}
+	}
 	imageSize := map[string]int64{}
 	if all || want["image"] || want["container"] {
 		chains := map[string][]string{}

@@ -39,7 +39,9 @@ func (d *Daemon) planMounts(cfg *container.Config, hc *container.HostConfig, ima
 		}
 	}
 	if hc.VolumeDriver != "" && hc.VolumeDriver != volume.LocalDriver {
-		return nil, nil, undo, &msgError{msg: fmt.Sprintf("error looking up volume plugin %s: plugin %q not found", hc.VolumeDriver, hc.VolumeDriver), class: errdefs.ErrNotFound}
+		// 400 rather than dockerd's 404: the docker CLI takes a 404 at
+		// create for a missing image and would go pulling it.
+		return nil, nil, undo, &msgError{msg: fmt.Sprintf("error looking up volume plugin %s: plugin %q not found", hc.VolumeDriver, hc.VolumeDriver), class: errdefs.ErrInvalidArgument}
 	}
 	mps, err = volume.Plan(cfg, hc, imageVolumes, d.mountsOf)
 	if err != nil {
