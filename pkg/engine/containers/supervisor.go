@@ -41,6 +41,7 @@ type Supervisor interface {
 
 	Server(ctx context.Context) (*supervisorv1.ServerResponse, error)
 	Processes
+	Updater
 	Version(ctx context.Context) (*supervisorv1.VersionResponse, error)
 }
 
