@@ -112,7 +112,11 @@ func (d *Daemon) Update(ctx context.Context, ref string, u container.UpdateConfi
 			return resp, cannot(err, nil)
 		}
 		if live {
-			if err := d.sup.UpdateTask(ctx, c.ID, res); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
+			// The device rules stay those the task was created with: the
+			// runtime refuses to rewrite them.
+			limits := *res
+			limits.Devices = nil
+			if err := d.sup.UpdateTask(ctx, c.ID, &limits); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
 				// The task refused the limits (the kernel, say, would not
 				// lower memory below what is in use): keep the old spec.
 				if rerr := d.sup.UpdateContainerSpec(context.WithoutCancel(ctx), c.ID, oldSpec); rerr != nil {

@@ -72,8 +72,8 @@ func TestUpdateRunning(t *testing.T) {
 	if live == nil || *live.Memory.Limit != 32<<20 || *live.Memory.Swap != 128<<20 || *live.Pids.Limit != 20 {
 		t.Fatalf("live limits %+v", live)
 	}
-	if len(live.Devices) == 0 {
-		t.Error("device rules dropped from the resources")
+	if len(live.Devices) != 0 {
+		t.Error("device rules sent to the running task")
 	}
 	st := storedResources(t, sup, id)
 	if *st.Memory.Limit != 32<<20 || *st.Pids.Limit != 20 || len(st.Devices) == 0 {
@@ -199,4 +199,20 @@ func jsonEqual(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// A paused container is updated live too.
+func TestUpdatePaused(t *testing.T) {
+	d, sup, id := newUpdateDaemon(t, &container.HostConfig{}, true)
+	ctx := context.Background()
+	if err := d.Pause(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	pids := int64(7)
+	if _, err := d.Update(ctx, id, container.UpdateConfig{Resources: container.Resources{PidsLimit: &pids}}); err != nil {
+		t.Fatal(err)
+	}
+	if live := sup.TaskResources(id); live == nil || *live.Pids.Limit != 7 {
+		t.Errorf("live limits of the paused task: %+v", live)
+	}
 }

@@ -25,7 +25,7 @@ func Merge(cur, upd *specs.LinuxResources) (*specs.LinuxResources, error) {
 		return out, nil
 	}
 	if len(upd.Devices) > 0 {
-		return nil, errors.New("devices cannot be updated on a created container")
+		return nil, errors.New("devices cannot be updated on an existing container")
 	}
 	if m := upd.Memory; m != nil {
 		if m.Kernel != nil || m.KernelTCP != nil {

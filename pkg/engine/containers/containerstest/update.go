@@ -23,6 +23,10 @@ func (s *Supervisor) UpdateTask(_ context.Context, id string, r *specs.LinuxReso
 	if t.procs[""].status == supervisorv1.TaskStatus_TASK_STATUS_STOPPED {
 		return fmt.Errorf("task %s has exited: %w", id, errdefs.ErrFailedPrecondition)
 	}
+	if len(r.Devices) > 0 {
+		// As the runtimes: a live container's device rules stay.
+		return fmt.Errorf("task %s: devices cannot be updated: %w", id, errdefs.ErrInvalidArgument)
+	}
 	if s.UpdateErr != nil {
 		return s.UpdateErr
 	}
