@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -214,5 +215,69 @@ func TestUpdatePaused(t *testing.T) {
 	}
 	if live := sup.TaskResources(id); live == nil || *live.Pids.Limit != 7 {
 		t.Errorf("live limits of the paused task: %+v", live)
+	}
+}
+
+// Every resource docker update can change is either in the stored spec and
+// the live limits afterwards, or refused with 501 naming it and nothing
+// changed: never stored and ignored.
+func TestUpdateEveryFieldAppliedOrRefused(t *testing.T) {
+	pids := int64(20)
+	dev := []*blkiodev.ThrottleDevice{{Path: "/dev/null", Rate: 1 << 20}}
+	for _, c := range []struct {
+		field   string
+		res     container.Resources
+		applied func(r *specs.LinuxResources) bool
+	}{
+		{"Memory", container.Resources{Memory: 32 << 20}, func(r *specs.LinuxResources) bool { return r.Memory != nil && *r.Memory.Limit == 32<<20 }},
+		{"MemorySwap", container.Resources{MemorySwap: 256 << 20}, func(r *specs.LinuxResources) bool { return r.Memory != nil && r.Memory.Swap != nil && *r.Memory.Swap == 256<<20 }},
+		{"MemoryReservation", container.Resources{MemoryReservation: 16 << 20}, func(r *specs.LinuxResources) bool {
+			return r.Memory != nil && r.Memory.Reservation != nil && *r.Memory.Reservation == 16<<20
+		}},
+		{"CpuShares", container.Resources{CPUShares: 512}, func(r *specs.LinuxResources) bool { return r.CPU != nil && r.CPU.Shares != nil && *r.CPU.Shares == 512 }},
+		{"NanoCpus", container.Resources{NanoCPUs: 5e8}, func(r *specs.LinuxResources) bool { return r.CPU != nil && r.CPU.Quota != nil && *r.CPU.Quota == 50000 }},
+		{"CpuPeriod", container.Resources{CPUPeriod: 50000}, func(r *specs.LinuxResources) bool { return r.CPU != nil && r.CPU.Period != nil && *r.CPU.Period == 50000 }},
+		{"CpuQuota", container.Resources{CPUQuota: 25000}, func(r *specs.LinuxResources) bool { return r.CPU != nil && r.CPU.Quota != nil && *r.CPU.Quota == 25000 }},
+		{"CpuRealtimePeriod", container.Resources{CPURealtimePeriod: 1000000}, func(r *specs.LinuxResources) bool {
+			return r.CPU != nil && r.CPU.RealtimePeriod != nil && *r.CPU.RealtimePeriod == 1000000
+		}},
+		{"CpuRealtimeRuntime", container.Resources{CPURealtimeRuntime: 1000}, func(r *specs.LinuxResources) bool {
+			return r.CPU != nil && r.CPU.RealtimeRuntime != nil && *r.CPU.RealtimeRuntime == 1000
+		}},
+		{"CpusetCpus", container.Resources{CpusetCpus: "0"}, func(r *specs.LinuxResources) bool { return r.CPU != nil && r.CPU.Cpus == "0" }},
+		{"CpusetMems", container.Resources{CpusetMems: "0"}, func(r *specs.LinuxResources) bool { return r.CPU != nil && r.CPU.Mems == "0" }},
+		{"BlkioWeight", container.Resources{BlkioWeight: 300}, func(r *specs.LinuxResources) bool { return r.BlockIO != nil && r.BlockIO.Weight != nil && *r.BlockIO.Weight == 300 }},
+		{"BlkioDeviceReadBps", container.Resources{BlkioDeviceReadBps: dev}, func(r *specs.LinuxResources) bool { return r.BlockIO != nil && len(r.BlockIO.ThrottleReadBpsDevice) == 1 }},
+		{"BlkioDeviceWriteBps", container.Resources{BlkioDeviceWriteBps: dev}, func(r *specs.LinuxResources) bool { return r.BlockIO != nil && len(r.BlockIO.ThrottleWriteBpsDevice) == 1 }},
+		{"BlkioDeviceReadIOps", container.Resources{BlkioDeviceReadIOps: dev}, func(r *specs.LinuxResources) bool { return r.BlockIO != nil && len(r.BlockIO.ThrottleReadIOPSDevice) == 1 }},
+		{"BlkioDeviceWriteIOps", container.Resources{BlkioDeviceWriteIOps: dev}, func(r *specs.LinuxResources) bool {
+			return r.BlockIO != nil && len(r.BlockIO.ThrottleWriteIOPSDevice) == 1
+		}},
+		{"BlkioWeightDevice", container.Resources{BlkioWeightDevice: []*blkiodev.WeightDevice{{Path: "/dev/null", Weight: 100}}}, func(r *specs.LinuxResources) bool {
+			return r.BlockIO != nil && len(r.BlockIO.WeightDevice) == 1
+		}},
+		{"PidsLimit", container.Resources{PidsLimit: &pids}, func(r *specs.LinuxResources) bool { return r.Pids != nil && *r.Pids.Limit == 20 }},
+	} {
+		t.Run(c.field, func(t *testing.T) {
+			d, sup, id := newUpdateDaemon(t, &container.HostConfig{Resources: container.Resources{Memory: 64 << 20, MemorySwap: 128 << 20}}, true)
+			before := storedResources(t, sup, id)
+			_, err := d.Update(context.Background(), id, container.UpdateConfig{Resources: c.res})
+			if err != nil {
+				if !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), c.field) {
+					t.Fatalf("refused with %v, want 501 naming %s", err, c.field)
+				}
+				if after := storedResources(t, sup, id); !jsonEqual(before, after) || sup.TaskResources(id) != nil {
+					t.Error("a refused field changed the spec or the task")
+				}
+				t.Logf("%s refused: %v", c.field, err)
+				return
+			}
+			if !c.applied(storedResources(t, sup, id)) {
+				t.Errorf("%s accepted but not in the stored spec", c.field)
+			}
+			if live := sup.TaskResources(id); live == nil || !c.applied(live) {
+				t.Errorf("%s accepted but not sent to the task: %+v", c.field, live)
+			}
+		})
 	}
 }
