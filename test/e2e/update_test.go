@@ -86,7 +86,7 @@ func TestDockerUpdate(t *testing.T) {
 		{[]string{"--memory", "4m"}, "Minimum memory limit allowed is 6MB"},
 		{[]string{"--memory", "64m", "--memory-swap", "32m"}, "Minimum memoryswap limit should be larger than memory limit, see usage"},
 		{[]string{"--memory", "256m"}, "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time"},
-		{[]string{"--cpus", "1000"}, "range of CPUs is from 0.01 to"},
+		{[]string{"--cpus", "1000"}, "of CPUs is from 0.01 to"},
 		{[]string{"--blkio-weight", "5"}, "Range of blkio weight is from 10 to 1000"},
 		{[]string{"--cpuset-cpus", "4095"}, "Requested CPUs are not available"},
 		{[]string{"--pids-limit", "5", "--restart", "on-failure:-1"}, "maximum retry count cannot be negative"},

@@ -1,37 +1,44 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
+	"reflect"
 
 	"github.com/moby/moby/api/types/container"
 )
 
-// updateBody is the body of POST /containers/{id}/update, with the kernel
-// memory fields older clients still send: they are refused, not dropped.
-type updateBody struct {
-	container.UpdateConfig
-	KernelMemory    int64
-	KernelMemoryTCP int64 `json:"KernelMemoryTCP"`
-}
+// maxUpdateBody bounds an update request (resources and a restart policy).
+const maxUpdateBody = 1 << 20
 
+// containerUpdate is POST /containers/{id}/update (`docker update`). Keys
+// the API type lacks, such as the KernelMemory older clients send, are
+// refused as for create rather than dropped.
 func (s *Server) containerUpdate(w http.ResponseWriter, r *http.Request) {
-	var body updateBody
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		if errors.Is(err, io.EOF) {
-			writeError(w, badRequest("invalid JSON: empty body"))
-			return
-		}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxUpdateBody))
+	if err != nil {
+		writeError(w, badRequest("reading the request: %v", err))
+		return
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		writeError(w, badRequest("invalid JSON: empty body"))
+		return
+	}
+	var u container.UpdateConfig
+	if err := json.Unmarshal(body, &u); err != nil {
 		writeError(w, badRequest("invalid JSON: %v", err))
 		return
 	}
-	if body.KernelMemory != 0 || body.KernelMemoryTCP != 0 {
-		writeError(w, badRequest("Kernel memory limits are not supported: KernelMemory and KernelMemoryTCP cannot be set (deprecated in the kernel, removed in API 1.42)"))
-		return
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err == nil {
+		if err := checkKeys("", top, jsonNames(reflect.TypeOf(u))); err != nil {
+			writeError(w, err)
+			return
+		}
 	}
-	resp, err := s.d.Update(r.Context(), r.PathValue("id"), body.UpdateConfig)
+	resp, err := s.d.Update(r.Context(), r.PathValue("id"), u)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
-	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -37,9 +34,6 @@ func (r *Remote) UpdateContainerSpec(ctx context.Context, id string, spec []byte
 	return r.C.UpdateContainerSpec(ctx, id, spec)
 }
 
-// linuxMinMemory is dockerd's smallest memory limit (6 MB).
-const linuxMinMemory = 6 * 1024 * 1024
-
 // updateLocks serialises the updates of one container: each reads the
 // stored spec and writes it back.
 var updateLocks sync.Map // *Container -> *sync.Mutex
@@ -53,6 +47,9 @@ var updateLocks sync.Map // *Container -> *sync.Mutex
 func (d *Daemon) Update(ctx context.Context, ref string, u container.UpdateConfig) (container.UpdateResponse, error) {
 	resp := container.UpdateResponse{Warnings: []string{}}
 	if err := verifyUpdate(&u.Resources); err != nil {
+		if errdefs.IsNotImplemented(err) || errdefs.IsInvalidArgument(err) {
+			return resp, err
+		}
 		return resp, &msgError{msg: err.Error(), class: errdefs.ErrInvalidArgument}
 	}
 	if err := ValidateRestartPolicy(u.RestartPolicy); err != nil {
@@ -99,7 +96,10 @@ func (d *Daemon) Update(ctx context.Context, ref string, u container.UpdateConfi
 		if spec.Linux == nil {
 			spec.Linux = &specs.Linux{}
 		}
-		res := oci.UpdatedResources(spec.Linux.Resources, &hc.Resources)
+		res, err := oci.UpdatedResources(spec.Linux.Resources, &hc.Resources)
+		if err != nil {
+			return resp, err
+		}
 		if missing := oci.UnappliedResources(&u.Resources, res); len(missing) > 0 {
 			return resp, cannot(fmt.Errorf("%s cannot be applied to a container yet", strings.Join(missing, ", ")), errdefs.ErrNotImplemented)
 		}
@@ -150,8 +150,8 @@ func effectiveSwap(r *container.Resources) int64 {
 	if r.MemorySwap != 0 || r.Memory == 0 {
 		return r.MemorySwap
 	}
-	res := oci.UpdatedResources(nil, r)
-	if res.Memory != nil && res.Memory.Swap != nil {
+	res, err := oci.UpdatedResources(nil, r)
+	if err == nil && res.Memory != nil && res.Memory.Swap != nil {
 		return *res.Memory.Swap
 	}
 	return -1
@@ -231,46 +231,15 @@ func setNonZero[T comparable](dst *T, v T) {
 	}
 }
 
-// verifyUpdate is dockerd's check of an update's resources, with its
-// messages; fields dockerd would take and then ignore are refused here,
-// named, since `docker update` cannot change them.
+// verifyUpdate is dockerd's check of an update's resources: create's
+// (oci.ValidateResources, with dockerd's messages), except that a swap
+// limit may come without a memory limit (mergeUpdate checks it against the
+// container's). Fields dockerd takes in an update and then ignores are
+// refused here, named, since `docker update` cannot change them.
 func verifyUpdate(r *container.Resources) error {
 	if r.MemorySwappiness != nil && *r.MemorySwappiness == -1 {
 		r.MemorySwappiness = nil // -1 is "the default", as for create
 	}
-	switch {
-	case r.Memory != 0 && r.Memory < linuxMinMemory:
-		return errors.New("Minimum memory limit allowed is 6MB")
-	case r.Memory > 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory:
-		return errors.New("Minimum memoryswap limit should be larger than memory limit, see usage")
-	case r.MemorySwappiness != nil && (*r.MemorySwappiness < 0 || *r.MemorySwappiness > 100):
-		return fmt.Errorf("Invalid value: %v, valid memory swappiness range is 0-100", *r.MemorySwappiness)
-	case r.MemoryReservation > 0 && r.MemoryReservation < linuxMinMemory:
-		return errors.New("Minimum memory reservation allowed is 6MB")
-	case r.Memory > 0 && r.MemoryReservation > 0 && r.Memory < r.MemoryReservation:
-		return errors.New("Minimum memory limit can not be less than memory reservation limit, see usage")
-	case r.NanoCPUs > 0 && r.CPUPeriod > 0:
-		return errors.New("Conflicting options: Nano CPUs and CPU Period cannot both be set")
-	case r.NanoCPUs > 0 && r.CPUQuota > 0:
-		return errors.New("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
-	case r.NanoCPUs != 0 && (r.NanoCPUs < 0 || r.NanoCPUs > int64(runtime.NumCPU())*1e9):
-		return fmt.Errorf("range of CPUs is from 0.01 to %[1]d.00, as there are only %[1]d CPUs available", runtime.NumCPU())
-	case r.CPUPeriod != 0 && (r.CPUPeriod < 1000 || r.CPUPeriod > 1000000):
-		return errors.New("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
-	case r.CPUQuota > 0 && r.CPUQuota < 1000:
-		return errors.New("CPU cfs quota can not be less than 1ms (i.e. 1000)")
-	case r.BlkioWeight > 0 && (r.BlkioWeight < 10 || r.BlkioWeight > 1000):
-		return errors.New("Range of blkio weight is from 10 to 1000")
-	case r.IOMaximumBandwidth != 0 || r.IOMaximumIOps != 0:
-		return errors.New("Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps")
-	}
-	if err := checkCpuset(r.CpusetCpus, "cpus", "CPUs", cpusetAvailable("cpus", "/sys/devices/system/cpu/online")); err != nil {
-		return err
-	}
-	if err := checkCpuset(r.CpusetMems, "mems", "memory nodes", cpusetAvailable("mems", "/sys/devices/system/node/online")); err != nil {
-		return err
-	}
-	// What dockerd accepts in an update body but never applies.
 	for _, f := range []struct {
 		name string
 		set  bool
@@ -282,68 +251,14 @@ func verifyUpdate(r *container.Resources) error {
 		{"Ulimits", len(r.Ulimits) > 0},
 		{"MemorySwappiness", r.MemorySwappiness != nil},
 		{"OomKillDisable", r.OomKillDisable != nil},
-		{"CpuCount", r.CPUCount != 0},
-		{"CpuPercent", r.CPUPercent != 0},
 	} {
 		if f.set {
 			return fmt.Errorf("%s cannot be updated on an existing container; docker update changes only CPU, memory, pids and block I/O limits and the restart policy", f.name)
 		}
 	}
-	return nil
-}
-
-// checkCpuset is dockerd's check of a cpuset-cpus or cpuset-mems value
-// against what the host offers.
-func checkCpuset(val, kind, what, available string) error {
-	if val == "" {
-		return nil
+	v := *r
+	if v.Memory == 0 {
+		v.MemorySwap = 0
 	}
-	want, err := parseCPUSet(val)
-	if err != nil {
-		return fmt.Errorf("Invalid value %s for cpuset %s: %w", val, kind, err)
-	}
-	have, err := parseCPUSet(available)
-	if err != nil || available == "" {
-		return nil // the host's set is unknown: the runtime decides
-	}
-	for n := range want {
-		if !have[n] {
-			return fmt.Errorf("Requested %s are not available - requested %s, available: %s", what, val, available)
-		}
-	}
-	return nil
-}
-
-// cpusetAvailable reads the CPUs or memory nodes the engine's own cpuset
-// allows (containers are placed below it), else those online.
-func cpusetAvailable(kind, online string) string {
-	for _, p := range []string{"/sys/fs/cgroup/cpuset/cpuset.effective_" + kind, "/sys/fs/cgroup/cpuset/cpuset." + kind,
-		"/sys/fs/cgroup/cpuset." + kind + ".effective", online} {
-		if b, err := os.ReadFile(p); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-			return strings.TrimSpace(string(b))
-		}
-	}
-	return ""
-}
-
-// parseCPUSet reads the kernel's list format: "0-3,5,7-8".
-func parseCPUSet(s string) (map[int]bool, error) {
-	set := map[int]bool{}
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil || a < 0 {
-			return nil, fmt.Errorf("invalid format: %s", s)
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return nil, fmt.Errorf("invalid range format: %s", part)
-			}
-		}
-		for i := a; i <= b; i++ {
-			set[i] = true
-		}
-	}
-	return set, nil
+	return oci.ValidateResources(&v)
 }

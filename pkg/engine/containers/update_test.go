@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -135,7 +137,7 @@ func TestUpdateRefused(t *testing.T) {
 		{"memory above swap", container.HostConfig{Resources: container.Resources{Memory: 16 << 20, MemorySwap: 32 << 20}}, container.UpdateConfig{Resources: container.Resources{Memory: 64 << 20}}, errdefs.IsConflict, "Memory limit should be smaller than already set memoryswap limit"},
 		{"no memory yet", container.HostConfig{}, container.UpdateConfig{Resources: container.Resources{Memory: 64 << 20}}, errdefs.IsConflict, "update the memoryswap at the same time"},
 		{"reservation", container.HostConfig{}, container.UpdateConfig{Resources: container.Resources{Memory: 64 << 20, MemorySwap: -1, MemoryReservation: 128 << 20}}, errdefs.IsInvalidArgument, "can not be less than memory reservation"},
-		{"cpus", container.HostConfig{}, container.UpdateConfig{Resources: container.Resources{NanoCPUs: 1e15}}, errdefs.IsInvalidArgument, "range of CPUs is from 0.01"},
+		{"cpus", container.HostConfig{}, container.UpdateConfig{Resources: container.Resources{NanoCPUs: 1e15}}, errdefs.IsInvalidArgument, "of CPUs is from 0.01 to"},
 		{"period", container.HostConfig{}, container.UpdateConfig{Resources: container.Resources{CPUPeriod: 10}}, errdefs.IsInvalidArgument, "CPU cfs period can not be less than 1ms"},
 		{"nano after quota", container.HostConfig{Resources: container.Resources{CPUQuota: 50000}}, container.UpdateConfig{Resources: container.Resources{NanoCPUs: 5e8}}, errdefs.IsConflict, "Nano CPUs cannot be updated as CPU Quota has already been set"},
 		{"blkio", container.HostConfig{}, container.UpdateConfig{Resources: container.Resources{BlkioWeight: 5}}, errdefs.IsInvalidArgument, "Range of blkio weight is from 10 to 1000"},
@@ -145,7 +147,7 @@ func TestUpdateRefused(t *testing.T) {
 		{"ulimits", container.HostConfig{}, container.UpdateConfig{Resources: container.Resources{Ulimits: []*container.Ulimit{{Name: "nofile", Soft: 1, Hard: 1}}}}, errdefs.IsInvalidArgument, "Ulimits cannot be updated"},
 		{"oom", container.HostConfig{}, container.UpdateConfig{Resources: container.Resources{OomKillDisable: &yes}}, errdefs.IsInvalidArgument, "OomKillDisable cannot be updated"},
 		{"swappiness", container.HostConfig{}, container.UpdateConfig{Resources: container.Resources{MemorySwappiness: i64(10)}}, errdefs.IsInvalidArgument, "MemorySwappiness cannot be updated"},
-		{"io max", container.HostConfig{}, container.UpdateConfig{Resources: container.Resources{IOMaximumIOps: 5}}, errdefs.IsInvalidArgument, "Invalid QoS settings"},
+		{"io max", container.HostConfig{}, container.UpdateConfig{Resources: container.Resources{IOMaximumIOps: 5}}, errdefs.IsInvalidArgument, "IOMaximumIOps"},
 		{"policy", container.HostConfig{}, container.UpdateConfig{RestartPolicy: container.RestartPolicy{Name: "always", MaximumRetryCount: 3}}, errdefs.IsInvalidArgument, "maximum retry count can only be used with 'on-failure'"},
 		{"policy count", container.HostConfig{}, container.UpdateConfig{RestartPolicy: container.RestartPolicy{Name: "on-failure", MaximumRetryCount: -1}}, errdefs.IsInvalidArgument, "maximum retry count cannot be negative"},
 		{"autoremove", container.HostConfig{AutoRemove: true}, container.UpdateConfig{RestartPolicy: container.RestartPolicy{Name: "always"}}, errdefs.IsConflict, "Restart policy cannot be updated because AutoRemove is enabled for the container"},
@@ -223,7 +225,8 @@ func TestUpdatePaused(t *testing.T) {
 // changed: never stored and ignored.
 func TestUpdateEveryFieldAppliedOrRefused(t *testing.T) {
 	pids := int64(20)
-	dev := []*blkiodev.ThrottleDevice{{Path: "/dev/null", Rate: 1 << 20}}
+	blk := blockDevice(t)
+	dev := []*blkiodev.ThrottleDevice{{Path: blk, Rate: 1 << 20}}
 	for _, c := range []struct {
 		field   string
 		res     container.Resources
@@ -253,7 +256,7 @@ func TestUpdateEveryFieldAppliedOrRefused(t *testing.T) {
 		{"BlkioDeviceWriteIOps", container.Resources{BlkioDeviceWriteIOps: dev}, func(r *specs.LinuxResources) bool {
 			return r.BlockIO != nil && len(r.BlockIO.ThrottleWriteIOPSDevice) == 1
 		}},
-		{"BlkioWeightDevice", container.Resources{BlkioWeightDevice: []*blkiodev.WeightDevice{{Path: "/dev/null", Weight: 100}}}, func(r *specs.LinuxResources) bool {
+		{"BlkioWeightDevice", container.Resources{BlkioWeightDevice: []*blkiodev.WeightDevice{{Path: blk, Weight: 100}}}, func(r *specs.LinuxResources) bool {
 			return r.BlockIO != nil && len(r.BlockIO.WeightDevice) == 1
 		}},
 		{"PidsLimit", container.Resources{PidsLimit: &pids}, func(r *specs.LinuxResources) bool { return r.Pids != nil && *r.Pids.Limit == 20 }},
@@ -280,4 +283,17 @@ func TestUpdateEveryFieldAppliedOrRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// blockDevice is a block device node of this host, for the blkio limits
+// (set by device path).
+func blockDevice(t *testing.T) string {
+	ents, _ := os.ReadDir("/dev")
+	for _, e := range ents {
+		if e.Type()&os.ModeDevice != 0 && e.Type()&os.ModeCharDevice == 0 {
+			return filepath.Join("/dev", e.Name())
+		}
+	}
+	t.Fatal("no block device in /dev for the blkio limits")
+	return ""
 }

@@ -14,12 +14,16 @@ import (
 // Unlike at create, "no limit" must be said explicitly, since the result
 // also goes to a running container whose runtime keeps what it is not told
 // to change: a pids limit of 0 or -1 becomes -1, and swap -1 stays -1.
-func UpdatedResources(cur *specs.LinuxResources, h *container.Resources) *specs.LinuxResources {
+//
+// Its errors are create's (a block device path that is not one, say).
+func UpdatedResources(cur *specs.LinuxResources, h *container.Resources) (*specs.LinuxResources, error) {
 	r := &specs.LinuxResources{}
 	if cur != nil {
 		r.Devices = append([]specs.LinuxDeviceCgroup(nil), cur.Devices...)
 	}
-	applyResources(r, h)
+	if err := applyResources(r, h); err != nil {
+		return nil, err
+	}
 	if h.PidsLimit != nil && *h.PidsLimit <= 0 {
 		unlimited := int64(-1)
 		r.Pids = &specs.LinuxPids{Limit: &unlimited}
@@ -28,7 +32,7 @@ func UpdatedResources(cur *specs.LinuxResources, h *container.Resources) *specs.
 		unlimited := int64(-1)
 		r.Memory.Swap = &unlimited
 	}
-	return r
+	return r, nil
 }
 
 // UnappliedResources names the fields of upd (an update's resources, zero

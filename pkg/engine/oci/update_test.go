@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -11,7 +12,10 @@ import (
 func TestUpdatedResources(t *testing.T) {
 	cur := &specs.LinuxResources{Devices: defaultDeviceRules()}
 	zero := int64(0)
-	r := UpdatedResources(cur, &container.Resources{Memory: 32 << 20, MemorySwap: -1, PidsLimit: &zero})
+	r, err := UpdatedResources(cur, &container.Resources{Memory: 32 << 20, MemorySwap: -1, PidsLimit: &zero})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if *r.Memory.Limit != 32<<20 || *r.Memory.Swap != -1 {
 		t.Errorf("memory %+v", r.Memory)
 	}
@@ -24,6 +28,10 @@ func TestUpdatedResources(t *testing.T) {
 	r.Devices[0].Access = "changed"
 	if cur.Devices[0].Access == "changed" {
 		t.Error("device rules shared with the current resources")
+	}
+	// create's errors are the update's.
+	if _, err := UpdatedResources(cur, &container.Resources{BlkioDeviceReadBps: []*blkiodev.ThrottleDevice{{Path: "/dev/null", Rate: 1}}}); err == nil {
+		t.Error("a throttle on a character device accepted")
 	}
 }
 
