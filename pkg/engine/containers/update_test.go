@@ -233,13 +233,17 @@ func TestUpdateEveryFieldAppliedOrRefused(t *testing.T) {
 		applied func(r *specs.LinuxResources) bool
 	}{
 		{"Memory", container.Resources{Memory: 32 << 20}, func(r *specs.LinuxResources) bool { return r.Memory != nil && *r.Memory.Limit == 32<<20 }},
-		{"MemorySwap", container.Resources{MemorySwap: 256 << 20}, func(r *specs.LinuxResources) bool { return r.Memory != nil && r.Memory.Swap != nil && *r.Memory.Swap == 256<<20 }},
+		{"MemorySwap", container.Resources{MemorySwap: 256 << 20}, func(r *specs.LinuxResources) bool {
+			return r.Memory != nil && r.Memory.Swap != nil && *r.Memory.Swap == 256<<20
+		}},
 		{"MemoryReservation", container.Resources{MemoryReservation: 16 << 20}, func(r *specs.LinuxResources) bool {
 			return r.Memory != nil && r.Memory.Reservation != nil && *r.Memory.Reservation == 16<<20
 		}},
 		{"CpuShares", container.Resources{CPUShares: 512}, func(r *specs.LinuxResources) bool { return r.CPU != nil && r.CPU.Shares != nil && *r.CPU.Shares == 512 }},
 		{"NanoCpus", container.Resources{NanoCPUs: 5e8}, func(r *specs.LinuxResources) bool { return r.CPU != nil && r.CPU.Quota != nil && *r.CPU.Quota == 50000 }},
-		{"CpuPeriod", container.Resources{CPUPeriod: 50000}, func(r *specs.LinuxResources) bool { return r.CPU != nil && r.CPU.Period != nil && *r.CPU.Period == 50000 }},
+		{"CpuPeriod", container.Resources{CPUPeriod: 50000}, func(r *specs.LinuxResources) bool {
+			return r.CPU != nil && r.CPU.Period != nil && *r.CPU.Period == 50000
+		}},
 		{"CpuQuota", container.Resources{CPUQuota: 25000}, func(r *specs.LinuxResources) bool { return r.CPU != nil && r.CPU.Quota != nil && *r.CPU.Quota == 25000 }},
 		{"CpuRealtimePeriod", container.Resources{CPURealtimePeriod: 1000000}, func(r *specs.LinuxResources) bool {
 			return r.CPU != nil && r.CPU.RealtimePeriod != nil && *r.CPU.RealtimePeriod == 1000000
@@ -249,10 +253,18 @@ func TestUpdateEveryFieldAppliedOrRefused(t *testing.T) {
 		}},
 		{"CpusetCpus", container.Resources{CpusetCpus: "0"}, func(r *specs.LinuxResources) bool { return r.CPU != nil && r.CPU.Cpus == "0" }},
 		{"CpusetMems", container.Resources{CpusetMems: "0"}, func(r *specs.LinuxResources) bool { return r.CPU != nil && r.CPU.Mems == "0" }},
-		{"BlkioWeight", container.Resources{BlkioWeight: 300}, func(r *specs.LinuxResources) bool { return r.BlockIO != nil && r.BlockIO.Weight != nil && *r.BlockIO.Weight == 300 }},
-		{"BlkioDeviceReadBps", container.Resources{BlkioDeviceReadBps: dev}, func(r *specs.LinuxResources) bool { return r.BlockIO != nil && len(r.BlockIO.ThrottleReadBpsDevice) == 1 }},
-		{"BlkioDeviceWriteBps", container.Resources{BlkioDeviceWriteBps: dev}, func(r *specs.LinuxResources) bool { return r.BlockIO != nil && len(r.BlockIO.ThrottleWriteBpsDevice) == 1 }},
-		{"BlkioDeviceReadIOps", container.Resources{BlkioDeviceReadIOps: dev}, func(r *specs.LinuxResources) bool { return r.BlockIO != nil && len(r.BlockIO.ThrottleReadIOPSDevice) == 1 }},
+		{"BlkioWeight", container.Resources{BlkioWeight: 300}, func(r *specs.LinuxResources) bool {
+			return r.BlockIO != nil && r.BlockIO.Weight != nil && *r.BlockIO.Weight == 300
+		}},
+		{"BlkioDeviceReadBps", container.Resources{BlkioDeviceReadBps: dev}, func(r *specs.LinuxResources) bool {
+			return r.BlockIO != nil && len(r.BlockIO.ThrottleReadBpsDevice) == 1
+		}},
+		{"BlkioDeviceWriteBps", container.Resources{BlkioDeviceWriteBps: dev}, func(r *specs.LinuxResources) bool {
+			return r.BlockIO != nil && len(r.BlockIO.ThrottleWriteBpsDevice) == 1
+		}},
+		{"BlkioDeviceReadIOps", container.Resources{BlkioDeviceReadIOps: dev}, func(r *specs.LinuxResources) bool {
+			return r.BlockIO != nil && len(r.BlockIO.ThrottleReadIOPSDevice) == 1
+		}},
 		{"BlkioDeviceWriteIOps", container.Resources{BlkioDeviceWriteIOps: dev}, func(r *specs.LinuxResources) bool {
 			return r.BlockIO != nil && len(r.BlockIO.ThrottleWriteIOPSDevice) == 1
 		}},

@@ -45,7 +45,7 @@ type State struct {
 	// Resources are the container's current limits: those of config.json,
 	// then as changed by `update`, which merges into them.
 	Resources *specs.LinuxResources `json:"resources,omitempty"`
-	Owner         string           `json:"owner,omitempty"`
+	Owner     string                `json:"owner,omitempty"`
 
 	dir string
 }
