@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -96,6 +97,20 @@ func TestDockerUpdate(t *testing.T) {
 			t.Errorf("docker update %v: exit %d, stderr %q, want %q", bad.args, code, errOut, bad.msg)
 		}
 	}
+	state("33554432", "134217728", "20", "always")
+
+	// The updated policy restarts the container when its process dies, and
+	// the new task has the updated limits (the stored spec carries them).
+	pid, _ := strconv.Atoi(must("inspect", "-f", "{{.State.Pid}}", "upd"))
+	if pid <= 0 {
+		t.Fatalf("container pid %d", pid)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the restart by the updated policy", func() bool {
+		return must("inspect", "-f", "{{.RestartCount}} {{.State.Running}}", "upd") == "1 true"
+	})
 	state("33554432", "134217728", "20", "always")
 
 	// A stopped container: only the stored change, used by the next start.
