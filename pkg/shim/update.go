@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/berthd/berth/pkg/errdefs"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
@@ -21,10 +22,17 @@ func (s *service) Update(ctx context.Context, req *shimv1.UpdateRequest) (*shimv
 	return &shimv1.UpdateResponse{}, nil
 }
 
+// updateMu runs one update at a time: each runtime update reads the
+// container's saved limits, merges and saves them, and two at once would
+// lose one of the merges. A shim serves one container.
+var updateMu sync.Mutex
+
 func (s *service) update(resources []byte) error {
 	if r := bytes.TrimSpace(resources); len(r) == 0 || r[0] != '{' {
 		return fmt.Errorf("update %s: resources must be a JSON LinuxResources object: %w", s.cfg.ID, errdefs.ErrInvalidArgument)
 	}
+	updateMu.Lock()
+	defer updateMu.Unlock()
 	s.mu.Lock()
 	status := s.status
 	s.mu.Unlock()
