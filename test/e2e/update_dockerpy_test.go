@@ -1,19 +1,12 @@
 package e2e
 
-import (
-	"os"
-	"os/exec"
-	"strings"
-	"testing"
-)
+import "testing"
 
 // docker-py's Container.update: the limits reach the running container,
 // the reply is dockerd's, and the kernel memory it can still send is
 // refused by name.
 func TestDockerPyUpdate(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	require(t, err == nil, "needs python3")
-	require(t, exec.Command(py, "-c", "import docker").Run() == nil, "needs docker-py (python3 -c 'import docker')")
+	py := requireDockerPy(t)
 	s := newStack(t)
 	s.loadBusybox()
 	script := `
@@ -43,10 +36,5 @@ assert ct.attrs["HostConfig"]["Memory"] == 48 << 20
 ct.remove(force=True)
 print("ok")
 `
-	cmd := exec.Command(py, "-c", script, "unix://"+s.engSock)
-	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+s.root)
-	out, err := cmd.CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "ok" {
-		t.Fatalf("docker-py update: %v\n%s", err, out)
-	}
+	s.runDockerPy(py, script)
 }
