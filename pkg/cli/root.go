@@ -96,6 +96,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newExecCommand(c),
 		newPauseCommand(c),
 		newUnpauseCommand(c),
+		newUpdateCommand(c),
 		newTopCommand(c),
 		newStatsCommand(c),
 		newEventsCommand(c),

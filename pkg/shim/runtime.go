@@ -23,7 +23,8 @@ type runtimeCLI struct {
 }
 
 // stdio is the standard input, output and error of a runtime invocation;
-// nil means /dev/null for stdin and a captured pipe for the others.
+// nil means /dev/null for stdin and a captured pipe for the others, and so
+// does a nil out (with in as stdin, when set).
 type stdio struct {
 	in, out, err *os.File
 }
@@ -48,22 +49,27 @@ func (r *runtimeCLI) run(io3 *stdio, sub ...string) error {
 
 	logStart := fileSize(r.log)
 	var out *os.File // read end of the captured output
-	if io3 != nil {
+	if io3 != nil && io3.out != nil {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = io3.in, io3.out, io3.err
 	} else {
-		devnull, err := os.Open(os.DevNull)
-		if err != nil {
-			return err
-		}
-		defer devnull.Close()
 		rd, wr, err := os.Pipe()
 		if err != nil {
 			return err
 		}
 		defer rd.Close()
 		defer wr.Close()
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, wr, wr
+		cmd.Stdout, cmd.Stderr = wr, wr
 		out = rd
+		if io3 != nil && io3.in != nil {
+			cmd.Stdin = io3.in
+		} else {
+			devnull, err := os.Open(os.DevNull)
+			if err != nil {
+				return err
+			}
+			defer devnull.Close()
+			cmd.Stdin = devnull
+		}
 	}
 	exited, err := r.reaper.Start(cmd)
 	if err != nil {

@@ -10,9 +10,7 @@ import (
 // docker-py, the Python SDK, drives engined: run detached, exec_run, logs,
 // stop, remove, and run with output.
 func TestDockerPy(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	require(t, err == nil, "needs python3")
-	require(t, exec.Command(py, "-c", "import docker").Run() == nil, "needs docker-py (python3 -c 'import docker')")
+	py := requireDockerPy(t)
 	s := newStack(t)
 	s.loadBusybox()
 	script := `
@@ -36,10 +34,26 @@ out = c.containers.run("busybox", ["echo", "hi"], remove=True)
 assert out == b"hi\n", out
 print("ok")
 `
+	s.runDockerPy(py, script)
+}
+
+// requireDockerPy returns python3, which must have docker-py.
+func requireDockerPy(t *testing.T) string {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	require(t, err == nil, "needs python3")
+	require(t, exec.Command(py, "-c", "import docker").Run() == nil, "needs docker-py (python3 -c 'import docker')")
+	return py
+}
+
+// runDockerPy runs a docker-py script against the stack's engined (its
+// first argument); the script prints "ok" when every assertion held.
+func (s *stack) runDockerPy(py, script string) {
+	s.t.Helper()
 	cmd := exec.Command(py, "-c", script, "unix://"+s.engSock)
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+s.root)
 	out, err := cmd.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
-		t.Fatalf("docker-py: %v\n%s", err, out)
+		s.t.Fatalf("docker-py: %v\n%s", err, out)
 	}
 }

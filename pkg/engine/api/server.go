@@ -81,6 +81,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /containers/{id}", s.containerRemove)
 	m.HandleFunc("POST /containers/{id}/pause", s.containerPause)
 	m.HandleFunc("POST /containers/{id}/unpause", s.containerUnpause)
+	m.HandleFunc("POST /containers/{id}/update", s.containerUpdate)
 	m.HandleFunc("GET /containers/{id}/top", s.containerTop)
 	m.HandleFunc("GET /containers/{id}/stats", s.containerStats)
 	m.HandleFunc("POST /containers/{id}/exec", s.containerExecCreate)

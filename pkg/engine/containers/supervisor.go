@@ -42,6 +42,7 @@ type Supervisor interface {
 	Server(ctx context.Context) (*supervisorv1.ServerResponse, error)
 	Processes
 	SnapshotFiles
+	Updater
 	Version(ctx context.Context) (*supervisorv1.VersionResponse, error)
 }
 

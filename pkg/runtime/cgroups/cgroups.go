@@ -256,15 +256,11 @@ func (m *Manager) applyV1(r *specs.LinuxResources) error {
 		return errors.New("linux.resources.unified needs cgroup v2; this host uses v1")
 	}
 	if mem := r.Memory; mem != nil {
-		if mem.Limit != nil {
-			if err := m.write("memory", "memory.limit_in_bytes", strconv.FormatInt(*mem.Limit, 10)); err != nil {
-				return err
-			}
+		if err := m.checkBeforeUpdate(mem, "memory.usage_in_bytes"); err != nil {
+			return err
 		}
-		if mem.Swap != nil {
-			if err := m.write("memory", "memory.memsw.limit_in_bytes", strconv.FormatInt(*mem.Swap, 10)); err != nil {
-				return err
-			}
+		if err := m.setMemoryAndSwapV1(mem); err != nil {
+			return err
 		}
 		if mem.Reservation != nil {
 			if err := m.write("memory", "memory.soft_limit_in_bytes", strconv.FormatInt(*mem.Reservation, 10)); err != nil {
@@ -276,8 +272,13 @@ func (m *Manager) applyV1(r *specs.LinuxResources) error {
 				return err
 			}
 		}
-		if mem.DisableOOMKiller != nil && *mem.DisableOOMKiller {
-			if err := m.write("memory", "memory.oom_control", "1"); err != nil {
+		if mem.DisableOOMKiller != nil {
+			// Written either way: an update may turn the OOM killer back on.
+			v := "0"
+			if *mem.DisableOOMKiller {
+				v = "1"
+			}
+			if err := m.write("memory", "memory.oom_control", v); err != nil {
 				return err
 			}
 		}
@@ -305,6 +306,27 @@ func (m *Manager) applyV1(r *specs.LinuxResources) error {
 		}
 		if c.Quota != nil && *c.Quota != 0 {
 			if err := m.write("cpu", "cpu.cfs_quota_us", strconv.FormatInt(*c.Quota, 10)); err != nil {
+				return err
+			}
+		}
+		if c.Burst != nil {
+			if err := m.write("cpu", "cpu.cfs_burst_us", strconv.FormatUint(*c.Burst, 10)); err != nil {
+				return err
+			}
+		}
+		// The realtime period first: the runtime must fit into it.
+		if c.RealtimePeriod != nil && *c.RealtimePeriod != 0 {
+			if err := m.write("cpu", "cpu.rt_period_us", strconv.FormatUint(*c.RealtimePeriod, 10)); err != nil {
+				return fmt.Errorf("cpu realtime period: %w", err)
+			}
+		}
+		if c.RealtimeRuntime != nil && *c.RealtimeRuntime != 0 {
+			if err := m.write("cpu", "cpu.rt_runtime_us", strconv.FormatInt(*c.RealtimeRuntime, 10)); err != nil {
+				return fmt.Errorf("cpu realtime runtime: %w", err)
+			}
+		}
+		if c.Idle != nil {
+			if err := m.write("cpu", "cpu.idle", strconv.FormatInt(*c.Idle, 10)); err != nil {
 				return err
 			}
 		}
@@ -409,6 +431,9 @@ func deviceRule(d specs.LinuxDeviceCgroup) string {
 
 func (m *Manager) applyV2(r *specs.LinuxResources) error {
 	if mem := r.Memory; mem != nil {
+		if err := m.checkBeforeUpdate(mem, "memory.current"); err != nil {
+			return err
+		}
 		if mem.Limit != nil {
 			v := "max"
 			if *mem.Limit > 0 {
@@ -417,8 +442,16 @@ func (m *Manager) applyV2(r *specs.LinuxResources) error {
 			if err := m.write("memory", "memory.max", v); err != nil {
 				return err
 			}
-			if mem.Swap != nil && *mem.Swap > 0 && *mem.Limit > 0 {
-				if err := m.write("memory", "memory.swap.max", strconv.FormatInt(*mem.Swap-*mem.Limit, 10)); err != nil {
+			// v2 limits swap alone; the spec's swap is memory+swap.
+			if mem.Swap != nil && (*mem.Swap == -1 || *mem.Swap > 0 && *mem.Limit > 0) {
+				sw := "max"
+				if *mem.Swap > 0 {
+					if *mem.Swap < *mem.Limit {
+						return fmt.Errorf("memory+swap limit %d is below the memory limit %d", *mem.Swap, *mem.Limit)
+					}
+					sw = strconv.FormatInt(*mem.Swap-*mem.Limit, 10)
+				}
+				if err := m.write("memory", "memory.swap.max", sw); err != nil {
 					return err
 				}
 			}
@@ -457,6 +490,19 @@ func (m *Manager) applyV2(r *specs.LinuxResources) error {
 			if err := m.write("cpu", "cpu.max", fmt.Sprintf("%s %d", q, per)); err != nil {
 				return err
 			}
+		}
+		if c.Burst != nil {
+			if err := m.write("cpu", "cpu.max.burst", strconv.FormatUint(*c.Burst, 10)); err != nil {
+				return err
+			}
+		}
+		if c.Idle != nil {
+			if err := m.write("cpu", "cpu.idle", strconv.FormatInt(*c.Idle, 10)); err != nil {
+				return err
+			}
+		}
+		if (c.RealtimePeriod != nil && *c.RealtimePeriod != 0) || (c.RealtimeRuntime != nil && *c.RealtimeRuntime != 0) {
+			return errors.New("cpu realtime period and runtime need cgroup v1: cgroup v2 has no realtime group scheduling")
 		}
 		if c.Cpus != "" {
 			if err := m.write("cpuset", "cpuset.cpus", c.Cpus); err != nil {
@@ -525,6 +571,75 @@ func (m *Manager) applyV2(r *specs.LinuxResources) error {
 	}
 	// v2 device control needs eBPF programs: not implemented yet.
 	return nil
+}
+
+// setMemoryAndSwapV1 writes the memory and memory+swap limits in the order
+// the kernel accepts: the memory limit may never exceed memsw, so when both
+// grow (or swap becomes unlimited) memsw goes first.
+func (m *Manager) setMemoryAndSwapV1(mem *specs.LinuxMemory) error {
+	limit := func() error {
+		if mem.Limit == nil {
+			return nil
+		}
+		return m.write("memory", "memory.limit_in_bytes", strconv.FormatInt(*mem.Limit, 10))
+	}
+	swap := func() error {
+		if mem.Swap == nil {
+			return nil
+		}
+		return m.write("memory", "memory.memsw.limit_in_bytes", strconv.FormatInt(*mem.Swap, 10))
+	}
+	if mem.Limit != nil && mem.Swap != nil {
+		cur, err := m.readInt("memory", "memory.limit_in_bytes")
+		if err == nil && (*mem.Swap == -1 || cur < *mem.Swap) {
+			if err := swap(); err != nil {
+				return err
+			}
+			return limit()
+		}
+	}
+	if err := limit(); err != nil {
+		return err
+	}
+	return swap()
+}
+
+// checkBeforeUpdate refuses a memory limit below the current usage when the
+// spec asks for it (linux.resources.memory.checkBeforeUpdate): lowering it
+// would make the kernel reclaim or OOM-kill instead.
+func (m *Manager) checkBeforeUpdate(mem *specs.LinuxMemory, usageFile string) error {
+	if mem.CheckBeforeUpdate == nil || !*mem.CheckBeforeUpdate || mem.Limit == nil || *mem.Limit <= 0 {
+		return nil
+	}
+	usage, err := m.readInt("memory", usageFile)
+	if err != nil {
+		return err
+	}
+	if usage > *mem.Limit {
+		return fmt.Errorf("memory limit %d is below the current usage %d (checkBeforeUpdate)", *mem.Limit, usage)
+	}
+	return nil
+}
+
+// readInt reads a number from a control file ("max" is -1).
+func (m *Manager) readInt(ctrl, file string) (int64, error) {
+	d := m.dir(ctrl)
+	if d == "" {
+		return 0, fmt.Errorf("cgroup controller %s is not mounted, cannot read %s", ctrl, file)
+	}
+	b, err := os.ReadFile(filepath.Join(d, file))
+	if err != nil {
+		return 0, err
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "max" {
+		return -1, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", filepath.Join(d, file), err)
+	}
+	return n, nil
 }
 
 // kmemIgnored warns about kernel memory limits, which current kernels ignore

@@ -88,7 +88,7 @@ func New(g *globals) *cobra.Command {
 	root.AddCommand(
 		createCommand(g), startCommand(g), stateCommand(g), killCommand(g), deleteCommand(g),
 		runCommand(g), listCommand(g), specCommand(g), featuresCommand(g), pauseCommand(g),
-		resumeCommand(g), psCommand(g), execCommand(g),
+		resumeCommand(g), psCommand(g), execCommand(g), updateCommand(g),
 	)
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root

@@ -315,7 +315,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 			Bundle: c.bundle, Annotations: spec.Annotations,
 		},
 		Rootfs: c.rootfs, Created: time.Now().UTC(), InitStartTime: startTime,
-		Cgroups: c.cg, Hooks: spec.Hooks, dir: c.dir,
+		Cgroups: c.cg, Hooks: spec.Hooks, Resources: spec.Linux.Resources, dir: c.dir,
 	}
 	hooks := spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0)
 	enc := json.NewEncoder(parentSock)

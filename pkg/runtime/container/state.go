@@ -42,7 +42,10 @@ type State struct {
 	InitStartTime uint64           `json:"initStartTime"`
 	Cgroups       *cgroups.Manager `json:"cgroups,omitempty"`
 	Hooks         *specs.Hooks     `json:"hooks,omitempty"`
-	Owner         string           `json:"owner,omitempty"`
+	// Resources are the container's current limits: those of config.json,
+	// then as changed by `update`, which merges into them.
+	Resources *specs.LinuxResources `json:"resources,omitempty"`
+	Owner     string                `json:"owner,omitempty"`
 
 	dir string
 }

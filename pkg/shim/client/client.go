@@ -433,3 +433,10 @@ func (c *Client) ListExecs(ctx context.Context) ([]*shimv1.StateResponse, error)
 	}
 	return resp.Execs, nil
 }
+
+// Update changes the container's resource limits; resources is an OCI
+// LinuxResources as JSON.
+func (c *Client) Update(ctx context.Context, resources []byte) error {
+	_, err := c.shim.Update(ctx, &shimv1.UpdateRequest{Resources: resources})
+	return errdefs.FromGRPC(err)
+}

@@ -40,6 +40,9 @@ type Supervisor struct {
 	eventSubs    []chan *supervisorv1.Envelope
 	nextPid      uint32
 	metricsCalls uint64
+	// UpdateErr, when set, is what UpdateTask answers (a runtime that
+	// refuses the limits).
+	UpdateErr error
 }
 
 // Task is a fake task: its init process "" and its execs.
@@ -48,6 +51,8 @@ type Task struct {
 	logPath string
 	procs   map[string]*proc
 	paused  bool
+	// Resources are the live limits the task was last updated with.
+	Resources *specs.LinuxResources
 }
 
 // proc is a fake process.

@@ -1574,6 +1574,88 @@ func (x *ListExecsResponse) GetExecs() []*StateResponse {
 	return nil
 }
 
+type UpdateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An OCI runtime-spec LinuxResources as JSON; fields left out stay as
+	// they are.
+	Resources     []byte `protobuf:"bytes,1,opt,name=resources,proto3" json:"resources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateRequest) Reset() {
+	*x = UpdateRequest{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateRequest) ProtoMessage() {}
+
+func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateRequest.ProtoReflect.Descriptor instead.
+func (*UpdateRequest) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *UpdateRequest) GetResources() []byte {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+type UpdateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateResponse) Reset() {
+	*x = UpdateResponse{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateResponse) ProtoMessage() {}
+
+func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateResponse.ProtoReflect.Descriptor instead.
+func (*UpdateResponse) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{29}
+}
+
 var File_berth_shim_v1_shim_proto protoreflect.FileDescriptor
 
 const file_berth_shim_v1_shim_proto_rawDesc = "" +
@@ -1667,7 +1749,10 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\fExecResponse\"\x12\n" +
 	"\x10ListExecsRequest\"G\n" +
 	"\x11ListExecsResponse\x122\n" +
-	"\x05execs\x18\x01 \x03(\v2\x1c.berth.shim.v1.StateResponseR\x05execs*k\n" +
+	"\x05execs\x18\x01 \x03(\v2\x1c.berth.shim.v1.StateResponseR\x05execs\"-\n" +
+	"\rUpdateRequest\x12\x1c\n" +
+	"\tresources\x18\x01 \x01(\fR\tresources\"\x10\n" +
+	"\x0eUpdateResponse*k\n" +
 	"\x06Status\x12\x12\n" +
 	"\x0eSTATUS_UNKNOWN\x10\x00\x12\x12\n" +
 	"\x0eSTATUS_CREATED\x10\x01\x12\x12\n" +
@@ -1677,7 +1762,7 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\tLogFormat\x12\x18\n" +
 	"\x14LOG_FORMAT_JSON_FILE\x10\x00\x12\x12\n" +
 	"\x0eLOG_FORMAT_CRI\x10\x01\x12\x13\n" +
-	"\x0fLOG_FORMAT_NONE\x10\x022\xeb\a\n" +
+	"\x0fLOG_FORMAT_NONE\x10\x022\xb2\b\n" +
 	"\x04Shim\x12E\n" +
 	"\x06Create\x12\x1c.berth.shim.v1.CreateRequest\x1a\x1d.berth.shim.v1.CreateResponse\x12B\n" +
 	"\x05Start\x12\x1b.berth.shim.v1.StartRequest\x1a\x1c.berth.shim.v1.StartResponse\x12B\n" +
@@ -1693,7 +1778,8 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\x05Pause\x12\x1b.berth.shim.v1.PauseRequest\x1a\x1c.berth.shim.v1.PauseResponse\x12E\n" +
 	"\x06Resume\x12\x1c.berth.shim.v1.ResumeRequest\x1a\x1d.berth.shim.v1.ResumeResponse\x12?\n" +
 	"\x04Exec\x12\x1a.berth.shim.v1.ExecRequest\x1a\x1b.berth.shim.v1.ExecResponse\x12N\n" +
-	"\tListExecs\x12\x1f.berth.shim.v1.ListExecsRequest\x1a .berth.shim.v1.ListExecsResponseB4Z2github.com/berthd/berth/proto/berth/shim/v1;shimv1b\x06proto3"
+	"\tListExecs\x12\x1f.berth.shim.v1.ListExecsRequest\x1a .berth.shim.v1.ListExecsResponse\x12E\n" +
+	"\x06Update\x12\x1c.berth.shim.v1.UpdateRequest\x1a\x1d.berth.shim.v1.UpdateResponseB4Z2github.com/berthd/berth/proto/berth/shim/v1;shimv1b\x06proto3"
 
 var (
 	file_berth_shim_v1_shim_proto_rawDescOnce sync.Once
@@ -1708,7 +1794,7 @@ func file_berth_shim_v1_shim_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_shim_v1_shim_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_berth_shim_v1_shim_proto_goTypes = []any{
 	(Status)(0),                // 0: berth.shim.v1.Status
 	(LogFormat)(0),             // 1: berth.shim.v1.LogFormat
@@ -1741,6 +1827,8 @@ var file_berth_shim_v1_shim_proto_goTypes = []any{
 	(*ExecResponse)(nil),       // 28: berth.shim.v1.ExecResponse
 	(*ListExecsRequest)(nil),   // 29: berth.shim.v1.ListExecsRequest
 	(*ListExecsResponse)(nil),  // 30: berth.shim.v1.ListExecsResponse
+	(*UpdateRequest)(nil),      // 31: berth.shim.v1.UpdateRequest
+	(*UpdateResponse)(nil),     // 32: berth.shim.v1.UpdateResponse
 }
 var file_berth_shim_v1_shim_proto_depIdxs = []int32{
 	1,  // 0: berth.shim.v1.CreateRequest.log_format:type_name -> berth.shim.v1.LogFormat
@@ -1761,22 +1849,24 @@ var file_berth_shim_v1_shim_proto_depIdxs = []int32{
 	25, // 15: berth.shim.v1.Shim.Resume:input_type -> berth.shim.v1.ResumeRequest
 	27, // 16: berth.shim.v1.Shim.Exec:input_type -> berth.shim.v1.ExecRequest
 	29, // 17: berth.shim.v1.Shim.ListExecs:input_type -> berth.shim.v1.ListExecsRequest
-	4,  // 18: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
-	6,  // 19: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
-	8,  // 20: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
-	10, // 21: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
-	12, // 22: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
-	14, // 23: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
-	16, // 24: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
-	18, // 25: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
-	20, // 26: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
-	22, // 27: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
-	24, // 28: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
-	26, // 29: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
-	28, // 30: berth.shim.v1.Shim.Exec:output_type -> berth.shim.v1.ExecResponse
-	30, // 31: berth.shim.v1.Shim.ListExecs:output_type -> berth.shim.v1.ListExecsResponse
-	18, // [18:32] is the sub-list for method output_type
-	4,  // [4:18] is the sub-list for method input_type
+	31, // 18: berth.shim.v1.Shim.Update:input_type -> berth.shim.v1.UpdateRequest
+	4,  // 19: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
+	6,  // 20: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
+	8,  // 21: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
+	10, // 22: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
+	12, // 23: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
+	14, // 24: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
+	16, // 25: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
+	18, // 26: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
+	20, // 27: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
+	22, // 28: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
+	24, // 29: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
+	26, // 30: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
+	28, // 31: berth.shim.v1.Shim.Exec:output_type -> berth.shim.v1.ExecResponse
+	30, // 32: berth.shim.v1.Shim.ListExecs:output_type -> berth.shim.v1.ListExecsResponse
+	32, // 33: berth.shim.v1.Shim.Update:output_type -> berth.shim.v1.UpdateResponse
+	19, // [19:34] is the sub-list for method output_type
+	4,  // [4:19] is the sub-list for method input_type
 	4,  // [4:4] is the sub-list for extension type_name
 	4,  // [4:4] is the sub-list for extension extendee
 	0,  // [0:4] is the sub-list for field type_name
@@ -1793,7 +1883,7 @@ func file_berth_shim_v1_shim_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_shim_v1_shim_proto_rawDesc), len(file_berth_shim_v1_shim_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,6 +36,7 @@ const (
 	Shim_Resume_FullMethodName     = "/berth.shim.v1.Shim/Resume"
 	Shim_Exec_FullMethodName       = "/berth.shim.v1.Shim/Exec"
 	Shim_ListExecs_FullMethodName  = "/berth.shim.v1.Shim/ListExecs"
+	Shim_Update_FullMethodName     = "/berth.shim.v1.Shim/Update"
 )
 
 // ShimClient is the client API for Shim service.
@@ -81,6 +82,10 @@ type ShimClient interface {
 	// ListExecs reports every exec the shim holds (not yet deleted), so that
 	// a restarted supervisord can follow them again.
 	ListExecs(ctx context.Context, in *ListExecsRequest, opts ...grpc.CallOption) (*ListExecsResponse, error)
+	// Update changes the resource limits of the created, running or paused
+	// container (`runtime update --resources -`). They apply to the whole
+	// container, its execs included, which share its cgroups.
+	Update(ctx context.Context, in *UpdateRequest, opts ...grpc.CallOption) (*UpdateResponse, error)
 }
 
 type shimClient struct {
@@ -243,6 +248,16 @@ func (c *shimClient) ListExecs(ctx context.Context, in *ListExecsRequest, opts .
 	return out, nil
 }
 
+func (c *shimClient) Update(ctx context.Context, in *UpdateRequest, opts ...grpc.CallOption) (*UpdateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateResponse)
+	err := c.cc.Invoke(ctx, Shim_Update_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ShimServer is the server API for Shim service.
 // All implementations must embed UnimplementedShimServer
 // for forward compatibility.
@@ -286,6 +301,10 @@ type ShimServer interface {
 	// ListExecs reports every exec the shim holds (not yet deleted), so that
 	// a restarted supervisord can follow them again.
 	ListExecs(context.Context, *ListExecsRequest) (*ListExecsResponse, error)
+	// Update changes the resource limits of the created, running or paused
+	// container (`runtime update --resources -`). They apply to the whole
+	// container, its execs included, which share its cgroups.
+	Update(context.Context, *UpdateRequest) (*UpdateResponse, error)
 	mustEmbedUnimplementedShimServer()
 }
 
@@ -337,6 +356,9 @@ func (UnimplementedShimServer) Exec(context.Context, *ExecRequest) (*ExecRespons
 }
 func (UnimplementedShimServer) ListExecs(context.Context, *ListExecsRequest) (*ListExecsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListExecs not implemented")
+}
+func (UnimplementedShimServer) Update(context.Context, *UpdateRequest) (*UpdateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Update not implemented")
 }
 func (UnimplementedShimServer) mustEmbedUnimplementedShimServer() {}
 func (UnimplementedShimServer) testEmbeddedByValue()              {}
@@ -593,6 +615,24 @@ func _Shim_ListExecs_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Shim_Update_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShimServer).Update(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shim_Update_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShimServer).Update(ctx, req.(*UpdateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Shim_ServiceDesc is the grpc.ServiceDesc for Shim service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -647,6 +687,10 @@ var Shim_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListExecs",
 			Handler:    _Shim_ListExecs_Handler,
+		},
+		{
+			MethodName: "Update",
+			Handler:    _Shim_Update_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -505,6 +505,103 @@ func (*DeleteContainerResponse) Descriptor() ([]byte, []int) {
 	return file_berth_supervisor_v1_containers_proto_rawDescGZIP(), []int{9}
 }
 
+type UpdateContainerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The container's id and the new values of the fields to update.
+	Container     *Container `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
+	UpdateFields  []string   `protobuf:"bytes,2,rep,name=update_fields,json=updateFields,proto3" json:"update_fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateContainerRequest) Reset() {
+	*x = UpdateContainerRequest{}
+	mi := &file_berth_supervisor_v1_containers_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateContainerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateContainerRequest) ProtoMessage() {}
+
+func (x *UpdateContainerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_containers_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateContainerRequest.ProtoReflect.Descriptor instead.
+func (*UpdateContainerRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_containers_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *UpdateContainerRequest) GetContainer() *Container {
+	if x != nil {
+		return x.Container
+	}
+	return nil
+}
+
+func (x *UpdateContainerRequest) GetUpdateFields() []string {
+	if x != nil {
+		return x.UpdateFields
+	}
+	return nil
+}
+
+type UpdateContainerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Container     *Container             `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateContainerResponse) Reset() {
+	*x = UpdateContainerResponse{}
+	mi := &file_berth_supervisor_v1_containers_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateContainerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateContainerResponse) ProtoMessage() {}
+
+func (x *UpdateContainerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_containers_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateContainerResponse.ProtoReflect.Descriptor instead.
+func (*UpdateContainerResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_containers_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *UpdateContainerResponse) GetContainer() *Container {
+	if x != nil {
+		return x.Container
+	}
+	return nil
+}
+
 var File_berth_supervisor_v1_containers_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_containers_proto_rawDesc = "" +
@@ -541,13 +638,19 @@ const file_berth_supervisor_v1_containers_proto_rawDesc = "" +
 	"containers\"(\n" +
 	"\x16DeleteContainerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x19\n" +
-	"\x17DeleteContainerResponse2\x93\x03\n" +
+	"\x17DeleteContainerResponse\"{\n" +
+	"\x16UpdateContainerRequest\x12<\n" +
+	"\tcontainer\x18\x01 \x01(\v2\x1e.berth.supervisor.v1.ContainerR\tcontainer\x12#\n" +
+	"\rupdate_fields\x18\x02 \x03(\tR\fupdateFields\"W\n" +
+	"\x17UpdateContainerResponse\x12<\n" +
+	"\tcontainer\x18\x01 \x01(\v2\x1e.berth.supervisor.v1.ContainerR\tcontainer2\xf8\x03\n" +
 	"\n" +
 	"Containers\x12c\n" +
 	"\x06Create\x12+.berth.supervisor.v1.CreateContainerRequest\x1a,.berth.supervisor.v1.CreateContainerResponse\x12Z\n" +
 	"\x03Get\x12(.berth.supervisor.v1.GetContainerRequest\x1a).berth.supervisor.v1.GetContainerResponse\x12_\n" +
 	"\x04List\x12*.berth.supervisor.v1.ListContainersRequest\x1a+.berth.supervisor.v1.ListContainersResponse\x12c\n" +
-	"\x06Delete\x12+.berth.supervisor.v1.DeleteContainerRequest\x1a,.berth.supervisor.v1.DeleteContainerResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\x06Delete\x12+.berth.supervisor.v1.DeleteContainerRequest\x1a,.berth.supervisor.v1.DeleteContainerResponse\x12c\n" +
+	"\x06Update\x12+.berth.supervisor.v1.UpdateContainerRequest\x1a,.berth.supervisor.v1.UpdateContainerResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_containers_proto_rawDescOnce sync.Once
@@ -561,7 +664,7 @@ func file_berth_supervisor_v1_containers_proto_rawDescGZIP() []byte {
 	return file_berth_supervisor_v1_containers_proto_rawDescData
 }
 
-var file_berth_supervisor_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_berth_supervisor_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_berth_supervisor_v1_containers_proto_goTypes = []any{
 	(*Runtime)(nil),                 // 0: berth.supervisor.v1.Runtime
 	(*Container)(nil),               // 1: berth.supervisor.v1.Container
@@ -573,28 +676,34 @@ var file_berth_supervisor_v1_containers_proto_goTypes = []any{
 	(*ListContainersResponse)(nil),  // 7: berth.supervisor.v1.ListContainersResponse
 	(*DeleteContainerRequest)(nil),  // 8: berth.supervisor.v1.DeleteContainerRequest
 	(*DeleteContainerResponse)(nil), // 9: berth.supervisor.v1.DeleteContainerResponse
-	nil,                             // 10: berth.supervisor.v1.Container.LabelsEntry
+	(*UpdateContainerRequest)(nil),  // 10: berth.supervisor.v1.UpdateContainerRequest
+	(*UpdateContainerResponse)(nil), // 11: berth.supervisor.v1.UpdateContainerResponse
+	nil,                             // 12: berth.supervisor.v1.Container.LabelsEntry
 }
 var file_berth_supervisor_v1_containers_proto_depIdxs = []int32{
-	10, // 0: berth.supervisor.v1.Container.labels:type_name -> berth.supervisor.v1.Container.LabelsEntry
+	12, // 0: berth.supervisor.v1.Container.labels:type_name -> berth.supervisor.v1.Container.LabelsEntry
 	0,  // 1: berth.supervisor.v1.Container.runtime:type_name -> berth.supervisor.v1.Runtime
 	1,  // 2: berth.supervisor.v1.CreateContainerRequest.container:type_name -> berth.supervisor.v1.Container
 	1,  // 3: berth.supervisor.v1.CreateContainerResponse.container:type_name -> berth.supervisor.v1.Container
 	1,  // 4: berth.supervisor.v1.GetContainerResponse.container:type_name -> berth.supervisor.v1.Container
 	1,  // 5: berth.supervisor.v1.ListContainersResponse.containers:type_name -> berth.supervisor.v1.Container
-	2,  // 6: berth.supervisor.v1.Containers.Create:input_type -> berth.supervisor.v1.CreateContainerRequest
-	4,  // 7: berth.supervisor.v1.Containers.Get:input_type -> berth.supervisor.v1.GetContainerRequest
-	6,  // 8: berth.supervisor.v1.Containers.List:input_type -> berth.supervisor.v1.ListContainersRequest
-	8,  // 9: berth.supervisor.v1.Containers.Delete:input_type -> berth.supervisor.v1.DeleteContainerRequest
-	3,  // 10: berth.supervisor.v1.Containers.Create:output_type -> berth.supervisor.v1.CreateContainerResponse
-	5,  // 11: berth.supervisor.v1.Containers.Get:output_type -> berth.supervisor.v1.GetContainerResponse
-	7,  // 12: berth.supervisor.v1.Containers.List:output_type -> berth.supervisor.v1.ListContainersResponse
-	9,  // 13: berth.supervisor.v1.Containers.Delete:output_type -> berth.supervisor.v1.DeleteContainerResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	1,  // 6: berth.supervisor.v1.UpdateContainerRequest.container:type_name -> berth.supervisor.v1.Container
+	1,  // 7: berth.supervisor.v1.UpdateContainerResponse.container:type_name -> berth.supervisor.v1.Container
+	2,  // 8: berth.supervisor.v1.Containers.Create:input_type -> berth.supervisor.v1.CreateContainerRequest
+	4,  // 9: berth.supervisor.v1.Containers.Get:input_type -> berth.supervisor.v1.GetContainerRequest
+	6,  // 10: berth.supervisor.v1.Containers.List:input_type -> berth.supervisor.v1.ListContainersRequest
+	8,  // 11: berth.supervisor.v1.Containers.Delete:input_type -> berth.supervisor.v1.DeleteContainerRequest
+	10, // 12: berth.supervisor.v1.Containers.Update:input_type -> berth.supervisor.v1.UpdateContainerRequest
+	3,  // 13: berth.supervisor.v1.Containers.Create:output_type -> berth.supervisor.v1.CreateContainerResponse
+	5,  // 14: berth.supervisor.v1.Containers.Get:output_type -> berth.supervisor.v1.GetContainerResponse
+	7,  // 15: berth.supervisor.v1.Containers.List:output_type -> berth.supervisor.v1.ListContainersResponse
+	9,  // 16: berth.supervisor.v1.Containers.Delete:output_type -> berth.supervisor.v1.DeleteContainerResponse
+	11, // 17: berth.supervisor.v1.Containers.Update:output_type -> berth.supervisor.v1.UpdateContainerResponse
+	13, // [13:18] is the sub-list for method output_type
+	8,  // [8:13] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_berth_supervisor_v1_containers_proto_init() }
@@ -608,7 +717,7 @@ func file_berth_supervisor_v1_containers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_containers_proto_rawDesc), len(file_berth_supervisor_v1_containers_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,7 @@ const (
 	Containers_Get_FullMethodName    = "/berth.supervisor.v1.Containers/Get"
 	Containers_List_FullMethodName   = "/berth.supervisor.v1.Containers/List"
 	Containers_Delete_FullMethodName = "/berth.supervisor.v1.Containers/Delete"
+	Containers_Update_FullMethodName = "/berth.supervisor.v1.Containers/Update"
 )
 
 // ContainersClient is the client API for Containers service.
@@ -39,6 +40,10 @@ type ContainersClient interface {
 	// Delete removes the metadata and the container's snapshot. It fails with
 	// FailedPrecondition while the container has a task.
 	Delete(ctx context.Context, in *DeleteContainerRequest, opts ...grpc.CallOption) (*DeleteContainerResponse, error)
+	// Update replaces the fields named in update_fields ("spec", "labels")
+	// with those of container; the others cannot change. A running task
+	// keeps the spec it was created with until it is created again.
+	Update(ctx context.Context, in *UpdateContainerRequest, opts ...grpc.CallOption) (*UpdateContainerResponse, error)
 }
 
 type containersClient struct {
@@ -89,6 +94,16 @@ func (c *containersClient) Delete(ctx context.Context, in *DeleteContainerReques
 	return out, nil
 }
 
+func (c *containersClient) Update(ctx context.Context, in *UpdateContainerRequest, opts ...grpc.CallOption) (*UpdateContainerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateContainerResponse)
+	err := c.cc.Invoke(ctx, Containers_Update_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ContainersServer is the server API for Containers service.
 // All implementations must embed UnimplementedContainersServer
 // for forward compatibility.
@@ -103,6 +118,10 @@ type ContainersServer interface {
 	// Delete removes the metadata and the container's snapshot. It fails with
 	// FailedPrecondition while the container has a task.
 	Delete(context.Context, *DeleteContainerRequest) (*DeleteContainerResponse, error)
+	// Update replaces the fields named in update_fields ("spec", "labels")
+	// with those of container; the others cannot change. A running task
+	// keeps the spec it was created with until it is created again.
+	Update(context.Context, *UpdateContainerRequest) (*UpdateContainerResponse, error)
 	mustEmbedUnimplementedContainersServer()
 }
 
@@ -124,6 +143,9 @@ func (UnimplementedContainersServer) List(context.Context, *ListContainersReques
 }
 func (UnimplementedContainersServer) Delete(context.Context, *DeleteContainerRequest) (*DeleteContainerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Delete not implemented")
+}
+func (UnimplementedContainersServer) Update(context.Context, *UpdateContainerRequest) (*UpdateContainerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Update not implemented")
 }
 func (UnimplementedContainersServer) mustEmbedUnimplementedContainersServer() {}
 func (UnimplementedContainersServer) testEmbeddedByValue()                    {}
@@ -218,6 +240,24 @@ func _Containers_Delete_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Containers_Update_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateContainerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ContainersServer).Update(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Containers_Update_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ContainersServer).Update(ctx, req.(*UpdateContainerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Containers_ServiceDesc is the grpc.ServiceDesc for Containers service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -240,6 +280,10 @@ var Containers_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Delete",
 			Handler:    _Containers_Delete_Handler,
+		},
+		{
+			MethodName: "Update",
+			Handler:    _Containers_Update_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

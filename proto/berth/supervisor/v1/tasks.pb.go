@@ -1985,6 +1985,96 @@ func (x *MetricsResponse) GetOnlineCpus() uint32 {
 	return 0
 }
 
+type UpdateTaskRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	// An OCI runtime-spec LinuxResources as JSON; fields left out stay as
+	// they are.
+	Resources     []byte `protobuf:"bytes,2,opt,name=resources,proto3" json:"resources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTaskRequest) Reset() {
+	*x = UpdateTaskRequest{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTaskRequest) ProtoMessage() {}
+
+func (x *UpdateTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTaskRequest.ProtoReflect.Descriptor instead.
+func (*UpdateTaskRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *UpdateTaskRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *UpdateTaskRequest) GetResources() []byte {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+type UpdateTaskResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTaskResponse) Reset() {
+	*x = UpdateTaskResponse{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTaskResponse) ProtoMessage() {}
+
+func (x *UpdateTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTaskResponse.ProtoReflect.Descriptor instead.
+func (*UpdateTaskResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{35}
+}
+
 var File_berth_supervisor_v1_tasks_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
@@ -2119,14 +2209,18 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"\rio_read_bytes\x18\f \x01(\x04R\vioReadBytes\x12$\n" +
 	"\x0eio_write_bytes\x18\r \x01(\x04R\fioWriteBytes\x12\x1f\n" +
 	"\vonline_cpus\x18\x0e \x01(\rR\n" +
-	"onlineCpus*\x88\x01\n" +
+	"onlineCpus\"T\n" +
+	"\x11UpdateTaskRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x1c\n" +
+	"\tresources\x18\x02 \x01(\fR\tresources\"\x14\n" +
+	"\x12UpdateTaskResponse*\x88\x01\n" +
 	"\n" +
 	"TaskStatus\x12\x17\n" +
 	"\x13TASK_STATUS_UNKNOWN\x10\x00\x12\x17\n" +
 	"\x13TASK_STATUS_CREATED\x10\x01\x12\x17\n" +
 	"\x13TASK_STATUS_RUNNING\x10\x02\x12\x17\n" +
 	"\x13TASK_STATUS_STOPPED\x10\x03\x12\x16\n" +
-	"\x12TASK_STATUS_PAUSED\x10\x042\x95\v\n" +
+	"\x12TASK_STATUS_PAUSED\x10\x042\xf0\v\n" +
 	"\x05Tasks\x12Y\n" +
 	"\x06Create\x12&.berth.supervisor.v1.CreateTaskRequest\x1a'.berth.supervisor.v1.CreateTaskResponse\x12V\n" +
 	"\x05Start\x12%.berth.supervisor.v1.StartTaskRequest\x1a&.berth.supervisor.v1.StartTaskResponse\x12P\n" +
@@ -2144,7 +2238,8 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"\x05Pause\x12%.berth.supervisor.v1.PauseTaskRequest\x1a&.berth.supervisor.v1.PauseTaskResponse\x12Y\n" +
 	"\x06Resume\x12&.berth.supervisor.v1.ResumeTaskRequest\x1a'.berth.supervisor.v1.ResumeTaskResponse\x12W\n" +
 	"\bListPids\x12$.berth.supervisor.v1.ListPidsRequest\x1a%.berth.supervisor.v1.ListPidsResponse\x12T\n" +
-	"\aMetrics\x12#.berth.supervisor.v1.MetricsRequest\x1a$.berth.supervisor.v1.MetricsResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\aMetrics\x12#.berth.supervisor.v1.MetricsRequest\x1a$.berth.supervisor.v1.MetricsResponse\x12Y\n" +
+	"\x06Update\x12&.berth.supervisor.v1.UpdateTaskRequest\x1a'.berth.supervisor.v1.UpdateTaskResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_tasks_proto_rawDescOnce sync.Once
@@ -2159,7 +2254,7 @@ func file_berth_supervisor_v1_tasks_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_supervisor_v1_tasks_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_berth_supervisor_v1_tasks_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_berth_supervisor_v1_tasks_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_berth_supervisor_v1_tasks_proto_goTypes = []any{
 	(TaskStatus)(0),                // 0: berth.supervisor.v1.TaskStatus
 	(AttachTaskResponse_Stream)(0), // 1: berth.supervisor.v1.AttachTaskResponse.Stream
@@ -2197,6 +2292,8 @@ var file_berth_supervisor_v1_tasks_proto_goTypes = []any{
 	(*ListPidsResponse)(nil),       // 33: berth.supervisor.v1.ListPidsResponse
 	(*MetricsRequest)(nil),         // 34: berth.supervisor.v1.MetricsRequest
 	(*MetricsResponse)(nil),        // 35: berth.supervisor.v1.MetricsResponse
+	(*UpdateTaskRequest)(nil),      // 36: berth.supervisor.v1.UpdateTaskRequest
+	(*UpdateTaskResponse)(nil),     // 37: berth.supervisor.v1.UpdateTaskResponse
 }
 var file_berth_supervisor_v1_tasks_proto_depIdxs = []int32{
 	0,  // 0: berth.supervisor.v1.Task.status:type_name -> berth.supervisor.v1.TaskStatus
@@ -2222,24 +2319,26 @@ var file_berth_supervisor_v1_tasks_proto_depIdxs = []int32{
 	29, // 20: berth.supervisor.v1.Tasks.Resume:input_type -> berth.supervisor.v1.ResumeTaskRequest
 	31, // 21: berth.supervisor.v1.Tasks.ListPids:input_type -> berth.supervisor.v1.ListPidsRequest
 	34, // 22: berth.supervisor.v1.Tasks.Metrics:input_type -> berth.supervisor.v1.MetricsRequest
-	4,  // 23: berth.supervisor.v1.Tasks.Create:output_type -> berth.supervisor.v1.CreateTaskResponse
-	6,  // 24: berth.supervisor.v1.Tasks.Start:output_type -> berth.supervisor.v1.StartTaskResponse
-	8,  // 25: berth.supervisor.v1.Tasks.Get:output_type -> berth.supervisor.v1.GetTaskResponse
-	10, // 26: berth.supervisor.v1.Tasks.List:output_type -> berth.supervisor.v1.ListTasksResponse
-	12, // 27: berth.supervisor.v1.Tasks.Kill:output_type -> berth.supervisor.v1.KillTaskResponse
-	14, // 28: berth.supervisor.v1.Tasks.Wait:output_type -> berth.supervisor.v1.WaitTaskResponse
-	16, // 29: berth.supervisor.v1.Tasks.Delete:output_type -> berth.supervisor.v1.DeleteTaskResponse
-	18, // 30: berth.supervisor.v1.Tasks.Attach:output_type -> berth.supervisor.v1.AttachTaskResponse
-	20, // 31: berth.supervisor.v1.Tasks.Exec:output_type -> berth.supervisor.v1.ExecProcessResponse
-	22, // 32: berth.supervisor.v1.Tasks.WriteStdin:output_type -> berth.supervisor.v1.WriteStdinResponse
-	24, // 33: berth.supervisor.v1.Tasks.CloseIO:output_type -> berth.supervisor.v1.CloseIOResponse
-	26, // 34: berth.supervisor.v1.Tasks.ResizePty:output_type -> berth.supervisor.v1.ResizePtyResponse
-	28, // 35: berth.supervisor.v1.Tasks.Pause:output_type -> berth.supervisor.v1.PauseTaskResponse
-	30, // 36: berth.supervisor.v1.Tasks.Resume:output_type -> berth.supervisor.v1.ResumeTaskResponse
-	33, // 37: berth.supervisor.v1.Tasks.ListPids:output_type -> berth.supervisor.v1.ListPidsResponse
-	35, // 38: berth.supervisor.v1.Tasks.Metrics:output_type -> berth.supervisor.v1.MetricsResponse
-	23, // [23:39] is the sub-list for method output_type
-	7,  // [7:23] is the sub-list for method input_type
+	36, // 23: berth.supervisor.v1.Tasks.Update:input_type -> berth.supervisor.v1.UpdateTaskRequest
+	4,  // 24: berth.supervisor.v1.Tasks.Create:output_type -> berth.supervisor.v1.CreateTaskResponse
+	6,  // 25: berth.supervisor.v1.Tasks.Start:output_type -> berth.supervisor.v1.StartTaskResponse
+	8,  // 26: berth.supervisor.v1.Tasks.Get:output_type -> berth.supervisor.v1.GetTaskResponse
+	10, // 27: berth.supervisor.v1.Tasks.List:output_type -> berth.supervisor.v1.ListTasksResponse
+	12, // 28: berth.supervisor.v1.Tasks.Kill:output_type -> berth.supervisor.v1.KillTaskResponse
+	14, // 29: berth.supervisor.v1.Tasks.Wait:output_type -> berth.supervisor.v1.WaitTaskResponse
+	16, // 30: berth.supervisor.v1.Tasks.Delete:output_type -> berth.supervisor.v1.DeleteTaskResponse
+	18, // 31: berth.supervisor.v1.Tasks.Attach:output_type -> berth.supervisor.v1.AttachTaskResponse
+	20, // 32: berth.supervisor.v1.Tasks.Exec:output_type -> berth.supervisor.v1.ExecProcessResponse
+	22, // 33: berth.supervisor.v1.Tasks.WriteStdin:output_type -> berth.supervisor.v1.WriteStdinResponse
+	24, // 34: berth.supervisor.v1.Tasks.CloseIO:output_type -> berth.supervisor.v1.CloseIOResponse
+	26, // 35: berth.supervisor.v1.Tasks.ResizePty:output_type -> berth.supervisor.v1.ResizePtyResponse
+	28, // 36: berth.supervisor.v1.Tasks.Pause:output_type -> berth.supervisor.v1.PauseTaskResponse
+	30, // 37: berth.supervisor.v1.Tasks.Resume:output_type -> berth.supervisor.v1.ResumeTaskResponse
+	33, // 38: berth.supervisor.v1.Tasks.ListPids:output_type -> berth.supervisor.v1.ListPidsResponse
+	35, // 39: berth.supervisor.v1.Tasks.Metrics:output_type -> berth.supervisor.v1.MetricsResponse
+	37, // 40: berth.supervisor.v1.Tasks.Update:output_type -> berth.supervisor.v1.UpdateTaskResponse
+	24, // [24:41] is the sub-list for method output_type
+	7,  // [7:24] is the sub-list for method input_type
 	7,  // [7:7] is the sub-list for extension type_name
 	7,  // [7:7] is the sub-list for extension extendee
 	0,  // [0:7] is the sub-list for field type_name
@@ -2256,7 +2355,7 @@ func file_berth_supervisor_v1_tasks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_tasks_proto_rawDesc), len(file_berth_supervisor_v1_tasks_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,7 @@ const (
 	Tasks_Resume_FullMethodName     = "/berth.supervisor.v1.Tasks/Resume"
 	Tasks_ListPids_FullMethodName   = "/berth.supervisor.v1.Tasks/ListPids"
 	Tasks_Metrics_FullMethodName    = "/berth.supervisor.v1.Tasks/Metrics"
+	Tasks_Update_FullMethodName     = "/berth.supervisor.v1.Tasks/Update"
 )
 
 // TasksClient is the client API for Tasks service.
@@ -74,6 +75,11 @@ type TasksClient interface {
 	ListPids(ctx context.Context, in *ListPidsRequest, opts ...grpc.CallOption) (*ListPidsResponse, error)
 	// Metrics reads the task's cgroup: cpu, memory, pids, block io.
 	Metrics(ctx context.Context, in *MetricsRequest, opts ...grpc.CallOption) (*MetricsResponse, error)
+	// Update changes the resource limits of the task's container while it
+	// runs (or is created or paused); the task's shim applies them with the
+	// runtime. The container's stored spec is not changed: Containers.Update
+	// does that, for the task's next start.
+	Update(ctx context.Context, in *UpdateTaskRequest, opts ...grpc.CallOption) (*UpdateTaskResponse, error)
 }
 
 type tasksClient struct {
@@ -256,6 +262,16 @@ func (c *tasksClient) Metrics(ctx context.Context, in *MetricsRequest, opts ...g
 	return out, nil
 }
 
+func (c *tasksClient) Update(ctx context.Context, in *UpdateTaskRequest, opts ...grpc.CallOption) (*UpdateTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateTaskResponse)
+	err := c.cc.Invoke(ctx, Tasks_Update_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TasksServer is the server API for Tasks service.
 // All implementations must embed UnimplementedTasksServer
 // for forward compatibility.
@@ -293,6 +309,11 @@ type TasksServer interface {
 	ListPids(context.Context, *ListPidsRequest) (*ListPidsResponse, error)
 	// Metrics reads the task's cgroup: cpu, memory, pids, block io.
 	Metrics(context.Context, *MetricsRequest) (*MetricsResponse, error)
+	// Update changes the resource limits of the task's container while it
+	// runs (or is created or paused); the task's shim applies them with the
+	// runtime. The container's stored spec is not changed: Containers.Update
+	// does that, for the task's next start.
+	Update(context.Context, *UpdateTaskRequest) (*UpdateTaskResponse, error)
 	mustEmbedUnimplementedTasksServer()
 }
 
@@ -350,6 +371,9 @@ func (UnimplementedTasksServer) ListPids(context.Context, *ListPidsRequest) (*Li
 }
 func (UnimplementedTasksServer) Metrics(context.Context, *MetricsRequest) (*MetricsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Metrics not implemented")
+}
+func (UnimplementedTasksServer) Update(context.Context, *UpdateTaskRequest) (*UpdateTaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Update not implemented")
 }
 func (UnimplementedTasksServer) mustEmbedUnimplementedTasksServer() {}
 func (UnimplementedTasksServer) testEmbeddedByValue()               {}
@@ -642,6 +666,24 @@ func _Tasks_Metrics_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Tasks_Update_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TasksServer).Update(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Tasks_Update_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TasksServer).Update(ctx, req.(*UpdateTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Tasks_ServiceDesc is the grpc.ServiceDesc for Tasks service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -704,6 +746,10 @@ var Tasks_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Metrics",
 			Handler:    _Tasks_Metrics_Handler,
+		},
+		{
+			MethodName: "Update",
+			Handler:    _Tasks_Update_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
