@@ -1,12 +1,20 @@
 package e2e
 
 import (
+	"bufio"
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	mobyclient "github.com/moby/moby/client"
 
 	"github.com/berthd/berth/test/image"
 )
@@ -195,5 +203,88 @@ func TestLogDetails(t *testing.T) {
 		"busybox", "echo", "hi")
 	if out := d.must("logs", "--details", "tagged"); out != "REGION=eu,app=shop,tag=tagged%2Fbusybox hi\n" {
 		t.Errorf("logs --details %q", out)
+	}
+}
+
+// docker logs -f follows the log through rotations (compressed ones too)
+// without losing or repeating a line: the test feeds a cat through its
+// stdin, each line once the follower has seen the one three before, so the
+// follower is never a whole file behind.
+func TestLogFollowAcrossRotations(t *testing.T) {
+	s := newStack(t)
+	d := newDockerCLI(t, s)
+	loadBusyboxDocker(t, s, d)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl, err := mobyclient.New(mobyclient.WithHost("unix://"+s.engSock), mobyclient.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	res, err := cl.ContainerCreate(ctx, mobyclient.ContainerCreateOptions{
+		Config: &container.Config{Image: "busybox", Cmd: []string{"cat"}, OpenStdin: true, StdinOnce: true, AttachStdin: true},
+		HostConfig: &container.HostConfig{LogConfig: container.LogConfig{Type: "json-file",
+			Config: map[string]string{"max-size": "1k", "max-file": "3", "compress": "true"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := cl.ContainerAttach(ctx, res.ID, mobyclient.ContainerAttachOptions{Stream: true, Stdin: true, Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer att.Close()
+	go io.Copy(io.Discard, att.Reader)
+	if _, err := cl.ContainerStart(ctx, res.ID, mobyclient.ContainerStartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := cl.ContainerLogs(ctx, res.ID, mobyclient.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	pr, pw := io.Pipe()
+	go func() { _, err := stdcopy.StdCopy(pw, pw, rc); pw.CloseWithError(err) }()
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	const n, lag = 300, 3
+	var got []string
+	for i := 0; i < n; i++ {
+		for len(got) < i-lag {
+			l, ok := <-lines
+			if !ok {
+				t.Fatalf("follow ended after %d lines: %q", len(got), got)
+			}
+			got = append(got, l)
+		}
+		if _, err := fmt.Fprintf(att.Conn, "line %d\n", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// cat exits at stdin's end; the follow ends with the container.
+	if err := att.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	for l := range lines {
+		got = append(got, l)
+	}
+	if len(got) != n {
+		t.Fatalf("followed %d lines, want %d", len(got), n)
+	}
+	for i, l := range got {
+		if want := fmt.Sprintf("line %d", i); l != want {
+			t.Fatalf("line %d is %q, want %q", i, l, want)
+		}
+	}
+	// It did rotate, and compress.
+	files := containerFiles(t, s, res.ID, "", regexp.MustCompile(`-json\.log\.2\.gz$`))
+	if len(files) != 1 {
+		t.Errorf("no rotated, compressed file: %v", files)
 	}
 }
