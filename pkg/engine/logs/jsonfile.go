@@ -70,8 +70,12 @@ func Read(ctx context.Context, path string, o Options, fn func(Entry) error) err
 		return err
 	}
 	defer func() { closeAll(srcs) }()
+	start, err := r.tailStart(srcs)
+	if err != nil {
+		return err
+	}
 	var cur *source
-	for _, s := range srcs {
+	for _, s := range srcs[start:] {
 		drain := r.drainFile
 		if s.live {
 			cur, drain = s, r.drain
@@ -254,6 +258,53 @@ func (r *reader) resync(path string, srcs *[]*source) (*source, error) {
 		}
 	}
 	return cur, nil
+}
+
+// tailStart returns the index of the oldest file a tail needs, counting
+// the selected records of the newest files first, so that a tail of a long
+// rotated log does not read all of it. That file must also start before
+// the newest record, so that the position a follow keeps (the count of
+// records of that time) is complete.
+func (r *reader) tailStart(srcs []*source) (int, error) {
+	if r.o.Tail < 0 || len(srcs) < 2 {
+		return 0, nil
+	}
+	n := 0
+	var last time.Time
+	for i := len(srcs) - 1; i > 0; i-- {
+		s := srcs[i]
+		var first, end time.Time
+		for {
+			line, err := s.r.ReadBytes('\n')
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					return 0, fmt.Errorf("read log %s: %w", s.f.Name(), err)
+				}
+				break
+			}
+			var e Entry
+			if json.Unmarshal(bytes.TrimSpace(line), &e) != nil {
+				continue
+			}
+			if first.IsZero() {
+				first = e.Time
+			}
+			end = e.Time
+			if (r.o.Until.IsZero() || !e.Time.After(r.o.Until)) && r.o.want(&e) {
+				n++
+			}
+		}
+		if err := s.rewind(); err != nil {
+			return 0, err
+		}
+		if last.IsZero() {
+			last = end
+		}
+		if n >= r.o.Tail && !first.IsZero() && first.Before(last) {
+			return i, nil
+		}
+	}
+	return 0, nil
 }
 
 // startOf returns the index of the newest file that starts before pos:

@@ -168,3 +168,38 @@ func TestFollowAcrossShimRotations(t *testing.T) {
 		})
 	}
 }
+
+// A tail reads only the newest files it needs: an older file that cannot
+// be read (here a gzip whose body is corrupt) does not matter to it.
+func TestTailReadsNewestFiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	writeGz(t, path+".2.gz", Entry{"old\n", "stdout", at(0), nil})
+	b, _ := os.ReadFile(path + ".2.gz")
+	for i := 10; i < len(b)-8; i++ {
+		b[i] ^= 0xff
+	}
+	os.WriteFile(path+".2.gz", b, 0o600)
+	writeLog(t, path+".1", Entry{"a\n", "stdout", at(1), nil}, Entry{"b\n", "stderr", at(2), nil})
+	writeLog(t, path, Entry{"c\n", "stdout", at(3), nil}, Entry{"d\n", "stdout", at(4), nil})
+	all := Options{Stdout: true, Stderr: true, Tail: -1}
+	for _, c := range []struct {
+		name string
+		o    func(o Options) Options
+		want string
+	}{
+		{"tail 2", func(o Options) Options { o.Tail = 2; return o }, "o:c\no:d\n"},
+		{"tail 0", func(o Options) Options { o.Tail = 0; return o }, ""},
+		{"tail 3", func(o Options) Options { o.Tail = 3; return o }, "e:b\no:c\no:d\n"},
+		{"stderr tail 1", func(o Options) Options { o.Stdout, o.Tail = false, 1; return o }, "e:b\n"},
+		{"until tail 1", func(o Options) Options { o.Until, o.Tail = at(2), 1; return o }, "e:b\n"},
+	} {
+		if got := collect(t, path, c.o(all)); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+	// Reading all of it does meet the corrupt file.
+	if err := Read(context.Background(), path, all, func(Entry) error { return nil }); err == nil {
+		t.Error("corrupt file not read")
+	}
+}
