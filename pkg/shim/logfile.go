@@ -3,11 +3,7 @@ package shim
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -44,11 +40,31 @@ type LogWriter struct {
 	partial [2][]byte
 	buf     []byte
 	now     func() time.Time
+	// attrs is the JSON object written as "attrs" into every json-file
+	// record (nil: none).
+	attrs json.RawMessage
 }
 
 // NewLogWriter writes records in format to out.
 func NewLogWriter(format shimv1.LogFormat, out *RotatingFile) *LogWriter {
 	return &LogWriter{format: format, out: out, now: time.Now}
+}
+
+// SetAttrs makes every json-file record carry attrs as "attrs", the way
+// dockerd's json-file driver adds the attributes its log options select.
+func (w *LogWriter) SetAttrs(attrs map[string]string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(attrs) == 0 {
+		w.attrs = nil
+		return nil
+	}
+	b, err := json.Marshal(attrs)
+	if err != nil {
+		return fmt.Errorf("log attrs: %w", err)
+	}
+	w.attrs = b
+	return nil
 }
 
 // Write logs p, a chunk of stream's output.
@@ -113,9 +129,10 @@ func (w *LogWriter) Close() error {
 }
 
 type jsonRecord struct {
-	Log    string `json:"log"`
-	Stream string `json:"stream"`
-	Time   string `json:"time"`
+	Log    string          `json:"log"`
+	Stream string          `json:"stream"`
+	Attrs  json.RawMessage `json:"attrs,omitempty"`
+	Time   string          `json:"time"`
 }
 
 // emit writes one record; line ends with "\n" when complete.
@@ -133,7 +150,7 @@ func (w *LogWriter) emit(s Stream, line []byte, complete bool) error {
 		w.buf = append(w.buf, line...)
 		w.buf = append(w.buf, '\n')
 	default:
-		b, err := json.Marshal(jsonRecord{Log: string(line), Stream: s.String(), Time: ts})
+		b, err := json.Marshal(jsonRecord{Log: string(line), Stream: s.String(), Attrs: w.attrs, Time: ts})
 		if err != nil {
 			return err
 		}
@@ -141,79 +158,3 @@ func (w *LogWriter) emit(s Stream, line []byte, complete bool) error {
 	}
 	return w.out.Write(w.buf)
 }
-
-// RotatingFile is a log file that is rotated to path.1, path.2 ... when a
-// write would make it larger than maxSize. maxFiles counts the live file
-// too; with maxFiles <= 1 the file is truncated instead. A record is never
-// split across files.
-type RotatingFile struct {
-	path     string
-	f        *os.File
-	size     int64
-	maxSize  int64
-	maxFiles int
-}
-
-// OpenRotatingFile opens (creating it 0640, and its directory) path for
-// appending. maxSize 0 means no rotation.
-func OpenRotatingFile(path string, maxSize int64, maxFiles int) (*RotatingFile, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("create log directory: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("open log file: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("stat log file: %w", err)
-	}
-	return &RotatingFile{path: path, f: f, size: st.Size(), maxSize: maxSize, maxFiles: maxFiles}, nil
-}
-
-// Write appends one record.
-func (r *RotatingFile) Write(p []byte) error {
-	if r.maxSize > 0 && r.size > 0 && r.size+int64(len(p)) > r.maxSize {
-		if err := r.rotate(); err != nil {
-			return err
-		}
-	}
-	n, err := r.f.Write(p)
-	r.size += int64(n)
-	if err != nil {
-		return fmt.Errorf("write log %s: %w", r.path, err)
-	}
-	return nil
-}
-
-func (r *RotatingFile) rotate() error {
-	if r.maxFiles <= 1 {
-		if err := r.f.Truncate(0); err != nil {
-			return fmt.Errorf("truncate log %s: %w", r.path, err)
-		}
-		r.size = 0
-		return nil
-	}
-	if err := r.f.Close(); err != nil {
-		return fmt.Errorf("close log %s: %w", r.path, err)
-	}
-	for i := r.maxFiles - 1; i > 1; i-- {
-		from := fmt.Sprintf("%s.%d", r.path, i-1)
-		if err := os.Rename(from, fmt.Sprintf("%s.%d", r.path, i)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("rotate log: %w", err)
-		}
-	}
-	if err := os.Rename(r.path, r.path+".1"); err != nil {
-		return fmt.Errorf("rotate log: %w", err)
-	}
-	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|os.O_TRUNC, 0o640)
-	if err != nil {
-		return fmt.Errorf("open log file: %w", err)
-	}
-	r.f, r.size = f, 0
-	return nil
-}
-
-// Close closes the file.
-func (r *RotatingFile) Close() error { return r.f.Close() }

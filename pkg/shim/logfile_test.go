@@ -15,9 +15,13 @@ import (
 var fixedTime = time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.FixedZone("X", 3600))
 
 func newTestWriter(t *testing.T, format shimv1.LogFormat, maxSize int64, maxFiles int) (*LogWriter, string) {
+	return newRotatingWriter(t, format, Rotation{MaxSize: maxSize, MaxFiles: maxFiles})
+}
+
+func newRotatingWriter(t *testing.T, format shimv1.LogFormat, rot Rotation) (*LogWriter, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sub", "c.log")
-	f, err := OpenRotatingFile(path, maxSize, maxFiles)
+	f, err := OpenRotatingFile(path, rot)
 	if err != nil {
 		t.Fatal(err)
 	}

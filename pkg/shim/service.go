@@ -122,11 +122,15 @@ func (s *service) create(ctx context.Context, req *shimv1.CreateRequest) (*shimv
 		if req.LogPath == "" || !filepath.IsAbs(req.LogPath) {
 			return nil, fmt.Errorf("log path %q must be absolute: %w", req.LogPath, errdefs.ErrInvalidArgument)
 		}
-		f, err := OpenRotatingFile(req.LogPath, req.LogMaxSize, int(req.LogMaxFiles))
+		f, err := OpenRotatingFile(req.LogPath, Rotation{MaxSize: req.LogMaxSize, MaxFiles: int(req.LogMaxFiles), Compress: req.LogCompress})
 		if err != nil {
 			return nil, err
 		}
 		lw = NewLogWriter(req.LogFormat, f)
+		if err := lw.SetAttrs(req.LogAttrs); err != nil {
+			lw.Close()
+			return nil, err
+		}
 	}
 	pidFile := filepath.Join(s.cfg.StateDir, InitPidFile)
 	args := []string{"create", "--bundle", s.cfg.Bundle, "--pid-file", pidFile}

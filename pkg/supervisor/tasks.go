@@ -232,7 +232,7 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 	t.shim = cl
 	if _, err := cl.Create(ctx, &shimv1.CreateRequest{
 		LogPath: req.LogPath, LogFormat: lf, Stdin: req.Stdin, Terminal: req.Terminal,
-		LogMaxSize: req.LogMaxSize, LogMaxFiles: req.LogMaxFiles,
+		LogMaxSize: req.LogMaxSize, LogMaxFiles: req.LogMaxFiles, LogCompress: req.LogCompress, LogAttrs: req.LogAttrs,
 	}); err != nil {
 		m.abandonShim(t)
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)

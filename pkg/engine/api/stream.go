@@ -155,9 +155,13 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	o := containers.LogsOptions{Stdout: boolParam(r, "stdout"), Stderr: boolParam(r, "stderr"), Follow: boolParam(r, "follow"), Timestamps: boolParam(r, "timestamps"), Tail: -1}
+	o := containers.LogsOptions{Stdout: boolParam(r, "stdout"), Stderr: boolParam(r, "stderr"), Follow: boolParam(r, "follow"), Timestamps: boolParam(r, "timestamps"), Details: boolParam(r, "details"), Tail: -1}
 	if !o.Stdout && !o.Stderr {
 		writeError(w, badRequest("Bad parameters: you must choose at least one stream"))
+		return
+	}
+	if err := c.LogsReadable(); err != nil {
+		writeError(w, err)
 		return
 	}
 	if o.Since, err = ParseTimestamp(q.Get("since")); err != nil {

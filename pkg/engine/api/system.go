@@ -12,6 +12,8 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/engine/containers"
 )
 
 func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
@@ -118,6 +120,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		SecurityOptions: []string{"name=seccomp,profile=builtin"},
 		Warnings:        []string{"WARNING: networking is not implemented yet: containers have loopback only"},
 	}
+	info.Plugins.Log = containers.LogDrivers()
 	info.Name, _ = os.Hostname()
 	info.Swarm.LocalNodeState = swarm.LocalNodeStateInactive
 	if imgs, err := s.d.Supervisor().ListImages(r.Context()); err == nil {

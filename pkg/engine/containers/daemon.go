@@ -285,6 +285,9 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err := oci.Check(o.Config, o.HostConfig, o.NetworkingConfig); err != nil {
 		return nil, err
 	}
+	if err := VerifyLogConfig(&o.HostConfig.LogConfig); err != nil {
+		return nil, err
+	}
 	id := NewID()
 
 	// Reserve the name first: a conflict must not cost an image lookup.
@@ -346,7 +349,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	c.ImageName, c.ImageID = o.Config.Image, img.GetConfig().GetDigest()
 	c.HostConfig = o.HostConfig
 	c.Runtime = o.HostConfig.Runtime
-	c.LogPath = filepath.Join(dir, id+"-json.log")
+	c.LogPath = inspectLogPath(dir, id, o.HostConfig.LogConfig)
 	c.HostnamePath = filepath.Join(dir, "hostname")
 	c.HostsPath = filepath.Join(dir, "hosts")
 	c.ResolvConfPath = filepath.Join(dir, "resolv.conf")
@@ -488,7 +491,13 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 }
 
 func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (*supervisorv1.Task, error) {
-	if err := d.sup.CreateTask(ctx, c.ID, c.LogPath, tty, stdin); err != nil {
+	c.mu.Lock()
+	tl, err := taskLog(c)
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := d.sup.CreateTask(ctx, c.ID, tl, tty, stdin); err != nil {
 		if !errdefs.IsAlreadyExists(err) {
 			// Whatever a failed create left (the supervisor should leave
 			// nothing) goes now.
@@ -497,7 +506,7 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (
 		}
 		// A stale stopped task from an earlier run: replace it.
 		_ = d.sup.DeleteTask(ctx, c.ID, true)
-		if err := d.sup.CreateTask(ctx, c.ID, c.LogPath, tty, stdin); err != nil {
+		if err := d.sup.CreateTask(ctx, c.ID, tl, tty, stdin); err != nil {
 			return nil, fmt.Errorf("create task: %w", err)
 		}
 	}

@@ -24,7 +24,7 @@ type Supervisor interface {
 	// ListContainers returns the IDs of the namespace's containers.
 	ListContainers(ctx context.Context) ([]string, error)
 
-	CreateTask(ctx context.Context, id, logPath string, tty, stdin bool) error
+	CreateTask(ctx context.Context, id string, log TaskLog, tty, stdin bool) error
 	StartTask(ctx context.Context, id string) (*supervisorv1.Task, error)
 	GetTask(ctx context.Context, id string) (*supervisorv1.Task, error)
 	KillTask(ctx context.Context, id string, signal uint32) error
@@ -44,6 +44,18 @@ type Supervisor interface {
 	SnapshotFiles
 	Updater
 	Version(ctx context.Context) (*supervisorv1.VersionResponse, error)
+}
+
+// TaskLog is the log file the shim writes for a task, in json-file's line
+// format, and how it rotates it. A zero TaskLog is no log file.
+type TaskLog struct {
+	Path string
+	// MaxSize 0 is no rotation; MaxFiles counts the live file.
+	MaxSize  int64
+	MaxFiles int
+	Compress bool
+	// Attrs are written into every record.
+	Attrs map[string]string
 }
 
 // Output is a task's live output stream; Recv returns io.EOF at its end.
@@ -105,9 +117,10 @@ func (r *Remote) ListContainers(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-func (r *Remote) CreateTask(ctx context.Context, id, logPath string, tty, stdin bool) error {
+func (r *Remote) CreateTask(ctx context.Context, id string, log TaskLog, tty, stdin bool) error {
 	_, err := r.C.TaskService().Create(ctx, &supervisorv1.CreateTaskRequest{
-		ContainerId: id, LogPath: logPath, LogFormat: "json-file", Terminal: tty, Stdin: stdin,
+		ContainerId: id, LogPath: log.Path, LogFormat: "json-file", Terminal: tty, Stdin: stdin,
+		LogMaxSize: log.MaxSize, LogMaxFiles: int32(log.MaxFiles), LogCompress: log.Compress, LogAttrs: log.Attrs,
 	})
 	return err
 }

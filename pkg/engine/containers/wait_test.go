@@ -81,7 +81,7 @@ func TestReconcileAfterCrash(t *testing.T) {
 	if err := sup.NewContainer(ctx, "orphan", img, []byte(`{"process":{"args":["sleep"]}}`), "", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := sup.CreateTask(ctx, "orphan", filepath.Join(dir, "orphan.log"), false, false); err != nil {
+	if err := sup.CreateTask(ctx, "orphan", containers.TaskLog{Path: filepath.Join(dir, "orphan.log")}, false, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "containers", "orphan"), 0o700); err != nil {

@@ -41,10 +41,10 @@ func collect(t *testing.T, path string, o Options) string {
 func TestRead(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c-json.log")
 	writeLog(t, path,
-		Entry{"a\n", "stdout", t0},
-		Entry{"b\n", "stderr", t0.Add(time.Second)},
-		Entry{"c\n", "stdout", t0.Add(2 * time.Second)},
-		Entry{"d\n", "stdout", t0.Add(3 * time.Second)},
+		Entry{"a\n", "stdout", t0, nil},
+		Entry{"b\n", "stderr", t0.Add(time.Second), nil},
+		Entry{"c\n", "stdout", t0.Add(2 * time.Second), nil},
+		Entry{"d\n", "stdout", t0.Add(3 * time.Second), nil},
 	)
 	// A torn last line (the shim was writing) is not returned.
 	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
@@ -81,7 +81,7 @@ func TestRead(t *testing.T) {
 
 func TestFollow(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c-json.log")
-	writeLog(t, path, Entry{"first\n", "stdout", t0})
+	writeLog(t, path, Entry{"first\n", "stdout", t0, nil})
 	stopped := make(chan struct{})
 	got := make(chan string, 10)
 	done := make(chan error, 1)
@@ -94,12 +94,12 @@ func TestFollow(t *testing.T) {
 	if l := <-got; l != "first\n" {
 		t.Fatalf("got %q", l)
 	}
-	writeLog(t, path, Entry{"second\n", "stderr", t0.Add(time.Second)})
+	writeLog(t, path, Entry{"second\n", "stderr", t0.Add(time.Second), nil})
 	if l := <-got; l != "second\n" {
 		t.Fatalf("got %q", l)
 	}
 	// Written just before the exit: still delivered.
-	writeLog(t, path, Entry{"last\n", "stdout", t0.Add(2 * time.Second)})
+	writeLog(t, path, Entry{"last\n", "stdout", t0.Add(2 * time.Second), nil})
 	close(stopped)
 	if err := <-done; err != nil {
 		t.Fatal(err)

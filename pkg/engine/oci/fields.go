@@ -98,7 +98,6 @@ func Check(cfg *container.Config, hc *container.HostConfig, nc *network.Networki
 		{"HostConfig.Cgroup", hc.Cgroup != "", "joining another container's cgroup"},
 		{"HostConfig.StorageOpt", len(hc.StorageOpt) > 0, "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"},
 		{"HostConfig.Isolation", hc.Isolation != "" && !hc.Isolation.IsDefault(), "isolation " + string(hc.Isolation) + ": only 'default' is supported on Linux"},
-		{"HostConfig.LogConfig", hc.LogConfig.Type != "" && hc.LogConfig.Type != "json-file" || len(hc.LogConfig.Config) > 0, "logging driver " + hc.LogConfig.Type + " or log options"},
 	}
 	for _, c := range checks {
 		if c.set {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,8 @@ type Supervisor struct {
 	Tasks      map[string]*Task
 	files      map[string]map[string][]byte // snapshot key -> path -> data
 	fileReads  int
+	// TaskLogs are the log settings of the last task created per container.
+	TaskLogs map[string]containers.TaskLog
 	// Execs are the process specs of the execs, in order.
 	Execs []*specs.Process
 	// ExportFiles are tars ExportPath returns, by path (any container).
@@ -47,10 +50,10 @@ type Supervisor struct {
 
 // Task is a fake task: its init process "" and its execs.
 type Task struct {
-	id      string
-	logPath string
-	procs   map[string]*proc
-	paused  bool
+	id     string
+	log    containers.TaskLog
+	procs  map[string]*proc
+	paused bool
 	// Resources are the live limits the task was last updated with.
 	Resources *specs.LinuxResources
 }
@@ -100,6 +103,7 @@ func New() *Supervisor {
 		Containers: map[string]*supervisorv1.Container{},
 		Snapshots:  map[string]string{},
 		Tasks:      map[string]*Task{},
+		TaskLogs:   map[string]containers.TaskLog{},
 	}
 	s.AddImage("docker.io/library/busybox:latest", "sha256:"+strings.Repeat("b", 64), &ocispec.Image{
 		Config: ocispec.ImageConfig{Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, Cmd: []string{"sh"}},
@@ -212,7 +216,7 @@ func (s *Supervisor) ListContainers(context.Context) ([]string, error) {
 	return ids, nil
 }
 
-func (s *Supervisor) CreateTask(_ context.Context, id, logPath string, tty, stdin bool) error {
+func (s *Supervisor) CreateTask(_ context.Context, id string, log containers.TaskLog, tty, stdin bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.Containers[id]
@@ -226,7 +230,8 @@ func (s *Supervisor) CreateTask(_ context.Context, id, logPath string, tty, stdi
 	if err := json.Unmarshal(c.Spec, &spec); err != nil {
 		return err
 	}
-	s.Tasks[id] = &Task{id: id, logPath: logPath, procs: map[string]*proc{"": newProc(spec.Process.Args, stdin, tty, 4242)}}
+	s.TaskLogs[id] = log
+	s.Tasks[id] = &Task{id: id, log: log, procs: map[string]*proc{"": newProc(spec.Process.Args, stdin, tty, 4242)}}
 	return nil
 }
 
@@ -272,10 +277,11 @@ func (s *Supervisor) StartProcess(_ context.Context, id, execID string) (uint32,
 //	cat                 copies stdin to stdout until its EOF, exits 0
 func (s *Supervisor) run(t *Task, p *proc, logged bool) {
 	emit := func(stream string, line string) {
-		if logged {
-			f, err := os.OpenFile(t.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if logged && t.log.Path != "" {
+			os.MkdirAll(filepath.Dir(t.log.Path), 0o700)
+			f, err := os.OpenFile(t.log.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 			if err == nil {
-				b, _ := json.Marshal(map[string]string{"log": line, "stream": stream, "time": time.Now().UTC().Format(time.RFC3339Nano)})
+				b, _ := json.Marshal(map[string]any{"log": line, "stream": stream, "attrs": t.log.Attrs, "time": time.Now().UTC().Format(time.RFC3339Nano)})
 				f.Write(append(b, '\n'))
 				f.Close()
 			}

@@ -186,9 +186,16 @@ type CreateRequest struct {
 	Stdin bool `protobuf:"varint,3,opt,name=stdin,proto3" json:"stdin,omitempty"`
 	// Allocate a pty (runtime --console-socket); stdout carries the pty output.
 	Terminal bool `protobuf:"varint,4,opt,name=terminal,proto3" json:"terminal,omitempty"`
-	// Rotation for json-file logs; 0 means no limit.
-	LogMaxSize    int64 `protobuf:"varint,5,opt,name=log_max_size,json=logMaxSize,proto3" json:"log_max_size,omitempty"`
-	LogMaxFiles   int32 `protobuf:"varint,6,opt,name=log_max_files,json=logMaxFiles,proto3" json:"log_max_files,omitempty"`
+	// Rotation: the log file is renamed to log_path.1 (older ones shifted to
+	// .2, .3 ...) before a record would make it larger than log_max_size
+	// bytes; log_max_files counts the live file too (<= 1: the file is
+	// replaced by an empty one). 0 means no limit.
+	LogMaxSize  int64 `protobuf:"varint,5,opt,name=log_max_size,json=logMaxSize,proto3" json:"log_max_size,omitempty"`
+	LogMaxFiles int32 `protobuf:"varint,6,opt,name=log_max_files,json=logMaxFiles,proto3" json:"log_max_files,omitempty"`
+	// gzip rotated files (log_path.1.gz ...); needs log_max_files >= 2.
+	LogCompress bool `protobuf:"varint,7,opt,name=log_compress,json=logCompress,proto3" json:"log_compress,omitempty"`
+	// Written as "attrs" into every json-file record; ignored by other formats.
+	LogAttrs      map[string]string `protobuf:"bytes,8,rep,name=log_attrs,json=logAttrs,proto3" json:"log_attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -263,6 +270,20 @@ func (x *CreateRequest) GetLogMaxFiles() int32 {
 		return x.LogMaxFiles
 	}
 	return 0
+}
+
+func (x *CreateRequest) GetLogCompress() bool {
+	if x != nil {
+		return x.LogCompress
+	}
+	return false
+}
+
+func (x *CreateRequest) GetLogAttrs() map[string]string {
+	if x != nil {
+		return x.LogAttrs
+	}
+	return nil
 }
 
 type CreateResponse struct {
@@ -1660,7 +1681,7 @@ var File_berth_shim_v1_shim_proto protoreflect.FileDescriptor
 
 const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\n" +
-	"\x18berth/shim/v1/shim.proto\x12\rberth.shim.v1\"\xdb\x01\n" +
+	"\x18berth/shim/v1/shim.proto\x12\rberth.shim.v1\"\x84\x03\n" +
 	"\rCreateRequest\x12\x19\n" +
 	"\blog_path\x18\x01 \x01(\tR\alogPath\x127\n" +
 	"\n" +
@@ -1669,7 +1690,12 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\bterminal\x18\x04 \x01(\bR\bterminal\x12 \n" +
 	"\flog_max_size\x18\x05 \x01(\x03R\n" +
 	"logMaxSize\x12\"\n" +
-	"\rlog_max_files\x18\x06 \x01(\x05R\vlogMaxFiles\"\"\n" +
+	"\rlog_max_files\x18\x06 \x01(\x05R\vlogMaxFiles\x12!\n" +
+	"\flog_compress\x18\a \x01(\bR\vlogCompress\x12G\n" +
+	"\tlog_attrs\x18\b \x03(\v2*.berth.shim.v1.CreateRequest.LogAttrsEntryR\blogAttrs\x1a;\n" +
+	"\rLogAttrsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\"\n" +
 	"\x0eCreateResponse\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\rR\x03pid\"'\n" +
 	"\fStartRequest\x12\x17\n" +
@@ -1794,7 +1820,7 @@ func file_berth_shim_v1_shim_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_shim_v1_shim_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_berth_shim_v1_shim_proto_goTypes = []any{
 	(Status)(0),                // 0: berth.shim.v1.Status
 	(LogFormat)(0),             // 1: berth.shim.v1.LogFormat
@@ -1829,47 +1855,49 @@ var file_berth_shim_v1_shim_proto_goTypes = []any{
 	(*ListExecsResponse)(nil),  // 30: berth.shim.v1.ListExecsResponse
 	(*UpdateRequest)(nil),      // 31: berth.shim.v1.UpdateRequest
 	(*UpdateResponse)(nil),     // 32: berth.shim.v1.UpdateResponse
+	nil,                        // 33: berth.shim.v1.CreateRequest.LogAttrsEntry
 }
 var file_berth_shim_v1_shim_proto_depIdxs = []int32{
 	1,  // 0: berth.shim.v1.CreateRequest.log_format:type_name -> berth.shim.v1.LogFormat
-	0,  // 1: berth.shim.v1.StateResponse.status:type_name -> berth.shim.v1.Status
-	2,  // 2: berth.shim.v1.AttachChunk.stream:type_name -> berth.shim.v1.AttachChunk.Stream
-	8,  // 3: berth.shim.v1.ListExecsResponse.execs:type_name -> berth.shim.v1.StateResponse
-	3,  // 4: berth.shim.v1.Shim.Create:input_type -> berth.shim.v1.CreateRequest
-	5,  // 5: berth.shim.v1.Shim.Start:input_type -> berth.shim.v1.StartRequest
-	7,  // 6: berth.shim.v1.Shim.State:input_type -> berth.shim.v1.StateRequest
-	9,  // 7: berth.shim.v1.Shim.Wait:input_type -> berth.shim.v1.WaitRequest
-	11, // 8: berth.shim.v1.Shim.Kill:input_type -> berth.shim.v1.KillRequest
-	13, // 9: berth.shim.v1.Shim.Delete:input_type -> berth.shim.v1.DeleteRequest
-	15, // 10: berth.shim.v1.Shim.Attach:input_type -> berth.shim.v1.AttachRequest
-	17, // 11: berth.shim.v1.Shim.Shutdown:input_type -> berth.shim.v1.ShutdownRequest
-	19, // 12: berth.shim.v1.Shim.WriteStdin:input_type -> berth.shim.v1.StdinChunk
-	21, // 13: berth.shim.v1.Shim.ResizePty:input_type -> berth.shim.v1.ResizePtyRequest
-	23, // 14: berth.shim.v1.Shim.Pause:input_type -> berth.shim.v1.PauseRequest
-	25, // 15: berth.shim.v1.Shim.Resume:input_type -> berth.shim.v1.ResumeRequest
-	27, // 16: berth.shim.v1.Shim.Exec:input_type -> berth.shim.v1.ExecRequest
-	29, // 17: berth.shim.v1.Shim.ListExecs:input_type -> berth.shim.v1.ListExecsRequest
-	31, // 18: berth.shim.v1.Shim.Update:input_type -> berth.shim.v1.UpdateRequest
-	4,  // 19: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
-	6,  // 20: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
-	8,  // 21: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
-	10, // 22: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
-	12, // 23: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
-	14, // 24: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
-	16, // 25: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
-	18, // 26: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
-	20, // 27: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
-	22, // 28: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
-	24, // 29: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
-	26, // 30: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
-	28, // 31: berth.shim.v1.Shim.Exec:output_type -> berth.shim.v1.ExecResponse
-	30, // 32: berth.shim.v1.Shim.ListExecs:output_type -> berth.shim.v1.ListExecsResponse
-	32, // 33: berth.shim.v1.Shim.Update:output_type -> berth.shim.v1.UpdateResponse
-	19, // [19:34] is the sub-list for method output_type
-	4,  // [4:19] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	33, // 1: berth.shim.v1.CreateRequest.log_attrs:type_name -> berth.shim.v1.CreateRequest.LogAttrsEntry
+	0,  // 2: berth.shim.v1.StateResponse.status:type_name -> berth.shim.v1.Status
+	2,  // 3: berth.shim.v1.AttachChunk.stream:type_name -> berth.shim.v1.AttachChunk.Stream
+	8,  // 4: berth.shim.v1.ListExecsResponse.execs:type_name -> berth.shim.v1.StateResponse
+	3,  // 5: berth.shim.v1.Shim.Create:input_type -> berth.shim.v1.CreateRequest
+	5,  // 6: berth.shim.v1.Shim.Start:input_type -> berth.shim.v1.StartRequest
+	7,  // 7: berth.shim.v1.Shim.State:input_type -> berth.shim.v1.StateRequest
+	9,  // 8: berth.shim.v1.Shim.Wait:input_type -> berth.shim.v1.WaitRequest
+	11, // 9: berth.shim.v1.Shim.Kill:input_type -> berth.shim.v1.KillRequest
+	13, // 10: berth.shim.v1.Shim.Delete:input_type -> berth.shim.v1.DeleteRequest
+	15, // 11: berth.shim.v1.Shim.Attach:input_type -> berth.shim.v1.AttachRequest
+	17, // 12: berth.shim.v1.Shim.Shutdown:input_type -> berth.shim.v1.ShutdownRequest
+	19, // 13: berth.shim.v1.Shim.WriteStdin:input_type -> berth.shim.v1.StdinChunk
+	21, // 14: berth.shim.v1.Shim.ResizePty:input_type -> berth.shim.v1.ResizePtyRequest
+	23, // 15: berth.shim.v1.Shim.Pause:input_type -> berth.shim.v1.PauseRequest
+	25, // 16: berth.shim.v1.Shim.Resume:input_type -> berth.shim.v1.ResumeRequest
+	27, // 17: berth.shim.v1.Shim.Exec:input_type -> berth.shim.v1.ExecRequest
+	29, // 18: berth.shim.v1.Shim.ListExecs:input_type -> berth.shim.v1.ListExecsRequest
+	31, // 19: berth.shim.v1.Shim.Update:input_type -> berth.shim.v1.UpdateRequest
+	4,  // 20: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
+	6,  // 21: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
+	8,  // 22: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
+	10, // 23: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
+	12, // 24: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
+	14, // 25: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
+	16, // 26: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
+	18, // 27: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
+	20, // 28: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
+	22, // 29: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
+	24, // 30: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
+	26, // 31: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
+	28, // 32: berth.shim.v1.Shim.Exec:output_type -> berth.shim.v1.ExecResponse
+	30, // 33: berth.shim.v1.Shim.ListExecs:output_type -> berth.shim.v1.ListExecsResponse
+	32, // 34: berth.shim.v1.Shim.Update:output_type -> berth.shim.v1.UpdateResponse
+	20, // [20:35] is the sub-list for method output_type
+	5,  // [5:20] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_berth_shim_v1_shim_proto_init() }
@@ -1883,7 +1911,7 @@ func file_berth_shim_v1_shim_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_shim_v1_shim_proto_rawDesc), len(file_berth_shim_v1_shim_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -227,12 +227,18 @@ type CreateTaskRequest struct {
 	ContainerId string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
 	// Log file written by the shim ("" for none) and its format: "json-file"
 	// (default) or "cri".
-	LogPath       string `protobuf:"bytes,2,opt,name=log_path,json=logPath,proto3" json:"log_path,omitempty"`
-	LogFormat     string `protobuf:"bytes,3,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
-	Stdin         bool   `protobuf:"varint,4,opt,name=stdin,proto3" json:"stdin,omitempty"`
-	Terminal      bool   `protobuf:"varint,5,opt,name=terminal,proto3" json:"terminal,omitempty"`
-	LogMaxSize    int64  `protobuf:"varint,6,opt,name=log_max_size,json=logMaxSize,proto3" json:"log_max_size,omitempty"`
-	LogMaxFiles   int32  `protobuf:"varint,7,opt,name=log_max_files,json=logMaxFiles,proto3" json:"log_max_files,omitempty"`
+	LogPath   string `protobuf:"bytes,2,opt,name=log_path,json=logPath,proto3" json:"log_path,omitempty"`
+	LogFormat string `protobuf:"bytes,3,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
+	Stdin     bool   `protobuf:"varint,4,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	Terminal  bool   `protobuf:"varint,5,opt,name=terminal,proto3" json:"terminal,omitempty"`
+	// Rotation of the log file by the shim (see shim.v1.CreateRequest): size
+	// in bytes before rotation, files kept counting the live one, gzip of
+	// rotated files. 0 means no limit.
+	LogMaxSize  int64 `protobuf:"varint,6,opt,name=log_max_size,json=logMaxSize,proto3" json:"log_max_size,omitempty"`
+	LogMaxFiles int32 `protobuf:"varint,7,opt,name=log_max_files,json=logMaxFiles,proto3" json:"log_max_files,omitempty"`
+	LogCompress bool  `protobuf:"varint,8,opt,name=log_compress,json=logCompress,proto3" json:"log_compress,omitempty"`
+	// Attributes written into every json-file record ("attrs").
+	LogAttrs      map[string]string `protobuf:"bytes,9,rep,name=log_attrs,json=logAttrs,proto3" json:"log_attrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -314,6 +320,20 @@ func (x *CreateTaskRequest) GetLogMaxFiles() int32 {
 		return x.LogMaxFiles
 	}
 	return 0
+}
+
+func (x *CreateTaskRequest) GetLogCompress() bool {
+	if x != nil {
+		return x.LogCompress
+	}
+	return false
+}
+
+func (x *CreateTaskRequest) GetLogAttrs() map[string]string {
+	if x != nil {
+		return x.LogAttrs
+	}
+	return nil
 }
 
 type CreateTaskResponse struct {
@@ -2091,7 +2111,7 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"oom_killed\x18\x06 \x01(\bR\toomKilled\x12\x1d\n" +
 	"\n" +
 	"started_at\x18\a \x01(\x03R\tstartedAt\x12\x18\n" +
-	"\aruntime\x18\b \x01(\tR\aruntime\"\xe8\x01\n" +
+	"\aruntime\x18\b \x01(\tR\aruntime\"\x9b\x03\n" +
 	"\x11CreateTaskRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x19\n" +
 	"\blog_path\x18\x02 \x01(\tR\alogPath\x12\x1d\n" +
@@ -2101,7 +2121,12 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"\bterminal\x18\x05 \x01(\bR\bterminal\x12 \n" +
 	"\flog_max_size\x18\x06 \x01(\x03R\n" +
 	"logMaxSize\x12\"\n" +
-	"\rlog_max_files\x18\a \x01(\x05R\vlogMaxFiles\"C\n" +
+	"\rlog_max_files\x18\a \x01(\x05R\vlogMaxFiles\x12!\n" +
+	"\flog_compress\x18\b \x01(\bR\vlogCompress\x12Q\n" +
+	"\tlog_attrs\x18\t \x03(\v24.berth.supervisor.v1.CreateTaskRequest.LogAttrsEntryR\blogAttrs\x1a;\n" +
+	"\rLogAttrsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"C\n" +
 	"\x12CreateTaskResponse\x12-\n" +
 	"\x04task\x18\x01 \x01(\v2\x19.berth.supervisor.v1.TaskR\x04task\"N\n" +
 	"\x10StartTaskRequest\x12!\n" +
@@ -2254,7 +2279,7 @@ func file_berth_supervisor_v1_tasks_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_supervisor_v1_tasks_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_berth_supervisor_v1_tasks_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_berth_supervisor_v1_tasks_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_berth_supervisor_v1_tasks_proto_goTypes = []any{
 	(TaskStatus)(0),                // 0: berth.supervisor.v1.TaskStatus
 	(AttachTaskResponse_Stream)(0), // 1: berth.supervisor.v1.AttachTaskResponse.Stream
@@ -2294,54 +2319,56 @@ var file_berth_supervisor_v1_tasks_proto_goTypes = []any{
 	(*MetricsResponse)(nil),        // 35: berth.supervisor.v1.MetricsResponse
 	(*UpdateTaskRequest)(nil),      // 36: berth.supervisor.v1.UpdateTaskRequest
 	(*UpdateTaskResponse)(nil),     // 37: berth.supervisor.v1.UpdateTaskResponse
+	nil,                            // 38: berth.supervisor.v1.CreateTaskRequest.LogAttrsEntry
 }
 var file_berth_supervisor_v1_tasks_proto_depIdxs = []int32{
 	0,  // 0: berth.supervisor.v1.Task.status:type_name -> berth.supervisor.v1.TaskStatus
-	2,  // 1: berth.supervisor.v1.CreateTaskResponse.task:type_name -> berth.supervisor.v1.Task
-	2,  // 2: berth.supervisor.v1.StartTaskResponse.task:type_name -> berth.supervisor.v1.Task
-	2,  // 3: berth.supervisor.v1.GetTaskResponse.task:type_name -> berth.supervisor.v1.Task
-	2,  // 4: berth.supervisor.v1.ListTasksResponse.tasks:type_name -> berth.supervisor.v1.Task
-	1,  // 5: berth.supervisor.v1.AttachTaskResponse.stream:type_name -> berth.supervisor.v1.AttachTaskResponse.Stream
-	32, // 6: berth.supervisor.v1.ListPidsResponse.processes:type_name -> berth.supervisor.v1.ProcessInfo
-	3,  // 7: berth.supervisor.v1.Tasks.Create:input_type -> berth.supervisor.v1.CreateTaskRequest
-	5,  // 8: berth.supervisor.v1.Tasks.Start:input_type -> berth.supervisor.v1.StartTaskRequest
-	7,  // 9: berth.supervisor.v1.Tasks.Get:input_type -> berth.supervisor.v1.GetTaskRequest
-	9,  // 10: berth.supervisor.v1.Tasks.List:input_type -> berth.supervisor.v1.ListTasksRequest
-	11, // 11: berth.supervisor.v1.Tasks.Kill:input_type -> berth.supervisor.v1.KillTaskRequest
-	13, // 12: berth.supervisor.v1.Tasks.Wait:input_type -> berth.supervisor.v1.WaitTaskRequest
-	15, // 13: berth.supervisor.v1.Tasks.Delete:input_type -> berth.supervisor.v1.DeleteTaskRequest
-	17, // 14: berth.supervisor.v1.Tasks.Attach:input_type -> berth.supervisor.v1.AttachTaskRequest
-	19, // 15: berth.supervisor.v1.Tasks.Exec:input_type -> berth.supervisor.v1.ExecProcessRequest
-	21, // 16: berth.supervisor.v1.Tasks.WriteStdin:input_type -> berth.supervisor.v1.WriteStdinRequest
-	23, // 17: berth.supervisor.v1.Tasks.CloseIO:input_type -> berth.supervisor.v1.CloseIORequest
-	25, // 18: berth.supervisor.v1.Tasks.ResizePty:input_type -> berth.supervisor.v1.ResizePtyRequest
-	27, // 19: berth.supervisor.v1.Tasks.Pause:input_type -> berth.supervisor.v1.PauseTaskRequest
-	29, // 20: berth.supervisor.v1.Tasks.Resume:input_type -> berth.supervisor.v1.ResumeTaskRequest
-	31, // 21: berth.supervisor.v1.Tasks.ListPids:input_type -> berth.supervisor.v1.ListPidsRequest
-	34, // 22: berth.supervisor.v1.Tasks.Metrics:input_type -> berth.supervisor.v1.MetricsRequest
-	36, // 23: berth.supervisor.v1.Tasks.Update:input_type -> berth.supervisor.v1.UpdateTaskRequest
-	4,  // 24: berth.supervisor.v1.Tasks.Create:output_type -> berth.supervisor.v1.CreateTaskResponse
-	6,  // 25: berth.supervisor.v1.Tasks.Start:output_type -> berth.supervisor.v1.StartTaskResponse
-	8,  // 26: berth.supervisor.v1.Tasks.Get:output_type -> berth.supervisor.v1.GetTaskResponse
-	10, // 27: berth.supervisor.v1.Tasks.List:output_type -> berth.supervisor.v1.ListTasksResponse
-	12, // 28: berth.supervisor.v1.Tasks.Kill:output_type -> berth.supervisor.v1.KillTaskResponse
-	14, // 29: berth.supervisor.v1.Tasks.Wait:output_type -> berth.supervisor.v1.WaitTaskResponse
-	16, // 30: berth.supervisor.v1.Tasks.Delete:output_type -> berth.supervisor.v1.DeleteTaskResponse
-	18, // 31: berth.supervisor.v1.Tasks.Attach:output_type -> berth.supervisor.v1.AttachTaskResponse
-	20, // 32: berth.supervisor.v1.Tasks.Exec:output_type -> berth.supervisor.v1.ExecProcessResponse
-	22, // 33: berth.supervisor.v1.Tasks.WriteStdin:output_type -> berth.supervisor.v1.WriteStdinResponse
-	24, // 34: berth.supervisor.v1.Tasks.CloseIO:output_type -> berth.supervisor.v1.CloseIOResponse
-	26, // 35: berth.supervisor.v1.Tasks.ResizePty:output_type -> berth.supervisor.v1.ResizePtyResponse
-	28, // 36: berth.supervisor.v1.Tasks.Pause:output_type -> berth.supervisor.v1.PauseTaskResponse
-	30, // 37: berth.supervisor.v1.Tasks.Resume:output_type -> berth.supervisor.v1.ResumeTaskResponse
-	33, // 38: berth.supervisor.v1.Tasks.ListPids:output_type -> berth.supervisor.v1.ListPidsResponse
-	35, // 39: berth.supervisor.v1.Tasks.Metrics:output_type -> berth.supervisor.v1.MetricsResponse
-	37, // 40: berth.supervisor.v1.Tasks.Update:output_type -> berth.supervisor.v1.UpdateTaskResponse
-	24, // [24:41] is the sub-list for method output_type
-	7,  // [7:24] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	38, // 1: berth.supervisor.v1.CreateTaskRequest.log_attrs:type_name -> berth.supervisor.v1.CreateTaskRequest.LogAttrsEntry
+	2,  // 2: berth.supervisor.v1.CreateTaskResponse.task:type_name -> berth.supervisor.v1.Task
+	2,  // 3: berth.supervisor.v1.StartTaskResponse.task:type_name -> berth.supervisor.v1.Task
+	2,  // 4: berth.supervisor.v1.GetTaskResponse.task:type_name -> berth.supervisor.v1.Task
+	2,  // 5: berth.supervisor.v1.ListTasksResponse.tasks:type_name -> berth.supervisor.v1.Task
+	1,  // 6: berth.supervisor.v1.AttachTaskResponse.stream:type_name -> berth.supervisor.v1.AttachTaskResponse.Stream
+	32, // 7: berth.supervisor.v1.ListPidsResponse.processes:type_name -> berth.supervisor.v1.ProcessInfo
+	3,  // 8: berth.supervisor.v1.Tasks.Create:input_type -> berth.supervisor.v1.CreateTaskRequest
+	5,  // 9: berth.supervisor.v1.Tasks.Start:input_type -> berth.supervisor.v1.StartTaskRequest
+	7,  // 10: berth.supervisor.v1.Tasks.Get:input_type -> berth.supervisor.v1.GetTaskRequest
+	9,  // 11: berth.supervisor.v1.Tasks.List:input_type -> berth.supervisor.v1.ListTasksRequest
+	11, // 12: berth.supervisor.v1.Tasks.Kill:input_type -> berth.supervisor.v1.KillTaskRequest
+	13, // 13: berth.supervisor.v1.Tasks.Wait:input_type -> berth.supervisor.v1.WaitTaskRequest
+	15, // 14: berth.supervisor.v1.Tasks.Delete:input_type -> berth.supervisor.v1.DeleteTaskRequest
+	17, // 15: berth.supervisor.v1.Tasks.Attach:input_type -> berth.supervisor.v1.AttachTaskRequest
+	19, // 16: berth.supervisor.v1.Tasks.Exec:input_type -> berth.supervisor.v1.ExecProcessRequest
+	21, // 17: berth.supervisor.v1.Tasks.WriteStdin:input_type -> berth.supervisor.v1.WriteStdinRequest
+	23, // 18: berth.supervisor.v1.Tasks.CloseIO:input_type -> berth.supervisor.v1.CloseIORequest
+	25, // 19: berth.supervisor.v1.Tasks.ResizePty:input_type -> berth.supervisor.v1.ResizePtyRequest
+	27, // 20: berth.supervisor.v1.Tasks.Pause:input_type -> berth.supervisor.v1.PauseTaskRequest
+	29, // 21: berth.supervisor.v1.Tasks.Resume:input_type -> berth.supervisor.v1.ResumeTaskRequest
+	31, // 22: berth.supervisor.v1.Tasks.ListPids:input_type -> berth.supervisor.v1.ListPidsRequest
+	34, // 23: berth.supervisor.v1.Tasks.Metrics:input_type -> berth.supervisor.v1.MetricsRequest
+	36, // 24: berth.supervisor.v1.Tasks.Update:input_type -> berth.supervisor.v1.UpdateTaskRequest
+	4,  // 25: berth.supervisor.v1.Tasks.Create:output_type -> berth.supervisor.v1.CreateTaskResponse
+	6,  // 26: berth.supervisor.v1.Tasks.Start:output_type -> berth.supervisor.v1.StartTaskResponse
+	8,  // 27: berth.supervisor.v1.Tasks.Get:output_type -> berth.supervisor.v1.GetTaskResponse
+	10, // 28: berth.supervisor.v1.Tasks.List:output_type -> berth.supervisor.v1.ListTasksResponse
+	12, // 29: berth.supervisor.v1.Tasks.Kill:output_type -> berth.supervisor.v1.KillTaskResponse
+	14, // 30: berth.supervisor.v1.Tasks.Wait:output_type -> berth.supervisor.v1.WaitTaskResponse
+	16, // 31: berth.supervisor.v1.Tasks.Delete:output_type -> berth.supervisor.v1.DeleteTaskResponse
+	18, // 32: berth.supervisor.v1.Tasks.Attach:output_type -> berth.supervisor.v1.AttachTaskResponse
+	20, // 33: berth.supervisor.v1.Tasks.Exec:output_type -> berth.supervisor.v1.ExecProcessResponse
+	22, // 34: berth.supervisor.v1.Tasks.WriteStdin:output_type -> berth.supervisor.v1.WriteStdinResponse
+	24, // 35: berth.supervisor.v1.Tasks.CloseIO:output_type -> berth.supervisor.v1.CloseIOResponse
+	26, // 36: berth.supervisor.v1.Tasks.ResizePty:output_type -> berth.supervisor.v1.ResizePtyResponse
+	28, // 37: berth.supervisor.v1.Tasks.Pause:output_type -> berth.supervisor.v1.PauseTaskResponse
+	30, // 38: berth.supervisor.v1.Tasks.Resume:output_type -> berth.supervisor.v1.ResumeTaskResponse
+	33, // 39: berth.supervisor.v1.Tasks.ListPids:output_type -> berth.supervisor.v1.ListPidsResponse
+	35, // 40: berth.supervisor.v1.Tasks.Metrics:output_type -> berth.supervisor.v1.MetricsResponse
+	37, // 41: berth.supervisor.v1.Tasks.Update:output_type -> berth.supervisor.v1.UpdateTaskResponse
+	25, // [25:42] is the sub-list for method output_type
+	8,  // [8:25] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_berth_supervisor_v1_tasks_proto_init() }
@@ -2355,7 +2382,7 @@ func file_berth_supervisor_v1_tasks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_tasks_proto_rawDesc), len(file_berth_supervisor_v1_tasks_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
