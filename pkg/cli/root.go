@@ -68,6 +68,10 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		SilenceErrors: true,
 		Version:       Version,
 	}
+	// As docker: a bad flag or value is status 125, with the usage line.
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &StatusError{Code: 125, Msg: fmt.Sprintf("%s\n\nUsage:  %s\n\nRun '%s --help' for more information", err, cmd.UseLine(), cmd.CommandPath())}
+	})
 	root.PersistentFlags().StringVarP(&c.Host, "host", "H", "", "engine socket to connect to (default $"+HostEnv+" or "+DefaultHost+")")
 	root.AddCommand(
 		newLoadCommand(c),
@@ -102,6 +106,15 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newVersionCommand(c),
 		newInfoCommand(c),
 	)
+	// Usage lines as docker prints them, without cobra's " [flags]".
+	var noFlagsInUse func(*cobra.Command)
+	noFlagsInUse = func(cmd *cobra.Command) {
+		cmd.DisableFlagsInUseLine = true
+		for _, sub := range cmd.Commands() {
+			noFlagsInUse(sub)
+		}
+	}
+	noFlagsInUse(root)
 	return root
 }
 
