@@ -105,6 +105,10 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newEventsCommand(c),
 		newVersionCommand(c),
 		newInfoCommand(c),
+		newContainerCommand(c),
+		newRenameCommand(c),
+		newUpdateCommand(c),
+		newPortCommand(c),
 	)
 	// Usage lines as docker prints them, without cobra's " [flags]".
 	var noFlagsInUse func(*cobra.Command)
