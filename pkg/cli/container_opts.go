@@ -26,7 +26,6 @@ import (
 
 	"github.com/docker/go-connections/nat"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/spf13/pflag"
@@ -1018,14 +1017,4 @@ func toAddrs(flag string, list []string) ([]netip.Addr, error) {
 		out = append(out, a)
 	}
 	return out, nil
-}
-
-// mountOfAPISocket is what --use-api-socket adds: the engine's socket at
-// /var/run/docker.sock.
-func mountOfAPISocket(host string) (mount.Mount, error) {
-	sock, ok := strings.CutPrefix(host, "unix://")
-	if !ok {
-		return mount.Mount{}, fmt.Errorf("flag --use-api-socket can only be used with unix sockets: docker endpoint %s incompatible", host)
-	}
-	return mount.Mount{Type: mount.TypeBind, Source: sock, Target: "/var/run/docker.sock", BindOptions: &mount.BindOptions{}}, nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -151,12 +152,11 @@ func createContainer(ctx context.Context, c *CLI, cl *client.Client, cfg *contai
 	if n, ok := ref.(reference.Named); ok {
 		named = reference.TagNameOnly(n)
 	}
+	var auths map[string]json.RawMessage
 	if co.useAPISocket {
-		m, err := mountOfAPISocket(cl.DaemonHost())
-		if err != nil {
+		if auths, err = apiSocket(cl.DaemonHost(), cfg); err != nil {
 			return "", err
 		}
-		cfg.HostConfig.Mounts = append(cfg.HostConfig.Mounts, m)
 	}
 	var platform *ocispec.Platform
 	if co.platform != "" {
@@ -202,6 +202,11 @@ func createContainer(ctx context.Context, c *CLI, cl *client.Client, cfg *contai
 	}
 	if err := cid.write(res.ID); err != nil {
 		return res.ID, err
+	}
+	if len(auths) > 0 {
+		if err := copyAuthsIn(ctx, cl, res.ID, auths); err != nil {
+			return "", err
+		}
 	}
 	return res.ID, nil
 }

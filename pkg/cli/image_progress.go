@@ -101,6 +101,20 @@ func displayProgress(in io.Reader, out io.Writer, tty bool, aux func(json.RawMes
 	}
 }
 
+// dockerConfigFile is docker's client config: $DOCKER_CONFIG/config.json
+// or ~/.docker/config.json.
+func dockerConfigFile() string {
+	dir := os.Getenv("DOCKER_CONFIG")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(home, ".docker")
+	}
+	return filepath.Join(dir, "config.json")
+}
+
 // registryAuth is the X-Registry-Auth value for ref's registry, from the
 // docker config's stored credentials ($DOCKER_CONFIG/config.json or
 // ~/.docker/config.json); "" when there are none.
@@ -110,15 +124,7 @@ func registryAuth(ref string) string {
 		return ""
 	}
 	host := reference.Domain(named)
-	dir := os.Getenv("DOCKER_CONFIG")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return ""
-		}
-		dir = filepath.Join(home, ".docker")
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	data, err := os.ReadFile(dockerConfigFile())
 	if err != nil {
 		return ""
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // newUpdateCommand is docker's update: resources and restart policy of
@@ -27,7 +28,14 @@ func newUpdateCommand(c *CLI) *cobra.Command {
 		Short: "Update configuration of one or more containers",
 		Args:  requiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.Flags().NFlag() == 0 {
+			// Only update's own flags count, not -H.
+			n := 0
+			cmd.Flags().Visit(func(f *pflag.Flag) {
+				if cmd.InheritedFlags().Lookup(f.Name) == nil {
+					n++
+				}
+			})
+			if n == 0 {
 				return errors.New("you must provide one or more flags when using this command")
 			}
 			if kernelMm.n != 0 {
