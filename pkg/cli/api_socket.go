@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"path"
 	"strings"
 
@@ -46,25 +44,6 @@ func apiSocket(host string, cfg *containerConfig) (map[string]json.RawMessage, e
 		cfg.Config.Env = append(cfg.Config.Env, "DOCKER_CONFIG="+path.Dir(apiSocketConfigInContainer))
 	}
 	return auths, nil
-}
-
-// localAuths is the "auths" of the local docker config, none if it has no
-// config file.
-func localAuths() (map[string]json.RawMessage, error) {
-	data, err := os.ReadFile(dockerConfigFile())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var cfg struct {
-		Auths map[string]json.RawMessage `json:"auths"`
-	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("%s: %w", dockerConfigFile(), err)
-	}
-	return cfg.Auths, nil
 }
 
 // copyAuthsIn writes the credentials as a docker config file in the

@@ -57,6 +57,8 @@ type containerOptions struct {
 	ipv4, ipv6, restart, logDriver, cgroupParent, volumeDriver   string
 	stopSignal, isolation, runtime, healthCmd                    string
 	cpusetCpus, cpusetMems                                       string
+	// daemonHost selects the proxies of the docker config, if any.
+	daemonHost string
 
 	oomScoreAdj, stopTimeout, healthRetries                        int
 	cpuCount, cpuPercent, cpuShares, cpuPeriod, cpuQuota           int64
@@ -282,7 +284,11 @@ func (o *containerOptions) parse(fs *pflag.FlagSet, image string, args []string)
 	if err != nil {
 		return nil, err
 	}
-	env = append(env, dedupEnv(o.env.values)...)
+	cmdEnv := dedupEnv(o.env.values)
+	env = append(env, cmdEnv...)
+	if o.daemonHost != "" {
+		env = append(env, proxyEnv(o.daemonHost, cmdEnv)...)
+	}
 	labelList, err := readKVFiles(o.labelFile.values, nil)
 	if err != nil {
 		return nil, err

@@ -430,3 +430,24 @@ func TestRunHasEveryDockerRunFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyEnv: the docker config's proxies reach the container's
+// environment as docker's CLI puts them there.
+func TestProxyEnv(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", dir)
+	if got := proxyEnv("unix:///e.sock", nil); got != nil {
+		t.Errorf("no config file: %q", got)
+	}
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"proxies":{
+		"default":{"httpProxy":"http://p:3128","noProxy":"localhost"},
+		"unix:///other.sock":{"ftpProxy":"ftp://f"}}}`), 0o600)
+	got := proxyEnv("unix:///e.sock", []string{"http_proxy=mine", "A=1"})
+	if want := []string{"HTTP_PROXY=http://p:3128", "NO_PROXY=localhost", "no_proxy=localhost"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("default proxies: %q, want %q", got, want)
+	}
+	got = proxyEnv("unix:///other.sock", nil)
+	if want := []string{"FTP_PROXY=ftp://f", "ftp_proxy=ftp://f"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("per-host proxies: %q, want %q", got, want)
+	}
+}

@@ -71,7 +71,7 @@ func containerCommand(c *CLI, use, short, verb string, run func(cmd *cobra.Comma
 func newCreateCommand(c *CLI) *cobra.Command {
 	cmd, _ := containerCommand(c, "create [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container", "creating",
 		func(cmd *cobra.Command, co *createOptions, o *containerOptions, args []string) error {
-			cfg, err := co.prepare(cmd, o, args)
+			cfg, err := co.prepare(cmd, c, o, args)
 			if err != nil {
 				return err
 			}
@@ -91,12 +91,15 @@ func newCreateCommand(c *CLI) *cobra.Command {
 
 // prepare checks the command's own flags and parses the container's; a
 // bad value fails with docker's message and status 125.
-func (co *createOptions) prepare(cmd *cobra.Command, o *containerOptions, args []string) (*containerConfig, error) {
+func (co *createOptions) prepare(cmd *cobra.Command, c *CLI, o *containerOptions, args []string) (*containerConfig, error) {
 	if err := checkPull(co.pull); err != nil {
 		return nil, withHelp(cmd, err)
 	}
 	if !co.disableContentTrust {
 		return nil, withHelp(cmd, errors.New("--disable-content-trust=false: image signature verification (content trust) is not supported"))
+	}
+	if cl, err := c.Client(); err == nil {
+		o.daemonHost = cl.DaemonHost()
 	}
 	cfg, err := o.parse(cmd.Flags(), args[0], args[1:])
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -99,20 +98,6 @@ func displayProgress(in io.Reader, out io.Writer, tty bool, aux func(json.RawMes
 		// Up to the layer's line, clear it, write, back down.
 		fmt.Fprintf(out, "\x1b[%dA\r\x1b[2K%s\r\x1b[%dB", up, text, up)
 	}
-}
-
-// dockerConfigFile is docker's client config: $DOCKER_CONFIG/config.json
-// or ~/.docker/config.json.
-func dockerConfigFile() string {
-	dir := os.Getenv("DOCKER_CONFIG")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return ""
-		}
-		dir = filepath.Join(home, ".docker")
-	}
-	return filepath.Join(dir, "config.json")
 }
 
 // registryAuth is the X-Registry-Auth value for ref's registry, from the

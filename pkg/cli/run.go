@@ -20,7 +20,7 @@ func newRunCommand(c *CLI) *cobra.Command {
 	var r runOptions
 	cmd, fs := containerCommand(c, "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image", "running",
 		func(cmd *cobra.Command, co *createOptions, o *containerOptions, args []string) error {
-			cfg, err := co.prepare(cmd, o, args)
+			cfg, err := co.prepare(cmd, c, o, args)
 			if err != nil {
 				return err
 			}
