@@ -205,13 +205,7 @@ func (t *throttleValue) Set(v string) error {
 	return nil
 }
 
-func (t *throttleValue) String() string {
-	s := make([]string, 0, len(t.values))
-	for _, d := range t.values {
-		s = append(s, d.String())
-	}
-	return fmt.Sprint(s)
-}
+func (t *throttleValue) String() string { return listString(t.values) }
 
 func (t *throttleValue) Type() string { return "list" }
 
@@ -236,10 +230,13 @@ func (w *weightValue) Set(v string) error {
 	return nil
 }
 
-func (w *weightValue) String() string {
-	s := make([]string, 0, len(w.values))
-	for _, d := range w.values {
-		s = append(s, d.String())
+func (w *weightValue) String() string { return listString(w.values) }
+
+// listString shows list values as docker's help does: [a b].
+func listString[T fmt.Stringer](values []T) string {
+	s := make([]string, 0, len(values))
+	for _, v := range values {
+		s = append(s, v.String())
 	}
 	return fmt.Sprint(s)
 }
