@@ -441,7 +441,11 @@ func TestProxyEnv(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"proxies":{
 		"default":{"httpProxy":"http://p:3128","noProxy":"localhost"},
-		"unix:///other.sock":{"ftpProxy":"ftp://f"}}}`), 0o600)
+		"unix:///other.sock":{"ftpProxy":"ftp://f"}},
+		"detachKeys":"ctrl-x,x"}`), 0o600)
+	if got := configDetachKeys(); got != "ctrl-x,x" {
+		t.Errorf("detach keys %q", got)
+	}
 	got := proxyEnv("unix:///e.sock", []string{"http_proxy=mine", "A=1"})
 	if want := []string{"HTTP_PROXY=http://p:3128", "NO_PROXY=localhost", "no_proxy=localhost"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("default proxies: %q, want %q", got, want)

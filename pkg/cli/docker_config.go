@@ -10,7 +10,8 @@ import (
 )
 
 // What ctl reads of docker's client config file, as the docker CLI does:
-// registry credentials and the proxies given to new containers.
+// registry credentials, the proxies given to new containers and the
+// default detach keys of run.
 
 // dockerConfigFile is $DOCKER_CONFIG/config.json or ~/.docker/config.json.
 func dockerConfigFile() string {
@@ -34,8 +35,9 @@ type proxyConfig struct {
 }
 
 type dockerConfig struct {
-	Auths   map[string]json.RawMessage `json:"auths"`
-	Proxies map[string]proxyConfig     `json:"proxies"`
+	Auths      map[string]json.RawMessage `json:"auths"`
+	Proxies    map[string]proxyConfig     `json:"proxies"`
+	DetachKeys string                     `json:"detachKeys"`
 }
 
 // readDockerConfig reads the config file; none is an empty config.
@@ -58,6 +60,13 @@ func readDockerConfig() (dockerConfig, error) {
 func localAuths() (map[string]json.RawMessage, error) {
 	cfg, err := readDockerConfig()
 	return cfg.Auths, err
+}
+
+// configDetachKeys is the config's detachKeys, the default of
+// --detach-keys ("" when unset: the engine's ctrl-p,ctrl-q).
+func configDetachKeys() string {
+	cfg, _ := readDockerConfig()
+	return cfg.DetachKeys
 }
 
 // proxyEnv is the proxy variables docker's CLI gives a new container: those

@@ -117,8 +117,12 @@ func startError(cmd *cobra.Command, err error) error {
 // container running.
 func runAttached(ctx context.Context, cmd *cobra.Command, c *CLI, cl *client.Client, id string, cfg *containerConfig, r *runOptions) error {
 	conf := cfg.Config
+	keys := r.detachKeys
+	if keys == "" {
+		keys = configDetachKeys()
+	}
 	att, err := cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{
-		Stream: true, Stdin: conf.AttachStdin, Stdout: conf.AttachStdout, Stderr: conf.AttachStderr, DetachKeys: r.detachKeys,
+		Stream: true, Stdin: conf.AttachStdin, Stdout: conf.AttachStdout, Stderr: conf.AttachStderr, DetachKeys: keys,
 	})
 	if err != nil {
 		return &StatusError{Code: 125, Msg: err.Error()}
