@@ -154,7 +154,7 @@ func runAttached(ctx context.Context, cmd *cobra.Command, c *CLI, cl *client.Cli
 		})
 		defer stop()
 	}
-	if r.sigProxy && !conf.Tty {
+	if r.sigProxy { // as docker, with or without a tty
 		stop := proxySignals(ctx, cl, id)
 		defer stop()
 	}
