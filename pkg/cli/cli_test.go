@@ -94,9 +94,14 @@ func TestDetachedAndErrors(t *testing.T) {
 	if _, _, code := ctl(t, host, "rm", "-f", "sleeper"); code != 0 {
 		t.Errorf("rm -f: %d", code)
 	}
-	_, errOut, code = ctl(t, host, "run", "--rm", "nosuchimage")
+	_, errOut, code = ctl(t, host, "run", "--rm", "--pull", "never", "nosuchimage")
 	if code != 125 || !strings.Contains(errOut, "No such image: nosuchimage:latest") {
 		t.Errorf("unknown image: %d %q", code, errOut)
+	}
+	// --pull=missing (the default) pulls after the "no such image".
+	_, errOut, code = ctl(t, host, "run", "--rm", "nosuchimage")
+	if code != 125 || !strings.HasPrefix(errOut, "Unable to find image 'nosuchimage:latest' locally\n") {
+		t.Errorf("unknown image, pull: %d %q", code, errOut)
 	}
 	_, errOut, code = ctl(t, host, "logs", "nosuch")
 	if code != 1 || !strings.Contains(errOut, "No such container: nosuch") {
@@ -166,7 +171,7 @@ func TestStartErrorCodes(t *testing.T) {
 		`something else`:                                                                 125,
 	} {
 		var se *StatusError
-		if err := startError(errors.New(msg)); !errors.As(err, &se) || se.Code != want {
+		if err := startError(newRunCommand(&CLI{}), errors.New(msg)); !errors.As(err, &se) || se.Code != want {
 			t.Errorf("%q: %v, want %d", msg, err, want)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -110,15 +109,7 @@ func registryAuth(ref string) string {
 		return ""
 	}
 	host := reference.Domain(named)
-	dir := os.Getenv("DOCKER_CONFIG")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return ""
-		}
-		dir = filepath.Join(home, ".docker")
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	data, err := os.ReadFile(dockerConfigFile())
 	if err != nil {
 		return ""
 	}

@@ -70,7 +70,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func parsePlatform(v string) (ocispec.Platform, error) {
 	parts := strings.Split(v, "/")
 	if len(parts) > 3 || parts[0] == "" {
-		return ocispec.Platform{}, fmt.Errorf("invalid platform: %s", v)
+		return ocispec.Platform{}, fmt.Errorf("%q: cannot parse platform specifier: invalid argument", v)
 	}
 	p := ocispec.Platform{OS: parts[0]}
 	if len(parts) > 1 {

@@ -68,6 +68,10 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		SilenceErrors: true,
 		Version:       Version,
 	}
+	// As docker: a bad flag or value is status 125, with the usage line.
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &StatusError{Code: 125, Msg: fmt.Sprintf("%s\n\nUsage:  %s\n\nRun '%s --help' for more information", err, cmd.UseLine(), cmd.CommandPath())}
+	})
 	root.PersistentFlags().StringVarP(&c.Host, "host", "H", "", "engine socket to connect to (default $"+HostEnv+" or "+DefaultHost+")")
 	root.AddCommand(
 		newLoadCommand(c),
@@ -96,13 +100,25 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newExecCommand(c),
 		newPauseCommand(c),
 		newUnpauseCommand(c),
-		newUpdateCommand(c),
 		newTopCommand(c),
 		newStatsCommand(c),
 		newEventsCommand(c),
 		newVersionCommand(c),
 		newInfoCommand(c),
+		newContainerCommand(c),
+		newRenameCommand(c),
+		newUpdateCommand(c),
+		newPortCommand(c),
 	)
+	// Usage lines as docker prints them, without cobra's " [flags]".
+	var noFlagsInUse func(*cobra.Command)
+	noFlagsInUse = func(cmd *cobra.Command) {
+		cmd.DisableFlagsInUseLine = true
+		for _, sub := range cmd.Commands() {
+			noFlagsInUse(sub)
+		}
+	}
+	noFlagsInUse(root)
 	return root
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,37 +17,57 @@ import (
 )
 
 func newRunCommand(c *CLI) *cobra.Command {
-	var f containerFlags
-	var detach, sigProxy bool
-	cmd := &cobra.Command{
-		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
-		Short: "Create and run a new container",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			cl, err := c.Client()
+	var r runOptions
+	cmd, fs := containerCommand(c, "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image", "running",
+		func(cmd *cobra.Command, co *createOptions, o *containerOptions, args []string) error {
+			cfg, err := co.prepare(cmd, c, o, args)
 			if err != nil {
-				return &StatusError{Code: 125, Msg: err.Error()}
+				return err
 			}
-			id, err := f.create(ctx, cmd, cl, args, !detach)
-			if err != nil {
-				return &StatusError{Code: 125, Msg: err.Error()}
-			}
-			if detach {
-				if _, err := cl.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-					return startError(err)
-				}
-				fmt.Fprintln(c.Out, id)
-				return nil
-			}
-
-			return runAttached(ctx, c, cl, id, &f, sigProxy)
-		},
-	}
-	f.add(cmd.Flags())
-	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run container in background and print container ID")
-	cmd.Flags().BoolVar(&sigProxy, "sig-proxy", true, "proxy received signals to the process")
+			return r.run(cmd, c, co, cfg)
+		})
+	fs.BoolVarP(&r.detach, "detach", "d", false, "Run container in background and print container ID")
+	fs.BoolVar(&r.sigProxy, "sig-proxy", true, "Proxy received signals to the process")
+	fs.StringVar(&r.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	return cmd
+}
+
+// runOptions are the flags only run has.
+type runOptions struct {
+	detach, sigProxy bool
+	detachKeys       string
+}
+
+// run is docker's run: create (pulling as --pull says), then, detached,
+// start and print the id, else attach to the streams -a/-i select, wait
+// and start, exiting with the container's status.
+func (r *runOptions) run(cmd *cobra.Command, c *CLI, co *createOptions, cfg *containerConfig) error {
+	ctx := cmd.Context()
+	conf := cfg.Config
+	if r.detach {
+		if cmd.Flags().Changed("attach") {
+			return errors.New("conflicting options: cannot specify both --attach and --detach")
+		}
+		conf.AttachStdin, conf.AttachStdout, conf.AttachStderr, conf.StdinOnce = false, false, false, false
+	} else if conf.Tty && conf.AttachStdin && terminalOf(c.In) == nil {
+		return errors.New("the input device is not a TTY")
+	}
+	cl, err := c.Client()
+	if err != nil {
+		return startError(cmd, err)
+	}
+	id, err := createContainer(ctx, c, cl, cfg, co)
+	if err != nil {
+		return startError(cmd, err)
+	}
+	if !conf.AttachStdin && !conf.AttachStdout && !conf.AttachStderr {
+		if _, err := cl.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+			return startError(cmd, err)
+		}
+		fmt.Fprintln(c.Out, id)
+		return nil
+	}
+	return runAttached(ctx, cmd, c, cl, id, cfg, r)
 }
 
 // proxySignals forwards the signals ctl receives to the container, as
@@ -75,37 +96,45 @@ func proxySignals(ctx context.Context, cl *client.Client, id string) func() {
 	}
 }
 
-// startError gives a failed start docker's exit codes: 127 when the command
-// was not found, 126 when it could not be run, else 125.
-func startError(err error) error {
+// startError gives a failed create or start of run docker's form and exit
+// codes: 127 when the command was not found, 126 when it could not be run,
+// else 125.
+func startError(cmd *cobra.Command, err error) error {
+	se := withHelp(cmd, err).(*StatusError)
 	msg := err.Error()
-	code := 125
 	switch {
 	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
-		code = 127
-	case strings.Contains(msg, "permission denied"):
-		code = 126
+		se.Code = 127
+	case strings.Contains(msg, "permission denied"), strings.Contains(msg, "is a directory"):
+		se.Code = 126
 	}
-	return &StatusError{Code: code, Msg: msg}
+	return se
 }
 
 // runAttached is run without -d, as docker does it: attach and wait before
 // start, so that no output and no exit is missed; with -t the terminal goes
 // raw and its size follows; the detach keys end the session and leave the
 // container running.
-func runAttached(ctx context.Context, c *CLI, cl *client.Client, id string, f *containerFlags, sigProxy bool) error {
-	att, err := cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: f.interactive, Stdout: true, Stderr: true, DetachKeys: f.detachKeys})
+func runAttached(ctx context.Context, cmd *cobra.Command, c *CLI, cl *client.Client, id string, cfg *containerConfig, r *runOptions) error {
+	conf := cfg.Config
+	keys := r.detachKeys
+	if keys == "" {
+		keys = configDetachKeys()
+	}
+	att, err := cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{
+		Stream: true, Stdin: conf.AttachStdin, Stdout: conf.AttachStdout, Stderr: conf.AttachStderr, DetachKeys: keys,
+	})
 	if err != nil {
 		return &StatusError{Code: 125, Msg: err.Error()}
 	}
 	defer att.Close()
 	cond := container.WaitConditionNextExit
-	if f.rm {
+	if cfg.HostConfig.AutoRemove {
 		cond = container.WaitConditionRemoved
 	}
 	wait := cl.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond})
 	var term *terminal
-	if f.tty && f.interactive {
+	if conf.Tty && conf.AttachStdin {
 		if term = terminalOf(c.In); term != nil {
 			if err := term.makeRaw(); err != nil {
 				return &StatusError{Code: 125, Msg: err.Error()}
@@ -113,10 +142,10 @@ func runAttached(ctx context.Context, c *CLI, cl *client.Client, id string, f *c
 			defer term.restore()
 		}
 	}
-	sess := &session{c: c, conn: att.HijackedResponse, tty: f.tty, stdin: f.interactive}
+	sess := &session{c: c, conn: att.HijackedResponse, tty: conf.Tty, stdin: conf.AttachStdin}
 	copied := sess.outputDone()
 	if _, err := cl.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		return startError(err)
+		return startError(cmd, err)
 	}
 	if term != nil {
 		stop := term.monitorSize(ctx, func(ctx context.Context, h, w uint) error {
@@ -125,7 +154,7 @@ func runAttached(ctx context.Context, c *CLI, cl *client.Client, id string, f *c
 		})
 		defer stop()
 	}
-	if sigProxy && !f.tty {
+	if r.sigProxy { // as docker, with or without a tty
 		stop := proxySignals(ctx, cl, id)
 		defer stop()
 	}

@@ -131,3 +131,17 @@ func (s *session) outputDone() <-chan error {
 	}
 	return done
 }
+
+// consoleSize is the size of w's terminal, [0 0] when w is none: docker
+// sends it with the create so that a tty starts at the right size.
+func consoleSize(w io.Writer) [2]uint {
+	f, ok := w.(*os.File)
+	if !ok {
+		return [2]uint{}
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return [2]uint{}
+	}
+	return [2]uint{uint(ws.Row), uint(ws.Col)}
+}

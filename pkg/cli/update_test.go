@@ -8,7 +8,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 )
 
-func TestUpdate(t *testing.T) {
+func TestUpdateFlagsToRequest(t *testing.T) {
 	host := engine(t)
 	if _, errOut, code := ctl(t, host, "run", "-d", "--name", "up", "-m", "64m", "busybox", "sleep"); code != 0 {
 		t.Fatalf("run -d: %s", errOut)
@@ -31,8 +31,8 @@ func TestUpdate(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"update", "up"}, 125, "you must provide one or more flags"},
-		{[]string{"update", "-m", "lots", "up"}, 125, `invalid argument "lots" for "--memory" flag`},
+		{[]string{"update", "up"}, 1, "you must provide one or more flags"},
+		{[]string{"update", "-m", "lots", "up"}, 125, `invalid argument "lots" for "-m, --memory" flag`},
 		{[]string{"update", "--cpus", "x", "up"}, 125, `invalid argument "x" for "--cpus" flag`},
 		{[]string{"update", "-m", "4m", "up"}, 1, "Minimum memory limit allowed is 6MB"},
 		{[]string{"update", "--pids-limit", "5", "up", "nope"}, 1, "No such container: nope"},

@@ -206,7 +206,7 @@ func TestBadRequests(t *testing.T) {
 	s := newStack(t)
 	s.loadBusybox()
 
-	_, errOut, code := s.run("run", "--rm", "nosuchimage")
+	_, errOut, code := s.run("run", "--rm", "--pull", "never", "nosuchimage")
 	if code == 0 || !strings.Contains(errOut, "No such image") {
 		t.Errorf("unknown image: exit %d stderr %q", code, errOut)
 	}
