@@ -109,6 +109,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newRenameCommand(c),
 		newUpdateCommand(c),
 		newPortCommand(c),
+		newVolumeCommand(c),
 	)
 	// Usage lines as docker prints them, without cobra's " [flags]".
 	var noFlagsInUse func(*cobra.Command)

@@ -221,3 +221,28 @@ print("ok")
 	}
 	_ = time.Second
 }
+
+// ctl's volume commands and -v, as the docker CLI's.
+func TestVolumesCtl(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	if out := s.mustRun("volume", "create", "--label", "k=v", "cv"); out != "cv\n" {
+		t.Errorf("volume create: %q", out)
+	}
+	s.mustRun("run", "--rm", "-v", "cv:/d", "busybox", "sh", "-c", "echo 1 > /d/f")
+	if out := s.mustRun("run", "--rm", "--mount", "type=volume,src=cv,dst=/d,readonly", "busybox", "cat", "/d/f"); out != "1\n" {
+		t.Errorf("read back: %q", out)
+	}
+	if out := s.mustRun("volume", "ls", "--filter", "label=k=v", "--format", "{{.Name}} {{.Driver}}"); out != "cv local\n" {
+		t.Errorf("volume ls: %q", out)
+	}
+	if out := s.mustRun("volume", "inspect", "-f", "{{.Labels.k}}", "cv"); out != "v\n" {
+		t.Errorf("volume inspect: %q", out)
+	}
+	if out := s.mustRun("volume", "prune", "-a", "-f"); !strings.Contains(out, "Deleted Volumes:\ncv\n") {
+		t.Errorf("volume prune -a: %q", out)
+	}
+	if _, errOut, code := s.run("volume", "rm", "cv"); code == 0 || !strings.Contains(errOut, "no such volume") {
+		t.Errorf("rm of a pruned volume: %d %q", code, errOut)
+	}
+}
