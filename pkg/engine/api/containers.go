@@ -8,12 +8,10 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 
 	"github.com/berthd/berth/pkg/engine/containers"
 )
@@ -140,42 +138,6 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-func (s *Server) containerList(w http.ResponseWriter, r *http.Request) {
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	f, err := parseFilters(r.URL.Query().Get("filters"))
-	if err == nil {
-		err = f.validate(containerFilterKeys)
-	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	// A status filter other than running implies all, as in dockerd.
-	all := boolParam(r, "all") || limit > 0 || len(f["status"]) > 0 || len(f["exited"]) > 0
-	out := []container.Summary{}
-	for _, c := range s.d.List(all, 0) {
-		if !f.matchContainer(c) {
-			continue
-		}
-		if limit > 0 && len(out) >= limit {
-			break
-		}
-		sum := container.Summary{
-			ID: c.ID, Names: []string{c.Name}, Image: c.ImageName, ImageID: c.ImageID,
-			Command: strings.Join(append([]string{c.Path}, c.Args...), " "),
-			Created: c.Created.Unix(), Labels: c.Config.Labels, State: c.State.Status,
-			Status: statusString(c.State), Ports: []container.PortSummary{}, Mounts: []container.MountPoint{},
-			NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
-		}
-		if sum.Labels == nil {
-			sum.Labels = map[string]string{}
-		}
-		sum.HostConfig.NetworkMode = "none"
-		out = append(out, sum)
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
 // statusString is docker's human status ("Up 2 minutes", "Exited (0) 3
 // seconds ago", "Created").
 func statusString(st containers.State) string {
@@ -195,41 +157,6 @@ func statusString(st containers.State) string {
 	default:
 		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
 	}
-}
-
-func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
-	c, err := s.d.Inspect(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	cfg := *c.Config
-	cfg.Image = c.ImageName
-	resp := container.InspectResponse{
-		ID: c.ID, Created: containers.FormatTime(c.Created), Path: c.Path, Args: c.Args,
-		State: &container.State{
-			Status: c.State.Status, Running: c.State.Running, Paused: c.State.Paused, Restarting: c.State.Restarting,
-			Pid: c.State.Pid, ExitCode: c.State.ExitCode,
-			OOMKilled: c.State.OOMKilled, Error: c.State.Error, Dead: c.State.Status == container.StateDead,
-			StartedAt: containers.FormatTime(c.State.StartedAt), FinishedAt: containers.FormatTime(c.State.FinishedAt),
-		},
-		Image: c.ImageID, ResolvConfPath: c.ResolvConfPath, HostnamePath: c.HostnamePath, HostsPath: c.HostsPath,
-		LogPath: c.LogPath, Name: c.Name, Driver: s.storageDriver(r.Context()), Platform: "linux",
-		HostConfig: c.HostConfig, Config: &cfg, Mounts: mountPoints(c), ExecIDs: c.ExecIDs(),
-		RestartCount:    c.RestartCount,
-		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
-	}
-	if resp.HostConfig == nil {
-		resp.HostConfig = &container.HostConfig{}
-	}
-	if resp.HostConfig.LogConfig.Type == "" {
-		// The shim writes json-file logs; clients (docker-py's run) read
-		// logs only when they see it.
-		hc := *resp.HostConfig
-		hc.LogConfig.Type = "json-file"
-		resp.HostConfig = &hc
-	}
-	writeJSON(w, http.StatusOK, resp)
 }
 
 // storageDriver names the snapshotter supervisord really uses (overlayfs, or

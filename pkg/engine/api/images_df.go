@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
@@ -95,12 +94,8 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 	}
 	if all || want["container"] {
 		for _, c := range s.d.List(true, 0) {
-			sum := container.Summary{
-				ID: c.ID, Names: []string{c.Name}, Image: c.ImageName, ImageID: c.ImageID,
-				Command: strings.Join(append([]string{c.Path}, c.Args...), " "),
-				Created: c.Created.Unix(), Labels: c.Config.Labels, State: c.State.Status,
-				Status: statusString(c.State), Ports: []container.PortSummary{}, Mounts: []container.MountPoint{},
-			}
+			sum := summaryOf(c)
+			sum.NetworkSettings = nil
 			if n, err := be.Usage(ctx, c.ID); err == nil {
 				sum.SizeRw = n
 			} else {

@@ -83,6 +83,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /containers/{id}/unpause", s.containerUnpause)
 	m.HandleFunc("POST /containers/{id}/update", s.containerUpdate)
 	m.HandleFunc("GET /containers/{id}/top", s.containerTop)
+	m.HandleFunc("POST /containers/{id}/rename", s.containerRename)
+	m.HandleFunc("POST /containers/prune", s.containerPrune)
 	m.HandleFunc("GET /containers/{id}/stats", s.containerStats)
 	m.HandleFunc("POST /containers/{id}/exec", s.containerExecCreate)
 	m.HandleFunc("POST /exec/{id}/start", s.execStart)

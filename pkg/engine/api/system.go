@@ -7,13 +7,9 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
-
-	"github.com/berthd/berth/pkg/engine/containers"
 )
 
 func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +38,7 @@ func kernelVersion() string {
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 	comps := []system.ComponentVersion{{Name: "Engine", Version: s.cfg.Version, Details: map[string]string{
 		"ApiVersion": DefaultVersion, "MinAPIVersion": MinVersion, "GitCommit": s.cfg.Commit,
-		"GoVersion": runtime.Version(), "Os": runtime.GOOS, "Arch": runtime.GOARCH, "KernelVersion": kernelVersion(),
+		"GoVersion": runtime.Version(), "Os": runtime.GOOS, "Arch": runtime.GOARCH, "KernelVersion": kernelVersion(), "Experimental": "false",
 	}}}
 	if v, err := s.d.Supervisor().Version(r.Context()); err == nil {
 		comps = append(comps, system.ComponentVersion{Name: "supervisord", Version: v.GetVersion(), Details: map[string]string{"GitCommit": v.GetRevision()}})
@@ -79,14 +75,8 @@ func memTotal() int64 {
 }
 
 func osName() string {
-	data, err := os.ReadFile("/etc/os-release")
-	if err != nil {
-		return "Linux"
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "PRETTY_NAME="); ok {
-			return strings.Trim(v, `"`)
-		}
+	if v := osRelease("PRETTY_NAME"); v != "" {
+		return v
 	}
 	return "Linux"
 }
@@ -96,49 +86,6 @@ func cgroupVersion() string {
 		return "2"
 	}
 	return "1"
-}
-
-func (s *Server) info(w http.ResponseWriter, r *http.Request) {
-	total, running, paused, stopped := s.d.Counts()
-	info := system.Info{
-		Containers: total, ContainersRunning: running, ContainersPaused: paused, ContainersStopped: stopped,
-		Driver:          "overlayfs",
-		LoggingDriver:   "json-file",
-		CgroupDriver:    "cgroupfs",
-		CgroupVersion:   cgroupVersion(),
-		KernelVersion:   kernelVersion(),
-		OperatingSystem: osName(),
-		OSType:          "linux",
-		Architecture:    runtimeArch(),
-		NCPU:            runtime.NumCPU(),
-		MemTotal:        memTotal(),
-		DockerRootDir:   s.cfg.DataRoot,
-		ServerVersion:   s.cfg.Version,
-		NGoroutines:     runtime.NumGoroutine(),
-		SystemTime:      time.Now().Format(time.RFC3339Nano),
-		Runtimes:        map[string]system.RuntimeWithStatus{},
-		SecurityOptions: []string{"name=seccomp,profile=builtin"},
-		Warnings:        []string{"WARNING: networking is not implemented yet: containers have loopback only"},
-	}
-	info.Plugins.Log = containers.LogDrivers()
-	info.Name, _ = os.Hostname()
-	info.Swarm.LocalNodeState = swarm.LocalNodeStateInactive
-	if imgs, err := s.d.Supervisor().ListImages(r.Context()); err == nil {
-		info.Images = len(groupImages(imgs))
-	}
-	if srv, err := s.d.Supervisor().Server(r.Context()); err == nil {
-		info.ID = srv.GetUuid()
-		info.DefaultRuntime = srv.GetDefaultRuntime()
-		for _, rt := range srv.GetRuntimes() {
-			info.Runtimes[rt.GetName()] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: rt.GetPath(), Args: rt.GetArgs()}}
-		}
-		if srv.GetSnapshotter() != "" {
-			info.Driver = srv.GetSnapshotter()
-		}
-	} else {
-		info.Warnings = append(info.Warnings, "WARNING: supervisor unavailable: "+err.Error())
-	}
-	writeJSON(w, http.StatusOK, info)
 }
 
 // runtimeArch is uname's machine name, as docker reports it.

@@ -90,17 +90,6 @@ func (s *Server) containerUnpause(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// containerTop lists the container's processes in ps -ef's columns from
-// the host's /proc; ps_args are not interpreted.
-func (s *Server) containerTop(w http.ResponseWriter, r *http.Request) {
-	pids, err := s.d.Pids(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, topOf(pids))
-}
-
 func (s *Server) containerExecCreate(w http.ResponseWriter, r *http.Request) {
 	var req container.ExecCreateRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
@@ -187,35 +176,27 @@ func (s *Server) execResize(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-var eventFilterKeys = map[string]bool{"type": true, "container": true, "event": true, "label": true, "image": true}
-
-func matchEvent(f filters, m events.Message) bool {
-	action := string(m.Action)
-	base, _, _ := strings.Cut(action, ":")
-	return f.anyOf("type", func(v string) bool { return v == string(m.Type) }) &&
-		f.anyOf("container", func(v string) bool { return strings.HasPrefix(m.Actor.ID, v) || v == m.Actor.Attributes["name"] }) &&
-		f.anyOf("event", func(v string) bool { return v == action || v == base }) &&
-		f.anyOf("image", func(v string) bool { return v == m.Actor.Attributes["image"] }) &&
-		f.allLabels(m.Actor.Attributes)
-}
-
 // events streams docker event messages: the recorded ones since ?since=,
 // then new ones until ?until= (or the client leaves).
 func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	since, err := ParseTimestamp(q.Get("since"))
 	if err != nil {
-		writeError(w, err)
+		writeError(w, badRequest("invalid value for 'since': %v", err))
 		return
 	}
 	until, err := ParseTimestamp(q.Get("until"))
 	if err != nil {
-		writeError(w, err)
+		writeError(w, badRequest("invalid value for 'until': %v", err))
+		return
+	}
+	if !until.IsZero() && until.Before(since) {
+		writeError(w, badRequest("`since` time (%s) cannot be after `until` time (%s)", q.Get("since"), q.Get("until")))
 		return
 	}
 	f, err := parseFilters(q.Get("filters"))
 	if err == nil {
-		err = f.validate(eventFilterKeys)
+		err = validateEventFilters(f)
 	}
 	if err != nil {
 		writeError(w, err)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +40,8 @@ type Daemon struct {
 
 	events eventLog
 	execs  execStore
+	// pruning is set while a container prune runs (one at a time).
+	pruning atomic.Bool
 
 	vols        *volume.Store
 	initPath    string // docker-init for --init ("" looks it up)

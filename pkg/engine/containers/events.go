@@ -114,3 +114,10 @@ func (d *Daemon) watchSupervisorEvents() {
 		}
 	}()
 }
+
+// EventListeners is the number of /events subscribers.
+func (d *Daemon) EventListeners() int {
+	d.events.mu.Lock()
+	defer d.events.mu.Unlock()
+	return len(d.events.subs)
+}

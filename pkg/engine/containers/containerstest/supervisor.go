@@ -635,3 +635,17 @@ func (s *Supervisor) Server(context.Context) (*supervisorv1.ServerResponse, erro
 func (s *Supervisor) Version(context.Context) (*supervisorv1.VersionResponse, error) {
 	return &supervisorv1.VersionResponse{Version: "fake"}, nil
 }
+
+// SnapshotMounts returns an overlay mount of the container's snapshot, with
+// directories named after its key and parent (nothing is mounted).
+func (s *Supervisor) SnapshotMounts(_ context.Context, key string) ([]*supervisorv1.Mount, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	parent, ok := s.Snapshots[key]
+	if !ok {
+		return nil, fmt.Errorf("snapshot %s: %w", key, errdefs.ErrNotFound)
+	}
+	return []*supervisorv1.Mount{{Type: "overlay", Source: "overlay", Options: []string{
+		"index=off", "lowerdir=/snapshots/" + parent + "/fs", "upperdir=/snapshots/" + key + "/fs", "workdir=/snapshots/" + key + "/work",
+	}}}, nil
+}

@@ -1,0 +1,212 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/api/types/system"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthd/berth/pkg/engine/containers"
+	"github.com/berthd/berth/pkg/engine/oci"
+)
+
+// info is GET /info: what this engine, its supervisor and the host really
+// are and do; anything berth does not have is empty (never dockerd's
+// defaults for features we lack).
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	total, running, paused, stopped := s.d.Counts()
+	cg := hostCgroups()
+	info := system.Info{
+		Containers: total, ContainersRunning: running, ContainersPaused: paused, ContainersStopped: stopped,
+		Driver:        "overlayfs",
+		DriverStatus:  [][2]string{},
+		LoggingDriver: "json-file",
+		CgroupDriver:  "cgroupfs",
+		CgroupVersion: cgroupVersion(),
+		MemoryLimit:   cg.memory, SwapLimit: cg.swap, CPUCfsPeriod: cg.cfsPeriod, CPUCfsQuota: cg.cfsQuota,
+		CPUShares: cg.shares, CPUSet: cg.cpuset, PidsLimit: cg.pids, OomKillDisable: cg.oomKillDisable,
+		IPv4Forwarding:     readTrim("/proc/sys/net/ipv4/ip_forward") == "1",
+		Debug:              s.log.Enabled(ctx, slog.LevelDebug),
+		NFd:                openFDs(),
+		NEventsListener:    s.d.EventListeners(),
+		KernelVersion:      kernelVersion(),
+		OperatingSystem:    osName(),
+		OSVersion:          osRelease("VERSION_ID"),
+		OSType:             "linux",
+		Architecture:       runtimeArch(),
+		IndexServerAddress: "https://index.docker.io/v1/",
+		RegistryConfig:     registryConfig(),
+		NCPU:               runtime.NumCPU(),
+		MemTotal:           memTotal(),
+		DockerRootDir:      s.cfg.DataRoot,
+		HTTPProxy:          proxyEnv("HTTP_PROXY"),
+		HTTPSProxy:         proxyEnv("HTTPS_PROXY"),
+		NoProxy:            proxyEnv("NO_PROXY"),
+		Labels:             []string{},
+		ServerVersion:      s.cfg.Version,
+		NGoroutines:        runtime.NumGoroutine(),
+		SystemTime:         time.Now().Format(time.RFC3339Nano),
+		Runtimes:           map[string]system.RuntimeWithStatus{},
+		// Containers keep running while engined is down, and a new
+		// engined takes them over: dockerd's live restore, always on.
+		LiveRestoreEnabled: true,
+		Isolation:          "",
+		SecurityOptions:    securityOptions(),
+		// The log drivers engined applies; no volume or network plugins
+		// until volumes and networking land.
+		Plugins:     system.PluginsInfo{Volume: []string{}, Network: []string{}, Log: containers.LogDrivers()},
+		CDISpecDirs: []string{},
+		Warnings:    []string{"WARNING: networking is not implemented yet: containers have loopback only"},
+	}
+	info.Name, _ = os.Hostname()
+	info.Swarm.LocalNodeState = swarm.LocalNodeStateInactive
+	if !cg.swap && cgroupVersion() == "1" {
+		info.Warnings = append(info.Warnings, "WARNING: No swap limit support")
+	}
+	if imgs, err := s.d.Supervisor().ListImages(ctx); err == nil {
+		info.Images = len(groupImages(imgs))
+	}
+	if srv, err := s.d.Supervisor().Server(ctx); err == nil {
+		info.ID = srv.GetUuid()
+		info.DefaultRuntime = srv.GetDefaultRuntime()
+		for _, rt := range srv.GetRuntimes() {
+			info.Runtimes[rt.GetName()] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: rt.GetPath(), Args: rt.GetArgs()}}
+		}
+		if srv.GetSnapshotter() != "" {
+			info.Driver = srv.GetSnapshotter()
+		}
+		if srv.GetRoot() != "" {
+			info.DriverStatus = append(info.DriverStatus, [2]string{"Supervisor Root Dir", srv.GetRoot()})
+		}
+	} else {
+		info.Warnings = append(info.Warnings, "WARNING: supervisor unavailable: "+err.Error())
+	}
+	if v, err := s.d.Supervisor().Version(ctx); err == nil {
+		// supervisord holds containerd's place in the stack.
+		info.ContainerdCommit = system.Commit{ID: v.GetRevision()}
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+// securityOptions lists what the spec generation really applies to a
+// default container, read from the spec it makes for one.
+func securityOptions() []string {
+	spec, err := oci.Spec(oci.Options{ID: strings.Repeat("0", 64), Config: &container.Config{Cmd: []string{"sh"}}, Host: &container.HostConfig{}})
+	if err != nil || spec.Linux == nil {
+		return []string{}
+	}
+	opts := []string{}
+	if spec.Linux.Seccomp != nil {
+		opts = append(opts, "name=seccomp,profile=builtin")
+	}
+	if spec.Process != nil && spec.Process.ApparmorProfile != "" {
+		opts = append(opts, "name=apparmor")
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.CgroupNamespace {
+			opts = append(opts, "name=cgroupns")
+		}
+	}
+	return opts
+}
+
+// registryConfig: Docker Hub is the default registry, reached over TLS;
+// localhost, 127.0.0.1 and ::1 may be reached over plain HTTP
+// (pkg/distribution). Registries made insecure or mirrored in
+// supervisord's own configuration are not known here.
+func registryConfig() *registry.ServiceConfig {
+	return &registry.ServiceConfig{
+		InsecureRegistryCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
+		IndexConfigs: map[string]*registry.IndexInfo{
+			"docker.io": {Name: "docker.io", Mirrors: []string{}, Secure: true, Official: true},
+			"localhost": {Name: "localhost", Mirrors: []string{}, Secure: false, Official: false},
+		},
+		Mirrors: []string{},
+	}
+}
+
+// cgroupSupport is the host's cgroup features, as dockerd's sysinfo reads
+// them.
+type cgroupSupport struct {
+	memory, swap, cfsPeriod, cfsQuota, shares, cpuset, pids, oomKillDisable bool
+}
+
+func hostCgroups() cgroupSupport {
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	const root = "/sys/fs/cgroup"
+	if cgroupVersion() == "2" {
+		ctrl := " " + readTrim(filepath.Join(root, "cgroup.controllers")) + " "
+		has := func(c string) bool { return strings.Contains(ctrl, " "+c+" ") }
+		return cgroupSupport{
+			memory: has("memory"), swap: has("memory"), cfsPeriod: has("cpu"), cfsQuota: has("cpu"),
+			shares: has("cpu"), cpuset: has("cpuset"), pids: has("pids"),
+		}
+	}
+	return cgroupSupport{
+		memory:         exists(filepath.Join(root, "memory/memory.limit_in_bytes")),
+		swap:           exists(filepath.Join(root, "memory/memory.memsw.limit_in_bytes")),
+		cfsPeriod:      exists(filepath.Join(root, "cpu/cpu.cfs_period_us")),
+		cfsQuota:       exists(filepath.Join(root, "cpu/cpu.cfs_quota_us")),
+		shares:         exists(filepath.Join(root, "cpu/cpu.shares")),
+		cpuset:         exists(filepath.Join(root, "cpuset/cpuset.cpus")),
+		pids:           exists(filepath.Join(root, "pids")),
+		oomKillDisable: exists(filepath.Join(root, "memory/memory.oom_control")),
+	}
+}
+
+func readTrim(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func openFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	return len(ents)
+}
+
+// proxyEnv is the proxy setting engined runs with (upper or lower case),
+// with its credentials masked as dockerd does.
+func proxyEnv(key string) string {
+	v := os.Getenv(key)
+	if v == "" {
+		v = os.Getenv(strings.ToLower(key))
+	}
+	if i := strings.Index(v, "://"); i >= 0 {
+		if at := strings.LastIndex(v, "@"); at > i {
+			if user, _, ok := strings.Cut(v[i+3:at], ":"); ok {
+				v = v[:i+3] + user + ":xxxxx" + v[at:]
+			}
+		}
+	}
+	return v
+}
+
+func osRelease(key string) string {
+	data, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, key+"="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
