@@ -28,6 +28,9 @@ type env struct {
 	sock string
 	d    *containers.Daemon
 	sup  *containerstest.Supervisor
+	// full, when set, is the supervisor the daemon uses (a fake with
+	// more of the API around sup).
+	full containers.Supervisor
 	root string
 	http *http.Client
 	cl   *client.Client
@@ -47,7 +50,11 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) start(t *testing.T) {
 	t.Helper()
-	d, err := containers.New(context.Background(), e.sup, e.root, nil)
+	var sup containers.Supervisor = e.sup
+	if e.full != nil {
+		sup = e.full
+	}
+	d, err := containers.New(context.Background(), sup, e.root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

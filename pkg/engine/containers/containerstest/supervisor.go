@@ -39,7 +39,10 @@ type Supervisor struct {
 	// Execs are the process specs of the execs, in order.
 	Execs []*specs.Process
 	// ExportFiles are tars ExportPath returns, by path (any container).
-	ExportFiles  map[string][]byte
+	ExportFiles map[string][]byte
+	// InitPid is the pid reported for tasks' init processes (4242 if 0);
+	// a test that runs ps on the host sets a real one.
+	InitPid      uint32
 	eventSubs    []chan *supervisorv1.Envelope
 	nextPid      uint32
 	metricsCalls uint64
@@ -230,8 +233,12 @@ func (s *Supervisor) CreateTask(_ context.Context, id string, log containers.Tas
 	if err := json.Unmarshal(c.Spec, &spec); err != nil {
 		return err
 	}
+	pid := s.InitPid
+	if pid == 0 {
+		pid = 4242
+	}
 	s.TaskLogs[id] = log
-	s.Tasks[id] = &Task{id: id, log: log, procs: map[string]*proc{"": newProc(spec.Process.Args, stdin, tty, 4242)}}
+	s.Tasks[id] = &Task{id: id, log: log, procs: map[string]*proc{"": newProc(spec.Process.Args, stdin, tty, pid)}}
 	return nil
 }
 
