@@ -936,6 +936,7 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 	}
 	c.removing = true
 	c.State.Status = container.StateRemoving
+	name := c.Name // fixed from here on: Rename refuses a removing container
 	c.mu.Unlock()
 	fail := func(err error) error {
 		c.mu.Lock()
@@ -955,8 +956,8 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 	}
 	d.mu.Lock()
 	delete(d.containers, c.ID)
-	if d.names[c.Name] == c.ID {
-		delete(d.names, c.Name)
+	if d.names[name] == c.ID {
+		delete(d.names, name)
 	}
 	d.mu.Unlock()
 	c.mu.Lock()

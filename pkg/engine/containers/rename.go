@@ -45,10 +45,16 @@ func (d *Daemon) Rename(ctx context.Context, ref, newName string) error {
 	d.mu.Unlock()
 
 	c.mu.Lock()
-	c.Name = newName
-	err = c.saveLocked()
-	if err != nil {
-		c.Name = oldName
+	if c.removing {
+		// A removal frees the name it reads once done; the container
+		// must keep the name it has until then.
+		err = &msgError{msg: fmt.Sprintf("cannot rename container %s: removal in progress", c.ID), class: errdefs.ErrConflict}
+	} else {
+		c.Name = newName
+		if err = c.saveLocked(); err != nil {
+			c.Name = oldName
+			err = fmt.Errorf("rename %s: persist: %w", c.ID, err)
+		}
 	}
 	c.mu.Unlock()
 
@@ -60,7 +66,7 @@ func (d *Daemon) Rename(ctx context.Context, ref, newName string) error {
 	}
 	d.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("rename %s: persist: %w", c.ID, err)
+		return err
 	}
 	d.emit(c, events.ActionRename, map[string]string{"oldName": oldName})
 	return nil
