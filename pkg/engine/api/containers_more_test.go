@@ -525,3 +525,30 @@ func TestInfoAndVersionComplete(t *testing.T) {
 		t.Errorf("version %v %+v", err, v)
 	}
 }
+
+func TestFilterTime(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	cases := map[string]string{
+		"1h":                        "2026-12-04T11:00:00Z",
+		"2000-01-02":                "2000-01-02T00:00:00Z",
+		"2000-01-02T03":             "2000-01-02T03:00:00Z",
+		"2000-01-02T03:04":          "2000-01-02T03:04:00Z",
+		"2000-01-02T03:04:05":       "2000-01-02T03:04:05Z",
+		"2000-01-02T03:04:05Z":      "2000-01-02T03:04:05Z",
+		"2000-01-02T03:04:05+01:00": "2000-01-02T02:04:05Z",
+		"2000-01-02T03:04:05.5Z":    "2000-01-02T03:04:05.5Z",
+		"946782245":                 "2000-01-02T03:04:05Z",
+		"946782245.25":              "2000-01-02T03:04:05.25Z",
+	}
+	for in, want := range cases {
+		got, err := filterTime(in, now)
+		if err != nil || got.Format(time.RFC3339Nano) != want {
+			t.Errorf("%s: %v %v, want %s", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "2000-13-01", "0x10"} {
+		if _, err := filterTime(bad, now); err == nil || StatusOf(err) != 400 {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

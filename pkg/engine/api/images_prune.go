@@ -25,14 +25,8 @@ func dangling(group []*client.Image) bool {
 	return true
 }
 
-// untilTime reads an "until"/"before"-style time: a timestamp or a
-// duration back from now ("24h").
-func untilTime(v string) (time.Time, error) {
-	if d, err := time.ParseDuration(v); err == nil {
-		return time.Now().Add(-d), nil
-	}
-	return ParseTimestamp(v)
-}
+// untilTime reads an "until"-style filter time (see filterTime).
+func untilTime(v string) (time.Time, error) { return filterTime(v, time.Now()) }
 
 // noneOfLabels: no "label!" filter (key or key=value) matches.
 func (f filters) noneOfLabels(labels map[string]string) bool {
