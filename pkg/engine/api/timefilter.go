@@ -59,4 +59,3 @@ func filterTime(v string, now time.Time) (time.Time, error) {
 	}
 	return t.UTC(), nil
 }
-
