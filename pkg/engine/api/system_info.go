@@ -69,6 +69,10 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		CDISpecDirs: []string{},
 		Warnings:    []string{"WARNING: networking is not implemented yet: containers have loopback only"},
 	}
+	if p := s.d.InitBinary(); p != "" {
+		info.InitBinary = filepath.Base(p)
+		info.InitCommit = binaryVersion(ctx, p)
+	}
 	info.Name, _ = os.Hostname()
 	info.Swarm.LocalNodeState = swarm.LocalNodeStateInactive
 	if !cg.swap && cgroupVersion() == "1" {
@@ -82,6 +86,9 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		info.DefaultRuntime = srv.GetDefaultRuntime()
 		for _, rt := range srv.GetRuntimes() {
 			info.Runtimes[rt.GetName()] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: rt.GetPath(), Args: rt.GetArgs()}}
+			if rt.GetName() == srv.GetDefaultRuntime() {
+				info.RuncCommit = binaryVersion(ctx, rt.GetPath())
+			}
 		}
 		if srv.GetSnapshotter() != "" {
 			info.Driver = srv.GetSnapshotter()

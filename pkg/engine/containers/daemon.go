@@ -488,8 +488,9 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 		d.log.Error("persist container", "id", c.ID, "err", err)
 	}
 	c.mu.Unlock()
-	d.watch(c)
+	// start before the watcher can report a die, however fast the exit.
 	d.emit(c, events.ActionStart, nil)
+	d.watch(c)
 	return nil
 }
 
