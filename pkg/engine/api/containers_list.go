@@ -346,9 +346,13 @@ func summaryOf(c containers.Container) container.Summary {
 	if sum.Labels == nil {
 		sum.Labels = map[string]string{}
 	}
-	// Until networking lands every container has a network namespace of
-	// its own with loopback only: what "none" means.
+	// host and container:X are what they say; until bridge networking
+	// lands every other container has a network namespace of its own with
+	// loopback only: what "none" means.
 	sum.HostConfig.NetworkMode = "none"
+	if hc := c.HostConfig; hc != nil && (hc.NetworkMode.IsHost() || hc.NetworkMode.IsContainer()) {
+		sum.HostConfig.NetworkMode = string(hc.NetworkMode)
+	}
 	return sum
 }
 

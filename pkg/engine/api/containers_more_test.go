@@ -347,6 +347,11 @@ func TestListAllFilters(t *testing.T) {
 		s.NetworkSettings == nil || s.Mounts == nil || s.Ports == nil || s.SizeRw != 4096 || s.SizeRootFs != 4096+1<<20 {
 		t.Errorf("summary %+v", s)
 	}
+	host := e.create(t, &container.Config{Cmd: []string{"echo"}}, &container.HostConfig{NetworkMode: "host"})
+	res, _ = e.cl.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f("id", host)})
+	if len(res.Items) != 1 || res.Items[0].HostConfig.NetworkMode != "host" {
+		t.Errorf("host network mode: %+v", res.Items)
+	}
 	// The name no longer points at the image: the ID is shown.
 	delete(e.sup.Images, "docker.io/library/busybox:latest")
 	res, _ = e.cl.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f("name", "second")})
