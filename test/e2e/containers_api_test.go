@@ -154,6 +154,16 @@ func TestEngineContainersAPI(t *testing.T) {
 	if got := strings.TrimSpace(d.must("info", "--format", "{{.LiveRestoreEnabled}} {{.OSType}} {{.IndexServerAddress}}")); got != "true linux https://index.docker.io/v1/" {
 		t.Errorf("info: %q", got)
 	}
+	// Docker's default seccomp profile is applied; the cgroup namespace is
+	// private by default only on a cgroup v2 host.
+	secopts := strings.TrimSpace(d.must("info", "--format", "{{json .SecurityOptions}}"))
+	want := `["name=seccomp,profile=builtin"]`
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		want = `["name=seccomp,profile=builtin","name=cgroupns"]`
+	}
+	if secopts != want {
+		t.Errorf("SecurityOptions %s, want %s", secopts, want)
+	}
 	if got := strings.TrimSpace(d.must("version", "--format", "{{.Server.Os}} {{.Server.APIVersion}}")); got != "linux 1.51" {
 		t.Errorf("version: %q", got)
 	}
