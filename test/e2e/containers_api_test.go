@@ -167,5 +167,6 @@ func TestEngineContainersAPI(t *testing.T) {
 	if got := strings.TrimSpace(d.must("version", "--format", "{{.Server.Os}} {{.Server.APIVersion}}")); got != "linux 1.51" {
 		t.Errorf("version: %q", got)
 	}
+	t.Logf("docker version:\n%s", d.must("version"))
 	d.must("rm", "-f", "web")
 }

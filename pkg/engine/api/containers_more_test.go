@@ -558,16 +558,16 @@ func TestFilterTime(t *testing.T) {
 	}
 }
 
-func TestParseCommit(t *testing.T) {
-	for out, want := range map[string]string{
-		"runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12u1\nspec: 1.0.2-dev\n": "1.1.5+ds1-1+deb12u1",
-		"tini version 0.19.0 - git.de40ad0\n":                                    "de40ad0",
-		"tini version 0.19.0\n":                                                  "0.19.0",
-		"crun version 1.8.1\ncommit: f8a096be060b22ccd3d5f3ebe44108517fbf6c30\n": "f8a096be060b22ccd3d5f3ebe44108517fbf6c30",
-		"garbage": "",
+func TestParseVersion(t *testing.T) {
+	for out, want := range map[string][2]string{
+		"runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12u1\nspec: 1.0.2-dev\n": {"1.1.5+ds1", "1.1.5+ds1-1+deb12u1"},
+		"tini version 0.19.0 - git.de40ad0\n":                                    {"0.19.0", "de40ad0"},
+		"tini version 0.19.0\n":                                                  {"0.19.0", "0.19.0"},
+		"crun version 1.8.1\ncommit: f8a096be\n":                                 {"1.8.1", "f8a096be"},
+		"garbage":                                                                {"", ""},
 	} {
-		if got := parseCommit(out); got != want {
-			t.Errorf("%q: %q, want %q", out, got, want)
+		if v, c := parseVersion(out); v != want[0] || c != want[1] {
+			t.Errorf("%q: %q %q, want %q", out, v, c, want)
 		}
 	}
 }

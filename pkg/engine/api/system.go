@@ -43,6 +43,7 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 	if v, err := s.d.Supervisor().Version(r.Context()); err == nil {
 		comps = append(comps, system.ComponentVersion{Name: "supervisord", Version: v.GetVersion(), Details: map[string]string{"GitCommit": v.GetRevision()}})
 	}
+	comps = append(comps, s.binaryComponents(r.Context())...)
 	writeJSON(w, http.StatusOK, system.VersionResponse{
 		Platform:      system.PlatformInfo{Name: "Berth Engine"},
 		Components:    comps,

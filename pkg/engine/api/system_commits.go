@@ -10,33 +10,57 @@ import (
 )
 
 // binaryVersion runs `path --version` (a runtime or the init) and reads
-// its commit as dockerd does: runc's "commit: X" line, tini's "- git.X"
-// suffix, else the version word after "version".
-func binaryVersion(ctx context.Context, path string) system.Commit {
+// its version (the word after "version" on the first line) and commit as
+// dockerd does: runc's "commit: X" line, tini's "- git.X" suffix.
+func binaryVersion(ctx context.Context, path string) (version, commit string) {
 	if path == "" {
-		return system.Commit{}
+		return "", ""
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, path, "--version").Output()
 	if err != nil {
-		return system.Commit{}
+		return "", ""
 	}
-	return system.Commit{ID: parseCommit(string(out))}
+	return parseVersion(string(out))
 }
 
-func parseCommit(out string) string {
-	for _, l := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(l, "commit: "); ok {
-			return strings.TrimSpace(v)
+func parseVersion(out string) (version, commit string) {
+	first, _, _ := strings.Cut(out, "\n")
+	if _, v, ok := strings.Cut(first, "version "); ok {
+		if f := strings.Fields(v); len(f) > 0 {
+			version = f[0]
 		}
 	}
-	first, _, _ := strings.Cut(out, "\n")
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(l, "commit: "); ok {
+			return version, strings.TrimSpace(v)
+		}
+	}
 	if _, git, ok := strings.Cut(first, " - git."); ok {
-		return strings.TrimSpace(git)
+		return version, strings.TrimSpace(git)
 	}
-	if _, v, ok := strings.Cut(first, "version "); ok {
-		return strings.Fields(v + " ")[0]
+	return version, version
+}
+
+// binaryComponents are /version's components for the default runtime and
+// the docker-init, as dockerd lists runc and docker-init.
+func (s *Server) binaryComponents(ctx context.Context) []system.ComponentVersion {
+	var out []system.ComponentVersion
+	if srv, err := s.d.Supervisor().Server(ctx); err == nil {
+		for _, rt := range srv.GetRuntimes() {
+			if rt.GetName() != srv.GetDefaultRuntime() {
+				continue
+			}
+			if v, c := binaryVersion(ctx, rt.GetPath()); v != "" {
+				out = append(out, system.ComponentVersion{Name: rt.GetName(), Version: v, Details: map[string]string{"GitCommit": c}})
+			}
+		}
 	}
-	return ""
+	if p := s.d.InitBinary(); p != "" {
+		if v, c := binaryVersion(ctx, p); v != "" {
+			out = append(out, system.ComponentVersion{Name: "docker-init", Version: v, Details: map[string]string{"GitCommit": c}})
+		}
+	}
+	return out
 }

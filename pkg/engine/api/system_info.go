@@ -71,7 +71,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	}
 	if p := s.d.InitBinary(); p != "" {
 		info.InitBinary = filepath.Base(p)
-		info.InitCommit = binaryVersion(ctx, p)
+		_, info.InitCommit.ID = binaryVersion(ctx, p)
 	}
 	info.Name, _ = os.Hostname()
 	info.Swarm.LocalNodeState = swarm.LocalNodeStateInactive
@@ -87,7 +87,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		for _, rt := range srv.GetRuntimes() {
 			info.Runtimes[rt.GetName()] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: rt.GetPath(), Args: rt.GetArgs()}}
 			if rt.GetName() == srv.GetDefaultRuntime() {
-				info.RuncCommit = binaryVersion(ctx, rt.GetPath())
+				_, info.RuncCommit.ID = binaryVersion(ctx, rt.GetPath())
 			}
 		}
 		if srv.GetSnapshotter() != "" {
