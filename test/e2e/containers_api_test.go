@@ -18,7 +18,7 @@ func TestEngineContainersAPI(t *testing.T) {
 	s.loadBusybox()
 	since := strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
 
-	web := strings.TrimSpace(d.must("run", "-d", "--name", "web", "--label", "tier=front", "busybox", "sh", "-c", "echo mark > /marker; exec sleep 300"))
+	web := strings.TrimSpace(d.must("run", "-d", "--name", "web", "--label", "tier=front", "-v", "webdata:/data", "busybox", "sh", "-c", "echo mark > /marker; exec sleep 300"))
 	idle := strings.TrimSpace(d.must("create", "--name", "idle", "busybox", "echo", "hi there"))
 	if _, _, err := d.run("run", "--name", "done", "busybox", "sh", "-c", "exit 3"); err == nil {
 		t.Fatal("run exit 3 succeeded")
@@ -52,8 +52,11 @@ func TestEngineContainersAPI(t *testing.T) {
 	if got := ps("-a", "--filter", "status=created", "--format", "{{.Names}}|{{.Command}}|{{.Status}}"); got != `idle2|"echo 'hi there'"|Created` {
 		t.Errorf("ps --filter status=created: %q", got)
 	}
-	if got := ps("--filter", "label=tier=front", "--format", "{{.Names}}|{{.Image}}|{{.State}}|{{.Networks}}|{{.Mounts}}|{{.Ports}}|{{.Label \"tier\"}}"); got != "web|busybox|running||||front" {
+	if got := ps("--filter", "label=tier=front", "--format", "{{.Names}}|{{.Image}}|{{.State}}|{{.Networks}}|{{.Mounts}}|{{.Ports}}|{{.Label \"tier\"}}"); got != "web|busybox|running||webdata||front" {
 		t.Errorf("ps --filter label: %q", got)
+	}
+	if got := ps("-a", "--filter", "volume=webdata", "--filter", "volume=/nowhere", "--format", "{{.Names}}"); got != "web" {
+		t.Errorf("ps --filter volume=webdata: %q", got)
 	}
 	if got := ps("-a", "--filter", "before=idle2", "--format", "{{.Names}}"); got != "web" {
 		t.Errorf("ps --filter before=idle2: %q", got)
@@ -105,7 +108,7 @@ func TestEngineContainersAPI(t *testing.T) {
 			t.Errorf("NetworkSettings lacks %s: %v", k, ns)
 		}
 	}
-	if got := insp("{{.NetworkSettings.IPAddress}}|{{range .Mounts}}{{.Destination}}{{end}}|{{.Platform}}|{{.HostConfig.LogConfig.Type}}", "web"); got != "||linux|json-file" {
+	if got := insp("{{.NetworkSettings.IPAddress}}|{{range .Mounts}}{{.Name}}:{{.Destination}}{{end}}|{{.Platform}}|{{.HostConfig.LogConfig.Type}}", "web"); got != "|webdata:/data|linux|json-file" {
 		t.Errorf("templates: %q", got)
 	}
 	driver := insp("{{.GraphDriver.Name}}", "web")

@@ -31,6 +31,7 @@ type env struct {
 	// full, when set, is the supervisor the daemon uses (a fake with
 	// more of the API around sup).
 	full containers.Supervisor
+	opts []containers.Option
 	root string
 	http *http.Client
 	cl   *client.Client
@@ -54,7 +55,7 @@ func (e *env) start(t *testing.T) {
 	if e.full != nil {
 		sup = e.full
 	}
-	d, err := containers.New(context.Background(), sup, e.root, nil)
+	d, err := containers.New(context.Background(), sup, e.root, nil, e.opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

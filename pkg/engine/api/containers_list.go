@@ -260,12 +260,12 @@ func (lf *listFilter) include(c containers.Container, all bool) (include, stop b
 	if !f.anyOf("health", func(v string) bool { return v == string(healthStatus(c)) }) {
 		return false, false
 	}
-	// volume, network, publish, expose: until volumes and networking
-	// land a container has no mounts, networks or ports, so these
-	// filters match none (as they would in dockerd).
-	if _, ok := f["volume"]; ok {
+	if _, ok := f["volume"]; ok && !f.anyOf("volume", func(v string) bool { return mountedAt(c, v) }) {
 		return false, false
 	}
+	// network, publish, expose: until networking lands a container has no
+	// networks or ports, so these filters match none (as they would in
+	// dockerd).
 	if _, ok := f["network"]; ok {
 		return false, false
 	}
@@ -334,13 +334,28 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// mountedAt is dockerd's `volume` filter: a mount whose destination, or
+// volume name (a bind's source when it has none), is v.
+func mountedAt(c containers.Container, v string) bool {
+	for _, mp := range c.MountPoints {
+		name := mp.Name
+		if name == "" {
+			name = mp.Source
+		}
+		if mp.Destination == v || name == v {
+			return true
+		}
+	}
+	return false
+}
+
 // summaryOf is a container's line of the list (and of /system/df).
 func summaryOf(c containers.Container) container.Summary {
 	sum := container.Summary{
 		ID: c.ID, Names: []string{c.Name}, Image: c.ImageName, ImageID: c.ImageID,
 		Command: commandString(c.Path, c.Args),
 		Created: c.Created.Unix(), Labels: c.Config.Labels, State: c.State.Status,
-		Status: statusString(c.State), Ports: []container.PortSummary{}, Mounts: []container.MountPoint{},
+		Status: statusString(c.State), Ports: []container.PortSummary{}, Mounts: mountPoints(c),
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
 	}
 	if sum.Labels == nil {

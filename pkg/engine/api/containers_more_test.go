@@ -20,8 +20,11 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthd/berth/pkg/engine/containers"
+	"github.com/berthd/berth/pkg/engine/containers/containerstest"
 	"github.com/berthd/berth/pkg/engine/images/imagestest"
 	"github.com/berthd/berth/pkg/engine/oci"
+	"github.com/berthd/berth/pkg/engine/volume"
 )
 
 const busyboxLayer = "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
@@ -569,5 +572,31 @@ func TestParseVersion(t *testing.T) {
 		if v, c := parseVersion(out); v != want[0] || c != want[1] {
 			t.Errorf("%q: %q %q, want %q", out, v, c, want)
 		}
+	}
+}
+
+func TestListVolumeFilterAndMounts(t *testing.T) {
+	dir := t.TempDir()
+	vols, err := volume.Open(filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{sock: filepath.Join(dir, "e.sock"), sup: containerstest.New(), root: filepath.Join(dir, "data"), opts: []containers.Option{containers.WithVolumes(vols)}}
+	e.start(t)
+	ctx := context.Background()
+	withVol := e.create(t, &container.Config{Cmd: []string{"echo"}}, &container.HostConfig{Binds: []string{"myvol:/data"}})
+	e.create(t, &container.Config{Cmd: []string{"echo"}}, nil)
+	for v, want := range map[string]int{"myvol": 1, "/data": 1, "/other": 0, "nosuch": 0} {
+		res, err := e.cl.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("volume", v)})
+		if err != nil || len(res.Items) != want || want == 1 && res.Items[0].ID != withVol {
+			t.Errorf("volume=%s: %v %d items, want %d", v, err, len(res.Items), want)
+		}
+	}
+	res, _ := e.cl.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("id", withVol)})
+	if len(res.Items) != 1 || len(res.Items[0].Mounts) != 1 || res.Items[0].Mounts[0].Name != "myvol" || res.Items[0].Mounts[0].Destination != "/data" {
+		t.Errorf("list mounts: %+v", res.Items)
+	}
+	if m := e.inspect(t, withVol).Mounts; len(m) != 1 || m[0].Name != "myvol" {
+		t.Errorf("inspect mounts: %+v", m)
 	}
 }

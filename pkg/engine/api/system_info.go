@@ -18,6 +18,7 @@ import (
 
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/engine/oci"
+	"github.com/berthd/berth/pkg/engine/volume"
 )
 
 // info is GET /info: what this engine, its supervisor and the host really
@@ -63,9 +64,9 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		LiveRestoreEnabled: true,
 		Isolation:          "",
 		SecurityOptions:    securityOptions(),
-		// The log drivers engined applies; no volume or network plugins
-		// until volumes and networking land.
-		Plugins:     system.PluginsInfo{Volume: []string{}, Network: []string{}, Log: containers.LogDrivers()},
+		// Local volumes, the log drivers engined applies; no network
+		// plugins until networking lands.
+		Plugins:     system.PluginsInfo{Volume: []string{volume.LocalDriver}, Network: []string{}, Log: containers.LogDrivers()},
 		CDISpecDirs: []string{},
 		Warnings:    []string{"WARNING: networking is not implemented yet: containers have loopback only"},
 	}
