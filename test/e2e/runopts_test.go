@@ -129,7 +129,7 @@ func TestRunOptionsApplied(t *testing.T) {
 		{"-m OOM-kills at the limit", []string{"-m", "8m", "--memory-swap", "8m", "busybox", "sh", "-c", "x=$(head -c 50000000 /dev/zero | tr '\\0' a); echo survived"}, "exit:137"},
 		{"--ipc none has no /dev/shm", []string{"--ipc", "none", "busybox", "sh", "-c", "grep -c ' /dev/shm ' /proc/mounts || true"}, "0"},
 		{"--cgroupns private", []string{"--cgroupns", "private", "busybox", "sh", "-c", "cat /proc/self/cgroup | grep -c ':/$' | grep -qv '^0$' && echo private"}, "private"},
-		{"--tmpfs refused", []string{"--tmpfs", "/x", "busybox", "true"}, "exit:125"},
+		{"--gpus refused (no device drivers)", []string{"--gpus", "all", "busybox", "true"}, "exit:125"},
 		{"-p refused", []string{"-p", "8080:80", "busybox", "true"}, "exit:125"},
 	}
 	for _, c := range cases {
