@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	goruntime "runtime"
 	"syscall"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthd/berth/pkg/runtime/container"
 	"github.com/spf13/cobra"
@@ -55,6 +58,12 @@ func Main(args []string) int {
 	return 1
 }
 
+// Version and Commit of the runtime, set at build time with -ldflags -X.
+var (
+	Version = "0.1.0-dev"
+	Commit  = "unknown"
+)
+
 // New builds the root command and its subcommands.
 func New(g *globals) *cobra.Command {
 	root := &cobra.Command{
@@ -78,6 +87,11 @@ func New(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	// runc's --version lines: callers (dockerd's info, engined's) read
+	// the first for the version and "commit:" for the commit.
+	root.Version = Version
+	root.SetVersionTemplate(fmt.Sprintf("runtime version {{.Version}}\ncommit: %s\nspec: %s\ngo: %s\n", Commit, specs.Version, goruntime.Version()))
+	root.Flags().BoolP("version", "v", false, "print the version")
 	f := root.PersistentFlags()
 	f.StringVar(&g.root, "root", DefaultRoot, "root directory for storage of container state")
 	f.StringVar(&g.logFile, "log", "", "log file (default: stderr)")
