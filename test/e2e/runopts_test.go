@@ -132,8 +132,30 @@ func TestRunOptionsApplied(t *testing.T) {
 		{"--gpus refused (no device drivers)", []string{"--gpus", "all", "busybox", "true"}, "exit:125"},
 		{"-p refused", []string{"-p", "8080:80", "busybox", "true"}, "exit:125"},
 	}
+	// The common options go through ctl too: it must send the same.
+	common := map[string]bool{
+		"cap-drop CHOWN makes chown fail": true, "-u 65534": true, "--ulimit nofile": true,
+		"--read-only refuses writes": true, "--init is PID 1": true, "--network none has loopback only": true,
+		"--pids-limit 10 stops fork": true, "-m OOM-kills at the limit": true, "--security-opt no-new-privileges": true,
+		"--privileged sees host devices and every capability": true, "-w creates a missing directory": true,
+	}
+	type run struct {
+		name, want string
+		args       []string
+		do         func(...string) (string, string, int)
+	}
+	var runs []run
 	for _, c := range cases {
-		out, errOut, code := s.docker(append([]string{"run", "--rm"}, c.args...)...)
+		runs = append(runs, run{c.name, c.want, c.args, s.docker})
+		if common[c.name] {
+			runs = append(runs, run{"ctl " + c.name, c.want, c.args, s.run})
+		}
+	}
+	if len(runs) != len(cases)+len(common) {
+		t.Fatalf("a common case is misnamed: %d runs for %d cases", len(runs), len(cases))
+	}
+	for _, c := range runs {
+		out, errOut, code := c.do(append([]string{"run", "--rm"}, c.args...)...)
 		if want, ok := strings.CutPrefix(c.want, "exit:"); ok {
 			if strconv.Itoa(code) != want {
 				t.Errorf("%s: exit %d, want %s\nstdout %q\nstderr %q", c.name, code, want, out, errOut)
