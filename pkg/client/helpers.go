@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/errdefs"
@@ -52,18 +53,35 @@ func (c *Client) ReadBlob(ctx context.Context, digest string) ([]byte, error) {
 
 // ImageConfig reads and decodes the OCI image config of img.
 func (c *Client) ImageConfig(ctx context.Context, img *Image) (*ocispec.Image, error) {
+	var cfg ocispec.Image
+	if err := c.decodeImageConfig(ctx, img, &cfg); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// DockerImageConfig reads the image config of img with Docker's extensions
+// to the OCI type (Healthcheck, Shell, OnBuild).
+func (c *Client) DockerImageConfig(ctx context.Context, img *Image) (*dockerspec.DockerOCIImage, error) {
+	var cfg dockerspec.DockerOCIImage
+	if err := c.decodeImageConfig(ctx, img, &cfg); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func (c *Client) decodeImageConfig(ctx context.Context, img *Image, v any) error {
 	if img.GetConfig().GetDigest() == "" {
-		return nil, fmt.Errorf("image %s has no config: %w", img.GetName(), errdefs.ErrFailedPrecondition)
+		return fmt.Errorf("image %s has no config: %w", img.GetName(), errdefs.ErrFailedPrecondition)
 	}
 	data, err := c.ReadBlob(ctx, img.GetConfig().GetDigest())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var cfg ocispec.Image
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("decode image config %s: %w", img.GetConfig().GetDigest(), errdefs.ErrInvalidArgument)
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode image config %s: %w", img.GetConfig().GetDigest(), errdefs.ErrInvalidArgument)
 	}
-	return &cfg, nil
+	return nil
 }
 
 // Import streams an image archive (docker-archive or OCI layout tar) to the

@@ -43,6 +43,12 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("config cannot be empty in order to create a container"))
 		return
 	}
+	if hc := req.Config.Healthcheck; hc != nil && compareVersions(apiVersion(r), "1.44") < 0 {
+		// StartInterval came with API 1.44: older clients get the default.
+		h := *hc
+		h.StartInterval = 0
+		req.Config.Healthcheck = &h
+	}
 	c, err := s.d.Create(r.Context(), containers.CreateOptions{Name: r.URL.Query().Get("name"), Config: req.Config, HostConfig: req.HostConfig, NetworkingConfig: req.NetworkingConfig})
 	if err != nil {
 		writeError(w, err)
@@ -144,6 +150,8 @@ func statusString(st containers.State) string {
 	switch {
 	case st.Running && st.Paused:
 		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (Paused)"
+	case st.Running && st.Health != nil:
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (" + st.HealthString() + ")"
 	case st.Running:
 		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
 	case st.Restarting:

@@ -3,6 +3,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,13 +123,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", v, MinVersion)})
 			return
 		}
-		r2 := r.Clone(r.Context())
+		r2 := r.Clone(context.WithValue(r.Context(), versionKey{}, v))
 		r2.URL.Path = m[2]
 		r2.URL.RawPath = ""
 		r = r2
 	}
 	s.log.Debug("request", "method", r.Method, "path", r.URL.Path)
 	s.mux.ServeHTTP(w, r)
+}
+
+// apiVersion is the API version of the request: its /vX.Y prefix, else
+// the newest.
+func apiVersion(r *http.Request) string {
+	if v, ok := r.Context().Value(versionKey{}).(string); ok {
+		return v
+	}
+	return DefaultVersion
 }
 
 // compareVersions compares "1.44"-style versions numerically.

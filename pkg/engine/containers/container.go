@@ -30,6 +30,9 @@ type State struct {
 	Error      string
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// Health is nil for a container without a check (or never started);
+	// it is replaced, never modified, so snapshots may share it.
+	Health *container.Health `json:",omitempty"`
 }
 
 // Container is what the engine persists per container, in
@@ -70,6 +73,8 @@ type Container struct {
 	restartDelay  time.Duration `json:"-"`
 	cancelRestart chan struct{} `json:"-"`
 	execs         []string      `json:"-"`
+
+	health *healthMonitor `json:"-"` // the running check loop, if any
 }
 
 type pendingAttach struct {

@@ -173,6 +173,8 @@ func (d *Daemon) restore(ctx context.Context, c *Container) {
 		c.State.Paused = t.GetStatus() == supervisorv1.TaskStatus_TASK_STATUS_PAUSED
 		if c.State.Paused {
 			c.State.Status = container.StatePaused
+		} else {
+			d.initHealthLocked(c)
 		}
 		c.mu.Unlock()
 		d.watch(c)
@@ -282,6 +284,9 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err := ValidateRestartPolicy(o.HostConfig.RestartPolicy); err != nil {
 		return nil, err
 	}
+	if err := ValidateHealthcheck(o.Config.Healthcheck); err != nil {
+		return nil, err
+	}
 	if err := d.checkRuntime(ctx, o.HostConfig.Runtime); err != nil {
 		return nil, err
 	}
@@ -333,10 +338,11 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", familiar, err)
 	}
-	imgCfg, err := d.sup.ImageConfig(ctx, img)
+	dockerImg, err := d.sup.DockerImageConfig(ctx, img)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", familiar, err)
 	}
+	imgCfg := ociImage(dockerImg)
 
 	dir := filepath.Join(d.root, id)
 	if err := os.MkdirAll(dir, 0o710); err != nil {
@@ -392,6 +398,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if cfg.User == "" {
 		cfg.User = imgCfg.Config.User
 	}
+	cfg.Healthcheck = MergeHealthcheck(cfg.Healthcheck, dockerImg.Config.Healthcheck)
 	c.Config = &cfg
 	c.Path, c.Args = spec.Process.Args[0], spec.Process.Args[1:]
 
@@ -476,7 +483,8 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 		return err
 	}
 	c.mu.Lock()
-	c.State = State{Status: container.StateRunning, Running: true, Pid: int(t.GetPid()), StartedAt: time.Now().UTC()}
+	c.State = State{Status: container.StateRunning, Running: true, Pid: int(t.GetPid()), StartedAt: time.Now().UTC(), Health: c.State.Health}
+	d.initHealthLocked(c)
 	c.HasBeenManuallyStopped = false
 	if byPolicy {
 		c.RestartCount++
@@ -595,6 +603,7 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 	c.State.OOMKilled = oom
 	c.State.Error = msg
 	c.State.FinishedAt = at
+	d.updateHealthLocked(c)
 	delay, restart := c.nextRestartLocked(code, ranFor)
 	if restart && d.ctx.Err() == nil {
 		c.State.Restarting = true
@@ -938,6 +947,7 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 	c.removing = true
 	c.State.Status = container.StateRemoving
 	name := c.Name // fixed from here on: Rename refuses a removing container
+	d.stopHealthMonitorLocked(c)
 	c.mu.Unlock()
 	fail := func(err error) error {
 		c.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/client"
@@ -16,6 +17,9 @@ type Supervisor interface {
 	GetImage(ctx context.Context, ref string) (*client.Image, error)
 	ListImages(ctx context.Context) ([]*client.Image, error)
 	ImageConfig(ctx context.Context, img *client.Image) (*ocispec.Image, error)
+	// DockerImageConfig is the image's config with Docker's extensions
+	// (Healthcheck, Shell, OnBuild) that the OCI type drops.
+	DockerImageConfig(ctx context.Context, img *client.Image) (*dockerspec.DockerOCIImage, error)
 	Import(ctx context.Context, r io.Reader, name string) ([]*client.Image, error)
 	DeleteImage(ctx context.Context, name string) error
 
@@ -84,6 +88,10 @@ func (r *Remote) ListImages(ctx context.Context) ([]*client.Image, error) {
 
 func (r *Remote) ImageConfig(ctx context.Context, img *client.Image) (*ocispec.Image, error) {
 	return r.C.ImageConfig(ctx, img)
+}
+
+func (r *Remote) DockerImageConfig(ctx context.Context, img *client.Image) (*dockerspec.DockerOCIImage, error) {
+	return r.C.DockerImageConfig(ctx, img)
 }
 
 func (r *Remote) Import(ctx context.Context, rd io.Reader, name string) ([]*client.Image, error) {

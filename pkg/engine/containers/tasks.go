@@ -45,6 +45,7 @@ func (d *Daemon) Pause(ctx context.Context, ref string) error {
 	if c.State.Running {
 		c.State.Paused = true
 		c.State.Status = container.StatePaused
+		d.updateHealthLocked(c)
 		_ = c.saveLocked()
 	}
 	c.mu.Unlock()
@@ -78,6 +79,7 @@ func (d *Daemon) markThawed(c *Container) {
 	if c.State.Running {
 		c.State.Status = container.StateRunning
 	}
+	d.updateHealthLocked(c)
 	_ = c.saveLocked()
 	c.mu.Unlock()
 }

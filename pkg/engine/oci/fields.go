@@ -35,7 +35,7 @@ var Fields = map[string]Handling{
 	"Config.ExposedPorts": ByEngine, // kept for inspect and commit; publishing is refused below
 	"Config.Tty":          InSpec, "Config.OpenStdin": ByEngine, "Config.StdinOnce": ByEngine,
 	"Config.Env": InSpec, "Config.Cmd": InSpec, "Config.Entrypoint": InSpec,
-	"Config.Healthcheck": Refused, "Config.ArgsEscaped": Refused,
+	"Config.Healthcheck": ByEngine, "Config.ArgsEscaped": Refused,
 	"Config.Image": ByEngine, "Config.Volumes": ByEngine, "Config.WorkingDir": InSpec,
 	"Config.NetworkDisabled": InSpec, "Config.OnBuild": ByEngine, "Config.Labels": ByEngine,
 	"Config.StopSignal": ByEngine, "Config.StopTimeout": ByEngine, "Config.Shell": ByEngine,
@@ -91,7 +91,6 @@ func Check(cfg *container.Config, hc *container.HostConfig, nc *network.Networki
 	}
 	checks := []refusal{
 		{"Config.ArgsEscaped", cfg.ArgsEscaped, "ArgsEscaped is only supported on Windows"},
-		{"Config.Healthcheck", cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE", "health checks"},
 		{"HostConfig.PortBindings", len(hc.PortBindings) > 0, "published ports (-p) need bridge networking"},
 		{"HostConfig.PublishAllPorts", hc.PublishAllPorts, "published ports (-P) need bridge networking"},
 		{"HostConfig.Links", len(hc.Links) > 0, "links (--link) need bridge networking"},

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/container"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -36,6 +38,8 @@ type Supervisor struct {
 	fileReads  int
 	// TaskLogs are the log settings of the last task created per container.
 	TaskLogs map[string]containers.TaskLog
+	// Healthchecks are the images' HEALTHCHECKs, by config digest.
+	Healthchecks map[string]*container.HealthConfig
 	// Execs are the process specs of the execs, in order.
 	Execs []*specs.Process
 	// ExportFiles are tars ExportPath returns, by path (any container).
@@ -43,6 +47,7 @@ type Supervisor struct {
 	// InitPid is the pid reported for tasks' init processes (4242 if 0);
 	// a test that runs ps on the host sets a real one.
 	InitPid      uint32
+	scripts      map[string]ExecScript
 	eventSubs    []chan *supervisorv1.Envelope
 	nextPid      uint32
 	metricsCalls uint64
@@ -108,6 +113,8 @@ func New() *Supervisor {
 		Tasks:      map[string]*Task{},
 		TaskLogs:   map[string]containers.TaskLog{},
 	}
+	s.Healthchecks = map[string]*container.HealthConfig{}
+	s.scripts = map[string]ExecScript{}
 	s.AddImage("docker.io/library/busybox:latest", "sha256:"+strings.Repeat("b", 64), &ocispec.Image{
 		Config: ocispec.ImageConfig{Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, Cmd: []string{"sh"}},
 	})
@@ -155,6 +162,66 @@ func (s *Supervisor) ImageConfig(_ context.Context, img *client.Image) (*ocispec
 		return c, nil
 	}
 	return nil, errdefs.ErrNotFound
+}
+
+func (s *Supervisor) DockerImageConfig(ctx context.Context, img *client.Image) (*dockerspec.DockerOCIImage, error) {
+	c, err := s.ImageConfig(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := &dockerspec.DockerOCIImage{Image: *c}
+	d.Image.Config = ocispec.ImageConfig{}
+	d.Config.ImageConfig = c.Config
+	d.Config.Healthcheck = s.Healthchecks[img.Config.Digest]
+	return d, nil
+}
+
+// SetImageHealthcheck gives the image with this config digest a HEALTHCHECK.
+func (s *Supervisor) SetImageHealthcheck(configDigest string, hc *container.HealthConfig) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Healthchecks[configDigest] = hc
+}
+
+// ExecScript is what an exec process does (see ScriptExec).
+type ExecScript struct {
+	Code   int    // exit code
+	Output string // written to stdout before the exit
+	Hang   bool   // runs until killed instead (exit 128+signal)
+}
+
+// ScriptExec makes the exec processes whose args, joined by spaces, are
+// cmd behave as r (a health check's probe, say); a later call replaces it.
+func (s *Supervisor) ScriptExec(cmd string, r ExecScript) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scripts[cmd] = r
+}
+
+// ExecSpecs returns the process specs of the execs made so far, in order.
+func (s *Supervisor) ExecSpecs() []*specs.Process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*specs.Process(nil), s.Execs...)
+}
+
+// LiveExecs counts the exec processes of the task not deleted yet.
+func (s *Supervisor) LiveExecs(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.Tasks[id]
+	if !ok {
+		return 0
+	}
+	n := 0
+	for execID := range t.procs {
+		if execID != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // Import reads the archive as "name\n" lines: one image per line.
@@ -282,6 +349,10 @@ func (s *Supervisor) StartProcess(_ context.Context, id, execID string) (uint32,
 //	fail CODE WORDS...  prints WORDS on stderr, exits CODE
 //	sleep               runs until killed (exit 128+signal)
 //	cat                 copies stdin to stdout until its EOF, exits 0
+//
+// An exec whose command line was scripted (ScriptExec) does as told. When
+// the init process exits, the task's execs are killed, as the kernel does
+// to the processes of a pid namespace whose init died.
 func (s *Supervisor) run(t *Task, p *proc, logged bool) {
 	emit := func(stream string, line string) {
 		if logged && t.log.Path != "" {
@@ -303,6 +374,50 @@ func (s *Supervisor) run(t *Task, p *proc, logged bool) {
 		}
 		s.mu.Unlock()
 	}
+	var code uint32
+	s.mu.Lock()
+	script, scripted := s.scripts[strings.Join(p.args, " ")]
+	s.mu.Unlock()
+	switch {
+	case scripted && !logged:
+		if script.Output != "" {
+			emit("stdout", script.Output)
+		}
+		code = uint32(script.Code)
+		if script.Hang {
+			code = 128 + <-p.kill
+		}
+	default:
+		code = s.interpret(p, emit)
+	}
+	s.mu.Lock()
+	p.status = supervisorv1.TaskStatus_TASK_STATUS_STOPPED
+	p.exit = code
+	p.exited = time.Now().UnixNano()
+	for _, ch := range p.subs {
+		close(ch)
+	}
+	p.subs = nil
+	var execs []*proc
+	if logged {
+		for execID, q := range t.procs {
+			if execID != "" {
+				execs = append(execs, q)
+			}
+		}
+	}
+	s.mu.Unlock()
+	close(p.done)
+	for _, q := range execs {
+		select {
+		case q.kill <- 9:
+		default:
+		}
+	}
+}
+
+// interpret runs the fake commands of run.
+func (s *Supervisor) interpret(p *proc, emit func(stream, line string)) uint32 {
 	var code uint32
 	switch p.args[0] {
 	case "echo":
@@ -331,16 +446,7 @@ func (s *Supervisor) run(t *Task, p *proc, logged bool) {
 		emit("stderr", p.args[0]+": not found\n")
 		code = 127
 	}
-	s.mu.Lock()
-	p.status = supervisorv1.TaskStatus_TASK_STATUS_STOPPED
-	p.exit = code
-	p.exited = time.Now().UnixNano()
-	for _, ch := range p.subs {
-		close(ch)
-	}
-	p.subs = nil
-	s.mu.Unlock()
-	close(p.done)
+	return code
 }
 
 func (s *Supervisor) GetTask(_ context.Context, id string) (*supervisorv1.Task, error) {
