@@ -508,9 +508,17 @@ func (d *Daemon) killProbe(c *Container, p *probe) {
 func (d *Daemon) deleteProbe(c *Container, p *probe) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 10*time.Second)
 	defer cancel()
-	if err := d.sup.DeleteProcess(ctx, c.ID, p.execID); err != nil && !errdefs.IsNotFound(err) {
+	err := d.sup.DeleteProcess(ctx, c.ID, p.execID)
+	if err == nil || errdefs.IsNotFound(err) {
+		return
+	}
+	c.mu.Lock()
+	running := c.State.Running
+	c.mu.Unlock()
+	if running {
 		d.log.Warn("delete health check", "id", c.ID, "exec", p.execID, "err", err)
 	}
+	// Else the container's exit took the probe with it.
 }
 
 // limitedBuffer keeps the first maxProbeOutput bytes written to it.
