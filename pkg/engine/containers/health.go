@@ -351,7 +351,9 @@ func (d *Daemon) runProbe(c *Container, m *healthMonitor, hc container.HealthCon
 	if err != nil {
 		select {
 		case <-m.stop:
-			return nil, false
+			return nil, false // the container stopped or paused meanwhile
+		case <-d.ctx.Done():
+			return nil, false // the engine shuts down: not the probe's fault
 		default:
 		}
 		return failed(err)

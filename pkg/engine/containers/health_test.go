@@ -201,44 +201,64 @@ func TestHealthcheckMergeWithImage(t *testing.T) {
 	}
 }
 
+// settled waits until the probe cmd of the container hangs (its script's
+// last step) after n results of its script: from then on the container's
+// health does not change. (The monitor records a result before it starts
+// the next probe.)
+func (e *healthEnv) settled(id, cmd string, n int) *container.Health {
+	e.t.Helper()
+	eventually(e.t, "the probe to settle", func() bool { return e.sup.ScriptRuns(cmd) == n+1 })
+	return e.state(id).Health
+}
+
+var (
+	fail = containerstest.ExecScript{Code: 1, Output: "not yet\n"}
+	pass = containerstest.ExecScript{Code: 0}
+	hang = containerstest.ExecScript{Hang: true}
+)
+
 // starting → unhealthy after retries failures → healthy at a success, with
 // the log of the last five, events at each change, the change persisted;
 // CMD runs its args, CMD-SHELL /bin/sh -c (or the container's Shell), as
-// the container's user with its env.
+// the container's user with its env. Each probe's script ends hanging
+// (with an hour's timeout), so that the state is looked at when settled.
 func TestHealthStateMachine(t *testing.T) {
 	e := newHealthEnv(t)
-	past, evs, cancel := e.d.SubscribeEvents()
+	_, evs, cancel := e.d.SubscribeEvents()
 	defer cancel()
-	_ = past
-	e.sup.ScriptExec("/bin/sh -c check", containerstest.ExecScript{Code: 1, Output: "not yet\n"})
-	id := e.run("hcimage", &container.HealthConfig{Test: []string{"CMD-SHELL", "check"}, Interval: 5 * time.Millisecond, Retries: 2})
-	if st := e.state(id); st.Health == nil || st.Health.Status != container.Starting || st.HealthString() != "health: starting" {
-		t.Fatalf("at start: %+v", st.Health)
+	check := func(name string, script ...containerstest.ExecScript) string {
+		e.sup.ScriptExec("/bin/sh -c "+name, script...)
+		return e.run("hcimage", &container.HealthConfig{Test: []string{"CMD-SHELL", name}, Interval: 5 * time.Millisecond, Timeout: time.Hour, Retries: 2})
 	}
-	h := e.waitHealth(id, "unhealthy", status(container.Unhealthy))
-	if h.FailingStreak != 2 {
-		t.Errorf("failing streak %d when it turned unhealthy", h.FailingStreak)
+
+	one := check("one", fail, hang)
+	if h := e.settled(one, "/bin/sh -c one", 1); h.Status != container.Starting || h.FailingStreak != 1 || e.state(one).HealthString() != "health: starting" {
+		t.Errorf("after a failure of two: %+v", h)
 	}
-	h = e.waitHealth(id, "a full log", func(h *container.Health) bool { return h.FailingStreak >= 7 })
-	if len(h.Log) != 5 || h.Status != container.Unhealthy {
-		t.Errorf("log of %d, status %s", len(h.Log), h.Status)
+	two := check("two", fail, fail, hang)
+	if h := e.settled(two, "/bin/sh -c two", 2); h.Status != container.Unhealthy || h.FailingStreak != 2 || e.state(two).HealthString() != "unhealthy" {
+		t.Errorf("after two failures of two: %+v", h)
+	}
+	raw, err := os.ReadFile(filepath.Join(e.dir, "containers", two, "config.v2.json"))
+	if err != nil || !strings.Contains(string(raw), `"Status":"unhealthy"`) {
+		t.Errorf("unhealthy not persisted: %v", err)
+	}
+	seven := check("seven", fail, fail, fail, fail, fail, fail, fail, hang)
+	h := e.settled(seven, "/bin/sh -c seven", 7)
+	if h.Status != container.Unhealthy || h.FailingStreak != 7 || len(h.Log) != 5 {
+		t.Errorf("after seven failures: %s, streak %d, log of %d", h.Status, h.FailingStreak, len(h.Log))
 	}
 	for _, r := range h.Log {
 		if r.ExitCode != 1 || r.Output != "not yet\n" || r.Start.IsZero() || r.End.Before(r.Start) {
 			t.Errorf("result %+v", r)
 		}
 	}
-	raw, err := os.ReadFile(filepath.Join(e.dir, "containers", id, "config.v2.json"))
-	if err != nil || !strings.Contains(string(raw), `"Status":"unhealthy"`) {
-		t.Errorf("unhealthy not persisted: %v", err)
+	back := check("back", fail, fail, pass, hang)
+	h = e.settled(back, "/bin/sh -c back", 3)
+	if h.Status != container.Healthy || h.FailingStreak != 0 || h.Log[2].ExitCode != 0 {
+		t.Errorf("healthy again: %+v", h)
 	}
-
-	e.sup.ScriptExec("/bin/sh -c check", containerstest.ExecScript{Code: 0})
-	h = e.waitHealth(id, "healthy", status(container.Healthy))
-	if h.FailingStreak != 0 || h.Log[len(h.Log)-1].ExitCode != 0 {
-		t.Errorf("healthy: %+v", h)
-	}
-	if s := e.state(id); s.HealthStatus() != container.Healthy || s.HealthString() != "healthy" {
+	if s := e.state(back); s.HealthStatus() != container.Healthy || s.HealthString() != "healthy" {
 		t.Errorf("status strings %s %q", s.HealthStatus(), s.HealthString())
 	}
 	var actions []string
@@ -246,8 +266,8 @@ func TestHealthStateMachine(t *testing.T) {
 	for len(actions) < 2 {
 		select {
 		case m := <-evs:
-			if strings.HasPrefix(string(m.Action), "health_status") {
-				if m.Actor.ID != id || m.Actor.Attributes["image"] != "hcimage" {
+			if strings.HasPrefix(string(m.Action), "health_status") && m.Actor.ID == back {
+				if m.Actor.Attributes["image"] != "hcimage" {
 					t.Errorf("event %+v", m)
 				}
 				actions = append(actions, string(m.Action))
@@ -262,12 +282,12 @@ func TestHealthStateMachine(t *testing.T) {
 
 	// The probe runs as the container's process does: its user, env, cwd.
 	spec := e.sup.ExecSpecs()[0]
-	if !slices.Equal(spec.Args, []string{"/bin/sh", "-c", "check"}) || !slices.Contains(spec.Env, "FROM_IMAGE=1") || spec.Terminal {
+	if !slices.Equal(spec.Args, []string{"/bin/sh", "-c", "one"}) || !slices.Contains(spec.Env, "FROM_IMAGE=1") || spec.Terminal {
 		t.Errorf("probe process %+v", spec)
 	}
 
 	// CMD: the args themselves; CMD-SHELL with the container's Shell.
-	e.sup.ScriptExec("probe a b", containerstest.ExecScript{Code: 0})
+	e.sup.ScriptExec("probe a b", pass)
 	cmd := e.run("busybox", &container.HealthConfig{Test: []string{"CMD", "probe", "a", "b"}, Interval: 5 * time.Millisecond})
 	e.waitHealth(cmd, "CMD healthy", status(container.Healthy))
 	c, err := e.d.Create(context.Background(), containers.CreateOptions{Config: &container.Config{Image: "busybox", Cmd: []string{"sleep"}, Shell: []string{"/bin/ash", "-e", "-c"},
@@ -275,7 +295,7 @@ func TestHealthStateMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.sup.ScriptExec("/bin/ash -e -c ok", containerstest.ExecScript{Code: 0})
+	e.sup.ScriptExec("/bin/ash -e -c ok", pass)
 	if err := e.d.Start(context.Background(), c.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -329,18 +349,18 @@ func TestHealthStartPeriod(t *testing.T) {
 		t.Errorf("in the start period: %s, streak %d", h.Status, h.FailingStreak)
 	}
 
-	e.sup.ScriptExec("/bin/sh -c sp2", containerstest.ExecScript{Code: 1})
-	id = e.run("busybox", &container.HealthConfig{Test: []string{"CMD-SHELL", "sp2"}, Interval: 5 * time.Millisecond, StartPeriod: time.Hour, StartInterval: 5 * time.Millisecond, Retries: 1})
-	e.waitHealth(id, "failures in the start period", func(h *container.Health) bool { return len(h.Log) >= 2 })
-	if h := e.state(id).Health; h.Status != container.Starting || h.FailingStreak != 0 {
-		t.Errorf("in the start period: %s, streak %d", h.Status, h.FailingStreak)
+	// Two failures (not counted), a success (the start period ends), a
+	// failure (counted: one of one).
+	e.sup.ScriptExec("/bin/sh -c sp2", fail, fail, pass, fail, hang)
+	id = e.run("busybox", &container.HealthConfig{Test: []string{"CMD-SHELL", "sp2"}, Interval: 5 * time.Millisecond, Timeout: time.Hour, StartPeriod: time.Hour, StartInterval: 5 * time.Millisecond, Retries: 1})
+	h = e.settled(id, "/bin/sh -c sp2", 4)
+	if h.Status != container.Unhealthy || h.FailingStreak != 1 {
+		t.Errorf("after the start period: %s, streak %d", h.Status, h.FailingStreak)
 	}
-	e.sup.ScriptExec("/bin/sh -c sp2", containerstest.ExecScript{Code: 0})
-	e.waitHealth(id, "healthy", status(container.Healthy))
-	e.sup.ScriptExec("/bin/sh -c sp2", containerstest.ExecScript{Code: 1})
-	h = e.waitHealth(id, "unhealthy after the start period ended", status(container.Unhealthy))
-	if h.FailingStreak != 1 {
-		t.Errorf("streak %d", h.FailingStreak)
+	e.sup.ScriptExec("/bin/sh -c sp3", fail, fail, hang)
+	id = e.run("busybox", &container.HealthConfig{Test: []string{"CMD-SHELL", "sp3"}, Interval: 5 * time.Millisecond, Timeout: time.Hour, StartPeriod: time.Hour, StartInterval: 5 * time.Millisecond, Retries: 1})
+	if h := e.settled(id, "/bin/sh -c sp3", 2); h.Status != container.Starting || h.FailingStreak != 0 {
+		t.Errorf("in the start period: %s, streak %d", h.Status, h.FailingStreak)
 	}
 }
 
@@ -351,10 +371,13 @@ func TestHealthLifecycleLeaksNothing(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 	e := newHealthEnv(t)
 	ctx := context.Background()
-	e.sup.ScriptExec("/bin/sh -c ok", containerstest.ExecScript{Code: 0})
-	id := e.run("busybox", &container.HealthConfig{Test: []string{"CMD-SHELL", "ok"}, Interval: 5 * time.Millisecond})
+	e.sup.ScriptExec("/bin/sh -c ok", pass)
+	id := e.run("busybox", &container.HealthConfig{Test: []string{"CMD-SHELL", "ok"}, Interval: 5 * time.Millisecond, Timeout: time.Hour})
 	e.waitHealth(id, "healthy", status(container.Healthy))
 
+	// Paused with a probe in flight: the probe is killed and deleted.
+	e.sup.ScriptExec("/bin/sh -c ok", hang)
+	eventually(t, "a probe in flight", func() bool { return e.sup.LiveExecs(id) == 1 })
 	if err := e.d.Pause(ctx, id); err != nil {
 		t.Fatal(err)
 	}
@@ -365,6 +388,7 @@ func TestHealthLifecycleLeaksNothing(t *testing.T) {
 		t.Errorf("paused: %s, want unhealthy as dockerd", h.Status)
 	}
 	eventually(t, "no probe while paused", func() bool { return e.sup.LiveExecs(id) == 0 })
+	e.sup.ScriptExec("/bin/sh -c ok", pass)
 	if err := e.d.Unpause(ctx, id); err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +398,7 @@ func TestHealthLifecycleLeaksNothing(t *testing.T) {
 	e.waitHealth(id, "healthy after unpause", status(container.Healthy))
 
 	// Stopped with a probe in flight: the probe is killed and deleted.
-	e.sup.ScriptExec("/bin/sh -c ok", containerstest.ExecScript{Hang: true})
+	e.sup.ScriptExec("/bin/sh -c ok", hang)
 	eventually(t, "a probe in flight", func() bool { return e.sup.LiveExecs(id) == 1 })
 	zero := 0
 	if err := e.d.Stop(ctx, id, &zero); err != nil {
@@ -389,16 +413,14 @@ func TestHealthLifecycleLeaksNothing(t *testing.T) {
 	}
 	logLen := len(st.Health.Log)
 
-	// Started again: starting, the log kept, the monitor back.
-	e.sup.ScriptExec("/bin/sh -c ok", containerstest.ExecScript{Code: 0})
+	// Started again: starting, the log kept, the monitor back (its probe
+	// hangs: no result changes the state under the test's eyes).
 	if err := e.d.Start(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if h := e.state(id).Health; h.Status != container.Starting || h.FailingStreak != 0 || len(h.Log) != logLen {
-		t.Errorf("restarted: %+v", h)
+	if st := e.state(id); st.Health.Status != container.Starting || st.Health.FailingStreak != 0 || len(st.Health.Log) != logLen || st.HealthString() != "health: starting" {
+		t.Errorf("restarted: %+v", st.Health)
 	}
-	e.waitHealth(id, "healthy after start", status(container.Healthy))
-	e.sup.ScriptExec("/bin/sh -c ok", containerstest.ExecScript{Hang: true})
 	eventually(t, "a probe in flight", func() bool { return e.sup.LiveExecs(id) == 1 })
 	if err := e.d.Remove(ctx, id, true); err != nil {
 		t.Fatal(err)
@@ -416,12 +438,13 @@ func TestHealthLifecycleLeaksNothing(t *testing.T) {
 func TestHealthAcrossEngineRestart(t *testing.T) {
 	e := newHealthEnv(t)
 	ctx := context.Background()
-	e.sup.ScriptExec("/bin/sh -c ok", containerstest.ExecScript{Code: 0})
-	e.sup.ScriptExec("/bin/sh -c slow", containerstest.ExecScript{Hang: true})
-	hc := &container.HealthConfig{Test: []string{"CMD-SHELL", "ok"}, Interval: 5 * time.Millisecond}
-	running := e.run("busybox", hc)
-	paused := e.run("busybox", hc)
-	slow := e.run("busybox", &container.HealthConfig{Test: []string{"CMD-SHELL", "slow"}, Interval: 5 * time.Millisecond, Timeout: time.Hour})
+	e.sup.ScriptExec("/bin/sh -c ok", pass)
+	e.sup.ScriptExec("/bin/sh -c ok2", pass)
+	e.sup.ScriptExec("/bin/sh -c slow", hang)
+	mk := func(cmd string) string {
+		return e.run("busybox", &container.HealthConfig{Test: []string{"CMD-SHELL", cmd}, Interval: 5 * time.Millisecond, Timeout: time.Hour})
+	}
+	running, paused, slow := mk("ok"), mk("ok2"), mk("slow")
 	e.waitHealth(running, "healthy", status(container.Healthy))
 	e.waitHealth(paused, "healthy", status(container.Healthy))
 	eventually(t, "a probe in flight", func() bool { return e.sup.LiveExecs(slow) == 1 })
@@ -432,17 +455,22 @@ func TestHealthAcrossEngineRestart(t *testing.T) {
 	if n := e.sup.LiveExecs(slow); n != 0 {
 		t.Errorf("%d probes left after the engine stopped", n)
 	}
-	e.sup.ScriptExec("/bin/sh -c ok", containerstest.ExecScript{Code: 1})
+	e.sup.ScriptExec("/bin/sh -c ok", fail, hang)
+	e.sup.ScriptExec("/bin/sh -c ok2", fail, hang)
 	e.open()
 	if h := e.state(running).Health; h == nil || h.Status != container.Starting || !e.d.HealthMonitorRunning(running) {
 		t.Errorf("running after restart: %+v", h)
 	}
-	e.waitHealth(running, "the check running again", func(h *container.Health) bool { return h.FailingStreak >= 3 })
-	if e.d.HealthMonitorRunning(paused) {
+	if h := e.settled(running, "/bin/sh -c ok", 1); h.FailingStreak != 1 || h.Status != container.Starting {
+		t.Errorf("the check after restart: %+v", h)
+	}
+	if e.d.HealthMonitorRunning(paused) || e.sup.LiveExecs(paused) != 0 {
 		t.Error("a paused container's check runs after restart")
 	}
 	if err := e.d.Unpause(ctx, paused); err != nil {
 		t.Fatal(err)
 	}
-	e.waitHealth(paused, "the unpaused container's check", func(h *container.Health) bool { return h.FailingStreak >= 3 })
+	if h := e.settled(paused, "/bin/sh -c ok2", 1); h.FailingStreak != 1 {
+		t.Errorf("the unpaused container's check: %+v", h)
+	}
 }

@@ -47,7 +47,8 @@ type Supervisor struct {
 	// InitPid is the pid reported for tasks' init processes (4242 if 0);
 	// a test that runs ps on the host sets a real one.
 	InitPid      uint32
-	scripts      map[string]ExecScript
+	scripts      map[string][]ExecScript
+	scriptRuns   map[string]int
 	eventSubs    []chan *supervisorv1.Envelope
 	nextPid      uint32
 	metricsCalls uint64
@@ -114,7 +115,8 @@ func New() *Supervisor {
 		TaskLogs:   map[string]containers.TaskLog{},
 	}
 	s.Healthchecks = map[string]*container.HealthConfig{}
-	s.scripts = map[string]ExecScript{}
+	s.scripts = map[string][]ExecScript{}
+	s.scriptRuns = map[string]int{}
 	s.AddImage("docker.io/library/busybox:latest", "sha256:"+strings.Repeat("b", 64), &ocispec.Image{
 		Config: ocispec.ImageConfig{Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, Cmd: []string{"sh"}},
 	})
@@ -193,11 +195,21 @@ type ExecScript struct {
 }
 
 // ScriptExec makes the exec processes whose args, joined by spaces, are
-// cmd behave as r (a health check's probe, say); a later call replaces it.
-func (s *Supervisor) ScriptExec(cmd string, r ExecScript) {
+// cmd behave as rs (a health check's probe, say): the first such exec as
+// rs[0], the next as rs[1]..., the last one again and again. A later call
+// replaces the script.
+func (s *Supervisor) ScriptExec(cmd string, rs ...ExecScript) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.scripts[cmd] = r
+	s.scripts[cmd] = rs
+	s.scriptRuns[cmd] = 0
+}
+
+// ScriptRuns counts the execs that ran cmd's script since it was set.
+func (s *Supervisor) ScriptRuns(cmd string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scriptRuns[cmd]
 }
 
 // ExecSpecs returns the process specs of the execs made so far, in order.
@@ -375,11 +387,21 @@ func (s *Supervisor) run(t *Task, p *proc, logged bool) {
 		s.mu.Unlock()
 	}
 	var code uint32
+	var script ExecScript
 	s.mu.Lock()
-	script, scripted := s.scripts[strings.Join(p.args, " ")]
+	cmd := strings.Join(p.args, " ")
+	seq := s.scripts[cmd]
+	scripted := len(seq) > 0 && !logged
+	if scripted {
+		script = seq[0]
+		if len(seq) > 1 {
+			s.scripts[cmd] = seq[1:]
+		}
+		s.scriptRuns[cmd]++
+	}
 	s.mu.Unlock()
 	switch {
-	case scripted && !logged:
+	case scripted:
 		if script.Output != "" {
 			emit("stdout", script.Output)
 		}
