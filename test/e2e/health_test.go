@@ -125,6 +125,9 @@ func TestEngineHealthcheck(t *testing.T) {
 	tarPath := filepath.Join(s.root, "hc.tar")
 	writeImageWithHealthcheck(t, tarPath, "hcbusybox:latest", map[string]any{"Test": []string{"CMD-SHELL", "true"}, "Interval": int64(time.Second)})
 	d.must("load", "-i", tarPath)
+	if hc := strings.TrimSpace(d.must("image", "inspect", "-f", "{{json .Config.Healthcheck}}", "hcbusybox")); hc != `{"Test":["CMD-SHELL","true"],"Interval":1000000000}` {
+		t.Errorf("image inspect: Healthcheck %s", hc)
+	}
 	d.must("run", "-d", "--name", "fromimage", "hcbusybox", "sleep", "60")
 	waitHealth("fromimage", "healthy")
 	if test := strings.TrimSpace(d.must("inspect", "-f", "{{json .Config.Healthcheck.Test}}", "fromimage")); test != `["CMD-SHELL","true"]` {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/engine/containers/containerstest"
 )
@@ -64,6 +65,14 @@ func TestHealthInspectAndPs(t *testing.T) {
 	resp, body = e.do(t, "POST", "/v1.51/containers/create", `{"Image":"busybox","Healthcheck":{"Retries":-1}}`)
 	if resp.StatusCode != 400 || strings.TrimSpace(body) != `{"message":"Retries in Healthcheck cannot be negative"}` {
 		t.Errorf("negative retries: %d %s", resp.StatusCode, body)
+	}
+
+	// An image's HEALTHCHECK shows in image inspect, as docker's does.
+	e.sup.AddImage("docker.io/library/hc:latest", "sha256:"+strings.Repeat("c", 64), &ocispec.Image{Config: ocispec.ImageConfig{Cmd: []string{"sleep"}}})
+	e.sup.SetImageHealthcheck("sha256:"+strings.Repeat("c", 64), &container.HealthConfig{Test: []string{"CMD-SHELL", "probe"}, Retries: 4})
+	ii, err := e.cl.ImageInspect(ctx, "hc")
+	if err != nil || ii.Config == nil || ii.Config.Healthcheck == nil || ii.Config.Healthcheck.Retries != 4 || len(ii.Config.Cmd) != 1 {
+		t.Errorf("image inspect: %v %+v", err, ii.Config)
 	}
 
 	for version, want := range map[string]time.Duration{"1.43": 0, "1.44": 2 * time.Second, "": 2 * time.Second} {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
-	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/image"
 
 	"github.com/berthd/berth/pkg/client"
@@ -91,7 +90,7 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	cfg, err := s.d.Supervisor().ImageConfig(r.Context(), group[0])
+	cfg, err := s.d.Supervisor().DockerImageConfig(r.Context(), group[0])
 	if err != nil {
 		writeError(w, err)
 		return
@@ -100,7 +99,7 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request) {
 		ID: id, RepoTags: []string{}, RepoDigests: []string{},
 		Architecture: cfg.Architecture, Variant: cfg.Variant, Os: cfg.OS, Author: cfg.Author,
 		Size:   group[0].GetSize(),
-		Config: &dockerspec.DockerOCIImageConfig{ImageConfig: cfg.Config},
+		Config: &cfg.Config, // with Docker's Healthcheck, OnBuild, Shell
 		RootFS: image.RootFS{Type: cfg.RootFS.Type},
 	}
 	if cfg.Created != nil {
