@@ -94,6 +94,12 @@ func TestEngineHealthcheck(t *testing.T) {
 		t.Errorf("health_status events:\n%s", ev)
 	}
 
+	// Probes are execs, with dockerd's exec events.
+	ev = d.must("events", "--since", since, "--until", strconv.FormatInt(time.Now().Unix()+1, 10), "--filter", "container=hc", "--filter", "event=exec_create", "--filter", "event=exec_die")
+	if !strings.Contains(ev, "exec_create: /bin/sh -c test -f /tmp/ok") || !strings.Contains(ev, "exitCode=1") || !strings.Contains(ev, "exitCode=0") {
+		t.Errorf("exec events of the probes:\n%s", ev)
+	}
+
 	// Paused: no probe, unhealthy as dockerd says; unpaused: checked again.
 	d.must("pause", "hc")
 	if st := health("hc"); st != "unhealthy" {
