@@ -116,6 +116,10 @@ func TestEngineHealthcheck(t *testing.T) {
 	d.must("exec", "hc", "touch", "/tmp/ok")
 	waitHealth("hc", "healthy")
 
+	// The probe runs as the container's process: its user, env and cwd.
+	d.must("run", "-d", "--name", "asuser", "-u", "1000:1001", "-e", "HC=yes", "-w", "/tmp", "--health-cmd", `test "$(id -u):$(id -g) $HC $PWD" = "1000:1001 yes /tmp"`, "--health-interval", "500ms", "--health-retries", "1", "busybox", "sleep", "60")
+	waitHealth("asuser", "healthy")
+
 	// A probe over its timeout is killed: no probe piles up in the container.
 	d.must("run", "-d", "--name", "slow", "--health-cmd", "echo begun; sleep 30", "--health-interval", "200ms", "--health-timeout", "300ms", "--health-retries", "1", "busybox", "sleep", "60")
 	waitHealth("slow", "unhealthy")
@@ -160,7 +164,7 @@ func TestEngineHealthcheck(t *testing.T) {
 	if code, body := s.http("POST", "/containers/create", "application/json", []byte(`{"Image":"busybox","Healthcheck":{"Test":["CMD","true"],"Interval":1000}}`)); code != 400 || !strings.Contains(body, "Interval in Healthcheck cannot be less than 1ms") {
 		t.Errorf("interval below 1ms: %d %s", code, body)
 	}
-	if out := strings.Fields(d.must("ps", "-aq")); len(out) != 4 {
+	if out := strings.Fields(d.must("ps", "-aq")); len(out) != 5 {
 		t.Errorf("containers after the refused create: %v", out)
 	}
 }
