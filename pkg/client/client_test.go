@@ -74,7 +74,7 @@ func (s imagesSrv) Get(ctx context.Context, r *supervisorv1.GetImageRequest) (*s
 
 func (s contentSrv) Read(r *supervisorv1.ReadContentRequest, st grpc.ServerStreamingServer[supervisorv1.ReadContentResponse]) error {
 	s.ns(st.Context())
-	cfg := []byte(`{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"],"Env":["A=1"]}}`)
+	cfg := []byte(`{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"],"Env":["A=1"],"Healthcheck":{"Test":["CMD","true"],"Retries":2}}}`)
 	for i := 0; i < len(cfg); i += 10 {
 		end := min(i+10, len(cfg))
 		if err := st.Send(&supervisorv1.ReadContentResponse{Offset: int64(i), Data: cfg[i:end]}); err != nil {
@@ -168,6 +168,11 @@ func TestClient(t *testing.T) {
 	cfg, err := c.ImageConfig(ctx, img)
 	if err != nil || cfg.Config.Cmd[0] != "sh" || cfg.Config.Env[0] != "A=1" {
 		t.Fatalf("config: %v %+v", err, cfg)
+	}
+	// Docker's extension: the HEALTHCHECK, beside the OCI part.
+	dcfg, err := c.DockerImageConfig(ctx, img)
+	if err != nil || dcfg.Config.Cmd[0] != "sh" || dcfg.Config.Healthcheck == nil || dcfg.Config.Healthcheck.Retries != 2 || dcfg.Architecture != "amd64" {
+		t.Fatalf("docker config: %v %+v", err, dcfg)
 	}
 
 	data := bytes.Repeat([]byte("x"), 2<<20+5)

@@ -138,6 +138,11 @@ func TestEngineHealthcheck(t *testing.T) {
 	if hc := strings.TrimSpace(d.must("image", "inspect", "-f", "{{json .Config.Healthcheck}}", "hcbusybox")); hc != `{"Test":["CMD-SHELL","true"],"Interval":1000000000}` {
 		t.Errorf("image inspect: Healthcheck %s", hc)
 	}
+	d.must("create", "--name", "dflt", "hcbusybox")
+	if path := strings.TrimSpace(d.must("inspect", "-f", "{{.Path}} {{.Config.Env}}", "dflt")); !strings.HasPrefix(path, "sh [PATH=") {
+		t.Errorf("the image's OCI config (Cmd, Env) beside its HEALTHCHECK: %s", path)
+	}
+	d.must("rm", "dflt")
 	d.must("run", "-d", "--name", "fromimage", "hcbusybox", "sleep", "60")
 	waitHealth("fromimage", "healthy")
 	if test := strings.TrimSpace(d.must("inspect", "-f", "{{json .Config.Healthcheck.Test}}", "fromimage")); test != `["CMD-SHELL","true"]` {
