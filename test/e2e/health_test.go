@@ -120,6 +120,13 @@ func TestEngineHealthcheck(t *testing.T) {
 	d.must("run", "-d", "--name", "asuser", "-u", "1000:1001", "-e", "HC=yes", "-w", "/tmp", "--health-cmd", `test "$(id -u):$(id -g) $HC $PWD" = "1000:1001 yes /tmp"`, "--health-interval", "500ms", "--health-retries", "1", "busybox", "sleep", "60")
 	waitHealth("asuser", "healthy")
 
+	// ctl's flags do the same.
+	s.mustRun("run", "-d", "--name", "viactl", "--health-cmd", "test -d /tmp", "--health-interval", "500ms", "busybox", "sleep", "60")
+	eventually(t, "viactl healthy", func() bool { return s.inspectField("viactl", "{{.State.Health.Status}}") == "healthy" })
+	if ps := s.mustRun("ps", "--filter", "name=viactl"); !strings.Contains(ps, "(healthy)") {
+		t.Errorf("ctl ps:\n%s", ps)
+	}
+
 	// A probe over its timeout is killed: no probe piles up in the container.
 	d.must("run", "-d", "--name", "slow", "--health-cmd", "echo begun; sleep 30", "--health-interval", "200ms", "--health-timeout", "300ms", "--health-retries", "1", "busybox", "sleep", "60")
 	waitHealth("slow", "unhealthy")
@@ -169,7 +176,7 @@ func TestEngineHealthcheck(t *testing.T) {
 	if code, body := s.http("POST", "/containers/create", "application/json", []byte(`{"Image":"busybox","Healthcheck":{"Test":["CMD","true"],"Interval":1000}}`)); code != 400 || !strings.Contains(body, "Interval in Healthcheck cannot be less than 1ms") {
 		t.Errorf("interval below 1ms: %d %s", code, body)
 	}
-	if out := strings.Fields(d.must("ps", "-aq")); len(out) != 5 {
+	if out := strings.Fields(d.must("ps", "-aq")); len(out) != 6 {
 		t.Errorf("containers after the refused create: %v", out)
 	}
 }
