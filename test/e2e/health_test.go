@@ -87,6 +87,9 @@ func TestEngineHealthcheck(t *testing.T) {
 	if st := psStatus("hc"); !strings.HasPrefix(st, "Up ") || !strings.HasSuffix(st, " (healthy)") {
 		t.Errorf("ps status %q", st)
 	}
+	if names := strings.TrimSpace(d.must("ps", "--filter", "health=healthy", "--format", "{{.Names}}")); names != "hc" {
+		t.Errorf("ps --filter health=healthy: %q", names)
+	}
 	ev := d.must("events", "--since", since, "--until", strconv.FormatInt(time.Now().Unix()+1, 10), "--filter", "event=health_status", "--filter", "container=hc")
 	t.Logf("events:\n%s", ev)
 	unhealthyAt, healthyAt := strings.Index(ev, "health_status: unhealthy"), strings.Index(ev, "health_status: healthy")

@@ -57,6 +57,13 @@ func TestHealthInspectAndPs(t *testing.T) {
 	if err != nil || len(res.Items) != 1 || !strings.HasSuffix(res.Items[0].Status, " (unhealthy)") {
 		t.Errorf("ps: %v %+v", err, res.Items)
 	}
+	// ps's health filter sees the recorded status.
+	for st, want := range map[string]int{"unhealthy": 1, "starting": 1, "healthy": 0, "none": 0} {
+		res, err := e.cl.ContainerList(ctx, client.ContainerListOptions{Filters: client.Filters{}.Add("health", st)})
+		if err != nil || len(res.Items) != want || want == 1 && st == "unhealthy" && res.Items[0].ID != id {
+			t.Errorf("health=%s: %v %d containers", st, err, len(res.Items))
+		}
+	}
 
 	resp, body := e.do(t, "POST", "/v1.51/containers/create", `{"Image":"busybox","Healthcheck":{"Interval":1000}}`)
 	if resp.StatusCode != 400 || strings.TrimSpace(body) != `{"message":"Interval in Healthcheck cannot be less than 1ms"}` {
