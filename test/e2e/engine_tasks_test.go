@@ -320,15 +320,19 @@ func TestEngineControls(t *testing.T) {
 	}
 
 	// The container's stop signal (USR1, trapped: exit 42) ends it, no SIGKILL.
-	s.mustRun("run", "-d", "--name", "sig", "busybox", "sh", "-c", "trap 'exit 42' USR1; trap 'exit 43' USR2; while true; do sleep 0.05; done")
+	// A signal without a handler never reaches a pid namespace's init:
+	// each signal is sent only once the shell says its traps are set.
+	s.mustRun("run", "-d", "--name", "sig", "busybox", "sh", "-c", "trap 'exit 42' USR1; trap 'exit 43' USR2; echo ready; while true; do sleep 0.05; done")
+	eventually(t, "the traps of sig", func() bool { return strings.Contains(s.mustRun("logs", "sig"), "ready") })
 	s.mustRun("kill", "-s", "USR2", "sig")
 	eventually(t, "kill -s USR2", func() bool { return s.inspectField("sig", "{{.State.Status}} {{.State.ExitCode}}") == "exited 43" })
 	code, body := s.http("POST", "/containers/create?name=stopsig", "application/json",
-		[]byte(`{"Image":"busybox","Cmd":["sh","-c","trap 'exit 42' USR1; while true; do sleep 0.05; done"],"StopSignal":"SIGUSR1"}`))
+		[]byte(`{"Image":"busybox","Cmd":["sh","-c","trap 'exit 42' USR1; echo ready; while true; do sleep 0.05; done"],"StopSignal":"SIGUSR1"}`))
 	if code != 201 {
 		t.Fatalf("create: %d %s", code, body)
 	}
 	s.mustRun("start", "stopsig")
+	eventually(t, "the trap of stopsig", func() bool { return strings.Contains(s.mustRun("logs", "stopsig"), "ready") })
 	s.mustRun("stop", "-t", "20", "stopsig")
 	if st := s.inspectField("stopsig", "{{.State.ExitCode}}"); st != "42" {
 		t.Errorf("stop with StopSignal: exit code %s, want 42", st)
