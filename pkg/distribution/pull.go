@@ -456,6 +456,11 @@ func parseManifest(desc ocispec.Descriptor, body []byte, maxLayer int64) (ocispe
 func (s *Service) fetchBlob(ctx context.Context, r *repository, d ocispec.Descriptor, progress func(Progress)) error {
 	id := d.Digest.String()
 	if _, err := s.content.Info(ctx, d.Digest); err == nil {
+		// A crash between an ingest's commit and the removal of its
+		// directory leaves the ingest behind: it goes now.
+		if err := s.content.Abort(ctx, "pull-"+id); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
+			return fmt.Errorf("blob %s: drop its finished ingest: %w", id, err)
+		}
 		progress(Progress{ID: id, Status: "exists", Current: d.Size, Total: d.Size})
 		return nil
 	}

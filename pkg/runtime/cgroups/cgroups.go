@@ -709,8 +709,18 @@ func (m *Manager) Freeze(freeze bool) error {
 	}
 	// FREEZING can last while tasks are busy in the kernel, and longer on a
 	// loaded host: retry for a while rather than a fixed number of times.
+	// A v1 freezer can stay FREEZING for good when it races a fork (the
+	// child lands in the cgroup after the walk): as runc does, thaw and
+	// freeze again now and then, which takes the new task in.
 	deadline := time.Now().Add(10 * time.Second)
+	tries := 0
 	for wait := time.Millisecond; time.Now().Before(deadline); wait = min(2*wait, 20*time.Millisecond) {
+		tries++
+		if freeze && tries%25 == 0 {
+			if err := writeFile(d, "freezer.state", "THAWED"); err != nil {
+				return err
+			}
+		}
 		if err := writeFile(d, "freezer.state", want); err != nil {
 			return err
 		}
