@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"text/template"
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/client"
@@ -51,56 +49,13 @@ func newImageInspectCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var tmpl *template.Template
-			if format != "" {
-				if tmpl, err = template.New("format").Funcs(templateFuncs).Parse(format); err != nil {
-					return fmt.Errorf("template parsing error: %v", err)
-				}
-			}
-			var out []any
-			var failed []string
-			for _, ref := range args {
+			return printInspect(c, format, args, func(ref string) (json.RawMessage, error) {
 				res, err := cl.ImageInspect(cmd.Context(), ref)
 				if err != nil {
-					failed = append(failed, err.Error())
-					continue
+					return nil, err
 				}
-				// Through JSON, so templates see the API's field names.
-				b, err := json.Marshal(res.InspectResponse)
-				if err != nil {
-					return err
-				}
-				var v map[string]any
-				if err := json.Unmarshal(b, &v); err != nil {
-					return err
-				}
-				if tmpl != nil {
-					if err := tmpl.Execute(c.Out, v); err != nil {
-						return fmt.Errorf("template: %v", err)
-					}
-					fmt.Fprintln(c.Out)
-					continue
-				}
-				out = append(out, v)
-			}
-			if tmpl == nil {
-				if out == nil {
-					out = []any{}
-				}
-				data, err := json.Marshal(out)
-				if err != nil {
-					return err
-				}
-				var buf bytes.Buffer
-				if err := json.Indent(&buf, data, "", "    "); err != nil {
-					return err
-				}
-				fmt.Fprintln(c.Out, buf.String())
-			}
-			if len(failed) > 0 {
-				return errors.New(strings.Join(failed, "\n"))
-			}
-			return nil
+				return json.Marshal(res.InspectResponse)
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output using a Go template")

@@ -41,10 +41,7 @@ func printInspect(c *CLI, format string, ids []string, get func(string) (json.Ra
 	var tmpl *template.Template
 	if format != "" {
 		var err error
-		if tmpl, err = template.New("").Funcs(template.FuncMap{"json": func(v any) (string, error) {
-			b, err := json.Marshal(v)
-			return string(b), err
-		}}).Parse(format); err != nil {
+		if tmpl, err = template.New("").Funcs(templateFuncs).Parse(format); err != nil {
 			return fmt.Errorf("template parsing error: %w", err)
 		}
 	}

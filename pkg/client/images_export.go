@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"io"
 
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
@@ -18,18 +17,7 @@ func (c *Client) ExportImages(ctx context.Context, w io.Writer, names []string, 
 	if err != nil {
 		return err
 	}
-	for {
-		m, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write(m.Data); err != nil {
-			return err
-		}
-	}
+	return copyData(st.Recv, w)
 }
 
 // TagImage records target (a new name) for the image source, as `docker tag`.

@@ -18,15 +18,20 @@ func (c *Client) ExportSnapshot(ctx context.Context, w io.Writer, key, path stri
 	if err != nil {
 		return err
 	}
+	return copyData(st.Recv, w)
+}
+
+// copyData writes the data of a stream of messages to w until its end.
+func copyData[T interface{ GetData() []byte }](recv func() (T, error), w io.Writer) error {
 	for {
-		m, err := st.Recv()
+		m, err := recv()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if _, err := w.Write(m.Data); err != nil {
+		if _, err := w.Write(m.GetData()); err != nil {
 			return err
 		}
 	}
