@@ -19,7 +19,7 @@ stop() {
   fi
   procs=
   for f in /proc/[0-9]*/cmdline; do
-    case "$(tr '\0' ' ' <"$f" 2>/dev/null)" in *"$root/"*) procs="$procs ${f%/cmdline}" ;; esac
+    case "$( { tr '\0' ' ' <"$f"; } 2>/dev/null)" in *"$root/"*) procs="$procs ${f%/cmdline}" ;; esac
   done
   if [ -n "$procs" ]; then
     echo "demo: processes left behind: $procs" >&2
