@@ -2,8 +2,10 @@ package seccomp
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 
@@ -332,4 +334,30 @@ func Example() {
 		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}}})
 	fmt.Println(len(f.Prog))
 	// Output: 12
+}
+
+// A compiled filter survives its trip to init and exec as JSON; a damaged
+// one is refused rather than loaded short.
+func TestFilterJSON(t *testing.T) {
+	c := dockerProfile(t, dockerDefaultCaps)
+	c.Flags = []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_LOG"}
+	c.ListenerPath = "/run/agent.sock"
+	c.Syscalls = append(c.Syscalls, specs.LinuxSyscall{Names: []string{"mount"}, Action: specs.ActNotify})
+	f := compile(t, c)
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Filter
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Prog, f.Prog) || got.Flags != f.Flags || !got.Notify {
+		t.Fatalf("round trip: %d instructions, flags %#x, notify %v; want %d, %#x, true", len(got.Prog), got.Flags, got.Notify, len(f.Prog), f.Flags)
+	}
+	for _, bad := range []string{`{"prog":""}`, `{"prog":"AAAA"}`, `{"prog":1}`} {
+		if err := json.Unmarshal([]byte(bad), &got); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
 }
