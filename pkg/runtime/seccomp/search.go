@@ -25,22 +25,31 @@ func spans(a *arch, on bool, rules []rule, def uint32, enosys bool, base uint32)
 		return []span{{base, []unix.SockFilter{ret(unix.SECCOMP_RET_KILL_PROCESS)}}}
 	}
 	// Every (syscall number, rule) pair, in number order and, for one
-	// number, in the spec's order; a rule naming a syscall twice counts once.
+	// number, in the spec's order (a counting sort: the numbers are small);
+	// a rule naming a syscall twice counts once.
 	type use struct{ nr, rule uint32 }
-	var uses []use
+	var named []use
+	top := uint32(0)
 	for i, r := range rules {
 		for _, n := range r.names {
 			if nr, ok := a.table.lookup(n); ok { // unknown on a: libseccomp skips it too
-				uses = append(uses, use{nr + a.nrBase, uint32(i)})
+				named = append(named, use{nr, uint32(i)})
+				top = max(top, nr)
 			}
 		}
 	}
-	slices.SortFunc(uses, func(x, y use) int {
-		if x.nr != y.nr {
-			return int(int64(x.nr) - int64(y.nr))
-		}
-		return int(int64(x.rule) - int64(y.rule))
-	})
+	start := make([]int, top+2)
+	for _, u := range named {
+		start[u.nr+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	uses := make([]use, len(named))
+	for _, u := range named {
+		uses[start[u.nr]] = use{u.nr + a.nrBase, u.rule}
+		start[u.nr]++
+	}
 	uses = slices.Compact(uses)
 
 	rets := map[uint32][]unix.SockFilter{} // one slice per constant verdict
@@ -103,17 +112,33 @@ func spans(a *arch, on bool, rules []rule, def uint32, enosys bool, base uint32)
 // A jump over a lower half longer than 255 instructions (the reach of a
 // conditional jump) goes through a ja.
 func search(sp []span) []unix.SockFilter {
+	return emitSearch(make([]unix.SockFilter, 0, searchLen(sp)), sp)
+}
+
+// searchLen is the length of search(sp), so that it is written into one
+// slice.
+func searchLen(sp []span) int {
 	if len(sp) == 1 {
-		return sp[0].code
+		return len(sp[0].code)
+	}
+	lower := searchLen(sp[:len(sp)/2])
+	n := 1 + lower + searchLen(sp[len(sp)/2:])
+	if lower > 255 {
+		n++
+	}
+	return n
+}
+
+func emitSearch(out []unix.SockFilter, sp []span) []unix.SockFilter {
+	if len(sp) == 1 {
+		return append(out, sp[0].code...)
 	}
 	mid := len(sp) / 2
-	lower, upper := search(sp[:mid]), search(sp[mid:])
-	out := make([]unix.SockFilter, 0, 2+len(lower)+len(upper))
-	if len(lower) <= 255 {
-		out = append(out, jump(unix.BPF_JGE, sp[mid].lo, uint8(len(lower)), 0))
+	if lower := searchLen(sp[:mid]); lower <= 255 {
+		out = append(out, jump(unix.BPF_JGE, sp[mid].lo, uint8(lower), 0))
 	} else {
-		out = append(out, jump(unix.BPF_JGE, sp[mid].lo, 0, 1), ja(uint32(len(lower))))
+		out = append(out, jump(unix.BPF_JGE, sp[mid].lo, 0, 1), ja(uint32(lower)))
 	}
-	out = append(out, lower...)
-	return append(out, upper...)
+	out = emitSearch(out, sp[:mid])
+	return emitSearch(out, sp[mid:])
 }
