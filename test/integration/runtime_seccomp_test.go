@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	mobyseccomp "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -121,6 +122,59 @@ func TestRuntimeSeccompDockerLikeProfile(t *testing.T) {
 			t.Errorf("no %q in the output:\n%s%s", want, out, errOut)
 		}
 	}
+}
+
+// Docker's default profile (github.com/moby/profiles/seccomp, as engined
+// applies it), compiled once by create: it filters the container's process
+// and processes exec'd into it, from the compiled program create keeps;
+// a container whose directory has the profile instead (made by an earlier
+// runtime) still gets it compiled for exec.
+func TestRuntimeSeccompDockerDefault(t *testing.T) {
+	var profile *specs.LinuxSeccomp
+	e := newRtEnv(t, func(s *specs.Spec) {
+		p, err := mobyseccomp.GetDefaultProfile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Linux.Seccomp, profile = p, p
+	}, "sh", "-c", "grep Seccomp: /proc/self/status; unshare -U true; echo unshare=$?; echo $(echo sub)shell")
+	out, errOut, code := e.cmd(t, nil, "run", "scdd")
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	for _, want := range []string{"Seccomp:\t2", "Operation not permitted", "unshare=1", "subshell"} {
+		if !strings.Contains(out+errOut, want) {
+			t.Errorf("no %q in the output:\n%s%s", want, out, errOut)
+		}
+	}
+
+	e.editSpec(t, func(s *specs.Spec) { s.Process.Args = []string{"sleep", "100"} })
+	e.cleanup(t, "scdd2")
+	e.must(t, "run", "-d", "scdd2")
+	execDenied := func(what string) {
+		t.Helper()
+		out, errOut, code := e.cmd(t, nil, "exec", "scdd2", "unshare", "-U", "true")
+		if code == 0 || !strings.Contains(out+errOut, "Operation not permitted") {
+			t.Errorf("%s: unshare -U in exec: exit %d: %s%s", what, code, out, errOut)
+		}
+		if out, errOut, code := e.cmd(t, nil, "exec", "scdd2", "grep", "Seccomp:", "/proc/self/status"); code != 0 || !strings.Contains(out, "Seccomp:\t2") {
+			t.Errorf("%s: exec status: exit %d: %s%s", what, code, out, errOut)
+		}
+	}
+	execDenied("compiled by create")
+
+	dir := filepath.Join(e.root, "scdd2")
+	if err := os.Remove(filepath.Join(dir, "seccomp-filter.json")); err != nil {
+		t.Fatalf("create kept no compiled filter: %v", err)
+	}
+	b, err := json.Marshal(profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "seccomp.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	execDenied("profile of an earlier runtime")
 }
 
 // x8664Syscalls are the syscall names of the host's uapi header, the same

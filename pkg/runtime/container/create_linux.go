@@ -83,7 +83,8 @@ func Create(o CreateOpts) (*CreatedContainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Validate(spec, bundle); err != nil {
+	filter, err := check(spec, bundle)
+	if err != nil {
 		return nil, err
 	}
 	if spec.Process.Terminal && o.ConsoleSocket == "" {
@@ -109,7 +110,8 @@ func Create(o CreateOpts) (*CreatedContainer, error) {
 		}
 		return nil, err
 	}
-	c := &creator{o: o, spec: spec, dir: dir, bundle: bundle, rootfs: rootfsPath, exe: exe}
+	c := &creator{o: o, spec: spec, dir: dir, bundle: bundle, rootfs: rootfsPath, exe: exe,
+		seccomp: newCompiledSeccomp(spec.Linux.Seccomp, filter)}
 	created, err := c.create()
 	if err != nil {
 		c.cleanup()
@@ -127,6 +129,8 @@ type creator struct {
 	cg     *cgroups.Manager
 	cmd    *exec.Cmd
 	exe    func() (*os.File, error)
+	// seccomp is linux.seccomp compiled (nil without it).
+	seccomp *compiledSeccomp
 	// initPid is init when it is not cmd's process (early namespace joins:
 	// cmd's process forks init and exits).
 	initPid int
@@ -208,7 +212,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 		extra = append(extra, cf)
 	}
 	seccompConnFd := 0
-	if agent, err := dialSeccompAgent(spec.Linux.Seccomp); err != nil {
+	if agent, err := dialSeccompAgent(c.seccomp); err != nil {
 		childSock.Close()
 		return nil, err
 	} else if agent != nil {
@@ -319,8 +323,13 @@ func (c *creator) create() (*CreatedContainer, error) {
 	}
 	hooks := spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0)
 	enc := json.NewEncoder(parentSock)
+	// Init gets the compiled filter rather than the profile, which it would
+	// only decode and compile again.
+	initSpec, initLinux := *spec, *spec.Linux
+	initLinux.Seccomp = nil
+	initSpec.Linux = &initLinux
 	if err := enc.Encode(initConfig{
-		ID: c.o.ID, Bundle: c.bundle, Rootfs: c.rootfs, Spec: spec, NoPivot: c.o.NoPivot,
+		ID: c.o.ID, Bundle: c.bundle, Rootfs: c.rootfs, Spec: &initSpec, Seccomp: c.seccomp, NoPivot: c.o.NoPivot,
 		NoNewKeyring: c.o.NoNewKeyring, Console: c.o.ConsoleSocket != "", Cgroups: c.cg, Hooks: hooks,
 		PreserveFds: c.o.PreserveFds, FdBase: fdBase, SeccompConnFd: seccompConnFd, HostPid: pid,
 	}); err != nil {
@@ -367,16 +376,9 @@ func (c *creator) create() (*CreatedContainer, error) {
 		return nil, fmt.Errorf("apply cgroup limits: %w", err)
 	}
 	st.Status = Created
-	if spec.Linux.Seccomp != nil {
-		// For exec, which applies it too; kept out of state.json, which
-		// every command reads (a docker profile is some 30 kB of JSON).
-		b, err := json.Marshal(spec.Linux.Seccomp)
-		if err != nil {
-			return nil, err
-		}
-		if err := atomicfile.Replace(filepath.Join(c.dir, seccompFile), b, 0o600); err != nil {
-			return nil, err
-		}
+	// For exec, which applies it too.
+	if err := saveSeccomp(c.dir, c.seccomp); err != nil {
+		return nil, err
 	}
 	if err := st.save(); err != nil {
 		return nil, err

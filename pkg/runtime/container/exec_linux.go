@@ -36,14 +36,14 @@ type ExecOpts struct {
 }
 
 type execConfig struct {
-	SeccompConnFd int                 `json:"seccompConnFd,omitempty"`
-	HostPid       int                 `json:"hostPid,omitempty"`
-	Bundle        string              `json:"bundle,omitempty"`
-	PreserveFds   int                 `json:"preserveFds,omitempty"`
-	FdBase        int                 `json:"fdBase,omitempty"`
-	ID            string              `json:"id"`
-	Process       *specs.Process      `json:"process"`
-	Seccomp       *specs.LinuxSeccomp `json:"seccomp,omitempty"`
+	SeccompConnFd int              `json:"seccompConnFd,omitempty"`
+	HostPid       int              `json:"hostPid,omitempty"`
+	Bundle        string           `json:"bundle,omitempty"`
+	PreserveFds   int              `json:"preserveFds,omitempty"`
+	FdBase        int              `json:"fdBase,omitempty"`
+	ID            string           `json:"id"`
+	Process       *specs.Process   `json:"process"`
+	Seccomp       *compiledSeccomp `json:"seccomp,omitempty"`
 }
 
 // DefaultProcess is the container's own process (from its bundle's
@@ -115,7 +115,7 @@ func Exec(o ExecOpts) (int, error) {
 		defer cf.Close()
 		extra = append(extra, cf)
 	}
-	scmp, err := loadSeccompConfig(s)
+	scmp, err := loadSeccomp(s)
 	if err != nil {
 		childSock.Close()
 		return -1, err

@@ -31,10 +31,12 @@ const (
 const InitArg = "init"
 
 type initConfig struct {
-	ID           string           `json:"id"`
-	Bundle       string           `json:"bundle"`
-	Rootfs       string           `json:"rootfs"`
-	Spec         *specs.Spec      `json:"spec"`
+	ID     string      `json:"id"`
+	Bundle string      `json:"bundle"`
+	Rootfs string      `json:"rootfs"`
+	Spec   *specs.Spec `json:"spec"` // without linux.seccomp: see Seccomp
+	// Seccomp is linux.seccomp, compiled by the parent.
+	Seccomp      *compiledSeccomp `json:"seccomp,omitempty"`
 	NoPivot      bool             `json:"noPivot,omitempty"`
 	NoNewKeyring bool             `json:"noNewKeyring,omitempty"`
 	Console      bool             `json:"console,omitempty"`
@@ -84,8 +86,8 @@ func Init() {
 		fail(fmt.Errorf("open /proc: %w", err))
 	}
 	sl := &seccompLoader{conn: cfg.SeccompConnFd}
-	if c := cfg.Spec.Linux.Seccomp; c != nil {
-		sl.state = processState(c, specs.State{Version: specs.Version, ID: cfg.ID, Status: Creating,
+	if cfg.Seccomp != nil {
+		sl.state = processState(cfg.Seccomp, specs.State{Version: specs.Version, ID: cfg.ID, Status: Creating,
 			Pid: cfg.HostPid, Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations})
 	}
 	filter, err := setupContainer(&cfg, enc, dec, warn, sl)
@@ -265,7 +267,7 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 			return nil, err
 		}
 	}
-	filter, err := loadSeccompEarly(s.Linux.Seccomp, p, sl)
+	filter, err := loadSeccompEarly(cfg.Seccomp, p, sl)
 	if err != nil {
 		return nil, err
 	}
@@ -288,18 +290,15 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 	return filter, nil
 }
 
-// loadSeccompEarly compiles the container's filter. Without no_new_privs,
-// seccomp(2) needs CAP_SYS_ADMIN, so the filter is loaded now, before the
-// capabilities are dropped (as runc does); otherwise it is returned to be
-// loaded just before execve.
-func loadSeccompEarly(c *specs.LinuxSeccomp, p *specs.Process, sl *seccompLoader) (*seccomp.Filter, error) {
-	if c == nil {
+// loadSeccompEarly takes the container's compiled filter. Without
+// no_new_privs, seccomp(2) needs CAP_SYS_ADMIN, so the filter is loaded now,
+// before the capabilities are dropped (as runc does); otherwise it is
+// returned to be loaded just before execve.
+func loadSeccompEarly(sc *compiledSeccomp, p *specs.Process, sl *seccompLoader) (*seccomp.Filter, error) {
+	if sc == nil {
 		return nil, nil
 	}
-	f, err := seccomp.Compile(c)
-	if err != nil {
-		return nil, err
-	}
+	f := sc.Filter
 	if p.NoNewPrivileges {
 		return f, nil
 	}

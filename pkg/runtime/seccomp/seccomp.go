@@ -5,13 +5,20 @@
 // The program, per the audit architecture of the syscall:
 //
 //	ld arch; one jeq per listed architecture -> its section; else kill the process
-//	section: ld nr; [x86_64: nr >= __X32_SYSCALL_BIT -> x32 section]
-//	         [default ERRNO: nr > highest named syscall -> ENOSYS]
-//	         one block per syscall number: jeq nr, else next block;
-//	           its rules in order (rules with argument conditions first): conditions,
-//	           then ret action; a rule whose conditions fail falls to the next;
-//	           no rule matched: ret default
-//	         ret default
+//	section: ld nr; a binary search (jge) over the runs of syscall numbers
+//	         that share a verdict (x86_64 and x32 together: x32's numbers
+//	         have __X32_SYSCALL_BIT set) down to the run's code:
+//	           a constant verdict (the default, ENOSYS above the highest
+//	           named syscall when the default is ERRNO, an unconditional
+//	           rule, kill for an unlisted x32): ret;
+//	           a syscall with argument conditions: its rules in order (rules
+//	           with conditions first): conditions, then ret action; a rule
+//	           whose conditions fail falls to the next; no rule matched:
+//	           ret default
+//
+// So a syscall runs through about log2(runs) comparisons (7 to 9 for
+// Docker's default profile) rather than one per named syscall, as
+// libseccomp's binary-tree optimization does; see docs/runtime.md.
 //
 // Rule order is the spec's, except that a syscall's unconditional rule is
 // checked after its conditional ones (otherwise they could never match).
@@ -24,7 +31,6 @@ package seccomp
 import (
 	"fmt"
 	"runtime"
-	"sort"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -85,8 +91,19 @@ type table []struct {
 	nr   uint32
 }
 
+// lookup is a binary search by name (written out: sort.Search's closure
+// call per step doubled the cost of compiling Docker's profile, whose
+// 400-odd names are looked up once per architecture).
 func (t table) lookup(name string) (uint32, bool) {
-	i := sort.Search(len(t), func(i int) bool { return t[i].name >= name })
+	i, j := 0, len(t)
+	for i < j {
+		m := int(uint(i+j) >> 1)
+		if t[m].name < name {
+			i = m + 1
+		} else {
+			j = m
+		}
+	}
 	if i < len(t) && t[i].name == name {
 		return t[i].nr, true
 	}
@@ -110,6 +127,28 @@ var (
 // Compile turns c into a program. Errors are about the config (an unknown
 // action, operator, architecture or flag, a notify listener).
 func Compile(c *specs.LinuxSeccomp) (*Filter, error) {
+	p, err := parse(c)
+	if err != nil {
+		return nil, err
+	}
+	prog := assemble(p.sections(searchSection))
+	if len(prog) > 4096 {
+		return nil, fmt.Errorf("seccomp profile compiles to %d BPF instructions; the kernel allows 4096", len(prog))
+	}
+	return &Filter{Prog: prog, Flags: p.flags, Notify: p.notify}, nil
+}
+
+// profile is a checked config, ready to be laid out as a program.
+type profile struct {
+	def             uint32 // the default action's return value
+	enosys          bool   // default ERRNO: numbers above every named one get ENOSYS
+	x8664, x86, x32 bool   // architectures the program lets through
+	rules           []rule
+	flags           uint
+	notify          bool
+}
+
+func parse(c *specs.LinuxSeccomp) (*profile, error) {
 	if runtime.GOARCH != "amd64" {
 		return nil, fmt.Errorf("seccomp: only amd64 hosts are supported (this is %s)", runtime.GOARCH)
 	}
@@ -121,23 +160,22 @@ func Compile(c *specs.LinuxSeccomp) (*Filter, error) {
 		// The listener itself would be stopped on every syscall it makes.
 		return nil, fmt.Errorf("seccomp defaultAction SCMP_ACT_NOTIFY is not supported")
 	}
-	f := &Filter{}
+	p := &profile{def: def, enosys: c.DefaultAction == specs.ActErrno}
 	for _, fl := range c.Flags {
 		b, ok := flagBits[fl]
 		if !ok {
 			return nil, fmt.Errorf("seccomp flag %q is not supported", fl)
 		}
-		f.Flags |= b
+		p.flags |= b
 	}
-	var x8664, x86, x32 bool
 	for _, a := range c.Architectures {
 		switch a {
 		case specs.ArchX86_64:
-			x8664 = true
+			p.x8664 = true
 		case specs.ArchX86:
-			x86 = true
+			p.x86 = true
 		case specs.ArchX32:
-			x32 = true
+			p.x32 = true
 		default:
 			if !foreignArchs[a] {
 				return nil, fmt.Errorf("seccomp architecture %q is unknown", a)
@@ -145,44 +183,57 @@ func Compile(c *specs.LinuxSeccomp) (*Filter, error) {
 		}
 	}
 	if len(c.Architectures) == 0 {
-		x8664 = true // libseccomp's default: the native architecture only
+		p.x8664 = true // libseccomp's default: the native architecture only
 	}
-	rules, err := parseRules(c.Syscalls)
-	if err != nil {
+	if p.rules, err = parseRules(c.Syscalls); err != nil {
 		return nil, err
 	}
-	for _, r := range rules {
-		f.Notify = f.Notify || r.ret == unix.SECCOMP_RET_USER_NOTIF
+	for _, r := range p.rules {
+		p.notify = p.notify || r.ret == unix.SECCOMP_RET_USER_NOTIF
 	}
-	if f.Notify && c.ListenerPath == "" {
+	if p.notify && c.ListenerPath == "" {
 		return nil, fmt.Errorf("seccomp: SCMP_ACT_NOTIFY needs listenerPath")
 	}
-	enosys := c.DefaultAction == specs.ActErrno
-	section := func(a *arch, on bool) []unix.SockFilter {
-		if !on {
-			return []unix.SockFilter{ret(unix.SECCOMP_RET_KILL_PROCESS)}
-		}
-		return compileArch(a, rules, def, enosys)
+	return p, nil
+}
+
+// section lays out the code run for one audit architecture after its
+// leading ld nr: for a (x86_64 or i386) and, when x32 is not nil, for x32,
+// which shares x86_64's audit architecture. An architecture that is not on
+// kills the process.
+type section func(p *profile, a, x32 *arch, on, onX32 bool) []unix.SockFilter
+
+// searchSection lays a section out as a binary search over syscall
+// numbers; x32's numbers have __X32_SYSCALL_BIT set, so x86_64 and x32 are
+// one search over both ranges.
+func searchSection(p *profile, a, x32 *arch, on, onX32 bool) []unix.SockFilter {
+	sp := spans(a, on, p.rules, p.def, p.enosys, 0)
+	if x32 != nil {
+		sp = append(sp, spans(x32, onX32, p.rules, p.def, p.enosys, x32SyscallBit)...)
 	}
-	// Sections in the order of the dispatch below; each starts with ld nr.
-	type sect struct {
-		audit uint32
-		code  []unix.SockFilter
+	return search(sp)
+}
+
+type sect struct {
+	audit uint32
+	code  []unix.SockFilter // starts with ld nr
+}
+
+// sections are the architectures' sections in dispatch order.
+func (p *profile) sections(lay section) []sect {
+	var out []sect
+	if p.x8664 || p.x32 {
+		out = append(out, sect{unix.AUDIT_ARCH_X86_64, append([]unix.SockFilter{ldAbs(offNr)}, lay(p, archX8664, archX32, p.x8664, p.x32)...)})
 	}
-	var sects []sect
-	if x8664 || x32 {
-		s64, s32 := section(archX8664, x8664), section(archX32, x32)
-		// ld nr; jge X32_BIT ? (ja x32) : (x86_64 code)
-		code := []unix.SockFilter{ldAbs(offNr), jump(unix.BPF_JGE, x32SyscallBit, 0, 1), ja(uint32(len(s64)))}
-		code = append(code, s64...)
-		code = append(code, s32...)
-		sects = append(sects, sect{unix.AUDIT_ARCH_X86_64, code})
+	if p.x86 {
+		out = append(out, sect{unix.AUDIT_ARCH_I386, append([]unix.SockFilter{ldAbs(offNr)}, lay(p, archX86, nil, true, false)...)})
 	}
-	if x86 {
-		code := append([]unix.SockFilter{ldAbs(offNr)}, section(archX86, true)...)
-		sects = append(sects, sect{unix.AUDIT_ARCH_I386, code})
-	}
-	// Dispatch: ld arch; per section "jeq audit, 0, 1; ja section"; kill.
+	return out
+}
+
+// assemble puts the dispatch on the audit architecture in front of the
+// sections: ld arch; per section "jeq audit, 0, 1; ja section"; else kill.
+func assemble(sects []sect) []unix.SockFilter {
 	prog := []unix.SockFilter{ldAbs(offArch)}
 	head := 1 + 2*len(sects) + 1
 	off := 0
@@ -196,11 +247,7 @@ func Compile(c *specs.LinuxSeccomp) (*Filter, error) {
 	for _, s := range sects {
 		prog = append(prog, s.code...)
 	}
-	if len(prog) > 4096 {
-		return nil, fmt.Errorf("seccomp profile compiles to %d BPF instructions; the kernel allows 4096", len(prog))
-	}
-	f.Prog = prog
-	return f, nil
+	return prog
 }
 
 // rule is one syscall rule: all conds must hold.
@@ -286,43 +333,6 @@ func actionRet(a specs.LinuxSeccompAction, errnoRet *uint) (uint32, error) {
 	return 0, fmt.Errorf("action %q is unknown", a)
 }
 
-// compileArch is one architecture's section, without its leading ld nr.
-func compileArch(a *arch, rules []rule, def uint32, enosys bool) []unix.SockFilter {
-	byNr := map[uint32][]rule{}
-	for _, r := range rules {
-		seen := map[uint32]bool{}
-		for _, n := range r.names {
-			nr, ok := a.table.lookup(n)
-			if !ok || seen[nr] {
-				continue // unknown on this architecture: libseccomp skips it too
-			}
-			seen[nr] = true
-			byNr[nr+a.nrBase] = append(byNr[nr+a.nrBase], r)
-		}
-	}
-	nrs := make([]uint32, 0, len(byNr))
-	for nr := range byNr {
-		nrs = append(nrs, nr)
-	}
-	sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
-	var out []unix.SockFilter
-	if enosys && len(nrs) > 0 {
-		// A syscall newer than any the profile names gets ENOSYS rather than
-		// the default errno, so libcs fall back to older calls (clone3).
-		out = append(out, jump(unix.BPF_JGT, nrs[len(nrs)-1], 0, 1), ret(unix.SECCOMP_RET_ERRNO|uint32(unix.ENOSYS)))
-	}
-	for _, nr := range nrs {
-		body := compileSyscall(a, byNr[nr], def)
-		if len(body) <= 255 {
-			out = append(out, jump(unix.BPF_JEQ, nr, 0, uint8(len(body))))
-		} else {
-			out = append(out, jump(unix.BPF_JEQ, nr, 1, 0), ja(uint32(len(body))))
-		}
-		out = append(out, body...)
-	}
-	return append(out, ret(def))
-}
-
 // compileSyscall is the body run when the syscall number matched: its rules,
 // conditional ones first, then the default action.
 func compileSyscall(a *arch, rules []rule, def uint32) []unix.SockFilter {
@@ -338,25 +348,31 @@ func compileSyscall(a *arch, rules []rule, def uint32) []unix.SockFilter {
 			break // a later unconditional rule could never be reached
 		}
 	}
-	var out []unix.SockFilter
+	// One assembly for all the rules (their jumps stay within the rule):
+	// a Docker profile's socket has 30 rules on three architectures.
+	n := 1
 	for _, r := range ordered {
-		var as asm
+		n += 1 + 8*len(r.conds)
+	}
+	as := asm{ins: make([]unix.SockFilter, 0, n), jt: make([]int, 0, n), jf: make([]int, 0, n),
+		labels: make([]int, 0, 2*n)}
+	for _, r := range ordered {
 		fail := as.newLabel()
 		for _, c := range r.conds {
 			as.cond(c, a.arg32, fail)
 		}
 		as.emit(ret(r.ret), -1, -1)
 		as.place(fail)
-		out = append(out, as.resolve()...)
 	}
-	if n := len(ordered); n > 0 && len(ordered[n-1].conds) == 0 {
-		return out // the unconditional rule always returns
+	if k := len(ordered); k == 0 || len(ordered[k-1].conds) > 0 {
+		as.emit(ret(def), -1, -1) // else the unconditional rule always returns
 	}
-	return append(out, ret(def))
+	return as.resolve()
 }
 
-// asm assembles a rule with forward jumps to labels (all short: a rule has
-// at most six conditions of at most seven instructions).
+// asm assembles rules with forward jumps to labels (all short: they stay
+// within a rule, which has at most six conditions of at most seven
+// instructions).
 type asm struct {
 	ins    []unix.SockFilter
 	jt, jf []int // label per instruction, -1: fall through

@@ -2,8 +2,10 @@ package seccomp
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,19 +17,28 @@ import (
 // the instructions the compiler emits, and fails the test on any other.
 func run(t *testing.T, prog []unix.SockFilter, archV, nr uint32, args [6]uint64) uint32 {
 	t.Helper()
-	data := make([]byte, 64)
+	r, _, err := interpret(prog, archV, nr, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// interpret returns the verdict and how many instructions ran.
+func interpret(prog []unix.SockFilter, archV, nr uint32, args [6]uint64) (uint32, int, error) {
+	var data [64]byte
 	binary.LittleEndian.PutUint32(data[0:], nr)
 	binary.LittleEndian.PutUint32(data[4:], archV)
 	for i, a := range args {
 		binary.LittleEndian.PutUint64(data[16+8*i:], a)
 	}
 	var A uint32
-	for pc := 0; pc < len(prog); pc++ {
+	for pc, n := 0, 1; pc < len(prog); pc, n = pc+1, n+1 {
 		in := prog[pc]
 		switch in.Code {
 		case unix.BPF_LD | unix.BPF_W | unix.BPF_ABS:
 			if in.K%4 != 0 || in.K+4 > uint32(len(data)) {
-				t.Fatalf("pc %d: bad load offset %d", pc, in.K)
+				return 0, n, fmt.Errorf("pc %d: bad load offset %d", pc, in.K)
 			}
 			A = binary.LittleEndian.Uint32(data[in.K:])
 		case unix.BPF_ALU | unix.BPF_AND | unix.BPF_K:
@@ -53,13 +64,12 @@ func run(t *testing.T, prog []unix.SockFilter, archV, nr uint32, args [6]uint64)
 				pc += int(in.Jf)
 			}
 		case unix.BPF_RET | unix.BPF_K:
-			return in.K
+			return in.K, n, nil
 		default:
-			t.Fatalf("pc %d: unexpected instruction %#x", pc, in.Code)
+			return 0, n, fmt.Errorf("pc %d: unexpected instruction %#x", pc, in.Code)
 		}
 	}
-	t.Fatal("program ran off its end")
-	return 0
+	return 0, 0, fmt.Errorf("program ran off its end")
 }
 
 func compile(t *testing.T, c *specs.LinuxSeccomp) *Filter {
@@ -323,5 +333,31 @@ func Example() {
 	f, _ := Compile(&specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
 		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}}})
 	fmt.Println(len(f.Prog))
-	// Output: 11
+	// Output: 12
+}
+
+// A compiled filter survives its trip to init and exec as JSON; a damaged
+// one is refused rather than loaded short.
+func TestFilterJSON(t *testing.T) {
+	c := dockerProfile(t, dockerDefaultCaps)
+	c.Flags = []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_LOG"}
+	c.ListenerPath = "/run/agent.sock"
+	c.Syscalls = append(c.Syscalls, specs.LinuxSyscall{Names: []string{"mount"}, Action: specs.ActNotify})
+	f := compile(t, c)
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Filter
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Prog, f.Prog) || got.Flags != f.Flags || !got.Notify {
+		t.Fatalf("round trip: %d instructions, flags %#x, notify %v; want %d, %#x, true", len(got.Prog), got.Flags, got.Notify, len(f.Prog), f.Flags)
+	}
+	for _, bad := range []string{`{"prog":""}`, `{"prog":"AAAA"}`, `{"prog":1}`} {
+		if err := json.Unmarshal([]byte(bad), &got); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
 }
