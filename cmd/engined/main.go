@@ -45,6 +45,8 @@ func main() {
 	f.IntVar(&cfg.SocketGID, "group-id", 0, "group owning the API socket (0: root)")
 	f.StringVar(&cfg.InitPath, "init-path", "", "path to the docker-init binary (default: docker-init or tini-static on the PATH)")
 	f.BoolVar(&cfg.Init, "init", false, "run an init inside containers to forward signals and reap processes")
+	f.StringVar(&cfg.DefaultBridge, "default-bridge", "berth0", "bridge of the default network (created when missing)")
+	f.StringVar(&cfg.NFTable, "nft-table", "berth", "nftables table (family ip) holding the engine's NAT and filter rules")
 	f.StringVarP(&level, "log-level", "l", "info", "debug, info, warn or error")
 	cmd.Version = version
 	if err := cmd.Execute(); err != nil {

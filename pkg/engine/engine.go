@@ -19,6 +19,7 @@ import (
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine/api"
 	"github.com/berthd/berth/pkg/engine/containers"
+	"github.com/berthd/berth/pkg/engine/network"
 	"github.com/berthd/berth/pkg/engine/volume"
 )
 
@@ -47,7 +48,12 @@ type Config struct {
 	// tini-static on the PATH); Init gives every container one by default.
 	InitPath string
 	Init     bool
-	Log      *slog.Logger
+	// DefaultBridge names the default network's bridge (berth0) and
+	// NFTable the nftables table of the engine's rules (berth): test
+	// stacks side by side each use their own.
+	DefaultBridge string
+	NFTable       string
+	Log           *slog.Logger
 }
 
 // Run serves the Engine API until ctx ends, then shuts down gracefully.
@@ -74,7 +80,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("volumes: %w", err)
 	}
-	d, err := containers.New(ctx, &containers.Remote{C: sup}, cfg.DataRoot, cfg.Log, containers.WithInit(cfg.InitPath, cfg.Init), containers.WithVolumes(vols))
+	nm, err := network.New(network.Config{DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot, Bridge: cfg.DefaultBridge, Table: cfg.NFTable, Log: cfg.Log})
+	if err != nil {
+		return fmt.Errorf("networking: %w", err)
+	}
+	d, err := containers.New(ctx, &containers.Remote{C: sup}, cfg.DataRoot, cfg.Log, containers.WithInit(cfg.InitPath, cfg.Init), containers.WithVolumes(vols), containers.WithNetwork(nm))
 	if err != nil {
 		return err
 	}

@@ -130,7 +130,8 @@ func TestRunOptionsApplied(t *testing.T) {
 		{"--ipc none has no /dev/shm", []string{"--ipc", "none", "busybox", "sh", "-c", "grep -c ' /dev/shm ' /proc/mounts || true"}, "0"},
 		{"--cgroupns private", []string{"--cgroupns", "private", "busybox", "sh", "-c", "cat /proc/self/cgroup | grep -c ':/$' | grep -qv '^0$' && echo private"}, "private"},
 		{"--gpus refused (no device drivers)", []string{"--gpus", "all", "busybox", "true"}, "exit:125"},
-		{"-p refused", []string{"-p", "8080:80", "busybox", "true"}, "exit:125"},
+		{"-p with --network host refused", []string{"--network", "host", "-p", "8080:80", "busybox", "true"}, "exit:125"},
+		{"-p with --network none refused", []string{"--network", "none", "-p", "80", "busybox", "true"}, "exit:125"},
 	}
 	// The common options go through ctl too: it must send the same.
 	common := map[string]bool{

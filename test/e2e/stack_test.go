@@ -64,6 +64,9 @@ type stack struct {
 	engSock    string
 	supervisor *exec.Cmd
 	engine     *exec.Cmd
+	// bridge and table are the stack's own default bridge and nftables
+	// table, so that stacks side by side do not share them.
+	bridge, table string
 }
 
 func newStack(t *testing.T) *stack {
@@ -80,6 +83,11 @@ func newStack(t *testing.T) *stack {
 		supSock: filepath.Join(root, "sup.sock"),
 		engSock: filepath.Join(root, "eng.sock"),
 	}
+	suffix := filepath.Base(root)[2:]
+	if len(suffix) > 10 {
+		suffix = suffix[len(suffix)-10:]
+	}
+	s.bridge, s.table = "bt"+suffix, "berth_"+suffix
 	t.Cleanup(s.cleanup)
 	s.startSupervisor()
 	s.startEngine()
@@ -111,6 +119,7 @@ func (s *stack) startEngine() {
 		"--data-root", filepath.Join(s.root, "eng"),
 		"--exec-root", filepath.Join(s.root, "engrun"),
 		"--supervisor", "unix://"+s.supSock,
+		"--default-bridge", s.bridge, "--nft-table", s.table,
 		"--log-level", "debug")
 	s.engine = s.daemon(cmd, "engined", s.engSock)
 }
@@ -210,6 +219,7 @@ func (s *stack) cleanup() {
 	if len(shims) > 0 && !t.Failed() {
 		t.Errorf("processes left using %s: %v", s.root, shims)
 	}
+	s.cleanupNetwork()
 	_ = os.RemoveAll(s.root)
 }
 

@@ -20,10 +20,9 @@ type inspectResponse struct {
 	NetworkSettings *networkSettings
 }
 
-// networkSettings is API 1.51's NetworkSettings. Until networking lands a
-// container has a network namespace with loopback only: no sandbox key
-// outside it, no endpoint, no address, so every value is empty (never
-// made up), but every key is there.
+// networkSettings is API 1.51's NetworkSettings: the container's networks
+// and published ports, with the top-level fields of its endpoint on the
+// default bridge (empty on other networks, as dockerd's).
 type networkSettings struct {
 	Bridge                 string
 	SandboxID              string
@@ -79,7 +78,7 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
 		HostConfig: c.HostConfig, Config: &cfg, Mounts: mountPoints(c), ExecIDs: c.ExecIDs(),
 		RestartCount: c.RestartCount,
 		GraphDriver:  &storage.DriverData{Name: driver, Data: s.graphDriverData(ctx, c.ID)},
-	}, NetworkSettings: &networkSettings{Ports: network.PortMap{}, Networks: map[string]*network.EndpointSettings{}}}
+	}, NetworkSettings: s.networkSettings(c)}
 	if resp.HostConfig == nil {
 		resp.HostConfig = &container.HostConfig{}
 	}

@@ -34,6 +34,8 @@ type listFilter struct {
 	ancestors      map[string]bool // image IDs: the ancestors' and their descendants'
 	publish        map[string]bool // "80/tcp"
 	expose         map[string]bool
+	// networksOf is a container's networks (by name) and published ports.
+	networksOf func(containers.Container) (map[string]*network.EndpointSettings, network.PortMap)
 }
 
 // parseListFilter validates the filters with dockerd's messages.
@@ -263,13 +265,7 @@ func (lf *listFilter) include(c containers.Container, all bool) (include, stop b
 	if _, ok := f["volume"]; ok && !f.anyOf("volume", func(v string) bool { return mountedAt(c, v) }) {
 		return false, false
 	}
-	// network, publish, expose: until networking lands a container has no
-	// networks or ports, so these filters match none (as they would in
-	// dockerd).
-	if _, ok := f["network"]; ok {
-		return false, false
-	}
-	if len(lf.publish) > 0 || len(lf.expose) > 0 {
+	if !lf.networkMatch(c) {
 		return false, false
 	}
 	if lf.ancestorFilter && !lf.ancestors[c.ImageID] {
@@ -295,6 +291,10 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	lf.networksOf = func(c containers.Container) (map[string]*network.EndpointSettings, network.PortMap) {
+		n, p, _ := s.containerNetworks(c)
+		return n, p
+	}
 	var sizes *containerSizes
 	if boolParam(r, "size") {
 		if sizes, err = s.newContainerSizes(); err != nil {
@@ -317,6 +317,7 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		sum := summaryOf(c)
+		s.addNetworks(&sum, c)
 		sum.Image = refs.shown(ctx, c)
 		if h := healthOf(c); h != nil {
 			sum.Health = &container.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
@@ -361,13 +362,7 @@ func summaryOf(c containers.Container) container.Summary {
 	if sum.Labels == nil {
 		sum.Labels = map[string]string{}
 	}
-	// host and container:X are what they say; until bridge networking
-	// lands every other container has a network namespace of its own with
-	// loopback only: what "none" means.
-	sum.HostConfig.NetworkMode = "none"
-	if hc := c.HostConfig; hc != nil && (hc.NetworkMode.IsHost() || hc.NetworkMode.IsContainer()) {
-		sum.HostConfig.NetworkMode = string(hc.NetworkMode)
-	}
+	sum.HostConfig.NetworkMode = networkMode(c)
 	return sum
 }
 

@@ -346,7 +346,7 @@ func TestListAllFilters(t *testing.T) {
 	}
 	s := res.Items[0]
 	if s.Command != "echo 'hello world'" || s.Image != "busybox" || s.ImageID != "sha256:"+strings.Repeat("b", 64) ||
-		s.State != container.StateCreated || s.Status != "Created" || s.HostConfig.NetworkMode != "none" ||
+		s.State != container.StateCreated || s.Status != "Created" || s.HostConfig.NetworkMode != "bridge" ||
 		s.NetworkSettings == nil || s.Mounts == nil || s.Ports == nil || s.SizeRw != 4096 || s.SizeRootFs != 4096+1<<20 {
 		t.Errorf("summary %+v", s)
 	}

@@ -97,6 +97,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /volumes/prune", s.volumesPrune)
 	m.HandleFunc("GET /volumes/{name}", s.volumeInspect)
 	m.HandleFunc("DELETE /volumes/{name}", s.volumeRemove)
+	s.networkRoutes()
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &httpError{status: http.StatusNotFound, msg: "page not found"})
 	})

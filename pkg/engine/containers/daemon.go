@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
+	enet "github.com/berthd/berth/pkg/engine/network"
 	"github.com/berthd/berth/pkg/engine/oci"
 	"github.com/berthd/berth/pkg/engine/volume"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -44,8 +45,9 @@ type Daemon struct {
 	pruning atomic.Bool
 
 	vols        *volume.Store
-	initPath    string // docker-init for --init ("" looks it up)
-	initDefault bool   // every container gets the init unless it says no
+	net         *enet.Manager // nil: loopback-only namespaces (unit tests)
+	initPath    string        // docker-init for --init ("" looks it up)
+	initDefault bool          // every container gets the init unless it says no
 
 	wg sync.WaitGroup // watchers, autoremoves
 	// ctx ends watchers at Close (containers keep running).
@@ -92,6 +94,7 @@ func New(ctx context.Context, sup Supervisor, dataRoot string, log *slog.Logger,
 	}
 	d.reconcile(ctx, partial)
 	d.restoreVolumes()
+	d.netReconcile()
 	for _, c := range d.containers {
 		d.restore(ctx, c)
 	}
@@ -363,6 +366,15 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	c.HostsPath = filepath.Join(dir, "hosts")
 	c.ResolvConfPath = filepath.Join(dir, "resolv.conf")
 
+	netns, err := d.netPrepare(id, name, o.Config, o.HostConfig, o.NetworkingConfig)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !ok {
+			d.netForget(id)
+		}
+	}()
 	// The user is resolved in the image's files: the container's snapshot
 	// is made from them only later, by NewContainer.
 	accounts, err := d.accounts(ctx, img.GetChainId())
@@ -381,7 +393,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		}
 	}()
 	c.MountPoints = mps
-	spec, err := d.spec(c, &cfg, o.HostConfig, imgCfg, accounts, mounts)
+	spec, err := d.spec(c, &cfg, o.HostConfig, imgCfg, accounts, mounts, netns)
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +415,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	c.Path, c.Args = spec.Process.Args[0], spec.Process.Args[1:]
 
 	if !o.HostConfig.NetworkMode.IsContainer() {
-		if err := writeEtcFiles(c, cfg.Hostname, cfg.Domainname, o.HostConfig); err != nil {
+		if err := writeEtcFiles(c, cfg.Hostname, cfg.Domainname, d.etcHostConfig(o.HostConfig)); err != nil {
 			return nil, err
 		}
 	}
@@ -461,9 +473,16 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 	c.mu.Unlock()
 
 	err := d.volumesUp(ctx, c)
+	if err == nil {
+		err = d.netAttach(c)
+		if err != nil {
+			d.volumesDown(c)
+		}
+	}
 	var t *supervisorv1.Task
 	if err == nil {
 		if t, err = d.startTask(ctx, c, tty, stdin); err != nil {
+			d.netDetach(c)
 			d.volumesDown(c)
 		}
 	}
@@ -592,6 +611,7 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 		d.log.Warn("delete task", "id", c.ID, "err", err)
 		_ = d.sup.DeleteTask(d.ctx, c.ID, true)
 	}
+	d.netDetach(c)
 	d.volumesDown(c)
 	c.mu.Lock()
 	ranFor := at.Sub(c.State.StartedAt)
@@ -962,6 +982,7 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 	if err := d.sup.DeleteContainer(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
 		return fail(fmt.Errorf("delete container: %w", err))
 	}
+	d.netForget(c.ID)
 	if err := os.RemoveAll(c.dir); err != nil {
 		return fail(err)
 	}

@@ -39,7 +39,8 @@ func FindInit() string {
 // spec makes the container's OCI spec from the request; it fills in what
 // the stored Config shows (hostname, domain name) and sets c's etc file
 // paths for modes that share another container's files.
-func (d *Daemon) spec(c *Container, cfg *container.Config, hc *container.HostConfig, img *ocispec.Image, acc oci.Accounts, mounts []specs.Mount) (*specs.Spec, error) {
+// netns is the namespace the engine holds for the container ("": none).
+func (d *Daemon) spec(c *Container, cfg *container.Config, hc *container.HostConfig, img *ocispec.Image, acc oci.Accounts, mounts []specs.Mount, netns string) (*specs.Spec, error) {
 	switch {
 	case hc.NetworkMode.IsContainer():
 		// As dockerd: the container takes its network peer's names and
@@ -72,7 +73,7 @@ func (d *Daemon) spec(c *Container, cfg *container.Config, hc *container.HostCon
 	opts := oci.Options{
 		ID: c.ID, Config: cfg, Host: hc, Image: img, InitPath: initPath,
 		HostnamePath: c.HostnamePath, HostsPath: c.HostsPath, ResolvConfPath: c.ResolvConfPath,
-		Peer: d.peer, Accounts: acc, Mounts: mounts,
+		Peer: d.peer, Accounts: acc, Mounts: mounts, NetNSPath: netns,
 	}
 	s, err := oci.Spec(opts)
 	if err != nil {

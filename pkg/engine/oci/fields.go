@@ -32,7 +32,7 @@ const (
 var Fields = map[string]Handling{
 	"Config.Hostname": InSpec, "Config.Domainname": InSpec, "Config.User": InSpec,
 	"Config.AttachStdin": ByEngine, "Config.AttachStdout": ByEngine, "Config.AttachStderr": ByEngine,
-	"Config.ExposedPorts": ByEngine, // kept for inspect and commit; publishing is refused below
+	"Config.ExposedPorts": ByEngine, // kept for inspect and commit; published with -P
 	"Config.Tty":          InSpec, "Config.OpenStdin": ByEngine, "Config.StdinOnce": ByEngine,
 	"Config.Env": InSpec, "Config.Cmd": InSpec, "Config.Entrypoint": InSpec,
 	"Config.Healthcheck": ByEngine, "Config.ArgsEscaped": Refused,
@@ -42,7 +42,7 @@ var Fields = map[string]Handling{
 
 	"HostConfig.Binds": ByEngine, "HostConfig.ContainerIDFile": ClientSide,
 	"HostConfig.LogConfig": ByEngine, "HostConfig.NetworkMode": InSpec,
-	"HostConfig.PortBindings": Refused, "HostConfig.RestartPolicy": ByEngine,
+	"HostConfig.PortBindings": ByEngine, "HostConfig.RestartPolicy": ByEngine,
 	"HostConfig.AutoRemove": ByEngine, "HostConfig.VolumeDriver": ByEngine,
 	"HostConfig.VolumesFrom": ByEngine, "HostConfig.ConsoleSize": InSpec,
 	"HostConfig.Annotations": InSpec, "HostConfig.CapAdd": InSpec, "HostConfig.CapDrop": InSpec,
@@ -50,7 +50,7 @@ var Fields = map[string]Handling{
 	"HostConfig.DnsSearch": ByEngine, "HostConfig.ExtraHosts": ByEngine,
 	"HostConfig.GroupAdd": InSpec, "HostConfig.IpcMode": InSpec, "HostConfig.Cgroup": Refused,
 	"HostConfig.Links": Refused, "HostConfig.OomScoreAdj": InSpec, "HostConfig.PidMode": InSpec,
-	"HostConfig.Privileged": InSpec, "HostConfig.PublishAllPorts": Refused,
+	"HostConfig.Privileged": InSpec, "HostConfig.PublishAllPorts": ByEngine,
 	"HostConfig.ReadonlyRootfs": InSpec, "HostConfig.SecurityOpt": InSpec,
 	"HostConfig.StorageOpt": Refused, "HostConfig.Tmpfs": ByEngine, "HostConfig.UTSMode": InSpec,
 	"HostConfig.UsernsMode": Refused, // but "host", the default
@@ -74,14 +74,14 @@ var Fields = map[string]Handling{
 	"HostConfig.CpuCount": Refused, "HostConfig.CpuPercent": Refused,
 	"HostConfig.IOMaximumIOps": Refused, "HostConfig.IOMaximumBandwidth": Refused,
 
-	// Networking: until bridge networks land, a container is on its own
-	// network namespace (loopback only), the host's, or another
-	// container's; the per-network endpoint settings are refused.
-	"NetworkingConfig.EndpointsConfig": Refused,
+	// Networking (pkg/engine/network): the networks a container joins with
+	// --ip and --mac-address; aliases, links, IPv6 and driver options are
+	// refused by Check until name resolution and IPv6 land.
+	"NetworkingConfig.EndpointsConfig": ByEngine,
 }
 
-// Check refuses the options berth does not apply (yet): published ports, links and per-network
-// endpoint settings until bridge networking lands, and the Windows- or
+// Check refuses the options berth does not apply (yet): links and the
+// endpoint settings of name resolution and IPv6, and the Windows- or
 // driver-only ones. Each error names its field. nc may be nil.
 func Check(cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) error {
 	type refusal struct {
@@ -91,9 +91,7 @@ func Check(cfg *container.Config, hc *container.HostConfig, nc *network.Networki
 	}
 	checks := []refusal{
 		{"Config.ArgsEscaped", cfg.ArgsEscaped, "ArgsEscaped is only supported on Windows"},
-		{"HostConfig.PortBindings", len(hc.PortBindings) > 0, "published ports (-p) need bridge networking"},
-		{"HostConfig.PublishAllPorts", hc.PublishAllPorts, "published ports (-P) need bridge networking"},
-		{"HostConfig.Links", len(hc.Links) > 0, "links (--link) need bridge networking"},
+		{"HostConfig.Links", len(hc.Links) > 0, "links (--link) need name resolution"},
 		{"HostConfig.Cgroup", hc.Cgroup != "", "joining another container's cgroup"},
 		{"HostConfig.StorageOpt", len(hc.StorageOpt) > 0, "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"},
 		{"HostConfig.Isolation", hc.Isolation != "" && !hc.Isolation.IsDefault(), "isolation " + string(hc.Isolation) + ": only 'default' is supported on Linux"},
@@ -108,9 +106,15 @@ func Check(cfg *container.Config, hc *container.HostConfig, nc *network.Networki
 			if ep == nil {
 				continue
 			}
-			if ep.IPAMConfig != nil || len(ep.Links) > 0 || len(ep.Aliases) > 0 || len(ep.DriverOpts) > 0 ||
-				len(ep.MacAddress) > 0 || ep.IPAddress.IsValid() || ep.NetworkID != "" || ep.GwPriority != 0 || len(ep.DNSNames) > 0 {
-				return unsupported("NetworkingConfig.EndpointsConfig", "settings for network %q (IP, aliases, MAC) need bridge networking", name)
+			ipam := ep.IPAMConfig
+			if ipam != nil && (ipam.IPv6Address.IsValid() || len(ipam.LinkLocalIPs) > 0) || ep.GlobalIPv6Address.IsValid() {
+				return unsupported("NetworkingConfig.EndpointsConfig", "IPv6 and link-local addresses for network %q (--ip6, --link-local-ip)", name)
+			}
+			if len(ep.Links) > 0 || len(ep.Aliases) > 0 || len(ep.DNSNames) > 0 {
+				return unsupported("NetworkingConfig.EndpointsConfig", "aliases and links for network %q (--network-alias, --link) need name resolution", name)
+			}
+			if len(ep.DriverOpts) > 0 || ep.GwPriority != 0 {
+				return unsupported("NetworkingConfig.EndpointsConfig", "driver options and gateway priority for network %q", name)
 			}
 		}
 	}
@@ -135,12 +139,9 @@ func checkConflicts(cfg *container.Config, hc *container.HostConfig) error {
 		return invalid("HostConfig.Privileged", "privileged mode is incompatible with user namespaces")
 	}
 	for _, h := range hc.ExtraHosts {
-		name, addr, ok := strings.Cut(h, ":")
+		name, _, ok := strings.Cut(h, ":")
 		if !ok || name == "" {
 			return invalid("HostConfig.ExtraHosts", "invalid extra host entry %q: expected HOST:IP", h)
-		}
-		if addr == "host-gateway" {
-			return unsupported("HostConfig.ExtraHosts", "host-gateway needs bridge networking")
 		}
 	}
 	return nil

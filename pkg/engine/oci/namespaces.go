@@ -109,14 +109,19 @@ func applyNamespaces(s *specs.Spec, o Options, hc *container.HostConfig) error {
 		return invalid("HostConfig.UTSMode", "invalid UTS mode: %s", m)
 	}
 
-	// Network. Until bridge networking lands, "default" and "bridge" give
-	// the container a namespace of its own with loopback only, like "none".
+	// Network: the default bridge and user networks join the namespace the
+	// engine holds (and wires) for the container; "none" gets a fresh one
+	// with loopback only.
 	m := hc.NetworkMode
 	if o.Config != nil && o.Config.NetworkDisabled {
 		m = network.NetworkNone
 	}
 	switch {
-	case m == "" || m.IsDefault() || m.IsBridge() || m.IsNone():
+	case m.IsNone():
+		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+	case o.NetNSPath != "" && !m.IsHost() && !m.IsContainer():
+		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: o.NetNSPath})
+	case m == "" || m.IsDefault() || m.IsBridge():
 		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace})
 	case m.IsHost():
 	case m.IsContainer():

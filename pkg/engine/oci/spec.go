@@ -32,6 +32,11 @@ type Options struct {
 	// InitPath is the host's docker-init (a static tini), bind-mounted at
 	// /sbin/docker-init for --init; "" when there is none.
 	InitPath string
+	// NetNSPath is the network namespace the engine holds for a container
+	// on the default bridge or a user network (the runtime joins it by
+	// path); "" gives such a container a namespace of its own with loopback
+	// only.
+	NetNSPath string
 	// HostCaps is every capability the host can grant (privileged, and
 	// --cap-add ALL); nil asks the engine's own process.
 	HostCaps []string

@@ -1,0 +1,127 @@
+package containers
+
+import (
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+
+	enet "github.com/berthd/berth/pkg/engine/network"
+	"github.com/berthd/berth/pkg/engine/oci"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// WithNetwork gives the daemon its network manager: containers on the
+// default bridge and on user networks get a namespace, addresses and
+// published ports from it. Without one (unit tests), such containers have
+// a namespace of their own with loopback only.
+func WithNetwork(m *enet.Manager) Option {
+	return func(d *Daemon) { d.net = m }
+}
+
+// Network returns the network manager (nil without one).
+func (d *Daemon) Network() *enet.Manager { return d.net }
+
+// netPrepare checks and records a new container's networking; it returns
+// the path of the namespace the engine will hold for it ("" when the
+// runtime makes or joins one itself).
+func (d *Daemon) netPrepare(id, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (string, error) {
+	if d.net == nil {
+		return "", nil
+	}
+	managed, err := d.net.Prepare(id, name, cfg, hc, nc)
+	if err != nil || !managed {
+		return "", err
+	}
+	return d.net.NetNSPath(id), nil
+}
+
+// etcHostConfig is hc with --add-host NAME:host-gateway resolved to the
+// default bridge's gateway, as dockerd writes /etc/hosts (the stored
+// HostConfig keeps "host-gateway").
+func (d *Daemon) etcHostConfig(hc *container.HostConfig) *container.HostConfig {
+	if d.net == nil || len(hc.ExtraHosts) == 0 {
+		return hc
+	}
+	out := *hc
+	out.ExtraHosts = make([]string, len(hc.ExtraHosts))
+	for i, h := range hc.ExtraHosts {
+		if name, addr, ok := strings.Cut(h, ":"); ok && addr == "host-gateway" {
+			h = name + ":" + d.net.HostGateway().String()
+		}
+		out.ExtraHosts[i] = h
+	}
+	return &out
+}
+
+func (d *Daemon) netAttach(c *Container) error {
+	if d.net == nil {
+		return nil
+	}
+	return d.net.Attach(c.ID)
+}
+
+func (d *Daemon) netDetach(c *Container) {
+	if d.net != nil {
+		d.net.Detach(c.ID)
+	}
+}
+
+func (d *Daemon) netForget(id string) {
+	if d.net != nil {
+		d.net.Forget(id)
+	}
+}
+
+// netReconcile runs at start, before containers are restored: what a
+// container that is not recorded running holds goes; restore detaches
+// those found exited meanwhile.
+func (d *Daemon) netReconcile() {
+	if d.net == nil {
+		return
+	}
+	exists := func(id string) bool { _, ok := d.containers[id]; return ok }
+	running := func(id string) bool {
+		c, ok := d.containers[id]
+		if !ok {
+			return false
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.State.Running
+	}
+	if err := d.net.Reconcile(exists, running); err != nil {
+		d.log.Warn("reconcile networking", "err", err)
+	}
+}
+
+// NetworkConnect connects a container to a network (docker network
+// connect); the endpoint settings are checked as at create.
+func (d *Daemon) NetworkConnect(netRef, ref string, es *network.EndpointSettings) error {
+	if d.net == nil {
+		return &msgError{msg: "networking is not enabled in this engine", class: errdefs.ErrNotImplemented}
+	}
+	c, err := d.Get(ref)
+	if err != nil {
+		return err
+	}
+	if es != nil {
+		nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{netRef: es}}
+		if err := oci.Check(&container.Config{}, &container.HostConfig{}, nc); err != nil {
+			return err
+		}
+	}
+	return d.net.Connect(netRef, c.ID, es)
+}
+
+// NetworkDisconnect disconnects a container from a network.
+func (d *Daemon) NetworkDisconnect(netRef, ref string, force bool) error {
+	if d.net == nil {
+		return &msgError{msg: "networking is not enabled in this engine", class: errdefs.ErrNotImplemented}
+	}
+	c, err := d.Get(ref)
+	if err != nil {
+		return err
+	}
+	return d.net.Disconnect(netRef, c.ID)
+}

@@ -1,0 +1,243 @@
+// Package bridge is the netlink plumbing of bridge networks: the bridge
+// with its gateway address, and one veth pair per container endpoint, the
+// host end on the bridge (hairpin on), the other end moved into the
+// container's network namespace with its address, MAC and routes.
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Bridge is a bridge and its gateway address.
+type Bridge struct {
+	Name    string
+	Subnet  netip.Prefix
+	Gateway netip.Addr
+	MTU     int // 0: the kernel's default
+}
+
+// Ensure creates the bridge (or takes the existing one), gives it the
+// gateway address and brings it up. route_localnet lets connections from
+// the host's 127.0.0.1 to published ports leave through it.
+func Ensure(b Bridge) error {
+	l, err := netlink.LinkByName(b.Name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if !errors.As(err, &nf) {
+			return fmt.Errorf("bridge %s: %w", b.Name, err)
+		}
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = b.Name
+		if b.MTU > 0 {
+			attrs.MTU = b.MTU
+		}
+		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil {
+			return fmt.Errorf("bridge %s: create: %w", b.Name, err)
+		}
+		if l, err = netlink.LinkByName(b.Name); err != nil {
+			return fmt.Errorf("bridge %s: %w", b.Name, err)
+		}
+	}
+	if _, ok := l.(*netlink.Bridge); !ok {
+		return fmt.Errorf("bridge %s: a link of type %s has that name", b.Name, l.Type())
+	}
+	addr := &netlink.Addr{IPNet: ipNet(b.Gateway, b.Subnet.Bits())}
+	if err := netlink.AddrReplace(l, addr); err != nil {
+		return fmt.Errorf("bridge %s: address %s: %w", b.Name, b.Gateway, err)
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("bridge %s: up: %w", b.Name, err)
+	}
+	if err := writeSysctl(filepath.Join("/proc/sys/net/ipv4/conf", b.Name, "route_localnet"), "1"); err != nil {
+		return fmt.Errorf("bridge %s: %w", b.Name, err)
+	}
+	return nil
+}
+
+// EnableForwarding turns on the host's IPv4 forwarding, without which
+// nothing leaves a bridge network (dockerd does the same).
+func EnableForwarding() error {
+	return writeSysctl("/proc/sys/net/ipv4/ip_forward", "1")
+}
+
+func writeSysctl(path, v string) error {
+	if b, err := os.ReadFile(path); err == nil && string(b) == v+"\n" {
+		return nil
+	}
+	if err := os.WriteFile(path, []byte(v), 0o644); err != nil {
+		return fmt.Errorf("sysctl %s: %w", path, err)
+	}
+	return nil
+}
+
+// Delete removes a bridge; a missing one is not an error.
+func Delete(name string) error { return DeleteLink(name) }
+
+// DeleteLink removes a link of the host by name (a bridge, or the host end
+// of a veth pair, which takes its peer with it); missing is not an error.
+func DeleteLink(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("link %s: %w", name, err)
+	}
+	if err := netlink.LinkDel(l); err != nil {
+		return fmt.Errorf("link %s: delete: %w", name, err)
+	}
+	return nil
+}
+
+// Exists reports whether the host has a link of that name.
+func Exists(name string) bool {
+	_, err := netlink.LinkByName(name)
+	return err == nil
+}
+
+// Endpoint is one container interface on a bridge.
+type Endpoint struct {
+	Bridge   string
+	HostName string // the host end of the pair ("vb" + hash)
+	IfName   string // the name inside the container (eth0...)
+	NetNS    string // the namespace's path
+	Addr     netip.Addr
+	Bits     int
+	MAC      net.HardwareAddr
+	Gateway  netip.Addr // zero: no default route (internal networks)
+	MTU      int
+}
+
+// AddEndpoint creates the veth pair of e: the host end attached to the
+// bridge with hairpin mode (a container may reach its own published ports
+// through the host), the other end in the namespace as e.IfName, with the
+// address, loopback up and the default route via the gateway. A failure
+// removes the pair.
+func AddEndpoint(e Endpoint) (err error) {
+	br, err := netlink.LinkByName(e.Bridge)
+	if err != nil {
+		return fmt.Errorf("endpoint: bridge %s: %w", e.Bridge, err)
+	}
+	ns, err := netns.GetFromPath(e.NetNS)
+	if err != nil {
+		return fmt.Errorf("endpoint: netns %s: %w", e.NetNS, err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("endpoint: netns %s: %w", e.NetNS, err)
+	}
+	defer h.Close()
+
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = e.HostName
+	attrs.MasterIndex = br.Attrs().Index
+	mtu := e.MTU
+	if mtu == 0 {
+		mtu = br.Attrs().MTU
+	}
+	attrs.MTU = mtu
+	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: e.IfName, PeerNamespace: netlink.NsFd(int(ns)), PeerHardwareAddr: e.MAC, PeerMTU: uint32(mtu)}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("endpoint %s: create veth: %w", e.HostName, err)
+	}
+	defer func() {
+		if err != nil {
+			DeleteLink(e.HostName)
+		}
+	}()
+	host, err := netlink.LinkByName(e.HostName)
+	if err != nil {
+		return fmt.Errorf("endpoint %s: %w", e.HostName, err)
+	}
+	if err := netlink.LinkSetHairpin(host, true); err != nil {
+		return fmt.Errorf("endpoint %s: hairpin: %w", e.HostName, err)
+	}
+	if err := netlink.LinkSetUp(host); err != nil {
+		return fmt.Errorf("endpoint %s: up: %w", e.HostName, err)
+	}
+	if lo, err := h.LinkByName("lo"); err == nil {
+		if err := h.LinkSetUp(lo); err != nil {
+			return fmt.Errorf("endpoint: lo up: %w", err)
+		}
+	}
+	in, err := h.LinkByName(e.IfName)
+	if err != nil {
+		return fmt.Errorf("endpoint %s: %w", e.IfName, err)
+	}
+	if err := h.AddrAdd(in, &netlink.Addr{IPNet: ipNet(e.Addr, e.Bits)}); err != nil {
+		return fmt.Errorf("endpoint %s: address %s: %w", e.IfName, e.Addr, err)
+	}
+	if err := h.LinkSetUp(in); err != nil {
+		return fmt.Errorf("endpoint %s: up: %w", e.IfName, err)
+	}
+	if e.Gateway.IsValid() {
+		gw := e.Gateway.As4()
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: in.Attrs().Index, Gw: net.IP(gw[:])}); err != nil {
+			return fmt.Errorf("endpoint %s: default route via %s: %w", e.IfName, e.Gateway, err)
+		}
+	}
+	return nil
+}
+
+// RemoveEndpoint deletes an interface inside the namespace at path (a
+// network disconnected from a running container); missing is not an error.
+func RemoveEndpoint(nsPath, ifName string) error {
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return nil // no namespace, no interface
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("endpoint: netns %s: %w", nsPath, err)
+	}
+	defer h.Close()
+	l, err := h.LinkByName(ifName)
+	if err != nil {
+		return nil
+	}
+	if err := h.LinkDel(l); err != nil {
+		return fmt.Errorf("endpoint %s: delete: %w", ifName, err)
+	}
+	return nil
+}
+
+// Routes returns the prefixes routed on the host (main table), to choose
+// default subnets that do not collide with them.
+func Routes() ([]netip.Prefix, error) {
+	rs, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	var out []netip.Prefix
+	for _, r := range rs {
+		if r.Dst == nil {
+			continue // the default route collides with nothing
+		}
+		a, ok := netip.AddrFromSlice(r.Dst.IP.To4())
+		if !ok {
+			continue
+		}
+		bits, _ := r.Dst.Mask.Size()
+		if bits == 0 {
+			continue // a default route, as above
+		}
+		out = append(out, netip.PrefixFrom(a, bits).Masked())
+	}
+	return out, nil
+}
+
+func ipNet(a netip.Addr, bits int) *net.IPNet {
+	b := a.As4()
+	return &net.IPNet{IP: net.IP(b[:]), Mask: net.CIDRMask(bits, 32)}
+}

@@ -1,0 +1,43 @@
+package network
+
+import (
+	"net/netip"
+
+	"github.com/berthd/berth/pkg/engine/network/bridge"
+	"github.com/berthd/berth/pkg/engine/network/netns"
+	"github.com/berthd/berth/pkg/engine/network/nft"
+)
+
+// Plumbing is what the manager does to the host: bridges, veth pairs,
+// namespaces and the nftables table. Host implements it; unit tests use a
+// fake that records the calls.
+type Plumbing interface {
+	EnsureBridge(b bridge.Bridge) error
+	DeleteLink(name string) error
+	LinkExists(name string) bool
+	AddEndpoint(e bridge.Endpoint) error
+	RemoveEndpoint(nsPath, ifName string) error
+	CreateNetNS(path string) error
+	RemoveNetNS(path string) error
+	ListNetNS(dir string) ([]string, error)
+	ApplyRules(table string, s nft.State) error
+	Routes() ([]netip.Prefix, error)
+	EnableForwarding() error
+	ProbePort(proto string, ip netip.Addr, port uint16) error
+}
+
+// Host is the real Plumbing: netlink, nsfs bind mounts, nftables.
+type Host struct{}
+
+func (Host) EnsureBridge(b bridge.Bridge) error                { return bridge.Ensure(b) }
+func (Host) DeleteLink(name string) error                      { return bridge.DeleteLink(name) }
+func (Host) LinkExists(name string) bool                       { return bridge.Exists(name) }
+func (Host) AddEndpoint(e bridge.Endpoint) error               { return bridge.AddEndpoint(e) }
+func (Host) RemoveEndpoint(nsPath, ifName string) error        { return bridge.RemoveEndpoint(nsPath, ifName) }
+func (Host) CreateNetNS(path string) error                     { return netns.Create(path) }
+func (Host) RemoveNetNS(path string) error                     { return netns.Remove(path) }
+func (Host) ListNetNS(dir string) ([]string, error)            { return netns.List(dir) }
+func (Host) ApplyRules(table string, s nft.State) error        { return nft.Apply(table, s) }
+func (Host) Routes() ([]netip.Prefix, error)                   { return bridge.Routes() }
+func (Host) EnableForwarding() error                           { return bridge.EnableForwarding() }
+func (Host) ProbePort(p string, ip netip.Addr, n uint16) error { return probe(p, ip, n) }

@@ -1,0 +1,229 @@
+package network
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// PortSpec is one port a container asks to publish: a container port, and
+// the host address and port range to publish it on (HostStart 0: a random
+// port of the ephemeral range).
+type PortSpec struct {
+	Proto         string     `json:"proto"`
+	ContainerPort uint16     `json:"containerPort"`
+	HostIP        netip.Addr `json:"hostIP,omitzero"`
+	HostStart     uint16     `json:"hostStart,omitempty"`
+	HostEnd       uint16     `json:"hostEnd,omitempty"`
+}
+
+// Mapping is a published port once its host port is chosen.
+type Mapping struct {
+	Proto         string     `json:"proto"`
+	ContainerPort uint16     `json:"containerPort"`
+	HostIP        netip.Addr `json:"hostIP,omitzero"`
+	HostPort      uint16     `json:"hostPort"`
+}
+
+// ParsePorts reads the create request's PortBindings (what the docker CLI
+// made of -p [ip:][hostPort[-range]:]containerPort[/proto]) and, with
+// publishAll (-P), the exposed ports without a binding, each on a random
+// host port.
+func ParsePorts(bindings network.PortMap, exposed network.PortSet, publishAll bool) ([]PortSpec, error) {
+	var out []PortSpec
+	seen := map[network.Port]bool{}
+	keys := make([]network.Port, 0, len(bindings))
+	for p := range bindings {
+		keys = append(keys, p)
+	}
+	sort.Slice(keys, func(i, j int) bool { return portLess(keys[i], keys[j]) })
+	for _, p := range keys {
+		if !p.IsValid() || p.Num() == 0 {
+			return nil, invalidf("invalid port specification: %q", p.String())
+		}
+		proto := string(p.Proto())
+		switch proto {
+		case "tcp", "udp", "sctp":
+		default:
+			return nil, invalidf("invalid proto: %s", proto)
+		}
+		seen[p] = true
+		bs := bindings[p]
+		if len(bs) == 0 {
+			bs = []network.PortBinding{{}}
+		}
+		for _, b := range bs {
+			s := PortSpec{Proto: proto, ContainerPort: p.Num(), HostIP: b.HostIP}
+			if b.HostIP.IsValid() && !b.HostIP.Is4() {
+				return nil, &errorMsg{msg: fmt.Sprintf("publishing on IPv6 address %s: IPv6 is not supported by berth's networks yet", b.HostIP), class: errdefs.ErrNotImplemented}
+			}
+			if b.HostPort != "" {
+				start, end, err := parseHostPorts(b.HostPort)
+				if err != nil {
+					return nil, err
+				}
+				s.HostStart, s.HostEnd = start, end
+			}
+			out = append(out, s)
+		}
+	}
+	if publishAll {
+		exp := make([]network.Port, 0, len(exposed))
+		for p := range exposed {
+			if !seen[p] {
+				exp = append(exp, p)
+			}
+		}
+		sort.Slice(exp, func(i, j int) bool { return portLess(exp[i], exp[j]) })
+		for _, p := range exp {
+			out = append(out, PortSpec{Proto: string(p.Proto()), ContainerPort: p.Num()})
+		}
+	}
+	return out, nil
+}
+
+func portLess(a, b network.Port) bool {
+	if a.Num() != b.Num() {
+		return a.Num() < b.Num()
+	}
+	return a.Proto() < b.Proto()
+}
+
+// parseHostPorts reads "8080", "8000-8010" or "0" (any).
+func parseHostPorts(s string) (uint16, uint16, error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	a, err := strconv.ParseUint(lo, 10, 16)
+	if err != nil {
+		return 0, 0, invalidf("invalid hostPort: %s", s)
+	}
+	b := a
+	if isRange {
+		if b, err = strconv.ParseUint(hi, 10, 16); err != nil || b < a {
+			return 0, 0, invalidf("invalid hostPort: %s", s)
+		}
+	}
+	if a == 0 {
+		return 0, 0, nil
+	}
+	return uint16(a), uint16(b), nil
+}
+
+// ephemeralRange is the host's ip_local_port_range, where random host
+// ports come from (dockerd does the same).
+func ephemeralRange() (uint16, uint16) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		f := strings.Fields(string(b))
+		if len(f) == 2 {
+			lo, e1 := strconv.ParseUint(f[0], 10, 16)
+			hi, e2 := strconv.ParseUint(f[1], 10, 16)
+			if e1 == nil && e2 == nil && lo <= hi {
+				return uint16(lo), uint16(hi)
+			}
+		}
+	}
+	return 32768, 60999
+}
+
+// portTaken says whether one of our mappings already holds proto/port on
+// an address that overlaps ip.
+type portTaken func(proto string, ip netip.Addr, port uint16) bool
+
+func overlaps(a, b netip.Addr) bool {
+	return !a.IsValid() || !b.IsValid() || a.IsUnspecified() || b.IsUnspecified() || a == b
+}
+
+// probe checks that no process of the host listens on the port: a DNAT
+// rule would hide it silently.
+func probe(proto string, ip netip.Addr, port uint16) error {
+	host := "0.0.0.0"
+	if ip.IsValid() {
+		host = ip.String()
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(int(port)))
+	switch proto {
+	case "tcp":
+		l, err := net.Listen("tcp4", addr)
+		if err != nil {
+			return err
+		}
+		return l.Close()
+	case "udp":
+		l, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			return err
+		}
+		return l.Close()
+	}
+	return nil
+}
+
+// allocate chooses the host port of each spec: the first free one of its
+// range, or a random free one of the ephemeral range. Ports that our own
+// mappings hold are "already allocated", as in dockerd; a port some other
+// process listens on fails with the bind error.
+func allocate(specs []PortSpec, taken portTaken, probeFn func(string, netip.Addr, uint16) error) ([]Mapping, error) {
+	var out []Mapping
+	mine := func(proto string, ip netip.Addr, port uint16) bool {
+		for _, m := range out {
+			if m.Proto == proto && m.HostPort == port && overlaps(m.HostIP, ip) {
+				return true
+			}
+		}
+		return taken(proto, ip, port)
+	}
+	for _, s := range specs {
+		hostIP := s.HostIP
+		shown := "0.0.0.0"
+		if hostIP.IsValid() {
+			shown = hostIP.String()
+		}
+		if s.HostStart != 0 {
+			var lastErr error
+			found := false
+			for p := int(s.HostStart); p <= int(s.HostEnd); p++ {
+				if mine(s.Proto, hostIP, uint16(p)) {
+					lastErr = &errorMsg{msg: fmt.Sprintf("Bind for %s:%d failed: port is already allocated", shown, p), class: errdefs.ErrConflict}
+					continue
+				}
+				if err := probeFn(s.Proto, hostIP, uint16(p)); err != nil {
+					lastErr = &errorMsg{msg: fmt.Sprintf("failed to bind host port for %s:%d:%s: %v", shown, p, s.Proto, err), class: errdefs.ErrConflict}
+					continue
+				}
+				out = append(out, Mapping{Proto: s.Proto, ContainerPort: s.ContainerPort, HostIP: hostIP, HostPort: uint16(p)})
+				found = true
+				break
+			}
+			if !found {
+				return nil, lastErr
+			}
+			continue
+		}
+		lo, hi := ephemeralRange()
+		n := int(hi) - int(lo) + 1
+		start := rand.IntN(n)
+		found := false
+		for i := 0; i < n; i++ {
+			p := uint16(int(lo) + (start+i)%n)
+			if mine(s.Proto, hostIP, p) || probeFn(s.Proto, hostIP, p) != nil {
+				continue
+			}
+			out = append(out, Mapping{Proto: s.Proto, ContainerPort: s.ContainerPort, HostIP: hostIP, HostPort: p})
+			found = true
+			break
+		}
+		if !found {
+			return nil, &errorMsg{msg: "all ports are allocated", class: errdefs.ErrConflict}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,541 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/berthd/berth/pkg/engine/network/bridge"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// Sandbox is a container's networking record, kept in
+// DATA_ROOT/network/containers/<id>.json from create to remove. Its live
+// part (addresses, interfaces, host ports) is set while the container runs.
+type Sandbox struct {
+	ID        string      `json:"id"`
+	Name      string      `json:"name"`
+	Endpoints []*Endpoint `json:"endpoints"`
+	Ports     []PortSpec  `json:"ports,omitempty"`
+	// Live.
+	Running  bool      `json:"running,omitempty"`
+	Mappings []Mapping `json:"mappings,omitempty"`
+}
+
+// Endpoint is the container's interface on one network.
+type Endpoint struct {
+	NetworkID string     `json:"networkID"`
+	Network   string     `json:"network"` // its name when connected, for messages
+	WantIP    netip.Addr `json:"wantIP,omitzero"`
+	WantMAC   string     `json:"wantMAC,omitempty"`
+	// Live.
+	IfName       string     `json:"ifName,omitempty"`
+	Addr         netip.Addr `json:"addr,omitzero"`
+	MAC          string     `json:"mac,omitempty"`
+	DefaultRoute bool       `json:"defaultRoute,omitempty"`
+}
+
+func (e *Endpoint) attached() bool { return e.Addr.IsValid() }
+
+func (s *Sandbox) endpoint(networkID string) *Endpoint {
+	for _, e := range s.Endpoints {
+		if e.NetworkID == networkID {
+			return e
+		}
+	}
+	return nil
+}
+
+func (m *Manager) saveSandbox(s *Sandbox) error {
+	return saveJSON(m.dir("containers", s.ID+".json"), s)
+}
+
+// Managed says whether a container in this mode gets a namespace from the
+// manager (the default bridge and user networks); none, host and
+// container:X do not.
+func Managed(cfg *container.Config, hc *container.HostConfig) bool {
+	if cfg != nil && cfg.NetworkDisabled {
+		return false
+	}
+	m := hc.NetworkMode
+	return !m.IsNone() && !m.IsHost() && !m.IsContainer()
+}
+
+// Prepare checks a create request's networking (networks exist, --ip in
+// the subnet, port specs) and records the container's endpoints and ports.
+// It returns whether the container is in a managed mode. Nothing is
+// recorded when it fails.
+func (m *Manager) Prepare(id, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (bool, error) {
+	ports, err := ParsePorts(hc.PortBindings, cfg.ExposedPorts, hc.PublishAllPorts)
+	if err != nil {
+		return false, err
+	}
+	var eps map[string]*network.EndpointSettings
+	if nc != nil {
+		eps = nc.EndpointsConfig
+	}
+	mode := hc.NetworkMode
+	if !Managed(cfg, hc) {
+		// dockerd says nothing of ports with "none"; they could not be
+		// reached, so they are refused like with host and container:X.
+		if len(ports) > 0 {
+			return false, invalidf("conflicting options: port publishing and the container type network mode")
+		}
+		for k := range eps {
+			if k != string(mode) && !(mode.IsNone() && k == NameNone) && !(mode.IsHost() && k == NameHost) {
+				return false, invalidf("container cannot be connected to network %s in network mode %s", k, mode)
+			}
+		}
+		return false, nil
+	}
+	primary := string(mode)
+	if primary == "" || primary == "default" {
+		primary = NameBridge
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := &Sandbox{ID: id, Name: name, Ports: ports}
+	refs := []string{primary}
+	var others []string
+	for k := range eps {
+		if k != primary && k != string(mode) {
+			others = append(others, k)
+		}
+	}
+	sort.Strings(others)
+	refs = append(refs, others...)
+	for i, ref := range refs {
+		n, err := m.getLocked(ref)
+		if err != nil {
+			// 400, not 404: the docker CLI takes a 404 at create for a
+			// missing image and would try to pull it.
+			return false, invalidf("network %s not found", ref)
+		}
+		if n.Driver != "bridge" {
+			return false, invalidf("container cannot be connected to network %s in network mode %s", n.Name, mode)
+		}
+		if s.endpoint(n.ID) != nil {
+			continue
+		}
+		settings := eps[ref]
+		if i == 0 && settings == nil {
+			settings = eps[string(mode)]
+		}
+		ep, err := newEndpoint(n, settings)
+		if err != nil {
+			return false, err
+		}
+		s.Endpoints = append(s.Endpoints, ep)
+	}
+	if n := m.networks[s.Endpoints[0].NetworkID]; n.Internal && len(ports) > 0 {
+		return false, invalidf("published ports of a container on internal network %s: an internal network has no way out", n.Name)
+	}
+	if err := m.saveSandbox(s); err != nil {
+		return false, err
+	}
+	m.containers[id] = s
+	return true, nil
+}
+
+// newEndpoint checks one network's endpoint settings, with dockerd's
+// messages.
+func newEndpoint(n *Network, es *network.EndpointSettings) (*Endpoint, error) {
+	ep := &Endpoint{NetworkID: n.ID, Network: n.Name}
+	if es == nil {
+		return ep, nil
+	}
+	if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
+		ip := es.IPAMConfig.IPv4Address
+		switch {
+		case n.Name == NameBridge:
+			return nil, invalidf("user specified IP address is supported on user defined networks only")
+		case !n.UserSubnet:
+			return nil, invalidf("user specified IP address is supported only when connecting to networks with user configured subnets")
+		case !ip.Is4() || !n.Subnet.Contains(ip):
+			return nil, invalidf("invalid config for network %s: invalid endpoint settings:\nno configured subnet contains IP address %s", n.Name, ip)
+		}
+		ep.WantIP = ip
+	}
+	if len(es.MacAddress) > 0 {
+		if len(es.MacAddress) != 6 {
+			return nil, invalidf("invalid MAC address %s", es.MacAddress)
+		}
+		ep.WantMAC = net.HardwareAddr(es.MacAddress).String()
+	}
+	return ep, nil
+}
+
+// Attach sets up a container's networking before its task starts: its
+// namespace, an address and a veth pair on each of its networks, its
+// published ports. A failure undoes all of it.
+func (m *Manager) Attach(id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.containers[id]
+	if s == nil {
+		return nil
+	}
+	if err := m.attachLocked(s); err != nil {
+		m.detachLocked(s)
+		_ = m.applyLocked()
+		return err
+	}
+	return nil
+}
+
+func (m *Manager) attachLocked(s *Sandbox) error {
+	if err := m.plumb.CreateNetNS(m.NetNSPath(s.ID)); err != nil {
+		return err
+	}
+	for _, ep := range s.Endpoints {
+		if err := m.attachEndpointLocked(s, ep); err != nil {
+			return err
+		}
+	}
+	s.Running = true
+	if pe := m.portEndpointLocked(s); pe != nil && len(s.Ports) > 0 {
+		mappings, err := allocate(s.Ports, func(proto string, ip netip.Addr, port uint16) bool {
+			for _, o := range m.containers {
+				for _, mp := range o.Mappings {
+					if o != s && mp.Proto == proto && mp.HostPort == port && overlaps(mp.HostIP, ip) {
+						return true
+					}
+				}
+			}
+			return false
+		}, m.plumb.ProbePort)
+		if err != nil {
+			return err
+		}
+		s.Mappings = mappings
+	}
+	if err := m.saveSandbox(s); err != nil {
+		return err
+	}
+	return m.applyLocked()
+}
+
+// attachEndpointLocked gives ep an address and its veth pair in the
+// container's namespace.
+func (m *Manager) attachEndpointLocked(s *Sandbox, ep *Endpoint) error {
+	n := m.networks[ep.NetworkID]
+	if n == nil {
+		return &errorMsg{msg: fmt.Sprintf("network %s not found", ep.Network), class: errdefs.ErrNotFound}
+	}
+	if err := m.plumb.EnsureBridge(n.bridge()); err != nil {
+		return err
+	}
+	addr, err := m.ipam.Allocate(n.ID, n.pool(), s.ID, ep.WantIP)
+	if err != nil {
+		if errors.Is(err, errdefs.ErrFailedPrecondition) {
+			return &errorMsg{msg: fmt.Sprintf("no available IPv4 addresses on this network's address pools: %s (%s)", n.Name, n.ID), class: errdefs.ErrFailedPrecondition}
+		}
+		return err
+	}
+	mac := ep.WantMAC
+	if mac == "" {
+		// 02:42 and the address, as dockerd did: unique on the network.
+		a := addr.As4()
+		mac = net.HardwareAddr{0x02, 0x42, a[0], a[1], a[2], a[3]}.String()
+	}
+	hw, _ := net.ParseMAC(mac)
+	used := map[string]bool{}
+	defaultRoute := !n.Internal
+	for _, o := range s.Endpoints {
+		if o.attached() {
+			used[o.IfName] = true
+			if o.DefaultRoute {
+				defaultRoute = false
+			}
+		}
+	}
+	ifName := ""
+	for i := 0; ; i++ {
+		if ifName = fmt.Sprintf("eth%d", i); !used[ifName] {
+			break
+		}
+	}
+	be := bridge.Endpoint{Bridge: n.Bridge, HostName: hostName(s.ID, n.ID), IfName: ifName, NetNS: m.NetNSPath(s.ID),
+		Addr: addr, Bits: n.Subnet.Bits(), MAC: hw, MTU: n.MTU}
+	if defaultRoute {
+		be.Gateway = n.Gateway
+	}
+	if err := m.plumb.AddEndpoint(be); err != nil {
+		_ = m.ipam.Release(n.ID, s.ID)
+		return err
+	}
+	ep.IfName, ep.Addr, ep.MAC, ep.DefaultRoute = ifName, addr, mac, defaultRoute
+	return nil
+}
+
+// portEndpointLocked is the endpoint published ports lead to: the first
+// attached one on a network that is not internal.
+func (m *Manager) portEndpointLocked(s *Sandbox) *Endpoint {
+	if !s.Running {
+		return nil
+	}
+	for _, ep := range s.Endpoints {
+		if n := m.networks[ep.NetworkID]; n != nil && ep.attached() && !n.Internal {
+			return ep
+		}
+	}
+	return nil
+}
+
+// detachLocked removes everything Attach made for s. It goes by the names
+// derived from the IDs, so it also cleans what an attach cut short by a
+// crash left.
+func (m *Manager) detachLocked(s *Sandbox) {
+	for _, ep := range s.Endpoints {
+		m.detachEndpointLocked(s, ep, false)
+	}
+	if err := m.plumb.RemoveNetNS(m.NetNSPath(s.ID)); err != nil {
+		m.log.Warn("remove network namespace", "id", s.ID, "err", err)
+	}
+	s.Running, s.Mappings = false, nil
+	if err := m.saveSandbox(s); err != nil {
+		m.log.Warn("save network record", "id", s.ID, "err", err)
+	}
+}
+
+func (m *Manager) detachEndpointLocked(s *Sandbox, ep *Endpoint, inside bool) {
+	if inside && ep.IfName != "" {
+		if err := m.plumb.RemoveEndpoint(m.NetNSPath(s.ID), ep.IfName); err != nil {
+			m.log.Warn("remove interface", "id", s.ID, "if", ep.IfName, "err", err)
+		}
+	}
+	if err := m.plumb.DeleteLink(hostName(s.ID, ep.NetworkID)); err != nil {
+		m.log.Warn("remove veth", "id", s.ID, "network", ep.Network, "err", err)
+	}
+	if err := m.ipam.Release(ep.NetworkID, s.ID); err != nil {
+		m.log.Warn("release address", "id", s.ID, "network", ep.Network, "err", err)
+	}
+	ep.IfName, ep.Addr, ep.MAC, ep.DefaultRoute = "", netip.Addr{}, "", false
+}
+
+// Detach removes a container's networking when its task is gone: veths,
+// leases, the namespace, its published ports.
+func (m *Manager) Detach(id string) { m.release(id, false) }
+
+// Forget detaches a removed container and drops its record.
+func (m *Manager) Forget(id string) { m.release(id, true) }
+
+func (m *Manager) release(id string, forget bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.containers[id]
+	if s == nil {
+		return
+	}
+	m.detachLocked(s)
+	if forget {
+		delete(m.containers, id)
+		if err := os.Remove(m.dir("containers", id+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			m.log.Warn("remove network record", "id", id, "err", err)
+		}
+	}
+	if err := m.applyLocked(); err != nil {
+		m.log.Warn("nftables", "err", err)
+	}
+}
+
+// Reconcile makes the host agree with the containers after an engine
+// start: containers that exist no more lose their record, those not
+// running lose their veths, namespace and leases (a stop or remove that
+// happened while engined was down, or an attach cut short), namespaces of
+// no running container are released, and the nftables table is rewritten.
+func (m *Manager) Reconcile(exists, running func(id string) bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, s := range m.containers {
+		switch {
+		case !exists(id):
+			m.detachLocked(s)
+			delete(m.containers, id)
+			os.Remove(m.dir("containers", id+".json"))
+		case !running(id):
+			m.detachLocked(s)
+		}
+	}
+	names, err := m.plumb.ListNetNS(m.NetNSDir())
+	if err != nil {
+		return err
+	}
+	for _, id := range names {
+		if s := m.containers[id]; s == nil || !s.Running {
+			if err := m.plumb.RemoveNetNS(m.NetNSPath(id)); err != nil {
+				m.log.Warn("remove stale network namespace", "id", id, "err", err)
+			}
+		}
+	}
+	n, err := m.ipam.Reconcile(func(net string) bool { return m.networks[net] != nil }, func(net, owner string) bool {
+		s := m.containers[owner]
+		if s == nil || !s.Running {
+			return false
+		}
+		ep := s.endpoint(net)
+		return ep != nil && ep.attached()
+	})
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		m.log.Info("released stale address leases", "count", n)
+	}
+	return m.applyLocked()
+}
+
+// Connect adds a network to a container (docker network connect); a
+// running container gets the interface at once.
+func (m *Manager) Connect(netRef, id string, es *network.EndpointSettings) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.getLocked(netRef)
+	if err != nil {
+		return err
+	}
+	s := m.containers[id]
+	if s == nil {
+		return &errorMsg{msg: "container cannot be connected to multiple networks with one of the networks in private (none) mode, or to a host or container network", class: errdefs.ErrInvalidArgument}
+	}
+	if n.Driver != "bridge" {
+		return &errorMsg{msg: "container cannot be disconnected from host network or connected to host network", class: errdefs.ErrInvalidArgument}
+	}
+	if s.endpoint(n.ID) != nil {
+		return &errorMsg{msg: fmt.Sprintf("endpoint with name %s already exists in network %s", strings.TrimPrefix(s.Name, "/"), n.Name), class: errdefs.ErrConflict}
+	}
+	ep, err := newEndpoint(n, es)
+	if err != nil {
+		return err
+	}
+	s.Endpoints = append(s.Endpoints, ep)
+	if s.Running {
+		if err := m.attachEndpointLocked(s, ep); err != nil {
+			s.Endpoints = s.Endpoints[:len(s.Endpoints)-1]
+			return err
+		}
+	}
+	if err := m.saveSandbox(s); err != nil {
+		return err
+	}
+	return m.applyLocked()
+}
+
+// Disconnect removes a network from a container.
+func (m *Manager) Disconnect(netRef, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.getLocked(netRef)
+	if err != nil {
+		return err
+	}
+	s := m.containers[id]
+	var ep *Endpoint
+	if s != nil {
+		ep = s.endpoint(n.ID)
+	}
+	if ep == nil {
+		return &errorMsg{msg: fmt.Sprintf("container %s is not connected to network %s", id, n.Name), class: errdefs.ErrInvalidArgument}
+	}
+	if ep.attached() {
+		m.detachEndpointLocked(s, ep, true)
+	}
+	for i, e := range s.Endpoints {
+		if e == ep {
+			s.Endpoints = append(s.Endpoints[:i], s.Endpoints[i+1:]...)
+			break
+		}
+	}
+	if err := m.saveSandbox(s); err != nil {
+		return err
+	}
+	return m.applyLocked()
+}
+
+// EndpointInfo is one network of a container, for inspect.
+type EndpointInfo struct {
+	Network    Network
+	EndpointID string
+	Addr       netip.Addr
+	MAC        string
+	WantIP     netip.Addr
+	Gateway    netip.Addr
+}
+
+// Info is a container's networking, for inspect and ps.
+type Info struct {
+	SandboxKey string
+	Endpoints  []EndpointInfo
+	Ports      []PortSpec
+	Mappings   []Mapping
+	Running    bool
+}
+
+// Info returns the container's networking; false when it has none managed.
+func (m *Manager) Info(id string) (Info, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.containers[id]
+	if s == nil {
+		return Info{}, false
+	}
+	out := Info{Ports: s.Ports, Mappings: s.Mappings, Running: s.Running}
+	if s.Running {
+		out.SandboxKey = m.NetNSPath(id)
+	}
+	for _, ep := range s.Endpoints {
+		n := m.networks[ep.NetworkID]
+		if n == nil {
+			n = &Network{ID: ep.NetworkID, Name: ep.Network}
+		}
+		ei := EndpointInfo{Network: *n, Addr: ep.Addr, MAC: ep.MAC, WantIP: ep.WantIP}
+		if ep.attached() {
+			ei.EndpointID = endpointID(id, ep.NetworkID)
+			ei.Gateway = n.Gateway
+		}
+		out.Endpoints = append(out.Endpoints, ei)
+	}
+	return out, true
+}
+
+// Member is an attached container of a network, for network inspect.
+type Member struct {
+	ContainerID, Name, EndpointID, MAC string
+	Addr                               netip.Prefix
+}
+
+// Members lists the containers attached to a network.
+func (m *Manager) Members(networkID string) []Member {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.networks[networkID]
+	if n == nil {
+		return nil
+	}
+	var out []Member
+	for _, s := range m.activeLocked(n) {
+		ep := s.endpoint(n.ID)
+		out = append(out, Member{ContainerID: s.ID, Name: strings.TrimPrefix(s.Name, "/"), EndpointID: endpointID(s.ID, n.ID), MAC: ep.MAC, Addr: netip.PrefixFrom(ep.Addr, n.Subnet.Bits())})
+	}
+	return out
+}
+
+// UsedBy reports whether any container (running or not) has an endpoint
+// on the network, for the "dangling" filter.
+func (m *Manager) UsedBy(networkID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.containers {
+		if s.endpoint(networkID) != nil {
+			return true
+		}
+	}
+	return false
+}
