@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +26,7 @@ func (s *stack) dockerOut(args ...string) string {
 
 // httpd runs a busybox web server answering "hello from NAME".
 func httpdArgs(name string) []string {
-	return []string{"busybox", "sh", "-c", "mkdir /www && echo hello from " + name + " > /www/index.html && exec httpd -f -p 80 -h /www"}
+	return []string{"busybox", "sh", "-c", "mkdir -p /www && echo hello from " + name + " > /www/index.html && exec httpd -f -p 80 -h /www"}
 }
 
 func requireNetTools(t *testing.T) {
@@ -103,4 +106,193 @@ func TestNetworkPublishedPort(t *testing.T) {
 	if _, err := wgetHost(t, "http://"+hostPort+"/"); err == nil {
 		t.Fatalf("the port still answers after rm")
 	}
+}
+
+// reach says whether container from can fetch the web page of addr.
+func (s *stack) reach(from, addr string) (string, bool) {
+	out, _, code := s.docker("exec", from, "sh", "-c", "timeout 3 wget -q -O - http://"+addr+"/")
+	return strings.TrimSpace(out), code == 0
+}
+
+func TestNetworkUserNetworks(t *testing.T) {
+	requireNetTools(t)
+	s := newStack(t)
+	s.loadBusybox()
+	s.dockerOut("network", "create", "--subnet", "10.231.0.0/24", "--ip-range", "10.231.0.128/25", "--label", "app=a",
+		"-o", "com.docker.network.driver.mtu=1400", "neta")
+	s.dockerOut("network", "create", "--subnet", "10.232.0.0/24", "netb")
+	s.dockerOut("network", "create", "--internal", "--subnet", "10.233.0.0/24", "netint")
+	ls := s.dockerOut("network", "ls", "--format", "{{.Name}} {{.Driver}}")
+	for _, want := range []string{"bridge bridge", "host host", "none null", "neta bridge", "netb bridge", "netint bridge"} {
+		if !strings.Contains(ls+"\n", want+"\n") {
+			t.Fatalf("network ls: %q lacks %q", ls, want)
+		}
+	}
+	if got := s.dockerOut("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.IPRange}} {{.Gateway}}{{end}} {{.Labels.app}} {{index .Options \"com.docker.network.driver.mtu\"}}", "neta"); got != "10.231.0.0/24 10.231.0.128/25 10.231.0.1 a 1400" {
+		t.Fatalf("network inspect: %q", got)
+	}
+
+	s.dockerOut(append([]string{"run", "-d", "--name", "a1", "--network", "neta", "--ip", "10.231.0.10"}, httpdArgs("a1")...)...)
+	s.dockerOut(append([]string{"run", "-d", "--name", "a2", "--network", "neta"}, httpdArgs("a2")...)...)
+	s.dockerOut(append([]string{"run", "-d", "--name", "b1", "--network", "netb"}, httpdArgs("b1")...)...)
+	s.dockerOut(append([]string{"run", "-d", "--name", "i1", "--network", "netint"}, httpdArgs("i1")...)...)
+	ipOf := func(name, net string) string {
+		return s.dockerOut("inspect", "-f", "{{(index .NetworkSettings.Networks \""+net+"\").IPAddress}}", name)
+	}
+	a1, a2, b1 := ipOf("a1", "neta"), ipOf("a2", "neta"), ipOf("b1", "netb")
+	if a1 != "10.231.0.10" || !strings.HasPrefix(a2, "10.231.0.") || a2 == a1 {
+		t.Fatalf("addresses on neta: %s %s (want --ip 10.231.0.10 and one of the range)", a1, a2)
+	}
+	if mtu := s.dockerOut("exec", "a1", "cat", "/sys/class/net/eth0/mtu"); mtu != "1400" {
+		t.Fatalf("mtu in a1: %s", mtu)
+	}
+	var body string
+	eventually(t, "a2 reaches a1 on neta", func() bool {
+		b, ok := s.reach("a2", a1)
+		body = b
+		return ok
+	})
+	if body != "hello from a1" {
+		t.Fatalf("a2 -> a1: %q", body)
+	}
+	// Isolation: neither way between neta and netb.
+	if b, ok := s.reach("a1", b1); ok {
+		t.Fatalf("neta reached netb: %q", b)
+	}
+	if b, ok := s.reach("b1", a1); ok {
+		t.Fatalf("netb reached neta: %q", b)
+	}
+	// The members are listed in network inspect.
+	members := s.dockerOut("network", "inspect", "-f", "{{range .Containers}}{{.Name}}={{.IPv4Address}} {{end}}", "neta")
+	if !strings.Contains(members, "a1=10.231.0.10/24") || !strings.Contains(members, "a2="+a2+"/24") {
+		t.Fatalf("neta members: %q", members)
+	}
+	// Internal: no default route, no way to other networks nor to the
+	// host's other addresses (the default bridge's gateway).
+	if r := s.dockerOut("exec", "i1", "ip", "route"); strings.Contains(r, "default") {
+		t.Fatalf("internal network has a default route: %q", r)
+	}
+	bridgeGW := s.dockerOut("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge")
+	www := t.TempDir()
+	os.WriteFile(filepath.Join(www, "index.html"), []byte("host\n"), 0o644)
+	httpd := exec.Command(image.BusyboxPath, "httpd", "-f", "-p", bridgeGW+":18080", "-h", www)
+	if err := httpd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { httpd.Process.Kill(); httpd.Wait() }()
+	eventually(t, "a1 reaches a host address", func() bool { b, ok := s.reach("a1", bridgeGW+":18080"); return ok && b == "host" })
+	if b, ok := s.reach("i1", bridgeGW+":18080"); ok {
+		t.Fatalf("the internal network reached the host's %s: %q", bridgeGW, b)
+	}
+	if b, ok := s.reach("i1", a1); ok {
+		t.Fatalf("the internal network reached neta: %q", b)
+	}
+	// connect: a1 joins netb and reaches b1 there; disconnect takes it away.
+	s.dockerOut("network", "connect", "netb", "a1")
+	eventually(t, "a1 reaches b1 after connect", func() bool { _, ok := s.reach("a1", b1); return ok })
+	if ifs := s.dockerOut("exec", "a1", "sh", "-c", "ls /sys/class/net | tr '\\n' ' '"); ifs != "eth0 eth1 lo" {
+		t.Fatalf("a1 interfaces after connect: %q", ifs)
+	}
+	s.dockerOut("network", "disconnect", "netb", "a1")
+	if ifs := s.dockerOut("exec", "a1", "sh", "-c", "ls /sys/class/net | tr '\\n' ' '"); ifs != "eth0 lo" {
+		t.Fatalf("a1 interfaces after disconnect: %q", ifs)
+	}
+	// --network none: loopback only, and no network record.
+	if out := s.dockerOut("run", "--rm", "--network", "none", "busybox", "sh", "-c", "ls /sys/class/net | tr '\\n' ' '"); out != "lo" {
+		t.Fatalf("--network none: %q", out)
+	}
+	// Bad input: docker's errors, nothing half made.
+	before := s.dockerOut("network", "ls", "-q")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"network", "create", "--subnet", "10.231.0.0/16", "overlap"}, "Pool overlaps with other one on this address space"},
+		{[]string{"network", "create", "neta"}, "network with name neta already exists"},
+		{[]string{"network", "create", "--ipv6", "v6"}, "IPv6"},
+		{[]string{"network", "rm", "neta"}, "has active endpoints"},
+		{[]string{"network", "rm", "bridge"}, "bridge is a pre-defined network and cannot be removed"},
+		{[]string{"run", "--rm", "--network", "neta", "--ip", "10.99.0.5", "busybox", "true"}, "no configured subnet contains IP address 10.99.0.5"},
+		{[]string{"run", "--rm", "--ip", "172.30.0.5", "busybox", "true"}, "user specified IP address is supported on user defined networks only"},
+		{[]string{"run", "--rm", "--network", "nosuch", "busybox", "true"}, "network nosuch not found"},
+		{[]string{"run", "--rm", "--network", "neta", "--ip", "10.231.0.10", "busybox", "true"}, "Address already in use"},
+	} {
+		_, errOut, code := s.docker(c.args...)
+		if code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("docker %v: exit %d, stderr %q, want %q", c.args, code, errOut, c.want)
+		}
+	}
+	if after := s.dockerOut("network", "ls", "-q"); after != before {
+		t.Errorf("failed network commands changed the list:\n%s\n%s", before, after)
+	}
+	s.dockerOut("run", "-d", "--name", "p1", "-p", "127.0.0.1::80", "busybox", "sleep", "100")
+	_, port, _ := strings.Cut(s.dockerOut("port", "p1", "80"), ":")
+	_, errOut, code := s.docker("run", "--rm", "-p", "127.0.0.1:"+port+":80", "busybox", "true")
+	if code == 0 || !strings.Contains(errOut, "Bind for 127.0.0.1:"+port+" failed: port is already allocated") {
+		t.Errorf("port taken twice: exit %d, %q", code, errOut)
+	}
+	if ps := s.dockerOut("ps", "-aq"); len(strings.Fields(ps)) != 5 {
+		t.Errorf("failed runs left containers: %q", ps)
+	}
+
+	// Removing everything leaves nothing: veths, rules, leases, netns.
+	for _, c := range []string{"a1", "a2", "b1", "i1", "p1"} {
+		s.dockerOut("rm", "-f", c)
+	}
+	if leaks := s.netLeaks(); len(leaks) > 0 {
+		t.Fatalf("after rm: %v", leaks)
+	}
+	if out := s.dockerOut("network", "prune", "-f"); !strings.Contains(out, "neta") || !strings.Contains(out, "netint") {
+		t.Fatalf("prune: %q", out)
+	}
+	if ls := s.dockerOut("network", "ls", "--format", "{{.Name}}"); strings.Join(strings.Fields(ls), ",") != "bridge,host,none" {
+		t.Fatalf("after prune: %q", ls)
+	}
+}
+
+// TestNetworkEngineCrash: published ports keep working while engined is
+// killed; a container that dies meanwhile leaves nothing once engined is
+// back (reconcile), and the one still running keeps its address and port.
+func TestNetworkEngineCrash(t *testing.T) {
+	requireNetTools(t)
+	s := newStack(t)
+	s.loadBusybox()
+	s.dockerOut(append([]string{"run", "-d", "--name", "stay", "-p", "127.0.0.1::80"}, httpdArgs("stay")...)...)
+	s.dockerOut(append([]string{"run", "-d", "--name", "dies", "-p", "127.0.0.1::80"}, httpdArgs("dies")...)...)
+	stayPort := s.dockerOut("port", "stay", "80")
+	diesPort := s.dockerOut("port", "dies", "80")
+	diesID := s.dockerOut("inspect", "-f", "{{.Id}}", "dies")
+	diesPid := s.containerPid(diesID)
+	eventually(t, "stay answers", func() bool {
+		b, err := wgetHost(t, "http://"+stayPort+"/")
+		return err == nil && b == "hello from stay"
+	})
+
+	s.kill9(s.engine)
+	if b, err := wgetHost(t, "http://"+stayPort+"/"); err != nil || b != "hello from stay" {
+		t.Fatalf("published port while engined is down: %q %v", b, err)
+	}
+	if err := syscall.Kill(diesPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	s.startEngine()
+	eventually(t, "dies recorded exited", func() bool {
+		return s.dockerOut("inspect", "-f", "{{.State.Running}}", "dies") == "false"
+	})
+	if b, err := wgetHost(t, "http://"+diesPort+"/"); err == nil {
+		t.Fatalf("the dead container's port still answers: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(s.root, "engrun", "netns", diesID)); err == nil {
+		t.Fatalf("the dead container's namespace is still held")
+	}
+	if b, err := wgetHost(t, "http://"+stayPort+"/"); err != nil || b != "hello from stay" {
+		t.Fatalf("published port after engined's restart: %q %v", b, err)
+	}
+	if got := s.dockerOut("port", "stay", "80"); got != stayPort {
+		t.Fatalf("stay's port after restart: %s, was %s", got, stayPort)
+	}
+	// Restarted, the dead one gets its network back.
+	s.dockerOut("start", "dies")
+	newPort := s.dockerOut("port", "dies", "80")
+	eventually(t, "dies answers after start", func() bool { b, err := wgetHost(t, "http://"+newPort+"/"); return err == nil && b == "hello from dies" })
 }
