@@ -296,3 +296,67 @@ func TestNetworkEngineCrash(t *testing.T) {
 	newPort := s.dockerOut("port", "dies", "80")
 	eventually(t, "dies answers after start", func() bool { b, err := wgetHost(t, "http://"+newPort+"/"); return err == nil && b == "hello from dies" })
 }
+
+// TestNetworkNameResolution: on a user network containers find each other
+// by name, alias and short ID through the embedded DNS (127.0.0.11),
+// also a container started later and one connected later; the default
+// bridge has no such names.
+func TestNetworkNameResolution(t *testing.T) {
+	requireNetTools(t)
+	s := newStack(t)
+	s.loadBusybox()
+	s.dockerOut("network", "create", "--subnet", "10.234.0.0/24", "app")
+	s.dockerOut(append([]string{"run", "-d", "--name", "web", "--network", "app", "--network-alias", "www"}, httpdArgs("web")...)...)
+	// --dns 127.0.0.1: the names the embedded server does not know go to
+	// the host's loopback (nothing answers there), never off the machine.
+	s.dockerOut("run", "-d", "--name", "client", "--network", "app", "--dns", "127.0.0.1", "busybox", "sleep", "300")
+	webIP := s.dockerOut("inspect", "-f", "{{(index .NetworkSettings.Networks \"app\").IPAddress}}", "web")
+	webID := s.dockerOut("inspect", "-f", "{{.Id}}", "web")
+	if rc := s.dockerOut("exec", "client", "cat", "/etc/resolv.conf"); !strings.Contains(rc, "nameserver 127.0.0.11") || !strings.Contains(rc, "ndots:0") {
+		t.Fatalf("resolv.conf on a user network: %q", rc)
+	}
+	for _, name := range []string{"web", "www", "WEB", webID[:12]} {
+		out, errOut, code := s.docker("exec", "client", "nslookup", name)
+		if code != 0 || !strings.Contains(out, webIP) {
+			t.Fatalf("nslookup %s: exit %d %q %q (want %s)", name, code, out, errOut, webIP)
+		}
+	}
+	var body string
+	eventually(t, "client fetches http://www/", func() bool {
+		b, ok := s.reach("client", "www")
+		body = b
+		return ok
+	})
+	if body != "hello from web" {
+		t.Fatalf("http://www/: %q", body)
+	}
+	// Started later: found at once.
+	s.dockerOut("run", "-d", "--name", "late", "--network", "app", "busybox", "sleep", "300")
+	lateIP := s.dockerOut("inspect", "-f", "{{(index .NetworkSettings.Networks \"app\").IPAddress}}", "late")
+	if out, _, code := s.docker("exec", "client", "nslookup", "late"); code != 0 || !strings.Contains(out, lateIP) {
+		t.Fatalf("nslookup late: %q", out)
+	}
+	// Connected later: found on that network.
+	s.dockerOut("run", "-d", "--name", "other", "busybox", "sleep", "300")
+	if _, _, code := s.docker("exec", "client", "nslookup", "other"); code == 0 {
+		t.Fatalf("a container on the default bridge resolved on app")
+	}
+	s.dockerOut("network", "connect", "--alias", "db", "app", "other")
+	otherIP := s.dockerOut("inspect", "-f", "{{(index .NetworkSettings.Networks \"app\").IPAddress}}", "other")
+	if out, _, code := s.docker("exec", "client", "nslookup", "db"); code != 0 || !strings.Contains(out, otherIP) {
+		t.Fatalf("nslookup db after connect: %q", out)
+	}
+	// Gone when stopped.
+	s.dockerOut("stop", "-t", "0", "late")
+	if out, _, code := s.docker("exec", "client", "nslookup", "late"); code == 0 {
+		t.Fatalf("a stopped container still resolves: %q", out)
+	}
+	// The default bridge has no embedded DNS, as with dockerd.
+	if rc := s.dockerOut("exec", "other", "cat", "/etc/resolv.conf"); strings.Contains(rc, "127.0.0.11") {
+		t.Fatalf("default bridge resolv.conf: %q", rc)
+	}
+	// Aliases are for user networks only.
+	if _, errOut, code := s.docker("run", "--rm", "--network-alias", "x", "busybox", "true"); code == 0 || !strings.Contains(errOut, "network-scoped alias") {
+		t.Fatalf("alias on the default bridge: %d %q", code, errOut)
+	}
+}

@@ -418,6 +418,9 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		if err := writeEtcFiles(c, cfg.Hostname, cfg.Domainname, d.etcHostConfig(o.HostConfig)); err != nil {
 			return nil, err
 		}
+		if err := d.netResolvConf(c); err != nil {
+			return nil, err
+		}
 	}
 	specJSON, err := json.Marshal(spec)
 	if err != nil {

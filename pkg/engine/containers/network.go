@@ -1,12 +1,15 @@
 package containers
 
 import (
+	"os"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/berthd/berth/pkg/atomicfile"
 	enet "github.com/berthd/berth/pkg/engine/network"
+	"github.com/berthd/berth/pkg/engine/network/dns"
 	"github.com/berthd/berth/pkg/engine/oci"
 	"github.com/berthd/berth/pkg/errdefs"
 )
@@ -124,4 +127,41 @@ func (d *Daemon) NetworkDisconnect(netRef, ref string, force bool) error {
 		return err
 	}
 	return d.net.Disconnect(netRef, c.ID)
+}
+
+// netResolvConf points a container on a user network at the embedded DNS
+// server, as dockerd does: nameserver 127.0.0.11 and ndots:0, keeping the
+// search domains and options; the resolvers the file had (the host's, or
+// --dns) are where the server forwards other names.
+func (d *Daemon) netResolvConf(c *Container) error {
+	if d.net == nil || !d.net.EmbeddedDNS(c.ID) {
+		return nil
+	}
+	b, err := os.ReadFile(c.ResolvConfPath)
+	if err != nil {
+		return err
+	}
+	var out []string
+	ndots := false
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 0 && f[0] == "nameserver":
+			continue
+		case len(f) > 0 && f[0] == "options":
+			for _, o := range f[1:] {
+				ndots = ndots || strings.HasPrefix(o, "ndots:")
+			}
+			if !ndots {
+				line += " ndots:0"
+				ndots = true
+			}
+		}
+		out = append(out, line)
+	}
+	out = append(out, "nameserver "+dns.Address)
+	if !ndots {
+		out = append(out, "options ndots:0")
+	}
+	return atomicfile.WriteFile(c.ResolvConfPath, []byte(strings.Join(out, "\n")+"\n"), 0o644)
 }

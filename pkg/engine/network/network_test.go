@@ -2,6 +2,7 @@ package network
 
 import (
 	"errors"
+	"io"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berthd/berth/pkg/engine/network/bridge"
+	"github.com/berthd/berth/pkg/engine/network/dns"
 	"github.com/berthd/berth/pkg/engine/network/nft"
 	"github.com/berthd/berth/pkg/errdefs"
 )
@@ -53,6 +55,9 @@ func (f *fakeHost) Routes() ([]netip.Prefix, error) {
 	return []netip.Prefix{netip.MustParsePrefix("172.17.0.0/16")}, nil
 }
 func (f *fakeHost) EnableForwarding() error { return nil }
+func (f *fakeHost) StartDNS(string, dns.Lookup, []string) (io.Closer, error) {
+	return io.NopCloser(nil), nil
+}
 func (f *fakeHost) ProbePort(_ string, _ netip.Addr, p uint16) error {
 	if f.busy[p] {
 		return errors.New("address already in use")

@@ -1,9 +1,11 @@
 package network
 
 import (
+	"io"
 	"net/netip"
 
 	"github.com/berthd/berth/pkg/engine/network/bridge"
+	"github.com/berthd/berth/pkg/engine/network/dns"
 	"github.com/berthd/berth/pkg/engine/network/netns"
 	"github.com/berthd/berth/pkg/engine/network/nft"
 )
@@ -24,6 +26,7 @@ type Plumbing interface {
 	Routes() ([]netip.Prefix, error)
 	EnableForwarding() error
 	ProbePort(proto string, ip netip.Addr, port uint16) error
+	StartDNS(nsPath string, lookup dns.Lookup, upstreams []string) (io.Closer, error)
 }
 
 // Host is the real Plumbing: netlink, nsfs bind mounts, nftables.
@@ -41,3 +44,14 @@ func (Host) ApplyRules(table string, s nft.State) error        { return nft.Appl
 func (Host) Routes() ([]netip.Prefix, error)                   { return bridge.Routes() }
 func (Host) EnableForwarding() error                           { return bridge.EnableForwarding() }
 func (Host) ProbePort(p string, ip netip.Addr, n uint16) error { return probe(p, ip, n) }
+func (Host) StartDNS(nsPath string, l dns.Lookup, up []string) (io.Closer, error) {
+	s, err := dns.Start(nsPath, l, up)
+	if err != nil {
+		return nil, err
+	}
+	return closer{s}, nil
+}
+
+type closer struct{ s *dns.Server }
+
+func (c closer) Close() error { c.s.Close(); return nil }

@@ -24,6 +24,9 @@ type Sandbox struct {
 	Name      string      `json:"name"`
 	Endpoints []*Endpoint `json:"endpoints"`
 	Ports     []PortSpec  `json:"ports,omitempty"`
+	// Upstreams are the --dns resolvers the embedded DNS forwards to (none:
+	// the host's).
+	Upstreams []string `json:"upstreams,omitempty"`
 	// Live.
 	Running  bool      `json:"running,omitempty"`
 	Mappings []Mapping `json:"mappings,omitempty"`
@@ -35,6 +38,7 @@ type Endpoint struct {
 	Network   string     `json:"network"` // its name when connected, for messages
 	WantIP    netip.Addr `json:"wantIP,omitzero"`
 	WantMAC   string     `json:"wantMAC,omitempty"`
+	Aliases   []string   `json:"aliases,omitempty"`
 	// Live.
 	IfName       string     `json:"ifName,omitempty"`
 	Addr         netip.Addr `json:"addr,omitzero"`
@@ -102,6 +106,9 @@ func (m *Manager) Prepare(id, name string, cfg *container.Config, hc *container.
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := &Sandbox{ID: id, Name: name, Ports: ports}
+	for _, a := range hc.DNS {
+		s.Upstreams = append(s.Upstreams, a.String())
+	}
 	refs := []string{primary}
 	var others []string
 	for k := range eps {
@@ -150,6 +157,12 @@ func newEndpoint(n *Network, es *network.EndpointSettings) (*Endpoint, error) {
 	ep := &Endpoint{NetworkID: n.ID, Network: n.Name}
 	if es == nil {
 		return ep, nil
+	}
+	if len(es.Aliases) > 0 {
+		if n.Name == NameBridge {
+			return nil, invalidf("network-scoped alias is supported only for containers in user defined networks")
+		}
+		ep.Aliases = append([]string(nil), es.Aliases...)
 	}
 	if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
 		ip := es.IPAMConfig.IPv4Address
@@ -200,6 +213,9 @@ func (m *Manager) attachLocked(s *Sandbox) error {
 		}
 	}
 	s.Running = true
+	if err := m.startResolverLocked(s); err != nil {
+		return err
+	}
 	if pe := m.portEndpointLocked(s); pe != nil && len(s.Ports) > 0 {
 		mappings, err := allocate(s.Ports, func(proto string, ip netip.Addr, port uint16) bool {
 			for _, o := range m.containers {
@@ -293,6 +309,10 @@ func (m *Manager) portEndpointLocked(s *Sandbox) *Endpoint {
 // derived from the IDs, so it also cleans what an attach cut short by a
 // crash left.
 func (m *Manager) detachLocked(s *Sandbox) {
+	if r := m.resolvers[s.ID]; r != nil {
+		r.Close()
+		delete(m.resolvers, s.ID)
+	}
 	for _, ep := range s.Endpoints {
 		m.detachEndpointLocked(s, ep, false)
 	}
@@ -362,6 +382,11 @@ func (m *Manager) Reconcile(exists, running func(id string) bool) error {
 			os.Remove(m.dir("containers", id+".json"))
 		case !running(id):
 			m.detachLocked(s)
+		case s.Running:
+			// The resolver died with the old engined.
+			if err := m.startResolverLocked(s); err != nil {
+				m.log.Warn("embedded DNS", "id", id, "err", err)
+			}
 		}
 	}
 	names, err := m.plumb.ListNetNS(m.NetNSDir())
@@ -420,6 +445,9 @@ func (m *Manager) Connect(netRef, id string, es *network.EndpointSettings) error
 		if err := m.attachEndpointLocked(s, ep); err != nil {
 			s.Endpoints = s.Endpoints[:len(s.Endpoints)-1]
 			return err
+		}
+		if err := m.startResolverLocked(s); err != nil {
+			m.log.Warn("embedded DNS", "id", s.ID, "err", err)
 		}
 	}
 	if err := m.saveSandbox(s); err != nil {

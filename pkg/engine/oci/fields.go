@@ -75,8 +75,8 @@ var Fields = map[string]Handling{
 	"HostConfig.IOMaximumIOps": Refused, "HostConfig.IOMaximumBandwidth": Refused,
 
 	// Networking (pkg/engine/network): the networks a container joins with
-	// --ip and --mac-address; aliases, links, IPv6 and driver options are
-	// refused by Check until name resolution and IPv6 land.
+	// --ip, --mac-address and --network-alias; links, IPv6 and driver
+	// options are refused by Check.
 	"NetworkingConfig.EndpointsConfig": ByEngine,
 }
 
@@ -91,7 +91,7 @@ func Check(cfg *container.Config, hc *container.HostConfig, nc *network.Networki
 	}
 	checks := []refusal{
 		{"Config.ArgsEscaped", cfg.ArgsEscaped, "ArgsEscaped is only supported on Windows"},
-		{"HostConfig.Links", len(hc.Links) > 0, "links (--link) need name resolution"},
+		{"HostConfig.Links", len(hc.Links) > 0, "links (--link): use a user-defined network, where containers find each other by name"},
 		{"HostConfig.Cgroup", hc.Cgroup != "", "joining another container's cgroup"},
 		{"HostConfig.StorageOpt", len(hc.StorageOpt) > 0, "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"},
 		{"HostConfig.Isolation", hc.Isolation != "" && !hc.Isolation.IsDefault(), "isolation " + string(hc.Isolation) + ": only 'default' is supported on Linux"},
@@ -110,8 +110,8 @@ func Check(cfg *container.Config, hc *container.HostConfig, nc *network.Networki
 			if ipam != nil && (ipam.IPv6Address.IsValid() || len(ipam.LinkLocalIPs) > 0) || ep.GlobalIPv6Address.IsValid() {
 				return unsupported("NetworkingConfig.EndpointsConfig", "IPv6 and link-local addresses for network %q (--ip6, --link-local-ip)", name)
 			}
-			if len(ep.Links) > 0 || len(ep.Aliases) > 0 || len(ep.DNSNames) > 0 {
-				return unsupported("NetworkingConfig.EndpointsConfig", "aliases and links for network %q (--network-alias, --link) need name resolution", name)
+			if len(ep.Links) > 0 || len(ep.DNSNames) > 0 {
+				return unsupported("NetworkingConfig.EndpointsConfig", "links and DNS names for network %q (--link)", name)
 			}
 			if len(ep.DriverOpts) > 0 || ep.GwPriority != 0 {
 				return unsupported("NetworkingConfig.EndpointsConfig", "driver options and gateway priority for network %q", name)
