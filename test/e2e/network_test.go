@@ -360,3 +360,76 @@ func TestNetworkNameResolution(t *testing.T) {
 		t.Fatalf("alias on the default bridge: %d %q", code, errOut)
 	}
 }
+
+// TestNetworkDockerPy: docker-py's networks.create/connect/disconnect and
+// a container finding another by an alias given at connect.
+func TestNetworkDockerPy(t *testing.T) {
+	requireNetTools(t)
+	py := requireDockerPy(t)
+	s := newStack(t)
+	s.loadBusybox()
+	script := `
+import sys, time, docker
+from docker.types import IPAMConfig, IPAMPool
+c = docker.DockerClient(base_url=sys.argv[1])
+net = c.networks.create("pynet", driver="bridge", labels={"k": "v"},
+    ipam=IPAMConfig(pool_configs=[IPAMPool(subnet="10.236.0.0/24", gateway="10.236.0.254")]))
+net.reload()
+cfg = net.attrs["IPAM"]["Config"][0]
+assert cfg["Subnet"] == "10.236.0.0/24" and cfg["Gateway"] == "10.236.0.254", cfg
+assert net.attrs["Labels"] == {"k": "v"}, net.attrs["Labels"]
+srv = c.containers.run("busybox", ["sh", "-c", "mkdir -p /w && echo py > /w/index.html && exec httpd -f -p 80 -h /w"], detach=True, name="srv")
+cli = c.containers.run("busybox", ["sleep", "300"], detach=True, name="cli", network="pynet", dns=["127.0.0.1"])
+net.connect(srv, aliases=["api"])
+net.reload()
+assert sorted(ct.name for ct in net.containers) == ["cli", "srv"], net.containers
+srv.reload()
+ip = srv.attrs["NetworkSettings"]["Networks"]["pynet"]["IPAddress"]
+assert ip.startswith("10.236.0."), ip
+deadline = time.time() + 20
+while True:
+    r = cli.exec_run(["sh", "-c", "wget -q -O - http://api/"])
+    if r.exit_code == 0:
+        break
+    assert time.time() < deadline, r
+    time.sleep(0.2)
+assert r.output == b"py\n", r.output
+net.disconnect(srv)
+srv.reload()
+assert "pynet" not in srv.attrs["NetworkSettings"]["Networks"], srv.attrs["NetworkSettings"]["Networks"]
+assert cli.exec_run(["nslookup", "api"]).exit_code != 0
+for ct in (srv, cli):
+    ct.remove(force=True)
+net.remove()
+assert [n.name for n in c.networks.list(names=["pynet"])] == [], c.networks.list()
+print("ok")
+`
+	s.runDockerPy(py, script)
+}
+
+// TestNetworkHundredContainers: 100 containers on one network get 100
+// distinct addresses, and removing them leaves nothing behind.
+func TestNetworkHundredContainers(t *testing.T) {
+	requireNetTools(t)
+	s := newStack(t)
+	s.loadBusybox()
+	s.dockerOut("network", "create", "--subnet", "10.237.0.0/24", "many")
+	seen := map[string]string{}
+	var ids []string
+	for i := 0; i < 100; i++ {
+		id := s.dockerOut("run", "-d", "--network", "many", "busybox", "sleep", "600")
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		ip := s.dockerOut("inspect", "-f", "{{(index .NetworkSettings.Networks \"many\").IPAddress}}", id)
+		if other, dup := seen[ip]; dup || ip == "" {
+			t.Fatalf("address %q of %s also given to %s", ip, id, other)
+		}
+		seen[ip] = id
+	}
+	s.dockerOut(append([]string{"rm", "-f"}, ids...)...)
+	if leaks := s.netLeaks(); len(leaks) > 0 {
+		t.Fatalf("after removing 100 containers: %v", leaks)
+	}
+	s.dockerOut("network", "rm", "many")
+}
