@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -305,6 +306,7 @@ func TestNetworkNameResolution(t *testing.T) {
 	requireNetTools(t)
 	s := newStack(t)
 	s.loadBusybox()
+	since := strconv.FormatInt(time.Now().Unix(), 10)
 	s.dockerOut("network", "create", "--subnet", "10.234.0.0/24", "app")
 	s.dockerOut(append([]string{"run", "-d", "--name", "web", "--network", "app", "--network-alias", "www"}, httpdArgs("web")...)...)
 	// --dns 127.0.0.1: the names the embedded server does not know go to
@@ -354,6 +356,15 @@ func TestNetworkNameResolution(t *testing.T) {
 	// The default bridge has no embedded DNS, as with dockerd.
 	if rc := s.dockerOut("exec", "other", "cat", "/etc/resolv.conf"); strings.Contains(rc, "127.0.0.11") {
 		t.Fatalf("default bridge resolv.conf: %q", rc)
+	}
+	// Network events, as dockerd's: create, connect at start and at
+	// network connect, disconnect at stop.
+	until := strconv.FormatInt(time.Now().Unix()+1, 10)
+	evs := s.dockerOut("events", "--since", since, "--until", until, "--filter", "type=network", "--filter", "network=app", "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}}")
+	for _, want := range []string{"create app bridge", "connect app bridge", "disconnect app bridge"} {
+		if !strings.Contains(evs, want) {
+			t.Fatalf("network events %q lack %q", evs, want)
+		}
 	}
 	// Aliases are for user networks only.
 	if _, errOut, code := s.docker("run", "--rm", "--network-alias", "x", "busybox", "true"); code == 0 || !strings.Contains(errOut, "network-scoped alias") {

@@ -162,6 +162,7 @@ func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	s.d.EmitNetwork(n, "create", "")
 	writeJSON(w, http.StatusCreated, network.CreateResponse{ID: n.ID, Warning: ""})
 }
 
@@ -216,13 +217,18 @@ func notImpl(format string, args ...any) error {
 
 func (s *Server) networkRemove(w http.ResponseWriter, r *http.Request) {
 	m, err := s.nets()
+	var n enet.Network
 	if err == nil {
-		err = m.Remove(r.PathValue("id"))
+		n, err = m.Get(r.PathValue("id"))
+	}
+	if err == nil {
+		err = m.Remove(n.ID)
 	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	s.d.EmitNetwork(n, "destroy", "")
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -243,7 +249,7 @@ func (s *Server) networkPrune(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	names, err := m.Prune(func(n enet.Network) bool {
+	pruned, err := m.Prune(func(n enet.Network) bool {
 		if !until.IsZero() && !n.Created.Before(until) {
 			return false
 		}
@@ -259,8 +265,10 @@ func (s *Server) networkPrune(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if names == nil {
-		names = []string{}
+	names := []string{}
+	for _, n := range pruned {
+		s.d.EmitNetwork(n, "destroy", "")
+		names = append(names, n.Name)
 	}
 	writeJSON(w, http.StatusOK, network.PruneReport{NetworksDeleted: names})
 }

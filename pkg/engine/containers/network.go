@@ -3,8 +3,10 @@ package containers
 import (
 	"os"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berthd/berth/pkg/atomicfile"
@@ -61,13 +63,47 @@ func (d *Daemon) netAttach(c *Container) error {
 	if d.net == nil {
 		return nil
 	}
-	return d.net.Attach(c.ID)
+	if err := d.net.Attach(c.ID); err != nil {
+		return err
+	}
+	d.emitEndpoints(c.ID, "connect")
+	return nil
 }
 
 func (d *Daemon) netDetach(c *Container) {
 	if d.net != nil {
+		d.emitEndpoints(c.ID, "disconnect")
 		d.net.Detach(c.ID)
 	}
+}
+
+// emitEndpoints sends a network event for each network the container is
+// attached to, as dockerd does at start (connect) and stop (disconnect).
+func (d *Daemon) emitEndpoints(id, action string) {
+	info, ok := d.net.Info(id)
+	if !ok {
+		return
+	}
+	for _, ep := range info.Endpoints {
+		if ep.Addr.IsValid() {
+			d.EmitNetwork(ep.Network, action, id)
+		}
+	}
+}
+
+// EmitNetwork records a network event (create, destroy, connect,
+// disconnect) as dockerd shapes it.
+func (d *Daemon) EmitNetwork(n enet.Network, action, containerID string) {
+	now := time.Now()
+	attrs := map[string]string{"name": n.Name, "type": n.Driver}
+	if containerID != "" {
+		attrs["container"] = containerID
+	}
+	d.events.publish(events.Message{
+		Type: events.NetworkEventType, Action: events.Action(action), Scope: "local",
+		Actor: events.Actor{ID: n.ID, Attributes: attrs},
+		Time:  now.Unix(), TimeNano: now.UnixNano(),
+	})
 }
 
 func (d *Daemon) netForget(id string) {
@@ -114,7 +150,13 @@ func (d *Daemon) NetworkConnect(netRef, ref string, es *network.EndpointSettings
 			return err
 		}
 	}
-	return d.net.Connect(netRef, c.ID, es)
+	if err := d.net.Connect(netRef, c.ID, es); err != nil {
+		return err
+	}
+	if n, err := d.net.Get(netRef); err == nil {
+		d.EmitNetwork(n, "connect", c.ID)
+	}
+	return nil
 }
 
 // NetworkDisconnect disconnects a container from a network.
@@ -126,7 +168,15 @@ func (d *Daemon) NetworkDisconnect(netRef, ref string, force bool) error {
 	if err != nil {
 		return err
 	}
-	return d.net.Disconnect(netRef, c.ID)
+	n, err := d.net.Get(netRef)
+	if err != nil {
+		return err
+	}
+	if err := d.net.Disconnect(netRef, c.ID); err != nil {
+		return err
+	}
+	d.EmitNetwork(n, "disconnect", c.ID)
+	return nil
 }
 
 // netResolvConf points a container on a user network at the embedded DNS

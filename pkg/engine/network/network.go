@@ -453,12 +453,11 @@ func (m *Manager) removeNetworkLocked(n *Network) error {
 }
 
 // Prune removes the user-defined networks no container is attached to
-// (running or not, as dockerd) for which keep says yes; it returns their
-// names.
-func (m *Manager) Prune(keep func(Network) bool) ([]string, error) {
+// (running or not, as dockerd) for which keep says yes; it returns them.
+func (m *Manager) Prune(keep func(Network) bool) ([]Network, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []string
+	var out []Network
 	for _, n := range m.networks {
 		if n.Predefined() || !keep(*n) {
 			continue
@@ -475,9 +474,9 @@ func (m *Manager) Prune(keep func(Network) bool) ([]string, error) {
 		if err := m.removeNetworkLocked(n); err != nil {
 			return out, err
 		}
-		out = append(out, n.Name)
+		out = append(out, *n)
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
