@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -195,11 +196,13 @@ func (m *Manager) Attach(id string) error {
 	if s == nil {
 		return nil
 	}
+	start := time.Now()
 	if err := m.attachLocked(s); err != nil {
 		m.detachLocked(s)
 		_ = m.applyLocked()
 		return err
 	}
+	m.log.Debug("network attached", "id", s.ID, "took", time.Since(start))
 	return nil
 }
 
@@ -354,7 +357,9 @@ func (m *Manager) release(id string, forget bool) {
 	if s == nil {
 		return
 	}
+	start := time.Now()
 	m.detachLocked(s)
+	m.log.Debug("network detached", "id", id, "took", time.Since(start))
 	if forget {
 		delete(m.containers, id)
 		if err := os.Remove(m.dir("containers", id+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
