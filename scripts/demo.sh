@@ -9,9 +9,14 @@ bin=$PWD/bin
 
 root=$(mktemp -d /tmp/berth-demo.XXXXXX)
 sup_pid= eng_pid=
+# The demo's own default bridge and nftables table, removed at the end
+# (engined keeps them across its restarts, as dockerd keeps docker0).
+bridge=bdemo$$ table=berth_demo$$
 stop() {
   [ -n "$eng_pid" ] && kill -TERM "$eng_pid" 2>/dev/null && wait "$eng_pid" 2>/dev/null || true
   [ -n "$sup_pid" ] && kill -TERM "$sup_pid" 2>/dev/null && wait "$sup_pid" 2>/dev/null || true
+  ip link del "$bridge" 2>/dev/null || true
+  nft delete table ip "$table" 2>/dev/null || true
   left=$(awk -v r="$root/" 'index($5, r) == 1 {print $5}' /proc/self/mountinfo)
   if [ -n "$left" ]; then
     echo "demo: mounts left behind:" >&2; echo "$left" >&2
@@ -40,7 +45,7 @@ echo "== starting supervisord and engined in $root"
 sup_pid=$!
 wait_sock "$root/sup.sock"
 "$bin/engined" -H "unix://$root/eng.sock" --data-root "$root/eng" --exec-root "$root/engrun" \
-  --supervisor "unix://$root/sup.sock" >"$root/engined.log" 2>&1 &
+  --supervisor "unix://$root/sup.sock" --default-bridge "$bridge" --nft-table "$table" >"$root/engined.log" 2>&1 &
 eng_pid=$!
 wait_sock "$root/eng.sock"
 
