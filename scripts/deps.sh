@@ -11,6 +11,7 @@ packages=(
   skopeo             # validates our images from outside
   apache2-utils      # htpasswd (bcrypt) for the basic-auth registry in tests
   iproute2 nftables  # networking tests
+  docker-compose     # compose (v1, Debian's) against engined's networks
   util-linux         # unshare, nsenter, script
   procps             # ps, pgrep-free process checks in scripts
   python3-docker     # docker-py against engined (when the system python is used)
