@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,11 @@ func TestNetworkPublishedPort(t *testing.T) {
 	if !strings.HasPrefix(hostPort, "127.0.0.1:") {
 		t.Fatalf("docker port web 80: %q", hostPort)
 	}
+	// The host port is held: no process of the host can take it meanwhile.
+	if l, err := net.Listen("tcp4", hostPort); err == nil {
+		l.Close()
+		t.Fatalf("a host process could listen on the published %s", hostPort)
+	}
 	var body string
 	eventually(t, "httpd answers through the published port", func() bool {
 		b, err := wgetHost(t, "http://"+hostPort+"/")
@@ -107,6 +113,11 @@ func TestNetworkPublishedPort(t *testing.T) {
 	if _, err := wgetHost(t, "http://"+hostPort+"/"); err == nil {
 		t.Fatalf("the port still answers after rm")
 	}
+	l, err := net.Listen("tcp4", hostPort)
+	if err != nil {
+		t.Fatalf("the host port stays held after rm: %v", err)
+	}
+	l.Close()
 }
 
 // reach says whether container from can fetch the web page of addr.
@@ -291,6 +302,10 @@ func TestNetworkEngineCrash(t *testing.T) {
 	}
 	if got := s.dockerOut("port", "stay", "80"); got != stayPort {
 		t.Fatalf("stay's port after restart: %s, was %s", got, stayPort)
+	}
+	if l, err := net.Listen("tcp4", stayPort); err == nil {
+		l.Close()
+		t.Fatalf("the new engined does not hold %s again", stayPort)
 	}
 	// Restarted, the dead one gets its network back.
 	s.dockerOut("start", "dies")

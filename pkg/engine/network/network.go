@@ -91,9 +91,10 @@ type Manager struct {
 	ipam  *ipam.Store
 
 	mu         sync.Mutex
-	networks   map[string]*Network  // by ID
-	containers map[string]*Sandbox  // by container ID
-	resolvers  map[string]io.Closer // embedded DNS servers, by container ID
+	networks   map[string]*Network    // by ID
+	containers map[string]*Sandbox    // by container ID
+	resolvers  map[string]io.Closer   // embedded DNS servers, by container ID
+	held       map[string][]io.Closer // sockets holding published host ports
 }
 
 func (m *Manager) dir(parts ...string) string {
@@ -122,7 +123,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Plumbing == nil {
 		cfg.Plumbing = Host{}
 	}
-	m := &Manager{cfg: cfg, log: cfg.Log, plumb: cfg.Plumbing, networks: map[string]*Network{}, containers: map[string]*Sandbox{}, resolvers: map[string]io.Closer{}}
+	m := &Manager{cfg: cfg, log: cfg.Log, plumb: cfg.Plumbing, networks: map[string]*Network{}, containers: map[string]*Sandbox{}, resolvers: map[string]io.Closer{}, held: map[string][]io.Closer{}}
 	for _, d := range []string{m.dir("networks"), m.dir("containers"), m.NetNSDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("network: %w", err)

@@ -58,11 +58,11 @@ func (f *fakeHost) EnableForwarding() error { return nil }
 func (f *fakeHost) StartDNS(string, dns.Lookup, []string) (io.Closer, error) {
 	return io.NopCloser(nil), nil
 }
-func (f *fakeHost) ProbePort(_ string, _ netip.Addr, p uint16) error {
+func (f *fakeHost) HoldPort(_ string, _ netip.Addr, p uint16) (io.Closer, error) {
 	if f.busy[p] {
-		return errors.New("address already in use")
+		return nil, errors.New("address already in use")
 	}
-	return nil
+	return io.NopCloser(nil), nil
 }
 
 func newManager(t *testing.T, f *fakeHost, root string) *Manager {

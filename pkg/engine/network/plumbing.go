@@ -25,25 +25,27 @@ type Plumbing interface {
 	ApplyRules(table string, s nft.State) error
 	Routes() ([]netip.Prefix, error)
 	EnableForwarding() error
-	ProbePort(proto string, ip netip.Addr, port uint16) error
+	HoldPort(proto string, ip netip.Addr, port uint16) (io.Closer, error)
 	StartDNS(nsPath string, lookup dns.Lookup, upstreams []string) (io.Closer, error)
 }
 
 // Host is the real Plumbing: netlink, nsfs bind mounts, nftables.
 type Host struct{}
 
-func (Host) EnsureBridge(b bridge.Bridge) error                { return bridge.Ensure(b) }
-func (Host) DeleteLink(name string) error                      { return bridge.DeleteLink(name) }
-func (Host) LinkExists(name string) bool                       { return bridge.Exists(name) }
-func (Host) AddEndpoint(e bridge.Endpoint) error               { return bridge.AddEndpoint(e) }
-func (Host) RemoveEndpoint(nsPath, ifName string) error        { return bridge.RemoveEndpoint(nsPath, ifName) }
-func (Host) CreateNetNS(path string) error                     { return netns.Create(path) }
-func (Host) RemoveNetNS(path string) error                     { return netns.Remove(path) }
-func (Host) ListNetNS(dir string) ([]string, error)            { return netns.List(dir) }
-func (Host) ApplyRules(table string, s nft.State) error        { return nft.Apply(table, s) }
-func (Host) Routes() ([]netip.Prefix, error)                   { return bridge.Routes() }
-func (Host) EnableForwarding() error                           { return bridge.EnableForwarding() }
-func (Host) ProbePort(p string, ip netip.Addr, n uint16) error { return probe(p, ip, n) }
+func (Host) EnsureBridge(b bridge.Bridge) error         { return bridge.Ensure(b) }
+func (Host) DeleteLink(name string) error               { return bridge.DeleteLink(name) }
+func (Host) LinkExists(name string) bool                { return bridge.Exists(name) }
+func (Host) AddEndpoint(e bridge.Endpoint) error        { return bridge.AddEndpoint(e) }
+func (Host) RemoveEndpoint(nsPath, ifName string) error { return bridge.RemoveEndpoint(nsPath, ifName) }
+func (Host) CreateNetNS(path string) error              { return netns.Create(path) }
+func (Host) RemoveNetNS(path string) error              { return netns.Remove(path) }
+func (Host) ListNetNS(dir string) ([]string, error)     { return netns.List(dir) }
+func (Host) ApplyRules(table string, s nft.State) error { return nft.Apply(table, s) }
+func (Host) Routes() ([]netip.Prefix, error)            { return bridge.Routes() }
+func (Host) EnableForwarding() error                    { return bridge.EnableForwarding() }
+func (Host) HoldPort(p string, ip netip.Addr, n uint16) (io.Closer, error) {
+	return holdPort(p, ip, n)
+}
 func (Host) StartDNS(nsPath string, l dns.Lookup, up []string) (io.Closer, error) {
 	s, err := dns.Start(nsPath, l, up)
 	if err != nil {

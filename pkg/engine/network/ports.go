@@ -2,6 +2,7 @@ package network
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/network"
+	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/errdefs"
 )
@@ -142,36 +144,55 @@ func overlaps(a, b netip.Addr) bool {
 	return !a.IsValid() || !b.IsValid() || a.IsUnspecified() || b.IsUnspecified() || a == b
 }
 
-// probe checks that no process of the host listens on the port: a DNAT
-// rule would hide it silently.
-func probe(proto string, ip netip.Addr, port uint16) error {
-	host := "0.0.0.0"
-	if ip.IsValid() {
-		host = ip.String()
-	}
-	addr := net.JoinHostPort(host, strconv.Itoa(int(port)))
+// holdPort binds (without listening) a socket to the host port while it
+// is published, as dockerd does: a process of the host that listens there
+// already makes the publish fail, and none can take it afterwards (the
+// DNAT rule would hide it silently). Nothing arrives on the socket: the
+// rules translate the traffic before it would reach it.
+func holdPort(proto string, ip netip.Addr, port uint16) (io.Closer, error) {
+	typ, p := unix.SOCK_STREAM, unix.IPPROTO_TCP
 	switch proto {
-	case "tcp":
-		l, err := net.Listen("tcp4", addr)
-		if err != nil {
-			return err
-		}
-		return l.Close()
 	case "udp":
-		l, err := net.ListenPacket("udp4", addr)
-		if err != nil {
-			return err
-		}
-		return l.Close()
+		typ, p = unix.SOCK_DGRAM, unix.IPPROTO_UDP
+	case "sctp":
+		typ, p = unix.SOCK_STREAM, unix.IPPROTO_SCTP
 	}
-	return nil
+	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, p)
+	if err != nil {
+		return nil, fmt.Errorf("socket: %w", err)
+	}
+	sa := &unix.SockaddrInet4{Port: int(port)}
+	if ip.IsValid() {
+		sa.Addr = ip.As4()
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		host := "0.0.0.0"
+		if ip.IsValid() {
+			host = ip.String()
+		}
+		return nil, fmt.Errorf("listen %s4 %s: bind: %w", proto, net.JoinHostPort(host, strconv.Itoa(int(port))), err)
+	}
+	return os.NewFile(uintptr(fd), "port"), nil
+}
+
+func closeAll(cs []io.Closer) {
+	for _, c := range cs {
+		c.Close()
+	}
 }
 
 // allocate chooses the host port of each spec: the first free one of its
-// range, or a random free one of the ephemeral range. Ports that our own
-// mappings hold are "already allocated", as in dockerd; a port some other
-// process listens on fails with the bind error.
-func allocate(specs []PortSpec, taken portTaken, probeFn func(string, netip.Addr, uint16) error) ([]Mapping, error) {
+// range, or a random free one of the ephemeral range, and holds it (see
+// holdPort). Ports that our own mappings hold are "already allocated", as
+// in dockerd; a port some other process has fails with the bind error.
+func allocate(specs []PortSpec, taken portTaken, hold func(string, netip.Addr, uint16) (io.Closer, error)) (_ []Mapping, held []io.Closer, err error) {
+	defer func() {
+		if err != nil {
+			closeAll(held)
+			held = nil
+		}
+	}()
 	var out []Mapping
 	mine := func(proto string, ip netip.Addr, port uint16) bool {
 		for _, m := range out {
@@ -195,16 +216,18 @@ func allocate(specs []PortSpec, taken portTaken, probeFn func(string, netip.Addr
 					lastErr = &errorMsg{msg: fmt.Sprintf("Bind for %s:%d failed: port is already allocated", shown, p), class: errdefs.ErrConflict}
 					continue
 				}
-				if err := probeFn(s.Proto, hostIP, uint16(p)); err != nil {
+				h, err := hold(s.Proto, hostIP, uint16(p))
+				if err != nil {
 					lastErr = &errorMsg{msg: fmt.Sprintf("failed to bind host port for %s:%d:%s: %v", shown, p, s.Proto, err), class: errdefs.ErrConflict}
 					continue
 				}
+				held = append(held, h)
 				out = append(out, Mapping{Proto: s.Proto, ContainerPort: s.ContainerPort, HostIP: hostIP, HostPort: uint16(p)})
 				found = true
 				break
 			}
 			if !found {
-				return nil, lastErr
+				return nil, held, lastErr
 			}
 			continue
 		}
@@ -214,16 +237,21 @@ func allocate(specs []PortSpec, taken portTaken, probeFn func(string, netip.Addr
 		found := false
 		for i := 0; i < n; i++ {
 			p := uint16(int(lo) + (start+i)%n)
-			if mine(s.Proto, hostIP, p) || probeFn(s.Proto, hostIP, p) != nil {
+			if mine(s.Proto, hostIP, p) {
 				continue
 			}
+			h, err := hold(s.Proto, hostIP, p)
+			if err != nil {
+				continue
+			}
+			held = append(held, h)
 			out = append(out, Mapping{Proto: s.Proto, ContainerPort: s.ContainerPort, HostIP: hostIP, HostPort: p})
 			found = true
 			break
 		}
 		if !found {
-			return nil, &errorMsg{msg: "all ports are allocated", class: errdefs.ErrConflict}
+			return nil, held, &errorMsg{msg: "all ports are allocated", class: errdefs.ErrConflict}
 		}
 	}
-	return out, nil
+	return out, held, nil
 }

@@ -220,7 +220,7 @@ func (m *Manager) attachLocked(s *Sandbox) error {
 		return err
 	}
 	if pe := m.portEndpointLocked(s); pe != nil && len(s.Ports) > 0 {
-		mappings, err := allocate(s.Ports, func(proto string, ip netip.Addr, port uint16) bool {
+		mappings, held, err := allocate(s.Ports, func(proto string, ip netip.Addr, port uint16) bool {
 			for _, o := range m.containers {
 				for _, mp := range o.Mappings {
 					if o != s && mp.Proto == proto && mp.HostPort == port && overlaps(mp.HostIP, ip) {
@@ -229,11 +229,11 @@ func (m *Manager) attachLocked(s *Sandbox) error {
 				}
 			}
 			return false
-		}, m.plumb.ProbePort)
+		}, m.plumb.HoldPort)
 		if err != nil {
 			return err
 		}
-		s.Mappings = mappings
+		s.Mappings, m.held[s.ID] = mappings, held
 	}
 	if err := m.saveSandbox(s); err != nil {
 		return err
@@ -312,6 +312,8 @@ func (m *Manager) portEndpointLocked(s *Sandbox) *Endpoint {
 // derived from the IDs, so it also cleans what an attach cut short by a
 // crash left.
 func (m *Manager) detachLocked(s *Sandbox) {
+	closeAll(m.held[s.ID])
+	delete(m.held, s.ID)
 	if r := m.resolvers[s.ID]; r != nil {
 		r.Close()
 		delete(m.resolvers, s.ID)
@@ -388,9 +390,17 @@ func (m *Manager) Reconcile(exists, running func(id string) bool) error {
 		case !running(id):
 			m.detachLocked(s)
 		case s.Running:
-			// The resolver died with the old engined.
+			// The resolver and the held ports died with the old engined.
 			if err := m.startResolverLocked(s); err != nil {
 				m.log.Warn("embedded DNS", "id", id, "err", err)
+			}
+			for _, mp := range s.Mappings {
+				h, err := m.plumb.HoldPort(mp.Proto, mp.HostIP, mp.HostPort)
+				if err != nil {
+					m.log.Warn("hold published port", "id", id, "port", mp.HostPort, "err", err)
+					continue
+				}
+				m.held[id] = append(m.held[id], h)
 			}
 		}
 	}
