@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/system"
@@ -12,9 +14,23 @@ import (
 // binaryVersion runs `path --version` (a runtime or the init) and reads
 // its version (the word after "version" on the first line) and commit as
 // dockerd does: runc's "commit: X" line, tini's "- git.X" suffix.
+//
+// The answer is kept per path until the file changes: running two
+// binaries made every `docker version` and `docker info` cost ~30 ms.
 func binaryVersion(ctx context.Context, path string) (version, commit string) {
 	if path == "" {
 		return "", ""
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", ""
+	}
+	key := binaryKey{path, fi.ModTime(), fi.Size()}
+	versionCache.Lock()
+	v, ok := versionCache.m[key]
+	versionCache.Unlock()
+	if ok {
+		return v[0], v[1]
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -22,8 +38,23 @@ func binaryVersion(ctx context.Context, path string) (version, commit string) {
 	if err != nil {
 		return "", ""
 	}
-	return parseVersion(string(out))
+	version, commit = parseVersion(string(out))
+	versionCache.Lock()
+	versionCache.m[key] = [2]string{version, commit}
+	versionCache.Unlock()
+	return version, commit
 }
+
+type binaryKey struct {
+	path string
+	mod  time.Time
+	size int64
+}
+
+var versionCache = struct {
+	sync.Mutex
+	m map[binaryKey][2]string
+}{m: map[binaryKey][2]string{}}
 
 func parseVersion(out string) (version, commit string) {
 	first, _, _ := strings.Cut(out, "\n")
