@@ -110,6 +110,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newUpdateCommand(c),
 		newPortCommand(c),
 		newVolumeCommand(c),
+		newNetworkCommand(c),
 	)
 	// Usage lines as docker prints them, without cobra's " [flags]".
 	var noFlagsInUse func(*cobra.Command)

@@ -459,3 +459,36 @@ func TestNetworkHundredContainers(t *testing.T) {
 	}
 	s.dockerOut("network", "rm", "many")
 }
+
+// ctl's network commands, as the docker CLI's.
+func TestNetworkCtl(t *testing.T) {
+	requireNetTools(t)
+	s := newStack(t)
+	s.loadBusybox()
+	id := strings.TrimSpace(s.mustRun("network", "create", "--subnet", "10.236.0.0/24", "--gateway", "10.236.0.1", "--label", "k=v", "ctlnet"))
+	if len(id) != 64 {
+		t.Fatalf("network create printed %q", id)
+	}
+	if out := s.mustRun("network", "ls", "--filter", "label=k=v", "--format", "{{.Name}} {{.Driver}}"); out != "ctlnet bridge\n" {
+		t.Errorf("network ls: %q", out)
+	}
+	if out := s.mustRun("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}", "ctlnet"); out != "10.236.0.0/24 10.236.0.1\n" {
+		t.Errorf("network inspect: %q", out)
+	}
+	s.mustRun("run", "-d", "--name", "n1", "busybox", "sleep", "60")
+	s.mustRun("network", "connect", "--ip", "10.236.0.50", "--alias", "svc", "ctlnet", "n1")
+	if out := s.mustRun("exec", "n1", "sh", "-c", "ip -4 addr | grep -o 10.236.0.50"); out != "10.236.0.50\n" {
+		t.Errorf("connect --ip: %q", out)
+	}
+	if _, errOut, code := s.run("network", "rm", "ctlnet"); code == 0 || errOut == "" {
+		t.Errorf("rm of a network in use: %d %q", code, errOut)
+	}
+	s.mustRun("network", "disconnect", "ctlnet", "n1")
+	s.mustRun("rm", "-f", "n1")
+	if out := s.mustRun("network", "prune", "-f"); out != "Deleted Networks:\nctlnet\n" {
+		t.Errorf("network prune: %q", out)
+	}
+	if _, _, code := s.run("network", "create", "--gateway", "10.0.0.1", "nosubnet"); code == 0 {
+		t.Error("a gateway without a subnet was accepted")
+	}
+}
