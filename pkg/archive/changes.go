@@ -71,7 +71,9 @@ type Diff struct {
 // opaque directories (trusted.overlay.opaque=y) ".wh..wh..opq" entries; the
 // kinds follow dockerd's overlay2 driver (an opaque directory that existed
 // below is reported deleted, its new content added).
-func DiffOverlay(upper, lower string) (*Diff, error) {
+//
+// Paths in exclude ("/etc/hostname") are left out, with their content.
+func DiffOverlay(upper, lower string, exclude []string) (*Diff, error) {
 	lw, err := openLower(lower)
 	if err != nil {
 		return nil, err
@@ -79,6 +81,7 @@ func DiffOverlay(upper, lower string) (*Diff, error) {
 	defer lw.close()
 	d := &Diff{upper: upper}
 	reported := map[string]bool{}
+	skip := excluder(exclude)
 	err = filepath.WalkDir(upper, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -86,6 +89,9 @@ func DiffOverlay(upper, lower string) (*Diff, error) {
 		rel, err := filepath.Rel(upper, p)
 		if err != nil || rel == "." {
 			return err
+		}
+		if skip(rel, de) {
+			return skipErr(de)
 		}
 		fi, err := de.Info()
 		if err != nil {
@@ -128,7 +134,7 @@ func DiffOverlay(upper, lower string) (*Diff, error) {
 // DiffTrees computes the diff of a whole tree (a copy of lower, changed)
 // against lower ("" for none), comparing metadata as dockerd's naive diff
 // does: owner, mode, size, modification time, link target, device.
-func DiffTrees(upper, lower string) (*Diff, error) {
+func DiffTrees(upper, lower string, exclude []string) (*Diff, error) {
 	lw, err := openLower(lower)
 	if err != nil {
 		return nil, err
@@ -136,6 +142,7 @@ func DiffTrees(upper, lower string) (*Diff, error) {
 	defer lw.close()
 	d := &Diff{upper: upper}
 	reported := map[string]bool{}
+	skip := excluder(exclude)
 	err = filepath.WalkDir(upper, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -143,6 +150,9 @@ func DiffTrees(upper, lower string) (*Diff, error) {
 		rel, err := filepath.Rel(upper, p)
 		if err != nil || rel == "." {
 			return err
+		}
+		if skip(rel, de) {
+			return skipErr(de)
 		}
 		fi, err := de.Info()
 		if err != nil {
@@ -179,6 +189,9 @@ func DiffTrees(upper, lower string) (*Diff, error) {
 			if err != nil || rel == "." {
 				return err
 			}
+			if skip(rel, de) {
+				return skipErr(de)
+			}
 			now, err := uw.lstat(rel)
 			if err != nil {
 				return err
@@ -202,6 +215,22 @@ func DiffTrees(upper, lower string) (*Diff, error) {
 	}
 	d.sort()
 	return d, nil
+}
+
+// excluder tells whether a relative path is one of exclude (absolute).
+func excluder(exclude []string) func(string, fs.DirEntry) bool {
+	set := map[string]bool{}
+	for _, e := range exclude {
+		set[path.Clean("/"+e)] = true
+	}
+	return func(rel string, _ fs.DirEntry) bool { return set["/"+filepath.ToSlash(rel)] }
+}
+
+func skipErr(de fs.DirEntry) error {
+	if de.IsDir() {
+		return filepath.SkipDir
+	}
+	return nil
 }
 
 // add records a change and, as dockerd does, the parent directory of an

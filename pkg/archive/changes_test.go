@@ -34,7 +34,7 @@ func TestDiffTrees(t *testing.T) {
 	os.WriteFile(filepath.Join(upper, "new"), []byte("n"), 0o600)
 	os.Symlink("/etc/passwd", filepath.Join(upper, "link"))
 
-	d, err := DiffTrees(upper, lower)
+	d, err := DiffTrees(upper, lower, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

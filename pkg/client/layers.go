@@ -8,9 +8,10 @@ import (
 )
 
 // SnapshotChanges lists what the active snapshot key added, changed and
-// deleted against its parent (`docker diff`), sorted by path.
-func (c *Client) SnapshotChanges(ctx context.Context, key string) ([]*supervisorv1.SnapshotChange, error) {
-	resp, err := c.SnapshotService().Changes(ctx, &supervisorv1.SnapshotChangesRequest{Key: key})
+// deleted against its parent (`docker diff`), sorted by path, leaving out
+// the paths in exclude (an engine's mount points).
+func (c *Client) SnapshotChanges(ctx context.Context, key string, exclude ...string) ([]*supervisorv1.SnapshotChange, error) {
+	resp, err := c.SnapshotService().Changes(ctx, &supervisorv1.SnapshotChangesRequest{Key: key, Exclude: exclude})
 	if err != nil {
 		return nil, err
 	}
@@ -20,9 +21,10 @@ func (c *Client) SnapshotChanges(ctx context.Context, key string) ([]*supervisor
 // DiffSnapshot writes the changes of the active snapshot key as a layer
 // blob recorded in lease ("" for none). With commit, key becomes the
 // committed snapshot named by the returned chain ID (what a build step
-// does; a container's snapshot is diffed without commit).
-func (c *Client) DiffSnapshot(ctx context.Context, key, lease string, commit bool) (*supervisorv1.DiffSnapshotResponse, error) {
-	return c.SnapshotService().Diff(ctx, &supervisorv1.DiffSnapshotRequest{Key: key, Lease: lease, Commit: commit})
+// does; a container's snapshot is diffed without commit). Paths in exclude
+// are left out of the layer.
+func (c *Client) DiffSnapshot(ctx context.Context, key, lease string, commit bool, exclude ...string) (*supervisorv1.DiffSnapshotResponse, error) {
+	return c.SnapshotService().Diff(ctx, &supervisorv1.DiffSnapshotRequest{Key: key, Lease: lease, Commit: commit, Exclude: exclude})
 }
 
 // ComposeImage makes and records an image from a base, new layers and a

@@ -26,7 +26,7 @@ import (
 // native one is compared with its parent file by file. The parent is
 // mounted read-only in the supervisor's tmp (emptied at start, so a crash
 // leaves nothing mounted for long).
-func (ss *snapshotsService) diffOf(ctx context.Context, key string, fn func(info snapshots.Info, d *archive.Diff) error) error {
+func (ss *snapshotsService) diffOf(ctx context.Context, key string, exclude []string, fn func(info snapshots.Info, d *archive.Diff) error) error {
 	info, err := ss.s.snaps.Stat(ctx, key)
 	if err != nil {
 		return err
@@ -68,9 +68,9 @@ func (ss *snapshotsService) diffOf(ctx context.Context, key string, fn func(info
 	}
 	var d *archive.Diff
 	if overlay {
-		d, err = archive.DiffOverlay(upper, lower)
+		d, err = archive.DiffOverlay(upper, lower, exclude)
 	} else {
-		d, err = archive.DiffTrees(upper, lower)
+		d, err = archive.DiffTrees(upper, lower, exclude)
 	}
 	if err != nil {
 		return err
@@ -102,7 +102,7 @@ func (ss *snapshotsService) Changes(ctx context.Context, req *pb.SnapshotChanges
 	ss.s.gcMu.RLock()
 	defer ss.s.gcMu.RUnlock()
 	resp := &pb.SnapshotChangesResponse{}
-	err := ss.diffOf(ctx, req.Key, func(_ snapshots.Info, d *archive.Diff) error {
+	err := ss.diffOf(ctx, req.Key, req.Exclude, func(_ snapshots.Info, d *archive.Diff) error {
 		for _, c := range d.Changes {
 			resp.Changes = append(resp.Changes, &pb.SnapshotChange{Path: c.Path, Kind: pb.ChangeKind(c.Kind)})
 		}
@@ -125,7 +125,7 @@ func (ss *snapshotsService) Diff(ctx context.Context, req *pb.DiffSnapshotReques
 	}
 	resp := &pb.DiffSnapshotResponse{}
 	var parent string
-	err := ss.diffOf(ctx, req.Key, func(info snapshots.Info, d *archive.Diff) error {
+	err := ss.diffOf(ctx, req.Key, req.Exclude, func(info snapshots.Info, d *archive.Diff) error {
 		parent = info.Parent
 		if req.Commit && parent != "" {
 			if _, err := digest.Parse(parent); err != nil {

@@ -127,6 +127,16 @@ func TestSupervisorSnapshotDiffCompose(t *testing.T) {
 				}
 			}
 
+			if ex, err := cl.SnapshotChanges(ctx, "work", "/d/link", "/opq"); err != nil || len(ex) == 0 {
+				t.Fatal(err)
+			} else {
+				for _, c := range ex {
+					if c.Path == "/d/link" || strings.HasPrefix(c.Path, "/opq") {
+						t.Errorf("excluded path listed: %s", c.Path)
+					}
+				}
+			}
+
 			var diff *pb.DiffSnapshotResponse
 			err = cl.WithLease(ctx, 0, "test", func(lease string) error {
 				diff, err = cl.DiffSnapshot(ctx, "work", lease, false)

@@ -1146,8 +1146,12 @@ type DiffSnapshotRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// lease is the id of an existing lease to record the layer in ("": none).
-	Lease         string `protobuf:"bytes,2,opt,name=lease,proto3" json:"lease,omitempty"`
-	Commit        bool   `protobuf:"varint,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	Lease  string `protobuf:"bytes,2,opt,name=lease,proto3" json:"lease,omitempty"`
+	Commit bool   `protobuf:"varint,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	// exclude lists paths ("/etc/hostname") left out of the layer: mount
+	// points an engine made for files it bind-mounts (dockerd keeps them in
+	// an init layer). A directory's content is excluded with it.
+	Exclude       []string `protobuf:"bytes,4,rep,name=exclude,proto3" json:"exclude,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1201,6 +1205,13 @@ func (x *DiffSnapshotRequest) GetCommit() bool {
 		return x.Commit
 	}
 	return false
+}
+
+func (x *DiffSnapshotRequest) GetExclude() []string {
+	if x != nil {
+		return x.Exclude
+	}
+	return nil
 }
 
 type DiffSnapshotResponse struct {
@@ -1329,8 +1340,10 @@ func (x *SnapshotChange) GetKind() ChangeKind {
 }
 
 type SnapshotChangesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// exclude: as in DiffSnapshotRequest.
+	Exclude       []string `protobuf:"bytes,2,rep,name=exclude,proto3" json:"exclude,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1370,6 +1383,13 @@ func (x *SnapshotChangesRequest) GetKey() string {
 		return x.Key
 	}
 	return ""
+}
+
+func (x *SnapshotChangesRequest) GetExclude() []string {
+	if x != nil {
+		return x.Exclude
+	}
+	return nil
 }
 
 type SnapshotChangesResponse struct {
@@ -1486,11 +1506,12 @@ const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
 	"\tmax_bytes\x18\x03 \x01(\x03R\bmaxBytes\".\n" +
 	"\x18ReadSnapshotFileResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"U\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"o\n" +
 	"\x13DiffSnapshotRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05lease\x18\x02 \x01(\tR\x05lease\x12\x16\n" +
-	"\x06commit\x18\x03 \x01(\bR\x06commit\"\x97\x01\n" +
+	"\x06commit\x18\x03 \x01(\bR\x06commit\x12\x18\n" +
+	"\aexclude\x18\x04 \x03(\tR\aexclude\"\x97\x01\n" +
 	"\x14DiffSnapshotResponse\x125\n" +
 	"\x05layer\x18\x01 \x01(\v2\x1f.berth.supervisor.v1.DescriptorR\x05layer\x12\x17\n" +
 	"\adiff_id\x18\x02 \x01(\tR\x06diffId\x12\x19\n" +
@@ -1498,9 +1519,10 @@ const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
 	"\x05empty\x18\x04 \x01(\bR\x05empty\"Y\n" +
 	"\x0eSnapshotChange\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x123\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x1f.berth.supervisor.v1.ChangeKindR\x04kind\"*\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1f.berth.supervisor.v1.ChangeKindR\x04kind\"D\n" +
 	"\x16SnapshotChangesRequest\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\"X\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
+	"\aexclude\x18\x02 \x03(\tR\aexclude\"X\n" +
 	"\x17SnapshotChangesResponse\x12=\n" +
 	"\achanges\x18\x01 \x03(\v2#.berth.supervisor.v1.SnapshotChangeR\achanges*x\n" +
 	"\fSnapshotKind\x12\x19\n" +
