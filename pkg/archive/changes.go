@@ -82,21 +82,8 @@ func DiffOverlay(upper, lower string, exclude []string) (*Diff, error) {
 	d := &Diff{upper: upper}
 	reported := map[string]bool{}
 	skip := excluder(exclude)
-	err = filepath.WalkDir(upper, func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(upper, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		if skip(rel, de) {
-			return skipErr(de)
-		}
-		fi, err := de.Info()
-		if err != nil {
-			return err
-		}
+	noMtime := excludedParents(exclude)
+	err = walk(upper, skip, func(p, rel string, fi fs.FileInfo) error {
 		if isWhiteout(fi) {
 			d.entries = append(d.entries, layerEntry{rel: rel, kind: entryWhiteout})
 			d.add(reported, rel, ChangeDelete)
@@ -117,7 +104,7 @@ func DiffOverlay(upper, lower string, exclude []string) (*Diff, error) {
 		switch {
 		case below == nil:
 			d.add(reported, rel, ChangeAdd)
-		case fi.IsDir() && below.IsDir() && sameDir(fi, below):
+		case fi.IsDir() && below.IsDir() && sameDir(fi, below, noMtime[filepath.ToSlash(rel)]):
 			// Only copied up because something below it changed.
 		default:
 			d.add(reported, rel, ChangeModify)
@@ -143,21 +130,8 @@ func DiffTrees(upper, lower string, exclude []string) (*Diff, error) {
 	d := &Diff{upper: upper}
 	reported := map[string]bool{}
 	skip := excluder(exclude)
-	err = filepath.WalkDir(upper, func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(upper, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		if skip(rel, de) {
-			return skipErr(de)
-		}
-		fi, err := de.Info()
-		if err != nil {
-			return err
-		}
+	noMtime := excludedParents(exclude)
+	err = walk(upper, skip, func(p, rel string, fi fs.FileInfo) error {
 		below, err := lw.lstat(rel)
 		if err != nil {
 			return err
@@ -165,7 +139,7 @@ func DiffTrees(upper, lower string, exclude []string) (*Diff, error) {
 		switch {
 		case below == nil:
 			d.add(reported, rel, ChangeAdd)
-		case fi.IsDir() && below.IsDir() && sameDir(fi, below):
+		case fi.IsDir() && below.IsDir() && sameDir(fi, below, noMtime[filepath.ToSlash(rel)]):
 			return nil
 		case !fi.IsDir() && sameFile(p, fi, lw, rel, below):
 			return nil
@@ -181,17 +155,7 @@ func DiffTrees(upper, lower string, exclude []string) (*Diff, error) {
 			return nil, uerr
 		}
 		defer uw.close()
-		err = filepath.WalkDir(lower, func(p string, de fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, err := filepath.Rel(lower, p)
-			if err != nil || rel == "." {
-				return err
-			}
-			if skip(rel, de) {
-				return skipErr(de)
-			}
+		err = walk(lower, skip, func(p, rel string, fi fs.FileInfo) error {
 			now, err := uw.lstat(rel)
 			if err != nil {
 				return err
@@ -199,12 +163,12 @@ func DiffTrees(upper, lower string, exclude []string) (*Diff, error) {
 			if now == nil {
 				d.entries = append(d.entries, layerEntry{rel: rel, kind: entryWhiteout})
 				d.add(reported, rel, ChangeDelete)
-				if de.IsDir() {
+				if fi.IsDir() {
 					return filepath.SkipDir
 				}
 				return nil
 			}
-			if de.IsDir() && !now.IsDir() {
+			if fi.IsDir() && !now.IsDir() {
 				return filepath.SkipDir // replaced: the new entry replaces it all
 			}
 			return nil
@@ -226,11 +190,46 @@ func excluder(exclude []string) func(string, fs.DirEntry) bool {
 	return func(rel string, _ fs.DirEntry) bool { return set["/"+filepath.ToSlash(rel)] }
 }
 
+// excludedParents are the directories holding excluded paths: making a
+// mount point there changes their modification time, which is then no
+// change of the directory's.
+func excludedParents(exclude []string) map[string]bool {
+	set := map[string]bool{}
+	for _, e := range exclude {
+		if d := path.Dir(path.Clean("/" + e)); d != "/" {
+			set[strings.TrimPrefix(d, "/")] = true
+		}
+	}
+	return set
+}
+
 func skipErr(de fs.DirEntry) error {
 	if de.IsDir() {
 		return filepath.SkipDir
 	}
 	return nil
+}
+
+// walk calls fn for every path below root (not root itself) in lexical
+// order, with its path relative to root, leaving out what skip says.
+func walk(root string, skip func(string, fs.DirEntry) bool, fn func(p, rel string, fi fs.FileInfo) error) error {
+	return filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		if skip(rel, de) {
+			return skipErr(de)
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return err
+		}
+		return fn(p, rel, fi)
+	})
 }
 
 // add records a change and, as dockerd does, the parent directory of an
@@ -298,10 +297,10 @@ func owner(fi fs.FileInfo) (uint32, uint32) {
 	return 0, 0
 }
 
-func sameDir(a, b fs.FileInfo) bool {
+func sameDir(a, b fs.FileInfo, ignoreMtime bool) bool {
 	au, ag := owner(a)
 	bu, bg := owner(b)
-	return a.Mode() == b.Mode() && au == bu && ag == bg && a.ModTime().Equal(b.ModTime())
+	return a.Mode() == b.Mode() && au == bu && ag == bg && (ignoreMtime || a.ModTime().Equal(b.ModTime()))
 }
 
 func sameFile(p string, a fs.FileInfo, lw lowerTree, rel string, b fs.FileInfo) bool {

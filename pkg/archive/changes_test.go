@@ -80,3 +80,31 @@ func TestDiffTrees(t *testing.T) {
 		}
 	}
 }
+
+func TestDiffTreesExclude(t *testing.T) {
+	lower, upper := t.TempDir(), t.TempDir()
+	old := time.Unix(1700000000, 0)
+	for _, root := range []string{lower, upper} {
+		os.Mkdir(filepath.Join(root, "etc"), 0o755)
+		os.Chtimes(filepath.Join(root, "etc"), old, old)
+	}
+	// A mount point made in etc changes its mtime: no change of etc's.
+	os.WriteFile(filepath.Join(upper, "etc/hostname"), nil, 0o644)
+	os.Mkdir(filepath.Join(upper, "proc"), 0o755)
+	os.WriteFile(filepath.Join(upper, "proc/x"), nil, 0o644)
+	d, err := DiffTrees(upper, lower, []string{"/etc/hostname", "/proc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Changes) != 0 || !d.Empty() {
+		t.Fatalf("changes %v, entries %v: want none", d.Changes, d.entries)
+	}
+	os.WriteFile(filepath.Join(upper, "etc/new"), nil, 0o644)
+	d, err = DiffTrees(upper, lower, []string{"/etc/hostname", "/proc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Changes) != 2 || d.Changes[0] != (Change{"/etc", ChangeModify}) || d.Changes[1] != (Change{"/etc/new", ChangeAdd}) {
+		t.Fatalf("changes %v", d.Changes)
+	}
+}

@@ -135,3 +135,86 @@ func TestImportDocker(t *testing.T) {
 		t.Errorf("import spools left: %v", ents)
 	}
 }
+
+// ctl commit (-a -c -m -p), diff and import, as the docker CLI's.
+func TestCommitDiffImportCtl(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	s.mustRun("run", "--name", "c1", "busybox", "sh", "-c", "echo hi > /hi; rm /bin/true")
+	if out := s.mustRun("diff", "c1"); out != "C /bin\nD /bin/true\nA /hi\n" {
+		t.Errorf("ctl diff: %q", out)
+	}
+	if out := s.mustRun("container", "diff", "c1"); out != "C /bin\nD /bin/true\nA /hi\n" {
+		t.Errorf("ctl container diff: %q", out)
+	}
+	id := strings.TrimSpace(s.mustRun("commit", "-a", "me", "-m", "msg", "-p=false", "-c", "ENTRYPOINT [\"cat\"]", "-c", "CMD [\"/hi\"]", "c1", "ctlimg:1"))
+	if !strings.HasPrefix(id, "sha256:") {
+		t.Fatalf("ctl commit printed %q", id)
+	}
+	if out := s.mustRun("run", "--rm", "ctlimg:1"); out != "hi\n" {
+		t.Errorf("run of the committed image: %q", out)
+	}
+	if out := s.mustRun("history", "--format", "{{.Comment}}", "ctlimg:1"); !strings.HasPrefix(out, "msg\n") {
+		t.Errorf("history: %q", out)
+	}
+	if _, errOut, code := s.run("commit", "-c", "FROM scratch", "c1"); code == 0 || !strings.Contains(errOut, "FROM is not a valid change command") {
+		t.Errorf("ctl commit FROM: %d %q", code, errOut)
+	}
+	// A commit without a name is an image without one.
+	anon := strings.TrimSpace(s.mustRun("container", "commit", "c1"))
+	if out := s.mustRun("images", "-q", "--no-trunc", "--filter", "dangling=true"); !strings.Contains(out, anon) {
+		t.Errorf("unnamed commit %s not dangling: %q", anon, out)
+	}
+
+	tarPath := filepath.Join(s.root, "c1.tar")
+	s.mustRun("export", "-o", tarPath, "c1")
+	imp := strings.TrimSpace(s.mustRun("import", "-m", "ctl import", "-c", "CMD [\"cat\", \"/hi\"]", tarPath, "ctlimp:1"))
+	if !strings.HasPrefix(imp, "sha256:") {
+		t.Fatalf("ctl import printed %q", imp)
+	}
+	if out := s.mustRun("run", "--rm", "ctlimp:1"); out != "hi\n" {
+		t.Errorf("run of the imported image: %q", out)
+	}
+	if _, errOut, code := s.run("image", "import", "--platform", "linux/arm64", tarPath, "ctlimp:2"); code == 0 || !strings.Contains(errOut, "linux/arm64") {
+		t.Errorf("ctl import for arm64: %d %q", code, errOut)
+	}
+	if _, errOut, code := s.run("import", filepath.Join(s.root, "missing.tar")); code == 0 || !strings.Contains(errOut, "missing.tar") {
+		t.Errorf("ctl import of a missing file: %d %q", code, errOut)
+	}
+}
+
+// docker-py: container.commit and container.diff, images.import_image.
+func TestCommitDockerPy(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	require(t, err == nil, "needs python3")
+	require(t, exec.Command(py, "-c", "import docker").Run() == nil, "needs docker-py")
+	s := newStack(t)
+	s.loadBusybox()
+	script := `
+import sys, docker
+c = docker.DockerClient(base_url=sys.argv[1])
+ct = c.containers.run("busybox", ["sh", "-c", "echo py > /py.txt; rm /bin/true"], detach=True)
+ct.wait()
+d = {x["Path"]: x["Kind"] for x in ct.diff()}
+assert d.get("/py.txt") == 1 and d.get("/bin/true") == 2 and d.get("/bin") == 0, d
+img = ct.commit(repository="pyimg", tag="1", message="from py", author="py", changes=["CMD cat /py.txt", "LABEL a=b"])
+assert img.labels == {"a": "b"}, img.attrs["Config"]
+assert img.attrs["Author"] == "py", img.attrs
+out = c.containers.run("pyimg:1", remove=True)
+assert out == b"py\n", out
+h = img.history()
+assert h[0]["Comment"] == "from py", h
+try:
+    c.containers.get(ct.id).commit(changes=["RUN x"])
+    assert False, "RUN accepted"
+except docker.errors.APIError as e:
+    assert e.status_code == 400 and "not a valid change command" in str(e), e
+print("ok")
+`
+	cmd := exec.Command(py, "-c", script, "unix://"+s.engSock)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+s.root)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("docker-py: %v\n%s", err, out)
+	}
+}
