@@ -79,11 +79,14 @@ func Create(o CreateOpts) (*CreatedContainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec, err := LoadSpec(bundle)
+	spec, rawSeccomp, err := loadBundleSpec(bundle)
 	if err != nil {
 		return nil, err
 	}
-	filter, err := check(spec, bundle)
+	if err := validate(spec, bundle); err != nil {
+		return nil, err
+	}
+	scmp, err := compileSeccompCached(o.Root, rawSeccomp)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +114,7 @@ func Create(o CreateOpts) (*CreatedContainer, error) {
 		return nil, err
 	}
 	c := &creator{o: o, spec: spec, dir: dir, bundle: bundle, rootfs: rootfsPath, exe: exe,
-		seccomp: newCompiledSeccomp(spec.Linux.Seccomp, filter)}
+		seccomp: scmp}
 	created, err := c.create()
 	if err != nil {
 		c.cleanup()

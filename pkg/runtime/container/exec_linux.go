@@ -53,9 +53,12 @@ func DefaultProcess(root, id string) (*specs.Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec, err := LoadSpec(s.Bundle)
+	spec, _, err := loadBundleSpec(s.Bundle)
 	if err != nil {
 		return nil, err
+	}
+	if spec.Process == nil {
+		return nil, invalid("process is not set")
 	}
 	p := *spec.Process
 	p.Terminal = false

@@ -1,7 +1,9 @@
 // Command runtimebench times OCI runtimes side by side on one busybox bundle,
 // as a shim drives them: create, start, wait for the container's exit (as its
-// subreaper), delete; and `run` of the same container. It prints the median
-// of each and its ratio to the first runtime given.
+// subreaper), delete; `run` of the same container; and `run` of it under
+// Docker's default seccomp profile (what every engine hands a runtime by
+// default), so that what the profile costs each runtime is seen beside the
+// rest. It prints the median of each and its ratio to the first runtime given.
 //
 //	runtimebench -n 50 bin/runtime /usr/sbin/runc /usr/bin/crun
 package main
@@ -18,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -49,17 +52,21 @@ func run(n int, runtimes []string) error {
 	}
 	defer os.RemoveAll(dir)
 	bundle := filepath.Join(dir, "bundle")
-	if err := makeBundle(bundle); err != nil {
+	if err := makeBundle(bundle, false); err != nil {
 		return err
 	}
-	type result struct{ cycle, run time.Duration }
+	scmpBundle := filepath.Join(dir, "bundle-seccomp")
+	if err := makeBundle(scmpBundle, true); err != nil {
+		return err
+	}
+	type result struct{ cycle, run, runSeccomp time.Duration }
 	results := map[string]result{}
 	for _, rt := range runtimes {
 		root := filepath.Join(dir, "root-"+filepath.Base(rt))
 		if err := os.MkdirAll(root, 0o700); err != nil {
 			return err
 		}
-		var cycles, runs []time.Duration
+		var cycles, runs, scmpRuns []time.Duration
 		for i := 0; i < n+2; i++ { // two warm-up rounds
 			id := fmt.Sprintf("b%d", i)
 			d, err := cycle(rt, root, bundle, id)
@@ -72,19 +79,27 @@ func run(n int, runtimes []string) error {
 			}
 			r := time.Since(start)
 			_ = exec.Command(rt, "--root", root, "delete", "--force", id+"r").Run()
+			start = time.Now()
+			if out, err := exec.Command(rt, "--root", root, "run", "--bundle", scmpBundle, id+"s").CombinedOutput(); err != nil {
+				return fmt.Errorf("%s run (seccomp): %v: %s", rt, err, out)
+			}
+			rs := time.Since(start)
+			_ = exec.Command(rt, "--root", root, "delete", "--force", id+"s").Run()
 			if i >= 2 {
-				cycles, runs = append(cycles, d), append(runs, r)
+				cycles, runs, scmpRuns = append(cycles, d), append(runs, r), append(scmpRuns, rs)
 			}
 		}
-		results[rt] = result{median(cycles), median(runs)}
+		results[rt] = result{median(cycles), median(runs), median(scmpRuns)}
 	}
 	base := results[runtimes[0]]
-	fmt.Printf("%-24s %14s %8s %14s %8s\n", "runtime", "create+start+", "ratio", "run true", "ratio")
-	fmt.Printf("%-24s %14s %8s %14s %8s\n", "", "wait+delete", "", "", "")
+	fmt.Printf("%-24s %14s %8s %14s %8s %14s %8s %10s\n", "runtime", "create+start+", "ratio", "run true", "ratio", "run true,", "ratio", "profile")
+	fmt.Printf("%-24s %14s %8s %14s %8s %14s %8s %10s\n", "", "wait+delete", "", "", "", "Docker seccomp", "", "costs")
 	for _, rt := range runtimes {
 		r := results[rt]
-		fmt.Printf("%-24s %14s %8.2f %14s %8.2f\n", rt, r.cycle.Round(10*time.Microsecond),
-			float64(r.cycle)/float64(base.cycle), r.run.Round(10*time.Microsecond), float64(r.run)/float64(base.run))
+		fmt.Printf("%-24s %14s %8.2f %14s %8.2f %14s %8.2f %10s\n", rt, r.cycle.Round(10*time.Microsecond),
+			float64(r.cycle)/float64(base.cycle), r.run.Round(10*time.Microsecond), float64(r.run)/float64(base.run),
+			r.runSeccomp.Round(10*time.Microsecond), float64(r.runSeccomp)/float64(base.runSeccomp),
+			(r.runSeccomp - r.run).Round(10*time.Microsecond))
 	}
 	fmt.Printf("(medians of %d; ratio = runtime / %s; lower is faster)\n", n, runtimes[0])
 	return nil
@@ -137,8 +152,9 @@ func median(ds []time.Duration) time.Duration {
 }
 
 // makeBundle writes a busybox bundle whose process is `true`, with the
-// namespaces and mounts every runtime sets up for a real container.
-func makeBundle(bundle string) error {
+// namespaces and mounts every runtime sets up for a real container, and
+// with Docker's default seccomp profile for its capabilities if asked.
+func makeBundle(bundle string, withSeccomp bool) error {
 	rootfs := filepath.Join(bundle, "rootfs")
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
 		return err
@@ -176,6 +192,13 @@ func makeBundle(bundle string) error {
 			MaskedPaths:   []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"},
 			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
 		},
+	}
+	if withSeccomp {
+		p, err := seccomp.GetDefaultProfile(&spec)
+		if err != nil {
+			return err
+		}
+		spec.Linux.Seccomp = p
 	}
 	b, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {

@@ -1,0 +1,159 @@
+package container
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/berthd/berth/pkg/runtime/seccomp"
+	profiles "github.com/moby/profiles/seccomp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func dockerProfile(t testing.TB, caps ...string) *specs.LinuxSeccomp {
+	s := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: caps}}}
+	p, err := profiles.GetDefaultProfile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func writeBundle(t *testing.T, s *specs.Spec) string {
+	dir := t.TempDir()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// The raw decode must give the same spec as a plain decode, the profile
+// aside, or create would run a different container than the config says.
+func TestLoadBundleSpecKeepsEverythingButSeccomp(t *testing.T) {
+	s := DefaultSpec(true)
+	s.Linux.Seccomp = dockerProfile(t, "CAP_CHOWN")
+	s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+	s.Annotations = map[string]string{"a": "b"}
+	bundle := writeBundle(t, s)
+
+	got, raw, err := loadBundleSpec(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Linux.Seccomp != nil {
+		t.Fatal("loadBundleSpec decoded linux.seccomp")
+	}
+	var prof specs.LinuxSeccomp
+	if err := json.Unmarshal(raw, &prof); err != nil || !reflect.DeepEqual(&prof, s.Linux.Seccomp) {
+		t.Fatalf("raw profile differs (err %v)", err)
+	}
+	full, err := LoadSpec(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(full, s) {
+		t.Fatal("LoadSpec differs from the spec written")
+	}
+	full.Linux.Seccomp = nil
+	if !reflect.DeepEqual(full, got) {
+		t.Fatal("loadBundleSpec differs from LoadSpec beyond linux.seccomp")
+	}
+
+	s.Linux = nil
+	got, raw, err = loadBundleSpec(writeBundle(t, s))
+	if err != nil || got.Linux != nil || raw != nil {
+		t.Fatalf("no linux section: %v %v %q", err, got.Linux, raw)
+	}
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, "config.json"), []byte(`{"ociVersion":"1.0.0","linux":{"seccomp":{"defaultAction":7}}}`), 0o600)
+	if _, err := LoadSpec(bad); err == nil {
+		t.Fatal("LoadSpec accepted a malformed linux.seccomp")
+	}
+}
+
+func TestSeccompCache(t *testing.T) {
+	root := t.TempDir()
+	raw, _ := json.Marshal(dockerProfile(t, "CAP_CHOWN"))
+
+	first, err := compileSeccompCached(root, raw)
+	if err != nil || first == nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(root, seccompCacheDir))
+	if len(ents) != 1 {
+		t.Fatalf("cache has %d entries, want 1", len(ents))
+	}
+	again, err := compileSeccompCached(root, raw)
+	if err != nil || !reflect.DeepEqual(first, again) {
+		t.Fatalf("cached filter differs (err %v)", err)
+	}
+
+	// Another capability set is another profile, hence another filter.
+	other, _ := json.Marshal(dockerProfile(t, "CAP_SYS_ADMIN"))
+	o, err := compileSeccompCached(root, other)
+	if err != nil || reflect.DeepEqual(o.Filter.Prog, first.Filter.Prog) {
+		t.Fatalf("a different profile got the same program (err %v)", err)
+	}
+
+	// A damaged entry is compiled again, not trusted.
+	key := seccompCacheKey(raw)
+	if err := os.WriteFile(filepath.Join(root, seccompCacheDir, key), []byte("{garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again, err = compileSeccompCached(root, raw)
+	if err != nil || !reflect.DeepEqual(first, again) {
+		t.Fatalf("after damage: %v", err)
+	}
+
+	// A bad profile is an error and leaves nothing cached.
+	if _, err := compileSeccompCached(root, []byte(`{"defaultAction":"SCMP_ACT_NOPE"}`)); err == nil {
+		t.Fatal("bad profile compiled")
+	}
+	if sc, err := compileSeccompCached(root, []byte("null")); sc != nil || err != nil {
+		t.Fatal("null profile gave a filter")
+	}
+	ents, _ = os.ReadDir(filepath.Join(root, seccompCacheDir))
+	if len(ents) != 2 {
+		t.Fatalf("cache has %d entries, want 2", len(ents))
+	}
+}
+
+func TestSeccompCachePrunes(t *testing.T) {
+	dir := t.TempDir()
+	for i := range seccompCacheMax + 5 {
+		os.WriteFile(filepath.Join(dir, string(rune('a'+i))), nil, 0o600)
+	}
+	pruneSeccompCache(dir)
+	if ents, _ := os.ReadDir(dir); len(ents) != seccompCacheMax {
+		t.Fatalf("%d entries after prune, want %d", len(ents), seccompCacheMax)
+	}
+}
+
+func BenchmarkCreateSeccompCached(b *testing.B) {
+	root := b.TempDir()
+	raw, _ := json.Marshal(dockerProfile(b, "CAP_CHOWN"))
+	for b.Loop() {
+		if _, err := compileSeccompCached(root, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCreateSeccompUncached(b *testing.B) {
+	raw, _ := json.Marshal(dockerProfile(b, "CAP_CHOWN"))
+	for b.Loop() {
+		var c specs.LinuxSeccomp
+		if err := json.Unmarshal(raw, &c); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := seccomp.Compile(&c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
