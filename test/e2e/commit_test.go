@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -216,5 +219,60 @@ print("ok")
 	out, err := cmd.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
 		t.Fatalf("docker-py: %v\n%s", err, out)
+	}
+}
+
+// duBytes is `du -sB1` of dir: the disk space it really uses.
+func duBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	out, err := exec.Command("du", "-sB1", dir).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseInt(strings.Fields(string(out))[0], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// rmi of a big image frees its disk space at once (blobs and unpacked
+// layers), and system df's count matches du of the supervisor's root
+// within 5%; a committed image saved with docker save loads elsewhere.
+func TestDiskSpaceRmiAndDF(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	s.mustDocker("run", "--name", "big", "busybox", "dd", "if=/dev/urandom", "of=/big", "bs=1M", "count=40")
+	s.mustDocker("commit", "big", "big:1")
+	s.mustDocker("rm", "big")
+	root := filepath.Join(s.root, "sup")
+	code, body := s.http("GET", "/system/df", "", nil)
+	if code != 200 {
+		t.Fatalf("df: %d %s", code, body)
+	}
+	var df struct{ LayersSize int64 }
+	if err := json.Unmarshal([]byte(body), &df); err != nil {
+		t.Fatal(err)
+	}
+	du := duBytes(t, root)
+	if diff := math.Abs(float64(df.LayersSize - du)); diff > 0.05*float64(du) {
+		t.Errorf("system df counts %d bytes, du of %s %d", df.LayersSize, root, du)
+	}
+
+	// docker save of the committed image loads into a second engine.
+	saved := filepath.Join(s.root, "big.tar")
+	s.mustDocker("save", "-o", saved, "big:1")
+	other := newStack(t)
+	if out, errOut, code := other.docker("load", "-i", saved); code != 0 || !strings.Contains(out, "big:1") {
+		t.Fatalf("load elsewhere: %d %s %s", code, out, errOut)
+	}
+	if out := other.mustDocker("run", "--rm", "big:1", "sh", "-c", "wc -c < /big"); strings.TrimSpace(out) != "41943040" {
+		t.Errorf("the loaded image's /big: %q", out)
+	}
+
+	s.mustDocker("rmi", "big:1")
+	after := duBytes(t, root)
+	if du-after < 70<<20 {
+		t.Errorf("rmi freed %d bytes of about 80 MiB (du %d -> %d)", du-after, du, after)
 	}
 }

@@ -184,6 +184,7 @@ func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) {
 	// container: it is not reported deleted.
 	if last && !inUse {
 		out = append(out, image.DeleteResponse{Deleted: id})
+		s.freeSpace(r.Context())
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -214,4 +215,19 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) {
 	}
 	r.SetPathValue("name", name)
 	s.imageInspect(w, r)
+}
+
+// freeSpace removes the blobs and layers nothing references any more (an
+// image's last name gone, a container removed), as dockerd frees them at
+// once; what a pull, build or commit in flight holds is kept by its lease.
+func (s *Server) freeSpace(ctx context.Context) {
+	be, err := s.imageBackend()
+	if err != nil {
+		return
+	}
+	if n, err := be.GarbageCollect(context.WithoutCancel(ctx)); err != nil {
+		s.log.Warn("freeing unreferenced content", "err", err)
+	} else {
+		s.log.Debug("freed unreferenced content", "bytes", n)
+	}
 }
