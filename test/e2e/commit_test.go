@@ -270,9 +270,21 @@ func TestDiskSpaceRmiAndDF(t *testing.T) {
 		t.Errorf("the loaded image's /big: %q", out)
 	}
 
+	// An image a container uses stays, dangling, when its name is forced
+	// away: the collection at the next rmi keeps it.
+	s.mustDocker("create", "--name", "keep", "busybox", "true")
+	s.mustDocker("rmi", "-f", "busybox")
+	if out := s.mustDocker("images", "-q", "--filter", "dangling=true"); strings.TrimSpace(out) == "" {
+		t.Errorf("forced rmi of an image in use left no dangling image")
+	}
+
 	s.mustDocker("rmi", "big:1")
 	after := duBytes(t, root)
 	if du-after < 70<<20 {
 		t.Errorf("rmi freed %d bytes of about 80 MiB (du %d -> %d)", du-after, du, after)
+	}
+	s.mustDocker("commit", "keep", "kept:1")
+	if out := s.mustDocker("run", "--rm", "kept:1", "echo", "ok"); out != "ok\n" {
+		t.Errorf("commit of a container whose image lost its name: %q", out)
 	}
 }

@@ -170,6 +170,18 @@ func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if last && inUse && len(targets) > 0 && targets[0].GetName() != id {
+		// As dockerd: the image a container still uses stays, without a
+		// name (dangling), so its content is kept and it can be committed.
+		be, err := s.imageBackend()
+		if err == nil {
+			err = be.Tag(r.Context(), id, targets[0])
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	out := []image.DeleteResponse{}
 	for _, img := range targets {
 		if err := s.d.Supervisor().DeleteImage(r.Context(), img.GetName()); err != nil {
