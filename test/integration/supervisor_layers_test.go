@@ -145,6 +145,18 @@ func TestSupervisorSnapshotDiffCompose(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// A failure inside the lease leaves no lease behind.
+			if err := cl.WithLease(ctx, time.Minute, "test", func(lease string) error {
+				if _, err := cl.DiffSnapshot(ctx, "work", lease, false); err != nil {
+					return err
+				}
+				return errors.New("the caller fails")
+			}); err == nil {
+				t.Fatal("WithLease hid fn's error")
+			}
+			if ls, err := cl.LeasesService().List(ctx, &pb.ListLeasesRequest{}); err != nil || len(ls.Leases) != 0 {
+				t.Errorf("leases left: %v %v", ls, err)
+			}
 			blob := e.readContent(t, ctx, diff.Layer.Digest)
 			if digest.FromBytes(blob).String() != diff.Layer.Digest || int64(len(blob)) != diff.Layer.Size || diff.Layer.MediaType != ocispec.MediaTypeImageLayerGzip {
 				t.Fatalf("layer descriptor %+v does not describe the blob (%d bytes)", diff.Layer, len(blob))
