@@ -79,11 +79,16 @@ func DiffOverlay(upper, lower string, exclude []string) (*Diff, error) {
 		return nil, err
 	}
 	defer lw.close()
+	uw, err := openLower(upper)
+	if err != nil {
+		return nil, err
+	}
+	defer uw.close()
 	d := &Diff{upper: upper}
 	reported := map[string]bool{}
 	skip := excluder(exclude)
 	noMtime := excludedParents(exclude)
-	err = walk(upper, skip, func(p, rel string, fi fs.FileInfo) error {
+	err = walk(upper, skip, func(rel string, fi fs.FileInfo) error {
 		if isWhiteout(fi) {
 			d.entries = append(d.entries, layerEntry{rel: rel, kind: entryWhiteout})
 			d.add(reported, rel, ChangeDelete)
@@ -94,7 +99,7 @@ func DiffOverlay(upper, lower string, exclude []string) (*Diff, error) {
 		if err != nil {
 			return err
 		}
-		if fi.IsDir() && isOpaque(p) {
+		if fi.IsDir() && uw.isOpaque(rel) {
 			d.entries = append(d.entries, layerEntry{rel: rel, kind: entryOpaque})
 			if below != nil {
 				d.add(reported, rel, ChangeDelete)
@@ -127,11 +132,16 @@ func DiffTrees(upper, lower string, exclude []string) (*Diff, error) {
 		return nil, err
 	}
 	defer lw.close()
+	uw, err := openLower(upper)
+	if err != nil {
+		return nil, err
+	}
+	defer uw.close()
 	d := &Diff{upper: upper}
 	reported := map[string]bool{}
 	skip := excluder(exclude)
 	noMtime := excludedParents(exclude)
-	err = walk(upper, skip, func(p, rel string, fi fs.FileInfo) error {
+	err = walk(upper, skip, func(rel string, fi fs.FileInfo) error {
 		below, err := lw.lstat(rel)
 		if err != nil {
 			return err
@@ -141,7 +151,7 @@ func DiffTrees(upper, lower string, exclude []string) (*Diff, error) {
 			d.add(reported, rel, ChangeAdd)
 		case fi.IsDir() && below.IsDir() && sameDir(fi, below, noMtime[filepath.ToSlash(rel)]):
 			return nil
-		case !fi.IsDir() && sameFile(p, fi, lw, rel, below):
+		case !fi.IsDir() && sameFile(fi, below, func() (string, string, error) { return pairLinks(uw, lw, rel) }):
 			return nil
 		default:
 			d.add(reported, rel, ChangeModify)
@@ -150,12 +160,7 @@ func DiffTrees(upper, lower string, exclude []string) (*Diff, error) {
 		return nil
 	})
 	if err == nil && lw.fd >= 0 {
-		uw, uerr := openLower(upper)
-		if uerr != nil {
-			return nil, uerr
-		}
-		defer uw.close()
-		err = walk(lower, skip, func(p, rel string, fi fs.FileInfo) error {
+		err = walk(lower, skip, func(rel string, fi fs.FileInfo) error {
 			now, err := uw.lstat(rel)
 			if err != nil {
 				return err
@@ -182,12 +187,12 @@ func DiffTrees(upper, lower string, exclude []string) (*Diff, error) {
 }
 
 // excluder tells whether a relative path is one of exclude (absolute).
-func excluder(exclude []string) func(string, fs.DirEntry) bool {
+func excluder(exclude []string) func(string) bool {
 	set := map[string]bool{}
 	for _, e := range exclude {
 		set[path.Clean("/"+e)] = true
 	}
-	return func(rel string, _ fs.DirEntry) bool { return set["/"+filepath.ToSlash(rel)] }
+	return func(rel string) bool { return set["/"+filepath.ToSlash(rel)] }
 }
 
 // excludedParents are the directories holding excluded paths: making a
@@ -203,33 +208,50 @@ func excludedParents(exclude []string) map[string]bool {
 	return set
 }
 
-func skipErr(de fs.DirEntry) error {
-	if de.IsDir() {
-		return filepath.SkipDir
+// walk calls fn for every path below root (not root itself), parents
+// before children and names in lexical order, leaving out what skip says;
+// fn returning filepath.SkipDir skips a directory's content. Every step is
+// an openat2 below root that follows no symlink: a running container that
+// swaps a directory for a symlink mid-walk cannot lead it to host files
+// (what vanished or became a symlink in a parent's place is passed over).
+func walk(root string, skip func(string) bool, fn func(rel string, fi fs.FileInfo) error) error {
+	t, err := openLower(root)
+	if err != nil {
+		return err
 	}
-	return nil
-}
-
-// walk calls fn for every path below root (not root itself) in lexical
-// order, with its path relative to root, leaving out what skip says.
-func walk(root string, skip func(string, fs.DirEntry) bool, fn func(p, rel string, fi fs.FileInfo) error) error {
-	return filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+	defer t.close()
+	var visit func(dir string) error
+	visit = func(dir string) error {
+		names, err := t.names(dir)
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil || rel == "." {
-			return err
+		for _, n := range names {
+			rel := filepath.Join(dir, n)
+			if skip(rel) {
+				continue
+			}
+			fi, err := t.lstat(rel)
+			if err != nil {
+				return err
+			}
+			if fi == nil {
+				continue
+			}
+			if err := fn(rel, fi); err == filepath.SkipDir {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if fi.IsDir() {
+				if err := visit(rel); err != nil {
+					return err
+				}
+			}
 		}
-		if skip(rel, de) {
-			return skipErr(de)
-		}
-		fi, err := de.Info()
-		if err != nil {
-			return err
-		}
-		return fn(p, rel, fi)
-	})
+		return nil
+	}
+	return visit("")
 }
 
 // add records a change and, as dockerd does, the parent directory of an
@@ -284,9 +306,14 @@ func isWhiteout(fi fs.FileInfo) bool {
 	return ok && st.Rdev == 0
 }
 
-func isOpaque(p string) bool {
+func (l lowerTree) isOpaque(rel string) bool {
+	fd, err := l.open(rel)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
 	b := make([]byte, 4)
-	n, err := unix.Lgetxattr(p, "trusted.overlay.opaque", b)
+	n, err := unix.Getxattr(fmt.Sprintf("/proc/self/fd/%d", fd), "trusted.overlay.opaque", b)
 	return err == nil && n == 1 && b[0] == 'y'
 }
 
@@ -303,7 +330,7 @@ func sameDir(a, b fs.FileInfo, ignoreMtime bool) bool {
 	return a.Mode() == b.Mode() && au == bu && ag == bg && (ignoreMtime || a.ModTime().Equal(b.ModTime()))
 }
 
-func sameFile(p string, a fs.FileInfo, lw lowerTree, rel string, b fs.FileInfo) bool {
+func sameFile(a, b fs.FileInfo, links func() (string, string, error)) bool {
 	if a.Mode() != b.Mode() || a.Size() != b.Size() || !a.ModTime().Equal(b.ModTime()) {
 		return false
 	}
@@ -318,11 +345,20 @@ func sameFile(p string, a fs.FileInfo, lw lowerTree, rel string, b fs.FileInfo) 
 		return false
 	}
 	if a.Mode()&fs.ModeSymlink != 0 {
-		t1, err1 := os.Readlink(p)
-		t2, err2 := lw.readlink(rel)
-		return err1 == nil && err2 == nil && t1 == t2
+		t1, t2, err := links()
+		return err == nil && t1 == t2
 	}
 	return true
+}
+
+// pairLinks reads the symlink rel in both trees.
+func pairLinks(a, b lowerTree, rel string) (string, string, error) {
+	t1, err := a.readlink(rel)
+	if err != nil {
+		return "", "", err
+	}
+	t2, err := b.readlink(rel)
+	return t1, t2, err
 }
 
 // lowerTree looks paths up below a root without following any symlink, so
@@ -373,6 +409,31 @@ func (l lowerTree) lstat(rel string) (fs.FileInfo, error) {
 		return nil, fmt.Errorf("%s: %w", rel, err)
 	}
 	return fi, nil
+}
+
+// names lists the directory rel ("" for the root), sorted.
+func (l lowerTree) names(rel string) ([]string, error) {
+	if rel == "" {
+		rel = "."
+	}
+	fd, err := unix.Openat2(l.fd, rel, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV,
+	})
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+			return nil, nil // gone or swapped since it was listed
+		}
+		return nil, fmt.Errorf("%s: %w", rel, err)
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", rel, err)
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 func (l lowerTree) readlink(rel string) (string, error) {

@@ -108,3 +108,37 @@ func TestDiffTreesExclude(t *testing.T) {
 		t.Fatalf("changes %v", d.Changes)
 	}
 }
+
+// A symlink to a host directory is a symlink in the layer: the diff never
+// walks or reads through it.
+func TestDiffNeverFollowsSymlinks(t *testing.T) {
+	upper := t.TempDir()
+	os.Symlink("/etc", filepath.Join(upper, "etc"))
+	os.Symlink("../../../../etc/passwd", filepath.Join(upper, "pw"))
+	for _, diff := range []func(string, string, []string) (*Diff, error){DiffTrees, DiffOverlay} {
+		d, err := diff(upper, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Changes) != 2 || d.Changes[0].Path != "/etc" || d.Changes[1].Path != "/pw" {
+			t.Fatalf("changes %v", d.Changes)
+		}
+		var buf bytes.Buffer
+		if err := d.WriteTar(context.Background(), &buf); err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(&buf)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Typeflag != tar.TypeSymlink {
+				t.Errorf("entry %s of type %c: followed a symlink", h.Name, h.Typeflag)
+			}
+		}
+	}
+}
