@@ -74,20 +74,15 @@ type Diff struct {
 //
 // Paths in exclude ("/etc/hostname") are left out, with their content.
 func DiffOverlay(upper, lower string, exclude []string) (*Diff, error) {
-	lw, err := openLower(lower)
-	if err != nil {
-		return nil, err
-	}
-	defer lw.close()
-	uw, err := openLower(upper)
+	uw, lw, err := openTrees(upper, lower)
 	if err != nil {
 		return nil, err
 	}
 	defer uw.close()
+	defer lw.close()
 	d := &Diff{upper: upper}
 	reported := map[string]bool{}
-	skip := excluder(exclude)
-	noMtime := excludedParents(exclude)
+	skip, noMtime := excluder(exclude), excludedParents(exclude)
 	err = walk(upper, skip, func(rel string, fi fs.FileInfo) error {
 		if isWhiteout(fi) {
 			d.entries = append(d.entries, layerEntry{rel: rel, kind: entryWhiteout})
@@ -127,20 +122,15 @@ func DiffOverlay(upper, lower string, exclude []string) (*Diff, error) {
 // against lower ("" for none), comparing metadata as dockerd's naive diff
 // does: owner, mode, size, modification time, link target, device.
 func DiffTrees(upper, lower string, exclude []string) (*Diff, error) {
-	lw, err := openLower(lower)
-	if err != nil {
-		return nil, err
-	}
-	defer lw.close()
-	uw, err := openLower(upper)
+	uw, lw, err := openTrees(upper, lower)
 	if err != nil {
 		return nil, err
 	}
 	defer uw.close()
+	defer lw.close()
 	d := &Diff{upper: upper}
 	reported := map[string]bool{}
-	skip := excluder(exclude)
-	noMtime := excludedParents(exclude)
+	skip, noMtime := excluder(exclude), excludedParents(exclude)
 	err = walk(upper, skip, func(rel string, fi fs.FileInfo) error {
 		below, err := lw.lstat(rel)
 		if err != nil {
@@ -364,6 +354,19 @@ func pairLinks(a, b lowerTree, rel string) (string, string, error) {
 // lowerTree looks paths up below a root without following any symlink, so
 // that a symlink in one tree never makes the diff look at host files.
 type lowerTree struct{ fd int }
+
+// openTrees opens the upper and lower trees of a diff.
+func openTrees(upper, lower string) (lowerTree, lowerTree, error) {
+	uw, err := openLower(upper)
+	if err != nil {
+		return uw, uw, err
+	}
+	lw, err := openLower(lower)
+	if err != nil {
+		uw.close()
+	}
+	return uw, lw, err
+}
 
 func openLower(dir string) (lowerTree, error) {
 	if dir == "" {
