@@ -189,7 +189,7 @@ func (d *Daemon) Commit(ctx context.Context, ref string, o CommitOptions) (strin
 	if err != nil {
 		return "", fmt.Errorf("commit %s: %w", strings.TrimPrefix(snap.Name, "/"), err)
 	}
-	attrs := map[string]string{"comment": o.Comment}
+	attrs := map[string]string{"comment": o.Comment, "imageID": res.GetConfig().GetDigest()}
 	if name != "" {
 		attrs["imageRef"] = name
 	}
