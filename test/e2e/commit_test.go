@@ -178,6 +178,19 @@ func TestCommitDiffImportCtl(t *testing.T) {
 	if out := s.mustRun("run", "--rm", "ctlimp:1"); out != "hi\n" {
 		t.Errorf("run of the imported image: %q", out)
 	}
+	stdin := s.ctl("import", "-", "ctlimp:stdin")
+	f, err := os.Open(tarPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stdin.Stdin = f
+	if out, err := stdin.CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "sha256:") {
+		t.Fatalf("ctl import -: %v %s", err, out)
+	}
+	if out := s.mustRun("run", "--rm", "ctlimp:stdin", "cat", "/hi"); out != "hi\n" {
+		t.Errorf("run of the stdin import: %q", out)
+	}
 	if _, errOut, code := s.run("image", "import", "--platform", "linux/arm64", tarPath, "ctlimp:2"); code == 0 || !strings.Contains(errOut, "linux/arm64") {
 		t.Errorf("ctl import for arm64: %d %q", code, errOut)
 	}
