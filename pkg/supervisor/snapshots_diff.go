@@ -15,6 +15,7 @@ import (
 
 	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/images"
 	"github.com/berthd/berth/pkg/metadata"
 	"github.com/berthd/berth/pkg/snapshots"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
@@ -194,5 +195,7 @@ func (ss *snapshotsService) writeLayer(ctx context.Context, d *archive.Diff) (oc
 	if err != nil {
 		return ocispec.Descriptor{}, "", err
 	}
+	// Computed here: a Compose of this layer need not decompress it again.
+	ss.s.content.UpdateLabels(ctx, info.Digest, func(m map[string]string) { m[images.DiffIDLabel] = dg.Digest().String() })
 	return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: info.Digest, Size: info.Size}, dg.Digest(), nil
 }
