@@ -169,6 +169,20 @@ func TestCommitDiffImportCtl(t *testing.T) {
 		t.Errorf("unnamed commit %s not dangling: %q", anon, out)
 	}
 
+	// A container never started changed nothing: an empty diff, and its
+	// commit adds a history entry but no layer.
+	s.mustRun("create", "--name", "c0", "busybox", "true")
+	if out := s.mustRun("diff", "c0"); out != "" {
+		t.Errorf("diff of a created container: %q", out)
+	}
+	s.mustRun("commit", "-c", "ENV X=1", "c0", "meta:1")
+	if out := s.mustRun("image", "inspect", "-f", "{{len .RootFS.Layers}} {{.Config.Env}}", "meta:1"); !strings.HasPrefix(out, "1 ") || !strings.Contains(out, "X=1") {
+		t.Errorf("metadata-only commit: %q", out)
+	}
+	if out := s.mustRun("history", "-q", "meta:1"); len(strings.Fields(out)) != 2 {
+		t.Errorf("metadata-only commit's history: %q", out)
+	}
+
 	tarPath := filepath.Join(s.root, "c1.tar")
 	s.mustRun("export", "-o", tarPath, "c1")
 	imp := strings.TrimSpace(s.mustRun("import", "-m", "ctl import", "-c", "CMD [\"cat\", \"/hi\"]", tarPath, "ctlimp:1"))
