@@ -232,14 +232,30 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) {
 // freeSpace removes the blobs and layers nothing references any more (an
 // image's last name gone, a container removed), as dockerd frees them at
 // once; what a pull, build or commit in flight holds is kept by its lease.
+//
+// The collection waits for pulls, builds and commits in flight (they hold
+// it off while they run): the answer waits for it a few seconds at most,
+// then the collection finishes in the background.
 func (s *Server) freeSpace(ctx context.Context) {
 	be, err := s.imageBackend()
 	if err != nil {
 		return
 	}
-	if n, err := be.GarbageCollect(context.WithoutCancel(ctx)); err != nil {
-		s.log.Warn("freeing unreferenced content", "err", err)
-	} else {
-		s.log.Debug("freed unreferenced content", "bytes", n)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if n, err := be.GarbageCollect(context.WithoutCancel(ctx)); err != nil {
+			s.log.Warn("freeing unreferenced content", "err", err)
+		} else {
+			s.log.Debug("freed unreferenced content", "bytes", n)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(freeSpaceWait):
+		s.log.Debug("freeing unreferenced content goes on in the background")
 	}
 }
+
+// freeSpaceWait bounds how long rmi and rm wait for the collection.
+const freeSpaceWait = 3 * time.Second
