@@ -44,17 +44,17 @@ type Change struct {
 	Kind ChangeKind
 }
 
-type entryKind int
+type diffEntryKind int
 
 const (
-	entryUpper    entryKind = iota // the path as it is in the upper tree
-	entryWhiteout                  // ".wh.NAME": NAME was deleted
-	entryOpaque                    // ".wh..wh..opq": the directory hides its lower content
+	diffEntryUpper    diffEntryKind = iota // the path as it is in the upper tree
+	diffEntryWhiteout                  // ".wh.NAME": NAME was deleted
+	diffEntryOpaque                    // ".wh..wh..opq": the directory hides its lower content
 )
 
-type layerEntry struct {
+type diffEntry struct {
 	rel  string // relative, no leading "/"
-	kind entryKind
+	kind diffEntryKind
 }
 
 // Diff is what an upper tree changed against a lower one: the change list
@@ -62,7 +62,7 @@ type layerEntry struct {
 type Diff struct {
 	Changes []Change
 	upper   string
-	entries []layerEntry
+	entries []diffEntry
 }
 
 // DiffOverlay computes the diff of an overlayfs upper directory against the
@@ -74,7 +74,7 @@ type Diff struct {
 //
 // Paths in exclude ("/etc/hostname") are left out, with their content.
 func DiffOverlay(upper, lower string, exclude []string) (*Diff, error) {
-	uw, lw, err := openTrees(upper, lower)
+	uw, lw, err := openDiffTrees(upper, lower)
 	if err != nil {
 		return nil, err
 	}
@@ -82,20 +82,20 @@ func DiffOverlay(upper, lower string, exclude []string) (*Diff, error) {
 	defer lw.close()
 	d := &Diff{upper: upper}
 	reported := map[string]bool{}
-	skip, noMtime := excluder(exclude), excludedParents(exclude)
-	err = walk(upper, skip, func(rel string, fi fs.FileInfo) error {
-		if isWhiteout(fi) {
-			d.entries = append(d.entries, layerEntry{rel: rel, kind: entryWhiteout})
+	skip, noMtime := diffExcluder(exclude), diffExcludedParents(exclude)
+	err = diffWalk(upper, skip, func(rel string, fi fs.FileInfo) error {
+		if isOverlayWhiteout(fi) {
+			d.entries = append(d.entries, diffEntry{rel: rel, kind: diffEntryWhiteout})
 			d.add(reported, rel, ChangeDelete)
 			return nil
 		}
-		d.entries = append(d.entries, layerEntry{rel: rel})
+		d.entries = append(d.entries, diffEntry{rel: rel})
 		below, err := lw.lstat(rel)
 		if err != nil {
 			return err
 		}
 		if fi.IsDir() && uw.isOpaque(rel) {
-			d.entries = append(d.entries, layerEntry{rel: rel, kind: entryOpaque})
+			d.entries = append(d.entries, diffEntry{rel: rel, kind: diffEntryOpaque})
 			if below != nil {
 				d.add(reported, rel, ChangeDelete)
 				return nil
@@ -104,7 +104,7 @@ func DiffOverlay(upper, lower string, exclude []string) (*Diff, error) {
 		switch {
 		case below == nil:
 			d.add(reported, rel, ChangeAdd)
-		case fi.IsDir() && below.IsDir() && sameDir(fi, below, noMtime[filepath.ToSlash(rel)]):
+		case fi.IsDir() && below.IsDir() && diffSameDir(fi, below, noMtime[filepath.ToSlash(rel)]):
 			// Only copied up because something below it changed.
 		default:
 			d.add(reported, rel, ChangeModify)
@@ -122,7 +122,7 @@ func DiffOverlay(upper, lower string, exclude []string) (*Diff, error) {
 // against lower ("" for none), comparing metadata as dockerd's naive diff
 // does: owner, mode, size, modification time, link target, device.
 func DiffTrees(upper, lower string, exclude []string) (*Diff, error) {
-	uw, lw, err := openTrees(upper, lower)
+	uw, lw, err := openDiffTrees(upper, lower)
 	if err != nil {
 		return nil, err
 	}
@@ -130,8 +130,8 @@ func DiffTrees(upper, lower string, exclude []string) (*Diff, error) {
 	defer lw.close()
 	d := &Diff{upper: upper}
 	reported := map[string]bool{}
-	skip, noMtime := excluder(exclude), excludedParents(exclude)
-	err = walk(upper, skip, func(rel string, fi fs.FileInfo) error {
+	skip, noMtime := diffExcluder(exclude), diffExcludedParents(exclude)
+	err = diffWalk(upper, skip, func(rel string, fi fs.FileInfo) error {
 		below, err := lw.lstat(rel)
 		if err != nil {
 			return err
@@ -139,24 +139,24 @@ func DiffTrees(upper, lower string, exclude []string) (*Diff, error) {
 		switch {
 		case below == nil:
 			d.add(reported, rel, ChangeAdd)
-		case fi.IsDir() && below.IsDir() && sameDir(fi, below, noMtime[filepath.ToSlash(rel)]):
+		case fi.IsDir() && below.IsDir() && diffSameDir(fi, below, noMtime[filepath.ToSlash(rel)]):
 			return nil
-		case !fi.IsDir() && sameFile(fi, below, func() (string, string, error) { return pairLinks(uw, lw, rel) }):
+		case !fi.IsDir() && diffSameFile(fi, below, func() (string, string, error) { return diffLinks(uw, lw, rel) }):
 			return nil
 		default:
 			d.add(reported, rel, ChangeModify)
 		}
-		d.entries = append(d.entries, layerEntry{rel: rel})
+		d.entries = append(d.entries, diffEntry{rel: rel})
 		return nil
 	})
 	if err == nil && lw.fd >= 0 {
-		err = walk(lower, skip, func(rel string, fi fs.FileInfo) error {
+		err = diffWalk(lower, skip, func(rel string, fi fs.FileInfo) error {
 			now, err := uw.lstat(rel)
 			if err != nil {
 				return err
 			}
 			if now == nil {
-				d.entries = append(d.entries, layerEntry{rel: rel, kind: entryWhiteout})
+				d.entries = append(d.entries, diffEntry{rel: rel, kind: diffEntryWhiteout})
 				d.add(reported, rel, ChangeDelete)
 				if fi.IsDir() {
 					return filepath.SkipDir
@@ -177,7 +177,7 @@ func DiffTrees(upper, lower string, exclude []string) (*Diff, error) {
 }
 
 // excluder tells whether a relative path is one of exclude (absolute).
-func excluder(exclude []string) func(string) bool {
+func diffExcluder(exclude []string) func(string) bool {
 	set := map[string]bool{}
 	for _, e := range exclude {
 		set[path.Clean("/"+e)] = true
@@ -188,7 +188,7 @@ func excluder(exclude []string) func(string) bool {
 // excludedParents are the directories holding excluded paths: making a
 // mount point there changes their modification time, which is then no
 // change of the directory's.
-func excludedParents(exclude []string) map[string]bool {
+func diffExcludedParents(exclude []string) map[string]bool {
 	set := map[string]bool{}
 	for _, e := range exclude {
 		if d := path.Dir(path.Clean("/" + e)); d != "/" {
@@ -204,8 +204,8 @@ func excludedParents(exclude []string) map[string]bool {
 // an openat2 below root that follows no symlink: a running container that
 // swaps a directory for a symlink mid-walk cannot lead it to host files
 // (what vanished or became a symlink in a parent's place is passed over).
-func walk(root string, skip func(string) bool, fn func(rel string, fi fs.FileInfo) error) error {
-	t, err := openLower(root)
+func diffWalk(root string, skip func(string) bool, fn func(rel string, fi fs.FileInfo) error) error {
+	t, err := openDiffTree(root)
 	if err != nil {
 		return err
 	}
@@ -264,12 +264,12 @@ func (d *Diff) sort() {
 	sort.Slice(d.Changes, func(i, j int) bool { return d.Changes[i].Path < d.Changes[j].Path })
 	// Component-wise, a directory's opaque marker right after it: parents
 	// come before children, as a layer needs.
-	key := func(e layerEntry) []string {
+	key := func(e diffEntry) []string {
 		parts := strings.Split(filepath.ToSlash(e.rel), "/")
 		switch e.kind {
-		case entryOpaque:
+		case diffEntryOpaque:
 			parts = append(parts, "")
-		case entryWhiteout:
+		case diffEntryWhiteout:
 			parts[len(parts)-1] = whPrefix + parts[len(parts)-1]
 		}
 		return parts
@@ -288,7 +288,7 @@ func (d *Diff) sort() {
 // Empty tells whether the diff records nothing.
 func (d *Diff) Empty() bool { return len(d.entries) == 0 }
 
-func isWhiteout(fi fs.FileInfo) bool {
+func isOverlayWhiteout(fi fs.FileInfo) bool {
 	if fi.Mode()&fs.ModeCharDevice == 0 {
 		return false
 	}
@@ -296,7 +296,7 @@ func isWhiteout(fi fs.FileInfo) bool {
 	return ok && st.Rdev == 0
 }
 
-func (l lowerTree) isOpaque(rel string) bool {
+func (l diffTree) isOpaque(rel string) bool {
 	fd, err := l.open(rel)
 	if err != nil {
 		return false
@@ -307,25 +307,25 @@ func (l lowerTree) isOpaque(rel string) bool {
 	return err == nil && n == 1 && b[0] == 'y'
 }
 
-func owner(fi fs.FileInfo) (uint32, uint32) {
+func diffOwner(fi fs.FileInfo) (uint32, uint32) {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		return st.Uid, st.Gid
 	}
 	return 0, 0
 }
 
-func sameDir(a, b fs.FileInfo, ignoreMtime bool) bool {
-	au, ag := owner(a)
-	bu, bg := owner(b)
+func diffSameDir(a, b fs.FileInfo, ignoreMtime bool) bool {
+	au, ag := diffOwner(a)
+	bu, bg := diffOwner(b)
 	return a.Mode() == b.Mode() && au == bu && ag == bg && (ignoreMtime || a.ModTime().Equal(b.ModTime()))
 }
 
-func sameFile(a, b fs.FileInfo, links func() (string, string, error)) bool {
+func diffSameFile(a, b fs.FileInfo, links func() (string, string, error)) bool {
 	if a.Mode() != b.Mode() || a.Size() != b.Size() || !a.ModTime().Equal(b.ModTime()) {
 		return false
 	}
-	au, ag := owner(a)
-	bu, bg := owner(b)
+	au, ag := diffOwner(a)
+	bu, bg := diffOwner(b)
 	if au != bu || ag != bg {
 		return false
 	}
@@ -342,7 +342,7 @@ func sameFile(a, b fs.FileInfo, links func() (string, string, error)) bool {
 }
 
 // pairLinks reads the symlink rel in both trees.
-func pairLinks(a, b lowerTree, rel string) (string, string, error) {
+func diffLinks(a, b diffTree, rel string) (string, string, error) {
 	t1, err := a.readlink(rel)
 	if err != nil {
 		return "", "", err
@@ -351,41 +351,41 @@ func pairLinks(a, b lowerTree, rel string) (string, string, error) {
 	return t1, t2, err
 }
 
-// lowerTree looks paths up below a root without following any symlink, so
+// diffTree looks paths up below a root without following any symlink, so
 // that a symlink in one tree never makes the diff look at host files.
-type lowerTree struct{ fd int }
+type diffTree struct{ fd int }
 
 // openTrees opens the upper and lower trees of a diff.
-func openTrees(upper, lower string) (lowerTree, lowerTree, error) {
-	uw, err := openLower(upper)
+func openDiffTrees(upper, lower string) (diffTree, diffTree, error) {
+	uw, err := openDiffTree(upper)
 	if err != nil {
 		return uw, uw, err
 	}
-	lw, err := openLower(lower)
+	lw, err := openDiffTree(lower)
 	if err != nil {
 		uw.close()
 	}
 	return uw, lw, err
 }
 
-func openLower(dir string) (lowerTree, error) {
+func openDiffTree(dir string) (diffTree, error) {
 	if dir == "" {
-		return lowerTree{fd: -1}, nil
+		return diffTree{fd: -1}, nil
 	}
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return lowerTree{}, fmt.Errorf("open %s: %w", dir, err)
+		return diffTree{}, fmt.Errorf("open %s: %w", dir, err)
 	}
-	return lowerTree{fd: fd}, nil
+	return diffTree{fd: fd}, nil
 }
 
-func (l lowerTree) close() {
+func (l diffTree) close() {
 	if l.fd >= 0 {
 		unix.Close(l.fd)
 	}
 }
 
-func (l lowerTree) open(rel string) (int, error) {
+func (l diffTree) open(rel string) (int, error) {
 	return unix.Openat2(l.fd, rel, &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV,
@@ -394,7 +394,7 @@ func (l lowerTree) open(rel string) (int, error) {
 
 // lstat returns rel's info in the tree, nil when it is not there (or only
 // through a symlinked parent).
-func (l lowerTree) lstat(rel string) (fs.FileInfo, error) {
+func (l diffTree) lstat(rel string) (fs.FileInfo, error) {
 	if l.fd < 0 {
 		return nil, nil
 	}
@@ -415,7 +415,7 @@ func (l lowerTree) lstat(rel string) (fs.FileInfo, error) {
 }
 
 // names lists the directory rel ("" for the root), sorted.
-func (l lowerTree) names(rel string) ([]string, error) {
+func (l diffTree) names(rel string) ([]string, error) {
 	if rel == "" {
 		rel = "."
 	}
@@ -439,7 +439,7 @@ func (l lowerTree) names(rel string) ([]string, error) {
 	return names, nil
 }
 
-func (l lowerTree) readlink(rel string) (string, error) {
+func (l diffTree) readlink(rel string) (string, error) {
 	fd, err := l.open(rel)
 	if err != nil {
 		return "", err
@@ -459,7 +459,7 @@ func (l lowerTree) readlink(rel string) (string, error) {
 // user.* xattrs. Content is read from the upper tree without following any
 // symlink in it, so a container's symlinks cannot put host files in a layer.
 func (d *Diff) WriteTar(ctx context.Context, w io.Writer) error {
-	ut, err := openLower(d.upper)
+	ut, err := openDiffTree(d.upper)
 	if err != nil {
 		return err
 	}
@@ -481,16 +481,16 @@ func (d *Diff) WriteTar(ctx context.Context, w io.Writer) error {
 	}
 	for _, e := range d.entries {
 		switch e.kind {
-		case entryUpper:
+		case diffEntryUpper:
 			if dirs[e.rel] {
 				continue
 			}
 			if err := writeUpper(e.rel); err != nil {
 				return err
 			}
-		case entryWhiteout, entryOpaque:
+		case diffEntryWhiteout, diffEntryOpaque:
 			dir, name := filepath.Dir(e.rel), whPrefix+filepath.Base(e.rel)
-			if e.kind == entryOpaque {
+			if e.kind == diffEntryOpaque {
 				dir, name = e.rel, whOpaque
 			}
 			if dir != "." && !dirs[dir] {
@@ -507,7 +507,7 @@ func (d *Diff) WriteTar(ctx context.Context, w io.Writer) error {
 	return tw.Close()
 }
 
-func (d *Diff) writeEntry(tw *tar.Writer, ut lowerTree, rel string, links map[[2]uint64]string, dirs map[string]bool) error {
+func (d *Diff) writeEntry(tw *tar.Writer, ut diffTree, rel string, links map[[2]uint64]string, dirs map[string]bool) error {
 	fd, err := ut.open(rel)
 	if err != nil {
 		return fmt.Errorf("%s: %w", rel, err)
@@ -555,7 +555,7 @@ func (d *Diff) writeEntry(tw *tar.Writer, ut lowerTree, rel string, links map[[2
 		}
 	}
 	if fi.Mode()&fs.ModeSymlink == 0 {
-		readXattrs(fmt.Sprintf("/proc/self/fd/%d", fd), hdr)
+		layerXattrs(fmt.Sprintf("/proc/self/fd/%d", fd), hdr)
 	}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
@@ -576,7 +576,7 @@ func (d *Diff) writeEntry(tw *tar.Writer, ut lowerTree, rel string, links map[[2
 	// size, keeping the tar well-formed.
 	n, err := io.Copy(tw, io.LimitReader(rf, hdr.Size))
 	if err == nil && n < hdr.Size {
-		_, err = io.Copy(tw, io.LimitReader(zeros{}, hdr.Size-n))
+		_, err = io.Copy(tw, io.LimitReader(diffZeros{}, hdr.Size-n))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", rel, err)
@@ -584,16 +584,16 @@ func (d *Diff) writeEntry(tw *tar.Writer, ut lowerTree, rel string, links map[[2
 	return nil
 }
 
-type zeros struct{}
+type diffZeros struct{}
 
-func (zeros) Read(p []byte) (int, error) {
+func (diffZeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
 
 // readXattrs adds the xattrs a layer carries (as dockerd: file
 // capabilities; and user.*) to hdr.
-func readXattrs(p string, hdr *tar.Header) {
+func layerXattrs(p string, hdr *tar.Header) {
 	buf := make([]byte, 4096)
 	n, err := unix.Listxattr(p, buf)
 	if err != nil || n <= 0 {
