@@ -48,8 +48,8 @@ type diffEntryKind int
 
 const (
 	diffEntryUpper    diffEntryKind = iota // the path as it is in the upper tree
-	diffEntryWhiteout                  // ".wh.NAME": NAME was deleted
-	diffEntryOpaque                    // ".wh..wh..opq": the directory hides its lower content
+	diffEntryWhiteout                      // ".wh.NAME": NAME was deleted
+	diffEntryOpaque                        // ".wh..wh..opq": the directory hides its lower content
 )
 
 type diffEntry struct {
