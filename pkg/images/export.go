@@ -149,10 +149,6 @@ func (s *Store) Export(ctx context.Context, w io.Writer, names []string, format 
 	return tw.Close()
 }
 
-func isIndexType(mt string) bool {
-	return mt == ocispec.MediaTypeImageIndex || mt == mediaTypeDockerManifestList
-}
-
 type loadedManifest struct {
 	digest digest.Digest
 	m      ocispec.Manifest
