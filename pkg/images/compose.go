@@ -147,8 +147,8 @@ func (s *Store) Compose(ctx context.Context, o ComposeOptions) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	cfgDesc, err := s.writeBlob(ctx, bytes.NewReader(cfgBytes), ocispec.MediaTypeImageConfig, "", int64(len(cfgBytes)))
-	if err != nil {
+	cfgDesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cfgBytes), Size: int64(len(cfgBytes))}
+	if err := s.writeBlob(ctx, bytes.NewReader(cfgBytes), cfgDesc); err != nil {
 		return Image{}, err
 	}
 	mf := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cfgDesc, Layers: layers}
@@ -159,8 +159,8 @@ func (s *Store) Compose(ctx context.Context, o ComposeOptions) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	target, err := s.writeBlob(ctx, bytes.NewReader(mfBytes), ocispec.MediaTypeImageManifest, "", int64(len(mfBytes)))
-	if err != nil {
+	target := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mfBytes), Size: int64(len(mfBytes))}
+	if err := s.writeBlob(ctx, bytes.NewReader(mfBytes), target); err != nil {
 		return Image{}, err
 	}
 	img := Image{Name: name, Target: target, Config: cfgDesc, ChainID: chain, Size: target.Size + cfgDesc.Size}
