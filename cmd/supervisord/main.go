@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/berthd/berth/pkg/cri"
 	"github.com/berthd/berth/pkg/supervisor"
 )
 
@@ -21,6 +22,7 @@ func main() {
 		logLevel string
 		version  bool
 		runtimes []supervisor.Runtime
+		criAddr  string
 	)
 	flag.StringVar(&cfg.Root, "root", "/var/lib/berth/supervisor", "directory of persistent data")
 	flag.StringVar(&cfg.State, "state", "/run/berth/supervisor", "directory of runtime state")
@@ -53,6 +55,7 @@ func main() {
 	flag.StringVar(&cfg.Distribution.CertsDir, "certs-dir", "/etc/docker/certs.d", "extra registry CAs: DIR/HOST[:PORT]/ca.crt")
 	flag.StringVar(&cfg.Distribution.DockerConfig, "docker-config", "", "docker config.json with registry credentials (default: $DOCKER_CONFIG/config.json)")
 	flag.StringVar(&cfg.Snapshotter, "snapshotter", "overlayfs", "overlayfs (falls back to native when overlayfs does not mount in --root) or native (copies)")
+	flag.StringVar(&criAddr, "cri-address", "", "unix socket to serve Kubernetes' CRI on, in namespace k8s.io (\"\" serves none; e.g. /run/berth/cri.sock)")
 	flag.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.BoolVar(&version, "version", false, "print the version and exit")
 	flag.Parse()
@@ -90,7 +93,34 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cfg.Logger.Info("supervisord serving", "address", cfg.Address, "root", cfg.Root, "state", cfg.State)
+	criDone := make(chan error, 1)
+	if criAddr != "" {
+		c, err := cri.New(cri.Config{
+			Address: criAddr, Supervisor: cfg.Address, SupervisorRoot: cfg.Root,
+			RuntimeVersion: supervisor.Version, Logger: cfg.Logger,
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "supervisord:", err)
+			os.Exit(1)
+		}
+		defer c.Close()
+		go func() {
+			cfg.Logger.Info("CRI serving", "address", criAddr)
+			if err := c.Serve(ctx); err != nil {
+				cfg.Logger.Error("CRI server stopped", "err", err)
+				criDone <- err
+				stop()
+			}
+		}()
+	}
 	err = s.Serve(ctx)
+	select {
+	case cerr := <-criDone:
+		if err == nil {
+			err = cerr
+		}
+	default:
+	}
 	if cerr := s.Close(); err == nil {
 		err = cerr
 	}

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -30,6 +29,7 @@ import (
 	"github.com/berthd/berth/pkg/namespaces"
 	"github.com/berthd/berth/pkg/snapshots"
 	"github.com/berthd/berth/pkg/supervisor/events"
+	"github.com/berthd/berth/pkg/unixsock"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -267,25 +267,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.cfg.Address == "" {
 		return fmt.Errorf("supervisor: no address: %w", errdefs.ErrInvalidArgument)
 	}
-	if err := os.MkdirAll(filepath.Dir(s.cfg.Address), 0o711); err != nil {
-		return fmt.Errorf("supervisor: %w", err)
-	}
-	if st, err := os.Lstat(s.cfg.Address); err == nil {
-		if st.Mode().Type() != fs.ModeSocket {
-			return fmt.Errorf("supervisor: %s exists and is not a socket: %w", s.cfg.Address, errdefs.ErrFailedPrecondition)
-		}
-		if c, err := net.Dial("unix", s.cfg.Address); err == nil {
-			c.Close()
-			return fmt.Errorf("supervisor: another server listens on %s: %w", s.cfg.Address, errdefs.ErrAlreadyExists)
-		}
-		os.Remove(s.cfg.Address)
-	}
-	l, err := net.Listen("unix", s.cfg.Address)
+	l, err := unixsock.Listen(s.cfg.Address)
 	if err != nil {
-		return fmt.Errorf("supervisor: listen: %w", err)
-	}
-	if err := os.Chmod(s.cfg.Address, 0o660); err != nil {
-		l.Close()
 		return fmt.Errorf("supervisor: %w", err)
 	}
 	s.mu.Lock()
