@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/berthd/berth/pkg/cri"
+	"github.com/berthd/berth/pkg/sockperm"
 	"github.com/berthd/berth/pkg/supervisor"
 )
 
@@ -23,10 +24,14 @@ func main() {
 		version  bool
 		runtimes []supervisor.Runtime
 		criAddr  string
+		group    string
 	)
 	flag.StringVar(&cfg.Root, "root", "/var/lib/berth/supervisor", "directory of persistent data")
 	flag.StringVar(&cfg.State, "state", "/run/berth/supervisor", "directory of runtime state")
 	flag.StringVar(&cfg.Address, "address", "/run/berth/supervisord.sock", "unix socket to serve the API on")
+	groupHelp := "group of the socket, a name or gid (mode 0660; root's only when the default group does not exist)"
+	flag.StringVar(&group, "G", sockperm.DefaultGroup, groupHelp)
+	flag.StringVar(&group, "group", sockperm.DefaultGroup, groupHelp)
 	flag.StringVar(&cfg.RuntimePath, "runtime-path", "", "path of berth's runtime (default: `runtime` next to this binary)")
 	flag.StringVar(&cfg.ShimBinary, "shim-path", "", "path of the shim (default: `shim` next to this binary)")
 	flag.StringVar(&cfg.DefaultRuntime, "default-runtime", "", "default runtime name (default: berth)")
@@ -83,6 +88,17 @@ func main() {
 		}
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "G" || f.Name == "group" })
+	gid, note, err := sockperm.Group(group, explicit)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "supervisord:", err)
+		os.Exit(2)
+	}
+	if note != "" {
+		cfg.Logger.Warn(note)
+	}
+	cfg.SocketGID = gid
 
 	s, err := supervisor.New(cfg)
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/berthd/berth/pkg/metadata"
 	"github.com/berthd/berth/pkg/namespaces"
 	"github.com/berthd/berth/pkg/snapshots"
+	"github.com/berthd/berth/pkg/sockperm"
 	"github.com/berthd/berth/pkg/supervisor/events"
 	"github.com/berthd/berth/pkg/unixsock"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
@@ -54,6 +55,8 @@ type Config struct {
 	Root    string // persistent data (content, snapshots, metadata)
 	State   string // runtime state (bundles, shim sockets), lost on reboot
 	Address string // unix socket to serve on; "" serves nothing (Serve fails)
+	// SocketGID is the socket's group (mode 0660, owner root; 0: root's only).
+	SocketGID int
 	// Runtimes, by name. When nil: "berth" (RuntimePath, or the `runtime`
 	// binary next to this executable) and "runc"/"crun" when in PATH.
 	Runtimes       []Runtime
@@ -269,6 +272,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	l, err := unixsock.Listen(s.cfg.Address)
 	if err != nil {
+		return fmt.Errorf("supervisor: listen: %w", err)
+	}
+	if err := sockperm.Apply(s.cfg.Address, s.cfg.SocketGID); err != nil {
+		l.Close()
 		return fmt.Errorf("supervisor: %w", err)
 	}
 	s.mu.Lock()

@@ -153,4 +153,3 @@ func (c *chunkWriter) flush() error {
 	c.buf = c.buf[:0]
 	return err
 }
-
