@@ -1,5 +1,5 @@
 GO ?= go
-BINARIES := runtime shim supervisord engined ctl
+BINARIES := runtime shim supervisord engined ctl pause
 PROTOS := $(sort $(shell find proto -name "*.proto"))
 
 .PHONY: all build deps proto proto-check test test-unit test-integration test-e2e demo bench clean $(BINARIES)
@@ -8,8 +8,12 @@ all: build
 
 build: $(BINARIES)
 
-$(BINARIES):
+$(filter-out pause,$(BINARIES)):
 	CGO_ENABLED=1 $(GO) build -trimpath -o bin/$@ ./cmd/$@
+
+# The pod sandbox's process is bind-mounted into an empty rootfs: static.
+pause:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/$@ ./cmd/$@
 
 deps:
 	./scripts/deps.sh

@@ -38,6 +38,15 @@ type Config struct {
 	// RuntimeVersion is reported by Version.
 	RuntimeVersion string
 	Logger         *slog.Logger
+	// State is where pods' network namespaces and files live (tmpfs,
+	// like supervisord's --state).
+	State string
+	// PauseBinary is the static pause program of pod sandboxes.
+	PauseBinary string
+	// CNIConfDir and CNIBinDirs: pod networking (DefaultCNIConfDir and
+	// DefaultCNIBinDirs when empty).
+	CNIConfDir string
+	CNIBinDirs []string
 }
 
 // Server is a CRI server.
@@ -52,6 +61,9 @@ type Server struct {
 
 	mu      sync.Mutex
 	podCIDR string // from UpdateRuntimeConfig
+
+	locks locks // one lifecycle call at a time per pod or container
+	names locks // the names of pods, the names of a pod's containers
 }
 
 // New makes a server that talks to the supervisor at cfg.Supervisor.
@@ -61,6 +73,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.State == "" {
+		return nil, fmt.Errorf("cri: a state directory is required: %w", errdefs.ErrInvalidArgument)
+	}
+	if cfg.CNIConfDir == "" {
+		cfg.CNIConfDir = DefaultCNIConfDir
+	}
+	if len(cfg.CNIBinDirs) == 0 {
+		cfg.CNIBinDirs = DefaultCNIBinDirs
 	}
 	sup, err := client.New(cfg.Supervisor, client.WithNamespace(Namespace))
 	if err != nil {
