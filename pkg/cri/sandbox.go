@@ -17,6 +17,7 @@ import (
 
 	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 	"github.com/berthd/berth/pkg/netns"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
@@ -121,6 +122,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 			return nil, err
 		}
 	}
+	failpoint.Hit("cri-pod-network-set-up")
 	if _, err := s.sup.TaskService().Create(ctx, &supervisorv1.CreateTaskRequest{ContainerId: id}); err != nil {
 		return nil, fmt.Errorf("pod %s: pause container: %w", id, err)
 	}
@@ -248,6 +250,8 @@ func (s *Server) releaseNetwork(ctx context.Context, r record) error {
 	}
 	return netns.Remove(p)
 }
+
+func (s *Server) releaseOrphanNetns(id string) error { return netns.Remove(s.netnsPath(id)) }
 
 // stopTask stops a container's process: sig, then SIGKILL after timeout
 // seconds (at once when 0). A task that is not there or has exited is

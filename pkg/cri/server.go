@@ -105,9 +105,14 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 }
 
 // Serve listens on cfg.Address (0660; a stale socket is removed) until ctx
-// is done.
+// is done, after recovery (recoverState).
 func (s *Server) Serve(ctx context.Context) error {
 	addr := s.cfg.Address
+	// The socket appears once the supervisor answers and what a crash
+	// left half made is undone: a kubelet that sees it can use it.
+	if err := s.recoverState(ctx); err != nil {
+		return fmt.Errorf("cri: %w", err)
+	}
 	l, err := unixsock.Listen(addr)
 	if err != nil {
 		return fmt.Errorf("cri: %w", err)

@@ -49,13 +49,13 @@ type record struct {
 	c *supervisorv1.Container
 }
 
-func (r record) id() string              { return r.c.GetId() }
-func (r record) label(k string) string   { return r.c.GetLabels()[k] }
-func (r record) kind() string            { return r.label(labelKind) }
-func (r record) state() string           { return r.label(labelState) }
-func (r record) sandboxID() string       { return r.label(labelSandbox) }
-func (r record) createdAt() int64        { n, _ := strconv.ParseInt(r.label(labelCreated), 10, 64); return n }
-func (r record) startedAt() int64        { n, _ := strconv.ParseInt(r.label(labelStarted), 10, 64); return n }
+func (r record) id() string            { return r.c.GetId() }
+func (r record) label(k string) string { return r.c.GetLabels()[k] }
+func (r record) kind() string          { return r.label(labelKind) }
+func (r record) state() string         { return r.label(labelState) }
+func (r record) sandboxID() string     { return r.label(labelSandbox) }
+func (r record) createdAt() int64      { n, _ := strconv.ParseInt(r.label(labelCreated), 10, 64); return n }
+func (r record) startedAt() int64      { n, _ := strconv.ParseInt(r.label(labelStarted), 10, 64); return n }
 func (r record) decode(m proto.Message) error {
 	if err := protojson.Unmarshal([]byte(r.label(labelConfig)), m); err != nil {
 		return fmt.Errorf("record %s: CRI config: %w", r.id(), err)
