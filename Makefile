@@ -2,7 +2,7 @@ GO ?= go
 BINARIES := runtime shim supervisord engined ctl pause
 PROTOS := $(sort $(shell find proto -name "*.proto"))
 
-.PHONY: all build deps proto proto-check test test-unit test-integration test-e2e demo bench clean $(BINARIES)
+.PHONY: all build deps proto proto-check test test-unit test-integration test-e2e test-cri critest demo bench clean $(BINARIES)
 
 all: build
 
@@ -31,7 +31,7 @@ proto:
 proto-check: proto
 	git diff --exit-code -- proto
 
-test: deps proto-check test-unit test-integration test-e2e
+test: deps proto-check test-unit test-integration test-e2e test-cri
 
 test-unit:
 	$(GO) test -count=1 ./pkg/... ./cmd/... ./test/image/...
@@ -46,6 +46,14 @@ test-integration: build
 
 test-e2e: build
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 20m ./test/e2e/...
+
+# critest against supervisord's CRI server: CI runs the specs listed in
+# scripts/critest-ci.focus (short); `make critest` the whole suite.
+test-cri: build
+	./scripts/critest.sh --ginkgo.focus="$$(paste -sd'|' scripts/critest-ci.focus)"
+
+critest: build
+	./scripts/critest.sh
 
 demo: deps build
 	./scripts/demo.sh

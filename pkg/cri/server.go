@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/cri-streaming/pkg/streaming"
 
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -47,6 +49,9 @@ type Config struct {
 	// DefaultCNIBinDirs when empty).
 	CNIConfDir string
 	CNIBinDirs []string
+	// StreamAddress is where the streaming server of Exec, Attach and
+	// PortForward listens (DefaultStreamAddress when empty).
+	StreamAddress string
 }
 
 // Server is a CRI server.
@@ -61,6 +66,9 @@ type Server struct {
 
 	mu      sync.Mutex
 	podCIDR string // from UpdateRuntimeConfig
+
+	stream         streaming.Server
+	streamListener net.Listener
 
 	locks locks // one lifecycle call at a time per pod or container
 	names locks // the names of pods, the names of a pod's containers
@@ -83,11 +91,18 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.CNIBinDirs) == 0 {
 		cfg.CNIBinDirs = DefaultCNIBinDirs
 	}
+	if cfg.StreamAddress == "" {
+		cfg.StreamAddress = DefaultStreamAddress
+	}
 	sup, err := client.New(cfg.Supervisor, client.WithNamespace(Namespace))
 	if err != nil {
 		return nil, fmt.Errorf("cri: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, sup: sup}
+	if err := s.startStreaming(); err != nil {
+		sup.Close()
+		return nil, fmt.Errorf("cri: %w", err)
+	}
 	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.unaryInterceptor))
 	runtimeapi.RegisterRuntimeServiceServer(s.grpc, s)
 	runtimeapi.RegisterImageServiceServer(s.grpc, s)
@@ -137,5 +152,6 @@ func (s *Server) Serve(ctx context.Context) error {
 // Close stops serving and closes the supervisor connection.
 func (s *Server) Close() error {
 	s.grpc.Stop()
+	s.streamListener.Close()
 	return s.sup.Close()
 }
