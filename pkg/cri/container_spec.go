@@ -390,6 +390,18 @@ func containerSpec(in ctrSpecInput) ([]byte, error) {
 	if sc.GetReadonlyPaths() != nil {
 		s.Linux.ReadonlyPaths = sc.GetReadonlyPaths()
 	}
+	// A mount that propagates needs the container's root to propagate too
+	// (the runtime's default is private).
+	for _, m := range cfg.GetMounts() {
+		switch m.GetPropagation() {
+		case runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL:
+			s.Linux.RootfsPropagation = "rshared"
+		case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
+			if s.Linux.RootfsPropagation == "" {
+				s.Linux.RootfsPropagation = "rslave"
+			}
+		}
+	}
 	ns := sc.GetNamespaceOptions()
 	if in.netnsPath != "" && ns.GetNetwork() != runtimeapi.NamespaceMode_NODE {
 		s.Linux.Namespaces = append(s.Linux.Namespaces,
