@@ -440,3 +440,9 @@ func (c *Client) Update(ctx context.Context, resources []byte) error {
 	_, err := c.shim.Update(ctx, &shimv1.UpdateRequest{Resources: resources})
 	return errdefs.FromGRPC(err)
 }
+
+// ReopenLog has the shim open the container's log file again.
+func (c *Client) ReopenLog(ctx context.Context) error {
+	_, err := c.shim.ReopenLog(ctx, &shimv1.ReopenLogRequest{})
+	return errdefs.FromGRPC(err)
+}

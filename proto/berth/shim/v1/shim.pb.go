@@ -1677,6 +1677,78 @@ func (*UpdateResponse) Descriptor() ([]byte, []int) {
 	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{29}
 }
 
+type ReopenLogRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenLogRequest) Reset() {
+	*x = ReopenLogRequest{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenLogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenLogRequest) ProtoMessage() {}
+
+func (x *ReopenLogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenLogRequest.ProtoReflect.Descriptor instead.
+func (*ReopenLogRequest) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{30}
+}
+
+type ReopenLogResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenLogResponse) Reset() {
+	*x = ReopenLogResponse{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenLogResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenLogResponse) ProtoMessage() {}
+
+func (x *ReopenLogResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenLogResponse.ProtoReflect.Descriptor instead.
+func (*ReopenLogResponse) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{31}
+}
+
 var File_berth_shim_v1_shim_proto protoreflect.FileDescriptor
 
 const file_berth_shim_v1_shim_proto_rawDesc = "" +
@@ -1778,7 +1850,9 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\x05execs\x18\x01 \x03(\v2\x1c.berth.shim.v1.StateResponseR\x05execs\"-\n" +
 	"\rUpdateRequest\x12\x1c\n" +
 	"\tresources\x18\x01 \x01(\fR\tresources\"\x10\n" +
-	"\x0eUpdateResponse*k\n" +
+	"\x0eUpdateResponse\"\x12\n" +
+	"\x10ReopenLogRequest\"\x13\n" +
+	"\x11ReopenLogResponse*k\n" +
 	"\x06Status\x12\x12\n" +
 	"\x0eSTATUS_UNKNOWN\x10\x00\x12\x12\n" +
 	"\x0eSTATUS_CREATED\x10\x01\x12\x12\n" +
@@ -1788,7 +1862,7 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\tLogFormat\x12\x18\n" +
 	"\x14LOG_FORMAT_JSON_FILE\x10\x00\x12\x12\n" +
 	"\x0eLOG_FORMAT_CRI\x10\x01\x12\x13\n" +
-	"\x0fLOG_FORMAT_NONE\x10\x022\xb2\b\n" +
+	"\x0fLOG_FORMAT_NONE\x10\x022\x82\t\n" +
 	"\x04Shim\x12E\n" +
 	"\x06Create\x12\x1c.berth.shim.v1.CreateRequest\x1a\x1d.berth.shim.v1.CreateResponse\x12B\n" +
 	"\x05Start\x12\x1b.berth.shim.v1.StartRequest\x1a\x1c.berth.shim.v1.StartResponse\x12B\n" +
@@ -1805,7 +1879,8 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\x06Resume\x12\x1c.berth.shim.v1.ResumeRequest\x1a\x1d.berth.shim.v1.ResumeResponse\x12?\n" +
 	"\x04Exec\x12\x1a.berth.shim.v1.ExecRequest\x1a\x1b.berth.shim.v1.ExecResponse\x12N\n" +
 	"\tListExecs\x12\x1f.berth.shim.v1.ListExecsRequest\x1a .berth.shim.v1.ListExecsResponse\x12E\n" +
-	"\x06Update\x12\x1c.berth.shim.v1.UpdateRequest\x1a\x1d.berth.shim.v1.UpdateResponseB4Z2github.com/berthd/berth/proto/berth/shim/v1;shimv1b\x06proto3"
+	"\x06Update\x12\x1c.berth.shim.v1.UpdateRequest\x1a\x1d.berth.shim.v1.UpdateResponse\x12N\n" +
+	"\tReopenLog\x12\x1f.berth.shim.v1.ReopenLogRequest\x1a .berth.shim.v1.ReopenLogResponseB4Z2github.com/berthd/berth/proto/berth/shim/v1;shimv1b\x06proto3"
 
 var (
 	file_berth_shim_v1_shim_proto_rawDescOnce sync.Once
@@ -1820,7 +1895,7 @@ func file_berth_shim_v1_shim_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_shim_v1_shim_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_berth_shim_v1_shim_proto_goTypes = []any{
 	(Status)(0),                // 0: berth.shim.v1.Status
 	(LogFormat)(0),             // 1: berth.shim.v1.LogFormat
@@ -1855,11 +1930,13 @@ var file_berth_shim_v1_shim_proto_goTypes = []any{
 	(*ListExecsResponse)(nil),  // 30: berth.shim.v1.ListExecsResponse
 	(*UpdateRequest)(nil),      // 31: berth.shim.v1.UpdateRequest
 	(*UpdateResponse)(nil),     // 32: berth.shim.v1.UpdateResponse
-	nil,                        // 33: berth.shim.v1.CreateRequest.LogAttrsEntry
+	(*ReopenLogRequest)(nil),   // 33: berth.shim.v1.ReopenLogRequest
+	(*ReopenLogResponse)(nil),  // 34: berth.shim.v1.ReopenLogResponse
+	nil,                        // 35: berth.shim.v1.CreateRequest.LogAttrsEntry
 }
 var file_berth_shim_v1_shim_proto_depIdxs = []int32{
 	1,  // 0: berth.shim.v1.CreateRequest.log_format:type_name -> berth.shim.v1.LogFormat
-	33, // 1: berth.shim.v1.CreateRequest.log_attrs:type_name -> berth.shim.v1.CreateRequest.LogAttrsEntry
+	35, // 1: berth.shim.v1.CreateRequest.log_attrs:type_name -> berth.shim.v1.CreateRequest.LogAttrsEntry
 	0,  // 2: berth.shim.v1.StateResponse.status:type_name -> berth.shim.v1.Status
 	2,  // 3: berth.shim.v1.AttachChunk.stream:type_name -> berth.shim.v1.AttachChunk.Stream
 	8,  // 4: berth.shim.v1.ListExecsResponse.execs:type_name -> berth.shim.v1.StateResponse
@@ -1878,23 +1955,25 @@ var file_berth_shim_v1_shim_proto_depIdxs = []int32{
 	27, // 17: berth.shim.v1.Shim.Exec:input_type -> berth.shim.v1.ExecRequest
 	29, // 18: berth.shim.v1.Shim.ListExecs:input_type -> berth.shim.v1.ListExecsRequest
 	31, // 19: berth.shim.v1.Shim.Update:input_type -> berth.shim.v1.UpdateRequest
-	4,  // 20: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
-	6,  // 21: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
-	8,  // 22: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
-	10, // 23: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
-	12, // 24: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
-	14, // 25: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
-	16, // 26: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
-	18, // 27: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
-	20, // 28: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
-	22, // 29: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
-	24, // 30: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
-	26, // 31: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
-	28, // 32: berth.shim.v1.Shim.Exec:output_type -> berth.shim.v1.ExecResponse
-	30, // 33: berth.shim.v1.Shim.ListExecs:output_type -> berth.shim.v1.ListExecsResponse
-	32, // 34: berth.shim.v1.Shim.Update:output_type -> berth.shim.v1.UpdateResponse
-	20, // [20:35] is the sub-list for method output_type
-	5,  // [5:20] is the sub-list for method input_type
+	33, // 20: berth.shim.v1.Shim.ReopenLog:input_type -> berth.shim.v1.ReopenLogRequest
+	4,  // 21: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
+	6,  // 22: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
+	8,  // 23: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
+	10, // 24: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
+	12, // 25: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
+	14, // 26: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
+	16, // 27: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
+	18, // 28: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
+	20, // 29: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
+	22, // 30: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
+	24, // 31: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
+	26, // 32: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
+	28, // 33: berth.shim.v1.Shim.Exec:output_type -> berth.shim.v1.ExecResponse
+	30, // 34: berth.shim.v1.Shim.ListExecs:output_type -> berth.shim.v1.ListExecsResponse
+	32, // 35: berth.shim.v1.Shim.Update:output_type -> berth.shim.v1.UpdateResponse
+	34, // 36: berth.shim.v1.Shim.ReopenLog:output_type -> berth.shim.v1.ReopenLogResponse
+	21, // [21:37] is the sub-list for method output_type
+	5,  // [5:21] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -1911,7 +1990,7 @@ func file_berth_shim_v1_shim_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_shim_v1_shim_proto_rawDesc), len(file_berth_shim_v1_shim_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   31,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

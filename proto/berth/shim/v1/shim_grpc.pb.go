@@ -37,6 +37,7 @@ const (
 	Shim_Exec_FullMethodName       = "/berth.shim.v1.Shim/Exec"
 	Shim_ListExecs_FullMethodName  = "/berth.shim.v1.Shim/ListExecs"
 	Shim_Update_FullMethodName     = "/berth.shim.v1.Shim/Update"
+	Shim_ReopenLog_FullMethodName  = "/berth.shim.v1.Shim/ReopenLog"
 )
 
 // ShimClient is the client API for Shim service.
@@ -86,6 +87,10 @@ type ShimClient interface {
 	// container (`runtime update --resources -`). They apply to the whole
 	// container, its execs included, which share its cgroups.
 	Update(ctx context.Context, in *UpdateRequest, opts ...grpc.CallOption) (*UpdateResponse, error)
+	// ReopenLog opens the log file at its path again (after someone moved
+	// it away, as the kubelet's log rotation does); records go to the new
+	// file from then on. FailedPrecondition when the container has no log.
+	ReopenLog(ctx context.Context, in *ReopenLogRequest, opts ...grpc.CallOption) (*ReopenLogResponse, error)
 }
 
 type shimClient struct {
@@ -258,6 +263,16 @@ func (c *shimClient) Update(ctx context.Context, in *UpdateRequest, opts ...grpc
 	return out, nil
 }
 
+func (c *shimClient) ReopenLog(ctx context.Context, in *ReopenLogRequest, opts ...grpc.CallOption) (*ReopenLogResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReopenLogResponse)
+	err := c.cc.Invoke(ctx, Shim_ReopenLog_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ShimServer is the server API for Shim service.
 // All implementations must embed UnimplementedShimServer
 // for forward compatibility.
@@ -305,6 +320,10 @@ type ShimServer interface {
 	// container (`runtime update --resources -`). They apply to the whole
 	// container, its execs included, which share its cgroups.
 	Update(context.Context, *UpdateRequest) (*UpdateResponse, error)
+	// ReopenLog opens the log file at its path again (after someone moved
+	// it away, as the kubelet's log rotation does); records go to the new
+	// file from then on. FailedPrecondition when the container has no log.
+	ReopenLog(context.Context, *ReopenLogRequest) (*ReopenLogResponse, error)
 	mustEmbedUnimplementedShimServer()
 }
 
@@ -359,6 +378,9 @@ func (UnimplementedShimServer) ListExecs(context.Context, *ListExecsRequest) (*L
 }
 func (UnimplementedShimServer) Update(context.Context, *UpdateRequest) (*UpdateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Update not implemented")
+}
+func (UnimplementedShimServer) ReopenLog(context.Context, *ReopenLogRequest) (*ReopenLogResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReopenLog not implemented")
 }
 func (UnimplementedShimServer) mustEmbedUnimplementedShimServer() {}
 func (UnimplementedShimServer) testEmbeddedByValue()              {}
@@ -633,6 +655,24 @@ func _Shim_Update_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Shim_ReopenLog_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReopenLogRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShimServer).ReopenLog(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shim_ReopenLog_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShimServer).ReopenLog(ctx, req.(*ReopenLogRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Shim_ServiceDesc is the grpc.ServiceDesc for Shim service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -691,6 +731,10 @@ var Shim_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Update",
 			Handler:    _Shim_Update_Handler,
+		},
+		{
+			MethodName: "ReopenLog",
+			Handler:    _Shim_ReopenLog_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
