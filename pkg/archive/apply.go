@@ -541,7 +541,7 @@ func (a *applier) create(hdr *tar.Header, tr io.Reader, pfd int, base, rel strin
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
 		// After chown, which clears setuid bits.
-		if err := unix.Fchmodat(pfd, base, mode, 0); err != nil {
+		if err := chmodNoFollow(pfd, base, mode); err != nil {
 			return fmt.Errorf("chmod: %w", err)
 		}
 	}
