@@ -217,3 +217,139 @@ func TestCpHostileSymlinks(t *testing.T) {
 		t.Errorf("the symlinked entry left the target directory: %s", errOut)
 	}
 }
+
+// ctl cp has docker's rules: file into a dir, onto a file, a dir into a
+// new name and into a dir, "/." both ways, -L, -a, and "-" as a tar on
+// stdin and stdout.
+func TestCpCtl(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	host := filepath.Join(s.root, "host")
+	cpHostTree(t, host)
+	os.Symlink("d", filepath.Join(host, "ld"))
+	s.mustRun("run", "-d", "--name", "cc", "-v", "ctlvol:/data", "busybox", "sleep", "1000")
+	s.mustRun("cp", filepath.Join(host, "f"), "cc:/tmp/")
+	s.mustRun("cp", filepath.Join(host, "f"), "cc:/tmp/renamed")
+	s.mustRun("cp", filepath.Join(host, "d"), "cc:/tmp/newdir")
+	s.mustRun("cp", filepath.Join(host, "d"), "cc:/tmp/newdir")
+	s.mustRun("cp", filepath.Join(host, "d")+"/.", "cc:/data")
+	s.mustRun("cp", "-L", filepath.Join(host, "ld"), "cc:/tmp/")
+	s.mustRun("cp", filepath.Join(host, "ld"), "cc:/tmp/sl")
+	want := map[string]string{
+		"/tmp/f": "hello\n", "/tmp/renamed": "hello\n", "/tmp/newdir/g": "gee\n",
+		"/tmp/newdir/d/g": "gee\n", "/data/g": "gee\n", "/tmp/ld/g": "gee\n",
+	}
+	for p, w := range want {
+		if out, errOut, _ := s.docker("exec", "cc", "cat", p); out != w {
+			t.Errorf("%s: %q %s", p, out, errOut)
+		}
+	}
+	if got := readHostFile(t, filepath.Join(s.root, "eng", "volumes", "ctlvol", "_data", "g")); got != "gee\n" {
+		t.Errorf("volume: %q", got)
+	}
+	if got := s.mustDocker("exec", "cc", "readlink", "/tmp/sl"); got != "d\n" {
+		t.Errorf("symlink copied without -L: %q", got)
+	}
+	if _, errOut, code := s.run("cp", filepath.Join(host, "d"), "cc:/tmp/f"); code == 0 || !strings.Contains(errOut, "cannot copy directory") {
+		t.Errorf("dir onto a file: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := s.run("cp", filepath.Join(host, "f"), "cc:/nope/"); code == 0 || !strings.Contains(errOut, "Could not find the file /nope") && !strings.Contains(errOut, "no such directory") {
+		t.Errorf("file into a missing dir: exit %d %s", code, errOut)
+	}
+
+	out := filepath.Join(s.root, "out")
+	os.MkdirAll(out, 0o755)
+	s.mustRun("cp", "cc:/tmp/newdir", out)
+	s.mustRun("cp", "cc:/tmp/newdir/.", filepath.Join(out, "flat"))
+	s.mustRun("cp", "cc:/tmp/f", filepath.Join(out, "file"))
+	for p, w := range map[string]string{"newdir/g": "gee\n", "newdir/d/g": "gee\n", "flat/g": "gee\n", "file": "hello\n"} {
+		if got := readHostFile(t, filepath.Join(out, p)); got != w {
+			t.Errorf("out %s: %q", p, got)
+		}
+	}
+	if _, errOut, code := s.run("cp", "cc:/nope", out); code == 0 || !strings.Contains(errOut, "Could not find the file /nope in container cc") {
+		t.Errorf("missing source: exit %d %s", code, errOut)
+	}
+
+	// "-": a tar out on stdout, the same tar in from stdin.
+	tarOut := s.mustRun("cp", "cc:/tmp/newdir", "-")
+	names := tarNames(t, []byte(tarOut))
+	if strings.Join(names, ",") != "newdir/,newdir/d/,newdir/d/g,newdir/g" {
+		t.Errorf("tar names: %v", names)
+	}
+	cmd := s.ctl("cp", "-", "cc:/data")
+	cmd.Stdin = strings.NewReader(tarOut)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cp - : %v %s", err, b)
+	}
+	if got := readHostFile(t, filepath.Join(s.root, "eng", "volumes", "ctlvol", "_data", "newdir", "d", "g")); got != "gee\n" {
+		t.Errorf("stdin tar into the volume: %q", got)
+	}
+	cmd = s.ctl("cp", "-", "cc:/tmp/f")
+	cmd.Stdin = strings.NewReader(tarOut)
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "must be a directory") {
+		t.Errorf("stdin tar onto a file: %v %s", err, b)
+	}
+
+	owned := filepath.Join(s.root, "owned")
+	os.WriteFile(owned, []byte("o\n"), 0o600)
+	os.Chown(owned, 1234, 2345)
+	s.mustRun("cp", "-a", owned, "cc:/tmp/")
+	if got := s.mustDocker("exec", "cc", "stat", "-c", "%u:%g", "/tmp/owned"); got != "1234:2345\n" {
+		t.Errorf("-a owner: %q", got)
+	}
+}
+
+func tarNames(t *testing.T, b []byte) []string {
+	t.Helper()
+	var names []string
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, h.Name)
+	}
+	return names
+}
+
+// docker-py's put_archive and get_archive.
+func TestCpDockerPy(t *testing.T) {
+	py := requireDockerPy(t)
+	s := newStack(t)
+	s.loadBusybox()
+	s.runDockerPy(py, `
+import io, sys, tarfile, docker
+c = docker.DockerClient(base_url=sys.argv[1])
+ct = c.containers.create("busybox", ["true"], name="pycp")
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as tf:
+    data = b"from python\n"
+    ti = tarfile.TarInfo("dir/hello.txt"); ti.size = len(data); ti.mode = 0o640
+    tf.addfile(ti, io.BytesIO(data))
+assert ct.put_archive("/tmp", buf.getvalue())
+bits, stat = ct.get_archive("/tmp/dir")
+assert stat["name"] == "dir", stat
+assert stat["mode"] & 0o20000000000, stat
+raw = b"".join(bits)
+with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+    names = tf.getnames()
+    assert names == ["dir", "dir/hello.txt"], names
+    m = tf.getmember("dir/hello.txt")
+    assert m.mode == 0o640, oct(m.mode)
+    assert tf.extractfile(m).read() == b"from python\n"
+try:
+    ct.get_archive("/nope")
+    raise SystemExit("no error for a missing path")
+except docker.errors.NotFound as e:
+    assert "Could not find the file /nope" in str(e), e
+try:
+    ct.put_archive("/tmp/dir/hello.txt", buf.getvalue())
+    raise SystemExit("no error for a file as target")
+except docker.errors.APIError as e:
+    assert e.status_code == 400 and "extraction point is not a directory" in str(e), e
+ct.remove()
+print("ok")
+`)
+}
