@@ -59,7 +59,7 @@ func openCpPath(root int, p string) (cpTarget, unix.Stat_t, error) {
 	}
 	if err := unix.Fstatat(t.dirfd, t.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		t.close()
-		if err == unix.ENOENT {
+		if err == unix.ENOENT || err == unix.ENOTDIR {
 			err = fmt.Errorf("%s: %w: %w", abs, err, errdefs.ErrNotFound)
 		}
 		return cpTarget{}, st, err
