@@ -2,10 +2,13 @@ package supervisor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
@@ -144,6 +147,11 @@ func (cs *containersService) ExtractToDir(stream grpc.ClientStreamingServer[pb.E
 	if first.Chown {
 		opts.Chown = &archive.Owner{UID: int(first.Uid), GID: int(first.Gid)}
 	}
+	c, err := cs.s.getContainer(ctx, first.Id)
+	if err != nil {
+		return err
+	}
+	opts.NoDevices = !mayMknod(c.Spec)
 	r := &recvReader{buf: first.Data, recv: stream.Recv}
 	err = cs.s.withContainerFS(ctx, first.Id, true, func(root int) error {
 		fd, err := archive.OpenInRoot(root, cpPath(first.Path), true)
@@ -216,4 +224,21 @@ func (r *recvReader) Read(p []byte) (int, error) {
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
 	return n, nil
+}
+
+// mayMknod says whether the container could make device nodes itself
+// (CAP_MKNOD, no user namespace): cp may create only what it could.
+func mayMknod(spec []byte) bool {
+	var sp specs.Spec
+	if json.Unmarshal(spec, &sp) != nil || sp.Process == nil || sp.Process.Capabilities == nil {
+		return false
+	}
+	if sp.Linux != nil {
+		for _, ns := range sp.Linux.Namespaces {
+			if ns.Type == specs.UserNamespace {
+				return false
+			}
+		}
+	}
+	return slices.Contains(sp.Process.Capabilities.Bounding, "CAP_MKNOD")
 }

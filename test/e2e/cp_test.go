@@ -82,6 +82,17 @@ func TestCpDockerRunning(t *testing.T) {
 		t.Errorf("-a owner: %q", got)
 	}
 
+	// A running read-only container: its rootfs and :ro mounts refuse.
+	ro := filepath.Join(s.root, "robind")
+	os.MkdirAll(ro, 0o755)
+	s.mustDocker("run", "-d", "--name", "rro", "--read-only", "-v", ro+":/robind:ro", "busybox", "sleep", "1000")
+	if _, errOut, code := s.docker("cp", filepath.Join(host, "f"), "rro:/tmp/"); code == 0 || !strings.Contains(errOut, "container rootfs is marked read-only") {
+		t.Errorf("cp into a running read-only rootfs: exit %d %q", code, errOut)
+	}
+	if _, errOut, code := s.docker("cp", filepath.Join(host, "f"), "rro:/robind/"); code == 0 || !strings.Contains(errOut, "mounted volume is marked read-only") {
+		t.Errorf("cp into a running :ro bind: exit %d %q", code, errOut)
+	}
+
 	_, errOut, code := s.docker("cp", "cr:/nope", out)
 	if code == 0 || !strings.Contains(errOut, "Could not find the file /nope in container cr") {
 		t.Errorf("cp of a missing path: exit %d %q", code, errOut)
@@ -206,6 +217,18 @@ func TestCpHostileSymlinks(t *testing.T) {
 		if code != tc.status {
 			t.Errorf("%s tar: %d %s", tc.name, code, body)
 		}
+	}
+	// Device nodes: only where the container could make them itself.
+	s.mustDocker("run", "-d", "--name", "nomknod", "--cap-drop", "MKNOD", "busybox", "sleep", "1000")
+	var dev bytes.Buffer
+	tw := tar.NewWriter(&dev)
+	tw.WriteHeader(&tar.Header{Name: "null2", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 3})
+	tw.Close()
+	if code, body := s.http("PUT", "/containers/nomknod/archive?path=/tmp", "application/x-tar", dev.Bytes()); code != http.StatusBadRequest || !strings.Contains(body, "device node") {
+		t.Errorf("device node into a container without CAP_MKNOD: %d %s", code, body)
+	}
+	if code, body := s.http("PUT", "/containers/run/archive?path=/tmp", "application/x-tar", dev.Bytes()); code != http.StatusOK {
+		t.Errorf("device node into a container with CAP_MKNOD: %d %s", code, body)
 	}
 	if _, err := os.Stat("/etc/tar-" + probe); err == nil {
 		t.Fatalf("hostile tar wrote /etc/tar-%s on the host", probe)

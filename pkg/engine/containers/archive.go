@@ -44,7 +44,7 @@ func (d *Daemon) StatPath(ctx context.Context, ref, path string) (*container.Pat
 	}
 	st, err := d.sup.StatContainerPath(ctx, c.ID, path)
 	if err != nil {
-		return nil, cpError(err, ref, path)
+		return nil, cpError(err, c.ID, ref, path)
 	}
 	return pathStat(st), nil
 }
@@ -58,7 +58,7 @@ func (d *Daemon) ArchivePath(ctx context.Context, ref, path string) (*container.
 	}
 	st, rc, err := d.sup.ArchiveContainerPath(ctx, c.ID, path)
 	if err != nil {
-		return nil, nil, cpError(err, ref, path)
+		return nil, nil, cpError(err, c.ID, ref, path)
 	}
 	d.emit(c, "archive-path", nil)
 	return pathStat(st), rc, nil
@@ -96,24 +96,30 @@ func (d *Daemon) ExtractToDir(ctx context.Context, ref, path string, opts Extrac
 		req.Chown, req.Uid, req.Gid = true, u.UID, u.GID
 	}
 	if err := d.sup.ExtractToContainerDir(ctx, req, r); err != nil {
-		return cpError(err, ref, path)
+		return cpError(err, c.ID, ref, path)
 	}
 	d.emit(c, "extract-to-dir", nil)
 	return nil
 }
 
-// cpError gives a missing path dockerd's words; the other errors keep
-// their class.
-func cpError(err error, ref, path string) error {
+// cpError gives a missing path dockerd's words, and the others the
+// supervisor's reason without its own prefix (the container's ID, the
+// path) and class suffix, as dockerd words them; the class stays.
+func cpError(err error, id, ref, path string) error {
 	if errdefs.IsNotFound(err) {
 		return &msgError{msg: fmt.Sprintf("Could not find the file %s in container %s", path, ref), class: errdefs.ErrNotFound}
 	}
-	for _, m := range []string{"extraction point is not a directory", "container rootfs is marked read-only", "mounted volume is marked read-only"} {
-		if strings.Contains(err.Error(), m) {
-			return &msgError{msg: m, class: err}
-		}
+	if !errdefs.IsInvalidArgument(err) && !errdefs.IsFailedPrecondition(err) {
+		return err
 	}
-	return err
+	msg := err.Error()
+	for _, p := range []string{fmt.Sprintf("container %s path %s: ", id, path), fmt.Sprintf("container %s extract to %s: ", id, path)} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	for _, c := range []error{errdefs.ErrInvalidArgument, errdefs.ErrFailedPrecondition} {
+		msg = strings.TrimSuffix(msg, ": "+c.Error())
+	}
+	return &msgError{msg: msg, class: err}
 }
 
 func pathStat(st *supervisorv1.ContainerPathStat) *container.PathStat {
