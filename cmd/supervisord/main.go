@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/berthd/berth/pkg/cri"
+	"github.com/berthd/berth/pkg/sockperm"
 	"github.com/berthd/berth/pkg/supervisor"
 )
 
@@ -21,10 +23,15 @@ func main() {
 		logLevel string
 		version  bool
 		runtimes []supervisor.Runtime
+		criAddr  string
+		group    string
 	)
 	flag.StringVar(&cfg.Root, "root", "/var/lib/berth/supervisor", "directory of persistent data")
 	flag.StringVar(&cfg.State, "state", "/run/berth/supervisor", "directory of runtime state")
 	flag.StringVar(&cfg.Address, "address", "/run/berth/supervisord.sock", "unix socket to serve the API on")
+	groupHelp := "group of the socket, a name or gid (mode 0660; root's only when the default group does not exist)"
+	flag.StringVar(&group, "G", sockperm.DefaultGroup, groupHelp)
+	flag.StringVar(&group, "group", sockperm.DefaultGroup, groupHelp)
 	flag.StringVar(&cfg.RuntimePath, "runtime-path", "", "path of berth's runtime (default: `runtime` next to this binary)")
 	flag.StringVar(&cfg.ShimBinary, "shim-path", "", "path of the shim (default: `shim` next to this binary)")
 	flag.StringVar(&cfg.DefaultRuntime, "default-runtime", "", "default runtime name (default: berth)")
@@ -53,6 +60,7 @@ func main() {
 	flag.StringVar(&cfg.Distribution.CertsDir, "certs-dir", "/etc/docker/certs.d", "extra registry CAs: DIR/HOST[:PORT]/ca.crt")
 	flag.StringVar(&cfg.Distribution.DockerConfig, "docker-config", "", "docker config.json with registry credentials (default: $DOCKER_CONFIG/config.json)")
 	flag.StringVar(&cfg.Snapshotter, "snapshotter", "overlayfs", "overlayfs (falls back to native when overlayfs does not mount in --root) or native (copies)")
+	flag.StringVar(&criAddr, "cri-address", "", "unix socket to serve Kubernetes' CRI on, in namespace k8s.io (\"\" serves none; e.g. /run/berth/cri.sock)")
 	flag.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.BoolVar(&version, "version", false, "print the version and exit")
 	flag.Parse()
@@ -80,6 +88,17 @@ func main() {
 		}
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "G" || f.Name == "group" })
+	gid, note, err := sockperm.Group(group, explicit)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "supervisord:", err)
+		os.Exit(2)
+	}
+	if note != "" {
+		cfg.Logger.Warn(note)
+	}
+	cfg.SocketGID = gid
 
 	s, err := supervisor.New(cfg)
 	if err != nil {
@@ -90,7 +109,34 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	cfg.Logger.Info("supervisord serving", "address", cfg.Address, "root", cfg.Root, "state", cfg.State)
+	criDone := make(chan error, 1)
+	if criAddr != "" {
+		c, err := cri.New(cri.Config{
+			Address: criAddr, Supervisor: cfg.Address, SupervisorRoot: cfg.Root,
+			RuntimeVersion: supervisor.Version, Logger: cfg.Logger,
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "supervisord:", err)
+			os.Exit(1)
+		}
+		defer c.Close()
+		go func() {
+			cfg.Logger.Info("CRI serving", "address", criAddr)
+			if err := c.Serve(ctx); err != nil {
+				cfg.Logger.Error("CRI server stopped", "err", err)
+				criDone <- err
+				stop()
+			}
+		}()
+	}
 	err = s.Serve(ctx)
+	select {
+	case cerr := <-criDone:
+		if err == nil {
+			err = cerr
+		}
+	default:
+	}
 	if cerr := s.Close(); err == nil {
 		err = cerr
 	}

@@ -37,6 +37,9 @@ const (
 	// RemoveWhiteouts deletes what a whiteout hides. Use it when applying into
 	// a mounted (merged) filesystem.
 	RemoveWhiteouts
+	// KeepWhiteouts gives ".wh." names no meaning: they are plain entries,
+	// as in the archives `docker cp` sends.
+	KeepWhiteouts
 )
 
 const (
@@ -47,6 +50,22 @@ const (
 // Options of Apply.
 type Options struct {
 	Whiteouts WhiteoutMode
+	// NoOverwriteDirNonDir refuses an entry that would replace a directory
+	// with a non-directory or the reverse (docker cp's noOverwriteDirNonDir).
+	NoOverwriteDirNonDir bool
+	// Chown, when set, owns every entry by Chown.UID:Chown.GID instead of
+	// the owner the tar names.
+	Chown *Owner
+}
+
+// Owner is a numeric user and group.
+type Owner struct{ UID, GID int }
+
+func (a *applier) owner(hdr *tar.Header) (int, int) {
+	if a.opts.Chown != nil {
+		return a.opts.Chown.UID, a.opts.Chown.GID
+	}
+	return hdr.Uid, hdr.Gid
 }
 
 // Result of Apply.
@@ -156,19 +175,28 @@ func (a *applier) cachedParent(rel string) (int, string, error) {
 
 // Apply extracts the (possibly compressed) layer tar r into dir.
 func Apply(ctx context.Context, dir string, r io.Reader, opts Options) (Result, error) {
-	dr, err := Decompress(r)
-	if err != nil {
-		return Result{}, err
-	}
-	defer dr.Close()
-	dg := digest.SHA256.Digester()
-	cr := &countReader{r: io.TeeReader(dr, dg.Hash())}
-
 	rootfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return Result{}, fmt.Errorf("apply layer: open %s: %w", dir, err)
 	}
 	defer unix.Close(rootfd)
+	return ApplyAt(ctx, rootfd, r, opts)
+}
+
+// ApplyAt extracts the (possibly compressed) tar r below the directory fd
+// rootfd, which every entry stays in.
+func ApplyAt(ctx context.Context, rootfd int, r io.Reader, opts Options) (Result, error) {
+	dr, err := Decompress(r)
+	if err != nil {
+		return Result{}, err
+	}
+	defer dr.Close()
+	return applyAt(ctx, rootfd, dr, opts)
+}
+
+func applyAt(ctx context.Context, rootfd int, dr io.Reader, opts Options) (Result, error) {
+	dg := digest.SHA256.Digester()
+	cr := &countReader{r: io.TeeReader(dr, dg.Hash())}
 	a := &applier{rootfd: rootfd, opts: opts, written: map[string]bool{}, dirOK: map[string]bool{}, cfd: -1}
 	defer a.invalidate()
 
@@ -297,7 +325,7 @@ func (a *applier) entry(hdr *tar.Header, tr io.Reader) error {
 	if rel == "" || rel == "." {
 		return nil // the root itself: keep the target's metadata
 	}
-	whiteout := strings.HasPrefix(path.Base(rel), whPrefix)
+	whiteout := a.opts.Whiteouts != KeepWhiteouts && strings.HasPrefix(path.Base(rel), whPrefix)
 	if whiteout || (hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA && hdr.Typeflag != tar.TypeDir) {
 		a.invalidate()
 	}
@@ -321,7 +349,7 @@ func (a *applier) entry(hdr *tar.Header, tr io.Reader) error {
 	}
 
 	// Whiteouts.
-	if base == whOpaque {
+	if whiteout && base == whOpaque {
 		if a.opts.Whiteouts == OverlayWhiteouts {
 			return unix.Setxattr(procPath(pfd, ""), "trusted.overlay.opaque", []byte("y"), 0)
 		}
@@ -339,7 +367,7 @@ func (a *applier) entry(hdr *tar.Header, tr io.Reader) error {
 		}
 		return nil
 	}
-	if strings.HasPrefix(base, whPrefix) {
+	if whiteout {
 		name := strings.TrimPrefix(base, whPrefix)
 		if name == "" || name == "." || name == ".." {
 			return fmt.Errorf("bad whiteout: %w", errdefs.ErrInvalidArgument)
@@ -370,6 +398,13 @@ func (a *applier) entry(hdr *tar.Header, tr io.Reader) error {
 func (a *applier) replace(hdr *tar.Header, pfd int, base string) error {
 	var st unix.Stat_t
 	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+		if a.opts.NoOverwriteDirNonDir && isDir != (hdr.Typeflag == tar.TypeDir) {
+			if isDir {
+				return fmt.Errorf("cannot overwrite directory %q with non-directory %q: %w", base, hdr.Name, errdefs.ErrInvalidArgument)
+			}
+			return fmt.Errorf("cannot overwrite non-directory %q with directory %q: %w", base, hdr.Name, errdefs.ErrInvalidArgument)
+		}
 		if !(hdr.Typeflag == tar.TypeDir && st.Mode&unix.S_IFMT == unix.S_IFDIR) {
 			// Something goes (a directory, or a symlink paths went
 			// through): every path resolves anew; pfd itself stays valid.
@@ -405,7 +440,8 @@ func (a *applier) regular(hdr *tar.Header, tr io.Reader, pfd int, base, rel stri
 		return err
 	}
 	a.written[rel] = true
-	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil && !errors.Is(err, unix.EPERM) {
+	uid, gid := a.owner(hdr)
+	if err := unix.Fchown(fd, uid, gid); err != nil && !errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("chown: %w", err)
 	}
 	if len(hdr.PAXRecords) > 0 {
@@ -496,7 +532,8 @@ func (a *applier) create(hdr *tar.Header, tr io.Reader, pfd int, base, rel strin
 	a.written[rel] = true
 
 	// Metadata: owner, mode, xattrs, times, never following the entry.
-	if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil && !errors.Is(err, unix.EPERM) {
+	uid, gid := a.owner(hdr)
+	if err := unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil && !errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("lchown: %w", err)
 	}
 	if err := setXattrs(procPath(pfd, base), hdr); err != nil {

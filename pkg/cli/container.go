@@ -25,7 +25,9 @@ func newContainerCommand(c *CLI) *cobra.Command {
 	rm.Aliases = []string{"remove"}
 	cmd.AddCommand(
 		newAttachCommand(c),
+		newCommitCommand(c),
 		newCreateCommand(c),
+		newDiffCommand(c),
 		newExecCommand(c),
 		newExportCommand(c),
 		newInspectCommand(c),

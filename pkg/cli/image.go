@@ -34,6 +34,7 @@ func newImageCommand(c *CLI) *cobra.Command {
 		newHistoryCommand(c),
 		newSaveCommand(c),
 		newLoadCommand(c),
+		newImportCommand(c),
 	)
 	return cmd
 }

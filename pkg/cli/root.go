@@ -17,7 +17,7 @@ import (
 // DefaultHost is engined's default socket.
 const DefaultHost = "unix:///run/berth/engined.sock"
 
-// HostEnv overrides the default host, as DOCKER_HOST does for docker.
+// HostEnv overrides the default host, before DOCKER_HOST.
 const HostEnv = "BERTH_HOST"
 
 // Version of ctl.
@@ -26,6 +26,7 @@ var Version = "0.1.0-dev"
 // CLI holds the global options and the streams.
 type CLI struct {
 	Host     string
+	TLS      TLSOptions
 	Out, Err io.Writer
 	In       io.Reader
 	client   *client.Client
@@ -49,9 +50,20 @@ func (c *CLI) Client() (*client.Client, error) {
 		host = os.Getenv(HostEnv)
 	}
 	if host == "" {
+		host = os.Getenv("DOCKER_HOST")
+	}
+	if host == "" {
 		host = DefaultHost
 	}
-	cl, err := client.New(client.WithHost(host), client.WithAPIVersionNegotiation())
+	opts := []client.Opt{client.WithAPIVersionNegotiation()}
+	hc, err := c.TLS.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	if hc != nil {
+		opts = append(opts, client.WithHTTPClient(hc))
+	}
+	cl, err := client.New(append(opts, client.WithHost(host))...)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +84,8 @@ func NewRootCommand(c *CLI) *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &StatusError{Code: 125, Msg: fmt.Sprintf("%s\n\nUsage:  %s\n\nRun '%s --help' for more information", err, cmd.UseLine(), cmd.CommandPath())}
 	})
-	root.PersistentFlags().StringVarP(&c.Host, "host", "H", "", "engine socket to connect to (default $"+HostEnv+" or "+DefaultHost+")")
+	root.PersistentFlags().StringVarP(&c.Host, "host", "H", "", "engine to connect to: unix://PATH or tcp://HOST:PORT (default $"+HostEnv+", $DOCKER_HOST or "+DefaultHost+")")
+	addTLSFlags(root, &c.TLS)
 	root.AddCommand(
 		newLoadCommand(c),
 		newImagesCommand(c),
@@ -83,6 +96,9 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newHistoryCommand(c),
 		newSaveCommand(c),
 		newExportCommand(c),
+		newCommitCommand(c),
+		newDiffCommand(c),
+		newImportCommand(c),
 		newImageCommand(c),
 		newSystemCommand(c),
 		newRunCommand(c),

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/berthd/berth/pkg/client"
@@ -21,6 +20,7 @@ import (
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/engine/network"
 	"github.com/berthd/berth/pkg/engine/volume"
+	"github.com/berthd/berth/pkg/sockperm"
 )
 
 // Namespace is the supervisor namespace the engine keeps its containers in.
@@ -36,14 +36,17 @@ const (
 
 // Config of engined.
 type Config struct {
-	Host       string // unix://PATH
+	// Hosts are the -H addresses: unix://PATH, tcp://HOST[:PORT].
+	Hosts      []string
 	DataRoot   string
 	ExecRoot   string
 	Supervisor string // unix://PATH
 	Version    string
 	Commit     string
-	// SocketGroup owns the socket (-1 or unset: the process's group).
+	// SocketGID is the group of the unix sockets (0: root's only).
 	SocketGID int
+	// TLS of tcp:// hosts.
+	TLS TLS
 	// InitPath is the docker-init for --init ("" looks for docker-init or
 	// tini-static on the PATH); Init gives every container one by default.
 	InitPath string
@@ -62,11 +65,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	path, ok := strings.CutPrefix(cfg.Host, "unix://")
-	if !ok && strings.Contains(cfg.Host, "://") {
-		return fmt.Errorf("host %q: only unix:// sockets are supported", cfg.Host)
+	if len(cfg.Hosts) == 0 {
+		cfg.Hosts = []string{DefaultHost}
 	}
-	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot, filepath.Dir(path)} {
+	plan, err := planHosts(cfg.Hosts, cfg.TLS)
+	if err != nil {
+		return err
+	}
+	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot} {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return err
 		}
@@ -90,7 +96,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer d.Close()
 
-	l, err := Listen(path, cfg.SocketGID)
+	listeners, socks, err := plan.listen(cfg.SocketGID, cfg.Log)
 	if err != nil {
 		return err
 	}
@@ -103,9 +109,11 @@ func Run(ctx context.Context, cfg Config) error {
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	cfg.Log.Info("engined listening", "socket", path, "supervisor", cfg.Supervisor)
+	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		go func() { errc <- srv.Serve(l) }()
+	}
+	cfg.Log.Info("engined listening", "hosts", cfg.Hosts, "supervisor", cfg.Supervisor)
 	select {
 	case err := <-errc:
 		return err
@@ -115,7 +123,9 @@ func Run(ctx context.Context, cfg Config) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err = srv.Shutdown(sctx)
-	os.Remove(path)
+	for _, p := range socks {
+		os.Remove(p)
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		srv.Close()
 		return nil
@@ -123,8 +133,12 @@ func Run(ctx context.Context, cfg Config) error {
 	return err
 }
 
-// Listen creates the unix socket at path (replacing a stale one), mode 0660.
+// Listen creates the unix socket at path (replacing a stale one), root:gid
+// mode 0660.
 func Listen(path string, gid int) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
+		return nil, err
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
 	}
@@ -132,15 +146,9 @@ func Listen(path string, gid int) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(path, 0o660); err != nil {
+	if err := sockperm.Apply(path, gid); err != nil {
 		l.Close()
 		return nil, err
-	}
-	if gid > 0 {
-		if err := os.Chown(path, -1, gid); err != nil {
-			l.Close()
-			return nil, err
-		}
 	}
 	return l, nil
 }

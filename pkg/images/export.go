@@ -149,10 +149,6 @@ func (s *Store) Export(ctx context.Context, w io.Writer, names []string, format 
 	return tw.Close()
 }
 
-func isIndexType(mt string) bool {
-	return mt == ocispec.MediaTypeImageIndex || mt == mediaTypeDockerManifestList
-}
-
 type loadedManifest struct {
 	digest digest.Digest
 	m      ocispec.Manifest
@@ -249,8 +245,14 @@ func (s *Store) walkIndex(ctx context.Context, d ocispec.Descriptor, add func(di
 // Create records name for target, as `docker tag` does: the config and
 // chain ID are those of the image already recorded with that target.
 // AlreadyExists if name is taken (by another target) unless overwrite.
+//
+// A name that is a digest must be the image's ID: the image is then kept
+// without a name (what an untag of an image a container still uses leaves).
 func (s *Store) Create(ctx context.Context, name string, target ocispec.Descriptor, overwrite bool) (Image, error) {
 	n, err := Normalize(name)
+	if d, derr := digest.Parse(name); derr == nil {
+		n, err = d.String(), nil
+	}
 	if err != nil {
 		return Image{}, err
 	}
@@ -267,6 +269,9 @@ func (s *Store) Create(ctx context.Context, name string, target ocispec.Descript
 	}
 	if src == nil {
 		return Image{}, fmt.Errorf("tag %s: no image has target %s: %w", n, target.Digest, errdefs.ErrNotFound)
+	}
+	if _, derr := digest.Parse(n); derr == nil && n != src.Config.Digest.String() {
+		return Image{}, fmt.Errorf("tag %s: a digest name must be the image's ID %s: %w", n, src.Config.Digest, errdefs.ErrInvalidArgument)
 	}
 	if old, err := s.Get(ctx, n); err == nil && old.Name == n && !overwrite {
 		if old.Target.Digest == target.Digest {

@@ -72,9 +72,10 @@ func dockerArchive(t *testing.T, tags []string, layers [][]byte, mutate func(cfg
 		mutate(cfg, files)
 	}
 	cb, _ := json.Marshal(cfg)
-	files["cfg.json"] = cb
+	cfgName := digest.FromBytes(cb).Encoded() + ".json"
+	files[cfgName] = cb
 	if _, ok := files["manifest.json"]; !ok {
-		mb, _ := json.Marshal([]map[string]any{{"Config": "cfg.json", "RepoTags": tags, "Layers": names}})
+		mb, _ := json.Marshal([]map[string]any{{"Config": cfgName, "RepoTags": tags, "Layers": names}})
 		files["manifest.json"] = mb
 	}
 	var fl []file

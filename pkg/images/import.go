@@ -2,7 +2,6 @@ package images
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/berthd/berth/pkg/content"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 )
 
 const (
@@ -36,12 +36,19 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("import: "+format+": %w", append(args, errdefs.ErrInvalidArgument)...)
 }
 
-// archiveFile is an image archive spooled to disk, with the position of
-// every file it holds.
+// archiveFile is an image archive spooled to disk, with the position and
+// the sha256 of every file it holds (hashed while indexing, which reads every
+// byte anyway), so that the whole archive is checked before anything of it
+// is stored.
 type archiveFile struct {
 	f       *os.File
-	entries map[string]*tar.Header
-	offsets map[string]int64
+	entries map[string]*archiveEntry
+}
+
+type archiveEntry struct {
+	hdr    *tar.Header
+	offset int64
+	sha256 digest.Digest // regular files only
 }
 
 type countReader struct {
@@ -55,8 +62,10 @@ func (c *countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+func cleanName(name string) string { return strings.TrimPrefix(path.Clean("/"+name), "/") }
+
 func indexArchive(f *os.File) (*archiveFile, error) {
-	a := &archiveFile{f: f, entries: map[string]*tar.Header{}, offsets: map[string]int64{}}
+	a := &archiveFile{f: f, entries: map[string]*archiveEntry{}}
 	cr := &countReader{r: f}
 	tr := tar.NewReader(cr)
 	for {
@@ -67,12 +76,19 @@ func indexArchive(f *os.File) (*archiveFile, error) {
 		if err != nil {
 			return nil, invalid("reading archive: %v", err)
 		}
-		name := strings.TrimPrefix(path.Clean("/"+hdr.Name), "/")
-		a.entries[name] = hdr
 		// archive/tar reads nothing ahead: the data of this entry starts here.
-		a.offsets[name] = cr.n
-		if _, err := io.Copy(io.Discard, tr); err != nil {
+		e := &archiveEntry{hdr: hdr, offset: cr.n}
+		a.entries[cleanName(hdr.Name)] = e
+		var w io.Writer = io.Discard
+		h := digest.SHA256.Digester()
+		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA {
+			w = h.Hash()
+		}
+		if _, err := io.Copy(w, tr); err != nil {
 			return nil, invalid("reading archive entry %q: %v", hdr.Name, err)
+		}
+		if w != io.Discard {
+			e.sha256 = h.Digest()
 		}
 	}
 	if len(a.entries) == 0 {
@@ -81,27 +97,76 @@ func indexArchive(f *os.File) (*archiveFile, error) {
 	return a, nil
 }
 
-// open returns the data of the archive file name, following symlinks
-// (docker save links identical layers) within the archive.
-func (a *archiveFile) open(name string) (*io.SectionReader, int64, error) {
-	name = strings.TrimPrefix(path.Clean("/"+name), "/")
+// resolve finds the regular file name stands for, following symlinks and
+// hardlinks (docker save links identical layers) within the archive.
+func (a *archiveFile) resolve(name string) (*archiveEntry, error) {
+	name = cleanName(name)
 	for range 8 {
-		hdr, ok := a.entries[name]
+		e, ok := a.entries[name]
 		if !ok {
-			return nil, 0, invalid("archive has no file %q", name)
+			return nil, invalid("archive has no file %q", name)
 		}
-		switch hdr.Typeflag {
+		switch e.hdr.Typeflag {
 		case tar.TypeReg, tar.TypeRegA:
-			return io.NewSectionReader(a.f, a.offsets[name], hdr.Size), hdr.Size, nil
+			return e, nil
 		case tar.TypeSymlink:
-			name = strings.TrimPrefix(path.Clean("/"+path.Join(path.Dir(name), hdr.Linkname)), "/")
+			name = cleanName(path.Join(path.Dir(name), e.hdr.Linkname))
 		case tar.TypeLink:
-			name = strings.TrimPrefix(path.Clean("/"+hdr.Linkname), "/")
+			name = cleanName(e.hdr.Linkname)
 		default:
-			return nil, 0, invalid("archive entry %q is not a file", name)
+			return nil, invalid("archive entry %q is not a file", name)
 		}
 	}
-	return nil, 0, invalid("archive entry %q: too many links", name)
+	return nil, invalid("archive entry %q: too many links", name)
+}
+
+func (a *archiveFile) reader(e *archiveEntry) *io.SectionReader {
+	return io.NewSectionReader(a.f, e.offset, e.hdr.Size)
+}
+
+// open returns the data of the archive file name.
+func (a *archiveFile) open(name string) (*io.SectionReader, int64, error) {
+	e, err := a.resolve(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	return a.reader(e), e.hdr.Size, nil
+}
+
+// digestOf is the digest of e's data with alg: sha256 was computed while
+// indexing, any other algorithm is computed now.
+func (a *archiveFile) digestOf(e *archiveEntry, alg digest.Algorithm) (digest.Digest, error) {
+	if alg == digest.SHA256 {
+		return e.sha256, nil
+	}
+	if !alg.Available() {
+		return "", invalid("digest algorithm %q is not supported", alg)
+	}
+	d, err := alg.FromReader(a.reader(e))
+	if err != nil {
+		return "", fmt.Errorf("import: %w", err)
+	}
+	return d, nil
+}
+
+// verify checks that the file name has the descriptor's size (when size >=
+// 0) and digest.
+func (a *archiveFile) verify(name, what string, want digest.Digest, size int64) (*archiveEntry, error) {
+	e, err := a.resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	if size >= 0 && e.hdr.Size != size {
+		return nil, sizeMismatch(what, size, e.hdr.Size)
+	}
+	got, err := a.digestOf(e, want.Algorithm())
+	if err != nil {
+		return nil, err
+	}
+	if got != want {
+		return nil, digestMismatch(what, want, got)
+	}
+	return e, nil
 }
 
 func (a *archiveFile) readJSON(name string, v any) ([]byte, error) {
@@ -123,10 +188,13 @@ func (a *archiveFile) readJSON(name string, v any) ([]byte, error) {
 }
 
 // Import reads an image archive from r: a docker-archive (`docker save`) or
-// an OCI image layout tar. It stores every blob verified, unpacks the layers
-// and records the names; name names an image the archive leaves unnamed. On
-// error no name is recorded (blobs and unpacked layers already written stay,
-// verified, for garbage collection).
+// an OCI image layout tar. Every image of the archive is checked whole
+// first (names, JSON, media types against their descriptors, sizes and
+// digests of every blob, config file names), so a refused archive stores
+// nothing; then the blobs are stored, the layers unpacked and the names
+// recorded. A layer found hostile only while it is applied fails the import
+// with no name recorded; the blobs and layers stored before it stay,
+// verified, for garbage collection.
 func (s *Store) Import(ctx context.Context, r io.Reader, name string) ([]Image, error) {
 	if name != "" {
 		n, err := Normalize(name)
@@ -151,24 +219,86 @@ func (s *Store) Import(ctx context.Context, r io.Reader, name string) ([]Image, 
 	if err != nil {
 		return nil, err
 	}
-	var imgs []Image
+	var plans []imagePlan
 	switch {
 	case a.entries["index.json"] != nil && a.entries["oci-layout"] != nil:
 		// Also what `docker save` writes since Docker 25 (beside a
 		// manifest.json): the OCI index keeps the manifests' digests.
-		imgs, err = s.importOCI(ctx, a, name)
+		plans, err = planOCI(a, name)
 	case a.entries["manifest.json"] != nil:
-		imgs, err = s.importDocker(ctx, a, name)
+		plans, err = planDocker(a, name)
 	default:
 		return nil, invalid("neither a docker-archive (manifest.json) nor an OCI layout (oci-layout, index.json)")
 	}
 	if err != nil {
 		return nil, err
 	}
+	failpoint.Hit("load-checked")
+	var imgs []Image
+	for _, p := range plans {
+		img, err := s.store(ctx, a, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range p.names {
+			img.Name = n
+			imgs = append(imgs, img)
+		}
+	}
 	if err := s.record(ctx, imgs); err != nil {
 		return nil, fmt.Errorf("import: recording images: %w", err)
 	}
 	return imgs, nil
+}
+
+// imagePlan is one image of an archive, checked: what to store, in order.
+type imagePlan struct {
+	names          []string
+	layers         []planLayer
+	diffIDs        []digest.Digest
+	blobs          []planBlob // top index ... manifest, config: stored after the layers, last first
+	target, config ocispec.Descriptor
+	size           int64
+}
+
+type planLayer struct {
+	desc  ocispec.Descriptor
+	entry *archiveEntry
+}
+
+type planBlob struct {
+	desc ocispec.Descriptor
+	body []byte
+}
+
+// store writes a checked image's blobs (verified again by the content
+// store), unpacks its layers, and returns it unnamed.
+func (s *Store) store(ctx context.Context, a *archiveFile, p imagePlan) (Image, error) {
+	up := s.startUnpack(ctx, p.diffIDs)
+	for _, l := range p.layers {
+		if err := s.writeBlob(ctx, a.reader(l.entry), l.desc); err != nil {
+			up.abort()
+			return Image{}, fmt.Errorf("layer %s: %w", l.desc.Digest, err)
+		}
+		up.add(l.desc)
+	}
+	chain, err := up.wait()
+	if err != nil {
+		return Image{}, fmt.Errorf("import: %w", err)
+	}
+	for i := len(p.blobs) - 1; i >= 0; i-- {
+		if err := s.writeBlob(ctx, bytes.NewReader(p.blobs[i].body), p.blobs[i].desc); err != nil {
+			return Image{}, err
+		}
+	}
+	return Image{Target: p.target, Config: p.config, ChainID: chain, Size: p.size}, nil
+}
+
+func (s *Store) writeBlob(ctx context.Context, r io.Reader, d ocispec.Descriptor) error {
+	if _, err := s.content.Write(ctx, r, d.Digest, d.Size); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	return nil
 }
 
 type dockerManifest struct {
@@ -177,7 +307,63 @@ type dockerManifest struct {
 	Layers   []string
 }
 
-func (s *Store) importDocker(ctx context.Context, a *archiveFile, name string) ([]Image, error) {
+// configNameDigest is the digest a docker-archive's config file is named
+// by: "<hex>.json" (docker save before 25, podman, skopeo) or
+// "blobs/<alg>/<hex>" (docker save 25+).
+func configNameDigest(name string) (digest.Digest, bool) {
+	name = cleanName(name)
+	if d, ok := blobNameDigest(name); ok {
+		return d, true
+	}
+	hex, ok := strings.CutSuffix(name, ".json")
+	if !ok || strings.Contains(hex, "/") {
+		return "", false
+	}
+	d := digest.NewDigestFromEncoded(digest.SHA256, hex)
+	return d, d.Validate() == nil
+}
+
+// blobNameDigest is the digest of an archive path blobs/<alg>/<hex>.
+func blobNameDigest(name string) (digest.Digest, bool) {
+	parts := strings.Split(cleanName(name), "/")
+	if len(parts) != 3 || parts[0] != "blobs" {
+		return "", false
+	}
+	d := digest.NewDigestFromEncoded(digest.Algorithm(parts[1]), parts[2])
+	return d, content.CheckDigest(d) == nil
+}
+
+// layerMediaType finds a docker-archive layer's media type from its magic
+// bytes.
+func (a *archiveFile) layerMediaType(e *archiveEntry) string {
+	magic := make([]byte, 4)
+	n, _ := a.reader(e).ReadAt(magic, 0)
+	switch magic = magic[:n]; {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		return ocispec.MediaTypeImageLayerGzip
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return ocispec.MediaTypeImageLayerZstd
+	}
+	return ocispec.MediaTypeImageLayer
+}
+
+// checkDiffID compares an uncompressed layer's digest with its diff ID now,
+// before anything is stored (a compressed one is checked while unpacking).
+func (a *archiveFile) checkDiffID(l planLayer, diffID digest.Digest) error {
+	if !isUncompressedLayer(l.desc.MediaType) {
+		return nil
+	}
+	got, err := a.digestOf(l.entry, diffID.Algorithm())
+	if err != nil {
+		return err
+	}
+	if got != diffID {
+		return invalid("layer %s: uncompressed digest %s does not match diff ID %s", l.desc.Digest, got, diffID)
+	}
+	return nil
+}
+
+func planDocker(a *archiveFile, name string) ([]imagePlan, error) {
 	var manifests []dockerManifest
 	if _, err := a.readJSON("manifest.json", &manifests); err != nil {
 		return nil, err
@@ -185,117 +371,78 @@ func (s *Store) importDocker(ctx context.Context, a *archiveFile, name string) (
 	if len(manifests) == 0 {
 		return nil, invalid("manifest.json lists no image")
 	}
-	var imgs []Image
+	var plans []imagePlan
 	for _, m := range manifests {
 		var cfg ocispec.Image
 		cfgBytes, err := a.readJSON(m.Config, &cfg)
 		if err != nil {
 			return nil, err
 		}
+		// The config's name is the image ID docker shows: it must be what
+		// the content is, or the archive names an image it does not hold.
+		want, ok := configNameDigest(m.Config)
+		if !ok {
+			return nil, invalid("config file %q is not named by a digest (<hex>.json or blobs/<alg>/<hex>)", m.Config)
+		}
+		if got := want.Algorithm().FromBytes(cfgBytes); got != want {
+			return nil, invalid("config file %q: its name is not the digest of its content: expected %s, got %s", m.Config, want, got)
+		}
 		if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 			return nil, invalid("%s: %d layers but config lists %d diff IDs", m.Config, len(m.Layers), len(cfg.RootFS.DiffIDs))
 		}
-		cfgDesc, err := s.writeBlob(ctx, bytes.NewReader(cfgBytes), ocispec.MediaTypeImageConfig, "", int64(len(cfgBytes)))
-		if err != nil {
-			return nil, err
-		}
+		p := imagePlan{diffIDs: cfg.RootFS.DiffIDs}
+		p.config = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cfgBytes), Size: int64(len(cfgBytes))}
 		mf := ocispec.Manifest{
 			Versioned: specs.Versioned{SchemaVersion: 2},
 			MediaType: ocispec.MediaTypeImageManifest,
-			Config:    cfgDesc,
+			Config:    p.config,
 			Layers:    []ocispec.Descriptor{},
 		}
-		up := s.startUnpack(ctx, cfg.RootFS.DiffIDs)
-		for _, l := range m.Layers {
-			r, size, err := a.open(l)
+		for i, l := range m.Layers {
+			e, err := a.resolve(l)
 			if err != nil {
-				up.abort()
 				return nil, err
 			}
-			d, err := s.writeBlob(ctx, r, "", "", size)
-			if err != nil {
-				up.abort()
-				return nil, fmt.Errorf("layer %s: %w", l, err)
+			d := ocispec.Descriptor{MediaType: a.layerMediaType(e), Digest: e.sha256, Size: e.hdr.Size}
+			if named, ok := blobNameDigest(l); ok {
+				if _, err := a.verify(l, "layer "+l, named, -1); err != nil {
+					return nil, err
+				}
+			}
+			pl := planLayer{desc: d, entry: e}
+			if err := a.checkDiffID(pl, cfg.RootFS.DiffIDs[i]); err != nil {
+				return nil, err
 			}
 			mf.Layers = append(mf.Layers, d)
-			up.add(d)
-		}
-		chain, err := up.wait()
-		if err != nil {
-			return nil, fmt.Errorf("import: %w", err)
+			p.layers = append(p.layers, pl)
+			p.size += d.Size
 		}
 		mfBytes, err := json.Marshal(mf)
 		if err != nil {
 			return nil, err
 		}
-		target, err := s.writeBlob(ctx, bytes.NewReader(mfBytes), ocispec.MediaTypeImageManifest, "", int64(len(mfBytes)))
-		if err != nil {
-			return nil, err
-		}
-		img := Image{Target: target, Config: cfgDesc, ChainID: chain, Size: target.Size + cfgDesc.Size}
-		for _, l := range mf.Layers {
-			img.Size += l.Size
-		}
-		var names []string
+		p.target = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mfBytes), Size: int64(len(mfBytes))}
+		p.blobs = []planBlob{{p.target, mfBytes}, {p.config, cfgBytes}}
+		p.size += p.target.Size + p.config.Size
 		for _, t := range m.RepoTags {
 			n, err := Normalize(t)
 			if err != nil {
 				return nil, fmt.Errorf("import: RepoTags: %w", err)
 			}
-			names = append(names, n)
+			p.names = append(p.names, n)
 		}
-		if len(names) == 0 && name != "" {
-			names = []string{name}
+		if len(p.names) == 0 && name != "" {
+			p.names = []string{name}
 		}
-		if len(names) == 0 {
-			names = []string{cfgDesc.Digest.String()}
+		if len(p.names) == 0 {
+			p.names = []string{p.config.Digest.String()}
 		}
-		for _, n := range names {
-			img.Name = n
-			imgs = append(imgs, img)
-		}
+		plans = append(plans, p)
 	}
-	return imgs, nil
+	return plans, nil
 }
 
-// writeBlob stores r in the content store (verified against expected when
-// set) and returns its descriptor; a layer's media type is found from its
-// magic bytes when mediaType is "".
-func (s *Store) writeBlob(ctx context.Context, r io.Reader, mediaType string, expected digest.Digest, size int64) (ocispec.Descriptor, error) {
-	br := bufio.NewReader(r)
-	if mediaType == "" {
-		magic, _ := br.Peek(4)
-		switch {
-		case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-			mediaType = ocispec.MediaTypeImageLayerGzip
-		case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-			mediaType = ocispec.MediaTypeImageLayerZstd
-		default:
-			mediaType = ocispec.MediaTypeImageLayer
-		}
-	}
-	info, err := s.content.Write(ctx, br, expected, size)
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("import: %w", err)
-	}
-	return ocispec.Descriptor{MediaType: mediaType, Digest: info.Digest, Size: info.Size}, nil
-}
-
-func (a *archiveFile) blob(d ocispec.Descriptor) (*io.SectionReader, error) {
-	if err := content.CheckDigest(d.Digest); err != nil {
-		return nil, fmt.Errorf("import: descriptor: %w", err)
-	}
-	r, size, err := a.open(path.Join("blobs", string(d.Digest.Algorithm()), d.Digest.Encoded()))
-	if err != nil {
-		return nil, err
-	}
-	if size != d.Size {
-		return nil, invalid("blob %s: %d bytes, descriptor says %d", d.Digest, size, d.Size)
-	}
-	return r, nil
-}
-
-func (s *Store) importOCI(ctx context.Context, a *archiveFile, name string) ([]Image, error) {
+func planOCI(a *archiveFile, name string) ([]imagePlan, error) {
 	var idx ocispec.Index
 	if _, err := a.readJSON("index.json", &idx); err != nil {
 		return nil, err
@@ -303,80 +450,91 @@ func (s *Store) importOCI(ctx context.Context, a *archiveFile, name string) ([]I
 	if len(idx.Manifests) == 0 {
 		return nil, invalid("index.json lists no manifest")
 	}
-	var imgs []Image
+	var plans []imagePlan
 	for _, top := range idx.Manifests {
-		img, err := s.importOCIManifest(ctx, a, top)
+		p, err := planOCIManifest(a, top)
 		if err != nil {
 			return nil, err
 		}
-		n := top.Annotations["io.containerd.image.name"]
+		n, err := ociName(top, name)
+		if err != nil {
+			return nil, err
+		}
 		if n == "" {
-			n = top.Annotations[ocispec.AnnotationRefName]
+			n = p.config.Digest.String()
 		}
-		switch {
-		case n == "":
-		case bareTag.MatchString(n):
-			// A bare tag ("latest") completes the name given by the client.
-			if name != "" {
-				nn, _ := reference.ParseNormalizedNamed(name)
-				if t, err := reference.WithTag(reference.TrimNamed(nn), n); err == nil {
-					img.Name = t.String()
-				}
-			}
-		default:
-			norm, err := Normalize(n)
-			if err != nil {
-				return nil, fmt.Errorf("import: index.json: %w", err)
-			}
-			img.Name = norm
-		}
-		if img.Name == "" {
-			img.Name = name
-		}
-		if img.Name == "" {
-			img.Name = img.Config.Digest.String()
-		}
-		imgs = append(imgs, img)
+		p.names = []string{n}
+		plans = append(plans, p)
 	}
-	return imgs, nil
+	return plans, nil
 }
 
-func (s *Store) readBlobJSON(ctx context.Context, a *archiveFile, d ocispec.Descriptor, v any) ([]byte, error) {
-	if d.Size > maxJSON {
-		return nil, invalid("%s: %d bytes is too large", d.Digest, d.Size)
+// ociName is the name index.json gives an image (a bare tag completes the
+// name the client gave), else the client's name.
+func ociName(top ocispec.Descriptor, name string) (string, error) {
+	n := top.Annotations["io.containerd.image.name"]
+	if n == "" {
+		n = top.Annotations[ocispec.AnnotationRefName]
 	}
-	r, err := a.blob(d)
+	switch {
+	case n == "":
+	case bareTag.MatchString(n):
+		if name != "" {
+			nn, _ := reference.ParseNormalizedNamed(name)
+			if t, err := reference.WithTag(reference.TrimNamed(nn), n); err == nil {
+				return t.String(), nil
+			}
+		}
+	default:
+		norm, err := Normalize(n)
+		if err != nil {
+			return "", fmt.Errorf("import: index.json: %w", err)
+		}
+		return norm, nil
+	}
+	return name, nil
+}
+
+// blobJSON reads the blob d names, checked against d's size and digest.
+func (a *archiveFile) blobJSON(d ocispec.Descriptor, what string) ([]byte, error) {
+	if err := content.CheckDigest(d.Digest); err != nil {
+		return nil, fmt.Errorf("import: %s: %w", what, err)
+	}
+	if d.Size < 0 || d.Size > maxJSON {
+		return nil, invalid("%s %s: %d bytes is too large", what, d.Digest, d.Size)
+	}
+	e, err := a.verify(path.Join("blobs", string(d.Digest.Algorithm()), d.Digest.Encoded()), what+" "+d.Digest.String(), d.Digest, d.Size)
 	if err != nil {
 		return nil, err
 	}
-	b, err := io.ReadAll(r)
+	b, err := io.ReadAll(a.reader(e))
 	if err != nil {
-		return nil, err
-	}
-	// Verified with the descriptor's own algorithm (sha256 or sha512).
-	if got := d.Digest.Algorithm().FromBytes(b); got != d.Digest {
-		return nil, invalid("blob digest mismatch: expected %s, got %s", d.Digest, got)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return nil, invalid("%s: bad JSON: %v", d.Digest, err)
-	}
-	if _, err := s.writeBlob(ctx, bytes.NewReader(b), d.MediaType, d.Digest, d.Size); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("import: %s: %w", what, err)
 	}
 	return b, nil
 }
 
-func (s *Store) importOCIManifest(ctx context.Context, a *archiveFile, top ocispec.Descriptor) (Image, error) {
+// planOCIManifest follows top (through indexes, to the manifest of this
+// platform) and checks every descriptor on the way against its blob: size,
+// digest and media type.
+func planOCIManifest(a *archiveFile, top ocispec.Descriptor) (imagePlan, error) {
+	p := imagePlan{target: top}
 	desc := top
-	var size int64
 	for range 4 {
-		switch desc.MediaType {
-		case ocispec.MediaTypeImageIndex, mediaTypeDockerManifestList:
+		body, err := a.blobJSON(desc, "manifest")
+		if err != nil {
+			return p, err
+		}
+		if err := checkKind(desc, body); err != nil {
+			return p, err
+		}
+		p.blobs = append(p.blobs, planBlob{desc, body})
+		p.size += desc.Size
+		if isIndexType(desc.MediaType) {
 			var idx ocispec.Index
-			if _, err := s.readBlobJSON(ctx, a, desc, &idx); err != nil {
-				return Image{}, err
+			if err := json.Unmarshal(body, &idx); err != nil {
+				return p, invalid("index %s: bad JSON: %v", desc.Digest, err)
 			}
-			size += desc.Size
 			var chosen *ocispec.Descriptor
 			for i, m := range idx.Manifests {
 				if m.Platform == nil || (m.Platform.OS == "linux" && m.Platform.Architecture == runtime.GOARCH) {
@@ -385,45 +543,51 @@ func (s *Store) importOCIManifest(ctx context.Context, a *archiveFile, top ocisp
 				}
 			}
 			if chosen == nil {
-				return Image{}, invalid("index %s has no manifest for linux/%s", desc.Digest, runtime.GOARCH)
+				return p, invalid("index %s has no manifest for linux/%s", desc.Digest, runtime.GOARCH)
 			}
 			desc = *chosen
 			continue
-		case ocispec.MediaTypeImageManifest, mediaTypeDockerManifest:
-		default:
-			return Image{}, invalid("unsupported media type %q", desc.MediaType)
 		}
 		var mf ocispec.Manifest
-		if _, err := s.readBlobJSON(ctx, a, desc, &mf); err != nil {
-			return Image{}, err
+		if err := json.Unmarshal(body, &mf); err != nil {
+			return p, invalid("manifest %s: bad JSON: %v", desc.Digest, err)
+		}
+		if !isConfigType(mf.Config.MediaType) {
+			return p, invalid("manifest %s: config media type %q is not an image config", desc.Digest, mf.Config.MediaType)
+		}
+		cfgBytes, err := a.blobJSON(mf.Config, "config")
+		if err != nil {
+			return p, err
 		}
 		var cfg ocispec.Image
-		if _, err := s.readBlobJSON(ctx, a, mf.Config, &cfg); err != nil {
-			return Image{}, err
+		if err := json.Unmarshal(cfgBytes, &cfg); err != nil {
+			return p, invalid("config %s: bad JSON: %v", mf.Config.Digest, err)
 		}
-		size += desc.Size + mf.Config.Size
 		if len(cfg.RootFS.DiffIDs) != len(mf.Layers) {
-			return Image{}, invalid("%s: %d layers but config lists %d diff IDs", desc.Digest, len(mf.Layers), len(cfg.RootFS.DiffIDs))
+			return p, invalid("%s: %d layers but config lists %d diff IDs", desc.Digest, len(mf.Layers), len(cfg.RootFS.DiffIDs))
 		}
-		up := s.startUnpack(ctx, cfg.RootFS.DiffIDs)
-		for _, l := range mf.Layers {
-			r, err := a.blob(l)
+		p.config, p.diffIDs = mf.Config, cfg.RootFS.DiffIDs
+		p.blobs = append(p.blobs, planBlob{mf.Config, cfgBytes})
+		p.size += mf.Config.Size
+		for i, l := range mf.Layers {
+			if !isLayerType(l.MediaType) {
+				return p, invalid("layer %s: unsupported media type %q", l.Digest, l.MediaType)
+			}
+			if err := content.CheckDigest(l.Digest); err != nil {
+				return p, fmt.Errorf("import: layer: %w", err)
+			}
+			e, err := a.verify(path.Join("blobs", string(l.Digest.Algorithm()), l.Digest.Encoded()), "layer "+l.Digest.String(), l.Digest, l.Size)
 			if err != nil {
-				up.abort()
-				return Image{}, err
+				return p, err
 			}
-			if _, err := s.writeBlob(ctx, r, l.MediaType, l.Digest, l.Size); err != nil {
-				up.abort()
-				return Image{}, fmt.Errorf("layer %s: %w", l.Digest, err)
+			pl := planLayer{desc: l, entry: e}
+			if err := a.checkDiffID(pl, cfg.RootFS.DiffIDs[i]); err != nil {
+				return p, err
 			}
-			size += l.Size
-			up.add(l)
+			p.layers = append(p.layers, pl)
+			p.size += l.Size
 		}
-		chain, err := up.wait()
-		if err != nil {
-			return Image{}, fmt.Errorf("import: %w", err)
-		}
-		return Image{Target: top, Config: mf.Config, ChainID: chain, Size: size}, nil
+		return p, nil
 	}
-	return Image{}, invalid("nested indexes too deep")
+	return p, invalid("nested indexes too deep")
 }

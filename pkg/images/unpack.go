@@ -113,7 +113,15 @@ func (s *Store) UnpackLayer(ctx context.Context, l ocispec.Descriptor, diffID, p
 	return chain, nil
 }
 
+// DiffIDLabel is the content label recording a layer blob's diff ID
+// (containerd's name). Only the supervisor sets it, once it has computed
+// the digest itself (unpack, Snapshots.Diff): the API cannot set labels.
+const DiffIDLabel = "containerd.io/uncompressed"
+
 func (s *Store) checkDiffID(ctx context.Context, l ocispec.Descriptor, want digest.Digest) error {
+	if s.content.Labels(ctx, l.Digest)[DiffIDLabel] == want.String() {
+		return nil // computed before: no need to decompress it again
+	}
 	f, err := s.content.Open(ctx, l.Digest)
 	if err != nil {
 		return err
@@ -181,6 +189,7 @@ func (s *Store) unpackLayer(ctx context.Context, l ocispec.Descriptor, diffID di
 	if res.DiffID != diffID {
 		return fmt.Errorf("uncompressed digest %s does not match diff ID %s: %w", res.DiffID, diffID, errdefs.ErrInvalidArgument)
 	}
+	s.content.UpdateLabels(ctx, l.Digest, func(m map[string]string) { m[DiffIDLabel] = diffID.String() })
 	if err := s.snaps.Commit(ctx, chain, key, nil); err != nil {
 		if errdefs.IsAlreadyExists(err) {
 			return s.snaps.Remove(ctx, key) // unpacked meanwhile by another import

@@ -5,38 +5,20 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"sort"
 	"time"
 
-	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
 	"github.com/berthd/berth/pkg/distribution"
-	"github.com/berthd/berth/pkg/errdefs"
-	"github.com/berthd/berth/pkg/images"
 	"github.com/berthd/berth/pkg/metadata"
 	"github.com/berthd/berth/pkg/namespaces"
-	"github.com/berthd/berth/pkg/snapshots"
+	"github.com/berthd/berth/pkg/supervisor/gc"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
 // leasesKind is the metadata bucket of leases, per namespace.
-const leasesKind = "leases"
+const leasesKind = gc.KindLeases
 
-// lease protects its resources ("content/<digest>", "snapshots/<name>";
-// a pull's lease lists what it touches) from garbage collection until it is
-// deleted or expires. A lease without resources (what a client creates
-// through the API) protects every blob and snapshot made since its creation.
-type lease struct {
-	ID        string            `json:"id"`
-	CreatedAt time.Time         `json:"created_at"`
-	ExpiresAt time.Time         `json:"expires_at,omitzero"`
-	Labels    map[string]string `json:"labels,omitempty"`
-	Resources map[string]bool   `json:"resources,omitempty"`
-}
-
-func (l lease) expired(now time.Time) bool { return !l.ExpiresAt.IsZero() && now.After(l.ExpiresAt) }
+// lease is a lease record: what it protects is gc's business.
+type lease = gc.Lease
 
 func leaseToPB(l lease) *pb.Lease {
 	out := &pb.Lease{Id: l.ID, CreatedAt: l.CreatedAt.UnixNano(), Labels: l.Labels}
@@ -127,184 +109,27 @@ func (ls *leasesService) GarbageCollect(ctx context.Context, req *pb.GarbageColl
 	if err != nil {
 		return nil, err
 	}
-	return &pb.GarbageCollectResponse{RemovedBlobs: r.blobs, RemovedSnapshots: r.snapshots, ReclaimedBytes: r.bytes}, nil
+	return &pb.GarbageCollectResponse{RemovedBlobs: r.Blobs, RemovedSnapshots: r.Snapshots, ReclaimedBytes: r.Bytes}, nil
 }
 
-type gcResult struct {
-	blobs, snapshots []string
-	bytes            int64
-}
-
-// garbageCollect marks, in every namespace, what images (target → index →
-// manifests → config and layers, and the chain ID), containers (snapshot
-// key and its parents) and live leases reference, and removes the blobs and
-// committed snapshots left unmarked. Active snapshots and views are always
-// kept (an unpack or a container uses them), with their parents.
-func (s *Server) garbageCollect(ctx context.Context) (gcResult, error) {
+// garbageCollect runs the collector (pkg/supervisor/gc) with writers kept
+// out: any error while marking removes nothing.
+func (s *Server) garbageCollect(ctx context.Context) (gc.Result, error) {
 	s.gcMu.Lock()
 	defer s.gcMu.Unlock()
-	var res gcResult
-	blobs := map[digest.Digest]bool{}
-	snapRoots := map[string]map[string]bool{} // namespace -> names
-	nss, err := s.db.Namespaces()
-	if err != nil {
-		return res, err
+	c := gc.Collector{Meta: gcMetadata{s.db}, Content: s.content, Snapshots: s.snaps}
+	res, err := c.Collect(ctx)
+	for _, e := range res.Errors {
+		s.log.Warn("gc", "err", e)
 	}
-	snapNS, err := s.snaps.Namespaces()
-	if err != nil {
-		return res, err
-	}
-	now := time.Now()
-	var window time.Time
-	for _, ns := range nss {
-		nctx := namespaces.WithNamespace(ctx, ns)
-		roots := map[string]bool{}
-		snapRoots[ns] = roots
-		err := s.db.View(nctx, func(tx *metadata.Tx) error {
-			tx.ForEach(metadata.Images, func(_ string, raw []byte) error {
-				var img images.Image
-				if json.Unmarshal(raw, &img) == nil {
-					s.markTree(ctx, img.Target, blobs, 0)
-					blobs[img.Config.Digest] = true
-					if img.ChainID != "" {
-						roots[img.ChainID.String()] = true
-					}
-				}
-				return nil
-			})
-			tx.ForEach(metadata.Containers, func(_ string, raw []byte) error {
-				var c container
-				if json.Unmarshal(raw, &c) == nil && c.SnapshotKey != "" {
-					roots[c.SnapshotKey] = true
-				}
-				return nil
-			})
-			return tx.ForEach(leasesKind, func(_ string, raw []byte) error {
-				var l lease
-				if json.Unmarshal(raw, &l) != nil || l.expired(now) {
-					return nil
-				}
-				if len(l.Resources) == 0 && (window.IsZero() || l.CreatedAt.Before(window)) {
-					// A client's lease names nothing: it protects all
-					// that was made since it was taken.
-					window = l.CreatedAt
-				}
-				for r := range l.Resources {
-					if d, ok := cutPrefix(r, "content/"); ok {
-						blobs[digest.Digest(d)] = true
-					} else if n, ok := cutPrefix(r, "snapshots/"); ok {
-						roots[n] = true
-					}
-				}
-				return nil
-			})
-		})
-		if err != nil {
-			return res, err
-		}
-	}
-	for _, ns := range snapNS {
-		nctx := namespaces.WithNamespace(ctx, ns)
-		infos, err := s.snaps.List(nctx)
-		if err != nil {
-			return res, err
-		}
-		byName := map[string]snapshots.Info{}
-		keep := map[string]bool{}
-		for _, i := range infos {
-			byName[i.Name] = i
-		}
-		var markUp func(string)
-		markUp = func(n string) {
-			for n != "" && !keep[n] {
-				keep[n] = true
-				n = byName[n].Parent
-			}
-		}
-		for _, i := range infos {
-			if i.Kind != snapshots.KindCommitted || snapRoots[ns][i.Name] || (!window.IsZero() && !i.Created.Before(window)) {
-				markUp(i.Name)
-			}
-		}
-		// Children before parents: the deepest first.
-		depth := func(n string) int {
-			d := 0
-			for ; n != ""; n = byName[n].Parent {
-				d++
-			}
-			return d
-		}
-		var doomed []snapshots.Info
-		for _, i := range infos {
-			if !keep[i.Name] {
-				doomed = append(doomed, i)
-			}
-		}
-		sort.Slice(doomed, func(a, b int) bool { return depth(doomed[a].Name) > depth(doomed[b].Name) })
-		for _, i := range doomed {
-			if size, _, err := s.snaps.Usage(nctx, i.Name); err == nil {
-				res.bytes += size
-			}
-			if err := s.snaps.Remove(nctx, i.Name); err != nil {
-				s.log.Warn("gc: removing snapshot", "namespace", ns, "name", i.Name, "err", err)
-				continue
-			}
-			res.snapshots = append(res.snapshots, ns+"/"+i.Name)
-		}
-	}
-	all, err := s.content.List(ctx)
-	if err != nil {
-		return res, err
-	}
-	for _, b := range all {
-		if blobs[b.Digest] || (!window.IsZero() && !b.CreatedAt.Before(window)) {
-			continue
-		}
-		if err := s.content.Delete(ctx, b.Digest); err != nil && !errdefs.IsNotFound(err) {
-			s.log.Warn("gc: removing blob", "digest", b.Digest, "err", err)
-			continue
-		}
-		res.blobs = append(res.blobs, b.Digest.String())
-		res.bytes += b.Size
-	}
-	return res, nil
+	return res, err
 }
 
-func cutPrefix(s, p string) (string, bool) {
-	if len(s) > len(p) && s[:len(p)] == p {
-		return s[len(p):], true
-	}
-	return "", false
-}
+// gcMetadata gives the collector the records of one namespace at a time.
+type gcMetadata struct{ db *metadata.DB }
 
-// markTree marks a manifest or index and what it references that is here.
-func (s *Server) markTree(ctx context.Context, d ocispec.Descriptor, blobs map[digest.Digest]bool, depth int) {
-	if d.Digest == "" || depth > 4 {
-		return
-	}
-	blobs[d.Digest] = true
-	b, err := s.content.ReadAll(ctx, d.Digest, 8<<20)
-	if err != nil {
-		return
-	}
-	var m struct {
-		MediaType string               `json:"mediaType"`
-		Config    ocispec.Descriptor   `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Manifests []ocispec.Descriptor `json:"manifests"`
-	}
-	if json.Unmarshal(b, &m) != nil {
-		return
-	}
-	for _, c := range m.Manifests {
-		s.markTree(ctx, c, blobs, depth+1)
-	}
-	if m.Config.Digest != "" {
-		blobs[m.Config.Digest] = true
-	}
-	for _, l := range m.Layers {
-		blobs[l.Digest] = true
-	}
-}
+func (m gcMetadata) Namespaces() ([]string, error) { return m.db.Namespaces() }
 
-var _ = fmt.Sprintf
+func (m gcMetadata) ForEach(ctx context.Context, ns, kind string, fn func(string, []byte) error) error {
+	return m.db.View(namespaces.WithNamespace(ctx, ns), func(tx *metadata.Tx) error { return tx.ForEach(kind, fn) })
+}

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -29,7 +28,9 @@ import (
 	"github.com/berthd/berth/pkg/metadata"
 	"github.com/berthd/berth/pkg/namespaces"
 	"github.com/berthd/berth/pkg/snapshots"
+	"github.com/berthd/berth/pkg/sockperm"
 	"github.com/berthd/berth/pkg/supervisor/events"
+	"github.com/berthd/berth/pkg/unixsock"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -54,6 +55,8 @@ type Config struct {
 	Root    string // persistent data (content, snapshots, metadata)
 	State   string // runtime state (bundles, shim sockets), lost on reboot
 	Address string // unix socket to serve on; "" serves nothing (Serve fails)
+	// SocketGID is the socket's group (mode 0660, owner root; 0: root's only).
+	SocketGID int
 	// Runtimes, by name. When nil: "berth" (RuntimePath, or the `runtime`
 	// binary next to this executable) and "runc"/"crun" when in PATH.
 	Runtimes       []Runtime
@@ -267,24 +270,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.cfg.Address == "" {
 		return fmt.Errorf("supervisor: no address: %w", errdefs.ErrInvalidArgument)
 	}
-	if err := os.MkdirAll(filepath.Dir(s.cfg.Address), 0o711); err != nil {
-		return fmt.Errorf("supervisor: %w", err)
-	}
-	if st, err := os.Lstat(s.cfg.Address); err == nil {
-		if st.Mode().Type() != fs.ModeSocket {
-			return fmt.Errorf("supervisor: %s exists and is not a socket: %w", s.cfg.Address, errdefs.ErrFailedPrecondition)
-		}
-		if c, err := net.Dial("unix", s.cfg.Address); err == nil {
-			c.Close()
-			return fmt.Errorf("supervisor: another server listens on %s: %w", s.cfg.Address, errdefs.ErrAlreadyExists)
-		}
-		os.Remove(s.cfg.Address)
-	}
-	l, err := net.Listen("unix", s.cfg.Address)
+	l, err := unixsock.Listen(s.cfg.Address)
 	if err != nil {
 		return fmt.Errorf("supervisor: listen: %w", err)
 	}
-	if err := os.Chmod(s.cfg.Address, 0o660); err != nil {
+	if err := sockperm.Apply(s.cfg.Address, s.cfg.SocketGID); err != nil {
 		l.Close()
 		return fmt.Errorf("supervisor: %w", err)
 	}

@@ -1,20 +1,15 @@
 package supervisor
 
 import (
-	"archive/tar"
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/snapshots"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
@@ -48,57 +43,29 @@ func (ss *snapshotsService) Export(req *pb.ExportSnapshotRequest, stream pb.Snap
 	}
 	defer snapshots.Unmount(dir)
 	w := &chunkWriter{send: func(b []byte) error { return stream.Send(&pb.ExportSnapshotResponse{Data: b}) }, buf: make([]byte, 0, exportChunk)}
-	root, prefix := dir, ""
-	if req.Path != "" && path.Clean("/"+req.Path) != "/" {
-		real, err := resolveInRoot(dir, req.Path)
-		if err != nil {
+	rootfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("export snapshot %s: %w", req.Key, err)
+	}
+	defer unix.Close(rootfd)
+	// The whole tree, or the path's last component (not followed) and what
+	// is below it, named from that component.
+	parent, name, prefix := rootfd, ".", ""
+	if clean := path.Clean("/" + req.Path); clean != "/" {
+		dir, base := path.Split(clean)
+		if parent, err = archive.OpenInRoot(rootfd, dir, true); err != nil {
 			return fmt.Errorf("export snapshot %s path %s: %w", req.Key, req.Path, err)
 		}
-		root, prefix = real, path.Base(path.Clean("/"+req.Path))
+		defer unix.Close(parent)
+		name, prefix = base, base
 	}
-	if err := writeTree(ctx, root, prefix, w); err != nil {
+	if err := archive.WriteTree(ctx, w, parent, name, prefix); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			err = fmt.Errorf("%w: %w", err, errdefs.ErrNotFound)
+		}
 		return fmt.Errorf("export snapshot %s: %w", req.Key, err)
 	}
 	return w.flush()
-}
-
-// resolveInRoot resolves p inside root as if root were "/" (symlinks
-// included, none leading out) and returns the host path it names.
-func resolveInRoot(root, p string) (string, error) {
-	fd, err := unix.Openat2(unix.AT_FDCWD, root, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC})
-	if err != nil {
-		return "", err
-	}
-	defer unix.Close(fd)
-	// The last component is not followed: a symlink is exported as one.
-	dir, base := path.Split(path.Clean("/" + p))
-	dfd, err := unix.Openat2(fd, dir, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
-	})
-	if err != nil {
-		return "", notFoundIfMissing(err)
-	}
-	defer unix.Close(dfd)
-	real, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", dfd))
-	if err != nil {
-		return "", err
-	}
-	if !strings.HasPrefix(real+"/", root+"/") {
-		return "", fmt.Errorf("%s resolves outside the snapshot: %w", p, errdefs.ErrInvalidArgument)
-	}
-	full := filepath.Join(real, base)
-	if _, err := os.Lstat(full); err != nil {
-		return "", notFoundIfMissing(err)
-	}
-	return full, nil
-}
-
-func notFoundIfMissing(err error) error {
-	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-		return fmt.Errorf("%w: %w", err, errdefs.ErrNotFound)
-	}
-	return err
 }
 
 // readOnlyMounts turns an active snapshot's mounts into a read-only view.
@@ -185,109 +152,4 @@ func (c *chunkWriter) flush() error {
 	err := c.send(c.buf)
 	c.buf = c.buf[:0]
 	return err
-}
-
-// writeTree writes root's tree as a tar (paths relative, no leading "./"),
-// keeping owners, modes, times, symlinks, hardlinks and device nodes. With
-// a prefix, root itself is the first entry, named prefix, and the names
-// below it start with "prefix/" (root may then be a file or a symlink).
-func writeTree(ctx context.Context, root, prefix string, w io.Writer) error {
-	openDir := root
-	if prefix != "" {
-		openDir = filepath.Dir(root)
-	}
-	rootFd, err := unix.Open(openDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", root, err)
-	}
-	defer unix.Close(rootFd)
-	tw := tar.NewWriter(w)
-	links := map[[2]uint64]string{}
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		rel, err := filepath.Rel(root, path)
-		if err != nil || rel == "." && prefix == "" {
-			return err
-		}
-		if prefix != "" {
-			rel = filepath.Join(prefix, rel)
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		var target string
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			if target, err = os.Readlink(path); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(fi, target)
-		if err != nil {
-			return fmt.Errorf("%s: %w", rel, err)
-		}
-		hdr.Name = rel
-		if fi.IsDir() {
-			hdr.Name += "/"
-		}
-		hdr.Uname, hdr.Gname = "", ""
-		hdr.Format = tar.FormatPAX
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
-			if fi.Mode().IsRegular() && st.Nlink > 1 {
-				key := [2]uint64{st.Dev, st.Ino}
-				if first, ok := links[key]; ok {
-					hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
-				} else {
-					links[key] = rel
-				}
-			}
-			if fi.Mode()&(fs.ModeDevice|fs.ModeCharDevice) != 0 {
-				hdr.Devmajor, hdr.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
-			}
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if hdr.Typeflag != tar.TypeReg {
-			return nil
-		}
-		// A running container may swap a directory for a symlink between the
-		// walk and the open: resolve below the root, following no symlink.
-		fd, err := unix.Openat2(rootFd, rel, &unix.OpenHow{
-			Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW,
-			Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV | unix.RESOLVE_BENEATH,
-		})
-		if err != nil {
-			return fmt.Errorf("%s: %w", rel, err)
-		}
-		f := os.NewFile(uintptr(fd), path)
-		defer f.Close()
-		// The size in the header is what the walk saw: a file that changed
-		// since is cut or padded to it, keeping the tar well-formed.
-		n, err := io.Copy(tw, io.LimitReader(f, hdr.Size))
-		if err == nil && n < hdr.Size {
-			_, err = io.CopyN(tw, zeroReader{}, hdr.Size-n)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", rel, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
-}
-
-type zeroReader struct{}
-
-func (zeroReader) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
 }

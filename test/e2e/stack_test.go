@@ -67,9 +67,14 @@ type stack struct {
 	// bridge and table are the stack's own default bridge and nftables
 	// table, so that stacks side by side do not share them.
 	bridge, table string
+	// engineArgs are added to engined's command line.
+	engineArgs []string
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t *testing.T) *stack { t.Helper(); return newStackArgs(t) }
+
+// newStackArgs starts a stack whose engined gets extra arguments.
+func newStackArgs(t *testing.T, engineArgs ...string) *stack {
 	t.Helper()
 	requireStack(t)
 	// Short root: shim sockets live below it and unix socket paths are short.
@@ -82,6 +87,8 @@ func newStack(t *testing.T) *stack {
 		root:    root,
 		supSock: filepath.Join(root, "sup.sock"),
 		engSock: filepath.Join(root, "eng.sock"),
+
+		engineArgs: engineArgs,
 	}
 	suffix := filepath.Base(root)[2:]
 	if len(suffix) > 10 {
@@ -121,6 +128,7 @@ func (s *stack) startEngine() {
 		"--supervisor", "unix://"+s.supSock,
 		"--default-bridge", s.bridge, "--nft-table", s.table,
 		"--log-level", "debug")
+	cmd.Args = append(cmd.Args, s.engineArgs...)
 	s.engine = s.daemon(cmd, "engined", s.engSock)
 }
 

@@ -170,6 +170,16 @@ func TestSupervisorImportHostile(t *testing.T) {
 }
 
 func svRewriteArchive(t *testing.T, data []byte, fn func(name string, body []byte) []byte) []byte {
+	return svRewriteEntries(t, data, func(h *tar.Header, body []byte) []byte {
+		if h.Typeflag == tar.TypeReg {
+			return fn(h.Name, body)
+		}
+		return body
+	})
+}
+
+// svRewriteEntries copies a tar, each entry's header and body through fn.
+func svRewriteEntries(t *testing.T, data []byte, fn func(h *tar.Header, body []byte) []byte) []byte {
 	t.Helper()
 	tr := tar.NewReader(bytes.NewReader(data))
 	var out bytes.Buffer
@@ -181,9 +191,8 @@ func svRewriteArchive(t *testing.T, data []byte, fn func(name string, body []byt
 		}
 		var body bytes.Buffer
 		body.ReadFrom(tr)
-		b := body.Bytes()
+		b := fn(h, body.Bytes())
 		if h.Typeflag == tar.TypeReg {
-			b = fn(h.Name, b)
 			h.Size = int64(len(b))
 		}
 		tw.WriteHeader(h)

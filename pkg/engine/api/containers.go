@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berthd/berth/pkg/engine/containers"
+	"github.com/berthd/berth/pkg/errdefs"
 )
 
 // maxCreateBody bounds a create request (a seccomp profile inline is the
@@ -116,9 +117,17 @@ func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) {
+	c, _ := s.d.Inspect(r.Context(), r.PathValue("id"))
 	if err := s.d.RemoveContainer(r.Context(), r.PathValue("id"), boolParam(r, "force"), boolParam(r, "v")); err != nil {
 		writeError(w, err)
 		return
+	}
+	// The last user of an image whose names were all removed (rmi -f of an
+	// image in use) takes the image's content with it.
+	if c.ImageID != "" {
+		if _, err := s.d.Supervisor().GetImage(r.Context(), c.ImageID); errdefs.IsNotFound(err) {
+			s.freeSpace(r.Context())
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

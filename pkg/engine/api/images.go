@@ -170,6 +170,18 @@ func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if last && inUse && len(targets) > 0 && targets[0].GetName() != id {
+		// As dockerd: the image a container still uses stays, without a
+		// name (dangling), so its content is kept and it can be committed.
+		be, err := s.imageBackend()
+		if err == nil {
+			err = be.Tag(r.Context(), id, targets[0])
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	out := []image.DeleteResponse{}
 	for _, img := range targets {
 		if err := s.d.Supervisor().DeleteImage(r.Context(), img.GetName()); err != nil {
@@ -184,6 +196,7 @@ func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) {
 	// container: it is not reported deleted.
 	if last && !inUse {
 		out = append(out, image.DeleteResponse{Deleted: id})
+		s.freeSpace(r.Context())
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -215,3 +228,34 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) {
 	r.SetPathValue("name", name)
 	s.imageInspect(w, r)
 }
+
+// freeSpace removes the blobs and layers nothing references any more (an
+// image's last name gone, a container removed), as dockerd frees them at
+// once; what a pull, build or commit in flight holds is kept by its lease.
+//
+// The collection waits for pulls, builds and commits in flight (they hold
+// it off while they run): the answer waits for it a few seconds at most,
+// then the collection finishes in the background.
+func (s *Server) freeSpace(ctx context.Context) {
+	be, err := s.imageBackend()
+	if err != nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if n, err := be.GarbageCollect(context.WithoutCancel(ctx)); err != nil {
+			s.log.Warn("freeing unreferenced content", "err", err)
+		} else {
+			s.log.Debug("freed unreferenced content", "bytes", n)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(freeSpaceWait):
+		s.log.Debug("freeing unreferenced content goes on in the background")
+	}
+}
+
+// freeSpaceWait bounds how long rmi and rm wait for the collection.
+const freeSpaceWait = 3 * time.Second

@@ -53,6 +53,15 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 		chains := map[string][]string{}
 		layerSize := map[string]int64{}
 		users := map[string]int{}
+		// The content store is on disk beside the unpacked layers: a layer
+		// costs both, and configs and manifests count too.
+		blobs := map[string]int64{}
+		if cu, ok := be.(images.ContentUsage); ok {
+			if b, err := cu.ContentSizes(ctx); err == nil {
+				blobs = b
+			}
+		}
+		var unpacked int64
 		for id, group := range groups {
 			cfg, err := s.d.Supervisor().ImageConfig(ctx, group[0])
 			if err != nil {
@@ -64,12 +73,17 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 			}
 			chain := images.ChainIDs(cfg)
 			chains[id] = chain
+			digests, _ := images.BlobSizes(ctx, be, group[0], len(chain))
 			for i, c := range chain {
-				layerSize[c] = sizes[i]
+				if _, seen := layerSize[c]; !seen {
+					unpacked += sizes[i]
+				}
+				layerSize[c] = sizes[i] + blobs[digests[i]]
 				users[c]++
 			}
 		}
-		for _, n := range layerSize {
+		du.LayersSize = unpacked
+		for _, n := range blobs {
 			du.LayersSize += n
 		}
 		for i := range sums {

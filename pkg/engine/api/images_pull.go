@@ -97,7 +97,7 @@ func (s *Server) imagesCreate(w http.ResponseWriter, r *http.Request) {
 	from := q.Get("fromImage")
 	if from == "" {
 		if q.Get("fromSrc") != "" {
-			writeError(w, fmt.Errorf("import from a tar (fromSrc) is not implemented: %w", errdefs.ErrNotImplemented))
+			s.imagesImport(w, r)
 			return
 		}
 		writeError(w, badRequest("fromImage is required"))

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -48,6 +49,9 @@ func New(d *containers.Daemon, cfg Config) *Server {
 		cfg.Version = "dev"
 	}
 	s := &Server{d: d, cfg: cfg, mux: http.NewServeMux(), log: cfg.Log}
+	if cfg.DataRoot != "" {
+		os.RemoveAll(s.importTmp()) // spools a crash left
+	}
 	s.routes()
 	return s
 }
@@ -97,6 +101,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /volumes/prune", s.volumesPrune)
 	m.HandleFunc("GET /volumes/{name}", s.volumeInspect)
 	m.HandleFunc("DELETE /volumes/{name}", s.volumeRemove)
+	m.HandleFunc("POST /commit", s.commit)
+	m.HandleFunc("GET /containers/{id}/changes", s.containerChanges)
 	s.networkRoutes()
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &httpError{status: http.StatusNotFound, msg: "page not found"})

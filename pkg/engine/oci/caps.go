@@ -7,13 +7,6 @@ import (
 	"github.com/berthd/berth/pkg/runtime/caps"
 )
 
-// DefaultCapabilities is docker's default bounding/effective set.
-var DefaultCapabilities = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
-	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-}
-
 // normalizeCap turns "chown", "CHOWN" or "cap_chown" into "CAP_CHOWN";
 // "ALL" stays "ALL".
 func normalizeCap(c string) string {
@@ -78,23 +71,4 @@ func Capabilities(base, add, drop, hostCaps []string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// HostCapabilities is every capability the engine's process may grant: its
-// permitted set, which is bounded by the host's bounding set (on this kind
-// of host CAP_SYS_RESOURCE is missing, and a privileged container must not
-// ask for it or the runtime fails).
-func HostCapabilities() []string {
-	avail, err := caps.Available()
-	if err != nil {
-		return append([]string{}, DefaultCapabilities...)
-	}
-	var out []string
-	last := caps.LastCap()
-	for i, n := range caps.Names() {
-		if i <= last && avail.Has(i) {
-			out = append(out, n)
-		}
-	}
-	return out
 }

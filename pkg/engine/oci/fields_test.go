@@ -13,6 +13,8 @@ import (
 	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+
+	"github.com/berthd/berth/pkg/specdefaults"
 )
 
 // apiFields lists the JSON names of a struct's fields ("HostConfig.CpuShares"),
@@ -277,7 +279,7 @@ var prerequisites = map[string]func(*container.Config, *container.HostConfig){
 // valid value and expects the spec to differ from the one without it.
 func TestInSpecFieldsChangeTheSpec(t *testing.T) {
 	opts := func(c *container.Config, h *container.HostConfig) Options {
-		return Options{ID: "0123456789abcdef", Config: c, Host: h, InitPath: "/usr/bin/tini-static", HostCaps: append(DefaultCapabilities, "CAP_NET_ADMIN", "CAP_SYS_ADMIN")}
+		return Options{ID: "0123456789abcdef", Config: c, Host: h, InitPath: "/usr/bin/tini-static", HostCaps: append(specdefaults.Capabilities, "CAP_NET_ADMIN", "CAP_SYS_ADMIN")}
 	}
 	blk := someBlockDevice()
 	for name, h := range Fields {

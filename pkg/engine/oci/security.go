@@ -4,20 +4,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-)
 
-// MaskedPaths and ReadonlyPaths are docker's defaults.
-var (
-	MaskedPaths = []string{
-		"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-		"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-		"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
-	}
-	ReadonlyPaths = []string{
-		"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-	}
+	"github.com/berthd/berth/pkg/specdefaults"
 )
 
 // securityOpts is HostConfig.SecurityOpt parsed.
@@ -98,15 +87,15 @@ func applySeccomp(s *specs.Spec, profile string, privileged bool) error {
 	case privileged && profile == "":
 		return nil // dockerd: no seccomp for privileged containers unless one is asked for
 	case profile == "":
-		p, err := seccomp.GetDefaultProfile(s)
+		p, err := specdefaults.Seccomp(s)
 		if err != nil {
-			return invalid("HostConfig.SecurityOpt", "default seccomp profile: %v", err)
+			return invalid("HostConfig.SecurityOpt", "%v", err)
 		}
 		s.Linux.Seccomp = p
 	default:
-		p, err := seccomp.LoadProfile(profile, s)
+		p, err := specdefaults.LoadSeccomp(profile, s)
 		if err != nil {
-			return invalid("HostConfig.SecurityOpt", "seccomp profile: %v", err)
+			return invalid("HostConfig.SecurityOpt", "%v", err)
 		}
 		s.Linux.Seccomp = p
 	}

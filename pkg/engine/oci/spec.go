@@ -12,6 +12,8 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthd/berth/pkg/errdefs"
+
+	"github.com/berthd/berth/pkg/specdefaults"
 )
 
 // DefaultPath is the PATH set when neither the image nor the request sets one.
@@ -205,12 +207,12 @@ func Spec(o Options) (*specs.Spec, error) {
 	}
 	hostCaps := o.HostCaps
 	if hostCaps == nil {
-		hostCaps = HostCapabilities()
+		hostCaps = specdefaults.HostCapabilities()
 	}
 	var capSet []string
 	if hc.Privileged {
 		capSet = append([]string{}, hostCaps...)
-	} else if capSet, err = Capabilities(DefaultCapabilities, hc.CapAdd, hc.CapDrop, hostCaps); err != nil {
+	} else if capSet, err = Capabilities(specdefaults.Capabilities, hc.CapAdd, hc.CapDrop, hostCaps); err != nil {
 		return nil, err
 	}
 	if hc.Init != nil && *hc.Init {
@@ -241,11 +243,11 @@ func Spec(o Options) (*specs.Spec, error) {
 		Root:        &specs.Root{Path: "rootfs", Readonly: hc.ReadonlyRootfs},
 		Hostname:    hostname,
 		Domainname:  cfg.Domainname,
-		Mounts:      defaultMounts(hc.Privileged || sec.writableCgroups, hc.Privileged),
+		Mounts:      specdefaults.Mounts(hc.Privileged || sec.writableCgroups, hc.Privileged),
 		Annotations: hc.Annotations,
 		Linux: &specs.Linux{
 			CgroupsPath: "berth/" + o.ID,
-			Resources:   &specs.LinuxResources{Devices: defaultDeviceRules()},
+			Resources:   &specs.LinuxResources{Devices: specdefaults.DeviceRules()},
 		},
 	}
 	if cs := hc.ConsoleSize; cfg.Tty && cs[0] > 0 && cs[1] > 0 {
@@ -280,7 +282,7 @@ func Spec(o Options) (*specs.Spec, error) {
 		return nil, err
 	}
 	if hc.Privileged {
-		s.Linux.Devices = privilegedDevices()
+		s.Linux.Devices = specdefaults.PrivilegedDevices()
 		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 	}
 	if err := applyDevices(s, &hc.Resources); err != nil {
@@ -289,11 +291,11 @@ func Spec(o Options) (*specs.Spec, error) {
 	switch {
 	case hc.Privileged || sec.unconfinedPaths:
 	default:
-		s.Linux.MaskedPaths = append([]string{}, MaskedPaths...)
+		s.Linux.MaskedPaths = specdefaults.MaskedPaths()
 		if hc.MaskedPaths != nil {
 			s.Linux.MaskedPaths = append([]string{}, hc.MaskedPaths...)
 		}
-		s.Linux.ReadonlyPaths = append([]string{}, ReadonlyPaths...)
+		s.Linux.ReadonlyPaths = specdefaults.ReadonlyPaths()
 		if hc.ReadonlyPaths != nil {
 			s.Linux.ReadonlyPaths = append([]string{}, hc.ReadonlyPaths...)
 		}
@@ -316,28 +318,6 @@ func Spec(o Options) (*specs.Spec, error) {
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: []string{"rbind", "rprivate"}})
 	}
 	return s, nil
-}
-
-// defaultMounts are docker's: /proc, a /dev tmpfs, devpts, mqueue, /sys
-// read-only (read-write for privileged containers), the cgroup tree
-// read-only unless asked otherwise. /dev/shm is added by the IPC mode.
-func defaultMounts(cgroupRW, sysRW bool) []specs.Mount {
-	sysOpts := []string{"nosuid", "noexec", "nodev", "ro"}
-	if sysRW {
-		sysOpts = sysOpts[:3]
-	}
-	cgOpts := []string{"ro", "nosuid", "noexec", "nodev"}
-	if cgroupRW {
-		cgOpts = cgOpts[1:]
-	}
-	return []specs.Mount{
-		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
-		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
-		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
-		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts},
-		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: cgOpts},
-		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
-	}
 }
 
 // overrideMounts appends the user's mounts, dropping a default one they

@@ -7,10 +7,12 @@ import (
 	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthd/berth/pkg/specdefaults"
 )
 
 func TestUpdatedResources(t *testing.T) {
-	cur := &specs.LinuxResources{Devices: defaultDeviceRules()}
+	cur := &specs.LinuxResources{Devices: specdefaults.DeviceRules()}
 	zero := int64(0)
 	r, err := UpdatedResources(cur, &container.Resources{Memory: 32 << 20, MemorySwap: -1, PidsLimit: &zero})
 	if err != nil {

@@ -396,6 +396,9 @@ func (m *Manager) applyV1(r *specs.LinuxResources) error {
 	}
 	if len(r.Devices) > 0 && m.dir("devices") != "" {
 		for _, d := range r.Devices {
+			if d.Type == "p" {
+				continue // v1 has no rules for FIFOs and rejects them
+			}
 			file := "devices.deny"
 			if d.Allow {
 				file = "devices.allow"
@@ -569,8 +572,7 @@ func (m *Manager) applyV2(r *specs.LinuxResources) error {
 			}
 		}
 	}
-	// v2 device control needs eBPF programs: not implemented yet.
-	return nil
+	return setDevicesV2(m.V2, r.Devices)
 }
 
 // setMemoryAndSwapV1 writes the memory and memory+swap limits in the order

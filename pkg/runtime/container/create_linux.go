@@ -644,6 +644,9 @@ func withDefaultDevices(spec *specs.Spec) *specs.LinuxResources {
 	allow("c", i(10), i(200), "rwm")
 	for _, d := range spec.Linux.Devices {
 		t := d.Type
+		if t == "p" {
+			continue // a FIFO needs no device cgroup rule (v1 refuses one)
+		}
 		if t == "u" {
 			t = "c"
 		}

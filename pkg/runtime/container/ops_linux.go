@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/berthd/berth/pkg/runtime/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -99,6 +100,16 @@ func (s *State) signalAll(sig unix.Signal) error {
 			return nil
 		}
 		return unix.Kill(s.Pid, sig)
+	}
+	if sig == unix.SIGKILL {
+		// cgroup.kill (v2) kills frozen processes too and races no fork.
+		err := s.Cgroups.Kill()
+		if !errors.Is(err, cgroups.ErrNoKillFile) {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil // the cgroup is gone with its processes
+			}
+			return err
+		}
 	}
 	// Freeze so that no new process escapes between listing and signalling.
 	// A freeze that times out can leave the cgroup FREEZING, so the thaw

@@ -316,11 +316,14 @@ func (s *Store) List(ctx context.Context) ([]snapshots.Info, error) {
 		if err != nil || b == nil {
 			return err
 		}
+		// A record that cannot be read is an error, not a gap: garbage
+		// collection would take its parents for unused.
 		return b.ForEach(func(k, v []byte) error {
 			var r record
-			if json.Unmarshal(v, &r) == nil {
-				out = append(out, snapshots.Info{Name: string(k), Parent: r.Parent, Kind: r.Kind, Created: r.Created, Labels: r.Labels})
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("snapshot %q: corrupt record: %w", k, err)
 			}
+			out = append(out, snapshots.Info{Name: string(k), Parent: r.Parent, Kind: r.Kind, Created: r.Created, Labels: r.Labels})
 			return nil
 		})
 	})
@@ -382,13 +385,19 @@ func (s *Store) Remove(ctx context.Context, key string) error {
 			return err
 		}
 		var child string
-		b.ForEach(func(k, v []byte) error {
+		err = b.ForEach(func(k, v []byte) error {
 			var c record
-			if child == "" && json.Unmarshal(v, &c) == nil && c.Parent == key {
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("snapshot %q: corrupt record (it may be a child): %w", k, err)
+			}
+			if child == "" && c.Parent == key {
 				child = string(k)
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
 		if child != "" {
 			return fmt.Errorf("snapshot %q has child %q: %w", key, child, errdefs.ErrFailedPrecondition)
 		}

@@ -669,6 +669,266 @@ func (x *ExportResponse) GetData() []byte {
 	return nil
 }
 
+type ComposeLayer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// blob is the compressed layer in the content store.
+	Blob *Descriptor `protobuf:"bytes,1,opt,name=blob,proto3" json:"blob,omitempty"`
+	// diff_id is the digest of its uncompressed tar.
+	DiffId        string `protobuf:"bytes,2,opt,name=diff_id,json=diffId,proto3" json:"diff_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComposeLayer) Reset() {
+	*x = ComposeLayer{}
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComposeLayer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComposeLayer) ProtoMessage() {}
+
+func (x *ComposeLayer) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComposeLayer.ProtoReflect.Descriptor instead.
+func (*ComposeLayer) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_images_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ComposeLayer) GetBlob() *Descriptor {
+	if x != nil {
+		return x.Blob
+	}
+	return nil
+}
+
+func (x *ComposeLayer) GetDiffId() string {
+	if x != nil {
+		return x.DiffId
+	}
+	return ""
+}
+
+type HistoryEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// created: Unix nanoseconds (0: now).
+	Created       int64  `protobuf:"varint,1,opt,name=created,proto3" json:"created,omitempty"`
+	CreatedBy     string `protobuf:"bytes,2,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	Author        string `protobuf:"bytes,3,opt,name=author,proto3" json:"author,omitempty"`
+	Comment       string `protobuf:"bytes,4,opt,name=comment,proto3" json:"comment,omitempty"`
+	EmptyLayer    bool   `protobuf:"varint,5,opt,name=empty_layer,json=emptyLayer,proto3" json:"empty_layer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryEntry) Reset() {
+	*x = HistoryEntry{}
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryEntry) ProtoMessage() {}
+
+func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryEntry.ProtoReflect.Descriptor instead.
+func (*HistoryEntry) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_images_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *HistoryEntry) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *HistoryEntry) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetEmptyLayer() bool {
+	if x != nil {
+		return x.EmptyLayer
+	}
+	return false
+}
+
+type ComposeImageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// base is an image name or ID; "" starts from scratch.
+	Base   string          `protobuf:"bytes,1,opt,name=base,proto3" json:"base,omitempty"`
+	Layers []*ComposeLayer `protobuf:"bytes,2,rep,name=layers,proto3" json:"layers,omitempty"`
+	// config is the JSON of an OCI image config (architecture, os, config,
+	// author, created...) without rootfs and history; os and architecture
+	// default to the base's, or to this host's from scratch.
+	Config []byte `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
+	// history: the entries of the new layers and metadata steps, in order;
+	// there must be one entry without empty_layer per layer. None: one entry
+	// per layer is made.
+	History []*HistoryEntry `protobuf:"bytes,4,rep,name=history,proto3" json:"history,omitempty"`
+	// name is the reference to record ("" for none: the image is recorded
+	// under its ID).
+	Name          string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComposeImageRequest) Reset() {
+	*x = ComposeImageRequest{}
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComposeImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComposeImageRequest) ProtoMessage() {}
+
+func (x *ComposeImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComposeImageRequest.ProtoReflect.Descriptor instead.
+func (*ComposeImageRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_images_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ComposeImageRequest) GetBase() string {
+	if x != nil {
+		return x.Base
+	}
+	return ""
+}
+
+func (x *ComposeImageRequest) GetLayers() []*ComposeLayer {
+	if x != nil {
+		return x.Layers
+	}
+	return nil
+}
+
+func (x *ComposeImageRequest) GetConfig() []byte {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *ComposeImageRequest) GetHistory() []*HistoryEntry {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+func (x *ComposeImageRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ComposeImageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Image         *Image                 `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComposeImageResponse) Reset() {
+	*x = ComposeImageResponse{}
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComposeImageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComposeImageResponse) ProtoMessage() {}
+
+func (x *ComposeImageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_images_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComposeImageResponse.ProtoReflect.Descriptor instead.
+func (*ComposeImageResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_images_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ComposeImageResponse) GetImage() *Image {
+	if x != nil {
+		return x.Image
+	}
+	return nil
+}
+
 var File_berth_supervisor_v1_images_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_images_proto_rawDesc = "" +
@@ -712,14 +972,34 @@ const file_berth_supervisor_v1_images_proto_rawDesc = "" +
 	"\x05names\x18\x01 \x03(\tR\x05names\x12\x16\n" +
 	"\x06format\x18\x02 \x01(\tR\x06format\"$\n" +
 	"\x0eExportResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\x99\x04\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\\\n" +
+	"\fComposeLayer\x123\n" +
+	"\x04blob\x18\x01 \x01(\v2\x1f.berth.supervisor.v1.DescriptorR\x04blob\x12\x17\n" +
+	"\adiff_id\x18\x02 \x01(\tR\x06diffId\"\x9a\x01\n" +
+	"\fHistoryEntry\x12\x18\n" +
+	"\acreated\x18\x01 \x01(\x03R\acreated\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x02 \x01(\tR\tcreatedBy\x12\x16\n" +
+	"\x06author\x18\x03 \x01(\tR\x06author\x12\x18\n" +
+	"\acomment\x18\x04 \x01(\tR\acomment\x12\x1f\n" +
+	"\vempty_layer\x18\x05 \x01(\bR\n" +
+	"emptyLayer\"\xcd\x01\n" +
+	"\x13ComposeImageRequest\x12\x12\n" +
+	"\x04base\x18\x01 \x01(\tR\x04base\x129\n" +
+	"\x06layers\x18\x02 \x03(\v2!.berth.supervisor.v1.ComposeLayerR\x06layers\x12\x16\n" +
+	"\x06config\x18\x03 \x01(\fR\x06config\x12;\n" +
+	"\ahistory\x18\x04 \x03(\v2!.berth.supervisor.v1.HistoryEntryR\ahistory\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\"H\n" +
+	"\x14ComposeImageResponse\x120\n" +
+	"\x05image\x18\x01 \x01(\v2\x1a.berth.supervisor.v1.ImageR\x05image2\xf9\x04\n" +
 	"\x06Images\x12R\n" +
 	"\x03Get\x12$.berth.supervisor.v1.GetImageRequest\x1a%.berth.supervisor.v1.GetImageResponse\x12W\n" +
 	"\x04List\x12&.berth.supervisor.v1.ListImagesRequest\x1a'.berth.supervisor.v1.ListImagesResponse\x12[\n" +
 	"\x06Delete\x12'.berth.supervisor.v1.DeleteImageRequest\x1a(.berth.supervisor.v1.DeleteImageResponse\x12S\n" +
 	"\x06Import\x12\".berth.supervisor.v1.ImportRequest\x1a#.berth.supervisor.v1.ImportResponse(\x01\x12[\n" +
 	"\x06Create\x12'.berth.supervisor.v1.CreateImageRequest\x1a(.berth.supervisor.v1.CreateImageResponse\x12S\n" +
-	"\x06Export\x12\".berth.supervisor.v1.ExportRequest\x1a#.berth.supervisor.v1.ExportResponse0\x01B@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\x06Export\x12\".berth.supervisor.v1.ExportRequest\x1a#.berth.supervisor.v1.ExportResponse0\x01\x12^\n" +
+	"\aCompose\x12(.berth.supervisor.v1.ComposeImageRequest\x1a).berth.supervisor.v1.ComposeImageResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_images_proto_rawDescOnce sync.Once
@@ -733,50 +1013,60 @@ func file_berth_supervisor_v1_images_proto_rawDescGZIP() []byte {
 	return file_berth_supervisor_v1_images_proto_rawDescData
 }
 
-var file_berth_supervisor_v1_images_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_berth_supervisor_v1_images_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_berth_supervisor_v1_images_proto_goTypes = []any{
-	(*Image)(nil),               // 0: berth.supervisor.v1.Image
-	(*GetImageRequest)(nil),     // 1: berth.supervisor.v1.GetImageRequest
-	(*GetImageResponse)(nil),    // 2: berth.supervisor.v1.GetImageResponse
-	(*ListImagesRequest)(nil),   // 3: berth.supervisor.v1.ListImagesRequest
-	(*ListImagesResponse)(nil),  // 4: berth.supervisor.v1.ListImagesResponse
-	(*DeleteImageRequest)(nil),  // 5: berth.supervisor.v1.DeleteImageRequest
-	(*DeleteImageResponse)(nil), // 6: berth.supervisor.v1.DeleteImageResponse
-	(*ImportRequest)(nil),       // 7: berth.supervisor.v1.ImportRequest
-	(*ImportResponse)(nil),      // 8: berth.supervisor.v1.ImportResponse
-	(*CreateImageRequest)(nil),  // 9: berth.supervisor.v1.CreateImageRequest
-	(*CreateImageResponse)(nil), // 10: berth.supervisor.v1.CreateImageResponse
-	(*ExportRequest)(nil),       // 11: berth.supervisor.v1.ExportRequest
-	(*ExportResponse)(nil),      // 12: berth.supervisor.v1.ExportResponse
-	nil,                         // 13: berth.supervisor.v1.Image.LabelsEntry
-	(*Descriptor)(nil),          // 14: berth.supervisor.v1.Descriptor
+	(*Image)(nil),                // 0: berth.supervisor.v1.Image
+	(*GetImageRequest)(nil),      // 1: berth.supervisor.v1.GetImageRequest
+	(*GetImageResponse)(nil),     // 2: berth.supervisor.v1.GetImageResponse
+	(*ListImagesRequest)(nil),    // 3: berth.supervisor.v1.ListImagesRequest
+	(*ListImagesResponse)(nil),   // 4: berth.supervisor.v1.ListImagesResponse
+	(*DeleteImageRequest)(nil),   // 5: berth.supervisor.v1.DeleteImageRequest
+	(*DeleteImageResponse)(nil),  // 6: berth.supervisor.v1.DeleteImageResponse
+	(*ImportRequest)(nil),        // 7: berth.supervisor.v1.ImportRequest
+	(*ImportResponse)(nil),       // 8: berth.supervisor.v1.ImportResponse
+	(*CreateImageRequest)(nil),   // 9: berth.supervisor.v1.CreateImageRequest
+	(*CreateImageResponse)(nil),  // 10: berth.supervisor.v1.CreateImageResponse
+	(*ExportRequest)(nil),        // 11: berth.supervisor.v1.ExportRequest
+	(*ExportResponse)(nil),       // 12: berth.supervisor.v1.ExportResponse
+	(*ComposeLayer)(nil),         // 13: berth.supervisor.v1.ComposeLayer
+	(*HistoryEntry)(nil),         // 14: berth.supervisor.v1.HistoryEntry
+	(*ComposeImageRequest)(nil),  // 15: berth.supervisor.v1.ComposeImageRequest
+	(*ComposeImageResponse)(nil), // 16: berth.supervisor.v1.ComposeImageResponse
+	nil,                          // 17: berth.supervisor.v1.Image.LabelsEntry
+	(*Descriptor)(nil),           // 18: berth.supervisor.v1.Descriptor
 }
 var file_berth_supervisor_v1_images_proto_depIdxs = []int32{
-	14, // 0: berth.supervisor.v1.Image.target:type_name -> berth.supervisor.v1.Descriptor
-	13, // 1: berth.supervisor.v1.Image.labels:type_name -> berth.supervisor.v1.Image.LabelsEntry
-	14, // 2: berth.supervisor.v1.Image.config:type_name -> berth.supervisor.v1.Descriptor
+	18, // 0: berth.supervisor.v1.Image.target:type_name -> berth.supervisor.v1.Descriptor
+	17, // 1: berth.supervisor.v1.Image.labels:type_name -> berth.supervisor.v1.Image.LabelsEntry
+	18, // 2: berth.supervisor.v1.Image.config:type_name -> berth.supervisor.v1.Descriptor
 	0,  // 3: berth.supervisor.v1.GetImageResponse.image:type_name -> berth.supervisor.v1.Image
 	0,  // 4: berth.supervisor.v1.ListImagesResponse.images:type_name -> berth.supervisor.v1.Image
 	0,  // 5: berth.supervisor.v1.ImportResponse.images:type_name -> berth.supervisor.v1.Image
 	0,  // 6: berth.supervisor.v1.CreateImageRequest.image:type_name -> berth.supervisor.v1.Image
 	0,  // 7: berth.supervisor.v1.CreateImageResponse.image:type_name -> berth.supervisor.v1.Image
-	1,  // 8: berth.supervisor.v1.Images.Get:input_type -> berth.supervisor.v1.GetImageRequest
-	3,  // 9: berth.supervisor.v1.Images.List:input_type -> berth.supervisor.v1.ListImagesRequest
-	5,  // 10: berth.supervisor.v1.Images.Delete:input_type -> berth.supervisor.v1.DeleteImageRequest
-	7,  // 11: berth.supervisor.v1.Images.Import:input_type -> berth.supervisor.v1.ImportRequest
-	9,  // 12: berth.supervisor.v1.Images.Create:input_type -> berth.supervisor.v1.CreateImageRequest
-	11, // 13: berth.supervisor.v1.Images.Export:input_type -> berth.supervisor.v1.ExportRequest
-	2,  // 14: berth.supervisor.v1.Images.Get:output_type -> berth.supervisor.v1.GetImageResponse
-	4,  // 15: berth.supervisor.v1.Images.List:output_type -> berth.supervisor.v1.ListImagesResponse
-	6,  // 16: berth.supervisor.v1.Images.Delete:output_type -> berth.supervisor.v1.DeleteImageResponse
-	8,  // 17: berth.supervisor.v1.Images.Import:output_type -> berth.supervisor.v1.ImportResponse
-	10, // 18: berth.supervisor.v1.Images.Create:output_type -> berth.supervisor.v1.CreateImageResponse
-	12, // 19: berth.supervisor.v1.Images.Export:output_type -> berth.supervisor.v1.ExportResponse
-	14, // [14:20] is the sub-list for method output_type
-	8,  // [8:14] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	18, // 8: berth.supervisor.v1.ComposeLayer.blob:type_name -> berth.supervisor.v1.Descriptor
+	13, // 9: berth.supervisor.v1.ComposeImageRequest.layers:type_name -> berth.supervisor.v1.ComposeLayer
+	14, // 10: berth.supervisor.v1.ComposeImageRequest.history:type_name -> berth.supervisor.v1.HistoryEntry
+	0,  // 11: berth.supervisor.v1.ComposeImageResponse.image:type_name -> berth.supervisor.v1.Image
+	1,  // 12: berth.supervisor.v1.Images.Get:input_type -> berth.supervisor.v1.GetImageRequest
+	3,  // 13: berth.supervisor.v1.Images.List:input_type -> berth.supervisor.v1.ListImagesRequest
+	5,  // 14: berth.supervisor.v1.Images.Delete:input_type -> berth.supervisor.v1.DeleteImageRequest
+	7,  // 15: berth.supervisor.v1.Images.Import:input_type -> berth.supervisor.v1.ImportRequest
+	9,  // 16: berth.supervisor.v1.Images.Create:input_type -> berth.supervisor.v1.CreateImageRequest
+	11, // 17: berth.supervisor.v1.Images.Export:input_type -> berth.supervisor.v1.ExportRequest
+	15, // 18: berth.supervisor.v1.Images.Compose:input_type -> berth.supervisor.v1.ComposeImageRequest
+	2,  // 19: berth.supervisor.v1.Images.Get:output_type -> berth.supervisor.v1.GetImageResponse
+	4,  // 20: berth.supervisor.v1.Images.List:output_type -> berth.supervisor.v1.ListImagesResponse
+	6,  // 21: berth.supervisor.v1.Images.Delete:output_type -> berth.supervisor.v1.DeleteImageResponse
+	8,  // 22: berth.supervisor.v1.Images.Import:output_type -> berth.supervisor.v1.ImportResponse
+	10, // 23: berth.supervisor.v1.Images.Create:output_type -> berth.supervisor.v1.CreateImageResponse
+	12, // 24: berth.supervisor.v1.Images.Export:output_type -> berth.supervisor.v1.ExportResponse
+	16, // 25: berth.supervisor.v1.Images.Compose:output_type -> berth.supervisor.v1.ComposeImageResponse
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_berth_supervisor_v1_images_proto_init() }
@@ -791,7 +1081,7 @@ func file_berth_supervisor_v1_images_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_images_proto_rawDesc), len(file_berth_supervisor_v1_images_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

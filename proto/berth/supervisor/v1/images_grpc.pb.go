@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Images_Get_FullMethodName    = "/berth.supervisor.v1.Images/Get"
-	Images_List_FullMethodName   = "/berth.supervisor.v1.Images/List"
-	Images_Delete_FullMethodName = "/berth.supervisor.v1.Images/Delete"
-	Images_Import_FullMethodName = "/berth.supervisor.v1.Images/Import"
-	Images_Create_FullMethodName = "/berth.supervisor.v1.Images/Create"
-	Images_Export_FullMethodName = "/berth.supervisor.v1.Images/Export"
+	Images_Get_FullMethodName     = "/berth.supervisor.v1.Images/Get"
+	Images_List_FullMethodName    = "/berth.supervisor.v1.Images/List"
+	Images_Delete_FullMethodName  = "/berth.supervisor.v1.Images/Delete"
+	Images_Import_FullMethodName  = "/berth.supervisor.v1.Images/Import"
+	Images_Create_FullMethodName  = "/berth.supervisor.v1.Images/Create"
+	Images_Export_FullMethodName  = "/berth.supervisor.v1.Images/Export"
+	Images_Compose_FullMethodName = "/berth.supervisor.v1.Images/Compose"
 )
 
 // ImagesClient is the client API for Images service.
@@ -49,6 +50,17 @@ type ImagesClient interface {
 	// `docker save` format, which docker and podman load) or an OCI image
 	// layout tar. Digests are preserved so export then import round-trips.
 	Export(ctx context.Context, in *ExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportResponse], error)
+	// Compose makes a new image from a base image (or none: scratch), layers
+	// already in the content store (as Snapshots.Diff writes them) and an
+	// image config: the config's rootfs is the base's diff IDs plus the new
+	// ones, its history the base's plus the given entries (an entry with
+	// empty_layer for a change of metadata only). It writes the config and an
+	// OCI manifest, makes sure every layer is unpacked (the image runs at
+	// once), and records the image under name (or, without one, under its
+	// ID). Errors: NotFound (base or a layer blob), InvalidArgument (bad
+	// config JSON, a config with rootfs or history of its own, a diff ID that
+	// does not match its blob, history entries that do not match the layers).
+	Compose(ctx context.Context, in *ComposeImageRequest, opts ...grpc.CallOption) (*ComposeImageResponse, error)
 }
 
 type imagesClient struct {
@@ -131,6 +143,16 @@ func (c *imagesClient) Export(ctx context.Context, in *ExportRequest, opts ...gr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Images_ExportClient = grpc.ServerStreamingClient[ExportResponse]
 
+func (c *imagesClient) Compose(ctx context.Context, in *ComposeImageRequest, opts ...grpc.CallOption) (*ComposeImageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ComposeImageResponse)
+	err := c.cc.Invoke(ctx, Images_Compose_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ImagesServer is the server API for Images service.
 // All implementations must embed UnimplementedImagesServer
 // for forward compatibility.
@@ -153,6 +175,17 @@ type ImagesServer interface {
 	// `docker save` format, which docker and podman load) or an OCI image
 	// layout tar. Digests are preserved so export then import round-trips.
 	Export(*ExportRequest, grpc.ServerStreamingServer[ExportResponse]) error
+	// Compose makes a new image from a base image (or none: scratch), layers
+	// already in the content store (as Snapshots.Diff writes them) and an
+	// image config: the config's rootfs is the base's diff IDs plus the new
+	// ones, its history the base's plus the given entries (an entry with
+	// empty_layer for a change of metadata only). It writes the config and an
+	// OCI manifest, makes sure every layer is unpacked (the image runs at
+	// once), and records the image under name (or, without one, under its
+	// ID). Errors: NotFound (base or a layer blob), InvalidArgument (bad
+	// config JSON, a config with rootfs or history of its own, a diff ID that
+	// does not match its blob, history entries that do not match the layers).
+	Compose(context.Context, *ComposeImageRequest) (*ComposeImageResponse, error)
 	mustEmbedUnimplementedImagesServer()
 }
 
@@ -180,6 +213,9 @@ func (UnimplementedImagesServer) Create(context.Context, *CreateImageRequest) (*
 }
 func (UnimplementedImagesServer) Export(*ExportRequest, grpc.ServerStreamingServer[ExportResponse]) error {
 	return status.Error(codes.Unimplemented, "method Export not implemented")
+}
+func (UnimplementedImagesServer) Compose(context.Context, *ComposeImageRequest) (*ComposeImageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Compose not implemented")
 }
 func (UnimplementedImagesServer) mustEmbedUnimplementedImagesServer() {}
 func (UnimplementedImagesServer) testEmbeddedByValue()                {}
@@ -292,6 +328,24 @@ func _Images_Export_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Images_ExportServer = grpc.ServerStreamingServer[ExportResponse]
 
+func _Images_Compose_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ComposeImageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImagesServer).Compose(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Images_Compose_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImagesServer).Compose(ctx, req.(*ComposeImageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Images_ServiceDesc is the grpc.ServiceDesc for Images service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -314,6 +368,10 @@ var Images_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Create",
 			Handler:    _Images_Create_Handler,
+		},
+		{
+			MethodName: "Compose",
+			Handler:    _Images_Compose_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -73,6 +73,56 @@ func (SnapshotKind) EnumDescriptor() ([]byte, []int) {
 	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{0}
 }
 
+// ChangeKind has Docker's values (GET /containers/{id}/changes).
+type ChangeKind int32
+
+const (
+	ChangeKind_CHANGE_KIND_MODIFIED ChangeKind = 0
+	ChangeKind_CHANGE_KIND_ADDED    ChangeKind = 1
+	ChangeKind_CHANGE_KIND_DELETED  ChangeKind = 2
+)
+
+// Enum value maps for ChangeKind.
+var (
+	ChangeKind_name = map[int32]string{
+		0: "CHANGE_KIND_MODIFIED",
+		1: "CHANGE_KIND_ADDED",
+		2: "CHANGE_KIND_DELETED",
+	}
+	ChangeKind_value = map[string]int32{
+		"CHANGE_KIND_MODIFIED": 0,
+		"CHANGE_KIND_ADDED":    1,
+		"CHANGE_KIND_DELETED":  2,
+	}
+)
+
+func (x ChangeKind) Enum() *ChangeKind {
+	p := new(ChangeKind)
+	*p = x
+	return p
+}
+
+func (x ChangeKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ChangeKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_berth_supervisor_v1_snapshots_proto_enumTypes[1].Descriptor()
+}
+
+func (ChangeKind) Type() protoreflect.EnumType {
+	return &file_berth_supervisor_v1_snapshots_proto_enumTypes[1]
+}
+
+func (x ChangeKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ChangeKind.Descriptor instead.
+func (ChangeKind) EnumDescriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{1}
+}
+
 type SnapshotInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1092,6 +1142,300 @@ func (x *ReadSnapshotFileResponse) GetData() []byte {
 	return nil
 }
 
+type DiffSnapshotRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// lease is the id of an existing lease to record the layer in ("": none).
+	Lease  string `protobuf:"bytes,2,opt,name=lease,proto3" json:"lease,omitempty"`
+	Commit bool   `protobuf:"varint,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	// exclude lists paths ("/etc/hostname") left out of the layer: mount
+	// points an engine made for files it bind-mounts (dockerd keeps them in
+	// an init layer). A directory's content is excluded with it.
+	Exclude       []string `protobuf:"bytes,4,rep,name=exclude,proto3" json:"exclude,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffSnapshotRequest) Reset() {
+	*x = DiffSnapshotRequest{}
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffSnapshotRequest) ProtoMessage() {}
+
+func (x *DiffSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*DiffSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DiffSnapshotRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *DiffSnapshotRequest) GetLease() string {
+	if x != nil {
+		return x.Lease
+	}
+	return ""
+}
+
+func (x *DiffSnapshotRequest) GetCommit() bool {
+	if x != nil {
+		return x.Commit
+	}
+	return false
+}
+
+func (x *DiffSnapshotRequest) GetExclude() []string {
+	if x != nil {
+		return x.Exclude
+	}
+	return nil
+}
+
+type DiffSnapshotResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// layer: media type application/vnd.oci.image.layer.v1.tar+gzip.
+	Layer *Descriptor `protobuf:"bytes,1,opt,name=layer,proto3" json:"layer,omitempty"`
+	// diff_id is the digest of the uncompressed tar.
+	DiffId string `protobuf:"bytes,2,opt,name=diff_id,json=diffId,proto3" json:"diff_id,omitempty"`
+	// chain_id is the committed snapshot's name (only with commit).
+	ChainId string `protobuf:"bytes,3,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
+	// empty is true when nothing changed (the layer is an empty tar).
+	Empty         bool `protobuf:"varint,4,opt,name=empty,proto3" json:"empty,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiffSnapshotResponse) Reset() {
+	*x = DiffSnapshotResponse{}
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiffSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiffSnapshotResponse) ProtoMessage() {}
+
+func (x *DiffSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiffSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*DiffSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DiffSnapshotResponse) GetLayer() *Descriptor {
+	if x != nil {
+		return x.Layer
+	}
+	return nil
+}
+
+func (x *DiffSnapshotResponse) GetDiffId() string {
+	if x != nil {
+		return x.DiffId
+	}
+	return ""
+}
+
+func (x *DiffSnapshotResponse) GetChainId() string {
+	if x != nil {
+		return x.ChainId
+	}
+	return ""
+}
+
+func (x *DiffSnapshotResponse) GetEmpty() bool {
+	if x != nil {
+		return x.Empty
+	}
+	return false
+}
+
+type SnapshotChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path is absolute, as seen in the container ("/etc/passwd").
+	Path          string     `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Kind          ChangeKind `protobuf:"varint,2,opt,name=kind,proto3,enum=berth.supervisor.v1.ChangeKind" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotChange) Reset() {
+	*x = SnapshotChange{}
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotChange) ProtoMessage() {}
+
+func (x *SnapshotChange) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotChange.ProtoReflect.Descriptor instead.
+func (*SnapshotChange) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SnapshotChange) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SnapshotChange) GetKind() ChangeKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ChangeKind_CHANGE_KIND_MODIFIED
+}
+
+type SnapshotChangesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// exclude: as in DiffSnapshotRequest.
+	Exclude       []string `protobuf:"bytes,2,rep,name=exclude,proto3" json:"exclude,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotChangesRequest) Reset() {
+	*x = SnapshotChangesRequest{}
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotChangesRequest) ProtoMessage() {}
+
+func (x *SnapshotChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotChangesRequest.ProtoReflect.Descriptor instead.
+func (*SnapshotChangesRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SnapshotChangesRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SnapshotChangesRequest) GetExclude() []string {
+	if x != nil {
+		return x.Exclude
+	}
+	return nil
+}
+
+type SnapshotChangesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Changes       []*SnapshotChange      `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotChangesResponse) Reset() {
+	*x = SnapshotChangesResponse{}
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotChangesResponse) ProtoMessage() {}
+
+func (x *SnapshotChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotChangesResponse.ProtoReflect.Descriptor instead.
+func (*SnapshotChangesResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SnapshotChangesResponse) GetChanges() []*SnapshotChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
 var File_berth_supervisor_v1_snapshots_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
@@ -1162,12 +1506,35 @@ const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x1b\n" +
 	"\tmax_bytes\x18\x03 \x01(\x03R\bmaxBytes\".\n" +
 	"\x18ReadSnapshotFileResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data*x\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"o\n" +
+	"\x13DiffSnapshotRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05lease\x18\x02 \x01(\tR\x05lease\x12\x16\n" +
+	"\x06commit\x18\x03 \x01(\bR\x06commit\x12\x18\n" +
+	"\aexclude\x18\x04 \x03(\tR\aexclude\"\x97\x01\n" +
+	"\x14DiffSnapshotResponse\x125\n" +
+	"\x05layer\x18\x01 \x01(\v2\x1f.berth.supervisor.v1.DescriptorR\x05layer\x12\x17\n" +
+	"\adiff_id\x18\x02 \x01(\tR\x06diffId\x12\x19\n" +
+	"\bchain_id\x18\x03 \x01(\tR\achainId\x12\x14\n" +
+	"\x05empty\x18\x04 \x01(\bR\x05empty\"Y\n" +
+	"\x0eSnapshotChange\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x123\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1f.berth.supervisor.v1.ChangeKindR\x04kind\"D\n" +
+	"\x16SnapshotChangesRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
+	"\aexclude\x18\x02 \x03(\tR\aexclude\"X\n" +
+	"\x17SnapshotChangesResponse\x12=\n" +
+	"\achanges\x18\x01 \x03(\v2#.berth.supervisor.v1.SnapshotChangeR\achanges*x\n" +
 	"\fSnapshotKind\x12\x19\n" +
 	"\x15SNAPSHOT_KIND_UNKNOWN\x10\x00\x12\x16\n" +
 	"\x12SNAPSHOT_KIND_VIEW\x10\x01\x12\x18\n" +
 	"\x14SNAPSHOT_KIND_ACTIVE\x10\x02\x12\x1b\n" +
-	"\x17SNAPSHOT_KIND_COMMITTED\x10\x032\xc1\a\n" +
+	"\x17SNAPSHOT_KIND_COMMITTED\x10\x03*V\n" +
+	"\n" +
+	"ChangeKind\x12\x18\n" +
+	"\x14CHANGE_KIND_MODIFIED\x10\x00\x12\x15\n" +
+	"\x11CHANGE_KIND_ADDED\x10\x01\x12\x17\n" +
+	"\x13CHANGE_KIND_DELETED\x10\x022\x84\t\n" +
 	"\tSnapshots\x12d\n" +
 	"\aPrepare\x12+.berth.supervisor.v1.PrepareSnapshotRequest\x1a,.berth.supervisor.v1.PrepareSnapshotResponse\x12[\n" +
 	"\x04View\x12(.berth.supervisor.v1.ViewSnapshotRequest\x1a).berth.supervisor.v1.ViewSnapshotResponse\x12Q\n" +
@@ -1178,7 +1545,9 @@ const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
 	"\x04List\x12).berth.supervisor.v1.ListSnapshotsRequest\x1a*.berth.supervisor.v1.ListSnapshotsResponse\x12N\n" +
 	"\x05Usage\x12!.berth.supervisor.v1.UsageRequest\x1a\".berth.supervisor.v1.UsageResponse\x12c\n" +
 	"\x06Export\x12*.berth.supervisor.v1.ExportSnapshotRequest\x1a+.berth.supervisor.v1.ExportSnapshotResponse0\x01\x12g\n" +
-	"\bReadFile\x12,.berth.supervisor.v1.ReadSnapshotFileRequest\x1a-.berth.supervisor.v1.ReadSnapshotFileResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\bReadFile\x12,.berth.supervisor.v1.ReadSnapshotFileRequest\x1a-.berth.supervisor.v1.ReadSnapshotFileResponse\x12[\n" +
+	"\x04Diff\x12(.berth.supervisor.v1.DiffSnapshotRequest\x1a).berth.supervisor.v1.DiffSnapshotResponse\x12d\n" +
+	"\aChanges\x12+.berth.supervisor.v1.SnapshotChangesRequest\x1a,.berth.supervisor.v1.SnapshotChangesResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_snapshots_proto_rawDescOnce sync.Once
@@ -1192,73 +1561,87 @@ func file_berth_supervisor_v1_snapshots_proto_rawDescGZIP() []byte {
 	return file_berth_supervisor_v1_snapshots_proto_rawDescData
 }
 
-var file_berth_supervisor_v1_snapshots_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_berth_supervisor_v1_snapshots_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_berth_supervisor_v1_snapshots_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_berth_supervisor_v1_snapshots_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_berth_supervisor_v1_snapshots_proto_goTypes = []any{
 	(SnapshotKind)(0),                // 0: berth.supervisor.v1.SnapshotKind
-	(*SnapshotInfo)(nil),             // 1: berth.supervisor.v1.SnapshotInfo
-	(*PrepareSnapshotRequest)(nil),   // 2: berth.supervisor.v1.PrepareSnapshotRequest
-	(*PrepareSnapshotResponse)(nil),  // 3: berth.supervisor.v1.PrepareSnapshotResponse
-	(*ViewSnapshotRequest)(nil),      // 4: berth.supervisor.v1.ViewSnapshotRequest
-	(*ViewSnapshotResponse)(nil),     // 5: berth.supervisor.v1.ViewSnapshotResponse
-	(*MountsRequest)(nil),            // 6: berth.supervisor.v1.MountsRequest
-	(*MountsResponse)(nil),           // 7: berth.supervisor.v1.MountsResponse
-	(*CommitSnapshotRequest)(nil),    // 8: berth.supervisor.v1.CommitSnapshotRequest
-	(*CommitSnapshotResponse)(nil),   // 9: berth.supervisor.v1.CommitSnapshotResponse
-	(*RemoveSnapshotRequest)(nil),    // 10: berth.supervisor.v1.RemoveSnapshotRequest
-	(*RemoveSnapshotResponse)(nil),   // 11: berth.supervisor.v1.RemoveSnapshotResponse
-	(*StatSnapshotRequest)(nil),      // 12: berth.supervisor.v1.StatSnapshotRequest
-	(*StatSnapshotResponse)(nil),     // 13: berth.supervisor.v1.StatSnapshotResponse
-	(*ListSnapshotsRequest)(nil),     // 14: berth.supervisor.v1.ListSnapshotsRequest
-	(*ListSnapshotsResponse)(nil),    // 15: berth.supervisor.v1.ListSnapshotsResponse
-	(*UsageRequest)(nil),             // 16: berth.supervisor.v1.UsageRequest
-	(*UsageResponse)(nil),            // 17: berth.supervisor.v1.UsageResponse
-	(*ExportSnapshotRequest)(nil),    // 18: berth.supervisor.v1.ExportSnapshotRequest
-	(*ExportSnapshotResponse)(nil),   // 19: berth.supervisor.v1.ExportSnapshotResponse
-	(*ReadSnapshotFileRequest)(nil),  // 20: berth.supervisor.v1.ReadSnapshotFileRequest
-	(*ReadSnapshotFileResponse)(nil), // 21: berth.supervisor.v1.ReadSnapshotFileResponse
-	nil,                              // 22: berth.supervisor.v1.SnapshotInfo.LabelsEntry
-	nil,                              // 23: berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
-	nil,                              // 24: berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
-	nil,                              // 25: berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
-	(*Mount)(nil),                    // 26: berth.supervisor.v1.Mount
+	(ChangeKind)(0),                  // 1: berth.supervisor.v1.ChangeKind
+	(*SnapshotInfo)(nil),             // 2: berth.supervisor.v1.SnapshotInfo
+	(*PrepareSnapshotRequest)(nil),   // 3: berth.supervisor.v1.PrepareSnapshotRequest
+	(*PrepareSnapshotResponse)(nil),  // 4: berth.supervisor.v1.PrepareSnapshotResponse
+	(*ViewSnapshotRequest)(nil),      // 5: berth.supervisor.v1.ViewSnapshotRequest
+	(*ViewSnapshotResponse)(nil),     // 6: berth.supervisor.v1.ViewSnapshotResponse
+	(*MountsRequest)(nil),            // 7: berth.supervisor.v1.MountsRequest
+	(*MountsResponse)(nil),           // 8: berth.supervisor.v1.MountsResponse
+	(*CommitSnapshotRequest)(nil),    // 9: berth.supervisor.v1.CommitSnapshotRequest
+	(*CommitSnapshotResponse)(nil),   // 10: berth.supervisor.v1.CommitSnapshotResponse
+	(*RemoveSnapshotRequest)(nil),    // 11: berth.supervisor.v1.RemoveSnapshotRequest
+	(*RemoveSnapshotResponse)(nil),   // 12: berth.supervisor.v1.RemoveSnapshotResponse
+	(*StatSnapshotRequest)(nil),      // 13: berth.supervisor.v1.StatSnapshotRequest
+	(*StatSnapshotResponse)(nil),     // 14: berth.supervisor.v1.StatSnapshotResponse
+	(*ListSnapshotsRequest)(nil),     // 15: berth.supervisor.v1.ListSnapshotsRequest
+	(*ListSnapshotsResponse)(nil),    // 16: berth.supervisor.v1.ListSnapshotsResponse
+	(*UsageRequest)(nil),             // 17: berth.supervisor.v1.UsageRequest
+	(*UsageResponse)(nil),            // 18: berth.supervisor.v1.UsageResponse
+	(*ExportSnapshotRequest)(nil),    // 19: berth.supervisor.v1.ExportSnapshotRequest
+	(*ExportSnapshotResponse)(nil),   // 20: berth.supervisor.v1.ExportSnapshotResponse
+	(*ReadSnapshotFileRequest)(nil),  // 21: berth.supervisor.v1.ReadSnapshotFileRequest
+	(*ReadSnapshotFileResponse)(nil), // 22: berth.supervisor.v1.ReadSnapshotFileResponse
+	(*DiffSnapshotRequest)(nil),      // 23: berth.supervisor.v1.DiffSnapshotRequest
+	(*DiffSnapshotResponse)(nil),     // 24: berth.supervisor.v1.DiffSnapshotResponse
+	(*SnapshotChange)(nil),           // 25: berth.supervisor.v1.SnapshotChange
+	(*SnapshotChangesRequest)(nil),   // 26: berth.supervisor.v1.SnapshotChangesRequest
+	(*SnapshotChangesResponse)(nil),  // 27: berth.supervisor.v1.SnapshotChangesResponse
+	nil,                              // 28: berth.supervisor.v1.SnapshotInfo.LabelsEntry
+	nil,                              // 29: berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
+	nil,                              // 30: berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
+	nil,                              // 31: berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
+	(*Mount)(nil),                    // 32: berth.supervisor.v1.Mount
+	(*Descriptor)(nil),               // 33: berth.supervisor.v1.Descriptor
 }
 var file_berth_supervisor_v1_snapshots_proto_depIdxs = []int32{
 	0,  // 0: berth.supervisor.v1.SnapshotInfo.kind:type_name -> berth.supervisor.v1.SnapshotKind
-	22, // 1: berth.supervisor.v1.SnapshotInfo.labels:type_name -> berth.supervisor.v1.SnapshotInfo.LabelsEntry
-	23, // 2: berth.supervisor.v1.PrepareSnapshotRequest.labels:type_name -> berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
-	26, // 3: berth.supervisor.v1.PrepareSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	24, // 4: berth.supervisor.v1.ViewSnapshotRequest.labels:type_name -> berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
-	26, // 5: berth.supervisor.v1.ViewSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	26, // 6: berth.supervisor.v1.MountsResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	25, // 7: berth.supervisor.v1.CommitSnapshotRequest.labels:type_name -> berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
-	1,  // 8: berth.supervisor.v1.StatSnapshotResponse.info:type_name -> berth.supervisor.v1.SnapshotInfo
-	1,  // 9: berth.supervisor.v1.ListSnapshotsResponse.info:type_name -> berth.supervisor.v1.SnapshotInfo
-	2,  // 10: berth.supervisor.v1.Snapshots.Prepare:input_type -> berth.supervisor.v1.PrepareSnapshotRequest
-	4,  // 11: berth.supervisor.v1.Snapshots.View:input_type -> berth.supervisor.v1.ViewSnapshotRequest
-	6,  // 12: berth.supervisor.v1.Snapshots.Mounts:input_type -> berth.supervisor.v1.MountsRequest
-	8,  // 13: berth.supervisor.v1.Snapshots.Commit:input_type -> berth.supervisor.v1.CommitSnapshotRequest
-	10, // 14: berth.supervisor.v1.Snapshots.Remove:input_type -> berth.supervisor.v1.RemoveSnapshotRequest
-	12, // 15: berth.supervisor.v1.Snapshots.Stat:input_type -> berth.supervisor.v1.StatSnapshotRequest
-	14, // 16: berth.supervisor.v1.Snapshots.List:input_type -> berth.supervisor.v1.ListSnapshotsRequest
-	16, // 17: berth.supervisor.v1.Snapshots.Usage:input_type -> berth.supervisor.v1.UsageRequest
-	18, // 18: berth.supervisor.v1.Snapshots.Export:input_type -> berth.supervisor.v1.ExportSnapshotRequest
-	20, // 19: berth.supervisor.v1.Snapshots.ReadFile:input_type -> berth.supervisor.v1.ReadSnapshotFileRequest
-	3,  // 20: berth.supervisor.v1.Snapshots.Prepare:output_type -> berth.supervisor.v1.PrepareSnapshotResponse
-	5,  // 21: berth.supervisor.v1.Snapshots.View:output_type -> berth.supervisor.v1.ViewSnapshotResponse
-	7,  // 22: berth.supervisor.v1.Snapshots.Mounts:output_type -> berth.supervisor.v1.MountsResponse
-	9,  // 23: berth.supervisor.v1.Snapshots.Commit:output_type -> berth.supervisor.v1.CommitSnapshotResponse
-	11, // 24: berth.supervisor.v1.Snapshots.Remove:output_type -> berth.supervisor.v1.RemoveSnapshotResponse
-	13, // 25: berth.supervisor.v1.Snapshots.Stat:output_type -> berth.supervisor.v1.StatSnapshotResponse
-	15, // 26: berth.supervisor.v1.Snapshots.List:output_type -> berth.supervisor.v1.ListSnapshotsResponse
-	17, // 27: berth.supervisor.v1.Snapshots.Usage:output_type -> berth.supervisor.v1.UsageResponse
-	19, // 28: berth.supervisor.v1.Snapshots.Export:output_type -> berth.supervisor.v1.ExportSnapshotResponse
-	21, // 29: berth.supervisor.v1.Snapshots.ReadFile:output_type -> berth.supervisor.v1.ReadSnapshotFileResponse
-	20, // [20:30] is the sub-list for method output_type
-	10, // [10:20] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	28, // 1: berth.supervisor.v1.SnapshotInfo.labels:type_name -> berth.supervisor.v1.SnapshotInfo.LabelsEntry
+	29, // 2: berth.supervisor.v1.PrepareSnapshotRequest.labels:type_name -> berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
+	32, // 3: berth.supervisor.v1.PrepareSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	30, // 4: berth.supervisor.v1.ViewSnapshotRequest.labels:type_name -> berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
+	32, // 5: berth.supervisor.v1.ViewSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	32, // 6: berth.supervisor.v1.MountsResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	31, // 7: berth.supervisor.v1.CommitSnapshotRequest.labels:type_name -> berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
+	2,  // 8: berth.supervisor.v1.StatSnapshotResponse.info:type_name -> berth.supervisor.v1.SnapshotInfo
+	2,  // 9: berth.supervisor.v1.ListSnapshotsResponse.info:type_name -> berth.supervisor.v1.SnapshotInfo
+	33, // 10: berth.supervisor.v1.DiffSnapshotResponse.layer:type_name -> berth.supervisor.v1.Descriptor
+	1,  // 11: berth.supervisor.v1.SnapshotChange.kind:type_name -> berth.supervisor.v1.ChangeKind
+	25, // 12: berth.supervisor.v1.SnapshotChangesResponse.changes:type_name -> berth.supervisor.v1.SnapshotChange
+	3,  // 13: berth.supervisor.v1.Snapshots.Prepare:input_type -> berth.supervisor.v1.PrepareSnapshotRequest
+	5,  // 14: berth.supervisor.v1.Snapshots.View:input_type -> berth.supervisor.v1.ViewSnapshotRequest
+	7,  // 15: berth.supervisor.v1.Snapshots.Mounts:input_type -> berth.supervisor.v1.MountsRequest
+	9,  // 16: berth.supervisor.v1.Snapshots.Commit:input_type -> berth.supervisor.v1.CommitSnapshotRequest
+	11, // 17: berth.supervisor.v1.Snapshots.Remove:input_type -> berth.supervisor.v1.RemoveSnapshotRequest
+	13, // 18: berth.supervisor.v1.Snapshots.Stat:input_type -> berth.supervisor.v1.StatSnapshotRequest
+	15, // 19: berth.supervisor.v1.Snapshots.List:input_type -> berth.supervisor.v1.ListSnapshotsRequest
+	17, // 20: berth.supervisor.v1.Snapshots.Usage:input_type -> berth.supervisor.v1.UsageRequest
+	19, // 21: berth.supervisor.v1.Snapshots.Export:input_type -> berth.supervisor.v1.ExportSnapshotRequest
+	21, // 22: berth.supervisor.v1.Snapshots.ReadFile:input_type -> berth.supervisor.v1.ReadSnapshotFileRequest
+	23, // 23: berth.supervisor.v1.Snapshots.Diff:input_type -> berth.supervisor.v1.DiffSnapshotRequest
+	26, // 24: berth.supervisor.v1.Snapshots.Changes:input_type -> berth.supervisor.v1.SnapshotChangesRequest
+	4,  // 25: berth.supervisor.v1.Snapshots.Prepare:output_type -> berth.supervisor.v1.PrepareSnapshotResponse
+	6,  // 26: berth.supervisor.v1.Snapshots.View:output_type -> berth.supervisor.v1.ViewSnapshotResponse
+	8,  // 27: berth.supervisor.v1.Snapshots.Mounts:output_type -> berth.supervisor.v1.MountsResponse
+	10, // 28: berth.supervisor.v1.Snapshots.Commit:output_type -> berth.supervisor.v1.CommitSnapshotResponse
+	12, // 29: berth.supervisor.v1.Snapshots.Remove:output_type -> berth.supervisor.v1.RemoveSnapshotResponse
+	14, // 30: berth.supervisor.v1.Snapshots.Stat:output_type -> berth.supervisor.v1.StatSnapshotResponse
+	16, // 31: berth.supervisor.v1.Snapshots.List:output_type -> berth.supervisor.v1.ListSnapshotsResponse
+	18, // 32: berth.supervisor.v1.Snapshots.Usage:output_type -> berth.supervisor.v1.UsageResponse
+	20, // 33: berth.supervisor.v1.Snapshots.Export:output_type -> berth.supervisor.v1.ExportSnapshotResponse
+	22, // 34: berth.supervisor.v1.Snapshots.ReadFile:output_type -> berth.supervisor.v1.ReadSnapshotFileResponse
+	24, // 35: berth.supervisor.v1.Snapshots.Diff:output_type -> berth.supervisor.v1.DiffSnapshotResponse
+	27, // 36: berth.supervisor.v1.Snapshots.Changes:output_type -> berth.supervisor.v1.SnapshotChangesResponse
+	25, // [25:37] is the sub-list for method output_type
+	13, // [13:25] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_berth_supervisor_v1_snapshots_proto_init() }
@@ -1272,8 +1655,8 @@ func file_berth_supervisor_v1_snapshots_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_snapshots_proto_rawDesc), len(file_berth_supervisor_v1_snapshots_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   25,
+			NumEnums:      2,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

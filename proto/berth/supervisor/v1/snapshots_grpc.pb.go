@@ -29,6 +29,8 @@ const (
 	Snapshots_Usage_FullMethodName    = "/berth.supervisor.v1.Snapshots/Usage"
 	Snapshots_Export_FullMethodName   = "/berth.supervisor.v1.Snapshots/Export"
 	Snapshots_ReadFile_FullMethodName = "/berth.supervisor.v1.Snapshots/ReadFile"
+	Snapshots_Diff_FullMethodName     = "/berth.supervisor.v1.Snapshots/Diff"
+	Snapshots_Changes_FullMethodName  = "/berth.supervisor.v1.Snapshots/Changes"
 )
 
 // SnapshotsClient is the client API for Snapshots service.
@@ -63,6 +65,23 @@ type SnapshotsClient interface {
 	// InvalidArgument (empty path, max_bytes out of range), FailedPrecondition
 	// (not a regular file, or larger than max_bytes). Nothing stays mounted.
 	ReadFile(ctx context.Context, in *ReadSnapshotFileRequest, opts ...grpc.CallOption) (*ReadSnapshotFileResponse, error)
+	// Diff writes what the active snapshot key changed against its parent as
+	// an image layer (a gzip'd tar; overlay whiteouts become ".wh.NAME"
+	// entries and opaque directories ".wh..wh..opq") into the content store,
+	// and returns its descriptor and diff ID. With lease, the blob (and the
+	// committed snapshot) are recorded in that lease, so garbage collection
+	// keeps them until an image references them; without one they are
+	// protected only while the call runs. With commit, the active snapshot is
+	// then committed as the snapshot named by the layer's chain ID (the
+	// parent's name and the diff ID: the parent must be named by a chain ID,
+	// as an image's unpacked layers are), and key is gone; if that snapshot
+	// exists already, key is removed. Errors: NotFound (no such key or lease),
+	// FailedPrecondition (key is not active, or commit with a parent that is
+	// not a chain ID).
+	Diff(ctx context.Context, in *DiffSnapshotRequest, opts ...grpc.CallOption) (*DiffSnapshotResponse, error)
+	// Changes lists the paths the active snapshot key added, changed or
+	// deleted against its parent, as `docker diff` does, sorted by path.
+	Changes(ctx context.Context, in *SnapshotChangesRequest, opts ...grpc.CallOption) (*SnapshotChangesResponse, error)
 }
 
 type snapshotsClient struct {
@@ -182,6 +201,26 @@ func (c *snapshotsClient) ReadFile(ctx context.Context, in *ReadSnapshotFileRequ
 	return out, nil
 }
 
+func (c *snapshotsClient) Diff(ctx context.Context, in *DiffSnapshotRequest, opts ...grpc.CallOption) (*DiffSnapshotResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DiffSnapshotResponse)
+	err := c.cc.Invoke(ctx, Snapshots_Diff_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *snapshotsClient) Changes(ctx context.Context, in *SnapshotChangesRequest, opts ...grpc.CallOption) (*SnapshotChangesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SnapshotChangesResponse)
+	err := c.cc.Invoke(ctx, Snapshots_Changes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SnapshotsServer is the server API for Snapshots service.
 // All implementations must embed UnimplementedSnapshotsServer
 // for forward compatibility.
@@ -214,6 +253,23 @@ type SnapshotsServer interface {
 	// InvalidArgument (empty path, max_bytes out of range), FailedPrecondition
 	// (not a regular file, or larger than max_bytes). Nothing stays mounted.
 	ReadFile(context.Context, *ReadSnapshotFileRequest) (*ReadSnapshotFileResponse, error)
+	// Diff writes what the active snapshot key changed against its parent as
+	// an image layer (a gzip'd tar; overlay whiteouts become ".wh.NAME"
+	// entries and opaque directories ".wh..wh..opq") into the content store,
+	// and returns its descriptor and diff ID. With lease, the blob (and the
+	// committed snapshot) are recorded in that lease, so garbage collection
+	// keeps them until an image references them; without one they are
+	// protected only while the call runs. With commit, the active snapshot is
+	// then committed as the snapshot named by the layer's chain ID (the
+	// parent's name and the diff ID: the parent must be named by a chain ID,
+	// as an image's unpacked layers are), and key is gone; if that snapshot
+	// exists already, key is removed. Errors: NotFound (no such key or lease),
+	// FailedPrecondition (key is not active, or commit with a parent that is
+	// not a chain ID).
+	Diff(context.Context, *DiffSnapshotRequest) (*DiffSnapshotResponse, error)
+	// Changes lists the paths the active snapshot key added, changed or
+	// deleted against its parent, as `docker diff` does, sorted by path.
+	Changes(context.Context, *SnapshotChangesRequest) (*SnapshotChangesResponse, error)
 	mustEmbedUnimplementedSnapshotsServer()
 }
 
@@ -253,6 +309,12 @@ func (UnimplementedSnapshotsServer) Export(*ExportSnapshotRequest, grpc.ServerSt
 }
 func (UnimplementedSnapshotsServer) ReadFile(context.Context, *ReadSnapshotFileRequest) (*ReadSnapshotFileResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadFile not implemented")
+}
+func (UnimplementedSnapshotsServer) Diff(context.Context, *DiffSnapshotRequest) (*DiffSnapshotResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Diff not implemented")
+}
+func (UnimplementedSnapshotsServer) Changes(context.Context, *SnapshotChangesRequest) (*SnapshotChangesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Changes not implemented")
 }
 func (UnimplementedSnapshotsServer) mustEmbedUnimplementedSnapshotsServer() {}
 func (UnimplementedSnapshotsServer) testEmbeddedByValue()                   {}
@@ -448,6 +510,42 @@ func _Snapshots_ReadFile_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Snapshots_Diff_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DiffSnapshotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SnapshotsServer).Diff(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Snapshots_Diff_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SnapshotsServer).Diff(ctx, req.(*DiffSnapshotRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Snapshots_Changes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SnapshotChangesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SnapshotsServer).Changes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Snapshots_Changes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SnapshotsServer).Changes(ctx, req.(*SnapshotChangesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Snapshots_ServiceDesc is the grpc.ServiceDesc for Snapshots service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -490,6 +588,14 @@ var Snapshots_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReadFile",
 			Handler:    _Snapshots_ReadFile_Handler,
+		},
+		{
+			MethodName: "Diff",
+			Handler:    _Snapshots_Diff_Handler,
+		},
+		{
+			MethodName: "Changes",
+			Handler:    _Snapshots_Changes_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
