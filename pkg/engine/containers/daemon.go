@@ -24,6 +24,7 @@ import (
 
 	enet "github.com/berthd/berth/pkg/engine/network"
 	"github.com/berthd/berth/pkg/engine/oci"
+	"github.com/berthd/berth/pkg/engine/userns"
 	"github.com/berthd/berth/pkg/engine/volume"
 	"github.com/berthd/berth/pkg/errdefs"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
@@ -48,6 +49,7 @@ type Daemon struct {
 	net         *enet.Manager // nil: loopback-only namespaces (unit tests)
 	initPath    string        // docker-init for --init ("" looks it up)
 	initDefault bool          // every container gets the init unless it says no
+	remap       *userns.Remap // --userns-remap; nil: containers share the host's user namespace
 
 	wg sync.WaitGroup // watchers, autoremoves
 	// ctx ends watchers at Close (containers keep running).
@@ -69,6 +71,10 @@ func New(ctx context.Context, sup Supervisor, dataRoot string, log *slog.Logger,
 	d := &Daemon{sup: sup, root: root, log: log, containers: map[string]*Container{}, names: map[string]string{}, ctx: dctx, cancel: cancel}
 	for _, o := range opts {
 		o(d)
+	}
+	if err := d.letRemappedRootIn(root); err != nil {
+		cancel()
+		return nil, err
 	}
 	ents, err := os.ReadDir(root)
 	if err != nil {
@@ -348,7 +354,10 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	imgCfg := ociImage(dockerImg)
 
 	dir := filepath.Join(d.root, id)
-	if err := os.MkdirAll(dir, 0o710); err != nil {
+	if err := os.MkdirAll(dir, 0o710); err == nil {
+		err = d.letRemappedRootIn(dir)
+	}
+	if err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -419,6 +428,9 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 			return nil, err
 		}
 		if err := d.netResolvConf(c); err != nil {
+			return nil, err
+		}
+		if err := d.chownToRemappedRoot(o.HostConfig, c.HostnamePath, c.HostsPath, c.ResolvConfPath); err != nil {
 			return nil, err
 		}
 	}

@@ -75,6 +75,9 @@ func (d *Daemon) spec(c *Container, cfg *container.Config, hc *container.HostCon
 		HostnamePath: c.HostnamePath, HostsPath: c.HostsPath, ResolvConfPath: c.ResolvConfPath,
 		Peer: d.peer, Accounts: acc, Mounts: mounts, NetNSPath: netns,
 	}
+	if d.remap != nil {
+		opts.UIDMappings, opts.GIDMappings = d.remap.UIDs, d.remap.GIDs
+	}
 	s, err := oci.Spec(opts)
 	if err != nil {
 		return nil, err

@@ -136,11 +136,20 @@ func applyNamespaces(s *specs.Spec, o Options, hc *container.HostConfig) error {
 		return &OptionError{Field: "HostConfig.NetworkMode", Msg: fmt.Sprintf("network %s not found", m.NetworkName()), class: errdefs.ErrInvalidArgument}
 	}
 
-	// User namespaces: only the host's (the daemon has no --userns-remap).
+	// User namespaces: with --userns-remap, every container but those
+	// asking for the host's gets one of its own, mapped to the daemon's
+	// subordinate ranges (its rootfs is mounted through the same mapping
+	// by supervisord).
 	switch m := hc.UsernsMode; {
-	case m == "" || m.IsHost():
-	default:
-		return unsupported("HostConfig.UsernsMode", "user namespace mode %q (engined runs without --userns-remap)", m)
+	case m.IsHost():
+	case m != "":
+		return invalid("HostConfig.UsernsMode", "invalid USER mode: %s", m)
+	case len(o.UIDMappings) > 0:
+		if err := remapConflicts(hc); err != nil {
+			return err
+		}
+		ns = append(ns, specs.LinuxNamespace{Type: specs.UserNamespace})
+		s.Linux.UIDMappings, s.Linux.GIDMappings = o.UIDMappings, o.GIDMappings
 	}
 
 	// Cgroup namespace: docker's default is "host" on a cgroup v1 host and
@@ -153,5 +162,20 @@ func applyNamespaces(s *specs.Spec, o Options, hc *container.HostConfig) error {
 		return invalid("HostConfig.CgroupnsMode", "invalid cgroup namespace mode: %s", m)
 	}
 	s.Linux.Namespaces = ns
+	return nil
+}
+
+// remapConflicts refuses what dockerd's documentation lists as
+// incompatible with a remapped user namespace unless the container opts out
+// with --userns host.
+func remapConflicts(hc *container.HostConfig) error {
+	switch {
+	case hc.Privileged:
+		return invalid("HostConfig.Privileged", "privileged mode is incompatible with user namespaces. You must run the container in the host namespace when running privileged mode (--userns host)")
+	case hc.NetworkMode.IsHost():
+		return invalid("HostConfig.NetworkMode", "cannot share the host's network namespace when user namespaces are enabled (use --userns host)")
+	case hc.PidMode.IsHost():
+		return invalid("HostConfig.PidMode", "cannot share the host PID namespace when user namespaces are enabled (use --userns host)")
+	}
 	return nil
 }

@@ -48,6 +48,10 @@ type Options struct {
 	Mounts []specs.Mount
 	// Accounts resolve the user (user.go).
 	Accounts Accounts
+	// UIDMappings and GIDMappings are the daemon's --userns-remap: a
+	// container not in the host's user namespace (--userns host) gets a
+	// user namespace of its own with them. None: the host's.
+	UIDMappings, GIDMappings []specs.LinuxIDMapping
 }
 
 // Peer is another container whose namespaces a container joins.
