@@ -137,6 +137,7 @@ func (d *Daemon) reconcile(ctx context.Context, partial []string) {
 			continue
 		}
 		d.log.Warn("dropping container whose supervisor record is gone", "id", id, "name", c.Name)
+		d.shmDown(c)
 		os.RemoveAll(c.dir)
 		delete(d.containers, id)
 		if d.names[c.Name] == id {
@@ -172,6 +173,7 @@ func (d *Daemon) restore(ctx context.Context, c *Container) {
 		return
 	}
 	if !running {
+		d.shmDown(c) // left mounted by an engine killed before the exit
 		return
 	}
 	t, err := d.sup.GetTask(ctx, c.ID)
@@ -487,7 +489,13 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 	tty, stdin := c.Config.Tty, c.Config.OpenStdin
 	c.mu.Unlock()
 
-	err := d.volumesUp(ctx, c)
+	err := d.rejoinPeers(ctx, c)
+	if err == nil {
+		err = d.shmUp(c)
+	}
+	if err == nil {
+		err = d.volumesUp(ctx, c)
+	}
 	if err == nil {
 		err = d.netAttach(c)
 		if err != nil {
@@ -502,6 +510,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 		}
 	}
 	if err != nil {
+		d.shmDown(c)
 		// As dockerd: the attached clients are told, and a container
 		// meant to be removed at exit is removed now.
 		d.failAttachers(c, err)
@@ -628,6 +637,7 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 	}
 	d.netDetach(c)
 	d.volumesDown(c)
+	d.shmDown(c)
 	c.mu.Lock()
 	ranFor := at.Sub(c.State.StartedAt)
 	c.State.Status = container.StateExited
@@ -998,6 +1008,7 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 		return fail(fmt.Errorf("delete container: %w", err))
 	}
 	d.netForget(c.ID)
+	d.shmDown(c)
 	if err := os.RemoveAll(c.dir); err != nil {
 		return fail(err)
 	}

@@ -66,6 +66,9 @@ func applyNamespaces(s *specs.Spec, o Options, hc *container.HostConfig) error {
 	}
 	shm := specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shmSize, 10)}}
 	switch m := hc.IpcMode; {
+	case m.IsShareable() && o.ShmPath != "":
+		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace})
+		s.Mounts = append(s.Mounts, shmBind(o.ShmPath))
 	case m == "" || m.IsPrivate() || m.IsShareable():
 		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace})
 		s.Mounts = append(s.Mounts, shm)
@@ -90,9 +93,11 @@ func applyNamespaces(s *specs.Spec, o Options, hc *container.HostConfig) error {
 		if p.IpcHost {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "nosuid", "noexec", "nodev"}})
 		} else {
+			if p.ShmPath == "" {
+				return invalid("HostConfig.IpcMode", "cannot join IPC of %s: it has no shareable /dev/shm", m.Container())
+			}
 			ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace, Path: nsPath(p.Pid, "ipc")})
-			// The donor's own /dev/shm, seen through its root.
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: fmt.Sprintf("/proc/%d/root/dev/shm", p.Pid), Options: []string{"rbind", "nosuid", "noexec", "nodev"}})
+			s.Mounts = append(s.Mounts, shmBind(p.ShmPath))
 		}
 	default:
 		return invalid("HostConfig.IpcMode", "invalid IPC mode: %s", m)
@@ -178,4 +183,9 @@ func remapConflicts(hc *container.HostConfig) error {
 		return invalid("HostConfig.PidMode", "cannot share the host PID namespace when user namespaces are enabled (use --userns host)")
 	}
 	return nil
+}
+
+// shmBind binds a shareable container's host tmpfs at /dev/shm.
+func shmBind(src string) specs.Mount {
+	return specs.Mount{Destination: "/dev/shm", Type: "bind", Source: src, Options: []string{"rbind", "nosuid", "noexec", "nodev"}}
 }
