@@ -75,14 +75,14 @@ var Fields = map[string]Handling{
 	"HostConfig.IOMaximumIOps": Refused, "HostConfig.IOMaximumBandwidth": Refused,
 
 	// Networking (pkg/engine/network): the networks a container joins with
-	// --ip, --mac-address and --network-alias; links, IPv6 and driver
-	// options are refused by Check.
+	// --ip, --ip6, --mac-address and --network-alias; link-local
+	// addresses and driver options are refused by Check.
 	"NetworkingConfig.EndpointsConfig": ByEngine,
 }
 
 // Check refuses the options berth does not apply (yet): links and the
-// endpoint settings of name resolution and IPv6, and the Windows- or
-// driver-only ones. Each error names its field. nc may be nil.
+// endpoint settings of name resolution, link-local addresses, and the
+// Windows- or driver-only ones. Each error names its field. nc may be nil.
 func Check(cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) error {
 	type refusal struct {
 		field string
@@ -107,8 +107,8 @@ func Check(cfg *container.Config, hc *container.HostConfig, nc *network.Networki
 				continue
 			}
 			ipam := ep.IPAMConfig
-			if ipam != nil && (ipam.IPv6Address.IsValid() || len(ipam.LinkLocalIPs) > 0) || ep.GlobalIPv6Address.IsValid() {
-				return unsupported("NetworkingConfig.EndpointsConfig", "IPv6 and link-local addresses for network %q (--ip6, --link-local-ip)", name)
+			if ipam != nil && len(ipam.LinkLocalIPs) > 0 {
+				return unsupported("NetworkingConfig.EndpointsConfig", "link-local addresses for network %q (--link-local-ip)", name)
 			}
 			if len(ep.Links) > 0 || len(ep.DNSNames) > 0 {
 				return unsupported("NetworkingConfig.EndpointsConfig", "links and DNS names for network %q (--link)", name)
