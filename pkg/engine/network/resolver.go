@@ -83,8 +83,9 @@ type containerNames struct {
 	id string
 }
 
-// peers calls f with each attached endpoint on the asker's user networks.
-func (c containerNames) peers(f func(n *Network, t *Sandbox, te *Endpoint)) {
+// peers calls f with each attached endpoint on the asker's user networks
+// (ep is the asker's own endpoint there).
+func (c containerNames) peers(f func(n *Network, ep, te *Endpoint, t *Sandbox)) {
 	m := c.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -99,7 +100,7 @@ func (c containerNames) peers(f func(n *Network, t *Sandbox, te *Endpoint)) {
 		}
 		for _, t := range m.containers {
 			if te := t.endpoint(n.ID); t.Running && te != nil && te.attached() {
-				f(n, t, te)
+				f(n, ep, te, t)
 			}
 		}
 	}
@@ -109,8 +110,8 @@ func (c containerNames) peers(f func(n *Network, t *Sandbox, te *Endpoint)) {
 // (dockerd's DNSNames), with the addresses on the shared network.
 func (c containerNames) Lookup(name string) []netip.Addr {
 	var out []netip.Addr
-	c.peers(func(_ *Network, t *Sandbox, te *Endpoint) {
-		if matches(t, te, name) {
+	c.peers(func(_ *Network, ep, te *Endpoint, t *Sandbox) {
+		if matches(t, te, linkTarget(ep, name)) {
 			out = append(out, te.Addr)
 			if te.Addr6.IsValid() {
 				out = append(out, te.Addr6)
@@ -123,7 +124,7 @@ func (c containerNames) Lookup(name string) []netip.Addr {
 // Reverse answers an address with NAME.NETWORK, as dockerd's PTR records.
 func (c containerNames) Reverse(a netip.Addr) []string {
 	var out []string
-	c.peers(func(n *Network, t *Sandbox, te *Endpoint) {
+	c.peers(func(n *Network, _, te *Endpoint, t *Sandbox) {
 		if te.Addr == a || te.Addr6 == a {
 			out = append(out, strings.TrimPrefix(t.Name, "/")+"."+n.Name)
 		}
@@ -149,6 +150,21 @@ func (s *Sandbox) DNSNames(ep *Endpoint) []string {
 		}
 	}
 	return uniq
+}
+
+// linkTarget is the container a name stands for through one of the
+// asker's links on the network (the name itself when none).
+func linkTarget(ep *Endpoint, name string) string {
+	for _, l := range ep.Links {
+		target, alias, _ := strings.Cut(l, ":")
+		if alias == "" {
+			alias = target
+		}
+		if strings.EqualFold(strings.TrimPrefix(alias, "/"), name) {
+			return strings.TrimPrefix(target, "/")
+		}
+	}
+	return name
 }
 
 func matches(t *Sandbox, ep *Endpoint, name string) bool {

@@ -32,7 +32,12 @@ func TestNames(t *testing.T) {
 		}
 	}
 	start("aaaaaaaaaaaaaaaa1", "web", "www.example", "app", "front")
-	start("bbbbbbbbbbbbbbbb2", "client", "", "app")
+	if _, err := m.Prepare("bbbbbbbbbbbbbbbb2", "/client", &container.Config{}, &container.HostConfig{NetworkMode: "app", Links: []string{"web:db"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Attach("bbbbbbbbbbbbbbbb2"); err != nil {
+		t.Fatal(err)
+	}
 	start("cccccccccccccccc3", "stranger", "", "other")
 	web, _ := m.Info("aaaaaaaaaaaaaaaa1")
 	ep := web.Endpoints[0]
@@ -40,11 +45,15 @@ func TestNames(t *testing.T) {
 		t.Fatalf("DNSNames %v", ep.DNSNames)
 	}
 	names := containerNames{m: m, id: "bbbbbbbbbbbbbbbb2"}
-	for _, q := range []string{"web", "FRONT", "aaaaaaaaaaaa", "www.example"} {
+	for _, q := range []string{"web", "FRONT", "aaaaaaaaaaaa", "www.example", "db"} {
 		got := names.Lookup(q)
 		if len(got) != 2 || got[0] != ep.Addr || got[1] != ep.Addr6 {
 			t.Errorf("%s: %v", q, got)
 		}
+	}
+	// The link's alias is the linking container's only.
+	if got := (containerNames{m: m, id: "aaaaaaaaaaaaaaaa1"}).Lookup("db"); got != nil {
+		t.Errorf("another container resolved the link alias: %v", got)
 	}
 	if got := names.Lookup("stranger"); got != nil {
 		t.Errorf("a container of another network: %v", got)

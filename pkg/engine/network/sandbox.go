@@ -43,6 +43,9 @@ type Endpoint struct {
 	WantIP6   netip.Addr `json:"wantIP6,omitzero"`
 	WantMAC   string     `json:"wantMAC,omitempty"`
 	Aliases   []string   `json:"aliases,omitempty"`
+	// Links (--link NAME[:ALIAS] on a user network): ALIAS resolves to
+	// NAME for this container only.
+	Links []string `json:"links,omitempty"`
 	// Live.
 	IfName       string     `json:"ifName,omitempty"`
 	Addr         netip.Addr `json:"addr,omitzero"`
@@ -144,6 +147,10 @@ func (m *Manager) Prepare(id, name string, cfg *container.Config, hc *container.
 		if err != nil {
 			return false, err
 		}
+		if i == 0 && len(ep.Links) == 0 && n.userNetwork() {
+			// API clients (docker-py) give links in HostConfig only.
+			ep.Links = append([]string(nil), hc.Links...)
+		}
 		s.Endpoints = append(s.Endpoints, ep)
 	}
 	if n := m.networks[s.Endpoints[0].NetworkID]; n.Internal && len(ports) > 0 {
@@ -168,6 +175,12 @@ func newEndpoint(n *Network, es *network.EndpointSettings) (*Endpoint, error) {
 			return nil, invalidf("network-scoped alias is supported only for containers in user defined networks")
 		}
 		ep.Aliases = append([]string(nil), es.Aliases...)
+	}
+	if len(es.Links) > 0 {
+		if !n.userNetwork() {
+			return nil, invalidf("links in the endpoint settings of network %s: they are for user-defined networks (on the default bridge, HostConfig.Links makes legacy links)", n.Name)
+		}
+		ep.Links = append([]string(nil), es.Links...)
 	}
 	if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
 		ip := es.IPAMConfig.IPv4Address
