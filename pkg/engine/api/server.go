@@ -30,6 +30,8 @@ type Config struct {
 	Commit   string
 	DataRoot string
 	Log      *slog.Logger
+	// Userns: containers run remapped (engined --userns-remap).
+	Userns bool
 }
 
 // Server is the HTTP handler of the Engine API.

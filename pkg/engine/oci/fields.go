@@ -53,8 +53,7 @@ var Fields = map[string]Handling{
 	"HostConfig.Privileged": InSpec, "HostConfig.PublishAllPorts": ByEngine,
 	"HostConfig.ReadonlyRootfs": InSpec, "HostConfig.SecurityOpt": InSpec,
 	"HostConfig.StorageOpt": Refused, "HostConfig.Tmpfs": ByEngine, "HostConfig.UTSMode": InSpec,
-	"HostConfig.UsernsMode": Refused, // but "host", the default
-	"HostConfig.ShmSize":    InSpec, "HostConfig.Sysctls": InSpec,
+	"HostConfig.UsernsMode": InSpec, "HostConfig.ShmSize": InSpec, "HostConfig.Sysctls": InSpec,
 	"HostConfig.Runtime": ByEngine, "HostConfig.Umask": InSpec, "HostConfig.Isolation": Refused,
 	"HostConfig.Mounts": ByEngine, "HostConfig.MaskedPaths": InSpec, "HostConfig.ReadonlyPaths": InSpec,
 	"HostConfig.Init": InSpec,
