@@ -2,7 +2,7 @@ GO ?= go
 BINARIES := runtime shim supervisord engined ctl
 PROTOS := $(sort $(shell find proto -name "*.proto"))
 
-.PHONY: all build deps proto proto-check test test-unit test-integration test-e2e demo bench clean $(BINARIES)
+.PHONY: all build deps proto proto-check test test-unit test-integration test-e2e demo bench bench-shim clean $(BINARIES)
 
 all: build
 
@@ -48,6 +48,10 @@ demo: deps build
 
 bench: build
 	./scripts/bench.sh
+
+# The shim's memory beside containerd-shim-runc-v2 and conmon, alone.
+bench-shim: build
+	./scripts/bench-shim.sh
 
 clean:
 	rm -rf bin
