@@ -15,13 +15,22 @@ deps:
 	./scripts/deps.sh
 
 # Regenerates the Go code for the APIs; the generated files are committed.
+# supervisord's API is gRPC; the shim's is ttrpc (docs/shim.md: a shim must
+# be light, and grpc-go's server is most of a gRPC shim's memory).
+SHIM_PROTOS := $(filter proto/berth/shim/%,$(PROTOS))
 proto:
 	protoc -I proto \
 		--plugin=protoc-gen-go="$$($(GO) tool -n protoc-gen-go)" \
 		--plugin=protoc-gen-go-grpc="$$($(GO) tool -n protoc-gen-go-grpc)" \
 		--go_out=paths=source_relative:proto \
 		--go-grpc_out=paths=source_relative:proto \
-		$(PROTOS)
+		$(filter-out $(SHIM_PROTOS),$(PROTOS))
+	protoc -I proto \
+		--plugin=protoc-gen-go="$$($(GO) tool -n protoc-gen-go)" \
+		--plugin=protoc-gen-go-ttrpc="$$($(GO) tool -n protoc-gen-go-ttrpc)" \
+		--go_out=paths=source_relative:proto \
+		--go-ttrpc_out=paths=source_relative:proto \
+		$(SHIM_PROTOS)
 
 # Fails when the committed generated code is not what `make proto` makes.
 proto-check: proto

@@ -49,12 +49,15 @@ func main() {
 	}
 	bin := flag.String("bin", "bin", "directory of supervisord, shim and runtime")
 	n := flag.Int("n", 100, "containers")
+	flag.DurationVar(&hold, "hold", 0, "keep the containers running this long after measuring (to look at the shims)")
 	flag.Parse()
 	if err := run(*bin, *n); err != nil {
 		fmt.Fprintln(os.Stderr, "shimbench:", err)
 		os.Exit(1)
 	}
 }
+
+var hold time.Duration
 
 // mem is a reading of /proc/PID/smaps_rollup, in kB.
 type mem struct {
@@ -228,6 +231,7 @@ func run(bin string, n int) error {
 	}
 	fmt.Printf("supervisord, 0 containers:   %v\n", sv0)
 	fmt.Printf("supervisord, %d containers: %v\n", len(l.Tasks), svN)
+	time.Sleep(hold)
 	return nil
 }
 
