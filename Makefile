@@ -8,8 +8,14 @@ all: build
 
 build: $(BINARIES)
 
+# One shim runs per container, so its binary is built for memory: no cgo
+# (it calls no C; cgo adds libc, a pthread per thread and malloc arenas) and
+# stripped. Figures: docs/shim.md, Memory.
+CGO_shim := 0
+LDFLAGS_shim := -s -w
+
 $(BINARIES):
-	CGO_ENABLED=1 $(GO) build -trimpath -o bin/$@ ./cmd/$@
+	CGO_ENABLED=$(or $(CGO_$@),1) $(GO) build -trimpath -ldflags='$(LDFLAGS_$@)' -o bin/$@ ./cmd/$@
 
 deps:
 	./scripts/deps.sh
