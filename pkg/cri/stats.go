@@ -231,7 +231,6 @@ func (s *Server) CheckpointContainer(ctx context.Context, req *runtimeapi.Checkp
 	return nil, unsupportedf("CheckpointContainer", "checkpointing is not supported (the runtime has no CRIU support)")
 }
 
-
 // ReopenContainerLog has the container's shim reopen its log file, after
 // the kubelet moved it away to rotate it. The container must be running.
 func (s *Server) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {

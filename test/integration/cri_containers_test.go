@@ -29,7 +29,9 @@ func TestCRIContainerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.rt.RemovePodSandbox(criCtx(t), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId}) })
+	t.Cleanup(func() {
+		e.rt.RemovePodSandbox(criCtx(t), &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId})
+	})
 	start := func(name string, lc *runtimeapi.LinuxContainerConfig, mounts ...*runtimeapi.Mount) string {
 		t.Helper()
 		c, err := e.rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, SandboxConfig: pc, Config: &runtimeapi.ContainerConfig{
