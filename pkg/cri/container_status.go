@@ -3,10 +3,12 @@ package cri
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"github.com/berthd/berth/pkg/errdefs"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -120,4 +122,17 @@ func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContain
 		})
 	}
 	return resp, nil
+}
+
+// runningContainer finds a container that must be running (exec, attach,
+// log reopening); any other state is FailedPrecondition.
+func (s *Server) runningContainer(ctx context.Context, id string) (record, error) {
+	r, err := s.find(ctx, kindContainer, id)
+	if err != nil {
+		return record{}, err
+	}
+	if state, _ := s.ctrState(ctx, r); state != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		return record{}, fmt.Errorf("container %s is not running: %w", r.id(), errdefs.ErrFailedPrecondition)
+	}
+	return r, nil
 }

@@ -44,12 +44,9 @@ func (s *Server) execProcess(ctx context.Context, id string, argv []string, tty 
 // and exit code; past the timeout the command is killed and the call
 // fails with DeadlineExceeded.
 func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) (*runtimeapi.ExecSyncResponse, error) {
-	r, err := s.find(ctx, kindContainer, req.GetContainerId())
+	r, err := s.runningContainer(ctx, req.GetContainerId())
 	if err != nil {
 		return nil, err
-	}
-	if state, _ := s.ctrState(ctx, r); state != runtimeapi.ContainerState_CONTAINER_RUNNING {
-		return nil, fmt.Errorf("container %s is not running: %w", r.id(), errdefs.ErrFailedPrecondition)
 	}
 	proc, err := s.execProcess(ctx, r.id(), req.GetCmd(), false)
 	if err != nil {

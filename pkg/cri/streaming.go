@@ -66,12 +66,9 @@ func (s *Server) startStreaming() error {
 
 // Exec returns the URL of an exec into a running container.
 func (s *Server) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runtimeapi.ExecResponse, error) {
-	r, err := s.find(ctx, kindContainer, req.GetContainerId())
+	r, err := s.runningContainer(ctx, req.GetContainerId())
 	if err != nil {
 		return nil, err
-	}
-	if state, _ := s.ctrState(ctx, r); state != runtimeapi.ContainerState_CONTAINER_RUNNING {
-		return nil, fmt.Errorf("container %s is not running: %w", r.id(), errdefs.ErrFailedPrecondition)
 	}
 	req.ContainerId = r.id()
 	resp, err := s.stream.GetExec(req)
@@ -83,12 +80,9 @@ func (s *Server) Exec(ctx context.Context, req *runtimeapi.ExecRequest) (*runtim
 
 // Attach returns the URL of an attach to a running container.
 func (s *Server) Attach(ctx context.Context, req *runtimeapi.AttachRequest) (*runtimeapi.AttachResponse, error) {
-	r, err := s.find(ctx, kindContainer, req.GetContainerId())
+	r, err := s.runningContainer(ctx, req.GetContainerId())
 	if err != nil {
 		return nil, err
-	}
-	if state, _ := s.ctrState(ctx, r); state != runtimeapi.ContainerState_CONTAINER_RUNNING {
-		return nil, fmt.Errorf("container %s is not running: %w", r.id(), errdefs.ErrFailedPrecondition)
 	}
 	req.ContainerId = r.id()
 	resp, err := s.stream.GetAttach(req)
