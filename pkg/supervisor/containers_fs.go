@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -37,6 +38,15 @@ func (s *Server) withContainerFS(ctx context.Context, id string, write bool, fn 
 	var ids idMapping
 	if ids.uids, ids.gids, err = rootfsIDMap(c.Spec); err != nil {
 		return err
+	}
+	if write {
+		// No task is created while a writable view of the stopped rootfs
+		// exists (and none between the look at the task and the view).
+		ns, err := namespaceOf(ctx)
+		if err != nil {
+			return err
+		}
+		defer viewLocks.lock(ns + "/" + c.ID)()
 	}
 	run := func(root int) error {
 		if !write || !ids.remapped() {
@@ -244,4 +254,40 @@ func onOwnThread(fn func() error) error {
 		errc <- fn()
 	}()
 	return <-errc
+}
+
+// keyedLocks are mutexes by key, made on use and dropped when unused.
+type keyedLocks struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	users int
+}
+
+// viewLocks keep a task's creation and a writable cp view of the same
+// container apart.
+var viewLocks = keyedLocks{locks: map[string]*keyedLock{}}
+
+// lock takes key's mutex and returns its unlock.
+func (k *keyedLocks) lock(key string) func() {
+	k.mu.Lock()
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }
