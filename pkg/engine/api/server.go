@@ -38,6 +38,7 @@ type Server struct {
 	cfg Config
 	mux *http.ServeMux
 	log *slog.Logger
+	bs  builderState
 }
 
 // New returns the Engine API handler.
@@ -103,6 +104,8 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /volumes/{name}", s.volumeRemove)
 	m.HandleFunc("POST /commit", s.commit)
 	m.HandleFunc("GET /containers/{id}/changes", s.containerChanges)
+	m.HandleFunc("POST /build", s.build)
+	m.HandleFunc("POST /build/prune", s.buildPrune)
 	s.networkRoutes()
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &httpError{status: http.StatusNotFound, msg: "page not found"})

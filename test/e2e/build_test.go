@@ -1,0 +1,187 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// dockerBuild runs `docker build` with the classic builder.
+func (s *stack) dockerBuild(args ...string) (string, string, int) {
+	s.t.Helper()
+	return s.dockerEnv([]string{"DOCKER_BUILDKIT=0"}, append([]string{"build"}, args...)...)
+}
+
+// mkTar writes a tar archive of files.
+func mkTar(t *testing.T, path string, files map[string]string) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, content := range files {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg, ModTime: time.Unix(1, 0)})
+		tw.Write([]byte(content))
+	}
+	tw.Close()
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func timeNow() time.Time { return time.Now() }
+
+// writeContext writes files (name → content) into a new build context.
+func writeContext(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const buildDockerfile = `# a multi-stage build with most instructions
+ARG BASE=busybox
+FROM ${BASE} AS builder
+ARG GREETING=hello
+ENV APP_HOME=/app
+WORKDIR $APP_HOME
+COPY src/ ./src/
+RUN echo "$GREETING from builder" > /app/built.txt && cat src/a.txt >> /app/built.txt
+ADD files.tar /unpacked/
+
+FROM busybox AS unused
+RUN exit 7
+
+FROM busybox
+LABEL org.example.name="berth test" version=1
+MAINTAINER someone
+ENV PATH=/usr/local/bin:/bin:/usr/bin
+USER 1000:1000
+WORKDIR /srv
+COPY --from=builder /app/built.txt ./
+COPY --from=builder --chown=1000:1000 --chmod=0640 /unpacked/inner.txt /srv/inner.txt
+COPY --chmod=0755 run.sh /usr/local/bin/
+EXPOSE 8080/tcp 9090/udp
+VOLUME /data
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=5s CMD true
+SHELL ["/bin/sh", "-c"]
+ONBUILD RUN echo triggered > /tmp/onbuild
+ENTRYPOINT ["/usr/local/bin/run.sh"]
+CMD ["arg1"]
+`
+
+// A multi-stage Dockerfile builds through the docker CLI's classic
+// builder; the image runs with its user, workdir, env, entrypoint,
+// labels, ports and healthcheck; the unused stage is skipped; a second
+// build is all cache hits and gives the same image; an ONBUILD trigger
+// runs in a child build; .dockerignore excludes.
+func TestBuildDockerMultiStage(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	files := map[string]string{
+		"Dockerfile":    buildDockerfile,
+		"src/a.txt":     "content of a\n",
+		"run.sh":        "#!/bin/sh\necho \"run $@ as $(id -u) in $(pwd)\"\ncat built.txt inner.txt\n",
+		"secret.key":    "do not send\n",
+		"logs/x.log":    "log\n",
+		".dockerignore": "secret.key\nlogs\n",
+	}
+	dir := writeContext(t, files)
+	mkTar(t, filepath.Join(dir, "files.tar"), map[string]string{"inner.txt": "from the tar\n"})
+
+	out, errOut, code := s.dockerBuild("-t", "built:1", "-t", "built:alias", dir)
+	if code != 0 {
+		t.Fatalf("docker build: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"Step 1/", " ---> Running in ", "Successfully built ", "Successfully tagged built:1", "Successfully tagged built:alias"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("build output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "exit 7") {
+		t.Errorf("the unused stage was built:\n%s", out)
+	}
+	got := s.mustDocker("run", "--rm", "built:1")
+	if want := "run arg1 as 1000 in /srv\nhello from builder\ncontent of a\nfrom the tar\n"; got != want {
+		t.Errorf("run of the built image: %q, want %q", got, want)
+	}
+	ins := s.mustDocker("inspect", "-f", "{{.Config.User}}|{{.Config.WorkingDir}}|{{.Config.Entrypoint}}|{{.Config.Cmd}}|{{index .Config.Labels \"org.example.name\"}}|{{.Config.ExposedPorts}}|{{.Config.Healthcheck.Test}}|{{.Config.StopSignal}}|{{.Config.Volumes}}|{{.Author}}|{{.Config.OnBuild}}", "built:1")
+	if want := "1000:1000|/srv|[/usr/local/bin/run.sh]|[arg1]|berth test|map[8080/tcp:{} 9090/udp:{}]|[CMD-SHELL true]|SIGTERM|map[/data:{}]|someone|[RUN echo triggered > /tmp/onbuild]\n"; ins != want {
+		t.Errorf("inspect: %q\nwant     %q", ins, want)
+	}
+	if got := s.mustDocker("run", "--rm", "--entrypoint", "sh", "built:1", "-c", "stat -c '%u:%g %a' inner.txt /usr/local/bin/run.sh; echo $PATH; ls -a /"); !strings.HasPrefix(got, "1000:1000 640\n0:0 755\n/usr/local/bin:/bin:/usr/bin\n") {
+		t.Errorf("owners, modes, env: %q", got)
+	}
+
+	// .dockerignore: the excluded files are not in the context.
+	ign := writeContext(t, map[string]string{
+		"Dockerfile":    "FROM busybox\nCOPY . /ctx/\nRUN ls -a /ctx | sort | tr '\\n' ' '\n",
+		"keep.txt":      "k",
+		"secret.key":    "s",
+		"logs/x.log":    "l",
+		"logs/keep.log": "l",
+		".dockerignore": "secret.key\nlogs\n!logs/keep.log\n",
+	})
+	s.mustDocker("build", "-q", "-t", "ign:1", ign)
+	if got := s.mustDocker("run", "--rm", "ign:1", "find", "/ctx", "-type", "f"); strings.Contains(got, "secret.key") || strings.Contains(got, "x.log") || !strings.Contains(got, "keep.txt") || !strings.Contains(got, "logs/keep.log") {
+		t.Errorf(".dockerignore not applied: %q", got)
+	}
+
+	// The same build again: every step from the cache, the same image.
+	id1 := s.mustDocker("inspect", "-f", "{{.Id}}", "built:1")
+	out2, errOut, code := s.dockerBuild("-t", "built:2", dir)
+	if code != 0 {
+		t.Fatalf("second build: %d\n%s\n%s", code, out2, errOut)
+	}
+	if strings.Contains(out2, "Running in") {
+		t.Errorf("second build ran a step:\n%s", out2)
+	}
+	if !strings.Contains(out2, "Using cache") {
+		t.Errorf("second build used no cache:\n%s", out2)
+	}
+	if id2 := s.mustDocker("inspect", "-f", "{{.Id}}", "built:2"); id2 != id1 {
+		t.Errorf("cached build made another image: %s vs %s", id1, id2)
+	}
+	// Touching a copied file without changing it keeps the cache;
+	// changing it rebuilds from that step on.
+	os.Chtimes(filepath.Join(dir, "src", "a.txt"), timeNow(), timeNow())
+	if out3 := s.mustDocker("build", dir); strings.Contains(out3, "Running in") {
+		t.Errorf("build after touch ran a step:\n%s", out3)
+	}
+	os.WriteFile(filepath.Join(dir, "src", "a.txt"), []byte("changed\n"), 0o644)
+	s.mustDocker("build", "-t", "built:3", dir)
+	if got := s.mustDocker("run", "--rm", "built:3"); !strings.Contains(got, "changed\n") {
+		t.Errorf("changed source not rebuilt: %q", got)
+	}
+	// --no-cache runs every step.
+	if out4 := s.mustDocker("build", "--no-cache", "-q", dir); strings.Count(out4, "\n") != 1 || !strings.HasPrefix(out4, "sha256:") {
+		t.Errorf("build -q printed %q", out4)
+	}
+
+	// ONBUILD triggers run in a child build.
+	child := writeContext(t, map[string]string{"Dockerfile": "FROM built:1\nUSER 0\nRUN cat /tmp/onbuild\n"})
+	outC := s.mustDocker("build", "-t", "child:1", child)
+	if !strings.Contains(outC, "triggered") {
+		t.Errorf("ONBUILD did not run:\n%s", outC)
+	}
+	if got := s.mustDocker("inspect", "-f", "{{.Config.OnBuild}}", "child:1"); got != "[]\n" {
+		t.Errorf("child inherits ONBUILD: %q", got)
+	}
+	// history shows the shared layers.
+	h1 := s.mustDocker("history", "--no-trunc", "--format", "{{.CreatedBy}} {{.Size}}", "built:1")
+	hc := s.mustDocker("history", "--no-trunc", "--format", "{{.CreatedBy}} {{.Size}}", "child:1")
+	if !strings.HasSuffix(hc, h1) {
+		t.Errorf("child history does not end with the parent's:\n%s\n--\n%s", hc, h1)
+	}
+}
