@@ -4,10 +4,16 @@ import (
 	"archive/tar"
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/berthd/berth/pkg/client"
+	"github.com/berthd/berth/pkg/engine"
+	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
 // dockerBuild runs `docker build` with the classic builder.
@@ -184,4 +190,133 @@ func TestBuildDockerMultiStage(t *testing.T) {
 	if !strings.HasSuffix(hc, h1) {
 		t.Errorf("child history does not end with the parent's:\n%s\n--\n%s", hc, h1)
 	}
+}
+
+// leftovers lists the engine namespace's active snapshots and leases.
+func (s *stack) buildLeftovers() []string {
+	s.t.Helper()
+	sup, err := client.New(s.supSock, client.WithNamespace(engine.Namespace), client.WithTimeout(10*time.Second))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer sup.Close()
+	var out []string
+	snaps, err := sup.SnapshotService().List(s.t.Context(), &supervisorv1.ListSnapshotsRequest{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, sn := range snaps.GetInfo() {
+		if sn.GetKind() != supervisorv1.SnapshotKind_SNAPSHOT_KIND_COMMITTED {
+			out = append(out, "snapshot "+sn.GetName())
+		}
+	}
+	leases, err := sup.LeasesService().List(s.t.Context(), &supervisorv1.ListLeasesRequest{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, l := range leases.GetLeases() {
+		out = append(out, "lease "+l.GetId())
+	}
+	if ps := strings.TrimSpace(s.mustDocker("ps", "-aq")); ps != "" {
+		out = append(out, "containers "+ps)
+	}
+	return out
+}
+
+// Failed builds give a clear error naming the line (a failing RUN its
+// exit code, which the docker CLI exits with) and leave no container,
+// active snapshot, lease or mount behind.
+func TestBuildFailures(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	for _, tc := range []struct {
+		name, dockerfile string
+		code             int
+		want             []string
+	}{
+		{"failing RUN", "FROM busybox\nRUN echo before > /f\nRUN echo output-of-run && exit 3\n", 3, []string{"output-of-run", "returned a non-zero code: 3"}},
+		{"unknown instruction", "FROM busybox\nFOO bar\n", 1, []string{"line 2", "unknown instruction: FOO"}},
+		{"syntax error", "FROM busybox\nENV\n", 1, []string{"line 2", "ENV"}},
+		{"missing COPY source", "FROM busybox\nCOPY nosuch.txt /x\n", 1, []string{"line 2", "nosuch.txt"}},
+		{"missing --from stage", "FROM busybox AS a\nFROM busybox\nCOPY --from=5 /etc/passwd /x\n", 1, []string{"line 3", "--from=5"}},
+		{"no FROM", "RUN true\n", 1, []string{"no build stage"}},
+		{"bad target", "FROM busybox AS a\n", 1, []string{"nosuchstage"}},
+	} {
+		dir := writeContext(t, map[string]string{"Dockerfile": tc.dockerfile})
+		args := []string{"-t", "fail:1", dir}
+		if tc.name == "bad target" {
+			args = append([]string{"--target", "nosuchstage"}, args...)
+		}
+		out, errOut, code := s.dockerBuild(args...)
+		if code != tc.code {
+			t.Errorf("%s: exit %d, want %d\n%s\n%s", tc.name, code, tc.code, out, errOut)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out+errOut, w) {
+				t.Errorf("%s: output lacks %q:\n%s\n%s", tc.name, w, out, errOut)
+			}
+		}
+	}
+	if _, _, code := s.docker("image", "inspect", "fail:1"); code == 0 {
+		t.Errorf("a failed build tagged its image")
+	}
+	if left := s.buildLeftovers(); len(left) > 0 {
+		t.Errorf("failed builds left %v", left)
+	}
+	// A build cancelled by closing the connection stops its RUN container
+	// and cleans up.
+	slow := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo started && sleep 300\n"})
+	cmd := exec.Command("docker", "build", slow)
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0", "DOCKER_HOST=unix://"+s.engSock, "DOCKER_CONFIG="+filepath.Join(s.root, "dockercfg"))
+	var sout lockedBuffer
+	cmd.Stdout, cmd.Stderr = &sout, &sout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300 && !strings.Contains(sout.String(), "started"); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if !strings.Contains(sout.String(), "started") {
+		t.Fatalf("the slow build did not start: %s", sout.String())
+	}
+	var left []string
+	for i := 0; i < 100; i++ {
+		if left = s.buildLeftovers(); len(left) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Errorf("a cancelled build left %v", left)
+	}
+
+	// Options the builder does not have are refused by name.
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\n"})
+	for _, opt := range [][]string{{"--memory", "64m"}, {"--cache-from", "busybox"}, {"--platform", "linux/s390x"}, {"--add-host", "a:1.2.3.4"}} {
+		_, errOut, code := s.dockerBuild(append(opt, dir)...)
+		name := strings.TrimPrefix(opt[0], "--")
+		if code == 0 || !strings.Contains(errOut, "not supported") {
+			t.Errorf("build %v: exit %d: %s (want a refusal naming %s)", opt, code, errOut, name)
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer a process writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
