@@ -320,3 +320,37 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// docker-py's images.build: build args, labels, a heredoc, the returned
+// image, the log stream, and BuildError on a failing RUN.
+func TestBuildDockerPy(t *testing.T) {
+	py := requireDockerPy(t)
+	s := newStack(t)
+	s.loadBusybox()
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM busybox\nARG WHO=nobody\nCOPY <<EOF /greeting\nhello $WHO\nEOF\nRUN <<EOF\nset -e\necho \"built for $WHO\" > /who\nEOF\nCMD [\"cat\", \"/greeting\", \"/who\"]\n",
+	})
+	fail := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN exit 4\n"})
+	script := `
+import sys, docker
+c = docker.DockerClient(base_url=sys.argv[1])
+img, logs = c.images.build(path=` + pyQuote(dir) + `, tag="pybuilt:1", buildargs={"WHO": "py"}, labels={"made.by": "docker-py"})
+text = "".join(l.get("stream", "") for l in logs)
+assert "Successfully built" in text, text
+assert img.labels.get("made.by") == "docker-py", img.labels
+out = c.containers.run("pybuilt:1", remove=True)
+assert out == b"hello py\nbuilt for py\n", out
+img2, logs2 = c.images.build(path=` + pyQuote(dir) + `, buildargs={"WHO": "py"}, labels={"made.by": "docker-py"})
+assert img2.id == img.id, (img2.id, img.id)
+assert "Using cache" in "".join(l.get("stream", "") for l in logs2)
+try:
+    c.images.build(path=` + pyQuote(fail) + `)
+    raise SystemExit("no BuildError")
+except docker.errors.BuildError as e:
+    assert "non-zero code: 4" in str(e), str(e)
+print("ok")
+`
+	s.runDockerPy(py, script)
+}
+
+func pyQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `\'`) + "'" }

@@ -199,7 +199,7 @@ func (j *job) copyStep(ctx context.Context, st *stageState, c *instructions.Copy
 	if err := c.Expand(st.applier.Expander()); err != nil {
 		return fmt.Errorf("COPY: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	return j.copyFiles(ctx, st, copyArgs{text: text, sd: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod})
+	return j.copyFiles(ctx, st, copyArgs{text: text, sd: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod, expand: st.applier.ExpandWord})
 }
 
 // addStep runs ADD: COPY's sources from the context, local tar archives
@@ -212,7 +212,7 @@ func (j *job) addStep(ctx context.Context, st *stageState, c *instructions.AddCo
 		return fmt.Errorf("ADD: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
 	unpack := c.Unpack == nil || *c.Unpack
-	return j.copyFiles(ctx, st, copyArgs{text: text, sd: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, add: true, unpack: unpack})
+	return j.copyFiles(ctx, st, copyArgs{text: text, sd: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, add: true, unpack: unpack, expand: st.applier.ExpandWord})
 }
 
 type copyArgs struct {
@@ -221,6 +221,8 @@ type copyArgs struct {
 	from         string
 	chown, chmod string
 	add, unpack  bool
+	// expand expands a heredoc's variables (<<EOF, not <<"EOF").
+	expand func(string) (string, error)
 }
 
 // copyFiles writes the sources' tar to a spool file (hashing it on the
@@ -318,7 +320,14 @@ func (j *job) chown(ctx context.Context, st *stageState, spec string) (int, int,
 // copyLocal adds the context sources (wildcards expanded) and heredocs.
 func (j *job) copyLocal(ctx context.Context, a copyArgs, rule copyRule, lw *layerWriter) error {
 	for _, sc := range a.sd.SourceContents {
-		if err := lw.addFile(path.Base(sc.Path), []byte(sc.Data), rule); err != nil {
+		data := sc.Data
+		if sc.Expand {
+			var err error
+			if data, err = a.expand(data); err != nil {
+				return fmt.Errorf("heredoc %s: %v: %w", sc.Path, err, errdefs.ErrInvalidArgument)
+			}
+		}
+		if err := lw.addFile(path.Base(sc.Path), []byte(data), rule); err != nil {
 			return err
 		}
 	}
