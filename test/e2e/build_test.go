@@ -354,3 +354,42 @@ print("ok")
 }
 
 func pyQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `\'`) + "'" }
+
+// ctl build: a Dockerfile outside the context, build args, labels,
+// --target, --iidfile, the compact view with per-step times, CACHED on a
+// rebuild, and a failing RUN's exit code as ctl's.
+func TestBuildCtl(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	dir := writeContext(t, map[string]string{"data.txt": "data\n"})
+	df := filepath.Join(t.TempDir(), "my.Dockerfile")
+	os.WriteFile(df, []byte("FROM busybox AS base\nARG V=default\nCOPY . /ctx/\nRUN echo \"v=$V\" > /v && echo ran-step\n\nFROM base AS final\nCMD [\"sh\", \"-c\", \"cat /v; ls /ctx\"]\n\nFROM final AS other\nRUN exit 9\n"), 0o644)
+	iid := filepath.Join(t.TempDir(), "iid")
+	out := s.mustRun("build", "-f", df, "--build-arg", "V=given", "--label", "a=b", "--target", "final", "--iidfile", iid, "-t", "ctlbuilt:1", dir)
+	for _, want := range []string{"[1/", "] RUN echo", "    ran-step", "Successfully tagged ctlbuilt:1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ctl build output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "exit 9") {
+		t.Errorf("--target built a later stage:\n%s", out)
+	}
+	b, _ := os.ReadFile(iid)
+	if id := s.mustDocker("inspect", "-f", "{{.Id}}", "ctlbuilt:1"); strings.TrimSpace(id) != string(b) {
+		t.Errorf("iidfile %q, image %q", b, id)
+	}
+	if got := s.mustDocker("run", "--rm", "ctlbuilt:1"); got != "v=given\ndata.txt\n" {
+		t.Errorf("run: %q", got)
+	}
+	if got := s.mustDocker("inspect", "-f", "{{.Config.Labels.a}}", "ctlbuilt:1"); got != "b\n" {
+		t.Errorf("label: %q", got)
+	}
+	again := s.mustRun("build", "-f", df, "--build-arg", "V=given", "--label", "a=b", "--target", "final", dir)
+	if !strings.Contains(again, "CACHED") || strings.Contains(again, "    ran-step") {
+		t.Errorf("rebuild not cached:\n%s", again)
+	}
+	_, errOut, code := s.run("build", "-f", df, dir)
+	if code != 9 || !strings.Contains(errOut, "non-zero code: 9") {
+		t.Errorf("failing build: exit %d: %s", code, errOut)
+	}
+}

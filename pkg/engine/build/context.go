@@ -64,6 +64,11 @@ func unpackContext(ctx context.Context, r io.Reader, tmp, dockerfile string) (*b
 		}
 		return nil, nil, fmt.Errorf("read Dockerfile %s: %w", dockerfile, err)
 	}
+	if strings.HasPrefix(path.Base(dockerfile), ".dockerfile.") {
+		// A Dockerfile from outside the context (or stdin) that the
+		// client added under a name of its own: not part of the context.
+		os.Remove(filepath.Join(dir, path.Clean("/"+dockerfile)))
+	}
 	if err := bc.applyIgnore(); err != nil {
 		return nil, nil, err
 	}
