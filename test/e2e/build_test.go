@@ -393,3 +393,43 @@ func TestBuildCtl(t *testing.T) {
 		t.Errorf("failing build: exit %d: %s", code, errOut)
 	}
 }
+
+// RUN --mount: a cache mount keeps its contents across builds (and
+// `builder prune` removes it), a tmpfs is empty and not in the image, a
+// bind of a context directory is read-only and its content is part of the
+// cache key.
+func TestBuildRunMounts(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM busybox\n" +
+			"RUN --mount=type=cache,target=/cache echo x >> /cache/log && wc -l < /cache/log > /count\n" +
+			"RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/f && test ! -e /scratch/g\n" +
+			"RUN --mount=type=bind,source=conf,target=/conf cp /conf/c.txt /c.txt && ! touch /conf/new 2>/dev/null\n",
+		"conf/c.txt": "one\n",
+	})
+	s.mustDocker("build", "-t", "mnt:1", dir)
+	if got := s.mustDocker("run", "--rm", "mnt:1", "sh", "-c", "cat /count /c.txt; ls -d /scratch /cache /conf 2>/dev/null | wc -l"); got != "1\none\n0\n" {
+		t.Errorf("first build: %q", got)
+	}
+	s.mustDocker("build", "--no-cache", "-t", "mnt:2", dir)
+	if got := s.mustDocker("run", "--rm", "mnt:2", "cat", "/count"); got != "2\n" {
+		t.Errorf("the cache mount did not keep its contents: %q", got)
+	}
+	os.WriteFile(filepath.Join(dir, "conf", "c.txt"), []byte("two\n"), 0o644)
+	s.mustDocker("build", "-t", "mnt:3", dir)
+	if got := s.mustDocker("run", "--rm", "mnt:3", "cat", "/c.txt"); got != "two\n" {
+		t.Errorf("a changed bind source did not rebuild: %q", got)
+	}
+	if !strings.Contains(s.mustDocker("volume", "ls", "-q"), "berth-build-cache-") {
+		t.Errorf("no cache volume")
+	}
+	s.mustDocker("builder", "prune", "-f")
+	if strings.Contains(s.mustDocker("volume", "ls", "-q"), "berth-build-cache-") {
+		t.Errorf("builder prune left the cache volume")
+	}
+	bad := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN --mount=type=secret,id=x cat /run/secrets/x\n"})
+	if _, errOut, code := s.dockerBuild(bad); code == 0 || !strings.Contains(errOut, "type=secret is not supported") {
+		t.Errorf("secret mount: %d %s", code, errOut)
+	}
+}

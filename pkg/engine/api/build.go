@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/distribution/reference"
@@ -170,5 +171,20 @@ func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("build prune: %w", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": []string{}, "SpaceReclaimed": 0})
+	// RUN --mount=type=cache volumes not in use by a build.
+	deleted := []string{}
+	var freed int64
+	if vols := s.d.Volumes(); vols != nil {
+		for _, v := range vols.List() {
+			if !strings.HasPrefix(v.Name, build.CacheVolumePrefix) {
+				continue
+			}
+			size := vols.Size(v.Name)
+			if err := s.d.RemoveVolume(v.Name, false); err == nil {
+				deleted = append(deleted, v.Name)
+				freed += max(size, 0)
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": deleted, "SpaceReclaimed": freed})
 }

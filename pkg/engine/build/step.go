@@ -22,12 +22,16 @@ import (
 // commits its changes as a layer.
 func (j *job) runStep(ctx context.Context, st *stageState, c *instructions.RunCommand, text string) error {
 	for _, f := range c.FlagsUsed {
-		if f != "network" {
-			return fmt.Errorf("RUN --%s is not supported by this builder (only --network): %w", f, errdefs.ErrInvalidArgument)
+		if f != "network" && f != "mount" {
+			return fmt.Errorf("RUN --%s is not supported by this builder (--network and --mount are): %w", f, errdefs.ErrInvalidArgument)
 		}
 	}
 	if err := c.Expand(st.applier.Expander()); err != nil {
 		return fmt.Errorf("RUN: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	mounts, mountSum, err := j.runMounts(ctx, c)
+	if err != nil {
+		return err
 	}
 	argv, err := j.runArgv(st, c)
 	if err != nil {
@@ -40,7 +44,7 @@ func (j *job) runStep(ctx context.Context, st *stageState, c *instructions.RunCo
 	if network == "default" {
 		network = ""
 	}
-	key := chainKey(st.key, text+"\x00net="+network, st.args, "")
+	key := chainKey(st.key, text+"\x00net="+network, st.args, mountSum)
 	if j.hit(st, key) {
 		return nil
 	}
@@ -54,7 +58,7 @@ func (j *job) runStep(ctx context.Context, st *stageState, c *instructions.RunCo
 		WorkingDir: st.img.Config.WorkingDir,
 		Labels:     map[string]string{stepLabel: "run"},
 	}
-	id, err := j.stepContainer(ctx, st, cfg, container.NetworkMode(network))
+	id, err := j.stepContainer(ctx, st, cfg, &container.HostConfig{NetworkMode: container.NetworkMode(network), Mounts: mounts})
 	if err != nil {
 		return err
 	}
@@ -76,7 +80,11 @@ func (j *job) runStep(ctx context.Context, st *stageState, c *instructions.RunCo
 	if n := len(st.args); n > 0 {
 		createdBy = fmt.Sprintf("|%d %s %s", n, argsString(st.args), createdBy)
 	}
-	newID, err := j.b.D.CommitStep(ctx, id, st.imageID, st.image(), st.pending, &supervisorv1.HistoryEntry{Created: time.Now().UnixNano(), CreatedBy: createdBy})
+	var targets []string
+	for _, m := range mounts {
+		targets = append(targets, path.Clean(m.Target))
+	}
+	newID, err := j.b.D.CommitStep(ctx, id, st.imageID, st.image(), st.pending, &supervisorv1.HistoryEntry{Created: time.Now().UnixNano(), CreatedBy: createdBy}, targets...)
 	if err != nil {
 		return err
 	}
@@ -147,7 +155,7 @@ func (j *job) stepDone(st *stageState, key, id string) {
 
 // stepContainer creates the container of a step on the stage's image (an
 // image with no layers first when the stage is FROM scratch).
-func (j *job) stepContainer(ctx context.Context, st *stageState, cfg *container.Config, network container.NetworkMode) (string, error) {
+func (j *job) stepContainer(ctx context.Context, st *stageState, cfg *container.Config, hc *container.HostConfig) (string, error) {
 	if st.imageID == "" {
 		id, err := j.finish(ctx, st)
 		if err != nil {
@@ -155,7 +163,7 @@ func (j *job) stepContainer(ctx context.Context, st *stageState, cfg *container.
 		}
 		cfg.Image = id
 	}
-	c, err := j.b.D.Create(ctx, containers.CreateOptions{Config: cfg, HostConfig: &container.HostConfig{NetworkMode: network}})
+	c, err := j.b.D.Create(ctx, containers.CreateOptions{Config: cfg, HostConfig: hc})
 	if err != nil {
 		return "", err
 	}
@@ -287,7 +295,7 @@ func (j *job) copyFiles(ctx context.Context, st *stageState, a copyArgs) error {
 		return err
 	}
 	cfg := &container.Config{Image: st.imageID, Cmd: []string{"/bin/sh", "-c", "#(nop) " + a.text}, Entrypoint: []string{}, Labels: map[string]string{stepLabel: strings.ToLower(name)}}
-	id, err := j.stepContainer(ctx, st, cfg, container.NetworkMode("none"))
+	id, err := j.stepContainer(ctx, st, cfg, &container.HostConfig{NetworkMode: "none"})
 	if err != nil {
 		return err
 	}

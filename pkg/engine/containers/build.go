@@ -72,8 +72,9 @@ func (d *Daemon) ExportArchive(ctx context.Context, ref, path string, w io.Write
 // with the config img (rootfs and history are made by the supervisor) and
 // the history entries of the metadata steps since base (pending) and of
 // this step: a build step. It is Commit without the container's config
-// merged in.
-func (d *Daemon) CommitStep(ctx context.Context, ref, base string, img dockerspec.DockerOCIImage, pending []*supervisorv1.HistoryEntry, entry *supervisorv1.HistoryEntry) (string, error) {
+// merged in. exclude are further paths left out of the layer (the
+// step's own mount points).
+func (d *Daemon) CommitStep(ctx context.Context, ref, base string, img dockerspec.DockerOCIImage, pending []*supervisorv1.HistoryEntry, entry *supervisorv1.HistoryEntry, exclude ...string) (string, error) {
 	l, err := d.layers()
 	if err != nil {
 		return "", err
@@ -90,7 +91,7 @@ func (d *Daemon) CommitStep(ctx context.Context, ref, base string, img dockerspe
 		e.EmptyLayer = true
 	}
 	req := &supervisorv1.ComposeImageRequest{Base: base, Config: cfgJSON, History: pending}
-	res, err := l.CommitSnapshot(ctx, c.ID, engineMountPoints, req, entry)
+	res, err := l.CommitSnapshot(ctx, c.ID, append(append([]string{}, engineMountPoints...), exclude...), req, entry)
 	if err != nil {
 		return "", fmt.Errorf("commit build step: %w", err)
 	}
