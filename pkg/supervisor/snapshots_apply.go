@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -15,9 +14,10 @@ import (
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
-// Apply extracts the streamed tar into an active snapshot. The snapshot is
-// mounted in the supervisor's tmp (emptied at start, so a crash leaves
-// nothing mounted for long): what the tar writes lands where the container
+// Apply extracts the streamed tar into an active snapshot, its layer
+// only: unlike Containers.ExtractToDir (docker cp: the container's view,
+// its volumes on top) a path under a volume lands in the snapshot, as a
+// build step's COPY must. What the tar writes lands where the container
 // will see it, through symlinked parents of the lower layers too, and
 // overlay records the copy-ups a later Diff reports.
 func (ss *snapshotsService) Apply(stream pb.Snapshots_ApplyServer) error {
@@ -43,22 +43,11 @@ func (ss *snapshotsService) Apply(stream pb.Snapshots_ApplyServer) error {
 	if err != nil {
 		return fmt.Errorf("apply to snapshot %s: %w", key, err)
 	}
-	tmp := filepath.Join(ss.s.cfg.Root, "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp(tmp, "apply-")
+	dir, err := os.MkdirTemp("", "berth-apply")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(dir)
-	if err := snapshots.MountAll(ms, dir); err != nil {
-		if errors.Is(err, unix.EBUSY) {
-			err = fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
-		}
-		return fmt.Errorf("apply to snapshot %s: mount: %w", key, err)
-	}
-	defer snapshots.Unmount(dir)
 	pr, pw := io.Pipe()
 	go func() {
 		if _, err := pw.Write(first.GetData()); err != nil {
@@ -79,7 +68,20 @@ func (ss *snapshotsService) Apply(stream pb.Snapshots_ApplyServer) error {
 			}
 		}
 	}()
-	res, err := archive.Apply(ctx, dir, pr, archive.Options{Whiteouts: archive.KeepWhiteouts})
+	var res archive.Result
+	// Mounted in a private mount namespace that dies with the call, as
+	// docker cp's views are: nothing stays mounted, also after a crash.
+	err = inMountNamespace(func() error {
+		if err := snapshots.MountAll(ms, dir); err != nil {
+			if errors.Is(err, unix.EBUSY) {
+				err = fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
+			}
+			return fmt.Errorf("mount: %w", err)
+		}
+		var err error
+		res, err = archive.Apply(ctx, dir, pr, archive.Options{Whiteouts: archive.KeepWhiteouts})
+		return err
+	})
 	pr.CloseWithError(errors.New("apply ended"))
 	if err != nil {
 		return fmt.Errorf("apply to snapshot %s: %w", key, err)

@@ -30,6 +30,8 @@ type Config struct {
 	Commit   string
 	DataRoot string
 	Log      *slog.Logger
+	// Userns: containers run remapped (engined --userns-remap).
+	Userns bool
 }
 
 // Server is the HTTP handler of the Engine API.
@@ -106,6 +108,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /containers/{id}/changes", s.containerChanges)
 	m.HandleFunc("POST /build", s.build)
 	m.HandleFunc("POST /build/prune", s.buildPrune)
+	m.HandleFunc("HEAD /containers/{id}/archive", s.containerArchiveHead)
+	m.HandleFunc("GET /containers/{id}/archive", s.containerArchiveGet)
+	m.HandleFunc("PUT /containers/{id}/archive", s.containerArchivePut)
 	s.networkRoutes()
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &httpError{status: http.StatusNotFound, msg: "page not found"})
