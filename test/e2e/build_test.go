@@ -292,6 +292,31 @@ func TestBuildFailures(t *testing.T) {
 		t.Errorf("a cancelled build left %v", left)
 	}
 
+	// engined killed in the middle of a RUN: the restarted engine removes
+	// the step container (and with it its snapshot).
+	cmd = exec.Command("docker", "build", slow)
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0", "DOCKER_HOST=unix://"+s.engSock, "DOCKER_CONFIG="+filepath.Join(s.root, "dockercfg"))
+	var kout lockedBuffer
+	cmd.Stdout, cmd.Stderr = &kout, &kout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300 && !strings.Contains(kout.String(), "started"); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.kill9(s.engine)
+	cmd.Wait()
+	s.startEngine()
+	for i := 0; i < 100; i++ {
+		if left = s.buildLeftovers(); len(left) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Errorf("after kill -9 of engined mid-build: %v", left)
+	}
+
 	// Options the builder does not have are refused by name.
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\n"})
 	for _, opt := range [][]string{{"--memory", "64m"}, {"--cache-from", "busybox"}, {"--platform", "linux/s390x"}, {"--add-host", "a:1.2.3.4"}} {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -43,6 +44,9 @@ func (s *Server) builder() (*build.Builder, error) {
 			s.log.Warn("build cache unreadable, starting empty", "err", err)
 		}
 		s.bs.b = &build.Builder{D: s.d, Images: be, Cache: cache, Tmp: tmp, Log: s.log}
+		if n := s.bs.b.RemoveLeftovers(context.Background()); n > 0 {
+			s.log.Info("build: removed step containers of builds cut short", "count", n)
+		}
 	})
 	return s.bs.b, s.bs.err
 }

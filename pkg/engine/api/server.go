@@ -56,6 +56,13 @@ func New(d *containers.Daemon, cfg Config) *Server {
 		os.RemoveAll(s.importTmp()) // spools a crash left
 	}
 	s.routes()
+	if cfg.DataRoot != "" {
+		// The builder's tmp and the step containers of a build the last
+		// engine did not finish go before any build starts.
+		if _, err := s.builder(); err != nil {
+			s.log.Warn("builder", "err", err)
+		}
+	}
 	return s
 }
 

@@ -672,3 +672,23 @@ func (st *stageState) image() dockerspec.DockerOCIImage {
 }
 
 func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+
+// RemoveLeftovers removes the step containers of builds an engine crash or
+// restart cut short (they carry the step label; no build outlives the
+// engine that ran it). Call it before the API serves builds.
+func (b *Builder) RemoveLeftovers(ctx context.Context) int {
+	n := 0
+	for _, c := range b.D.List(true, 0) {
+		if c.Config == nil || c.Config.Labels[stepLabel] == "" {
+			continue
+		}
+		if err := b.D.RemoveContainer(ctx, c.ID, true, true); err != nil {
+			if b.Log != nil {
+				b.Log.Warn("build: remove a step container left by an earlier engine", "id", c.ID, "err", err)
+			}
+			continue
+		}
+		n++
+	}
+	return n
+}
