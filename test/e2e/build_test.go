@@ -376,6 +376,23 @@ except docker.errors.BuildError as e:
 print("ok")
 `
 	s.runDockerPy(py, script)
+
+	// docker-compose (Debian's, on docker-py) builds a service's image.
+	compose, err := exec.LookPath("docker-compose")
+	require(t, err == nil, "needs docker-compose (Debian's)")
+	cdir := writeContext(t, map[string]string{
+		"docker-compose.yml": "version: \"3\"\nservices:\n  app:\n    build:\n      context: ./app\n      args:\n        WHO: compose\n    image: composed:1\n",
+		"app/Dockerfile":     "FROM busybox\nARG WHO\nRUN echo \"by $WHO\" > /by\nCMD [\"cat\", \"/by\"]\n",
+	})
+	cmd := exec.Command(compose, "-p", "bt", "build")
+	cmd.Dir = cdir
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+s.engSock, "DOCKER_CONFIG="+filepath.Join(s.root, "dockercfg"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker-compose build: %v\n%s", err, out)
+	}
+	if got := s.mustDocker("run", "--rm", "composed:1"); got != "by compose\n" {
+		t.Errorf("the compose-built image: %q", got)
+	}
 }
 
 func pyQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `\'`) + "'" }

@@ -274,10 +274,19 @@ func (j *job) cleanup() {
 	}
 }
 
+// removeContainer removes a step container, retrying a few times: a
+// container just killed may hold its snapshot for a moment.
 func (j *job) removeContainer(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := j.b.D.RemoveContainer(ctx, id, true, true); err != nil && !errdefs.IsNotFound(err) && j.b.Log != nil {
+	var err error
+	for try := 0; try < 3; try++ {
+		if err = j.b.D.RemoveContainer(ctx, id, true, true); err == nil || errdefs.IsNotFound(err) {
+			return
+		}
+		time.Sleep(time.Duration(try+1) * 500 * time.Millisecond)
+	}
+	if j.b.Log != nil {
 		j.b.Log.Warn("build: remove step container", "id", id, "err", err)
 	}
 }
