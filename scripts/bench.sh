@@ -193,3 +193,6 @@ engine_bench() {
 }
 engine_bench
 rm -rf "$eng"
+
+# --- networking (issue 10): scripts/bench-net.sh, beside podman ---------------
+./scripts/bench-net.sh
