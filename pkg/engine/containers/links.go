@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berthd/berth/pkg/atomicfile"
 	enet "github.com/berthd/berth/pkg/engine/network"
 	"github.com/berthd/berth/pkg/errdefs"
 )
@@ -238,7 +239,8 @@ func (d *Daemon) netStartFiles(ctx context.Context, c *Container) error {
 	c.mu.Lock()
 	cfg, hc, parent := c.Config, c.HostConfig, c.Name
 	c.mu.Unlock()
-	if err := writeHosts(c, cfg.Hostname, cfg.Domainname, d.etcHostConfig(hc), own); err != nil {
+	// Written again at each start: no sync on the start path.
+	if err := writeHosts(c, cfg.Hostname, cfg.Domainname, d.etcHostConfig(hc), own, atomicfile.Replace); err != nil {
 		return err
 	}
 	var env []string
