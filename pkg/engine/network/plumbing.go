@@ -6,8 +6,8 @@ import (
 
 	"github.com/berthd/berth/pkg/engine/network/bridge"
 	"github.com/berthd/berth/pkg/engine/network/dns"
-	"github.com/berthd/berth/pkg/engine/network/netns"
 	"github.com/berthd/berth/pkg/engine/network/nft"
+	"github.com/berthd/berth/pkg/netns"
 )
 
 // Plumbing is what the manager does to the host: bridges, veth pairs,
