@@ -228,3 +228,6 @@ DF
 }
 engine_bench
 rm -rf "$eng"
+
+# --- networking (issue 10): scripts/bench-net.sh, beside podman ---------------
+./scripts/bench-net.sh
