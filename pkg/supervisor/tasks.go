@@ -49,7 +49,6 @@ type task struct {
 	// STATE/stopped) so that its exit status can be read.
 	exited   *record.Exit
 	deleting bool              // Delete stops the shim: its end is no death
-	execs    map[string]uint32 // exec id -> pid, for ListPids
 	// monitorDone is closed when the goroutine that waits for the task's
 	// exit has published it (or given up).
 	monitorDone chan struct{}

@@ -538,3 +538,18 @@ func Cleanup(ctx context.Context, o StartOpts) (record.Exit, error) {
 	}
 	return rec, nil
 }
+
+// Stats reads the container's cgroup counters.
+func (c *Client) Stats(ctx context.Context) (*shimv1.StatsResponse, error) {
+	resp, err := c.shim.Stats(ctx, &shimv1.StatsRequest{})
+	return resp, wrap(err)
+}
+
+// Pids lists the container's processes with the exec that started each.
+func (c *Client) Pids(ctx context.Context) ([]*shimv1.ProcessInfo, error) {
+	resp, err := c.shim.Pids(ctx, &shimv1.PidsRequest{})
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return resp.Processes, nil
+}
