@@ -133,11 +133,52 @@ engine_bench() {
     $pm rmi -a -f >/dev/null 2>&1 || true
     umount "$pc/root/overlay" 2>/dev/null || true
   fi
+  cp_bench
   $ctl rm -f eb >/dev/null
   kill "$eng_pid" "$sup_pid"
   wait "$eng_pid" "$sup_pid" 2>/dev/null || true
   ip link del "$bridge" 2>/dev/null || true
   nft delete table ip "$table" 2>/dev/null || true
+}
+# cp (issue 9): a 64 MiB directory (16 incompressible files) into a
+# running container and back out, median of 3, beside `podman cp` of the
+# same tree (private root) when podman is there; MiB/s and the ratio.
+cp_bench() {
+  local src=$eng/cpsrc i
+  mkdir -p "$src"
+  for i in $(seq 16); do head -c 4M /dev/urandom >"$src/f$i"; done
+  cp_median() { # setup-command, copy-command: median ms of 3 copies
+    local j t0 t1; local -a ts=()
+    for j in 1 2 3; do
+      eval "$1" >/dev/null 2>&1
+      t0=$(date +%s%N); eval "$2" >/dev/null; t1=$(date +%s%N)
+      ts+=($(( (t1 - t0) / 1000000 )))
+    done
+    printf '%s\n' "${ts[@]}" | sort -n | sed -n 2p
+  }
+  local in out
+  in=$(cp_median "$ctl exec eb rm -rf /tmp/cpin" "$ctl cp $src eb:/tmp/cpin")
+  out=$(cp_median "rm -rf $eng/cpout" "$ctl cp eb:/tmp/cpin $eng/cpout")
+  echo "ctl cp 64 MiB in:     $in ms ($(( 64 * 1000 / (in > 0 ? in : 1) )) MiB/s)"
+  echo "ctl cp 64 MiB out:    $out ms ($(( 64 * 1000 / (out > 0 ? out : 1) )) MiB/s)"
+  if command -v podman >/dev/null && command -v conmon >/dev/null; then
+    local pc=$eng/podmancp
+    local pm="podman --root $pc/root --runroot $pc/run --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime runc --tmpdir $pc/tmp"
+    $pm load -q -i "$eng/bb.tar" >/dev/null 2>&1
+    if $pm run -d --pull never --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --name pcp localhost/busybox:latest sleep 1000 >/dev/null 2>&1; then
+      local pin pout
+      pin=$(cp_median "$pm exec pcp rm -rf /tmp/cpin" "$pm cp $src pcp:/tmp/cpin")
+      pout=$(cp_median "rm -rf $eng/pcpout" "$pm cp pcp:/tmp/cpin $eng/pcpout")
+      echo "podman cp 64 MiB in:  $pin ms (ctl/podman time ratio $(awk -v a="$in" -v b="$pin" 'BEGIN{printf "%.2f", a/(b>0?b:1)}'))"
+      echo "podman cp 64 MiB out: $pout ms (ctl/podman time ratio $(awk -v a="$out" -v b="$pout" 'BEGIN{printf "%.2f", a/(b>0?b:1)}'))"
+    else
+      echo "bench: podman run failed; podman cp skipped" >&2
+    fi
+    $pm rm -f -t 0 pcp >/dev/null 2>&1 || true
+    $pm rmi -a -f >/dev/null 2>&1 || true
+    umount "$pc/root/overlay" 2>/dev/null || true
+  fi
+  rm -rf "$src" "$eng/cpout" "$eng/pcpout"
 }
 engine_bench
 rm -rf "$eng"
