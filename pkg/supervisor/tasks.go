@@ -40,7 +40,7 @@ type taskInfo struct {
 type task struct {
 	taskInfo
 	bundle string
-	shim   *client.Client
+	shim   taskShim
 
 	mu sync.Mutex
 	// exited is set, and shim unusable, for a task whose shim died (found
@@ -48,7 +48,7 @@ type task struct {
 	// up, and it stays listed as stopped (until Delete, persisted in
 	// STATE/stopped) so that its exit status can be read.
 	exited   *record.Exit
-	deleting bool              // Delete stops the shim: its end is no death
+	deleting bool // Delete stops the shim: its end is no death
 	// monitorDone is closed when the goroutine that waits for the task's
 	// exit has published it (or given up).
 	monitorDone chan struct{}
@@ -67,6 +67,7 @@ func errExited(id string) error {
 
 type taskManager struct {
 	s        *Server
+	shims    shimLauncher
 	mu       sync.Mutex
 	tasks    map[string]*task // by namespace/id
 	creating map[string]bool
@@ -77,7 +78,11 @@ type taskManager struct {
 
 func newTaskManager(s *Server) *taskManager {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &taskManager{s: s, tasks: map[string]*task{}, creating: map[string]bool{}, stopCtx: ctx, stop: cancel}
+	var shims shimLauncher = socketShims{}
+	if s.cfg.shims != nil {
+		shims = s.cfg.shims
+	}
+	return &taskManager{s: s, shims: shims, tasks: map[string]*task{}, creating: map[string]bool{}, stopCtx: ctx, stop: cancel}
 }
 
 func namespaceOf(ctx context.Context) (string, error) { return namespaces.NamespaceRequired(ctx) }
@@ -225,7 +230,7 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 	if err := snapshots.MountAll(mounts, rootfs); err != nil {
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
-	cl, err := client.Start(ctx, m.shimOpts(t.taskInfo, t.bundle))
+	cl, err := m.shims.Start(ctx, m.shimOpts(t.taskInfo, t.bundle))
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
@@ -307,7 +312,7 @@ func (m *taskManager) shimOpts(ti taskInfo, bundle string) client.StartOpts {
 // shim (`shim delete`): the runtime's state, whatever of the container
 // still runs, and the exit status the dead shim recorded.
 func (m *taskManager) cleanupDeadShim(t *task) (record.Exit, error) {
-	rec, err := client.Cleanup(context.Background(), m.shimOpts(t.taskInfo, t.bundle))
+	rec, err := m.shims.Cleanup(context.Background(), m.shimOpts(t.taskInfo, t.bundle))
 	if err != nil {
 		m.s.log.Error("shim delete", "id", t.ID, "err", err)
 		return rec, fmt.Errorf("task %s: %w", t.ID, err)
@@ -404,7 +409,22 @@ func (m *taskManager) recover(ctx context.Context) {
 				m.teardown(t)
 				continue
 			}
-			if cl := m.connect(ctx, t.Socket); cl != nil {
+			if cl, st := m.connect(ctx, t.Socket); cl != nil {
+				if st.Status == shimv1.Status_STATUS_UNKNOWN {
+					// Interrupted between the shim's start and its Create:
+					// no container; the shim goes, as after a failed Create.
+					m.s.log.Warn("recover: removing a task whose container was never created", "namespace", t.Namespace, "id", t.ID)
+					sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+					if err := cl.Shutdown(sctx); err != nil {
+						m.s.log.Error("recover: shutting down an idle shim", "id", t.ID, "err", err)
+					}
+					cancel()
+					cl.Close()
+					if err := m.teardown(t); err != nil {
+						m.s.log.Error("recover: cleaning task", "id", t.ID, "err", err)
+					}
+					continue
+				}
 				t.shim = cl
 				t.monitorDone = make(chan struct{})
 				m.tasks[t.Namespace+"/"+t.ID] = t
@@ -455,18 +475,20 @@ func (m *taskManager) recover(ctx context.Context) {
 	}
 }
 
-func (m *taskManager) connect(ctx context.Context, socket string) *client.Client {
+// connect reconnects to a live shim and reports its container's state.
+func (m *taskManager) connect(ctx context.Context, socket string) (taskShim, *shimv1.StateResponse) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	cl, err := client.Connect(ctx, socket)
+	cl, err := m.shims.Connect(ctx, socket)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	if _, err := cl.State(ctx); err != nil {
+	st, err := cl.State(ctx)
+	if err != nil {
 		cl.Close()
-		return nil
+		return nil, nil
 	}
-	return cl
+	return cl, st
 }
 
 func (m *taskManager) close() {

@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/errdefs"
-	"github.com/berthd/berth/pkg/shim/record"
 	shimclient "github.com/berthd/berth/pkg/shim/client"
+	"github.com/berthd/berth/pkg/shim/record"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
 
