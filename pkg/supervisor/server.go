@@ -69,6 +69,9 @@ type Config struct {
 	Snapshotter string
 	// Registries: mirrors, insecure registries, CA dir, docker config.json.
 	Distribution distribution.Config
+
+	// shims replaces pkg/shim/client in the unit tests.
+	shims shimLauncher
 }
 
 // Server is a supervisord.
