@@ -17,15 +17,15 @@ CRITEST=${CRITEST:-$(command -v critest || true)}
 [ -n "$CRITEST" ] || { echo "critest.sh: no critest (make deps installs it)" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "critest.sh: needs root" >&2; exit 1; }
 
-dir=$(mktemp -d /tmp/bcrit.XXXXXX)
+dir=$(mktemp -d "${CRITEST_TMP:-/var/tmp}/berth-critest.XXXXXX")
 regpid='' svpid=''
 bridge=bcrit$$
 cleanup() {
   set +e
-  [ -n "$svpid" ] && kill "$svpid" && wait "$svpid" 2>/dev/null
-  # what critest left (a failed spec): the shims and their containers
-  if [ -d "$dir/state/runtime" ]; then
-    for pidf in $(find "$dir/state" -name 'shim.pid' 2>/dev/null); do kill -9 "$(cat "$pidf")" 2>/dev/null; done
+  # what a failed spec left: its pods (and so their shims and containers)
+  if [ -n "$svpid" ]; then
+    command -v crictl >/dev/null && crictl --runtime-endpoint "unix://$dir/cri.sock" rmp -f -a >/dev/null 2>&1
+    kill "$svpid" && wait "$svpid" 2>/dev/null
   fi
   grep -o " $dir[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
   [ -n "$regpid" ] && kill "$regpid" && wait "$regpid" 2>/dev/null

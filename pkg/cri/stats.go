@@ -231,3 +231,18 @@ func (s *Server) CheckpointContainer(ctx context.Context, req *runtimeapi.Checkp
 	return nil, unsupportedf("CheckpointContainer", "checkpointing is not supported (the runtime has no CRIU support)")
 }
 
+// ReopenContainerLog has the container's shim reopen its log file, after
+// the kubelet moved it away to rotate it. The container must be running.
+func (s *Server) ReopenContainerLog(ctx context.Context, req *runtimeapi.ReopenContainerLogRequest) (*runtimeapi.ReopenContainerLogResponse, error) {
+	r, err := s.find(ctx, kindContainer, req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	if state, _ := s.ctrState(ctx, r); state != runtimeapi.ContainerState_CONTAINER_RUNNING {
+		return nil, fmt.Errorf("container %s is not running: %w", r.id(), errdefs.ErrFailedPrecondition)
+	}
+	if _, err := s.sup.TaskService().ReopenLog(ctx, &supervisorv1.ReopenLogRequest{ContainerId: r.id()}); err != nil {
+		return nil, fmt.Errorf("reopen log of %s: %w", r.id(), err)
+	}
+	return &runtimeapi.ReopenContainerLogResponse{}, nil
+}

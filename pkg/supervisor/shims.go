@@ -25,6 +25,7 @@ type taskShim interface {
 	Update(ctx context.Context, resources []byte) error
 	Stats(ctx context.Context) (*shimv1.StatsResponse, error)
 	Pids(ctx context.Context) ([]*shimv1.ProcessInfo, error)
+	ReopenLog(ctx context.Context) error
 
 	Exec(ctx context.Context, req *shimv1.ExecRequest) error
 	StartExec(ctx context.Context, execID string) (*shimv1.StartResponse, error)

@@ -84,8 +84,8 @@ func (s *fakeShim) Wait(ctx context.Context) (*shimv1.WaitResponse, error) {
 }
 
 func (s *fakeShim) ListExecs(ctx context.Context) ([]*shimv1.StateResponse, error) { return nil, nil }
-func (s *fakeShim) Close() error                                                  { return nil }
-func (s *fakeShim) Exited() <-chan struct{}                                       { return nil }
+func (s *fakeShim) Close() error                                                   { return nil }
+func (s *fakeShim) Exited() <-chan struct{}                                        { return nil }
 func (s *fakeShim) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -126,4 +127,9 @@ func criLeftovers(t *testing.T, dir string, ids ...string) []string {
 func exec2(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return string(out), err
+}
+
+// ctxK8s is a context in the CRI's supervisor namespace.
+func ctxK8s(t *testing.T) context.Context {
+	return namespaces.WithNamespace(criCtx(t), "k8s.io")
 }

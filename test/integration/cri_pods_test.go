@@ -63,7 +63,7 @@ func TestCRIPodLifecycle(t *testing.T) {
 		return c.ContainerId
 	}
 	server := mk("server", "sh", "-c", "echo started $WHO; echo hello-from-server > /tmp/index.html; exec httpd -f -p 8080 -h /tmp")
-	client := mk("client", "sh", "-c", "trap 'echo bye; exit 0' TERM; while true; do sleep 1; done")
+	client := mk("client", "sh", "-c", "trap 'echo bye; exit 0' TERM; while true; do echo tick; sleep 0.2; done")
 
 	exec := func(cid string, timeout int64, cmd ...string) *runtimeapi.ExecSyncResponse {
 		t.Helper()
@@ -108,6 +108,27 @@ func TestCRIPodLifecycle(t *testing.T) {
 	l, err = e.rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: id[:12], State: &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING}}})
 	if err != nil || len(l.Containers) != 2 {
 		t.Fatalf("ListContainers by pod and state = %v, %v", l, err)
+	}
+
+	// the kubelet's log rotation: move the file away, reopen
+	clientLog := filepath.Join(logDir, "client.log")
+	if err := os.Rename(clientLog, clientLog+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.rt.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: client}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if b, _ := os.ReadFile(clientLog); strings.Contains(string(b), " stdout F tick\n") {
+			break
+		}
+		if i > 100 {
+			t.Fatal("no record in the reopened log")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := e.rt.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: "nosuch"}); status.Code(err) != codes.NotFound {
+		t.Fatalf("ReopenContainerLog of an unknown container: %v", err)
 	}
 
 	// stop with a timeout: the client's TERM trap runs and exits 0

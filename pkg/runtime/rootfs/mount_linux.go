@@ -141,6 +141,11 @@ func Setup(spec *specs.Spec, o Options) error {
 	if err := unix.Mount("", "/", "", prop, ""); err != nil {
 		return &os.PathError{Op: "mount propagation", Path: "/", Err: err}
 	}
+	if prop&unix.MS_SHARED != 0 {
+		if err := parentMountPrivate(o.Rootfs); err != nil {
+			return err
+		}
+	}
 	if err := unix.Mount(o.Rootfs, o.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return &os.PathError{Op: "bind mount rootfs", Path: o.Rootfs, Err: err}
 	}

@@ -553,3 +553,9 @@ func (c *Client) Pids(ctx context.Context) ([]*shimv1.ProcessInfo, error) {
 	}
 	return resp.Processes, nil
 }
+
+// ReopenLog has the shim open the container's log file again.
+func (c *Client) ReopenLog(ctx context.Context) error {
+	_, err := c.shim.ReopenLog(ctx, &shimv1.ReopenLogRequest{})
+	return wrap(err)
+}

@@ -1997,6 +1997,78 @@ func (x *PidsResponse) GetProcesses() []*ProcessInfo {
 	return nil
 }
 
+type ReopenLogRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenLogRequest) Reset() {
+	*x = ReopenLogRequest{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenLogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenLogRequest) ProtoMessage() {}
+
+func (x *ReopenLogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenLogRequest.ProtoReflect.Descriptor instead.
+func (*ReopenLogRequest) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{35}
+}
+
+type ReopenLogResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenLogResponse) Reset() {
+	*x = ReopenLogResponse{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenLogResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenLogResponse) ProtoMessage() {}
+
+func (x *ReopenLogResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenLogResponse.ProtoReflect.Descriptor instead.
+func (*ReopenLogResponse) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{36}
+}
+
 var File_berth_shim_v1_shim_proto protoreflect.FileDescriptor
 
 const file_berth_shim_v1_shim_proto_rawDesc = "" +
@@ -2124,7 +2196,9 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\x03pid\x18\x01 \x01(\rR\x03pid\x12\x17\n" +
 	"\aexec_id\x18\x02 \x01(\tR\x06execId\"H\n" +
 	"\fPidsResponse\x128\n" +
-	"\tprocesses\x18\x01 \x03(\v2\x1a.berth.shim.v1.ProcessInfoR\tprocesses*k\n" +
+	"\tprocesses\x18\x01 \x03(\v2\x1a.berth.shim.v1.ProcessInfoR\tprocesses\"\x12\n" +
+	"\x10ReopenLogRequest\"\x13\n" +
+	"\x11ReopenLogResponse*k\n" +
 	"\x06Status\x12\x12\n" +
 	"\x0eSTATUS_UNKNOWN\x10\x00\x12\x12\n" +
 	"\x0eSTATUS_CREATED\x10\x01\x12\x12\n" +
@@ -2134,7 +2208,8 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\tLogFormat\x12\x18\n" +
 	"\x14LOG_FORMAT_JSON_FILE\x10\x00\x12\x12\n" +
 	"\x0eLOG_FORMAT_CRI\x10\x01\x12\x13\n" +
-	"\x0fLOG_FORMAT_NONE\x10\x022\xb7\t\n" +
+	"\x0fLOG_FORMAT_NONE\x10\x022\x87\n" +
+	"\n" +
 	"\x04Shim\x12E\n" +
 	"\x06Create\x12\x1c.berth.shim.v1.CreateRequest\x1a\x1d.berth.shim.v1.CreateResponse\x12B\n" +
 	"\x05Start\x12\x1b.berth.shim.v1.StartRequest\x1a\x1c.berth.shim.v1.StartResponse\x12B\n" +
@@ -2153,7 +2228,8 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\tListExecs\x12\x1f.berth.shim.v1.ListExecsRequest\x1a .berth.shim.v1.ListExecsResponse\x12E\n" +
 	"\x06Update\x12\x1c.berth.shim.v1.UpdateRequest\x1a\x1d.berth.shim.v1.UpdateResponse\x12B\n" +
 	"\x05Stats\x12\x1b.berth.shim.v1.StatsRequest\x1a\x1c.berth.shim.v1.StatsResponse\x12?\n" +
-	"\x04Pids\x12\x1a.berth.shim.v1.PidsRequest\x1a\x1b.berth.shim.v1.PidsResponseB4Z2github.com/berthd/berth/proto/berth/shim/v1;shimv1b\x06proto3"
+	"\x04Pids\x12\x1a.berth.shim.v1.PidsRequest\x1a\x1b.berth.shim.v1.PidsResponse\x12N\n" +
+	"\tReopenLog\x12\x1f.berth.shim.v1.ReopenLogRequest\x1a .berth.shim.v1.ReopenLogResponseB4Z2github.com/berthd/berth/proto/berth/shim/v1;shimv1b\x06proto3"
 
 var (
 	file_berth_shim_v1_shim_proto_rawDescOnce sync.Once
@@ -2168,7 +2244,7 @@ func file_berth_shim_v1_shim_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_shim_v1_shim_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_berth_shim_v1_shim_proto_goTypes = []any{
 	(Status)(0),                // 0: berth.shim.v1.Status
 	(LogFormat)(0),             // 1: berth.shim.v1.LogFormat
@@ -2208,11 +2284,13 @@ var file_berth_shim_v1_shim_proto_goTypes = []any{
 	(*PidsRequest)(nil),        // 35: berth.shim.v1.PidsRequest
 	(*ProcessInfo)(nil),        // 36: berth.shim.v1.ProcessInfo
 	(*PidsResponse)(nil),       // 37: berth.shim.v1.PidsResponse
-	nil,                        // 38: berth.shim.v1.CreateRequest.LogAttrsEntry
+	(*ReopenLogRequest)(nil),   // 38: berth.shim.v1.ReopenLogRequest
+	(*ReopenLogResponse)(nil),  // 39: berth.shim.v1.ReopenLogResponse
+	nil,                        // 40: berth.shim.v1.CreateRequest.LogAttrsEntry
 }
 var file_berth_shim_v1_shim_proto_depIdxs = []int32{
 	1,  // 0: berth.shim.v1.CreateRequest.log_format:type_name -> berth.shim.v1.LogFormat
-	38, // 1: berth.shim.v1.CreateRequest.log_attrs:type_name -> berth.shim.v1.CreateRequest.LogAttrsEntry
+	40, // 1: berth.shim.v1.CreateRequest.log_attrs:type_name -> berth.shim.v1.CreateRequest.LogAttrsEntry
 	0,  // 2: berth.shim.v1.StateResponse.status:type_name -> berth.shim.v1.Status
 	2,  // 3: berth.shim.v1.AttachChunk.stream:type_name -> berth.shim.v1.AttachChunk.Stream
 	8,  // 4: berth.shim.v1.ListExecsResponse.execs:type_name -> berth.shim.v1.StateResponse
@@ -2234,25 +2312,27 @@ var file_berth_shim_v1_shim_proto_depIdxs = []int32{
 	31, // 20: berth.shim.v1.Shim.Update:input_type -> berth.shim.v1.UpdateRequest
 	33, // 21: berth.shim.v1.Shim.Stats:input_type -> berth.shim.v1.StatsRequest
 	35, // 22: berth.shim.v1.Shim.Pids:input_type -> berth.shim.v1.PidsRequest
-	4,  // 23: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
-	6,  // 24: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
-	8,  // 25: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
-	10, // 26: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
-	12, // 27: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
-	14, // 28: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
-	16, // 29: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
-	18, // 30: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
-	20, // 31: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
-	22, // 32: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
-	24, // 33: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
-	26, // 34: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
-	28, // 35: berth.shim.v1.Shim.Exec:output_type -> berth.shim.v1.ExecResponse
-	30, // 36: berth.shim.v1.Shim.ListExecs:output_type -> berth.shim.v1.ListExecsResponse
-	32, // 37: berth.shim.v1.Shim.Update:output_type -> berth.shim.v1.UpdateResponse
-	34, // 38: berth.shim.v1.Shim.Stats:output_type -> berth.shim.v1.StatsResponse
-	37, // 39: berth.shim.v1.Shim.Pids:output_type -> berth.shim.v1.PidsResponse
-	23, // [23:40] is the sub-list for method output_type
-	6,  // [6:23] is the sub-list for method input_type
+	38, // 23: berth.shim.v1.Shim.ReopenLog:input_type -> berth.shim.v1.ReopenLogRequest
+	4,  // 24: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
+	6,  // 25: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
+	8,  // 26: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
+	10, // 27: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
+	12, // 28: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
+	14, // 29: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
+	16, // 30: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
+	18, // 31: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
+	20, // 32: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
+	22, // 33: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
+	24, // 34: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
+	26, // 35: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
+	28, // 36: berth.shim.v1.Shim.Exec:output_type -> berth.shim.v1.ExecResponse
+	30, // 37: berth.shim.v1.Shim.ListExecs:output_type -> berth.shim.v1.ListExecsResponse
+	32, // 38: berth.shim.v1.Shim.Update:output_type -> berth.shim.v1.UpdateResponse
+	34, // 39: berth.shim.v1.Shim.Stats:output_type -> berth.shim.v1.StatsResponse
+	37, // 40: berth.shim.v1.Shim.Pids:output_type -> berth.shim.v1.PidsResponse
+	39, // 41: berth.shim.v1.Shim.ReopenLog:output_type -> berth.shim.v1.ReopenLogResponse
+	24, // [24:42] is the sub-list for method output_type
+	6,  // [6:24] is the sub-list for method input_type
 	6,  // [6:6] is the sub-list for extension type_name
 	6,  // [6:6] is the sub-list for extension extendee
 	0,  // [0:6] is the sub-list for field type_name
@@ -2269,7 +2349,7 @@ func file_berth_shim_v1_shim_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_shim_v1_shim_proto_rawDesc), len(file_berth_shim_v1_shim_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

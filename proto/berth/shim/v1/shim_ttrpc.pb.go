@@ -25,6 +25,7 @@ type ShimService interface {
 	Update(context.Context, *UpdateRequest) (*UpdateResponse, error)
 	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
 	Pids(context.Context, *PidsRequest) (*PidsResponse, error)
+	ReopenLog(context.Context, *ReopenLogRequest) (*ReopenLogResponse, error)
 }
 
 type Shim_AttachServer interface {
@@ -165,6 +166,13 @@ func RegisterShimService(srv *ttrpc.Server, svc ShimService) {
 				}
 				return svc.Pids(ctx, &req)
 			},
+			"ReopenLog": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req ReopenLogRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.ReopenLog(ctx, &req)
+			},
 		},
 		Streams: map[string]ttrpc.Stream{
 			"Attach": {
@@ -207,6 +215,7 @@ type ShimClient interface {
 	Update(context.Context, *UpdateRequest) (*UpdateResponse, error)
 	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
 	Pids(context.Context, *PidsRequest) (*PidsResponse, error)
+	ReopenLog(context.Context, *ReopenLogRequest) (*ReopenLogResponse, error)
 }
 
 type shimClient struct {
@@ -400,6 +409,14 @@ func (c *shimClient) Stats(ctx context.Context, req *StatsRequest) (*StatsRespon
 func (c *shimClient) Pids(ctx context.Context, req *PidsRequest) (*PidsResponse, error) {
 	var resp PidsResponse
 	if err := c.client.Call(ctx, "berth.shim.v1.Shim", "Pids", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *shimClient) ReopenLog(ctx context.Context, req *ReopenLogRequest) (*ReopenLogResponse, error) {
+	var resp ReopenLogResponse
+	if err := c.client.Call(ctx, "berth.shim.v1.Shim", "ReopenLog", req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
