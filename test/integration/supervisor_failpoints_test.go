@@ -55,59 +55,105 @@ func TestSupervisorFailpointsLoad(t *testing.T) {
 	if err := img.WriteDockerArchiveTo(&arch, "fp:1"); err != nil {
 		t.Fatal(err)
 	}
+	load := func(ctx context.Context, c *client.Client) error {
+		_, err := c.Import(ctx, bytes.NewReader(arch.Bytes()), "")
+		return err
+	}
 	for _, fp := range loadFailpoints {
 		t.Run(fp.name, func(t *testing.T) {
-			dir, err := os.MkdirTemp("", "fp")
-			if err != nil {
-				t.Fatal(err)
-			}
-			o := &outOfProcess{bin: filepath.Join(bin, "supervisord"), root: filepath.Join(dir, "root"),
-				state: filepath.Join(dir, "state"), sock: filepath.Join(dir, "s.sock"), env: []string{failpoint.Env + "=" + fp.name}}
-			t.Cleanup(func() {
-				o.kill9()
-				svUnmountUnder(dir)
-				os.RemoveAll(dir)
-			})
-			c := o.start(t)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if _, err := c.Import(ctx, bytes.NewReader(arch.Bytes()), ""); err == nil {
-				t.Fatalf("the load succeeded: failpoint %s was not reached", fp.name)
-			}
-			c.Close()
-			werr := o.cmd.Wait()
-			o.cmd = nil
-			var ee *exec.ExitError
-			if !errors.As(werr, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-				t.Fatalf("supervisord did not die at %s: %v", fp.name, werr)
-			}
-
-			o.env = nil
-			c = o.start(t)
-			defer c.Close()
-			checkStoreConsistent(t, c, o.root)
-			imgs, err := c.ImageService().List(ctx, &pb.ListImagesRequest{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := len(imgs.Images); got != 0 != fp.recorded {
-				t.Fatalf("after a kill at %s: %d images, recorded %v expected", fp.name, got, fp.recorded)
-			}
-
-			if _, err := c.Import(ctx, bytes.NewReader(arch.Bytes()), ""); err != nil {
-				t.Fatalf("load again: %v", err)
-			}
-			checkStoreConsistent(t, c, o.root)
-			if _, err := c.ImageService().Delete(ctx, &pb.DeleteImageRequest{Name: "docker.io/library/fp:1"}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.GarbageCollect(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if left := storeLeftovers(t, c, o.root); len(left) > 0 {
-				t.Fatalf("after removing the image and collecting: %v", left)
-			}
+			crashAt(t, bin, fp.name, fp.recorded, load, "docker.io/library/fp:1")
 		})
+	}
+}
+
+// The commit points a pull passes (the resumable ingest's commit, not the
+// load's one-shot write), each killed and checked as for a load.
+func TestSupervisorFailpointsPull(t *testing.T) {
+	bin := os.Getenv("BERTH_BIN_DIR")
+	shimPrereq(t, bin != "", "BERTH_BIN_DIR with bin/supervisord (make test-integration)")
+	reg := startRegistry(t, false)
+	img, err := image.New([][]byte{randomLayer(t, "a", 256<<10), randomLayer(t, "b", 128<<10)}, []string{"sh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arch bytes.Buffer
+	if err := img.WriteDockerArchiveTo(&arch, "fp:1"); err != nil {
+		t.Fatal(err)
+	}
+	a := newSvEnv(t, false)
+	if _, err := a.importArchive(svCtx(t), arch.Bytes(), ""); err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.host + "/fp:1"
+	if _, _, err := a.push(t, "fp:1", ref, nil); err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	pull := func(ctx context.Context, c *client.Client) error {
+		_, err := c.Pull(ctx, ref, nil, nil)
+		return err
+	}
+	for _, fp := range []struct {
+		name     string
+		recorded bool
+	}{{"content-commit", false}, {"unpack-applied", false}, {"snapshot-commit", false}, {"image-record", false}} {
+		t.Run(fp.name, func(t *testing.T) {
+			crashAt(t, bin, fp.name, fp.recorded, pull, ref)
+		})
+	}
+}
+
+// crashAt runs do on a supervisord armed to die at failpoint fp, restarts
+// it and checks the store; then do must succeed, and once the image name
+// is removed a collection must leave nothing.
+func crashAt(t *testing.T, bin, fp string, recorded bool, do func(context.Context, *client.Client) error, name string) {
+	dir, err := os.MkdirTemp("", "fp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &outOfProcess{bin: filepath.Join(bin, "supervisord"), root: filepath.Join(dir, "root"),
+		state: filepath.Join(dir, "state"), sock: filepath.Join(dir, "s.sock"), env: []string{failpoint.Env + "=" + fp}}
+	t.Cleanup(func() {
+		o.kill9()
+		svUnmountUnder(dir)
+		os.RemoveAll(dir)
+	})
+	c := o.start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := do(ctx, c); err == nil {
+		t.Fatalf("it succeeded: failpoint %s was not reached", fp)
+	}
+	c.Close()
+	werr := o.cmd.Wait()
+	o.cmd = nil
+	var ee *exec.ExitError
+	if !errors.As(werr, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("supervisord did not die at %s: %v", fp, werr)
+	}
+
+	o.env = nil
+	c = o.start(t)
+	defer c.Close()
+	checkStoreConsistent(t, c, o.root)
+	imgs, err := c.ImageService().List(ctx, &pb.ListImagesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(imgs.Images); got != 0 != recorded {
+		t.Fatalf("after a kill at %s: %d images, recorded %v expected", fp, got, recorded)
+	}
+	if err := do(ctx, c); err != nil {
+		t.Fatalf("again: %v", err)
+	}
+	checkStoreConsistent(t, c, o.root)
+	if _, err := c.ImageService().Delete(ctx, &pb.DeleteImageRequest{Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GarbageCollect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := storeLeftovers(t, c, o.root); len(left) > 0 {
+		t.Fatalf("after removing the image and collecting: %v", left)
 	}
 }
 
