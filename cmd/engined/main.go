@@ -68,6 +68,7 @@ func main() {
 	f.BoolVar(&cfg.Init, "init", false, "run an init inside containers to forward signals and reap processes")
 	f.StringVar(&cfg.DefaultBridge, "default-bridge", "berth0", "bridge of the default network (created when missing)")
 	f.StringVar(&cfg.NFTable, "nft-table", "berth", "nftables table (family ip) holding the engine's NAT and filter rules")
+	f.StringVar(&cfg.UsernsRemap, "userns-remap", "", "user/group setting for user namespaces (default, USER[:GROUP]): containers' root is mapped to its subordinate ids")
 	f.StringVarP(&level, "log-level", "l", "info", "debug, info, warn or error")
 	cmd.Version = version
 	if err := cmd.Execute(); err != nil {

@@ -56,6 +56,10 @@ type Options struct {
 	// Chown, when set, owns every entry by Chown.UID:Chown.GID instead of
 	// the owner the tar names.
 	Chown *Owner
+	// NoDevices refuses character and block device entries: for a target
+	// whose owner could not make them itself (a container without
+	// CAP_MKNOD, or in a user namespace).
+	NoDevices bool
 }
 
 // Owner is a numeric user and group.
@@ -240,13 +244,13 @@ func applyAt(ctx context.Context, rootfd int, dr io.Reader, opts Options) (Resul
 func entryError(name string, err error) error {
 	for _, e := range []error{unix.ENOSPC, unix.EDQUOT, unix.EIO, unix.EROFS, unix.ENOMEM, context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, e) {
-			return fmt.Errorf("layer entry %q: %w", name, err)
+			return fmt.Errorf("tar entry %q: %w", name, err)
 		}
 	}
 	if errdefs.IsInvalidArgument(err) {
-		return fmt.Errorf("layer entry %q: %w", name, err)
+		return fmt.Errorf("tar entry %q: %w", name, err)
 	}
-	return fmt.Errorf("layer entry %q: %v: %w", name, err, errdefs.ErrInvalidArgument)
+	return fmt.Errorf("tar entry %q: %v: %w", name, err, errdefs.ErrInvalidArgument)
 }
 
 type countReader struct {
@@ -515,6 +519,9 @@ func (a *applier) create(hdr *tar.Header, tr io.Reader, pfd int, base, rel strin
 		a.written[rel] = true
 		return nil // a hardlink shares the target's metadata
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		if a.opts.NoDevices && hdr.Typeflag != tar.TypeFifo {
+			return fmt.Errorf("device node: not allowed here: %w", errdefs.ErrInvalidArgument)
+		}
 		m := uint32(unix.S_IFIFO)
 		if hdr.Typeflag == tar.TypeChar {
 			m = unix.S_IFCHR
@@ -541,7 +548,7 @@ func (a *applier) create(hdr *tar.Header, tr io.Reader, pfd int, base, rel strin
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
 		// After chown, which clears setuid bits.
-		if err := unix.Fchmodat(pfd, base, mode, 0); err != nil {
+		if err := chmodNoFollow(pfd, base, mode); err != nil {
 			return fmt.Errorf("chmod: %w", err)
 		}
 	}

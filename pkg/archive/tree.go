@@ -124,7 +124,7 @@ func (t *treeWriter) entry(dirfd int, name, tarName string) error {
 	for _, n := range names {
 		child := n
 		if tarName != "" {
-			child = tarName + "/" + n
+			child = strings.TrimSuffix(tarName, "/") + "/" + n // "/" names "/x"
 		}
 		if err := t.entry(fd, n, child); err != nil {
 			return err

@@ -96,6 +96,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newHistoryCommand(c),
 		newSaveCommand(c),
 		newExportCommand(c),
+		newCpCommand(c),
 		newCommitCommand(c),
 		newDiffCommand(c),
 		newImportCommand(c),

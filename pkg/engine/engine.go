@@ -19,6 +19,7 @@ import (
 	"github.com/berthd/berth/pkg/engine/api"
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/engine/network"
+	"github.com/berthd/berth/pkg/engine/userns"
 	"github.com/berthd/berth/pkg/engine/volume"
 	"github.com/berthd/berth/pkg/sockperm"
 )
@@ -56,7 +57,10 @@ type Config struct {
 	// stacks side by side each use their own.
 	DefaultBridge string
 	NFTable       string
-	Log           *slog.Logger
+	// UsernsRemap is --userns-remap (default, USER[:GROUP]); "" keeps
+	// containers in the host's user namespace.
+	UsernsRemap string
+	Log         *slog.Logger
 }
 
 // Run serves the Engine API until ctx ends, then shuts down gracefully.
@@ -77,6 +81,17 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
+	// A bad --userns-remap fails before anything else is touched.
+	remap, err := userns.Resolve(cfg.UsernsRemap, userns.SystemFiles)
+	if err != nil {
+		return err
+	}
+	if remap != nil {
+		uid, gid := remap.Root()
+		if err := userns.CheckReachable(cfg.DataRoot, uid, gid); err != nil {
+			return err
+		}
+	}
 	sup, err := client.New(cfg.Supervisor, client.WithNamespace(Namespace), client.WithTimeout(30*time.Second))
 	if err != nil {
 		return err
@@ -86,11 +101,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("volumes: %w", err)
 	}
+	if remap != nil {
+		vols.SetOwner(remap.Root())
+		cfg.Log.Info("containers run in a remapped user namespace", "user", remap.User, "uids", remap.UIDs, "gids", remap.GIDs)
+	}
 	nm, err := network.New(network.Config{DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot, Bridge: cfg.DefaultBridge, Table: cfg.NFTable, Log: cfg.Log})
 	if err != nil {
 		return fmt.Errorf("networking: %w", err)
 	}
-	d, err := containers.New(ctx, &containers.Remote{C: sup}, cfg.DataRoot, cfg.Log, containers.WithInit(cfg.InitPath, cfg.Init), containers.WithVolumes(vols), containers.WithNetwork(nm))
+	d, err := containers.New(ctx, &containers.Remote{C: sup}, cfg.DataRoot, cfg.Log, containers.WithInit(cfg.InitPath, cfg.Init), containers.WithVolumes(vols), containers.WithNetwork(nm), containers.WithUsernsRemap(remap))
 	if err != nil {
 		return err
 	}
@@ -105,7 +124,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer os.Remove(pidFile)
 
 	srv := &http.Server{
-		Handler:           api.New(d, api.Config{Version: cfg.Version, Commit: cfg.Commit, DataRoot: cfg.DataRoot, Log: cfg.Log}),
+		Handler:           api.New(d, api.Config{Version: cfg.Version, Commit: cfg.Commit, DataRoot: cfg.DataRoot, Log: cfg.Log, Userns: remap != nil}),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
+	"github.com/containerd/ttrpc"
 
 	"github.com/berthd/berth/pkg/errdefs"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
@@ -73,18 +73,20 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 		l.Close()
 		return err
 	}
-	srv := grpc.NewServer(
-		grpc.ReadBufferSize(4<<10),
-		grpc.WriteBufferSize(4<<10),
-		grpc.SharedWriteBuffer(true),
-		grpc.NumStreamWorkers(0),
-	)
+	// ttrpc, not gRPC: no HTTP/2, no goroutine per idle stream, a third of
+	// the text (docs/decisions.md, issue 13). Only our own user may connect.
+	srv, err := ttrpc.NewServer(ttrpc.WithServerHandshaker(ttrpc.UnixSocketRequireSameUser()))
+	if err != nil {
+		close(stop)
+		l.Close()
+		return fmt.Errorf("ttrpc server: %w", err)
+	}
 	shutdown := make(chan struct{})
 	svc := newService(cfg, reaper, func() { close(shutdown) })
-	shimv1.RegisterShimServer(srv, svc)
+	shimv1.RegisterShimService(srv, svc)
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
+	go func() { served <- srv.Serve(context.Background(), l) }()
 	log.Printf("shim for %s listening on %s", cfg.ID, cfg.Socket)
 	if ready != nil {
 		notReady = nil
@@ -105,13 +107,11 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	// Let the Shutdown reply go out, then stop.
-	done := make(chan struct{})
-	go func() { srv.GracefulStop(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-		srv.Stop()
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
 	}
+	cancel()
 	close(stop)
 	os.Remove(cfg.Socket)
 	if !cleanup {

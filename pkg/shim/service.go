@@ -57,9 +57,8 @@ type Config struct {
 	StateDir    string
 }
 
-// service implements shimv1.ShimServer for one container.
+// service implements shimv1.ShimService for one container.
 type service struct {
-	shimv1.UnimplementedShimServer
 	cfg        Config
 	rt         *runtimeCLI
 	reaper     *Reaper
@@ -433,7 +432,7 @@ func (s *service) ioOf(execID string) (*containerIO, error) {
 	return cio, nil
 }
 
-func (s *service) Attach(req *shimv1.AttachRequest, stream shimv1.Shim_AttachServer) error {
+func (s *service) Attach(ctx context.Context, req *shimv1.AttachRequest, stream shimv1.Shim_AttachServer) error {
 	cio, err := s.ioOf(req.ExecId)
 	if err != nil {
 		return errdefs.ToGRPC(err)
@@ -447,12 +446,11 @@ func (s *service) Attach(req *shimv1.AttachRequest, stream shimv1.Shim_AttachSer
 		return nil
 	}
 	defer cio.detach(a)
-	// The header tells the client it is attached: nothing written from
-	// now on is missed.
-	if err := stream.SendHeader(nil); err != nil {
+	// An empty first chunk tells the client it is attached: nothing
+	// written from now on is missed.
+	if err := stream.Send(&shimv1.AttachChunk{}); err != nil {
 		return err
 	}
-	ctx := stream.Context()
 	for {
 		select {
 		case c, ok := <-a.ch:
@@ -487,24 +485,32 @@ func (s *service) Shutdown(ctx context.Context, req *shimv1.ShutdownRequest) (*s
 	return &shimv1.ShutdownResponse{}, nil
 }
 
-func (s *service) WriteStdin(stream shimv1.Shim_WriteStdinServer) error {
+func (s *service) WriteStdin(ctx context.Context, stream shimv1.Shim_WriteStdinServer) (*shimv1.WriteStdinResponse, error) {
+	err := s.writeStdin(stream)
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	return &shimv1.WriteStdinResponse{}, nil
+}
+
+func (s *service) writeStdin(stream shimv1.Shim_WriteStdinServer) error {
 	// The first chunk names the process.
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
-		return stream.SendAndClose(&shimv1.WriteStdinResponse{})
+		return nil
 	}
 	if err != nil {
 		return err
 	}
 	cio, err := s.ioOf(first.ExecId)
 	if err != nil {
-		return errdefs.ToGRPC(err)
+		return err
 	}
-	for m := first; ; {
+	for m := first; ; m = nil {
 		if m == nil {
 			m, err = stream.Recv()
 			if errors.Is(err, io.EOF) {
-				return stream.SendAndClose(&shimv1.WriteStdinResponse{})
+				return nil
 			}
 			if err != nil {
 				return err
@@ -515,13 +521,12 @@ func (s *service) WriteStdin(stream shimv1.Shim_WriteStdinServer) error {
 				if errors.Is(err, errNoStdin) {
 					err = fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
 				}
-				return errdefs.ToGRPC(fmt.Errorf("write stdin: %w", err))
+				return fmt.Errorf("write stdin: %w", err)
 			}
 		}
 		if m.Close {
 			cio.closeStdin()
 		}
-		m = nil
 	}
 }
 

@@ -23,6 +23,13 @@ func MountAll(mounts []Mount, target string) error {
 
 // Mount mounts m on target.
 func (m Mount) Mount(target string) error {
+	opts, uids, gids, err := splitIDMap(m.Options)
+	if err != nil {
+		return fmt.Errorf("mount %s on %s: %w", m.Type, target, err)
+	}
+	if uids != nil {
+		return m.mountIDMapped(target, opts, uids, gids)
+	}
 	var flags uintptr
 	var data []string
 	for _, o := range m.Options {

@@ -189,6 +189,11 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 	if err != nil {
 		return nil, err
 	}
+	uids, gids, err := rootfsIDMap(c.Spec)
+	if err != nil {
+		return nil, err
+	}
+	mounts = snapshots.WithIDMap(mounts, uids, gids)
 	t := &task{
 		taskInfo: taskInfo{
 			Namespace: ns, ID: c.ID, Runtime: rt,

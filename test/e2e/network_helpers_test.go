@@ -17,6 +17,7 @@ func (s *stack) cleanupNetwork() {
 		_ = exec.Command("ip", "link", "del", br).Run()
 	}
 	_ = exec.Command("nft", "delete", "table", "ip", s.table).Run()
+	_ = exec.Command("nft", "delete", "table", "ip6", s.table).Run()
 }
 
 // bridges are the links whose master is nothing and that the stack made:
@@ -45,13 +46,15 @@ func (s *stack) netLeaks() []string {
 			}
 		}
 	}
-	b, _ := exec.Command("nft", "list", "chain", "ip", s.table, "ports").Output()
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.Contains(l, "dnat") {
-			leaks = append(leaks, "nft: "+strings.TrimSpace(l))
+	for _, family := range []string{"ip", "ip6"} {
+		b, _ := exec.Command("nft", "list", "chain", family, s.table, "ports").Output()
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "dnat") {
+				leaks = append(leaks, "nft "+family+": "+strings.TrimSpace(l))
+			}
 		}
 	}
-	b, _ = exec.Command("sh", "-c", "cat "+s.root+"/eng/network/ipam/*.json 2>/dev/null").Output()
+	b, _ := exec.Command("sh", "-c", "cat "+s.root+"/eng/network/ipam/*.json 2>/dev/null").Output()
 	if strings.Contains(string(b), `"leases":{"`) {
 		leaks = append(leaks, "leases: "+string(b))
 	}

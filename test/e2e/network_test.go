@@ -221,7 +221,7 @@ func TestNetworkUserNetworks(t *testing.T) {
 	}{
 		{[]string{"network", "create", "--subnet", "10.231.0.0/16", "overlap"}, "Pool overlaps with other one on this address space"},
 		{[]string{"network", "create", "neta"}, "network with name neta already exists"},
-		{[]string{"network", "create", "--ipv6", "v6"}, "IPv6"},
+		{[]string{"network", "create", "--subnet", "fdb3:e1ff::/64", "v6"}, "given without --ipv6"},
 		{[]string{"network", "rm", "neta"}, "has active endpoints"},
 		{[]string{"network", "rm", "bridge"}, "bridge is a pre-defined network and cannot be removed"},
 		{[]string{"run", "--rm", "--network", "neta", "--ip", "10.99.0.5", "busybox", "true"}, "no configured subnet contains IP address 10.99.0.5"},

@@ -82,6 +82,11 @@ func newStackArgs(t *testing.T, engineArgs ...string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// 0711 as /var/lib/docker: a remapped container root resolves paths
+	// below it.
+	if err := os.Chmod(root, 0o711); err != nil {
+		t.Fatal(err)
+	}
 	s := &stack{
 		t:       t,
 		root:    root,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -458,5 +459,48 @@ func TestRuntimeUserNamespace(t *testing.T) {
 	f := strings.Fields(out)
 	if len(f) < 5 || f[0] != "0" || f[1] != "0" || f[2] != "200000" || f[3] != "65536" || f[4] != "devnull-ok" {
 		t.Fatalf("user namespace output %q", out)
+	}
+}
+
+// A container in a new user namespace joins a network namespace the host's
+// user namespace owns (what an engine holds for a bridged container): init
+// cannot setns into it from inside its own user namespace, so the runtime
+// starts it there.
+func TestRuntimeUserNamespaceJoinsNetNS(t *testing.T) {
+	nsFile := filepath.Join(t.TempDir(), "netns")
+	if err := os.WriteFile(nsFile, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("unshare", "--net="+nsFile, "true")
+	if out, err := holder.CombinedOutput(); err != nil {
+		t.Fatalf("make a network namespace: %v: %s", err, out)
+	}
+	defer unix.Unmount(nsFile, unix.MNT_DETACH)
+	var st unix.Stat_t
+	if err := unix.Stat(nsFile, &st); err != nil {
+		t.Fatal(err)
+	}
+	e := newRtEnv(t, func(s *specs.Spec) {
+		var ns []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.NetworkNamespace {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = append(ns, specs.LinuxNamespace{Type: specs.UserNamespace},
+			specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: nsFile})
+		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+		s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+	}, "sh", "-c", "id -u; readlink /proc/self/ns/net")
+	if err := os.Chmod(e.dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := e.cmd(t, nil, "run", "usernsnet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	want := fmt.Sprintf("0\nnet:[%d]\n", st.Ino)
+	if out != want {
+		t.Fatalf("output %q, want %q", out, want)
 	}
 }

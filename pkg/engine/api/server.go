@@ -30,6 +30,8 @@ type Config struct {
 	Commit   string
 	DataRoot string
 	Log      *slog.Logger
+	// Userns: containers run remapped (engined --userns-remap).
+	Userns bool
 }
 
 // Server is the HTTP handler of the Engine API.
@@ -103,6 +105,9 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /volumes/{name}", s.volumeRemove)
 	m.HandleFunc("POST /commit", s.commit)
 	m.HandleFunc("GET /containers/{id}/changes", s.containerChanges)
+	m.HandleFunc("HEAD /containers/{id}/archive", s.containerArchiveHead)
+	m.HandleFunc("GET /containers/{id}/archive", s.containerArchiveGet)
+	m.HandleFunc("PUT /containers/{id}/archive", s.containerArchivePut)
 	s.networkRoutes()
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &httpError{status: http.StatusNotFound, msg: "page not found"})

@@ -63,7 +63,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		// engined takes them over: dockerd's live restore, always on.
 		LiveRestoreEnabled: true,
 		Isolation:          "",
-		SecurityOptions:    securityOptions(),
+		SecurityOptions:    securityOptions(s.cfg.Userns),
 		// Local volumes, the log drivers engined applies; no network
 		// plugins until networking lands.
 		Plugins:     system.PluginsInfo{Volume: []string{volume.LocalDriver}, Network: []string{}, Log: containers.LogDrivers()},
@@ -109,7 +109,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 
 // securityOptions lists what the spec generation really applies to a
 // default container, read from the spec it makes for one.
-func securityOptions() []string {
+func securityOptions(userns bool) []string {
 	spec, err := oci.Spec(oci.Options{ID: strings.Repeat("0", 64), Config: &container.Config{Cmd: []string{"sh"}}, Host: &container.HostConfig{}})
 	if err != nil || spec.Linux == nil {
 		return []string{}
@@ -125,6 +125,9 @@ func securityOptions() []string {
 		if ns.Type == specs.CgroupNamespace {
 			opts = append(opts, "name=cgroupns")
 		}
+	}
+	if userns {
+		opts = append(opts, "name=userns")
 	}
 	return opts
 }

@@ -24,6 +24,7 @@ import (
 
 	enet "github.com/berthd/berth/pkg/engine/network"
 	"github.com/berthd/berth/pkg/engine/oci"
+	"github.com/berthd/berth/pkg/engine/userns"
 	"github.com/berthd/berth/pkg/engine/volume"
 	"github.com/berthd/berth/pkg/errdefs"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
@@ -48,6 +49,7 @@ type Daemon struct {
 	net         *enet.Manager // nil: loopback-only namespaces (unit tests)
 	initPath    string        // docker-init for --init ("" looks it up)
 	initDefault bool          // every container gets the init unless it says no
+	remap       *userns.Remap // --userns-remap; nil: containers share the host's user namespace
 
 	wg sync.WaitGroup // watchers, autoremoves
 	// ctx ends watchers at Close (containers keep running).
@@ -69,6 +71,10 @@ func New(ctx context.Context, sup Supervisor, dataRoot string, log *slog.Logger,
 	d := &Daemon{sup: sup, root: root, log: log, containers: map[string]*Container{}, names: map[string]string{}, ctx: dctx, cancel: cancel}
 	for _, o := range opts {
 		o(d)
+	}
+	if err := d.letRemappedRootIn(root); err != nil {
+		cancel()
+		return nil, err
 	}
 	ents, err := os.ReadDir(root)
 	if err != nil {
@@ -131,6 +137,7 @@ func (d *Daemon) reconcile(ctx context.Context, partial []string) {
 			continue
 		}
 		d.log.Warn("dropping container whose supervisor record is gone", "id", id, "name", c.Name)
+		d.shmDown(c)
 		os.RemoveAll(c.dir)
 		delete(d.containers, id)
 		if d.names[c.Name] == id {
@@ -166,6 +173,7 @@ func (d *Daemon) restore(ctx context.Context, c *Container) {
 		return
 	}
 	if !running {
+		d.shmDown(c) // left mounted by an engine killed before the exit
 		return
 	}
 	t, err := d.sup.GetTask(ctx, c.ID)
@@ -348,7 +356,10 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	imgCfg := ociImage(dockerImg)
 
 	dir := filepath.Join(d.root, id)
-	if err := os.MkdirAll(dir, 0o710); err != nil {
+	if err := os.MkdirAll(dir, 0o710); err == nil {
+		err = d.letRemappedRootIn(dir)
+	}
+	if err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -366,6 +377,12 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	c.HostsPath = filepath.Join(dir, "hosts")
 	c.ResolvConfPath = filepath.Join(dir, "resolv.conf")
 
+	// The image's EXPOSE is the container's too (-P publishes it, links
+	// announce it, inspect shows it), as with dockerd.
+	o.Config = withImagePorts(o.Config, imgCfg.Config.ExposedPorts)
+	if err := d.checkLinks(o.HostConfig); err != nil {
+		return nil, err
+	}
 	netns, err := d.netPrepare(id, name, o.Config, o.HostConfig, o.NetworkingConfig)
 	if err != nil {
 		return nil, err
@@ -419,6 +436,9 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 			return nil, err
 		}
 		if err := d.netResolvConf(c); err != nil {
+			return nil, err
+		}
+		if err := d.chownToRemappedRoot(o.HostConfig, c.HostnamePath, c.HostsPath, c.ResolvConfPath); err != nil {
 			return nil, err
 		}
 	}
@@ -475,9 +495,20 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 	tty, stdin := c.Config.Tty, c.Config.OpenStdin
 	c.mu.Unlock()
 
-	err := d.volumesUp(ctx, c)
+	err := d.rejoinPeers(ctx, c)
+	if err == nil {
+		err = d.shmUp(c)
+	}
+	if err == nil {
+		err = d.volumesUp(ctx, c)
+	}
 	if err == nil {
 		err = d.netAttach(c)
+		if err == nil {
+			if err = d.netStartFiles(ctx, c); err != nil {
+				d.netDetach(c)
+			}
+		}
 		if err != nil {
 			d.volumesDown(c)
 		}
@@ -490,6 +521,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 		}
 	}
 	if err != nil {
+		d.shmDown(c)
 		// As dockerd: the attached clients are told, and a container
 		// meant to be removed at exit is removed now.
 		d.failAttachers(c, err)
@@ -616,6 +648,7 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 	}
 	d.netDetach(c)
 	d.volumesDown(c)
+	d.shmDown(c)
 	c.mu.Lock()
 	ranFor := at.Sub(c.State.StartedAt)
 	c.State.Status = container.StateExited
@@ -986,6 +1019,7 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 		return fail(fmt.Errorf("delete container: %w", err))
 	}
 	d.netForget(c.ID)
+	d.shmDown(c)
 	if err := os.RemoveAll(c.dir); err != nil {
 		return fail(err)
 	}

@@ -74,6 +74,10 @@ func (d *Daemon) spec(c *Container, cfg *container.Config, hc *container.HostCon
 		ID: c.ID, Config: cfg, Host: hc, Image: img, InitPath: initPath,
 		HostnamePath: c.HostnamePath, HostsPath: c.HostsPath, ResolvConfPath: c.ResolvConfPath,
 		Peer: d.peer, Accounts: acc, Mounts: mounts, NetNSPath: netns,
+		ShmPath: shmPath(c.dir, hc),
+	}
+	if d.remap != nil {
+		opts.UIDMappings, opts.GIDMappings = d.remap.UIDs, d.remap.GIDs
 	}
 	s, err := oci.Spec(opts)
 	if err != nil {
@@ -97,6 +101,7 @@ func (d *Daemon) peer(ref string) (*oci.Peer, error) {
 	if p.HostConfig != nil {
 		out.IpcShareable = p.HostConfig.IpcMode.IsShareable()
 		out.IpcHost = p.HostConfig.IpcMode.IsHost()
+		out.ShmPath = shmPath(p.dir, p.HostConfig)
 	}
 	return out, nil
 }

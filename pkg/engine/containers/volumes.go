@@ -66,6 +66,9 @@ func (d *Daemon) planMounts(cfg *container.Config, hc *container.HostConfig, ima
 				if err := os.MkdirAll(mp.Source, 0o755); err != nil {
 					return nil, nil, undo, fmt.Errorf("create bind source %s: %w", mp.Source, err)
 				}
+				if err := d.chownToRemappedRoot(hc, mp.Source); err != nil {
+					return nil, nil, undo, err
+				}
 			}
 		case mount.TypeVolume:
 			_, existed := d.volumeExists(mp.Name)
@@ -160,7 +163,7 @@ func (d *Daemon) volumesUp(ctx context.Context, c *Container) (err error) {
 		if empty, _ := dirEmpty(dir); !empty {
 			continue
 		}
-		if err := d.copyUp(ctx, c.ID, mp.Destination, dir); err != nil {
+		if err := d.copyUp(ctx, c.ID, mp.Destination, dir, d.shiftOwners(c.HostConfig)); err != nil {
 			return fmt.Errorf("copy image content to volume %s: %w", mp.Name, err)
 		}
 	}
@@ -196,7 +199,7 @@ func dirEmpty(dir string) (bool, error) {
 // through the supervisor) into the volume directory: owners, modes,
 // xattrs, links, with the safe layer unpacker; the volume's root takes
 // the owner and mode of dst.
-func (d *Daemon) copyUp(ctx context.Context, id, dst, dir string) error {
+func (d *Daemon) copyUp(ctx context.Context, id, dst, dir string, shift func(*tar.Header) error) error {
 	pr, pw := io.Pipe()
 	exported := make(chan error, 1)
 	go func() {
@@ -207,7 +210,7 @@ func (d *Daemon) copyUp(ctx context.Context, id, dst, dir string) error {
 	rr, rw := io.Pipe()
 	var rootHdr *tar.Header
 	go func() {
-		rw.CloseWithError(stripTop(pr, rw, func(h *tar.Header) { rootHdr = h }))
+		rw.CloseWithError(stripTop(pr, rw, func(h *tar.Header) { rootHdr = h }, shift))
 	}()
 	_, err := archive.Apply(ctx, dir, rr, archive.Options{})
 	rr.CloseWithError(io.ErrClosedPipe)
@@ -245,8 +248,8 @@ func modeBits(m int64) os.FileMode {
 
 // stripTop rewrites an archive whose names start with one top component
 // ("data", "data/x") into one relative to it, handing the top entry to
-// root.
-func stripTop(r io.Reader, w io.Writer, root func(*tar.Header)) error {
+// root; each (nil: none) rewrites every entry first.
+func stripTop(r io.Reader, w io.Writer, root func(*tar.Header), each func(*tar.Header) error) error {
 	tr := tar.NewReader(r)
 	tw := tar.NewWriter(w)
 	for {
@@ -256,6 +259,11 @@ func stripTop(r io.Reader, w io.Writer, root func(*tar.Header)) error {
 		}
 		if err != nil {
 			return err
+		}
+		if each != nil {
+			if err := each(h); err != nil {
+				return err
+			}
 		}
 		name := strings.TrimSuffix(h.Name, "/")
 		_, rest, found := strings.Cut(name, "/")

@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berthd/berth/pkg/specdefaults"
 )
@@ -216,6 +217,7 @@ var inSpecSamples = map[string]func(*container.Config, *container.HostConfig){
 	"HostConfig.ReadonlyRootfs": func(c *container.Config, h *container.HostConfig) { h.ReadonlyRootfs = true },
 	"HostConfig.SecurityOpt":    func(c *container.Config, h *container.HostConfig) { h.SecurityOpt = []string{"no-new-privileges"} },
 	"HostConfig.UTSMode":        func(c *container.Config, h *container.HostConfig) { h.UTSMode = "host" },
+	"HostConfig.UsernsMode":     func(c *container.Config, h *container.HostConfig) { h.UsernsMode = "host" },
 	"HostConfig.ShmSize":        func(c *container.Config, h *container.HostConfig) { h.ShmSize = 1 << 20 },
 	"HostConfig.Sysctls": func(c *container.Config, h *container.HostConfig) {
 		h.Sysctls = map[string]string{"net.ipv4.ip_forward": "1"}
@@ -278,14 +280,21 @@ var prerequisites = map[string]func(*container.Config, *container.HostConfig){
 // TestInSpecFieldsChangeTheSpec sets each field applied in the spec to a
 // valid value and expects the spec to differ from the one without it.
 func TestInSpecFieldsChangeTheSpec(t *testing.T) {
+	var field string
 	opts := func(c *container.Config, h *container.HostConfig) Options {
-		return Options{ID: "0123456789abcdef", Config: c, Host: h, InitPath: "/usr/bin/tini-static", HostCaps: append(specdefaults.Capabilities, "CAP_NET_ADMIN", "CAP_SYS_ADMIN")}
+		o := Options{ID: "0123456789abcdef", Config: c, Host: h, InitPath: "/usr/bin/tini-static", HostCaps: append(specdefaults.Capabilities, "CAP_NET_ADMIN", "CAP_SYS_ADMIN")}
+		if field == "HostConfig.UsernsMode" { // it shows only with --userns-remap
+			o.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+			o.GIDMappings = o.UIDMappings
+		}
+		return o
 	}
 	blk := someBlockDevice()
 	for name, h := range Fields {
 		if h != InSpec {
 			continue
 		}
+		field = name
 		sample, ok := inSpecSamples[name]
 		if !ok {
 			t.Errorf("%s: no sample value in this test", name)

@@ -66,6 +66,9 @@ func applyNamespaces(s *specs.Spec, o Options, hc *container.HostConfig) error {
 	}
 	shm := specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shmSize, 10)}}
 	switch m := hc.IpcMode; {
+	case m.IsShareable() && o.ShmPath != "":
+		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace})
+		s.Mounts = append(s.Mounts, shmBind(o.ShmPath))
 	case m == "" || m.IsPrivate() || m.IsShareable():
 		ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace})
 		s.Mounts = append(s.Mounts, shm)
@@ -90,9 +93,11 @@ func applyNamespaces(s *specs.Spec, o Options, hc *container.HostConfig) error {
 		if p.IpcHost {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "nosuid", "noexec", "nodev"}})
 		} else {
+			if p.ShmPath == "" {
+				return invalid("HostConfig.IpcMode", "cannot join IPC of %s: it has no shareable /dev/shm", m.Container())
+			}
 			ns = append(ns, specs.LinuxNamespace{Type: specs.IPCNamespace, Path: nsPath(p.Pid, "ipc")})
-			// The donor's own /dev/shm, seen through its root.
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: fmt.Sprintf("/proc/%d/root/dev/shm", p.Pid), Options: []string{"rbind", "nosuid", "noexec", "nodev"}})
+			s.Mounts = append(s.Mounts, shmBind(p.ShmPath))
 		}
 	default:
 		return invalid("HostConfig.IpcMode", "invalid IPC mode: %s", m)
@@ -136,11 +141,20 @@ func applyNamespaces(s *specs.Spec, o Options, hc *container.HostConfig) error {
 		return &OptionError{Field: "HostConfig.NetworkMode", Msg: fmt.Sprintf("network %s not found", m.NetworkName()), class: errdefs.ErrInvalidArgument}
 	}
 
-	// User namespaces: only the host's (the daemon has no --userns-remap).
+	// User namespaces: with --userns-remap, every container but those
+	// asking for the host's gets one of its own, mapped to the daemon's
+	// subordinate ranges (its rootfs is mounted through the same mapping
+	// by supervisord).
 	switch m := hc.UsernsMode; {
-	case m == "" || m.IsHost():
-	default:
-		return unsupported("HostConfig.UsernsMode", "user namespace mode %q (engined runs without --userns-remap)", m)
+	case m.IsHost():
+	case m != "":
+		return invalid("HostConfig.UsernsMode", "invalid USER mode: %s", m)
+	case len(o.UIDMappings) > 0:
+		if err := remapConflicts(hc); err != nil {
+			return err
+		}
+		ns = append(ns, specs.LinuxNamespace{Type: specs.UserNamespace})
+		s.Linux.UIDMappings, s.Linux.GIDMappings = o.UIDMappings, o.GIDMappings
 	}
 
 	// Cgroup namespace: docker's default is "host" on a cgroup v1 host and
@@ -154,4 +168,24 @@ func applyNamespaces(s *specs.Spec, o Options, hc *container.HostConfig) error {
 	}
 	s.Linux.Namespaces = ns
 	return nil
+}
+
+// remapConflicts refuses what dockerd's documentation lists as
+// incompatible with a remapped user namespace unless the container opts out
+// with --userns host.
+func remapConflicts(hc *container.HostConfig) error {
+	switch {
+	case hc.Privileged:
+		return invalid("HostConfig.Privileged", "privileged mode is incompatible with user namespaces. You must run the container in the host namespace when running privileged mode (--userns host)")
+	case hc.NetworkMode.IsHost():
+		return invalid("HostConfig.NetworkMode", "cannot share the host's network namespace when user namespaces are enabled (use --userns host)")
+	case hc.PidMode.IsHost():
+		return invalid("HostConfig.PidMode", "cannot share the host PID namespace when user namespaces are enabled (use --userns host)")
+	}
+	return nil
+}
+
+// shmBind binds a shareable container's host tmpfs at /dev/shm.
+func shmBind(src string) specs.Mount {
+	return specs.Mount{Destination: "/dev/shm", Type: "bind", Source: src, Options: []string{"rbind", "nosuid", "noexec", "nodev"}}
 }

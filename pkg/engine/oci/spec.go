@@ -39,6 +39,9 @@ type Options struct {
 	// path); "" gives such a container a namespace of its own with loopback
 	// only.
 	NetNSPath string
+	// ShmPath is the host tmpfs bound at /dev/shm of a container created
+	// with --ipc shareable (the engine mounts it), so that others can join.
+	ShmPath string
 	// HostCaps is every capability the host can grant (privileged, and
 	// --cap-add ALL); nil asks the engine's own process.
 	HostCaps []string
@@ -48,6 +51,10 @@ type Options struct {
 	Mounts []specs.Mount
 	// Accounts resolve the user (user.go).
 	Accounts Accounts
+	// UIDMappings and GIDMappings are the daemon's --userns-remap: a
+	// container not in the host's user namespace (--userns host) gets a
+	// user namespace of its own with them. None: the host's.
+	UIDMappings, GIDMappings []specs.LinuxIDMapping
 }
 
 // Peer is another container whose namespaces a container joins.
@@ -58,6 +65,8 @@ type Peer struct {
 	// asks the donor to be created with --ipc shareable, or host).
 	IpcShareable bool
 	IpcHost      bool
+	// ShmPath is its shareable /dev/shm on the host.
+	ShmPath string
 }
 
 // InitDestination is where the init binary is mounted, as dockerd does.

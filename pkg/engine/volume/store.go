@@ -56,6 +56,17 @@ type Store struct {
 	// (type/device options), mounted at first use and unmounted after the
 	// last.
 	active map[string]int
+	// owner of a new volume's _data (-1: root), the remapped root under
+	// --userns-remap.
+	uid, gid int
+}
+
+// SetOwner makes new volumes' directories owned by uid and gid (the
+// containers' root under engined --userns-remap), as dockerd does.
+func (s *Store) SetOwner(uid, gid int) {
+	s.mu.Lock()
+	s.uid, s.gid = uid, gid
+	s.mu.Unlock()
 }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
@@ -67,7 +78,7 @@ func Open(dataRoot string) (*Store, error) {
 	if err := os.MkdirAll(root, 0o701); err != nil {
 		return nil, err
 	}
-	s := &Store{root: root, vols: map[string]*Volume{}, active: map[string]int{}}
+	s := &Store{root: root, vols: map[string]*Volume{}, active: map[string]int{}, uid: -1, gid: -1}
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		return nil, err
@@ -152,9 +163,20 @@ func (s *Store) Create(o CreateOptions) (*Volume, error) {
 	if err != nil {
 		return nil, err
 	}
+	// 0701 as dockerd's: a remapped root reaches _data, nobody lists.
+	if err := os.Chmod(tmp, 0o701); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
 	if err := os.Mkdir(filepath.Join(tmp, "_data"), 0o755); err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
+	}
+	if s.uid >= 0 {
+		if err := os.Chown(filepath.Join(tmp, "_data"), s.uid, s.gid); err != nil {
+			os.RemoveAll(tmp)
+			return nil, err
+		}
 	}
 	if err := writeRecord(tmp, v); err != nil {
 		os.RemoveAll(tmp)

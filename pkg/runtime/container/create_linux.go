@@ -287,7 +287,12 @@ func (c *creator) create() (*CreatedContainer, error) {
 		ExtraFiles:  extra,
 		SysProcAttr: attr,
 	}
-	err = c.cmd.Start()
+	parentJoined := parentJoins(spec, userNS, early)
+	if parentJoined {
+		err = startInNamespaces(c.cmd, spec)
+	} else {
+		err = c.cmd.Start()
+	}
 	childSock.Close()
 	if err != nil {
 		c.cmd = nil
@@ -335,6 +340,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 		ID: c.o.ID, Bundle: c.bundle, Rootfs: c.rootfs, Spec: &initSpec, Seccomp: c.seccomp, NoPivot: c.o.NoPivot,
 		NoNewKeyring: c.o.NoNewKeyring, Console: c.o.ConsoleSocket != "", Cgroups: c.cg, Hooks: hooks,
 		PreserveFds: c.o.PreserveFds, FdBase: fdBase, SeccompConnFd: seccompConnFd, HostPid: pid,
+		ParentJoined: parentJoined,
 	}); err != nil {
 		return nil, fmt.Errorf("send config to init: %w", c.initFailed(err))
 	}

@@ -51,6 +51,9 @@ type initConfig struct {
 	// (listenerPath); HostPid is init's pid as the runtime sees it.
 	SeccompConnFd int `json:"seccompConnFd,omitempty"`
 	HostPid       int `json:"hostPid,omitempty"`
+	// ParentJoined: the parent joined the namespaces given by path that
+	// init would join itself (see parentJoins).
+	ParentJoined bool `json:"parentJoined,omitempty"`
 }
 
 type syncMsg struct {
@@ -160,6 +163,9 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 		}
 		if earlyJoin[ns.Type] != "" {
 			continue // joined by the nsenter constructor
+		}
+		if cfg.ParentJoined {
+			continue // init was started in them
 		}
 		if err := joinNamespace(ns); err != nil {
 			return nil, err

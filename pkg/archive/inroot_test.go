@@ -1,0 +1,76 @@
+package archive
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func openDir(t *testing.T, dir string) int {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+func TestFollowInRoot(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "etc", "sub"), 0o755)
+	os.Symlink("/etc", filepath.Join(dir, "abs"))
+	os.Symlink("../../../../etc/sub", filepath.Join(dir, "up"))
+	os.Symlink("abs/missing/x", filepath.Join(dir, "dangling"))
+	os.Symlink("loop", filepath.Join(dir, "loop"))
+	root := openDir(t, dir)
+	for in, want := range map[string]string{
+		"/abs": "/etc", "/up": "/etc/sub", "/dangling": "/etc/missing/x", "/abs/sub/..": "/etc", "/": "/",
+	} {
+		if got, err := FollowInRoot(root, in); err != nil || got != want {
+			t.Errorf("FollowInRoot(%s) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := FollowInRoot(root, "/loop"); err == nil {
+		t.Errorf("a symlink loop resolved")
+	}
+}
+
+func TestMkdirAllInRootStaysIn(t *testing.T) {
+	dir := t.TempDir()
+	outside := t.TempDir()
+	os.Symlink(outside, filepath.Join(dir, "esc"))
+	os.Symlink("/", filepath.Join(dir, "slash"))
+	root := openDir(t, dir)
+	// A link to a host path: not there in the root, so nothing is made.
+	if fd, err := MkdirAllInRoot(root, "/esc/a/b"); err == nil {
+		unix.Close(fd)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "a")); err == nil {
+		t.Fatal("MkdirAllInRoot followed a symlink out of the root")
+	}
+	fd, err := MkdirAllInRoot(root, "/slash/a/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	if _, err := os.Stat(filepath.Join(dir, "a", "b")); err != nil {
+		t.Errorf("directory not made at the root's /a/b: %v", err)
+	}
+}
+
+func TestChmodNoFollow(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(target, nil, 0o600)
+	os.Symlink(target, filepath.Join(dir, "l"))
+	pfd := openDir(t, dir)
+	if err := chmodNoFollow(pfd, "l", 0o777); err == nil {
+		t.Errorf("chmod of a symlink succeeded")
+	}
+	if st, _ := os.Stat(target); st.Mode().Perm() != 0o600 {
+		t.Errorf("chmod went through the symlink: %v", st.Mode())
+	}
+}
