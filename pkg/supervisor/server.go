@@ -145,6 +145,11 @@ func New(cfg Config) (*Server, error) {
 		s.snaps.Close()
 		return nil, err
 	}
+	if err := s.dropInflightLeases(); err != nil {
+		s.db.Close()
+		s.snaps.Close()
+		return nil, err
+	}
 	s.images = images.NewStore(s.db, s.content, s.snaps, tmp)
 	s.dist = distribution.New(cfg.Distribution, s.content, s.images)
 	s.tasks = newTaskManager(s)
