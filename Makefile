@@ -2,7 +2,7 @@ GO ?= go
 BINARIES := runtime shim supervisord engined ctl pause
 PROTOS := $(sort $(shell find proto -name "*.proto"))
 
-.PHONY: all build deps proto proto-check test test-unit test-integration test-e2e test-cri critest demo bench bench-shim clean $(BINARIES)
+.PHONY: all build deps proto proto-check test test-unit test-integration test-e2e test-cri critest fuzz fuzz-short demo bench bench-shim clean $(BINARIES)
 
 all: build
 
@@ -46,7 +46,7 @@ proto:
 proto-check: proto
 	git diff --exit-code -- proto
 
-test: deps proto-check test-unit test-integration test-e2e test-cri
+test: deps proto-check test-unit fuzz-short test-integration test-e2e test-cri
 
 test-unit:
 	$(GO) test -count=1 ./pkg/... ./cmd/... ./test/image/...
@@ -61,6 +61,19 @@ test-integration: build
 
 test-e2e: build
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 20m ./test/e2e/...
+
+# Fuzz targets (go test -fuzz), each for FUZZTIME; their seed corpora also
+# run in test-unit. fuzz-short is CI's few seconds each.
+FUZZ_TARGETS := ./pkg/archive:FuzzApply ./pkg/images:FuzzImportArchive ./pkg/images:FuzzNormalize \
+	./pkg/runtime/seccomp:FuzzCompile ./pkg/runtime/container:FuzzLoadSpec
+FUZZTIME ?= 2m
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; done
+
+fuzz-short:
+	$(MAKE) fuzz FUZZTIME=3s
 
 # critest against supervisord's CRI server: CI runs the specs listed in
 # scripts/critest-ci.focus (short); `make critest` the whole suite.

@@ -134,6 +134,7 @@ engine_bench() {
     umount "$pc/root/overlay" 2>/dev/null || true
   fi
   cp_bench
+  build_bench
   $ctl rm -f eb >/dev/null
   kill "$eng_pid" "$sup_pid"
   wait "$eng_pid" "$sup_pid" 2>/dev/null || true
@@ -180,5 +181,53 @@ cp_bench() {
   fi
   rm -rf "$src" "$eng/cpout" "$eng/pcpout"
 }
+# build (issue 11): a 10-step Dockerfile (COPY of 64 files, 5 RUNs,
+# metadata), built from scratch (--no-cache) and rebuilt fully cached,
+# median of 3 each, beside `podman build` (buildah, private root, --layers)
+# of the same context; RUN without network for both.
+build_bench() {
+  local bctx=$eng/bctx i
+  mkdir -p "$bctx/files"
+  for i in $(seq 64); do head -c 16k /dev/urandom >"$bctx/files/f$i"; done
+  cat >"$bctx/Dockerfile" <<'DF'
+FROM busybox
+ENV APP=/app
+WORKDIR /app
+COPY files/ ./files/
+RUN cat files/* | wc -c > /size
+RUN mkdir -p /data && echo one > /data/1
+RUN echo two > /data/2
+RUN sha1sum files/f1 > /sum
+RUN ls files | wc -l > /count
+CMD ["cat", "/size"]
+DF
+  build_median() { # command...: median ms of 3 runs
+    local j t0 t1; local -a ts=()
+    for j in 1 2 3; do
+      t0=$(date +%s%N); "$@" >/dev/null 2>&1; t1=$(date +%s%N)
+      ts+=($(( (t1 - t0) / 1000000 )))
+    done
+    printf '%s\n' "${ts[@]}" | sort -n | sed -n 2p
+  }
+  local first cached
+  first=$(build_median $ctl build --network none --no-cache -t benchbuild "$bctx")
+  cached=$(build_median $ctl build --network none -t benchbuild "$bctx")
+  echo "ctl build 10 steps:   $first ms first, $cached ms cached"
+  if command -v podman >/dev/null && command -v conmon >/dev/null; then
+    local pc=$eng/podmanbuild
+    local pm="podman --root $pc/root --runroot $pc/run --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime runc --tmpdir $pc/tmp"
+    $pm load -q -i "$eng/bb.tar" >/dev/null 2>&1
+    local pfirst pcached
+    pfirst=$(build_median $pm build --pull=never --network none --layers --no-cache -t benchbuild "$bctx")
+    pcached=$(build_median $pm build --pull=never --network none --layers -t benchbuild "$bctx")
+    echo "podman build 10 steps: $pfirst ms first, $pcached ms cached (ctl/podman time ratios $(awk -v a="$first" -v b="$pfirst" 'BEGIN{printf "%.2f", a/(b>0?b:1)}') and $(awk -v a="$cached" -v b="$pcached" 'BEGIN{printf "%.2f", a/(b>0?b:1)}'))"
+    $pm rmi -a -f >/dev/null 2>&1 || true
+    umount "$pc/root/overlay" 2>/dev/null || true
+  fi
+  rm -rf "$bctx"
+}
 engine_bench
 rm -rf "$eng"
+
+# --- networking (issue 10): scripts/bench-net.sh, beside podman ---------------
+./scripts/bench-net.sh

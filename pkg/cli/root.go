@@ -128,6 +128,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 		newPortCommand(c),
 		newVolumeCommand(c),
 		newNetworkCommand(c),
+		newBuildCommand(c),
 	)
 	// Usage lines as docker prints them, without cobra's " [flags]".
 	var noFlagsInUse func(*cobra.Command)

@@ -17,24 +17,9 @@ import (
 	"github.com/containerd/ttrpc"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/shim/record"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
-
-// MaxSocketPath is the longest unix socket path the kernel accepts
-// (sun_path is 108 bytes including the terminating NUL).
-const MaxSocketPath = 107
-
-// CheckSocketPath reports whether path can be a unix socket address.
-func CheckSocketPath(path string) error {
-	if path == "" {
-		return fmt.Errorf("socket path is empty: %w", errdefs.ErrInvalidArgument)
-	}
-	if len(path) > MaxSocketPath {
-		return fmt.Errorf("socket path %s is %d bytes, longer than the unix socket limit of %d: %w",
-			path, len(path), MaxSocketPath, errdefs.ErrInvalidArgument)
-	}
-	return nil
-}
 
 // Run serves the shim API for cfg until Shutdown is called. Once the socket
 // listens it writes "ok\n" to ready and closes it; a failure before that is
@@ -52,13 +37,13 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 	if cfg.ID == "" || cfg.Bundle == "" || cfg.Runtime == "" || cfg.StateDir == "" {
 		return fmt.Errorf("id, bundle, runtime and state dir are required: %w", errdefs.ErrInvalidArgument)
 	}
-	if err := CheckSocketPath(cfg.Socket); err != nil {
+	if err := record.CheckSocketPath(cfg.Socket); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(cfg.StateDir, ShimPidFile),
+	if err := os.WriteFile(filepath.Join(cfg.StateDir, record.ShimPidFile),
 		[]byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
 		return fmt.Errorf("write shim pid: %w", err)
 	}

@@ -6,7 +6,6 @@ package shim
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,33 +17,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/shim/record"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
 
 // drainGrace is how long the shim waits, after the container's init
 // exited, for its output pipes to reach EOF.
 const drainGrace = 2 * time.Second
-
-// Files in the state directory.
-const (
-	InitPidFile    = "init.pid"
-	RuntimeLogFile = "runtime.log"
-	ExitFile       = "exit.json"
-	ShimLogFile    = "shim.log"
-	ShimPidFile    = "shim.pid"
-)
-
-// ExitRecord is the content of StateDir/exit.json, written atomically once
-// the container's init has exited and its output is drained.
-type ExitRecord struct {
-	Pid        uint32 `json:"pid"`
-	ExitStatus uint32 `json:"exit_status"`
-	// RFC 3339 with nanoseconds.
-	ExitedAt  time.Time `json:"exited_at"`
-	OOMKilled bool      `json:"oom_killed,omitempty"`
-}
 
 // Config is what the shim is started with.
 type Config struct {
@@ -87,7 +67,7 @@ func newService(cfg Config, reaper *Reaper, onShutdown func()) *service {
 			binary: cfg.Runtime,
 			root:   cfg.RuntimeRoot,
 			args:   cfg.RuntimeArgs,
-			log:    filepath.Join(cfg.StateDir, RuntimeLogFile),
+			log:    filepath.Join(cfg.StateDir, record.RuntimeLogFile),
 			reaper: reaper,
 			mask:   DefaultMasks(cfg.Runtime),
 		},
@@ -131,7 +111,7 @@ func (s *service) create(ctx context.Context, req *shimv1.CreateRequest) (*shimv
 			return nil, err
 		}
 	}
-	pidFile := filepath.Join(s.cfg.StateDir, InitPidFile)
+	pidFile := filepath.Join(s.cfg.StateDir, record.InitPidFile)
 	args := []string{"create", "--bundle", s.cfg.Bundle, "--pid-file", pidFile}
 	var cio *containerIO
 	fail := func(err error) (*shimv1.CreateResponse, error) {
@@ -219,14 +199,10 @@ func (s *service) waitInit(pid int) {
 	cio.dropStdin()
 	cio.drain(drainGrace)
 	s.mu.Lock()
-	rec := ExitRecord{Pid: uint32(pid), ExitStatus: e.Status, ExitedAt: e.At.UTC(), OOMKilled: s.oomKilled}
+	rec := record.Exit{Pid: uint32(pid), ExitStatus: e.Status, ExitedAt: e.At.UTC(), OOMKilled: s.oomKilled}
 	s.mu.Unlock()
-	b, err := json.Marshal(rec)
-	if err == nil {
-		err = atomicfile.WriteFile(filepath.Join(s.cfg.StateDir, ExitFile), b, 0o600)
-	}
-	if err != nil {
-		log.Printf("persist exit status: %v", err)
+	if err := record.WriteExit(s.cfg.StateDir, rec); err != nil {
+		log.Printf("%v", err)
 	}
 	close(s.exited)
 }

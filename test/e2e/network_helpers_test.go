@@ -3,6 +3,7 @@ package e2e
 import (
 	"os/exec"
 	"strings"
+	"time"
 )
 
 // cleanupNetwork checks that the containers left no veth, lease, nft rule
@@ -35,8 +36,19 @@ func (s *stack) bridges() []string {
 }
 
 // netLeaks lists what containers left: veths on the stack's bridges,
-// DNAT rules in its table, leases, namespaces under its exec root.
+// DNAT rules in its table, leases, namespaces under its exec root. A
+// stopped container's veth is deleted in the background: it gets 5 s.
 func (s *stack) netLeaks() []string {
+	for i := 0; ; i++ {
+		leaks := s.netLeaksNow()
+		if len(leaks) == 0 || i == 50 || !strings.HasPrefix(leaks[0], "veth: ") {
+			return leaks
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *stack) netLeaksNow() []string {
 	var leaks []string
 	for _, br := range s.bridges() {
 		b, _ := exec.Command("ip", "-o", "link", "show", "master", br).Output()

@@ -87,6 +87,11 @@ func TestNetworkPublishedPort(t *testing.T) {
 	if out != "hello from web" {
 		t.Fatalf("from a --network host container: %q", out)
 	}
+	// --network host is the host's own network namespace.
+	hostNS, _ := os.Readlink("/proc/self/ns/net")
+	if ns := s.dockerOut("run", "--rm", "--network", "host", "busybox", "readlink", "/proc/self/ns/net"); ns != hostNS || ns == "" {
+		t.Fatalf("--network host namespace %q, the host's %q", ns, hostNS)
+	}
 	// Published on every address: other containers reach it through the
 	// gateway's address and the host port (hairpin through the host).
 	s.dockerOut(append([]string{"run", "-d", "--name", "web2", "-p", "80"}, httpdArgs("web2")...)...)

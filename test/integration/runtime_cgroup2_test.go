@@ -14,55 +14,28 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// cgroup2NSEnv marks the copy of the test binary that runs inside a private
-// mount namespace with the unified hierarchy mounted on /sys/fs/cgroup.
-const cgroup2NSEnv = "BERTH_TEST_CGROUP2_NS"
-
 // TestRuntimeCgroup2 runs the runtime on cgroup v2 on any host. On a v1 (or
-// hybrid) host the test binary runs itself again in a private mount
-// namespace where the unified hierarchy is mounted over /sys/fs/cgroup: it
-// has no controllers there (v1 holds them), but device programs,
-// cgroup.freeze and cgroup.kill need none, and the runtime sees a v2-only
-// host. The host's own /sys/fs/cgroup is untouched.
+// hybrid) host the test runs again in a private mount namespace where the
+// unified hierarchy is mounted over /sys/fs/cgroup: it has no controllers
+// there (v1 holds them), but device programs, cgroup.freeze and cgroup.kill
+// need none, and the runtime sees a v2-only host. The host's own
+// /sys/fs/cgroup is untouched.
 func TestRuntimeCgroup2(t *testing.T) {
 	rtBin(t)
-	if os.Getenv(cgroup2NSEnv) != "1" {
-		if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
-			fs, _ := os.ReadFile("/proc/filesystems")
-			rtPrereq(t, strings.Contains(string(fs), "\tcgroup2\n"), "cgroup2 in /proc/filesystems")
-			runInCgroup2Namespace(t)
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
+		fs, _ := os.ReadFile("/proc/filesystems")
+		rtPrereq(t, strings.Contains(string(fs), "\tcgroup2\n"), "cgroup2 in /proc/filesystems")
+		if !inPrivateMountNS(t) {
 			return
 		}
-	} else if err := syscall.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, ""); err != nil {
-		t.Fatalf("mount cgroup2 in the private namespace: %v", err)
+		if err := syscall.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, ""); err != nil {
+			t.Fatalf("mount cgroup2 in the private namespace: %v", err)
+		}
 	}
-	_, err := os.Stat("/sys/fs/cgroup/cgroup.kill")
-	if err != nil {
-		// The root has no cgroup.kill; look at any child's interface instead.
-		_, err = os.Stat("/sys/fs/cgroup/cgroup.subtree_control")
-	}
-	rtPrereq(t, err == nil, "cgroup v2")
 	t.Run("DeviceFilter", testCgroup2DeviceFilter)
 	t.Run("PauseResume", testCgroup2PauseResume)
 	t.Run("KillAllAndDelete", testCgroup2KillAllAndDelete)
 	t.Run("MountInContainer", testCgroup2MountInContainer)
-}
-
-// runInCgroup2Namespace runs this test again in a new mount namespace (Go
-// makes its mounts private before exec) and reports its output.
-func runInCgroup2Namespace(t *testing.T) {
-	args := []string{"-test.run=^TestRuntimeCgroup2$", "-test.v", "-test.count=1"}
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), cgroup2NSEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
-	out, err := cmd.CombinedOutput()
-	t.Logf("in a private mount namespace with cgroup2 on /sys/fs/cgroup:\n%s", out)
-	if err != nil {
-		t.Fatalf("cgroup2 run: %v", err)
-	}
-	if !strings.Contains(string(out), "--- PASS: TestRuntimeCgroup2/") {
-		t.Fatal("the cgroup2 run passed no subtest")
-	}
 }
 
 // cgroup2Dir is pid's directory in the unified hierarchy.

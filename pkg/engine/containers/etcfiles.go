@@ -24,7 +24,7 @@ var hostResolvConf = "/etc/resolv.conf"
 // file without its loopback resolvers (they cannot answer from another
 // network namespace). With --network host the host's own files are copied.
 func writeEtcFiles(c *Container, hostname, domainname string, hc *container.HostConfig) error {
-	if err := writeHosts(c, hostname, domainname, hc, nil); err != nil {
+	if err := writeHosts(c, hostname, domainname, hc, nil, atomicfile.WriteFile); err != nil {
 		return err
 	}
 	if err := atomicfile.WriteFile(c.HostnamePath, []byte(hostname+"\n"), 0o644); err != nil {
@@ -43,11 +43,11 @@ type hostsEntry struct {
 	names string
 }
 
-// writeHosts writes /etc/hosts. With no own entries (at create) the
-// hostname is on 127.0.1.1; at start a container with addresses of its
-// own gets, as with dockerd, the hostname on each of them, and the
-// entries of its legacy links.
-func writeHosts(c *Container, hostname, domainname string, hc *container.HostConfig, own []hostsEntry) error {
+// writeHosts writes /etc/hosts with write. With no own entries (at
+// create) the hostname is on 127.0.1.1; at start a container with
+// addresses of its own gets, as with dockerd, the hostname on each of
+// them, and the entries of its legacy links.
+func writeHosts(c *Container, hostname, domainname string, hc *container.HostConfig, own []hostsEntry, write func(string, []byte, os.FileMode) error) error {
 	fqdn := hostname
 	if domainname != "" {
 		fqdn = hostname + "." + domainname
@@ -88,7 +88,7 @@ func writeHosts(c *Container, hostname, domainname string, hc *container.HostCon
 			fmt.Fprintf(&hosts, "%s\t%s\n", e.addr, e.names)
 		}
 	}
-	return atomicfile.WriteFile(c.HostsPath, hosts.Bytes(), 0o644)
+	return write(c.HostsPath, hosts.Bytes(), 0o644)
 }
 
 // resolvConf is the container's resolv.conf.

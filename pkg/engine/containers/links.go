@@ -2,18 +2,18 @@ package containers
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berthd/berth/pkg/atomicfile"
 	enet "github.com/berthd/berth/pkg/engine/network"
 	"github.com/berthd/berth/pkg/errdefs"
 )
@@ -239,7 +239,13 @@ func (d *Daemon) netStartFiles(ctx context.Context, c *Container) error {
 	c.mu.Lock()
 	cfg, hc, parent := c.Config, c.HostConfig, c.Name
 	c.mu.Unlock()
-	if err := writeHosts(c, cfg.Hostname, cfg.Domainname, d.etcHostConfig(hc), own); err != nil {
+	// Written again at each start: no sync on the start path.
+	if err := writeHosts(c, cfg.Hostname, cfg.Domainname, d.etcHostConfig(hc), own, atomicfile.Replace); err != nil {
+		return err
+	}
+	// The file is new (written aside and renamed): a remapped root must
+	// own it again.
+	if err := d.chownToRemappedRoot(hc, c.HostsPath); err != nil {
 		return err
 	}
 	var env []string
@@ -256,17 +262,6 @@ func (d *Daemon) netStartFiles(ctx context.Context, c *Container) error {
 // container's own (which win: a variable the container sets is not
 // added), when they changed since the last start.
 func (d *Daemon) setLinkEnv(ctx context.Context, c *Container, linkVars []string) error {
-	lock, _ := updateLocks.LoadOrStore(c, new(sync.Mutex))
-	lock.(*sync.Mutex).Lock()
-	defer lock.(*sync.Mutex).Unlock()
-	raw, err := d.sup.ContainerSpec(ctx, c.ID)
-	if err != nil {
-		return fmt.Errorf("links: %w", err)
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		return fmt.Errorf("links: stored spec: %w", err)
-	}
 	c.mu.Lock()
 	own := c.Config.Env
 	c.mu.Unlock()
@@ -282,15 +277,14 @@ func (d *Daemon) setLinkEnv(ctx context.Context, c *Container, linkVars []string
 		}
 	}
 	env = append(env, own...)
-	if spec.Process == nil || strings.Join(spec.Process.Env, "\x00") == strings.Join(env, "\x00") {
-		return nil
-	}
-	spec.Process.Env = env
-	b, err := json.Marshal(&spec)
+	err := d.editSpec(ctx, c, func(s *specs.Spec) (bool, error) {
+		if s.Process == nil || slices.Equal(s.Process.Env, env) {
+			return false, nil
+		}
+		s.Process.Env = env
+		return true, nil
+	})
 	if err != nil {
-		return err
-	}
-	if err := d.sup.UpdateContainerSpec(ctx, c.ID, b); err != nil {
 		return fmt.Errorf("links: %w", err)
 	}
 	return nil

@@ -32,6 +32,7 @@ func newFake() *fakeHost {
 
 func (f *fakeHost) EnsureBridge(b bridge.Bridge) error { f.links[b.Name] = true; return nil }
 func (f *fakeHost) DeleteLink(name string) error       { delete(f.links, name); return nil }
+func (f *fakeHost) DeleteLinkLater(name string) error  { return f.DeleteLink(name) }
 func (f *fakeHost) LinkExists(name string) bool        { return f.links[name] }
 func (f *fakeHost) AddEndpoint(e bridge.Endpoint) error {
 	if !f.netns[e.NetNS] {

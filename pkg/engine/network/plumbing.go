@@ -16,6 +16,9 @@ import (
 type Plumbing interface {
 	EnsureBridge(b bridge.Bridge) error
 	DeleteLink(name string) error
+	// DeleteLinkLater deletes a link in the background (a container's
+	// veth at its stop).
+	DeleteLinkLater(name string) error
 	LinkExists(name string) bool
 	AddEndpoint(e bridge.Endpoint) error
 	RemoveEndpoint(nsPath, ifName string) error
@@ -35,6 +38,7 @@ type Host struct{}
 
 func (Host) EnsureBridge(b bridge.Bridge) error         { return bridge.Ensure(b) }
 func (Host) DeleteLink(name string) error               { return bridge.DeleteLink(name) }
+func (Host) DeleteLinkLater(name string) error          { return bridge.DeleteLinkLater(name) }
 func (Host) LinkExists(name string) bool                { return bridge.Exists(name) }
 func (Host) AddEndpoint(e bridge.Endpoint) error        { return bridge.AddEndpoint(e) }
 func (Host) RemoveEndpoint(nsPath, ifName string) error { return bridge.RemoveEndpoint(nsPath, ifName) }

@@ -384,7 +384,13 @@ func (m *Manager) detachEndpointLocked(s *Sandbox, ep *Endpoint, inside bool) {
 			m.log.Warn("remove interface", "id", s.ID, "if", ep.IfName, "err", err)
 		}
 	}
-	if err := m.plumb.DeleteLink(hostName(s.ID, ep.NetworkID)); err != nil {
+	del := m.plumb.DeleteLink
+	if !inside {
+		// The container is gone: its veth need not be gone before the
+		// stop returns.
+		del = m.plumb.DeleteLinkLater
+	}
+	if err := del(hostName(s.ID, ep.NetworkID)); err != nil {
 		m.log.Warn("remove veth", "id", s.ID, "network", ep.Network, "err", err)
 	}
 	for _, pool := range []string{ep.NetworkID, ipam.V6(ep.NetworkID)} {

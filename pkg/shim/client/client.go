@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +22,7 @@ import (
 	"github.com/containerd/ttrpc"
 
 	"github.com/berthd/berth/pkg/errdefs"
-	"github.com/berthd/berth/pkg/shim"
+	"github.com/berthd/berth/pkg/shim/record"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
 
@@ -78,7 +79,7 @@ func Start(ctx context.Context, o StartOpts) (*Client, error) {
 		}
 		o.Runtime = abs
 	}
-	if err := shim.CheckSocketPath(o.Socket); err != nil {
+	if err := record.CheckSocketPath(o.Socket); err != nil {
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
@@ -96,7 +97,7 @@ func Start(ctx context.Context, o StartOpts) (*Client, error) {
 		args = append(args, "--debug")
 	}
 
-	logPath := filepath.Join(o.StateDir, shim.ShimLogFile)
+	logPath := filepath.Join(o.StateDir, record.ShimLogFile)
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("start shim: open log: %w", err)
@@ -172,6 +173,10 @@ func lastLogLine(path string) string {
 	if err != nil {
 		return ""
 	}
+	return lastLine(b)
+}
+
+func lastLine(b []byte) string {
 	b = bytes.TrimSpace(b)
 	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
 		b = b[i+1:]
@@ -182,7 +187,7 @@ func lastLogLine(path string) string {
 // Connect connects to a running shim by its socket, for example after a
 // supervisord restart. It fails with ErrUnavailable when nothing listens.
 func Connect(ctx context.Context, socket string) (*Client, error) {
-	if err := shim.CheckSocketPath(socket); err != nil {
+	if err := record.CheckSocketPath(socket); err != nil {
 		return nil, err
 	}
 	conn, err := dialConn(ctx, socket)
@@ -493,8 +498,64 @@ func (c *Client) Update(ctx context.Context, resources []byte) error {
 	return wrap(err)
 }
 
+// DefaultCleanupTimeout bounds Cleanup.
+const DefaultCleanupTimeout = 30 * time.Second
+
+// Cleanup runs `shim delete` (a fresh shim binary) for a container whose
+// shim died: it deletes what the runtime left and reports the exit status
+// the dead shim recorded (255 when it had recorded none). o describes the
+// dead shim as it was started; its state directory and socket are the
+// caller's to remove afterwards. The caller never runs the runtime nor
+// reads the shim's files itself.
+func Cleanup(ctx context.Context, o StartOpts) (record.Exit, error) {
+	if o.ShimBinary == "" || o.ID == "" || o.Runtime == "" || o.StateDir == "" {
+		return record.Exit{}, fmt.Errorf("shim delete: shim binary, id, runtime and state dir are required: %w", errdefs.ErrInvalidArgument)
+	}
+	args := []string{"delete", "--id", o.ID, "--bundle", o.Bundle, "--runtime", o.Runtime, "--state-dir", o.StateDir}
+	if o.Socket != "" {
+		args = append(args, "--socket", o.Socket)
+	}
+	if o.RuntimeRoot != "" {
+		args = append(args, "--runtime-root", o.RuntimeRoot)
+	}
+	for _, a := range o.RuntimeArgs {
+		args = append(args, "--runtime-arg", a)
+	}
+	ctx, cancel := context.WithTimeout(ctx, DefaultCleanupTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, o.ShimBinary, args...)
+	cmd.Dir = "/"
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var rec record.Exit
+	if err == nil {
+		err = json.Unmarshal(stdout.Bytes(), &rec)
+	}
+	if err != nil {
+		msg := strings.TrimPrefix(lastLine(stderr.Bytes()), "error: ")
+		return record.Exit{}, fmt.Errorf("shim delete %s: %v: %s", o.ID, err, msg)
+	}
+	return rec, nil
+}
+
+// Stats reads the container's cgroup counters.
+func (c *Client) Stats(ctx context.Context) (*shimv1.StatsResponse, error) {
+	resp, err := c.shim.Stats(ctx, &shimv1.StatsRequest{})
+	return resp, wrap(err)
+}
+
+// Pids lists the container's processes with the exec that started each.
+func (c *Client) Pids(ctx context.Context) ([]*shimv1.ProcessInfo, error) {
+	resp, err := c.shim.Pids(ctx, &shimv1.PidsRequest{})
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return resp.Processes, nil
+}
+
 // ReopenLog has the shim open the container's log file again.
 func (c *Client) ReopenLog(ctx context.Context) error {
 	_, err := c.shim.ReopenLog(ctx, &shimv1.ReopenLogRequest{})
-	return errdefs.FromGRPC(err)
+	return wrap(err)
 }

@@ -122,6 +122,24 @@ func DeleteLink(name string) error {
 	return nil
 }
 
+// DeleteLinkLater deletes a link in the background: deleting an up veth
+// pair waits for the kernel's synchronisations (tens of ms), which would
+// otherwise be on the path of every container stop. The link is found by
+// name now and deleted by its index, so a link made again under the same
+// name meanwhile (a restart) is not the one deleted.
+func DeleteLinkLater(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("link %s: %w", name, err)
+	}
+	go netlink.LinkDel(l) // gone already (its namespace went first): fine
+	return nil
+}
+
 // Exists reports whether the host has a link of that name.
 func Exists(name string) bool {
 	_, err := netlink.LinkByName(name)
@@ -175,7 +193,15 @@ func AddEndpoint(e Endpoint) (err error) {
 	}
 	attrs.MTU = mtu
 	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: e.IfName, PeerNamespace: netlink.NsFd(int(ns)), PeerHardwareAddr: e.MAC, PeerMTU: uint32(mtu)}
-	if err := netlink.LinkAdd(veth); err != nil {
+	err = netlink.LinkAdd(veth)
+	if errors.Is(err, unix.EEXIST) {
+		// The pair of the container's last run, still being deleted in
+		// the background (DeleteLinkLater), or left by a crash.
+		if err = DeleteLink(e.HostName); err == nil {
+			err = netlink.LinkAdd(veth)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("endpoint %s: create veth: %w", e.HostName, err)
 	}
 	defer func() {

@@ -1,9 +1,12 @@
 // Package ipam hands out IPv4 and IPv6 addresses of a network's pools to
 // containers (an IPv6 pool is kept under its own name, NETWORK.6).
-// Every lease is written to disk (atomically) before the address is
+// Every lease is written to its file (atomically) before the address is
 // returned, so that no address is given twice, even across a crash or a
 // restart of engined; leases of containers that are no longer running are
-// released by Reconcile at start.
+// released by Reconcile at start. The files are not synced: a lease only
+// matters while its container runs, and after a power loss none does
+// (Reconcile releases them all), so a lease file a power loss left empty
+// is read as no leases.
 package ipam
 
 import (
@@ -84,6 +87,9 @@ func (s *Store) load(network string) (*leases, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ipam: %w", err)
 	}
+	if len(data) == 0 {
+		return l, nil
+	}
 	if err := json.Unmarshal(data, l); err != nil {
 		return nil, fmt.Errorf("ipam: %s: %w", s.path(network), err)
 	}
@@ -98,7 +104,8 @@ func (s *Store) save(network string, l *leases) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(s.path(network), data, 0o600)
+	// No sync on the start and stop path (see the package comment).
+	return atomicfile.Replace(s.path(network), data, 0o600)
 }
 
 // ErrExhausted is returned when a pool has no free address.

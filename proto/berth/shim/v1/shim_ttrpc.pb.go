@@ -23,6 +23,8 @@ type ShimService interface {
 	Exec(context.Context, *ExecRequest) (*ExecResponse, error)
 	ListExecs(context.Context, *ListExecsRequest) (*ListExecsResponse, error)
 	Update(context.Context, *UpdateRequest) (*UpdateResponse, error)
+	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
+	Pids(context.Context, *PidsRequest) (*PidsResponse, error)
 	ReopenLog(context.Context, *ReopenLogRequest) (*ReopenLogResponse, error)
 }
 
@@ -150,6 +152,20 @@ func RegisterShimService(srv *ttrpc.Server, svc ShimService) {
 				}
 				return svc.Update(ctx, &req)
 			},
+			"Stats": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req StatsRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.Stats(ctx, &req)
+			},
+			"Pids": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+				var req PidsRequest
+				if err := unmarshal(&req); err != nil {
+					return nil, err
+				}
+				return svc.Pids(ctx, &req)
+			},
 			"ReopenLog": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
 				var req ReopenLogRequest
 				if err := unmarshal(&req); err != nil {
@@ -197,6 +213,8 @@ type ShimClient interface {
 	Exec(context.Context, *ExecRequest) (*ExecResponse, error)
 	ListExecs(context.Context, *ListExecsRequest) (*ListExecsResponse, error)
 	Update(context.Context, *UpdateRequest) (*UpdateResponse, error)
+	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
+	Pids(context.Context, *PidsRequest) (*PidsResponse, error)
 	ReopenLog(context.Context, *ReopenLogRequest) (*ReopenLogResponse, error)
 }
 
@@ -375,6 +393,22 @@ func (c *shimClient) ListExecs(ctx context.Context, req *ListExecsRequest) (*Lis
 func (c *shimClient) Update(ctx context.Context, req *UpdateRequest) (*UpdateResponse, error) {
 	var resp UpdateResponse
 	if err := c.client.Call(ctx, "berth.shim.v1.Shim", "Update", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *shimClient) Stats(ctx context.Context, req *StatsRequest) (*StatsResponse, error) {
+	var resp StatsResponse
+	if err := c.client.Call(ctx, "berth.shim.v1.Shim", "Stats", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+func (c *shimClient) Pids(ctx context.Context, req *PidsRequest) (*PidsResponse, error) {
+	var resp PidsResponse
+	if err := c.client.Call(ctx, "berth.shim.v1.Shim", "Pids", req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
