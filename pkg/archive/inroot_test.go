@@ -1,11 +1,19 @@
 package archive
 
 import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/errdefs"
 )
 
 func openDir(t *testing.T, dir string) int {
@@ -72,5 +80,35 @@ func TestChmodNoFollow(t *testing.T) {
 	}
 	if st, _ := os.Stat(target); st.Mode().Perm() != 0o600 {
 		t.Errorf("chmod went through the symlink: %v", st.Mode())
+	}
+}
+
+// A tar whose header is huge (a 2 MiB name in a PAX record) is refused
+// as bad input before anything is made.
+func TestApplyHugeHeader(t *testing.T) {
+	rec := "path=" + strings.Repeat("a/", 1<<20) + "f\n"
+	rec = strconv.Itoa(len(rec)+8) + " " + rec // 7 digits + space
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "pax", Typeflag: tar.TypeReg, Size: int64(len(rec)), Format: tar.FormatUSTAR})
+	tw.Write([]byte(rec))
+	tw.WriteHeader(&tar.Header{Name: "f", Typeflag: tar.TypeReg, Format: tar.FormatUSTAR})
+	tw.Close()
+	// Turn the first entry into a PAX extended header.
+	b := buf.Bytes()
+	b[156] = tar.TypeXHeader
+	copy(b[148:156], "        ")
+	sum := 0
+	for _, c := range b[:512] {
+		sum += int(c)
+	}
+	copy(b[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	dir := t.TempDir()
+	_, err := ApplyAt(context.Background(), openDir(t, dir), bytes.NewReader(b), Options{Whiteouts: KeepWhiteouts})
+	if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "too long") {
+		t.Fatalf("huge header: %v, want InvalidArgument (too long)", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("made %d entries", len(ents))
 	}
 }
