@@ -60,16 +60,24 @@ type Options struct {
 	// whose owner could not make them itself (a container without
 	// CAP_MKNOD, or in a user namespace).
 	NoDevices bool
+	// MapOwner, when set, turns each owner (the tar's, or Chown) into the
+	// one to write: a container's IDs into the host's, for a target in a
+	// user namespace.
+	MapOwner func(uid, gid int) (int, int, error)
 }
 
 // Owner is a numeric user and group.
 type Owner struct{ UID, GID int }
 
-func (a *applier) owner(hdr *tar.Header) (int, int) {
+func (a *applier) owner(hdr *tar.Header) (int, int, error) {
+	uid, gid := hdr.Uid, hdr.Gid
 	if a.opts.Chown != nil {
-		return a.opts.Chown.UID, a.opts.Chown.GID
+		uid, gid = a.opts.Chown.UID, a.opts.Chown.GID
 	}
-	return hdr.Uid, hdr.Gid
+	if a.opts.MapOwner != nil {
+		return a.opts.MapOwner(uid, gid)
+	}
+	return uid, gid, nil
 }
 
 // Result of Apply.
@@ -444,7 +452,10 @@ func (a *applier) regular(hdr *tar.Header, tr io.Reader, pfd int, base, rel stri
 		return err
 	}
 	a.written[rel] = true
-	uid, gid := a.owner(hdr)
+	uid, gid, err := a.owner(hdr)
+	if err != nil {
+		return err
+	}
 	if err := unix.Fchown(fd, uid, gid); err != nil && !errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("chown: %w", err)
 	}
@@ -539,7 +550,10 @@ func (a *applier) create(hdr *tar.Header, tr io.Reader, pfd int, base, rel strin
 	a.written[rel] = true
 
 	// Metadata: owner, mode, xattrs, times, never following the entry.
-	uid, gid := a.owner(hdr)
+	uid, gid, err := a.owner(hdr)
+	if err != nil {
+		return err
+	}
 	if err := unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil && !errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("lchown: %w", err)
 	}

@@ -92,7 +92,7 @@ func cpStat(root int, t cpTarget, st *unix.Stat_t) (*pb.ContainerPathStat, error
 // StatPath is `docker cp`'s HEAD archive: the lstat of a path.
 func (cs *containersService) StatPath(ctx context.Context, req *pb.ContainerPathRequest) (*pb.ContainerPathStat, error) {
 	var out *pb.ContainerPathStat
-	err := cs.s.withContainerFS(ctx, req.Id, false, func(root int) error {
+	err := cs.s.withContainerFS(ctx, req.Id, false, func(root int, _ idMapping) error {
 		t, st, err := openCpPath(root, req.Path)
 		if err != nil {
 			return err
@@ -111,7 +111,7 @@ func (cs *containersService) StatPath(ctx context.Context, req *pb.ContainerPath
 // path named from its last component as asked ("./" for "dir/.").
 func (cs *containersService) ArchivePath(req *pb.ContainerPathRequest, stream grpc.ServerStreamingServer[pb.ArchivePathResponse]) error {
 	ctx := stream.Context()
-	err := cs.s.withContainerFS(ctx, req.Id, false, func(root int) error {
+	err := cs.s.withContainerFS(ctx, req.Id, false, func(root int, ids idMapping) error {
 		t, st, err := openCpPath(root, req.Path)
 		if err != nil {
 			return err
@@ -125,7 +125,11 @@ func (cs *containersService) ArchivePath(req *pb.ContainerPathRequest, stream gr
 			return err
 		}
 		w := &chunkWriter{send: func(b []byte) error { return stream.Send(&pb.ArchivePathResponse{Data: b}) }, buf: make([]byte, 0, exportChunk)}
-		if err := archive.WriteTree(ctx, w, t.dirfd, t.name, pst.Name); err != nil {
+		var owners func(uid, gid int) (int, int)
+		if ids.remapped() {
+			owners = ids.toContainer
+		}
+		if err := archive.WriteTreeOwners(ctx, w, t.dirfd, t.name, pst.Name, owners); err != nil {
 			return err
 		}
 		return w.flush()
@@ -153,7 +157,10 @@ func (cs *containersService) ExtractToDir(stream grpc.ClientStreamingServer[pb.E
 	}
 	opts.NoDevices = !mayMknod(c.Spec)
 	r := &recvReader{buf: first.Data, recv: stream.Recv}
-	err = cs.s.withContainerFS(ctx, first.Id, true, func(root int) error {
+	err = cs.s.withContainerFS(ctx, first.Id, true, func(root int, ids idMapping) error {
+		if ids.remapped() {
+			opts.MapOwner = ids.toHost
+		}
 		fd, err := archive.OpenInRoot(root, cpPath(first.Path), true)
 		if err != nil {
 			return err

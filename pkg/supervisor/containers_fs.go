@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -26,11 +27,32 @@ import (
 // Otherwise the view is built in a private mount namespace on a thread of
 // its own, which dies with fn's end: nothing stays mounted, also after a
 // crash. write asks for a writable view; without it, the rootfs is a
-// read-only overlay that a concurrent start does not disturb.
-func (s *Server) withContainerFS(ctx context.Context, id string, write bool, fn func(root int) error) error {
+// read-only overlay that a concurrent start does not disturb. A container
+// in a user namespace is seen through its mapping (owners as the host
+// has them: ids maps them), and a write runs as its root.
+func (s *Server) withContainerFS(ctx context.Context, id string, write bool, fn func(root int, ids idMapping) error) error {
 	c, err := s.getContainer(ctx, id)
 	if err != nil {
 		return err
+	}
+	var ids idMapping
+	if ids.uids, ids.gids, err = rootfsIDMap(c.Spec); err != nil {
+		return err
+	}
+	if write {
+		// No task is created while a writable view of the stopped rootfs
+		// exists (and none between the look at the task and the view).
+		ns, err := namespaceOf(ctx)
+		if err != nil {
+			return err
+		}
+		defer viewLocks.lock(ns + "/" + c.ID)()
+	}
+	run := func(root int) error {
+		if !write || !ids.remapped() {
+			return fn(root, ids)
+		}
+		return ids.asRoot(func() error { return fn(root, ids) })
 	}
 	bundleRootfs := ""
 	if t, err := s.tasks.get(ctx, id); err == nil && t.exitRecord() == nil {
@@ -40,7 +62,7 @@ func (s *Server) withContainerFS(ctx context.Context, id string, write bool, fn 
 				root, err := openProcRoot(int(st.Pid))
 				if err == nil {
 					defer unix.Close(root)
-					return fn(root)
+					return run(root)
 				}
 				if !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
 					return fmt.Errorf("container %s root: %w", id, err)
@@ -72,6 +94,8 @@ func (s *Server) withContainerFS(ctx context.Context, id string, write bool, fn 
 				return fmt.Errorf("container %s rootfs: %w", id, err)
 			}
 		}
+		// As the task mounts it (the bundle's rootfs already is).
+		rootMounts = snapshots.WithIDMap(rootMounts, ids.uids, ids.gids)
 	}
 	dir, err := os.MkdirTemp("", "berth-cfs")
 	if err != nil {
@@ -82,13 +106,16 @@ func (s *Server) withContainerFS(ctx context.Context, id string, write bool, fn 
 		if err := snapshots.MountAll(rootMounts, dir); err != nil {
 			return fmt.Errorf("container %s rootfs: %w", id, err)
 		}
+		// Gone from this namespace before it ends, so that the directory
+		// is no mount point anywhere when it is removed.
+		defer unix.Unmount(dir, unix.MNT_DETACH)
 		root, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return err
 		}
 		defer unix.Close(root)
 		for _, m := range spec.Mounts {
-			if err := bindInRoot(root, m, write); err != nil {
+			if err := bindInRoot(root, m, write, ids); err != nil {
 				return fmt.Errorf("container %s mount %s: %w", id, m.Destination, err)
 			}
 		}
@@ -99,7 +126,9 @@ func (s *Server) withContainerFS(ctx context.Context, id string, write bool, fn 
 		}
 		// The fd opened before the binds is the root's own dentry: lookups
 		// from it cross the mounts made on top of its subdirectories.
-		return fn(root)
+		// fn may run on another thread (as the container's root): lookups
+		// go from the fd, and this thread keeps the namespace alive.
+		return run(root)
 	})
 }
 
@@ -108,7 +137,7 @@ func (s *Server) withContainerFS(ctx context.Context, id string, write bool, fn 
 // Other kinds (tmpfs, proc...) do not exist while nothing runs. A missing
 // mount point is made when the view is writable, as the runtime would at
 // start; in a read-only view the mount is left out.
-func bindInRoot(root int, m specs.Mount, write bool) error {
+func bindInRoot(root int, m specs.Mount, write bool, ids idMapping) error {
 	if m.Type != "bind" && !slices.Contains(m.Options, "bind") && !slices.Contains(m.Options, "rbind") {
 		return nil
 	}
@@ -119,7 +148,16 @@ func bindInRoot(root int, m specs.Mount, write bool) error {
 	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
 	dst, err := archive.OpenInRoot(root, m.Destination, true)
 	if errdefs.IsNotFound(err) && write {
-		dst, err = makeMountPoint(root, m.Destination, isDir)
+		mk := func() error {
+			dst, err = makeMountPoint(root, m.Destination, isDir)
+			return err
+		}
+		if ids.remapped() {
+			// Made as the container's root, through its mapped rootfs.
+			err = ids.asRoot(mk)
+		} else {
+			err = mk()
+		}
 	}
 	if errdefs.IsNotFound(err) {
 		return nil
@@ -195,19 +233,61 @@ func openProcRoot(pid int) (int, error) {
 // it exits with fn, and its namespace and every mount made there go with
 // it.
 func inMountNamespace(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	return onOwnThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			errc <- fmt.Errorf("unshare mount namespace: %w", err)
-			return
+			return fmt.Errorf("unshare mount namespace: %w", err)
 		}
 		// Nothing made here may propagate back to the host's mounts.
 		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			errc <- fmt.Errorf("private mounts: %w", err)
-			return
+			return fmt.Errorf("private mounts: %w", err)
 		}
+		return fn()
+	})
+}
+
+// onOwnThread runs fn on a locked OS thread that exits with it, so that
+// per-thread credentials set there go with it.
+func onOwnThread(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
 		errc <- fn()
 	}()
 	return <-errc
+}
+
+// keyedLocks are mutexes by key, made on use and dropped when unused.
+type keyedLocks struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	users int
+}
+
+// viewLocks keep a task's creation and a writable cp view of the same
+// container apart.
+var viewLocks = keyedLocks{locks: map[string]*keyedLock{}}
+
+// lock takes key's mutex and returns its unlock.
+func (k *keyedLocks) lock(key string) func() {
+	k.mu.Lock()
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }

@@ -157,6 +157,9 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 		return nil, err
 	}
 	key := ns + "/" + c.ID
+	// Not while cp writes through a view of the stopped rootfs: a second
+	// overlay on the same upper directory is undefined behaviour.
+	defer viewLocks.lock(key)()
 	m.mu.Lock()
 	if m.tasks[key] != nil || m.creating[key] {
 		m.mu.Unlock()

@@ -242,6 +242,11 @@ func (d *Daemon) netStartFiles(ctx context.Context, c *Container) error {
 	if err := writeHosts(c, cfg.Hostname, cfg.Domainname, d.etcHostConfig(hc), own); err != nil {
 		return err
 	}
+	// The file is new (written aside and renamed): a remapped root must
+	// own it again.
+	if err := d.chownToRemappedRoot(hc, c.HostsPath); err != nil {
+		return err
+	}
 	var env []string
 	for _, lc := range children {
 		env = append(env, linkEnv(parent, lc)...)
