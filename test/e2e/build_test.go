@@ -426,6 +426,13 @@ func TestBuildCtl(t *testing.T) {
 	if got := s.mustDocker("inspect", "-f", "{{.Config.Labels.a}}", "ctlbuilt:1"); got != "b\n" {
 		t.Errorf("label: %q", got)
 	}
+	// The steps' images are hidden from `docker images`, listed with -a.
+	if imgs := s.mustDocker("images", "--format", "{{.Repository}}"); strings.Contains(imgs, "<none>") {
+		t.Errorf("docker images lists the build's intermediate images:\n%s", imgs)
+	}
+	if imgs := s.mustDocker("images", "-a", "--format", "{{.Repository}}"); !strings.Contains(imgs, "<none>") {
+		t.Errorf("docker images -a hides the build's intermediate images:\n%s", imgs)
+	}
 	again := s.mustRun("build", "-f", df, "--build-arg", "V=given", "--label", "a=b", "--target", "final", dir)
 	if !strings.Contains(again, "CACHED") || strings.Contains(again, "    ran-step") {
 		t.Errorf("rebuild not cached:\n%s", again)
