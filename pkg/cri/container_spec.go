@@ -18,6 +18,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berthd/berth/pkg/specdefaults"
+	"github.com/berthd/berth/pkg/sysinfo"
 )
 
 // ctrSpecInput is what a container's spec is made from.
@@ -62,7 +63,7 @@ func validateContainer(cfg *runtimeapi.ContainerConfig) error {
 	if err := checkAppArmor("linux.security_context.apparmor", sc.GetApparmor(), sc.GetApparmorProfile()); err != nil {
 		return err
 	}
-	if len(cfg.GetLinux().GetResources().GetUnified()) > 0 && !cgroupV2() {
+	if len(cfg.GetLinux().GetResources().GetUnified()) > 0 && !sysinfo.CgroupV2() {
 		return unsupportedf("linux.resources.unified", "cgroup v2 only; this host has cgroup v1")
 	}
 	for i, m := range cfg.GetMounts() {
@@ -87,11 +88,6 @@ func validateContainer(cfg *runtimeapi.ContainerConfig) error {
 		}
 	}
 	return nil
-}
-
-func cgroupV2() bool {
-	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
-	return err == nil
 }
 
 // command is the process's argv, the image's entrypoint and cmd replaced

@@ -2,7 +2,9 @@ package integration
 
 import (
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/berthd/berth/pkg/errdefs"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
@@ -38,6 +40,11 @@ func TestShimStatsAndPids(t *testing.T) {
 	for _, p := range procs {
 		pids = append(pids, p.Pid)
 		named = named || (p.Pid == ex.Pid && p.ExecId == "nap")
+		// What top shows, read by the shim.
+		if p.Pid == ex.Pid && (strings.Join(p.GetArgs(), " ") != "sleep 50" || p.GetComm() != "sleep" || p.GetStartedAt() == 0 ||
+			time.Since(time.Unix(0, p.GetStartedAt())) > time.Minute || time.Since(time.Unix(0, p.GetStartedAt())) < 0) {
+			t.Errorf("exec's process info %+v", p)
+		}
 	}
 	if !slices.Contains(pids, st.Pid) || !named {
 		t.Fatalf("pids %v: want init %d and exec nap %d", procs, st.Pid, ex.Pid)

@@ -51,6 +51,9 @@ type Daemon struct {
 	initDefault bool          // every container gets the init unless it says no
 	remap       *userns.Remap // --userns-remap; nil: containers share the host's user namespace
 
+	sysMu sync.Mutex
+	sys   *oci.System // the host's support, asked of the supervisor once (system.go)
+
 	wg sync.WaitGroup // watchers, autoremoves
 	// ctx ends watchers at Close (containers keep running).
 	ctx    context.Context
