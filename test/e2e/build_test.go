@@ -13,6 +13,7 @@ import (
 
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine"
+	"github.com/berthd/berth/pkg/testprereq"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -379,7 +380,7 @@ print("ok")
 
 	// docker-compose (Debian's, on docker-py) builds a service's image.
 	compose, err := exec.LookPath("docker-compose")
-	require(t, err == nil, "needs docker-compose (Debian's)")
+	testprereq.Require(t, err == nil, "docker-compose (Debian's)")
 	cdir := writeContext(t, map[string]string{
 		"docker-compose.yml": "version: \"3\"\nservices:\n  app:\n    build:\n      context: ./app\n      args:\n        WHO: compose\n    image: composed:1\n",
 		"app/Dockerfile":     "FROM busybox\nARG WHO\nRUN echo \"by $WHO\" > /by\nCMD [\"cat\", \"/by\"]\n",
