@@ -46,6 +46,9 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err := sb.decode(&pod); err != nil {
 		return nil, err
 	}
+	if err := s.checkHandlerMounts(ctx, sb.c.GetRuntime().GetName(), cfg); err != nil {
+		return nil, err
+	}
 	imgs, err := s.findImage(ctx, cfg.GetImage().GetImage())
 	if err != nil {
 		return nil, fmt.Errorf("image.image: %w", err)

@@ -82,8 +82,6 @@ func validateContainer(cfg *runtimeapi.ContainerConfig) error {
 			return invalidf(f+".recursive_read_only", "needs readonly")
 		case m.GetRecursiveReadOnly() && m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
 			return invalidf(f+".recursive_read_only", "needs private propagation")
-		case m.GetRecursiveReadOnly():
-			return unsupportedf(f+".recursive_read_only", "the runtime has no recursive read-only mounts")
 		}
 	}
 	return nil
@@ -287,6 +285,9 @@ func mounts(in ctrSpecInput, readonlyRoot bool) ([]specs.Mount, error) {
 		opts := []string{"rbind", propagation(m.GetPropagation()), "rw"}
 		if m.GetReadonly() {
 			opts[2] = "ro"
+		}
+		if m.GetRecursiveReadOnly() {
+			opts = append(opts, "rro") // the handler can (checkHandlerMounts)
 		}
 		ms = append(ms, specs.Mount{Destination: filepath.Clean(m.GetContainerPath()), Type: "bind", Source: real, Options: opts})
 	}

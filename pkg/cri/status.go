@@ -37,10 +37,7 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 	}
 	resp := &runtimeapi.StatusResponse{
 		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{runtimeReady, networkReady}},
-		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{
-			Name:     "",
-			Features: &runtimeapi.RuntimeHandlerFeatures{},
-		}},
+		RuntimeHandlers: s.statusHandlers(ctx),
 		// supplemental_groups_policy Strict and Merge are applied (container_spec.go).
 		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}
