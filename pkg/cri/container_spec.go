@@ -34,6 +34,9 @@ type ctrSpecInput struct {
 	passwd    []byte // the image's /etc/passwd, nil if none
 	group     []byte
 	podDir    string
+	// imageVolumes are the host paths of the image volumes by mount index
+	// (image_volumes.go).
+	imageVolumes map[int]string
 }
 
 // validateContainer refuses, naming the field, what berth cannot do.
@@ -68,23 +71,26 @@ func validateContainer(cfg *runtimeapi.ContainerConfig) error {
 	}
 	for i, m := range cfg.GetMounts() {
 		f := fmt.Sprintf("mounts[%d]", i)
+		if isImageVolume(m) {
+			if err := validateImageVolume(f, m); err != nil {
+				return err
+			}
+		}
 		switch {
-		case m.GetImage() != nil && m.GetImage().GetImage() != "":
-			return unsupportedf(f+".image", "image volumes are not supported")
+		case m.GetImageSubPath() != "" && !isImageVolume(m):
+			return invalidf(f+".image_sub_path", "only for an image volume (image)")
 		case len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0:
 			return unsupportedf(f+".uidMappings", "ID-mapped mounts are not supported")
 		case len(m.GetMountOptions()) > 0:
 			return unsupportedf(f+".mount_options", "not supported")
 		case m.GetContainerPath() == "" || !filepath.IsAbs(m.GetContainerPath()):
 			return invalidf(f+".container_path", "%q is not absolute", m.GetContainerPath())
-		case m.GetHostPath() == "":
+		case m.GetHostPath() == "" && !isImageVolume(m):
 			return invalidf(f+".host_path", "required")
 		case m.GetRecursiveReadOnly() && !m.GetReadonly():
 			return invalidf(f+".recursive_read_only", "needs readonly")
 		case m.GetRecursiveReadOnly() && m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
 			return invalidf(f+".recursive_read_only", "needs private propagation")
-		case m.GetRecursiveReadOnly():
-			return unsupportedf(f+".recursive_read_only", "the runtime has no recursive read-only mounts")
 		}
 	}
 	return nil
@@ -269,6 +275,10 @@ func mounts(in ctrSpecInput, readonlyRoot bool) ([]specs.Mount, error) {
 		ms = append(ms, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "rw"}})
 	}
 	for i, m := range in.cfg.GetMounts() {
+		if src, ok := in.imageVolumes[i]; ok {
+			ms = append(ms, specs.Mount{Destination: filepath.Clean(m.GetContainerPath()), Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "ro"}})
+			continue
+		}
 		f := fmt.Sprintf("mounts[%d].host_path", i)
 		src := m.GetHostPath()
 		if _, err := os.Lstat(src); errors.Is(err, os.ErrNotExist) {
@@ -283,6 +293,9 @@ func mounts(in ctrSpecInput, readonlyRoot bool) ([]specs.Mount, error) {
 		opts := []string{"rbind", propagation(m.GetPropagation()), "rw"}
 		if m.GetReadonly() {
 			opts[2] = "ro"
+		}
+		if m.GetRecursiveReadOnly() {
+			opts = append(opts, "rro") // the handler can (checkHandlerMounts)
 		}
 		ms = append(ms, specs.Mount{Destination: filepath.Clean(m.GetContainerPath()), Type: "bind", Source: real, Options: opts})
 	}
