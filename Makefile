@@ -65,12 +65,13 @@ test-e2e: build
 # Fuzz targets (go test -fuzz), each for FUZZTIME; their seed corpora also
 # run in test-unit. fuzz-short is CI's few seconds each.
 FUZZ_TARGETS := ./pkg/archive:FuzzApply ./pkg/images:FuzzImportArchive ./pkg/images:FuzzNormalize \
-	./pkg/runtime/seccomp:FuzzCompile ./pkg/runtime/container:FuzzLoadSpec
+	./pkg/runtime/seccomp:FuzzCompile ./pkg/runtime/container:FuzzLoadSpec \
+	./pkg/engine/api:FuzzEngineAPI ./pkg/distribution:FuzzPullResponses
 FUZZTIME ?= 2m
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "== $$fn in $$pkg for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; done
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg; done
 
 fuzz-short:
 	$(MAKE) fuzz FUZZTIME=3s
