@@ -917,7 +917,7 @@ func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int) error {
 		return nil
 	}
 	defer d.emit(c, events.ActionStop, nil)
-	if err := d.sup.KillTask(ctx, c.ID, uint32(sig)); err != nil && !errdefs.IsNotFound(err) {
+	if err := d.killTask(ctx, c.ID, sig, exitedCh); err != nil {
 		return err
 	}
 	d.emit(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
@@ -940,7 +940,7 @@ func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int) error {
 			return ctx.Err()
 		}
 	}
-	if err := d.sup.KillTask(ctx, c.ID, uint32(syscall.SIGKILL)); err != nil && !errdefs.IsNotFound(err) {
+	if err := d.killTask(ctx, c.ID, syscall.SIGKILL, exitedCh); err != nil {
 		return err
 	}
 	d.emit(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(syscall.SIGKILL))})
@@ -976,7 +976,7 @@ func (d *Daemon) RemoveContainer(ctx context.Context, ref string, force, removeV
 	c.stopRestartsLocked()
 	c.mu.Unlock()
 	if running {
-		if err := d.sup.KillTask(ctx, c.ID, uint32(syscall.SIGKILL)); err != nil && !errdefs.IsNotFound(err) {
+		if err := d.killTask(ctx, c.ID, syscall.SIGKILL, exitedCh); err != nil {
 			return fmt.Errorf("kill: %w", err)
 		}
 		if paused {
