@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,7 +56,16 @@ func FuzzEngineAPI(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s.ep, s.query, []byte(s.body))
 	}
-	dir, err := os.MkdirTemp("", "fuzzapi")
+	// Fuzzing workers are stopped without their cleanups: each names its
+	// dir by its pid, and removes those of dead workers.
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), "fuzzapi-*"))
+	for _, o := range old {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(o), "fuzzapi-%d-", &pid); err == nil && syscall.Kill(pid, 0) != nil {
+			os.RemoveAll(o)
+		}
+	}
+	dir, err := os.MkdirTemp("", fmt.Sprintf("fuzzapi-%d-", os.Getpid()))
 	if err != nil {
 		f.Fatal(err)
 	}
