@@ -57,6 +57,9 @@ type stack struct {
 	bridge, table string
 	// engineArgs are added to engined's command line.
 	engineArgs []string
+	// supEnv and engEnv are added to the daemons' environments (a
+	// failpoint armed in one of them).
+	supEnv, engEnv []string
 }
 
 func newStack(t *testing.T) *stack { t.Helper(); return newStackArgs(t) }
@@ -109,6 +112,7 @@ func (s *stack) startSupervisor() {
 		"--state", filepath.Join(s.root, "run"),
 		"--address", s.supSock,
 		"--log-level", "debug")
+	cmd.Env = append(os.Environ(), s.supEnv...)
 	s.supervisor = s.daemon(cmd, "supervisord", s.supSock)
 }
 
@@ -122,6 +126,7 @@ func (s *stack) startEngine() {
 		"--default-bridge", s.bridge, "--nft-table", s.table,
 		"--log-level", "debug")
 	cmd.Args = append(cmd.Args, s.engineArgs...)
+	cmd.Env = append(os.Environ(), s.engEnv...)
 	s.engine = s.daemon(cmd, "engined", s.engSock)
 }
 
