@@ -55,11 +55,9 @@ func (s *Server) builder() (*build.Builder, error) {
 // empty or zero values mean "not set". Any other value is a feature this
 // builder does not have, refused by name.
 var buildZero = map[string][]string{
-	"cachefrom": {"", "[]", "null"}, "cgroupparent": {""}, "cpuperiod": {"", "0"}, "cpuquota": {"", "0"},
-	"cpusetcpus": {""}, "cpusetmems": {""}, "cpushares": {"", "0"}, "memory": {"", "0"}, "memswap": {"", "0"},
-	"shmsize": {"", "0"}, "ulimits": {"", "null", "[]", "{}"}, "extrahosts": {""}, "squash": {"", "0", "false"},
+	"cachefrom": {"", "[]", "null"}, "squash": {"", "0", "false"},
 	"isolation": {"", "default"}, "remote": {""}, "outputs": {"", "[]", "null"}, "session": {""}, "buildid": {""},
-	"securityopt": {"", "[]", "null"}, "nocache-filter": {""},
+	"nocache-filter": {""},
 }
 
 // buildParams reads POST /build's query into build.Options, refusing what
@@ -81,6 +79,7 @@ func buildParams(r *http.Request) (build.Options, bool, error) {
 	if v := q.Get("version"); v != "" && v != "1" {
 		return build.Options{}, false, badRequest("build: version=%s (BuildKit) is not supported: only the classic builder (version=1)", v)
 	}
+	var err error
 	o := build.Options{Dockerfile: q.Get("dockerfile"), Target: q.Get("target"), NoCache: boolParam(r, "nocache"), Pull: boolParam(r, "pull")}
 	if p := q.Get("platform"); p != "" {
 		pp, err := parsePlatform(p)
@@ -121,6 +120,9 @@ func buildParams(r *http.Request) (build.Options, bool, error) {
 	// failed step.
 	if q.Get("rm") != "" && !boolParam(r, "rm") {
 		o.KeepContainers = true
+	}
+	if o.RunHost, err = buildRunHost(r); err != nil {
+		return o, false, err
 	}
 	auth, err := images.DecodeRegistryConfig(r.Header.Get("X-Registry-Config"))
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/moby/api/types/container"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/client"
@@ -72,6 +73,10 @@ type Options struct {
 	NetworkMode string
 	// KeepContainers keeps the containers of successful steps (--rm=false).
 	KeepContainers bool
+	// RunHost is the host config every RUN container starts from: the
+	// resources, ulimits, extra hosts and security options of the build
+	// (nil: none). Network and mounts are the step's own.
+	RunHost *container.HostConfig
 	// Auth is the registry credentials for pulls, by registry host.
 	Auth map[string]*supervisorv1.RegistryAuth
 }

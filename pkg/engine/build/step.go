@@ -58,7 +58,13 @@ func (j *job) runStep(ctx context.Context, st *stageState, c *instructions.RunCo
 		WorkingDir: st.img.Config.WorkingDir,
 		Labels:     map[string]string{stepLabel: "run"},
 	}
-	id, err := j.stepContainer(ctx, st, cfg, &container.HostConfig{NetworkMode: container.NetworkMode(network), Mounts: mounts})
+	hc := &container.HostConfig{}
+	if j.o.RunHost != nil {
+		h := *j.o.RunHost
+		hc = &h
+	}
+	hc.NetworkMode, hc.Mounts = container.NetworkMode(network), mounts
+	id, err := j.stepContainer(ctx, st, cfg, hc)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,58 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+)
+
+// The docker build options dockerd applies to every RUN container
+// (resources, ulimits, extra hosts, /dev/shm size, security options)
+// reach the RUN step.
+func TestBuildRunResources(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\n" +
+		"RUN cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.shares; grep myhost /etc/hosts; df -k /dev/shm | tail -1; ulimit -n; grep NoNewPrivs /proc/self/status\n"})
+	out, errOut, code := s.dockerBuild("--memory", "64m", "--cpu-shares", "512", "--add-host", "myhost:1.2.3.4", "--shm-size", "32m",
+		"--ulimit", "nofile=512:512", "--security-opt", "no-new-privileges", dir)
+	if code != 0 {
+		t.Fatalf("docker build: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"\n67108864\n512\n", "1.2.3.4\tmyhost\n", " 32768 ", "\n512\n", "NoNewPrivs:\t1\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("RUN output lacks %q:\n%s", want, out)
+		}
+	}
+	// A bad value is the container code's error, before any step runs.
+	if _, errOut, code := s.dockerBuild("--no-cache", "--cpuset-cpus", "9999", dir); code == 0 || !strings.Contains(errOut, "9999") {
+		t.Errorf("--cpuset-cpus 9999: exit %d: %s", code, errOut)
+	}
+}
+
+// Two images built from the same start share their first layers: the
+// second build takes them from the cache, and `docker history` names the
+// same step images for them, as dockerd does.
+func TestBuildHistorySharedLayers(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	common := "FROM busybox\nRUN echo base > /base\nCOPY x.txt /x.txt\n"
+	a := writeContext(t, map[string]string{"Dockerfile": common + "RUN echo one > /one\n", "x.txt": "x\n"})
+	b := writeContext(t, map[string]string{"Dockerfile": common + "RUN echo two > /two\n", "x.txt": "x\n"})
+	s.mustDocker("build", "-t", "hist:a", a)
+	outB := s.mustDocker("build", "-t", "hist:b", b)
+	if strings.Count(outB, "Using cache") != 2 {
+		t.Errorf("the second image did not take the shared steps from the cache:\n%s", outB)
+	}
+	ha := strings.Split(strings.TrimSpace(s.mustDocker("history", "-q", "--no-trunc", "hist:a")), "\n")
+	hb := strings.Split(strings.TrimSpace(s.mustDocker("history", "-q", "--no-trunc", "hist:b")), "\n")
+	if len(ha) != 4 || len(hb) != 4 {
+		t.Fatalf("histories: %v %v", ha, hb)
+	}
+	bb := strings.TrimSpace(s.mustDocker("inspect", "-f", "{{.Id}}", "busybox"))
+	if ha[0] == hb[0] || ha[1] != hb[1] || ha[2] != hb[2] || ha[3] != bb || strings.Contains(strings.Join(ha, " "), "missing") {
+		t.Errorf("history does not show the shared step images:\n%v\n%v", ha, hb)
+	}
+	if code, body := s.http("GET", "/images/hist:a/history", "", nil); code != 200 || !strings.Contains(body, `"Tags":["busybox:latest"]`) {
+		t.Errorf("the base's tags are not in the history: %d %s", code, body)
+	}
+}
