@@ -56,3 +56,32 @@ func TestBuildHistorySharedLayers(t *testing.T) {
 		t.Errorf("the base's tags are not in the history: %d %s", code, body)
 	}
 }
+
+// The `# check` directive configures buildkit's lint rules: violations
+// are printed with their line, skip= silences a rule, error=true fails the
+// build before any step runs, BUILDKIT_DOCKERFILE_CHECK overrides it.
+func TestBuildCheckDirective(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	df := "FROM busybox as base\nRUN echo ran-a-step\nMAINTAINER someone\n"
+	dir := writeContext(t, map[string]string{"Dockerfile": "# check=skip=MaintainerDeprecated\n" + df})
+	out, errOut, code := s.dockerBuild(dir)
+	if code != 0 || !strings.Contains(out, "WARN: FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 2)") || strings.Contains(out, "MaintainerDeprecated") {
+		t.Errorf("warnings: exit %d\n%s\n%s", code, out, errOut)
+	}
+	strict := writeContext(t, map[string]string{"Dockerfile": "# check=error=true\n" + df})
+	out, errOut, code = s.dockerBuild(strict)
+	if code == 0 || !strings.Contains(errOut, "lint violation found for rules") || !strings.Contains(errOut, "FromAsCasing") || strings.Contains(out, "ran-a-step") {
+		t.Errorf("error=true: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if out, errOut, code := s.dockerBuild("--build-arg", "BUILDKIT_DOCKERFILE_CHECK=skip=all", strict); code != 0 || strings.Contains(out, "WARN") || strings.Contains(out, "not consumed") {
+		t.Errorf("BUILDKIT_DOCKERFILE_CHECK=skip=all: exit %d\n%s\n%s", code, out, errOut)
+	}
+	bad := writeContext(t, map[string]string{"Dockerfile": "# check=nosuch=1\nFROM busybox\n"})
+	if _, errOut, code := s.dockerBuild(bad); code == 0 || !strings.Contains(errOut, "invalid check option") {
+		t.Errorf("bad # check: exit %d %s", code, errOut)
+	}
+	if left := s.buildLeftovers(); len(left) > 0 {
+		t.Errorf("left %v", left)
+	}
+}

@@ -160,12 +160,17 @@ func (b *Builder) Build(ctx context.Context, r io.Reader, o Options, out *Output
 	if err != nil {
 		return "", fmt.Errorf("dockerfile parse error: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	for _, w := range res.Warnings {
-		out.printf("[WARNING]: %s\n", w.Short)
+	lint, err := newLinter(df, o.BuildArgs, out)
+	if err != nil {
+		return "", err
 	}
-	stages, metaArgs, err := instructions.Parse(res.AST, nil)
+	lintParserWarnings(lint, res)
+	stages, metaArgs, err := instructions.Parse(res.AST, lint)
 	if err != nil {
 		return "", fmt.Errorf("dockerfile parse error: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	if err := lintError(lint); err != nil {
+		return "", err
 	}
 	if len(stages) == 0 {
 		return "", fmt.Errorf("the Dockerfile has no FROM: %w", errdefs.ErrInvalidArgument)
@@ -228,7 +233,7 @@ func (b *Builder) Build(ctx context.Context, r io.Reader, o Options, out *Output
 	}
 	var unused []string
 	for k := range o.BuildArgs {
-		if !j.used[k] && !predefinedArgs[k] {
+		if !j.used[k] && !predefinedArgs[k] && k != checkArg {
 			unused = append(unused, k)
 		}
 	}
