@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -83,5 +85,67 @@ func TestBuildCheckDirective(t *testing.T) {
 	}
 	if left := s.buildLeftovers(); len(left) > 0 {
 		t.Errorf("left %v", left)
+	}
+}
+
+// RUN --mount=type=secret: ctl build --secret gives a secret (a file or
+// an environment variable) that RUN reads at /run/secrets/ID (mode 0400)
+// or a target with mode/uid, or as an env var; it is in no layer, no
+// history and no cache key; a missing optional secret is skipped (the
+// docker CLI's classic builder can send none), a required one is an error
+// naming it.
+func TestBuildSecrets(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\n" +
+		"RUN --mount=type=secret,id=tok cat /run/secrets/tok && stat -c '%a %u' /run/secrets/tok\n" +
+		"RUN --mount=type=secret,id=tok,env=TOKEN,target=/s/t,mode=0440,uid=1000 echo \"env=$TOKEN\" && stat -c '%a %u' /s/t\n" +
+		"RUN --mount=type=secret,id=fromenv,env=FE echo \"fe=$FE\"\n" +
+		"RUN --mount=type=secret,id=opt test ! -e /run/secrets/opt && echo optional-skipped\n"})
+	secFile := filepath.Join(t.TempDir(), "tok")
+	os.WriteFile(secFile, []byte("s3cret"), 0o600)
+	cmd := s.ctl("build", "--secret", "id=tok,src="+secFile, "--secret", "id=fromenv,env=MY_ENV_SECRET", "-t", "sec:1", dir)
+	cmd.Env = append(cmd.Env, "MY_ENV_SECRET=from-env")
+	b, err := cmd.CombinedOutput()
+	out := string(b)
+	if err != nil {
+		t.Fatalf("ctl build --secret: %v\n%s", err, out)
+	}
+	for _, want := range []string{"    s3cret\n    400 0\n", "    env=s3cret\n", "    440 1000\n", "    fe=from-env\n", "    optional-skipped\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("build output lacks %q:\n%s", want, out)
+		}
+	}
+	if got := s.mustDocker("run", "--rm", "sec:1", "sh", "-c", "ls -A /run/secrets /s; grep -rl s3cret /etc /run /s /root /tmp; env | grep -c s3cret; true"); got != "/run/secrets:\n\n/s:\n0\n" {
+		t.Errorf("the image holds a secret: %q", got)
+	}
+	if h := s.mustDocker("history", "--no-trunc", "sec:1"); strings.Contains(h, "s3cret") || strings.Contains(h, "from-env") {
+		t.Errorf("the history holds a secret:\n%s", h)
+	}
+	// Another value of the secret is no cache miss (as BuildKit).
+	os.WriteFile(secFile, []byte("other"), 0o600)
+	cmd = s.ctl("build", "--secret", "id=tok,src="+secFile, "--secret", "id=fromenv,env=MY_ENV_SECRET", dir)
+	cmd.Env = append(cmd.Env, "MY_ENV_SECRET=from-env")
+	if b, err := cmd.CombinedOutput(); err != nil || strings.Count(string(b), "CACHED") != 4 {
+		t.Errorf("rebuild with another secret value: %v\n%s", err, b)
+	}
+	// The docker CLI cannot send secrets: optional mounts are skipped, a
+	// required one fails naming it, and nothing is left.
+	opt := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN --mount=type=secret,id=opt echo no-secret-ok\n"})
+	if out, errOut, code := s.dockerBuild(opt); code != 0 || !strings.Contains(out, "no-secret-ok") {
+		t.Errorf("optional secret: exit %d\n%s\n%s", code, out, errOut)
+	}
+	req := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN --mount=type=secret,id=needed,required cat /run/secrets/needed\n"})
+	if _, errOut, code := s.dockerBuild(req); code == 0 || !strings.Contains(errOut, "line 2") || !strings.Contains(errOut, "secret needed not found") {
+		t.Errorf("required secret: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := s.run("build", "--secret", "id=x,src=/nonexistent/file", dir); code == 0 || !strings.Contains(errOut, "/nonexistent/file") {
+		t.Errorf("ctl --secret of a missing file: exit %d %s", code, errOut)
+	}
+	if left := s.buildLeftovers(); len(left) > 0 {
+		t.Errorf("left %v", left)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.root, "eng", "tmp", "build")); len(ents) > 0 {
+		t.Errorf("secret files left in the builder's tmp: %v", ents)
 	}
 }

@@ -124,6 +124,9 @@ func buildParams(r *http.Request) (build.Options, bool, error) {
 	if o.RunHost, err = buildRunHost(r); err != nil {
 		return o, false, err
 	}
+	if o.Secrets, err = buildSecrets(r); err != nil {
+		return o, false, err
+	}
 	auth, err := images.DecodeRegistryConfig(r.Header.Get("X-Registry-Config"))
 	if err != nil {
 		return o, false, err

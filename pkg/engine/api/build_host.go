@@ -1,11 +1,14 @@
 package api
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strconv"
 
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/berthd/berth/pkg/engine/build"
 )
 
 // buildRunHost reads the POST /build parameters that dockerd applies to
@@ -54,4 +57,34 @@ func buildRunHost(r *http.Request) (*container.HostConfig, error) {
 		}
 	}
 	return hc, nil
+}
+
+// BuildSecretsHeader carries the secrets of RUN --mount=type=secret (ctl
+// build --secret): base64 of a JSON object id → content (base64 in JSON),
+// kept in memory. The classic /build API has no other way: BuildKit uses
+// its session, which the classic builder has not.
+const BuildSecretsHeader = "X-Berth-Build-Secrets"
+
+func buildSecrets(r *http.Request) (map[string][]byte, error) {
+	v := r.Header.Get(BuildSecretsHeader)
+	if v == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return nil, badRequest("build: %s: %v", BuildSecretsHeader, err)
+	}
+	var out map[string][]byte
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, badRequest("build: %s: %v", BuildSecretsHeader, err)
+	}
+	for id, data := range out {
+		if id == "" {
+			return nil, badRequest("build: a secret without an id")
+		}
+		if len(data) > build.MaxSecretSize {
+			return nil, badRequest("build: secret %s is larger than %d bytes", id, build.MaxSecretSize)
+		}
+	}
+	return out, nil
 }

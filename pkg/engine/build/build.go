@@ -77,6 +77,9 @@ type Options struct {
 	// resources, ulimits, extra hosts and security options of the build
 	// (nil: none). Network and mounts are the step's own.
 	RunHost *container.HostConfig
+	// Secrets are RUN --mount=type=secret's secrets by id (ctl build
+	// --secret); never stored, logged or part of a cache key.
+	Secrets map[string][]byte
 	// Auth is the registry credentials for pulls, by registry host.
 	Auth map[string]*supervisorv1.RegistryAuth
 }

@@ -29,7 +29,9 @@ func (j *job) runStep(ctx context.Context, st *stageState, c *instructions.RunCo
 	if err := c.Expand(st.applier.Expander()); err != nil {
 		return fmt.Errorf("RUN: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	mounts, mountSum, err := j.runMounts(ctx, c)
+	var sec secretMounts
+	defer sec.close()
+	mounts, mountSum, err := j.runMounts(ctx, c, &sec)
 	if err != nil {
 		return err
 	}
@@ -53,7 +55,7 @@ func (j *job) runStep(ctx context.Context, st *stageState, c *instructions.RunCo
 		Image:      st.imageID,
 		Cmd:        argv,
 		Entrypoint: []string{},
-		Env:        st.runEnv(&j.o),
+		Env:        append(st.runEnv(&j.o), sec.env...),
 		User:       st.img.Config.User,
 		WorkingDir: st.img.Config.WorkingDir,
 		Labels:     map[string]string{stepLabel: "run"},
