@@ -29,11 +29,11 @@ func (j *job) addURL(ctx context.Context, src string, rule copyRule, lw *layerWr
 	hc := &http.Client{Timeout: 10 * time.Minute}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("ADD %s: cannot download: %v: %w", src, err, errdefs.ErrUnavailable)
+		return fmt.Errorf("%s: cannot download: %v: %w", src, err, errdefs.ErrUnavailable)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("ADD %s: cannot download: %s: %w", src, resp.Status, errdefs.ErrUnavailable)
+		return fmt.Errorf("%s: cannot download: %s: %w", src, resp.Status, errdefs.ErrUnavailable)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxURLSource+1))
 	if err != nil {
