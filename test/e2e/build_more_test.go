@@ -149,3 +149,40 @@ func TestBuildSecrets(t *testing.T) {
 		t.Errorf("secret files left in the builder's tmp: %v", ents)
 	}
 }
+
+// `docker system df` shows the build cache (a record per cached step
+// image and per RUN cache mount); `docker builder prune` forgets it,
+// removes the step images nothing else needs and the cache mounts, and
+// reports the space freed; tagged images and their steps stay.
+func TestBuildCacheDiskUsage(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN head -c 300000 /dev/zero > /big\nRUN --mount=type=cache,target=/c echo x > /c/x\nLABEL a=b\n"})
+	s.mustDocker("build", "-t", "df:kept", dir)
+	// An image built, then untagged: its steps are cache only.
+	other := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN head -c 200000 /dev/zero > /other\nRUN false || true\n"})
+	s.mustDocker("build", "-t", "df:tmp", other)
+	s.mustDocker("rmi", "df:tmp")
+	df := s.mustDocker("system", "df", "--format", "{{.Type}} {{.TotalCount}}")
+	if !strings.Contains(df, "Build Cache ") || strings.Contains(df, "Build Cache 0") {
+		t.Fatalf("system df shows no build cache:\n%s", df)
+	}
+	v := s.mustDocker("system", "df", "-v")
+	if !strings.Contains(v, "exec.cachemount") || !strings.Contains(v, "regular") {
+		t.Errorf("system df -v lacks the cache records:\n%s", v)
+	}
+	out := s.mustDocker("builder", "prune", "-f")
+	if !strings.Contains(out, "berth-build-cache-") || strings.Contains(out, "Total reclaimed space: 0B") {
+		t.Errorf("builder prune:\n%s", out)
+	}
+	if df := s.mustDocker("system", "df", "--format", "{{.Type}} {{.TotalCount}}"); !strings.Contains(df, "Build Cache 0") {
+		t.Errorf("after prune:\n%s", df)
+	}
+	// The tagged image and its steps stay; a rebuild runs its steps again.
+	if got := s.mustDocker("run", "--rm", "df:kept", "wc", "-c", "/big"); got != "300000 /big\n" {
+		t.Errorf("kept image: %q", got)
+	}
+	if out := s.mustDocker("build", dir); !strings.Contains(out, "Running in") {
+		t.Errorf("a build after prune used the cache:\n%s", out)
+	}
+}

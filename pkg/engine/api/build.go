@@ -3,12 +3,10 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 
 	"github.com/distribution/reference"
@@ -159,41 +157,4 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Fail(err)
 	}
-}
-
-// buildPrune is POST /build/prune (`docker builder prune`): the cache's
-// entries are forgotten; the images they named stay until `image prune`.
-func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for _, name := range []string{"filters", "keep-storage", "reserved-space", "max-used-space", "min-free-space"} {
-		if v := q.Get(name); v != "" && v != "0" && v != "{}" {
-			writeError(w, badRequest("build prune: %s is not supported by this builder", name))
-			return
-		}
-	}
-	b, err := s.builder()
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if _, err := b.Cache.Prune(); err != nil {
-		writeError(w, fmt.Errorf("build prune: %w", err))
-		return
-	}
-	// RUN --mount=type=cache volumes not in use by a build.
-	deleted := []string{}
-	var freed int64
-	if vols := s.d.Volumes(); vols != nil {
-		for _, v := range vols.List() {
-			if !strings.HasPrefix(v.Name, build.CacheVolumePrefix) {
-				continue
-			}
-			size := vols.Size(v.Name)
-			if err := s.d.RemoveVolume(v.Name, false); err == nil {
-				deleted = append(deleted, v.Name)
-				freed += max(size, 0)
-			}
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": deleted, "SpaceReclaimed": freed})
 }
