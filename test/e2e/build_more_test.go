@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The docker build options dockerd applies to every RUN container
@@ -184,5 +186,59 @@ func TestBuildCacheDiskUsage(t *testing.T) {
 	}
 	if out := s.mustDocker("build", dir); !strings.Contains(out, "Running in") {
 		t.Errorf("a build after prune used the cache:\n%s", out)
+	}
+}
+
+// Independent stages build in parallel: two stages wait for each other
+// through a shared cache mount (each would time out alone); the stream
+// still reads as a sequential build (steps in order), the unneeded stage
+// is skipped, and a failing stage cancels the others and leaves nothing.
+func TestBuildParallelStages(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	wait := func(me, other string) string {
+		return "RUN --mount=type=cache,id=rendezvous,target=/r touch /r/" + me + " && i=0 && while [ ! -e /r/" + other + " ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done && test -e /r/" + other + " && echo " + me + " > /" + me + "\n"
+	}
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox AS a\n" + wait("a", "b") +
+		"FROM busybox AS b\n" + wait("b", "a") +
+		"FROM busybox AS unused\nRUN echo never-built\n" +
+		"FROM a\nCOPY --from=b /b /b\nRUN cat /a /b\n"})
+	out, errOut, code := s.dockerBuild("-t", "par:1", dir)
+	if code != 0 {
+		t.Fatalf("parallel stages: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(out, "never-built") || !strings.Contains(out, "a\nb\n") {
+		t.Errorf("output:\n%s", out)
+	}
+	last := 0
+	for _, line := range strings.Split(out, "\n") {
+		var n, m int
+		if _, err := fmt.Sscanf(line, "Step %d/%d", &n, &m); err == nil {
+			if n != last+1 || m != 7 {
+				t.Errorf("steps out of order at %q (last %d):\n%s", line, last, out)
+			}
+			last = n
+		}
+	}
+	if last != 7 {
+		t.Errorf("%d steps shown:\n%s", last, out)
+	}
+	// A failing stage cancels the one still running.
+	fail := writeContext(t, map[string]string{"Dockerfile": "FROM busybox AS slow\nRUN sleep 60 && echo slow-$((1+1))-done\n" +
+		"FROM busybox AS bad\nRUN exit 6\n" +
+		"FROM slow\nCOPY --from=bad /etc/passwd /x\n"})
+	out, errOut, code = s.dockerBuild(fail)
+	if code != 6 || strings.Contains(out, "slow-2-done") || !strings.Contains(errOut, "non-zero code: 6") {
+		t.Errorf("failing stage: exit %d\n%s\n%s", code, out, errOut)
+	}
+	var left []string
+	for i := 0; i < 50; i++ {
+		if left = s.buildLeftovers(); len(left) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Errorf("left %v", left)
 	}
 }

@@ -415,17 +415,8 @@ func (j *job) copyFrom(ctx context.Context, st *stageState, a copyArgs, rule cop
 		return "", fmt.Errorf("--from with a heredoc source: %w", errdefs.ErrInvalidArgument)
 	}
 	var imageID string
-	cur := -1
-	for i := range j.stages {
-		if j.built[i] == st || (j.built[i] == nil && cur < 0 && j.stages[i].Name == st.name) {
-			cur = i
-		}
-	}
-	if cur < 0 {
-		cur = len(j.stages)
-	}
-	if dep, ok := j.stageIndex(a.from, cur); ok {
-		prev := j.built[dep]
+	if dep, ok := j.stageIndex(a.from, st.index); ok {
+		prev := j.builtStage(dep)
 		if prev == nil {
 			return "", fmt.Errorf("--from=%s: stage not built: %w", a.from, errdefs.ErrInvalidArgument)
 		}
@@ -451,7 +442,7 @@ func (j *job) copyFrom(ctx context.Context, st *stageState, a copyArgs, rule cop
 	if err != nil {
 		return "", err
 	}
-	j.tmpRefs = append(j.tmpRefs, c.ID)
+	j.addTmpRef(c.ID)
 	for _, src := range a.sd.SourcePaths {
 		if strings.ContainsAny(src, "*?[") {
 			return "", fmt.Errorf("--from=%s: wildcards in %s are not supported by this builder: %w", a.from, src, errdefs.ErrInvalidArgument)
