@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -128,4 +130,45 @@ func TestBuildDockerfileFormsAndRestart(t *testing.T) {
 	if out := s.mustDocker("build", "-f", outside, dir); strings.Count(out, "Using cache") != 2 {
 		t.Errorf("the cache did not survive a restart:\n%s", out)
 	}
+}
+
+// COPY --parents keeps the sources' paths (after a /./ pivot), --exclude
+// drops what its patterns match (also with --from), ADD --checksum checks
+// a download's digest.
+func TestBuildCopyParentsExcludeChecksum(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("payload\n")) }))
+	defer srv.Close()
+	const sum = "sha256:43a07e0e7fb8e5ab6a0d0b2f1cbc6bb3e72fd3a4e4b8b8a0e57c3a2b85d6c1f0" // not payload's
+	good := "sha256:" + sha256Hex("payload\n")
+	dir := writeContext(t, map[string]string{
+		"a/b/c.txt": "c\n", "a/b/d.md": "d\n", "x/y/f.txt": "f\n", "x/y/g.log": "g\n",
+		"Dockerfile": "FROM busybox AS src\nRUN mkdir -p /s/k && echo 1 > /s/k/keep && echo 2 > /s/k/drop.tmp\n" +
+			"FROM busybox\n" +
+			"COPY --parents a/b/c.txt x/./y/ /p/\n" +
+			"COPY --exclude=**/*.md --exclude=*.log a/ x/y/ /e/\n" +
+			"COPY --from=src --exclude=*.tmp /s/k/ /f/\n" +
+			"ADD --checksum=" + good + " " + srv.URL + "/file.txt /dl.txt\n" +
+			"RUN find /p /e /f -type f | sort && cat /dl.txt\n",
+	})
+	out, errOut, code := s.dockerBuild(dir)
+	if code != 0 {
+		t.Fatalf("build: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if want := "/e/b/c.txt\n/e/f.txt\n/f/keep\n/p/a/b/c.txt\n/p/y/f.txt\n/p/y/g.log\npayload\n"; !strings.Contains(out, want) {
+		t.Errorf("files: want %q in\n%s", want, out)
+	}
+	bad := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nADD --checksum=" + sum + " " + srv.URL + "/file.txt /dl.txt\n"})
+	if _, errOut, code := s.dockerBuild(bad); code == 0 || !strings.Contains(errOut, "digest mismatch") || !strings.Contains(errOut, "line 2") {
+		t.Errorf("wrong checksum: exit %d %s", code, errOut)
+	}
+	if left := s.buildLeftovers(); len(left) > 0 {
+		t.Errorf("left %v", left)
+	}
+}
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
 }

@@ -25,8 +25,8 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
-	"github.com/moby/moby/api/types/container"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/container"
 
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine/containers"

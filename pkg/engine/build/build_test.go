@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/patternmatcher"
 )
 
 func TestCopyRuleTarget(t *testing.T) {
@@ -160,5 +162,35 @@ func TestUnpackContextIgnore(t *testing.T) {
 	}
 	if _, _, err := unpackContext(context.Background(), bytes.NewReader(data), t.TempDir(), "nosuch"); err == nil || !strings.Contains(err.Error(), "Cannot locate specified Dockerfile: nosuch") {
 		t.Errorf("a missing Dockerfile was accepted")
+	}
+}
+
+func TestParentsKeepAndExclude(t *testing.T) {
+	for src, want := range map[string]string{"a/b/c.txt": "a/b/c.txt", "x/./y/": "y", "./x/y": "x/y", "/abs/./k/f": "k/f"} {
+		if got := parentsKeep(src); got != want {
+			t.Errorf("parentsKeep(%q) = %q, want %q", src, got, want)
+		}
+	}
+	r := copyRule{dest: "/p", keep: "a/b"}
+	if got, _ := r.target("b", true, "b/c.txt"); got != "/p/a/b/c.txt" {
+		t.Errorf("--parents target: %s", got)
+	}
+	pm, err := patternmatcher.New([]string{"**/*.md", "tmp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = copyRule{dest: "/e", exclude: pm}
+	for _, tc := range []struct {
+		top   string
+		isDir bool
+		name  string
+		want  bool
+	}{
+		{"src", true, "src/x/readme.md", true}, {"src", true, "src/tmp/f", true}, {"src", true, "src/x/a.go", false},
+		{"src", true, "src", false}, {"notes.md", false, "notes.md", true}, {"a.go", false, "a.go", false},
+	} {
+		if got := r.excluded(tc.top, tc.isDir, tc.name); got != tc.want {
+			t.Errorf("excluded(%s, %s) = %v", tc.top, tc.name, got)
+		}
 	}
 }

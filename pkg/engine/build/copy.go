@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/patternmatcher"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/archive"
@@ -32,6 +33,29 @@ type copyRule struct {
 	uid, gid int
 	// mode, when set, replaces the permission bits of every entry.
 	mode *os.FileMode
+	// exclude, when set, drops the entries it matches (COPY --exclude),
+	// by their path below a directory source or a file source's name.
+	exclude *patternmatcher.PatternMatcher
+	// keep, when set (COPY --parents), is the source's path kept below
+	// dest: the entries go to dest/keep/...
+	keep string
+}
+
+// excluded tells whether --exclude drops the entry name of a source
+// whose first entry is top.
+func (r copyRule) excluded(top string, topIsDir bool, name string) bool {
+	if r.exclude == nil {
+		return false
+	}
+	rel := path.Base(top)
+	if topIsDir {
+		rel = strings.TrimPrefix(strings.TrimPrefix(name, top), "/")
+	}
+	if rel == "" {
+		return false
+	}
+	m, err := r.exclude.MatchesOrParentMatches(rel)
+	return err == nil && m
 }
 
 // layerWriter writes the rewritten entries of COPY and ADD sources as one
@@ -88,7 +112,7 @@ func (lw *layerWriter) addSource(r io.Reader, rule copyRule) (int, error) {
 			}
 		}
 		target, ok := rule.target(top, topIsDir, name)
-		if !ok {
+		if !ok || rule.excluded(top, topIsDir, name) {
 			continue
 		}
 		out := *hdr
@@ -138,6 +162,8 @@ func (r copyRule) target(top string, topIsDir bool, name string) (string, bool) 
 		return "", false
 	}
 	switch {
+	case r.keep != "":
+		return path.Join(r.dest, r.keep, rel), true
 	case topIsDir:
 		return path.Join(r.dest, rel), true
 	case r.destIsDir:
