@@ -133,8 +133,8 @@ func TestBuildDockerfileFormsAndRestart(t *testing.T) {
 }
 
 // COPY --parents keeps the sources' paths (after a /./ pivot), --exclude
-// drops what its patterns match (also with --from), ADD --checksum checks
-// a download's digest.
+// drops what its patterns match (also with --from), --chmod takes a
+// symbolic mode, ADD --checksum checks a download's digest.
 func TestBuildCopyParentsExcludeChecksum(t *testing.T) {
 	s := newStack(t)
 	s.loadBusybox()
@@ -150,13 +150,14 @@ func TestBuildCopyParentsExcludeChecksum(t *testing.T) {
 			"COPY --exclude=**/*.md --exclude=*.log a/ x/y/ /e/\n" +
 			"COPY --from=src --exclude=*.tmp /s/k/ /f/\n" +
 			"ADD --checksum=" + good + " " + srv.URL + "/file.txt /dl.txt\n" +
-			"RUN find /p /e /f -type f | sort && cat /dl.txt\n",
+			"COPY --chmod=u+x,go-r a/b/c.txt /sym.txt\n" +
+			"RUN find /p /e /f -type f | sort && cat /dl.txt && stat -c 'sym %a' /sym.txt\n",
 	})
 	out, errOut, code := s.dockerBuild(dir)
 	if code != 0 {
 		t.Fatalf("build: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if want := "/e/b/c.txt\n/e/f.txt\n/f/keep\n/p/a/b/c.txt\n/p/y/f.txt\n/p/y/g.log\npayload\n"; !strings.Contains(out, want) {
+	if want := "/e/b/c.txt\n/e/f.txt\n/f/keep\n/p/a/b/c.txt\n/p/y/f.txt\n/p/y/g.log\npayload\nsym 700\n"; !strings.Contains(out, want) {
 		t.Errorf("files: want %q in\n%s", want, out)
 	}
 	bad := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nADD --checksum=" + sum + " " + srv.URL + "/file.txt /dl.txt\n"})

@@ -194,3 +194,29 @@ func TestParentsKeepAndExclude(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSymbolic(t *testing.T) {
+	for _, tc := range []struct {
+		spec  string
+		mode  int64
+		isDir bool
+		want  int64
+	}{
+		{"u+x", 0o644, false, 0o744}, {"+x", 0o644, false, 0o755}, {"go-w", 0o666, false, 0o644},
+		{"u=rwx,go=rx", 0o600, false, 0o755}, {"a+X", 0o644, false, 0o644}, {"a+X", 0o644, true, 0o755},
+		{"u+s,o+t", 0o755, false, 0o5755}, {"o=", 0o777, false, 0o770}, {"u+r-w", 0o600, false, 0o400},
+	} {
+		f, err := parseSymbolic(tc.spec)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.spec, err)
+		}
+		if got := f(tc.mode, tc.isDir); got != tc.want {
+			t.Errorf("%s on %o: %o, want %o", tc.spec, tc.mode, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "u", "u+q", "z+x", "u+x,", "755x"} {
+		if _, err := parseSymbolic(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -33,6 +33,9 @@ type copyRule struct {
 	uid, gid int
 	// mode, when set, replaces the permission bits of every entry.
 	mode *os.FileMode
+	// symbolic, when set, changes the permission bits of every entry
+	// (--chmod=u+x...).
+	symbolic func(mode int64, isDir bool) int64
 	// exclude, when set, drops the entries it matches (COPY --exclude),
 	// by their path below a directory source or a file source's name.
 	exclude *patternmatcher.PatternMatcher
@@ -130,6 +133,8 @@ func (lw *layerWriter) addSource(r io.Reader, rule copyRule) (int, error) {
 		out.Uid, out.Gid, out.Uname, out.Gname = rule.uid, rule.gid, "", ""
 		if rule.mode != nil && out.Typeflag != tar.TypeSymlink {
 			out.Mode = out.Mode&^0o7777 | modeBits(*rule.mode)
+		} else if rule.symbolic != nil && out.Typeflag != tar.TypeSymlink {
+			out.Mode = out.Mode&^0o7777 | rule.symbolic(out.Mode&0o7777, out.Typeflag == tar.TypeDir)
 		}
 		out.PAXRecords = nil
 		out.Format = tar.FormatPAX
@@ -173,7 +178,8 @@ func (r copyRule) target(top string, topIsDir bool, name string) (string, bool) 
 	}
 }
 
-// parseChmod reads COPY --chmod: octal only, as the classic builder.
+// parseChmod reads an octal COPY --chmod (see parseSymbolic for the
+// other form).
 func parseChmod(s string) (*os.FileMode, error) {
 	if s == "" {
 		return nil, nil
@@ -220,6 +226,8 @@ func (lw *layerWriter) addFile(name string, data []byte, rule copyRule) error {
 	mode := int64(0o644)
 	if rule.mode != nil {
 		mode = modeBits(*rule.mode)
+	} else if rule.symbolic != nil {
+		mode = rule.symbolic(mode, false)
 	}
 	hdr := &tar.Header{Name: strings.TrimPrefix(p, "/"), Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(data)),
 		Uid: rule.uid, Gid: rule.gid, ModTime: time.Now().Truncate(time.Second), Format: tar.FormatPAX}

@@ -255,8 +255,11 @@ func (j *job) copyFiles(ctx context.Context, st *stageState, a copyArgs) error {
 		name = "ADD"
 	}
 	mode, err := parseChmod(a.chmod)
+	var symbolic func(int64, bool) int64
 	if err != nil {
-		return err
+		if symbolic, err = parseSymbolic(a.chmod); err != nil {
+			return err
+		}
 	}
 	uid, gid, err := j.chown(ctx, st, a.chown)
 	if err != nil {
@@ -278,7 +281,7 @@ func (j *job) copyFiles(ctx context.Context, st *stageState, a copyArgs) error {
 	if dest == "/" {
 		destIsDir = true
 	}
-	rule := copyRule{dest: dest, destIsDir: destIsDir, uid: uid, gid: gid, mode: mode}
+	rule := copyRule{dest: dest, destIsDir: destIsDir, uid: uid, gid: gid, mode: mode, symbolic: symbolic}
 	if len(a.exclude) > 0 {
 		pm, err := patternmatcher.New(a.exclude)
 		if err != nil {

@@ -69,10 +69,11 @@ func (j *job) addURL(ctx context.Context, src, checksum string, rule copyRule, l
 		}
 	}
 	if rule.mode == nil {
-		m := rule
 		perm := urlMode
-		m.mode = &perm
-		rule = m
+		if rule.symbolic != nil {
+			perm = os.FileMode(rule.symbolic(int64(urlMode), false) & 0o777)
+		}
+		rule.mode, rule.symbolic = &perm, nil
 	}
 	return lw.addFile(name, data, rule)
 }
