@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -105,6 +106,12 @@ type Manager struct {
 	containers map[string]*Sandbox    // by container ID
 	resolvers  map[string]io.Closer   // embedded DNS servers, by container ID
 	held       map[string][]io.Closer // sockets holding published host ports
+	sp         *spans                 // the steps of the attach under way, for the debug log
+	// applied is the state the table was last given by this engined (nil:
+	// none yet, or the last apply failed): an unchanged state is not
+	// applied again. A table changed behind engined's back (nft flush
+	// ruleset) is rewritten at its next start or at the next change.
+	applied *nft.State
 }
 
 func (m *Manager) dir(parts ...string) string {
@@ -134,7 +141,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Plumbing = Host{}
 	}
 	m := &Manager{cfg: cfg, log: cfg.Log, plumb: cfg.Plumbing, networks: map[string]*Network{}, containers: map[string]*Sandbox{}, resolvers: map[string]io.Closer{}, held: map[string][]io.Closer{}}
-	for _, d := range []string{m.dir("networks"), m.dir("containers"), m.NetNSDir()} {
+	for _, d := range []string{m.dir("networks"), m.dir("containers"), m.NetNSDir(), filepath.Dir(m.livePath(""))} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("network: %w", err)
 		}
@@ -146,7 +153,7 @@ func New(cfg Config) (*Manager, error) {
 	if err := loadAll(m.dir("networks"), func(n *Network) { m.networks[n.ID] = n }); err != nil {
 		return nil, err
 	}
-	if err := loadAll(m.dir("containers"), func(s *Sandbox) { m.containers[s.ID] = s }); err != nil {
+	if err := loadAll(m.dir("containers"), func(s *Sandbox) { m.loadLive(s); m.containers[s.ID] = s }); err != nil {
 		return nil, err
 	}
 	if err := m.predefined(); err != nil {
@@ -528,7 +535,37 @@ func (m *Manager) applyLocked() error {
 			}
 		}
 	}
-	return m.plumb.ApplyRules(m.cfg.Table, st)
+	sortState(&st)
+	if m.applied != nil && reflect.DeepEqual(*m.applied, st) {
+		// Unchanged (a container without published ports came or went):
+		// a table swap costs a few ms of the start path for nothing.
+		return nil
+	}
+	m.applied = nil
+	if err := m.plumb.ApplyRules(m.cfg.Table, st); err != nil {
+		return err
+	}
+	m.applied = &st
+	return nil
+}
+
+// sortState orders a state built from maps, so that two builds of the same
+// state compare equal.
+func sortState(st *nft.State) {
+	sort.Slice(st.Networks, func(i, j int) bool { return st.Networks[i].Bridge < st.Networks[j].Bridge })
+	sort.Slice(st.Ports, func(i, j int) bool {
+		a, b := st.Ports[i], st.Ports[j]
+		if a.Proto != b.Proto {
+			return a.Proto < b.Proto
+		}
+		if a.HostPort != b.HostPort {
+			return a.HostPort < b.HostPort
+		}
+		if c := a.HostIP.Compare(b.HostIP); c != 0 {
+			return c < 0
+		}
+		return a.ContainerIP.Less(b.ContainerIP)
+	})
 }
 
 // hostName is the host end of a container's veth pair on a network:

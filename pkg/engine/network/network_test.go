@@ -20,10 +20,11 @@ import (
 
 // fakeHost records what the manager asks of the host.
 type fakeHost struct {
-	links map[string]bool
-	netns map[string]bool
-	state nft.State
-	busy  map[uint16]bool // host ports some other process listens on
+	links   map[string]bool
+	netns   map[string]bool
+	state   nft.State
+	applies int
+	busy    map[uint16]bool // host ports some other process listens on
 }
 
 func newFake() *fakeHost {
@@ -51,7 +52,7 @@ func (f *fakeHost) ListNetNS(string) ([]string, error) {
 	}
 	return out, nil
 }
-func (f *fakeHost) ApplyRules(_ string, s nft.State) error { f.state = s; return nil }
+func (f *fakeHost) ApplyRules(_ string, s nft.State) error { f.state = s; f.applies++; return nil }
 func (f *fakeHost) Routes() ([]netip.Prefix, error) {
 	return []netip.Prefix{netip.MustParsePrefix("172.17.0.0/16")}, nil
 }
