@@ -55,6 +55,9 @@ type Config struct {
 	Table    string // the nftables table (berth)
 	Log      *slog.Logger
 	Plumbing Plumbing // nil: Host
+	// Spares: make each container's namespace and first veth pair ahead
+	// of its start, in the background (spare.go).
+	Spares bool
 }
 
 // Network is a network's record.
@@ -112,6 +115,13 @@ type Manager struct {
 	// applied again. A table changed behind engined's back (nft flush
 	// ruleset) is rewritten at its next start or at the next change.
 	applied *nft.State
+
+	// The spare namespace and pair (spare.go).
+	spares      chan spare
+	spareMu     sync.Mutex
+	spareBusy   bool
+	spareClosed bool
+	spareWG     sync.WaitGroup
 }
 
 func (m *Manager) dir(parts ...string) string {
@@ -140,7 +150,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Plumbing == nil {
 		cfg.Plumbing = Host{}
 	}
-	m := &Manager{cfg: cfg, log: cfg.Log, plumb: cfg.Plumbing, networks: map[string]*Network{}, containers: map[string]*Sandbox{}, resolvers: map[string]io.Closer{}, held: map[string][]io.Closer{}}
+	m := &Manager{cfg: cfg, log: cfg.Log, plumb: cfg.Plumbing, networks: map[string]*Network{}, containers: map[string]*Sandbox{}, resolvers: map[string]io.Closer{}, held: map[string][]io.Closer{}, spares: make(chan spare, 1)}
 	for _, d := range []string{m.dir("networks"), m.dir("containers"), m.NetNSDir(), filepath.Dir(m.livePath(""))} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("network: %w", err)

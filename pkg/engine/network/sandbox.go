@@ -229,18 +229,21 @@ func (m *Manager) Attach(id string) error {
 		return err
 	}
 	m.log.Debug("network attached", append([]any{"id", s.ID, "took", time.Since(start)}, m.sp.attrs...)...)
+	m.refillSpare()
 	return nil
 }
 
 func (m *Manager) attachLocked(s *Sandbox) error {
-	if err := m.plumb.CreateNetNS(m.NetNSPath(s.ID)); err != nil {
+	spareHost, err := m.netnsLocked(m.NetNSPath(s.ID))
+	if err != nil {
 		return err
 	}
 	m.sp.mark("netns")
 	for _, ep := range s.Endpoints {
-		if err := m.attachEndpointLocked(s, ep); err != nil {
+		if err := m.attachEndpointLocked(s, ep, spareHost); err != nil {
 			return err
 		}
+		spareHost = ""
 	}
 	s.Running = true
 	if err := m.startResolverLocked(s); err != nil {
@@ -273,14 +276,15 @@ func (m *Manager) attachLocked(s *Sandbox) error {
 		return err
 	}
 	m.sp.mark("record")
-	err := m.applyLocked()
+	err = m.applyLocked()
 	m.sp.mark("nft")
 	return err
 }
 
 // attachEndpointLocked gives ep an address and its veth pair in the
-// container's namespace.
-func (m *Manager) attachEndpointLocked(s *Sandbox, ep *Endpoint) error {
+// container's namespace. spareHost, when not empty, is the host end of a pair made ahead whose
+// other end is eth0 in the namespace.
+func (m *Manager) attachEndpointLocked(s *Sandbox, ep *Endpoint, spareHost string) error {
 	n := m.networks[ep.NetworkID]
 	if n == nil {
 		return &errorMsg{msg: fmt.Sprintf("network %s not found", ep.Network), class: errdefs.ErrNotFound}
@@ -332,6 +336,9 @@ func (m *Manager) attachEndpointLocked(s *Sandbox, ep *Endpoint) error {
 	}
 	be := bridge.Endpoint{Bridge: n.Bridge, HostName: hostName(s.ID, n.ID), IfName: ifName, NetNS: m.NetNSPath(s.ID),
 		Addr: addr, Bits: n.Subnet.Bits(), Addr6: addr6, Bits6: n.Subnet6.Bits(), MAC: hw, MTU: n.MTU}
+	if ifName == spareIf {
+		be.Spare = spareHost
+	}
 	if defaultRoute {
 		be.Gateway = n.Gateway
 		if addr6.IsValid() {
@@ -493,6 +500,7 @@ func (m *Manager) Reconcile(exists, running func(id string) bool) error {
 	if n > 0 {
 		m.log.Info("released stale address leases", "count", n)
 	}
+	m.refillSpare()
 	return m.applyLocked()
 }
 
@@ -521,7 +529,7 @@ func (m *Manager) Connect(netRef, id string, es *network.EndpointSettings) error
 	}
 	s.Endpoints = append(s.Endpoints, ep)
 	if s.Running {
-		if err := m.attachEndpointLocked(s, ep); err != nil {
+		if err := m.attachEndpointLocked(s, ep, ""); err != nil {
 			s.Endpoints = s.Endpoints[:len(s.Endpoints)-1]
 			return err
 		}
