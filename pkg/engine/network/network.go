@@ -116,6 +116,9 @@ type Manager struct {
 	// ruleset) is rewritten at its next start or at the next change.
 	applied *nft.State
 
+	// bridgesUp are the bridges this engined has made or checked.
+	bridgesUp map[string]bool
+
 	// The spare namespace and pair (spare.go).
 	spares      chan spare
 	spareMu     sync.Mutex
@@ -150,7 +153,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Plumbing == nil {
 		cfg.Plumbing = Host{}
 	}
-	m := &Manager{cfg: cfg, log: cfg.Log, plumb: cfg.Plumbing, networks: map[string]*Network{}, containers: map[string]*Sandbox{}, resolvers: map[string]io.Closer{}, held: map[string][]io.Closer{}, spares: make(chan spare, 1)}
+	m := &Manager{cfg: cfg, log: cfg.Log, plumb: cfg.Plumbing, networks: map[string]*Network{}, containers: map[string]*Sandbox{}, resolvers: map[string]io.Closer{}, held: map[string][]io.Closer{}, spares: make(chan spare, 1), bridgesUp: map[string]bool{}}
 	for _, d := range []string{m.dir("networks"), m.dir("containers"), m.NetNSDir(), filepath.Dir(m.livePath(""))} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("network: %w", err)
@@ -174,7 +177,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	for _, n := range m.networks {
 		if n.Driver == "bridge" {
-			if err := m.plumb.EnsureBridge(n.bridge()); err != nil {
+			if err := m.ensureBridgeLocked(n); err != nil {
 				return nil, err
 			}
 		}
@@ -432,11 +435,12 @@ func (m *Manager) Create(o CreateOptions) (Network, error) {
 	if m.plumb.LinkExists(n.Bridge) {
 		return Network{}, &errorMsg{msg: fmt.Sprintf("the host already has a link named %s", n.Bridge), class: errdefs.ErrConflict}
 	}
-	if err := m.plumb.EnsureBridge(n.bridge()); err != nil {
+	if err := m.ensureBridgeLocked(n); err != nil {
 		m.plumb.DeleteLink(n.Bridge)
 		return Network{}, err
 	}
 	if err := m.saveNetwork(n); err != nil {
+		delete(m.bridgesUp, n.Bridge)
 		m.plumb.DeleteLink(n.Bridge)
 		return Network{}, err
 	}
@@ -477,7 +481,21 @@ func (m *Manager) Remove(ref string) error {
 	return m.removeNetworkLocked(n)
 }
 
+// ensureBridgeLocked makes n's bridge, once per engined unless it goes:
+// its checks cost ~1 ms of each attach otherwise.
+func (m *Manager) ensureBridgeLocked(n *Network) error {
+	if m.bridgesUp[n.Bridge] {
+		return nil
+	}
+	if err := m.plumb.EnsureBridge(n.bridge()); err != nil {
+		return err
+	}
+	m.bridgesUp[n.Bridge] = true
+	return nil
+}
+
 func (m *Manager) removeNetworkLocked(n *Network) error {
+	delete(m.bridgesUp, n.Bridge)
 	if err := m.plumb.DeleteLink(n.Bridge); err != nil {
 		return err
 	}

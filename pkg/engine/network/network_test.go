@@ -2,6 +2,7 @@ package network
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"sort"
@@ -58,6 +59,9 @@ func (f *fakeHost) AddEndpoint(e bridge.Endpoint) error {
 	defer f.mu.Unlock()
 	if !f.netns[e.NetNS] {
 		return errors.New("no netns " + e.NetNS)
+	}
+	if !f.links[e.Bridge] {
+		return fmt.Errorf("bridge %s: %w", e.Bridge, bridge.ErrNoBridge)
 	}
 	if e.Spare != "" {
 		if !f.links[e.Spare] {

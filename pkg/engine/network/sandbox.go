@@ -289,7 +289,7 @@ func (m *Manager) attachEndpointLocked(s *Sandbox, ep *Endpoint, spareHost strin
 	if n == nil {
 		return &errorMsg{msg: fmt.Sprintf("network %s not found", ep.Network), class: errdefs.ErrNotFound}
 	}
-	if err := m.plumb.EnsureBridge(n.bridge()); err != nil {
+	if err := m.ensureBridgeLocked(n); err != nil {
 		return err
 	}
 	m.sp.mark("bridge")
@@ -345,7 +345,15 @@ func (m *Manager) attachEndpointLocked(s *Sandbox, ep *Endpoint, spareHost strin
 			be.Gateway6 = n.Gateway6
 		}
 	}
-	if err := m.plumb.AddEndpoint(be); err != nil {
+	err = m.plumb.AddEndpoint(be)
+	if errors.Is(err, bridge.ErrNoBridge) {
+		// Deleted behind engined's back since it was last made: again.
+		delete(m.bridgesUp, n.Bridge)
+		if err = m.ensureBridgeLocked(n); err == nil {
+			err = m.plumb.AddEndpoint(be)
+		}
+	}
+	if err != nil {
 		_ = m.ipam.Release(n.ID, s.ID)
 		_ = m.ipam.Release(ipam.V6(n.ID), s.ID)
 		return err

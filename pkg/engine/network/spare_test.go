@@ -56,3 +56,16 @@ func TestSpareNamespaceAndPair(t *testing.T) {
 		t.Fatalf("after Close: %v", got)
 	}
 }
+
+// A bridge deleted behind engined's back is made again at the next attach.
+func TestBridgeMadeAgain(t *testing.T) {
+	f := newFake()
+	m := newManager(t, f, t.TempDir())
+	f.DeleteLink("bt0")
+	if err := run(t, m, "c1", &container.HostConfig{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !f.LinkExists("bt0") {
+		t.Fatal("the bridge was not made again")
+	}
+}

@@ -146,6 +146,10 @@ func Exists(name string) bool {
 	return err == nil
 }
 
+// ErrNoBridge: the endpoint's bridge is not there (AddEndpoint makes
+// nothing then).
+var ErrNoBridge = errors.New("no such bridge")
+
 // Endpoint is one container interface on a bridge.
 type Endpoint struct {
 	Bridge   string
@@ -174,6 +178,10 @@ type Endpoint struct {
 func AddEndpoint(e Endpoint) (err error) {
 	br, err := netlink.LinkByName(e.Bridge)
 	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			err = ErrNoBridge
+		}
 		return fmt.Errorf("endpoint: bridge %s: %w", e.Bridge, err)
 	}
 	ns, err := netns.GetFromPath(e.NetNS)
