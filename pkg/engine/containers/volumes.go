@@ -124,6 +124,11 @@ func ociMount(mp *volume.MountPoint) specs.Mount {
 	}
 	if !mp.RW {
 		opts = append(opts, "ro")
+		// Read-only with every submount too, as dockerd asks the runtime
+		// (API >= 1.44), unless bind-recursive=writable.
+		if !mp.ReadOnlyNonRecursive && !mp.NonRecursive {
+			opts = append(opts, "rro")
+		}
 	}
 	prop := string(mp.Propagation)
 	if prop == "" {

@@ -29,6 +29,16 @@ type MountPoint struct {
 	Subpath string `json:",omitempty"`
 	// NonRecursive bind (bind-recursive=disabled).
 	NonRecursive bool `json:",omitempty"`
+	// A read-only bind or volume is read-only with its submounts too
+	// (dockerd's default since API 1.44) unless ReadOnlyNonRecursive
+	// (bind-recursive=writable, -v :ro-non-recursive);
+	// ReadOnlyForceRecursive (bind-recursive=readonly, :rro) asks for it
+	// explicitly.
+	ReadOnlyNonRecursive   bool `json:",omitempty"`
+	ReadOnlyForceRecursive bool `json:",omitempty"`
+	// TmpfsOption marks a mount of HostConfig.Tmpfs (--tmpfs): mounted,
+	// but not one of inspect's Mounts, as in dockerd.
+	TmpfsOption bool `json:",omitempty"`
 	// TmpfsData are the tmpfs mount data (size, mode, ...).
 	TmpfsData []string `json:",omitempty"`
 	// Volume creation settings (--mount volume-driver/volume-opt/volume-label).
@@ -38,6 +48,10 @@ type MountPoint struct {
 	// --mount does not).
 	CreateSource bool `json:"-"`
 }
+
+// Listed tells whether the mount is one of inspect's (and the container
+// list's) Mounts: all but --tmpfs ones, as dockerd shows them.
+func (mp *MountPoint) Listed() bool { return !mp.TmpfsOption }
 
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, errdefs.ErrInvalidArgument)...)
@@ -83,6 +97,13 @@ func ParseBind(spec string) (*MountPoint, error) {
 		case m == "":
 		case m == "ro":
 			mp.RW = false
+		case m == "ro-non-recursive" || m == "ro-force-recursive" || m == "rro":
+			if mp.Type != mount.TypeBind {
+				return nil, invalidf("mount mode %q requires a bind mount: invalid volume specification: '%s'", mode, spec)
+			}
+			mp.RW = false
+			mp.ReadOnlyNonRecursive = m == "ro-non-recursive"
+			mp.ReadOnlyForceRecursive = m != "ro-non-recursive"
 		case m == "rw":
 			mp.RW = true
 		case m == "z" || m == "Z":
@@ -103,6 +124,11 @@ func ParseBind(spec string) (*MountPoint, error) {
 		default:
 			return nil, invalidf("invalid mode: %s", mode)
 		}
+	}
+	if mp.Type == mount.TypeVolume && mp.Mode == "" {
+		// dockerd marks a local volume's mount "z" (its SELinux label
+		// mode) when no mode is given; inspect shows it.
+		mp.Mode = "z"
 	}
 	return mp, nil
 }
@@ -166,7 +192,14 @@ func ParseMount(m mount.Mount) (*MountPoint, error) {
 				if !m.ReadOnly {
 					return nil, bad("must set ReadOnly when ReadOnlyNonRecursive or ReadOnlyForceRecursive is set")
 				}
+				if b.ReadOnlyNonRecursive && b.ReadOnlyForceRecursive {
+					return nil, bad("cannot set both ReadOnlyNonRecursive and ReadOnlyForceRecursive")
+				}
+				if b.NonRecursive && b.ReadOnlyForceRecursive {
+					return nil, bad("cannot set both NonRecursive and ReadOnlyForceRecursive")
+				}
 			}
+			mp.ReadOnlyNonRecursive, mp.ReadOnlyForceRecursive = b.ReadOnlyNonRecursive, b.ReadOnlyForceRecursive
 		}
 		if !mp.CreateSource {
 			if _, err := os.Stat(mp.Source); err != nil {
@@ -181,7 +214,11 @@ func ParseMount(m mount.Mount) (*MountPoint, error) {
 			return nil, bad("field TmpfsOptions must not be specified")
 		}
 		mp.Name, mp.Driver, mp.CopyData = m.Source, LocalDriver, true
+		mp.Mode = "z" // as -v: dockerd's label mode of a local volume
 		if mp.Name == "" {
+			if m.ReadOnly {
+				return nil, bad("must not set ReadOnly mode when using anonymous volumes")
+			}
 			mp.Anonymous = true
 		}
 		if o := m.VolumeOptions; o != nil {
@@ -270,7 +307,7 @@ func ParseTmpfs(dst, opts string) (*MountPoint, error) {
 			data = append(data, "no"+d)
 		}
 	}
-	mp := &MountPoint{MountPoint: container.MountPoint{Type: mount.TypeTmpfs, Destination: dst, RW: true}, TmpfsData: data}
+	mp := &MountPoint{MountPoint: container.MountPoint{Type: mount.TypeTmpfs, Destination: dst, RW: true}, TmpfsData: data, TmpfsOption: true}
 	for _, o := range data {
 		if o == "ro" {
 			mp.RW = false
@@ -345,6 +382,7 @@ func Plan(cfg *container.Config, hc *container.HostConfig, imageVolumes map[stri
 			c := *p
 			c.Anonymous = false // it belongs to the other container
 			c.CopyData = false
+			c.Mode = "" // dockerd copies the mount without its mode
 			if mode == "ro" {
 				c.RW = false
 			} else if mode == "rw" {

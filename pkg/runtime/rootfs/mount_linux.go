@@ -119,6 +119,9 @@ func ParseMountOptions(opts []string) (flags uintptr, prop []uintptr, data strin
 			prop = append(prop, p)
 			continue
 		}
+		if _, ok := recursiveAttrs[o]; ok {
+			continue // applied after the mount (setRecursive)
+		}
 		d = append(d, o)
 	}
 	return flags, prop, strings.Join(d, ",")
@@ -290,6 +293,9 @@ func mountOne(m specs.Mount, o Options) error {
 		if err := o.mount(m.Source, dest, m.Type, flags, data); err != nil {
 			return &os.PathError{Op: "mount " + m.Type, Path: m.Destination, Err: err}
 		}
+	}
+	if err := o.setRecursive(dest, m.Options); err != nil {
+		return err
 	}
 	for _, p := range prop {
 		if err := o.mount("", dest, "", p, ""); err != nil {

@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// mountHost runs mount(8) on the host for a test and unmounts at cleanup.
+func mountHost(t *testing.T, target string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("mount", append(args, target)...).CombinedOutput(); err != nil {
+		t.Fatalf("mount %v %s: %v %s", args, target, err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", target).Run() })
+}
+
+// inspect's Mounts are dockerd's, key for key: "z" as the mode of a local
+// volume given without one, binds rprivate unless told, --mount tmpfs
+// listed and --tmpfs not, the anonymous volume's random name and its
+// _data, --volumes-from copies without their mode; docker ps shows the
+// same mounts.
+func TestMountsInspectAsDockerd(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	host := filepath.Join(s.root, "hostdir")
+	os.MkdirAll(host, 0o755)
+	// A slave bind needs a shared (or slave) source mount.
+	mountHost(t, host, "--bind", host)
+	mountHost(t, host, "--make-shared")
+	s.mustDocker("create", "--name", "insp",
+		"-v", "named:/n", "-v", "named2:/n2:ro", "-v", "/anon",
+		"-v", host+":/b", "-v", host+":/bro:ro,rslave",
+		"--mount", "type=volume,src=mv,dst=/mv",
+		"--mount", "type=bind,src="+host+",dst=/mb,readonly",
+		"--mount", "type=tmpfs,dst=/mt",
+		"--tmpfs", "/tt",
+		"busybox", "true")
+	type mp struct {
+		Type, Name, Source, Destination, Driver, Mode string
+		RW                                            bool
+		Propagation                                   string
+	}
+	got := func(ref string) []mp {
+		t.Helper()
+		var raw []map[string]any
+		if err := json.Unmarshal([]byte(s.mustDocker("inspect", "-f", "{{json .Mounts}}", ref)), &raw); err != nil {
+			t.Fatal(err)
+		}
+		var out []mp
+		for _, r := range raw {
+			b, _ := json.Marshal(r)
+			var m mp
+			json.Unmarshal(b, &m)
+			// Exactly dockerd's keys: Name and Driver only on volumes.
+			keys := []string{}
+			for k := range r {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			want := "Destination,Mode,Propagation,RW,Source,Type"
+			if m.Type == "volume" {
+				want = "Destination,Driver,Mode,Name,Propagation,RW,Source,Type"
+			}
+			if strings.Join(keys, ",") != want {
+				t.Errorf("%s: keys %v, want %s", m.Destination, keys, want)
+			}
+			out = append(out, m)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Destination < out[j].Destination })
+		return out
+	}
+	mounts := got("insp")
+	vols := filepath.Join(s.root, "eng", "volumes")
+	anon := ""
+	for _, m := range mounts {
+		if m.Destination == "/anon" {
+			anon = m.Name
+		}
+	}
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(anon) {
+		t.Fatalf("anonymous volume's name %q", anon)
+	}
+	want := []mp{
+		{"volume", anon, filepath.Join(vols, anon, "_data"), "/anon", "local", "", true, ""},
+		{"bind", "", host, "/b", "", "", true, "rprivate"},
+		{"bind", "", host, "/bro", "", "ro,rslave", false, "rslave"},
+		{"bind", "", host, "/mb", "", "", false, "rprivate"},
+		{"tmpfs", "", "", "/mt", "", "", true, ""},
+		{"volume", "mv", filepath.Join(vols, "mv", "_data"), "/mv", "local", "z", true, ""},
+		{"volume", "named", filepath.Join(vols, "named", "_data"), "/n", "local", "z", true, ""},
+		{"volume", "named2", filepath.Join(vols, "named2", "_data"), "/n2", "local", "ro", false, ""},
+	}
+	if !reflect.DeepEqual(mounts, want) {
+		t.Errorf("inspect Mounts:\n got %+v\nwant %+v", mounts, want)
+	}
+
+	// --volumes-from :ro: the binds and volumes (not the tmpfs), read-only,
+	// without their modes.
+	s.mustDocker("create", "--name", "from", "--volumes-from", "insp:ro", "busybox", "true")
+	var fromWant []mp
+	for _, m := range want {
+		if m.Type == "tmpfs" {
+			continue
+		}
+		m.Mode, m.RW = "", false
+		fromWant = append(fromWant, m)
+	}
+	if from := got("from"); !reflect.DeepEqual(from, fromWant) {
+		t.Errorf("--volumes-from insp:ro Mounts:\n got %+v\nwant %+v", from, fromWant)
+	}
+	// docker ps: the mounts' names (volumes) or sources (binds), the
+	// tmpfs of --tmpfs not among them.
+	ps := s.mustDocker("ps", "-a", "--filter", "name=insp", "--no-trunc", "--format", "{{.Mounts}}")
+	for _, w := range []string{"named", "named2", "mv", host} {
+		if !strings.Contains(ps, w) {
+			t.Errorf("docker ps Mounts %q lacks %s", ps, w)
+		}
+	}
+	if out := s.mustDocker("ps", "-a", "-q", "--filter", "volume=/tt"); out != "" {
+		t.Errorf("the --tmpfs mount matched the volume filter: %q", out)
+	}
+	if out := s.mustDocker("ps", "-a", "-q", "--filter", "volume=/mt"); len(strings.Fields(out)) != 1 {
+		t.Errorf("the --mount tmpfs did not match the volume filter: %q", out)
+	}
+}
+
+// Read-only binds are read-only with their submounts (dockerd's default,
+// -v :ro and --mount readonly), unless bind-recursive=writable;
+// bind-recursive=disabled leaves submounts out; a rslave bind receives the
+// host's later mounts and a private one does not; a rshared bind of a
+// shared source propagates the container's mounts back to the host, and
+// one of a private source is refused with dockerd's error. --read-only
+// leaves volumes, binds and tmpfs writable.
+func TestMountsRecursiveAndPropagation(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	h := filepath.Join(s.root, "h")
+	os.MkdirAll(filepath.Join(h, "sub"), 0o755)
+	mountHost(t, filepath.Join(h, "sub"), "-t", "tmpfs", "tmpfs")
+	os.WriteFile(filepath.Join(h, "sub", "f"), []byte("sub\n"), 0o644)
+	probe := "touch /h/top 2>/dev/null && echo top-rw || echo top-ro; touch /h/sub/x 2>/dev/null && echo sub-rw || echo sub-ro; cat /h/sub/f 2>/dev/null || echo no-submount"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-v", h + ":/h:ro"}, "top-ro\nsub-ro\nsub\n"},
+		{[]string{"-v", h + ":/h:ro-non-recursive"}, "top-ro\nsub-rw\nsub\n"},
+		{[]string{"--mount", "type=bind,src=" + h + ",dst=/h,readonly"}, "top-ro\nsub-ro\nsub\n"},
+		{[]string{"--mount", "type=bind,src=" + h + ",dst=/h,readonly,bind-recursive=readonly,bind-propagation=rprivate"}, "top-ro\nsub-ro\nsub\n"},
+		{[]string{"--mount", "type=bind,src=" + h + ",dst=/h,readonly,bind-recursive=writable"}, "top-ro\nsub-rw\nsub\n"},
+		{[]string{"--mount", "type=bind,src=" + h + ",dst=/h,bind-recursive=disabled"}, "top-rw\nsub-rw\nno-submount\n"},
+		{[]string{"--mount", "type=bind,src=" + h + ",dst=/h"}, "top-rw\nsub-rw\nsub\n"},
+	} {
+		args := append(append([]string{"run", "--rm"}, c.args...), "busybox", "sh", "-c", probe)
+		if out := s.mustDocker(args...); out != c.want {
+			t.Errorf("%v: %q, want %q", c.args, out, c.want)
+		}
+		os.Remove(filepath.Join(h, "top"))
+		os.Remove(filepath.Join(h, "sub", "x"))
+	}
+
+	// Propagation. p is a shared mount on the host; q a private one.
+	p := filepath.Join(s.root, "p")
+	q := filepath.Join(s.root, "q")
+	os.MkdirAll(filepath.Join(p, "late"), 0o755)
+	os.MkdirAll(filepath.Join(p, "fromctr"), 0o755)
+	os.MkdirAll(q, 0o755)
+	mountHost(t, p, "--bind", p)
+	mountHost(t, p, "--make-shared")
+	mountHost(t, q, "--bind", q)
+	mountHost(t, q, "--make-private")
+	s.mustDocker("run", "-d", "--name", "slave", "-v", p+":/p:rslave", "busybox", "sleep", "1000")
+	s.mustDocker("run", "-d", "--name", "private", "-v", p+":/p", "busybox", "sleep", "1000")
+	mountHost(t, filepath.Join(p, "late"), "-t", "tmpfs", "tmpfs")
+	os.WriteFile(filepath.Join(p, "late", "f"), []byte("late\n"), 0o644)
+	if out, errOut, _ := s.docker("exec", "slave", "cat", "/p/late/f"); out != "late\n" {
+		t.Errorf("rslave bind did not receive the host's mount: %q %s", out, errOut)
+	}
+	if out, _, code := s.docker("exec", "private", "cat", "/p/late/f"); code == 0 {
+		t.Errorf("rprivate bind received the host's mount: %q", out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", filepath.Join(p, "fromctr")).Run() })
+	if out := s.mustDocker("run", "--rm", "--privileged", "-v", p+":/p:rshared", "busybox", "sh", "-c",
+		"mount -t tmpfs tmpfs /p/fromctr && echo back > /p/fromctr/f && echo ok"); out != "ok\n" {
+		t.Errorf("rshared run: %q", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(p, "fromctr", "f")); string(b) != "back\n" {
+		t.Errorf("the container's mount did not propagate back through rshared: %q %v", b, err)
+	}
+	for _, mode := range []string{"rshared", "rslave"} {
+		_, errOut, code := s.docker("run", "--rm", "-v", q+":/q:"+mode, "busybox", "true")
+		if code == 0 || !strings.Contains(errOut, "path "+q+" is mounted on "+q+" but it is not a shared") {
+			t.Errorf("%s bind of a private mount: exit %d %q", mode, code, errOut)
+		}
+	}
+
+	// --read-only: the rootfs refuses, a named volume, a bind and tmpfs take writes.
+	out := s.mustDocker("run", "--rm", "--read-only", "-v", "rovol:/v", "-v", h+":/h", "--tmpfs", "/t",
+		"--mount", "type=tmpfs,dst=/mt", "busybox", "sh", "-c",
+		"touch /rootfs 2>/dev/null && echo root-rw || echo root-ro; for d in /v /h /t /mt; do touch $d/w && echo $d-rw; done")
+	if out != "root-ro\n/v-rw\n/h-rw\n/t-rw\n/mt-rw\n" {
+		t.Errorf("--read-only with volumes and tmpfs: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(s.root, "eng", "volumes", "rovol", "_data", "w")); err != nil {
+		t.Errorf("the write to the volume of a --read-only container: %v", err)
+	}
+}
