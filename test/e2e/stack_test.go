@@ -69,6 +69,8 @@ type stack struct {
 	bridge, table string
 	// engineArgs are added to engined's command line.
 	engineArgs []string
+	// engineEnv is added to engined's environment (BERTH_FAILPOINT=...).
+	engineEnv []string
 }
 
 func newStack(t *testing.T) *stack { t.Helper(); return newStackArgs(t) }
@@ -134,6 +136,9 @@ func (s *stack) startEngine() {
 		"--default-bridge", s.bridge, "--nft-table", s.table,
 		"--log-level", "debug")
 	cmd.Args = append(cmd.Args, s.engineArgs...)
+	if len(s.engineEnv) > 0 {
+		cmd.Env = append(os.Environ(), s.engineEnv...)
+	}
 	s.engine = s.daemon(cmd, "engined", s.engSock)
 }
 

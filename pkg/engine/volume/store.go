@@ -19,10 +19,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 )
 
 // LocalDriver is the only driver.
@@ -39,9 +41,11 @@ type Volume struct {
 	// Anonymous volumes are made for `-v /path` and an image's VOLUME and
 	// go with `rm -v` / `run --rm`.
 	Anonymous bool
-	// CopiedUp records that the image content was copied in (once, on the
-	// first use of the empty volume).
-	CopiedUp bool
+	// CopyingUp is recorded before the image content is copied into the
+	// empty volume and cleared after: a copy-up cut short by a crash is
+	// found at the next start, its partial content removed and the copy
+	// made again.
+	CopyingUp bool `json:",omitempty"`
 
 	Mountpoint string `json:"-"`
 }
@@ -99,12 +103,25 @@ func Open(dataRoot string) (*Store, error) {
 		}
 		v.Mountpoint = filepath.Join(dir, "_data")
 		s.vols[v.Name] = &v
-		// A mount left by a crash is taken down: the first user mounts again.
-		if v.hasMount() {
-			unix.Unmount(v.Mountpoint, unix.MNT_DETACH)
-		}
+		// A device mounted as the volume stays: containers still running
+		// use it. Mount adopts it; UnmountUnused takes down the others.
 	}
 	return s, nil
+}
+
+// UnmountUnused takes down the devices mounted as volumes that no user
+// holds (after a restart, once the running users were counted with
+// Mount): those a crash left behind.
+func (s *Store) UnmountUnused() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, v := range s.vols {
+		if v.hasMount() && s.active[name] == 0 {
+			if ok, _ := mountinfo.Mounted(v.Mountpoint); ok {
+				unix.Unmount(v.Mountpoint, unix.MNT_DETACH)
+			}
+		}
+	}
 }
 
 func (v *Volume) hasMount() bool { return v.Options["type"] != "" || v.Options["device"] != "" }
@@ -182,12 +199,14 @@ func (s *Store) Create(o CreateOptions) (*Volume, error) {
 		os.RemoveAll(tmp)
 		return nil, err
 	}
+	failpoint.Hit("volume-create")
 	dir := filepath.Join(s.root, name)
 	if err := os.Rename(tmp, dir); err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
 	}
 	syncDir(s.root)
+	failpoint.Hit("volume-created")
 	v.Mountpoint = filepath.Join(dir, "_data")
 	s.vols[name] = v
 	return v, nil
@@ -259,8 +278,9 @@ func (s *Store) List() []*Volume {
 	return out
 }
 
-// MarkCopiedUp records that the volume got its image content.
-func (s *Store) MarkCopiedUp(name string) error {
+// SetCopyingUp records (durably) that a copy-up into the volume starts
+// (true) or is done (false).
+func (s *Store) SetCopyingUp(name string, on bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, ok := s.vols[name]
@@ -268,11 +288,11 @@ func (s *Store) MarkCopiedUp(name string) error {
 		return fmt.Errorf("volume %s: %w", name, errdefs.ErrNotFound)
 	}
 	c := *v
-	c.CopiedUp = true
+	c.CopyingUp = on
 	if err := writeRecord(filepath.Join(s.root, name), &c); err != nil {
 		return err
 	}
-	v.CopiedUp = true
+	v.CopyingUp = on
 	return nil
 }
 
@@ -300,6 +320,7 @@ func (s *Store) Remove(name string) error {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
 	syncDir(s.root)
+	failpoint.Hit("volume-remove")
 	delete(s.vols, name)
 	return os.RemoveAll(gone)
 }
@@ -314,8 +335,11 @@ func (s *Store) Mount(name string) (string, error) {
 		return "", fmt.Errorf("volume %s: %w", name, errdefs.ErrNotFound)
 	}
 	if v.hasMount() && s.active[name] == 0 {
-		if err := mountLocal(v); err != nil {
-			return "", err
+		// Mounted already: engined restarted under running users.
+		if ok, _ := mountinfo.Mounted(v.Mountpoint); !ok {
+			if err := mountLocal(v); err != nil {
+				return "", err
+			}
 		}
 	}
 	s.active[name]++
