@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/moby/sys/mountinfo"
@@ -366,11 +367,21 @@ func (s *Store) Size(name string) int64 {
 	if err != nil {
 		return -1
 	}
+	// As dockerd's local driver: the sizes of what is not a directory, a
+	// file with several hard links counted once.
 	var n int64
+	seen := map[uint64]bool{}
 	filepath.Walk(v.Mountpoint, func(_ string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
-			n += fi.Size()
+		if err != nil || fi.IsDir() {
+			return nil
 		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+			if seen[st.Ino] {
+				return nil
+			}
+			seen[st.Ino] = true
+		}
+		n += fi.Size()
 		return nil
 	})
 	return n

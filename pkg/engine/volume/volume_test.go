@@ -209,3 +209,24 @@ func TestPlan(t *testing.T) {
 		t.Errorf("volumes-from :ro: %+v %v", mps, err)
 	}
 }
+
+func TestStoreSizeCountsHardLinksOnce(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.Create(CreateOptions{Name: "sized"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(v.Mountpoint, "d"), 0o755)
+	os.WriteFile(filepath.Join(v.Mountpoint, "d", "a"), make([]byte, 1000), 0o644)
+	os.Link(filepath.Join(v.Mountpoint, "d", "a"), filepath.Join(v.Mountpoint, "b"))
+	os.WriteFile(filepath.Join(v.Mountpoint, "c"), make([]byte, 234), 0o644)
+	if n := s.Size("sized"); n != 1234 {
+		t.Errorf("size %d, want 1234", n)
+	}
+	if n := s.Size("nosuch"); n != -1 {
+		t.Errorf("size of a missing volume %d", n)
+	}
+}
