@@ -39,6 +39,7 @@ func TestMountsInspectAsDockerd(t *testing.T) {
 		"-v", host+":/b", "-v", host+":/bro:ro,rslave",
 		"--mount", "type=volume,src=mv,dst=/mv",
 		"--mount", "type=bind,src="+host+",dst=/mb,readonly",
+		"--mount", "type=bind,src="+host+",dst=/mbs,bind-propagation=rslave",
 		"--mount", "type=tmpfs,dst=/mt",
 		"--tmpfs", "/tt",
 		"busybox", "true")
@@ -92,6 +93,7 @@ func TestMountsInspectAsDockerd(t *testing.T) {
 		{"bind", "", host, "/b", "", "", true, "rprivate"},
 		{"bind", "", host, "/bro", "", "ro,rslave", false, "rslave"},
 		{"bind", "", host, "/mb", "", "", false, "rprivate"},
+		{"bind", "", host, "/mbs", "", "", true, "rslave"},
 		{"tmpfs", "", "", "/mt", "", "", true, ""},
 		{"volume", "mv", filepath.Join(vols, "mv", "_data"), "/mv", "local", "z", true, ""},
 		{"volume", "named", filepath.Join(vols, "named", "_data"), "/n", "local", "z", true, ""},
@@ -210,5 +212,32 @@ func TestMountsRecursiveAndPropagation(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(s.root, "eng", "volumes", "rovol", "_data", "w")); err != nil {
 		t.Errorf("the write to the volume of a --read-only container: %v", err)
+	}
+}
+
+// The keys of -v and --mount that make things: -v makes a missing bind
+// source directory (--mount refuses, TestVolumesBadInput); volume-opt
+// makes the named volume a tmpfs of that size, volume-nocopy leaves the
+// image's files out, volume-label labels it.
+func TestMountsVolumeKeys(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	missing := filepath.Join(s.root, "not", "there")
+	s.mustDocker("run", "--rm", "-v", missing+":/x", "busybox", "sh", "-c", "echo made > /x/f")
+	if b, err := os.ReadFile(filepath.Join(missing, "f")); string(b) != "made\n" {
+		t.Errorf("-v with a missing source: %q %v", b, err)
+	}
+	out := s.mustDocker("run", "--rm", "--mount",
+		"type=volume,src=mo,dst=/etc,volume-nocopy,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=4m,volume-label=team=x",
+		"busybox", "sh", "-c", "df -k /etc | tail -1 | awk '{print $1, $2}'; test -e /etc/passwd || echo no-passwd")
+	if out != "tmpfs 4096\nno-passwd\n" {
+		t.Errorf("--mount volume-opt tmpfs with volume-nocopy: %q", out)
+	}
+	if out := s.mustDocker("volume", "inspect", "-f", "{{.Options.type}} {{.Options.device}} {{.Options.o}} {{.Labels.team}}", "mo"); out != "tmpfs tmpfs size=4m x\n" {
+		t.Errorf("volume inspect: %q", out)
+	}
+	// Without nocopy the image's files are copied in.
+	if out := s.mustDocker("run", "--rm", "--mount", "type=volume,src=mc,dst=/etc", "busybox", "head", "-c", "5", "/etc/passwd"); out != "root:" {
+		t.Errorf("--mount volume copy-up: %q", out)
 	}
 }

@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// PUT /containers/{id}/archive's parameters as dockerd reads them:
+// noOverwriteDirNonDir refuses a file onto a directory and a directory
+// onto a file (400, nothing changed) and without it they are replaced;
+// copyUIDGID (docker cp -a) owns the files by the container's --user;
+// without it, or in a container without a user, the tar's owners stay
+// (dockerd's extractToDir).
+func TestCpParams(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	s.mustDocker("run", "-d", "--name", "cpp", "--user", "1234:2345", "busybox", "sh", "-c", "mkdir /tmp/adir && echo f > /tmp/afile && sleep 1000")
+	for range 100 {
+		if _, _, code := s.docker("exec", "cpp", "test", "-f", "/tmp/afile"); code == 0 {
+			break
+		}
+	}
+	one := func(h tar.Header, body string) []byte {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		h.Size = int64(len(body))
+		tw.WriteHeader(&h)
+		tw.Write([]byte(body))
+		tw.Close()
+		return b.Bytes()
+	}
+	fileOnDir := one(tar.Header{Name: "adir", Typeflag: tar.TypeReg, Mode: 0o644}, "now a file\n")
+	dirOnFile := one(tar.Header{Name: "afile/", Typeflag: tar.TypeDir, Mode: 0o755}, "")
+	for _, tc := range []struct {
+		name string
+		tar  []byte
+		want string
+	}{
+		{"file onto a directory", fileOnDir, "cannot overwrite directory"},
+		{"directory onto a file", dirOnFile, "cannot overwrite non-directory"},
+	} {
+		code, body := s.http("PUT", "/containers/cpp/archive?path=/tmp&noOverwriteDirNonDir=true", "application/x-tar", tc.tar)
+		if code != http.StatusBadRequest || !strings.Contains(body, tc.want) {
+			t.Errorf("%s with noOverwriteDirNonDir: %d %s", tc.name, code, body)
+		}
+	}
+	if out := s.mustDocker("exec", "cpp", "sh", "-c", "test -d /tmp/adir && cat /tmp/afile"); out != "f\n" {
+		t.Errorf("a refused extraction changed the container: %q", out)
+	}
+	for _, b := range [][]byte{fileOnDir, dirOnFile} {
+		if code, body := s.http("PUT", "/containers/cpp/archive?path=/tmp", "application/x-tar", b); code != http.StatusOK {
+			t.Errorf("replace without noOverwriteDirNonDir: %d %s", code, body)
+		}
+	}
+	if out := s.mustDocker("exec", "cpp", "sh", "-c", "cat /tmp/adir && test -d /tmp/afile && echo dir"); out != "now a file\ndir\n" {
+		t.Errorf("after the replacing extraction: %q", out)
+	}
+
+	host := filepath.Join(s.root, "owned")
+	os.WriteFile(host, []byte("o\n"), 0o644)
+	os.Chown(host, 4321, 4321)
+	s.mustDocker("cp", "-a", host, "cpp:/tmp/with-a")
+	s.mustDocker("cp", host, "cpp:/tmp/without-a")
+	if out := s.mustDocker("exec", "cpp", "stat", "-c", "%u:%g", "/tmp/with-a", "/tmp/without-a"); out != "1234:2345\n4321:4321\n" {
+		t.Errorf("owners with -a (the container's user) and without (the tar's): %q", out)
+	}
+	// A container without --user: -a keeps the file's own owners.
+	s.mustDocker("create", "--name", "nouser", "busybox", "true")
+	s.mustDocker("cp", "-a", host, "nouser:/owned")
+	tarOut := s.mustDocker("cp", "nouser:/owned", "-")
+	tr := tar.NewReader(strings.NewReader(tarOut))
+	h, err := tr.Next()
+	if err != nil || h.Uid != 4321 || h.Gid != 4321 {
+		t.Errorf("-a into a container without a user: %+v %v", h, err)
+	}
+}
