@@ -78,4 +78,20 @@ func TestCpParams(t *testing.T) {
 	if err != nil || h.Uid != 4321 || h.Gid != 4321 {
 		t.Errorf("-a into a container without a user: %+v %v", h, err)
 	}
+
+	// -L out of the container: the link's target; without it, the link.
+	s.mustDocker("exec", "cpp", "sh", "-c", "echo target > /tmp/tfile && ln -s /tmp/tfile /tmp/link")
+	outDir := filepath.Join(s.root, "out")
+	os.MkdirAll(outDir, 0o755)
+	s.mustDocker("cp", "-L", "cpp:/tmp/link", filepath.Join(outDir, "followed"))
+	s.mustDocker("cp", "cpp:/tmp/link", filepath.Join(outDir, "kept"))
+	if b, err := os.ReadFile(filepath.Join(outDir, "followed")); string(b) != "target\n" {
+		t.Errorf("cp -L out: %q %v", b, err)
+	}
+	if fi, err := os.Lstat(filepath.Join(outDir, "followed")); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+		t.Errorf("cp -L out gave a symlink: %v", err)
+	}
+	if l, err := os.Readlink(filepath.Join(outDir, "kept")); err != nil || l != "/tmp/tfile" {
+		t.Errorf("cp without -L out: %q %v", l, err)
+	}
 }

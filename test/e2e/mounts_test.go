@@ -236,6 +236,15 @@ func TestMountsVolumeKeys(t *testing.T) {
 	if out := s.mustDocker("volume", "inspect", "-f", "{{.Options.type}} {{.Options.device}} {{.Options.o}} {{.Labels.team}}", "mo"); out != "tmpfs tmpfs size=4m x\n" {
 		t.Errorf("volume inspect: %q", out)
 	}
+	// --volumes-from: the other container's volume, read-only with :ro.
+	s.mustDocker("create", "--name", "vsrc", "-v", "shv:/s", "busybox", "true")
+	if out := s.mustDocker("run", "--rm", "--volumes-from", "vsrc:ro", "busybox", "sh", "-c", "touch /s/x 2>/dev/null && echo written || echo refused"); out != "refused\n" {
+		t.Errorf("--volumes-from :ro: %q", out)
+	}
+	s.mustDocker("run", "--rm", "--volumes-from", "vsrc", "busybox", "sh", "-c", "echo shared > /s/x")
+	if b, _ := os.ReadFile(filepath.Join(s.root, "eng", "volumes", "shv", "_data", "x")); string(b) != "shared\n" {
+		t.Errorf("--volumes-from rw write: %q", b)
+	}
 	// Without nocopy the image's files are copied in.
 	if out := s.mustDocker("run", "--rm", "--mount", "type=volume,src=mc,dst=/etc", "busybox", "head", "-c", "5", "/etc/passwd"); out != "root:" {
 		t.Errorf("--mount volume copy-up: %q", out)
