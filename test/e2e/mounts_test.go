@@ -250,3 +250,69 @@ func TestMountsVolumeKeys(t *testing.T) {
 		t.Errorf("--mount volume copy-up: %q", out)
 	}
 }
+
+// The local driver's options mount a host directory (o=bind) or a block
+// device (a loop device with ext4) as the volume; an image's VOLUME is an
+// anonymous volume with the image's content, gone with run --rm and kept
+// by rm without -v.
+func TestVolumesLocalDriverDevices(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	src := filepath.Join(s.root, "bindsrc")
+	os.MkdirAll(src, 0o755)
+	s.mustDocker("volume", "create", "--opt", "type=none", "--opt", "device="+src, "--opt", "o=bind", "bv")
+	s.mustDocker("run", "--rm", "-v", "bv:/b", "busybox", "sh", "-c", "echo via-bind > /b/f")
+	if b, err := os.ReadFile(filepath.Join(src, "f")); string(b) != "via-bind\n" {
+		t.Errorf("o=bind volume: %q %v", b, err)
+	}
+	if got := mountsAt(t, filepath.Join(s.root, "eng", "volumes", "bv", "_data")); got != "" {
+		t.Errorf("the bind volume stayed mounted after its user: %q", got)
+	}
+
+	img := filepath.Join(s.root, "disk.img")
+	if out, err := exec.Command("truncate", "-s", "32M", img).CombinedOutput(); err != nil {
+		t.Fatalf("truncate: %v %s", err, out)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v %s", err, out)
+	}
+	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
+	require(t, err == nil, "needs a loop device: "+string(out))
+	loop := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
+	s.mustDocker("volume", "create", "--opt", "type=ext4", "--opt", "device="+loop, "blk")
+	if out := s.mustDocker("run", "--rm", "-v", "blk:/d", "busybox", "sh", "-c", "echo on-disk > /d/f; grep ' /d ' /proc/mounts | awk '{print $3}'"); out != "ext4\n" {
+		t.Errorf("block device volume's filesystem: %q", out)
+	}
+	if out := s.mustDocker("run", "--rm", "-v", "blk:/d", "busybox", "cat", "/d/f"); out != "on-disk\n" {
+		t.Errorf("block device volume read back: %q", out)
+	}
+	s.mustDocker("volume", "rm", "blk")
+	mnt := filepath.Join(s.root, "mnt")
+	os.MkdirAll(mnt, 0o755)
+	if out, err := exec.Command("mount", loop, mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount the disk: %v %s", err, out)
+	}
+	b, _ := os.ReadFile(filepath.Join(mnt, "f"))
+	exec.Command("umount", mnt).Run()
+	if string(b) != "on-disk\n" {
+		t.Errorf("the data is not on the block device: %q", b)
+	}
+
+	// An image's VOLUME.
+	s.mustDocker("run", "--name", "mk", "busybox", "sh", "-c", "mkdir /vol && echo from-image > /vol/f")
+	s.mustDocker("commit", "-c", "VOLUME /vol", "mk", "withvol:1")
+	before := strings.Fields(s.mustDocker("volume", "ls", "-q"))
+	if out := s.mustDocker("run", "--rm", "withvol:1", "cat", "/vol/f"); out != "from-image\n" {
+		t.Errorf("the image's VOLUME content: %q", out)
+	}
+	if after := strings.Fields(s.mustDocker("volume", "ls", "-q")); len(after) != len(before) {
+		t.Errorf("run --rm kept the image VOLUME's anonymous volume: %v -> %v", before, after)
+	}
+	s.mustDocker("run", "--name", "kv", "withvol:1", "true")
+	name := strings.TrimSpace(s.mustDocker("inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", "kv"))
+	s.mustDocker("rm", "kv")
+	if b, err := os.ReadFile(filepath.Join(s.root, "eng", "volumes", name, "_data", "f")); string(b) != "from-image\n" {
+		t.Errorf("rm without -v: the anonymous volume %s: %q %v", name, b, err)
+	}
+}
