@@ -316,3 +316,20 @@ func TestVolumesLocalDriverDevices(t *testing.T) {
 		t.Errorf("rm without -v: the anonymous volume %s: %q %v", name, b, err)
 	}
 }
+
+// An unknown volume driver through --mount: docker's error, nothing made
+// (a 404 would send the docker CLI pulling the image).
+func TestMountsUnknownDriver(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	_, errOut, code := s.docker("run", "--rm", "--mount", "type=volume,src=x1,dst=/x,volume-driver=nfsplug", "busybox", "true")
+	if code == 0 || !strings.Contains(errOut, "error looking up volume plugin nfsplug") || strings.Contains(errOut, "Unable to find image") {
+		t.Errorf("--mount volume-driver=nfsplug: exit %d %q", code, errOut)
+	}
+	if out := s.mustDocker("volume", "ls", "-q"); out != "" {
+		t.Errorf("volumes made: %q", out)
+	}
+	if out := s.mustDocker("ps", "-aq"); out != "" {
+		t.Errorf("containers made: %q", out)
+	}
+}

@@ -232,7 +232,9 @@ func ParseMount(m mount.Mount) (*MountPoint, error) {
 			mp.VolumeLabels = o.Labels
 			if d := o.DriverConfig; d != nil {
 				if d.Name != "" && d.Name != LocalDriver {
-					return nil, fmt.Errorf("error looking up volume plugin %s: plugin %q not found: %w", d.Name, d.Name, errdefs.ErrNotFound)
+					// 400, not dockerd's 404: the docker CLI takes a 404
+					// at create for a missing image and would pull it.
+					return nil, invalidf("error looking up volume plugin %s: plugin %q not found", d.Name, d.Name)
 				}
 				mp.VolumeOptions = d.Options
 			}
