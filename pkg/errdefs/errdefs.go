@@ -3,7 +3,10 @@
 // the classes are translated to gRPC codes and HTTP statuses only at the wire.
 package errdefs
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	ErrNotFound           = errors.New("not found")
@@ -22,3 +25,11 @@ func IsFailedPrecondition(err error) bool { return errors.Is(err, ErrFailedPreco
 func IsUnavailable(err error) bool        { return errors.Is(err, ErrUnavailable) }
 func IsNotImplemented(err error) bool     { return errors.Is(err, ErrNotImplemented) }
 func IsConflict(err error) bool           { return errors.Is(err, ErrConflict) }
+
+// Classf is an error of class whose text is only the formatted message,
+// for messages that must read exactly as another program words them
+// (dockerd's, shown by the docker CLI) while callers still branch on the
+// class.
+func Classf(class error, format string, args ...any) error {
+	return &wireError{msg: fmt.Sprintf(format, args...), class: class}
+}

@@ -53,8 +53,9 @@ type MountPoint struct {
 // list's) Mounts: all but --tmpfs ones, as dockerd shows them.
 func (mp *MountPoint) Listed() bool { return !mp.TmpfsOption }
 
+// invalidf is a bad request worded as dockerd words it.
 func invalidf(format string, args ...any) error {
-	return fmt.Errorf(format+": %w", append(args, errdefs.ErrInvalidArgument)...)
+	return errdefs.Classf(errdefs.ErrInvalidArgument, format, args...)
 }
 
 var propagations = map[string]mount.Propagation{
@@ -91,6 +92,9 @@ func ParseBind(spec string) (*MountPoint, error) {
 	}
 	if err := checkDestination(spec, dst); err != nil {
 		return nil, err
+	}
+	if !oneOfEachMode(mode) {
+		return nil, invalidf("invalid mode: %s", mode)
 	}
 	for _, m := range strings.Split(mode, ",") {
 		switch {
@@ -131,6 +135,30 @@ func ParseBind(spec string) (*MountPoint, error) {
 		mp.Mode = "z"
 	}
 	return mp, nil
+}
+
+// oneOfEachMode is dockerd's rule: at most one mode of each kind (read
+// only or write, SELinux label, propagation, copy, consistency).
+func oneOfEachMode(mode string) bool {
+	seen := map[string]bool{}
+	for _, m := range strings.Split(mode, ",") {
+		kind := m
+		switch {
+		case m == "ro" || m == "rw" || m == "rro" || strings.HasPrefix(m, "ro-"):
+			kind = "rw"
+		case m == "z" || m == "Z":
+			kind = "label"
+		case propagations[m] != "":
+			kind = "propagation"
+		case m == "consistent" || m == "cached" || m == "delegated":
+			kind = "consistency"
+		}
+		if m != "" && seen[kind] {
+			return false
+		}
+		seen[kind] = true
+	}
+	return true
 }
 
 func checkDestination(spec, dst string) error {
@@ -374,6 +402,11 @@ func Plan(cfg *container.Config, hc *container.HostConfig, imageVolumes map[stri
 			return nil, invalidf("invalid mode for volumes-from: %s", mode)
 		}
 		mps, err := from(name)
+		if errdefs.IsNotFound(err) {
+			// A bad request, as dockerd has it (a 404 would send the
+			// docker CLI pulling the image).
+			return nil, invalidf("No such container: %s", name)
+		}
 		if err != nil {
 			return nil, err
 		}

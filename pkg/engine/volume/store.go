@@ -149,7 +149,7 @@ func (s *Store) Create(o CreateOptions) (*Volume, error) {
 		o.Driver = LocalDriver
 	}
 	if o.Driver != LocalDriver {
-		return nil, fmt.Errorf("error looking up volume plugin %s: plugin %q not found: %w", o.Driver, o.Driver, errdefs.ErrNotFound)
+		return nil, errdefs.Classf(errdefs.ErrNotFound, "error looking up volume plugin %s: plugin %q not found", o.Driver, o.Driver)
 	}
 	if err := checkOptions(o.Options); err != nil {
 		return nil, err
@@ -158,13 +158,13 @@ func (s *Store) Create(o CreateOptions) (*Volume, error) {
 	if name == "" {
 		name = newName()
 	} else if !nameRE.MatchString(name) {
-		return nil, fmt.Errorf("volume name %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path: %w", name, errdefs.ErrInvalidArgument)
+		return nil, errdefs.Classf(errdefs.ErrInvalidArgument, "volume name %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", name)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if v, ok := s.vols[name]; ok {
 		if len(o.Options) > 0 && !sameMap(o.Options, v.Options) {
-			return nil, fmt.Errorf("volume %s already exists with different options: %w", name, errdefs.ErrConflict)
+			return nil, errdefs.Classf(errdefs.ErrConflict, "volume %s already exists with different options", name)
 		}
 		return v, nil
 	}
@@ -247,11 +247,11 @@ func checkOptions(opts map[string]string) error {
 		switch k {
 		case "type", "device", "o", "size":
 		default:
-			return fmt.Errorf("invalid option: %q: %w", k, errdefs.ErrInvalidArgument)
+			return errdefs.Classf(errdefs.ErrInvalidArgument, "invalid option: %q", k)
 		}
 	}
 	if opts["type"] != "" && opts["device"] == "" || opts["type"] == "" && opts["device"] != "" {
-		return fmt.Errorf("missing required option: %q: %w", map[bool]string{true: "device", false: "type"}[opts["device"] == ""], errdefs.ErrInvalidArgument)
+		return errdefs.Classf(errdefs.ErrInvalidArgument, "missing required option: %q", map[bool]string{true: "device", false: "type"}[opts["device"] == ""])
 	}
 	return nil
 }
@@ -262,7 +262,7 @@ func (s *Store) Get(name string) (*Volume, error) {
 	defer s.mu.Unlock()
 	v, ok := s.vols[name]
 	if !ok {
-		return nil, fmt.Errorf("get %s: no such volume: %w", name, errdefs.ErrNotFound)
+		return nil, errdefs.Classf(errdefs.ErrNotFound, "get %s: no such volume", name)
 	}
 	return v, nil
 }
@@ -304,7 +304,7 @@ func (s *Store) Remove(name string) error {
 	defer s.mu.Unlock()
 	v, ok := s.vols[name]
 	if !ok {
-		return fmt.Errorf("get %s: no such volume: %w", name, errdefs.ErrNotFound)
+		return errdefs.Classf(errdefs.ErrNotFound, "get %s: no such volume", name)
 	}
 	if s.active[name] > 0 {
 		return fmt.Errorf("remove %s: volume is in use: %w", name, errdefs.ErrConflict)
