@@ -17,6 +17,27 @@ import (
 	"github.com/berthd/berth/test/image"
 )
 
+// loadBusyboxWith loads busybox with one more layer as NAME:latest.
+func (s *stack) loadBusyboxWith(layer []byte, name string) {
+	s.t.Helper()
+	bb, err := image.Busybox()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	img, err := image.New(append(bb.Layers, layer), []string{"sh"})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	tarPath := filepath.Join(s.root, name+".tar")
+	f, err := os.Create(tarPath)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	img.WriteDockerArchiveTo(f, name+":latest")
+	f.Close()
+	s.mustDocker("load", "-i", tarPath)
+}
+
 // The image content copied into a new volume keeps its owners, modes
 // (setuid, sticky), xattrs, symlinks and hard links; the volume's root
 // takes the owner and mode of the image's directory.
@@ -42,19 +63,7 @@ func TestVolumesCopyUpKeepsMetadata(t *testing.T) {
 		}
 	}
 	tw.Close()
-	bb, err := image.Busybox()
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := image.New(append(bb.Layers, layer.Bytes()), []string{"sh"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tarPath := filepath.Join(s.root, "meta.tar")
-	f, _ := os.Create(tarPath)
-	img.WriteDockerArchiveTo(f, "meta:latest")
-	f.Close()
-	s.mustDocker("load", "-i", tarPath)
+	s.loadBusyboxWith(layer.Bytes(), "meta")
 	if out := s.mustDocker("run", "--rm", "-v", "cv:/data", "meta", "cat", "/data/l"); out != "hello" {
 		t.Errorf("through the symlink in the volume: %q", out)
 	}

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/berthd/berth/test/image"
 )
 
 func (s *stack) mustDocker(args ...string) string {
@@ -126,19 +124,7 @@ func TestVolumesHostileSymlinkTarget(t *testing.T) {
 	tw.WriteHeader(&tar.Header{Name: "data", Typeflag: tar.TypeSymlink, Linkname: "/etc", Mode: 0o777})
 	tw.WriteHeader(&tar.Header{Name: "up", Typeflag: tar.TypeSymlink, Linkname: "../../../../../../etc", Mode: 0o777})
 	tw.Close()
-	bb, err := image.Busybox()
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := image.New(append(bb.Layers, layer.Bytes()), []string{"sh"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tarPath := filepath.Join(s.root, "hostile.tar")
-	f, _ := os.Create(tarPath)
-	img.WriteDockerArchiveTo(f, "hostile:latest")
-	f.Close()
-	s.mustDocker("load", "-i", tarPath)
+	s.loadBusyboxWith(layer.Bytes(), "hostile")
 	host := filepath.Join(s.root, "h")
 	os.MkdirAll(host, 0o755)
 	marker := "berth-pwned-" + filepath.Base(s.root)
