@@ -68,6 +68,44 @@ func TestDiskSpaceSystemDFVolumes(t *testing.T) {
 	if out := s.mustDocker("system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}} {{.Size}}"); !strings.Contains(out, "Local Volumes 2 1 16.78MB\n") {
 		t.Errorf("system df: %q", out)
 	}
+	// rm and volume rm free their space at once.
+	sup, vols0 := duBytes(t, filepath.Join(s.root, "sup")), duBytes(t, filepath.Join(s.root, "eng", "volumes"))
+	s.mustDocker("rm", "rwdata")
+	if freed := sup - duBytes(t, filepath.Join(s.root, "sup")); freed < 24<<20 {
+		t.Errorf("rm freed %d bytes of the container's 24 MiB", freed)
+	}
+	s.mustDocker("volume", "rm", "dfvol")
+	if freed := vols0 - duBytes(t, filepath.Join(s.root, "eng", "volumes")); freed < 16<<20 {
+		t.Errorf("volume rm freed %d bytes of its 16 MiB", freed)
+	}
+}
+
+// docker-py: an image committed (with its new layer in the history) and
+// saved through GET /images/{name}/get loads into another engine and runs.
+func TestCommitSaveLoadElsewhereDockerPy(t *testing.T) {
+	py := requireDockerPy(t)
+	s := newStack(t)
+	s.loadBusybox()
+	saved := filepath.Join(s.root, "saved.tar")
+	s.runDockerPy(py, `
+import sys, docker
+c = docker.DockerClient(base_url=sys.argv[1])
+ct = c.containers.run("busybox", ["sh", "-c", "echo committed > /c.txt"], detach=True)
+ct.wait()
+img = ct.commit(repository="pysaved", tag="1", changes=["CMD cat /c.txt"])
+assert len(img.history()) == 2, img.history()
+with open("`+saved+`", "wb") as f:
+    for chunk in img.save(named=True):
+        f.write(chunk)
+print("ok")
+`)
+	other := newStack(t)
+	if out, errOut, code := other.docker("load", "-i", saved); code != 0 || !strings.Contains(out, "pysaved:1") {
+		t.Fatalf("load elsewhere: %d %s %s", code, out, errOut)
+	}
+	if out := other.mustDocker("run", "--rm", "pysaved:1"); out != "committed\n" {
+		t.Errorf("the loaded commit runs: %q", out)
+	}
 }
 
 // volume ls filters (name, driver, dangling, label) and volume prune's:
