@@ -95,3 +95,53 @@ func TestCpParams(t *testing.T) {
 		t.Errorf("cp without -L out: %q %v", l, err)
 	}
 }
+
+// docker cp into and out of a bind mount of a running and of a stopped
+// container: the files are the host directory's.
+func TestCpBindMounts(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	hb := filepath.Join(s.root, "hb")
+	os.MkdirAll(hb, 0o755)
+	os.WriteFile(filepath.Join(hb, "fromhost"), []byte("host\n"), 0o644)
+	src := filepath.Join(s.root, "src")
+	os.WriteFile(src, []byte("in\n"), 0o644)
+	s.mustDocker("run", "-d", "--name", "bindrun", "-v", hb+":/hb", "busybox", "sleep", "1000")
+	s.mustDocker("create", "--name", "bindstop", "-v", hb+":/hb2", "busybox", "true")
+	for _, c := range []struct{ ctr, dst string }{{"bindrun", "/hb"}, {"bindstop", "/hb2"}} {
+		s.mustDocker("cp", src, c.ctr+":"+c.dst+"/in-"+c.ctr)
+		if b, err := os.ReadFile(filepath.Join(hb, "in-"+c.ctr)); string(b) != "in\n" {
+			t.Errorf("%s: cp into the bind: %q %v", c.ctr, b, err)
+		}
+		out := filepath.Join(s.root, "out-"+c.ctr)
+		s.mustDocker("cp", c.ctr+":"+c.dst+"/fromhost", out)
+		if b, err := os.ReadFile(out); string(b) != "host\n" {
+			t.Errorf("%s: cp out of the bind: %q %v", c.ctr, b, err)
+		}
+	}
+}
+
+// commit pauses a running container by default (pause and unpause
+// events around it) and not with --pause=false.
+func TestCommitPauses(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	s.mustDocker("run", "-d", "--name", "pc", "busybox", "sleep", "1000")
+	since := strings.TrimSpace(s.mustDocker("system", "info", "-f", "{{.SystemTime}}"))
+	s.mustDocker("commit", "pc", "paused:1")
+	mid := strings.TrimSpace(s.mustDocker("system", "info", "-f", "{{.SystemTime}}"))
+	s.mustDocker("commit", "--pause=false", "pc", "paused:2")
+	until := strings.TrimSpace(s.mustDocker("system", "info", "-f", "{{.SystemTime}}"))
+	events := func(from, to string) string {
+		return s.mustDocker("events", "--since", from, "--until", to, "--filter", "container=pc", "--format", "{{.Action}}")
+	}
+	if got := events(since, mid); got != "pause\nunpause\ncommit\n" && got != "pause\ncommit\nunpause\n" {
+		t.Errorf("default commit's events: %q", got)
+	}
+	if got := events(mid, until); got != "commit\n" {
+		t.Errorf("--pause=false commit's events: %q", got)
+	}
+	if out := s.mustDocker("inspect", "-f", "{{.State.Status}}", "pc"); out != "running\n" {
+		t.Errorf("after the commits: %q", out)
+	}
+}
