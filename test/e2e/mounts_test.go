@@ -333,3 +333,23 @@ func TestMountsUnknownDriver(t *testing.T) {
 		t.Errorf("containers made: %q", out)
 	}
 }
+
+// Under --userns-remap the read-only bind is read-only with its submounts
+// too (mount_setattr in the container's user namespace).
+func TestMountsReadOnlyRecursiveUserns(t *testing.T) {
+	_, err := exec.LookPath("useradd")
+	require(t, err == nil, "needs useradd and usermod (passwd)")
+	s := newStackArgs(t, "--userns-remap", "default")
+	s.loadBusybox()
+	h := filepath.Join(s.root, "h")
+	os.MkdirAll(filepath.Join(h, "sub"), 0o777)
+	os.Chmod(h, 0o777)
+	mountHost(t, filepath.Join(h, "sub"), "-t", "tmpfs", "-o", "mode=1777", "tmpfs")
+	probe := "touch /h/sub/x 2>/dev/null && echo sub-rw || echo sub-ro"
+	if out := s.mustDocker("run", "--rm", "-v", h+":/h:ro", "busybox", "sh", "-c", probe); out != "sub-ro\n" {
+		t.Errorf("-v :ro under userns-remap: %q", out)
+	}
+	if out := s.mustDocker("run", "--rm", "-v", h+":/h", "busybox", "sh", "-c", probe); out != "sub-rw\n" {
+		t.Errorf("-v rw under userns-remap: %q", out)
+	}
+}
