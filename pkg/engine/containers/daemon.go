@@ -419,6 +419,11 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err != nil {
 		return nil, err
 	}
+	if p, err := rootfsPropagation(mps); err != nil {
+		return nil, err
+	} else if p != "" {
+		spec.Linux.RootfsPropagation = p
+	}
 	cfg.Env = spec.Process.Env
 	if len(cfg.Cmd) == 0 && len(cfg.Entrypoint) == 0 {
 		cfg.Cmd = imgCfg.Config.Cmd
