@@ -12,6 +12,8 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+
+	"github.com/berthd/berth/pkg/trace"
 )
 
 // DefaultHost is engined's default socket.
@@ -30,6 +32,7 @@ type CLI struct {
 	Out, Err io.Writer
 	In       io.Reader
 	client   *client.Client
+	trace    *trace.Trace // run --trace (nil: untraced)
 }
 
 // StatusError ends ctl with Code, after printing Msg (if any) on stderr.
@@ -63,6 +66,7 @@ func (c *CLI) Client() (*client.Client, error) {
 	if hc != nil {
 		opts = append(opts, client.WithHTTPClient(hc))
 	}
+	opts = append(opts, c.traceOpts()...)
 	cl, err := client.New(append(opts, client.WithHost(host))...)
 	if err != nil {
 		return nil, err

@@ -22,6 +22,7 @@ import (
 
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/namespaces"
+	"github.com/berthd/berth/pkg/trace/tracegrpc"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -67,6 +68,8 @@ func New(address string, opts ...Opt) (*Client, error) {
 	conn, err := grpc.NewClient("passthrough:///"+path,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(dial),
+		grpc.WithChainUnaryInterceptor(tracegrpc.UnaryClient()),
+		grpc.WithChainStreamInterceptor(tracegrpc.StreamClient()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)),
 	)
 	if err != nil {

@@ -78,6 +78,7 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 		grpc.WriteBufferSize(4<<10),
 		grpc.SharedWriteBuffer(true),
 		grpc.NumStreamWorkers(0),
+		grpc.UnaryInterceptor(traceInterceptor()),
 	)
 	shutdown := make(chan struct{})
 	svc := newService(cfg, reaper, func() { close(shutdown) })

@@ -148,7 +148,7 @@ func New(cfg Config) (*Server, error) {
 	s.tasks.recover(context.Background())
 
 	s.grpc = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(unaryInterceptor),
+		grpc.ChainUnaryInterceptor(unaryInterceptor, s.traceInterceptor()),
 		grpc.ChainStreamInterceptor(streamInterceptor),
 	)
 	pb.RegisterContentServer(s.grpc, &contentService{s: s})

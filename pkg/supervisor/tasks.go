@@ -21,6 +21,7 @@ import (
 	"github.com/berthd/berth/pkg/shim"
 	"github.com/berthd/berth/pkg/shim/client"
 	"github.com/berthd/berth/pkg/snapshots"
+	"github.com/berthd/berth/pkg/trace"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
@@ -224,9 +225,12 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 	if err := atomicfile.WriteFile(filepath.Join(t.bundle, "config.json"), spec, 0o600); err != nil {
 		return nil, err
 	}
+	endMount := trace.Begin(ctx, "rootfs mount")
 	if err := snapshots.MountAll(mounts, rootfs); err != nil {
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
+	endMount()
+	endSpawn := trace.Begin(ctx, "shim spawn")
 	cl, err := client.Start(ctx, client.StartOpts{
 		ID: c.ID, Bundle: t.bundle, Runtime: rt.Path, RuntimeRoot: t.RuntimeRoot, RuntimeArgs: rt.Args,
 		Socket: t.Socket, StateDir: t.ShimState, ShimBinary: m.s.cfg.ShimBinary,
@@ -234,6 +238,7 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
+	endSpawn()
 	t.shim = cl
 	if _, err := cl.Create(ctx, &shimv1.CreateRequest{
 		LogPath: req.LogPath, LogFormat: lf, Stdin: req.Stdin, Terminal: req.Terminal,

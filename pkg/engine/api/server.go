@@ -16,6 +16,7 @@ import (
 
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/trace"
 )
 
 // API versions this engine speaks.
@@ -40,6 +41,8 @@ type Server struct {
 	cfg Config
 	mux *http.ServeMux
 	log *slog.Logger
+	// traces are the recent traces (see serveTraced).
+	traces *trace.Store
 }
 
 // New returns the Engine API handler.
@@ -50,7 +53,7 @@ func New(d *containers.Daemon, cfg Config) *Server {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	s := &Server{d: d, cfg: cfg, mux: http.NewServeMux(), log: cfg.Log}
+	s := &Server{d: d, cfg: cfg, mux: http.NewServeMux(), log: cfg.Log, traces: newTraceStore(cfg.Log)}
 	if cfg.DataRoot != "" {
 		os.RemoveAll(s.importTmp()) // spools a crash left
 	}
@@ -138,7 +141,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r2
 	}
 	s.log.Debug("request", "method", r.Method, "path", r.URL.Path)
-	s.mux.ServeHTTP(w, r)
+	s.serveTraced(w, r, s.mux.ServeHTTP)
 }
 
 // apiVersion is the API version of the request: its /vX.Y prefix, else

@@ -27,6 +27,7 @@ import (
 	"github.com/berthd/berth/pkg/engine/userns"
 	"github.com/berthd/berth/pkg/engine/volume"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/trace"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -283,6 +284,7 @@ func isHexPrefix(s string) bool {
 
 // Create makes a container: engine state, OCI spec, supervisor container.
 func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error) {
+	defer trace.Begin(ctx, "create")()
 	if o.Config == nil || o.Config.Image == "" {
 		return nil, &msgError{msg: "No image specified", class: errdefs.ErrInvalidArgument}
 	}
@@ -342,6 +344,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err != nil {
 		return nil, err
 	}
+	endImage := trace.Begin(ctx, "image")
 	img, err := d.sup.GetImage(ctx, imgName)
 	if errdefs.IsNotFound(err) {
 		return nil, &msgError{msg: "No such image: " + familiar, class: errdefs.ErrNotFound}
@@ -354,6 +357,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		return nil, fmt.Errorf("image %s: %w", familiar, err)
 	}
 	imgCfg := ociImage(dockerImg)
+	endImage()
 
 	dir := filepath.Join(d.root, id)
 	if err := os.MkdirAll(dir, 0o710); err == nil {
@@ -404,7 +408,9 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		}
 	}()
 	c.MountPoints = mps
+	endSpec := trace.Begin(ctx, "spec")
 	spec, err := d.spec(c, &cfg, o.HostConfig, imgCfg, accounts, mounts, netns)
+	endSpec()
 	if err != nil {
 		return nil, err
 	}
@@ -441,9 +447,11 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		return nil, err
 	}
 	labels := map[string]string{"berth.engine/name": strings.TrimPrefix(name, "/")}
+	endSnap := trace.Begin(ctx, "snapshot and container")
 	if err := d.sup.NewContainer(ctx, id, img, specJSON, c.Runtime, labels); err != nil {
 		return nil, err
 	}
+	endSnap()
 	c.State.Status = container.StateCreated
 	c.mu.Lock()
 	err = c.saveLocked()
@@ -473,7 +481,9 @@ func (d *Daemon) Start(ctx context.Context, ref string) error {
 // start starts c; byPolicy is a restart by the restart policy, which counts
 // it, where a user's start resets the count.
 func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
+	defer trace.Begin(ctx, "start")()
 	c.mu.Lock()
+	c.trace = trace.FromContext(ctx) // the exit and the removal are its spans too
 	if c.cancelRestart != nil && !byPolicy {
 		close(c.cancelRestart)
 		c.cancelRestart = nil
@@ -489,6 +499,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 	tty, stdin := c.Config.Tty, c.Config.OpenStdin
 	c.mu.Unlock()
 
+	endNet := trace.Begin(ctx, "network and volumes")
 	err := d.rejoinPeers(ctx, c)
 	if err == nil {
 		err = d.shmUp(c)
@@ -502,6 +513,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 			d.volumesDown(c)
 		}
 	}
+	endNet()
 	var t *supervisorv1.Task
 	if err == nil {
 		if t, err = d.startTask(ctx, c, tty, stdin); err != nil {
@@ -552,6 +564,7 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (
 	if err != nil {
 		return nil, err
 	}
+	endCreate := trace.Begin(ctx, "task create")
 	if err := d.sup.CreateTask(ctx, c.ID, tl, tty, stdin); err != nil {
 		if !errdefs.IsAlreadyExists(err) {
 			// Whatever a failed create left (the supervisor should leave
@@ -565,6 +578,8 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (
 			return nil, fmt.Errorf("create task: %w", err)
 		}
 	}
+	endCreate()
+	endAttach := trace.Begin(ctx, "attach streams")
 	c.mu.Lock()
 	pending := c.attachers
 	c.attachers = nil
@@ -573,7 +588,10 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (
 		out, err := d.sup.AttachTask(p.ctx, c.ID, p.stdout, p.stderr)
 		p.ch <- attachResult{out: out, err: err}
 	}
+	endAttach()
+	endStart := trace.Begin(ctx, "task start")
 	t, err := d.sup.StartTask(ctx, c.ID)
+	endStart()
 	if err != nil {
 		_ = d.sup.DeleteTask(context.WithoutCancel(ctx), c.ID, true)
 		return nil, fmt.Errorf("start: %w", err)
@@ -595,10 +613,13 @@ func (d *Daemon) failAttachers(c *Container, err error) {
 // watch waits for the task's exit in the background.
 func (d *Daemon) watch(c *Container) {
 	d.wg.Add(1)
+	c.mu.Lock()
+	ctx := trace.NewContext(d.ctx, c.trace)
+	c.mu.Unlock()
 	go func() {
 		defer d.wg.Done()
 		for {
-			resp, err := d.sup.WaitTask(d.ctx, c.ID)
+			resp, err := d.sup.WaitTask(ctx, c.ID)
 			if d.ctx.Err() != nil {
 				return // engine shutting down; the container keeps running
 			}
@@ -631,6 +652,10 @@ func unixTime(v int64) time.Time {
 
 // exited records an exit, deletes the task, wakes waiters and autoremoves.
 func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg string) {
+	c.mu.Lock()
+	ctx := trace.NewContext(d.ctx, c.trace)
+	c.mu.Unlock()
+	endExit := trace.Begin(ctx, "exit (task delete, network down)")
 	if err := d.sup.DeleteTask(d.ctx, c.ID, false); err != nil && !errdefs.IsNotFound(err) {
 		d.log.Warn("delete task", "id", c.ID, "err", err)
 		_ = d.sup.DeleteTask(d.ctx, c.ID, true)
@@ -657,6 +682,7 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 	if err := c.saveLocked(); err != nil {
 		d.log.Error("persist container", "id", c.ID, "err", err)
 	}
+	endExit() // the exit is reported from here
 	close(c.exited)
 	c.exited = make(chan struct{})
 	auto := c.HostConfig != nil && c.HostConfig.AutoRemove
@@ -667,7 +693,7 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 		return
 	}
 	if auto {
-		if err := d.remove(context.WithoutCancel(d.ctx), c); err != nil {
+		if err := d.remove(context.WithoutCancel(ctx), c); err != nil {
 			d.log.Error("autoremove", "id", c.ID, "err", err)
 		}
 	}
@@ -991,6 +1017,7 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 	}
 	c.removing = true
 	c.State.Status = container.StateRemoving
+	defer trace.Begin(ctx, "remove")()
 	name := c.Name // fixed from here on: Rename refuses a removing container
 	d.stopHealthMonitorLocked(c)
 	c.mu.Unlock()

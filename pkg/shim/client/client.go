@@ -23,6 +23,7 @@ import (
 
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/shim"
+	"github.com/berthd/berth/pkg/trace/tracegrpc"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
 
@@ -202,6 +203,7 @@ func dial(socket string) (*Client, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		}),
+		grpc.WithChainUnaryInterceptor(tracegrpc.UnaryClient()),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("dial shim %s: %w", socket, err)
