@@ -656,9 +656,11 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 	ctx := trace.NewContext(d.ctx, c.trace)
 	c.mu.Unlock()
 	endExit := trace.Begin(ctx, "exit (task delete, network down)")
-	if err := d.sup.DeleteTask(d.ctx, c.ID, false); err != nil && !errdefs.IsNotFound(err) {
-		d.log.Warn("delete task", "id", c.ID, "err", err)
-		_ = d.sup.DeleteTask(d.ctx, c.ID, true)
+	if !c.autoRemove() { // else deleted in the background (autoRemove)
+		if err := d.sup.DeleteTask(d.ctx, c.ID, false); err != nil && !errdefs.IsNotFound(err) {
+			d.log.Warn("delete task", "id", c.ID, "err", err)
+			_ = d.sup.DeleteTask(d.ctx, c.ID, true)
+		}
 	}
 	d.netDetach(c)
 	d.volumesDown(c)
@@ -693,9 +695,7 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 		return
 	}
 	if auto {
-		if err := d.remove(context.WithoutCancel(ctx), c); err != nil {
-			d.log.Error("autoremove", "id", c.ID, "err", err)
-		}
+		d.autoRemove(context.WithoutCancel(ctx), c)
 	}
 }
 
@@ -1004,10 +1004,8 @@ func (d *Daemon) RemoveContainer(ctx context.Context, ref string, force, removeV
 }
 
 func (d *Daemon) remove(ctx context.Context, c *Container) error {
-	c.mu.Lock()
-	if c.removing {
-		removedCh := c.removed
-		c.mu.Unlock()
+	name, removedCh, ok := d.markRemoving(c)
+	if !ok {
 		select {
 		case <-removedCh:
 			return nil
@@ -1015,29 +1013,56 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 			return ctx.Err()
 		}
 	}
+	defer trace.Begin(ctx, "remove")()
+	if err := d.supervisorRemove(ctx, c.ID); err != nil {
+		return d.unmarkRemoving(c, err)
+	}
+	return d.forget(c, name)
+}
+
+// markRemoving marks c as being removed and returns its name, fixed from
+// here on (Rename refuses a removing container); when a removal is already
+// under way, ok is false and removed is closed at its end.
+func (d *Daemon) markRemoving(c *Container) (name string, removed chan struct{}, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.removing {
+		return "", c.removed, false
+	}
 	c.removing = true
 	c.State.Status = container.StateRemoving
-	defer trace.Begin(ctx, "remove")()
-	name := c.Name // fixed from here on: Rename refuses a removing container
 	d.stopHealthMonitorLocked(c)
+	return c.Name, nil, true
+}
+
+// unmarkRemoving undoes markRemoving after a failed removal.
+func (d *Daemon) unmarkRemoving(c *Container, err error) error {
+	c.mu.Lock()
+	c.removing = false
+	c.State.Status = container.StateExited
 	c.mu.Unlock()
-	fail := func(err error) error {
-		c.mu.Lock()
-		c.removing = false
-		c.State.Status = container.StateExited
-		c.mu.Unlock()
-		return err
+	return err
+}
+
+// supervisorRemove deletes the container's task and supervisor container
+// (its snapshot with it).
+func (d *Daemon) supervisorRemove(ctx context.Context, id string) error {
+	if err := d.sup.DeleteTask(ctx, id, true); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete task: %w", err)
 	}
-	if err := d.sup.DeleteTask(ctx, c.ID, true); err != nil && !errdefs.IsNotFound(err) {
-		return fail(fmt.Errorf("delete task: %w", err))
+	if err := d.sup.DeleteContainer(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete container: %w", err)
 	}
-	if err := d.sup.DeleteContainer(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
-		return fail(fmt.Errorf("delete container: %w", err))
-	}
+	return nil
+}
+
+// forget removes what the engine holds of c, and c from its tables: from
+// here on c is removed for every client.
+func (d *Daemon) forget(c *Container, name string) error {
 	d.netForget(c.ID)
 	d.shmDown(c)
 	if err := os.RemoveAll(c.dir); err != nil {
-		return fail(err)
+		return d.unmarkRemoving(c, err)
 	}
 	d.mu.Lock()
 	delete(d.containers, c.ID)
