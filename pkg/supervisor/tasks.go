@@ -55,6 +55,8 @@ type task struct {
 	// monitorDone is closed when the goroutine that waits for the task's
 	// exit has published it (or given up).
 	monitorDone chan struct{}
+	// createdPid is init's pid from the shim's Create answer.
+	createdPid uint32
 }
 
 // exitRecord is the record of a task whose shim is gone, or nil.
@@ -240,13 +242,15 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 	}
 	endSpawn()
 	t.shim = cl
-	if _, err := cl.Create(ctx, &shimv1.CreateRequest{
+	cr, err := cl.Create(ctx, &shimv1.CreateRequest{
 		LogPath: req.LogPath, LogFormat: lf, Stdin: req.Stdin, Terminal: req.Terminal,
 		LogMaxSize: req.LogMaxSize, LogMaxFiles: req.LogMaxFiles, LogCompress: req.LogCompress, LogAttrs: req.LogAttrs,
-	}); err != nil {
+	})
+	if err != nil {
 		m.abandonShim(t)
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
+	t.createdPid = cr.GetPid()
 	m.mu.Lock()
 	m.tasks[key] = t
 	m.mu.Unlock()
