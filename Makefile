@@ -1,33 +1,52 @@
 GO ?= go
-BINARIES := runtime shim supervisord engined ctl
+BINARIES := runtime shim supervisord engined ctl pause
 PROTOS := $(sort $(shell find proto -name "*.proto"))
 
-.PHONY: all build deps proto proto-check test test-unit test-integration test-e2e demo bench clean $(BINARIES)
+.PHONY: all build deps proto proto-check test test-unit test-integration test-e2e test-cri critest fuzz fuzz-short demo bench bench-shim clean $(BINARIES)
 
 all: build
 
 build: $(BINARIES)
 
-$(BINARIES):
-	CGO_ENABLED=1 $(GO) build -trimpath -o bin/$@ ./cmd/$@
+# One shim runs per container, so its binary is built for memory: no cgo
+# (it calls no C; cgo adds libc, a pthread per thread and malloc arenas) and
+# stripped. Figures: docs/shim.md, Memory.
+CGO_shim := 0
+LDFLAGS_shim := -s -w
+
+$(filter-out pause,$(BINARIES)):
+	CGO_ENABLED=$(or $(CGO_$@),1) $(GO) build -trimpath -ldflags='$(LDFLAGS_$@)' -o bin/$@ ./cmd/$@
+
+# The pod sandbox's process is bind-mounted into an empty rootfs: static.
+pause:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/$@ ./cmd/$@
 
 deps:
 	./scripts/deps.sh
 
 # Regenerates the Go code for the APIs; the generated files are committed.
+# supervisord's API is gRPC; the shim's is ttrpc (docs/shim.md: a shim must
+# be light, and grpc-go's server is most of a gRPC shim's memory).
+SHIM_PROTOS := $(filter proto/berth/shim/%,$(PROTOS))
 proto:
 	protoc -I proto \
 		--plugin=protoc-gen-go="$$($(GO) tool -n protoc-gen-go)" \
 		--plugin=protoc-gen-go-grpc="$$($(GO) tool -n protoc-gen-go-grpc)" \
 		--go_out=paths=source_relative:proto \
 		--go-grpc_out=paths=source_relative:proto \
-		$(PROTOS)
+		$(filter-out $(SHIM_PROTOS),$(PROTOS))
+	protoc -I proto \
+		--plugin=protoc-gen-go="$$($(GO) tool -n protoc-gen-go)" \
+		--plugin=protoc-gen-go-ttrpc="$$($(GO) tool -n protoc-gen-go-ttrpc)" \
+		--go_out=paths=source_relative:proto \
+		--go-ttrpc_out=paths=source_relative:proto \
+		$(SHIM_PROTOS)
 
 # Fails when the committed generated code is not what `make proto` makes.
 proto-check: proto
 	git diff --exit-code -- proto
 
-test: deps proto-check test-unit test-integration test-e2e
+test: deps proto-check test-unit fuzz-short test-integration test-e2e test-cri
 
 test-unit:
 	$(GO) test -count=1 ./pkg/... ./cmd/... ./test/image/...
@@ -43,11 +62,36 @@ test-integration: build
 test-e2e: build
 	BERTH_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 20m ./test/e2e/...
 
+# Fuzz targets (go test -fuzz), each for FUZZTIME; their seed corpora also
+# run in test-unit. fuzz-short is CI's few seconds each.
+FUZZ_TARGETS := ./pkg/archive:FuzzApply ./pkg/images:FuzzImportArchive ./pkg/images:FuzzNormalize \
+	./pkg/runtime/seccomp:FuzzCompile ./pkg/runtime/container:FuzzLoadSpec
+FUZZTIME ?= 2m
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; done
+
+fuzz-short:
+	$(MAKE) fuzz FUZZTIME=3s
+
+# critest against supervisord's CRI server: CI runs the specs listed in
+# scripts/critest-ci.focus (short); `make critest` the whole suite.
+test-cri: build
+	ONLY=e2e-test-images/busybox ./scripts/critest.sh --ginkgo.focus="$$(paste -sd'|' scripts/critest-ci.focus)"
+
+critest: build
+	./scripts/critest.sh
+
 demo: deps build
 	./scripts/demo.sh
 
 bench: build
 	./scripts/bench.sh
+
+# The shim's memory beside containerd-shim-runc-v2 and conmon, alone.
+bench-shim: build
+	./scripts/bench-shim.sh
 
 clean:
 	rm -rf bin

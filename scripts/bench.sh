@@ -23,60 +23,8 @@ unshare -m sh -c '
   if grep -q . "$f" 2>/dev/null; then mount --bind /dev/null "$f"; fi  # cgroupfs sizes are 0: test -s cannot tell
   exec "$@"' sh bin/runtimebench -n "$n" "${runtimes[@]}"
 
-# --- shim and supervisord (issue 5): test/bench/shimbench -------------------
-# N containers created and started at once through a private supervisord,
-# one idle shim's memory (smaps_rollup) beside containerd-shim-runc-v2 (under a
-# private containerd) and conmon (under `podman run -d`, private storage), and
-# supervisord's memory with 0 and N containers. Nothing is pulled: both
-# comparisons load the offline busybox image.
-go build -o bin/shimbench ./test/bench/shimbench
-echo "== shim and supervisord (n=${BENCH_SHIM_N:-100})"
-bin/shimbench -bin bin -n "${BENCH_SHIM_N:-100}"
-shim_cmp=$(mktemp -d /tmp/bshXXXX)
-go run ./test/image/mkimage -o "$shim_cmp/bb.tar" >/dev/null
-shim_cmp_cleanup() {
-  for m in $(grep " $shim_cmp" /proc/mounts | awk '{print $2}' | sort -r); do umount -l "$m" || true; done
-  rm -rf "$shim_cmp"
-}
-trap shim_cmp_cleanup EXIT
-if command -v containerd >/dev/null && command -v containerd-shim-runc-v2 >/dev/null; then
-  c=$shim_cmp/cd
-  mkdir -p "$c"
-  printf 'version = 2\nroot = "%s/root"\nstate = "%s/state"\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]\n  address = "%s/c.sock"\n[ttrpc]\n  address = "%s/c.sock.ttrpc"\n' \
-    "$c" "$c" "$c" "$c" > "$c/config.toml"
-  containerd --config "$c/config.toml" >"$c/log" 2>&1 &
-  cd_pid=$!
-  for _ in $(seq 100); do [ -S "$c/c.sock" ] && break; sleep 0.1; done
-  ctr="ctr -a $c/c.sock -n bench"
-  $ctr images import "$shim_cmp/bb.tar" >/dev/null
-  $ctr run -d docker.io/library/busybox:latest c1 sleep 1000
-  sleep 2
-  p=$(pgrep -f -- "containerd-shim-runc-v2 -namespace bench -id c1 -address $c/c.sock" | head -1)
-  echo "containerd-shim-runc-v2 (containerd $(containerd --version | awk '{print $3}')), one idle container: $(bin/shimbench mem "$p")"
-  $ctr task kill -s 9 c1 >/dev/null 2>&1 || true
-  sleep 1
-  $ctr task delete c1 >/dev/null 2>&1 || true
-  $ctr container delete c1 >/dev/null 2>&1 || true
-  $ctr images rm docker.io/library/busybox:latest >/dev/null 2>&1 || true
-  kill "$cd_pid"; wait "$cd_pid" || true
-else
-  echo "bench: containerd-shim-runc-v2 not installed; skipped" >&2
-fi
-if command -v podman >/dev/null && command -v conmon >/dev/null; then
-  c=$shim_cmp/pm
-  # cgroupfs and a file event log: no systemd here; nofile/nproc within our
-  # own limits (we lack CAP_SYS_RESOURCE to raise them).
-  pm="podman --root $c/root --runroot $c/run --storage-driver vfs --cgroup-manager cgroupfs --events-backend file --runtime runc --tmpdir $c/tmp"
-  $pm load -q -i "$shim_cmp/bb.tar" >/dev/null 2>&1
-  $pm run -d --pull never --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --name c1 localhost/busybox:latest sleep 1000 >/dev/null
-  sleep 2
-  p=$(pgrep -f -- "conmon .*--root $c/root|conmon .*$c/" | head -1)
-  echo "conmon $(conmon --version | awk 'NR==1{print $3}') (podman run -d), one idle container: $(bin/shimbench mem "$p")"
-  $pm rm -f -t 0 c1 >/dev/null 2>&1 || true
-  $pm rmi -a -f >/dev/null 2>&1 || true
-else
-  echo "bench: podman/conmon not installed; skipped" >&2
-fi
+# --- shim and supervisord (issues 5 and 13): scripts/bench-shim.sh ---------
+./scripts/bench-shim.sh
 
 # --- images (issue 4): test/bench/imagebench ---------------------------------
 # Load (import + unpack) of a generated ~200 MB image of 5 gzip layers of
@@ -185,11 +133,101 @@ engine_bench() {
     $pm rmi -a -f >/dev/null 2>&1 || true
     umount "$pc/root/overlay" 2>/dev/null || true
   fi
+  cp_bench
+  build_bench
   $ctl rm -f eb >/dev/null
   kill "$eng_pid" "$sup_pid"
   wait "$eng_pid" "$sup_pid" 2>/dev/null || true
   ip link del "$bridge" 2>/dev/null || true
   nft delete table ip "$table" 2>/dev/null || true
 }
+# cp (issue 9): a 64 MiB directory (16 incompressible files) into a
+# running container and back out, median of 3, beside `podman cp` of the
+# same tree (private root) when podman is there; MiB/s and the ratio.
+cp_bench() {
+  local src=$eng/cpsrc i
+  mkdir -p "$src"
+  for i in $(seq 16); do head -c 4M /dev/urandom >"$src/f$i"; done
+  cp_median() { # setup-command, copy-command: median ms of 3 copies
+    local j t0 t1; local -a ts=()
+    for j in 1 2 3; do
+      eval "$1" >/dev/null 2>&1
+      t0=$(date +%s%N); eval "$2" >/dev/null; t1=$(date +%s%N)
+      ts+=($(( (t1 - t0) / 1000000 )))
+    done
+    printf '%s\n' "${ts[@]}" | sort -n | sed -n 2p
+  }
+  local in out
+  in=$(cp_median "$ctl exec eb rm -rf /tmp/cpin" "$ctl cp $src eb:/tmp/cpin")
+  out=$(cp_median "rm -rf $eng/cpout" "$ctl cp eb:/tmp/cpin $eng/cpout")
+  echo "ctl cp 64 MiB in:     $in ms ($(( 64 * 1000 / (in > 0 ? in : 1) )) MiB/s)"
+  echo "ctl cp 64 MiB out:    $out ms ($(( 64 * 1000 / (out > 0 ? out : 1) )) MiB/s)"
+  if command -v podman >/dev/null && command -v conmon >/dev/null; then
+    local pc=$eng/podmancp
+    local pm="podman --root $pc/root --runroot $pc/run --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime runc --tmpdir $pc/tmp"
+    $pm load -q -i "$eng/bb.tar" >/dev/null 2>&1
+    if $pm run -d --pull never --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --name pcp localhost/busybox:latest sleep 1000 >/dev/null 2>&1; then
+      local pin pout
+      pin=$(cp_median "$pm exec pcp rm -rf /tmp/cpin" "$pm cp $src pcp:/tmp/cpin")
+      pout=$(cp_median "rm -rf $eng/pcpout" "$pm cp pcp:/tmp/cpin $eng/pcpout")
+      echo "podman cp 64 MiB in:  $pin ms (ctl/podman time ratio $(awk -v a="$in" -v b="$pin" 'BEGIN{printf "%.2f", a/(b>0?b:1)}'))"
+      echo "podman cp 64 MiB out: $pout ms (ctl/podman time ratio $(awk -v a="$out" -v b="$pout" 'BEGIN{printf "%.2f", a/(b>0?b:1)}'))"
+    else
+      echo "bench: podman run failed; podman cp skipped" >&2
+    fi
+    $pm rm -f -t 0 pcp >/dev/null 2>&1 || true
+    $pm rmi -a -f >/dev/null 2>&1 || true
+    umount "$pc/root/overlay" 2>/dev/null || true
+  fi
+  rm -rf "$src" "$eng/cpout" "$eng/pcpout"
+}
+# build (issue 11): a 10-step Dockerfile (COPY of 64 files, 5 RUNs,
+# metadata), built from scratch (--no-cache) and rebuilt fully cached,
+# median of 3 each, beside `podman build` (buildah, private root, --layers)
+# of the same context; RUN without network for both.
+build_bench() {
+  local bctx=$eng/bctx i
+  mkdir -p "$bctx/files"
+  for i in $(seq 64); do head -c 16k /dev/urandom >"$bctx/files/f$i"; done
+  cat >"$bctx/Dockerfile" <<'DF'
+FROM busybox
+ENV APP=/app
+WORKDIR /app
+COPY files/ ./files/
+RUN cat files/* | wc -c > /size
+RUN mkdir -p /data && echo one > /data/1
+RUN echo two > /data/2
+RUN sha1sum files/f1 > /sum
+RUN ls files | wc -l > /count
+CMD ["cat", "/size"]
+DF
+  build_median() { # command...: median ms of 3 runs
+    local j t0 t1; local -a ts=()
+    for j in 1 2 3; do
+      t0=$(date +%s%N); "$@" >/dev/null 2>&1; t1=$(date +%s%N)
+      ts+=($(( (t1 - t0) / 1000000 )))
+    done
+    printf '%s\n' "${ts[@]}" | sort -n | sed -n 2p
+  }
+  local first cached
+  first=$(build_median $ctl build --network none --no-cache -t benchbuild "$bctx")
+  cached=$(build_median $ctl build --network none -t benchbuild "$bctx")
+  echo "ctl build 10 steps:   $first ms first, $cached ms cached"
+  if command -v podman >/dev/null && command -v conmon >/dev/null; then
+    local pc=$eng/podmanbuild
+    local pm="podman --root $pc/root --runroot $pc/run --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime runc --tmpdir $pc/tmp"
+    $pm load -q -i "$eng/bb.tar" >/dev/null 2>&1
+    local pfirst pcached
+    pfirst=$(build_median $pm build --pull=never --network none --layers --no-cache -t benchbuild "$bctx")
+    pcached=$(build_median $pm build --pull=never --network none --layers -t benchbuild "$bctx")
+    echo "podman build 10 steps: $pfirst ms first, $pcached ms cached (ctl/podman time ratios $(awk -v a="$first" -v b="$pfirst" 'BEGIN{printf "%.2f", a/(b>0?b:1)}') and $(awk -v a="$cached" -v b="$pcached" 'BEGIN{printf "%.2f", a/(b>0?b:1)}'))"
+    $pm rmi -a -f >/dev/null 2>&1 || true
+    umount "$pc/root/overlay" 2>/dev/null || true
+  fi
+  rm -rf "$bctx"
+}
 engine_bench
 rm -rf "$eng"
+
+# --- networking (issue 10): scripts/bench-net.sh, beside podman ---------------
+./scripts/bench-net.sh

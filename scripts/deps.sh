@@ -18,6 +18,8 @@ packages=(
   hyperfine          # make bench
   podman containerd conmon  # drop-in tests: our runtime under podman and ctr
   tini               # docker-init for --init: reaps zombies and forwards signals as PID 1
+  containernetworking-plugins  # CNI plugins (bridge, host-local, portmap, loopback) of the CRI's pods
+  curl               # scripts/critest-images.sh pushes critest's stand-in images
 )
 
 missing=()
@@ -44,6 +46,13 @@ if ! command -v go >/dev/null 2>&1; then
   else
     echo "deps: Go 1.26 or newer is required (https://go.dev/dl/)" >&2
   fi
+  exit 1
+fi
+# crictl and critest (no Debian package) from the Go module proxy.
+if [ "$(id -u)" -eq 0 ]; then
+  "$(dirname "$0")/install-cri-tools.sh"
+elif ! command -v critest >/dev/null 2>&1; then
+  echo "deps: crictl and critest missing; run as root to install them" >&2
   exit 1
 fi
 echo "deps: all present"

@@ -5,10 +5,17 @@
 //
 // When fd 3 is a pipe, the shim writes "ok\n" (or "error: ...\n") to it once
 // its socket listens, and closes it.
+//
+//	shim delete --id ID --bundle DIR --runtime BINARY [--runtime-root DIR]
+//	     [--runtime-arg ARG ...] --state-dir DIR [--socket PATH]
+//
+// cleans up after a dead shim of that container and prints its exit record
+// as JSON on stdout.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -39,6 +46,10 @@ func main() {
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(50)
 
+	cleanup := len(os.Args) > 1 && os.Args[1] == shim.DeleteArg
+	if cleanup {
+		os.Args = append(os.Args[:1], os.Args[2:]...)
+	}
 	var cfg shim.Config
 	var runtimeArgs multiFlag
 	var debugLog bool
@@ -57,6 +68,18 @@ func main() {
 	log.SetPrefix(fmt.Sprintf("shim[%d] ", os.Getpid()))
 	if debugLog {
 		log.Printf("config %+v", cfg)
+	}
+
+	if cleanup {
+		rec, err := shim.Cleanup(cfg)
+		if err != nil {
+			log.Printf("error: %v", err)
+			os.Exit(1)
+		}
+		if err := json.NewEncoder(os.Stdout).Encode(rec); err != nil {
+			os.Exit(1)
+		}
+		return
 	}
 
 	ready := readyPipe()

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -19,12 +20,15 @@ import (
 
 func main() {
 	var (
-		cfg      supervisor.Config
-		logLevel string
-		version  bool
-		runtimes []supervisor.Runtime
-		criAddr  string
-		group    string
+		cfg       supervisor.Config
+		logLevel  string
+		version   bool
+		runtimes  []supervisor.Runtime
+		criAddr   string
+		criCNI    string
+		criCNIBin string
+		pause     string
+		group     string
 	)
 	flag.StringVar(&cfg.Root, "root", "/var/lib/berth/supervisor", "directory of persistent data")
 	flag.StringVar(&cfg.State, "state", "/run/berth/supervisor", "directory of runtime state")
@@ -61,6 +65,9 @@ func main() {
 	flag.StringVar(&cfg.Distribution.DockerConfig, "docker-config", "", "docker config.json with registry credentials (default: $DOCKER_CONFIG/config.json)")
 	flag.StringVar(&cfg.Snapshotter, "snapshotter", "overlayfs", "overlayfs (falls back to native when overlayfs does not mount in --root) or native (copies)")
 	flag.StringVar(&criAddr, "cri-address", "", "unix socket to serve Kubernetes' CRI on, in namespace k8s.io (\"\" serves none; e.g. /run/berth/cri.sock)")
+	flag.StringVar(&criCNI, "cni-conf-dir", cri.DefaultCNIConfDir, "CNI network configurations of the CRI's pods")
+	flag.StringVar(&criCNIBin, "cni-bin-dir", strings.Join(cri.DefaultCNIBinDirs, ":"), "CNI plugin directories of the CRI's pods (colon separated)")
+	flag.StringVar(&pause, "pause-path", "", "static pause program of the CRI's pod sandboxes (default: `pause` next to this binary)")
 	flag.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	flag.BoolVar(&version, "version", false, "print the version and exit")
 	flag.Parse()
@@ -114,6 +121,8 @@ func main() {
 		c, err := cri.New(cri.Config{
 			Address: criAddr, Supervisor: cfg.Address, SupervisorRoot: cfg.Root,
 			RuntimeVersion: supervisor.Version, Logger: cfg.Logger,
+			State: filepath.Join(cfg.State, "cri"), PauseBinary: pausePath(pause),
+			CNIConfDir: criCNI, CNIBinDirs: filepath.SplitList(criCNIBin),
 		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "supervisord:", err)
@@ -144,4 +153,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "supervisord:", err)
 		os.Exit(1)
 	}
+}
+
+// pausePath is the --pause-path, else pause next to this binary.
+func pausePath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "pause"
+	}
+	return filepath.Join(filepath.Dir(exe), "pause")
 }

@@ -56,16 +56,28 @@ type Options struct {
 	// Chown, when set, owns every entry by Chown.UID:Chown.GID instead of
 	// the owner the tar names.
 	Chown *Owner
+	// NoDevices refuses character and block device entries: for a target
+	// whose owner could not make them itself (a container without
+	// CAP_MKNOD, or in a user namespace).
+	NoDevices bool
+	// MapOwner, when set, turns each owner (the tar's, or Chown) into the
+	// one to write: a container's IDs into the host's, for a target in a
+	// user namespace.
+	MapOwner func(uid, gid int) (int, int, error)
 }
 
 // Owner is a numeric user and group.
 type Owner struct{ UID, GID int }
 
-func (a *applier) owner(hdr *tar.Header) (int, int) {
+func (a *applier) owner(hdr *tar.Header) (int, int, error) {
+	uid, gid := hdr.Uid, hdr.Gid
 	if a.opts.Chown != nil {
-		return a.opts.Chown.UID, a.opts.Chown.GID
+		uid, gid = a.opts.Chown.UID, a.opts.Chown.GID
 	}
-	return hdr.Uid, hdr.Gid
+	if a.opts.MapOwner != nil {
+		return a.opts.MapOwner(uid, gid)
+	}
+	return uid, gid, nil
 }
 
 // Result of Apply.
@@ -240,13 +252,13 @@ func applyAt(ctx context.Context, rootfd int, dr io.Reader, opts Options) (Resul
 func entryError(name string, err error) error {
 	for _, e := range []error{unix.ENOSPC, unix.EDQUOT, unix.EIO, unix.EROFS, unix.ENOMEM, context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, e) {
-			return fmt.Errorf("layer entry %q: %w", name, err)
+			return fmt.Errorf("tar entry %q: %w", name, err)
 		}
 	}
 	if errdefs.IsInvalidArgument(err) {
-		return fmt.Errorf("layer entry %q: %w", name, err)
+		return fmt.Errorf("tar entry %q: %w", name, err)
 	}
-	return fmt.Errorf("layer entry %q: %v: %w", name, err, errdefs.ErrInvalidArgument)
+	return fmt.Errorf("tar entry %q: %v: %w", name, err, errdefs.ErrInvalidArgument)
 }
 
 type countReader struct {
@@ -440,7 +452,10 @@ func (a *applier) regular(hdr *tar.Header, tr io.Reader, pfd int, base, rel stri
 		return err
 	}
 	a.written[rel] = true
-	uid, gid := a.owner(hdr)
+	uid, gid, err := a.owner(hdr)
+	if err != nil {
+		return err
+	}
 	if err := unix.Fchown(fd, uid, gid); err != nil && !errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("chown: %w", err)
 	}
@@ -515,6 +530,9 @@ func (a *applier) create(hdr *tar.Header, tr io.Reader, pfd int, base, rel strin
 		a.written[rel] = true
 		return nil // a hardlink shares the target's metadata
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		if a.opts.NoDevices && hdr.Typeflag != tar.TypeFifo {
+			return fmt.Errorf("device node: not allowed here: %w", errdefs.ErrInvalidArgument)
+		}
 		m := uint32(unix.S_IFIFO)
 		if hdr.Typeflag == tar.TypeChar {
 			m = unix.S_IFCHR
@@ -532,7 +550,10 @@ func (a *applier) create(hdr *tar.Header, tr io.Reader, pfd int, base, rel strin
 	a.written[rel] = true
 
 	// Metadata: owner, mode, xattrs, times, never following the entry.
-	uid, gid := a.owner(hdr)
+	uid, gid, err := a.owner(hdr)
+	if err != nil {
+		return err
+	}
 	if err := unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil && !errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("lchown: %w", err)
 	}
@@ -541,7 +562,7 @@ func (a *applier) create(hdr *tar.Header, tr io.Reader, pfd int, base, rel strin
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
 		// After chown, which clears setuid bits.
-		if err := unix.Fchmodat(pfd, base, mode, 0); err != nil {
+		if err := chmodNoFollow(pfd, base, mode); err != nil {
 			return fmt.Errorf("chmod: %w", err)
 		}
 	}

@@ -35,7 +35,7 @@ type ent struct {
 	pax              map[string]string
 }
 
-func mktar(t *testing.T, ents ...ent) []byte {
+func mktar(t testing.TB, ents ...ent) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)

@@ -78,8 +78,14 @@ func PathInRoot(root, fd int) string {
 // lookup is relative to an fd and follows no symlink, so a tree that
 // changes while it is read (a running container) cannot lead out of it.
 func WriteTree(ctx context.Context, w io.Writer, dirfd int, name, prefix string) error {
+	return WriteTreeOwners(ctx, w, dirfd, name, prefix, nil)
+}
+
+// WriteTreeOwners is WriteTree with each owner turned by owners (a host's
+// IDs into a user namespace's) when it is set.
+func WriteTreeOwners(ctx context.Context, w io.Writer, dirfd int, name, prefix string, owners func(uid, gid int) (int, int)) error {
 	tw := tar.NewWriter(w)
-	t := &treeWriter{ctx: ctx, tw: tw, links: map[[2]uint64]string{}, buf: make([]byte, 1<<20)}
+	t := &treeWriter{ctx: ctx, tw: tw, links: map[[2]uint64]string{}, buf: make([]byte, 1<<20), owners: owners}
 	if err := t.entry(dirfd, name, prefix); err != nil {
 		return err
 	}
@@ -87,10 +93,11 @@ func WriteTree(ctx context.Context, w io.Writer, dirfd int, name, prefix string)
 }
 
 type treeWriter struct {
-	ctx   context.Context
-	tw    *tar.Writer
-	links map[[2]uint64]string
-	buf   []byte
+	ctx    context.Context
+	tw     *tar.Writer
+	links  map[[2]uint64]string
+	buf    []byte
+	owners func(uid, gid int) (int, int)
 }
 
 func (t *treeWriter) entry(dirfd int, name, tarName string) error {
@@ -124,7 +131,7 @@ func (t *treeWriter) entry(dirfd int, name, tarName string) error {
 	for _, n := range names {
 		child := n
 		if tarName != "" {
-			child = tarName + "/" + n
+			child = strings.TrimSuffix(tarName, "/") + "/" + n // "/" names "/x"
 		}
 		if err := t.entry(fd, n, child); err != nil {
 			return err
@@ -141,6 +148,9 @@ func (t *treeWriter) header(dirfd int, name, tarName string, st *unix.Stat_t) er
 		Gid:     int(st.Gid),
 		ModTime: time.Unix(st.Mtim.Unix()),
 		Format:  tar.FormatPAX,
+	}
+	if t.owners != nil {
+		hdr.Uid, hdr.Gid = t.owners(hdr.Uid, hdr.Gid)
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:

@@ -26,6 +26,7 @@ func newContainerCommand(c *CLI) *cobra.Command {
 	cmd.AddCommand(
 		newAttachCommand(c),
 		newCommitCommand(c),
+		newCpCommand(c),
 		newCreateCommand(c),
 		newDiffCommand(c),
 		newExecCommand(c),

@@ -148,8 +148,9 @@ var subcommands = []struct {
 	{"load", nil, newLoadCommand}, {"images", []string{"ls"}, newImagesCommand},
 	{"rmi", nil, newRmiCommand}, {"pull", nil, newPullCommand}, {"push", nil, newPushCommand},
 	{"tag", nil, newTagCommand}, {"history", nil, newHistoryCommand}, {"save", nil, newSaveCommand},
-	{"export", nil, newExportCommand}, {"commit", nil, newCommitCommand}, {"diff", nil, newDiffCommand},
-	{"import", nil, newImportCommand}, {"image", nil, newImageCommand}, {"system", nil, newSystemCommand},
+	{"export", nil, newExportCommand}, {"cp", nil, newCpCommand}, {"commit", nil, newCommitCommand},
+	{"diff", nil, newDiffCommand}, {"import", nil, newImportCommand}, {"image", nil, newImageCommand},
+	{"system", nil, newSystemCommand},
 	{"run", nil, newRunCommand}, {"create", nil, newCreateCommand}, {"start", nil, newStartCommand},
 	{"ps", nil, newPsCommand}, {"logs", nil, newLogsCommand}, {"rm", nil, newRmCommand},
 	{"stop", nil, newStopCommand}, {"restart", nil, newRestartCommand}, {"kill", nil, newKillCommand},
@@ -158,7 +159,7 @@ var subcommands = []struct {
 	{"top", nil, newTopCommand}, {"stats", nil, newStatsCommand}, {"events", nil, newEventsCommand},
 	{"version", nil, newVersionCommand}, {"info", nil, newInfoCommand}, {"container", nil, newContainerCommand},
 	{"rename", nil, newRenameCommand}, {"update", nil, newUpdateCommand}, {"port", nil, newPortCommand},
-	{"volume", nil, newVolumeCommand}, {"network", nil, newNetworkCommand},
+	{"volume", nil, newVolumeCommand}, {"network", nil, newNetworkCommand}, {"build", nil, newBuildCommand},
 }
 
 // newRoot is the root command with its global flags, no subcommand.

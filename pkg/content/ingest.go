@@ -18,6 +18,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 )
 
 // An ingest is a resumable write, named by a ref chosen by the writer (for a
@@ -240,10 +241,12 @@ func (w *Writer) Commit(ctx context.Context) (Info, error) {
 		os.RemoveAll(w.dir)
 		return info, nil
 	}
+	failpoint.Hit("content-commit")
 	if err := os.Rename(filepath.Join(w.dir, "data"), p); err != nil {
 		return Info{}, fmt.Errorf("content commit %s: %w", actual, err)
 	}
 	syncDir(filepath.Dir(p))
+	failpoint.Hit("content-committed")
 	os.RemoveAll(w.dir)
 	return Info{Digest: actual, Size: w.offset, CreatedAt: time.Now()}, nil
 }

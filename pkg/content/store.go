@@ -22,6 +22,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 )
 
 // Info describes one committed blob.
@@ -228,13 +229,12 @@ func (s *Store) Write(ctx context.Context, r io.Reader, expected digest.Digest, 
 	if info, err := s.Info(ctx, actual); err == nil {
 		return info, nil
 	}
+	failpoint.Hit("content-commit")
 	if err := os.Rename(tmp, p); err != nil {
 		return Info{}, fmt.Errorf("content commit %s: %w", actual, err)
 	}
-	if d, err := os.Open(filepath.Dir(p)); err == nil {
-		d.Sync()
-		d.Close()
-	}
+	syncDir(filepath.Dir(p))
+	failpoint.Hit("content-committed")
 	return Info{Digest: actual, Size: n, CreatedAt: time.Now()}, nil
 }
 

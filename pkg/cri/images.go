@@ -84,6 +84,11 @@ func (s *Server) findImage(ctx context.Context, ref string) ([]*client.Image, er
 		return nil, fmt.Errorf("image reference is empty: %w", errdefs.ErrInvalidArgument)
 	}
 	img, err := s.sup.GetImage(ctx, ref)
+	if errdefs.IsNotFound(err) {
+		// name@digest, one of the repo digests: records are named by tag,
+		// and the digest is their manifest's.
+		return s.findByRepoDigest(ctx, ref)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +99,28 @@ func (s *Server) findImage(ctx context.Context, ref string) ([]*client.Image, er
 	for _, g := range groups {
 		if g[0].GetConfig().GetDigest() == img.GetConfig().GetDigest() {
 			return g, nil
+		}
+	}
+	return nil, fmt.Errorf("image %q: %w", ref, errdefs.ErrNotFound)
+}
+
+// findByRepoDigest finds the image whose repo digests include ref.
+func (s *Server) findByRepoDigest(ctx context.Context, ref string) ([]*client.Image, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	canonical, ok := named.(reference.Canonical)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("image %q: %w", ref, errdefs.ErrNotFound)
+	}
+	groups, err := s.imageGroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		for _, r := range g {
+			n, err := reference.ParseNormalizedNamed(r.GetName())
+			if err == nil && n.Name() == canonical.Name() && digestOf(r) == canonical.Digest() {
+				return g, nil
+			}
 		}
 	}
 	return nil, fmt.Errorf("image %q: %w", ref, errdefs.ErrNotFound)

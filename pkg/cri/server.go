@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/cri-streaming/pkg/streaming"
 
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -38,6 +40,18 @@ type Config struct {
 	// RuntimeVersion is reported by Version.
 	RuntimeVersion string
 	Logger         *slog.Logger
+	// State is where pods' network namespaces and files live (tmpfs,
+	// like supervisord's --state).
+	State string
+	// PauseBinary is the static pause program of pod sandboxes.
+	PauseBinary string
+	// CNIConfDir and CNIBinDirs: pod networking (DefaultCNIConfDir and
+	// DefaultCNIBinDirs when empty).
+	CNIConfDir string
+	CNIBinDirs []string
+	// StreamAddress is where the streaming server of Exec, Attach and
+	// PortForward listens (DefaultStreamAddress when empty).
+	StreamAddress string
 }
 
 // Server is a CRI server.
@@ -52,6 +66,12 @@ type Server struct {
 
 	mu      sync.Mutex
 	podCIDR string // from UpdateRuntimeConfig
+
+	stream         streaming.Server
+	streamListener net.Listener
+
+	locks locks // one lifecycle call at a time per pod or container
+	names locks // the names of pods, the names of a pod's containers
 }
 
 // New makes a server that talks to the supervisor at cfg.Supervisor.
@@ -62,11 +82,27 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.State == "" {
+		return nil, fmt.Errorf("cri: a state directory is required: %w", errdefs.ErrInvalidArgument)
+	}
+	if cfg.CNIConfDir == "" {
+		cfg.CNIConfDir = DefaultCNIConfDir
+	}
+	if len(cfg.CNIBinDirs) == 0 {
+		cfg.CNIBinDirs = DefaultCNIBinDirs
+	}
+	if cfg.StreamAddress == "" {
+		cfg.StreamAddress = DefaultStreamAddress
+	}
 	sup, err := client.New(cfg.Supervisor, client.WithNamespace(Namespace))
 	if err != nil {
 		return nil, fmt.Errorf("cri: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, sup: sup}
+	if err := s.startStreaming(); err != nil {
+		sup.Close()
+		return nil, fmt.Errorf("cri: %w", err)
+	}
 	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.unaryInterceptor))
 	runtimeapi.RegisterRuntimeServiceServer(s.grpc, s)
 	runtimeapi.RegisterImageServiceServer(s.grpc, s)
@@ -84,9 +120,14 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 }
 
 // Serve listens on cfg.Address (0660; a stale socket is removed) until ctx
-// is done.
+// is done, after recovery (recoverState).
 func (s *Server) Serve(ctx context.Context) error {
 	addr := s.cfg.Address
+	// The socket appears once the supervisor answers and what a crash
+	// left half made is undone: a kubelet that sees it can use it.
+	if err := s.recoverState(ctx); err != nil {
+		return fmt.Errorf("cri: %w", err)
+	}
 	l, err := unixsock.Listen(addr)
 	if err != nil {
 		return fmt.Errorf("cri: %w", err)
@@ -111,5 +152,6 @@ func (s *Server) Serve(ctx context.Context) error {
 // Close stops serving and closes the supervisor connection.
 func (s *Server) Close() error {
 	s.grpc.Stop()
+	s.streamListener.Close()
 	return s.sup.Close()
 }

@@ -32,13 +32,17 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 		runtimeReady.Status, runtimeReady.Reason, runtimeReady.Message = false, "SupervisorUnreachable", err.Error()
 	}
 	networkReady := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
+	if err := s.networkStatus(); err != nil {
+		networkReady.Status, networkReady.Reason, networkReady.Message = false, "NetworkPluginNotReady", err.Error()
+	}
 	resp := &runtimeapi.StatusResponse{
 		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{runtimeReady, networkReady}},
 		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{
 			Name:     "",
 			Features: &runtimeapi.RuntimeHandlerFeatures{},
 		}},
-		Features: &runtimeapi.RuntimeFeatures{},
+		// supplemental_groups_policy Strict and Merge are applied (container_spec.go).
+		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}
 	if req.GetVerbose() {
 		s.mu.Lock()

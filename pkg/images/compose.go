@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"runtime"
 	"time"
 
@@ -50,7 +51,9 @@ func (s *Store) Compose(ctx context.Context, o ComposeOptions) (Image, error) {
 			return Image{}, fmt.Errorf("compose: config has %q: Compose makes it: %w", k, errdefs.ErrInvalidArgument)
 		}
 	}
-	var cfg ocispec.Image
+	// Docker's form: Healthcheck, OnBuild and Shell of the config are
+	// kept (an OCI image config has no such fields).
+	var cfg dockerspec.DockerOCIImage
 	if err := json.Unmarshal(o.Config, &cfg); err != nil {
 		return Image{}, fmt.Errorf("compose: config: %v: %w", err, errdefs.ErrInvalidArgument)
 	}

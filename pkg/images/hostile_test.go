@@ -31,7 +31,7 @@ func putBlob(blobs map[digest.Digest][]byte, mt string, b []byte) ocispec.Descri
 	return ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(b))}
 }
 
-func newOCIParts(t *testing.T, marker string) *ociParts {
+func newOCIParts(t testing.TB, marker string) *ociParts {
 	p := &ociParts{blobs: map[digest.Digest][]byte{}}
 	p.layer = tarOf(t, file{name: marker, body: marker})
 	cfg := ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"},
@@ -46,7 +46,7 @@ func newOCIParts(t *testing.T, marker string) *ociParts {
 	return p
 }
 
-func (p *ociParts) tar(t *testing.T) []byte {
+func (p *ociParts) tar(t testing.TB) []byte {
 	idx, _ := json.Marshal(p.index)
 	files := []file{{name: "oci-layout", body: `{"imageLayoutVersion":"1.0.0"}`}, {name: "index.json", body: string(idx)}}
 	for d, b := range p.blobs {

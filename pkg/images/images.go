@@ -18,6 +18,7 @@ import (
 
 	"github.com/berthd/berth/pkg/content"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 	"github.com/berthd/berth/pkg/metadata"
 	"github.com/berthd/berth/pkg/snapshots"
 )
@@ -144,7 +145,8 @@ func (s *Store) Record(ctx context.Context, imgs []Image) error { return s.recor
 // is moved to the new target (keeping its creation time), as a tag moves.
 func (s *Store) record(ctx context.Context, imgs []Image) error {
 	now := time.Now().UTC()
-	return s.db.Update(ctx, func(tx *metadata.Tx) error {
+	failpoint.Hit("image-record")
+	err := s.db.Update(ctx, func(tx *metadata.Tx) error {
 		for i := range imgs {
 			var old Image
 			imgs[i].CreatedAt, imgs[i].UpdatedAt = now, now
@@ -157,4 +159,8 @@ func (s *Store) record(ctx context.Context, imgs []Image) error {
 		}
 		return nil
 	})
+	if err == nil {
+		failpoint.Hit("image-recorded")
+	}
+	return err
 }

@@ -36,7 +36,7 @@ type file struct {
 	typ        byte
 }
 
-func tarOf(t *testing.T, files ...file) []byte {
+func tarOf(t testing.TB, files ...file) []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {
@@ -57,7 +57,7 @@ func tarOf(t *testing.T, files ...file) []byte {
 }
 
 // dockerArchive builds a docker-archive; mutate may change its parts.
-func dockerArchive(t *testing.T, tags []string, layers [][]byte, mutate func(cfg map[string]any, files map[string][]byte)) []byte {
+func dockerArchive(t testing.TB, tags []string, layers [][]byte, mutate func(cfg map[string]any, files map[string][]byte)) []byte {
 	var diffIDs []string
 	var names []string
 	files := map[string][]byte{}

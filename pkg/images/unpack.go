@@ -13,6 +13,7 @@ import (
 
 	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 	"github.com/berthd/berth/pkg/snapshots"
 )
 
@@ -190,6 +191,7 @@ func (s *Store) unpackLayer(ctx context.Context, l ocispec.Descriptor, diffID di
 		return fmt.Errorf("uncompressed digest %s does not match diff ID %s: %w", res.DiffID, diffID, errdefs.ErrInvalidArgument)
 	}
 	s.content.UpdateLabels(ctx, l.Digest, func(m map[string]string) { m[DiffIDLabel] = diffID.String() })
+	failpoint.Hit("unpack-applied")
 	if err := s.snaps.Commit(ctx, chain, key, nil); err != nil {
 		if errdefs.IsAlreadyExists(err) {
 			return s.snaps.Remove(ctx, key) // unpacked meanwhile by another import

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/shim/record"
 )
 
 // consoleSocket receives the pty master a runtime sends over
@@ -28,7 +30,7 @@ type masterResult struct {
 // path would be too long for a unix socket.
 func newConsoleSocket(stateDir string) (*consoleSocket, error) {
 	cs := &consoleSocket{path: filepath.Join(stateDir, "console.sock"), master: make(chan masterResult, 1)}
-	if CheckSocketPath(cs.path) != nil {
+	if record.CheckSocketPath(cs.path) != nil {
 		dir, err := os.MkdirTemp("", "bsc")
 		if err != nil {
 			return nil, err

@@ -14,27 +14,12 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
+	"github.com/containerd/ttrpc"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/shim/record"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
-
-// MaxSocketPath is the longest unix socket path the kernel accepts
-// (sun_path is 108 bytes including the terminating NUL).
-const MaxSocketPath = 107
-
-// CheckSocketPath reports whether path can be a unix socket address.
-func CheckSocketPath(path string) error {
-	if path == "" {
-		return fmt.Errorf("socket path is empty: %w", errdefs.ErrInvalidArgument)
-	}
-	if len(path) > MaxSocketPath {
-		return fmt.Errorf("socket path %s is %d bytes, longer than the unix socket limit of %d: %w",
-			path, len(path), MaxSocketPath, errdefs.ErrInvalidArgument)
-	}
-	return nil
-}
 
 // Run serves the shim API for cfg until Shutdown is called. Once the socket
 // listens it writes "ok\n" to ready and closes it; a failure before that is
@@ -52,13 +37,13 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 	if cfg.ID == "" || cfg.Bundle == "" || cfg.Runtime == "" || cfg.StateDir == "" {
 		return fmt.Errorf("id, bundle, runtime and state dir are required: %w", errdefs.ErrInvalidArgument)
 	}
-	if err := CheckSocketPath(cfg.Socket); err != nil {
+	if err := record.CheckSocketPath(cfg.Socket); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(cfg.StateDir, ShimPidFile),
+	if err := os.WriteFile(filepath.Join(cfg.StateDir, record.ShimPidFile),
 		[]byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
 		return fmt.Errorf("write shim pid: %w", err)
 	}
@@ -73,19 +58,21 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 		l.Close()
 		return err
 	}
-	srv := grpc.NewServer(
-		grpc.ReadBufferSize(4<<10),
-		grpc.WriteBufferSize(4<<10),
-		grpc.SharedWriteBuffer(true),
-		grpc.NumStreamWorkers(0),
-		grpc.UnaryInterceptor(traceInterceptor()),
-	)
+	// ttrpc, not gRPC: no HTTP/2, no goroutine per idle stream, a third of
+	// the text (docs/decisions.md, issue 13). Only our own user may connect.
+	srv, err := ttrpc.NewServer(ttrpc.WithServerHandshaker(ttrpc.UnixSocketRequireSameUser()),
+		ttrpc.WithUnaryServerInterceptor(traceInterceptor(cfg.Socket)))
+	if err != nil {
+		close(stop)
+		l.Close()
+		return fmt.Errorf("ttrpc server: %w", err)
+	}
 	shutdown := make(chan struct{})
 	svc := newService(cfg, reaper, func() { close(shutdown) })
-	shimv1.RegisterShimServer(srv, svc)
+	shimv1.RegisterShimService(srv, svc)
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
+	go func() { served <- srv.Serve(context.Background(), l) }()
 	log.Printf("shim for %s listening on %s", cfg.ID, cfg.Socket)
 	if ready != nil {
 		notReady = nil
@@ -106,15 +93,14 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	// Let the Shutdown reply go out, then stop.
-	done := make(chan struct{})
-	go func() { srv.GracefulStop(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-		srv.Stop()
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
 	}
+	cancel()
 	close(stop)
 	os.Remove(cfg.Socket)
+	os.Remove(record.TraceFile(cfg.Socket))
 	if !cleanup {
 		return nil
 	}

@@ -6,7 +6,6 @@ package shim
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,8 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/shim/record"
 	"github.com/berthd/berth/pkg/trace"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
@@ -27,25 +26,6 @@ import (
 // drainGrace is how long the shim waits, after the container's init
 // exited, for its output pipes to reach EOF.
 const drainGrace = 2 * time.Second
-
-// Files in the state directory.
-const (
-	InitPidFile    = "init.pid"
-	RuntimeLogFile = "runtime.log"
-	ExitFile       = "exit.json"
-	ShimLogFile    = "shim.log"
-	ShimPidFile    = "shim.pid"
-)
-
-// ExitRecord is the content of StateDir/exit.json, written atomically once
-// the container's init has exited and its output is drained.
-type ExitRecord struct {
-	Pid        uint32 `json:"pid"`
-	ExitStatus uint32 `json:"exit_status"`
-	// RFC 3339 with nanoseconds.
-	ExitedAt  time.Time `json:"exited_at"`
-	OOMKilled bool      `json:"oom_killed,omitempty"`
-}
 
 // Config is what the shim is started with.
 type Config struct {
@@ -58,9 +38,8 @@ type Config struct {
 	StateDir    string
 }
 
-// service implements shimv1.ShimServer for one container.
+// service implements shimv1.ShimService for one container.
 type service struct {
-	shimv1.UnimplementedShimServer
 	cfg        Config
 	rt         *runtimeCLI
 	reaper     *Reaper
@@ -90,7 +69,7 @@ func newService(cfg Config, reaper *Reaper, onShutdown func()) *service {
 			binary: cfg.Runtime,
 			root:   cfg.RuntimeRoot,
 			args:   cfg.RuntimeArgs,
-			log:    filepath.Join(cfg.StateDir, RuntimeLogFile),
+			log:    filepath.Join(cfg.StateDir, record.RuntimeLogFile),
 			reaper: reaper,
 			mask:   DefaultMasks(cfg.Runtime),
 		},
@@ -134,7 +113,7 @@ func (s *service) create(ctx context.Context, req *shimv1.CreateRequest) (*shimv
 			return nil, err
 		}
 	}
-	pidFile := filepath.Join(s.cfg.StateDir, InitPidFile)
+	pidFile := filepath.Join(s.cfg.StateDir, record.InitPidFile)
 	args := []string{"create", "--bundle", s.cfg.Bundle, "--pid-file", pidFile}
 	var cio *containerIO
 	fail := func(err error) (*shimv1.CreateResponse, error) {
@@ -223,14 +202,10 @@ func (s *service) waitInit(pid int) {
 	cio.dropStdin()
 	cio.drain(drainGrace)
 	s.mu.Lock()
-	rec := ExitRecord{Pid: uint32(pid), ExitStatus: e.Status, ExitedAt: e.At.UTC(), OOMKilled: s.oomKilled}
+	rec := record.Exit{Pid: uint32(pid), ExitStatus: e.Status, ExitedAt: e.At.UTC(), OOMKilled: s.oomKilled}
 	s.mu.Unlock()
-	b, err := json.Marshal(rec)
-	if err == nil {
-		err = atomicfile.WriteFile(filepath.Join(s.cfg.StateDir, ExitFile), b, 0o600)
-	}
-	if err != nil {
-		log.Printf("persist exit status: %v", err)
+	if err := record.WriteExit(s.cfg.StateDir, rec); err != nil {
+		log.Printf("%v", err)
 	}
 	s.mu.Lock()
 	recordReap(s.trace, e.At)
@@ -439,7 +414,7 @@ func (s *service) ioOf(execID string) (*containerIO, error) {
 	return cio, nil
 }
 
-func (s *service) Attach(req *shimv1.AttachRequest, stream shimv1.Shim_AttachServer) error {
+func (s *service) Attach(ctx context.Context, req *shimv1.AttachRequest, stream shimv1.Shim_AttachServer) error {
 	cio, err := s.ioOf(req.ExecId)
 	if err != nil {
 		return errdefs.ToGRPC(err)
@@ -453,12 +428,11 @@ func (s *service) Attach(req *shimv1.AttachRequest, stream shimv1.Shim_AttachSer
 		return nil
 	}
 	defer cio.detach(a)
-	// The header tells the client it is attached: nothing written from
-	// now on is missed.
-	if err := stream.SendHeader(nil); err != nil {
+	// An empty first chunk tells the client it is attached: nothing
+	// written from now on is missed.
+	if err := stream.Send(&shimv1.AttachChunk{}); err != nil {
 		return err
 	}
-	ctx := stream.Context()
 	for {
 		select {
 		case c, ok := <-a.ch:
@@ -493,24 +467,32 @@ func (s *service) Shutdown(ctx context.Context, req *shimv1.ShutdownRequest) (*s
 	return &shimv1.ShutdownResponse{}, nil
 }
 
-func (s *service) WriteStdin(stream shimv1.Shim_WriteStdinServer) error {
+func (s *service) WriteStdin(ctx context.Context, stream shimv1.Shim_WriteStdinServer) (*shimv1.WriteStdinResponse, error) {
+	err := s.writeStdin(stream)
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	return &shimv1.WriteStdinResponse{}, nil
+}
+
+func (s *service) writeStdin(stream shimv1.Shim_WriteStdinServer) error {
 	// The first chunk names the process.
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
-		return stream.SendAndClose(&shimv1.WriteStdinResponse{})
+		return nil
 	}
 	if err != nil {
 		return err
 	}
 	cio, err := s.ioOf(first.ExecId)
 	if err != nil {
-		return errdefs.ToGRPC(err)
+		return err
 	}
-	for m := first; ; {
+	for m := first; ; m = nil {
 		if m == nil {
 			m, err = stream.Recv()
 			if errors.Is(err, io.EOF) {
-				return stream.SendAndClose(&shimv1.WriteStdinResponse{})
+				return nil
 			}
 			if err != nil {
 				return err
@@ -521,13 +503,12 @@ func (s *service) WriteStdin(stream shimv1.Shim_WriteStdinServer) error {
 				if errors.Is(err, errNoStdin) {
 					err = fmt.Errorf("%w: %w", err, errdefs.ErrFailedPrecondition)
 				}
-				return errdefs.ToGRPC(fmt.Errorf("write stdin: %w", err))
+				return fmt.Errorf("write stdin: %w", err)
 			}
 		}
 		if m.Close {
 			cio.closeStdin()
 		}
-		m = nil
 	}
 }
 

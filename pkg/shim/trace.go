@@ -3,25 +3,40 @@ package shim
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log"
 	"os"
 	"time"
 
-	"google.golang.org/grpc"
+	"github.com/containerd/ttrpc"
 
+	"github.com/berthd/berth/pkg/shim/record"
 	"github.com/berthd/berth/pkg/trace"
-	"github.com/berthd/berth/pkg/trace/tracegrpc"
 )
 
-// traceInterceptor traces the calls that carry a trace ID and logs the
-// shim's own spans. One shim serves one container, so a few traces suffice.
-func traceInterceptor() grpc.UnaryServerInterceptor {
+// traceInterceptor traces the calls that carry a trace ID (ttrpc metadata
+// berth-trace), logs the shim's own spans and writes the trace to
+// record.TraceFile. One shim serves one container, so a few traces suffice.
+func traceInterceptor(socket string) ttrpc.UnaryServerInterceptor {
 	st := trace.NewStore("shim", 8, func(id string, sp trace.Span) {
 		log.Printf("span trace=%s step=%q took=%s", id, sp.Name, sp.Dur)
 	})
-	return tracegrpc.UnaryServer(st, nil)
+	return func(ctx context.Context, unmarshal ttrpc.Unmarshaler, info *ttrpc.UnaryServerInfo, method ttrpc.Method) (any, error) {
+		id, _ := ttrpc.GetMetadataValue(ctx, trace.MetadataKey)
+		if !trace.ValidID(id) {
+			return method(ctx, unmarshal)
+		}
+		t := st.Get(id)
+		end := t.Begin(trace.MethodName(info.FullMethod))
+		resp, err := method(trace.NewContext(ctx, t), unmarshal)
+		end()
+		if werr := trace.WriteFile(record.TraceFile(socket), t); werr != nil {
+			log.Printf("trace %s: %v", id, werr)
+		}
+		return resp, err
+	}
 }
 
 // runtimeSpans reads the spans the runtime logged after offset: it writes

@@ -267,15 +267,28 @@ func (m Mount) mountIDMapped(target string, options []string, uids, gids []IDMap
 	}
 	// overlayfs does its own work (the work directory, copy-up) with the
 	// mounter's credentials, through the mapped upper layer: they must be
-	// the container's root, or they are not mapped there (EOVERFLOW).
-	return asMappedRoot(uid, gid, func() error { return m.fsconfigMount(target, data, ro) })
+	// the container's root, or they are not mapped there (EOVERFLOW). They
+	// are taken when the superblock is made; the mount is attached here,
+	// on the caller's thread, in the caller's mount namespace.
+	var mfd int
+	err = AsMappedRoot(uid, gid, func() error {
+		var err error
+		mfd, err = m.fsmountFD(data, ro)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mfd)
+	return moveMount(mfd, m.Type, target)
 }
 
-// asMappedRoot runs fn on a thread of its own whose filesystem ids are
-// uid and gid, with every capability the process has still in effect
+// AsMappedRoot runs fn on a thread of its own whose filesystem ids are
+// uid and gid (a user namespace's root: what writes through an ID-mapped
+// mount need), with every capability the process has still in effect
 // (setfsuid clears the file capabilities; they are raised again). The
 // thread is never reused: it ends with the goroutine.
-func asMappedRoot(uid, gid uint32, fn func() error) error {
+func AsMappedRoot(uid, gid uint32, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread exits with us

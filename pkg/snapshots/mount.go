@@ -94,13 +94,30 @@ func Unmount(target string) error {
 // fsconfigMount mounts with the new mount API, one option per fsconfig(2)
 // call: the way to pass more lower layers than fit in one page.
 func (m Mount) fsconfigMount(target string, options []string, ro bool) error {
+	mfd, err := m.fsmountFD(options, ro)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mfd)
+	return moveMount(mfd, m.Type, target)
+}
+
+func moveMount(mfd int, typ, target string) error {
+	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("move mount %s to %s: %w", typ, target, err)
+	}
+	return nil
+}
+
+// fsmountFD makes the filesystem and returns its detached mount.
+func (m Mount) fsmountFD(options []string, ro bool) (int, error) {
 	fsfd, err := unix.Fsopen(m.Type, unix.FSOPEN_CLOEXEC)
 	if err != nil {
-		return fmt.Errorf("fsopen %s: %w", m.Type, err)
+		return -1, fmt.Errorf("fsopen %s: %w", m.Type, err)
 	}
 	defer unix.Close(fsfd)
 	if err := unix.FsconfigSetString(fsfd, "source", m.Source); err != nil {
-		return fmt.Errorf("fsconfig source: %w", err)
+		return -1, fmt.Errorf("fsconfig source: %w", err)
 	}
 	for _, o := range options {
 		k, v, _ := strings.Cut(o, "=")
@@ -110,11 +127,11 @@ func (m Mount) fsconfigMount(target string, options []string, ro bool) error {
 			err = unix.FsconfigSetString(fsfd, k, v)
 		}
 		if err != nil {
-			return fmt.Errorf("fsconfig %s %s (lowerdir+ needs Linux 6.8): %w", m.Type, o, err)
+			return -1, fmt.Errorf("fsconfig %s %s (lowerdir+ needs Linux 6.8): %w", m.Type, o, err)
 		}
 	}
 	if err := unix.FsconfigCreate(fsfd); err != nil {
-		return fmt.Errorf("fsconfig create %s: %w", m.Type, err)
+		return -1, fmt.Errorf("fsconfig create %s: %w", m.Type, err)
 	}
 	var attr int
 	if ro {
@@ -122,11 +139,7 @@ func (m Mount) fsconfigMount(target string, options []string, ro bool) error {
 	}
 	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, attr)
 	if err != nil {
-		return fmt.Errorf("fsmount %s: %w", m.Type, err)
+		return -1, fmt.Errorf("fsmount %s: %w", m.Type, err)
 	}
-	defer unix.Close(mfd)
-	if err := unix.MoveMount(mfd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("move mount %s to %s: %w", m.Type, target, err)
-	}
-	return nil
+	return mfd, nil
 }

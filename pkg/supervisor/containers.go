@@ -119,13 +119,16 @@ func (cs *containersService) Delete(ctx context.Context, req *pb.DeleteContainer
 	if cs.s.tasks.exists(ns, c.ID) {
 		return nil, fmt.Errorf("container %s has a task: delete it first: %w", c.ID, errdefs.ErrFailedPrecondition)
 	}
-	if err := cs.s.db.Update(ctx, func(tx *metadata.Tx) error { return tx.Delete(metadata.Containers, c.ID) }); err != nil {
-		return nil, err
-	}
+	// The snapshot first: if it cannot go (still mounted by a shim that is
+	// going away), the record stays and a retry finishes the job; the other
+	// order would orphan the snapshot (garbage collection keeps active ones).
 	if c.SnapshotKey != "" {
 		if err := cs.s.snaps.Remove(ctx, c.SnapshotKey); err != nil && !errdefs.IsNotFound(err) {
-			return nil, fmt.Errorf("container %s deleted, but not its snapshot: %w", c.ID, err)
+			return nil, fmt.Errorf("container %s: remove its snapshot: %w", c.ID, err)
 		}
+	}
+	if err := cs.s.db.Update(ctx, func(tx *metadata.Tx) error { return tx.Delete(metadata.Containers, c.ID) }); err != nil {
+		return nil, err
 	}
 	cs.s.publish(ctx, &pb.Envelope{Topic: "/containers/delete", ContainerId: c.ID, Image: c.Image})
 	return &pb.DeleteContainerResponse{}, nil

@@ -66,7 +66,7 @@ func (s *Server) addLeaseResource(ctx context.Context, leaseID, kind, id string)
 // case supervisord dies) until release; it also keeps garbage collection
 // out while the pull runs.
 func (s *Server) holdLease(ctx context.Context, purpose string, opts *distribution.PullOptions) (release func(), err error) {
-	l, err := s.createLease(ctx, "", time.Hour, map[string]string{"berth.purpose": purpose})
+	l, err := s.createLease(ctx, "", time.Hour, map[string]string{"berth.purpose": purpose, inflightLabel: "true"})
 	if err != nil {
 		return nil, err
 	}

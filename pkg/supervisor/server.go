@@ -69,6 +69,9 @@ type Config struct {
 	Snapshotter string
 	// Registries: mirrors, insecure registries, CA dir, docker config.json.
 	Distribution distribution.Config
+
+	// shims replaces pkg/shim/client in the unit tests.
+	shims shimLauncher
 }
 
 // Server is a supervisord.
@@ -139,6 +142,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if s.db, err = metadata.Open(filepath.Join(cfg.Root, "metadata.db")); err != nil {
+		s.snaps.Close()
+		return nil, err
+	}
+	if err := s.dropInflightLeases(); err != nil {
+		s.db.Close()
 		s.snaps.Close()
 		return nil, err
 	}

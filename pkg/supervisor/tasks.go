@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,8 +17,8 @@ import (
 	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/namespaces"
-	"github.com/berthd/berth/pkg/shim"
 	"github.com/berthd/berth/pkg/shim/client"
+	"github.com/berthd/berth/pkg/shim/record"
 	"github.com/berthd/berth/pkg/snapshots"
 	"github.com/berthd/berth/pkg/trace"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
@@ -42,16 +41,15 @@ type taskInfo struct {
 type task struct {
 	taskInfo
 	bundle string
-	shim   *client.Client
+	shim   taskShim
 
 	mu sync.Mutex
 	// exited is set, and shim unusable, for a task whose shim died (found
 	// dead at recovery, or seen dying): its resources are already cleaned
 	// up, and it stays listed as stopped (until Delete, persisted in
 	// STATE/stopped) so that its exit status can be read.
-	exited   *shim.ExitRecord
-	deleting bool              // Delete stops the shim: its end is no death
-	execs    map[string]uint32 // exec id -> pid, for ListPids
+	exited   *record.Exit
+	deleting bool // Delete stops the shim: its end is no death
 	// monitorDone is closed when the goroutine that waits for the task's
 	// exit has published it (or given up).
 	monitorDone chan struct{}
@@ -60,7 +58,7 @@ type task struct {
 }
 
 // exitRecord is the record of a task whose shim is gone, or nil.
-func (t *task) exitRecord() *shim.ExitRecord {
+func (t *task) exitRecord() *record.Exit {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.exited
@@ -72,6 +70,7 @@ func errExited(id string) error {
 
 type taskManager struct {
 	s        *Server
+	shims    shimLauncher
 	mu       sync.Mutex
 	tasks    map[string]*task // by namespace/id
 	creating map[string]bool
@@ -82,7 +81,11 @@ type taskManager struct {
 
 func newTaskManager(s *Server) *taskManager {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &taskManager{s: s, tasks: map[string]*task{}, creating: map[string]bool{}, stopCtx: ctx, stop: cancel}
+	var shims shimLauncher = socketShims{}
+	if s.cfg.shims != nil {
+		shims = s.cfg.shims
+	}
+	return &taskManager{s: s, shims: shims, tasks: map[string]*task{}, creating: map[string]bool{}, stopCtx: ctx, stop: cancel}
 }
 
 func namespaceOf(ctx context.Context) (string, error) { return namespaces.NamespaceRequired(ctx) }
@@ -160,6 +163,9 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 		return nil, err
 	}
 	key := ns + "/" + c.ID
+	// Not while cp writes through a view of the stopped rootfs: a second
+	// overlay on the same upper directory is undefined behaviour.
+	defer viewLocks.lock(key)()
 	m.mu.Lock()
 	if m.tasks[key] != nil || m.creating[key] {
 		m.mu.Unlock()
@@ -233,10 +239,7 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 	}
 	endMount()
 	endSpawn := trace.Begin(ctx, "shim spawn")
-	cl, err := client.Start(ctx, client.StartOpts{
-		ID: c.ID, Bundle: t.bundle, Runtime: rt.Path, RuntimeRoot: t.RuntimeRoot, RuntimeArgs: rt.Args,
-		Socket: t.Socket, StateDir: t.ShimState, ShimBinary: m.s.cfg.ShimBinary,
-	})
+	cl, err := m.shims.Start(ctx, m.shimOpts(t.taskInfo, t.bundle))
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
@@ -268,8 +271,11 @@ func (m *taskManager) stopShim(t *task, force bool) (*shimv1.DeleteResponse, err
 	}
 	if err == nil {
 		t.shim.Shutdown(ctx) // the connection may break as the shim exits
+	} else if rec, cerr := m.cleanupDeadShim(t); cerr == nil {
+		// The shim is gone: a fresh one cleaned up after it.
+		resp = &shimv1.DeleteResponse{Pid: rec.Pid, ExitStatus: rec.ExitStatus, ExitedAt: rec.ExitedAt.UnixNano()}
 	} else {
-		m.runtimeDelete(t.taskInfo) // the shim is gone: clean the runtime state ourselves
+		return nil, cerr
 	}
 	t.shim.Close()
 	if ch := t.shim.Exited(); ch != nil {
@@ -283,49 +289,47 @@ func (m *taskManager) stopShim(t *task, force bool) (*shimv1.DeleteResponse, err
 
 // abandonShim gets rid of the shim of a task whose creation failed: whatever
 // the runtime left is deleted, and the shim, which this supervisor started,
-// is made to exit (killed if it does not).
+// is made to exit (killed if it does not, then cleaned up after).
 func (m *taskManager) abandonShim(t *task) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	t.shim.Delete(ctx, true)
+	_, derr := t.shim.Delete(ctx, true)
 	t.shim.Shutdown(ctx)
 	t.shim.Close()
-	m.runtimeDelete(t.taskInfo)
 	if ch := t.shim.Exited(); ch != nil {
 		select {
 		case <-ch:
 		case <-time.After(3 * time.Second):
 			if pid := t.shim.Pid(); pid > 0 {
 				unix.Kill(pid, unix.SIGKILL)
+				<-ch
 			}
+			derr = errdefs.ErrUnavailable
 		}
+	}
+	if derr != nil && !errdefs.IsNotFound(derr) {
+		m.cleanupDeadShim(t)
 	}
 }
 
-// runtimeDelete runs `runtime delete --force` for a task whose shim is gone.
-func (m *taskManager) runtimeDelete(ti taskInfo) {
-	args := append([]string{}, ti.Runtime.Args...)
-	if ti.RuntimeRoot != "" {
-		args = append(args, "--root", ti.RuntimeRoot)
+// shimOpts describes the task's shim as it was started.
+func (m *taskManager) shimOpts(ti taskInfo, bundle string) client.StartOpts {
+	return client.StartOpts{
+		ID: ti.ID, Bundle: bundle, Runtime: ti.Runtime.Path, RuntimeRoot: ti.RuntimeRoot, RuntimeArgs: ti.Runtime.Args,
+		Socket: ti.Socket, StateDir: ti.ShimState, ShimBinary: m.s.cfg.ShimBinary,
 	}
-	args = append(args, "delete", "--force", ti.ID)
-	cmd := shim.RuntimeCommand(m.s.cfg.ShimBinary, ti.Runtime.Path, shim.DefaultMasks(ti.Runtime.Path), args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Start()
-	if err == nil {
-		waited := make(chan error, 1)
-		go func() { waited <- cmd.Wait() }()
-		select {
-		case err = <-waited:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			err = <-waited
-		}
-	}
+}
+
+// cleanupDeadShim has a fresh shim binary clean up after the task's dead
+// shim (`shim delete`): the runtime's state, whatever of the container
+// still runs, and the exit status the dead shim recorded.
+func (m *taskManager) cleanupDeadShim(t *task) (record.Exit, error) {
+	rec, err := m.shims.Cleanup(context.Background(), m.shimOpts(t.taskInfo, t.bundle))
 	if err != nil {
-		m.s.log.Debug("runtime delete", "id", ti.ID, "err", err, "output", out.String())
+		m.s.log.Error("shim delete", "id", t.ID, "err", err)
+		return rec, fmt.Errorf("task %s: %w", t.ID, err)
 	}
+	return rec, nil
 }
 
 // teardown removes the rootfs mount, the bundle, the shim's state and socket.
@@ -339,6 +343,7 @@ func (m *taskManager) teardown(t *task) error {
 	}
 	os.RemoveAll(t.ShimState)
 	os.Remove(t.Socket)
+	os.Remove(record.TraceFile(t.Socket))
 	return nil
 }
 
@@ -356,6 +361,14 @@ func (m *taskManager) delete(ctx context.Context, id string, force bool) (*shimv
 	rec := t.exited
 	t.mu.Unlock()
 	if rec != nil {
+		// Normally done when the shim was found dead; not when its
+		// cleanup failed.
+		if err := m.teardown(t); err != nil {
+			t.mu.Lock()
+			t.deleting = false
+			t.mu.Unlock()
+			return nil, fmt.Errorf("delete task %s: %w", id, err)
+		}
 		m.mu.Lock()
 		delete(m.tasks, t.Namespace+"/"+t.ID)
 		m.mu.Unlock()
@@ -369,12 +382,6 @@ func (m *taskManager) delete(ctx context.Context, id string, force bool) (*shimv
 		t.deleting = false
 		t.mu.Unlock()
 		return nil, fmt.Errorf("delete task %s: %w", id, err)
-	}
-	if resp == nil {
-		resp = &shimv1.DeleteResponse{}
-		if rec, ok := readExit(t.ShimState); ok {
-			resp.Pid, resp.ExitStatus, resp.ExitedAt = rec.Pid, rec.ExitStatus, rec.ExitedAt.UnixNano()
-		}
 	}
 	m.mu.Lock()
 	delete(m.tasks, t.Namespace+"/"+t.ID)
@@ -391,15 +398,6 @@ func (m *taskManager) delete(ctx context.Context, id string, force bool) (*shimv
 	}
 	m.publishDelete(t, resp.Pid, resp.ExitStatus, resp.ExitedAt)
 	return resp, nil
-}
-
-func readExit(stateDir string) (shim.ExitRecord, bool) {
-	var rec shim.ExitRecord
-	b, err := os.ReadFile(filepath.Join(stateDir, shim.ExitFile))
-	if err != nil || json.Unmarshal(b, &rec) != nil {
-		return rec, false
-	}
-	return rec, true
 }
 
 // recover reconnects to the shims of the tasks found on disk; a task whose
@@ -424,7 +422,22 @@ func (m *taskManager) recover(ctx context.Context) {
 				m.teardown(t)
 				continue
 			}
-			if cl := m.connect(ctx, t.Socket); cl != nil {
+			if cl, st := m.connect(ctx, t.Socket); cl != nil {
+				if st.Status == shimv1.Status_STATUS_UNKNOWN {
+					// Interrupted between the shim's start and its Create:
+					// no container; the shim goes, as after a failed Create.
+					m.s.log.Warn("recover: removing a task whose container was never created", "namespace", t.Namespace, "id", t.ID)
+					sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+					if err := cl.Shutdown(sctx); err != nil {
+						m.s.log.Error("recover: shutting down an idle shim", "id", t.ID, "err", err)
+					}
+					cancel()
+					cl.Close()
+					if err := m.teardown(t); err != nil {
+						m.s.log.Error("recover: cleaning task", "id", t.ID, "err", err)
+					}
+					continue
+				}
 				t.shim = cl
 				t.monitorDone = make(chan struct{})
 				m.tasks[t.Namespace+"/"+t.ID] = t
@@ -433,20 +446,24 @@ func (m *taskManager) recover(ctx context.Context) {
 				m.recoverExecs(ctx, t)
 				continue
 			}
-			rec, ok := readExit(t.ShimState)
-			if ok {
-				m.s.log.Warn("recover: shim gone, task had exited", "namespace", t.Namespace, "id", t.ID, "exit_status", rec.ExitStatus, "exited_at", rec.ExitedAt)
-			} else {
-				// As containerd: 255 when nobody saw the process exit.
-				rec = shim.ExitRecord{ExitStatus: 255, ExitedAt: time.Now().UTC()}
-				m.s.log.Warn("recover: shim gone, exit status unknown", "namespace", t.Namespace, "id", t.ID)
+			// A fresh shim cleans up after the dead one and tells its exit
+			// status (255, as containerd, when nobody saw the exit).
+			rec, err := m.cleanupDeadShim(t)
+			if err != nil {
+				// Listed as stopped, its files kept: the next start tries
+				// again, and Delete removes what supervisord made.
+				rec = record.UnknownExit()
+				t.exited = &rec
+				m.tasks[t.Namespace+"/"+t.ID] = t
+				continue
 			}
-			// Persisted first: a crash during the cleanup below must not
-			// lose the exit status.
+			m.s.log.Warn("recover: shim gone", "namespace", t.Namespace, "id", t.ID, "exit_status", rec.ExitStatus, "exited_at", rec.ExitedAt)
+			// Persisted before the teardown removes the shim's state: a
+			// crash in between must not lose the exit status.
 			if err := m.saveStopped(t.taskInfo, rec); err != nil {
 				m.s.log.Error("recover: persisting stopped task", "id", t.ID, "err", err)
+				continue
 			}
-			m.runtimeDelete(t.taskInfo)
 			if err := m.teardown(t); err != nil {
 				m.s.log.Error("recover: cleaning task", "id", t.ID, "err", err)
 			}
@@ -471,18 +488,20 @@ func (m *taskManager) recover(ctx context.Context) {
 	}
 }
 
-func (m *taskManager) connect(ctx context.Context, socket string) *client.Client {
+// connect reconnects to a live shim and reports its container's state.
+func (m *taskManager) connect(ctx context.Context, socket string) (taskShim, *shimv1.StateResponse) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	cl, err := client.Connect(ctx, socket)
+	cl, err := m.shims.Connect(ctx, socket)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
-	if _, err := cl.State(ctx); err != nil {
+	st, err := cl.State(ctx)
+	if err != nil {
 		cl.Close()
-		return nil
+		return nil, nil
 	}
-	return cl
+	return cl, st
 }
 
 func (m *taskManager) close() {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/pkg/atomicfile"
-	"github.com/berthd/berth/pkg/shim"
+	"github.com/berthd/berth/pkg/shim/record"
 	"github.com/berthd/berth/pkg/supervisor/events"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
@@ -18,15 +18,15 @@ import (
 // gone, kept until Tasks.Delete so that its exit status survives
 // supervisord restarts.
 type stoppedRecord struct {
-	Info taskInfo        `json:"info"`
-	Exit shim.ExitRecord `json:"exit"`
+	Info taskInfo    `json:"info"`
+	Exit record.Exit `json:"exit"`
 }
 
 func (m *taskManager) stoppedPath(ns, id string) string {
 	return filepath.Join(m.s.cfg.State, "stopped", ns, id+".json")
 }
 
-func (m *taskManager) saveStopped(ti taskInfo, rec shim.ExitRecord) error {
+func (m *taskManager) saveStopped(ti taskInfo, rec record.Exit) error {
 	p := m.stoppedPath(ti.Namespace, ti.ID)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
@@ -165,17 +165,19 @@ func (m *taskManager) shimDied(t *task) {
 		return
 	}
 	t.mu.Unlock()
-	rec, ok := readExit(t.ShimState)
-	if !ok {
-		rec = shim.ExitRecord{ExitStatus: 255, ExitedAt: time.Now().UTC()}
+	rec, err := m.cleanupDeadShim(t)
+	if err != nil {
+		// Left as it is; supervisord's next start (recover) tries again.
+		rec = record.UnknownExit()
 	}
-	m.s.log.Warn("shim died: taking its container down", "namespace", t.Namespace, "id", t.ID, "exit_status", rec.ExitStatus)
+	m.s.log.Warn("shim died: its container was taken down", "namespace", t.Namespace, "id", t.ID, "exit_status", rec.ExitStatus)
 	if err := m.saveStopped(t.taskInfo, rec); err != nil {
 		m.s.log.Error("persisting stopped task", "id", t.ID, "err", err)
 	}
-	m.runtimeDelete(t.taskInfo)
-	if err := m.teardown(t); err != nil {
-		m.s.log.Error("cleaning task of a dead shim", "id", t.ID, "err", err)
+	if err == nil {
+		if err := m.teardown(t); err != nil {
+			m.s.log.Error("cleaning task of a dead shim", "id", t.ID, "err", err)
+		}
 	}
 	t.shim.Close()
 	t.mu.Lock()

@@ -33,12 +33,6 @@ func (ts *tasksService) startExec(ctx context.Context, t *task, execID string) (
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", t.ID, err)
 	}
-	t.mu.Lock()
-	if t.execs == nil {
-		t.execs = map[string]uint32{}
-	}
-	t.execs[execID] = r.Pid
-	t.mu.Unlock()
 	ts.s.tasks.publish(t, events.TaskExecStarted, &pb.Envelope{ExecId: execID, Pid: r.Pid})
 	ts.s.tasks.monitorExec(t, execID, r.Pid)
 	st, err := t.state(ctx)
@@ -50,8 +44,7 @@ func (ts *tasksService) startExec(ctx context.Context, t *task, execID string) (
 	return &pb.StartTaskResponse{Task: st}, nil
 }
 
-// recoverExecs follows again the execs of a recovered task: their pids
-// for ListPids, and their exits. An exec that exited while supervisord was
+// recoverExecs follows again the execs of a recovered task: their exits. An exec that exited while supervisord was
 // down has its exit published now.
 func (m *taskManager) recoverExecs(ctx context.Context, t *task) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -65,12 +58,6 @@ func (m *taskManager) recoverExecs(ctx context.Context, t *task) {
 		if e.Status == shimv1.Status_STATUS_CREATED {
 			continue // not started: Start will follow it
 		}
-		t.mu.Lock()
-		if t.execs == nil {
-			t.execs = map[string]uint32{}
-		}
-		t.execs[e.ExecId] = e.Pid
-		t.mu.Unlock()
 		m.monitorExec(t, e.ExecId, e.Pid)
 	}
 }
@@ -192,52 +179,37 @@ func (ts *tasksService) Resume(ctx context.Context, req *pb.ResumeTaskRequest) (
 	return &pb.ResumeTaskResponse{}, nil
 }
 
-// cgroupOf finds the cgroup of the task's init, which must be alive.
-func (ts *tasksService) cgroupOf(ctx context.Context, id string) (*task, *taskCgroup, error) {
-	t, err := ts.live(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := t.shim.State(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if st.Pid == 0 || st.Status == shimv1.Status_STATUS_STOPPED {
-		return nil, nil, fmt.Errorf("task %s is not running: %w", id, errdefs.ErrFailedPrecondition)
-	}
-	cg, err := cgroupOfPid(int(st.Pid))
-	if err != nil {
-		return nil, nil, fmt.Errorf("task %s: %w", id, err)
-	}
-	return t, cg, nil
-}
-
+// ListPids and Metrics ask the task's shim, the only reader of its
+// container's cgroup.
 func (ts *tasksService) ListPids(ctx context.Context, req *pb.ListPidsRequest) (*pb.ListPidsResponse, error) {
-	t, cg, err := ts.cgroupOf(ctx, req.ContainerId)
+	t, err := ts.live(ctx, req.ContainerId)
 	if err != nil {
 		return nil, err
 	}
-	pids, err := cg.pids()
+	procs, err := t.shim.Pids(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", t.ID, err)
 	}
-	byPid := map[uint32]string{}
-	t.mu.Lock()
-	for id, pid := range t.execs {
-		byPid[pid] = id
-	}
-	t.mu.Unlock()
-	resp := &pb.ListPidsResponse{}
-	for _, p := range pids {
-		resp.Processes = append(resp.Processes, &pb.ProcessInfo{Pid: p, ExecId: byPid[p]})
+	resp := &pb.ListPidsResponse{Processes: make([]*pb.ProcessInfo, 0, len(procs))}
+	for _, p := range procs {
+		resp.Processes = append(resp.Processes, &pb.ProcessInfo{Pid: p.Pid, ExecId: p.ExecId})
 	}
 	return resp, nil
 }
 
 func (ts *tasksService) Metrics(ctx context.Context, req *pb.MetricsRequest) (*pb.MetricsResponse, error) {
-	_, cg, err := ts.cgroupOf(ctx, req.ContainerId)
+	t, err := ts.live(ctx, req.ContainerId)
 	if err != nil {
 		return nil, err
 	}
-	return cg.metrics(), nil
+	st, err := t.shim.Stats(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", t.ID, err)
+	}
+	return &pb.MetricsResponse{
+		ReadAt: st.ReadAt, CpuUsageNs: st.CpuUsageNs, CpuUserNs: st.CpuUserNs, CpuSystemNs: st.CpuSystemNs,
+		CpuPercpuNs: st.CpuPercpuNs, MemoryUsage: st.MemoryUsage, MemoryLimit: st.MemoryLimit,
+		MemoryMaxUsage: st.MemoryMaxUsage, MemoryCache: st.MemoryCache, PidsCurrent: st.PidsCurrent,
+		PidsLimit: st.PidsLimit, IoReadBytes: st.IoReadBytes, IoWriteBytes: st.IoWriteBytes, OnlineCpus: st.OnlineCpus,
+	}, nil
 }

@@ -181,9 +181,6 @@ func (ts *tasksService) Delete(ctx context.Context, req *pb.DeleteTaskRequest) (
 		if err != nil {
 			return nil, err
 		}
-		t.mu.Lock()
-		delete(t.execs, req.ExecId)
-		t.mu.Unlock()
 		return &pb.DeleteTaskResponse{ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt}, nil
 	}
 	r, err := ts.s.tasks.delete(ctx, req.ContainerId, req.Force)

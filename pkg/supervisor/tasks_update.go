@@ -23,3 +23,15 @@ func (ts *tasksService) Update(ctx context.Context, req *pb.UpdateTaskRequest) (
 	}
 	return &pb.UpdateTaskResponse{}, nil
 }
+
+// ReopenLog has the task's shim reopen its log file.
+func (ts *tasksService) ReopenLog(ctx context.Context, req *pb.ReopenLogRequest) (*pb.ReopenLogResponse, error) {
+	t, err := ts.live(ctx, req.ContainerId)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.shim.ReopenLog(ctx); err != nil {
+		return nil, fmt.Errorf("reopen log of task %s: %w", req.ContainerId, err)
+	}
+	return &pb.ReopenLogResponse{}, nil
+}

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -282,4 +283,43 @@ func Write(w io.Writer, id string, spans []Span) {
 
 func ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + " ms"
+}
+
+// WriteFile replaces path with t's ID and spans, one a line: how the shim
+// hands its spans to supervisord (ttrpc answers carry no metadata).
+func WriteFile(path string, t *Trace) error {
+	if t == nil {
+		return nil
+	}
+	b := []byte(t.ID() + "\n" + strings.Join(t.Encoded(), "\n") + "\n")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// ReadFile returns the encoded spans of trace id in path (none when the
+// file holds another trace or is missing).
+func ReadFile(path, id string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 2 || lines[0] != id {
+		return nil
+	}
+	return lines[1:]
+}
+
+// MethodName shortens an RPC's full method, "/berth.shim.v1.Shim/Create",
+// to "Shim/Create".
+func MethodName(full string) string {
+	full = strings.TrimPrefix(full, "/")
+	svc, m, ok := strings.Cut(full, "/")
+	if !ok {
+		return full
+	}
+	return svc[strings.LastIndexByte(svc, '.')+1:] + "/" + m
 }

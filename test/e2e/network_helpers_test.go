@@ -3,6 +3,7 @@ package e2e
 import (
 	"os/exec"
 	"strings"
+	"time"
 )
 
 // cleanupNetwork checks that the containers left no veth, lease, nft rule
@@ -17,6 +18,7 @@ func (s *stack) cleanupNetwork() {
 		_ = exec.Command("ip", "link", "del", br).Run()
 	}
 	_ = exec.Command("nft", "delete", "table", "ip", s.table).Run()
+	_ = exec.Command("nft", "delete", "table", "ip6", s.table).Run()
 }
 
 // bridges are the links whose master is nothing and that the stack made:
@@ -34,8 +36,19 @@ func (s *stack) bridges() []string {
 }
 
 // netLeaks lists what containers left: veths on the stack's bridges,
-// DNAT rules in its table, leases, namespaces under its exec root.
+// DNAT rules in its table, leases, namespaces under its exec root. A
+// stopped container's veth is deleted in the background: it gets 5 s.
 func (s *stack) netLeaks() []string {
+	for i := 0; ; i++ {
+		leaks := s.netLeaksNow()
+		if len(leaks) == 0 || i == 50 || !strings.HasPrefix(leaks[0], "veth: ") {
+			return leaks
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *stack) netLeaksNow() []string {
 	var leaks []string
 	for _, br := range s.bridges() {
 		b, _ := exec.Command("ip", "-o", "link", "show", "master", br).Output()
@@ -45,13 +58,15 @@ func (s *stack) netLeaks() []string {
 			}
 		}
 	}
-	b, _ := exec.Command("nft", "list", "chain", "ip", s.table, "ports").Output()
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.Contains(l, "dnat") {
-			leaks = append(leaks, "nft: "+strings.TrimSpace(l))
+	for _, family := range []string{"ip", "ip6"} {
+		b, _ := exec.Command("nft", "list", "chain", family, s.table, "ports").Output()
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "dnat") {
+				leaks = append(leaks, "nft "+family+": "+strings.TrimSpace(l))
+			}
 		}
 	}
-	b, _ = exec.Command("sh", "-c", "cat "+s.root+"/eng/network/ipam/*.json 2>/dev/null").Output()
+	b, _ := exec.Command("sh", "-c", "cat "+s.root+"/eng/network/ipam/*.json 2>/dev/null").Output()
 	if strings.Contains(string(b), `"leases":{"`) {
 		leaks = append(leaks, "leases: "+string(b))
 	}

@@ -87,6 +87,11 @@ func TestNetworkPublishedPort(t *testing.T) {
 	if out != "hello from web" {
 		t.Fatalf("from a --network host container: %q", out)
 	}
+	// --network host is the host's own network namespace.
+	hostNS, _ := os.Readlink("/proc/self/ns/net")
+	if ns := s.dockerOut("run", "--rm", "--network", "host", "busybox", "readlink", "/proc/self/ns/net"); ns != hostNS || ns == "" {
+		t.Fatalf("--network host namespace %q, the host's %q", ns, hostNS)
+	}
 	// Published on every address: other containers reach it through the
 	// gateway's address and the host port (hairpin through the host).
 	s.dockerOut(append([]string{"run", "-d", "--name", "web2", "-p", "80"}, httpdArgs("web2")...)...)
@@ -221,7 +226,7 @@ func TestNetworkUserNetworks(t *testing.T) {
 	}{
 		{[]string{"network", "create", "--subnet", "10.231.0.0/16", "overlap"}, "Pool overlaps with other one on this address space"},
 		{[]string{"network", "create", "neta"}, "network with name neta already exists"},
-		{[]string{"network", "create", "--ipv6", "v6"}, "IPv6"},
+		{[]string{"network", "create", "--subnet", "fdb3:e1ff::/64", "v6"}, "given without --ipv6"},
 		{[]string{"network", "rm", "neta"}, "has active endpoints"},
 		{[]string{"network", "rm", "bridge"}, "bridge is a pre-defined network and cannot be removed"},
 		{[]string{"run", "--rm", "--network", "neta", "--ip", "10.99.0.5", "busybox", "true"}, "no configured subnet contains IP address 10.99.0.5"},

@@ -17,10 +17,16 @@ import (
 // docker runs the docker CLI against the stack's engined.
 func (s *stack) docker(args ...string) (string, string, int) {
 	s.t.Helper()
+	return s.dockerEnv(nil, args...)
+}
+
+// dockerEnv runs the docker CLI with env added to its environment.
+func (s *stack) dockerEnv(env []string, args ...string) (string, string, int) {
+	s.t.Helper()
 	docker, err := exec.LookPath("docker")
 	require(s.t, err == nil, "needs the docker CLI")
 	cmd := exec.Command(docker, args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+s.engSock, "DOCKER_CONFIG="+filepath.Join(s.root, "dockercfg"))
+	cmd.Env = append(append(os.Environ(), "DOCKER_HOST=unix://"+s.engSock, "DOCKER_CONFIG="+filepath.Join(s.root, "dockercfg")), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()

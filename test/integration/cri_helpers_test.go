@@ -23,13 +23,20 @@ type criEnv struct {
 	done chan error
 	rt   runtimeapi.RuntimeServiceClient
 	img  runtimeapi.ImageServiceClient
+	// cniDir is the CNI configuration directory, empty until a test
+	// writes a network (writeCNI).
+	cniDir string
 }
 
 func newCRIEnv(t *testing.T, withTasks bool) *criEnv {
 	t.Helper()
 	sv := newSvEnv(t, withTasks)
 	e := &criEnv{sv: sv, addr: filepath.Join(sv.dir, "cri.sock")}
-	srv, err := cri.New(cri.Config{Address: e.addr, Supervisor: sv.cfg.Address, SupervisorRoot: sv.cfg.Root, RuntimeVersion: "test"})
+	e.cniDir = filepath.Join(sv.dir, "net.d")
+	srv, err := cri.New(cri.Config{
+		Address: e.addr, Supervisor: sv.cfg.Address, SupervisorRoot: sv.cfg.Root, RuntimeVersion: "test",
+		State: filepath.Join(sv.dir, "cri"), PauseBinary: pauseBinary(t, sv.dir), CNIConfDir: e.cniDir,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 // The runtime's identity and conditions, and its cgroup driver.
 func TestCRIStatus(t *testing.T) {
 	e := newCRIEnv(t, false)
+	e.writeCNI(t)
 	ctx := criCtx(t)
 	v, err := e.rt.Version(ctx, &runtimeapi.VersionRequest{})
 	if err != nil || v.RuntimeName != "berth" || v.RuntimeApiVersion != "v1" {

@@ -35,6 +35,7 @@ func randomLayer(t *testing.T, name string, n int) []byte {
 // outOfProcess is bin/supervisord on a private root.
 type outOfProcess struct {
 	bin, root, state, sock string
+	env                    []string // added to the environment
 	cmd                    *exec.Cmd
 }
 
@@ -46,6 +47,7 @@ func (o *outOfProcess) start(t *testing.T) *client.Client {
 		t.Fatal(err)
 	}
 	o.cmd.Stdout, o.cmd.Stderr = logf, logf
+	o.cmd.Env = append(os.Environ(), o.env...)
 	if err := o.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

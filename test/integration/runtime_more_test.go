@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -105,43 +104,6 @@ func TestRuntimeLinuxDevices(t *testing.T) {
 	}
 	if out := e.must(t, "run", "dev2"); out != "character special file 1:b\n" {
 		t.Fatalf("device in a user namespace: %q", out)
-	}
-}
-
-// A second container joins the first one's pid and mount namespaces by
-// path: it sees the first one's processes and files.
-func TestRuntimeJoinPidAndMountNamespaces(t *testing.T) {
-	a := newRtEnv(t, func(s *specs.Spec) {
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs"})
-	}, "sh", "-c", "echo from-a > /tmp/marker; exec sleep 100")
-	a.cleanup(t, "ja")
-	a.must(t, "run", "-d", "ja")
-	pid := a.state(t, "ja").Pid
-	for i := 0; ; i++ {
-		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(b)) == "sleep" {
-			break
-		}
-		if i > 200 {
-			t.Fatal("container a did not reach sleep")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	b := newRtEnv(t, func(s *specs.Spec) {
-		for i, ns := range s.Linux.Namespaces {
-			switch ns.Type {
-			case specs.PIDNamespace:
-				s.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/pid", pid)
-			case specs.MountNamespace:
-				s.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/mnt", pid)
-			}
-		}
-	}, "sh", "-c", "cat /tmp/marker; ps -o pid,comm")
-	out, errOut, code := b.cmd(t, nil, "run", "jb")
-	if code != 0 {
-		t.Fatalf("exit %d: %s%s", code, out, errOut)
-	}
-	if !strings.Contains(out, "from-a\n") || !strings.Contains(out, "1 sleep") {
-		t.Fatalf("the joined container does not see a's files and processes:\n%s", out)
 	}
 }
 

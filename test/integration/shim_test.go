@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/errdefs"
-	"github.com/berthd/berth/pkg/shim"
 	shimclient "github.com/berthd/berth/pkg/shim/client"
+	"github.com/berthd/berth/pkg/shim/record"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
 
@@ -74,7 +74,7 @@ func newShimEnvTerminal(t *testing.T, terminal bool, args ...string) *shimEnv {
 	t.Cleanup(func() {
 		c.Close()
 		if t.Failed() || os.Getenv("BERTH_SHIM_LOG") != "" {
-			b, _ := os.ReadFile(filepath.Join(e.stateDir, shim.ShimLogFile))
+			b, _ := os.ReadFile(filepath.Join(e.stateDir, record.ShimLogFile))
 			t.Logf("shim.log:\n%s", b)
 		}
 	})
@@ -169,8 +169,8 @@ func TestShimOutputAndExit(t *testing.T) {
 	}
 
 	// exit.json persists the status.
-	var rec shim.ExitRecord
-	b, err := os.ReadFile(filepath.Join(e.stateDir, shim.ExitFile))
+	var rec record.Exit
+	b, err := os.ReadFile(filepath.Join(e.stateDir, record.ExitFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestShimOutputAndExit(t *testing.T) {
 		t.Fatalf("delete: %v %v", d, err)
 	}
 	if os.Getenv("BERTH_SHIM_LOG") != "" {
-		b, _ := os.ReadFile(filepath.Join(e.stateDir, shim.ShimLogFile))
+		b, _ := os.ReadFile(filepath.Join(e.stateDir, record.ShimLogFile))
 		t.Logf("shim.log:\n%s", b)
 	}
 	shimShutdown(t, ctx, e)

@@ -75,10 +75,18 @@ func (s *Server) imagesList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	all, _, err := s.imageSummaries(r.Context())
+	all, groups, err := s.imageSummaries(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	var hidden map[string]bool
+	if !boolParam(r, "all") {
+		tagged := map[string]bool{}
+		for _, sum := range all {
+			tagged[sum.ID] = len(sum.RepoTags) > 0
+		}
+		hidden = s.intermediateImages(r.Context(), groups, tagged)
 	}
 	// before/since name images: compare by creation time.
 	var before, since *int64
@@ -99,6 +107,9 @@ func (s *Server) imagesList(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []image.Summary{}
 	for _, sum := range all {
+		if hidden[sum.ID] {
+			continue
+		}
 		if !f.anyOf("dangling", func(v string) bool { return (v == "true" || v == "1") == (len(sum.RepoTags) == 0) }) {
 			continue
 		}

@@ -36,13 +36,16 @@ func (s *Server) nets() (*enet.Manager, error) {
 // networkResource is a network in dockerd's shape.
 func networkResource(n enet.Network) network.Network {
 	out := network.Network{
-		Name: n.Name, ID: n.ID, Scope: "local", Driver: n.Driver, EnableIPv4: n.Driver == "bridge",
+		Name: n.Name, ID: n.ID, Scope: "local", Driver: n.Driver, EnableIPv4: n.Driver == "bridge", EnableIPv6: n.IPv6,
 		Internal: n.Internal, Attachable: n.Attachable, Options: n.Options, Labels: n.Labels,
 		IPAM: network.IPAM{Driver: "default", Options: map[string]string{}, Config: []network.IPAMConfig{}},
 	}
 	out.Created = n.Created
 	if n.Driver == "bridge" {
 		out.IPAM.Config = append(out.IPAM.Config, network.IPAMConfig{Subnet: n.Subnet, IPRange: n.IPRange, Gateway: n.Gateway})
+		if n.IPv6 {
+			out.IPAM.Config = append(out.IPAM.Config, network.IPAMConfig{Subnet: n.Subnet6, IPRange: n.IPRange6, Gateway: n.Gateway6})
+		}
 	}
 	if out.Options == nil {
 		out.Options = map[string]string{}
@@ -102,7 +105,7 @@ func (s *Server) networkInspect(w http.ResponseWriter, r *http.Request) {
 	out := network.Inspect{Network: networkResource(n), Containers: map[string]network.EndpointResource{}}
 	for _, mb := range m.Members(n.ID) {
 		mac, _ := parseMAC(mb.MAC)
-		out.Containers[mb.ContainerID] = network.EndpointResource{Name: mb.Name, EndpointID: mb.EndpointID, MacAddress: mac, IPv4Address: mb.Addr}
+		out.Containers[mb.ContainerID] = network.EndpointResource{Name: mb.Name, EndpointID: mb.EndpointID, MacAddress: mac, IPv4Address: mb.Addr, IPv6Address: mb.Addr6}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -179,8 +182,6 @@ func createOptions(req network.CreateRequest) (enet.CreateOptions, error) {
 		return o, notImpl("network driver %q is not supported by berth (only bridge)", req.Driver)
 	case req.Scope != "" && req.Scope != "local":
 		return o, notImpl("network scope %q is not supported by berth (only local)", req.Scope)
-	case req.EnableIPv6 != nil && *req.EnableIPv6:
-		return o, notImpl("IPv6 networks (--ipv6) are not supported by berth yet")
 	case req.EnableIPv4 != nil && !*req.EnableIPv4:
 		return o, notImpl("networks without IPv4 are not supported by berth")
 	case req.Ingress:
@@ -195,9 +196,10 @@ func createOptions(req network.CreateRequest) (enet.CreateOptions, error) {
 		if len(req.IPAM.Options) > 0 {
 			return o, notImpl("IPAM options (--ipam-opt) are not supported by berth")
 		}
-		if len(req.IPAM.Config) > 1 {
-			return o, notImpl("more than one subnet per network is not supported by berth")
-		}
+		// One pool per family: --subnet given twice, an IPv4 and an IPv6
+		// one (the docker CLI pairs each --ip-range and --gateway with
+		// its subnet).
+		seen := map[bool]bool{}
 		for _, c := range req.IPAM.Config {
 			if len(c.AuxAddress) > 0 {
 				return o, notImpl("auxiliary addresses (--aux-address) are not supported by berth")
@@ -205,8 +207,22 @@ func createOptions(req network.CreateRequest) (enet.CreateOptions, error) {
 			if !c.Subnet.IsValid() && (c.IPRange.IsValid() || c.Gateway.IsValid()) {
 				return o, badRequest("invalid pool request: an ip-range or gateway needs a subnet (--subnet)")
 			}
-			o.Subnet, o.IPRange, o.Gateway = c.Subnet, c.IPRange, c.Gateway
+			v6 := c.Subnet.Addr().Is6()
+			if seen[v6] {
+				return o, notImpl("more than one subnet of a family per network is not supported by berth")
+			}
+			seen[v6] = true
+			if v6 {
+				o.Subnet6, o.IPRange6, o.Gateway6 = c.Subnet, c.IPRange, c.Gateway
+			} else {
+				o.Subnet, o.IPRange, o.Gateway = c.Subnet, c.IPRange, c.Gateway
+			}
 		}
+	}
+	o.IPv6 = req.EnableIPv6 != nil && *req.EnableIPv6
+	if o.Subnet6.IsValid() && !o.IPv6 {
+		// dockerd 28 turns IPv6 on for an IPv6 subnet only with --ipv6.
+		return o, badRequest("invalid network config: IPv6 subnet %s given without --ipv6", o.Subnet6)
 	}
 	return o, nil
 }

@@ -44,13 +44,16 @@ func (s *Server) containerNetworks(c containers.Container) (map[string]*network.
 		return nets, ports, nil
 	}
 	for _, ep := range info.Endpoints {
-		es := &network.EndpointSettings{NetworkID: ep.Network.ID, EndpointID: ep.EndpointID}
-		if ep.WantIP.IsValid() {
-			es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ep.WantIP}
+		es := &network.EndpointSettings{NetworkID: ep.Network.ID, EndpointID: ep.EndpointID, Aliases: ep.Aliases, DNSNames: ep.DNSNames}
+		if ep.WantIP.IsValid() || ep.WantIP6.IsValid() {
+			es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ep.WantIP, IPv6Address: ep.WantIP6}
 		}
 		if ep.Addr.IsValid() {
 			es.IPAddress, es.IPPrefixLen, es.Gateway = ep.Addr, ep.Network.Subnet.Bits(), ep.Gateway
 			es.MacAddress, _ = parseMAC(ep.MAC)
+		}
+		if ep.Addr6.IsValid() {
+			es.GlobalIPv6Address, es.GlobalIPv6PrefixLen, es.IPv6Gateway = ep.Addr6, ep.Network.Subnet6.Bits(), ep.Gateway6
 		}
 		nets[ep.Network.Name] = es
 	}
@@ -67,6 +70,10 @@ func (s *Server) containerNetworks(c containers.Container) (map[string]*network.
 				hostIP = netip.IPv4Unspecified()
 			}
 			ports[p] = append(ports[p], network.PortBinding{HostIP: hostIP, HostPort: strconv.Itoa(int(mp.HostPort))})
+			if !mp.HostIP.IsValid() && info.PortsIPv6 {
+				// Published on :: too, as dockerd shows it.
+				ports[p] = append(ports[p], network.PortBinding{HostIP: netip.IPv6Unspecified(), HostPort: strconv.Itoa(int(mp.HostPort))})
+			}
 		}
 	}
 	return nets, ports, &info
@@ -83,6 +90,9 @@ func (s *Server) networkSettings(c containers.Container) *networkSettings {
 	if ep := nets[enet.NameBridge]; ep != nil && ep.IPAddress.IsValid() {
 		ns.EndpointID, ns.IPAddress, ns.IPPrefixLen = ep.EndpointID, ep.IPAddress.String(), ep.IPPrefixLen
 		ns.Gateway, ns.MacAddress = ep.Gateway.String(), ep.MacAddress.String()
+		if ep.GlobalIPv6Address.IsValid() {
+			ns.GlobalIPv6Address, ns.GlobalIPv6PrefixLen, ns.IPv6Gateway = ep.GlobalIPv6Address.String(), ep.GlobalIPv6PrefixLen, ep.IPv6Gateway.String()
+		}
 		if m := s.d.Network(); m != nil {
 			if n, err := m.Get(enet.NameBridge); err == nil {
 				ns.Bridge = n.Bridge

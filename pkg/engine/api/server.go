@@ -41,6 +41,7 @@ type Server struct {
 	cfg Config
 	mux *http.ServeMux
 	log *slog.Logger
+	bs  builderState
 	// traces are the recent traces (see serveTraced).
 	traces *trace.Store
 }
@@ -58,6 +59,13 @@ func New(d *containers.Daemon, cfg Config) *Server {
 		os.RemoveAll(s.importTmp()) // spools a crash left
 	}
 	s.routes()
+	if cfg.DataRoot != "" {
+		// The builder's tmp and the step containers of a build the last
+		// engine did not finish go before any build starts.
+		if _, err := s.builder(); err != nil {
+			s.log.Warn("builder", "err", err)
+		}
+	}
 	return s
 }
 
@@ -108,6 +116,11 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /volumes/{name}", s.volumeRemove)
 	m.HandleFunc("POST /commit", s.commit)
 	m.HandleFunc("GET /containers/{id}/changes", s.containerChanges)
+	m.HandleFunc("POST /build", s.build)
+	m.HandleFunc("POST /build/prune", s.buildPrune)
+	m.HandleFunc("HEAD /containers/{id}/archive", s.containerArchiveHead)
+	m.HandleFunc("GET /containers/{id}/archive", s.containerArchiveGet)
+	m.HandleFunc("PUT /containers/{id}/archive", s.containerArchivePut)
 	s.networkRoutes()
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &httpError{status: http.StatusNotFound, msg: "page not found"})

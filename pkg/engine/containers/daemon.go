@@ -381,6 +381,12 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	c.HostsPath = filepath.Join(dir, "hosts")
 	c.ResolvConfPath = filepath.Join(dir, "resolv.conf")
 
+	// The image's EXPOSE is the container's too (-P publishes it, links
+	// announce it, inspect shows it), as with dockerd.
+	o.Config = withImagePorts(o.Config, imgCfg.Config.ExposedPorts)
+	if err := d.checkLinks(o.HostConfig); err != nil {
+		return nil, err
+	}
 	netns, err := d.netPrepare(id, name, o.Config, o.HostConfig, o.NetworkingConfig)
 	if err != nil {
 		return nil, err
@@ -509,6 +515,11 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 	}
 	if err == nil {
 		err = d.netAttach(c)
+		if err == nil {
+			if err = d.netStartFiles(ctx, c); err != nil {
+				d.netDetach(c)
+			}
+		}
 		if err != nil {
 			d.volumesDown(c)
 		}

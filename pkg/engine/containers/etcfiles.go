@@ -24,9 +24,37 @@ var hostResolvConf = "/etc/resolv.conf"
 // file without its loopback resolvers (they cannot answer from another
 // network namespace). With --network host the host's own files are copied.
 func writeEtcFiles(c *Container, hostname, domainname string, hc *container.HostConfig) error {
+	if err := writeHosts(c, hostname, domainname, hc, nil, atomicfile.WriteFile); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(c.HostnamePath, []byte(hostname+"\n"), 0o644); err != nil {
+		return err
+	}
+	resolv, err := resolvConf(hc)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(c.ResolvConfPath, resolv, 0o644)
+}
+
+// hostsEntry is a line of /etc/hosts: an address and its names.
+type hostsEntry struct {
+	addr  netip.Addr
+	names string
+}
+
+// writeHosts writes /etc/hosts with write. With no own entries (at
+// create) the hostname is on 127.0.1.1; at start a container with
+// addresses of its own gets, as with dockerd, the hostname on each of
+// them, and the entries of its legacy links.
+func writeHosts(c *Container, hostname, domainname string, hc *container.HostConfig, own []hostsEntry, write func(string, []byte, os.FileMode) error) error {
 	fqdn := hostname
 	if domainname != "" {
 		fqdn = hostname + "." + domainname
+	}
+	names := hostname
+	if fqdn != hostname {
+		names = fqdn + " " + hostname
 	}
 	var hosts bytes.Buffer
 	if hc.NetworkMode.IsHost() {
@@ -48,24 +76,19 @@ func writeEtcFiles(c *Container, hostname, domainname string, hc *container.Host
 		}
 		fmt.Fprintf(&hosts, "%s\t%s\n", ip, name)
 	}
-	if !hc.NetworkMode.IsHost() {
-		if fqdn != hostname {
-			fmt.Fprintf(&hosts, "127.0.1.1\t%s %s\n", fqdn, hostname)
-		} else {
-			fmt.Fprintf(&hosts, "127.0.1.1\t%s\n", hostname)
+	switch {
+	case hc.NetworkMode.IsHost():
+	case len(own) == 0:
+		fmt.Fprintf(&hosts, "127.0.1.1\t%s\n", names)
+	default:
+		for _, e := range own {
+			if e.names == "" {
+				e.names = names
+			}
+			fmt.Fprintf(&hosts, "%s\t%s\n", e.addr, e.names)
 		}
 	}
-	if err := atomicfile.WriteFile(c.HostsPath, hosts.Bytes(), 0o644); err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(c.HostnamePath, []byte(hostname+"\n"), 0o644); err != nil {
-		return err
-	}
-	resolv, err := resolvConf(hc)
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(c.ResolvConfPath, resolv, 0o644)
+	return write(c.HostsPath, hosts.Bytes(), 0o644)
 }
 
 // resolvConf is the container's resolv.conf.

@@ -2,9 +2,6 @@ package containers
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -22,24 +19,7 @@ func (d *Daemon) rejoinPeers(ctx context.Context, c *Container) error {
 	if !oci.JoinsPeers(hc) {
 		return nil
 	}
-	lock, _ := updateLocks.LoadOrStore(c, new(sync.Mutex))
-	lock.(*sync.Mutex).Lock()
-	defer lock.(*sync.Mutex).Unlock()
-	raw, err := d.sup.ContainerSpec(ctx, c.ID)
-	if err != nil {
-		return fmt.Errorf("stored spec: %w", err)
-	}
-	var s specs.Spec
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return fmt.Errorf("stored spec: %w", err)
-	}
-	changed, err := oci.RejoinPeers(&s, hc, d.peer)
-	if err != nil || !changed {
-		return err
-	}
-	b, err := json.Marshal(&s)
-	if err != nil {
-		return err
-	}
-	return d.sup.UpdateContainerSpec(ctx, c.ID, b)
+	return d.editSpec(ctx, c, func(s *specs.Spec) (bool, error) {
+		return oci.RejoinPeers(s, hc, d.peer)
+	})
 }

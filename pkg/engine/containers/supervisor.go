@@ -44,6 +44,7 @@ type Supervisor interface {
 	ExportPath(ctx context.Context, id, path string, w io.Writer) error
 
 	Server(ctx context.Context) (*supervisorv1.ServerResponse, error)
+	ContainerFiles
 	Processes
 	SnapshotFiles
 	Updater

@@ -172,6 +172,13 @@ func (a *Applier) expander() instructions.SingleWordExpander {
 	}
 }
 
+// ExpandWord expands the variables of word as the instructions do (the
+// builder expands RUN, COPY and ADD with it).
+func (a *Applier) ExpandWord(word string) (string, error) { return a.expander()(word) }
+
+// Expander returns the expansion of word the instructions use.
+func (a *Applier) Expander() instructions.SingleWordExpander { return a.expander() }
+
 // ApplyCommand applies a parsed instruction. Instructions that are not
 // metadata get ErrNotMetadata.
 func (a *Applier) ApplyCommand(cmd instructions.Command) error {

@@ -72,6 +72,12 @@ type Network struct {
 	MTU        int               `json:"mtu,omitempty"`
 	Options    map[string]string `json:"options,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
+	// IPv6 (--ipv6): a second pool, given (--subnet) or a ULA /64 picked.
+	IPv6        bool         `json:"ipv6,omitempty"`
+	Subnet6     netip.Prefix `json:"subnet6,omitzero"`
+	IPRange6    netip.Prefix `json:"ipRange6,omitzero"`
+	Gateway6    netip.Addr   `json:"gateway6,omitzero"`
+	UserSubnet6 bool         `json:"userSubnet6,omitempty"`
 }
 
 // Predefined says whether the network is one of bridge, host, none.
@@ -81,6 +87,10 @@ func (n *Network) Predefined() bool {
 
 func (n *Network) pool() ipam.Pool {
 	return ipam.Pool{Subnet: n.Subnet, Range: n.IPRange, Gateway: n.Gateway}
+}
+
+func (n *Network) pool6() ipam.Pool {
+	return ipam.Pool{Subnet: n.Subnet6, Range: n.IPRange6, Gateway: n.Gateway6}
 }
 
 // Manager owns the networks and the containers' endpoints.
@@ -156,7 +166,7 @@ func New(cfg Config) (*Manager, error) {
 }
 
 func (n *Network) bridge() bridge.Bridge {
-	return bridge.Bridge{Name: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway, MTU: n.MTU}
+	return bridge.Bridge{Name: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway, Subnet6: n.Subnet6, Gateway6: n.Gateway6, MTU: n.MTU}
 }
 
 func loadAll[T any](dir string, add func(*T)) error {
@@ -328,6 +338,12 @@ type CreateOptions struct {
 	Attachable bool
 	Options    map[string]string
 	Labels     map[string]string
+	// IPv6 (--ipv6) with its optional pool; Subnet6 zero: a ULA /64 is
+	// picked.
+	IPv6     bool
+	Subnet6  netip.Prefix
+	IPRange6 netip.Prefix
+	Gateway6 netip.Addr
 }
 
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -370,7 +386,7 @@ func (m *Manager) Create(o CreateOptions) (Network, error) {
 	}
 	if o.Subnet.IsValid() {
 		if !o.Subnet.Addr().Is4() {
-			return Network{}, notImplemented("IPv6 subnets are not supported by berth's networks yet")
+			return Network{}, invalidf("invalid network config: %s is not an IPv4 subnet", o.Subnet)
 		}
 		n.Subnet, n.UserSubnet = o.Subnet.Masked(), true
 		for _, other := range m.networks {
@@ -391,6 +407,9 @@ func (m *Manager) Create(o CreateOptions) (Network, error) {
 		n.Gateway = n.Subnet.Addr().Next()
 	}
 	if err := n.pool().Validate(); err != nil {
+		return Network{}, err
+	}
+	if err := m.ipv6Locked(n, o); err != nil {
 		return Network{}, err
 	}
 	if m.plumb.LinkExists(n.Bridge) {
@@ -450,6 +469,7 @@ func (m *Manager) removeNetworkLocked(n *Network) error {
 	}
 	delete(m.networks, n.ID)
 	_ = m.ipam.Drop(n.ID)
+	_ = m.ipam.Drop(ipam.V6(n.ID))
 	return m.applyLocked()
 }
 
@@ -487,7 +507,8 @@ func (m *Manager) applyLocked() error {
 	var st nft.State
 	for _, n := range m.networks {
 		if n.Driver == "bridge" {
-			st.Networks = append(st.Networks, nft.Network{Bridge: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway, Internal: n.Internal})
+			st.Networks = append(st.Networks, nft.Network{Bridge: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway, Internal: n.Internal,
+				Subnet6: n.Subnet6, Gateway6: n.Gateway6})
 		}
 	}
 	for _, s := range m.containers {
@@ -496,7 +517,15 @@ func (m *Manager) applyLocked() error {
 			continue
 		}
 		for _, p := range s.Mappings {
-			st.Ports = append(st.Ports, nft.Port{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, ContainerIP: ep.Addr, ContainerPort: p.ContainerPort})
+			// A port without a host address is published on both
+			// families when the container has IPv6; one on an address
+			// only in that address's family.
+			if !p.HostIP.Is6() {
+				st.Ports = append(st.Ports, nft.Port{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, ContainerIP: ep.Addr, ContainerPort: p.ContainerPort})
+			}
+			if ep.Addr6.IsValid() && (p.HostIP.Is6() || !p.HostIP.IsValid()) {
+				st.Ports = append(st.Ports, nft.Port{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, ContainerIP: ep.Addr6, ContainerPort: p.ContainerPort})
+			}
 		}
 	}
 	return m.plumb.ApplyRules(m.cfg.Table, st)

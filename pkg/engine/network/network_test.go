@@ -32,6 +32,7 @@ func newFake() *fakeHost {
 
 func (f *fakeHost) EnsureBridge(b bridge.Bridge) error { f.links[b.Name] = true; return nil }
 func (f *fakeHost) DeleteLink(name string) error       { delete(f.links, name); return nil }
+func (f *fakeHost) DeleteLinkLater(name string) error  { return f.DeleteLink(name) }
 func (f *fakeHost) LinkExists(name string) bool        { return f.links[name] }
 func (f *fakeHost) AddEndpoint(e bridge.Endpoint) error {
 	if !f.netns[e.NetNS] {
@@ -54,8 +55,11 @@ func (f *fakeHost) ApplyRules(_ string, s nft.State) error { f.state = s; return
 func (f *fakeHost) Routes() ([]netip.Prefix, error) {
 	return []netip.Prefix{netip.MustParsePrefix("172.17.0.0/16")}, nil
 }
+func (f *fakeHost) Routes6() ([]netip.Prefix, error) {
+	return []netip.Prefix{netip.MustParsePrefix("fd00:aaaa::/64")}, nil
+}
 func (f *fakeHost) EnableForwarding() error { return nil }
-func (f *fakeHost) StartDNS(string, dns.Lookup, []string) (io.Closer, error) {
+func (f *fakeHost) StartDNS(string, dns.Names, []string) (io.Closer, error) {
 	return io.NopCloser(nil), nil
 }
 func (f *fakeHost) HoldPort(_ string, _ netip.Addr, p uint16) (io.Closer, error) {
@@ -277,8 +281,8 @@ func TestParsePorts(t *testing.T) {
 			t.Errorf("host port %q: %v", bad, err)
 		}
 	}
-	if _, err := ParsePorts(network.PortMap{network.MustParsePort("80/tcp"): {{HostIP: netip.MustParseAddr("::1")}}}, nil, false); !errdefs.IsNotImplemented(err) {
-		t.Errorf("IPv6 host address: %v", err)
+	if _, err := ParsePorts(network.PortMap{network.MustParsePort("80/tcp"): {{HostIP: netip.MustParseAddr("::1")}}}, nil, false); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "no userland proxy") {
+		t.Errorf("IPv6 loopback host address: %v", err)
 	}
 }
 

@@ -6,8 +6,8 @@ import (
 
 	"github.com/berthd/berth/pkg/engine/network/bridge"
 	"github.com/berthd/berth/pkg/engine/network/dns"
-	"github.com/berthd/berth/pkg/engine/network/netns"
 	"github.com/berthd/berth/pkg/engine/network/nft"
+	"github.com/berthd/berth/pkg/netns"
 )
 
 // Plumbing is what the manager does to the host: bridges, veth pairs,
@@ -16,6 +16,9 @@ import (
 type Plumbing interface {
 	EnsureBridge(b bridge.Bridge) error
 	DeleteLink(name string) error
+	// DeleteLinkLater deletes a link in the background (a container's
+	// veth at its stop).
+	DeleteLinkLater(name string) error
 	LinkExists(name string) bool
 	AddEndpoint(e bridge.Endpoint) error
 	RemoveEndpoint(nsPath, ifName string) error
@@ -24,9 +27,10 @@ type Plumbing interface {
 	ListNetNS(dir string) ([]string, error)
 	ApplyRules(table string, s nft.State) error
 	Routes() ([]netip.Prefix, error)
+	Routes6() ([]netip.Prefix, error)
 	EnableForwarding() error
 	HoldPort(proto string, ip netip.Addr, port uint16) (io.Closer, error)
-	StartDNS(nsPath string, lookup dns.Lookup, upstreams []string) (io.Closer, error)
+	StartDNS(nsPath string, names dns.Names, upstreams []string) (io.Closer, error)
 }
 
 // Host is the real Plumbing: netlink, nsfs bind mounts, nftables.
@@ -34,6 +38,7 @@ type Host struct{}
 
 func (Host) EnsureBridge(b bridge.Bridge) error         { return bridge.Ensure(b) }
 func (Host) DeleteLink(name string) error               { return bridge.DeleteLink(name) }
+func (Host) DeleteLinkLater(name string) error          { return bridge.DeleteLinkLater(name) }
 func (Host) LinkExists(name string) bool                { return bridge.Exists(name) }
 func (Host) AddEndpoint(e bridge.Endpoint) error        { return bridge.AddEndpoint(e) }
 func (Host) RemoveEndpoint(nsPath, ifName string) error { return bridge.RemoveEndpoint(nsPath, ifName) }
@@ -42,11 +47,12 @@ func (Host) RemoveNetNS(path string) error              { return netns.Remove(pa
 func (Host) ListNetNS(dir string) ([]string, error)     { return netns.List(dir) }
 func (Host) ApplyRules(table string, s nft.State) error { return nft.Apply(table, s) }
 func (Host) Routes() ([]netip.Prefix, error)            { return bridge.Routes() }
+func (Host) Routes6() ([]netip.Prefix, error)           { return bridge.Routes6() }
 func (Host) EnableForwarding() error                    { return bridge.EnableForwarding() }
 func (Host) HoldPort(p string, ip netip.Addr, n uint16) (io.Closer, error) {
 	return holdPort(p, ip, n)
 }
-func (Host) StartDNS(nsPath string, l dns.Lookup, up []string) (io.Closer, error) {
+func (Host) StartDNS(nsPath string, l dns.Names, up []string) (io.Closer, error) {
 	s, err := dns.Start(nsPath, l, up)
 	if err != nil {
 		return nil, err

@@ -65,8 +65,10 @@ func ParsePorts(bindings network.PortMap, exposed network.PortSet, publishAll bo
 		}
 		for _, b := range bs {
 			s := PortSpec{Proto: proto, ContainerPort: p.Num(), HostIP: b.HostIP}
-			if b.HostIP.IsValid() && !b.HostIP.Is4() {
-				return nil, &errorMsg{msg: fmt.Sprintf("publishing on IPv6 address %s: IPv6 is not supported by berth's networks yet", b.HostIP), class: errdefs.ErrNotImplemented}
+			if b.HostIP.IsValid() && (b.HostIP.IsLoopback() && b.HostIP.Is6() || b.HostIP.Is4In6()) {
+				// No userland proxy: the kernel routes no ::1 traffic out
+				// of the host, so no rule could lead it to the container.
+				return nil, invalidf("publishing on %s is not supported: berth has no userland proxy, and IPv6 loopback traffic cannot be translated to a container (publish on 127.0.0.1 or another address)", b.HostIP)
 			}
 			if b.HostPort != "" {
 				start, end, err := parseHostPorts(b.HostPort)
@@ -149,6 +151,7 @@ func overlaps(a, b netip.Addr) bool {
 // already makes the publish fail, and none can take it afterwards (the
 // DNAT rule would hide it silently). Nothing arrives on the socket: the
 // rules translate the traffic before it would reach it.
+// An IPv6 address (:: for all of them) is held by an IPv6-only socket.
 func holdPort(proto string, ip netip.Addr, port uint16) (io.Closer, error) {
 	typ, p := unix.SOCK_STREAM, unix.IPPROTO_TCP
 	switch proto {
@@ -157,23 +160,59 @@ func holdPort(proto string, ip netip.Addr, port uint16) (io.Closer, error) {
 	case "sctp":
 		typ, p = unix.SOCK_STREAM, unix.IPPROTO_SCTP
 	}
-	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, p)
+	family, host, fam := unix.AF_INET, "0.0.0.0", "4"
+	if ip.Is6() {
+		family, host, fam = unix.AF_INET6, "::", "6"
+	}
+	fd, err := unix.Socket(family, typ|unix.SOCK_CLOEXEC, p)
 	if err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
 	}
-	sa := &unix.SockaddrInet4{Port: int(port)}
-	if ip.IsValid() {
-		sa.Addr = ip.As4()
+	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(port)}
+	if ip.Is6() {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("socket: IPV6_V6ONLY: %w", err)
+		}
+		sa = &unix.SockaddrInet6{Port: int(port), Addr: ip.As16()}
+	} else if ip.IsValid() {
+		sa.(*unix.SockaddrInet4).Addr = ip.As4()
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
-		host := "0.0.0.0"
 		if ip.IsValid() {
 			host = ip.String()
 		}
-		return nil, fmt.Errorf("listen %s4 %s: bind: %w", proto, net.JoinHostPort(host, strconv.Itoa(int(port))), err)
+		return nil, fmt.Errorf("listen %s%s %s: bind: %w", proto, fam, net.JoinHostPort(host, strconv.Itoa(int(port))), err)
 	}
 	return os.NewFile(uintptr(fd), "port"), nil
+}
+
+// multiCloser closes several held sockets as one.
+type multiCloser []io.Closer
+
+func (m multiCloser) Close() error {
+	closeAll(m)
+	return nil
+}
+
+// holdDual holds a port published without a host address on both
+// families when the container can be reached over IPv6 too (as dockerd,
+// which publishes it on 0.0.0.0 and ::): the IPv4 socket and an IPv6-only
+// one on ::. An explicit 0.0.0.0 stays IPv4 only.
+func holdDual(hold func(string, netip.Addr, uint16) (io.Closer, error), dual bool) func(string, netip.Addr, uint16) (io.Closer, error) {
+	return func(proto string, ip netip.Addr, port uint16) (io.Closer, error) {
+		h4, err := hold(proto, ip, port)
+		if err != nil || !dual || ip.IsValid() {
+			return h4, err
+		}
+		h6, err := hold(proto, netip.IPv6Unspecified(), port)
+		if err != nil {
+			h4.Close()
+			return nil, err
+		}
+		return multiCloser{h4, h6}, nil
+	}
 }
 
 func closeAll(cs []io.Closer) {
@@ -207,6 +246,9 @@ func allocate(specs []PortSpec, taken portTaken, hold func(string, netip.Addr, u
 		shown := "0.0.0.0"
 		if hostIP.IsValid() {
 			shown = hostIP.String()
+			if hostIP.Is6() {
+				shown = "[" + shown + "]"
+			}
 		}
 		if s.HostStart != 0 {
 			var lastErr error

@@ -51,7 +51,7 @@ func (m *Manager) startResolverLocked(s *Sandbox) error {
 		up = hostResolvers()
 	}
 	id := s.ID
-	r, err := m.plumb.StartDNS(m.NetNSPath(id), func(name string) []netip.Addr { return m.lookup(id, name) }, up)
+	r, err := m.plumb.StartDNS(m.NetNSPath(id), containerNames{m: m, id: id}, up)
 	if err != nil {
 		return err
 	}
@@ -75,41 +75,101 @@ func hostResolvers() []string {
 	return out
 }
 
-// lookup answers a name for the container id: the containers attached to
-// one of its user networks, by name, alias or short ID, with their address
-// on that network.
-func (m *Manager) lookup(id, name string) []netip.Addr {
+// containerNames are the names container id resolves through its
+// embedded DNS: those of the containers running on one of its user
+// networks.
+type containerNames struct {
+	m  *Manager
+	id string
+}
+
+// peers calls f with each attached endpoint on the asker's user networks
+// (ep is the asker's own endpoint there).
+func (c containerNames) peers(f func(n *Network, ep, te *Endpoint, t *Sandbox)) {
+	m := c.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := m.containers[id]
+	s := m.containers[c.id]
 	if s == nil {
-		return nil
+		return
 	}
-	var out []netip.Addr
 	for _, ep := range s.Endpoints {
 		n := m.networks[ep.NetworkID]
 		if n == nil || !n.userNetwork() || !ep.attached() {
 			continue
 		}
 		for _, t := range m.containers {
-			te := t.endpoint(n.ID)
-			if !t.Running || te == nil || !te.attached() {
-				continue
-			}
-			if matches(t, te, name) {
-				out = append(out, te.Addr)
+			if te := t.endpoint(n.ID); t.Running && te != nil && te.attached() {
+				f(n, ep, te, t)
 			}
 		}
 	}
+}
+
+// Lookup answers a name by container name, alias, short ID or hostname
+// (dockerd's DNSNames), with the addresses on the shared network.
+func (c containerNames) Lookup(name string) []netip.Addr {
+	var out []netip.Addr
+	c.peers(func(_ *Network, ep, te *Endpoint, t *Sandbox) {
+		if matches(t, te, linkTarget(ep, name)) {
+			out = append(out, te.Addr)
+			if te.Addr6.IsValid() {
+				out = append(out, te.Addr6)
+			}
+		}
+	})
 	return out
 }
 
-func matches(t *Sandbox, ep *Endpoint, name string) bool {
-	if strings.EqualFold(strings.TrimPrefix(t.Name, "/"), name) || strings.EqualFold(shortID(t.ID), name) {
-		return true
+// Reverse answers an address with NAME.NETWORK, as dockerd's PTR records.
+func (c containerNames) Reverse(a netip.Addr) []string {
+	var out []string
+	c.peers(func(n *Network, _, te *Endpoint, t *Sandbox) {
+		if te.Addr == a || te.Addr6 == a {
+			out = append(out, strings.TrimPrefix(t.Name, "/")+"."+n.Name)
+		}
+	})
+	return out
+}
+
+// DNSNames are the names a container answers to on a user network, in
+// dockerd's order: name, aliases, short ID, hostname.
+func (s *Sandbox) DNSNames(ep *Endpoint) []string {
+	out := []string{strings.TrimPrefix(s.Name, "/")}
+	out = append(out, ep.Aliases...)
+	out = append(out, shortID(s.ID))
+	if s.Hostname != "" {
+		out = append(out, s.Hostname)
 	}
-	for _, a := range ep.Aliases {
-		if strings.EqualFold(a, name) {
+	seen := map[string]bool{}
+	uniq := out[:0]
+	for _, n := range out {
+		if !seen[n] {
+			seen[n] = true
+			uniq = append(uniq, n)
+		}
+	}
+	return uniq
+}
+
+// linkTarget is the container a name stands for through one of the
+// asker's links on the network (the name itself when none).
+func linkTarget(ep *Endpoint, name string) string {
+	for _, l := range ep.Links {
+		target, alias, _ := strings.Cut(l, ":")
+		if alias == "" {
+			alias = target
+		}
+		if strings.EqualFold(strings.TrimPrefix(alias, "/"), name) {
+			return strings.TrimPrefix(target, "/")
+		}
+	}
+	return name
+}
+
+func matches(t *Sandbox, ep *Endpoint, name string) bool {
+	for _, n := range t.DNSNames(ep) {
+		if strings.EqualFold(n, name) {
 			return true
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berthd/berth/pkg/engine/network/bridge"
+	"github.com/berthd/berth/pkg/engine/network/ipam"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -23,6 +24,7 @@ import (
 type Sandbox struct {
 	ID        string      `json:"id"`
 	Name      string      `json:"name"`
+	Hostname  string      `json:"hostname,omitempty"` // --hostname, one of its DNS names
 	Endpoints []*Endpoint `json:"endpoints"`
 	Ports     []PortSpec  `json:"ports,omitempty"`
 	// Upstreams are the --dns resolvers the embedded DNS forwards to (none:
@@ -38,11 +40,16 @@ type Endpoint struct {
 	NetworkID string     `json:"networkID"`
 	Network   string     `json:"network"` // its name when connected, for messages
 	WantIP    netip.Addr `json:"wantIP,omitzero"`
+	WantIP6   netip.Addr `json:"wantIP6,omitzero"`
 	WantMAC   string     `json:"wantMAC,omitempty"`
 	Aliases   []string   `json:"aliases,omitempty"`
+	// Links (--link NAME[:ALIAS] on a user network): ALIAS resolves to
+	// NAME for this container only.
+	Links []string `json:"links,omitempty"`
 	// Live.
 	IfName       string     `json:"ifName,omitempty"`
 	Addr         netip.Addr `json:"addr,omitzero"`
+	Addr6        netip.Addr `json:"addr6,omitzero"`
 	MAC          string     `json:"mac,omitempty"`
 	DefaultRoute bool       `json:"defaultRoute,omitempty"`
 }
@@ -106,7 +113,7 @@ func (m *Manager) Prepare(id, name string, cfg *container.Config, hc *container.
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := &Sandbox{ID: id, Name: name, Ports: ports}
+	s := &Sandbox{ID: id, Name: name, Hostname: cfg.Hostname, Ports: ports}
 	for _, a := range hc.DNS {
 		s.Upstreams = append(s.Upstreams, a.String())
 	}
@@ -140,6 +147,10 @@ func (m *Manager) Prepare(id, name string, cfg *container.Config, hc *container.
 		if err != nil {
 			return false, err
 		}
+		if i == 0 && len(ep.Links) == 0 && n.userNetwork() {
+			// API clients (docker-py) give links in HostConfig only.
+			ep.Links = append([]string(nil), hc.Links...)
+		}
 		s.Endpoints = append(s.Endpoints, ep)
 	}
 	if n := m.networks[s.Endpoints[0].NetworkID]; n.Internal && len(ports) > 0 {
@@ -165,6 +176,12 @@ func newEndpoint(n *Network, es *network.EndpointSettings) (*Endpoint, error) {
 		}
 		ep.Aliases = append([]string(nil), es.Aliases...)
 	}
+	if len(es.Links) > 0 {
+		if !n.userNetwork() {
+			return nil, invalidf("links in the endpoint settings of network %s: they are for user-defined networks (on the default bridge, HostConfig.Links makes legacy links)", n.Name)
+		}
+		ep.Links = append([]string(nil), es.Links...)
+	}
 	if es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() {
 		ip := es.IPAMConfig.IPv4Address
 		switch {
@@ -176,6 +193,18 @@ func newEndpoint(n *Network, es *network.EndpointSettings) (*Endpoint, error) {
 			return nil, invalidf("invalid config for network %s: invalid endpoint settings:\nno configured subnet contains IP address %s", n.Name, ip)
 		}
 		ep.WantIP = ip
+	}
+	if es.IPAMConfig != nil && es.IPAMConfig.IPv6Address.IsValid() {
+		ip := es.IPAMConfig.IPv6Address
+		switch {
+		case !n.IPv6:
+			return nil, invalidf("invalid config for network %s: invalid endpoint settings:\ncannot use IPv6 address %s: IPv6 is not enabled on this network", n.Name, ip)
+		case !n.UserSubnet6:
+			return nil, invalidf("user specified IP address is supported only when connecting to networks with user configured subnets")
+		case ip.Is4() || !n.Subnet6.Contains(ip):
+			return nil, invalidf("invalid config for network %s: invalid endpoint settings:\nno configured subnet contains IP address %s", n.Name, ip)
+		}
+		ep.WantIP6 = ip
 	}
 	if len(es.MacAddress) > 0 {
 		if len(es.MacAddress) != 6 {
@@ -220,6 +249,11 @@ func (m *Manager) attachLocked(s *Sandbox) error {
 		return err
 	}
 	if pe := m.portEndpointLocked(s); pe != nil && len(s.Ports) > 0 {
+		for _, p := range s.Ports {
+			if p.HostIP.Is6() && !pe.Addr6.IsValid() {
+				return invalidf("publishing on IPv6 address %s: network %s has no IPv6 (--ipv6)", p.HostIP, pe.Network)
+			}
+		}
 		mappings, held, err := allocate(s.Ports, func(proto string, ip netip.Addr, port uint16) bool {
 			for _, o := range m.containers {
 				for _, mp := range o.Mappings {
@@ -229,7 +263,7 @@ func (m *Manager) attachLocked(s *Sandbox) error {
 				}
 			}
 			return false
-		}, m.plumb.HoldPort)
+		}, holdDual(m.plumb.HoldPort, pe.Addr6.IsValid()))
 		if err != nil {
 			return err
 		}
@@ -264,6 +298,16 @@ func (m *Manager) attachEndpointLocked(s *Sandbox, ep *Endpoint) error {
 		a := addr.As4()
 		mac = net.HardwareAddr{0x02, 0x42, a[0], a[1], a[2], a[3]}.String()
 	}
+	var addr6 netip.Addr
+	if n.IPv6 {
+		if addr6, err = m.ipam.Allocate(ipam.V6(n.ID), n.pool6(), s.ID, ep.WantIP6); err != nil {
+			_ = m.ipam.Release(n.ID, s.ID)
+			if errors.Is(err, errdefs.ErrFailedPrecondition) {
+				return &errorMsg{msg: fmt.Sprintf("no available IPv6 addresses on this network's address pools: %s (%s)", n.Name, n.ID), class: errdefs.ErrFailedPrecondition}
+			}
+			return err
+		}
+	}
 	hw, _ := net.ParseMAC(mac)
 	used := map[string]bool{}
 	defaultRoute := !n.Internal
@@ -282,15 +326,19 @@ func (m *Manager) attachEndpointLocked(s *Sandbox, ep *Endpoint) error {
 		}
 	}
 	be := bridge.Endpoint{Bridge: n.Bridge, HostName: hostName(s.ID, n.ID), IfName: ifName, NetNS: m.NetNSPath(s.ID),
-		Addr: addr, Bits: n.Subnet.Bits(), MAC: hw, MTU: n.MTU}
+		Addr: addr, Bits: n.Subnet.Bits(), Addr6: addr6, Bits6: n.Subnet6.Bits(), MAC: hw, MTU: n.MTU}
 	if defaultRoute {
 		be.Gateway = n.Gateway
+		if addr6.IsValid() {
+			be.Gateway6 = n.Gateway6
+		}
 	}
 	if err := m.plumb.AddEndpoint(be); err != nil {
 		_ = m.ipam.Release(n.ID, s.ID)
+		_ = m.ipam.Release(ipam.V6(n.ID), s.ID)
 		return err
 	}
-	ep.IfName, ep.Addr, ep.MAC, ep.DefaultRoute = ifName, addr, mac, defaultRoute
+	ep.IfName, ep.Addr, ep.Addr6, ep.MAC, ep.DefaultRoute = ifName, addr, addr6, mac, defaultRoute
 	return nil
 }
 
@@ -336,13 +384,21 @@ func (m *Manager) detachEndpointLocked(s *Sandbox, ep *Endpoint, inside bool) {
 			m.log.Warn("remove interface", "id", s.ID, "if", ep.IfName, "err", err)
 		}
 	}
-	if err := m.plumb.DeleteLink(hostName(s.ID, ep.NetworkID)); err != nil {
+	del := m.plumb.DeleteLink
+	if !inside {
+		// The container is gone: its veth need not be gone before the
+		// stop returns.
+		del = m.plumb.DeleteLinkLater
+	}
+	if err := del(hostName(s.ID, ep.NetworkID)); err != nil {
 		m.log.Warn("remove veth", "id", s.ID, "network", ep.Network, "err", err)
 	}
-	if err := m.ipam.Release(ep.NetworkID, s.ID); err != nil {
-		m.log.Warn("release address", "id", s.ID, "network", ep.Network, "err", err)
+	for _, pool := range []string{ep.NetworkID, ipam.V6(ep.NetworkID)} {
+		if err := m.ipam.Release(pool, s.ID); err != nil {
+			m.log.Warn("release address", "id", s.ID, "network", ep.Network, "err", err)
+		}
 	}
-	ep.IfName, ep.Addr, ep.MAC, ep.DefaultRoute = "", netip.Addr{}, "", false
+	ep.IfName, ep.Addr, ep.Addr6, ep.MAC, ep.DefaultRoute = "", netip.Addr{}, netip.Addr{}, "", false
 }
 
 // Detach removes a container's networking when its task is gone: veths,
@@ -394,8 +450,10 @@ func (m *Manager) Reconcile(exists, running func(id string) bool) error {
 			if err := m.startResolverLocked(s); err != nil {
 				m.log.Warn("embedded DNS", "id", id, "err", err)
 			}
+			pe := m.portEndpointLocked(s)
+			hold := holdDual(m.plumb.HoldPort, pe != nil && pe.Addr6.IsValid())
 			for _, mp := range s.Mappings {
-				h, err := m.plumb.HoldPort(mp.Proto, mp.HostIP, mp.HostPort)
+				h, err := hold(mp.Proto, mp.HostIP, mp.HostPort)
 				if err != nil {
 					m.log.Warn("hold published port", "id", id, "port", mp.HostPort, "err", err)
 					continue
@@ -415,12 +473,14 @@ func (m *Manager) Reconcile(exists, running func(id string) bool) error {
 			}
 		}
 	}
-	n, err := m.ipam.Reconcile(func(net string) bool { return m.networks[net] != nil }, func(net, owner string) bool {
+	// The IPv6 pools are kept as NETWORK.6.
+	netOf := func(pool string) string { return strings.TrimSuffix(pool, ipam.V6("")) }
+	n, err := m.ipam.Reconcile(func(pool string) bool { return m.networks[netOf(pool)] != nil }, func(pool, owner string) bool {
 		s := m.containers[owner]
 		if s == nil || !s.Running {
 			return false
 		}
-		ep := s.endpoint(net)
+		ep := s.endpoint(netOf(pool))
 		return ep != nil && ep.attached()
 	})
 	if err != nil {
@@ -510,6 +570,13 @@ type EndpointInfo struct {
 	MAC        string
 	WantIP     netip.Addr
 	Gateway    netip.Addr
+	Addr6      netip.Addr
+	WantIP6    netip.Addr
+	Gateway6   netip.Addr
+	Aliases    []string
+	// DNSNames: what the container answers to on a user network (nil on
+	// the default bridge).
+	DNSNames []string
 }
 
 // Info is a container's networking, for inspect and ps.
@@ -519,6 +586,9 @@ type Info struct {
 	Ports      []PortSpec
 	Mappings   []Mapping
 	Running    bool
+	// PortsIPv6: the ports without a host address are published on ::
+	// too (the container has IPv6 where they lead).
+	PortsIPv6 bool
 }
 
 // Info returns the container's networking; false when it has none managed.
@@ -533,15 +603,24 @@ func (m *Manager) Info(id string) (Info, bool) {
 	if s.Running {
 		out.SandboxKey = m.NetNSPath(id)
 	}
+	if pe := m.portEndpointLocked(s); pe != nil {
+		out.PortsIPv6 = pe.Addr6.IsValid()
+	}
 	for _, ep := range s.Endpoints {
 		n := m.networks[ep.NetworkID]
 		if n == nil {
 			n = &Network{ID: ep.NetworkID, Name: ep.Network}
 		}
-		ei := EndpointInfo{Network: *n, Addr: ep.Addr, MAC: ep.MAC, WantIP: ep.WantIP}
+		ei := EndpointInfo{Network: *n, Addr: ep.Addr, MAC: ep.MAC, WantIP: ep.WantIP, Addr6: ep.Addr6, WantIP6: ep.WantIP6, Aliases: ep.Aliases}
+		if n.userNetwork() {
+			ei.DNSNames = s.DNSNames(ep)
+		}
 		if ep.attached() {
 			ei.EndpointID = endpointID(id, ep.NetworkID)
 			ei.Gateway = n.Gateway
+			if ep.Addr6.IsValid() {
+				ei.Gateway6 = n.Gateway6
+			}
 		}
 		out.Endpoints = append(out.Endpoints, ei)
 	}
@@ -551,7 +630,7 @@ func (m *Manager) Info(id string) (Info, bool) {
 // Member is an attached container of a network, for network inspect.
 type Member struct {
 	ContainerID, Name, EndpointID, MAC string
-	Addr                               netip.Prefix
+	Addr, Addr6                        netip.Prefix
 }
 
 // Members lists the containers attached to a network.
@@ -565,7 +644,11 @@ func (m *Manager) Members(networkID string) []Member {
 	var out []Member
 	for _, s := range m.activeLocked(n) {
 		ep := s.endpoint(n.ID)
-		out = append(out, Member{ContainerID: s.ID, Name: strings.TrimPrefix(s.Name, "/"), EndpointID: endpointID(s.ID, n.ID), MAC: ep.MAC, Addr: netip.PrefixFrom(ep.Addr, n.Subnet.Bits())})
+		mb := Member{ContainerID: s.ID, Name: strings.TrimPrefix(s.Name, "/"), EndpointID: endpointID(s.ID, n.ID), MAC: ep.MAC, Addr: netip.PrefixFrom(ep.Addr, n.Subnet.Bits())}
+		if ep.Addr6.IsValid() {
+			mb.Addr6 = netip.PrefixFrom(ep.Addr6, n.Subnet6.Bits())
+		}
+		out = append(out, mb)
 	}
 	return out
 }

@@ -49,7 +49,7 @@ var Fields = map[string]Handling{
 	"HostConfig.CgroupnsMode": InSpec, "HostConfig.Dns": ByEngine, "HostConfig.DnsOptions": ByEngine,
 	"HostConfig.DnsSearch": ByEngine, "HostConfig.ExtraHosts": ByEngine,
 	"HostConfig.GroupAdd": InSpec, "HostConfig.IpcMode": InSpec, "HostConfig.Cgroup": Refused,
-	"HostConfig.Links": Refused, "HostConfig.OomScoreAdj": InSpec, "HostConfig.PidMode": InSpec,
+	"HostConfig.Links": ByEngine, "HostConfig.OomScoreAdj": InSpec, "HostConfig.PidMode": InSpec,
 	"HostConfig.Privileged": InSpec, "HostConfig.PublishAllPorts": ByEngine,
 	"HostConfig.ReadonlyRootfs": InSpec, "HostConfig.SecurityOpt": InSpec,
 	"HostConfig.StorageOpt": Refused, "HostConfig.Tmpfs": ByEngine, "HostConfig.UTSMode": InSpec,
@@ -74,14 +74,14 @@ var Fields = map[string]Handling{
 	"HostConfig.IOMaximumIOps": Refused, "HostConfig.IOMaximumBandwidth": Refused,
 
 	// Networking (pkg/engine/network): the networks a container joins with
-	// --ip, --mac-address and --network-alias; links, IPv6 and driver
-	// options are refused by Check.
+	// --ip, --ip6, --mac-address and --network-alias; link-local
+	// addresses and driver options are refused by Check.
 	"NetworkingConfig.EndpointsConfig": ByEngine,
 }
 
-// Check refuses the options berth does not apply (yet): links and the
-// endpoint settings of name resolution and IPv6, and the Windows- or
-// driver-only ones. Each error names its field. nc may be nil.
+// Check refuses the options berth does not apply (yet): the endpoint's
+// DNSNames (computed, not chosen), link-local addresses, and the Windows-
+// or driver-only ones. Each error names its field. nc may be nil.
 func Check(cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) error {
 	type refusal struct {
 		field string
@@ -90,7 +90,6 @@ func Check(cfg *container.Config, hc *container.HostConfig, nc *network.Networki
 	}
 	checks := []refusal{
 		{"Config.ArgsEscaped", cfg.ArgsEscaped, "ArgsEscaped is only supported on Windows"},
-		{"HostConfig.Links", len(hc.Links) > 0, "links (--link): use a user-defined network, where containers find each other by name"},
 		{"HostConfig.Cgroup", hc.Cgroup != "", "joining another container's cgroup"},
 		{"HostConfig.StorageOpt", len(hc.StorageOpt) > 0, "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"},
 		{"HostConfig.Isolation", hc.Isolation != "" && !hc.Isolation.IsDefault(), "isolation " + string(hc.Isolation) + ": only 'default' is supported on Linux"},
@@ -106,11 +105,11 @@ func Check(cfg *container.Config, hc *container.HostConfig, nc *network.Networki
 				continue
 			}
 			ipam := ep.IPAMConfig
-			if ipam != nil && (ipam.IPv6Address.IsValid() || len(ipam.LinkLocalIPs) > 0) || ep.GlobalIPv6Address.IsValid() {
-				return unsupported("NetworkingConfig.EndpointsConfig", "IPv6 and link-local addresses for network %q (--ip6, --link-local-ip)", name)
+			if ipam != nil && len(ipam.LinkLocalIPs) > 0 {
+				return unsupported("NetworkingConfig.EndpointsConfig", "link-local addresses for network %q (--link-local-ip)", name)
 			}
-			if len(ep.Links) > 0 || len(ep.DNSNames) > 0 {
-				return unsupported("NetworkingConfig.EndpointsConfig", "links and DNS names for network %q (--link)", name)
+			if len(ep.DNSNames) > 0 {
+				return unsupported("NetworkingConfig.EndpointsConfig", "DNS names for network %q (they are the container's name, aliases, short ID and hostname)", name)
 			}
 			if len(ep.DriverOpts) > 0 || ep.GwPriority != 0 {
 				return unsupported("NetworkingConfig.EndpointsConfig", "driver options and gateway priority for network %q", name)

@@ -177,7 +177,9 @@ func validate(s *specs.Spec, bundle string) error {
 		}
 	}
 	if !seen[specs.MountNamespace] {
-		return invalid("a mount namespace is required")
+		if err := checkNoMountNS(s); err != nil {
+			return err
+		}
 	}
 	if s.Hostname != "" && !seen[specs.UTSNamespace] {
 		return invalid("hostname requires a new UTS namespace")

@@ -242,20 +242,29 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 		}
 		return nil
 	}
-	if joined(s, specs.MountNamespace) {
-		// A joined mount namespace is already some container's filesystem
-		// (setns made its root ours): mounting or pivoting here would change
-		// it for everyone in it.
-		if err := opts.BeforePivot(); err != nil {
-			return nil, err
-		}
-	} else {
-		endRootfs := it.begin("rootfs")
+	endRootfs := it.begin("rootfs")
+	switch {
+	case newNS[specs.MountNamespace]:
 		if err := rootfs.Setup(s, opts); err != nil {
 			return nil, err
 		}
-		endRootfs()
+	case joined(s, specs.MountNamespace):
+		// As runc: the bundle's rootfs is set up and pivoted into inside the
+		// joined namespace, which changes that namespace for everyone in it.
+		// The rootfs must be reachable there (a pinned namespace whose root
+		// is the host's, not another container's).
+		if _, err := os.Stat(cfg.Rootfs); err != nil {
+			return nil, fmt.Errorf("rootfs %s is not reachable in the joined mount namespace %s: %w", cfg.Rootfs, nsPath(s, specs.MountNamespace), err)
+		}
+		if err := rootfs.Setup(s, opts); err != nil {
+			return nil, err
+		}
+	default:
+		if err := rootfs.Chroot(s, opts); err != nil {
+			return nil, err
+		}
 	}
+	endRootfs()
 	if newNS[specs.UTSNamespace] || joined(s, specs.UTSNamespace) {
 		if s.Hostname != "" {
 			if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
@@ -340,6 +349,15 @@ func joined(s *specs.Spec, t specs.LinuxNamespaceType) bool {
 		}
 	}
 	return false
+}
+
+func nsPath(s *specs.Spec, t specs.LinuxNamespaceType) string {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t {
+			return ns.Path
+		}
+	}
+	return ""
 }
 
 var nsFlags = map[specs.LinuxNamespaceType]int{

@@ -136,6 +136,15 @@ __attribute__((constructor)) static void berth_nsenter(void) {
 		if (fds[i] < 0)
 			die(path);
 	}
+	/* The container's root: joining its mount namespace makes the
+	 * namespace's root ours, which is not the container's when it has no
+	 * mount namespace of its own (it shares ours, chrooted) or was made
+	 * with --no-pivot (chrooted into a moved mount). */
+	char rootpath[64];
+	snprintf(rootpath, sizeof(rootpath), "/proc/%s/root", target);
+	int rootfd = open(rootpath, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		die(rootpath);
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		if (fds[i] < 0)
 			continue;
@@ -143,6 +152,14 @@ __attribute__((constructor)) static void berth_nsenter(void) {
 			die(order[i].name);
 		close(fds[i]);
 	}
+	struct stat want, have;
+	if (fstat(rootfd, &want) < 0 || stat("/", &have) < 0)
+		die("stat the container's root");
+	if (want.st_ino != have.st_ino || want.st_dev != have.st_dev) {
+		if (fchdir(rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+			die("enter the container's root");
+	}
+	close(rootfd);
 	pid_t child = fork();
 	if (child < 0)
 		die("fork");

@@ -130,16 +130,15 @@ func Setup(spec *specs.Spec, o Options) error {
 	if o.Warnf == nil {
 		o.Warnf = func(string, ...any) {}
 	}
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if spec.Linux != nil && spec.Linux.RootfsPropagation != "" {
-		p, ok := propagationFlags[spec.Linux.RootfsPropagation]
-		if !ok {
-			return fmt.Errorf("invalid rootfsPropagation %q", spec.Linux.RootfsPropagation)
-		}
-		prop = p
+	prop, rootProp, err := rootPropagation(spec)
+	if err != nil {
+		return err
 	}
 	if err := unix.Mount("", "/", "", prop, ""); err != nil {
 		return &os.PathError{Op: "mount propagation", Path: "/", Err: err}
+	}
+	if err := privateParentMount(o.Rootfs); err != nil {
+		return err
 	}
 	if err := unix.Mount(o.Rootfs, o.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return &os.PathError{Op: "bind mount rootfs", Path: o.Rootfs, Err: err}
@@ -207,6 +206,12 @@ func Setup(spec *specs.Spec, o Options) error {
 			if err != nil {
 				return &os.PathError{Op: "remount rootfs read-only", Path: "/", Err: err}
 			}
+		}
+	}
+	// Last: a recursive "unbindable" would stop the binds above.
+	if rootProp != 0 {
+		if err := unix.Mount("", "/", "", rootProp, ""); err != nil {
+			return &os.PathError{Op: "rootfsPropagation " + spec.Linux.RootfsPropagation, Path: "/", Err: err}
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,12 +19,10 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"github.com/containerd/ttrpc"
 
 	"github.com/berthd/berth/pkg/errdefs"
-	"github.com/berthd/berth/pkg/shim"
-	"github.com/berthd/berth/pkg/trace/tracegrpc"
+	"github.com/berthd/berth/pkg/shim/record"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
 
@@ -48,7 +47,7 @@ type StartOpts struct {
 // Client is a connection to one shim. Its methods return errors of the
 // errdefs classes.
 type Client struct {
-	conn   *grpc.ClientConn
+	conn   *ttrpc.Client
 	shim   shimv1.ShimClient
 	socket string
 	pid    int
@@ -80,7 +79,7 @@ func Start(ctx context.Context, o StartOpts) (*Client, error) {
 		}
 		o.Runtime = abs
 	}
-	if err := shim.CheckSocketPath(o.Socket); err != nil {
+	if err := record.CheckSocketPath(o.Socket); err != nil {
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
@@ -98,7 +97,7 @@ func Start(ctx context.Context, o StartOpts) (*Client, error) {
 		args = append(args, "--debug")
 	}
 
-	logPath := filepath.Join(o.StateDir, shim.ShimLogFile)
+	logPath := filepath.Join(o.StateDir, record.ShimLogFile)
 	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("start shim: open log: %w", err)
@@ -174,6 +173,10 @@ func lastLogLine(path string) string {
 	if err != nil {
 		return ""
 	}
+	return lastLine(b)
+}
+
+func lastLine(b []byte) string {
 	b = bytes.TrimSpace(b)
 	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
 		b = b[i+1:]
@@ -184,31 +187,54 @@ func lastLogLine(path string) string {
 // Connect connects to a running shim by its socket, for example after a
 // supervisord restart. It fails with ErrUnavailable when nothing listens.
 func Connect(ctx context.Context, socket string) (*Client, error) {
-	if err := shim.CheckSocketPath(socket); err != nil {
+	if err := record.CheckSocketPath(socket); err != nil {
 		return nil, err
 	}
+	conn, err := dialConn(ctx, socket)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(conn, socket), nil
+}
+
+func dial(socket string) (*Client, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := dialConn(ctx, socket)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(conn, socket), nil
+}
+
+func newClient(conn *ttrpc.Client, socket string) *Client {
+	return &Client{conn: conn, shim: shimv1.NewShimClient(conn), socket: socket}
+}
+
+// dialConn opens one ttrpc connection. Streams that a caller may abandon
+// (Attach, WriteStdin) get a connection of their own: ttrpc cannot cancel
+// a stream, but closing its connection ends the shim's side of it.
+func dialConn(ctx context.Context, socket string) (*ttrpc.Client, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", socket)
 	if err != nil {
 		return nil, fmt.Errorf("connect to shim %s: %v: %w", socket, err, errdefs.ErrUnavailable)
 	}
-	conn.Close()
-	return dial(socket)
+	return ttrpc.NewClient(conn, ttrpc.WithUnaryClientInterceptor(traceCalls(socket))), nil
 }
 
-func dial(socket string) (*Client, error) {
-	conn, err := grpc.NewClient("passthrough:///shim",
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		}),
-		grpc.WithChainUnaryInterceptor(tracegrpc.UnaryClient()),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("dial shim %s: %w", socket, err)
+// wrap turns an error of a call into an errdefs class: the shim's own
+// errors come as gRPC statuses; a connection that broke (the shim died
+// or exited) is Unavailable.
+func wrap(err error) error {
+	if err == nil {
+		return nil
 	}
-	return &Client{conn: conn, shim: shimv1.NewShimClient(conn), socket: socket}, nil
+	if errors.Is(err, ttrpc.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("shim connection: %v: %w", err, errdefs.ErrUnavailable)
+	}
+	return errdefs.FromGRPC(err)
 }
 
 // Pid is the shim's process id when this client started it, else 0.
@@ -226,90 +252,100 @@ func (c *Client) Close() error { return c.conn.Close() }
 
 func (c *Client) Create(ctx context.Context, req *shimv1.CreateRequest) (*shimv1.CreateResponse, error) {
 	resp, err := c.shim.Create(ctx, req)
-	return resp, errdefs.FromGRPC(err)
+	return resp, wrap(err)
 }
 
 func (c *Client) Start(ctx context.Context) (*shimv1.StartResponse, error) {
 	resp, err := c.shim.Start(ctx, &shimv1.StartRequest{})
-	return resp, errdefs.FromGRPC(err)
+	return resp, wrap(err)
 }
 
 func (c *Client) State(ctx context.Context) (*shimv1.StateResponse, error) {
 	resp, err := c.shim.State(ctx, &shimv1.StateRequest{})
-	return resp, errdefs.FromGRPC(err)
+	return resp, wrap(err)
 }
 
 func (c *Client) Wait(ctx context.Context) (*shimv1.WaitResponse, error) {
 	resp, err := c.shim.Wait(ctx, &shimv1.WaitRequest{})
-	return resp, errdefs.FromGRPC(err)
+	return resp, wrap(err)
 }
 
 func (c *Client) Kill(ctx context.Context, signal uint32, all bool) error {
 	_, err := c.shim.Kill(ctx, &shimv1.KillRequest{Signal: signal, All: all})
-	return errdefs.FromGRPC(err)
+	return wrap(err)
 }
 
 func (c *Client) Delete(ctx context.Context, force bool) (*shimv1.DeleteResponse, error) {
 	resp, err := c.shim.Delete(ctx, &shimv1.DeleteRequest{Force: force})
-	return resp, errdefs.FromGRPC(err)
+	return resp, wrap(err)
 }
 
 // Shutdown asks the shim to exit; it must have deleted its container.
 func (c *Client) Shutdown(ctx context.Context) error {
 	_, err := c.shim.Shutdown(ctx, &shimv1.ShutdownRequest{})
-	return errdefs.FromGRPC(err)
+	return wrap(err)
 }
 
 // AttachStream receives the container's output; Recv returns io.EOF once
 // the container exited and its output is drained.
 type AttachStream struct {
-	s shimv1.Shim_AttachClient
+	s    shimv1.Shim_AttachClient
+	conn *ttrpc.Client
+	stop func() bool
+	done bool
 }
 
 func (a *AttachStream) Recv() (*shimv1.AttachChunk, error) {
-	m, err := a.s.Recv()
-	if errors.Is(err, io.EOF) {
+	if a.done {
 		return nil, io.EOF
 	}
-	return m, errdefs.FromGRPC(err)
+	m, err := a.s.Recv()
+	if err != nil {
+		a.close()
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		return nil, wrap(err)
+	}
+	return m, nil
+}
+
+func (a *AttachStream) close() {
+	a.done = true
+	a.stop()
+	a.conn.Close()
 }
 
 // Attach streams stdout and/or stderr (both when neither is asked for)
 // from now until the container's output is drained. Cancel ctx to detach.
 func (c *Client) Attach(ctx context.Context, stdout, stderr bool) (*AttachStream, error) {
-	s, err := c.shim.Attach(ctx, &shimv1.AttachRequest{Stdout: stdout, Stderr: stderr})
-	if err != nil {
-		return nil, errdefs.FromGRPC(err)
-	}
-	// The shim sends the header once the attacher is registered (or ends
-	// the stream when the output is already drained).
-	if _, err := s.Header(); err != nil {
-		return nil, errdefs.FromGRPC(err)
-	}
-	return &AttachStream{s: s}, nil
+	return c.AttachExec(ctx, "", stdout, stderr)
 }
 
 // Pause freezes the container.
 func (c *Client) Pause(ctx context.Context) error {
 	_, err := c.shim.Pause(ctx, &shimv1.PauseRequest{})
-	return errdefs.FromGRPC(err)
+	return wrap(err)
 }
 
 // Resume thaws a paused container.
 func (c *Client) Resume(ctx context.Context) error {
 	_, err := c.shim.Resume(ctx, &shimv1.ResumeRequest{})
-	return errdefs.FromGRPC(err)
+	return wrap(err)
 }
 
 // ResizePty sets the window size of the container's pty.
 func (c *Client) ResizePty(ctx context.Context, width, height uint32) error {
 	_, err := c.shim.ResizePty(ctx, &shimv1.ResizePtyRequest{Width: width, Height: height})
-	return errdefs.FromGRPC(err)
+	return wrap(err)
 }
 
-// StdinWriter writes to the container's stdin over one WriteStdin stream.
+// StdinWriter writes to the container's stdin over one WriteStdin stream,
+// on a connection of its own (see dialConn).
 type StdinWriter struct {
 	s      shimv1.Shim_WriteStdinClient
+	conn   *ttrpc.Client
+	stop   func() bool
 	execID string // sent in the first chunk, which names the process
 }
 
@@ -323,11 +359,7 @@ func (w *StdinWriter) send(c *shimv1.StdinChunk) error {
 // Stdin opens a stream to the container's stdin (CreateRequest.stdin or
 // terminal mode).
 func (c *Client) Stdin(ctx context.Context) (*StdinWriter, error) {
-	s, err := c.shim.WriteStdin(ctx)
-	if err != nil {
-		return nil, errdefs.FromGRPC(err)
-	}
-	return &StdinWriter{s: s}, nil
+	return c.StdinExec(ctx, "")
 }
 
 // Write sends p; an error of the shim shows up here or at Close.
@@ -352,86 +384,109 @@ func (w *StdinWriter) CloseStdin() error {
 // Close ends the stream and leaves the container's stdin open (detach).
 func (w *StdinWriter) Close() error {
 	_, err := w.s.CloseAndRecv()
-	return errdefs.FromGRPC(err)
+	w.stop()
+	w.conn.Close()
+	return wrap(err)
 }
 
-// finish returns the shim's real error after a failed Send (which only
-// reports io.EOF).
+// finish returns the shim's real error after a failed Send.
 func (w *StdinWriter) finish(err error) error {
-	if errors.Is(err, io.EOF) {
+	if errors.Is(err, io.EOF) || errors.Is(err, ttrpc.ErrStreamClosed) {
 		_, err = w.s.CloseAndRecv()
 	}
-	return errdefs.FromGRPC(err)
+	w.stop()
+	w.conn.Close()
+	return wrap(err)
 }
 
 // Exec adds a process to the running container; StartExec runs it.
 func (c *Client) Exec(ctx context.Context, req *shimv1.ExecRequest) error {
 	_, err := c.shim.Exec(ctx, req)
-	return errdefs.FromGRPC(err)
+	return wrap(err)
 }
 
 // StartExec starts an exec added by Exec.
 func (c *Client) StartExec(ctx context.Context, execID string) (*shimv1.StartResponse, error) {
 	resp, err := c.shim.Start(ctx, &shimv1.StartRequest{ExecId: execID})
-	return resp, errdefs.FromGRPC(err)
+	return resp, wrap(err)
 }
 
 // StateExec reports an exec's process.
 func (c *Client) StateExec(ctx context.Context, execID string) (*shimv1.StateResponse, error) {
 	resp, err := c.shim.State(ctx, &shimv1.StateRequest{ExecId: execID})
-	return resp, errdefs.FromGRPC(err)
+	return resp, wrap(err)
 }
 
 // WaitExec blocks until an exec's process exited and its output drained.
 func (c *Client) WaitExec(ctx context.Context, execID string) (*shimv1.WaitResponse, error) {
 	resp, err := c.shim.Wait(ctx, &shimv1.WaitRequest{ExecId: execID})
-	return resp, errdefs.FromGRPC(err)
+	return resp, wrap(err)
 }
 
 // KillExec signals an exec's process.
 func (c *Client) KillExec(ctx context.Context, execID string, signal uint32) error {
 	_, err := c.shim.Kill(ctx, &shimv1.KillRequest{ExecId: execID, Signal: signal})
-	return errdefs.FromGRPC(err)
+	return wrap(err)
 }
 
 // DeleteExec forgets a finished exec (with force, kills a running one first).
 func (c *Client) DeleteExec(ctx context.Context, execID string, force bool) (*shimv1.DeleteResponse, error) {
 	resp, err := c.shim.Delete(ctx, &shimv1.DeleteRequest{ExecId: execID, Force: force})
-	return resp, errdefs.FromGRPC(err)
+	return resp, wrap(err)
 }
 
-// AttachExec streams an exec's output, as Attach does the init's.
+// AttachExec streams an exec's output ("" is the init's), as Attach
+// does. The stream has a connection of its own, closed when ctx is
+// cancelled or the stream ends: that is what detaches on the shim's side.
 func (c *Client) AttachExec(ctx context.Context, execID string, stdout, stderr bool) (*AttachStream, error) {
-	s, err := c.shim.Attach(ctx, &shimv1.AttachRequest{ExecId: execID, Stdout: stdout, Stderr: stderr})
+	conn, err := dialConn(ctx, c.socket)
 	if err != nil {
-		return nil, errdefs.FromGRPC(err)
+		return nil, err
 	}
-	if _, err := s.Header(); err != nil {
-		return nil, errdefs.FromGRPC(err)
+	s, err := shimv1.NewShimClient(conn).Attach(ctx, &shimv1.AttachRequest{ExecId: execID, Stdout: stdout, Stderr: stderr})
+	if err != nil {
+		conn.Close()
+		return nil, wrap(err)
 	}
-	return &AttachStream{s: s}, nil
+	a := &AttachStream{s: s, conn: conn, stop: context.AfterFunc(ctx, func() { conn.Close() })}
+	// The shim sends an empty chunk once the attacher is registered (or
+	// ends the stream when the output is already drained).
+	if _, err := s.Recv(); err != nil {
+		a.close()
+		if errors.Is(err, io.EOF) {
+			a.done = true
+			return a, nil
+		}
+		return nil, wrap(err)
+	}
+	return a, nil
 }
 
 // StdinExec opens a stream to an exec's stdin ("" is the init's).
 func (c *Client) StdinExec(ctx context.Context, execID string) (*StdinWriter, error) {
-	s, err := c.shim.WriteStdin(ctx)
+	conn, err := dialConn(ctx, c.socket)
 	if err != nil {
-		return nil, errdefs.FromGRPC(err)
+		return nil, err
 	}
-	return &StdinWriter{s: s, execID: execID}, nil
+	s, err := shimv1.NewShimClient(conn).WriteStdin(ctx)
+	if err != nil {
+		conn.Close()
+		return nil, wrap(err)
+	}
+	return &StdinWriter{s: s, conn: conn, execID: execID, stop: context.AfterFunc(ctx, func() { conn.Close() })}, nil
 }
 
 // ResizeExecPty sets the window size of an exec's pty ("" is the init's).
 func (c *Client) ResizeExecPty(ctx context.Context, execID string, width, height uint32) error {
 	_, err := c.shim.ResizePty(ctx, &shimv1.ResizePtyRequest{ExecId: execID, Width: width, Height: height})
-	return errdefs.FromGRPC(err)
+	return wrap(err)
 }
 
 // ListExecs reports the execs the shim holds.
 func (c *Client) ListExecs(ctx context.Context) ([]*shimv1.StateResponse, error) {
 	resp, err := c.shim.ListExecs(ctx, &shimv1.ListExecsRequest{})
 	if err != nil {
-		return nil, errdefs.FromGRPC(err)
+		return nil, wrap(err)
 	}
 	return resp.Execs, nil
 }
@@ -440,5 +495,67 @@ func (c *Client) ListExecs(ctx context.Context) ([]*shimv1.StateResponse, error)
 // LinuxResources as JSON.
 func (c *Client) Update(ctx context.Context, resources []byte) error {
 	_, err := c.shim.Update(ctx, &shimv1.UpdateRequest{Resources: resources})
-	return errdefs.FromGRPC(err)
+	return wrap(err)
+}
+
+// DefaultCleanupTimeout bounds Cleanup.
+const DefaultCleanupTimeout = 30 * time.Second
+
+// Cleanup runs `shim delete` (a fresh shim binary) for a container whose
+// shim died: it deletes what the runtime left and reports the exit status
+// the dead shim recorded (255 when it had recorded none). o describes the
+// dead shim as it was started; its state directory and socket are the
+// caller's to remove afterwards. The caller never runs the runtime nor
+// reads the shim's files itself.
+func Cleanup(ctx context.Context, o StartOpts) (record.Exit, error) {
+	if o.ShimBinary == "" || o.ID == "" || o.Runtime == "" || o.StateDir == "" {
+		return record.Exit{}, fmt.Errorf("shim delete: shim binary, id, runtime and state dir are required: %w", errdefs.ErrInvalidArgument)
+	}
+	args := []string{"delete", "--id", o.ID, "--bundle", o.Bundle, "--runtime", o.Runtime, "--state-dir", o.StateDir}
+	if o.Socket != "" {
+		args = append(args, "--socket", o.Socket)
+	}
+	if o.RuntimeRoot != "" {
+		args = append(args, "--runtime-root", o.RuntimeRoot)
+	}
+	for _, a := range o.RuntimeArgs {
+		args = append(args, "--runtime-arg", a)
+	}
+	ctx, cancel := context.WithTimeout(ctx, DefaultCleanupTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, o.ShimBinary, args...)
+	cmd.Dir = "/"
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var rec record.Exit
+	if err == nil {
+		err = json.Unmarshal(stdout.Bytes(), &rec)
+	}
+	if err != nil {
+		msg := strings.TrimPrefix(lastLine(stderr.Bytes()), "error: ")
+		return record.Exit{}, fmt.Errorf("shim delete %s: %v: %s", o.ID, err, msg)
+	}
+	return rec, nil
+}
+
+// Stats reads the container's cgroup counters.
+func (c *Client) Stats(ctx context.Context) (*shimv1.StatsResponse, error) {
+	resp, err := c.shim.Stats(ctx, &shimv1.StatsRequest{})
+	return resp, wrap(err)
+}
+
+// Pids lists the container's processes with the exec that started each.
+func (c *Client) Pids(ctx context.Context) ([]*shimv1.ProcessInfo, error) {
+	resp, err := c.shim.Pids(ctx, &shimv1.PidsRequest{})
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return resp.Processes, nil
+}
+
+// ReopenLog has the shim open the container's log file again.
+func (c *Client) ReopenLog(ctx context.Context) error {
+	_, err := c.shim.ReopenLog(ctx, &shimv1.ReopenLogRequest{})
+	return wrap(err)
 }

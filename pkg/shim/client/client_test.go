@@ -2,6 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,5 +62,54 @@ func TestConnectNothingListening(t *testing.T) {
 	_, err := Connect(context.Background(), filepath.Join(t.TempDir(), "none.sock"))
 	if !errdefs.IsUnavailable(err) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// A shim that goes away under an open connection: calls fail Unavailable,
+// the class supervisord takes as "the shim is gone".
+func TestCallAfterShimGone(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Connect(ctx, sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	(<-accepted).Close() // the shim dies
+	l.Close()
+	if _, err := c.State(ctx); !errdefs.IsUnavailable(err) {
+		t.Fatalf("State after the shim died: %v", err)
+	}
+	// Streams dial a connection of their own: the socket is gone now.
+	if _, err := c.Attach(ctx, true, true); !errdefs.IsUnavailable(err) {
+		t.Fatalf("Attach with the socket gone: %v", err)
+	}
+	if _, err := c.Stdin(ctx); !errdefs.IsUnavailable(err) {
+		t.Fatalf("Stdin with the socket gone: %v", err)
+	}
+}
+
+// The shim's errors keep their class through the transport.
+func TestWrapKeepsClasses(t *testing.T) {
+	for _, e := range []error{errdefs.ErrNotFound, errdefs.ErrFailedPrecondition, errdefs.ErrInvalidArgument, errdefs.ErrAlreadyExists} {
+		got := wrap(errdefs.ToGRPC(fmt.Errorf("x: %w", e)))
+		if !errors.Is(got, e) {
+			t.Errorf("%v: got %v", e, got)
+		}
+	}
+	if wrap(nil) != nil {
+		t.Error("wrap(nil) is not nil")
 	}
 }

@@ -39,6 +39,19 @@ func New(root string) (*Snapshotter, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A crash between a commit's record and the removal of the work
+	// directory (see Commit) leaves one behind.
+	dirs, err := st.CommittedDirs()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	for _, d := range dirs {
+		if err := os.RemoveAll(filepath.Join(d, "work")); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("overlay: %w", err)
+		}
+	}
 	return &Snapshotter{st}, nil
 }
 

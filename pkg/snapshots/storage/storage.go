@@ -24,6 +24,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 	"github.com/berthd/berth/pkg/namespaces"
 	"github.com/berthd/berth/pkg/snapshots"
 )
@@ -249,8 +250,12 @@ func (s *Store) Create(ctx context.Context, kind snapshots.Kind, key, parent str
 		if err := put(b, key, r); err != nil {
 			return err
 		}
-		// Inside the transaction: if the rename fails, nothing is recorded.
-		return os.Rename(tmp, sn.Dir)
+		// Inside the transaction: if the rename fails, nothing is recorded;
+		// and it is on disk before the record is (bbolt syncs at commit).
+		if err := os.Rename(tmp, sn.Dir); err != nil {
+			return err
+		}
+		return syncDir(filepath.Dir(sn.Dir))
 	})
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -336,6 +341,12 @@ func (s *Store) Commit(ctx context.Context, name, key string, labels map[string]
 	if err := validKey(name); err != nil {
 		return Snapshot{}, err
 	}
+	// The layer's files reach the disk before the record says committed: a
+	// power loss must not leave a committed snapshot with missing files.
+	if err := s.syncActive(ctx, key); err != nil {
+		return Snapshot{}, fmt.Errorf("commit %q as %q: %w", key, name, err)
+	}
+	failpoint.Hit("snapshot-commit")
 	var sn Snapshot
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := nsBucket(tx, ctx, true)
@@ -368,6 +379,7 @@ func (s *Store) Commit(ctx context.Context, name, key string, labels map[string]
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("commit %q as %q: %w", key, name, err)
 	}
+	failpoint.Hit("snapshot-committed")
 	return sn, nil
 }
 

@@ -6,8 +6,6 @@ package tracegrpc
 
 import (
 	"context"
-	"path"
-	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -30,7 +28,7 @@ func UnaryServer(st *trace.Store, always func() bool) grpc.UnaryServerIntercepto
 			id = trace.NewID()
 		}
 		t := st.Get(id)
-		end := t.Begin(methodName(info.FullMethod))
+		end := t.Begin(trace.MethodName(info.FullMethod))
 		resp, err := h(trace.NewContext(ctx, t), req)
 		end()
 		_ = grpc.SetTrailer(ctx, metadata.MD{trace.SpansKey: t.Encoded()})
@@ -78,9 +76,3 @@ func incomingID(ctx context.Context) string {
 	return v[0]
 }
 
-// methodName shortens "/berth.supervisor.v1.Tasks/Create" to "Tasks/Create".
-func methodName(full string) string {
-	dir, m := path.Split(full)
-	svc := path.Base(dir)
-	return svc[strings.LastIndexByte(svc, '.')+1:] + "/" + m
-}

@@ -107,8 +107,10 @@ func writeArchive(path string) (int64, int) {
 		names = append(names, name)
 	}
 	cb, _ := json.Marshal(cfg)
-	add("config.json", cb)
-	mb, _ := json.Marshal([]map[string]any{{"Config": "config.json", "RepoTags": []string{"bench:1"}, "Layers": names}})
+	// Named by its digest, as docker save does: the import checks it.
+	cfgName := digest.FromBytes(cb).Encoded() + ".json"
+	add(cfgName, cb)
+	mb, _ := json.Marshal([]map[string]any{{"Config": cfgName, "RepoTags": []string{"bench:1"}, "Layers": names}})
 	add("manifest.json", mb)
 	if err := tw.Close(); err != nil {
 		die("%v", err)

@@ -49,12 +49,15 @@ func main() {
 	}
 	bin := flag.String("bin", "bin", "directory of supervisord, shim and runtime")
 	n := flag.Int("n", 100, "containers")
+	flag.DurationVar(&hold, "hold", 0, "keep the containers running this long after measuring (to look at the shims)")
 	flag.Parse()
 	if err := run(*bin, *n); err != nil {
 		fmt.Fprintln(os.Stderr, "shimbench:", err)
 		os.Exit(1)
 	}
 }
+
+var hold time.Duration
 
 // mem is a reading of /proc/PID/smaps_rollup, in kB.
 type mem struct {
@@ -205,9 +208,14 @@ func run(bin string, n int) error {
 		return err
 	}
 	var pss []int
+	var sum mem
 	for _, tk := range l.Tasks {
+		if tk.ContainerId == ids[0] {
+			continue // the one alone: the figures below are of the n started at once
+		}
 		if m, err := readMem(parentOf(tk.Pid)); err == nil {
 			pss = append(pss, m.pss)
+			sum.rss, sum.pss, sum.pssAnon, sum.pssFile = sum.rss+m.rss, sum.pss+m.pss, sum.pssAnon+m.pssAnon, sum.pssFile+m.pssFile
 		}
 	}
 	sort.Ints(pss)
@@ -216,10 +224,14 @@ func run(bin string, n int) error {
 		n, wall.Round(time.Millisecond), float64(wall.Milliseconds())/float64(n))
 	fmt.Printf("berth shim, one idle container alone:   %v\n", shimAlone)
 	if len(pss) > 0 {
-		fmt.Printf("berth shim, median PSS with %d running: %.1f MB\n", len(pss), float64(pss[len(pss)/2])/1024)
+		fmt.Printf("berth shim, median PSS of %d running: %.1f MB\n", len(pss), float64(pss[len(pss)/2])/1024)
+		k := len(pss)
+		fmt.Printf("berth shim, mean of %d running:         RSS %.1f MB, PSS %.2f MB (anon %.2f MB, file %.2f MB)\n", k,
+			float64(sum.rss)/1024/float64(k), float64(sum.pss)/1024/float64(k), float64(sum.pssAnon)/1024/float64(k), float64(sum.pssFile)/1024/float64(k))
 	}
 	fmt.Printf("supervisord, 0 containers:   %v\n", sv0)
 	fmt.Printf("supervisord, %d containers: %v\n", len(l.Tasks), svN)
+	time.Sleep(hold)
 	return nil
 }
 

@@ -44,6 +44,8 @@ type Supervisor struct {
 	Execs []*specs.Process
 	// ExportFiles are tars ExportPath returns, by path (any container).
 	ExportFiles map[string][]byte
+	// Extracted are the archives ExtractToContainerDir was given, by path.
+	Extracted map[string]*supervisorv1.ExtractToDirRequest
 	// InitPid is the pid reported for tasks' init processes (4242 if 0);
 	// a test that runs ps on the host sets a real one.
 	InitPid      uint32

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Bridge is a bridge and its gateway address.
@@ -21,7 +22,10 @@ type Bridge struct {
 	Name    string
 	Subnet  netip.Prefix
 	Gateway netip.Addr
-	MTU     int // 0: the kernel's default
+	// Subnet6 and Gateway6: the IPv6 pool of an --ipv6 network (zero: none).
+	Subnet6  netip.Prefix
+	Gateway6 netip.Addr
+	MTU      int // 0: the kernel's default
 }
 
 // Ensure creates the bridge (or takes the existing one), gives it the
@@ -53,6 +57,19 @@ func Ensure(b Bridge) error {
 	if err := netlink.AddrReplace(l, addr); err != nil {
 		return fmt.Errorf("bridge %s: address %s: %w", b.Name, b.Gateway, err)
 	}
+	if b.Gateway6.IsValid() {
+		if err := writeSysctl(filepath.Join("/proc/sys/net/ipv6/conf", b.Name, "disable_ipv6"), "0"); err != nil {
+			return fmt.Errorf("bridge %s: %w", b.Name, err)
+		}
+		// No duplicate address detection: the gateway is usable at once.
+		a6 := &netlink.Addr{IPNet: ipNet(b.Gateway6, b.Subnet6.Bits()), Flags: unix.IFA_F_NODAD}
+		if err := netlink.AddrReplace(l, a6); err != nil {
+			return fmt.Errorf("bridge %s: address %s: %w", b.Name, b.Gateway6, err)
+		}
+		if err := EnableForwarding6(); err != nil {
+			return err
+		}
+	}
 	if err := netlink.LinkSetUp(l); err != nil {
 		return fmt.Errorf("bridge %s: up: %w", b.Name, err)
 	}
@@ -60,6 +77,13 @@ func Ensure(b Bridge) error {
 		return fmt.Errorf("bridge %s: %w", b.Name, err)
 	}
 	return nil
+}
+
+// EnableForwarding6 turns on the host's IPv6 forwarding, as dockerd does
+// once an IPv6 network exists (only then: it also stops the host from
+// taking router advertisements on interfaces left at accept_ra 1).
+func EnableForwarding6() error {
+	return writeSysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")
 }
 
 // EnableForwarding turns on the host's IPv4 forwarding, without which
@@ -98,6 +122,24 @@ func DeleteLink(name string) error {
 	return nil
 }
 
+// DeleteLinkLater deletes a link in the background: deleting an up veth
+// pair waits for the kernel's synchronisations (tens of ms), which would
+// otherwise be on the path of every container stop. The link is found by
+// name now and deleted by its index, so a link made again under the same
+// name meanwhile (a restart) is not the one deleted.
+func DeleteLinkLater(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("link %s: %w", name, err)
+	}
+	go netlink.LinkDel(l) // gone already (its namespace went first): fine
+	return nil
+}
+
 // Exists reports whether the host has a link of that name.
 func Exists(name string) bool {
 	_, err := netlink.LinkByName(name)
@@ -114,6 +156,10 @@ type Endpoint struct {
 	Bits     int
 	MAC      net.HardwareAddr
 	Gateway  netip.Addr // zero: no default route (internal networks)
+	// Addr6/Bits6/Gateway6: the IPv6 address on an --ipv6 network.
+	Addr6    netip.Addr
+	Bits6    int
+	Gateway6 netip.Addr
 	MTU      int
 }
 
@@ -147,7 +193,15 @@ func AddEndpoint(e Endpoint) (err error) {
 	}
 	attrs.MTU = mtu
 	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: e.IfName, PeerNamespace: netlink.NsFd(int(ns)), PeerHardwareAddr: e.MAC, PeerMTU: uint32(mtu)}
-	if err := netlink.LinkAdd(veth); err != nil {
+	err = netlink.LinkAdd(veth)
+	if errors.Is(err, unix.EEXIST) {
+		// The pair of the container's last run, still being deleted in
+		// the background (DeleteLinkLater), or left by a crash.
+		if err = DeleteLink(e.HostName); err == nil {
+			err = netlink.LinkAdd(veth)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("endpoint %s: create veth: %w", e.HostName, err)
 	}
 	defer func() {
@@ -177,13 +231,19 @@ func AddEndpoint(e Endpoint) (err error) {
 	if err := h.AddrAdd(in, &netlink.Addr{IPNet: ipNet(e.Addr, e.Bits)}); err != nil {
 		return fmt.Errorf("endpoint %s: address %s: %w", e.IfName, e.Addr, err)
 	}
+	if e.Addr6.IsValid() {
+		if err := h.AddrAdd(in, &netlink.Addr{IPNet: ipNet(e.Addr6, e.Bits6), Flags: unix.IFA_F_NODAD}); err != nil {
+			return fmt.Errorf("endpoint %s: address %s: %w", e.IfName, e.Addr6, err)
+		}
+	}
 	if err := h.LinkSetUp(in); err != nil {
 		return fmt.Errorf("endpoint %s: up: %w", e.IfName, err)
 	}
-	if e.Gateway.IsValid() {
-		gw := e.Gateway.As4()
-		if err := h.RouteAdd(&netlink.Route{LinkIndex: in.Attrs().Index, Gw: net.IP(gw[:])}); err != nil {
-			return fmt.Errorf("endpoint %s: default route via %s: %w", e.IfName, e.Gateway, err)
+	for _, gw := range []netip.Addr{e.Gateway, e.Gateway6} {
+		if gw.IsValid() {
+			if err := h.RouteAdd(&netlink.Route{LinkIndex: in.Attrs().Index, Gw: net.IP(gw.AsSlice())}); err != nil {
+				return fmt.Errorf("endpoint %s: default route via %s: %w", e.IfName, gw, err)
+			}
 		}
 	}
 	return nil
@@ -212,10 +272,25 @@ func RemoveEndpoint(nsPath, ifName string) error {
 	return nil
 }
 
-// Routes returns the prefixes routed on the host (main table), to choose
-// default subnets that do not collide with them.
-func Routes() ([]netip.Prefix, error) {
-	rs, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+// Routes returns the IPv4 prefixes routed on the host (main table), to
+// choose default subnets that do not collide with them.
+func Routes() ([]netip.Prefix, error) { return routes(netlink.FAMILY_V4) }
+
+// ErrNoIPv6 is returned by Routes6 on a host whose kernel has IPv6 off
+// (ipv6.disable=1, or no IPv6 at all).
+var ErrNoIPv6 = errors.New("IPv6 is disabled on this host")
+
+// Routes6 is Routes for IPv6; it fails with ErrNoIPv6 when the host has no
+// IPv6, so that an --ipv6 network is refused at create.
+func Routes6() ([]netip.Prefix, error) {
+	if _, err := os.Stat("/proc/sys/net/ipv6/conf/all/disable_ipv6"); err != nil {
+		return nil, fmt.Errorf("%w (no /proc/sys/net/ipv6)", ErrNoIPv6)
+	}
+	return routes(netlink.FAMILY_V6)
+}
+
+func routes(family int) ([]netip.Prefix, error) {
+	rs, err := netlink.RouteList(nil, family)
 	if err != nil {
 		return nil, fmt.Errorf("routes: %w", err)
 	}
@@ -224,13 +299,17 @@ func Routes() ([]netip.Prefix, error) {
 		if r.Dst == nil {
 			continue // the default route collides with nothing
 		}
-		a, ok := netip.AddrFromSlice(r.Dst.IP.To4())
+		ip := r.Dst.IP
+		if family == netlink.FAMILY_V4 {
+			ip = ip.To4()
+		}
+		a, ok := netip.AddrFromSlice(ip)
 		if !ok {
 			continue
 		}
 		bits, _ := r.Dst.Mask.Size()
-		if bits == 0 {
-			continue // a default route, as above
+		if bits == 0 || a.IsLinkLocalUnicast() || a.IsMulticast() {
+			continue // a default route, as above; fe80::/64 and ff00::/8 are on every link
 		}
 		out = append(out, netip.PrefixFrom(a, bits).Masked())
 	}
@@ -238,6 +317,5 @@ func Routes() ([]netip.Prefix, error) {
 }
 
 func ipNet(a netip.Addr, bits int) *net.IPNet {
-	b := a.As4()
-	return &net.IPNet{IP: net.IP(b[:]), Mask: net.CIDRMask(bits, 32)}
+	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(bits, a.BitLen())}
 }

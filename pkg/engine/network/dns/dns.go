@@ -24,9 +24,16 @@ const Address = "127.0.0.11"
 // TTL of the answers about containers (dockerd's).
 const TTL = 600
 
-// Lookup returns the addresses of a container name as the asking
-// container sees it; nil when the name is not one of theirs.
-type Lookup func(name string) []netip.Addr
+// Names are the records of the containers as the asking container sees
+// them.
+type Names interface {
+	// Lookup returns the addresses (IPv4 and IPv6) of a container's name,
+	// alias, short ID or hostname; nil when the name is not one of theirs.
+	Lookup(name string) []netip.Addr
+	// Reverse returns the names an address has (NAME.NETWORK, as
+	// dockerd's PTR records); nil when it is not a container's.
+	Reverse(addr netip.Addr) []string
+}
 
 // Server is one container's resolver.
 type Server struct {
@@ -38,12 +45,12 @@ type Server struct {
 
 // Start opens 127.0.0.11:53 (udp and tcp) in the namespace at nsPath and
 // serves it. upstreams are "ip" or "ip:port" resolvers for other names.
-func Start(nsPath string, lookup Lookup, upstreams []string) (*Server, error) {
+func Start(nsPath string, names Names, upstreams []string) (*Server, error) {
 	pc, ln, err := listenIn(nsPath)
 	if err != nil {
 		return nil, err
 	}
-	h := &handler{lookup: lookup, upstreams: upstreams}
+	h := &handler{names: names, upstreams: upstreams}
 	s := &Server{pc: pc, ln: ln,
 		udp: &mdns.Server{PacketConn: pc, Handler: h},
 		tcp: &mdns.Server{Listener: ln, Handler: h}}
@@ -108,7 +115,7 @@ func listenIn(nsPath string) (pc net.PacketConn, ln net.Listener, err error) {
 }
 
 type handler struct {
-	lookup    Lookup
+	names     Names
 	upstreams []string
 }
 
@@ -119,25 +126,89 @@ func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 		w.WriteMsg(m)
 		return
 	}
-	q := req.Question[0]
-	name := strings.ToLower(strings.TrimSuffix(q.Name, "."))
-	if q.Qclass == mdns.ClassINET && (q.Qtype == mdns.TypeA || q.Qtype == mdns.TypeAAAA) {
-		if addrs := h.lookup(name); len(addrs) > 0 {
-			m := new(mdns.Msg)
-			m.SetReply(req)
-			m.Authoritative = true
-			if q.Qtype == mdns.TypeA {
-				for _, a := range addrs {
-					b := a.As4()
-					m.Answer = append(m.Answer, &mdns.A{Hdr: mdns.RR_Header{Name: q.Name, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: TTL}, A: net.IP(b[:])})
-				}
-			}
-			// AAAA of a container name: no IPv6 yet, an empty answer.
-			w.WriteMsg(m)
-			return
-		}
+	if m := h.answer(req); m != nil {
+		w.WriteMsg(m)
+		return
 	}
 	w.WriteMsg(h.forward(req, w.RemoteAddr().Network()))
+}
+
+// answer answers a question about the containers: A and AAAA of their
+// names (a name known with no address of the asked family gets an empty
+// answer, not a forward), PTR of their addresses. nil: not theirs.
+func (h *handler) answer(req *mdns.Msg) *mdns.Msg {
+	q := req.Question[0]
+	if q.Qclass != mdns.ClassINET {
+		return nil
+	}
+	hdr := mdns.RR_Header{Name: q.Name, Rrtype: q.Qtype, Class: mdns.ClassINET, Ttl: TTL}
+	var rrs []mdns.RR
+	switch q.Qtype {
+	case mdns.TypeA, mdns.TypeAAAA:
+		addrs := h.names.Lookup(strings.ToLower(strings.TrimSuffix(q.Name, ".")))
+		if len(addrs) == 0 {
+			return nil
+		}
+		rrs = []mdns.RR{}
+		for _, a := range addrs {
+			switch {
+			case q.Qtype == mdns.TypeA && a.Is4():
+				rrs = append(rrs, &mdns.A{Hdr: hdr, A: net.IP(a.AsSlice())})
+			case q.Qtype == mdns.TypeAAAA && a.Is6():
+				rrs = append(rrs, &mdns.AAAA{Hdr: hdr, AAAA: net.IP(a.AsSlice())})
+			}
+		}
+	case mdns.TypePTR:
+		a, ok := fromReverse(q.Name)
+		if !ok {
+			return nil
+		}
+		for _, n := range h.names.Reverse(a) {
+			rrs = append(rrs, &mdns.PTR{Hdr: hdr, Ptr: mdns.Fqdn(n)})
+		}
+		if len(rrs) == 0 {
+			return nil
+		}
+	default:
+		return nil
+	}
+	m := new(mdns.Msg)
+	m.SetReply(req)
+	m.Authoritative = true
+	m.Answer = rrs
+	return m
+}
+
+// fromReverse reads the address of an in-addr.arpa or ip6.arpa name.
+func fromReverse(name string) (netip.Addr, bool) {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if v4, ok := strings.CutSuffix(name, ".in-addr.arpa"); ok {
+		f := strings.Split(v4, ".")
+		if len(f) != 4 {
+			return netip.Addr{}, false
+		}
+		a, err := netip.ParseAddr(f[3] + "." + f[2] + "." + f[1] + "." + f[0])
+		return a, err == nil
+	}
+	if v6, ok := strings.CutSuffix(name, ".ip6.arpa"); ok {
+		f := strings.Split(v6, ".")
+		if len(f) != 32 {
+			return netip.Addr{}, false
+		}
+		var b strings.Builder
+		for i := 31; i >= 0; i-- {
+			if len(f[i]) != 1 {
+				return netip.Addr{}, false
+			}
+			b.WriteString(f[i])
+			if i%4 == 0 && i > 0 {
+				b.WriteByte(':')
+			}
+		}
+		a, err := netip.ParseAddr(b.String())
+		return a, err == nil && a.Is6()
+	}
+	return netip.Addr{}, false
 }
 
 // forward asks the upstreams in turn, from engined's own namespace.

@@ -1,8 +1,12 @@
-// Package ipam hands out IPv4 addresses of a network's pool to containers.
-// Every lease is written to disk (atomically) before the address is
+// Package ipam hands out IPv4 and IPv6 addresses of a network's pools to
+// containers (an IPv6 pool is kept under its own name, NETWORK.6).
+// Every lease is written to its file (atomically) before the address is
 // returned, so that no address is given twice, even across a crash or a
 // restart of engined; leases of containers that are no longer running are
-// released by Reconcile at start.
+// released by Reconcile at start. The files are not synced: a lease only
+// matters while its container runs, and after a power loss none does
+// (Reconcile releases them all), so a lease file a power loss left empty
+// is read as no leases.
 package ipam
 
 import (
@@ -28,11 +32,14 @@ type Pool struct {
 // Validate checks that the range and gateway lie in the subnet, with
 // dockerd's messages.
 func (p Pool) Validate() error {
-	if !p.Subnet.IsValid() || !p.Subnet.Addr().Is4() {
+	if !p.Subnet.IsValid() || p.Subnet.Addr().Is4In6() {
 		return fmt.Errorf("invalid subnet %s: %w", p.Subnet, errdefs.ErrInvalidArgument)
 	}
-	if p.Subnet.Bits() > 30 {
+	if p.Subnet.Bits() > p.Subnet.Addr().BitLen()-2 {
 		return fmt.Errorf("subnet %s is too small: %w", p.Subnet, errdefs.ErrInvalidArgument)
+	}
+	if p.Range.IsValid() && p.Range.Addr().Is4() != p.Subnet.Addr().Is4() || p.Gateway.IsValid() && p.Gateway.Is4() != p.Subnet.Addr().Is4() {
+		return fmt.Errorf("invalid pool request: the ip-range and gateway must be of the subnet's family (%s): %w", p.Subnet, errdefs.ErrInvalidArgument)
 	}
 	if p.Range.IsValid() && (!p.Subnet.Contains(p.Range.Addr()) || p.Range.Bits() < p.Subnet.Bits()) {
 		return fmt.Errorf("invalid pool request: IP range %s is not within subnet %s: %w", p.Range, p.Subnet, errdefs.ErrInvalidArgument)
@@ -80,6 +87,9 @@ func (s *Store) load(network string) (*leases, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ipam: %w", err)
 	}
+	if len(data) == 0 {
+		return l, nil
+	}
 	if err := json.Unmarshal(data, l); err != nil {
 		return nil, fmt.Errorf("ipam: %s: %w", s.path(network), err)
 	}
@@ -94,11 +104,12 @@ func (s *Store) save(network string, l *leases) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(s.path(network), data, 0o600)
+	// No sync on the start and stop path (see the package comment).
+	return atomicfile.Replace(s.path(network), data, 0o600)
 }
 
 // ErrExhausted is returned when a pool has no free address.
-var ErrExhausted = errors.New("no available IPv4 addresses")
+var ErrExhausted = errors.New("no available addresses")
 
 // Allocate leases an address of pool in network to owner: want when it is
 // valid (it must be in the subnet and free), else the next free address of
@@ -248,7 +259,12 @@ func cutSuffix(s, suffix string) (string, bool) {
 	return "", false
 }
 
+// broadcast is the last address of an IPv4 subnet; IPv6 has none (the
+// zero address stands for it).
 func broadcast(p netip.Prefix) netip.Addr {
+	if !p.Addr().Is4() {
+		return netip.Addr{}
+	}
 	b := p.Masked().Addr().As4()
 	host := uint32(1)<<(32-p.Bits()) - 1
 	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
@@ -257,3 +273,6 @@ func broadcast(p netip.Prefix) netip.Addr {
 
 // Broadcast is the subnet's broadcast address.
 func Broadcast(p netip.Prefix) netip.Addr { return broadcast(p) }
+
+// V6 names the lease file of a network's IPv6 pool.
+func V6(network string) string { return network + ".6" }

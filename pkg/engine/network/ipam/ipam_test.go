@@ -3,6 +3,8 @@ package ipam
 import (
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/berthd/berth/pkg/errdefs"
@@ -121,5 +123,23 @@ func TestPoolValidate(t *testing.T) {
 	}
 	if b := Broadcast(netip.MustParsePrefix("172.18.0.0/16")); b != netip.MustParseAddr("172.18.255.255") {
 		t.Errorf("broadcast %s", b)
+	}
+}
+
+// TestEmptyLeaseFile: a lease file a power loss left empty (they are not
+// synced) reads as no leases.
+func TestEmptyLeaseFile(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "n.json"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := Pool{Subnet: netip.MustParsePrefix("10.1.0.0/24"), Gateway: netip.MustParseAddr("10.1.0.1")}
+	a, err := s.Allocate("n", p, "c1", netip.Addr{})
+	if err != nil || a.String() != "10.1.0.2" {
+		t.Fatalf("allocate on an empty file: %s %v", a, err)
 	}
 }

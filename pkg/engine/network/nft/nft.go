@@ -1,5 +1,6 @@
-// Package nft keeps the engine's packet filtering and NAT in one nftables
-// table of its own (family ip): masquerade out of the networks that are not
+// Package nft keeps the engine's packet filtering and NAT in nftables
+// tables of its own, one name in two families (ip, and ip6 while some
+// network has IPv6): masquerade out of the networks that are not
 // internal, DNAT of published ports (also for connections from the host to
 // 127.0.0.1 and from containers through the host, hairpin), isolation
 // between networks and no way out of internal ones. It talks netlink through
@@ -16,6 +17,7 @@ package nft
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
 	"sort"
 	"strings"
@@ -31,9 +33,15 @@ type Network struct {
 	Subnet   netip.Prefix
 	Gateway  netip.Addr
 	Internal bool
+	// Subnet6 and Gateway6: the IPv6 pool of an --ipv6 network (zero:
+	// none); its rules go in the ip6 table.
+	Subnet6  netip.Prefix
+	Gateway6 netip.Addr
 }
 
-// Port is one published port.
+// Port is one published port. ContainerIP's family says the table: an
+// IPv4 one in ip, an IPv6 one in ip6 (HostIP, when given, is of the same
+// family).
 type Port struct {
 	Proto         string     // tcp, udp or sctp
 	HostIP        netip.Addr // zero: every local address
@@ -58,16 +66,19 @@ const (
 	ChainInput       = "input"
 )
 
-// Rule is one rule: its chain, its nft(8) text (for tests, logs and
-// docs) and its expressions.
+// Rule is one rule: its table's family, its chain, its nft(8) text (for
+// tests, logs and docs) and its expressions.
 type Rule struct {
+	V6    bool // in the ip6 table
 	Chain string
 	Text  string
 	Exprs []expr.Any
 }
 
-// rb builds a rule from matches, keeping text and expressions together.
+// rb builds a rule from matches, keeping text and expressions together;
+// v6 builds for the ip6 table.
 type rb struct {
+	v6   bool
 	text []string
 	ex   []expr.Any
 }
@@ -110,26 +121,34 @@ func (r *rb) oif(name string, neq bool) *rb {
 		&expr.Cmp{Op: cmpOp(neq), Register: 1, Data: ifname(name)})
 }
 
-// ip matches the source (offset 12) or destination (16) address against a
-// prefix or, with a /32, one address.
+// ip matches the source or destination address against a prefix or, with
+// a full-length one, one address. The header offsets: 12 and 16 in IPv4,
+// 8 and 24 in IPv6.
 func (r *rb) ip(dst bool, p netip.Prefix, neq bool) *rb {
 	field, off := "saddr", uint32(12)
 	if dst {
 		field, off = "daddr", 16
 	}
+	kw := "ip"
+	if r.v6 {
+		kw, off = "ip6", off-4
+		if dst {
+			off = 24
+		}
+	}
 	p = p.Masked()
-	a := p.Addr().As4()
-	ex := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4}}
+	a := p.Addr().AsSlice()
+	n := uint32(len(a))
+	ex := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n}}
 	text := p.String()
-	if p.Bits() < 32 {
-		m := ^uint32(0) << (32 - p.Bits())
-		mask := binary.BigEndian.AppendUint32(nil, m)
-		ex = append(ex, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mask, Xor: make([]byte, 4)})
+	if p.Bits() < p.Addr().BitLen() {
+		mask := net.CIDRMask(p.Bits(), p.Addr().BitLen())
+		ex = append(ex, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: n, Mask: mask, Xor: make([]byte, n)})
 	} else {
 		text = p.Addr().String()
 	}
-	ex = append(ex, &expr.Cmp{Op: cmpOp(neq), Register: 1, Data: a[:]})
-	return r.add(fmt.Sprintf("ip %s %s%s", field, neqText(neq), text), ex...)
+	ex = append(ex, &expr.Cmp{Op: cmpOp(neq), Register: 1, Data: a})
+	return r.add(fmt.Sprintf("%s %s %s%s", kw, field, neqText(neq), text), ex...)
 }
 
 func protoNum(p string) byte {
@@ -172,11 +191,14 @@ func (r *rb) ctDNAT() *rb {
 }
 
 func (r *rb) dnat(ip netip.Addr, port uint16) *rb {
-	a := ip.As4()
-	return r.add(fmt.Sprintf("dnat to %s:%d", ip, port),
-		&expr.Immediate{Register: 1, Data: a[:]},
+	family := uint32(unix.NFPROTO_IPV4)
+	if ip.Is6() {
+		family = unix.NFPROTO_IPV6
+	}
+	return r.add("dnat to "+netip.AddrPortFrom(ip, port).String(),
+		&expr.Immediate{Register: 1, Data: ip.AsSlice()},
 		&expr.Immediate{Register: 2, Data: binary.BigEndian.AppendUint16(nil, port)},
-		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true})
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: family, RegAddrMin: 1, RegProtoMin: 2, Specified: true})
 }
 
 func (r *rb) masquerade() *rb { return r.add("masquerade", &expr.Masq{}) }
@@ -186,22 +208,54 @@ func (r *rb) jump(chain string) *rb {
 }
 
 func (r *rb) rule(chain string) Rule {
-	return Rule{Chain: chain, Text: strings.Join(r.text, " "), Exprs: r.ex}
+	return Rule{V6: r.v6, Chain: chain, Text: strings.Join(r.text, " "), Exprs: r.ex}
 }
 
-var loopback = netip.MustParsePrefix("127.0.0.0/8")
+var (
+	loopback  = netip.MustParsePrefix("127.0.0.0/8")
+	loopback6 = netip.PrefixFrom(netip.IPv6Loopback(), 128)
+)
 
-// Build returns the rules of s, in order.
+// Build returns the rules of s, in order: the ip table's, then the ip6
+// table's (none when no network has IPv6).
 func Build(s State) []Rule {
-	nets := append([]Network(nil), s.Networks...)
+	out := build(s, false)
+	for _, n := range s.Networks {
+		if n.Subnet6.IsValid() {
+			return append(out, build(s, true)...)
+		}
+	}
+	return out
+}
+
+// build returns the rules of one family. In ip6 the networks' subnets and
+// gateways are their IPv6 ones, and the ports those with an IPv6
+// container address.
+func build(s State, v6 bool) []Rule {
+	var nets []Network
+	for _, n := range s.Networks {
+		if v6 {
+			if !n.Subnet6.IsValid() {
+				continue
+			}
+			n.Subnet, n.Gateway = n.Subnet6, n.Gateway6
+		}
+		nets = append(nets, n)
+	}
 	sort.Slice(nets, func(i, j int) bool { return nets[i].Bridge < nets[j].Bridge })
+	rb := func() *rb { return &rb{v6: v6} }
 	var out []Rule
 	// Published ports: from outside and from containers (prerouting), and
 	// from the host itself, 127.0.0.1 included (output).
 	out = append(out,
-		(&rb{}).localDst().jump(ChainPorts).rule(ChainPrerouting),
-		(&rb{}).localDst().jump(ChainPorts).rule(ChainOutput))
-	ports := append([]Port(nil), s.Ports...)
+		rb().localDst().jump(ChainPorts).rule(ChainPrerouting),
+		rb().localDst().jump(ChainPorts).rule(ChainOutput))
+	var ports []Port
+	for _, p := range s.Ports {
+		if p.ContainerIP.Is6() == v6 && (!p.HostIP.IsValid() || p.HostIP.Is6() == v6) {
+			ports = append(ports, p)
+		}
+	}
 	sort.Slice(ports, func(i, j int) bool {
 		if ports[i].HostPort != ports[j].HostPort {
 			return ports[i].HostPort < ports[j].HostPort
@@ -209,38 +263,45 @@ func Build(s State) []Rule {
 		return ports[i].Proto < ports[j].Proto
 	})
 	for _, p := range ports {
-		r := &rb{}
-		if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
-			r.ip(true, netip.PrefixFrom(p.HostIP, 32), false)
+		r := rb()
+		switch {
+		case p.HostIP.IsValid() && !p.HostIP.IsUnspecified():
+			r.ip(true, netip.PrefixFrom(p.HostIP, p.HostIP.BitLen()), false)
+		case v6:
+			// No route takes ::1 out of the host (IPv6 has no
+			// route_localnet): a connection to [::1]:P is left to fail
+			// at once instead of being translated into a black hole.
+			r.ip(true, loopback6, true)
 		}
 		out = append(out, r.dport(p.Proto, p.HostPort).dnat(p.ContainerIP, p.ContainerPort).rule(ChainPorts))
 	}
 	for _, n := range nets {
 		if !n.Internal {
 			// Out to the world with the host's address.
-			out = append(out, (&rb{}).ip(false, n.Subnet, false).oif(n.Bridge, true).masquerade().rule(ChainPostrouting))
+			out = append(out, rb().ip(false, n.Subnet, false).oif(n.Bridge, true).masquerade().rule(ChainPostrouting))
 		}
 		// To a published port from the host's loopback (route_localnet
 		// lets such packets leave through the bridge) or from a container
 		// of the same network (hairpin): the reply must come back through
 		// the host, so the source becomes the gateway.
-		out = append(out,
-			(&rb{}).oif(n.Bridge, false).ctDNAT().ip(false, loopback, false).masquerade().rule(ChainPostrouting),
-			(&rb{}).oif(n.Bridge, false).ctDNAT().ip(false, n.Subnet, false).masquerade().rule(ChainPostrouting))
+		if !v6 {
+			out = append(out, rb().oif(n.Bridge, false).ctDNAT().ip(false, loopback, false).masquerade().rule(ChainPostrouting))
+		}
+		out = append(out, rb().oif(n.Bridge, false).ctDNAT().ip(false, n.Subnet, false).masquerade().rule(ChainPostrouting))
 	}
 	// Isolation: no forwarding between two networks; none in or out of an
 	// internal one, nor to the host's addresses but its gateway.
 	for _, a := range nets {
 		if a.Internal {
 			out = append(out,
-				(&rb{}).iif(a.Bridge, false).oif(a.Bridge, true).drop().rule(ChainForward),
-				(&rb{}).oif(a.Bridge, false).iif(a.Bridge, true).drop().rule(ChainForward),
-				(&rb{}).iif(a.Bridge, false).ip(true, netip.PrefixFrom(a.Gateway, 32), true).drop().rule(ChainInput))
+				rb().iif(a.Bridge, false).oif(a.Bridge, true).drop().rule(ChainForward),
+				rb().oif(a.Bridge, false).iif(a.Bridge, true).drop().rule(ChainForward),
+				rb().iif(a.Bridge, false).ip(true, netip.PrefixFrom(a.Gateway, a.Gateway.BitLen()), true).drop().rule(ChainInput))
 			continue
 		}
 		for _, b := range nets {
 			if a.Bridge != b.Bridge && !b.Internal {
-				out = append(out, (&rb{}).iif(a.Bridge, false).oif(b.Bridge, false).drop().rule(ChainForward))
+				out = append(out, rb().iif(a.Bridge, false).oif(b.Bridge, false).drop().rule(ChainForward))
 			}
 		}
 	}
@@ -251,6 +312,9 @@ func Build(s State) []Rule {
 func Text(s State) string {
 	var b strings.Builder
 	for _, r := range Build(s) {
+		if r.V6 {
+			b.WriteString("ip6 ")
+		}
 		fmt.Fprintf(&b, "%s: %s\n", r.Chain, r.Text)
 	}
 	return b.String()
@@ -272,28 +336,47 @@ var chains = []chainDef{
 	{ChainInput, nftables.ChainTypeFilter, nftables.ChainHookInput, nftables.ChainPriorityFilter},
 }
 
-// Apply replaces table (family ip) with the rules of s in one atomic batch.
+// Apply replaces table (family ip, and family ip6 while a network has
+// IPv6; otherwise an ip6 table of that name is deleted) with the rules of
+// s, both in one atomic batch.
 func Apply(table string, s State) error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	t := &nftables.Table{Name: table, Family: nftables.TableFamilyIPv4}
-	// Adding first makes the delete valid when the table does not exist yet.
-	c.AddTable(t)
-	c.DelTable(t)
-	c.AddTable(t)
-	byName := map[string]*nftables.Chain{}
-	accept := nftables.ChainPolicyAccept
-	for _, d := range chains {
-		ch := &nftables.Chain{Name: d.name, Table: t, Type: d.typ, Hooknum: d.hook, Priority: d.prio}
-		if d.hook != nil {
-			ch.Policy = &accept
-		}
-		byName[d.name] = c.AddChain(ch)
+	rules := Build(s)
+	has6 := false
+	for _, r := range rules {
+		has6 = has6 || r.V6
 	}
-	for _, r := range Build(s) {
-		c.AddRule(&nftables.Rule{Table: t, Chain: byName[r.Chain], Exprs: r.Exprs})
+	byName := map[bool]map[string]*nftables.Chain{}
+	accept := nftables.ChainPolicyAccept
+	for _, v6 := range []bool{false, true} {
+		family := nftables.TableFamilyIPv4
+		if v6 {
+			family = nftables.TableFamilyIPv6
+		}
+		t := &nftables.Table{Name: table, Family: family}
+		// Adding first makes the delete valid when the table does not
+		// exist yet.
+		c.AddTable(t)
+		c.DelTable(t)
+		if v6 && !has6 {
+			continue
+		}
+		c.AddTable(t)
+		byName[v6] = map[string]*nftables.Chain{}
+		for _, d := range chains {
+			ch := &nftables.Chain{Name: d.name, Table: t, Type: d.typ, Hooknum: d.hook, Priority: d.prio}
+			if d.hook != nil {
+				ch.Policy = &accept
+			}
+			byName[v6][d.name] = c.AddChain(ch)
+		}
+	}
+	for _, r := range rules {
+		ch := byName[r.V6][r.Chain]
+		c.AddRule(&nftables.Rule{Table: ch.Table, Chain: ch, Exprs: r.Exprs})
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables: replace table %s: %w", table, err)

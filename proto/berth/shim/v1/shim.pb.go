@@ -1677,6 +1677,398 @@ func (*UpdateResponse) Descriptor() ([]byte, []int) {
 	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{29}
 }
 
+type StatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsRequest) Reset() {
+	*x = StatsRequest{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsRequest) ProtoMessage() {}
+
+func (x *StatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
+func (*StatsRequest) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{30}
+}
+
+// Cumulative counters and current values, as the cgroup reports them; a
+// limit of 0 means none.
+type StatsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unix nanoseconds.
+	ReadAt         int64    `protobuf:"varint,1,opt,name=read_at,json=readAt,proto3" json:"read_at,omitempty"`
+	CpuUsageNs     uint64   `protobuf:"varint,2,opt,name=cpu_usage_ns,json=cpuUsageNs,proto3" json:"cpu_usage_ns,omitempty"`
+	CpuUserNs      uint64   `protobuf:"varint,3,opt,name=cpu_user_ns,json=cpuUserNs,proto3" json:"cpu_user_ns,omitempty"`
+	CpuSystemNs    uint64   `protobuf:"varint,4,opt,name=cpu_system_ns,json=cpuSystemNs,proto3" json:"cpu_system_ns,omitempty"`
+	CpuPercpuNs    []uint64 `protobuf:"varint,5,rep,packed,name=cpu_percpu_ns,json=cpuPercpuNs,proto3" json:"cpu_percpu_ns,omitempty"`
+	MemoryUsage    uint64   `protobuf:"varint,6,opt,name=memory_usage,json=memoryUsage,proto3" json:"memory_usage,omitempty"`
+	MemoryLimit    uint64   `protobuf:"varint,7,opt,name=memory_limit,json=memoryLimit,proto3" json:"memory_limit,omitempty"`
+	MemoryMaxUsage uint64   `protobuf:"varint,8,opt,name=memory_max_usage,json=memoryMaxUsage,proto3" json:"memory_max_usage,omitempty"`
+	MemoryCache    uint64   `protobuf:"varint,9,opt,name=memory_cache,json=memoryCache,proto3" json:"memory_cache,omitempty"`
+	PidsCurrent    uint64   `protobuf:"varint,10,opt,name=pids_current,json=pidsCurrent,proto3" json:"pids_current,omitempty"`
+	PidsLimit      uint64   `protobuf:"varint,11,opt,name=pids_limit,json=pidsLimit,proto3" json:"pids_limit,omitempty"`
+	IoReadBytes    uint64   `protobuf:"varint,12,opt,name=io_read_bytes,json=ioReadBytes,proto3" json:"io_read_bytes,omitempty"`
+	IoWriteBytes   uint64   `protobuf:"varint,13,opt,name=io_write_bytes,json=ioWriteBytes,proto3" json:"io_write_bytes,omitempty"`
+	OnlineCpus     uint32   `protobuf:"varint,14,opt,name=online_cpus,json=onlineCpus,proto3" json:"online_cpus,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *StatsResponse) Reset() {
+	*x = StatsResponse{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsResponse) ProtoMessage() {}
+
+func (x *StatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
+func (*StatsResponse) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *StatsResponse) GetReadAt() int64 {
+	if x != nil {
+		return x.ReadAt
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetCpuUsageNs() uint64 {
+	if x != nil {
+		return x.CpuUsageNs
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetCpuUserNs() uint64 {
+	if x != nil {
+		return x.CpuUserNs
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetCpuSystemNs() uint64 {
+	if x != nil {
+		return x.CpuSystemNs
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetCpuPercpuNs() []uint64 {
+	if x != nil {
+		return x.CpuPercpuNs
+	}
+	return nil
+}
+
+func (x *StatsResponse) GetMemoryUsage() uint64 {
+	if x != nil {
+		return x.MemoryUsage
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetMemoryLimit() uint64 {
+	if x != nil {
+		return x.MemoryLimit
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetMemoryMaxUsage() uint64 {
+	if x != nil {
+		return x.MemoryMaxUsage
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetMemoryCache() uint64 {
+	if x != nil {
+		return x.MemoryCache
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetPidsCurrent() uint64 {
+	if x != nil {
+		return x.PidsCurrent
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetPidsLimit() uint64 {
+	if x != nil {
+		return x.PidsLimit
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetIoReadBytes() uint64 {
+	if x != nil {
+		return x.IoReadBytes
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetIoWriteBytes() uint64 {
+	if x != nil {
+		return x.IoWriteBytes
+	}
+	return 0
+}
+
+func (x *StatsResponse) GetOnlineCpus() uint32 {
+	if x != nil {
+		return x.OnlineCpus
+	}
+	return 0
+}
+
+type PidsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PidsRequest) Reset() {
+	*x = PidsRequest{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PidsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PidsRequest) ProtoMessage() {}
+
+func (x *PidsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PidsRequest.ProtoReflect.Descriptor instead.
+func (*PidsRequest) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{32}
+}
+
+type ProcessInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Pid   uint32                 `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	// The exec that started it ("" for the init process and its children).
+	ExecId        string `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessInfo) Reset() {
+	*x = ProcessInfo{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessInfo) ProtoMessage() {}
+
+func (x *ProcessInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessInfo.ProtoReflect.Descriptor instead.
+func (*ProcessInfo) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ProcessInfo) GetPid() uint32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *ProcessInfo) GetExecId() string {
+	if x != nil {
+		return x.ExecId
+	}
+	return ""
+}
+
+type PidsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Processes     []*ProcessInfo         `protobuf:"bytes,1,rep,name=processes,proto3" json:"processes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PidsResponse) Reset() {
+	*x = PidsResponse{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PidsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PidsResponse) ProtoMessage() {}
+
+func (x *PidsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PidsResponse.ProtoReflect.Descriptor instead.
+func (*PidsResponse) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *PidsResponse) GetProcesses() []*ProcessInfo {
+	if x != nil {
+		return x.Processes
+	}
+	return nil
+}
+
+type ReopenLogRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenLogRequest) Reset() {
+	*x = ReopenLogRequest{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenLogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenLogRequest) ProtoMessage() {}
+
+func (x *ReopenLogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenLogRequest.ProtoReflect.Descriptor instead.
+func (*ReopenLogRequest) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{35}
+}
+
+type ReopenLogResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenLogResponse) Reset() {
+	*x = ReopenLogResponse{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenLogResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenLogResponse) ProtoMessage() {}
+
+func (x *ReopenLogResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenLogResponse.ProtoReflect.Descriptor instead.
+func (*ReopenLogResponse) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{36}
+}
+
 var File_berth_shim_v1_shim_proto protoreflect.FileDescriptor
 
 const file_berth_shim_v1_shim_proto_rawDesc = "" +
@@ -1778,7 +2170,35 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\x05execs\x18\x01 \x03(\v2\x1c.berth.shim.v1.StateResponseR\x05execs\"-\n" +
 	"\rUpdateRequest\x12\x1c\n" +
 	"\tresources\x18\x01 \x01(\fR\tresources\"\x10\n" +
-	"\x0eUpdateResponse*k\n" +
+	"\x0eUpdateResponse\"\x0e\n" +
+	"\fStatsRequest\"\xf2\x03\n" +
+	"\rStatsResponse\x12\x17\n" +
+	"\aread_at\x18\x01 \x01(\x03R\x06readAt\x12 \n" +
+	"\fcpu_usage_ns\x18\x02 \x01(\x04R\n" +
+	"cpuUsageNs\x12\x1e\n" +
+	"\vcpu_user_ns\x18\x03 \x01(\x04R\tcpuUserNs\x12\"\n" +
+	"\rcpu_system_ns\x18\x04 \x01(\x04R\vcpuSystemNs\x12\"\n" +
+	"\rcpu_percpu_ns\x18\x05 \x03(\x04R\vcpuPercpuNs\x12!\n" +
+	"\fmemory_usage\x18\x06 \x01(\x04R\vmemoryUsage\x12!\n" +
+	"\fmemory_limit\x18\a \x01(\x04R\vmemoryLimit\x12(\n" +
+	"\x10memory_max_usage\x18\b \x01(\x04R\x0ememoryMaxUsage\x12!\n" +
+	"\fmemory_cache\x18\t \x01(\x04R\vmemoryCache\x12!\n" +
+	"\fpids_current\x18\n" +
+	" \x01(\x04R\vpidsCurrent\x12\x1d\n" +
+	"\n" +
+	"pids_limit\x18\v \x01(\x04R\tpidsLimit\x12\"\n" +
+	"\rio_read_bytes\x18\f \x01(\x04R\vioReadBytes\x12$\n" +
+	"\x0eio_write_bytes\x18\r \x01(\x04R\fioWriteBytes\x12\x1f\n" +
+	"\vonline_cpus\x18\x0e \x01(\rR\n" +
+	"onlineCpus\"\r\n" +
+	"\vPidsRequest\"8\n" +
+	"\vProcessInfo\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\rR\x03pid\x12\x17\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\"H\n" +
+	"\fPidsResponse\x128\n" +
+	"\tprocesses\x18\x01 \x03(\v2\x1a.berth.shim.v1.ProcessInfoR\tprocesses\"\x12\n" +
+	"\x10ReopenLogRequest\"\x13\n" +
+	"\x11ReopenLogResponse*k\n" +
 	"\x06Status\x12\x12\n" +
 	"\x0eSTATUS_UNKNOWN\x10\x00\x12\x12\n" +
 	"\x0eSTATUS_CREATED\x10\x01\x12\x12\n" +
@@ -1788,7 +2208,8 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\tLogFormat\x12\x18\n" +
 	"\x14LOG_FORMAT_JSON_FILE\x10\x00\x12\x12\n" +
 	"\x0eLOG_FORMAT_CRI\x10\x01\x12\x13\n" +
-	"\x0fLOG_FORMAT_NONE\x10\x022\xb2\b\n" +
+	"\x0fLOG_FORMAT_NONE\x10\x022\x87\n" +
+	"\n" +
 	"\x04Shim\x12E\n" +
 	"\x06Create\x12\x1c.berth.shim.v1.CreateRequest\x1a\x1d.berth.shim.v1.CreateResponse\x12B\n" +
 	"\x05Start\x12\x1b.berth.shim.v1.StartRequest\x1a\x1c.berth.shim.v1.StartResponse\x12B\n" +
@@ -1805,7 +2226,10 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\x06Resume\x12\x1c.berth.shim.v1.ResumeRequest\x1a\x1d.berth.shim.v1.ResumeResponse\x12?\n" +
 	"\x04Exec\x12\x1a.berth.shim.v1.ExecRequest\x1a\x1b.berth.shim.v1.ExecResponse\x12N\n" +
 	"\tListExecs\x12\x1f.berth.shim.v1.ListExecsRequest\x1a .berth.shim.v1.ListExecsResponse\x12E\n" +
-	"\x06Update\x12\x1c.berth.shim.v1.UpdateRequest\x1a\x1d.berth.shim.v1.UpdateResponseB4Z2github.com/berthd/berth/proto/berth/shim/v1;shimv1b\x06proto3"
+	"\x06Update\x12\x1c.berth.shim.v1.UpdateRequest\x1a\x1d.berth.shim.v1.UpdateResponse\x12B\n" +
+	"\x05Stats\x12\x1b.berth.shim.v1.StatsRequest\x1a\x1c.berth.shim.v1.StatsResponse\x12?\n" +
+	"\x04Pids\x12\x1a.berth.shim.v1.PidsRequest\x1a\x1b.berth.shim.v1.PidsResponse\x12N\n" +
+	"\tReopenLog\x12\x1f.berth.shim.v1.ReopenLogRequest\x1a .berth.shim.v1.ReopenLogResponseB4Z2github.com/berthd/berth/proto/berth/shim/v1;shimv1b\x06proto3"
 
 var (
 	file_berth_shim_v1_shim_proto_rawDescOnce sync.Once
@@ -1820,7 +2244,7 @@ func file_berth_shim_v1_shim_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_shim_v1_shim_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_berth_shim_v1_shim_proto_goTypes = []any{
 	(Status)(0),                // 0: berth.shim.v1.Status
 	(LogFormat)(0),             // 1: berth.shim.v1.LogFormat
@@ -1855,49 +2279,63 @@ var file_berth_shim_v1_shim_proto_goTypes = []any{
 	(*ListExecsResponse)(nil),  // 30: berth.shim.v1.ListExecsResponse
 	(*UpdateRequest)(nil),      // 31: berth.shim.v1.UpdateRequest
 	(*UpdateResponse)(nil),     // 32: berth.shim.v1.UpdateResponse
-	nil,                        // 33: berth.shim.v1.CreateRequest.LogAttrsEntry
+	(*StatsRequest)(nil),       // 33: berth.shim.v1.StatsRequest
+	(*StatsResponse)(nil),      // 34: berth.shim.v1.StatsResponse
+	(*PidsRequest)(nil),        // 35: berth.shim.v1.PidsRequest
+	(*ProcessInfo)(nil),        // 36: berth.shim.v1.ProcessInfo
+	(*PidsResponse)(nil),       // 37: berth.shim.v1.PidsResponse
+	(*ReopenLogRequest)(nil),   // 38: berth.shim.v1.ReopenLogRequest
+	(*ReopenLogResponse)(nil),  // 39: berth.shim.v1.ReopenLogResponse
+	nil,                        // 40: berth.shim.v1.CreateRequest.LogAttrsEntry
 }
 var file_berth_shim_v1_shim_proto_depIdxs = []int32{
 	1,  // 0: berth.shim.v1.CreateRequest.log_format:type_name -> berth.shim.v1.LogFormat
-	33, // 1: berth.shim.v1.CreateRequest.log_attrs:type_name -> berth.shim.v1.CreateRequest.LogAttrsEntry
+	40, // 1: berth.shim.v1.CreateRequest.log_attrs:type_name -> berth.shim.v1.CreateRequest.LogAttrsEntry
 	0,  // 2: berth.shim.v1.StateResponse.status:type_name -> berth.shim.v1.Status
 	2,  // 3: berth.shim.v1.AttachChunk.stream:type_name -> berth.shim.v1.AttachChunk.Stream
 	8,  // 4: berth.shim.v1.ListExecsResponse.execs:type_name -> berth.shim.v1.StateResponse
-	3,  // 5: berth.shim.v1.Shim.Create:input_type -> berth.shim.v1.CreateRequest
-	5,  // 6: berth.shim.v1.Shim.Start:input_type -> berth.shim.v1.StartRequest
-	7,  // 7: berth.shim.v1.Shim.State:input_type -> berth.shim.v1.StateRequest
-	9,  // 8: berth.shim.v1.Shim.Wait:input_type -> berth.shim.v1.WaitRequest
-	11, // 9: berth.shim.v1.Shim.Kill:input_type -> berth.shim.v1.KillRequest
-	13, // 10: berth.shim.v1.Shim.Delete:input_type -> berth.shim.v1.DeleteRequest
-	15, // 11: berth.shim.v1.Shim.Attach:input_type -> berth.shim.v1.AttachRequest
-	17, // 12: berth.shim.v1.Shim.Shutdown:input_type -> berth.shim.v1.ShutdownRequest
-	19, // 13: berth.shim.v1.Shim.WriteStdin:input_type -> berth.shim.v1.StdinChunk
-	21, // 14: berth.shim.v1.Shim.ResizePty:input_type -> berth.shim.v1.ResizePtyRequest
-	23, // 15: berth.shim.v1.Shim.Pause:input_type -> berth.shim.v1.PauseRequest
-	25, // 16: berth.shim.v1.Shim.Resume:input_type -> berth.shim.v1.ResumeRequest
-	27, // 17: berth.shim.v1.Shim.Exec:input_type -> berth.shim.v1.ExecRequest
-	29, // 18: berth.shim.v1.Shim.ListExecs:input_type -> berth.shim.v1.ListExecsRequest
-	31, // 19: berth.shim.v1.Shim.Update:input_type -> berth.shim.v1.UpdateRequest
-	4,  // 20: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
-	6,  // 21: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
-	8,  // 22: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
-	10, // 23: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
-	12, // 24: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
-	14, // 25: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
-	16, // 26: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
-	18, // 27: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
-	20, // 28: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
-	22, // 29: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
-	24, // 30: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
-	26, // 31: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
-	28, // 32: berth.shim.v1.Shim.Exec:output_type -> berth.shim.v1.ExecResponse
-	30, // 33: berth.shim.v1.Shim.ListExecs:output_type -> berth.shim.v1.ListExecsResponse
-	32, // 34: berth.shim.v1.Shim.Update:output_type -> berth.shim.v1.UpdateResponse
-	20, // [20:35] is the sub-list for method output_type
-	5,  // [5:20] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	36, // 5: berth.shim.v1.PidsResponse.processes:type_name -> berth.shim.v1.ProcessInfo
+	3,  // 6: berth.shim.v1.Shim.Create:input_type -> berth.shim.v1.CreateRequest
+	5,  // 7: berth.shim.v1.Shim.Start:input_type -> berth.shim.v1.StartRequest
+	7,  // 8: berth.shim.v1.Shim.State:input_type -> berth.shim.v1.StateRequest
+	9,  // 9: berth.shim.v1.Shim.Wait:input_type -> berth.shim.v1.WaitRequest
+	11, // 10: berth.shim.v1.Shim.Kill:input_type -> berth.shim.v1.KillRequest
+	13, // 11: berth.shim.v1.Shim.Delete:input_type -> berth.shim.v1.DeleteRequest
+	15, // 12: berth.shim.v1.Shim.Attach:input_type -> berth.shim.v1.AttachRequest
+	17, // 13: berth.shim.v1.Shim.Shutdown:input_type -> berth.shim.v1.ShutdownRequest
+	19, // 14: berth.shim.v1.Shim.WriteStdin:input_type -> berth.shim.v1.StdinChunk
+	21, // 15: berth.shim.v1.Shim.ResizePty:input_type -> berth.shim.v1.ResizePtyRequest
+	23, // 16: berth.shim.v1.Shim.Pause:input_type -> berth.shim.v1.PauseRequest
+	25, // 17: berth.shim.v1.Shim.Resume:input_type -> berth.shim.v1.ResumeRequest
+	27, // 18: berth.shim.v1.Shim.Exec:input_type -> berth.shim.v1.ExecRequest
+	29, // 19: berth.shim.v1.Shim.ListExecs:input_type -> berth.shim.v1.ListExecsRequest
+	31, // 20: berth.shim.v1.Shim.Update:input_type -> berth.shim.v1.UpdateRequest
+	33, // 21: berth.shim.v1.Shim.Stats:input_type -> berth.shim.v1.StatsRequest
+	35, // 22: berth.shim.v1.Shim.Pids:input_type -> berth.shim.v1.PidsRequest
+	38, // 23: berth.shim.v1.Shim.ReopenLog:input_type -> berth.shim.v1.ReopenLogRequest
+	4,  // 24: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
+	6,  // 25: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
+	8,  // 26: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
+	10, // 27: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
+	12, // 28: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
+	14, // 29: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
+	16, // 30: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
+	18, // 31: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
+	20, // 32: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
+	22, // 33: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
+	24, // 34: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
+	26, // 35: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
+	28, // 36: berth.shim.v1.Shim.Exec:output_type -> berth.shim.v1.ExecResponse
+	30, // 37: berth.shim.v1.Shim.ListExecs:output_type -> berth.shim.v1.ListExecsResponse
+	32, // 38: berth.shim.v1.Shim.Update:output_type -> berth.shim.v1.UpdateResponse
+	34, // 39: berth.shim.v1.Shim.Stats:output_type -> berth.shim.v1.StatsResponse
+	37, // 40: berth.shim.v1.Shim.Pids:output_type -> berth.shim.v1.PidsResponse
+	39, // 41: berth.shim.v1.Shim.ReopenLog:output_type -> berth.shim.v1.ReopenLogResponse
+	24, // [24:42] is the sub-list for method output_type
+	6,  // [6:24] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_berth_shim_v1_shim_proto_init() }
@@ -1911,7 +2349,7 @@ func file_berth_shim_v1_shim_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_shim_v1_shim_proto_rawDesc), len(file_berth_shim_v1_shim_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   31,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -602,6 +602,324 @@ func (x *UpdateContainerResponse) GetContainer() *Container {
 	return nil
 }
 
+type ContainerPathRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerPathRequest) Reset() {
+	*x = ContainerPathRequest{}
+	mi := &file_berth_supervisor_v1_containers_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerPathRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerPathRequest) ProtoMessage() {}
+
+func (x *ContainerPathRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_containers_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerPathRequest.ProtoReflect.Descriptor instead.
+func (*ContainerPathRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_containers_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ContainerPathRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ContainerPathRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+// ContainerPathStat is a path's lstat.
+type ContainerPathStat struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the last component of the path as asked ("." for "dir/.").
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Size int64  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// mode is the st_mode (type and permission bits).
+	Mode          uint32 `protobuf:"varint,3,opt,name=mode,proto3" json:"mode,omitempty"`
+	MtimeUnixNano int64  `protobuf:"varint,4,opt,name=mtime_unix_nano,json=mtimeUnixNano,proto3" json:"mtime_unix_nano,omitempty"`
+	// link_target, for a symlink, is where it leads in the container,
+	// followed as far as it exists.
+	LinkTarget    string `protobuf:"bytes,5,opt,name=link_target,json=linkTarget,proto3" json:"link_target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerPathStat) Reset() {
+	*x = ContainerPathStat{}
+	mi := &file_berth_supervisor_v1_containers_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerPathStat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerPathStat) ProtoMessage() {}
+
+func (x *ContainerPathStat) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_containers_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerPathStat.ProtoReflect.Descriptor instead.
+func (*ContainerPathStat) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_containers_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ContainerPathStat) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ContainerPathStat) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ContainerPathStat) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+func (x *ContainerPathStat) GetMtimeUnixNano() int64 {
+	if x != nil {
+		return x.MtimeUnixNano
+	}
+	return 0
+}
+
+func (x *ContainerPathStat) GetLinkTarget() string {
+	if x != nil {
+		return x.LinkTarget
+	}
+	return ""
+}
+
+type ArchivePathResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stat          *ContainerPathStat     `protobuf:"bytes,1,opt,name=stat,proto3" json:"stat,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArchivePathResponse) Reset() {
+	*x = ArchivePathResponse{}
+	mi := &file_berth_supervisor_v1_containers_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchivePathResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchivePathResponse) ProtoMessage() {}
+
+func (x *ArchivePathResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_containers_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchivePathResponse.ProtoReflect.Descriptor instead.
+func (*ArchivePathResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_containers_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ArchivePathResponse) GetStat() *ContainerPathStat {
+	if x != nil {
+		return x.Stat
+	}
+	return nil
+}
+
+func (x *ArchivePathResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type ExtractToDirRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First message only: container, directory and options.
+	Id   string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// no_overwrite_dir_non_dir refuses an entry that would replace a
+	// directory with a non-directory or the reverse.
+	NoOverwriteDirNonDir bool `protobuf:"varint,3,opt,name=no_overwrite_dir_non_dir,json=noOverwriteDirNonDir,proto3" json:"no_overwrite_dir_non_dir,omitempty"`
+	// chown, when set, owns every entry by uid:gid instead of the tar's.
+	Chown bool   `protobuf:"varint,4,opt,name=chown,proto3" json:"chown,omitempty"`
+	Uid   uint32 `protobuf:"varint,5,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid   uint32 `protobuf:"varint,6,opt,name=gid,proto3" json:"gid,omitempty"`
+	// The tar's bytes (any message).
+	Data          []byte `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtractToDirRequest) Reset() {
+	*x = ExtractToDirRequest{}
+	mi := &file_berth_supervisor_v1_containers_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtractToDirRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtractToDirRequest) ProtoMessage() {}
+
+func (x *ExtractToDirRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_containers_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtractToDirRequest.ProtoReflect.Descriptor instead.
+func (*ExtractToDirRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_containers_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ExtractToDirRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExtractToDirRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ExtractToDirRequest) GetNoOverwriteDirNonDir() bool {
+	if x != nil {
+		return x.NoOverwriteDirNonDir
+	}
+	return false
+}
+
+func (x *ExtractToDirRequest) GetChown() bool {
+	if x != nil {
+		return x.Chown
+	}
+	return false
+}
+
+func (x *ExtractToDirRequest) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *ExtractToDirRequest) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *ExtractToDirRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type ExtractToDirResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtractToDirResponse) Reset() {
+	*x = ExtractToDirResponse{}
+	mi := &file_berth_supervisor_v1_containers_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtractToDirResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtractToDirResponse) ProtoMessage() {}
+
+func (x *ExtractToDirResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_containers_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtractToDirResponse.ProtoReflect.Descriptor instead.
+func (*ExtractToDirResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_containers_proto_rawDescGZIP(), []int{16}
+}
+
 var File_berth_supervisor_v1_containers_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_containers_proto_rawDesc = "" +
@@ -643,14 +961,39 @@ const file_berth_supervisor_v1_containers_proto_rawDesc = "" +
 	"\tcontainer\x18\x01 \x01(\v2\x1e.berth.supervisor.v1.ContainerR\tcontainer\x12#\n" +
 	"\rupdate_fields\x18\x02 \x03(\tR\fupdateFields\"W\n" +
 	"\x17UpdateContainerResponse\x12<\n" +
-	"\tcontainer\x18\x01 \x01(\v2\x1e.berth.supervisor.v1.ContainerR\tcontainer2\xf8\x03\n" +
+	"\tcontainer\x18\x01 \x01(\v2\x1e.berth.supervisor.v1.ContainerR\tcontainer\":\n" +
+	"\x14ContainerPathRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"\x98\x01\n" +
+	"\x11ContainerPathStat\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x12\n" +
+	"\x04mode\x18\x03 \x01(\rR\x04mode\x12&\n" +
+	"\x0fmtime_unix_nano\x18\x04 \x01(\x03R\rmtimeUnixNano\x12\x1f\n" +
+	"\vlink_target\x18\x05 \x01(\tR\n" +
+	"linkTarget\"e\n" +
+	"\x13ArchivePathResponse\x12:\n" +
+	"\x04stat\x18\x01 \x01(\v2&.berth.supervisor.v1.ContainerPathStatR\x04stat\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xbf\x01\n" +
+	"\x13ExtractToDirRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x126\n" +
+	"\x18no_overwrite_dir_non_dir\x18\x03 \x01(\bR\x14noOverwriteDirNonDir\x12\x14\n" +
+	"\x05chown\x18\x04 \x01(\bR\x05chown\x12\x10\n" +
+	"\x03uid\x18\x05 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x06 \x01(\rR\x03gid\x12\x12\n" +
+	"\x04data\x18\a \x01(\fR\x04data\"\x16\n" +
+	"\x14ExtractToDirResponse2\xa4\x06\n" +
 	"\n" +
 	"Containers\x12c\n" +
 	"\x06Create\x12+.berth.supervisor.v1.CreateContainerRequest\x1a,.berth.supervisor.v1.CreateContainerResponse\x12Z\n" +
 	"\x03Get\x12(.berth.supervisor.v1.GetContainerRequest\x1a).berth.supervisor.v1.GetContainerResponse\x12_\n" +
 	"\x04List\x12*.berth.supervisor.v1.ListContainersRequest\x1a+.berth.supervisor.v1.ListContainersResponse\x12c\n" +
 	"\x06Delete\x12+.berth.supervisor.v1.DeleteContainerRequest\x1a,.berth.supervisor.v1.DeleteContainerResponse\x12c\n" +
-	"\x06Update\x12+.berth.supervisor.v1.UpdateContainerRequest\x1a,.berth.supervisor.v1.UpdateContainerResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\x06Update\x12+.berth.supervisor.v1.UpdateContainerRequest\x1a,.berth.supervisor.v1.UpdateContainerResponse\x12]\n" +
+	"\bStatPath\x12).berth.supervisor.v1.ContainerPathRequest\x1a&.berth.supervisor.v1.ContainerPathStat\x12d\n" +
+	"\vArchivePath\x12).berth.supervisor.v1.ContainerPathRequest\x1a(.berth.supervisor.v1.ArchivePathResponse0\x01\x12e\n" +
+	"\fExtractToDir\x12(.berth.supervisor.v1.ExtractToDirRequest\x1a).berth.supervisor.v1.ExtractToDirResponse(\x01B@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_containers_proto_rawDescOnce sync.Once
@@ -664,7 +1007,7 @@ func file_berth_supervisor_v1_containers_proto_rawDescGZIP() []byte {
 	return file_berth_supervisor_v1_containers_proto_rawDescData
 }
 
-var file_berth_supervisor_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_berth_supervisor_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_berth_supervisor_v1_containers_proto_goTypes = []any{
 	(*Runtime)(nil),                 // 0: berth.supervisor.v1.Runtime
 	(*Container)(nil),               // 1: berth.supervisor.v1.Container
@@ -678,10 +1021,15 @@ var file_berth_supervisor_v1_containers_proto_goTypes = []any{
 	(*DeleteContainerResponse)(nil), // 9: berth.supervisor.v1.DeleteContainerResponse
 	(*UpdateContainerRequest)(nil),  // 10: berth.supervisor.v1.UpdateContainerRequest
 	(*UpdateContainerResponse)(nil), // 11: berth.supervisor.v1.UpdateContainerResponse
-	nil,                             // 12: berth.supervisor.v1.Container.LabelsEntry
+	(*ContainerPathRequest)(nil),    // 12: berth.supervisor.v1.ContainerPathRequest
+	(*ContainerPathStat)(nil),       // 13: berth.supervisor.v1.ContainerPathStat
+	(*ArchivePathResponse)(nil),     // 14: berth.supervisor.v1.ArchivePathResponse
+	(*ExtractToDirRequest)(nil),     // 15: berth.supervisor.v1.ExtractToDirRequest
+	(*ExtractToDirResponse)(nil),    // 16: berth.supervisor.v1.ExtractToDirResponse
+	nil,                             // 17: berth.supervisor.v1.Container.LabelsEntry
 }
 var file_berth_supervisor_v1_containers_proto_depIdxs = []int32{
-	12, // 0: berth.supervisor.v1.Container.labels:type_name -> berth.supervisor.v1.Container.LabelsEntry
+	17, // 0: berth.supervisor.v1.Container.labels:type_name -> berth.supervisor.v1.Container.LabelsEntry
 	0,  // 1: berth.supervisor.v1.Container.runtime:type_name -> berth.supervisor.v1.Runtime
 	1,  // 2: berth.supervisor.v1.CreateContainerRequest.container:type_name -> berth.supervisor.v1.Container
 	1,  // 3: berth.supervisor.v1.CreateContainerResponse.container:type_name -> berth.supervisor.v1.Container
@@ -689,21 +1037,28 @@ var file_berth_supervisor_v1_containers_proto_depIdxs = []int32{
 	1,  // 5: berth.supervisor.v1.ListContainersResponse.containers:type_name -> berth.supervisor.v1.Container
 	1,  // 6: berth.supervisor.v1.UpdateContainerRequest.container:type_name -> berth.supervisor.v1.Container
 	1,  // 7: berth.supervisor.v1.UpdateContainerResponse.container:type_name -> berth.supervisor.v1.Container
-	2,  // 8: berth.supervisor.v1.Containers.Create:input_type -> berth.supervisor.v1.CreateContainerRequest
-	4,  // 9: berth.supervisor.v1.Containers.Get:input_type -> berth.supervisor.v1.GetContainerRequest
-	6,  // 10: berth.supervisor.v1.Containers.List:input_type -> berth.supervisor.v1.ListContainersRequest
-	8,  // 11: berth.supervisor.v1.Containers.Delete:input_type -> berth.supervisor.v1.DeleteContainerRequest
-	10, // 12: berth.supervisor.v1.Containers.Update:input_type -> berth.supervisor.v1.UpdateContainerRequest
-	3,  // 13: berth.supervisor.v1.Containers.Create:output_type -> berth.supervisor.v1.CreateContainerResponse
-	5,  // 14: berth.supervisor.v1.Containers.Get:output_type -> berth.supervisor.v1.GetContainerResponse
-	7,  // 15: berth.supervisor.v1.Containers.List:output_type -> berth.supervisor.v1.ListContainersResponse
-	9,  // 16: berth.supervisor.v1.Containers.Delete:output_type -> berth.supervisor.v1.DeleteContainerResponse
-	11, // 17: berth.supervisor.v1.Containers.Update:output_type -> berth.supervisor.v1.UpdateContainerResponse
-	13, // [13:18] is the sub-list for method output_type
-	8,  // [8:13] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	13, // 8: berth.supervisor.v1.ArchivePathResponse.stat:type_name -> berth.supervisor.v1.ContainerPathStat
+	2,  // 9: berth.supervisor.v1.Containers.Create:input_type -> berth.supervisor.v1.CreateContainerRequest
+	4,  // 10: berth.supervisor.v1.Containers.Get:input_type -> berth.supervisor.v1.GetContainerRequest
+	6,  // 11: berth.supervisor.v1.Containers.List:input_type -> berth.supervisor.v1.ListContainersRequest
+	8,  // 12: berth.supervisor.v1.Containers.Delete:input_type -> berth.supervisor.v1.DeleteContainerRequest
+	10, // 13: berth.supervisor.v1.Containers.Update:input_type -> berth.supervisor.v1.UpdateContainerRequest
+	12, // 14: berth.supervisor.v1.Containers.StatPath:input_type -> berth.supervisor.v1.ContainerPathRequest
+	12, // 15: berth.supervisor.v1.Containers.ArchivePath:input_type -> berth.supervisor.v1.ContainerPathRequest
+	15, // 16: berth.supervisor.v1.Containers.ExtractToDir:input_type -> berth.supervisor.v1.ExtractToDirRequest
+	3,  // 17: berth.supervisor.v1.Containers.Create:output_type -> berth.supervisor.v1.CreateContainerResponse
+	5,  // 18: berth.supervisor.v1.Containers.Get:output_type -> berth.supervisor.v1.GetContainerResponse
+	7,  // 19: berth.supervisor.v1.Containers.List:output_type -> berth.supervisor.v1.ListContainersResponse
+	9,  // 20: berth.supervisor.v1.Containers.Delete:output_type -> berth.supervisor.v1.DeleteContainerResponse
+	11, // 21: berth.supervisor.v1.Containers.Update:output_type -> berth.supervisor.v1.UpdateContainerResponse
+	13, // 22: berth.supervisor.v1.Containers.StatPath:output_type -> berth.supervisor.v1.ContainerPathStat
+	14, // 23: berth.supervisor.v1.Containers.ArchivePath:output_type -> berth.supervisor.v1.ArchivePathResponse
+	16, // 24: berth.supervisor.v1.Containers.ExtractToDir:output_type -> berth.supervisor.v1.ExtractToDirResponse
+	17, // [17:25] is the sub-list for method output_type
+	9,  // [9:17] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_berth_supervisor_v1_containers_proto_init() }
@@ -717,7 +1072,7 @@ func file_berth_supervisor_v1_containers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_containers_proto_rawDesc), len(file_berth_supervisor_v1_containers_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Containers_Create_FullMethodName = "/berth.supervisor.v1.Containers/Create"
-	Containers_Get_FullMethodName    = "/berth.supervisor.v1.Containers/Get"
-	Containers_List_FullMethodName   = "/berth.supervisor.v1.Containers/List"
-	Containers_Delete_FullMethodName = "/berth.supervisor.v1.Containers/Delete"
-	Containers_Update_FullMethodName = "/berth.supervisor.v1.Containers/Update"
+	Containers_Create_FullMethodName       = "/berth.supervisor.v1.Containers/Create"
+	Containers_Get_FullMethodName          = "/berth.supervisor.v1.Containers/Get"
+	Containers_List_FullMethodName         = "/berth.supervisor.v1.Containers/List"
+	Containers_Delete_FullMethodName       = "/berth.supervisor.v1.Containers/Delete"
+	Containers_Update_FullMethodName       = "/berth.supervisor.v1.Containers/Update"
+	Containers_StatPath_FullMethodName     = "/berth.supervisor.v1.Containers/StatPath"
+	Containers_ArchivePath_FullMethodName  = "/berth.supervisor.v1.Containers/ArchivePath"
+	Containers_ExtractToDir_FullMethodName = "/berth.supervisor.v1.Containers/ExtractToDir"
 )
 
 // ContainersClient is the client API for Containers service.
@@ -44,6 +47,27 @@ type ContainersClient interface {
 	// with those of container; the others cannot change. A running task
 	// keeps the spec it was created with until it is created again.
 	Update(ctx context.Context, in *UpdateContainerRequest, opts ...grpc.CallOption) (*UpdateContainerResponse, error)
+	// StatPath describes one path of the container's filesystem as the
+	// container sees it: its rootfs with its bind mounts (volumes) on top;
+	// a running container's own mount namespace (tmpfs included). Every
+	// component but the last is followed, inside the container's root only
+	// (a planted symlink to "/" or "../.." stays in it); a path ending in
+	// "/" or "/." follows the last one too. Errors: NotFound (no container,
+	// no such path).
+	StatPath(ctx context.Context, in *ContainerPathRequest, opts ...grpc.CallOption) (*ContainerPathStat, error)
+	// ArchivePath streams a tar of the path (and what is below it), named
+	// as `docker cp` expects: from the path's last component ("dir/",
+	// "dir/f"; "./", "./f" for "dir/."). The first message carries the
+	// path's stat and no data.
+	ArchivePath(ctx context.Context, in *ContainerPathRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ArchivePathResponse], error)
+	// ExtractToDir extracts a tar (gzip and zstd are detected) into the
+	// directory at path (every component followed inside the root). The
+	// first message names the container and options, the others carry the
+	// tar. Entries never land outside the directory, whatever the tar or the
+	// container's symlinks say. Errors: NotFound (no such path),
+	// InvalidArgument (path is not a directory; a bad or hostile tar),
+	// FailedPrecondition (path is on a read-only mount or rootfs).
+	ExtractToDir(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ExtractToDirRequest, ExtractToDirResponse], error)
 }
 
 type containersClient struct {
@@ -104,6 +128,48 @@ func (c *containersClient) Update(ctx context.Context, in *UpdateContainerReques
 	return out, nil
 }
 
+func (c *containersClient) StatPath(ctx context.Context, in *ContainerPathRequest, opts ...grpc.CallOption) (*ContainerPathStat, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ContainerPathStat)
+	err := c.cc.Invoke(ctx, Containers_StatPath_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *containersClient) ArchivePath(ctx context.Context, in *ContainerPathRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ArchivePathResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Containers_ServiceDesc.Streams[0], Containers_ArchivePath_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ContainerPathRequest, ArchivePathResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Containers_ArchivePathClient = grpc.ServerStreamingClient[ArchivePathResponse]
+
+func (c *containersClient) ExtractToDir(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ExtractToDirRequest, ExtractToDirResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Containers_ServiceDesc.Streams[1], Containers_ExtractToDir_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExtractToDirRequest, ExtractToDirResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Containers_ExtractToDirClient = grpc.ClientStreamingClient[ExtractToDirRequest, ExtractToDirResponse]
+
 // ContainersServer is the server API for Containers service.
 // All implementations must embed UnimplementedContainersServer
 // for forward compatibility.
@@ -122,6 +188,27 @@ type ContainersServer interface {
 	// with those of container; the others cannot change. A running task
 	// keeps the spec it was created with until it is created again.
 	Update(context.Context, *UpdateContainerRequest) (*UpdateContainerResponse, error)
+	// StatPath describes one path of the container's filesystem as the
+	// container sees it: its rootfs with its bind mounts (volumes) on top;
+	// a running container's own mount namespace (tmpfs included). Every
+	// component but the last is followed, inside the container's root only
+	// (a planted symlink to "/" or "../.." stays in it); a path ending in
+	// "/" or "/." follows the last one too. Errors: NotFound (no container,
+	// no such path).
+	StatPath(context.Context, *ContainerPathRequest) (*ContainerPathStat, error)
+	// ArchivePath streams a tar of the path (and what is below it), named
+	// as `docker cp` expects: from the path's last component ("dir/",
+	// "dir/f"; "./", "./f" for "dir/."). The first message carries the
+	// path's stat and no data.
+	ArchivePath(*ContainerPathRequest, grpc.ServerStreamingServer[ArchivePathResponse]) error
+	// ExtractToDir extracts a tar (gzip and zstd are detected) into the
+	// directory at path (every component followed inside the root). The
+	// first message names the container and options, the others carry the
+	// tar. Entries never land outside the directory, whatever the tar or the
+	// container's symlinks say. Errors: NotFound (no such path),
+	// InvalidArgument (path is not a directory; a bad or hostile tar),
+	// FailedPrecondition (path is on a read-only mount or rootfs).
+	ExtractToDir(grpc.ClientStreamingServer[ExtractToDirRequest, ExtractToDirResponse]) error
 	mustEmbedUnimplementedContainersServer()
 }
 
@@ -146,6 +233,15 @@ func (UnimplementedContainersServer) Delete(context.Context, *DeleteContainerReq
 }
 func (UnimplementedContainersServer) Update(context.Context, *UpdateContainerRequest) (*UpdateContainerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Update not implemented")
+}
+func (UnimplementedContainersServer) StatPath(context.Context, *ContainerPathRequest) (*ContainerPathStat, error) {
+	return nil, status.Error(codes.Unimplemented, "method StatPath not implemented")
+}
+func (UnimplementedContainersServer) ArchivePath(*ContainerPathRequest, grpc.ServerStreamingServer[ArchivePathResponse]) error {
+	return status.Error(codes.Unimplemented, "method ArchivePath not implemented")
+}
+func (UnimplementedContainersServer) ExtractToDir(grpc.ClientStreamingServer[ExtractToDirRequest, ExtractToDirResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExtractToDir not implemented")
 }
 func (UnimplementedContainersServer) mustEmbedUnimplementedContainersServer() {}
 func (UnimplementedContainersServer) testEmbeddedByValue()                    {}
@@ -258,6 +354,42 @@ func _Containers_Update_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Containers_StatPath_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ContainerPathRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ContainersServer).StatPath(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Containers_StatPath_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ContainersServer).StatPath(ctx, req.(*ContainerPathRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Containers_ArchivePath_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ContainerPathRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ContainersServer).ArchivePath(m, &grpc.GenericServerStream[ContainerPathRequest, ArchivePathResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Containers_ArchivePathServer = grpc.ServerStreamingServer[ArchivePathResponse]
+
+func _Containers_ExtractToDir_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ContainersServer).ExtractToDir(&grpc.GenericServerStream[ExtractToDirRequest, ExtractToDirResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Containers_ExtractToDirServer = grpc.ClientStreamingServer[ExtractToDirRequest, ExtractToDirResponse]
+
 // Containers_ServiceDesc is the grpc.ServiceDesc for Containers service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -285,7 +417,22 @@ var Containers_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Update",
 			Handler:    _Containers_Update_Handler,
 		},
+		{
+			MethodName: "StatPath",
+			Handler:    _Containers_StatPath_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ArchivePath",
+			Handler:       _Containers_ArchivePath_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ExtractToDir",
+			Handler:       _Containers_ExtractToDir_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "berth/supervisor/v1/containers.proto",
 }

@@ -1436,6 +1436,103 @@ func (x *SnapshotChangesResponse) GetChanges() []*SnapshotChange {
 	return nil
 }
 
+type ApplySnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplySnapshotRequest) Reset() {
+	*x = ApplySnapshotRequest{}
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplySnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplySnapshotRequest) ProtoMessage() {}
+
+func (x *ApplySnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplySnapshotRequest.ProtoReflect.Descriptor instead.
+func (*ApplySnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ApplySnapshotRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ApplySnapshotRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type ApplySnapshotResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// size of the uncompressed tar stream applied.
+	Size          int64 `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplySnapshotResponse) Reset() {
+	*x = ApplySnapshotResponse{}
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplySnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplySnapshotResponse) ProtoMessage() {}
+
+func (x *ApplySnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_snapshots_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplySnapshotResponse.ProtoReflect.Descriptor instead.
+func (*ApplySnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_snapshots_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ApplySnapshotResponse) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 var File_berth_supervisor_v1_snapshots_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
@@ -1524,7 +1621,12 @@ const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\aexclude\x18\x02 \x03(\tR\aexclude\"X\n" +
 	"\x17SnapshotChangesResponse\x12=\n" +
-	"\achanges\x18\x01 \x03(\v2#.berth.supervisor.v1.SnapshotChangeR\achanges*x\n" +
+	"\achanges\x18\x01 \x03(\v2#.berth.supervisor.v1.SnapshotChangeR\achanges\"<\n" +
+	"\x14ApplySnapshotRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"+\n" +
+	"\x15ApplySnapshotResponse\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x03R\x04size*x\n" +
 	"\fSnapshotKind\x12\x19\n" +
 	"\x15SNAPSHOT_KIND_UNKNOWN\x10\x00\x12\x16\n" +
 	"\x12SNAPSHOT_KIND_VIEW\x10\x01\x12\x18\n" +
@@ -1534,7 +1636,7 @@ const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
 	"ChangeKind\x12\x18\n" +
 	"\x14CHANGE_KIND_MODIFIED\x10\x00\x12\x15\n" +
 	"\x11CHANGE_KIND_ADDED\x10\x01\x12\x17\n" +
-	"\x13CHANGE_KIND_DELETED\x10\x022\x84\t\n" +
+	"\x13CHANGE_KIND_DELETED\x10\x022\xe6\t\n" +
 	"\tSnapshots\x12d\n" +
 	"\aPrepare\x12+.berth.supervisor.v1.PrepareSnapshotRequest\x1a,.berth.supervisor.v1.PrepareSnapshotResponse\x12[\n" +
 	"\x04View\x12(.berth.supervisor.v1.ViewSnapshotRequest\x1a).berth.supervisor.v1.ViewSnapshotResponse\x12Q\n" +
@@ -1547,7 +1649,8 @@ const file_berth_supervisor_v1_snapshots_proto_rawDesc = "" +
 	"\x06Export\x12*.berth.supervisor.v1.ExportSnapshotRequest\x1a+.berth.supervisor.v1.ExportSnapshotResponse0\x01\x12g\n" +
 	"\bReadFile\x12,.berth.supervisor.v1.ReadSnapshotFileRequest\x1a-.berth.supervisor.v1.ReadSnapshotFileResponse\x12[\n" +
 	"\x04Diff\x12(.berth.supervisor.v1.DiffSnapshotRequest\x1a).berth.supervisor.v1.DiffSnapshotResponse\x12d\n" +
-	"\aChanges\x12+.berth.supervisor.v1.SnapshotChangesRequest\x1a,.berth.supervisor.v1.SnapshotChangesResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\aChanges\x12+.berth.supervisor.v1.SnapshotChangesRequest\x1a,.berth.supervisor.v1.SnapshotChangesResponse\x12`\n" +
+	"\x05Apply\x12).berth.supervisor.v1.ApplySnapshotRequest\x1a*.berth.supervisor.v1.ApplySnapshotResponse(\x01B@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_snapshots_proto_rawDescOnce sync.Once
@@ -1562,7 +1665,7 @@ func file_berth_supervisor_v1_snapshots_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_supervisor_v1_snapshots_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_berth_supervisor_v1_snapshots_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_berth_supervisor_v1_snapshots_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_berth_supervisor_v1_snapshots_proto_goTypes = []any{
 	(SnapshotKind)(0),                // 0: berth.supervisor.v1.SnapshotKind
 	(ChangeKind)(0),                  // 1: berth.supervisor.v1.ChangeKind
@@ -1592,25 +1695,27 @@ var file_berth_supervisor_v1_snapshots_proto_goTypes = []any{
 	(*SnapshotChange)(nil),           // 25: berth.supervisor.v1.SnapshotChange
 	(*SnapshotChangesRequest)(nil),   // 26: berth.supervisor.v1.SnapshotChangesRequest
 	(*SnapshotChangesResponse)(nil),  // 27: berth.supervisor.v1.SnapshotChangesResponse
-	nil,                              // 28: berth.supervisor.v1.SnapshotInfo.LabelsEntry
-	nil,                              // 29: berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
-	nil,                              // 30: berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
-	nil,                              // 31: berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
-	(*Mount)(nil),                    // 32: berth.supervisor.v1.Mount
-	(*Descriptor)(nil),               // 33: berth.supervisor.v1.Descriptor
+	(*ApplySnapshotRequest)(nil),     // 28: berth.supervisor.v1.ApplySnapshotRequest
+	(*ApplySnapshotResponse)(nil),    // 29: berth.supervisor.v1.ApplySnapshotResponse
+	nil,                              // 30: berth.supervisor.v1.SnapshotInfo.LabelsEntry
+	nil,                              // 31: berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
+	nil,                              // 32: berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
+	nil,                              // 33: berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
+	(*Mount)(nil),                    // 34: berth.supervisor.v1.Mount
+	(*Descriptor)(nil),               // 35: berth.supervisor.v1.Descriptor
 }
 var file_berth_supervisor_v1_snapshots_proto_depIdxs = []int32{
 	0,  // 0: berth.supervisor.v1.SnapshotInfo.kind:type_name -> berth.supervisor.v1.SnapshotKind
-	28, // 1: berth.supervisor.v1.SnapshotInfo.labels:type_name -> berth.supervisor.v1.SnapshotInfo.LabelsEntry
-	29, // 2: berth.supervisor.v1.PrepareSnapshotRequest.labels:type_name -> berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
-	32, // 3: berth.supervisor.v1.PrepareSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	30, // 4: berth.supervisor.v1.ViewSnapshotRequest.labels:type_name -> berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
-	32, // 5: berth.supervisor.v1.ViewSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	32, // 6: berth.supervisor.v1.MountsResponse.mounts:type_name -> berth.supervisor.v1.Mount
-	31, // 7: berth.supervisor.v1.CommitSnapshotRequest.labels:type_name -> berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
+	30, // 1: berth.supervisor.v1.SnapshotInfo.labels:type_name -> berth.supervisor.v1.SnapshotInfo.LabelsEntry
+	31, // 2: berth.supervisor.v1.PrepareSnapshotRequest.labels:type_name -> berth.supervisor.v1.PrepareSnapshotRequest.LabelsEntry
+	34, // 3: berth.supervisor.v1.PrepareSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	32, // 4: berth.supervisor.v1.ViewSnapshotRequest.labels:type_name -> berth.supervisor.v1.ViewSnapshotRequest.LabelsEntry
+	34, // 5: berth.supervisor.v1.ViewSnapshotResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	34, // 6: berth.supervisor.v1.MountsResponse.mounts:type_name -> berth.supervisor.v1.Mount
+	33, // 7: berth.supervisor.v1.CommitSnapshotRequest.labels:type_name -> berth.supervisor.v1.CommitSnapshotRequest.LabelsEntry
 	2,  // 8: berth.supervisor.v1.StatSnapshotResponse.info:type_name -> berth.supervisor.v1.SnapshotInfo
 	2,  // 9: berth.supervisor.v1.ListSnapshotsResponse.info:type_name -> berth.supervisor.v1.SnapshotInfo
-	33, // 10: berth.supervisor.v1.DiffSnapshotResponse.layer:type_name -> berth.supervisor.v1.Descriptor
+	35, // 10: berth.supervisor.v1.DiffSnapshotResponse.layer:type_name -> berth.supervisor.v1.Descriptor
 	1,  // 11: berth.supervisor.v1.SnapshotChange.kind:type_name -> berth.supervisor.v1.ChangeKind
 	25, // 12: berth.supervisor.v1.SnapshotChangesResponse.changes:type_name -> berth.supervisor.v1.SnapshotChange
 	3,  // 13: berth.supervisor.v1.Snapshots.Prepare:input_type -> berth.supervisor.v1.PrepareSnapshotRequest
@@ -1625,20 +1730,22 @@ var file_berth_supervisor_v1_snapshots_proto_depIdxs = []int32{
 	21, // 22: berth.supervisor.v1.Snapshots.ReadFile:input_type -> berth.supervisor.v1.ReadSnapshotFileRequest
 	23, // 23: berth.supervisor.v1.Snapshots.Diff:input_type -> berth.supervisor.v1.DiffSnapshotRequest
 	26, // 24: berth.supervisor.v1.Snapshots.Changes:input_type -> berth.supervisor.v1.SnapshotChangesRequest
-	4,  // 25: berth.supervisor.v1.Snapshots.Prepare:output_type -> berth.supervisor.v1.PrepareSnapshotResponse
-	6,  // 26: berth.supervisor.v1.Snapshots.View:output_type -> berth.supervisor.v1.ViewSnapshotResponse
-	8,  // 27: berth.supervisor.v1.Snapshots.Mounts:output_type -> berth.supervisor.v1.MountsResponse
-	10, // 28: berth.supervisor.v1.Snapshots.Commit:output_type -> berth.supervisor.v1.CommitSnapshotResponse
-	12, // 29: berth.supervisor.v1.Snapshots.Remove:output_type -> berth.supervisor.v1.RemoveSnapshotResponse
-	14, // 30: berth.supervisor.v1.Snapshots.Stat:output_type -> berth.supervisor.v1.StatSnapshotResponse
-	16, // 31: berth.supervisor.v1.Snapshots.List:output_type -> berth.supervisor.v1.ListSnapshotsResponse
-	18, // 32: berth.supervisor.v1.Snapshots.Usage:output_type -> berth.supervisor.v1.UsageResponse
-	20, // 33: berth.supervisor.v1.Snapshots.Export:output_type -> berth.supervisor.v1.ExportSnapshotResponse
-	22, // 34: berth.supervisor.v1.Snapshots.ReadFile:output_type -> berth.supervisor.v1.ReadSnapshotFileResponse
-	24, // 35: berth.supervisor.v1.Snapshots.Diff:output_type -> berth.supervisor.v1.DiffSnapshotResponse
-	27, // 36: berth.supervisor.v1.Snapshots.Changes:output_type -> berth.supervisor.v1.SnapshotChangesResponse
-	25, // [25:37] is the sub-list for method output_type
-	13, // [13:25] is the sub-list for method input_type
+	28, // 25: berth.supervisor.v1.Snapshots.Apply:input_type -> berth.supervisor.v1.ApplySnapshotRequest
+	4,  // 26: berth.supervisor.v1.Snapshots.Prepare:output_type -> berth.supervisor.v1.PrepareSnapshotResponse
+	6,  // 27: berth.supervisor.v1.Snapshots.View:output_type -> berth.supervisor.v1.ViewSnapshotResponse
+	8,  // 28: berth.supervisor.v1.Snapshots.Mounts:output_type -> berth.supervisor.v1.MountsResponse
+	10, // 29: berth.supervisor.v1.Snapshots.Commit:output_type -> berth.supervisor.v1.CommitSnapshotResponse
+	12, // 30: berth.supervisor.v1.Snapshots.Remove:output_type -> berth.supervisor.v1.RemoveSnapshotResponse
+	14, // 31: berth.supervisor.v1.Snapshots.Stat:output_type -> berth.supervisor.v1.StatSnapshotResponse
+	16, // 32: berth.supervisor.v1.Snapshots.List:output_type -> berth.supervisor.v1.ListSnapshotsResponse
+	18, // 33: berth.supervisor.v1.Snapshots.Usage:output_type -> berth.supervisor.v1.UsageResponse
+	20, // 34: berth.supervisor.v1.Snapshots.Export:output_type -> berth.supervisor.v1.ExportSnapshotResponse
+	22, // 35: berth.supervisor.v1.Snapshots.ReadFile:output_type -> berth.supervisor.v1.ReadSnapshotFileResponse
+	24, // 36: berth.supervisor.v1.Snapshots.Diff:output_type -> berth.supervisor.v1.DiffSnapshotResponse
+	27, // 37: berth.supervisor.v1.Snapshots.Changes:output_type -> berth.supervisor.v1.SnapshotChangesResponse
+	29, // 38: berth.supervisor.v1.Snapshots.Apply:output_type -> berth.supervisor.v1.ApplySnapshotResponse
+	26, // [26:39] is the sub-list for method output_type
+	13, // [13:26] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
@@ -1656,7 +1763,7 @@ func file_berth_supervisor_v1_snapshots_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_snapshots_proto_rawDesc), len(file_berth_supervisor_v1_snapshots_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

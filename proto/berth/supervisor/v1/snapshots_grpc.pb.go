@@ -31,6 +31,7 @@ const (
 	Snapshots_ReadFile_FullMethodName = "/berth.supervisor.v1.Snapshots/ReadFile"
 	Snapshots_Diff_FullMethodName     = "/berth.supervisor.v1.Snapshots/Diff"
 	Snapshots_Changes_FullMethodName  = "/berth.supervisor.v1.Snapshots/Changes"
+	Snapshots_Apply_FullMethodName    = "/berth.supervisor.v1.Snapshots/Apply"
 )
 
 // SnapshotsClient is the client API for Snapshots service.
@@ -82,6 +83,17 @@ type SnapshotsClient interface {
 	// Changes lists the paths the active snapshot key added, changed or
 	// deleted against its parent, as `docker diff` does, sorted by path.
 	Changes(ctx context.Context, in *SnapshotChangesRequest, opts ...grpc.CallOption) (*SnapshotChangesResponse, error)
+	// Apply extracts a tar stream into the active snapshot key, as the
+	// container will see it: the snapshot is mounted (so it must not be in
+	// use by a running task) and every entry is resolved inside its root
+	// (symlinked parents are followed inside it, never out of it). Missing
+	// parent directories are made 0755 root:root. ".wh." names are plain
+	// files. The first message carries key (and may carry data); data
+	// follows in order. It is how the builder's COPY and ADD write into a
+	// build step's snapshot. Errors: NotFound (no such key),
+	// FailedPrecondition (not active, or mounted elsewhere), InvalidArgument
+	// (a bad tar).
+	Apply(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ApplySnapshotRequest, ApplySnapshotResponse], error)
 }
 
 type snapshotsClient struct {
@@ -221,6 +233,19 @@ func (c *snapshotsClient) Changes(ctx context.Context, in *SnapshotChangesReques
 	return out, nil
 }
 
+func (c *snapshotsClient) Apply(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ApplySnapshotRequest, ApplySnapshotResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Snapshots_ServiceDesc.Streams[1], Snapshots_Apply_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ApplySnapshotRequest, ApplySnapshotResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Snapshots_ApplyClient = grpc.ClientStreamingClient[ApplySnapshotRequest, ApplySnapshotResponse]
+
 // SnapshotsServer is the server API for Snapshots service.
 // All implementations must embed UnimplementedSnapshotsServer
 // for forward compatibility.
@@ -270,6 +295,17 @@ type SnapshotsServer interface {
 	// Changes lists the paths the active snapshot key added, changed or
 	// deleted against its parent, as `docker diff` does, sorted by path.
 	Changes(context.Context, *SnapshotChangesRequest) (*SnapshotChangesResponse, error)
+	// Apply extracts a tar stream into the active snapshot key, as the
+	// container will see it: the snapshot is mounted (so it must not be in
+	// use by a running task) and every entry is resolved inside its root
+	// (symlinked parents are followed inside it, never out of it). Missing
+	// parent directories are made 0755 root:root. ".wh." names are plain
+	// files. The first message carries key (and may carry data); data
+	// follows in order. It is how the builder's COPY and ADD write into a
+	// build step's snapshot. Errors: NotFound (no such key),
+	// FailedPrecondition (not active, or mounted elsewhere), InvalidArgument
+	// (a bad tar).
+	Apply(grpc.ClientStreamingServer[ApplySnapshotRequest, ApplySnapshotResponse]) error
 	mustEmbedUnimplementedSnapshotsServer()
 }
 
@@ -315,6 +351,9 @@ func (UnimplementedSnapshotsServer) Diff(context.Context, *DiffSnapshotRequest) 
 }
 func (UnimplementedSnapshotsServer) Changes(context.Context, *SnapshotChangesRequest) (*SnapshotChangesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Changes not implemented")
+}
+func (UnimplementedSnapshotsServer) Apply(grpc.ClientStreamingServer[ApplySnapshotRequest, ApplySnapshotResponse]) error {
+	return status.Error(codes.Unimplemented, "method Apply not implemented")
 }
 func (UnimplementedSnapshotsServer) mustEmbedUnimplementedSnapshotsServer() {}
 func (UnimplementedSnapshotsServer) testEmbeddedByValue()                   {}
@@ -546,6 +585,13 @@ func _Snapshots_Changes_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Snapshots_Apply_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SnapshotsServer).Apply(&grpc.GenericServerStream[ApplySnapshotRequest, ApplySnapshotResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Snapshots_ApplyServer = grpc.ClientStreamingServer[ApplySnapshotRequest, ApplySnapshotResponse]
+
 // Snapshots_ServiceDesc is the grpc.ServiceDesc for Snapshots service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -603,6 +649,11 @@ var Snapshots_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Export",
 			Handler:       _Snapshots_Export_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Apply",
+			Handler:       _Snapshots_Apply_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "berth/supervisor/v1/snapshots.proto",

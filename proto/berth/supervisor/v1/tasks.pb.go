@@ -2095,6 +2095,86 @@ func (*UpdateTaskResponse) Descriptor() ([]byte, []int) {
 	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{35}
 }
 
+type ReopenLogRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenLogRequest) Reset() {
+	*x = ReopenLogRequest{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenLogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenLogRequest) ProtoMessage() {}
+
+func (x *ReopenLogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenLogRequest.ProtoReflect.Descriptor instead.
+func (*ReopenLogRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ReopenLogRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+type ReopenLogResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenLogResponse) Reset() {
+	*x = ReopenLogResponse{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenLogResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenLogResponse) ProtoMessage() {}
+
+func (x *ReopenLogResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenLogResponse.ProtoReflect.Descriptor instead.
+func (*ReopenLogResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{37}
+}
+
 var File_berth_supervisor_v1_tasks_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
@@ -2238,14 +2318,17 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"\x11UpdateTaskRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x1c\n" +
 	"\tresources\x18\x02 \x01(\fR\tresources\"\x14\n" +
-	"\x12UpdateTaskResponse*\x88\x01\n" +
+	"\x12UpdateTaskResponse\"5\n" +
+	"\x10ReopenLogRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"\x13\n" +
+	"\x11ReopenLogResponse*\x88\x01\n" +
 	"\n" +
 	"TaskStatus\x12\x17\n" +
 	"\x13TASK_STATUS_UNKNOWN\x10\x00\x12\x17\n" +
 	"\x13TASK_STATUS_CREATED\x10\x01\x12\x17\n" +
 	"\x13TASK_STATUS_RUNNING\x10\x02\x12\x17\n" +
 	"\x13TASK_STATUS_STOPPED\x10\x03\x12\x16\n" +
-	"\x12TASK_STATUS_PAUSED\x10\x042\xf0\v\n" +
+	"\x12TASK_STATUS_PAUSED\x10\x042\xcc\f\n" +
 	"\x05Tasks\x12Y\n" +
 	"\x06Create\x12&.berth.supervisor.v1.CreateTaskRequest\x1a'.berth.supervisor.v1.CreateTaskResponse\x12V\n" +
 	"\x05Start\x12%.berth.supervisor.v1.StartTaskRequest\x1a&.berth.supervisor.v1.StartTaskResponse\x12P\n" +
@@ -2264,7 +2347,8 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"\x06Resume\x12&.berth.supervisor.v1.ResumeTaskRequest\x1a'.berth.supervisor.v1.ResumeTaskResponse\x12W\n" +
 	"\bListPids\x12$.berth.supervisor.v1.ListPidsRequest\x1a%.berth.supervisor.v1.ListPidsResponse\x12T\n" +
 	"\aMetrics\x12#.berth.supervisor.v1.MetricsRequest\x1a$.berth.supervisor.v1.MetricsResponse\x12Y\n" +
-	"\x06Update\x12&.berth.supervisor.v1.UpdateTaskRequest\x1a'.berth.supervisor.v1.UpdateTaskResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\x06Update\x12&.berth.supervisor.v1.UpdateTaskRequest\x1a'.berth.supervisor.v1.UpdateTaskResponse\x12Z\n" +
+	"\tReopenLog\x12%.berth.supervisor.v1.ReopenLogRequest\x1a&.berth.supervisor.v1.ReopenLogResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_tasks_proto_rawDescOnce sync.Once
@@ -2279,7 +2363,7 @@ func file_berth_supervisor_v1_tasks_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_supervisor_v1_tasks_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_berth_supervisor_v1_tasks_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_berth_supervisor_v1_tasks_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_berth_supervisor_v1_tasks_proto_goTypes = []any{
 	(TaskStatus)(0),                // 0: berth.supervisor.v1.TaskStatus
 	(AttachTaskResponse_Stream)(0), // 1: berth.supervisor.v1.AttachTaskResponse.Stream
@@ -2319,11 +2403,13 @@ var file_berth_supervisor_v1_tasks_proto_goTypes = []any{
 	(*MetricsResponse)(nil),        // 35: berth.supervisor.v1.MetricsResponse
 	(*UpdateTaskRequest)(nil),      // 36: berth.supervisor.v1.UpdateTaskRequest
 	(*UpdateTaskResponse)(nil),     // 37: berth.supervisor.v1.UpdateTaskResponse
-	nil,                            // 38: berth.supervisor.v1.CreateTaskRequest.LogAttrsEntry
+	(*ReopenLogRequest)(nil),       // 38: berth.supervisor.v1.ReopenLogRequest
+	(*ReopenLogResponse)(nil),      // 39: berth.supervisor.v1.ReopenLogResponse
+	nil,                            // 40: berth.supervisor.v1.CreateTaskRequest.LogAttrsEntry
 }
 var file_berth_supervisor_v1_tasks_proto_depIdxs = []int32{
 	0,  // 0: berth.supervisor.v1.Task.status:type_name -> berth.supervisor.v1.TaskStatus
-	38, // 1: berth.supervisor.v1.CreateTaskRequest.log_attrs:type_name -> berth.supervisor.v1.CreateTaskRequest.LogAttrsEntry
+	40, // 1: berth.supervisor.v1.CreateTaskRequest.log_attrs:type_name -> berth.supervisor.v1.CreateTaskRequest.LogAttrsEntry
 	2,  // 2: berth.supervisor.v1.CreateTaskResponse.task:type_name -> berth.supervisor.v1.Task
 	2,  // 3: berth.supervisor.v1.StartTaskResponse.task:type_name -> berth.supervisor.v1.Task
 	2,  // 4: berth.supervisor.v1.GetTaskResponse.task:type_name -> berth.supervisor.v1.Task
@@ -2347,25 +2433,27 @@ var file_berth_supervisor_v1_tasks_proto_depIdxs = []int32{
 	31, // 22: berth.supervisor.v1.Tasks.ListPids:input_type -> berth.supervisor.v1.ListPidsRequest
 	34, // 23: berth.supervisor.v1.Tasks.Metrics:input_type -> berth.supervisor.v1.MetricsRequest
 	36, // 24: berth.supervisor.v1.Tasks.Update:input_type -> berth.supervisor.v1.UpdateTaskRequest
-	4,  // 25: berth.supervisor.v1.Tasks.Create:output_type -> berth.supervisor.v1.CreateTaskResponse
-	6,  // 26: berth.supervisor.v1.Tasks.Start:output_type -> berth.supervisor.v1.StartTaskResponse
-	8,  // 27: berth.supervisor.v1.Tasks.Get:output_type -> berth.supervisor.v1.GetTaskResponse
-	10, // 28: berth.supervisor.v1.Tasks.List:output_type -> berth.supervisor.v1.ListTasksResponse
-	12, // 29: berth.supervisor.v1.Tasks.Kill:output_type -> berth.supervisor.v1.KillTaskResponse
-	14, // 30: berth.supervisor.v1.Tasks.Wait:output_type -> berth.supervisor.v1.WaitTaskResponse
-	16, // 31: berth.supervisor.v1.Tasks.Delete:output_type -> berth.supervisor.v1.DeleteTaskResponse
-	18, // 32: berth.supervisor.v1.Tasks.Attach:output_type -> berth.supervisor.v1.AttachTaskResponse
-	20, // 33: berth.supervisor.v1.Tasks.Exec:output_type -> berth.supervisor.v1.ExecProcessResponse
-	22, // 34: berth.supervisor.v1.Tasks.WriteStdin:output_type -> berth.supervisor.v1.WriteStdinResponse
-	24, // 35: berth.supervisor.v1.Tasks.CloseIO:output_type -> berth.supervisor.v1.CloseIOResponse
-	26, // 36: berth.supervisor.v1.Tasks.ResizePty:output_type -> berth.supervisor.v1.ResizePtyResponse
-	28, // 37: berth.supervisor.v1.Tasks.Pause:output_type -> berth.supervisor.v1.PauseTaskResponse
-	30, // 38: berth.supervisor.v1.Tasks.Resume:output_type -> berth.supervisor.v1.ResumeTaskResponse
-	33, // 39: berth.supervisor.v1.Tasks.ListPids:output_type -> berth.supervisor.v1.ListPidsResponse
-	35, // 40: berth.supervisor.v1.Tasks.Metrics:output_type -> berth.supervisor.v1.MetricsResponse
-	37, // 41: berth.supervisor.v1.Tasks.Update:output_type -> berth.supervisor.v1.UpdateTaskResponse
-	25, // [25:42] is the sub-list for method output_type
-	8,  // [8:25] is the sub-list for method input_type
+	38, // 25: berth.supervisor.v1.Tasks.ReopenLog:input_type -> berth.supervisor.v1.ReopenLogRequest
+	4,  // 26: berth.supervisor.v1.Tasks.Create:output_type -> berth.supervisor.v1.CreateTaskResponse
+	6,  // 27: berth.supervisor.v1.Tasks.Start:output_type -> berth.supervisor.v1.StartTaskResponse
+	8,  // 28: berth.supervisor.v1.Tasks.Get:output_type -> berth.supervisor.v1.GetTaskResponse
+	10, // 29: berth.supervisor.v1.Tasks.List:output_type -> berth.supervisor.v1.ListTasksResponse
+	12, // 30: berth.supervisor.v1.Tasks.Kill:output_type -> berth.supervisor.v1.KillTaskResponse
+	14, // 31: berth.supervisor.v1.Tasks.Wait:output_type -> berth.supervisor.v1.WaitTaskResponse
+	16, // 32: berth.supervisor.v1.Tasks.Delete:output_type -> berth.supervisor.v1.DeleteTaskResponse
+	18, // 33: berth.supervisor.v1.Tasks.Attach:output_type -> berth.supervisor.v1.AttachTaskResponse
+	20, // 34: berth.supervisor.v1.Tasks.Exec:output_type -> berth.supervisor.v1.ExecProcessResponse
+	22, // 35: berth.supervisor.v1.Tasks.WriteStdin:output_type -> berth.supervisor.v1.WriteStdinResponse
+	24, // 36: berth.supervisor.v1.Tasks.CloseIO:output_type -> berth.supervisor.v1.CloseIOResponse
+	26, // 37: berth.supervisor.v1.Tasks.ResizePty:output_type -> berth.supervisor.v1.ResizePtyResponse
+	28, // 38: berth.supervisor.v1.Tasks.Pause:output_type -> berth.supervisor.v1.PauseTaskResponse
+	30, // 39: berth.supervisor.v1.Tasks.Resume:output_type -> berth.supervisor.v1.ResumeTaskResponse
+	33, // 40: berth.supervisor.v1.Tasks.ListPids:output_type -> berth.supervisor.v1.ListPidsResponse
+	35, // 41: berth.supervisor.v1.Tasks.Metrics:output_type -> berth.supervisor.v1.MetricsResponse
+	37, // 42: berth.supervisor.v1.Tasks.Update:output_type -> berth.supervisor.v1.UpdateTaskResponse
+	39, // 43: berth.supervisor.v1.Tasks.ReopenLog:output_type -> berth.supervisor.v1.ReopenLogResponse
+	26, // [26:44] is the sub-list for method output_type
+	8,  // [8:26] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -2382,7 +2470,7 @@ func file_berth_supervisor_v1_tasks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_tasks_proto_rawDesc), len(file_berth_supervisor_v1_tasks_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,6 +36,7 @@ const (
 	Tasks_ListPids_FullMethodName   = "/berth.supervisor.v1.Tasks/ListPids"
 	Tasks_Metrics_FullMethodName    = "/berth.supervisor.v1.Tasks/Metrics"
 	Tasks_Update_FullMethodName     = "/berth.supervisor.v1.Tasks/Update"
+	Tasks_ReopenLog_FullMethodName  = "/berth.supervisor.v1.Tasks/ReopenLog"
 )
 
 // TasksClient is the client API for Tasks service.
@@ -80,6 +81,9 @@ type TasksClient interface {
 	// runtime. The container's stored spec is not changed: Containers.Update
 	// does that, for the task's next start.
 	Update(ctx context.Context, in *UpdateTaskRequest, opts ...grpc.CallOption) (*UpdateTaskResponse, error)
+	// ReopenLog has the task's shim open its log file at its path again
+	// (see the shim's ReopenLog): CRI's ReopenContainerLog.
+	ReopenLog(ctx context.Context, in *ReopenLogRequest, opts ...grpc.CallOption) (*ReopenLogResponse, error)
 }
 
 type tasksClient struct {
@@ -272,6 +276,16 @@ func (c *tasksClient) Update(ctx context.Context, in *UpdateTaskRequest, opts ..
 	return out, nil
 }
 
+func (c *tasksClient) ReopenLog(ctx context.Context, in *ReopenLogRequest, opts ...grpc.CallOption) (*ReopenLogResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReopenLogResponse)
+	err := c.cc.Invoke(ctx, Tasks_ReopenLog_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TasksServer is the server API for Tasks service.
 // All implementations must embed UnimplementedTasksServer
 // for forward compatibility.
@@ -314,6 +328,9 @@ type TasksServer interface {
 	// runtime. The container's stored spec is not changed: Containers.Update
 	// does that, for the task's next start.
 	Update(context.Context, *UpdateTaskRequest) (*UpdateTaskResponse, error)
+	// ReopenLog has the task's shim open its log file at its path again
+	// (see the shim's ReopenLog): CRI's ReopenContainerLog.
+	ReopenLog(context.Context, *ReopenLogRequest) (*ReopenLogResponse, error)
 	mustEmbedUnimplementedTasksServer()
 }
 
@@ -374,6 +391,9 @@ func (UnimplementedTasksServer) Metrics(context.Context, *MetricsRequest) (*Metr
 }
 func (UnimplementedTasksServer) Update(context.Context, *UpdateTaskRequest) (*UpdateTaskResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Update not implemented")
+}
+func (UnimplementedTasksServer) ReopenLog(context.Context, *ReopenLogRequest) (*ReopenLogResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReopenLog not implemented")
 }
 func (UnimplementedTasksServer) mustEmbedUnimplementedTasksServer() {}
 func (UnimplementedTasksServer) testEmbeddedByValue()               {}
@@ -684,6 +704,24 @@ func _Tasks_Update_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Tasks_ReopenLog_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReopenLogRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TasksServer).ReopenLog(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Tasks_ReopenLog_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TasksServer).ReopenLog(ctx, req.(*ReopenLogRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Tasks_ServiceDesc is the grpc.ServiceDesc for Tasks service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -750,6 +788,10 @@ var Tasks_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Update",
 			Handler:    _Tasks_Update_Handler,
+		},
+		{
+			MethodName: "ReopenLog",
+			Handler:    _Tasks_ReopenLog_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,4 +1,7 @@
-package supervisor
+// Package cgroups reads a container's cgroup for its shim, the only reader
+// of it: the processes and the resource counters, on cgroup v1 (hybrid
+// hosts included, whose resource controllers are v1) and v2.
+package cgroups
 
 import (
 	"bufio"
@@ -13,29 +16,29 @@ import (
 	"time"
 
 	"github.com/berthd/berth/pkg/errdefs"
-	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
+	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
 
 // cgroupRoot is where the cgroup hierarchies are mounted.
 const cgroupRoot = "/sys/fs/cgroup"
 
-// taskCgroup is a process's cgroup: per-controller directories on cgroup
+// Cgroup is a process's cgroup: per-controller directories on cgroup
 // v1 (hybrid hosts included, whose resource controllers are v1), or the
 // unified directory on v2.
-type taskCgroup struct {
+type Cgroup struct {
 	v1      map[string]string // controller -> directory
 	unified string
 }
 
-// cgroupOfPid reads /proc/PID/cgroup. The paths there are relative to our
-// cgroup namespace, which is the host's for supervisord.
-func cgroupOfPid(pid int) (*taskCgroup, error) {
+// OfPid reads /proc/PID/cgroup. The paths there are relative to our
+// cgroup namespace, which is the host's for the shim.
+func OfPid(pid int) (*Cgroup, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		return nil, fmt.Errorf("cgroup of pid %d: %v: %w", pid, err, errdefs.ErrNotFound)
 	}
 	defer f.Close()
-	cg := &taskCgroup{v1: map[string]string{}}
+	cg := &Cgroup{v1: map[string]string{}}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		parts := strings.SplitN(sc.Text(), ":", 3)
@@ -64,8 +67,8 @@ func cgroupOfPid(pid int) (*taskCgroup, error) {
 	return cg, nil
 }
 
-// pids lists the processes of the cgroup and of the cgroups below it.
-func (cg *taskCgroup) pids() ([]uint32, error) {
+// Pids lists the processes of the cgroup and of the cgroups below it.
+func (cg *Cgroup) Pids() ([]uint32, error) {
 	dir := cg.unified
 	for _, c := range []string{"pids", "memory", "cpu", "freezer"} {
 		if d, ok := cg.v1[c]; ok {
@@ -147,8 +150,9 @@ const userHZ = 100
 // (page-aligned LONG_MAX); reported as 0, like v2's "max".
 const noLimit = 0x7FFFFFFFFFFFF000
 
-func (cg *taskCgroup) metrics() *pb.MetricsResponse {
-	m := &pb.MetricsResponse{ReadAt: time.Now().UnixNano(), OnlineCpus: uint32(runtime.NumCPU())}
+// Stats reads the resource counters.
+func (cg *Cgroup) Stats() *shimv1.StatsResponse {
+	m := &shimv1.StatsResponse{ReadAt: time.Now().UnixNano(), OnlineCpus: uint32(runtime.NumCPU())}
 	if len(cg.v1) > 0 {
 		if d, ok := cg.v1["cpuacct"]; ok {
 			m.CpuUsageNs = readUint(filepath.Join(d, "cpuacct.usage"))

@@ -1,4 +1,4 @@
-package supervisor
+package cgroups
 
 import (
 	"os"
@@ -23,8 +23,8 @@ func TestCgroupMetricsV1(t *testing.T) {
 	w("pids.current", "3\n")
 	w("pids.max", "max\n")
 	w("blkio.throttle.io_service_bytes", "8:0 Read 10\n8:0 Write 20\n8:0 Total 30\n8:16 Read 1\nTotal 31\n")
-	cg := &taskCgroup{v1: map[string]string{"cpuacct": d, "memory": d, "pids": d, "blkio": d}}
-	m := cg.metrics()
+	cg := &Cgroup{v1: map[string]string{"cpuacct": d, "memory": d, "pids": d, "blkio": d}}
+	m := cg.Stats()
 	if m.CpuUsageNs != 123456789 || m.CpuUserNs != 100_000_000 || m.CpuSystemNs != 50_000_000 || len(m.CpuPercpuNs) != 2 {
 		t.Errorf("cpu %+v", m)
 	}
@@ -50,23 +50,11 @@ func TestCgroupMetricsV2(t *testing.T) {
 	w("pids.current", "2\n")
 	w("pids.max", "100\n")
 	w("io.stat", "8:0 rbytes=100 wbytes=200 rios=1 wios=2\n8:16 rbytes=1 wbytes=2\n")
-	m := (&taskCgroup{unified: d}).metrics()
+	m := (&Cgroup{unified: d}).Stats()
 	if m.CpuUsageNs != 7000 || m.CpuUserNs != 4000 || m.CpuSystemNs != 3000 {
 		t.Errorf("cpu %+v", m)
 	}
 	if m.MemoryUsage != 4096 || m.MemoryLimit != 16<<20 || m.MemoryCache != 512 || m.PidsLimit != 100 || m.IoReadBytes != 101 || m.IoWriteBytes != 202 {
 		t.Errorf("%+v", m)
-	}
-}
-
-func TestParseRuntime(t *testing.T) {
-	r, err := ParseRuntime("fast=/usr/bin/crun,--debug,--x")
-	if err != nil || r.Name != "fast" || r.Path != "/usr/bin/crun" || len(r.Args) != 2 {
-		t.Fatalf("%v %+v", err, r)
-	}
-	for _, bad := range []string{"", "x", "=p", "x="} {
-		if _, err := ParseRuntime(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
 	}
 }

@@ -1,0 +1,81 @@
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"path"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/moby/api/types/mount"
+
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// CacheVolumePrefix names the volumes that hold RUN --mount=type=cache
+// directories: one per cache id (the target when no id is given), kept
+// across builds, removed by `builder prune`.
+const CacheVolumePrefix = "berth-build-cache-"
+
+// CacheVolumeLabel marks those volumes.
+const CacheVolumeLabel = "io.berth.build.cache"
+
+// runMounts turns RUN --mount flags into the step container's mounts:
+// type=cache a named volume, type=tmpfs a tmpfs, type=bind a read-only
+// (or rw: writes are thrown away with the copy) bind of a context path.
+// It returns a digest of the bind sources' content for the cache key.
+// Secrets, ssh and binds from other stages are refused by name.
+func (j *job) runMounts(ctx context.Context, c *instructions.RunCommand) ([]mount.Mount, string, error) {
+	var out []mount.Mount
+	sum := sha256.New()
+	for _, m := range instructions.GetMounts(c) {
+		target := m.Target
+		switch m.Type {
+		case instructions.MountTypeCache, instructions.MountTypeTmpfs, instructions.MountTypeBind:
+			if !path.IsAbs(target) {
+				return nil, "", fmt.Errorf("RUN --mount: target %q must be absolute: %w", target, errdefs.ErrInvalidArgument)
+			}
+		default:
+			return nil, "", fmt.Errorf("RUN --mount=type=%s is not supported by this builder (cache, tmpfs and bind are): %w", m.Type, errdefs.ErrInvalidArgument)
+		}
+		switch m.Type {
+		case instructions.MountTypeCache:
+			if m.From != "" || m.Source != "" {
+				return nil, "", fmt.Errorf("RUN --mount=type=cache: from and source are not supported by this builder: %w", errdefs.ErrInvalidArgument)
+			}
+			if m.Mode != nil && *m.Mode != 0o755 || m.UID != nil && *m.UID != 0 || m.GID != nil && *m.GID != 0 {
+				return nil, "", fmt.Errorf("RUN --mount=type=cache: mode, uid and gid are not supported by this builder: %w", errdefs.ErrInvalidArgument)
+			}
+			id := m.CacheID
+			if id == "" {
+				id = target
+			}
+			h := sha256.Sum256([]byte(id))
+			out = append(out, mount.Mount{Type: mount.TypeVolume, Source: CacheVolumePrefix + hex.EncodeToString(h[:])[:24], Target: target, ReadOnly: m.ReadOnly,
+				VolumeOptions: &mount.VolumeOptions{Labels: map[string]string{CacheVolumeLabel: id}}})
+		case instructions.MountTypeTmpfs:
+			out = append(out, mount.Mount{Type: mount.TypeTmpfs, Target: target, TmpfsOptions: &mount.TmpfsOptions{SizeBytes: m.SizeLimit}})
+		case instructions.MountTypeBind:
+			if m.From != "" {
+				return nil, "", fmt.Errorf("RUN --mount=type=bind,from=%s: binds from another stage or image are not supported by this builder: %w", m.From, errdefs.ErrInvalidArgument)
+			}
+			src, err := j.bc.resolve(m.Source)
+			if err != nil {
+				return nil, "", fmt.Errorf("RUN --mount=type=bind,source=%s: %w", m.Source, err)
+			}
+			lw := newLayerWriter(io.Discard)
+			pr, pw := io.Pipe()
+			go func() { pw.CloseWithError(writeLocal(ctx, pw, src)) }()
+			_, err = lw.addSource(pr, copyRule{dest: "/", destIsDir: true})
+			pr.CloseWithError(io.ErrClosedPipe)
+			if err != nil {
+				return nil, "", fmt.Errorf("RUN --mount=type=bind,source=%s: %w", m.Source, err)
+			}
+			fmt.Fprintf(sum, "%s %s\n", target, lw.digest())
+			out = append(out, mount.Mount{Type: mount.TypeBind, Source: src, Target: target, ReadOnly: m.ReadOnly})
+		}
+	}
+	return out, hex.EncodeToString(sum.Sum(nil)), nil
+}

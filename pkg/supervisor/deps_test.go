@@ -1,0 +1,52 @@
+package supervisor
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// supervisord reaches a container only through its shim's API: it links
+// the shim's client and records, never the shim's server (issue 13), as
+// containerd checks that its daemon does not link a shim.
+func TestSupervisordDoesNotLinkTheShim(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/berthd/berth/cmd/supervisord").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v: %s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 50 {
+		t.Fatalf("go list gave %d packages: %s", len(deps), out)
+	}
+	for _, p := range deps {
+		if p == "github.com/berthd/berth/pkg/shim" {
+			t.Errorf("cmd/supervisord links %s", p)
+		}
+	}
+}
+
+// supervisord never opens a container's cgroup files: the shim reports
+// them (Stats, Pids) and applies limits (Update).
+func TestSupervisorReadsNoCgroup(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}} {{end}}`,
+		"github.com/berthd/berth/pkg/supervisor/...", "github.com/berthd/berth/cmd/supervisord").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v: %s", err, out)
+	}
+	files := strings.Fields(string(out))
+	if len(files) < 10 {
+		t.Fatalf("go list gave %d files: %s", len(files), out)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{"/sys/fs/cgroup", "/cgroup\"", "cgroup.procs", "memory.usage_in_bytes", "cpu.stat"} {
+			if strings.Contains(string(b), s) {
+				t.Errorf("%s mentions %q", f, s)
+			}
+		}
+	}
+}
