@@ -45,6 +45,16 @@ func (s *stack) shimsLeft() []int {
 	return out
 }
 
+// waitAllRemoved fails unless the engine lists no container and nothing of
+// the removed ones is left (waitNothingLeft).
+func (s *stack) waitAllRemoved() {
+	s.t.Helper()
+	if ps := strings.TrimSpace(s.mustRun("ps", "-aq")); ps != "" {
+		s.t.Fatalf("removed containers still listed: %q", ps)
+	}
+	s.waitNothingLeft()
+}
+
 // waitNothingLeft waits (bounded) for the background removals to end,
 // then fails on anything a removed container left: a supervisor
 // container, a mount below the stack's root, a shim.
@@ -90,10 +100,7 @@ func TestRunRmRemovesInBackground(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
-	if ps := strings.TrimSpace(s.mustRun("ps", "-aq")); ps != "" {
-		t.Fatalf("removed containers still listed: %q", ps)
-	}
-	s.waitNothingLeft()
+	s.waitAllRemoved()
 }
 
 func errString(err error) string {
