@@ -16,6 +16,7 @@ import (
 
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/memtrim"
 	"github.com/berthd/berth/pkg/trace"
 )
 
@@ -44,6 +45,8 @@ type Server struct {
 	bs  builderState
 	// traces are the recent traces (see serveTraced).
 	traces *trace.Store
+	// trim returns the heap a burst of requests freed (pkg/memtrim).
+	trim *memtrim.Trimmer
 }
 
 // New returns the Engine API handler.
@@ -54,7 +57,8 @@ func New(d *containers.Daemon, cfg Config) *Server {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	s := &Server{d: d, cfg: cfg, mux: http.NewServeMux(), log: cfg.Log, traces: newTraceStore(cfg.Log)}
+	s := &Server{d: d, cfg: cfg, mux: http.NewServeMux(), log: cfg.Log, traces: newTraceStore(cfg.Log),
+		trim: memtrim.New(memtrim.Quiet)}
 	if cfg.DataRoot != "" {
 		os.RemoveAll(s.importTmp()) // spools a crash left
 	}
@@ -134,6 +138,7 @@ type versionKey struct{}
 // ServeHTTP strips and checks the /vX.Y prefix, sets the common headers and
 // dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer s.trim.Done()
 	h := w.Header()
 	h.Set("Server", "Berth/"+s.cfg.Version+" (linux)")
 	h.Set("Api-Version", DefaultVersion)

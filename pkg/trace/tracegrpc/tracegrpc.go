@@ -75,4 +75,3 @@ func incomingID(ctx context.Context) string {
 	}
 	return v[0]
 }
-
