@@ -2,7 +2,7 @@ GO ?= go
 BINARIES := runtime shim supervisord engined ctl pause
 PROTOS := $(sort $(shell find proto -name "*.proto"))
 
-.PHONY: all build deps proto proto-check test test-unit test-race test-integration test-e2e test-cri critest fuzz fuzz-short soak loadtest demo bench bench-shim clean $(BINARIES)
+.PHONY: all build deps proto proto-check test test-unit test-race test-integration test-e2e test-cri critest fuzz fuzz-short soak loadtest demo bench bench-shim bench-start clean $(BINARIES)
 
 all: build
 
@@ -113,6 +113,11 @@ bench: build
 # The shim's memory beside containerd-shim-runc-v2 and conmon, alone.
 bench-shim: build
 	./scripts/bench-shim.sh
+
+# Issue 14's start-latency lines (run --rm, concurrent run -d, idle PSS)
+# beside ctr, podman and the docker CLI, alone.
+bench-start: build
+	./scripts/bench-start.sh
 
 clean:
 	rm -rf bin

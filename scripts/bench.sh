@@ -229,5 +229,8 @@ DF
 engine_bench
 rm -rf "$eng"
 
+# --- start latency (issue 14): scripts/bench-start.sh, beside ctr and podman --
+./scripts/bench-start.sh
+
 # --- networking (issue 10): scripts/bench-net.sh, beside podman ---------------
 ./scripts/bench-net.sh

@@ -9,9 +9,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/berthd/berth/pkg/trace"
 )
 
 // DefaultHost is engined's default socket.
@@ -33,6 +38,7 @@ type CLI struct {
 	// headers are sent with every request (build's secrets); set
 	// before the first Client call.
 	headers map[string]string
+	trace   *trace.Trace // run --trace (nil: untraced)
 }
 
 // StatusError ends ctl with Code, after printing Msg (if any) on stderr.
@@ -69,6 +75,7 @@ func (c *CLI) Client() (*client.Client, error) {
 	if len(c.headers) > 0 {
 		opts = append(opts, client.WithHTTPHeaders(c.headers))
 	}
+	opts = append(opts, c.traceOpts()...)
 	cl, err := client.New(append(opts, client.WithHost(host))...)
 	if err != nil {
 		return nil, err
@@ -79,6 +86,90 @@ func (c *CLI) Client() (*client.Client, error) {
 
 // NewRootCommand returns ctl's root command with every subcommand.
 func NewRootCommand(c *CLI) *cobra.Command {
+	root := newRoot(c)
+	for _, sc := range subcommands {
+		root.AddCommand(sc.make(c))
+	}
+	return finishRoot(root)
+}
+
+// newRootCommandFor returns the root command with only the subcommand
+// args name, when it names one: building the whole tree (the flag sets
+// of run and create alone have over a hundred flags) was most of ctl's
+// start-up CPU. Anything else (help, a typo, no command) gets every
+// subcommand, for cobra's help and suggestions.
+func newRootCommandFor(c *CLI, args []string) *cobra.Command {
+	root := newRoot(c)
+	name := commandWord(root, args)
+	for _, sc := range subcommands {
+		if name != "" && (sc.name == name || slices.Contains(sc.aliases, name)) {
+			root.AddCommand(sc.make(c))
+			return finishRoot(root)
+		}
+	}
+	for _, sc := range subcommands {
+		root.AddCommand(sc.make(c))
+	}
+	return finishRoot(root)
+}
+
+// commandWord is the first argument that is not a global flag or its
+// value ("" when a flag is not the root's: cobra will tell).
+func commandWord(root *cobra.Command, args []string) string {
+	fs := root.PersistentFlags()
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
+			if a == "--" {
+				return ""
+			}
+			return a
+		}
+		if strings.Contains(a, "=") {
+			continue
+		}
+		var f *pflag.Flag
+		if strings.HasPrefix(a, "--") {
+			f = fs.Lookup(a[2:])
+		} else if len(a) == 2 {
+			f = fs.ShorthandLookup(a[1:])
+		}
+		if f == nil {
+			return ""
+		}
+		if f.NoOptDefVal == "" { // takes a value: the next argument
+			i++
+		}
+	}
+	return ""
+}
+
+// subcommands are ctl's commands by name and aliases, made only when used
+// (TestSubcommandNames keeps the names true).
+var subcommands = []struct {
+	name    string
+	aliases []string
+	make    func(*CLI) *cobra.Command
+}{
+	{"load", nil, newLoadCommand}, {"images", []string{"ls"}, newImagesCommand},
+	{"rmi", nil, newRmiCommand}, {"pull", nil, newPullCommand}, {"push", nil, newPushCommand},
+	{"tag", nil, newTagCommand}, {"history", nil, newHistoryCommand}, {"save", nil, newSaveCommand},
+	{"export", nil, newExportCommand}, {"cp", nil, newCpCommand}, {"commit", nil, newCommitCommand},
+	{"diff", nil, newDiffCommand}, {"import", nil, newImportCommand}, {"image", nil, newImageCommand},
+	{"system", nil, newSystemCommand},
+	{"run", nil, newRunCommand}, {"create", nil, newCreateCommand}, {"start", nil, newStartCommand},
+	{"ps", nil, newPsCommand}, {"logs", nil, newLogsCommand}, {"rm", nil, newRmCommand},
+	{"stop", nil, newStopCommand}, {"restart", nil, newRestartCommand}, {"kill", nil, newKillCommand},
+	{"wait", nil, newWaitCommand}, {"inspect", nil, newInspectCommand}, {"attach", nil, newAttachCommand},
+	{"exec", nil, newExecCommand}, {"pause", nil, newPauseCommand}, {"unpause", nil, newUnpauseCommand},
+	{"top", nil, newTopCommand}, {"stats", nil, newStatsCommand}, {"events", nil, newEventsCommand},
+	{"version", nil, newVersionCommand}, {"info", nil, newInfoCommand}, {"container", nil, newContainerCommand},
+	{"rename", nil, newRenameCommand}, {"update", nil, newUpdateCommand}, {"port", nil, newPortCommand},
+	{"volume", nil, newVolumeCommand}, {"network", nil, newNetworkCommand}, {"build", nil, newBuildCommand},
+}
+
+// newRoot is the root command with its global flags, no subcommand.
+func newRoot(c *CLI) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "ctl [OPTIONS] COMMAND",
 		Short:         "Command line of the berth container engine",
@@ -92,51 +183,12 @@ func NewRootCommand(c *CLI) *cobra.Command {
 	})
 	root.PersistentFlags().StringVarP(&c.Host, "host", "H", "", "engine to connect to: unix://PATH or tcp://HOST:PORT (default $"+HostEnv+", $DOCKER_HOST or "+DefaultHost+")")
 	addTLSFlags(root, &c.TLS)
-	root.AddCommand(
-		newLoadCommand(c),
-		newImagesCommand(c),
-		newRmiCommand(c),
-		newPullCommand(c),
-		newPushCommand(c),
-		newTagCommand(c),
-		newHistoryCommand(c),
-		newSaveCommand(c),
-		newExportCommand(c),
-		newCpCommand(c),
-		newCommitCommand(c),
-		newDiffCommand(c),
-		newImportCommand(c),
-		newImageCommand(c),
-		newSystemCommand(c),
-		newRunCommand(c),
-		newCreateCommand(c),
-		newStartCommand(c),
-		newPsCommand(c),
-		newLogsCommand(c),
-		newRmCommand(c),
-		newStopCommand(c),
-		newRestartCommand(c),
-		newKillCommand(c),
-		newWaitCommand(c),
-		newInspectCommand(c),
-		newAttachCommand(c),
-		newExecCommand(c),
-		newPauseCommand(c),
-		newUnpauseCommand(c),
-		newTopCommand(c),
-		newStatsCommand(c),
-		newEventsCommand(c),
-		newVersionCommand(c),
-		newInfoCommand(c),
-		newContainerCommand(c),
-		newRenameCommand(c),
-		newUpdateCommand(c),
-		newPortCommand(c),
-		newVolumeCommand(c),
-		newNetworkCommand(c),
-		newBuildCommand(c),
-	)
-	// Usage lines as docker prints them, without cobra's " [flags]".
+	return root
+}
+
+// finishRoot gives every command docker's usage lines, without cobra's
+// " [flags]".
+func finishRoot(root *cobra.Command) *cobra.Command {
 	var noFlagsInUse func(*cobra.Command)
 	noFlagsInUse = func(cmd *cobra.Command) {
 		cmd.DisableFlagsInUseLine = true
@@ -151,7 +203,7 @@ func NewRootCommand(c *CLI) *cobra.Command {
 // Main runs ctl with args and returns the exit code.
 func Main(args []string) int {
 	c := &CLI{Out: os.Stdout, Err: os.Stderr, In: os.Stdin}
-	root := NewRootCommand(c)
+	root := newRootCommandFor(c, args)
 	root.SetArgs(args)
 	root.SetOut(c.Out)
 	root.SetErr(c.Err)

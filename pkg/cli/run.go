@@ -14,12 +14,17 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+
+	"github.com/berthd/berth/pkg/trace"
 )
 
 func newRunCommand(c *CLI) *cobra.Command {
 	var r runOptions
 	cmd, fs := containerCommand(c, "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image", "running",
 		func(cmd *cobra.Command, co *createOptions, o *containerOptions, args []string) error {
+			if traceWanted(r.trace) { // before prepare makes the client
+				defer c.startTrace(cmd.Context())()
+			}
 			cfg, err := co.prepare(cmd, c, o, args)
 			if err != nil {
 				return err
@@ -29,12 +34,14 @@ func newRunCommand(c *CLI) *cobra.Command {
 	fs.BoolVarP(&r.detach, "detach", "d", false, "Run container in background and print container ID")
 	fs.BoolVar(&r.sigProxy, "sig-proxy", true, "Proxy received signals to the process")
 	fs.StringVar(&r.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
+	fs.BoolVar(&r.trace, "trace", false, "Print the start's timeline across engined, supervisord, the shim and the runtime on stderr (also $"+trace.Env+")")
 	return cmd
 }
 
 // runOptions are the flags only run has.
 type runOptions struct {
 	detach, sigProxy bool
+	trace            bool
 	detachKeys       string
 }
 
@@ -56,11 +63,14 @@ func (r *runOptions) run(cmd *cobra.Command, c *CLI, co *createOptions, cfg *con
 	if err != nil {
 		return startError(cmd, err)
 	}
+	endCreate := c.trace.Begin("create")
 	id, err := createContainer(ctx, c, cl, cfg, co)
+	endCreate()
 	if err != nil {
 		return startError(cmd, err)
 	}
 	if !conf.AttachStdin && !conf.AttachStdout && !conf.AttachStderr {
+		defer c.trace.Begin("start")()
 		if _, err := cl.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 			return startError(cmd, err)
 		}
@@ -121,6 +131,7 @@ func runAttached(ctx context.Context, cmd *cobra.Command, c *CLI, cl *client.Cli
 	if keys == "" {
 		keys = configDetachKeys()
 	}
+	endAttach := c.trace.Begin("attach")
 	att, err := cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{
 		Stream: true, Stdin: conf.AttachStdin, Stdout: conf.AttachStdout, Stderr: conf.AttachStderr, DetachKeys: keys,
 	})
@@ -128,6 +139,7 @@ func runAttached(ctx context.Context, cmd *cobra.Command, c *CLI, cl *client.Cli
 		return &StatusError{Code: 125, Msg: err.Error()}
 	}
 	defer att.Close()
+	endAttach()
 	cond := container.WaitConditionNextExit
 	if cfg.HostConfig.AutoRemove {
 		cond = container.WaitConditionRemoved
@@ -144,9 +156,12 @@ func runAttached(ctx context.Context, cmd *cobra.Command, c *CLI, cl *client.Cli
 	}
 	sess := &session{c: c, conn: att.HijackedResponse, tty: conf.Tty, stdin: conf.AttachStdin}
 	copied := sess.outputDone()
+	endStart := c.trace.Begin("start")
 	if _, err := cl.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return startError(cmd, err)
 	}
+	endStart()
+	defer c.trace.Begin("wait (run to exit reported)")()
 	if term != nil {
 		stop := term.monitorSize(ctx, func(ctx context.Context, h, w uint) error {
 			_, err := cl.ContainerResize(ctx, id, client.ContainerResizeOptions{Height: h, Width: w})

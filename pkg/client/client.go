@@ -22,6 +22,7 @@ import (
 
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/namespaces"
+	"github.com/berthd/berth/pkg/trace/tracegrpc"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -68,6 +69,8 @@ func New(address string, opts ...Opt) (*Client, error) {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(dial),
 		reconnectParams,
+		grpc.WithChainUnaryInterceptor(tracegrpc.UnaryClient()),
+		grpc.WithChainStreamInterceptor(tracegrpc.StreamClient()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)),
 	)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/berthd/berth/pkg/trace"
 )
 
 // runtimeCLI runs the OCI runtime's command line (runc-compatible).
@@ -36,6 +38,13 @@ type stdio struct {
 // A runtime invocation is never abandoned half-way (a cancelled RPC must
 // not leave a half-created container), so there is no context.
 func (r *runtimeCLI) run(io3 *stdio, sub ...string) error {
+	return r.runTraced(nil, io3, sub...)
+}
+
+// runTraced is run as a span of t (nil: untraced), which also gets the
+// runtime's own spans.
+func (r *runtimeCLI) runTraced(t *trace.Trace, io3 *stdio, sub ...string) error {
+	defer t.Begin("runtime " + sub[0])()
 	args := []string{}
 	if r.root != "" {
 		args = append(args, "--root", r.root)
@@ -46,8 +55,14 @@ func (r *runtimeCLI) run(io3 *stdio, sub ...string) error {
 	self, _ := os.Executable()
 	cmd := RuntimeCommand(self, r.binary, r.mask, args...)
 	cmd.Dir = filepath.Dir(r.log)
+	if t != nil {
+		cmd.Env = traceEnv(t)
+	}
 
 	logStart := fileSize(r.log)
+	if t != nil {
+		defer func() { t.Add(runtimeSpans(r.log, logStart)...) }()
+	}
 	var out *os.File // read end of the captured output
 	if io3 != nil && io3.out != nil {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = io3.in, io3.out, io3.err

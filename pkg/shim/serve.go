@@ -60,7 +60,8 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 	}
 	// ttrpc, not gRPC: no HTTP/2, no goroutine per idle stream, a third of
 	// the text (docs/decisions.md, issue 13). Only our own user may connect.
-	srv, err := ttrpc.NewServer(ttrpc.WithServerHandshaker(ttrpc.UnixSocketRequireSameUser()))
+	srv, err := ttrpc.NewServer(ttrpc.WithServerHandshaker(ttrpc.UnixSocketRequireSameUser()),
+		ttrpc.WithUnaryServerInterceptor(traceInterceptor(cfg.Socket)))
 	if err != nil {
 		close(stop)
 		l.Close()
@@ -99,6 +100,7 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 	cancel()
 	close(stop)
 	os.Remove(cfg.Socket)
+	os.Remove(record.TraceFile(cfg.Socket))
 	if !cleanup {
 		return nil
 	}

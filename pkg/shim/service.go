@@ -20,6 +20,7 @@ import (
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/failpoint"
 	"github.com/berthd/berth/pkg/shim/record"
+	"github.com/berthd/berth/pkg/trace"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
 
@@ -53,8 +54,9 @@ type service struct {
 	startedAt time.Time
 	exit      *Exit
 	oomKilled bool
-	oomFile   string // the init's memory cgroup OOM counter
-	oomBase   uint64 // its value at create
+	oomFile   string       // the init's memory cgroup OOM counter
+	oomBase   uint64       // its value at create
+	trace     *trace.Trace // the create's trace (nil: none); gets the reap span
 	io        *containerIO
 	exited    chan struct{} // closed once the exit is recorded and output drained
 	execs     map[string]*execProcess
@@ -135,7 +137,7 @@ func (s *service) create(ctx context.Context, req *shimv1.CreateRequest) (*shimv
 		}
 		defer cs.Close()
 		args = append(args, "--console-socket", cs.path, s.cfg.ID)
-		if err := s.rt.run(nil, args...); err != nil {
+		if err := s.rt.runTraced(trace.FromContext(ctx), nil, args...); err != nil {
 			return fail(err)
 		}
 		master, err := cs.Master(5 * time.Second)
@@ -152,7 +154,7 @@ func (s *service) create(ctx context.Context, req *shimv1.CreateRequest) (*shimv
 			return nil, err
 		}
 		args = append(args, s.cfg.ID)
-		if err := s.rt.run(&stdio{in: cio.stdin, out: cio.stdout, err: cio.stderr}, args...); err != nil {
+		if err := s.rt.runTraced(trace.FromContext(ctx), &stdio{in: cio.stdin, out: cio.stdout, err: cio.stderr}, args...); err != nil {
 			return fail(err)
 		}
 	}
@@ -167,6 +169,7 @@ func (s *service) create(ctx context.Context, req *shimv1.CreateRequest) (*shimv
 	s.mu.Lock()
 	s.pid, s.io, s.status = pid, cio, shimv1.Status_STATUS_CREATED
 	s.oomFile, s.oomBase = oomFile, oomBase
+	s.trace = trace.FromContext(ctx)
 	s.mu.Unlock()
 	go s.waitInit(pid)
 	log.Printf("created container %s, init pid %d", s.cfg.ID, pid)
@@ -206,6 +209,9 @@ func (s *service) waitInit(pid int) {
 	if err := record.WriteExit(s.cfg.StateDir, rec); err != nil {
 		log.Printf("%v", err)
 	}
+	s.mu.Lock()
+	recordReap(s.trace, e.At)
+	s.mu.Unlock()
 	close(s.exited)
 }
 
@@ -221,7 +227,7 @@ func (s *service) Start(ctx context.Context, req *shimv1.StartRequest) (*shimv1.
 		return nil, errdefs.ToGRPC(fmt.Errorf("container %s is %s, not created: %w",
 			s.cfg.ID, statusName(status), errdefs.ErrFailedPrecondition))
 	}
-	if err := s.rt.run(nil, "start", s.cfg.ID); err != nil {
+	if err := s.rt.runTraced(trace.FromContext(ctx), nil, "start", s.cfg.ID); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
 	failpoint.Hit("shim-runtime-started")

@@ -25,6 +25,7 @@ import (
 	"github.com/berthd/berth/pkg/distribution"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/images"
+	"github.com/berthd/berth/pkg/memtrim"
 	"github.com/berthd/berth/pkg/metadata"
 	"github.com/berthd/berth/pkg/namespaces"
 	"github.com/berthd/berth/pkg/snapshots"
@@ -91,6 +92,8 @@ type Server struct {
 	// share it, so nothing they are writing disappears under them.
 	gcMu   sync.RWMutex
 	events *events.Broker
+	// trim returns the heap a burst of calls freed (pkg/memtrim).
+	trim *memtrim.Trimmer
 
 	grpc     *grpc.Server
 	mu       sync.Mutex
@@ -119,7 +122,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("supervisor: %w", err)
 		}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, events: events.NewBroker(0)}
+	s := &Server{cfg: cfg, log: cfg.Logger, events: events.NewBroker(0), trim: memtrim.New(memtrim.Quiet)}
 	if err := s.loadUUID(); err != nil {
 		return nil, err
 	}
@@ -156,8 +159,8 @@ func New(cfg Config) (*Server, error) {
 	s.tasks.recover(context.Background())
 
 	s.grpc = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(unaryInterceptor),
-		grpc.ChainStreamInterceptor(streamInterceptor),
+		grpc.ChainUnaryInterceptor(unaryInterceptor, s.traceInterceptor(), trimUnary(s.trim)),
+		grpc.ChainStreamInterceptor(streamInterceptor, trimStream(s.trim)),
 	)
 	pb.RegisterContentServer(s.grpc, &contentService{s: s})
 	pb.RegisterImagesServer(s.grpc, &imagesService{s: s})
@@ -328,6 +331,7 @@ func (s *Server) Close() error {
 	s.events.Close()
 	s.stopGRPC()
 	s.tasks.close()
+	s.trim.Stop()
 	if s.cfg.Address != "" {
 		s.mu.Lock()
 		if s.listener != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/berthd/berth/pkg/shim/client"
 	"github.com/berthd/berth/pkg/shim/record"
 	"github.com/berthd/berth/pkg/snapshots"
+	"github.com/berthd/berth/pkg/trace"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
@@ -53,6 +54,8 @@ type task struct {
 	// monitorDone is closed when the goroutine that waits for the task's
 	// exit has published it (or given up).
 	monitorDone chan struct{}
+	// createdPid is init's pid from the shim's Create answer.
+	createdPid uint32
 }
 
 // exitRecord is the record of a task whose shim is gone, or nil.
@@ -231,24 +234,30 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 	if err := atomicfile.WriteFile(filepath.Join(t.bundle, "config.json"), spec, 0o600); err != nil {
 		return nil, err
 	}
+	endMount := trace.Begin(ctx, "rootfs mount")
 	if err := snapshots.MountAll(mounts, rootfs); err != nil {
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
 	failpoint.Hit("task-rootfs-mounted")
+	endMount()
+	endSpawn := trace.Begin(ctx, "shim spawn")
 	cl, err := m.shims.Start(ctx, m.shimOpts(t.taskInfo, t.bundle))
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
+	endSpawn()
 	t.shim = cl
 	failpoint.Hit("task-shim-started")
-	if _, err := cl.Create(ctx, &shimv1.CreateRequest{
+	cr, err := cl.Create(ctx, &shimv1.CreateRequest{
 		LogPath: req.LogPath, LogFormat: lf, Stdin: req.Stdin, Terminal: req.Terminal,
 		LogMaxSize: req.LogMaxSize, LogMaxFiles: req.LogMaxFiles, LogCompress: req.LogCompress, LogAttrs: req.LogAttrs,
-	}); err != nil {
+	})
+	if err != nil {
 		m.abandonShim(t)
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
 	failpoint.Hit("task-created")
+	t.createdPid = cr.GetPid()
 	m.mu.Lock()
 	m.tasks[key] = t
 	m.mu.Unlock()
@@ -338,6 +347,7 @@ func (m *taskManager) teardown(t *task) error {
 	}
 	os.RemoveAll(t.ShimState)
 	os.Remove(t.Socket)
+	os.Remove(record.TraceFile(t.Socket))
 	return nil
 }
 

@@ -56,10 +56,8 @@ func (ts *tasksService) Create(ctx context.Context, req *pb.CreateTaskRequest) (
 	if err != nil {
 		return nil, err
 	}
-	st, err := t.state(ctx)
-	if err != nil {
-		return nil, err
-	}
+	// From the shim's answers, without a State round trip on the start path.
+	st := &pb.Task{ContainerId: t.ID, Pid: t.createdPid, Status: pb.TaskStatus_TASK_STATUS_CREATED, Runtime: t.Runtime.Name}
 	ts.s.tasks.publish(t, events.TaskCreate, &pb.Envelope{Pid: st.Pid})
 	return &pb.CreateTaskResponse{Task: st}, nil
 }
@@ -72,13 +70,14 @@ func (ts *tasksService) Start(ctx context.Context, req *pb.StartTaskRequest) (*p
 	if req.ExecId != "" {
 		return ts.startExec(ctx, t, req.ExecId)
 	}
-	if _, err := t.shim.Start(ctx); err != nil {
-		return nil, err
-	}
-	st, err := t.state(ctx)
+	sr, err := t.shim.Start(ctx)
 	if err != nil {
 		return nil, err
 	}
+	// The task may have exited already: Get and Wait tell, as after any
+	// start; the answer is the start's.
+	st := &pb.Task{ContainerId: t.ID, Pid: sr.GetPid(), Status: pb.TaskStatus_TASK_STATUS_RUNNING,
+		StartedAt: time.Now().UnixNano(), Runtime: t.Runtime.Name}
 	ts.s.tasks.publish(t, events.TaskStart, &pb.Envelope{Pid: st.Pid})
 	return &pb.StartTaskResponse{Task: st}, nil
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/memtrim"
+	"github.com/berthd/berth/pkg/trace"
 )
 
 // API versions this engine speaks.
@@ -41,6 +43,10 @@ type Server struct {
 	mux *http.ServeMux
 	log *slog.Logger
 	bs  builderState
+	// traces are the recent traces (see serveTraced).
+	traces *trace.Store
+	// trim returns the heap a burst of requests freed (pkg/memtrim).
+	trim *memtrim.Trimmer
 }
 
 // New returns the Engine API handler.
@@ -51,7 +57,8 @@ func New(d *containers.Daemon, cfg Config) *Server {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	s := &Server{d: d, cfg: cfg, mux: http.NewServeMux(), log: cfg.Log}
+	s := &Server{d: d, cfg: cfg, mux: http.NewServeMux(), log: cfg.Log, traces: newTraceStore(cfg.Log),
+		trim: memtrim.New(memtrim.Quiet)}
 	if cfg.DataRoot != "" {
 		os.RemoveAll(s.importTmp()) // spools a crash left
 	}
@@ -131,6 +138,7 @@ type versionKey struct{}
 // ServeHTTP strips and checks the /vX.Y prefix, sets the common headers and
 // dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer s.trim.Done()
 	h := w.Header()
 	h.Set("Server", "Berth/"+s.cfg.Version+" (linux)")
 	h.Set("Api-Version", DefaultVersion)
@@ -151,7 +159,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r2
 	}
 	s.log.Debug("request", "method", r.Method, "path", r.URL.Path)
-	s.mux.ServeHTTP(w, r)
+	s.serveTraced(w, r, s.mux.ServeHTTP)
 }
 
 // apiVersion is the API version of the request: its /vX.Y prefix, else

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/engine/volume"
+	"github.com/berthd/berth/pkg/trace"
 )
 
 // State is the engine's view of a container's process.
@@ -63,6 +64,7 @@ type Container struct {
 	mu        *sync.Mutex      `json:"-"`
 	exited    chan struct{}    `json:"-"` // closed at the next exit, then replaced
 	removed   chan struct{}    `json:"-"` // closed once removed
+	trace     *trace.Trace     `json:"-"` // of the last start (nil: untraced)
 	attachers []*pendingAttach `json:"-"`
 	removing  bool             `json:"-"`
 	// starting: a start is between its first step and its running record;

@@ -28,6 +28,7 @@ import (
 	"github.com/berthd/berth/pkg/engine/volume"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/failpoint"
+	"github.com/berthd/berth/pkg/trace"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -288,6 +289,7 @@ func isHexPrefix(s string) bool {
 
 // Create makes a container: engine state, OCI spec, supervisor container.
 func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error) {
+	defer trace.Begin(ctx, "create")()
 	if o.Config == nil || o.Config.Image == "" {
 		return nil, &msgError{msg: "No image specified", class: errdefs.ErrInvalidArgument}
 	}
@@ -347,6 +349,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err != nil {
 		return nil, err
 	}
+	endImage := trace.Begin(ctx, "image")
 	img, err := d.sup.GetImage(ctx, imgName)
 	if errdefs.IsNotFound(err) {
 		return nil, &msgError{msg: "No such image: " + familiar, class: errdefs.ErrNotFound}
@@ -359,6 +362,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		return nil, fmt.Errorf("image %s: %w", familiar, err)
 	}
 	imgCfg := ociImage(dockerImg)
+	endImage()
 
 	dir := filepath.Join(d.root, id)
 	if err := os.MkdirAll(dir, 0o710); err == nil {
@@ -415,7 +419,9 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		}
 	}()
 	c.MountPoints = mps
+	endSpec := trace.Begin(ctx, "spec")
 	spec, err := d.spec(c, &cfg, o.HostConfig, imgCfg, accounts, mounts, netns)
+	endSpec()
 	if err != nil {
 		return nil, err
 	}
@@ -457,10 +463,12 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		return nil, err
 	}
 	labels := map[string]string{"berth.engine/name": strings.TrimPrefix(name, "/")}
+	endSnap := trace.Begin(ctx, "snapshot and container")
 	if err := d.sup.NewContainer(ctx, id, img, specJSON, c.Runtime, labels); err != nil {
 		return nil, err
 	}
 	failpoint.Hit("engine-create-supervised")
+	endSnap()
 	c.State.Status = container.StateCreated
 	c.mu.Lock()
 	err = c.saveLocked()
@@ -491,7 +499,9 @@ func (d *Daemon) Start(ctx context.Context, ref string) error {
 // start starts c; byPolicy is a restart by the restart policy, which counts
 // it, where a user's start resets the count.
 func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
+	defer trace.Begin(ctx, "start")()
 	c.mu.Lock()
+	c.trace = trace.FromContext(ctx) // the exit and the removal are its spans too
 	if c.cancelRestart != nil && !byPolicy {
 		close(c.cancelRestart)
 		c.cancelRestart = nil
@@ -517,6 +527,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 		c.mu.Unlock()
 	}()
 
+	endNet := trace.Begin(ctx, "network and volumes")
 	err := d.rejoinPeers(ctx, c)
 	if err == nil {
 		err = d.shmUp(c)
@@ -535,6 +546,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 			d.volumesDown(c)
 		}
 	}
+	endNet()
 	var t *supervisorv1.Task
 	if err == nil {
 		if t, err = d.startTask(ctx, c, tty, stdin); err != nil {
@@ -585,6 +597,7 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (
 	if err != nil {
 		return nil, err
 	}
+	endCreate := trace.Begin(ctx, "task create")
 	if err := d.sup.CreateTask(ctx, c.ID, tl, tty, stdin); err != nil {
 		if !errdefs.IsAlreadyExists(err) {
 			// Whatever a failed create left (the supervisor should leave
@@ -599,6 +612,8 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (
 		}
 	}
 	failpoint.Hit("engine-start-task-created")
+	endCreate()
+	endAttach := trace.Begin(ctx, "attach streams")
 	c.mu.Lock()
 	pending := c.attachers
 	c.attachers = nil
@@ -607,7 +622,10 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (
 		out, err := d.sup.AttachTask(p.ctx, c.ID, p.stdout, p.stderr)
 		p.ch <- attachResult{out: out, err: err}
 	}
+	endAttach()
+	endStart := trace.Begin(ctx, "task start")
 	t, err := d.sup.StartTask(ctx, c.ID)
+	endStart()
 	if err != nil {
 		_ = d.sup.DeleteTask(context.WithoutCancel(ctx), c.ID, true)
 		return nil, fmt.Errorf("start: %w", err)
@@ -630,10 +648,13 @@ func (d *Daemon) failAttachers(c *Container, err error) {
 // watch waits for the task's exit in the background.
 func (d *Daemon) watch(c *Container) {
 	d.wg.Add(1)
+	c.mu.Lock()
+	ctx := trace.NewContext(d.ctx, c.trace)
+	c.mu.Unlock()
 	go func() {
 		defer d.wg.Done()
 		for {
-			resp, err := d.sup.WaitTask(d.ctx, c.ID)
+			resp, err := d.sup.WaitTask(ctx, c.ID)
 			if d.ctx.Err() != nil {
 				return // engine shutting down; the container keeps running
 			}
@@ -666,9 +687,15 @@ func unixTime(v int64) time.Time {
 
 // exited records an exit, deletes the task, wakes waiters and autoremoves.
 func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg string) {
-	if err := d.sup.DeleteTask(d.ctx, c.ID, false); err != nil && !errdefs.IsNotFound(err) {
-		d.log.Warn("delete task", "id", c.ID, "err", err)
-		_ = d.sup.DeleteTask(d.ctx, c.ID, true)
+	c.mu.Lock()
+	ctx := trace.NewContext(d.ctx, c.trace)
+	c.mu.Unlock()
+	endExit := trace.Begin(ctx, "exit (task delete, network down)")
+	if !c.autoRemove() { // else deleted in the background (autoRemove)
+		if err := d.sup.DeleteTask(d.ctx, c.ID, false); err != nil && !errdefs.IsNotFound(err) {
+			d.log.Warn("delete task", "id", c.ID, "err", err)
+			_ = d.sup.DeleteTask(d.ctx, c.ID, true)
+		}
 	}
 	failpoint.Hit("engine-exit-task-deleted")
 	d.netDetach(c)
@@ -693,6 +720,7 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 	if err := c.saveLocked(); err != nil {
 		d.log.Error("persist container", "id", c.ID, "err", err)
 	}
+	endExit() // the exit is reported from here
 	close(c.exited)
 	c.exited = make(chan struct{})
 	auto := c.HostConfig != nil && c.HostConfig.AutoRemove
@@ -703,9 +731,7 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 		return
 	}
 	if auto {
-		if err := d.remove(context.WithoutCancel(d.ctx), c); err != nil {
-			d.log.Error("autoremove", "id", c.ID, "err", err)
-		}
+		d.autoRemove(context.WithoutCancel(ctx), c)
 	}
 }
 
@@ -1014,10 +1040,8 @@ func (d *Daemon) RemoveContainer(ctx context.Context, ref string, force, removeV
 }
 
 func (d *Daemon) remove(ctx context.Context, c *Container) error {
-	c.mu.Lock()
-	if c.removing {
-		removedCh := c.removed
-		c.mu.Unlock()
+	name, removedCh, ok := d.markRemoving(c)
+	if !ok {
 		select {
 		case <-removedCh:
 			return nil
@@ -1025,29 +1049,57 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 			return ctx.Err()
 		}
 	}
+	defer trace.Begin(ctx, "remove")()
+	if err := d.supervisorRemove(ctx, c.ID); err != nil {
+		return d.unmarkRemoving(c, err)
+	}
+	return d.forget(c, name)
+}
+
+// markRemoving marks c as being removed and returns its name, fixed from
+// here on (Rename refuses a removing container); when a removal is already
+// under way, ok is false and removed is closed at its end.
+func (d *Daemon) markRemoving(c *Container) (name string, removed chan struct{}, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.removing {
+		return "", c.removed, false
+	}
 	c.removing = true
 	c.State.Status = container.StateRemoving
-	name := c.Name // fixed from here on: Rename refuses a removing container
 	d.stopHealthMonitorLocked(c)
+	return c.Name, nil, true
+}
+
+// unmarkRemoving undoes markRemoving after a failed removal.
+func (d *Daemon) unmarkRemoving(c *Container, err error) error {
+	c.mu.Lock()
+	c.removing = false
+	c.State.Status = container.StateExited
 	c.mu.Unlock()
-	fail := func(err error) error {
-		c.mu.Lock()
-		c.removing = false
-		c.State.Status = container.StateExited
-		c.mu.Unlock()
-		return err
+	return err
+}
+
+// supervisorRemove deletes the container's task and supervisor container
+// (its snapshot with it).
+func (d *Daemon) supervisorRemove(ctx context.Context, id string) error {
+	if err := d.sup.DeleteTask(ctx, id, true); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete task: %w", err)
 	}
-	if err := d.sup.DeleteTask(ctx, c.ID, true); err != nil && !errdefs.IsNotFound(err) {
-		return fail(fmt.Errorf("delete task: %w", err))
-	}
-	if err := d.sup.DeleteContainer(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
-		return fail(fmt.Errorf("delete container: %w", err))
+	if err := d.sup.DeleteContainer(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete container: %w", err)
 	}
 	failpoint.Hit("engine-remove-supervised")
+	return nil
+}
+
+// forget removes what the engine holds of c, and c from its tables: from
+// here on c is removed for every client.
+func (d *Daemon) forget(c *Container, name string) error {
 	d.netForget(c.ID)
 	d.shmDown(c)
 	if err := os.RemoveAll(c.dir); err != nil {
-		return fail(err)
+		return d.unmarkRemoving(c, err)
 	}
 	d.mu.Lock()
 	delete(d.containers, c.ID)

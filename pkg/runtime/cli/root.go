@@ -42,7 +42,9 @@ func Main(args []string) int {
 	g := &globals{}
 	cmd := New(g)
 	cmd.SetArgs(args)
+	traceFromEnv()
 	err := cmd.Execute()
+	g.logSpans()
 	if err == nil {
 		return 0
 	}

@@ -86,7 +86,9 @@ func Create(o CreateOpts) (*CreatedContainer, error) {
 	if err := validate(spec, bundle); err != nil {
 		return nil, err
 	}
+	endSeccomp := Trace.Begin("seccomp compile")
 	scmp, err := compileSeccompCached(o.Root, rawSeccomp)
+	endSeccomp()
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +182,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 		cgPath = spec.Linux.CgroupsPath
 	}
 	cgroups.Warnf = func(format string, a ...any) { Warnf(format, a...) }
+	endCgroups := Trace.Begin("cgroups create")
 	if c.cg, err = cgroups.Resolve(cgPath, c.o.ID); err != nil {
 		return nil, err
 	}
@@ -189,6 +192,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 	if err := c.cg.Create(nil); err != nil {
 		return nil, fmt.Errorf("create cgroups: %w", err)
 	}
+	endCgroups()
 
 	exe, err := c.exe()
 	if err != nil {
@@ -288,6 +292,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 		SysProcAttr: attr,
 	}
 	parentJoined := parentJoins(spec, userNS, early)
+	spawned := time.Now()
 	if parentJoined {
 		err = startInNamespaces(c.cmd, spec)
 	} else {
@@ -340,7 +345,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 		ID: c.o.ID, Bundle: c.bundle, Rootfs: c.rootfs, Spec: &initSpec, Seccomp: c.seccomp, NoPivot: c.o.NoPivot,
 		NoNewKeyring: c.o.NoNewKeyring, Console: c.o.ConsoleSocket != "", Cgroups: c.cg, Hooks: hooks,
 		PreserveFds: c.o.PreserveFds, FdBase: fdBase, SeccompConnFd: seccompConnFd, HostPid: pid,
-		ParentJoined: parentJoined,
+		ParentJoined: parentJoined, Trace: Trace != nil,
 	}); err != nil {
 		return nil, fmt.Errorf("send config to init: %w", c.initFailed(err))
 	}
@@ -376,14 +381,17 @@ func (c *creator) create() (*CreatedContainer, error) {
 			}
 			continue
 		case "ready":
+			addInitSpans(spawned, m.Spans)
 		default:
 			return nil, fmt.Errorf("unexpected message %q from init", m.Type)
 		}
 		break
 	}
+	endLimits := Trace.Begin("cgroups limits")
 	if err := c.cg.Set(withDefaultDevices(spec)); err != nil {
 		return nil, fmt.Errorf("apply cgroup limits: %w", err)
 	}
+	endLimits()
 	st.Status = Created
 	// For exec, which applies it too.
 	if err := saveSeccomp(c.dir, c.seccomp); err != nil {

@@ -54,11 +54,15 @@ type initConfig struct {
 	// ParentJoined: the parent joined the namespaces given by path that
 	// init would join itself (see parentJoins).
 	ParentJoined bool `json:"parentJoined,omitempty"`
+	// Trace: record spans and keep the exec fifo open until the execve.
+	Trace bool `json:"trace,omitempty"`
 }
 
 type syncMsg struct {
 	Type string `json:"type"` // hooks, ack, warn, ready, error
 	Msg  string `json:"msg,omitempty"`
+	// Spans are init's trace spans, on "ready" when the create is traced.
+	Spans []string `json:"spans,omitempty"`
 }
 
 // Init is the body of the container's init process. It never returns: it
@@ -93,10 +97,13 @@ func Init() {
 		sl.state = processState(cfg.Seccomp, specs.State{Version: specs.Version, ID: cfg.ID, Status: Creating,
 			Pid: cfg.HostPid, Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations})
 	}
-	filter, err := setupContainer(&cfg, enc, dec, warn, sl)
+	it := newInitTrace(cfg.Trace)
+	endSetup := it.begin("setup")
+	filter, err := setupContainer(&cfg, enc, dec, warn, sl, it)
 	if err != nil {
 		fail(err)
 	}
+	endSetup()
 	s := cfg.Spec
 	p := s.Process
 	env := p.Env
@@ -104,7 +111,7 @@ func Init() {
 	if err != nil {
 		fail(err)
 	}
-	if err := enc.Encode(syncMsg{Type: "ready"}); err != nil {
+	if err := enc.Encode(syncMsg{Type: "ready", Spans: it.encoded()}); err != nil {
 		os.Exit(1)
 	}
 	sync.Close()
@@ -121,7 +128,9 @@ func Init() {
 		fmt.Fprintf(os.Stderr, "berth init: write exec fifo: %v\n", err)
 		os.Exit(1)
 	}
-	unix.Close(fifo)
+	if !cfg.Trace {
+		unix.Close(fifo) // traced, its close-on-exec end tells start of the execve
+	}
 	unix.Close(hostProc)
 	unix.Close(initFifoFd)
 	if err := movePreservedFds(cfg.FdBase, cfg.PreserveFds); err != nil {
@@ -153,7 +162,7 @@ func Init() {
 // setupContainer does everything up to the exec fifo wait. It returns the
 // seccomp filter still to be loaded just before execve (nil: none, or
 // already loaded).
-func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn func(string, ...any), sl *seccompLoader) (*seccomp.Filter, error) {
+func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn func(string, ...any), sl *seccompLoader, it *initTrace) (*seccomp.Filter, error) {
 	s := cfg.Spec
 	newNS := map[specs.LinuxNamespaceType]bool{}
 	for _, ns := range s.Linux.Namespaces {
@@ -212,7 +221,9 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 		Rootfs: cfg.Rootfs, NoPivot: cfg.NoPivot, CgroupPaths: cgPaths, CgroupV2: cgV2,
 		UserNS: newNS[specs.UserNamespace] || joined(s, specs.UserNamespace), CgroupNS: newNS[specs.CgroupNamespace], Warnf: warn,
 	}
+	endMounts := it.begin("mounts")
 	opts.BeforePivot = func() error {
+		endMounts()
 		if cfg.Hooks {
 			if err := enc.Encode(syncMsg{Type: "hooks"}); err != nil {
 				return err
@@ -231,6 +242,7 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 		}
 		return nil
 	}
+	endRootfs := it.begin("rootfs")
 	switch {
 	case newNS[specs.MountNamespace]:
 		if err := rootfs.Setup(s, opts); err != nil {
@@ -252,6 +264,7 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 			return nil, err
 		}
 	}
+	endRootfs()
 	if newNS[specs.UTSNamespace] || joined(s, specs.UTSNamespace) {
 		if s.Hostname != "" {
 			if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
@@ -284,13 +297,17 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 			return nil, err
 		}
 	}
+	endSeccomp := it.begin("seccomp")
 	filter, err := loadSeccompEarly(cfg.Seccomp, p, sl)
 	if err != nil {
 		return nil, err
 	}
+	endSeccomp()
+	endCaps := it.begin("user and capabilities")
 	if err := setUserAndCaps(p, warn); err != nil {
 		return nil, err
 	}
+	endCaps()
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return nil, fmt.Errorf("set no_new_privs: %w", err)

@@ -29,6 +29,7 @@ func Start(root, id string) error {
 }
 
 func (s *State) start() error {
+	defer Trace.Begin("exec (fifo to execve)")()
 	fifoPath := filepath.Join(s.dir, fifoName)
 	fd, err := unix.Open(fifoPath, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -61,6 +62,9 @@ func (s *State) start() error {
 		if !s.initAlive() {
 			return classErr(ErrFailedPrecondition, "cannot start a container that has stopped")
 		}
+	}
+	if Trace != nil {
+		awaitExec(fd)
 	}
 	if err := os.Remove(fifoPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err

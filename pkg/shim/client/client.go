@@ -220,7 +220,7 @@ func dialConn(ctx context.Context, socket string) (*ttrpc.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to shim %s: %v: %w", socket, err, errdefs.ErrUnavailable)
 	}
-	return ttrpc.NewClient(conn), nil
+	return ttrpc.NewClient(conn, ttrpc.WithUnaryClientInterceptor(traceCalls(socket))), nil
 }
 
 // wrap turns an error of a call into an errdefs class: the shim's own

@@ -79,3 +79,8 @@ func CheckSocketPath(path string) error {
 	}
 	return nil
 }
+
+// TraceFile is where the shim serving socket leaves the spans of its last
+// traced call, for its caller to read after the answer (ttrpc answers carry
+// no metadata). It goes with the socket.
+func TraceFile(socket string) string { return socket + ".trace" }

@@ -3,7 +3,8 @@
 // subreaper), delete; `run` of the same container; and `run` of it under
 // Docker's default seccomp profile (what every engine hands a runtime by
 // default), so that what the profile costs each runtime is seen beside the
-// rest. It prints the median of each and its ratio to the first runtime given.
+// rest. The runtimes take turns, round by round. It prints the median of
+// each and its ratio to the first runtime given.
 //
 //	runtimebench -n 50 bin/runtime /usr/sbin/runc /usr/bin/crun
 package main
@@ -60,14 +61,20 @@ func run(n int, runtimes []string) error {
 		return err
 	}
 	type result struct{ cycle, run, runSeccomp time.Duration }
-	results := map[string]result{}
+	// Interleaved: each round times every runtime once, so that a busy
+	// machine slows them alike instead of whichever ran during the burst.
+	roots := map[string]string{}
+	samples := map[string]*[3][]time.Duration{}
 	for _, rt := range runtimes {
 		root := filepath.Join(dir, "root-"+filepath.Base(rt))
 		if err := os.MkdirAll(root, 0o700); err != nil {
 			return err
 		}
-		var cycles, runs, scmpRuns []time.Duration
-		for i := 0; i < n+2; i++ { // two warm-up rounds
+		roots[rt], samples[rt] = root, new([3][]time.Duration)
+	}
+	for i := 0; i < n+2; i++ { // two warm-up rounds
+		for _, rt := range runtimes {
+			root := roots[rt]
 			id := fmt.Sprintf("b%d", i)
 			d, err := cycle(rt, root, bundle, id)
 			if err != nil {
@@ -86,10 +93,15 @@ func run(n int, runtimes []string) error {
 			rs := time.Since(start)
 			_ = exec.Command(rt, "--root", root, "delete", "--force", id+"s").Run()
 			if i >= 2 {
-				cycles, runs, scmpRuns = append(cycles, d), append(runs, r), append(scmpRuns, rs)
+				sm := samples[rt]
+				sm[0], sm[1], sm[2] = append(sm[0], d), append(sm[1], r), append(sm[2], rs)
 			}
 		}
-		results[rt] = result{median(cycles), median(runs), median(scmpRuns)}
+	}
+	results := map[string]result{}
+	for _, rt := range runtimes {
+		sm := samples[rt]
+		results[rt] = result{median(sm[0]), median(sm[1]), median(sm[2])}
 	}
 	base := results[runtimes[0]]
 	fmt.Printf("%-24s %14s %8s %14s %8s %14s %8s %10s\n", "runtime", "create+start+", "ratio", "run true", "ratio", "run true,", "ratio", "profile")

@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+var traceLine = regexp.MustCompile(`^\s*([0-9.]+) ms\s+([0-9.]+) ms\s+(\S+)\s+(.+)$`)
+
+type traceStep struct {
+	at, took    float64
+	layer, step string
+}
+
+// parseTrace reads the timeline ctl run --trace prints on stderr.
+func parseTrace(t *testing.T, stderr string) []traceStep {
+	t.Helper()
+	var steps []traceStep
+	for _, l := range strings.Split(stderr, "\n") {
+		m := traceLine.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		at, _ := strconv.ParseFloat(m[1], 64)
+		took, _ := strconv.ParseFloat(m[2], 64)
+		steps = append(steps, traceStep{at, took, m[3], strings.TrimSpace(m[4])})
+	}
+	if len(steps) == 0 || !strings.Contains(stderr, "trace ") {
+		t.Fatalf("no timeline on stderr:\n%s", stderr)
+	}
+	return steps
+}
+
+// TestRunTrace: ctl run --trace (and BERTH_TRACE) prints one timeline with
+// the spans of every layer, each layer's steps in the order of the start.
+func TestRunTrace(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	for _, viaEnv := range []bool{false, true} {
+		args := []string{"run", "--rm", "--network", "none"}
+		cmd := s.ctl(append(args, "--trace", "busybox", "echo", "hi")...)
+		if viaEnv {
+			cmd = s.ctl(append(args, "busybox", "echo", "hi")...)
+			cmd.Env = append(cmd.Env, "BERTH_TRACE=1")
+		}
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("run: %v\n%s", err, stderr.String())
+		}
+		if stdout.String() != "hi\n" {
+			t.Fatalf("stdout %q: the timeline must stay off stdout", stdout.String())
+		}
+		steps := parseTrace(t, stderr.String())
+		t.Logf("timeline:\n%s", stderr.String())
+		// The start path, layer by layer, in the order it happens.
+		want := []struct{ layer, step string }{
+			{"ctl", "run"},
+			{"ctl", "create"},
+			{"engined", "create"},
+			{"engined", "spec"},
+			{"supervisord", "Containers/Create"},
+			{"engined", "start"},
+			{"engined", "task create"},
+			{"supervisord", "Tasks/Create"},
+			{"supervisord", "shim spawn"},
+			{"shim", "Shim/Create"},
+			{"shim", "runtime create"},
+			{"runtime", "seccomp compile"},
+			{"runtime", "clone (init start-up)"},
+			{"runtime", "init: mounts"},
+			{"runtime", "init: rootfs"},
+			{"engined", "task start"},
+			{"shim", "runtime start"},
+			{"runtime", "exec (fifo to execve)"},
+			{"shim", "reap"},
+			{"engined", "exit (task delete, network down)"},
+		}
+		last := -1.0
+		for _, w := range want {
+			found := false
+			for _, st := range steps {
+				if st.layer == w.layer && st.step == w.step {
+					if st.at < last {
+						t.Errorf("%s %q starts at %.2f ms, before the step before it (%.2f ms)", w.layer, w.step, st.at, last)
+					}
+					last, found = st.at, true
+					break
+				}
+			}
+			if !found {
+				t.Errorf("no span %s %q in the timeline:\n%s", w.layer, w.step, stderr.String())
+			}
+		}
+	}
+}
