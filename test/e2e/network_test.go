@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/pkg/testprereq"
 	"github.com/berthd/berth/test/image"
 )
 
@@ -34,7 +35,7 @@ func httpdArgs(name string) []string {
 func requireNetTools(t *testing.T) {
 	for _, tool := range []string{"ip", "nft"} {
 		_, err := exec.LookPath(tool)
-		require(t, err == nil, "needs "+tool)
+		testprereq.Require(t, err == nil, "%s", tool)
 	}
 }
 
