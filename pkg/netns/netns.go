@@ -97,20 +97,45 @@ func List(dir string) ([]string, error) {
 	return out, nil
 }
 
-// Move makes the namespace held at from held at to instead (a namespace
-// made ahead of its use, given to a container). to must not hold one.
-func Move(from, to string) (err error) {
-	if Held(to) {
-		return fmt.Errorf("netns %s: already holds a namespace", to)
+// New makes a network namespace held only by the returned file: it goes
+// when the file is closed (or its process dies) unless Hold bound it to a
+// path meanwhile. A namespace made ahead of its use this way leaves
+// nothing behind a crash.
+func New() (*os.File, error) {
+	type result struct {
+		f   *os.File
+		err error
 	}
-	f, err := os.OpenFile(to, os.O_CREATE|os.O_RDONLY, 0o444)
+	c := make(chan result, 1)
+	// As in Create: a thread of its own, never given back.
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			c <- result{err: fmt.Errorf("netns: unshare: %w", err)}
+			return
+		}
+		f, err := os.Open("/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/ns/net")
+		c <- result{f, err}
+	}()
+	r := <-c
+	return r.f, r.err
+}
+
+// Hold binds the namespace of f (from New) to path, as Create does; the
+// caller may close f then.
+func Hold(f *os.File, path string) error {
+	if Held(path) {
+		return fmt.Errorf("netns %s: already holds a namespace", path)
+	}
+	t, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o444)
 	if err != nil {
-		return fmt.Errorf("netns %s: %w", to, err)
+		return fmt.Errorf("netns %s: %w", path, err)
 	}
-	f.Close()
-	if err := unix.Mount(from, to, "none", unix.MS_BIND, ""); err != nil {
-		os.Remove(to)
-		return fmt.Errorf("netns %s: bind %s: %w", to, from, err)
+	t.Close()
+	src := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+	if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("netns %s: bind %s: %w", path, src, err)
 	}
-	return Remove(from)
+	return nil
 }

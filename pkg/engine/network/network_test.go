@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ type fakeHost struct {
 	applies int
 	busy    map[uint16]bool // host ports some other process listens on
 	spares  int             // pairs made ahead
+	nsFiles []*os.File      // the namespaces made ahead
 }
 
 func newFake() *fakeHost {
@@ -85,17 +87,26 @@ func (f *fakeHost) RemoveNetNS(p string) error {
 	delete(f.netns, p)
 	return nil
 }
-func (f *fakeHost) MoveNetNS(from, to string) error {
+func (f *fakeHost) NewNetNS() (*os.File, error) {
+	file, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.netns[from] || f.netns[to] {
-		return errors.New("bad move")
+	f.nsFiles = append(f.nsFiles, file)
+	return file, nil
+}
+func (f *fakeHost) HoldNetNS(_ *os.File, p string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.netns[p] {
+		return errors.New("already held")
 	}
-	delete(f.netns, from)
-	f.netns[to] = true
+	f.netns[p] = true
 	return nil
 }
-func (f *fakeHost) MakeSpare(ns, host, _ string) error {
+func (f *fakeHost) MakeSpare(_ *os.File, host, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.links[host] = true

@@ -3,6 +3,7 @@ package network
 import (
 	"io"
 	"net/netip"
+	"os"
 
 	"github.com/berthd/berth/pkg/engine/network/bridge"
 	"github.com/berthd/berth/pkg/engine/network/dns"
@@ -23,11 +24,13 @@ type Plumbing interface {
 	AddEndpoint(e bridge.Endpoint) error
 	RemoveEndpoint(nsPath, ifName string) error
 	CreateNetNS(path string) error
-	// MoveNetNS moves a namespace held at one path to another.
-	MoveNetNS(from, to string) error
+	// NewNetNS makes a namespace held by the returned file only;
+	// HoldNetNS binds it to a path.
+	NewNetNS() (*os.File, error)
+	HoldNetNS(f *os.File, path string) error
 	// MakeSpare makes a veth pair ahead of use: hostName on the host,
-	// ifName in the namespace at nsPath.
-	MakeSpare(nsPath, hostName, ifName string) error
+	// ifName in the namespace of ns.
+	MakeSpare(ns *os.File, hostName, ifName string) error
 	RemoveNetNS(path string) error
 	ListNetNS(dir string) ([]string, error)
 	ApplyRules(table string, s nft.State) error
@@ -49,8 +52,9 @@ func (Host) AddEndpoint(e bridge.Endpoint) error        { return bridge.AddEndpo
 func (Host) RemoveEndpoint(nsPath, ifName string) error { return bridge.RemoveEndpoint(nsPath, ifName) }
 func (Host) CreateNetNS(path string) error              { return netns.Create(path) }
 func (Host) RemoveNetNS(path string) error              { return netns.Remove(path) }
-func (Host) MoveNetNS(from, to string) error            { return netns.Move(from, to) }
-func (Host) MakeSpare(ns, host, ifName string) error    { return bridge.MakeSpare(ns, host, ifName) }
+func (Host) NewNetNS() (*os.File, error)                { return netns.New() }
+func (Host) HoldNetNS(f *os.File, path string) error    { return netns.Hold(f, path) }
+func (Host) MakeSpare(ns *os.File, h, i string) error   { return bridge.MakeSpare(ns, h, i) }
 func (Host) ListNetNS(dir string) ([]string, error)     { return netns.List(dir) }
 func (Host) ApplyRules(table string, s nft.State) error { return nft.Apply(table, s) }
 func (Host) Routes() ([]netip.Prefix, error)            { return bridge.Routes() }

@@ -3,18 +3,18 @@ package network
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"path/filepath"
+	"os"
 )
 
 // A spare is a network namespace with a veth pair in it, made in the
 // background ahead of the next attach: making a namespace (~1 ms) and a
 // pair (2 to 4 ms here) were the largest steps left on a container's start
-// path. An attach takes the spare (its namespace moved to the container's
-// path, the pair renamed and configured) and another is made. A spare is
-// a dot-file of EXEC_ROOT/netns, so a crash leaves nothing Reconcile does
-// not remove (the pair goes with its namespace); Close removes it.
+// path. An attach takes the spare (its namespace bound to the container's
+// path, the pair renamed and configured) and another is made. The spare's
+// namespace is held only by an open file of engined, with no mount: a
+// crash or Close lets it go, and the pair with it.
 type spare struct {
-	ns   string // the namespace's path
+	ns   *os.File
 	host string // the pair's host end; the other is eth0 in ns
 }
 
@@ -35,24 +35,24 @@ func (m *Manager) refillSpare() {
 	go func() {
 		defer m.spareWG.Done()
 		defer func() { m.spareMu.Lock(); m.spareBusy = false; m.spareMu.Unlock() }()
-		b := make([]byte, 8)
+		b := make([]byte, 5)
 		_, _ = rand.Read(b)
-		r := hex.EncodeToString(b)
 		// vbs: never a container's host end (vb + hex digits).
-		sp := spare{ns: filepath.Join(m.NetNSDir(), ".spare-"+r), host: "vbs" + r[:10]}
-		if err := m.plumb.CreateNetNS(sp.ns); err != nil {
+		sp := spare{host: "vbs" + hex.EncodeToString(b)}
+		var err error
+		if sp.ns, err = m.plumb.NewNetNS(); err != nil {
 			m.log.Warn("spare network namespace", "err", err)
 			return
 		}
 		if err := m.plumb.MakeSpare(sp.ns, sp.host, spareIf); err != nil {
 			m.log.Warn("spare veth pair", "err", err)
-			_ = m.plumb.RemoveNetNS(sp.ns)
+			sp.ns.Close()
 			return
 		}
 		select {
 		case m.spares <- sp:
 		default:
-			_ = m.plumb.RemoveNetNS(sp.ns)
+			sp.ns.Close()
 		}
 	}()
 }
@@ -73,17 +73,17 @@ func (m *Manager) takeSpare() (spare, bool) {
 // when there is one; it returns the spare pair's host end then.
 func (m *Manager) netnsLocked(path string) (string, error) {
 	if sp, ok := m.takeSpare(); ok {
-		err := m.plumb.MoveNetNS(sp.ns, path)
+		err := m.plumb.HoldNetNS(sp.ns, path)
+		sp.ns.Close()
 		if err == nil {
 			return sp.host, nil
 		}
 		m.log.Warn("spare network namespace", "err", err)
-		_ = m.plumb.RemoveNetNS(sp.ns)
 	}
 	return "", m.plumb.CreateNetNS(path)
 }
 
-// Close removes the spare (engined's shutdown).
+// Close lets the spare go (engined's shutdown).
 func (m *Manager) Close() {
 	m.spareMu.Lock()
 	m.spareClosed = true
@@ -92,7 +92,7 @@ func (m *Manager) Close() {
 	for {
 		select {
 		case sp := <-m.spares:
-			_ = m.plumb.RemoveNetNS(sp.ns)
+			sp.ns.Close()
 		default:
 			return
 		}

@@ -325,19 +325,14 @@ func adoptSpare(e Endpoint, h *netlink.Handle, br netlink.Link, mtu int) (netlin
 }
 
 // MakeSpare makes a veth pair ahead of its use: hostName on the host
-// (down, on no bridge) and ifName in the namespace at nsPath, so that
+// (down, on no bridge) and ifName in the namespace of ns, so that
 // AddEndpoint only renames and configures it (creating a pair is the
 // largest step of an attach: 2 to 4 ms here). The pair goes with the
 // namespace.
-func MakeSpare(nsPath, hostName, ifName string) error {
-	ns, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return fmt.Errorf("spare pair: netns %s: %w", nsPath, err)
-	}
-	defer ns.Close()
+func MakeSpare(ns *os.File, hostName, ifName string) error {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = hostName
-	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: ifName, PeerNamespace: netlink.NsFd(int(ns))}
+	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: ifName, PeerNamespace: netlink.NsFd(int(ns.Fd()))}
 	if err := netlink.LinkAdd(veth); err != nil {
 		return fmt.Errorf("spare pair %s: %w", hostName, err)
 	}
