@@ -16,6 +16,7 @@ import (
 
 	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 	"github.com/berthd/berth/pkg/namespaces"
 	"github.com/berthd/berth/pkg/shim/client"
 	"github.com/berthd/berth/pkg/shim/record"
@@ -233,11 +234,13 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 	if err := snapshots.MountAll(mounts, rootfs); err != nil {
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
+	failpoint.Hit("task-rootfs-mounted")
 	cl, err := m.shims.Start(ctx, m.shimOpts(t.taskInfo, t.bundle))
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
 	t.shim = cl
+	failpoint.Hit("task-shim-started")
 	if _, err := cl.Create(ctx, &shimv1.CreateRequest{
 		LogPath: req.LogPath, LogFormat: lf, Stdin: req.Stdin, Terminal: req.Terminal,
 		LogMaxSize: req.LogMaxSize, LogMaxFiles: req.LogMaxFiles, LogCompress: req.LogCompress, LogAttrs: req.LogAttrs,
@@ -245,6 +248,7 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 		m.abandonShim(t)
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
+	failpoint.Hit("task-created")
 	m.mu.Lock()
 	m.tasks[key] = t
 	m.mu.Unlock()
@@ -373,6 +377,7 @@ func (m *taskManager) delete(ctx context.Context, id string, force bool) (*shimv
 		t.mu.Unlock()
 		return nil, fmt.Errorf("delete task %s: %w", id, err)
 	}
+	failpoint.Hit("task-shim-stopped")
 	m.mu.Lock()
 	delete(m.tasks, t.Namespace+"/"+t.ID)
 	m.mu.Unlock()

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // mountHost runs mount(8) on the host for a test and unmounts at cleanup.
@@ -277,7 +279,7 @@ func TestVolumesLocalDriverDevices(t *testing.T) {
 		t.Fatalf("mkfs.ext4: %v %s", err, out)
 	}
 	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
-	require(t, err == nil, "needs a loop device: "+string(out))
+	testprereq.Require(t, err == nil, "needs a loop device: %s", out)
 	loop := strings.TrimSpace(string(out))
 	t.Cleanup(func() { exec.Command("losetup", "-d", loop).Run() })
 	s.mustDocker("volume", "create", "--opt", "type=ext4", "--opt", "device="+loop, "blk")
@@ -338,7 +340,7 @@ func TestMountsUnknownDriver(t *testing.T) {
 // too (mount_setattr in the container's user namespace).
 func TestMountsReadOnlyRecursiveUserns(t *testing.T) {
 	_, err := exec.LookPath("useradd")
-	require(t, err == nil, "needs useradd and usermod (passwd)")
+	testprereq.Require(t, err == nil, "needs useradd and usermod (passwd)")
 	s := newStackArgs(t, "--userns-remap", "default")
 	s.loadBusybox()
 	h := filepath.Join(s.root, "h")

@@ -15,9 +15,9 @@ import (
 func (s *stack) crashEngineAt(point string, args ...string) {
 	s.t.Helper()
 	s.kill9(s.engine)
-	s.engineEnv = []string{"BERTH_FAILPOINT=" + point}
+	s.engEnv = []string{"BERTH_FAILPOINT=" + point}
 	s.startEngine()
-	s.engineEnv = nil
+	s.engEnv = nil
 	if out, errOut, code := s.docker(args...); code == 0 {
 		s.t.Fatalf("failpoint %s: docker %v did not fail: %s %s", point, args, out, errOut)
 	}
@@ -79,8 +79,8 @@ func TestVolumesFailpoints(t *testing.T) {
 	}
 
 	// Cut before the rename: no volume. After it: a whole one.
-	s.crashEngineAt("volume-create", "volume", "create", "cut")
-	check("volume-create", []string{"kept"})
+	s.crashEngineAt("volume-create-written", "volume", "create", "cut")
+	check("volume-create-written", []string{"kept"})
 	s.crashEngineAt("volume-created", "volume", "create", "--label", "a=b", "made")
 	check("volume-created", []string{"kept", "made"})
 	if out := s.mustDocker("volume", "inspect", "-f", "{{.Labels.a}}", "made"); out != "b\n" {

@@ -65,6 +65,9 @@ type Container struct {
 	removed   chan struct{}    `json:"-"` // closed once removed
 	attachers []*pendingAttach `json:"-"`
 	removing  bool             `json:"-"`
+	// starting: a start is between its first step and its running record;
+	// the stale-task sweep leaves the container's task alone.
+	starting bool `json:"-"`
 	// removeVolumes: the removal takes the anonymous volumes (rm -v).
 	removeVolumes bool   `json:"-"`
 	dir           string `json:"-"`

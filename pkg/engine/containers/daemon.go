@@ -27,6 +27,7 @@ import (
 	"github.com/berthd/berth/pkg/engine/userns"
 	"github.com/berthd/berth/pkg/engine/volume"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -50,6 +51,9 @@ type Daemon struct {
 	initPath    string        // docker-init for --init ("" looks it up)
 	initDefault bool          // every container gets the init unless it says no
 	remap       *userns.Remap // --userns-remap; nil: containers share the host's user namespace
+
+	sysMu sync.Mutex
+	sys   *oci.System // the host's support, asked of the supervisor once (system.go)
 
 	wg sync.WaitGroup // watchers, autoremoves
 	// ctx ends watchers at Close (containers keep running).
@@ -174,6 +178,7 @@ func (d *Daemon) restore(ctx context.Context, c *Container) {
 	}
 	if !running {
 		d.shmDown(c) // left mounted by an engine killed before the exit
+		d.dropStaleTask(ctx, c)
 		return
 	}
 	t, err := d.sup.GetTask(ctx, c.ID)
@@ -455,6 +460,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err := d.sup.NewContainer(ctx, id, img, specJSON, c.Runtime, labels); err != nil {
 		return nil, err
 	}
+	failpoint.Hit("engine-create-supervised")
 	c.State.Status = container.StateCreated
 	c.mu.Lock()
 	err = c.saveLocked()
@@ -463,6 +469,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		d.sup.DeleteContainer(context.WithoutCancel(ctx), id)
 		return nil, err
 	}
+	failpoint.Hit("engine-create-recorded")
 	d.mu.Lock()
 	d.containers[id] = c
 	d.mu.Unlock()
@@ -497,8 +504,18 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 		c.mu.Unlock()
 		return &msgError{msg: fmt.Sprintf("container %s is marked for removal and cannot be started", c.ID), class: errdefs.ErrConflict}
 	}
+	if c.starting {
+		c.mu.Unlock()
+		return &msgError{msg: fmt.Sprintf("container %s is already being started", c.ID), class: errdefs.ErrConflict}
+	}
+	c.starting = true
 	tty, stdin := c.Config.Tty, c.Config.OpenStdin
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.starting = false
+		c.mu.Unlock()
+	}()
 
 	err := d.rejoinPeers(ctx, c)
 	if err == nil {
@@ -581,6 +598,7 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (
 			return nil, fmt.Errorf("create task: %w", err)
 		}
 	}
+	failpoint.Hit("engine-start-task-created")
 	c.mu.Lock()
 	pending := c.attachers
 	c.attachers = nil
@@ -594,6 +612,7 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (
 		_ = d.sup.DeleteTask(context.WithoutCancel(ctx), c.ID, true)
 		return nil, fmt.Errorf("start: %w", err)
 	}
+	failpoint.Hit("engine-start-task-started")
 	return t, nil
 }
 
@@ -651,6 +670,7 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 		d.log.Warn("delete task", "id", c.ID, "err", err)
 		_ = d.sup.DeleteTask(d.ctx, c.ID, true)
 	}
+	failpoint.Hit("engine-exit-task-deleted")
 	d.netDetach(c)
 	d.volumesDown(c)
 	d.shmDown(c)
@@ -905,7 +925,7 @@ func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int) error {
 		return nil
 	}
 	defer d.emit(c, events.ActionStop, nil)
-	if err := d.sup.KillTask(ctx, c.ID, uint32(sig)); err != nil && !errdefs.IsNotFound(err) {
+	if err := d.killTask(ctx, c.ID, sig, exitedCh); err != nil {
 		return err
 	}
 	d.emit(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
@@ -928,7 +948,7 @@ func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int) error {
 			return ctx.Err()
 		}
 	}
-	if err := d.sup.KillTask(ctx, c.ID, uint32(syscall.SIGKILL)); err != nil && !errdefs.IsNotFound(err) {
+	if err := d.killTask(ctx, c.ID, syscall.SIGKILL, exitedCh); err != nil {
 		return err
 	}
 	d.emit(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(syscall.SIGKILL))})
@@ -964,7 +984,7 @@ func (d *Daemon) RemoveContainer(ctx context.Context, ref string, force, removeV
 	c.stopRestartsLocked()
 	c.mu.Unlock()
 	if running {
-		if err := d.sup.KillTask(ctx, c.ID, uint32(syscall.SIGKILL)); err != nil && !errdefs.IsNotFound(err) {
+		if err := d.killTask(ctx, c.ID, syscall.SIGKILL, exitedCh); err != nil {
 			return fmt.Errorf("kill: %w", err)
 		}
 		if paused {
@@ -1023,6 +1043,7 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 	if err := d.sup.DeleteContainer(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
 		return fail(fmt.Errorf("delete container: %w", err))
 	}
+	failpoint.Hit("engine-remove-supervised")
 	d.netForget(c.ID)
 	d.shmDown(c)
 	if err := os.RemoveAll(c.dir); err != nil {

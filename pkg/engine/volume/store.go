@@ -200,7 +200,7 @@ func (s *Store) Create(o CreateOptions) (*Volume, error) {
 		os.RemoveAll(tmp)
 		return nil, err
 	}
-	failpoint.Hit("volume-create")
+	failpoint.Hit("volume-create-written")
 	dir := filepath.Join(s.root, name)
 	if err := os.Rename(tmp, dir); err != nil {
 		os.RemoveAll(tmp)

@@ -119,9 +119,6 @@ func ParseMountOptions(opts []string) (flags uintptr, prop []uintptr, data strin
 			prop = append(prop, p)
 			continue
 		}
-		if _, ok := recursiveAttrs[o]; ok {
-			continue // applied after the mount (setRecursive)
-		}
 		d = append(d, o)
 	}
 	return flags, prop, strings.Join(d, ",")
@@ -240,7 +237,8 @@ func mountOne(m specs.Mount, o Options) error {
 	if err != nil {
 		return err
 	}
-	flags, prop, data := ParseMountOptions(m.Options)
+	rset, rclr, opts := splitRecursive(m.Options)
+	flags, prop, data := ParseMountOptions(opts)
 	switch {
 	case isBind(m):
 		src := m.Source
@@ -294,8 +292,10 @@ func mountOne(m specs.Mount, o Options) error {
 			return &os.PathError{Op: "mount " + m.Type, Path: m.Destination, Err: err}
 		}
 	}
-	if err := o.setRecursive(dest, m.Options); err != nil {
-		return err
+	if rset != 0 || rclr != 0 {
+		if err := o.setRecursive(dest, rset, rclr); err != nil {
+			return err
+		}
 	}
 	for _, p := range prop {
 		if err := o.mount("", dest, "", p, ""); err != nil {
