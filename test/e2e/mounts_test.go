@@ -371,7 +371,7 @@ func TestMountsRecursiveReadOnlyPerRuntime(t *testing.T) {
 	info := s.mustDocker("info", "-f", "{{range $k, $v := .Runtimes}}{{$k}} {{end}}")
 	for _, rt := range []string{"runc"} {
 		_, err := exec.LookPath(rt)
-		require(t, err == nil && strings.Contains(info, rt), "needs "+rt+" known to supervisord")
+		testprereq.Require(t, err == nil && strings.Contains(info, rt), "%s known to supervisord", rt)
 		out, _ := exec.Command(rt, "features").Output()
 		has := strings.Contains(string(out), `"rro"`)
 		want := map[bool]string{true: "sub-ro\n", false: "sub-rw\n"}[has]
