@@ -355,3 +355,32 @@ func TestMountsReadOnlyRecursiveUserns(t *testing.T) {
 		t.Errorf("-v rw under userns-remap: %q", out)
 	}
 }
+
+// Recursive read-only only where the runtime makes it, as dockerd asks
+// the runtime's features: ours does (TestMountsRecursiveAndPropagation),
+// Debian's runc 1.1 does not (a plain read-only bind then, and
+// bind-recursive=readonly refused by name). crun 1.8 is left out: it
+// refuses the spec version engined writes.
+func TestMountsRecursiveReadOnlyPerRuntime(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	h := filepath.Join(s.root, "h")
+	os.MkdirAll(filepath.Join(h, "sub"), 0o755)
+	mountHost(t, filepath.Join(h, "sub"), "-t", "tmpfs", "tmpfs")
+	probe := "touch /h/sub/x 2>/dev/null && echo sub-rw || echo sub-ro"
+	info := s.mustDocker("info", "-f", "{{range $k, $v := .Runtimes}}{{$k}} {{end}}")
+	for _, rt := range []string{"runc"} {
+		_, err := exec.LookPath(rt)
+		testprereq.Require(t, err == nil && strings.Contains(info, rt), "%s known to supervisord", rt)
+		out, _ := exec.Command(rt, "features").Output()
+		has := strings.Contains(string(out), `"rro"`)
+		want := map[bool]string{true: "sub-ro\n", false: "sub-rw\n"}[has]
+		if got := s.mustDocker("run", "--rm", "--runtime", rt, "-v", h+":/h:ro", "busybox", "sh", "-c", probe); got != want {
+			t.Errorf("%s (rro in features: %v): %q, want %q", rt, has, got, want)
+		}
+		_, errOut, code := s.docker("run", "--rm", "--runtime", rt, "--mount", "type=bind,src="+h+",dst=/h,readonly,bind-recursive=readonly,bind-propagation=rprivate", "busybox", "sh", "-c", probe)
+		if has && code != 0 || !has && (code == 0 || !strings.Contains(errOut, "not supported by the "+rt+" runtime")) {
+			t.Errorf("%s bind-recursive=readonly (rro in features: %v): exit %d %q", rt, has, code, errOut)
+		}
+	}
+}

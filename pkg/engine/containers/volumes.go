@@ -52,6 +52,10 @@ func (d *Daemon) planMounts(cfg *container.Config, hc *container.HostConfig, ima
 	if len(mps) > 0 && d.vols == nil {
 		return nil, nil, undo, &msgError{msg: "volumes: engine has no volume store", class: errdefs.ErrNotImplemented}
 	}
+	rro, err := d.recursiveReadOnly(hc.Runtime, mps)
+	if err != nil {
+		return nil, nil, undo, err
+	}
 	defer func() {
 		if err != nil {
 			undo()
@@ -90,7 +94,7 @@ func (d *Daemon) planMounts(cfg *container.Config, hc *container.HostConfig, ima
 				}
 			}
 		}
-		ms = append(ms, ociMount(mp))
+		ms = append(ms, ociMount(mp, rro))
 	}
 	return mps, ms, undo, nil
 }
@@ -114,8 +118,9 @@ func (d *Daemon) mountsOf(ref string) ([]*volume.MountPoint, error) {
 	return c.MountPoints, nil
 }
 
-// ociMount is the OCI mount of a mount point.
-func ociMount(mp *volume.MountPoint) specs.Mount {
+// ociMount is the OCI mount of a mount point; rro: a read-only one is
+// read-only with its submounts (recursiveReadOnly).
+func ociMount(mp *volume.MountPoint, rro bool) specs.Mount {
 	if mp.Type == mount.TypeTmpfs {
 		opts := append([]string{}, mp.TmpfsData...)
 		return specs.Mount{Destination: mp.Destination, Type: "tmpfs", Source: "tmpfs", Options: opts}
@@ -128,7 +133,7 @@ func ociMount(mp *volume.MountPoint) specs.Mount {
 		opts = append(opts, "ro")
 		// Read-only with every submount too, as dockerd asks the runtime
 		// (API >= 1.44), unless bind-recursive=writable.
-		if !mp.ReadOnlyNonRecursive && !mp.NonRecursive {
+		if rro && !mp.ReadOnlyNonRecursive && !mp.NonRecursive {
 			opts = append(opts, "rro")
 		}
 	}
