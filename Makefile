@@ -2,7 +2,7 @@ GO ?= go
 BINARIES := runtime shim supervisord engined ctl pause
 PROTOS := $(sort $(shell find proto -name "*.proto"))
 
-.PHONY: all build deps proto proto-check test test-unit test-integration test-e2e test-cri critest fuzz fuzz-short demo bench bench-shim bench-start clean $(BINARIES)
+.PHONY: all build deps proto proto-check test test-unit test-race test-integration test-e2e test-cri critest fuzz fuzz-short soak loadtest demo bench bench-shim bench-start clean $(BINARIES)
 
 all: build
 
@@ -46,10 +46,18 @@ proto:
 proto-check: proto
 	git diff --exit-code -- proto
 
-test: deps proto-check test-unit fuzz-short test-integration test-e2e test-cri
+test: deps proto-check test-unit test-race fuzz-short test-integration test-e2e test-cri
 
 test-unit:
 	$(GO) test -count=1 ./pkg/... ./cmd/... ./test/image/...
+
+# The unit tests of the packages that run goroutines against each other
+# (daemons, shim, clients, stores) again under the race detector: 52 s on
+# 2 busy cores; the whole of ./pkg/... would be several minutes.
+RACE_PKGS := ./pkg/supervisor/... ./pkg/shim/... ./pkg/engine/containers/... ./pkg/engine/api/... \
+	./pkg/client/... ./pkg/logfile/... ./pkg/content/... ./pkg/metadata/... ./pkg/failpoint/...
+test-race:
+	$(GO) test -race -count=1 $(RACE_PKGS)
 
 # Integration tests run on our own runtime and shim; the shim and supervisor
 # suites run again on runc, the swap every caller of a runc-compatible
@@ -65,15 +73,28 @@ test-e2e: build
 # Fuzz targets (go test -fuzz), each for FUZZTIME; their seed corpora also
 # run in test-unit. fuzz-short is CI's few seconds each.
 FUZZ_TARGETS := ./pkg/archive:FuzzApply ./pkg/images:FuzzImportArchive ./pkg/images:FuzzNormalize \
-	./pkg/runtime/seccomp:FuzzCompile ./pkg/runtime/container:FuzzLoadSpec
+	./pkg/runtime/seccomp:FuzzCompile ./pkg/runtime/container:FuzzLoadSpec \
+	./pkg/engine/api:FuzzEngineAPI ./pkg/distribution:FuzzPullResponses
 FUZZTIME ?= 2m
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "== $$fn in $$pkg for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; done
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg; done
 
 fuzz-short:
 	$(MAKE) fuzz FUZZTIME=3s
+
+# Long runs of the e2e TestSoak and TestLoad (make test-e2e runs them
+# short: 40 cycles, 5 s): SOAK_CYCLES create/start/stop/rm cycles from 4
+# clients, then no leftover and the daemons' memory back within 10%;
+# 16 clients for LOAD_SECONDS on ps, inspect, run --rm and logs, p99 logged.
+SOAK_CYCLES ?= 1000
+LOAD_SECONDS ?= 60
+soak: build
+	BERTH_BIN_DIR=$(CURDIR)/bin BERTH_SOAK_CYCLES=$(SOAK_CYCLES) $(GO) test -count=1 -timeout 60m -v -run '^TestSoak$$' ./test/e2e/
+
+loadtest: build
+	BERTH_BIN_DIR=$(CURDIR)/bin BERTH_LOAD_SECONDS=$(LOAD_SECONDS) $(GO) test -count=1 -timeout 30m -v -run '^TestLoad$$' ./test/e2e/
 
 # critest against supervisord's CRI server: CI runs the specs listed in
 # scripts/critest-ci.focus (short); `make critest` the whole suite.

@@ -36,6 +36,9 @@ type CLI struct {
 	In       io.Reader
 	client   *client.Client
 	trace    *trace.Trace // run --trace (nil: untraced)
+	// headers are sent with every request (build's secrets); set
+	// before the first Client call.
+	headers map[string]string
 }
 
 // StatusError ends ctl with Code, after printing Msg (if any) on stderr.
@@ -70,6 +73,9 @@ func (c *CLI) Client() (*client.Client, error) {
 		opts = append(opts, client.WithHTTPClient(hc))
 	}
 	opts = append(opts, c.traceOpts()...)
+	if len(c.headers) > 0 {
+		opts = append(opts, client.WithHTTPHeaders(c.headers))
+	}
 	cl, err := client.New(append(opts, client.WithHost(host))...)
 	if err != nil {
 		return nil, err

@@ -68,6 +68,7 @@ func New(address string, opts ...Opt) (*Client, error) {
 	conn, err := grpc.NewClient("passthrough:///"+path,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(dial),
+		reconnectParams,
 		grpc.WithChainUnaryInterceptor(tracegrpc.UnaryClient()),
 		grpc.WithChainStreamInterceptor(tracegrpc.StreamClient()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)),
@@ -151,10 +152,12 @@ func (c *Client) wrapped() grpc.ClientConnInterface { return &conn{c: c} }
 type conn struct{ c *Client }
 
 func (w *conn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	w.c.awaitReady(ctx)
 	return errdefs.FromGRPC(w.c.conn.Invoke(w.c.ctx(ctx), method, args, reply, opts...))
 }
 
 func (w *conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	w.c.awaitReady(ctx)
 	s, err := w.c.conn.NewStream(w.c.ctx(ctx), desc, method, opts...)
 	if err != nil {
 		return nil, errdefs.FromGRPC(err)

@@ -27,7 +27,9 @@ type server struct {
 	chunks     []int
 	imported   bytes.Buffer
 	snapshots  map[string]string
+	containers map[string]bool
 	failCreate bool
+	failPrep   bool
 }
 
 type (
@@ -105,6 +107,9 @@ func (s imagesSrv) Import(st grpc.ClientStreamingServer[supervisorv1.ImportReque
 func (s snapSrv) Prepare(ctx context.Context, r *supervisorv1.PrepareSnapshotRequest) (*supervisorv1.PrepareSnapshotResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failPrep {
+		return nil, errdefs.ToGRPC(fmt.Errorf("parent %s: %w", r.Parent, errdefs.ErrNotFound))
+	}
 	s.snapshots[r.Key] = r.Parent
 	return &supervisorv1.PrepareSnapshotResponse{}, nil
 }
@@ -120,7 +125,17 @@ func (s ctrSrv) Create(ctx context.Context, r *supervisorv1.CreateContainerReque
 	if s.failCreate {
 		return nil, errdefs.ToGRPC(fmt.Errorf("container %s: %w", r.Container.Id, errdefs.ErrAlreadyExists))
 	}
+	s.mu.Lock()
+	s.containers[r.Container.Id] = true
+	s.mu.Unlock()
 	return &supervisorv1.CreateContainerResponse{Container: r.Container}, nil
+}
+
+func (s ctrSrv) Delete(ctx context.Context, r *supervisorv1.DeleteContainerRequest) (*supervisorv1.DeleteContainerResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.containers, r.Id)
+	return &supervisorv1.DeleteContainerResponse{}, nil
 }
 
 func newServer(t *testing.T) (*server, string) {
@@ -135,7 +150,7 @@ func newServer(t *testing.T) (*server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{snapshots: map[string]string{}}
+	s := &server{snapshots: map[string]string{}, containers: map[string]bool{}}
 	g := grpc.NewServer()
 	supervisorv1.RegisterImagesServer(g, imagesSrv{server: s})
 	supervisorv1.RegisterContentServer(g, contentSrv{server: s})
@@ -198,8 +213,9 @@ func TestClient(t *testing.T) {
 		t.Errorf("namespace %q, want other", last)
 	}
 
-	// NewContainer prepares the snapshot on the image's chain ID, and takes
-	// it back if the container cannot be created.
+	// NewContainer records the container, then prepares its snapshot on the
+	// image's chain ID; a failed record prepares nothing, a failed snapshot
+	// takes the record back.
 	if _, err := c.NewContainer(ctx, "c1", img, []byte("{}"), "", nil); err != nil || s.snapshots["c1"] != "sha256:chain" {
 		t.Fatalf("new container: %v %v", err, s.snapshots)
 	}
@@ -209,6 +225,13 @@ func TestClient(t *testing.T) {
 	}
 	if _, ok := s.snapshots["c2"]; ok {
 		t.Error("snapshot of the failed container left behind")
+	}
+	s.failCreate, s.failPrep = false, true
+	if _, err := c.NewContainer(ctx, "c3", img, []byte("{}"), "", nil); !errdefs.IsNotFound(err) {
+		t.Errorf("prepare failure: %v", err)
+	}
+	if s.containers["c3"] {
+		t.Error("record of the container whose snapshot failed left behind")
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -122,13 +123,14 @@ func (c *Client) Import(ctx context.Context, r io.Reader, name string) ([]*Image
 	return resp.GetImages(), nil
 }
 
-// NewContainer prepares the container's rootfs snapshot (key id, on top of
-// the image's chain ID) and creates the container record. If the record
-// cannot be created the snapshot is removed again.
+// NewContainer creates the container record and prepares its rootfs
+// snapshot (key id, on top of the image's chain ID). If the snapshot cannot
+// be prepared the record is deleted again.
 func (c *Client) NewContainer(ctx context.Context, id string, img *Image, spec []byte, runtime string, labels map[string]string) (*supervisorv1.Container, error) {
-	if _, err := c.SnapshotService().Prepare(ctx, &supervisorv1.PrepareSnapshotRequest{Key: id, Parent: img.GetChainId()}); err != nil {
-		return nil, fmt.Errorf("prepare rootfs of %s: %w", id, err)
-	}
+	// The record first, then its snapshot: a client that dies in between
+	// leaves a record (which its owner lists, and deletes with whatever
+	// snapshot it has), never an active snapshot nobody knows of, which
+	// garbage collection keeps forever.
 	resp, err := c.ContainerService().Create(ctx, &supervisorv1.CreateContainerRequest{Container: &supervisorv1.Container{
 		Id:          id,
 		Image:       img.GetName(),
@@ -138,11 +140,15 @@ func (c *Client) NewContainer(ctx context.Context, id string, img *Image, spec [
 		Labels:      labels,
 	}})
 	if err != nil {
-		// Undo on a context of our own: ctx may be what failed.
-		if _, rerr := c.SnapshotService().Remove(context.WithoutCancel(ctx), &supervisorv1.RemoveSnapshotRequest{Key: id}); rerr != nil {
-			err = fmt.Errorf("%w (and removing snapshot %s: %v)", err, id, rerr)
-		}
 		return nil, fmt.Errorf("create container %s: %w", id, err)
+	}
+	failpoint.Hit("client-container-recorded")
+	if _, err := c.SnapshotService().Prepare(ctx, &supervisorv1.PrepareSnapshotRequest{Key: id, Parent: img.GetChainId()}); err != nil {
+		// Undo on a context of our own: ctx may be what failed.
+		if _, rerr := c.ContainerService().Delete(context.WithoutCancel(ctx), &supervisorv1.DeleteContainerRequest{Id: id}); rerr != nil {
+			err = fmt.Errorf("%w (and deleting container %s: %v)", err, id, rerr)
+		}
+		return nil, fmt.Errorf("prepare rootfs of %s: %w", id, err)
 	}
 	return resp.GetContainer(), nil
 }

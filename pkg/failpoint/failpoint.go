@@ -8,12 +8,18 @@
 package failpoint
 
 import (
+	"fmt"
 	"os"
 	"syscall"
 )
 
 // Env is the variable naming the armed step.
 const Env = "BERTH_FAILPOINT"
+
+// LogEnv names a file that Hit appends "NAME PID" to before it kills, so
+// that a test can tell which process died there (a shim's or runtime's
+// death is not seen by the caller's exit status).
+const LogEnv = "BERTH_FAILPOINT_LOG"
 
 var armed = os.Getenv(Env)
 
@@ -22,6 +28,13 @@ var armed = os.Getenv(Env)
 func Hit(name string) {
 	if armed == "" || armed != name {
 		return
+	}
+	if p := os.Getenv(LogEnv); p != "" {
+		if f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {
+			fmt.Fprintf(f, "%s %d\n", name, os.Getpid())
+			f.Sync()
+			f.Close()
+		}
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	select {} // the signal is delivered before this returns to Go code

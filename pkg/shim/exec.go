@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
 
@@ -169,6 +170,7 @@ func (s *service) startExec(id string) (*shimv1.StartResponse, error) {
 	if err != nil {
 		return fail(err)
 	}
+	failpoint.Hit("shim-exec-started")
 	p.io.start()
 	p.mu.Lock()
 	p.pid, p.status, p.startedAt = pid, shimv1.Status_STATUS_RUNNING, time.Now()

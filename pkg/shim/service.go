@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 	"github.com/berthd/berth/pkg/shim/record"
 	"github.com/berthd/berth/pkg/trace"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
@@ -161,6 +162,7 @@ func (s *service) create(ctx context.Context, req *shimv1.CreateRequest) (*shimv
 	if err != nil {
 		return fail(err)
 	}
+	failpoint.Hit("shim-runtime-created")
 	cio.start()
 	oomFile := oomCounterFile(pid)
 	oomBase := oomKills(oomFile)
@@ -228,6 +230,7 @@ func (s *service) Start(ctx context.Context, req *shimv1.StartRequest) (*shimv1.
 	if err := s.rt.runTraced(trace.FromContext(ctx), nil, "start", s.cfg.ID); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
+	failpoint.Hit("shim-runtime-started")
 	s.mu.Lock()
 	s.startedAt = time.Now()
 	if s.status == shimv1.Status_STATUS_CREATED {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 	"github.com/berthd/berth/pkg/namespaces"
 	"github.com/berthd/berth/pkg/shim/client"
 	"github.com/berthd/berth/pkg/shim/record"
@@ -238,6 +239,7 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
 	endMount()
+	failpoint.Hit("task-rootfs-mounted")
 	endSpawn := trace.Begin(ctx, "shim spawn")
 	cl, err := m.shims.Start(ctx, m.shimOpts(t.taskInfo, t.bundle))
 	if err != nil {
@@ -245,6 +247,7 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 	}
 	endSpawn()
 	t.shim = cl
+	failpoint.Hit("task-shim-started")
 	cr, err := cl.Create(ctx, &shimv1.CreateRequest{
 		LogPath: req.LogPath, LogFormat: lf, Stdin: req.Stdin, Terminal: req.Terminal,
 		LogMaxSize: req.LogMaxSize, LogMaxFiles: req.LogMaxFiles, LogCompress: req.LogCompress, LogAttrs: req.LogAttrs,
@@ -254,6 +257,7 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
 	t.createdPid = cr.GetPid()
+	failpoint.Hit("task-created")
 	m.mu.Lock()
 	m.tasks[key] = t
 	m.mu.Unlock()
@@ -383,6 +387,7 @@ func (m *taskManager) delete(ctx context.Context, id string, force bool) (*shimv
 		t.mu.Unlock()
 		return nil, fmt.Errorf("delete task %s: %w", id, err)
 	}
+	failpoint.Hit("task-shim-stopped")
 	m.mu.Lock()
 	delete(m.tasks, t.Namespace+"/"+t.ID)
 	m.mu.Unlock()

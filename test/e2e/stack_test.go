@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/pkg/testprereq"
 	"github.com/berthd/berth/test/image"
 )
 
@@ -32,27 +33,14 @@ func binDir(t *testing.T) string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "bin")
 }
 
-// require fails under CI (where every prerequisite must be present) and
-// skips elsewhere.
-func require(t *testing.T, ok bool, why string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("prerequisite missing under CI: %s", why)
-	}
-	t.Skip(why)
-}
-
 func requireStack(t *testing.T) {
 	t.Helper()
-	require(t, os.Geteuid() == 0, "needs root")
+	testprereq.Root(t)
 	_, err := os.Stat(image.BusyboxPath)
-	require(t, err == nil, "needs the host busybox (busybox-static)")
+	testprereq.Require(t, err == nil, "host busybox (busybox-static)")
 	for _, b := range []string{"runtime", "shim", "supervisord", "engined", "ctl"} {
 		_, err := os.Stat(filepath.Join(binDir(t), b))
-		require(t, err == nil, "needs bin/"+b+" (make build)")
+		testprereq.Require(t, err == nil, "bin/%s (make build)", b)
 	}
 }
 
@@ -69,6 +57,9 @@ type stack struct {
 	bridge, table string
 	// engineArgs are added to engined's command line.
 	engineArgs []string
+	// supEnv and engEnv are added to the daemons' environments (a
+	// failpoint armed in one of them).
+	supEnv, engEnv []string
 }
 
 func newStack(t *testing.T) *stack { t.Helper(); return newStackArgs(t) }
@@ -121,6 +112,7 @@ func (s *stack) startSupervisor() {
 		"--state", filepath.Join(s.root, "run"),
 		"--address", s.supSock,
 		"--log-level", "debug")
+	cmd.Env = append(os.Environ(), s.supEnv...)
 	s.supervisor = s.daemon(cmd, "supervisord", s.supSock)
 }
 
@@ -134,6 +126,7 @@ func (s *stack) startEngine() {
 		"--default-bridge", s.bridge, "--nft-table", s.table,
 		"--log-level", "debug")
 	cmd.Args = append(cmd.Args, s.engineArgs...)
+	cmd.Env = append(os.Environ(), s.engEnv...)
 	s.engine = s.daemon(cmd, "engined", s.engSock)
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berthd/berth/pkg/testprereq"
 	"github.com/berthd/berth/test/image"
 )
 
@@ -188,8 +189,8 @@ func TestVolumesBadInput(t *testing.T) {
 // docker-py's volumes API and a run with a volume.
 func TestVolumesDockerPy(t *testing.T) {
 	py, err := exec.LookPath("python3")
-	require(t, err == nil, "needs python3")
-	require(t, exec.Command(py, "-c", "import docker").Run() == nil, "needs docker-py")
+	testprereq.Require(t, err == nil, "python3")
+	testprereq.Require(t, exec.Command(py, "-c", "import docker").Run() == nil, "needs docker-py")
 	s := newStack(t)
 	s.loadBusybox()
 	script := `

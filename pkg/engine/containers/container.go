@@ -67,6 +67,9 @@ type Container struct {
 	trace     *trace.Trace     `json:"-"` // of the last start (nil: untraced)
 	attachers []*pendingAttach `json:"-"`
 	removing  bool             `json:"-"`
+	// starting: a start is between its first step and its running record;
+	// the stale-task sweep leaves the container's task alone.
+	starting bool `json:"-"`
 	// removeVolumes: the removal takes the anonymous volumes (rm -v).
 	removeVolumes bool   `json:"-"`
 	dir           string `json:"-"`

@@ -27,6 +27,7 @@ import (
 	"github.com/berthd/berth/pkg/engine/userns"
 	"github.com/berthd/berth/pkg/engine/volume"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 	"github.com/berthd/berth/pkg/trace"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
@@ -51,6 +52,9 @@ type Daemon struct {
 	initPath    string        // docker-init for --init ("" looks it up)
 	initDefault bool          // every container gets the init unless it says no
 	remap       *userns.Remap // --userns-remap; nil: containers share the host's user namespace
+
+	sysMu sync.Mutex
+	sys   *oci.System // the host's support, asked of the supervisor once (system.go)
 
 	wg sync.WaitGroup // watchers, autoremoves
 	// ctx ends watchers at Close (containers keep running).
@@ -175,6 +179,7 @@ func (d *Daemon) restore(ctx context.Context, c *Container) {
 	}
 	if !running {
 		d.shmDown(c) // left mounted by an engine killed before the exit
+		d.dropStaleTask(ctx, c)
 		return
 	}
 	t, err := d.sup.GetTask(ctx, c.ID)
@@ -458,6 +463,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		return nil, err
 	}
 	endSnap()
+	failpoint.Hit("engine-create-supervised")
 	c.State.Status = container.StateCreated
 	c.mu.Lock()
 	err = c.saveLocked()
@@ -466,6 +472,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		d.sup.DeleteContainer(context.WithoutCancel(ctx), id)
 		return nil, err
 	}
+	failpoint.Hit("engine-create-recorded")
 	d.mu.Lock()
 	d.containers[id] = c
 	d.mu.Unlock()
@@ -502,8 +509,18 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 		c.mu.Unlock()
 		return &msgError{msg: fmt.Sprintf("container %s is marked for removal and cannot be started", c.ID), class: errdefs.ErrConflict}
 	}
+	if c.starting {
+		c.mu.Unlock()
+		return &msgError{msg: fmt.Sprintf("container %s is already being started", c.ID), class: errdefs.ErrConflict}
+	}
+	c.starting = true
 	tty, stdin := c.Config.Tty, c.Config.OpenStdin
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.starting = false
+		c.mu.Unlock()
+	}()
 
 	endNet := trace.Begin(ctx, "network and volumes")
 	err := d.rejoinPeers(ctx, c)
@@ -590,6 +607,7 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (
 		}
 	}
 	endCreate()
+	failpoint.Hit("engine-start-task-created")
 	endAttach := trace.Begin(ctx, "attach streams")
 	c.mu.Lock()
 	pending := c.attachers
@@ -607,6 +625,7 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (
 		_ = d.sup.DeleteTask(context.WithoutCancel(ctx), c.ID, true)
 		return nil, fmt.Errorf("start: %w", err)
 	}
+	failpoint.Hit("engine-start-task-started")
 	return t, nil
 }
 
@@ -673,6 +692,7 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 			_ = d.sup.DeleteTask(d.ctx, c.ID, true)
 		}
 	}
+	failpoint.Hit("engine-exit-task-deleted")
 	d.netDetach(c)
 	d.volumesDown(c)
 	d.shmDown(c)
@@ -926,7 +946,7 @@ func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int) error {
 		return nil
 	}
 	defer d.emit(c, events.ActionStop, nil)
-	if err := d.sup.KillTask(ctx, c.ID, uint32(sig)); err != nil && !errdefs.IsNotFound(err) {
+	if err := d.killTask(ctx, c.ID, sig, exitedCh); err != nil {
 		return err
 	}
 	d.emit(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
@@ -949,7 +969,7 @@ func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int) error {
 			return ctx.Err()
 		}
 	}
-	if err := d.sup.KillTask(ctx, c.ID, uint32(syscall.SIGKILL)); err != nil && !errdefs.IsNotFound(err) {
+	if err := d.killTask(ctx, c.ID, syscall.SIGKILL, exitedCh); err != nil {
 		return err
 	}
 	d.emit(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(syscall.SIGKILL))})
@@ -985,7 +1005,7 @@ func (d *Daemon) RemoveContainer(ctx context.Context, ref string, force, removeV
 	c.stopRestartsLocked()
 	c.mu.Unlock()
 	if running {
-		if err := d.sup.KillTask(ctx, c.ID, uint32(syscall.SIGKILL)); err != nil && !errdefs.IsNotFound(err) {
+		if err := d.killTask(ctx, c.ID, syscall.SIGKILL, exitedCh); err != nil {
 			return fmt.Errorf("kill: %w", err)
 		}
 		if paused {
@@ -1028,6 +1048,7 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 	if err := d.supervisorRemove(ctx, c.ID); err != nil {
 		return d.unmarkRemoving(c, err)
 	}
+	failpoint.Hit("engine-remove-supervised")
 	return d.forget(c, name)
 }
 

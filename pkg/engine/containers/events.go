@@ -85,9 +85,15 @@ func (d *Daemon) watchSupervisorEvents() {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		for d.ctx.Err() == nil {
+		for first := true; d.ctx.Err() == nil; {
 			st, err := d.sup.Subscribe(d.ctx, "/tasks/oom")
 			if err == nil {
+				if !first {
+					// Back after a break (supervisord restarted): a start
+					// it cut short may have left a task.
+					d.dropStaleTasks(d.ctx)
+				}
+				first = false
 				for {
 					env, rerr := st.Recv()
 					if rerr != nil {

@@ -1,10 +1,12 @@
 package containers
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/berthd/berth/pkg/errdefs"
 )
@@ -35,4 +37,23 @@ func ParseSignal(s string) (syscall.Signal, error) {
 		return sig, nil
 	}
 	return 0, &msgError{msg: fmt.Sprintf("Invalid signal: %s", s), class: errdefs.ErrInvalidArgument}
+}
+
+// killTask signals a task for stop and rm -f. The container may exit
+// meanwhile (the signal before this one, or its own end) and its task and
+// shim go with it: a kill that fails then is no failure of the stop, as
+// long as the exit is recorded shortly (exited is closed at the exit).
+func (d *Daemon) killTask(ctx context.Context, id string, sig syscall.Signal, exited <-chan struct{}) error {
+	err := d.sup.KillTask(ctx, id, uint32(sig))
+	if err == nil || errdefs.IsNotFound(err) {
+		return nil
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(5 * time.Second):
+		return err
+	case <-ctx.Done():
+		return err
+	}
 }

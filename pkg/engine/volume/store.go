@@ -23,6 +23,7 @@ import (
 
 	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 )
 
 // LocalDriver is the only driver.
@@ -182,12 +183,14 @@ func (s *Store) Create(o CreateOptions) (*Volume, error) {
 		os.RemoveAll(tmp)
 		return nil, err
 	}
+	failpoint.Hit("volume-create-written")
 	dir := filepath.Join(s.root, name)
 	if err := os.Rename(tmp, dir); err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
 	}
 	syncDir(s.root)
+	failpoint.Hit("volume-created")
 	v.Mountpoint = filepath.Join(dir, "_data")
 	s.vols[name] = v
 	return v, nil

@@ -81,7 +81,7 @@ func New(g *globals) *cobra.Command {
 			g.log = l
 			container.Warnf = l.warnf
 			if g.systemdCgroup {
-				return errors.New("--systemd-cgroup is not supported: berth manages cgroupfs directly")
+				return systemdCgroupError(systemdRunning())
 			}
 			if g.rootless == "true" {
 				return errors.New("--rootless=true is not supported")
