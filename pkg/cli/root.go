@@ -35,10 +35,10 @@ type CLI struct {
 	Out, Err io.Writer
 	In       io.Reader
 	client   *client.Client
-	trace    *trace.Trace // run --trace (nil: untraced)
 	// headers are sent with every request (build's secrets); set
 	// before the first Client call.
 	headers map[string]string
+	trace   *trace.Trace // run --trace (nil: untraced)
 }
 
 // StatusError ends ctl with Code, after printing Msg (if any) on stderr.
@@ -72,10 +72,10 @@ func (c *CLI) Client() (*client.Client, error) {
 	if hc != nil {
 		opts = append(opts, client.WithHTTPClient(hc))
 	}
-	opts = append(opts, c.traceOpts()...)
 	if len(c.headers) > 0 {
 		opts = append(opts, client.WithHTTPHeaders(c.headers))
 	}
+	opts = append(opts, c.traceOpts()...)
 	cl, err := client.New(append(opts, client.WithHost(host))...)
 	if err != nil {
 		return nil, err

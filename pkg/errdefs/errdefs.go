@@ -9,6 +9,8 @@
 package errdefs
 
 import (
+	"fmt"
+
 	cerrdefs "github.com/containerd/errdefs"
 )
 
@@ -37,3 +39,11 @@ func IsNotImplemented(err error) bool     { return cerrdefs.IsNotImplemented(err
 func IsConflict(err error) bool           { return cerrdefs.IsConflict(err) }
 func IsUnauthenticated(err error) bool    { return cerrdefs.IsUnauthorized(err) }
 func IsPermissionDenied(err error) bool   { return cerrdefs.IsPermissionDenied(err) }
+
+// Classf is an error of class whose text is only the formatted message,
+// for messages that must read exactly as another program words them
+// (dockerd's, shown by the docker CLI) while callers still branch on the
+// class.
+func Classf(class error, format string, args ...any) error {
+	return &wireError{msg: fmt.Sprintf(format, args...), class: class}
+}

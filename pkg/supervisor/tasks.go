@@ -238,8 +238,8 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 	if err := snapshots.MountAll(mounts, rootfs); err != nil {
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
-	endMount()
 	failpoint.Hit("task-rootfs-mounted")
+	endMount()
 	endSpawn := trace.Begin(ctx, "shim spawn")
 	cl, err := m.shims.Start(ctx, m.shimOpts(t.taskInfo, t.bundle))
 	if err != nil {
@@ -256,8 +256,8 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 		m.abandonShim(t)
 		return nil, fmt.Errorf("task %s: %w", c.ID, err)
 	}
-	t.createdPid = cr.GetPid()
 	failpoint.Hit("task-created")
+	t.createdPid = cr.GetPid()
 	m.mu.Lock()
 	m.tasks[key] = t
 	m.mu.Unlock()

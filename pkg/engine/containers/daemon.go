@@ -425,6 +425,11 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err != nil {
 		return nil, err
 	}
+	if p, err := rootfsPropagation(mps); err != nil {
+		return nil, err
+	} else if p != "" {
+		spec.Linux.RootfsPropagation = p
+	}
 	cfg.Env = spec.Process.Env
 	if len(cfg.Cmd) == 0 && len(cfg.Entrypoint) == 0 {
 		cfg.Cmd = imgCfg.Config.Cmd
@@ -462,8 +467,8 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err := d.sup.NewContainer(ctx, id, img, specJSON, c.Runtime, labels); err != nil {
 		return nil, err
 	}
-	endSnap()
 	failpoint.Hit("engine-create-supervised")
+	endSnap()
 	c.State.Status = container.StateCreated
 	c.mu.Lock()
 	err = c.saveLocked()
@@ -606,8 +611,8 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (
 			return nil, fmt.Errorf("create task: %w", err)
 		}
 	}
-	endCreate()
 	failpoint.Hit("engine-start-task-created")
+	endCreate()
 	endAttach := trace.Begin(ctx, "attach streams")
 	c.mu.Lock()
 	pending := c.attachers
@@ -1048,7 +1053,6 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 	if err := d.supervisorRemove(ctx, c.ID); err != nil {
 		return d.unmarkRemoving(c, err)
 	}
-	failpoint.Hit("engine-remove-supervised")
 	return d.forget(c, name)
 }
 
@@ -1085,6 +1089,7 @@ func (d *Daemon) supervisorRemove(ctx context.Context, id string) error {
 	if err := d.sup.DeleteContainer(ctx, id); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete container: %w", err)
 	}
+	failpoint.Hit("engine-remove-supervised")
 	return nil
 }
 
