@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -31,6 +32,10 @@ type Client struct {
 	conn      *grpc.ClientConn
 	namespace string
 	timeout   time.Duration
+	// connected is set once the connection has been ready: from then on an
+	// idle connection is one gRPC let go after losing the server, and a
+	// call waits for the redial as for a connection in transient failure.
+	connected atomic.Bool
 }
 
 type options struct {
@@ -153,7 +158,11 @@ type conn struct{ c *Client }
 
 func (w *conn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	w.c.awaitReady(ctx)
-	return errdefs.FromGRPC(w.c.conn.Invoke(w.c.ctx(ctx), method, args, reply, opts...))
+	err := w.c.conn.Invoke(w.c.ctx(ctx), method, args, reply, opts...)
+	if err == nil {
+		w.c.connected.Store(true)
+	}
+	return errdefs.FromGRPC(err)
 }
 
 func (w *conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {

@@ -23,11 +23,16 @@ var reconnectParams = grpc.WithConnectParams(grpc.ConnectParams{
 })
 
 // awaitReady waits, up to reconnectWait or ctx's end, for the connection
-// to be ready. An idle connection (never used) is not waited for: the call
-// connects it.
+// to be ready. A connection never used yet is not waited for: the call
+// connects it (and fails at once when nothing listens). One that was ready
+// and went idle after the server went away is redialled and waited for.
 func (c *Client) awaitReady(ctx context.Context) {
 	st := c.conn.GetState()
-	if st == connectivity.Ready || st == connectivity.Idle {
+	if st == connectivity.Ready {
+		c.connected.Store(true)
+		return
+	}
+	if st == connectivity.Idle && !c.connected.Load() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, reconnectWait)
