@@ -23,11 +23,12 @@ var reconnectParams = grpc.WithConnectParams(grpc.ConnectParams{
 })
 
 // awaitReady waits, up to reconnectWait or ctx's end, for the connection
-// to be ready. An idle connection (never used) is not waited for: the call
-// connects it.
+// to be ready. Idle is waited for too: after failed dials gRPC's
+// pick-first parks the channel in Idle until a call comes, and a fail-fast
+// call that makes the one dial attempt fails with it.
 func (c *Client) awaitReady(ctx context.Context) {
 	st := c.conn.GetState()
-	if st == connectivity.Ready || st == connectivity.Idle {
+	if st == connectivity.Ready {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, reconnectWait)
