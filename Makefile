@@ -2,7 +2,7 @@ GO ?= go
 BINARIES := runtime shim supervisord engined ctl pause
 PROTOS := $(sort $(shell find proto -name "*.proto"))
 
-.PHONY: all build deps proto proto-check test test-unit test-integration test-e2e test-cri critest fuzz fuzz-short soak loadtest demo bench bench-shim clean $(BINARIES)
+.PHONY: all build deps proto proto-check test test-unit test-race test-integration test-e2e test-cri critest fuzz fuzz-short soak loadtest demo bench bench-shim clean $(BINARIES)
 
 all: build
 
@@ -46,10 +46,18 @@ proto:
 proto-check: proto
 	git diff --exit-code -- proto
 
-test: deps proto-check test-unit fuzz-short test-integration test-e2e test-cri
+test: deps proto-check test-unit test-race fuzz-short test-integration test-e2e test-cri
 
 test-unit:
 	$(GO) test -count=1 ./pkg/... ./cmd/... ./test/image/...
+
+# The unit tests of the packages that run goroutines against each other
+# (daemons, shim, clients, stores) again under the race detector: 52 s on
+# 2 busy cores; the whole of ./pkg/... would be several minutes.
+RACE_PKGS := ./pkg/supervisor/... ./pkg/shim/... ./pkg/engine/containers/... ./pkg/engine/api/... \
+	./pkg/client/... ./pkg/logfile/... ./pkg/content/... ./pkg/metadata/... ./pkg/failpoint/...
+test-race:
+	$(GO) test -race -count=1 $(RACE_PKGS)
 
 # Integration tests run on our own runtime and shim; the shim and supervisor
 # suites run again on runc, the swap every caller of a runc-compatible

@@ -141,13 +141,13 @@ engine_bench() {
   ip link del "$bridge" 2>/dev/null || true
   nft delete table ip "$table" 2>/dev/null || true
 }
-# cp (issue 9): a 64 MiB directory (16 incompressible files) into a
+# cp (issue 9): a 100 MiB directory (25 incompressible files) into a
 # running container and back out, median of 3, beside `podman cp` of the
 # same tree (private root) when podman is there; MiB/s and the ratio.
 cp_bench() {
   local src=$eng/cpsrc i
   mkdir -p "$src"
-  for i in $(seq 16); do head -c 4M /dev/urandom >"$src/f$i"; done
+  for i in $(seq 25); do head -c 4M /dev/urandom >"$src/f$i"; done
   cp_median() { # setup-command, copy-command: median ms of 3 copies
     local j t0 t1; local -a ts=()
     for j in 1 2 3; do
@@ -160,8 +160,8 @@ cp_bench() {
   local in out
   in=$(cp_median "$ctl exec eb rm -rf /tmp/cpin" "$ctl cp $src eb:/tmp/cpin")
   out=$(cp_median "rm -rf $eng/cpout" "$ctl cp eb:/tmp/cpin $eng/cpout")
-  echo "ctl cp 64 MiB in:     $in ms ($(( 64 * 1000 / (in > 0 ? in : 1) )) MiB/s)"
-  echo "ctl cp 64 MiB out:    $out ms ($(( 64 * 1000 / (out > 0 ? out : 1) )) MiB/s)"
+  echo "ctl cp 100 MiB in:    $in ms ($(( 100 * 1000 / (in > 0 ? in : 1) )) MiB/s)"
+  echo "ctl cp 100 MiB out:   $out ms ($(( 100 * 1000 / (out > 0 ? out : 1) )) MiB/s)"
   if command -v podman >/dev/null && command -v conmon >/dev/null; then
     local pc=$eng/podmancp
     local pm="podman --root $pc/root --runroot $pc/run --storage-driver overlay --cgroup-manager cgroupfs --events-backend file --runtime runc --tmpdir $pc/tmp"
@@ -170,8 +170,8 @@ cp_bench() {
       local pin pout
       pin=$(cp_median "$pm exec pcp rm -rf /tmp/cpin" "$pm cp $src pcp:/tmp/cpin")
       pout=$(cp_median "rm -rf $eng/pcpout" "$pm cp pcp:/tmp/cpin $eng/pcpout")
-      echo "podman cp 64 MiB in:  $pin ms (ctl/podman time ratio $(awk -v a="$in" -v b="$pin" 'BEGIN{printf "%.2f", a/(b>0?b:1)}'))"
-      echo "podman cp 64 MiB out: $pout ms (ctl/podman time ratio $(awk -v a="$out" -v b="$pout" 'BEGIN{printf "%.2f", a/(b>0?b:1)}'))"
+      echo "podman cp 100 MiB in: $pin ms ($(( 100 * 1000 / (pin > 0 ? pin : 1) )) MiB/s; ctl/podman time ratio $(awk -v a="$in" -v b="$pin" 'BEGIN{printf "%.2f", a/(b>0?b:1)}'))"
+      echo "podman cp 100 MiB out: $pout ms ($(( 100 * 1000 / (pout > 0 ? pout : 1) )) MiB/s; ctl/podman time ratio $(awk -v a="$out" -v b="$pout" 'BEGIN{printf "%.2f", a/(b>0?b:1)}'))"
     else
       echo "bench: podman run failed; podman cp skipped" >&2
     fi

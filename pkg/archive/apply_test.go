@@ -15,16 +15,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("test needs root")
-		}
-		t.Skip("test needs root")
-	}
+	testprereq.Root(t)
 }
 
 type ent struct {

@@ -186,6 +186,15 @@ func (t *treeWriter) header(dirfd int, name, tarName string, st *unix.Stat_t) er
 	default:
 		return nil // sockets have no tar form
 	}
+	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeDir {
+		// The xattrs a layer keeps (file capabilities, user.*), as
+		// dockerd's archives carry them; read through an O_PATH fd that
+		// follows no symlink.
+		if pfd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err == nil {
+			layerXattrs(fmt.Sprintf("/proc/self/fd/%d", pfd), hdr)
+			unix.Close(pfd)
+		}
+	}
 	if err := t.tw.WriteHeader(hdr); err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 func newBuildCommand(c *CLI) *cobra.Command {
 	var (
 		tags, buildArgs, labels []string
+		secrets                 []string
 		file, target, network   string
 		iidfile, platform       string
 		noCache, pull, quiet    bool
@@ -61,6 +62,17 @@ func newBuildCommand(c *CLI) *cobra.Command {
 				}
 				o.Platforms = append(o.Platforms, p)
 			}
+			if len(secrets) > 0 {
+				sec, err := parseBuildSecrets(secrets)
+				if err != nil {
+					return err
+				}
+				h, err := encodeBuildSecrets(sec)
+				if err != nil {
+					return err
+				}
+				c.headers = map[string]string{buildSecretsHeader: h}
+			}
 			body, dockerfile, err := buildContext(cmd.Context(), args[0], file, c.In)
 			if err != nil {
 				return err
@@ -96,6 +108,7 @@ func newBuildCommand(c *CLI) *cobra.Command {
 	f.StringVarP(&file, "file", "f", "", `Name of the Dockerfile (Default is "PATH/Dockerfile"; "-" reads it from stdin)`)
 	f.StringArrayVar(&buildArgs, "build-arg", nil, "Set build-time variables")
 	f.StringArrayVar(&labels, "label", nil, "Set metadata for an image")
+	f.StringArrayVar(&secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
 	f.StringVar(&target, "target", "", "Set the target build stage to build.")
 	f.StringVar(&network, "network", "default", `Set the networking mode for the "RUN" instructions during build`)
 	f.StringVar(&iidfile, "iidfile", "", "Write the image ID to the file")

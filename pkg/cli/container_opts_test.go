@@ -21,6 +21,8 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/spf13/pflag"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // parseArgs parses the container flags of a run/create command line,
@@ -392,12 +394,7 @@ func TestInvalidValues(t *testing.T) {
 // another shorthand.
 func TestRunHasEveryDockerRunFlag(t *testing.T) {
 	docker, err := exec.LookPath("docker")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("docker CLI not found (required under CI=true)")
-		}
-		t.Skip("docker CLI not found")
-	}
+	testprereq.Require(t, err == nil, "docker CLI: %v", err)
 	root := NewRootCommand(&CLI{})
 	flagLine := regexp.MustCompile(`^\s+(?:-(\w), )?--([\w-]+)`)
 	for _, sub := range []string{"run", "create", "update"} {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // TestCreateRequestSameAsDocker runs the docker binary and ctl with the
@@ -18,12 +20,7 @@ import (
 // CI=true.
 func TestCreateRequestSameAsDocker(t *testing.T) {
 	docker, err := exec.LookPath("docker")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("docker CLI not found (required under CI=true)")
-		}
-		t.Skip("docker CLI not found")
-	}
+	testprereq.Require(t, err == nil, "docker CLI: %v", err)
 	dir, err := os.MkdirTemp("", "dd") // short: unix socket paths are limited
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/jsonstream"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
 // progressMessage is a line of the engine's JSON progress stream.
@@ -30,11 +30,7 @@ type progressMessage struct {
 // place only there).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // displayProgress prints a pull or push stream as docker does: on a terminal

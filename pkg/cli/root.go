@@ -30,6 +30,9 @@ type CLI struct {
 	Out, Err io.Writer
 	In       io.Reader
 	client   *client.Client
+	// headers are sent with every request (build's secrets); set
+	// before the first Client call.
+	headers map[string]string
 }
 
 // StatusError ends ctl with Code, after printing Msg (if any) on stderr.
@@ -62,6 +65,9 @@ func (c *CLI) Client() (*client.Client, error) {
 	}
 	if hc != nil {
 		opts = append(opts, client.WithHTTPClient(hc))
+	}
+	if len(c.headers) > 0 {
+		opts = append(opts, client.WithHTTPHeaders(c.headers))
 	}
 	cl, err := client.New(append(opts, client.WithHost(host))...)
 	if err != nil {

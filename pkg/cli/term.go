@@ -11,61 +11,47 @@ import (
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
 // terminal is ctl's stdin when it is a terminal.
 type terminal struct {
 	fd    int
-	saved *unix.Termios
+	saved *term.State
 }
 
 func terminalOf(r io.Reader) *terminal {
 	f, ok := r.(*os.File)
-	if !ok {
-		return nil
-	}
-	if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err != nil {
+	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
 	return &terminal{fd: int(f.Fd())}
 }
 
-// makeRaw puts the terminal in raw mode (what cfmakeraw does), so that
-// every key, ctrl-c and the detach keys included, goes to the container's
-// pty, which does the line editing and signals.
+// makeRaw puts the terminal in raw mode (cfmakeraw's), so that every key,
+// ctrl-c and the detach keys included, goes to the container's pty, which
+// does the line editing and signals.
 func (t *terminal) makeRaw() error {
-	st, err := unix.IoctlGetTermios(t.fd, unix.TCGETS)
+	saved, err := term.MakeRaw(t.fd)
 	if err != nil {
 		return err
 	}
-	saved := *st
-	st.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	st.Oflag &^= unix.OPOST
-	st.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	st.Cflag &^= unix.CSIZE | unix.PARENB
-	st.Cflag |= unix.CS8
-	st.Cc[unix.VMIN] = 1
-	st.Cc[unix.VTIME] = 0
-	if err := unix.IoctlSetTermios(t.fd, unix.TCSETS, st); err != nil {
-		return err
-	}
-	t.saved = &saved
+	t.saved = saved
 	return nil
 }
 
 func (t *terminal) restore() {
 	if t.saved != nil {
-		_ = unix.IoctlSetTermios(t.fd, unix.TCSETS, t.saved)
+		_ = term.Restore(t.fd, t.saved)
 	}
 }
 
 func (t *terminal) size() (height, width uint, ok bool) {
-	ws, err := unix.IoctlGetWinsize(t.fd, unix.TIOCGWINSZ)
-	if err != nil || ws.Row == 0 || ws.Col == 0 {
+	w, h, err := term.GetSize(t.fd)
+	if err != nil || w <= 0 || h <= 0 {
 		return 0, 0, false
 	}
-	return uint(ws.Row), uint(ws.Col), true
+	return uint(h), uint(w), true
 }
 
 // monitorSize sends the terminal's size now (retrying while the process
@@ -139,9 +125,9 @@ func consoleSize(w io.Writer) [2]uint {
 	if !ok {
 		return [2]uint{}
 	}
-	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	w2, h, err := term.GetSize(int(f.Fd()))
 	if err != nil {
 		return [2]uint{}
 	}
-	return [2]uint{uint(ws.Row), uint(ws.Col)}
+	return [2]uint{uint(h), uint(w2)}
 }

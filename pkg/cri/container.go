@@ -46,6 +46,9 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err := sb.decode(&pod); err != nil {
 		return nil, err
 	}
+	if err := s.checkHandlerMounts(ctx, sb.c.GetRuntime().GetName(), cfg); err != nil {
+		return nil, err
+	}
 	imgs, err := s.findImage(ctx, cfg.GetImage().GetImage())
 	if err != nil {
 		return nil, fmt.Errorf("image.image: %w", err)
@@ -64,6 +67,10 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 			return nil, err
 		}
 	}
+	chains, err := s.resolveImageVolumes(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	conf, err := encodeConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -78,6 +85,10 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 
 	id := newID()
 	in.id = id
+	in.imageVolumes = map[int]string{}
+	for i := range chains {
+		in.imageVolumes[i] = s.imageVolumeSource(id, i)
+	}
 	unlockNames := s.names.lock("container-names/" + sb.id())
 	defer func() {
 		if unlockNames != nil {
@@ -132,6 +143,9 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 			}
 		}
 	}()
+	if err := s.mountImageVolumes(ctx, id, cfg, chains); err != nil {
+		return nil, err
+	}
 	if logPath != "" {
 		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 			return nil, fmt.Errorf("log_path: %w", err)
@@ -249,6 +263,13 @@ func (s *Server) removeContainer(ctx context.Context, r record) error {
 		return fmt.Errorf("remove container %s: %w", r.id(), err)
 	}
 	if err := s.deleteTask(ctx, r.id()); err != nil {
+		return err
+	}
+	var cfg runtimeapi.ContainerConfig
+	if err := r.decode(&cfg); err != nil {
+		return err
+	}
+	if err := s.removeImageVolumes(ctx, r.id(), &cfg); err != nil {
 		return err
 	}
 	_, err := s.sup.ContainerService().Delete(ctx, &supervisorv1.DeleteContainerRequest{Id: r.id()})

@@ -18,6 +18,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berthd/berth/pkg/specdefaults"
+	"github.com/berthd/berth/pkg/sysinfo"
 )
 
 // ctrSpecInput is what a container's spec is made from.
@@ -33,6 +34,9 @@ type ctrSpecInput struct {
 	passwd    []byte // the image's /etc/passwd, nil if none
 	group     []byte
 	podDir    string
+	// imageVolumes are the host paths of the image volumes by mount index
+	// (image_volumes.go).
+	imageVolumes map[int]string
 }
 
 // validateContainer refuses, naming the field, what berth cannot do.
@@ -62,36 +66,34 @@ func validateContainer(cfg *runtimeapi.ContainerConfig) error {
 	if err := checkAppArmor("linux.security_context.apparmor", sc.GetApparmor(), sc.GetApparmorProfile()); err != nil {
 		return err
 	}
-	if len(cfg.GetLinux().GetResources().GetUnified()) > 0 && !cgroupV2() {
+	if len(cfg.GetLinux().GetResources().GetUnified()) > 0 && !sysinfo.CgroupV2() {
 		return unsupportedf("linux.resources.unified", "cgroup v2 only; this host has cgroup v1")
 	}
 	for i, m := range cfg.GetMounts() {
 		f := fmt.Sprintf("mounts[%d]", i)
+		if isImageVolume(m) {
+			if err := validateImageVolume(f, m); err != nil {
+				return err
+			}
+		}
 		switch {
-		case m.GetImage() != nil && m.GetImage().GetImage() != "":
-			return unsupportedf(f+".image", "image volumes are not supported")
+		case m.GetImageSubPath() != "" && !isImageVolume(m):
+			return invalidf(f+".image_sub_path", "only for an image volume (image)")
 		case len(m.GetUidMappings()) > 0 || len(m.GetGidMappings()) > 0:
 			return unsupportedf(f+".uidMappings", "ID-mapped mounts are not supported")
 		case len(m.GetMountOptions()) > 0:
 			return unsupportedf(f+".mount_options", "not supported")
 		case m.GetContainerPath() == "" || !filepath.IsAbs(m.GetContainerPath()):
 			return invalidf(f+".container_path", "%q is not absolute", m.GetContainerPath())
-		case m.GetHostPath() == "":
+		case m.GetHostPath() == "" && !isImageVolume(m):
 			return invalidf(f+".host_path", "required")
 		case m.GetRecursiveReadOnly() && !m.GetReadonly():
 			return invalidf(f+".recursive_read_only", "needs readonly")
 		case m.GetRecursiveReadOnly() && m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE:
 			return invalidf(f+".recursive_read_only", "needs private propagation")
-		case m.GetRecursiveReadOnly():
-			return unsupportedf(f+".recursive_read_only", "the runtime has no recursive read-only mounts")
 		}
 	}
 	return nil
-}
-
-func cgroupV2() bool {
-	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
-	return err == nil
 }
 
 // command is the process's argv, the image's entrypoint and cmd replaced
@@ -273,6 +275,10 @@ func mounts(in ctrSpecInput, readonlyRoot bool) ([]specs.Mount, error) {
 		ms = append(ms, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "rw"}})
 	}
 	for i, m := range in.cfg.GetMounts() {
+		if src, ok := in.imageVolumes[i]; ok {
+			ms = append(ms, specs.Mount{Destination: filepath.Clean(m.GetContainerPath()), Type: "bind", Source: src, Options: []string{"rbind", "rprivate", "ro"}})
+			continue
+		}
 		f := fmt.Sprintf("mounts[%d].host_path", i)
 		src := m.GetHostPath()
 		if _, err := os.Lstat(src); errors.Is(err, os.ErrNotExist) {
@@ -287,6 +293,9 @@ func mounts(in ctrSpecInput, readonlyRoot bool) ([]specs.Mount, error) {
 		opts := []string{"rbind", propagation(m.GetPropagation()), "rw"}
 		if m.GetReadonly() {
 			opts[2] = "ro"
+		}
+		if m.GetRecursiveReadOnly() {
+			opts = append(opts, "rro") // the handler can (checkHandlerMounts)
 		}
 		ms = append(ms, specs.Mount{Destination: filepath.Clean(m.GetContainerPath()), Type: "bind", Source: real, Options: opts})
 	}

@@ -99,6 +99,12 @@ func (s *Server) setupNetwork(ctx context.Context, id, netnsPath string, cfg *ru
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	cidr := s.podCIDR
+	s.mu.Unlock()
+	if r := ipRanges(cidr); r != nil {
+		opts = append(opts, gocni.WithCapability("ipRanges", r))
+	}
 	c, err := s.cni()
 	if err != nil {
 		return nil, err

@@ -24,7 +24,9 @@ func (s *Server) recoverState(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("recovery: %w", err)
 	}
+	ctrKnown := map[string]bool{}
 	for _, r := range ctrs {
+		ctrKnown[r.id()] = true
 		if r.state() == stateCreating {
 			s.log.Info("cri: recovery: removing a container whose creation was cut short", "id", r.id())
 			if err := s.removeContainer(ctx, r); err != nil {
@@ -64,6 +66,17 @@ func (s *Server) recoverState(ctx context.Context) error {
 				err = s.removePodFiles(e.Name())
 			}
 			if err != nil {
+				s.log.Warn("cri: recovery", "id", e.Name(), "err", err)
+			}
+		}
+	}
+	// Image volumes are made after the container's record: a directory
+	// no record names is what a removal cut short left.
+	ents, _ := os.ReadDir(filepath.Join(s.cfg.State, "containers"))
+	for _, e := range ents {
+		if !ctrKnown[e.Name()] {
+			s.log.Info("cri: recovery: removing an orphan", "what", "containers", "id", e.Name())
+			if err := s.unmountContainerDir(e.Name()); err != nil {
 				s.log.Warn("cri: recovery", "id", e.Name(), "err", err)
 			}
 		}

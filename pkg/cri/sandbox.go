@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -173,15 +172,8 @@ func (s *Server) makePodFiles(id string, cfg *runtimeapi.PodSandboxConfig) error
 
 func (s *Server) removePodFiles(id string) error {
 	dir := s.podDir(id)
-	shm := filepath.Join(dir, "shm")
-	for {
-		err := unix.Unmount(shm, unix.MNT_DETACH)
-		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("pod %s: unmount %s: %w", id, shm, err)
-		}
+	if err := unmountAll(filepath.Join(dir, "shm")); err != nil {
+		return fmt.Errorf("pod %s: %w", id, err)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("pod %s: %w", id, err)

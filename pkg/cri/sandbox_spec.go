@@ -16,10 +16,12 @@ import (
 // otherwise empty rootfs.
 const pausePath = "/pause"
 
-// cgroupsPath is relative, so the runtime puts the pod's cgroups below the
-// daemon's own: the kubelet's cgroup parent (with the cgroupfs driver an
-// absolute path such as /kubepods/besteffort/pod<uid>) is kept as the
-// relative path under it.
+// cgroupsPath is below the kubelet's cgroup parent (with the cgroupfs
+// driver an absolute path such as /kubepods/besteffort/pod<uid>, which the
+// kubelet makes and limits to the pod's resources and overhead), from the
+// hierarchies' roots: the pod's limits and the kubelet's accounting hold
+// for its containers. Without a parent the path is relative, so the runtime
+// puts the cgroups below supervisord's own.
 func cgroupsPath(parent, id string) (string, error) {
 	if parent == "" {
 		return "berth-cri/" + id, nil
@@ -27,8 +29,8 @@ func cgroupsPath(parent, id string) (string, error) {
 	if strings.Contains(parent, "..") || strings.Contains(parent, ":") {
 		return "", invalidf("linux.cgroup_parent", "%q: want a cgroupfs path without ..", parent)
 	}
-	p := strings.Trim(path.Clean("/"+parent), "/")
-	if p == "" {
+	p := path.Clean("/" + parent)
+	if p == "/" {
 		return "berth-cri/" + id, nil
 	}
 	return p + "/" + id, nil

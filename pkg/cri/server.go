@@ -70,6 +70,8 @@ type Server struct {
 	stream         streaming.Server
 	streamListener net.Listener
 
+	handlers handlers // the runtimes' features (handlers.go)
+
 	locks locks // one lifecycle call at a time per pod or container
 	names locks // the names of pods, the names of a pod's containers
 }

@@ -48,7 +48,7 @@ func TestCapabilities(t *testing.T) {
 }
 
 func TestCgroupsPath(t *testing.T) {
-	for parent, want := range map[string]string{"": "berth-cri/id", "/kubepods/pod1": "kubepods/pod1/id", "/": "berth-cri/id"} {
+	for parent, want := range map[string]string{"": "berth-cri/id", "/kubepods/pod1": "/kubepods/pod1/id", "kubepods/pod2": "/kubepods/pod2/id", "/": "berth-cri/id"} {
 		if got, err := cgroupsPath(parent, "id"); err != nil || got != want {
 			t.Errorf("cgroupsPath(%q) = %q, %v; want %q", parent, got, err, want)
 		}

@@ -11,6 +11,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/sysinfo"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -190,7 +191,7 @@ func (s *Server) UpdateContainerResources(ctx context.Context, req *runtimeapi.U
 	if lr == nil {
 		return &runtimeapi.UpdateContainerResourcesResponse{}, nil
 	}
-	if len(lr.GetUnified()) > 0 && !cgroupV2() {
+	if len(lr.GetUnified()) > 0 && !sysinfo.CgroupV2() {
 		return nil, unsupportedf("linux.unified", "cgroup v2 only; this host has cgroup v1")
 	}
 	r, err := s.find(ctx, kindContainer, req.GetContainerId())

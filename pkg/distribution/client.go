@@ -57,8 +57,11 @@ func httpError(op string, resp *http.Response) error {
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		class = errdefs.ErrNotFound
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		class = errdefs.ErrFailedPrecondition
+	case resp.StatusCode == http.StatusUnauthorized:
+		class = errdefs.ErrUnauthenticated
+		msg = "authentication required or denied (" + msg + ")"
+	case resp.StatusCode == http.StatusForbidden:
+		class = errdefs.ErrPermissionDenied
 		msg = "authentication required or denied (" + msg + ")"
 	case resp.StatusCode >= 400 && resp.StatusCode < 500:
 		class = errdefs.ErrInvalidArgument
@@ -177,13 +180,13 @@ func (r *repository) authorize(ctx context.Context, resp *http.Response, push bo
 	switch scheme {
 	case "basic":
 		if r.creds.empty() || r.creds.Username == "" {
-			return fmt.Errorf("registry %s requires authentication (basic) and no credentials were given: %w", r.ep.host, errdefs.ErrFailedPrecondition)
+			return fmt.Errorf("registry %s requires authentication (basic) and no credentials were given: %w", r.ep.host, errdefs.ErrUnauthenticated)
 		}
 		r.auth.mu.Lock()
 		r.auth.basic = true
 		r.auth.mu.Unlock()
 		if strings.HasPrefix(sent, "Basic ") {
-			return fmt.Errorf("registry %s: credentials for %q refused: %w", r.ep.host, r.creds.Username, errdefs.ErrFailedPrecondition)
+			return fmt.Errorf("registry %s: credentials for %q refused: %w", r.ep.host, r.creds.Username, errdefs.ErrUnauthenticated)
 		}
 		return nil
 	case "bearer":
@@ -198,7 +201,7 @@ func (r *repository) authorize(ctx context.Context, resp *http.Response, push bo
 		r.auth.bearer[r.scope(push)] = tok
 		r.auth.mu.Unlock()
 		if sent == "Bearer "+tok {
-			return fmt.Errorf("registry %s: token refused: %w", r.ep.host, errdefs.ErrFailedPrecondition)
+			return fmt.Errorf("registry %s: token refused: %w", r.ep.host, errdefs.ErrUnauthenticated)
 		}
 		return nil
 	}
@@ -209,7 +212,7 @@ func (r *repository) fetchToken(ctx context.Context, params map[string]string, p
 	realm := params["realm"]
 	u, err := url.Parse(realm)
 	if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLocal(u.Host))) && u.Host != r.ep.host {
-		return "", fmt.Errorf("registry %s: token realm %q refused: %w", r.ep.host, realm, errdefs.ErrFailedPrecondition)
+		return "", fmt.Errorf("registry %s: token realm %q refused: %w", r.ep.host, realm, errdefs.ErrUnauthenticated)
 	}
 	q := u.Query()
 	if params["service"] != "" {

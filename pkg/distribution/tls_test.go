@@ -17,18 +17,14 @@ import (
 	"time"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // A registry that is not localhost is reached over HTTPS only, trusting
 // the system CAs plus certs.d/<host>/ca.crt.
 func TestPullTLSWithCertsDir(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no 127.0.0.2 under CI: %v", err)
-		}
-		t.Skipf("no 127.0.0.2: %v", err)
-	}
+	testprereq.Require(t, err == nil, "127.0.0.2: %v", err)
 	host := l.Addr().String()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{

@@ -105,10 +105,11 @@ func Run(ctx context.Context, cfg Config) error {
 		vols.SetOwner(remap.Root())
 		cfg.Log.Info("containers run in a remapped user namespace", "user", remap.User, "uids", remap.UIDs, "gids", remap.GIDs)
 	}
-	nm, err := network.New(network.Config{DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot, Bridge: cfg.DefaultBridge, Table: cfg.NFTable, Log: cfg.Log})
+	nm, err := network.New(network.Config{DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot, Bridge: cfg.DefaultBridge, Table: cfg.NFTable, Log: cfg.Log, Spares: true})
 	if err != nil {
 		return fmt.Errorf("networking: %w", err)
 	}
+	defer nm.Close()
 	d, err := containers.New(ctx, &containers.Remote{C: sup}, cfg.DataRoot, cfg.Log, containers.WithInit(cfg.InitPath, cfg.Init), containers.WithVolumes(vols), containers.WithNetwork(nm), containers.WithUsernsRemap(remap))
 	if err != nil {
 		return err

@@ -10,7 +10,7 @@ import (
 )
 
 func TestRoundTripKeepsClassAndMessage(t *testing.T) {
-	for _, class := range []error{ErrNotFound, ErrAlreadyExists, ErrInvalidArgument, ErrFailedPrecondition, ErrUnavailable, ErrNotImplemented, ErrConflict} {
+	for _, class := range []error{ErrNotFound, ErrAlreadyExists, ErrInvalidArgument, ErrFailedPrecondition, ErrUnavailable, ErrNotImplemented, ErrConflict, ErrUnauthenticated, ErrPermissionDenied} {
 		orig := fmt.Errorf("image %q: %w", "busybox", class)
 		wire := ToGRPC(orig)
 		if _, ok := status.FromError(wire); !ok {

@@ -34,6 +34,10 @@ func ToGRPC(err error) error {
 		code = codes.Unavailable
 	case IsNotImplemented(err):
 		code = codes.Unimplemented
+	case IsUnauthenticated(err):
+		code = codes.Unauthenticated
+	case IsPermissionDenied(err):
+		code = codes.PermissionDenied
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
@@ -68,6 +72,10 @@ func FromGRPC(err error) error {
 		class = ErrUnavailable
 	case codes.Unimplemented:
 		class = ErrNotImplemented
+	case codes.Unauthenticated:
+		class = ErrUnauthenticated
+	case codes.PermissionDenied:
+		class = ErrPermissionDenied
 	case codes.Canceled:
 		class = context.Canceled
 	case codes.DeadlineExceeded:

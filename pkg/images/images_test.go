@@ -19,16 +19,12 @@ import (
 	"github.com/berthd/berth/pkg/snapshots"
 	"github.com/berthd/berth/pkg/snapshots/native"
 	"github.com/berthd/berth/pkg/snapshots/overlay"
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("test needs root")
-		}
-		t.Skip("test needs root")
-	}
+	testprereq.Root(t)
 }
 
 type file struct {

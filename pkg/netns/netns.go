@@ -96,3 +96,21 @@ func List(dir string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Move makes the namespace held at from held at to instead (a namespace
+// made ahead of its use, given to a container). to must not hold one.
+func Move(from, to string) (err error) {
+	if Held(to) {
+		return fmt.Errorf("netns %s: already holds a namespace", to)
+	}
+	f, err := os.OpenFile(to, os.O_CREATE|os.O_RDONLY, 0o444)
+	if err != nil {
+		return fmt.Errorf("netns %s: %w", to, err)
+	}
+	f.Close()
+	if err := unix.Mount(from, to, "none", unix.MS_BIND, ""); err != nil {
+		os.Remove(to)
+		return fmt.Errorf("netns %s: bind %s: %w", to, from, err)
+	}
+	return Remove(from)
+}

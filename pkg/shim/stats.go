@@ -2,10 +2,12 @@ package shim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/shim/cgroups"
+	"github.com/berthd/berth/pkg/shim/procinfo"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
 
@@ -55,9 +57,19 @@ func (s *service) Pids(ctx context.Context, req *shimv1.PidsRequest) (*shimv1.Pi
 		}
 		p.mu.Unlock()
 	}
+	r, err := procinfo.New()
+	if err != nil {
+		return nil, errdefs.ToGRPC(fmt.Errorf("container %s: %w", s.cfg.ID, err))
+	}
 	resp := &shimv1.PidsResponse{Processes: make([]*shimv1.ProcessInfo, 0, len(pids))}
 	for _, p := range pids {
-		resp.Processes = append(resp.Processes, &shimv1.ProcessInfo{Pid: p, ExecId: byPid[int(p)]})
+		info := &shimv1.ProcessInfo{Pid: p, ExecId: byPid[int(p)]}
+		if err := r.Fill(info); errors.Is(err, errdefs.ErrNotFound) {
+			continue // exited since the cgroup was read
+		} else if err != nil {
+			return nil, errdefs.ToGRPC(fmt.Errorf("container %s: %w", s.cfg.ID, err))
+		}
+		resp.Processes = append(resp.Processes, info)
 	}
 	return resp, nil
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 func TestParseIDMap(t *testing.T) {
@@ -33,12 +35,7 @@ func TestParseIDMap(t *testing.T) {
 // An ID-mapped overlay shows the layers' root-owned files as owned by the
 // mapped root, and what the mapped root writes lands on disk as uid 0.
 func TestIDMappedOverlay(t *testing.T) {
-	if os.Getuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("test needs root")
-		}
-		t.Skip("test needs root")
-	}
+	testprereq.Root(t)
 	dir := t.TempDir()
 	// The mapped root must be able to reach the mount point.
 	for _, d := range []string{filepath.Dir(dir), dir} {

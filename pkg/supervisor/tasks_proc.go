@@ -9,6 +9,7 @@ import (
 
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/supervisor/events"
+	"github.com/berthd/berth/pkg/sysinfo"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
@@ -192,7 +193,8 @@ func (ts *tasksService) ListPids(ctx context.Context, req *pb.ListPidsRequest) (
 	}
 	resp := &pb.ListPidsResponse{Processes: make([]*pb.ProcessInfo, 0, len(procs))}
 	for _, p := range procs {
-		resp.Processes = append(resp.Processes, &pb.ProcessInfo{Pid: p.Pid, ExecId: p.ExecId})
+		resp.Processes = append(resp.Processes, &pb.ProcessInfo{Pid: p.Pid, ExecId: p.ExecId, Ppid: p.Ppid, Uid: p.Uid,
+			Args: p.Args, Comm: p.Comm, Tty: p.Tty, StartedAt: p.StartedAt, CpuNs: p.CpuNs})
 	}
 	return resp, nil
 }
@@ -206,7 +208,13 @@ func (ts *tasksService) Metrics(ctx context.Context, req *pb.MetricsRequest) (*p
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", t.ID, err)
 	}
-	return &pb.MetricsResponse{
+	// The host's CPU time is read right after the container's, the pair a
+	// CPU percentage is computed from.
+	sys, err := sysinfo.SystemCPUNs()
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", t.ID, err)
+	}
+	return &pb.MetricsResponse{SystemCpuNs: sys,
 		ReadAt: st.ReadAt, CpuUsageNs: st.CpuUsageNs, CpuUserNs: st.CpuUserNs, CpuSystemNs: st.CpuSystemNs,
 		CpuPercpuNs: st.CpuPercpuNs, MemoryUsage: st.MemoryUsage, MemoryLimit: st.MemoryLimit,
 		MemoryMaxUsage: st.MemoryMaxUsage, MemoryCache: st.MemoryCache, PidsCurrent: st.PidsCurrent,

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // commit of a container that added, changed and deleted files gives an
@@ -216,8 +218,8 @@ func TestCommitDiffImportCtl(t *testing.T) {
 // docker-py: container.commit and container.diff, images.import_image.
 func TestCommitDockerPy(t *testing.T) {
 	py, err := exec.LookPath("python3")
-	require(t, err == nil, "needs python3")
-	require(t, exec.Command(py, "-c", "import docker").Run() == nil, "needs docker-py")
+	testprereq.Require(t, err == nil, "python3")
+	testprereq.Require(t, exec.Command(py, "-c", "import docker").Run() == nil, "needs docker-py")
 	s := newStack(t)
 	s.loadBusybox()
 	script := `

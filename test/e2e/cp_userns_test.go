@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // docker cp with --userns-remap: the container's owners in and out
@@ -17,7 +19,7 @@ import (
 // host), running and created.
 func TestCpUsernsRemap(t *testing.T) {
 	_, err := exec.LookPath("useradd")
-	require(t, err == nil, "needs useradd and usermod (passwd)")
+	testprereq.Require(t, err == nil, "useradd and usermod (passwd)")
 	s := newStackArgs(t, "--userns-remap", "default")
 	s.loadBusybox()
 	startS, _ := subRange(t)

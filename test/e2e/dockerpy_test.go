@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // docker-py, the Python SDK, drives engined: run detached, exec_run, logs,
@@ -41,8 +43,8 @@ print("ok")
 func requireDockerPy(t *testing.T) string {
 	t.Helper()
 	py, err := exec.LookPath("python3")
-	require(t, err == nil, "needs python3")
-	require(t, exec.Command(py, "-c", "import docker").Run() == nil, "needs docker-py (python3 -c 'import docker')")
+	testprereq.Require(t, err == nil, "python3")
+	testprereq.Require(t, exec.Command(py, "-c", "import docker").Run() == nil, "needs docker-py (python3 -c 'import docker')")
 	return py
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/pkg/testprereq"
 	"github.com/berthd/berth/test/image"
 )
 
@@ -29,19 +30,19 @@ type dropin struct {
 
 func newDropin(t *testing.T, tools ...string) *dropin {
 	t.Helper()
-	require(t, os.Geteuid() == 0, "needs root")
+	testprereq.Root(t)
 	for _, tool := range tools {
 		_, err := exec.LookPath(tool)
-		require(t, err == nil, "needs "+tool+" (scripts/deps.sh installs it)")
+		testprereq.Require(t, err == nil, "%s", tool+" (scripts/deps.sh installs it)")
 	}
 	_, err := os.Stat(image.BusyboxPath)
-	require(t, err == nil, "needs the host busybox (busybox-static)")
+	testprereq.Require(t, err == nil, "host busybox (busybox-static)")
 	bin, err := filepath.Abs(filepath.Join(binDir(t), "runtime"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = os.Stat(bin)
-	require(t, err == nil, "needs bin/runtime (make build)")
+	testprereq.Require(t, err == nil, "bin/runtime (make build)")
 	dir, err := os.MkdirTemp("", "bx")
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // ptySession runs a command on the slave side of a new pty, as a terminal
@@ -246,7 +248,7 @@ func TestEngineExec(t *testing.T) {
 	}
 
 	docker, err := exec.LookPath("docker")
-	require(t, err == nil, "needs the docker CLI")
+	testprereq.Require(t, err == nil, "docker CLI")
 	denv := append(os.Environ(), "DOCKER_HOST=unix://"+s.engSock, "DOCKER_CONFIG="+filepath.Join(s.root, "dockercfg"))
 	dcmd := exec.Command(docker, "exec", "ex", "sh", "-c", "echo via docker; exit 4")
 	dcmd.Env = denv

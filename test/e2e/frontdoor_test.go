@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // The daemons' front door (issue 12): unix sockets 0660 with a group, and
@@ -96,7 +98,7 @@ func frontDoorClient(t *testing.T, bin string, env []string, args ...string) (st
 func TestFrontDoorTLS(t *testing.T) {
 	requireStack(t)
 	docker, err := exec.LookPath("docker")
-	require(t, err == nil, "needs the docker CLI")
+	testprereq.Require(t, err == nil, "docker CLI")
 	pki := t.TempDir()
 	testPKI(t, pki, "")
 	testPKI(t, pki, "other-")
@@ -149,7 +151,7 @@ func TestFrontDoorTLS(t *testing.T) {
 func TestFrontDoorPlainTCP(t *testing.T) {
 	requireStack(t)
 	docker, err := exec.LookPath("docker")
-	require(t, err == nil, "needs the docker CLI")
+	testprereq.Require(t, err == nil, "docker CLI")
 	root := t.TempDir()
 	port := freePort(t)
 	// Refused without the explicit flag, before anything is made.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/pkg/testprereq"
 	"github.com/berthd/berth/test/image"
 )
 
@@ -29,7 +30,7 @@ type testRegistry struct {
 func startTestRegistry(t *testing.T, withAuth bool) *testRegistry {
 	t.Helper()
 	bin, err := exec.LookPath("docker-registry")
-	require(t, err == nil, "needs docker-registry (Debian package docker-registry)")
+	testprereq.Require(t, err == nil, "docker-registry (Debian package docker-registry)")
 	dir, err := os.MkdirTemp("", "breg")
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +40,7 @@ func startTestRegistry(t *testing.T, withAuth bool) *testRegistry {
 	authCfg := ""
 	if withAuth {
 		htpasswd, err := exec.LookPath("htpasswd")
-		require(t, err == nil, "needs htpasswd (Debian package apache2-utils)")
+		testprereq.Require(t, err == nil, "htpasswd (Debian package apache2-utils)")
 		r.user, r.password = "e2e", "pw-e2e-1"
 		out, err := exec.Command(htpasswd, "-Bbn", r.user, r.password).Output()
 		if err != nil {
@@ -100,7 +101,7 @@ type dockerCLI struct {
 
 func newDockerCLI(t *testing.T, s *stack) *dockerCLI {
 	bin, err := exec.LookPath("docker")
-	require(t, err == nil, "needs the docker CLI")
+	testprereq.Require(t, err == nil, "docker CLI")
 	cfg := filepath.Join(s.root, "dockercfg")
 	if err := os.MkdirAll(cfg, 0o700); err != nil {
 		t.Fatal(err)
@@ -192,7 +193,7 @@ func TestImagesDockerPushPull(t *testing.T) {
 			t.Errorf("skopeo inspect of the pushed image: %v %s (pushed %s)", err, sk, pushed)
 		}
 	} else {
-		require(t, false, "needs skopeo")
+		testprereq.Require(t, false, "skopeo")
 	}
 	// Pushed again: every layer is already there.
 	if out := d.must("push", ref); !strings.Contains(out, "Layer already exists") || !strings.Contains(out, pushed) {
@@ -233,7 +234,7 @@ print(len(c.api.history(img.id)))
 			t.Errorf("docker-py pull/push/history: %v\n%s", err, out)
 		}
 	} else {
-		require(t, false, "needs docker-py (Debian package python3-docker)")
+		testprereq.Require(t, false, "docker-py (Debian package python3-docker)")
 	}
 	if _, errOut, err := d.run("pull", reg.host+"/e2e/nosuch:v1"); err == nil || !strings.Contains(errOut, "Error response from daemon") {
 		t.Errorf("pull of a missing repository: %v %q", err, errOut)
@@ -363,7 +364,7 @@ func TestImagesSaveLoadPodman(t *testing.T) {
 	}
 
 	podman, err := exec.LookPath("podman")
-	require(t, err == nil, "needs podman (Debian package podman)")
+	testprereq.Require(t, err == nil, "podman (Debian package podman)")
 	proot := filepath.Join(s.root, "podman")
 	pargs := []string{"--root", filepath.Join(proot, "root"), "--runroot", filepath.Join(proot, "run"), "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--storage-driver", "vfs"}
 	t.Cleanup(func() {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // TestNetworkCompose: Debian's docker-compose brings up two services on a
@@ -14,7 +16,7 @@ import (
 func TestNetworkCompose(t *testing.T) {
 	requireNetTools(t)
 	compose, err := exec.LookPath("docker-compose")
-	require(t, err == nil, "needs docker-compose (Debian's)")
+	testprereq.Require(t, err == nil, "docker-compose (Debian's)")
 	s := newStack(t)
 	s.loadBusybox()
 	dir := filepath.Join(s.root, "app")

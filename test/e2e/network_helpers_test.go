@@ -74,5 +74,9 @@ func (s *stack) netLeaksNow() []string {
 	if f := strings.Fields(string(b)); len(f) > 0 {
 		leaks = append(leaks, "netns: "+strings.Join(f, " "))
 	}
+	b, _ = exec.Command("sh", "-c", "ls "+s.root+"/engrun/network 2>/dev/null").Output()
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		leaks = append(leaks, "live records: "+strings.Join(f, " "))
+	}
 	return leaks
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/pkg/testprereq"
 	"github.com/berthd/berth/test/image"
 )
 
@@ -34,7 +35,7 @@ func httpdArgs(name string) []string {
 func requireNetTools(t *testing.T) {
 	for _, tool := range []string{"ip", "nft"} {
 		_, err := exec.LookPath(tool)
-		require(t, err == nil, "needs "+tool)
+		testprereq.Require(t, err == nil, "%s", tool)
 	}
 }
 
@@ -285,6 +286,9 @@ func TestNetworkEngineCrash(t *testing.T) {
 		return err == nil && b == "hello from stay"
 	})
 
+	spares := filepath.Join(s.root, "engrun", "netns", ".spare-*")
+	eventually(t, "a spare namespace", func() bool { m, _ := filepath.Glob(spares); return len(m) == 1 })
+	oldSpare, _ := filepath.Glob(spares)
 	s.kill9(s.engine)
 	if b, err := wgetHost(t, "http://"+stayPort+"/"); err != nil || b != "hello from stay" {
 		t.Fatalf("published port while engined is down: %q %v", b, err)
@@ -302,6 +306,24 @@ func TestNetworkEngineCrash(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.root, "engrun", "netns", diesID)); err == nil {
 		t.Fatalf("the dead container's namespace is still held")
 	}
+	// Nor its veth (stay's is the bridge's only one), lease or live record.
+	eventually(t, "the dead container's veth goes", func() bool {
+		b, _ := exec.Command("ip", "-o", "link", "show", "master", s.bridge).Output()
+		return len(strings.Split(strings.TrimSpace(string(b)), "\n")) == 1
+	})
+	leases, _ := exec.Command("sh", "-c", "cat "+s.root+"/eng/network/ipam/*.json").Output()
+	if strings.Contains(string(leases), diesID) {
+		t.Fatalf("the dead container's lease is kept: %s", leases)
+	}
+	if _, err := os.Stat(filepath.Join(s.root, "engrun", "network", diesID+".json")); err == nil {
+		t.Fatalf("the dead container's live record is kept")
+	}
+	// The spare namespace the killed engined had made is gone; the new
+	// engined has made one.
+	eventually(t, "one new spare namespace", func() bool {
+		m, _ := filepath.Glob(spares)
+		return len(m) == 1 && m[0] != oldSpare[0]
+	})
 	if b, err := wgetHost(t, "http://"+stayPort+"/"); err != nil || b != "hello from stay" {
 		t.Fatalf("published port after engined's restart: %q %v", b, err)
 	}

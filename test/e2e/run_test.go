@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/pkg/testprereq"
 	"github.com/berthd/berth/test/image"
 )
 
@@ -76,7 +77,7 @@ func TestRunStreamsAndExitCode(t *testing.T) {
 // The real docker CLI drives engined: docker load and docker run --rm.
 func TestDockerCLI(t *testing.T) {
 	docker, err := exec.LookPath("docker")
-	require(t, err == nil, "needs the docker CLI")
+	testprereq.Require(t, err == nil, "docker CLI")
 	s := newStack(t)
 	tarPath := filepath.Join(s.root, "busybox.tar")
 	if err := image.WriteDockerArchive(tarPath, "busybox:latest"); err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berthd/berth/pkg/testprereq"
 	"github.com/berthd/berth/test/image"
 )
 
@@ -24,7 +25,7 @@ func (s *stack) docker(args ...string) (string, string, int) {
 func (s *stack) dockerEnv(env []string, args ...string) (string, string, int) {
 	s.t.Helper()
 	docker, err := exec.LookPath("docker")
-	require(s.t, err == nil, "needs the docker CLI")
+	testprereq.Require(s.t, err == nil, "docker CLI")
 	cmd := exec.Command(docker, args...)
 	cmd.Env = append(append(os.Environ(), "DOCKER_HOST=unix://"+s.engSock, "DOCKER_CONFIG="+filepath.Join(s.root, "dockercfg")), env...)
 	var o, e bytes.Buffer
@@ -196,7 +197,7 @@ func TestRunOptionsPrivilegedDevices(t *testing.T) {
 			n++
 		}
 	}
-	require(t, n > 0, "needs a block device in the host's /dev")
+	testprereq.Require(t, n > 0, "a block device in the host's /dev")
 	out, _, _ := s.docker("run", "--rm", "--privileged", "busybox", "sh", "-c", "find /dev -type b | wc -l")
 	if strings.TrimSpace(out) != strconv.Itoa(n) {
 		t.Errorf("privileged sees %s block devices, host has %d", strings.TrimSpace(out), n)
@@ -211,7 +212,7 @@ func TestRunOptionsPrivilegedDevices(t *testing.T) {
 // profile, as under Docker, and works unconfined.
 func TestRunOptionsSeccompKeyctl(t *testing.T) {
 	_, err := exec.LookPath("go")
-	require(t, err == nil, "needs the go toolchain to build the keyctl probe")
+	testprereq.Require(t, err == nil, "go toolchain to build the keyctl probe")
 	s := newStack(t)
 	tarPath := keyctlImage(t, s.root)
 	if out, errOut, code := s.docker("load", "-i", tarPath); code != 0 {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthd/berth/pkg/testprereq"
 	"github.com/berthd/berth/test/image"
 )
 
@@ -32,27 +33,14 @@ func binDir(t *testing.T) string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "bin")
 }
 
-// require fails under CI (where every prerequisite must be present) and
-// skips elsewhere.
-func require(t *testing.T, ok bool, why string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("prerequisite missing under CI: %s", why)
-	}
-	t.Skip(why)
-}
-
 func requireStack(t *testing.T) {
 	t.Helper()
-	require(t, os.Geteuid() == 0, "needs root")
+	testprereq.Root(t)
 	_, err := os.Stat(image.BusyboxPath)
-	require(t, err == nil, "needs the host busybox (busybox-static)")
+	testprereq.Require(t, err == nil, "host busybox (busybox-static)")
 	for _, b := range []string{"runtime", "shim", "supervisord", "engined", "ctl"} {
 		_, err := os.Stat(filepath.Join(binDir(t), b))
-		require(t, err == nil, "needs bin/"+b+" (make build)")
+		testprereq.Require(t, err == nil, "bin/%s (make build)", b)
 	}
 }
 

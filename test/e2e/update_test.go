@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // docker update changes a running container's cgroup limits (read from
@@ -18,7 +20,7 @@ import (
 // values get docker's errors and change nothing.
 func TestDockerUpdate(t *testing.T) {
 	docker, err := exec.LookPath("docker")
-	require(t, err == nil, "needs the docker CLI")
+	testprereq.Require(t, err == nil, "docker CLI")
 	s := newStack(t)
 	s.loadBusybox()
 	env := append(os.Environ(), "DOCKER_HOST=unix://"+s.engSock, "DOCKER_CONFIG="+filepath.Join(s.root, "dockercfg"))

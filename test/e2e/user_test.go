@@ -11,6 +11,7 @@ import (
 
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine"
+	"github.com/berthd/berth/pkg/testprereq"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 	"github.com/berthd/berth/test/image"
 )
@@ -144,7 +145,7 @@ func TestDockerUserHostileImage(t *testing.T) {
 		d.must("load", "-i", path)
 	}
 	_, err = os.Stat("/etc/shadow")
-	require(t, err == nil, "needs the host's /etc/shadow")
+	testprereq.Require(t, err == nil, "host's /etc/shadow")
 	load("shadow:latest", nil, "/../../../../etc/shadow")
 	if out, errOut, err := d.run("run", "--rm", "-u", "nobody", "shadow"); err == nil || !strings.Contains(errOut, "unable to find user nobody: no matching entries in passwd file") {
 		t.Errorf("passwd linked to /etc/shadow: %v\nstdout %q\nstderr %q", err, out, errOut)

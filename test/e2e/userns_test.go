@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // subRange is dockremap's first subordinate uid range, as engined
@@ -36,7 +38,7 @@ func subRange(t *testing.T) (start, size string) {
 // what lands on the host.
 func TestDockerUsernsRemap(t *testing.T) {
 	_, err := exec.LookPath("useradd")
-	require(t, err == nil, "needs useradd and usermod (passwd)")
+	testprereq.Require(t, err == nil, "useradd and usermod (passwd)")
 	s := newStackArgs(t, "--userns-remap", "default")
 	s.loadBusybox()
 	start, size := subRange(t)

@@ -11,16 +11,14 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 func requireBusybox(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat(BusyboxPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("busybox missing under CI (run make deps): %v", err)
-		}
-		t.Skipf("no host busybox: %v", err)
-	}
+	_, err := os.Stat(BusyboxPath)
+	testprereq.Require(t, err == nil, "host busybox (make deps): %v", err)
 }
 
 func readTar(t *testing.T, b []byte) map[string][]byte {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // crictl (sigs.k8s.io/cri-tools, scripts/install-cri-tools.sh) against the
@@ -21,7 +23,7 @@ import (
 // cgroup, veth or netns.
 func TestCRICrictl(t *testing.T) {
 	crictl, err := exec.LookPath("crictl")
-	shimPrereq(t, err == nil, "crictl (scripts/install-cri-tools.sh, run by make deps)")
+	testprereq.Require(t, err == nil, "crictl (scripts/install-cri-tools.sh, run by make deps)")
 	e := newCRIEnv(t, true)
 	cn := e.writeCNI(t)
 	img := e.criBusybox(t)

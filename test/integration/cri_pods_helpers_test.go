@@ -12,6 +12,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berthd/berth/pkg/namespaces"
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // pauseBinary is $BERTH_BIN_DIR/pause, else one built into dir.
@@ -44,7 +45,7 @@ type criNet struct {
 // 10.<n>.<m>.0/24; the bridge is removed at the end of the test.
 func (e *criEnv) writeCNI(t *testing.T) criNet {
 	t.Helper()
-	shimPrereq(t, fileExists("/usr/lib/cni/bridge") && fileExists("/usr/lib/cni/portmap"), "CNI plugins in /usr/lib/cni (Debian containernetworking-plugins)")
+	testprereq.Require(t, fileExists("/usr/lib/cni/bridge") && fileExists("/usr/lib/cni/portmap"), "CNI plugins in /usr/lib/cni (Debian containernetworking-plugins)")
 	n := os.Getpid()%200 + 20
 	m := int(uniqueSeq()) % 250
 	net := criNet{

@@ -15,6 +15,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berthd/berth/pkg/namespaces"
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // criProc is supervisord with its CRI server run as a process (so that it
@@ -22,7 +23,7 @@ import (
 func criProc(t *testing.T, sv *svEnv, cniDir string, env ...string) (*svProc, runtimeapi.RuntimeServiceClient) {
 	t.Helper()
 	binDir := os.Getenv("BERTH_BIN_DIR")
-	shimPrereq(t, binDir != "", "BERTH_BIN_DIR (bin/supervisord)")
+	testprereq.Require(t, binDir != "", "BERTH_BIN_DIR (bin/supervisord)")
 	sock := filepath.Join(sv.dir, "crip.sock")
 	p := &svProc{sock: filepath.Join(sv.dir, "svp.sock"), args: []string{filepath.Join(binDir, "supervisord"),
 		"--root", sv.cfg.Root, "--state", sv.cfg.State, "--address", filepath.Join(sv.dir, "svp.sock"),

@@ -15,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berthd/berth/pkg/client"
+	"github.com/berthd/berth/pkg/testprereq"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 	"github.com/berthd/berth/test/image"
 )
@@ -72,7 +73,7 @@ func (o *outOfProcess) kill9() {
 // ingests kept) and pulling again completes, fetching fewer bytes.
 func TestRegistryPullSurvivesKill9(t *testing.T) {
 	bin := os.Getenv("BERTH_BIN_DIR")
-	shimPrereq(t, bin != "", "BERTH_BIN_DIR with bin/supervisord (make test-integration)")
+	testprereq.Require(t, bin != "", "BERTH_BIN_DIR with bin/supervisord (make test-integration)")
 	reg := startRegistry(t, false)
 
 	var layers [][]byte

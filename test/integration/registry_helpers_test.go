@@ -19,6 +19,7 @@ import (
 
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/supervisor"
+	"github.com/berthd/berth/pkg/testprereq"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -45,9 +46,9 @@ func freePort(t *testing.T) int {
 // (htpasswd, bcrypt) for user "berth".
 func startRegistry(t *testing.T, withAuth bool) *registry {
 	t.Helper()
-	shimPrereq(t, os.Geteuid() == 0, "root")
+	testprereq.Root(t)
 	_, err := exec.LookPath("docker-registry")
-	shimPrereq(t, err == nil, "docker-registry (Debian package docker-registry)")
+	testprereq.Require(t, err == nil, "docker-registry (Debian package docker-registry)")
 	dir, err := os.MkdirTemp("", "breg")
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +58,7 @@ func startRegistry(t *testing.T, withAuth bool) *registry {
 	auth := ""
 	if withAuth {
 		_, err := exec.LookPath("htpasswd")
-		shimPrereq(t, err == nil, "htpasswd (Debian package apache2-utils)")
+		testprereq.Require(t, err == nil, "htpasswd (Debian package apache2-utils)")
 		r.user, r.password = "berth", "s3cret-pass"
 		out, err := exec.Command("htpasswd", "-Bbn", r.user, r.password).Output()
 		if err != nil {
@@ -285,7 +286,7 @@ var _ = bytes.NewReader
 // newRegEnv is newSvEnv (no tasks) with a say in the supervisor's config.
 func newRegEnv(t *testing.T, mod func(*supervisor.Config)) *svEnv {
 	t.Helper()
-	shimPrereq(t, os.Geteuid() == 0, "root")
+	testprereq.Root(t)
 	dir, err := os.MkdirTemp("", "bs")
 	if err != nil {
 		t.Fatal(err)

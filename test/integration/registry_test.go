@@ -17,6 +17,7 @@ import (
 
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/supervisor"
+	"github.com/berthd/berth/pkg/testprereq"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -62,7 +63,7 @@ func TestRegistryPushPull(t *testing.T) {
 			t.Fatalf("skopeo's copy lacks our config: %v", err)
 		}
 	} else {
-		shimPrereq(t, false, "skopeo")
+		testprereq.Require(t, false, "skopeo")
 	}
 
 	// Pushing again: the registry has every blob.

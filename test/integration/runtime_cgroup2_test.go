@@ -12,6 +12,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // TestRuntimeCgroup2 runs the runtime on cgroup v2 on any host. On a v1 (or
@@ -24,7 +26,7 @@ func TestRuntimeCgroup2(t *testing.T) {
 	rtBin(t)
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
 		fs, _ := os.ReadFile("/proc/filesystems")
-		rtPrereq(t, strings.Contains(string(fs), "\tcgroup2\n"), "cgroup2 in /proc/filesystems")
+		testprereq.Require(t, strings.Contains(string(fs), "\tcgroup2\n"), "cgroup2 in /proc/filesystems")
 		if !inPrivateMountNS(t) {
 			return
 		}
@@ -63,7 +65,7 @@ func hostBlockDevice(t *testing.T) (int64, int64) {
 	t.Helper()
 	ents, err := os.ReadDir("/sys/dev/block")
 	if err != nil || len(ents) == 0 {
-		rtPrereq(t, false, "a block device in /sys/dev/block")
+		testprereq.Require(t, false, "a block device in /sys/dev/block")
 	}
 	pick := ents[0].Name()
 	for _, e := range ents {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // rootPropagationScript prints the propagation fields of the container's
@@ -147,7 +149,7 @@ func TestRuntimeNoMountNamespace(t *testing.T) {
 func TestRuntimeJoinPinnedMountNamespace(t *testing.T) {
 	rtBin(t)
 	nsenter, err := exec.LookPath("nsenter")
-	rtPrereq(t, err == nil, "nsenter (util-linux)")
+	testprereq.Require(t, err == nil, "nsenter (util-linux)")
 	if !inPrivateMountNS(t) {
 		return
 	}

@@ -10,25 +10,15 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-)
 
-// rtPrereq fails under CI=true, and otherwise skips, when a prerequisite is missing.
-func rtPrereq(t *testing.T, ok bool, what string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("missing prerequisite: %s", what)
-	}
-	t.Skipf("missing prerequisite: %s", what)
-}
+	"github.com/berthd/berth/pkg/testprereq"
+)
 
 // rtBin is the runtime binary under test: $BERTH_BIN_DIR/runtime, by default
 // <repo>/bin/runtime (build it with `go build -o bin/runtime ./cmd/runtime`).
 func rtBin(t *testing.T) string {
 	t.Helper()
-	rtPrereq(t, os.Geteuid() == 0, "root")
+	testprereq.Root(t)
 	dir := os.Getenv("BERTH_BIN_DIR")
 	if dir == "" {
 		dir = filepath.Join("..", "..", "bin")
@@ -38,7 +28,7 @@ func rtBin(t *testing.T) string {
 		t.Fatal(err)
 	}
 	_, err = os.Stat(p)
-	rtPrereq(t, err == nil, "runtime binary "+p+" (go build -o bin/runtime ./cmd/runtime)")
+	testprereq.Require(t, err == nil, "%s", "runtime binary "+p+" (go build -o bin/runtime ./cmd/runtime)")
 	return p
 }
 
@@ -55,7 +45,7 @@ func newRtEnv(t *testing.T, mutate func(*specs.Spec), args ...string) *rtEnv {
 	t.Helper()
 	bin := rtBin(t)
 	busybox, err := exec.LookPath("busybox")
-	rtPrereq(t, err == nil, "busybox")
+	testprereq.Require(t, err == nil, "busybox")
 	dir, err := os.MkdirTemp("", "rt")
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // --preserve-fds N hands the caller's fds 3..2+N to the container process at
@@ -52,7 +54,7 @@ func TestRuntimePreserveFds(t *testing.T) {
 // container's uptime (CLOCK_BOOTTIME) is a day ahead of the host's.
 func TestRuntimeTimeNamespace(t *testing.T) {
 	_, err := os.Stat("/proc/self/ns/time")
-	rtPrereq(t, err == nil, "a kernel with time namespaces")
+	testprereq.Require(t, err == nil, "a kernel with time namespaces")
 	e := newRtEnv(t, func(s *specs.Spec) {
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
 		s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 86400}, "monotonic": {Secs: 86400}}
@@ -84,7 +86,7 @@ func TestRuntimeTimeNamespace(t *testing.T) {
 // mounted from the host inside a user namespace, where mknod is not allowed.
 func TestRuntimeLinuxDevices(t *testing.T) {
 	_, err := os.Stat("/dev/kmsg")
-	rtPrereq(t, err == nil, "/dev/kmsg on the host")
+	testprereq.Require(t, err == nil, "/dev/kmsg on the host")
 	mode := os.FileMode(0o640)
 	uid := uint32(7)
 	dev := specs.LinuxDevice{Path: "/dev/kmsg", Type: "c", Major: 1, Minor: 11, FileMode: &mode, UID: &uid}

@@ -14,6 +14,8 @@ import (
 	mobyseccomp "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // A rule makes mkdir fail with the configured errno, in the container's
@@ -182,7 +184,7 @@ func TestRuntimeSeccompDockerDefault(t *testing.T) {
 func x8664Syscalls(t *testing.T) []string {
 	t.Helper()
 	b, err := os.ReadFile("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
-	rtPrereq(t, err == nil, "kernel uapi headers (linux-libc-dev)")
+	testprereq.Require(t, err == nil, "kernel uapi headers (linux-libc-dev)")
 	var names []string
 	for _, l := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(l); len(f) == 3 && f[0] == "#define" && strings.HasPrefix(f[1], "__NR_") {

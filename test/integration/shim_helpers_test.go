@@ -11,20 +11,9 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-)
 
-// shimPrereq fails (CI=true) or skips the test when something it needs is
-// missing.
-func shimPrereq(t *testing.T, ok bool, what string) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("missing prerequisite: %s", what)
-	}
-	t.Skipf("missing prerequisite: %s", what)
-}
+	"github.com/berthd/berth/pkg/testprereq"
+)
 
 // shimRuntime is the OCI runtime the shim tests drive.
 func shimRuntime(t *testing.T) string {
@@ -34,7 +23,7 @@ func shimRuntime(t *testing.T) string {
 		rt = "/usr/sbin/runc"
 	}
 	_, err := os.Stat(rt)
-	shimPrereq(t, err == nil, "runtime binary "+rt)
+	testprereq.Require(t, err == nil, "%s", "runtime binary "+rt)
 	return rt
 }
 
@@ -69,9 +58,9 @@ func shimBundleTerminal(t *testing.T, runtime, dir, id string, terminal bool, ar
 // shimBundleSpec is shimBundle with a last edit of the spec by mod.
 func shimBundleSpec(t *testing.T, runtime, dir, id string, mod func(*specs.Spec), args ...string) string {
 	t.Helper()
-	shimPrereq(t, os.Geteuid() == 0, "root")
+	testprereq.Root(t)
 	busybox, err := exec.LookPath("busybox")
-	shimPrereq(t, err == nil, "busybox")
+	testprereq.Require(t, err == nil, "busybox")
 	bundle := filepath.Join(dir, "bundle")
 	rootfs := filepath.Join(bundle, "rootfs")
 	for _, d := range []string{"bin", "proc", "dev", "sys", "tmp", "etc"} {

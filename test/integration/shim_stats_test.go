@@ -2,7 +2,9 @@ package integration
 
 import (
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/berthd/berth/pkg/errdefs"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
@@ -29,18 +31,30 @@ func TestShimStatsAndPids(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	procs, err := e.c.Pids(ctx)
-	if err != nil {
-		t.Fatal(err)
+	// What top shows, read by the shim: the exec's process is the
+	// runtime's until it has exec'd sleep, so it is read until then.
+	var nap *shimv1.ProcessInfo
+	var procs []*shimv1.ProcessInfo
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if procs, err = e.c.Pids(ctx); err != nil {
+			t.Fatal(err)
+		}
+		nap = nil
+		for _, p := range procs {
+			if p.Pid == ex.Pid && p.ExecId == "nap" {
+				nap = p
+			}
+		}
+		if nap != nil && strings.Join(nap.GetArgs(), " ") == "sleep 50" {
+			break
+		}
 	}
-	var pids []uint32
-	named := false
-	for _, p := range procs {
-		pids = append(pids, p.Pid)
-		named = named || (p.Pid == ex.Pid && p.ExecId == "nap")
-	}
-	if !slices.Contains(pids, st.Pid) || !named {
+	if !slices.ContainsFunc(procs, func(p *shimv1.ProcessInfo) bool { return p.Pid == st.Pid }) || nap == nil {
 		t.Fatalf("pids %v: want init %d and exec nap %d", procs, st.Pid, ex.Pid)
+	}
+	if strings.Join(nap.GetArgs(), " ") != "sleep 50" || nap.GetComm() != "sleep" ||
+		time.Since(time.Unix(0, nap.GetStartedAt())) > time.Minute || time.Since(time.Unix(0, nap.GetStartedAt())) < 0 {
+		t.Errorf("exec's process info %+v", nap)
 	}
 	s, err := e.c.Stats(ctx)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/failpoint"
+	"github.com/berthd/berth/pkg/testprereq"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 	"github.com/berthd/berth/test/image"
 )
@@ -46,7 +47,7 @@ var loadFailpoints = []struct {
 // ingest or temporary file.
 func TestSupervisorFailpointsLoad(t *testing.T) {
 	bin := os.Getenv("BERTH_BIN_DIR")
-	shimPrereq(t, bin != "", "BERTH_BIN_DIR with bin/supervisord (make test-integration)")
+	testprereq.Require(t, bin != "", "BERTH_BIN_DIR with bin/supervisord (make test-integration)")
 	img, err := image.New([][]byte{randomLayer(t, "a", 256<<10), randomLayer(t, "b", 128<<10)}, []string{"sh"})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +71,7 @@ func TestSupervisorFailpointsLoad(t *testing.T) {
 // load's one-shot write), each killed and checked as for a load.
 func TestSupervisorFailpointsPull(t *testing.T) {
 	bin := os.Getenv("BERTH_BIN_DIR")
-	shimPrereq(t, bin != "", "BERTH_BIN_DIR with bin/supervisord (make test-integration)")
+	testprereq.Require(t, bin != "", "BERTH_BIN_DIR with bin/supervisord (make test-integration)")
 	reg := startRegistry(t, false)
 	img, err := image.New([][]byte{randomLayer(t, "a", 256<<10), randomLayer(t, "b", 128<<10)}, []string{"sh"})
 	if err != nil {

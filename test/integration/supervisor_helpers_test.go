@@ -20,6 +20,7 @@ import (
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/namespaces"
 	"github.com/berthd/berth/pkg/supervisor"
+	"github.com/berthd/berth/pkg/testprereq"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 	"github.com/berthd/berth/test/image"
 )
@@ -48,7 +49,7 @@ func svCtx(t *testing.T) context.Context {
 // newSvEnv starts a supervisor; withTasks also sets up a runtime and a shim.
 func newSvEnv(t *testing.T, withTasks bool) *svEnv {
 	t.Helper()
-	shimPrereq(t, os.Geteuid() == 0, "root")
+	testprereq.Root(t)
 	dir, err := os.MkdirTemp("", "bs")
 	if err != nil {
 		t.Fatal(err)

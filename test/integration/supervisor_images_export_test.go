@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/testprereq"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 	"github.com/berthd/berth/test/image"
 )
@@ -67,7 +68,7 @@ func TestSupervisorImagesExportRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := exec.LookPath("podman")
-	shimPrereq(t, err == nil, "podman")
+	testprereq.Require(t, err == nil, "podman")
 	pdir, err := os.MkdirTemp("", "bp") // podman wants a short runroot
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +88,7 @@ func TestSupervisorImagesExportRoundTrip(t *testing.T) {
 	}
 
 	_, err = exec.LookPath("skopeo")
-	shimPrereq(t, err == nil, "skopeo")
+	testprereq.Require(t, err == nil, "skopeo")
 	ociTar := filepath.Join(dir, "skopeo-oci.tar")
 	if out, err := exec.Command("skopeo", "copy", "docker-archive:"+saved, "oci-archive:"+ociTar+":latest").CombinedOutput(); err != nil {
 		t.Fatalf("skopeo copy: %v\n%s", err, out)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/supervisor"
+	"github.com/berthd/berth/pkg/testprereq"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -34,7 +35,7 @@ func lifecycleRuntimes(t *testing.T) []supervisor.Runtime {
 	}
 	for _, n := range []string{"runc", "crun"} {
 		p, err := exec.LookPath(n)
-		shimPrereq(t, err == nil, n)
+		testprereq.Require(t, err == nil, "%s", n)
 		rts = append(rts, supervisor.Runtime{Name: n, Path: p})
 	}
 	return rts
@@ -43,7 +44,7 @@ func lifecycleRuntimes(t *testing.T) []supervisor.Runtime {
 // newLifecycleEnv is a supervisor with every runtime of lifecycleRuntimes.
 func newLifecycleEnv(t *testing.T) *svEnv {
 	t.Helper()
-	shimPrereq(t, os.Geteuid() == 0, "root")
+	testprereq.Root(t)
 	dir, err := os.MkdirTemp("", "bl")
 	if err != nil {
 		t.Fatal(err)

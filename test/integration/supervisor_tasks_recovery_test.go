@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/testprereq"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -353,7 +354,7 @@ func (p *svProc) kill9() {
 // meanwhile is reported (255) and stays so across another restart.
 func TestTasksKill9With20(t *testing.T) {
 	binDir := os.Getenv("BERTH_BIN_DIR")
-	shimPrereq(t, binDir != "", "BERTH_BIN_DIR (bin/supervisord)")
+	testprereq.Require(t, binDir != "", "BERTH_BIN_DIR (bin/supervisord)")
 	// Import and containers through an in-process supervisor, then the
 	// same directories are served by a supervisord process.
 	e := newSvEnv(t, true)

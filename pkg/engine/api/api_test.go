@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -152,6 +153,9 @@ func TestStatusOf(t *testing.T) {
 		errdefs.ErrConflict:                                 409,
 		errdefs.ErrFailedPrecondition:                       409,
 		errdefs.ErrNotImplemented:                           501,
+		fmt.Errorf("login: %w", errdefs.ErrUnauthenticated): 401,
+		errdefs.ErrPermissionDenied:                         403,
+		cerrdefs.ErrUnauthenticated:                         401,
 		errors.New("boom"):                                  500,
 		badRequest("x"):                                     400,
 		errors.Join(errors.New("ctx"), errdefs.ErrNotFound): 404,

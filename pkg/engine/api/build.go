@@ -3,12 +3,10 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 
 	"github.com/distribution/reference"
@@ -55,11 +53,9 @@ func (s *Server) builder() (*build.Builder, error) {
 // empty or zero values mean "not set". Any other value is a feature this
 // builder does not have, refused by name.
 var buildZero = map[string][]string{
-	"cachefrom": {"", "[]", "null"}, "cgroupparent": {""}, "cpuperiod": {"", "0"}, "cpuquota": {"", "0"},
-	"cpusetcpus": {""}, "cpusetmems": {""}, "cpushares": {"", "0"}, "memory": {"", "0"}, "memswap": {"", "0"},
-	"shmsize": {"", "0"}, "ulimits": {"", "null", "[]", "{}"}, "extrahosts": {""}, "squash": {"", "0", "false"},
+	"cachefrom": {"", "[]", "null"}, "squash": {"", "0", "false"},
 	"isolation": {"", "default"}, "remote": {""}, "outputs": {"", "[]", "null"}, "session": {""}, "buildid": {""},
-	"securityopt": {"", "[]", "null"}, "nocache-filter": {""},
+	"nocache-filter": {""},
 }
 
 // buildParams reads POST /build's query into build.Options, refusing what
@@ -81,6 +77,7 @@ func buildParams(r *http.Request) (build.Options, bool, error) {
 	if v := q.Get("version"); v != "" && v != "1" {
 		return build.Options{}, false, badRequest("build: version=%s (BuildKit) is not supported: only the classic builder (version=1)", v)
 	}
+	var err error
 	o := build.Options{Dockerfile: q.Get("dockerfile"), Target: q.Get("target"), NoCache: boolParam(r, "nocache"), Pull: boolParam(r, "pull")}
 	if p := q.Get("platform"); p != "" {
 		pp, err := parsePlatform(p)
@@ -122,6 +119,12 @@ func buildParams(r *http.Request) (build.Options, bool, error) {
 	if q.Get("rm") != "" && !boolParam(r, "rm") {
 		o.KeepContainers = true
 	}
+	if o.RunHost, err = buildRunHost(r); err != nil {
+		return o, false, err
+	}
+	if o.Secrets, err = buildSecrets(r); err != nil {
+		return o, false, err
+	}
 	auth, err := images.DecodeRegistryConfig(r.Header.Get("X-Registry-Config"))
 	if err != nil {
 		return o, false, err
@@ -154,41 +157,4 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Fail(err)
 	}
-}
-
-// buildPrune is POST /build/prune (`docker builder prune`): the cache's
-// entries are forgotten; the images they named stay until `image prune`.
-func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for _, name := range []string{"filters", "keep-storage", "reserved-space", "max-used-space", "min-free-space"} {
-		if v := q.Get(name); v != "" && v != "0" && v != "{}" {
-			writeError(w, badRequest("build prune: %s is not supported by this builder", name))
-			return
-		}
-	}
-	b, err := s.builder()
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if _, err := b.Cache.Prune(); err != nil {
-		writeError(w, fmt.Errorf("build prune: %w", err))
-		return
-	}
-	// RUN --mount=type=cache volumes not in use by a build.
-	deleted := []string{}
-	var freed int64
-	if vols := s.d.Volumes(); vols != nil {
-		for _, v := range vols.List() {
-			if !strings.HasPrefix(v.Name, build.CacheVolumePrefix) {
-				continue
-			}
-			size := vols.Size(v.Name)
-			if err := s.d.RemoveVolume(v.Name, false); err == nil {
-				deleted = append(deleted, v.Name)
-				freed += max(size, 0)
-			}
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": deleted, "SpaceReclaimed": freed})
 }

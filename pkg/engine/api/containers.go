@@ -190,7 +190,9 @@ func (s *Server) storageDriver(ctx context.Context) string {
 func mountPoints(c containers.Container) []container.MountPoint {
 	out := []container.MountPoint{}
 	for _, mp := range c.MountPoints {
-		out = append(out, mp.MountPoint)
+		if mp.Listed() {
+			out = append(out, mp.MountPoint)
+		}
 	}
 	return out
 }

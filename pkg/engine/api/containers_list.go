@@ -339,6 +339,9 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) {
 // volume name (a bind's source when it has none), is v.
 func mountedAt(c containers.Container, v string) bool {
 	for _, mp := range c.MountPoints {
+		if !mp.Listed() {
+			continue
+		}
 		name := mp.Name
 		if name == "" {
 			name = mp.Source

@@ -119,5 +119,8 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 			du.Containers = append(du.Containers, sum)
 		}
 	}
+	if all || want["build-cache"] {
+		du.BuildCache = s.buildCacheRecords(ctx)
+	}
 	writeJSON(w, http.StatusOK, du)
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"sort"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -51,4 +52,45 @@ func isChildOf(c, p *ocispec.Image) bool {
 		}
 	}
 	return true
+}
+
+// historyAncestor is a local image whose history and layers the image
+// being shown starts with: dockerd names such parents in `docker history`
+// (a build's steps), so two images built from the same start show the
+// same IDs for their shared steps.
+type historyAncestor struct {
+	id   string
+	tags []string
+}
+
+// historyAncestors maps the index (oldest first) of cfg's history entry
+// that ends an ancestor's history to that ancestor.
+func (s *Server) historyAncestors(ctx context.Context, self string, cfg *ocispec.Image) map[int]historyAncestor {
+	all, err := s.d.Supervisor().ListImages(ctx)
+	if err != nil {
+		return nil
+	}
+	out := map[int]historyAncestor{}
+	for id, g := range groupImages(all) {
+		if id == self {
+			continue
+		}
+		p, err := s.d.Supervisor().ImageConfig(ctx, g[0])
+		if err != nil || len(p.History) == 0 || !isChildOf(cfg, p) {
+			continue
+		}
+		at := len(p.History) - 1
+		if prev, ok := out[at]; ok && prev.id < id {
+			continue
+		}
+		a := historyAncestor{id: id, tags: []string{}}
+		for _, img := range g {
+			if f := familiar(img.GetName()); f != "" {
+				a.tags = append(a.tags, f)
+			}
+		}
+		sort.Strings(a.tags)
+		out[at] = a
+	}
+	return out
 }

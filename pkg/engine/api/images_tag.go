@@ -99,6 +99,9 @@ func (s *Server) imageHistory(w http.ResponseWriter, r *http.Request, name strin
 		}
 		out = append(out, item)
 	}
+	for at, a := range s.historyAncestors(r.Context(), id, cfg) {
+		out[at].ID, out[at].Tags = a.id, a.tags
+	}
 	if len(cfg.History) == 0 {
 		// An image without history (some importers write none): one entry
 		// per layer, so sizes still add up.

@@ -208,6 +208,10 @@ func StatusOf(err error) int {
 		return http.StatusNotImplemented
 	case errdefs.IsUnavailable(err):
 		return http.StatusServiceUnavailable
+	case errdefs.IsUnauthenticated(err):
+		return http.StatusUnauthorized
+	case errdefs.IsPermissionDenied(err):
+		return http.StatusForbidden
 	default:
 		return http.StatusInternalServerError
 	}

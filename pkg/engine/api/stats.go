@@ -1,13 +1,9 @@
 package api
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -20,30 +16,7 @@ import (
 // one before it, so that one reading is enough to compute a CPU %.
 const statsInterval = time.Second
 
-// systemCPUNs is the host's total cpu time (all cpus, all modes) in ns,
-// docker's system_cpu_usage.
-func systemCPUNs() uint64 {
-	f, err := os.Open("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) > 1 && fs[0] == "cpu" {
-			var ticks uint64
-			for _, v := range fs[1:8] {
-				n, _ := strconv.ParseUint(v, 10, 64)
-				ticks += n
-			}
-			return ticks * (1e9 / clockTicks)
-		}
-	}
-	return 0
-}
-
-func cpuStats(m *supervisorv1.MetricsResponse, system uint64) container.CPUStats {
+func cpuStats(m *supervisorv1.MetricsResponse) container.CPUStats {
 	if m == nil {
 		return container.CPUStats{}
 	}
@@ -54,17 +27,18 @@ func cpuStats(m *supervisorv1.MetricsResponse, system uint64) container.CPUStats
 	return container.CPUStats{
 		CPUUsage: container.CPUUsage{TotalUsage: m.GetCpuUsageNs(), PercpuUsage: m.GetCpuPercpuNs(),
 			UsageInKernelmode: m.GetCpuSystemNs(), UsageInUsermode: m.GetCpuUserNs()},
-		SystemUsage: system, OnlineCPUs: online,
+		SystemUsage: m.GetSystemCpuNs(), OnlineCPUs: online,
 	}
 }
 
-// statsOf is docker's StatsResponse for a reading and the one before it.
-func statsOf(c containers.Container, m, pre *supervisorv1.MetricsResponse, sys, preSys uint64, preRead time.Time) container.StatsResponse {
+// statsOf is docker's StatsResponse for a reading and the one before it;
+// hostMem is the host's memory, as the supervisor reports it.
+func statsOf(c containers.Container, m, pre *supervisorv1.MetricsResponse, preRead time.Time, hostMem uint64) container.StatsResponse {
 	limit := m.GetMemoryLimit()
 	// No limit (cgroup v1 shows a huge number): the host's memory is the
 	// limit, as dockerd reports it.
-	if host := uint64(memTotal()); limit == 0 || (host > 0 && limit > host) {
-		limit = host
+	if limit == 0 || (hostMem > 0 && limit > hostMem) {
+		limit = hostMem
 	}
 	read := time.Unix(0, m.GetReadAt())
 	if m.GetReadAt() == 0 {
@@ -72,7 +46,7 @@ func statsOf(c containers.Container, m, pre *supervisorv1.MetricsResponse, sys, 
 	}
 	return container.StatsResponse{
 		ID: c.ID, Name: c.Name, OSType: "linux", Read: read, PreRead: preRead,
-		CPUStats: cpuStats(m, sys), PreCPUStats: cpuStats(pre, preSys),
+		CPUStats: cpuStats(m), PreCPUStats: cpuStats(pre),
 		MemoryStats: container.MemoryStats{Usage: m.GetMemoryUsage(), MaxUsage: m.GetMemoryMaxUsage(), Limit: limit,
 			Stats: map[string]uint64{"cache": m.GetMemoryCache(), "total_cache": m.GetMemoryCache()}},
 		PidsStats: container.PidsStats{Current: m.GetPidsCurrent(), Limit: m.GetPidsLimit()},
@@ -95,22 +69,23 @@ func (s *Server) containerStats(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	read := func(ctx context.Context) (*supervisorv1.MetricsResponse, uint64, error) {
-		m, err := s.d.Metrics(ctx, id)
-		return m, systemCPUNs(), err
-	}
 	if !c.State.Running {
 		// docker answers a stopped container with an empty reading.
 		writeJSON(w, http.StatusOK, container.StatsResponse{ID: c.ID, Name: c.Name, OSType: "linux", Networks: map[string]container.NetworkStats{}})
 		return
 	}
-	m, sys, err := read(r.Context())
+	host, err := s.d.Supervisor().Host(r.Context())
+	if err != nil {
+		writeError(w, fmt.Errorf("host facts: %w", err))
+		return
+	}
+	hostMem := uint64(host.GetMemTotal())
+	m, err := s.d.Metrics(r.Context(), id)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	var pre *supervisorv1.MetricsResponse
-	var preSys uint64
 	var preRead time.Time
 	if !oneShot {
 		select {
@@ -118,8 +93,8 @@ func (s *Server) containerStats(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
-		pre, preSys, preRead = m, sys, time.Unix(0, m.GetReadAt())
-		if m, sys, err = read(r.Context()); err != nil {
+		pre, preRead = m, time.Unix(0, m.GetReadAt())
+		if m, err = s.d.Metrics(r.Context(), id); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -129,7 +104,7 @@ func (s *Server) containerStats(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	fl, _ := w.(http.Flusher)
 	for {
-		if err := enc.Encode(statsOf(c, m, pre, sys, preSys, preRead)); err != nil || !stream {
+		if err := enc.Encode(statsOf(c, m, pre, preRead, hostMem)); err != nil || !stream {
 			return
 		}
 		if fl != nil {
@@ -140,11 +115,11 @@ func (s *Server) containerStats(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
-		next, nsys, err := read(r.Context())
+		next, err := s.d.Metrics(r.Context(), id)
 		if err != nil {
 			return // stopped: the stream ends, as dockerd's does
 		}
-		pre, preSys, preRead = m, sys, time.Unix(0, m.GetReadAt())
-		m, sys = next, nsys
+		pre, preRead = m, time.Unix(0, m.GetReadAt())
+		m = next
 	}
 }

@@ -1,12 +1,8 @@
 package api
 
 import (
-	"bufio"
 	"net/http"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
@@ -56,44 +52,4 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 		Arch:          runtime.GOARCH,
 		KernelVersion: kernelVersion(),
 	})
-}
-
-func memTotal() int64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "MemTotal:" {
-			kb, _ := strconv.ParseInt(fields[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
-func osName() string {
-	if v := osRelease("PRETTY_NAME"); v != "" {
-		return v
-	}
-	return "Linux"
-}
-
-func cgroupVersion() string {
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-		return "2"
-	}
-	return "1"
-}
-
-// runtimeArch is uname's machine name, as docker reports it.
-func runtimeArch() string {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return runtime.GOARCH
-	}
-	return unix.ByteSliceToString(u.Machine[:])
 }

@@ -27,29 +27,33 @@ import (
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	total, running, paused, stopped := s.d.Counts()
-	cg := hostCgroups()
+	// The host's facts come from the supervisor: engined reads none of the
+	// host's /proc or cgroup files. Unreachable, they stay empty (warned
+	// below).
+	host, hostErr := s.d.Supervisor().Host(ctx)
+	cg := host.GetCgroups()
 	info := system.Info{
 		Containers: total, ContainersRunning: running, ContainersPaused: paused, ContainersStopped: stopped,
 		Driver:        "overlayfs",
 		DriverStatus:  [][2]string{},
 		LoggingDriver: "json-file",
 		CgroupDriver:  "cgroupfs",
-		CgroupVersion: cgroupVersion(),
-		MemoryLimit:   cg.memory, SwapLimit: cg.swap, CPUCfsPeriod: cg.cfsPeriod, CPUCfsQuota: cg.cfsQuota,
-		CPUShares: cg.shares, CPUSet: cg.cpuset, PidsLimit: cg.pids, OomKillDisable: cg.oomKillDisable,
+		CgroupVersion: host.GetCgroupVersion(),
+		MemoryLimit:   cg.GetMemoryLimit(), SwapLimit: cg.GetSwapLimit(), CPUCfsPeriod: cg.GetCpuCfsPeriod(), CPUCfsQuota: cg.GetCpuCfsQuota(),
+		CPUShares: cg.GetCpuShares(), CPUSet: cg.GetCpuset(), PidsLimit: cg.GetPidsLimit(), OomKillDisable: cg.GetOomKillDisable(),
 		IPv4Forwarding:     readTrim("/proc/sys/net/ipv4/ip_forward") == "1",
 		Debug:              s.log.Enabled(ctx, slog.LevelDebug),
 		NFd:                openFDs(),
 		NEventsListener:    s.d.EventListeners(),
-		KernelVersion:      kernelVersion(),
-		OperatingSystem:    osName(),
-		OSVersion:          osRelease("VERSION_ID"),
+		KernelVersion:      host.GetKernelVersion(),
+		OperatingSystem:    host.GetOperatingSystem(),
+		OSVersion:          host.GetOsVersion(),
 		OSType:             "linux",
-		Architecture:       runtimeArch(),
+		Architecture:       host.GetArchitecture(),
 		IndexServerAddress: "https://index.docker.io/v1/",
 		RegistryConfig:     registryConfig(),
-		NCPU:               runtime.NumCPU(),
-		MemTotal:           memTotal(),
+		NCPU:               int(host.GetNcpu()),
+		MemTotal:           host.GetMemTotal(),
 		DockerRootDir:      s.cfg.DataRoot,
 		HTTPProxy:          proxyEnv("HTTP_PROXY"),
 		HTTPSProxy:         proxyEnv("HTTPS_PROXY"),
@@ -63,7 +67,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		// engined takes them over: dockerd's live restore, always on.
 		LiveRestoreEnabled: true,
 		Isolation:          "",
-		SecurityOptions:    securityOptions(s.cfg.Userns),
+		SecurityOptions:    securityOptions(s.cfg.Userns, containers.OCISystem(host)),
 		// Local volumes, the log drivers engined applies; no network
 		// plugins until networking lands.
 		Plugins:     system.PluginsInfo{Volume: []string{volume.LocalDriver}, Network: []string{}, Log: containers.LogDrivers()},
@@ -76,7 +80,9 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	}
 	info.Name, _ = os.Hostname()
 	info.Swarm.LocalNodeState = swarm.LocalNodeStateInactive
-	if !cg.swap && cgroupVersion() == "1" {
+	if hostErr != nil {
+		info.Warnings = append(info.Warnings, "WARNING: host facts unavailable: "+hostErr.Error())
+	} else if !cg.GetSwapLimit() && host.GetCgroupVersion() == "1" {
 		info.Warnings = append(info.Warnings, "WARNING: No swap limit support")
 	}
 	if imgs, err := s.d.Supervisor().ListImages(ctx); err == nil {
@@ -109,8 +115,8 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 
 // securityOptions lists what the spec generation really applies to a
 // default container, read from the spec it makes for one.
-func securityOptions(userns bool) []string {
-	spec, err := oci.Spec(oci.Options{ID: strings.Repeat("0", 64), Config: &container.Config{Cmd: []string{"sh"}}, Host: &container.HostConfig{}})
+func securityOptions(userns bool, sys oci.System) []string {
+	spec, err := oci.Spec(oci.Options{ID: strings.Repeat("0", 64), Config: &container.Config{Cmd: []string{"sh"}}, Host: &container.HostConfig{}, System: sys})
 	if err != nil || spec.Linux == nil {
 		return []string{}
 	}
@@ -147,35 +153,6 @@ func registryConfig() *registry.ServiceConfig {
 	}
 }
 
-// cgroupSupport is the host's cgroup features, as dockerd's sysinfo reads
-// them.
-type cgroupSupport struct {
-	memory, swap, cfsPeriod, cfsQuota, shares, cpuset, pids, oomKillDisable bool
-}
-
-func hostCgroups() cgroupSupport {
-	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
-	const root = "/sys/fs/cgroup"
-	if cgroupVersion() == "2" {
-		ctrl := " " + readTrim(filepath.Join(root, "cgroup.controllers")) + " "
-		has := func(c string) bool { return strings.Contains(ctrl, " "+c+" ") }
-		return cgroupSupport{
-			memory: has("memory"), swap: has("memory"), cfsPeriod: has("cpu"), cfsQuota: has("cpu"),
-			shares: has("cpu"), cpuset: has("cpuset"), pids: has("pids"),
-		}
-	}
-	return cgroupSupport{
-		memory:         exists(filepath.Join(root, "memory/memory.limit_in_bytes")),
-		swap:           exists(filepath.Join(root, "memory/memory.memsw.limit_in_bytes")),
-		cfsPeriod:      exists(filepath.Join(root, "cpu/cpu.cfs_period_us")),
-		cfsQuota:       exists(filepath.Join(root, "cpu/cpu.cfs_quota_us")),
-		shares:         exists(filepath.Join(root, "cpu/cpu.shares")),
-		cpuset:         exists(filepath.Join(root, "cpuset/cpuset.cpus")),
-		pids:           exists(filepath.Join(root, "pids")),
-		oomKillDisable: exists(filepath.Join(root, "memory/memory.oom_control")),
-	}
-}
-
 func readTrim(path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -207,17 +184,4 @@ func proxyEnv(key string) string {
 		}
 	}
 	return v
-}
-
-func osRelease(key string) string {
-	data, err := os.ReadFile("/etc/os-release")
-	if err != nil {
-		return ""
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, key+"="); ok {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return ""
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"strconv"
@@ -9,82 +8,48 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+
+	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
-// clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
-const clockTicks = 100
-
-// topOf builds ps -ef's columns for pids from the host's /proc. A process
-// that exits meanwhile is left out.
-func topOf(pids []int) container.TopResponse {
+// topOf builds ps -ef's columns from the processes as the container's
+// shim read them (through the supervisor): engined reads no /proc.
+func topOf(procs []*supervisorv1.ProcessInfo, now time.Time) container.TopResponse {
 	resp := container.TopResponse{Titles: []string{"UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"}, Processes: [][]string{}}
-	boot := bootTime()
 	users := hostUsers()
-	uptime := uptimeTicks()
-	for _, pid := range pids {
-		row, err := procRow(pid, boot, uptime, users)
-		if err != nil {
-			continue
-		}
-		resp.Processes = append(resp.Processes, row)
+	for _, p := range procs {
+		resp.Processes = append(resp.Processes, procRow(p, now, users))
 	}
 	return resp
 }
 
-func procRow(pid int, boot time.Time, uptime float64, users map[string]string) ([]string, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil, err
-	}
-	// comm may hold spaces and parentheses: the fields start after the last ')'.
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return nil, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	comm := s[strings.IndexByte(s, '(')+1 : i]
-	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
-	if len(f) < 20 {
-		return nil, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	num := func(k int) uint64 { v, _ := strconv.ParseUint(f[k-3], 10, 64); return v }
-	ppid, ttyNr := num(4), num(7)
-	cpu := num(14) + num(15)
-	start := num(22)
-
-	uid := "?"
-	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, l := range strings.Split(string(st), "\n") {
-			if v, ok := strings.CutPrefix(l, "Uid:"); ok {
-				if fs := strings.Fields(v); len(fs) > 0 {
-					uid = fs[0]
-				}
-			}
-		}
-	}
+func procRow(p *supervisorv1.ProcessInfo, now time.Time, users map[string]string) []string {
+	uid := strconv.FormatUint(uint64(p.GetUid()), 10)
 	if name, ok := users[uid]; ok {
 		uid = name
 	}
-	cmd := "[" + comm + "]"
-	if cl, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && len(cl) > 0 {
-		cmd = strings.TrimSpace(strings.ReplaceAll(strings.TrimRight(string(cl), "\x00"), "\x00", " "))
+	cmd := "[" + p.GetComm() + "]"
+	if len(p.GetArgs()) > 0 {
+		cmd = strings.TrimSpace(strings.Join(p.GetArgs(), " "))
 	}
+	started := time.Unix(0, p.GetStartedAt())
+	cpu := time.Duration(p.GetCpuNs())
 	// C: cpu time over lifetime, in percent, as ps computes it.
 	c := 0
-	if elapsed := uptime - float64(start); elapsed > 0 {
-		c = int(float64(cpu) * 100 / elapsed)
+	if elapsed := now.Sub(started); elapsed > 0 {
+		c = int(cpu * 100 / elapsed)
 	}
-	started := boot.Add(time.Duration(start) * time.Second / clockTicks)
 	stime := started.Format("15:04")
-	if time.Since(started) > 24*time.Hour {
+	if now.Sub(started) > 24*time.Hour {
 		stime = started.Format("Jan02")
 	}
-	secs := cpu / clockTicks
+	secs := uint64(cpu / time.Second)
 	tm := fmt.Sprintf("%02d:%02d:%02d", secs/3600, secs/60%60, secs%60)
 	if secs >= 86400 {
 		tm = fmt.Sprintf("%d-%02d:%02d:%02d", secs/86400, secs/3600%24, secs/60%60, secs%60)
 	}
-	return []string{uid, strconv.Itoa(pid), strconv.FormatUint(ppid, 10), strconv.Itoa(c), stime, ttyName(ttyNr), tm, cmd}, nil
+	return []string{uid, strconv.FormatUint(uint64(p.GetPid()), 10), strconv.FormatUint(uint64(p.GetPpid()), 10),
+		strconv.Itoa(c), stime, ttyName(p.GetTty()), tm, cmd}
 }
 
 // ttyName turns a tty_nr into ps's name (pts/0, tty1, or ? for none).
@@ -103,35 +68,6 @@ func ttyName(nr uint64) string {
 	default:
 		return "?"
 	}
-}
-
-func bootTime() time.Time {
-	f, err := os.Open("/proc/stat")
-	if err != nil {
-		return time.Time{}
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "btime "); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			return time.Unix(n, 0)
-		}
-	}
-	return time.Time{}
-}
-
-func uptimeTicks() float64 {
-	data, err := os.ReadFile("/proc/uptime")
-	if err != nil {
-		return 0
-	}
-	fs := strings.Fields(string(data))
-	if len(fs) == 0 {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(fs[0], 64)
-	return v * clockTicks
 }
 
 // hostUsers maps uids to the host's user names, as ps on the host shows.

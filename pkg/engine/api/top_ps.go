@@ -9,12 +9,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 )
 
 // containerTop is GET /containers/{id}/top. Without ps_args the columns are
-// ps -ef's, read from /proc; with ps_args, as dockerd: the host's ps runs
+// ps -ef's, from the processes as the container's shim read them; with
+// ps_args, as dockerd: the host's ps runs
 // with them (and -q with the container's pids, retried without it for the
 // options it cannot go with), and the lines whose PID is the container's
 // are kept. Output without a PID column is an error.
@@ -25,15 +27,19 @@ func (s *Server) containerTop(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	pids, err := s.d.Pids(r.Context(), id)
+	procs, err := s.d.Processes(r.Context(), id)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	var resp container.TopResponse
 	if psArgs == "" {
-		resp = topOf(pids)
+		resp = topOf(procs, time.Now())
 	} else {
+		pids := make([]int, len(procs))
+		for i, p := range procs {
+			pids[i] = int(p.GetPid())
+		}
 		out, err := runPS(psArgs, pids)
 		if err == nil {
 			resp, err = parsePS(out, pids)

@@ -26,6 +26,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/container"
 
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine/containers"
@@ -72,6 +73,13 @@ type Options struct {
 	NetworkMode string
 	// KeepContainers keeps the containers of successful steps (--rm=false).
 	KeepContainers bool
+	// RunHost is the host config every RUN container starts from: the
+	// resources, ulimits, extra hosts and security options of the build
+	// (nil: none). Network and mounts are the step's own.
+	RunHost *container.HostConfig
+	// Secrets are RUN --mount=type=secret's secrets by id (ctl build
+	// --secret); never stored, logged or part of a cache key.
+	Secrets map[string][]byte
 	// Auth is the registry credentials for pulls, by registry host.
 	Auth map[string]*supervisorv1.RegistryAuth
 }
@@ -95,6 +103,7 @@ var predefinedArgs = map[string]bool{
 // stageState is a stage being built.
 type stageState struct {
 	name    string
+	index   int    // in the Dockerfile's stages
 	imageID string // the last image made (or the base); "" for scratch
 	img     dockerspec.DockerOCIImage
 	applier *imageconfig.Applier
@@ -129,17 +138,15 @@ func (st *stageState) runEnv(o *Options) []string {
 
 // job is one build.
 type job struct {
-	b       *Builder
-	o       Options
-	out     *Output
-	bc      *buildContext
-	stages  []instructions.Stage
-	built   map[int]*stageState
-	meta    map[string]string // global ARGs (before the first FROM)
-	used    map[string]bool   // build args consumed
-	step    int
-	total   int
-	tmpRefs []string // containers to remove at the end
+	b      *Builder
+	o      Options
+	out    *Output // the stage's (parallel.go), or the build's
+	bc     *buildContext
+	stages []instructions.Stage
+	meta   map[string]string // global ARGs (before the first FROM); read-only once stages run
+	step   int               // the last step number shown by this stage
+	total  int
+	*shared
 }
 
 // Build runs a build of the context tar r and returns the image ID. Output
@@ -155,21 +162,26 @@ func (b *Builder) Build(ctx context.Context, r io.Reader, o Options, out *Output
 	if err != nil {
 		return "", fmt.Errorf("dockerfile parse error: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	for _, w := range res.Warnings {
-		out.printf("[WARNING]: %s\n", w.Short)
+	lint, err := newLinter(df, o.BuildArgs, out)
+	if err != nil {
+		return "", err
 	}
-	stages, metaArgs, err := instructions.Parse(res.AST, nil)
+	lintParserWarnings(lint, res)
+	stages, metaArgs, err := instructions.Parse(res.AST, lint)
 	if err != nil {
 		return "", fmt.Errorf("dockerfile parse error: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	if err := lintError(lint); err != nil {
+		return "", err
 	}
 	if len(stages) == 0 {
 		return "", fmt.Errorf("the Dockerfile has no FROM: %w", errdefs.ErrInvalidArgument)
 	}
-	j := &job{b: b, o: o, out: out, bc: bc, stages: stages, built: map[int]*stageState{}, meta: map[string]string{}, used: map[string]bool{}}
+	j := &job{b: b, o: o, out: out, bc: bc, stages: stages, meta: map[string]string{}, shared: newShared()}
 	defer j.cleanup()
 	for _, a := range metaArgs {
 		for _, kv := range a.Args {
-			j.used[kv.Key] = true
+			j.markUsed(kv.Key)
 			if v, ok := o.BuildArgs[kv.Key]; ok && v != nil {
 				j.meta[kv.Key] = *v
 			} else if kv.Value != nil {
@@ -202,17 +214,9 @@ func (b *Builder) Build(ctx context.Context, r io.Reader, o Options, out *Output
 			j.total += 1 + len(stages[i].Commands)
 		}
 	}
-	var final *stageState
-	for i := 0; i <= target; i++ {
-		if !need[i] {
-			continue
-		}
-		st, err := j.buildStage(ctx, i)
-		if err != nil {
-			return "", err
-		}
-		j.built[i] = st
-		final = st
+	final, err := j.buildStages(ctx, need, target)
+	if err != nil {
+		return "", err
 	}
 	if err := j.applyLabels(final); err != nil {
 		return "", err
@@ -223,7 +227,7 @@ func (b *Builder) Build(ctx context.Context, r io.Reader, o Options, out *Output
 	}
 	var unused []string
 	for k := range o.BuildArgs {
-		if !j.used[k] && !predefinedArgs[k] {
+		if !j.isUsed(k) && !predefinedArgs[k] && k != checkArg {
 			unused = append(unused, k)
 		}
 	}
@@ -269,7 +273,7 @@ func shortID(id string) string {
 // cleanup removes the helper containers a build made (COPY --from
 // sources), also when it failed or was cancelled.
 func (j *job) cleanup() {
-	for _, id := range j.tmpRefs {
+	for _, id := range j.takeTmpRefs() {
 		j.removeContainer(id)
 	}
 }
@@ -289,36 +293,6 @@ func (j *job) removeContainer(id string) {
 	if j.b.Log != nil {
 		j.b.Log.Warn("build: remove step container", "id", id, "err", err)
 	}
-}
-
-// needed marks the stages the target depends on (FROM another stage,
-// COPY --from): the others are skipped.
-func (j *job) needed(target int) (map[int]bool, error) {
-	need := map[int]bool{}
-	var visit func(i int) error
-	visit = func(i int) error {
-		if need[i] {
-			return nil
-		}
-		need[i] = true
-		s := j.stages[i]
-		if dep, ok := j.stageIndex(s.BaseName, i); ok {
-			if err := visit(dep); err != nil {
-				return err
-			}
-		}
-		for _, c := range s.Commands {
-			if cp, ok := c.(*instructions.CopyCommand); ok && cp.From != "" {
-				if dep, ok := j.stageIndex(cp.From, i); ok {
-					if err := visit(dep); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		return nil
-	}
-	return need, visit(target)
 }
 
 // stageIndex finds an earlier stage by name or index.
@@ -378,9 +352,9 @@ func (j *job) buildStage(ctx context.Context, i int) (*stageState, error) {
 			return nil, lineErr(s.Location, err)
 		}
 	}
-	st := &stageState{name: s.Name, args: map[string]string{}, cached: true}
-	if dep, ok := j.stageIndex(base, i); ok && j.built[dep] != nil {
-		prev := j.built[dep]
+	st := &stageState{name: s.Name, index: i, args: map[string]string{}, cached: true}
+	if dep, ok := j.stageIndex(base, i); ok && j.builtStage(dep) != nil {
+		prev := j.builtStage(dep)
 		id, err := j.finish(ctx, prev)
 		if err != nil {
 			return nil, err
@@ -538,7 +512,7 @@ func (j *job) run(ctx context.Context, st *stageState, c instructions.Command, t
 	switch c := c.(type) {
 	case *instructions.ArgCommand:
 		for _, kv := range c.Args {
-			j.used[kv.Key] = true
+			j.markUsed(kv.Key)
 			v, given := j.o.BuildArgs[kv.Key]
 			switch {
 			case given && v != nil:

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/patternmatcher"
 )
 
 func TestCopyRuleTarget(t *testing.T) {
@@ -160,5 +162,61 @@ func TestUnpackContextIgnore(t *testing.T) {
 	}
 	if _, _, err := unpackContext(context.Background(), bytes.NewReader(data), t.TempDir(), "nosuch"); err == nil || !strings.Contains(err.Error(), "Cannot locate specified Dockerfile: nosuch") {
 		t.Errorf("a missing Dockerfile was accepted")
+	}
+}
+
+func TestParentsKeepAndExclude(t *testing.T) {
+	for src, want := range map[string]string{"a/b/c.txt": "a/b/c.txt", "x/./y/": "y", "./x/y": "x/y", "/abs/./k/f": "k/f"} {
+		if got := parentsKeep(src); got != want {
+			t.Errorf("parentsKeep(%q) = %q, want %q", src, got, want)
+		}
+	}
+	r := copyRule{dest: "/p", keep: "a/b"}
+	if got, _ := r.target("b", true, "b/c.txt"); got != "/p/a/b/c.txt" {
+		t.Errorf("--parents target: %s", got)
+	}
+	pm, err := patternmatcher.New([]string{"**/*.md", "tmp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = copyRule{dest: "/e", exclude: pm}
+	for _, tc := range []struct {
+		top   string
+		isDir bool
+		name  string
+		want  bool
+	}{
+		{"src", true, "src/x/readme.md", true}, {"src", true, "src/tmp/f", true}, {"src", true, "src/x/a.go", false},
+		{"src", true, "src", false}, {"notes.md", false, "notes.md", true}, {"a.go", false, "a.go", false},
+	} {
+		if got := r.excluded(tc.top, tc.isDir, tc.name); got != tc.want {
+			t.Errorf("excluded(%s, %s) = %v", tc.top, tc.name, got)
+		}
+	}
+}
+
+func TestParseSymbolic(t *testing.T) {
+	for _, tc := range []struct {
+		spec  string
+		mode  int64
+		isDir bool
+		want  int64
+	}{
+		{"u+x", 0o644, false, 0o744}, {"+x", 0o644, false, 0o755}, {"go-w", 0o666, false, 0o644},
+		{"u=rwx,go=rx", 0o600, false, 0o755}, {"a+X", 0o644, false, 0o644}, {"a+X", 0o644, true, 0o755},
+		{"u+s,o+t", 0o755, false, 0o5755}, {"o=", 0o777, false, 0o770}, {"u+r-w", 0o600, false, 0o400},
+	} {
+		f, err := parseSymbolic(tc.spec)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.spec, err)
+		}
+		if got := f(tc.mode, tc.isDir); got != tc.want {
+			t.Errorf("%s on %o: %o, want %o", tc.spec, tc.mode, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "u", "u+q", "z+x", "u+x,", "755x"} {
+		if _, err := parseSymbolic(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

@@ -117,3 +117,17 @@ func (c *Cache) Prune() (int, error) {
 	c.entries = map[string]string{}
 	return n, c.saveLocked()
 }
+
+// Images returns the images the cache names, each with the number of
+// keys that name it.
+func (c *Cache) Images() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for _, id := range c.entries {
+		if id != "" {
+			out[id]++
+		}
+	}
+	return out
+}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/patternmatcher"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/archive"
@@ -32,6 +33,32 @@ type copyRule struct {
 	uid, gid int
 	// mode, when set, replaces the permission bits of every entry.
 	mode *os.FileMode
+	// symbolic, when set, changes the permission bits of every entry
+	// (--chmod=u+x...).
+	symbolic func(mode int64, isDir bool) int64
+	// exclude, when set, drops the entries it matches (COPY --exclude),
+	// by their path below a directory source or a file source's name.
+	exclude *patternmatcher.PatternMatcher
+	// keep, when set (COPY --parents), is the source's path kept below
+	// dest: the entries go to dest/keep/...
+	keep string
+}
+
+// excluded tells whether --exclude drops the entry name of a source
+// whose first entry is top.
+func (r copyRule) excluded(top string, topIsDir bool, name string) bool {
+	if r.exclude == nil {
+		return false
+	}
+	rel := path.Base(top)
+	if topIsDir {
+		rel = strings.TrimPrefix(strings.TrimPrefix(name, top), "/")
+	}
+	if rel == "" {
+		return false
+	}
+	m, err := r.exclude.MatchesOrParentMatches(rel)
+	return err == nil && m
 }
 
 // layerWriter writes the rewritten entries of COPY and ADD sources as one
@@ -88,7 +115,7 @@ func (lw *layerWriter) addSource(r io.Reader, rule copyRule) (int, error) {
 			}
 		}
 		target, ok := rule.target(top, topIsDir, name)
-		if !ok {
+		if !ok || rule.excluded(top, topIsDir, name) {
 			continue
 		}
 		out := *hdr
@@ -106,6 +133,8 @@ func (lw *layerWriter) addSource(r io.Reader, rule copyRule) (int, error) {
 		out.Uid, out.Gid, out.Uname, out.Gname = rule.uid, rule.gid, "", ""
 		if rule.mode != nil && out.Typeflag != tar.TypeSymlink {
 			out.Mode = out.Mode&^0o7777 | modeBits(*rule.mode)
+		} else if rule.symbolic != nil && out.Typeflag != tar.TypeSymlink {
+			out.Mode = out.Mode&^0o7777 | rule.symbolic(out.Mode&0o7777, out.Typeflag == tar.TypeDir)
 		}
 		out.PAXRecords = nil
 		out.Format = tar.FormatPAX
@@ -138,6 +167,8 @@ func (r copyRule) target(top string, topIsDir bool, name string) (string, bool) 
 		return "", false
 	}
 	switch {
+	case r.keep != "":
+		return path.Join(r.dest, r.keep, rel), true
 	case topIsDir:
 		return path.Join(r.dest, rel), true
 	case r.destIsDir:
@@ -147,7 +178,8 @@ func (r copyRule) target(top string, topIsDir bool, name string) (string, bool) 
 	}
 }
 
-// parseChmod reads COPY --chmod: octal only, as the classic builder.
+// parseChmod reads an octal COPY --chmod (see parseSymbolic for the
+// other form).
 func parseChmod(s string) (*os.FileMode, error) {
 	if s == "" {
 		return nil, nil
@@ -194,6 +226,8 @@ func (lw *layerWriter) addFile(name string, data []byte, rule copyRule) error {
 	mode := int64(0o644)
 	if rule.mode != nil {
 		mode = modeBits(*rule.mode)
+	} else if rule.symbolic != nil {
+		mode = rule.symbolic(mode, false)
 	}
 	hdr := &tar.Header{Name: strings.TrimPrefix(p, "/"), Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(data)),
 		Uid: rule.uid, Gid: rule.gid, ModTime: time.Now().Truncate(time.Second), Format: tar.FormatPAX}

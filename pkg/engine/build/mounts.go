@@ -25,9 +25,11 @@ const CacheVolumeLabel = "io.berth.build.cache"
 // runMounts turns RUN --mount flags into the step container's mounts:
 // type=cache a named volume, type=tmpfs a tmpfs, type=bind a read-only
 // (or rw: writes are thrown away with the copy) bind of a context path.
+// type=secret a file of a secret the client gave (secrets.go).
 // It returns a digest of the bind sources' content for the cache key.
-// Secrets, ssh and binds from other stages are refused by name.
-func (j *job) runMounts(ctx context.Context, c *instructions.RunCommand) ([]mount.Mount, string, error) {
+// ssh and binds from other stages are refused by name. The caller
+// closes sec when the step is over.
+func (j *job) runMounts(ctx context.Context, c *instructions.RunCommand, sec *secretMounts) ([]mount.Mount, string, error) {
 	var out []mount.Mount
 	sum := sha256.New()
 	for _, m := range instructions.GetMounts(c) {
@@ -37,10 +39,15 @@ func (j *job) runMounts(ctx context.Context, c *instructions.RunCommand) ([]moun
 			if !path.IsAbs(target) {
 				return nil, "", fmt.Errorf("RUN --mount: target %q must be absolute: %w", target, errdefs.ErrInvalidArgument)
 			}
+		case instructions.MountTypeSecret:
 		default:
-			return nil, "", fmt.Errorf("RUN --mount=type=%s is not supported by this builder (cache, tmpfs and bind are): %w", m.Type, errdefs.ErrInvalidArgument)
+			return nil, "", fmt.Errorf("RUN --mount=type=%s is not supported by this builder (cache, tmpfs, bind and secret are): %w", m.Type, errdefs.ErrInvalidArgument)
 		}
 		switch m.Type {
+		case instructions.MountTypeSecret:
+			if err := j.secretMount(m, sec); err != nil {
+				return nil, "", err
+			}
 		case instructions.MountTypeCache:
 			if m.From != "" || m.Source != "" {
 				return nil, "", fmt.Errorf("RUN --mount=type=cache: from and source are not supported by this builder: %w", errdefs.ErrInvalidArgument)
@@ -77,5 +84,5 @@ func (j *job) runMounts(ctx context.Context, c *instructions.RunCommand) ([]moun
 			out = append(out, mount.Mount{Type: mount.TypeBind, Source: src, Target: target, ReadOnly: m.ReadOnly})
 		}
 	}
-	return out, hex.EncodeToString(sum.Sum(nil)), nil
+	return append(out, sec.mounts...), hex.EncodeToString(sum.Sum(nil)), nil
 }

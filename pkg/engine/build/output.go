@@ -14,19 +14,30 @@ import (
 type Output struct {
 	S     *images.Stream
 	Quiet bool // only the aux message and errors
+	// send, when set, takes the messages instead of S (a stage's output
+	// sequenced among parallel stages).
+	send func(images.Message)
+}
+
+func (o *Output) emit(m images.Message) {
+	if o.send != nil {
+		o.send(m)
+	} else if o.S != nil {
+		o.S.Send(m)
+	}
 }
 
 func (o *Output) printf(format string, a ...any) {
-	if o.Quiet || o.S == nil {
+	if o.Quiet {
 		return
 	}
-	o.S.Send(images.Message{Stream: fmt.Sprintf(format, a...)})
+	o.emit(images.Message{Stream: fmt.Sprintf(format, a...)})
 }
 
 // Write passes a RUN step's output through as "stream" messages.
 func (o *Output) Write(p []byte) (int, error) {
-	if !o.Quiet && o.S != nil && len(p) > 0 {
-		o.S.Send(images.Message{Stream: string(p)})
+	if !o.Quiet && len(p) > 0 {
+		o.emit(images.Message{Stream: string(p)})
 	}
 	return len(p), nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/patternmatcher"
 
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -29,7 +30,9 @@ func (j *job) runStep(ctx context.Context, st *stageState, c *instructions.RunCo
 	if err := c.Expand(st.applier.Expander()); err != nil {
 		return fmt.Errorf("RUN: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	mounts, mountSum, err := j.runMounts(ctx, c)
+	var sec secretMounts
+	defer sec.close()
+	mounts, mountSum, err := j.runMounts(ctx, c, &sec)
 	if err != nil {
 		return err
 	}
@@ -53,12 +56,18 @@ func (j *job) runStep(ctx context.Context, st *stageState, c *instructions.RunCo
 		Image:      st.imageID,
 		Cmd:        argv,
 		Entrypoint: []string{},
-		Env:        st.runEnv(&j.o),
+		Env:        append(st.runEnv(&j.o), sec.env...),
 		User:       st.img.Config.User,
 		WorkingDir: st.img.Config.WorkingDir,
 		Labels:     map[string]string{stepLabel: "run"},
 	}
-	id, err := j.stepContainer(ctx, st, cfg, &container.HostConfig{NetworkMode: container.NetworkMode(network), Mounts: mounts})
+	hc := &container.HostConfig{}
+	if j.o.RunHost != nil {
+		h := *j.o.RunHost
+		hc = &h
+	}
+	hc.NetworkMode, hc.Mounts = container.NetworkMode(network), mounts
+	id, err := j.stepContainer(ctx, st, cfg, hc)
 	if err != nil {
 		return err
 	}
@@ -201,26 +210,25 @@ func (j *job) runContainer(ctx context.Context, id string) (int, error) {
 // copyStep runs COPY: sources from the context, another stage or an
 // image, written into a container of the stage's image and committed.
 func (j *job) copyStep(ctx context.Context, st *stageState, c *instructions.CopyCommand, text string) error {
-	if c.Parents || len(c.ExcludePatterns) > 0 {
-		return fmt.Errorf("COPY --parents and --exclude are not supported by this builder: %w", errdefs.ErrInvalidArgument)
-	}
 	if err := c.Expand(st.applier.Expander()); err != nil {
 		return fmt.Errorf("COPY: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	return j.copyFiles(ctx, st, copyArgs{text: text, sd: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod, expand: st.applier.ExpandWord})
+	return j.copyFiles(ctx, st, copyArgs{text: text, sd: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod,
+		exclude: c.ExcludePatterns, parents: c.Parents, expand: st.applier.ExpandWord})
 }
 
 // addStep runs ADD: COPY's sources from the context, local tar archives
 // extracted; remote URLs are fetched.
 func (j *job) addStep(ctx context.Context, st *stageState, c *instructions.AddCommand, text string) error {
-	if len(c.ExcludePatterns) > 0 || c.Checksum != "" || c.KeepGitDir != nil {
-		return fmt.Errorf("ADD --exclude, --checksum and --keep-git-dir are not supported by this builder: %w", errdefs.ErrInvalidArgument)
+	if c.KeepGitDir != nil {
+		return fmt.Errorf("ADD --keep-git-dir is not supported by this builder (no git sources): %w", errdefs.ErrInvalidArgument)
 	}
 	if err := c.Expand(st.applier.Expander()); err != nil {
 		return fmt.Errorf("ADD: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
 	unpack := c.Unpack == nil || *c.Unpack
-	return j.copyFiles(ctx, st, copyArgs{text: text, sd: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, add: true, unpack: unpack, expand: st.applier.ExpandWord})
+	return j.copyFiles(ctx, st, copyArgs{text: text, sd: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, add: true, unpack: unpack,
+		exclude: c.ExcludePatterns, checksum: c.Checksum, expand: st.applier.ExpandWord})
 }
 
 type copyArgs struct {
@@ -229,6 +237,11 @@ type copyArgs struct {
 	from         string
 	chown, chmod string
 	add, unpack  bool
+	// exclude are --exclude patterns; parents is COPY --parents;
+	// checksum is ADD --checksum (of a URL source).
+	exclude  []string
+	parents  bool
+	checksum string
 	// expand expands a heredoc's variables (<<EOF, not <<"EOF").
 	expand func(string) (string, error)
 }
@@ -242,8 +255,11 @@ func (j *job) copyFiles(ctx context.Context, st *stageState, a copyArgs) error {
 		name = "ADD"
 	}
 	mode, err := parseChmod(a.chmod)
+	var symbolic func(int64, bool) int64
 	if err != nil {
-		return err
+		if symbolic, err = parseSymbolic(a.chmod); err != nil {
+			return err
+		}
 	}
 	uid, gid, err := j.chown(ctx, st, a.chown)
 	if err != nil {
@@ -265,7 +281,17 @@ func (j *job) copyFiles(ctx context.Context, st *stageState, a copyArgs) error {
 	if dest == "/" {
 		destIsDir = true
 	}
-	rule := copyRule{dest: dest, destIsDir: destIsDir, uid: uid, gid: gid, mode: mode}
+	rule := copyRule{dest: dest, destIsDir: destIsDir, uid: uid, gid: gid, mode: mode, symbolic: symbolic}
+	if len(a.exclude) > 0 {
+		pm, err := patternmatcher.New(a.exclude)
+		if err != nil {
+			return fmt.Errorf("%s --exclude: %v: %w", name, err, errdefs.ErrInvalidArgument)
+		}
+		rule.exclude = pm
+	}
+	if a.checksum != "" && (len(a.sd.SourcePaths) != 1 || !isURL(a.sd.SourcePaths[0])) {
+		return fmt.Errorf("ADD --checksum needs a single http(s) source: %w", errdefs.ErrInvalidArgument)
+	}
 
 	spool, err := os.CreateTemp(j.b.Tmp, "layer-")
 	if err != nil {
@@ -341,7 +367,7 @@ func (j *job) copyLocal(ctx context.Context, a copyArgs, rule copyRule, lw *laye
 	}
 	for _, src := range a.sd.SourcePaths {
 		if a.add && isURL(src) {
-			if err := j.addURL(ctx, src, rule, lw); err != nil {
+			if err := j.addURL(ctx, src, a.checksum, rule, lw); err != nil {
 				return err
 			}
 			continue
@@ -382,9 +408,13 @@ func (j *job) copyLocal(ctx context.Context, a copyArgs, rule copyRule, lw *laye
 				}
 				continue
 			}
+			r := rule
+			if a.parents {
+				r.keep = parentsKeep(m)
+			}
 			pr, pw := io.Pipe()
 			go func() { pw.CloseWithError(writeLocal(ctx, pw, onDisk)) }()
-			_, err = lw.addSource(pr, rule)
+			_, err = lw.addSource(pr, r)
 			pr.CloseWithError(io.ErrClosedPipe)
 			if err != nil {
 				return fmt.Errorf("%s: %w", m, err)
@@ -407,17 +437,8 @@ func (j *job) copyFrom(ctx context.Context, st *stageState, a copyArgs, rule cop
 		return "", fmt.Errorf("--from with a heredoc source: %w", errdefs.ErrInvalidArgument)
 	}
 	var imageID string
-	cur := -1
-	for i := range j.stages {
-		if j.built[i] == st || (j.built[i] == nil && cur < 0 && j.stages[i].Name == st.name) {
-			cur = i
-		}
-	}
-	if cur < 0 {
-		cur = len(j.stages)
-	}
-	if dep, ok := j.stageIndex(a.from, cur); ok {
-		prev := j.built[dep]
+	if dep, ok := j.stageIndex(a.from, st.index); ok {
+		prev := j.builtStage(dep)
 		if prev == nil {
 			return "", fmt.Errorf("--from=%s: stage not built: %w", a.from, errdefs.ErrInvalidArgument)
 		}
@@ -443,15 +464,19 @@ func (j *job) copyFrom(ctx context.Context, st *stageState, a copyArgs, rule cop
 	if err != nil {
 		return "", err
 	}
-	j.tmpRefs = append(j.tmpRefs, c.ID)
+	j.addTmpRef(c.ID)
 	for _, src := range a.sd.SourcePaths {
 		if strings.ContainsAny(src, "*?[") {
 			return "", fmt.Errorf("--from=%s: wildcards in %s are not supported by this builder: %w", a.from, src, errdefs.ErrInvalidArgument)
 		}
 		p := path.Clean("/" + src)
+		r := rule
+		if a.parents {
+			r.keep = parentsKeep(src)
+		}
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(j.b.D.ExportArchive(ctx, c.ID, p, pw)) }()
-		n, err := lw.addSource(pr, rule)
+		n, err := lw.addSource(pr, r)
 		pr.CloseWithError(io.ErrClosedPipe)
 		if err != nil {
 			if errdefs.IsNotFound(err) {
@@ -462,4 +487,14 @@ func (j *job) copyFrom(ctx context.Context, st *stageState, a copyArgs, rule cop
 		_ = n
 	}
 	return imageID, nil
+}
+
+// parentsKeep is the part of a COPY --parents source kept below the
+// destination: the path after a "/./" pivot, else the whole (clean,
+// relative) path, as BuildKit keeps it.
+func parentsKeep(src string) string {
+	if _, after, ok := strings.Cut(src, "/./"); ok {
+		src = after
+	}
+	return strings.TrimPrefix(path.Clean("/"+src), "/")
 }

@@ -10,6 +10,8 @@ import (
 	"path"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -19,7 +21,17 @@ const maxURLSource = 1 << 30
 // addURL fetches a remote ADD source; it is a file named after the URL's
 // last path element (not extracted, as in dockerd). An unreachable
 // network is a clear error naming the URL.
-func (j *job) addURL(ctx context.Context, src string, rule copyRule, lw *layerWriter) error {
+// With checksum (ADD --checksum=sha256:...), content of another digest
+// is an error.
+func (j *job) addURL(ctx context.Context, src, checksum string, rule copyRule, lw *layerWriter) error {
+	var want digest.Digest
+	if checksum != "" {
+		d, err := digest.Parse(checksum)
+		if err != nil {
+			return fmt.Errorf("ADD --checksum=%s: %v: %w", checksum, err, errdefs.ErrInvalidArgument)
+		}
+		want = d
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
@@ -29,11 +41,11 @@ func (j *job) addURL(ctx context.Context, src string, rule copyRule, lw *layerWr
 	hc := &http.Client{Timeout: 10 * time.Minute}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("ADD %s: cannot download: %v: %w", src, err, errdefs.ErrUnavailable)
+		return fmt.Errorf("%s: cannot download: %v: %w", src, err, errdefs.ErrUnavailable)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("ADD %s: cannot download: %s: %w", src, resp.Status, errdefs.ErrUnavailable)
+		return fmt.Errorf("%s: cannot download: %s: %w", src, resp.Status, errdefs.ErrUnavailable)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxURLSource+1))
 	if err != nil {
@@ -41,6 +53,11 @@ func (j *job) addURL(ctx context.Context, src string, rule copyRule, lw *layerWr
 	}
 	if len(data) > maxURLSource {
 		return fmt.Errorf("ADD %s: larger than %d bytes: %w", src, maxURLSource, errdefs.ErrInvalidArgument)
+	}
+	if want != "" {
+		if got := want.Algorithm().FromBytes(data); got != want {
+			return fmt.Errorf("%s: digest mismatch: --checksum=%s, got %s: %w", src, want, got, errdefs.ErrInvalidArgument)
+		}
 	}
 	u, _ := url.Parse(src)
 	name := path.Base(u.Path)
@@ -52,10 +69,11 @@ func (j *job) addURL(ctx context.Context, src string, rule copyRule, lw *layerWr
 		}
 	}
 	if rule.mode == nil {
-		m := rule
 		perm := urlMode
-		m.mode = &perm
-		rule = m
+		if rule.symbolic != nil {
+			perm = os.FileMode(rule.symbolic(int64(urlMode), false) & 0o777)
+		}
+		rule.mode, rule.symbolic = &perm, nil
 	}
 	return lw.addFile(name, data, rule)
 }

@@ -52,6 +52,9 @@ type Daemon struct {
 	initDefault bool          // every container gets the init unless it says no
 	remap       *userns.Remap // --userns-remap; nil: containers share the host's user namespace
 
+	sysMu sync.Mutex
+	sys   *oci.System // the host's support, asked of the supervisor once (system.go)
+
 	wg sync.WaitGroup // watchers, autoremoves
 	// ctx ends watchers at Close (containers keep running).
 	ctx    context.Context
@@ -415,6 +418,11 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	spec, err := d.spec(c, &cfg, o.HostConfig, imgCfg, accounts, mounts, netns)
 	if err != nil {
 		return nil, err
+	}
+	if p, err := rootfsPropagation(mps); err != nil {
+		return nil, err
+	} else if p != "" {
+		spec.Linux.RootfsPropagation = p
 	}
 	cfg.Env = spec.Process.Env
 	if len(cfg.Cmd) == 0 && len(cfg.Entrypoint) == 0 {

@@ -70,7 +70,11 @@ func (d *Daemon) spec(c *Container, cfg *container.Config, hc *container.HostCon
 	if initPath == "" {
 		initPath = FindInit()
 	}
-	opts := oci.Options{
+	sys, err := d.system(d.ctx)
+	if err != nil {
+		return nil, err
+	}
+	opts := oci.Options{System: sys,
 		ID: c.ID, Config: cfg, Host: hc, Image: img, InitPath: initPath,
 		HostnamePath: c.HostnamePath, HostsPath: c.HostsPath, ResolvConfPath: c.ResolvConfPath,
 		Peer: d.peer, Accounts: acc, Mounts: mounts, NetNSPath: netns,

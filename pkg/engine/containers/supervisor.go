@@ -49,6 +49,9 @@ type Supervisor interface {
 	SnapshotFiles
 	Updater
 	Version(ctx context.Context) (*supervisorv1.VersionResponse, error)
+	// Host is the host's facts (memory, CPUs, cgroup support, OS): engined
+	// reads none of the host's /proc or cgroup files itself.
+	Host(ctx context.Context) (*supervisorv1.HostResponse, error)
 }
 
 // TaskLog is the log file the shim writes for a task, in json-file's line
@@ -179,4 +182,8 @@ func (r *Remote) Server(ctx context.Context) (*supervisorv1.ServerResponse, erro
 
 func (r *Remote) Version(ctx context.Context) (*supervisorv1.VersionResponse, error) {
 	return r.C.IntrospectionService().Version(ctx, &supervisorv1.VersionRequest{})
+}
+
+func (r *Remote) Host(ctx context.Context) (*supervisorv1.HostResponse, error) {
+	return r.C.IntrospectionService().Host(ctx, &supervisorv1.HostRequest{})
 }

@@ -93,8 +93,9 @@ func (d *Daemon) thaw(ctx context.Context, c *Container) {
 	d.markThawed(c)
 }
 
-// Pids lists the host pids of the container's processes.
-func (d *Daemon) Pids(ctx context.Context, ref string) ([]int, error) {
+// Processes lists the container's processes (host pids) as its shim reads
+// them, with what ps shows of each.
+func (d *Daemon) Processes(ctx context.Context, ref string) ([]*supervisorv1.ProcessInfo, error) {
 	c, err := d.running(ref)
 	if err != nil {
 		return nil, err
@@ -103,11 +104,7 @@ func (d *Daemon) Pids(ctx context.Context, ref string) ([]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list pids of %s: %w", c.ID, err)
 	}
-	pids := make([]int, 0, len(ps))
-	for _, p := range ps {
-		pids = append(pids, int(p.GetPid()))
-	}
-	return pids, nil
+	return ps, nil
 }
 
 // Metrics reads the container's cgroup through the supervisor.

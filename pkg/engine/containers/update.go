@@ -46,7 +46,11 @@ var updateLocks sync.Map // *Container -> *sync.Mutex
 // changed.
 func (d *Daemon) Update(ctx context.Context, ref string, u container.UpdateConfig) (container.UpdateResponse, error) {
 	resp := container.UpdateResponse{Warnings: []string{}}
-	if err := verifyUpdate(&u.Resources); err != nil {
+	sys, err := d.system(ctx)
+	if err != nil {
+		return container.UpdateResponse{}, err
+	}
+	if err := verifyUpdate(&u.Resources, sys); err != nil {
 		if errdefs.IsNotImplemented(err) || errdefs.IsInvalidArgument(err) {
 			return resp, err
 		}
@@ -236,7 +240,7 @@ func setNonZero[T comparable](dst *T, v T) {
 // limit may come without a memory limit (mergeUpdate checks it against the
 // container's). Fields dockerd takes in an update and then ignores are
 // refused here, named, since `docker update` cannot change them.
-func verifyUpdate(r *container.Resources) error {
+func verifyUpdate(r *container.Resources, sys oci.System) error {
 	if r.MemorySwappiness != nil && *r.MemorySwappiness == -1 {
 		r.MemorySwappiness = nil // -1 is "the default", as for create
 	}
@@ -260,5 +264,5 @@ func verifyUpdate(r *container.Resources) error {
 	if v.Memory == 0 {
 		v.MemorySwap = 0
 	}
-	return oci.ValidateResources(&v)
+	return oci.ValidateResources(&v, sys)
 }

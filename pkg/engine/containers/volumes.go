@@ -16,10 +16,12 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/engine/volume"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/failpoint"
 )
 
 // WithVolumes gives the daemon its volume store.
@@ -124,6 +126,11 @@ func ociMount(mp *volume.MountPoint) specs.Mount {
 	}
 	if !mp.RW {
 		opts = append(opts, "ro")
+		// Read-only with every submount too, as dockerd asks the runtime
+		// (API >= 1.44), unless bind-recursive=writable.
+		if !mp.ReadOnlyNonRecursive && !mp.NonRecursive {
+			opts = append(opts, "rro")
+		}
 	}
 	prop := string(mp.Propagation)
 	if prop == "" {
@@ -160,14 +167,61 @@ func (d *Daemon) volumesUp(ctx context.Context, c *Container) (err error) {
 		if !mp.CopyData || mp.Subpath != "" {
 			continue
 		}
-		if empty, _ := dirEmpty(dir); !empty {
-			continue
-		}
-		if err := d.copyUp(ctx, c.ID, mp.Destination, dir, d.shiftOwners(c.HostConfig)); err != nil {
+		if err := d.copyUpOnce(ctx, c, mp, dir); err != nil {
 			return fmt.Errorf("copy image content to volume %s: %w", mp.Name, err)
 		}
 	}
 	return nil
+}
+
+// copyUpOnce copies the image's content into an empty volume. The start
+// of the copy is recorded first: a copy a crash cut short leaves the mark,
+// and the next start empties the volume of its partial content and copies
+// again, so a volume never keeps half of the image's files.
+func (d *Daemon) copyUpOnce(ctx context.Context, c *Container, mp *volume.MountPoint, dir string) error {
+	v, err := d.vols.Get(mp.Name)
+	if err != nil {
+		return err
+	}
+	if v.CopyingUp {
+		if err := emptyDir(dir); err != nil {
+			return fmt.Errorf("remove an interrupted copy: %w", err)
+		}
+	} else if empty, _ := dirEmpty(dir); !empty {
+		return nil
+	}
+	if err := d.vols.SetCopyingUp(mp.Name, true); err != nil {
+		return err
+	}
+	if err := d.copyUp(ctx, c.ID, mp.Destination, dir, d.shiftOwners(c.HostConfig)); err != nil {
+		return err
+	}
+	// The copied files reach the disk before the mark goes.
+	syncFS(dir)
+	failpoint.Hit("volume-copied-up")
+	return d.vols.SetCopyingUp(mp.Name, false)
+}
+
+// emptyDir removes what dir holds, not dir itself (it may be a mount).
+func emptyDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncFS flushes the filesystem holding dir (syncfs(2)).
+func syncFS(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		unix.Syncfs(int(f.Fd()))
+		f.Close()
+	}
 }
 
 // volumesDown undoes volumesUp at an exit.
@@ -364,6 +418,7 @@ func (d *Daemon) restoreVolumes() {
 			}
 		}
 	}
+	d.vols.UnmountUnused()
 }
 
 // EmitVolume records a volume event (create, destroy, prune, mount,

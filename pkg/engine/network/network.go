@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -54,6 +55,9 @@ type Config struct {
 	Table    string // the nftables table (berth)
 	Log      *slog.Logger
 	Plumbing Plumbing // nil: Host
+	// Spares: make each container's namespace and first veth pair ahead
+	// of its start, in the background (spare.go).
+	Spares bool
 }
 
 // Network is a network's record.
@@ -105,6 +109,22 @@ type Manager struct {
 	containers map[string]*Sandbox    // by container ID
 	resolvers  map[string]io.Closer   // embedded DNS servers, by container ID
 	held       map[string][]io.Closer // sockets holding published host ports
+	sp         *spans                 // the steps of the attach under way, for the debug log
+	// applied is the state the table was last given by this engined (nil:
+	// none yet, or the last apply failed): an unchanged state is not
+	// applied again. A table changed behind engined's back (nft flush
+	// ruleset) is rewritten at its next start or at the next change.
+	applied *nft.State
+
+	// bridgesUp are the bridges this engined has made or checked.
+	bridgesUp map[string]bool
+
+	// The spare namespace and pair (spare.go).
+	spares      chan spare
+	spareMu     sync.Mutex
+	spareBusy   bool
+	spareClosed bool
+	spareWG     sync.WaitGroup
 }
 
 func (m *Manager) dir(parts ...string) string {
@@ -133,8 +153,8 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Plumbing == nil {
 		cfg.Plumbing = Host{}
 	}
-	m := &Manager{cfg: cfg, log: cfg.Log, plumb: cfg.Plumbing, networks: map[string]*Network{}, containers: map[string]*Sandbox{}, resolvers: map[string]io.Closer{}, held: map[string][]io.Closer{}}
-	for _, d := range []string{m.dir("networks"), m.dir("containers"), m.NetNSDir()} {
+	m := &Manager{cfg: cfg, log: cfg.Log, plumb: cfg.Plumbing, networks: map[string]*Network{}, containers: map[string]*Sandbox{}, resolvers: map[string]io.Closer{}, held: map[string][]io.Closer{}, spares: make(chan spare, 1), bridgesUp: map[string]bool{}}
+	for _, d := range []string{m.dir("networks"), m.dir("containers"), m.NetNSDir(), filepath.Dir(m.livePath(""))} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("network: %w", err)
 		}
@@ -146,7 +166,7 @@ func New(cfg Config) (*Manager, error) {
 	if err := loadAll(m.dir("networks"), func(n *Network) { m.networks[n.ID] = n }); err != nil {
 		return nil, err
 	}
-	if err := loadAll(m.dir("containers"), func(s *Sandbox) { m.containers[s.ID] = s }); err != nil {
+	if err := loadAll(m.dir("containers"), func(s *Sandbox) { m.loadLive(s); m.containers[s.ID] = s }); err != nil {
 		return nil, err
 	}
 	if err := m.predefined(); err != nil {
@@ -157,7 +177,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	for _, n := range m.networks {
 		if n.Driver == "bridge" {
-			if err := m.plumb.EnsureBridge(n.bridge()); err != nil {
+			if err := m.ensureBridgeLocked(n); err != nil {
 				return nil, err
 			}
 		}
@@ -415,11 +435,12 @@ func (m *Manager) Create(o CreateOptions) (Network, error) {
 	if m.plumb.LinkExists(n.Bridge) {
 		return Network{}, &errorMsg{msg: fmt.Sprintf("the host already has a link named %s", n.Bridge), class: errdefs.ErrConflict}
 	}
-	if err := m.plumb.EnsureBridge(n.bridge()); err != nil {
+	if err := m.ensureBridgeLocked(n); err != nil {
 		m.plumb.DeleteLink(n.Bridge)
 		return Network{}, err
 	}
 	if err := m.saveNetwork(n); err != nil {
+		delete(m.bridgesUp, n.Bridge)
 		m.plumb.DeleteLink(n.Bridge)
 		return Network{}, err
 	}
@@ -460,7 +481,21 @@ func (m *Manager) Remove(ref string) error {
 	return m.removeNetworkLocked(n)
 }
 
+// ensureBridgeLocked makes n's bridge, once per engined unless it goes:
+// its checks cost ~1 ms of each attach otherwise.
+func (m *Manager) ensureBridgeLocked(n *Network) error {
+	if m.bridgesUp[n.Bridge] {
+		return nil
+	}
+	if err := m.plumb.EnsureBridge(n.bridge()); err != nil {
+		return err
+	}
+	m.bridgesUp[n.Bridge] = true
+	return nil
+}
+
 func (m *Manager) removeNetworkLocked(n *Network) error {
+	delete(m.bridgesUp, n.Bridge)
 	if err := m.plumb.DeleteLink(n.Bridge); err != nil {
 		return err
 	}
@@ -528,7 +563,37 @@ func (m *Manager) applyLocked() error {
 			}
 		}
 	}
-	return m.plumb.ApplyRules(m.cfg.Table, st)
+	sortState(&st)
+	if m.applied != nil && reflect.DeepEqual(*m.applied, st) {
+		// Unchanged (a container without published ports came or went):
+		// a table swap costs a few ms of the start path for nothing.
+		return nil
+	}
+	m.applied = nil
+	if err := m.plumb.ApplyRules(m.cfg.Table, st); err != nil {
+		return err
+	}
+	m.applied = &st
+	return nil
+}
+
+// sortState orders a state built from maps, so that two builds of the same
+// state compare equal.
+func sortState(st *nft.State) {
+	sort.Slice(st.Networks, func(i, j int) bool { return st.Networks[i].Bridge < st.Networks[j].Bridge })
+	sort.Slice(st.Ports, func(i, j int) bool {
+		a, b := st.Ports[i], st.Ports[j]
+		if a.Proto != b.Proto {
+			return a.Proto < b.Proto
+		}
+		if a.HostPort != b.HostPort {
+			return a.HostPort < b.HostPort
+		}
+		if c := a.HostIP.Compare(b.HostIP); c != 0 {
+			return c < 0
+		}
+		return a.ContainerIP.Less(b.ContainerIP)
+	})
 }
 
 // hostName is the host end of a container's veth pair on a network:

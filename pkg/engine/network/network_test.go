@@ -2,11 +2,13 @@ package network
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
@@ -18,40 +20,98 @@ import (
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
-// fakeHost records what the manager asks of the host.
+// fakeHost records what the manager asks of the host. mu guards what the
+// spare maker (a goroutine) also touches.
 type fakeHost struct {
-	links map[string]bool
-	netns map[string]bool
-	state nft.State
-	busy  map[uint16]bool // host ports some other process listens on
+	mu      sync.Mutex
+	links   map[string]bool
+	netns   map[string]bool
+	state   nft.State
+	applies int
+	busy    map[uint16]bool // host ports some other process listens on
+	spares  int             // pairs made ahead
 }
 
 func newFake() *fakeHost {
 	return &fakeHost{links: map[string]bool{}, netns: map[string]bool{}, busy: map[uint16]bool{}}
 }
 
-func (f *fakeHost) EnsureBridge(b bridge.Bridge) error { f.links[b.Name] = true; return nil }
-func (f *fakeHost) DeleteLink(name string) error       { delete(f.links, name); return nil }
-func (f *fakeHost) DeleteLinkLater(name string) error  { return f.DeleteLink(name) }
-func (f *fakeHost) LinkExists(name string) bool        { return f.links[name] }
+func (f *fakeHost) EnsureBridge(b bridge.Bridge) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.links[b.Name] = true
+	return nil
+}
+func (f *fakeHost) DeleteLink(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.links, name)
+	return nil
+}
+func (f *fakeHost) DeleteLinkLater(name string) error { return f.DeleteLink(name) }
+func (f *fakeHost) LinkExists(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.links[name]
+}
 func (f *fakeHost) AddEndpoint(e bridge.Endpoint) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if !f.netns[e.NetNS] {
 		return errors.New("no netns " + e.NetNS)
+	}
+	if !f.links[e.Bridge] {
+		return fmt.Errorf("bridge %s: %w", e.Bridge, bridge.ErrNoBridge)
+	}
+	if e.Spare != "" {
+		if !f.links[e.Spare] {
+			return errors.New("no spare pair " + e.Spare)
+		}
+		delete(f.links, e.Spare)
 	}
 	f.links[e.HostName] = true
 	return nil
 }
 func (f *fakeHost) RemoveEndpoint(string, string) error { return nil }
-func (f *fakeHost) CreateNetNS(p string) error          { f.netns[p] = true; return nil }
-func (f *fakeHost) RemoveNetNS(p string) error          { delete(f.netns, p); return nil }
+func (f *fakeHost) CreateNetNS(p string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.netns[p] = true
+	return nil
+}
+func (f *fakeHost) RemoveNetNS(p string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.netns, p)
+	return nil
+}
+func (f *fakeHost) MoveNetNS(from, to string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.netns[from] || f.netns[to] {
+		return errors.New("bad move")
+	}
+	delete(f.netns, from)
+	f.netns[to] = true
+	return nil
+}
+func (f *fakeHost) MakeSpare(ns, host, _ string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.links[host] = true
+	f.spares++
+	return nil
+}
 func (f *fakeHost) ListNetNS(string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	var out []string
 	for p := range f.netns {
 		out = append(out, p[strings.LastIndex(p, "/")+1:])
 	}
 	return out, nil
 }
-func (f *fakeHost) ApplyRules(_ string, s nft.State) error { f.state = s; return nil }
+func (f *fakeHost) ApplyRules(_ string, s nft.State) error { f.state = s; f.applies++; return nil }
 func (f *fakeHost) Routes() ([]netip.Prefix, error) {
 	return []netip.Prefix{netip.MustParsePrefix("172.17.0.0/16")}, nil
 }

@@ -23,6 +23,11 @@ type Plumbing interface {
 	AddEndpoint(e bridge.Endpoint) error
 	RemoveEndpoint(nsPath, ifName string) error
 	CreateNetNS(path string) error
+	// MoveNetNS moves a namespace held at one path to another.
+	MoveNetNS(from, to string) error
+	// MakeSpare makes a veth pair ahead of use: hostName on the host,
+	// ifName in the namespace at nsPath.
+	MakeSpare(nsPath, hostName, ifName string) error
 	RemoveNetNS(path string) error
 	ListNetNS(dir string) ([]string, error)
 	ApplyRules(table string, s nft.State) error
@@ -44,6 +49,8 @@ func (Host) AddEndpoint(e bridge.Endpoint) error        { return bridge.AddEndpo
 func (Host) RemoveEndpoint(nsPath, ifName string) error { return bridge.RemoveEndpoint(nsPath, ifName) }
 func (Host) CreateNetNS(path string) error              { return netns.Create(path) }
 func (Host) RemoveNetNS(path string) error              { return netns.Remove(path) }
+func (Host) MoveNetNS(from, to string) error            { return netns.Move(from, to) }
+func (Host) MakeSpare(ns, host, ifName string) error    { return bridge.MakeSpare(ns, host, ifName) }
 func (Host) ListNetNS(dir string) ([]string, error)     { return netns.List(dir) }
 func (Host) ApplyRules(table string, s nft.State) error { return nft.Apply(table, s) }
 func (Host) Routes() ([]netip.Prefix, error)            { return bridge.Routes() }

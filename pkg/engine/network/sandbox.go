@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -63,10 +62,6 @@ func (s *Sandbox) endpoint(networkID string) *Endpoint {
 		}
 	}
 	return nil
-}
-
-func (m *Manager) saveSandbox(s *Sandbox) error {
-	return saveJSON(m.dir("containers", s.ID+".json"), s)
 }
 
 // Managed says whether a container in this mode gets a namespace from the
@@ -156,7 +151,7 @@ func (m *Manager) Prepare(id, name string, cfg *container.Config, hc *container.
 	if n := m.networks[s.Endpoints[0].NetworkID]; n.Internal && len(ports) > 0 {
 		return false, invalidf("published ports of a container on internal network %s: an internal network has no way out", n.Name)
 	}
-	if err := m.saveSandbox(s); err != nil {
+	if err := m.saveConfig(s); err != nil {
 		return false, err
 	}
 	m.containers[id] = s
@@ -226,28 +221,35 @@ func (m *Manager) Attach(id string) error {
 		return nil
 	}
 	start := time.Now()
+	m.sp = newSpans()
+	defer func() { m.sp = nil }()
 	if err := m.attachLocked(s); err != nil {
 		m.detachLocked(s)
 		_ = m.applyLocked()
 		return err
 	}
-	m.log.Debug("network attached", "id", s.ID, "took", time.Since(start))
+	m.log.Debug("network attached", append([]any{"id", s.ID, "took", time.Since(start)}, m.sp.attrs...)...)
+	m.refillSpare()
 	return nil
 }
 
 func (m *Manager) attachLocked(s *Sandbox) error {
-	if err := m.plumb.CreateNetNS(m.NetNSPath(s.ID)); err != nil {
+	spareHost, err := m.netnsLocked(m.NetNSPath(s.ID))
+	if err != nil {
 		return err
 	}
+	m.sp.mark("netns")
 	for _, ep := range s.Endpoints {
-		if err := m.attachEndpointLocked(s, ep); err != nil {
+		if err := m.attachEndpointLocked(s, ep, spareHost); err != nil {
 			return err
 		}
+		spareHost = ""
 	}
 	s.Running = true
 	if err := m.startResolverLocked(s); err != nil {
 		return err
 	}
+	m.sp.mark("dns")
 	if pe := m.portEndpointLocked(s); pe != nil && len(s.Ports) > 0 {
 		for _, p := range s.Ports {
 			if p.HostIP.Is6() && !pe.Addr6.IsValid() {
@@ -269,22 +271,28 @@ func (m *Manager) attachLocked(s *Sandbox) error {
 		}
 		s.Mappings, m.held[s.ID] = mappings, held
 	}
-	if err := m.saveSandbox(s); err != nil {
+	m.sp.mark("ports")
+	if err := m.saveLive(s); err != nil {
 		return err
 	}
-	return m.applyLocked()
+	m.sp.mark("record")
+	err = m.applyLocked()
+	m.sp.mark("nft")
+	return err
 }
 
 // attachEndpointLocked gives ep an address and its veth pair in the
-// container's namespace.
-func (m *Manager) attachEndpointLocked(s *Sandbox, ep *Endpoint) error {
+// container's namespace. spareHost, when not empty, is the host end of a pair made ahead whose
+// other end is eth0 in the namespace.
+func (m *Manager) attachEndpointLocked(s *Sandbox, ep *Endpoint, spareHost string) error {
 	n := m.networks[ep.NetworkID]
 	if n == nil {
 		return &errorMsg{msg: fmt.Sprintf("network %s not found", ep.Network), class: errdefs.ErrNotFound}
 	}
-	if err := m.plumb.EnsureBridge(n.bridge()); err != nil {
+	if err := m.ensureBridgeLocked(n); err != nil {
 		return err
 	}
+	m.sp.mark("bridge")
 	addr, err := m.ipam.Allocate(n.ID, n.pool(), s.ID, ep.WantIP)
 	if err != nil {
 		if errors.Is(err, errdefs.ErrFailedPrecondition) {
@@ -308,6 +316,7 @@ func (m *Manager) attachEndpointLocked(s *Sandbox, ep *Endpoint) error {
 			return err
 		}
 	}
+	m.sp.mark("lease")
 	hw, _ := net.ParseMAC(mac)
 	used := map[string]bool{}
 	defaultRoute := !n.Internal
@@ -327,17 +336,29 @@ func (m *Manager) attachEndpointLocked(s *Sandbox, ep *Endpoint) error {
 	}
 	be := bridge.Endpoint{Bridge: n.Bridge, HostName: hostName(s.ID, n.ID), IfName: ifName, NetNS: m.NetNSPath(s.ID),
 		Addr: addr, Bits: n.Subnet.Bits(), Addr6: addr6, Bits6: n.Subnet6.Bits(), MAC: hw, MTU: n.MTU}
+	if ifName == spareIf {
+		be.Spare = spareHost
+	}
 	if defaultRoute {
 		be.Gateway = n.Gateway
 		if addr6.IsValid() {
 			be.Gateway6 = n.Gateway6
 		}
 	}
-	if err := m.plumb.AddEndpoint(be); err != nil {
+	err = m.plumb.AddEndpoint(be)
+	if errors.Is(err, bridge.ErrNoBridge) {
+		// Deleted behind engined's back since it was last made: again.
+		delete(m.bridgesUp, n.Bridge)
+		if err = m.ensureBridgeLocked(n); err == nil {
+			err = m.plumb.AddEndpoint(be)
+		}
+	}
+	if err != nil {
 		_ = m.ipam.Release(n.ID, s.ID)
 		_ = m.ipam.Release(ipam.V6(n.ID), s.ID)
 		return err
 	}
+	m.sp.mark("veth")
 	ep.IfName, ep.Addr, ep.Addr6, ep.MAC, ep.DefaultRoute = ifName, addr, addr6, mac, defaultRoute
 	return nil
 }
@@ -373,7 +394,7 @@ func (m *Manager) detachLocked(s *Sandbox) {
 		m.log.Warn("remove network namespace", "id", s.ID, "err", err)
 	}
 	s.Running, s.Mappings = false, nil
-	if err := m.saveSandbox(s); err != nil {
+	if err := m.saveLive(s); err != nil {
 		m.log.Warn("save network record", "id", s.ID, "err", err)
 	}
 }
@@ -420,9 +441,7 @@ func (m *Manager) release(id string, forget bool) {
 	m.log.Debug("network detached", "id", id, "took", time.Since(start))
 	if forget {
 		delete(m.containers, id)
-		if err := os.Remove(m.dir("containers", id+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
-			m.log.Warn("remove network record", "id", id, "err", err)
-		}
+		m.removeRecord(id)
 	}
 	if err := m.applyLocked(); err != nil {
 		m.log.Warn("nftables", "err", err)
@@ -442,7 +461,7 @@ func (m *Manager) Reconcile(exists, running func(id string) bool) error {
 		case !exists(id):
 			m.detachLocked(s)
 			delete(m.containers, id)
-			os.Remove(m.dir("containers", id+".json"))
+			m.removeRecord(id)
 		case !running(id):
 			m.detachLocked(s)
 		case s.Running:
@@ -489,6 +508,7 @@ func (m *Manager) Reconcile(exists, running func(id string) bool) error {
 	if n > 0 {
 		m.log.Info("released stale address leases", "count", n)
 	}
+	m.refillSpare()
 	return m.applyLocked()
 }
 
@@ -517,7 +537,7 @@ func (m *Manager) Connect(netRef, id string, es *network.EndpointSettings) error
 	}
 	s.Endpoints = append(s.Endpoints, ep)
 	if s.Running {
-		if err := m.attachEndpointLocked(s, ep); err != nil {
+		if err := m.attachEndpointLocked(s, ep, ""); err != nil {
 			s.Endpoints = s.Endpoints[:len(s.Endpoints)-1]
 			return err
 		}

@@ -2,7 +2,6 @@ package oci
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 
 	"github.com/moby/moby/api/types/container"
@@ -11,11 +10,6 @@ import (
 
 	"github.com/berthd/berth/pkg/errdefs"
 )
-
-func cgroupV2() bool {
-	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
-	return err == nil
-}
 
 // DefaultShmSize is docker's /dev/shm size.
 const DefaultShmSize = 64 * 1024 * 1024
@@ -160,7 +154,7 @@ func applyNamespaces(s *specs.Spec, o Options, hc *container.HostConfig) error {
 	// Cgroup namespace: docker's default is "host" on a cgroup v1 host and
 	// "private" on a v2 one.
 	switch m := hc.CgroupnsMode; {
-	case m.IsEmpty() && !cgroupV2() || m.IsHost():
+	case m.IsEmpty() && !o.System.CgroupV2 || m.IsHost():
 	case m.IsEmpty() || m.IsPrivate():
 		ns = append(ns, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 	default:

@@ -17,7 +17,7 @@ import (
 const minMemory = 6 * 1024 * 1024
 
 // ValidateResources checks the limits as dockerd does, with its messages.
-func ValidateResources(r *container.Resources) error {
+func ValidateResources(r *container.Resources, sys System) error {
 	if r.Memory != 0 && r.Memory < minMemory {
 		return invalid("HostConfig.Memory", "Minimum memory limit allowed is 6MB")
 	}
@@ -67,7 +67,7 @@ func ValidateResources(r *container.Resources) error {
 		if r.CPURealtimePeriod != 0 {
 			field = "HostConfig.CpuRealtimePeriod"
 		}
-		if _, err := os.Stat("/sys/fs/cgroup/cpu/cpu.rt_runtime_us"); err != nil {
+		if !sys.CPURealtime {
 			return invalid(field, "Your kernel does not support CPU real-time scheduler")
 		}
 		return unsupported(field, "real-time CPU limits")

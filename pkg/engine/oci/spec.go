@@ -55,6 +55,17 @@ type Options struct {
 	// container not in the host's user namespace (--userns host) gets a
 	// user namespace of its own with them. None: the host's.
 	UIDMappings, GIDMappings []specs.LinuxIDMapping
+	// System is what the host supports, as the supervisor reports it.
+	System System
+}
+
+// System is what the host supports that a spec depends on, from the
+// supervisor's Introspection.Host: engined reads no cgroup mount itself.
+type System struct {
+	// CgroupV2: a container gets a private cgroup namespace by default.
+	CgroupV2 bool
+	// CPURealtime: the kernel has the real-time group scheduler.
+	CPURealtime bool
 }
 
 // Peer is another container whose namespaces a container joins.
@@ -158,7 +169,7 @@ func Spec(o Options) (*specs.Spec, error) {
 	if hc == nil {
 		hc = &container.HostConfig{}
 	}
-	if err := ValidateResources(&hc.Resources); err != nil {
+	if err := ValidateResources(&hc.Resources, o.System); err != nil {
 		return nil, err
 	}
 	sec, err := parseSecurityOpts(hc.SecurityOpt)

@@ -8,14 +8,16 @@ import (
 	"encoding/binary"
 	"io"
 	"sync"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
 )
 
-// Stream types of the header's first byte.
+// The stream types of the header's first byte are moby's, whose StdCopy
+// reads this format back (moby/api has the reader only; this is the
+// writer).
 const (
-	Stdin  byte = 0
-	Stdout byte = 1
-	Stderr byte = 2
-	System byte = 3
+	Stdout = stdcopy.Stdout
+	Stderr = stdcopy.Stderr
 )
 
 // Mux serialises frames of several streams onto one writer.
@@ -28,12 +30,12 @@ type Mux struct {
 func NewMux(w io.Writer) *Mux { return &Mux{w: w} }
 
 // WriteFrame writes p as one frame of stream typ.
-func (m *Mux) WriteFrame(typ byte, p []byte) error {
+func (m *Mux) WriteFrame(typ stdcopy.StdType, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
 	var hdr [8]byte
-	hdr[0] = typ
+	hdr[0] = byte(typ)
 	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -45,11 +47,11 @@ func (m *Mux) WriteFrame(typ byte, p []byte) error {
 }
 
 // Writer returns an io.Writer whose every Write becomes one frame of typ.
-func (m *Mux) Writer(typ byte) io.Writer { return streamWriter{m: m, typ: typ} }
+func (m *Mux) Writer(typ stdcopy.StdType) io.Writer { return streamWriter{m: m, typ: typ} }
 
 type streamWriter struct {
 	m   *Mux
-	typ byte
+	typ stdcopy.StdType
 }
 
 func (s streamWriter) Write(p []byte) (int, error) {

@@ -29,6 +29,16 @@ type MountPoint struct {
 	Subpath string `json:",omitempty"`
 	// NonRecursive bind (bind-recursive=disabled).
 	NonRecursive bool `json:",omitempty"`
+	// A read-only bind or volume is read-only with its submounts too
+	// (dockerd's default since API 1.44) unless ReadOnlyNonRecursive
+	// (bind-recursive=writable, -v :ro-non-recursive);
+	// ReadOnlyForceRecursive (bind-recursive=readonly, :rro) asks for it
+	// explicitly.
+	ReadOnlyNonRecursive   bool `json:",omitempty"`
+	ReadOnlyForceRecursive bool `json:",omitempty"`
+	// TmpfsOption marks a mount of HostConfig.Tmpfs (--tmpfs): mounted,
+	// but not one of inspect's Mounts, as in dockerd.
+	TmpfsOption bool `json:",omitempty"`
 	// TmpfsData are the tmpfs mount data (size, mode, ...).
 	TmpfsData []string `json:",omitempty"`
 	// Volume creation settings (--mount volume-driver/volume-opt/volume-label).
@@ -39,8 +49,13 @@ type MountPoint struct {
 	CreateSource bool `json:"-"`
 }
 
+// Listed tells whether the mount is one of inspect's (and the container
+// list's) Mounts: all but --tmpfs ones, as dockerd shows them.
+func (mp *MountPoint) Listed() bool { return !mp.TmpfsOption }
+
+// invalidf is a bad request worded as dockerd words it.
 func invalidf(format string, args ...any) error {
-	return fmt.Errorf(format+": %w", append(args, errdefs.ErrInvalidArgument)...)
+	return errdefs.Classf(errdefs.ErrInvalidArgument, format, args...)
 }
 
 var propagations = map[string]mount.Propagation{
@@ -78,11 +93,21 @@ func ParseBind(spec string) (*MountPoint, error) {
 	if err := checkDestination(spec, dst); err != nil {
 		return nil, err
 	}
+	if !oneOfEachMode(mode) {
+		return nil, invalidf("invalid mode: %s", mode)
+	}
 	for _, m := range strings.Split(mode, ",") {
 		switch {
 		case m == "":
 		case m == "ro":
 			mp.RW = false
+		case m == "ro-non-recursive" || m == "ro-force-recursive" || m == "rro":
+			if mp.Type != mount.TypeBind {
+				return nil, invalidf("mount mode %q requires a bind mount: invalid volume specification: '%s'", mode, spec)
+			}
+			mp.RW = false
+			mp.ReadOnlyNonRecursive = m == "ro-non-recursive"
+			mp.ReadOnlyForceRecursive = m != "ro-non-recursive"
 		case m == "rw":
 			mp.RW = true
 		case m == "z" || m == "Z":
@@ -104,7 +129,36 @@ func ParseBind(spec string) (*MountPoint, error) {
 			return nil, invalidf("invalid mode: %s", mode)
 		}
 	}
+	if mp.Type == mount.TypeVolume && mp.Mode == "" {
+		// dockerd marks a local volume's mount "z" (its SELinux label
+		// mode) when no mode is given; inspect shows it.
+		mp.Mode = "z"
+	}
 	return mp, nil
+}
+
+// oneOfEachMode is dockerd's rule: at most one mode of each kind (read
+// only or write, SELinux label, propagation, copy, consistency).
+func oneOfEachMode(mode string) bool {
+	seen := map[string]bool{}
+	for _, m := range strings.Split(mode, ",") {
+		kind := m
+		switch {
+		case m == "ro" || m == "rw" || m == "rro" || strings.HasPrefix(m, "ro-"):
+			kind = "rw"
+		case m == "z" || m == "Z":
+			kind = "label"
+		case propagations[m] != "":
+			kind = "propagation"
+		case m == "consistent" || m == "cached" || m == "delegated":
+			kind = "consistency"
+		}
+		if m != "" && seen[kind] {
+			return false
+		}
+		seen[kind] = true
+	}
+	return true
 }
 
 func checkDestination(spec, dst string) error {
@@ -166,7 +220,14 @@ func ParseMount(m mount.Mount) (*MountPoint, error) {
 				if !m.ReadOnly {
 					return nil, bad("must set ReadOnly when ReadOnlyNonRecursive or ReadOnlyForceRecursive is set")
 				}
+				if b.ReadOnlyNonRecursive && b.ReadOnlyForceRecursive {
+					return nil, bad("cannot set both ReadOnlyNonRecursive and ReadOnlyForceRecursive")
+				}
+				if b.NonRecursive && b.ReadOnlyForceRecursive {
+					return nil, bad("cannot set both NonRecursive and ReadOnlyForceRecursive")
+				}
 			}
+			mp.ReadOnlyNonRecursive, mp.ReadOnlyForceRecursive = b.ReadOnlyNonRecursive, b.ReadOnlyForceRecursive
 		}
 		if !mp.CreateSource {
 			if _, err := os.Stat(mp.Source); err != nil {
@@ -181,7 +242,11 @@ func ParseMount(m mount.Mount) (*MountPoint, error) {
 			return nil, bad("field TmpfsOptions must not be specified")
 		}
 		mp.Name, mp.Driver, mp.CopyData = m.Source, LocalDriver, true
+		mp.Mode = "z" // as -v: dockerd's label mode of a local volume
 		if mp.Name == "" {
+			if m.ReadOnly {
+				return nil, bad("must not set ReadOnly mode when using anonymous volumes")
+			}
 			mp.Anonymous = true
 		}
 		if o := m.VolumeOptions; o != nil {
@@ -195,7 +260,9 @@ func ParseMount(m mount.Mount) (*MountPoint, error) {
 			mp.VolumeLabels = o.Labels
 			if d := o.DriverConfig; d != nil {
 				if d.Name != "" && d.Name != LocalDriver {
-					return nil, fmt.Errorf("error looking up volume plugin %s: plugin %q not found: %w", d.Name, d.Name, errdefs.ErrNotFound)
+					// 400, not dockerd's 404: the docker CLI takes a 404
+					// at create for a missing image and would pull it.
+					return nil, invalidf("error looking up volume plugin %s: plugin %q not found", d.Name, d.Name)
 				}
 				mp.VolumeOptions = d.Options
 			}
@@ -270,7 +337,7 @@ func ParseTmpfs(dst, opts string) (*MountPoint, error) {
 			data = append(data, "no"+d)
 		}
 	}
-	mp := &MountPoint{MountPoint: container.MountPoint{Type: mount.TypeTmpfs, Destination: dst, RW: true}, TmpfsData: data}
+	mp := &MountPoint{MountPoint: container.MountPoint{Type: mount.TypeTmpfs, Destination: dst, RW: true}, TmpfsData: data, TmpfsOption: true}
 	for _, o := range data {
 		if o == "ro" {
 			mp.RW = false
@@ -335,6 +402,11 @@ func Plan(cfg *container.Config, hc *container.HostConfig, imageVolumes map[stri
 			return nil, invalidf("invalid mode for volumes-from: %s", mode)
 		}
 		mps, err := from(name)
+		if errdefs.IsNotFound(err) {
+			// A bad request, as dockerd has it (a 404 would send the
+			// docker CLI pulling the image).
+			return nil, invalidf("No such container: %s", name)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -345,6 +417,7 @@ func Plan(cfg *container.Config, hc *container.HostConfig, imageVolumes map[stri
 			c := *p
 			c.Anonymous = false // it belongs to the other container
 			c.CopyData = false
+			c.Mode = "" // dockerd copies the mount without its mode
 			if mode == "ro" {
 				c.RW = false
 			} else if mode == "rw" {

@@ -17,8 +17,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/atomicfile"
@@ -40,9 +42,11 @@ type Volume struct {
 	// Anonymous volumes are made for `-v /path` and an image's VOLUME and
 	// go with `rm -v` / `run --rm`.
 	Anonymous bool
-	// CopiedUp records that the image content was copied in (once, on the
-	// first use of the empty volume).
-	CopiedUp bool
+	// CopyingUp is recorded before the image content is copied into the
+	// empty volume and cleared after: a copy-up cut short by a crash is
+	// found at the next start, its partial content removed and the copy
+	// made again.
+	CopyingUp bool `json:",omitempty"`
 
 	Mountpoint string `json:"-"`
 }
@@ -100,12 +104,25 @@ func Open(dataRoot string) (*Store, error) {
 		}
 		v.Mountpoint = filepath.Join(dir, "_data")
 		s.vols[v.Name] = &v
-		// A mount left by a crash is taken down: the first user mounts again.
-		if v.hasMount() {
-			unix.Unmount(v.Mountpoint, unix.MNT_DETACH)
-		}
+		// A device mounted as the volume stays: containers still running
+		// use it. Mount adopts it; UnmountUnused takes down the others.
 	}
 	return s, nil
+}
+
+// UnmountUnused takes down the devices mounted as volumes that no user
+// holds (after a restart, once the running users were counted with
+// Mount): those a crash left behind.
+func (s *Store) UnmountUnused() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, v := range s.vols {
+		if v.hasMount() && s.active[name] == 0 {
+			if ok, _ := mountinfo.Mounted(v.Mountpoint); ok {
+				unix.Unmount(v.Mountpoint, unix.MNT_DETACH)
+			}
+		}
+	}
 }
 
 func (v *Volume) hasMount() bool { return v.Options["type"] != "" || v.Options["device"] != "" }
@@ -132,7 +149,7 @@ func (s *Store) Create(o CreateOptions) (*Volume, error) {
 		o.Driver = LocalDriver
 	}
 	if o.Driver != LocalDriver {
-		return nil, fmt.Errorf("error looking up volume plugin %s: plugin %q not found: %w", o.Driver, o.Driver, errdefs.ErrNotFound)
+		return nil, errdefs.Classf(errdefs.ErrNotFound, "error looking up volume plugin %s: plugin %q not found", o.Driver, o.Driver)
 	}
 	if err := checkOptions(o.Options); err != nil {
 		return nil, err
@@ -141,13 +158,13 @@ func (s *Store) Create(o CreateOptions) (*Volume, error) {
 	if name == "" {
 		name = newName()
 	} else if !nameRE.MatchString(name) {
-		return nil, fmt.Errorf("volume name %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path: %w", name, errdefs.ErrInvalidArgument)
+		return nil, errdefs.Classf(errdefs.ErrInvalidArgument, "volume name %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", name)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if v, ok := s.vols[name]; ok {
 		if len(o.Options) > 0 && !sameMap(o.Options, v.Options) {
-			return nil, fmt.Errorf("volume %s already exists with different options: %w", name, errdefs.ErrConflict)
+			return nil, errdefs.Classf(errdefs.ErrConflict, "volume %s already exists with different options", name)
 		}
 		return v, nil
 	}
@@ -230,11 +247,11 @@ func checkOptions(opts map[string]string) error {
 		switch k {
 		case "type", "device", "o", "size":
 		default:
-			return fmt.Errorf("invalid option: %q: %w", k, errdefs.ErrInvalidArgument)
+			return errdefs.Classf(errdefs.ErrInvalidArgument, "invalid option: %q", k)
 		}
 	}
 	if opts["type"] != "" && opts["device"] == "" || opts["type"] == "" && opts["device"] != "" {
-		return fmt.Errorf("missing required option: %q: %w", map[bool]string{true: "device", false: "type"}[opts["device"] == ""], errdefs.ErrInvalidArgument)
+		return errdefs.Classf(errdefs.ErrInvalidArgument, "missing required option: %q", map[bool]string{true: "device", false: "type"}[opts["device"] == ""])
 	}
 	return nil
 }
@@ -245,7 +262,7 @@ func (s *Store) Get(name string) (*Volume, error) {
 	defer s.mu.Unlock()
 	v, ok := s.vols[name]
 	if !ok {
-		return nil, fmt.Errorf("get %s: no such volume: %w", name, errdefs.ErrNotFound)
+		return nil, errdefs.Classf(errdefs.ErrNotFound, "get %s: no such volume", name)
 	}
 	return v, nil
 }
@@ -262,8 +279,9 @@ func (s *Store) List() []*Volume {
 	return out
 }
 
-// MarkCopiedUp records that the volume got its image content.
-func (s *Store) MarkCopiedUp(name string) error {
+// SetCopyingUp records (durably) that a copy-up into the volume starts
+// (true) or is done (false).
+func (s *Store) SetCopyingUp(name string, on bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, ok := s.vols[name]
@@ -271,11 +289,11 @@ func (s *Store) MarkCopiedUp(name string) error {
 		return fmt.Errorf("volume %s: %w", name, errdefs.ErrNotFound)
 	}
 	c := *v
-	c.CopiedUp = true
+	c.CopyingUp = on
 	if err := writeRecord(filepath.Join(s.root, name), &c); err != nil {
 		return err
 	}
-	v.CopiedUp = true
+	v.CopyingUp = on
 	return nil
 }
 
@@ -286,7 +304,7 @@ func (s *Store) Remove(name string) error {
 	defer s.mu.Unlock()
 	v, ok := s.vols[name]
 	if !ok {
-		return fmt.Errorf("get %s: no such volume: %w", name, errdefs.ErrNotFound)
+		return errdefs.Classf(errdefs.ErrNotFound, "get %s: no such volume", name)
 	}
 	if s.active[name] > 0 {
 		return fmt.Errorf("remove %s: volume is in use: %w", name, errdefs.ErrConflict)
@@ -303,6 +321,7 @@ func (s *Store) Remove(name string) error {
 		return fmt.Errorf("remove volume %s: %w", name, err)
 	}
 	syncDir(s.root)
+	failpoint.Hit("volume-remove")
 	delete(s.vols, name)
 	return os.RemoveAll(gone)
 }
@@ -317,8 +336,11 @@ func (s *Store) Mount(name string) (string, error) {
 		return "", fmt.Errorf("volume %s: %w", name, errdefs.ErrNotFound)
 	}
 	if v.hasMount() && s.active[name] == 0 {
-		if err := mountLocal(v); err != nil {
-			return "", err
+		// Mounted already: engined restarted under running users.
+		if ok, _ := mountinfo.Mounted(v.Mountpoint); !ok {
+			if err := mountLocal(v); err != nil {
+				return "", err
+			}
 		}
 	}
 	s.active[name]++
@@ -345,11 +367,21 @@ func (s *Store) Size(name string) int64 {
 	if err != nil {
 		return -1
 	}
+	// As dockerd's local driver: the sizes of what is not a directory, a
+	// file with several hard links counted once.
 	var n int64
+	seen := map[uint64]bool{}
 	filepath.Walk(v.Mountpoint, func(_ string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
-			n += fi.Size()
+		if err != nil || fi.IsDir() {
+			return nil
 		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+			if seen[st.Ino] {
+				return nil
+			}
+			seen[st.Ino] = true
+		}
+		n += fi.Size()
 		return nil
 	})
 	return n

@@ -97,6 +97,15 @@ func TestParseBind(t *testing.T) {
 		{"/srv:/data:ro,rslave", container.MountPoint{Type: mount.TypeBind, Source: "/srv", Destination: "/data", Mode: "ro,rslave", Propagation: "rslave"}, ""},
 		{"vol:/data:nocopy", container.MountPoint{Type: mount.TypeVolume, Name: "vol", Driver: "local", Destination: "/data", Mode: "nocopy", RW: true}, ""},
 		{"/srv:/data:z", container.MountPoint{Type: mount.TypeBind, Source: "/srv", Destination: "/data", Mode: "z", RW: true, Propagation: "rprivate"}, ""},
+		// dockerd's inspect: a local volume without a mode shows "z".
+		{"vol:/data", container.MountPoint{Type: mount.TypeVolume, Name: "vol", Driver: "local", Destination: "/data", Mode: "z", RW: true}, ""},
+		{"vol:/data:ro", container.MountPoint{Type: mount.TypeVolume, Name: "vol", Driver: "local", Destination: "/data", Mode: "ro"}, ""},
+		{"/srv:/data:ro-non-recursive", container.MountPoint{Type: mount.TypeBind, Source: "/srv", Destination: "/data", Mode: "ro-non-recursive", Propagation: "rprivate"}, ""},
+		{"/srv:/data:rro", container.MountPoint{Type: mount.TypeBind, Source: "/srv", Destination: "/data", Mode: "rro", Propagation: "rprivate"}, ""},
+		{"vol:/d:rro", container.MountPoint{}, "requires a bind mount"},
+		{"/srv:/d:ro,rw", container.MountPoint{}, "invalid mode: ro,rw"},
+		{"/srv:/d:rslave,rshared", container.MountPoint{}, "invalid mode"},
+		{"vol:/d:z,Z", container.MountPoint{}, "invalid mode"},
 		{"/srv:rel", container.MountPoint{}, "must be absolute"},
 		{"/srv:/", container.MountPoint{}, "destination can't be '/'"},
 		{"/srv:/d:bogus", container.MountPoint{}, "invalid mode"},
@@ -140,6 +149,23 @@ func TestParseMount(t *testing.T) {
 	if _, err := ParseMount(mount.Mount{Type: mount.TypeVolume, Source: "v", Target: "/v", VolumeOptions: &mount.VolumeOptions{Subpath: "../x"}}); err == nil {
 		t.Error("subpath escaping the volume accepted")
 	}
+	mp, err = ParseMount(mount.Mount{Type: mount.TypeVolume, Source: "v", Target: "/v"})
+	if err != nil || mp.Mode != "z" || !mp.RW {
+		t.Errorf("named volume (dockerd's mode z): %+v %v", mp, err)
+	}
+	if _, err := ParseMount(mount.Mount{Type: mount.TypeVolume, Target: "/v", ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "anonymous volumes") {
+		t.Errorf("read-only anonymous volume: %v", err)
+	}
+	mp, err = ParseMount(mount.Mount{Type: mount.TypeBind, Source: dir, Target: "/x", ReadOnly: true, BindOptions: &mount.BindOptions{ReadOnlyNonRecursive: true}})
+	if err != nil || !mp.ReadOnlyNonRecursive || mp.Mode != "" {
+		t.Errorf("bind-recursive=writable: %+v %v", mp, err)
+	}
+	if _, err := ParseMount(mount.Mount{Type: mount.TypeBind, Source: dir, Target: "/x", ReadOnly: true, BindOptions: &mount.BindOptions{ReadOnlyNonRecursive: true, ReadOnlyForceRecursive: true}}); err == nil {
+		t.Error("both recursive read-only modes accepted")
+	}
+	if _, err := ParseMount(mount.Mount{Type: mount.TypeBind, Source: dir, Target: "/x", BindOptions: &mount.BindOptions{ReadOnlyForceRecursive: true}}); err == nil {
+		t.Error("bind-recursive=readonly without readonly accepted")
+	}
 	if _, err := ParseMount(mount.Mount{Type: "npipe", Target: "/v"}); err == nil {
 		t.Error("npipe accepted")
 	}
@@ -173,11 +199,37 @@ func TestPlan(t *testing.T) {
 	if _, err := Plan(cfg, hc, nil, nil); err == nil || !strings.Contains(err.Error(), "Duplicate mount point") {
 		t.Errorf("duplicate: %v", err)
 	}
+	for _, mp := range mps {
+		if mp.Listed() != (mp.Destination != "/run") {
+			t.Errorf("%s: listed %v (only --tmpfs mounts are not)", mp.Destination, mp.Listed())
+		}
+	}
 	from := func(string) ([]*MountPoint, error) {
-		return []*MountPoint{{MountPoint: container.MountPoint{Type: mount.TypeVolume, Name: "shared", Destination: "/shared", RW: true}, Anonymous: true}}, nil
+		return []*MountPoint{{MountPoint: container.MountPoint{Type: mount.TypeVolume, Name: "shared", Destination: "/shared", RW: true, Mode: "z"}, Anonymous: true}}, nil
 	}
 	mps, err = Plan(&container.Config{}, &container.HostConfig{VolumesFrom: []string{"other:ro"}}, nil, from)
-	if err != nil || len(mps) != 1 || mps[0].RW || mps[0].Anonymous {
+	if err != nil || len(mps) != 1 || mps[0].RW || mps[0].Anonymous || mps[0].Mode != "" {
 		t.Errorf("volumes-from :ro: %+v %v", mps, err)
+	}
+}
+
+func TestStoreSizeCountsHardLinksOnce(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.Create(CreateOptions{Name: "sized"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(v.Mountpoint, "d"), 0o755)
+	os.WriteFile(filepath.Join(v.Mountpoint, "d", "a"), make([]byte, 1000), 0o644)
+	os.Link(filepath.Join(v.Mountpoint, "d", "a"), filepath.Join(v.Mountpoint, "b"))
+	os.WriteFile(filepath.Join(v.Mountpoint, "c"), make([]byte, 234), 0o644)
+	if n := s.Size("sized"); n != 1234 {
+		t.Errorf("size %d, want 1234", n)
+	}
+	if n := s.Size("nosuch"); n != -1 {
+		t.Errorf("size of a missing volume %d", n)
 	}
 }

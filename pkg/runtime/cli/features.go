@@ -7,6 +7,7 @@ import (
 
 	"github.com/berthd/berth/pkg/runtime/caps"
 	"github.com/berthd/berth/pkg/runtime/cgroups"
+	"github.com/berthd/berth/pkg/runtime/rootfs"
 	"github.com/berthd/berth/pkg/runtime/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
@@ -28,6 +29,7 @@ func featuresCommand(g *globals) *cobra.Command {
 				"rslave", "unbindable", "runbindable"} {
 				opts = append(opts, m)
 			}
+			opts = append(opts, rootfs.RecursiveMountOptions()...)
 			sort.Strings(opts)
 			ft := features.Features{
 				OCIVersionMin: "1.0.0",

@@ -237,7 +237,8 @@ func mountOne(m specs.Mount, o Options) error {
 	if err != nil {
 		return err
 	}
-	flags, prop, data := ParseMountOptions(m.Options)
+	rset, rclr, opts := splitRecursive(m.Options)
+	flags, prop, data := ParseMountOptions(opts)
 	switch {
 	case isBind(m):
 		src := m.Source
@@ -289,6 +290,11 @@ func mountOne(m specs.Mount, o Options) error {
 		}
 		if err := o.mount(m.Source, dest, m.Type, flags, data); err != nil {
 			return &os.PathError{Op: "mount " + m.Type, Path: m.Destination, Err: err}
+		}
+	}
+	if rset != 0 || rclr != 0 {
+		if err := o.setRecursive(dest, rset, rclr); err != nil {
+			return err
 		}
 	}
 	for _, p := range prop {

@@ -17,6 +17,7 @@ import (
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/namespaces"
 	"github.com/berthd/berth/pkg/snapshots"
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // New opens a snapshotter rooted at root (a fresh directory, or one a
@@ -67,12 +68,7 @@ func Run(t *testing.T, newSn New) {
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("test needs root")
-		}
-		t.Skip("test needs root")
-	}
+	testprereq.Root(t)
 }
 
 // mount mounts ms on a fresh directory, unmounted at the end of the test.

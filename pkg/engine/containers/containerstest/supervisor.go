@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine/containers"
@@ -78,6 +80,7 @@ type proc struct {
 	pid           uint32
 	exit          uint32
 	exited        int64
+	started       int64 // Unix ns
 	done          chan struct{}
 	kill          chan uint32
 	subs          []chan *supervisorv1.AttachTaskResponse
@@ -352,6 +355,7 @@ func (s *Supervisor) StartProcess(_ context.Context, id, execID string) (uint32,
 	}
 	s.mu.Lock()
 	p.status = supervisorv1.TaskStatus_TASK_STATUS_RUNNING
+	p.started = time.Now().UnixNano()
 	s.mu.Unlock()
 	go s.run(t, p, execID == "")
 	return p.pid, nil
@@ -705,7 +709,13 @@ func (s *Supervisor) ListPids(_ context.Context, id string) ([]*supervisorv1.Pro
 	var out []*supervisorv1.ProcessInfo
 	for execID, p := range t.procs {
 		if p.status == supervisorv1.TaskStatus_TASK_STATUS_RUNNING {
-			out = append(out, &supervisorv1.ProcessInfo{Pid: p.pid, ExecId: execID})
+			// As a shim reads it: the init is the others' parent; 1 s of CPU.
+			info := &supervisorv1.ProcessInfo{Pid: p.pid, ExecId: execID, Args: p.args, Comm: path.Base(p.args[0]),
+				StartedAt: p.started, CpuNs: 1e9}
+			if execID != "" {
+				info.Ppid = t.procs[""].pid
+			}
+			out = append(out, info)
 		}
 	}
 	return out, nil
@@ -720,7 +730,8 @@ func (s *Supervisor) Metrics(_ context.Context, id string) (*supervisorv1.Metric
 		return nil, errdefs.ErrNotFound
 	}
 	s.metricsCalls++
-	return &supervisorv1.MetricsResponse{ReadAt: time.Now().UnixNano(), CpuUsageNs: s.metricsCalls * 1e6, MemoryUsage: 4 << 20, MemoryCache: 1 << 20,
+	return &supervisorv1.MetricsResponse{ReadAt: time.Now().UnixNano(), CpuUsageNs: s.metricsCalls * 1e6, SystemCpuNs: s.metricsCalls * 2e6,
+		MemoryUsage: 4 << 20, MemoryCache: 1 << 20,
 		MemoryLimit: 1 << 30, PidsCurrent: 3, OnlineCpus: 2}, nil
 }
 
@@ -771,6 +782,19 @@ func (s *Supervisor) Server(context.Context) (*supervisorv1.ServerResponse, erro
 
 func (s *Supervisor) Version(context.Context) (*supervisorv1.VersionResponse, error) {
 	return &supervisorv1.VersionResponse{Version: "fake"}, nil
+}
+
+// FakeHost is the host the fake supervisor reports: cgroup v1 with every
+// controller but swap (with the real-time scheduler), 8 GiB, 4 CPUs.
+var FakeHost = &supervisorv1.HostResponse{
+	CgroupVersion: "1", MemTotal: 8 << 30, Ncpu: 4, KernelVersion: "6.1.0-fake",
+	OperatingSystem: "Fake OS 1", OsVersion: "1", Architecture: "x86_64",
+	Cgroups: &supervisorv1.CgroupSupport{MemoryLimit: true, CpuCfsPeriod: true, CpuCfsQuota: true, CpuShares: true,
+		Cpuset: true, PidsLimit: true, OomKillDisable: true, CpuRealtime: true},
+}
+
+func (s *Supervisor) Host(context.Context) (*supervisorv1.HostResponse, error) {
+	return proto.Clone(FakeHost).(*supervisorv1.HostResponse), nil
 }
 
 // SnapshotMounts returns an overlay mount of the container's snapshot, with

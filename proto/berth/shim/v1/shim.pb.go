@@ -1904,7 +1904,21 @@ type ProcessInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Pid   uint32                 `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
 	// The exec that started it ("" for the init process and its children).
-	ExecId        string `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	ExecId string `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	// What ps shows of it, read by the shim from the host's /proc (so that
+	// no other layer reads a container's processes).
+	Ppid uint32 `protobuf:"varint,3,opt,name=ppid,proto3" json:"ppid,omitempty"`
+	// Real uid, as the host sees it.
+	Uid uint32 `protobuf:"varint,4,opt,name=uid,proto3" json:"uid,omitempty"`
+	// The command line; empty for a zombie or a kernel thread (then comm).
+	Args []string `protobuf:"bytes,5,rep,name=args,proto3" json:"args,omitempty"`
+	Comm string   `protobuf:"bytes,6,opt,name=comm,proto3" json:"comm,omitempty"`
+	// The controlling terminal as the kernel numbers it (tty_nr); 0: none.
+	Tty uint64 `protobuf:"varint,7,opt,name=tty,proto3" json:"tty,omitempty"`
+	// Unix nanoseconds.
+	StartedAt int64 `protobuf:"varint,8,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// User plus system CPU time.
+	CpuNs         uint64 `protobuf:"varint,9,opt,name=cpu_ns,json=cpuNs,proto3" json:"cpu_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1951,6 +1965,55 @@ func (x *ProcessInfo) GetExecId() string {
 		return x.ExecId
 	}
 	return ""
+}
+
+func (x *ProcessInfo) GetPpid() uint32 {
+	if x != nil {
+		return x.Ppid
+	}
+	return 0
+}
+
+func (x *ProcessInfo) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *ProcessInfo) GetArgs() []string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *ProcessInfo) GetComm() string {
+	if x != nil {
+		return x.Comm
+	}
+	return ""
+}
+
+func (x *ProcessInfo) GetTty() uint64 {
+	if x != nil {
+		return x.Tty
+	}
+	return 0
+}
+
+func (x *ProcessInfo) GetStartedAt() int64 {
+	if x != nil {
+		return x.StartedAt
+	}
+	return 0
+}
+
+func (x *ProcessInfo) GetCpuNs() uint64 {
+	if x != nil {
+		return x.CpuNs
+	}
+	return 0
 }
 
 type PidsResponse struct {
@@ -2191,10 +2254,18 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\x0eio_write_bytes\x18\r \x01(\x04R\fioWriteBytes\x12\x1f\n" +
 	"\vonline_cpus\x18\x0e \x01(\rR\n" +
 	"onlineCpus\"\r\n" +
-	"\vPidsRequest\"8\n" +
+	"\vPidsRequest\"\xce\x01\n" +
 	"\vProcessInfo\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\rR\x03pid\x12\x17\n" +
-	"\aexec_id\x18\x02 \x01(\tR\x06execId\"H\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\x12\x12\n" +
+	"\x04ppid\x18\x03 \x01(\rR\x04ppid\x12\x10\n" +
+	"\x03uid\x18\x04 \x01(\rR\x03uid\x12\x12\n" +
+	"\x04args\x18\x05 \x03(\tR\x04args\x12\x12\n" +
+	"\x04comm\x18\x06 \x01(\tR\x04comm\x12\x10\n" +
+	"\x03tty\x18\a \x01(\x04R\x03tty\x12\x1d\n" +
+	"\n" +
+	"started_at\x18\b \x01(\x03R\tstartedAt\x12\x15\n" +
+	"\x06cpu_ns\x18\t \x01(\x04R\x05cpuNs\"H\n" +
 	"\fPidsResponse\x128\n" +
 	"\tprocesses\x18\x01 \x03(\v2\x1a.berth.shim.v1.ProcessInfoR\tprocesses\"\x12\n" +
 	"\x10ReopenLogRequest\"\x13\n" +

@@ -298,6 +298,257 @@ func (x *ServerResponse) GetPid() int64 {
 	return 0
 }
 
+type HostRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostRequest) Reset() {
+	*x = HostRequest{}
+	mi := &file_berth_supervisor_v1_introspection_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostRequest) ProtoMessage() {}
+
+func (x *HostRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_introspection_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostRequest.ProtoReflect.Descriptor instead.
+func (*HostRequest) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_introspection_proto_rawDescGZIP(), []int{5}
+}
+
+// CgroupSupport is what the host's cgroups can limit, as dockerd's
+// sysinfo reports it.
+type CgroupSupport struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	MemoryLimit    bool                   `protobuf:"varint,1,opt,name=memory_limit,json=memoryLimit,proto3" json:"memory_limit,omitempty"`
+	SwapLimit      bool                   `protobuf:"varint,2,opt,name=swap_limit,json=swapLimit,proto3" json:"swap_limit,omitempty"`
+	CpuCfsPeriod   bool                   `protobuf:"varint,3,opt,name=cpu_cfs_period,json=cpuCfsPeriod,proto3" json:"cpu_cfs_period,omitempty"`
+	CpuCfsQuota    bool                   `protobuf:"varint,4,opt,name=cpu_cfs_quota,json=cpuCfsQuota,proto3" json:"cpu_cfs_quota,omitempty"`
+	CpuShares      bool                   `protobuf:"varint,5,opt,name=cpu_shares,json=cpuShares,proto3" json:"cpu_shares,omitempty"`
+	Cpuset         bool                   `protobuf:"varint,6,opt,name=cpuset,proto3" json:"cpuset,omitempty"`
+	PidsLimit      bool                   `protobuf:"varint,7,opt,name=pids_limit,json=pidsLimit,proto3" json:"pids_limit,omitempty"`
+	OomKillDisable bool                   `protobuf:"varint,8,opt,name=oom_kill_disable,json=oomKillDisable,proto3" json:"oom_kill_disable,omitempty"`
+	// The real-time group scheduler (cpu.rt_runtime_us).
+	CpuRealtime   bool `protobuf:"varint,9,opt,name=cpu_realtime,json=cpuRealtime,proto3" json:"cpu_realtime,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CgroupSupport) Reset() {
+	*x = CgroupSupport{}
+	mi := &file_berth_supervisor_v1_introspection_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CgroupSupport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CgroupSupport) ProtoMessage() {}
+
+func (x *CgroupSupport) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_introspection_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CgroupSupport.ProtoReflect.Descriptor instead.
+func (*CgroupSupport) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_introspection_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CgroupSupport) GetMemoryLimit() bool {
+	if x != nil {
+		return x.MemoryLimit
+	}
+	return false
+}
+
+func (x *CgroupSupport) GetSwapLimit() bool {
+	if x != nil {
+		return x.SwapLimit
+	}
+	return false
+}
+
+func (x *CgroupSupport) GetCpuCfsPeriod() bool {
+	if x != nil {
+		return x.CpuCfsPeriod
+	}
+	return false
+}
+
+func (x *CgroupSupport) GetCpuCfsQuota() bool {
+	if x != nil {
+		return x.CpuCfsQuota
+	}
+	return false
+}
+
+func (x *CgroupSupport) GetCpuShares() bool {
+	if x != nil {
+		return x.CpuShares
+	}
+	return false
+}
+
+func (x *CgroupSupport) GetCpuset() bool {
+	if x != nil {
+		return x.Cpuset
+	}
+	return false
+}
+
+func (x *CgroupSupport) GetPidsLimit() bool {
+	if x != nil {
+		return x.PidsLimit
+	}
+	return false
+}
+
+func (x *CgroupSupport) GetOomKillDisable() bool {
+	if x != nil {
+		return x.OomKillDisable
+	}
+	return false
+}
+
+func (x *CgroupSupport) GetCpuRealtime() bool {
+	if x != nil {
+		return x.CpuRealtime
+	}
+	return false
+}
+
+type HostResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "1" or "2".
+	CgroupVersion string         `protobuf:"bytes,1,opt,name=cgroup_version,json=cgroupVersion,proto3" json:"cgroup_version,omitempty"`
+	Cgroups       *CgroupSupport `protobuf:"bytes,2,opt,name=cgroups,proto3" json:"cgroups,omitempty"`
+	// Bytes of memory (MemTotal).
+	MemTotal      int64  `protobuf:"varint,3,opt,name=mem_total,json=memTotal,proto3" json:"mem_total,omitempty"`
+	Ncpu          int32  `protobuf:"varint,4,opt,name=ncpu,proto3" json:"ncpu,omitempty"`
+	KernelVersion string `protobuf:"bytes,5,opt,name=kernel_version,json=kernelVersion,proto3" json:"kernel_version,omitempty"`
+	// os-release's PRETTY_NAME and VERSION_ID.
+	OperatingSystem string `protobuf:"bytes,6,opt,name=operating_system,json=operatingSystem,proto3" json:"operating_system,omitempty"`
+	OsVersion       string `protobuf:"bytes,7,opt,name=os_version,json=osVersion,proto3" json:"os_version,omitempty"`
+	// uname's machine.
+	Architecture  string `protobuf:"bytes,8,opt,name=architecture,proto3" json:"architecture,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostResponse) Reset() {
+	*x = HostResponse{}
+	mi := &file_berth_supervisor_v1_introspection_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostResponse) ProtoMessage() {}
+
+func (x *HostResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_introspection_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostResponse.ProtoReflect.Descriptor instead.
+func (*HostResponse) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_introspection_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *HostResponse) GetCgroupVersion() string {
+	if x != nil {
+		return x.CgroupVersion
+	}
+	return ""
+}
+
+func (x *HostResponse) GetCgroups() *CgroupSupport {
+	if x != nil {
+		return x.Cgroups
+	}
+	return nil
+}
+
+func (x *HostResponse) GetMemTotal() int64 {
+	if x != nil {
+		return x.MemTotal
+	}
+	return 0
+}
+
+func (x *HostResponse) GetNcpu() int32 {
+	if x != nil {
+		return x.Ncpu
+	}
+	return 0
+}
+
+func (x *HostResponse) GetKernelVersion() string {
+	if x != nil {
+		return x.KernelVersion
+	}
+	return ""
+}
+
+func (x *HostResponse) GetOperatingSystem() string {
+	if x != nil {
+		return x.OperatingSystem
+	}
+	return ""
+}
+
+func (x *HostResponse) GetOsVersion() string {
+	if x != nil {
+		return x.OsVersion
+	}
+	return ""
+}
+
+func (x *HostResponse) GetArchitecture() string {
+	if x != nil {
+		return x.Architecture
+	}
+	return ""
+}
+
 var File_berth_supervisor_v1_introspection_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_introspection_proto_rawDesc = "" +
@@ -319,10 +570,35 @@ const file_berth_supervisor_v1_introspection_proto_rawDesc = "" +
 	"\vsnapshotter\x18\x04 \x01(\tR\vsnapshotter\x12<\n" +
 	"\bruntimes\x18\x05 \x03(\v2 .berth.supervisor.v1.RuntimeInfoR\bruntimes\x12'\n" +
 	"\x0fdefault_runtime\x18\x06 \x01(\tR\x0edefaultRuntime\x12\x10\n" +
-	"\x03pid\x18\a \x01(\x03R\x03pid2\xb8\x01\n" +
+	"\x03pid\x18\a \x01(\x03R\x03pid\"\r\n" +
+	"\vHostRequest\"\xbe\x02\n" +
+	"\rCgroupSupport\x12!\n" +
+	"\fmemory_limit\x18\x01 \x01(\bR\vmemoryLimit\x12\x1d\n" +
+	"\n" +
+	"swap_limit\x18\x02 \x01(\bR\tswapLimit\x12$\n" +
+	"\x0ecpu_cfs_period\x18\x03 \x01(\bR\fcpuCfsPeriod\x12\"\n" +
+	"\rcpu_cfs_quota\x18\x04 \x01(\bR\vcpuCfsQuota\x12\x1d\n" +
+	"\n" +
+	"cpu_shares\x18\x05 \x01(\bR\tcpuShares\x12\x16\n" +
+	"\x06cpuset\x18\x06 \x01(\bR\x06cpuset\x12\x1d\n" +
+	"\n" +
+	"pids_limit\x18\a \x01(\bR\tpidsLimit\x12(\n" +
+	"\x10oom_kill_disable\x18\b \x01(\bR\x0eoomKillDisable\x12!\n" +
+	"\fcpu_realtime\x18\t \x01(\bR\vcpuRealtime\"\xb9\x02\n" +
+	"\fHostResponse\x12%\n" +
+	"\x0ecgroup_version\x18\x01 \x01(\tR\rcgroupVersion\x12<\n" +
+	"\acgroups\x18\x02 \x01(\v2\".berth.supervisor.v1.CgroupSupportR\acgroups\x12\x1b\n" +
+	"\tmem_total\x18\x03 \x01(\x03R\bmemTotal\x12\x12\n" +
+	"\x04ncpu\x18\x04 \x01(\x05R\x04ncpu\x12%\n" +
+	"\x0ekernel_version\x18\x05 \x01(\tR\rkernelVersion\x12)\n" +
+	"\x10operating_system\x18\x06 \x01(\tR\x0foperatingSystem\x12\x1d\n" +
+	"\n" +
+	"os_version\x18\a \x01(\tR\tosVersion\x12\"\n" +
+	"\farchitecture\x18\b \x01(\tR\farchitecture2\x85\x02\n" +
 	"\rIntrospection\x12T\n" +
 	"\aVersion\x12#.berth.supervisor.v1.VersionRequest\x1a$.berth.supervisor.v1.VersionResponse\x12Q\n" +
-	"\x06Server\x12\".berth.supervisor.v1.ServerRequest\x1a#.berth.supervisor.v1.ServerResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\x06Server\x12\".berth.supervisor.v1.ServerRequest\x1a#.berth.supervisor.v1.ServerResponse\x12K\n" +
+	"\x04Host\x12 .berth.supervisor.v1.HostRequest\x1a!.berth.supervisor.v1.HostResponseB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_introspection_proto_rawDescOnce sync.Once
@@ -336,25 +612,31 @@ func file_berth_supervisor_v1_introspection_proto_rawDescGZIP() []byte {
 	return file_berth_supervisor_v1_introspection_proto_rawDescData
 }
 
-var file_berth_supervisor_v1_introspection_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_berth_supervisor_v1_introspection_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_berth_supervisor_v1_introspection_proto_goTypes = []any{
 	(*VersionRequest)(nil),  // 0: berth.supervisor.v1.VersionRequest
 	(*VersionResponse)(nil), // 1: berth.supervisor.v1.VersionResponse
 	(*RuntimeInfo)(nil),     // 2: berth.supervisor.v1.RuntimeInfo
 	(*ServerRequest)(nil),   // 3: berth.supervisor.v1.ServerRequest
 	(*ServerResponse)(nil),  // 4: berth.supervisor.v1.ServerResponse
+	(*HostRequest)(nil),     // 5: berth.supervisor.v1.HostRequest
+	(*CgroupSupport)(nil),   // 6: berth.supervisor.v1.CgroupSupport
+	(*HostResponse)(nil),    // 7: berth.supervisor.v1.HostResponse
 }
 var file_berth_supervisor_v1_introspection_proto_depIdxs = []int32{
 	2, // 0: berth.supervisor.v1.ServerResponse.runtimes:type_name -> berth.supervisor.v1.RuntimeInfo
-	0, // 1: berth.supervisor.v1.Introspection.Version:input_type -> berth.supervisor.v1.VersionRequest
-	3, // 2: berth.supervisor.v1.Introspection.Server:input_type -> berth.supervisor.v1.ServerRequest
-	1, // 3: berth.supervisor.v1.Introspection.Version:output_type -> berth.supervisor.v1.VersionResponse
-	4, // 4: berth.supervisor.v1.Introspection.Server:output_type -> berth.supervisor.v1.ServerResponse
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	6, // 1: berth.supervisor.v1.HostResponse.cgroups:type_name -> berth.supervisor.v1.CgroupSupport
+	0, // 2: berth.supervisor.v1.Introspection.Version:input_type -> berth.supervisor.v1.VersionRequest
+	3, // 3: berth.supervisor.v1.Introspection.Server:input_type -> berth.supervisor.v1.ServerRequest
+	5, // 4: berth.supervisor.v1.Introspection.Host:input_type -> berth.supervisor.v1.HostRequest
+	1, // 5: berth.supervisor.v1.Introspection.Version:output_type -> berth.supervisor.v1.VersionResponse
+	4, // 6: berth.supervisor.v1.Introspection.Server:output_type -> berth.supervisor.v1.ServerResponse
+	7, // 7: berth.supervisor.v1.Introspection.Host:output_type -> berth.supervisor.v1.HostResponse
+	5, // [5:8] is the sub-list for method output_type
+	2, // [2:5] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_berth_supervisor_v1_introspection_proto_init() }
@@ -368,7 +650,7 @@ func file_berth_supervisor_v1_introspection_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_introspection_proto_rawDesc), len(file_berth_supervisor_v1_introspection_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Introspection_Version_FullMethodName = "/berth.supervisor.v1.Introspection/Version"
 	Introspection_Server_FullMethodName  = "/berth.supervisor.v1.Introspection/Server"
+	Introspection_Host_FullMethodName    = "/berth.supervisor.v1.Introspection/Host"
 )
 
 // IntrospectionClient is the client API for Introspection service.
@@ -31,6 +32,9 @@ const (
 type IntrospectionClient interface {
 	Version(ctx context.Context, in *VersionRequest, opts ...grpc.CallOption) (*VersionResponse, error)
 	Server(ctx context.Context, in *ServerRequest, opts ...grpc.CallOption) (*ServerResponse, error)
+	// Host is what the host supervisord runs on has and supports, so that
+	// no client reads the host's /proc or cgroup mounts itself.
+	Host(ctx context.Context, in *HostRequest, opts ...grpc.CallOption) (*HostResponse, error)
 }
 
 type introspectionClient struct {
@@ -61,6 +65,16 @@ func (c *introspectionClient) Server(ctx context.Context, in *ServerRequest, opt
 	return out, nil
 }
 
+func (c *introspectionClient) Host(ctx context.Context, in *HostRequest, opts ...grpc.CallOption) (*HostResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HostResponse)
+	err := c.cc.Invoke(ctx, Introspection_Host_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // IntrospectionServer is the server API for Introspection service.
 // All implementations must embed UnimplementedIntrospectionServer
 // for forward compatibility.
@@ -69,6 +83,9 @@ func (c *introspectionClient) Server(ctx context.Context, in *ServerRequest, opt
 type IntrospectionServer interface {
 	Version(context.Context, *VersionRequest) (*VersionResponse, error)
 	Server(context.Context, *ServerRequest) (*ServerResponse, error)
+	// Host is what the host supervisord runs on has and supports, so that
+	// no client reads the host's /proc or cgroup mounts itself.
+	Host(context.Context, *HostRequest) (*HostResponse, error)
 	mustEmbedUnimplementedIntrospectionServer()
 }
 
@@ -84,6 +101,9 @@ func (UnimplementedIntrospectionServer) Version(context.Context, *VersionRequest
 }
 func (UnimplementedIntrospectionServer) Server(context.Context, *ServerRequest) (*ServerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Server not implemented")
+}
+func (UnimplementedIntrospectionServer) Host(context.Context, *HostRequest) (*HostResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Host not implemented")
 }
 func (UnimplementedIntrospectionServer) mustEmbedUnimplementedIntrospectionServer() {}
 func (UnimplementedIntrospectionServer) testEmbeddedByValue()                       {}
@@ -142,6 +162,24 @@ func _Introspection_Server_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Introspection_Host_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HostRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IntrospectionServer).Host(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Introspection_Host_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IntrospectionServer).Host(ctx, req.(*HostRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Introspection_ServiceDesc is the grpc.ServiceDesc for Introspection service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -156,6 +194,10 @@ var Introspection_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Server",
 			Handler:    _Introspection_Server_Handler,
+		},
+		{
+			MethodName: "Host",
+			Handler:    _Introspection_Host_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

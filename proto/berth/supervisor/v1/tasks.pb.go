@@ -1719,7 +1719,20 @@ type ProcessInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Pid   uint32                 `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
 	// The exec that started it ("" for the init process or its children).
-	ExecId        string `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	ExecId string `protobuf:"bytes,2,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	// What ps shows of it, as the task's shim read it.
+	Ppid uint32 `protobuf:"varint,3,opt,name=ppid,proto3" json:"ppid,omitempty"`
+	// Real uid, as the host sees it.
+	Uid uint32 `protobuf:"varint,4,opt,name=uid,proto3" json:"uid,omitempty"`
+	// The command line; empty for a zombie or a kernel thread (then comm).
+	Args []string `protobuf:"bytes,5,rep,name=args,proto3" json:"args,omitempty"`
+	Comm string   `protobuf:"bytes,6,opt,name=comm,proto3" json:"comm,omitempty"`
+	// The controlling terminal as the kernel numbers it (tty_nr); 0: none.
+	Tty uint64 `protobuf:"varint,7,opt,name=tty,proto3" json:"tty,omitempty"`
+	// Unix nanoseconds.
+	StartedAt int64 `protobuf:"varint,8,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// User plus system CPU time.
+	CpuNs         uint64 `protobuf:"varint,9,opt,name=cpu_ns,json=cpuNs,proto3" json:"cpu_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1766,6 +1779,55 @@ func (x *ProcessInfo) GetExecId() string {
 		return x.ExecId
 	}
 	return ""
+}
+
+func (x *ProcessInfo) GetPpid() uint32 {
+	if x != nil {
+		return x.Ppid
+	}
+	return 0
+}
+
+func (x *ProcessInfo) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *ProcessInfo) GetArgs() []string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *ProcessInfo) GetComm() string {
+	if x != nil {
+		return x.Comm
+	}
+	return ""
+}
+
+func (x *ProcessInfo) GetTty() uint64 {
+	if x != nil {
+		return x.Tty
+	}
+	return 0
+}
+
+func (x *ProcessInfo) GetStartedAt() int64 {
+	if x != nil {
+		return x.StartedAt
+	}
+	return 0
+}
+
+func (x *ProcessInfo) GetCpuNs() uint64 {
+	if x != nil {
+		return x.CpuNs
+	}
+	return 0
 }
 
 type ListPidsResponse struct {
@@ -1873,8 +1935,11 @@ type MetricsResponse struct {
 	IoReadBytes    uint64                 `protobuf:"varint,12,opt,name=io_read_bytes,json=ioReadBytes,proto3" json:"io_read_bytes,omitempty"`
 	IoWriteBytes   uint64                 `protobuf:"varint,13,opt,name=io_write_bytes,json=ioWriteBytes,proto3" json:"io_write_bytes,omitempty"`
 	OnlineCpus     uint32                 `protobuf:"varint,14,opt,name=online_cpus,json=onlineCpus,proto3" json:"online_cpus,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The host's CPU time (all CPUs, all modes) read with this reading:
+	// docker's system_cpu_usage, the base of a CPU percentage.
+	SystemCpuNs   uint64 `protobuf:"varint,15,opt,name=system_cpu_ns,json=systemCpuNs,proto3" json:"system_cpu_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MetricsResponse) Reset() {
@@ -2001,6 +2066,13 @@ func (x *MetricsResponse) GetIoWriteBytes() uint64 {
 func (x *MetricsResponse) GetOnlineCpus() uint32 {
 	if x != nil {
 		return x.OnlineCpus
+	}
+	return 0
+}
+
+func (x *MetricsResponse) GetSystemCpuNs() uint64 {
+	if x != nil {
+		return x.SystemCpuNs
 	}
 	return 0
 }
@@ -2288,14 +2360,22 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"\x14\n" +
 	"\x12ResumeTaskResponse\"4\n" +
 	"\x0fListPidsRequest\x12!\n" +
-	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"8\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"\xce\x01\n" +
 	"\vProcessInfo\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\rR\x03pid\x12\x17\n" +
-	"\aexec_id\x18\x02 \x01(\tR\x06execId\"R\n" +
+	"\aexec_id\x18\x02 \x01(\tR\x06execId\x12\x12\n" +
+	"\x04ppid\x18\x03 \x01(\rR\x04ppid\x12\x10\n" +
+	"\x03uid\x18\x04 \x01(\rR\x03uid\x12\x12\n" +
+	"\x04args\x18\x05 \x03(\tR\x04args\x12\x12\n" +
+	"\x04comm\x18\x06 \x01(\tR\x04comm\x12\x10\n" +
+	"\x03tty\x18\a \x01(\x04R\x03tty\x12\x1d\n" +
+	"\n" +
+	"started_at\x18\b \x01(\x03R\tstartedAt\x12\x15\n" +
+	"\x06cpu_ns\x18\t \x01(\x04R\x05cpuNs\"R\n" +
 	"\x10ListPidsResponse\x12>\n" +
 	"\tprocesses\x18\x01 \x03(\v2 .berth.supervisor.v1.ProcessInfoR\tprocesses\"3\n" +
 	"\x0eMetricsRequest\x12!\n" +
-	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"\xf4\x03\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"\x98\x04\n" +
 	"\x0fMetricsResponse\x12\x17\n" +
 	"\aread_at\x18\x01 \x01(\x03R\x06readAt\x12 \n" +
 	"\fcpu_usage_ns\x18\x02 \x01(\x04R\n" +
@@ -2314,7 +2394,8 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"\rio_read_bytes\x18\f \x01(\x04R\vioReadBytes\x12$\n" +
 	"\x0eio_write_bytes\x18\r \x01(\x04R\fioWriteBytes\x12\x1f\n" +
 	"\vonline_cpus\x18\x0e \x01(\rR\n" +
-	"onlineCpus\"T\n" +
+	"onlineCpus\x12\"\n" +
+	"\rsystem_cpu_ns\x18\x0f \x01(\x04R\vsystemCpuNs\"T\n" +
 	"\x11UpdateTaskRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x1c\n" +
 	"\tresources\x18\x02 \x01(\fR\tresources\"\x14\n" +
