@@ -1037,8 +1037,16 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 		c.mu.Unlock()
 		return err
 	}
-	if err := d.sup.DeleteTask(ctx, c.ID, true); err != nil && !errdefs.IsNotFound(err) {
-		return fail(fmt.Errorf("delete task: %w", err))
+	// The stale-task sweep may be deleting the same task: wait for it.
+	for i := 0; ; i++ {
+		err := d.sup.DeleteTask(ctx, c.ID, true)
+		if err == nil || errdefs.IsNotFound(err) {
+			break
+		}
+		if !errdefs.IsFailedPrecondition(err) || i >= 100 {
+			return fail(fmt.Errorf("delete task: %w", err))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if err := d.sup.DeleteContainer(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
 		return fail(fmt.Errorf("delete container: %w", err))
