@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,8 +195,12 @@ func TestSoak(t *testing.T) {
 	if left := s.stateLeaks(ids); len(left) > 0 {
 		t.Fatalf("after %d cycles: %v", cycles, left)
 	}
-	if m := s.mountsUnder(); len(m) > 0 {
-		t.Fatalf("mounts left: %v", m)
+	for _, m := range s.mountsUnder() {
+		// engined keeps one network namespace made ahead for the next
+		// container (its own, not a container's leftover).
+		if !strings.HasPrefix(filepath.Base(m), ".spare-") {
+			t.Fatalf("mount left: %v", m)
+		}
 	}
 	for _, pid := range s.processesUnder() {
 		if pid != s.engine.Process.Pid && pid != s.supervisor.Process.Pid {

@@ -1083,8 +1083,16 @@ func (d *Daemon) unmarkRemoving(c *Container, err error) error {
 // supervisorRemove deletes the container's task and supervisor container
 // (its snapshot with it).
 func (d *Daemon) supervisorRemove(ctx context.Context, id string) error {
-	if err := d.sup.DeleteTask(ctx, id, true); err != nil && !errdefs.IsNotFound(err) {
-		return fmt.Errorf("delete task: %w", err)
+	// The stale-task sweep may be deleting the same task: wait for it.
+	for i := 0; ; i++ {
+		err := d.sup.DeleteTask(ctx, id, true)
+		if err == nil || errdefs.IsNotFound(err) {
+			break
+		}
+		if !errdefs.IsFailedPrecondition(err) || i >= 100 {
+			return fmt.Errorf("delete task: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if err := d.sup.DeleteContainer(ctx, id); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete container: %w", err)
