@@ -290,8 +290,17 @@ func TestAutoRemove(t *testing.T) {
 	if resp.StatusCode != 404 {
 		t.Errorf("after --rm: %d %s", resp.StatusCode, body)
 	}
-	if len(e.sup.Containers) != 0 || len(e.sup.Tasks) != 0 || len(e.sup.Snapshots) != 0 {
-		t.Errorf("supervisor leftovers: %v %v %v", e.sup.Containers, e.sup.Tasks, e.sup.Snapshots)
+	// The supervisor's side goes in the background, after the exit.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, tk, sn := e.sup.Left()
+		if c == 0 && tk == 0 && sn == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("supervisor leftovers: %d containers, %d tasks, %d snapshots", c, tk, sn)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(e.root, "containers")); len(ents) != 0 {
 		t.Errorf("engine dirs left: %v", ents)

@@ -810,3 +810,12 @@ func (s *Supervisor) SnapshotMounts(_ context.Context, key string) ([]*superviso
 		"index=off", "lowerdir=/snapshots/" + parent + "/fs", "upperdir=/snapshots/" + key + "/fs", "workdir=/snapshots/" + key + "/work",
 	}}}, nil
 }
+
+// Left counts, under the lock, the containers, tasks and snapshots the
+// fake still holds: a test of run --rm waits for zero, since the engine
+// removes the supervisor's side in the background.
+func (s *Supervisor) Left() (containers, tasks, snapshots int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.Containers), len(s.Tasks), len(s.Snapshots)
+}
