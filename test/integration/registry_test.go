@@ -121,12 +121,12 @@ func TestRegistryBasicAuth(t *testing.T) {
 	ref := reg.host + "/private/busybox:1"
 
 	_, _, err := a.push(t, "busybox", ref, nil)
-	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "authentication") {
+	if !errdefs.IsUnauthenticated(err) || !strings.Contains(err.Error(), "authentication") {
 		t.Fatalf("push without credentials: %v", err)
 	}
 	bad := reg.auth()
 	bad.Password = "wrong"
-	if _, _, err := a.push(t, "busybox", ref, bad); !errdefs.IsFailedPrecondition(err) {
+	if _, _, err := a.push(t, "busybox", ref, bad); !errdefs.IsUnauthenticated(err) {
 		t.Fatalf("push with a wrong password: %v", err)
 	}
 	dgst, _, err := a.push(t, "busybox", ref, reg.auth())
@@ -146,7 +146,7 @@ func TestRegistryBasicAuth(t *testing.T) {
 		t.Fatalf("pull with docker config credentials: %v", err)
 	}
 	c := newSvEnv(t, false)
-	if _, _, err := c.pull(t, ref, nil); !errdefs.IsFailedPrecondition(err) {
+	if _, _, err := c.pull(t, ref, nil); !errdefs.IsUnauthenticated(err) {
 		t.Fatalf("pull without credentials: %v", err)
 	}
 	if img, _, err := c.pull(t, ref, reg.auth()); err != nil || img.Config.Digest != src.Config.Digest {
