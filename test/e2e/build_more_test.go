@@ -100,7 +100,7 @@ func TestBuildSecrets(t *testing.T) {
 	s := newStack(t)
 	s.loadBusybox()
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\n" +
-		"RUN --mount=type=secret,id=tok cat /run/secrets/tok && stat -c '%a %u' /run/secrets/tok\n" +
+		"RUN --mount=type=secret,id=tok cat /run/secrets/tok && echo && stat -c '%a %u' /run/secrets/tok\n" +
 		"RUN --mount=type=secret,id=tok,env=TOKEN,target=/s/t,mode=0440,uid=1000 echo \"env=$TOKEN\" && stat -c '%a %u' /s/t\n" +
 		"RUN --mount=type=secret,id=fromenv,env=FE echo \"fe=$FE\"\n" +
 		"RUN --mount=type=secret,id=opt test ! -e /run/secrets/opt && echo optional-skipped\n"})
