@@ -102,6 +102,11 @@ func crashInLifecycle(t *testing.T, fp, daemon string) {
 	// Restart what died, disarmed. A shim's death leaves both daemons up:
 	// supervisord is restarted disarmed (its shims carry the failpoint).
 	s.supEnv, s.engEnv = nil, nil
+	if daemon == "engined" {
+		// The failpoint killed engined: wait until it is reaped, or
+		// alive() below still sees the zombie and no engined is started.
+		s.waitGone(s.engine)
+	}
 	if alive(s.supervisor) && daemon == "supervisord" {
 		s.stop(s.supervisor)
 	}
