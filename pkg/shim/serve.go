@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -52,6 +53,9 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 		return err
 	}
 
+	tl := newTrackedListener(l)
+	l = tl
+
 	stop := make(chan struct{})
 	reaper := NewReaper()
 	if err := reaper.Run(stop); err != nil {
@@ -60,7 +64,7 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 	}
 	// ttrpc, not gRPC: no HTTP/2, no goroutine per idle stream, a third of
 	// the text (docs/decisions.md, issue 13). Only our own user may connect.
-	srv, err := ttrpc.NewServer(ttrpc.WithServerHandshaker(ttrpc.UnixSocketRequireSameUser()),
+	srv, err := ttrpc.NewServer(ttrpc.WithServerHandshaker(sameUserTracked(ttrpc.UnixSocketRequireSameUser())),
 		ttrpc.WithUnaryServerInterceptor(traceInterceptor(cfg.Socket)))
 	if err != nil {
 		close(stop)
@@ -92,7 +96,13 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 		close(stop)
 		return fmt.Errorf("serve: %w", err)
 	}
-	// Let the Shutdown reply go out, then stop.
+	// ttrpc marks a connection busy only after the handler was dispatched,
+	// so a server Shutdown started from within the Shutdown handler can
+	// close the caller's connection before the reply goes out. Let callers
+	// hang up first (the supervisor closes right after the reply), bounded.
+	if cleanup {
+		tl.waitIdle(time.Second)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
@@ -134,4 +144,85 @@ func listen(path string) (net.Listener, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// trackedListener counts the connections it accepted that are still open.
+type trackedListener struct {
+	net.Listener
+	mu   sync.Mutex
+	open int
+	idle chan struct{} // closed and replaced when open drops to 0
+}
+
+func newTrackedListener(l net.Listener) *trackedListener {
+	t := &trackedListener{Listener: l, idle: make(chan struct{})}
+	close(t.idle)
+	return t
+}
+
+func (t *trackedListener) Accept() (net.Conn, error) {
+	c, err := t.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	if t.open == 0 {
+		t.idle = make(chan struct{})
+	}
+	t.open++
+	t.mu.Unlock()
+	return &trackedConn{Conn: c, l: t}, nil
+}
+
+func (t *trackedListener) closed() {
+	t.mu.Lock()
+	t.open--
+	if t.open == 0 {
+		close(t.idle)
+	}
+	t.mu.Unlock()
+}
+
+// waitIdle returns once no accepted connection is open, or after d.
+func (t *trackedListener) waitIdle(d time.Duration) {
+	t.mu.Lock()
+	idle := t.idle
+	t.mu.Unlock()
+	select {
+	case <-idle:
+	case <-time.After(d):
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	l    *trackedListener
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(c.l.closed)
+	return c.Conn.Close()
+}
+
+// sameUserTracked checks the peer on the socket itself (the check needs the
+// *net.UnixConn) and hands ttrpc the counting wrapper.
+func sameUserTracked(check ttrpc.UnixCredentialsFunc) ttrpc.Handshaker {
+	return handshakerFunc(func(ctx context.Context, conn net.Conn) (net.Conn, any, error) {
+		tc, ok := conn.(*trackedConn)
+		if !ok {
+			return check.Handshake(ctx, conn)
+		}
+		_, auth, err := check.Handshake(ctx, tc.Conn)
+		if err != nil {
+			return nil, nil, err
+		}
+		return tc, auth, nil
+	})
+}
+
+type handshakerFunc func(ctx context.Context, conn net.Conn) (net.Conn, any, error)
+
+func (fn handshakerFunc) Handshake(ctx context.Context, conn net.Conn) (net.Conn, any, error) {
+	return fn(ctx, conn)
 }
