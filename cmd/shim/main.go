@@ -3,6 +3,12 @@
 //	shim --id ID --bundle DIR --runtime BINARY [--runtime-root DIR]
 //	     [--runtime-arg ARG ...] --socket PATH --state-dir DIR [--debug]
 //
+//	shim spare
+//
+// is the same shim started before its container is known: it waits for the
+// arguments above (and its log file, as stderr) on fd 4, and exits when fd 4
+// is closed without them.
+//
 // When fd 3 is a pipe, the shim writes "ok\n" (or "error: ...\n") to it once
 // its socket listens, and closes it.
 //
@@ -16,6 +22,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -29,6 +36,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/shim"
+	"github.com/berthd/berth/pkg/shim/record"
 )
 
 type multiFlag []string
@@ -45,6 +53,19 @@ func main() {
 	// One idle shim per container: keep it small.
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(50)
+
+	if len(os.Args) > 1 && os.Args[1] == record.SpareArg {
+		// Started ahead of its container: the arguments come later, on fd 4.
+		args, err := shim.AwaitSpare(4)
+		if errors.Is(err, shim.ErrSpareDropped) {
+			os.Exit(0)
+		}
+		if err != nil {
+			log.Printf("error: %v", err)
+			os.Exit(1)
+		}
+		os.Args = append(os.Args[:1], args...)
+	}
 
 	cleanup := len(os.Args) > 1 && os.Args[1] == shim.DeleteArg
 	if cleanup {

@@ -74,6 +74,9 @@ func (cs *containersService) Create(ctx context.Context, req *pb.CreateContainer
 	if _, err := cs.s.runtime(in.GetRuntime().GetName()); err != nil {
 		return nil, fmt.Errorf("container %s: %w", in.Id, err)
 	}
+	// Its task's shim starts now, while the record is written and the
+	// snapshot prepared (shims_spare.go).
+	cs.s.tasks.warmShim()
 	now := time.Now().UTC()
 	c := &container{
 		ID: in.Id, Labels: in.Labels, Image: in.Image, Runtime: in.GetRuntime().GetName(),

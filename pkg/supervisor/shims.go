@@ -64,16 +64,23 @@ type shimLauncher interface {
 	Cleanup(ctx context.Context, o client.StartOpts) (record.Exit, error)
 }
 
-// socketShims is the real launcher: pkg/shim/client.
-type socketShims struct{}
+// socketShims is the real launcher: pkg/shim/client, with spare shims
+// started ahead (shims_spare.go).
+type socketShims struct{ spares *spareShims }
 
-func (socketShims) Start(ctx context.Context, o client.StartOpts) (taskShim, error) {
-	c, err := client.Start(ctx, o)
+func (l socketShims) Start(ctx context.Context, o client.StartOpts) (taskShim, error) {
+	c, err := l.spares.start(ctx, o)
 	if err != nil {
 		return nil, err
 	}
 	return clientShim{c}, nil
 }
+
+// Warm starts a spare shim of binary for a task expected soon.
+func (l socketShims) Warm(binary string) { l.spares.warm(binary) }
+
+// CloseSpares makes the spares nobody took exit.
+func (l socketShims) CloseSpares() { l.spares.close() }
 
 func (socketShims) Connect(ctx context.Context, socket string) (taskShim, error) {
 	c, err := client.Connect(ctx, socket)

@@ -82,7 +82,7 @@ type taskManager struct {
 
 func newTaskManager(s *Server) *taskManager {
 	ctx, cancel := context.WithCancel(context.Background())
-	var shims shimLauncher = socketShims{}
+	var shims shimLauncher = socketShims{spares: &spareShims{}}
 	if s.cfg.shims != nil {
 		shims = s.cfg.shims
 	}
@@ -509,8 +509,19 @@ func (m *taskManager) connect(ctx context.Context, socket string) (taskShim, *sh
 	return cl, st
 }
 
+// warmShim starts a spare shim for a task expected soon (a container was
+// just created), when the launcher keeps spares.
+func (m *taskManager) warmShim() {
+	if w, ok := m.shims.(interface{ Warm(string) }); ok {
+		w.Warm(m.s.cfg.ShimBinary)
+	}
+}
+
 func (m *taskManager) close() {
 	m.stop()
+	if c, ok := m.shims.(interface{ CloseSpares() }); ok {
+		c.CloseSpares()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, t := range m.tasks {

@@ -59,48 +59,9 @@ type Client struct {
 // (stderr goes to StateDir/shim.log) and nothing links it to the caller
 // but the socket. The caller reaps it when it exits.
 func Start(ctx context.Context, o StartOpts) (*Client, error) {
-	if o.ShimBinary == "" || o.ID == "" || o.Bundle == "" || o.Runtime == "" || o.StateDir == "" {
-		return nil, fmt.Errorf("start shim: shim binary, id, bundle, runtime and state dir are required: %w", errdefs.ErrInvalidArgument)
-	}
-	// The shim runs in "/": relative paths would change meaning.
-	for _, p := range []*string{&o.Bundle, &o.StateDir, &o.Socket, &o.RuntimeRoot, &o.ShimBinary} {
-		if *p != "" {
-			abs, err := filepath.Abs(*p)
-			if err != nil {
-				return nil, fmt.Errorf("start shim: %w", err)
-			}
-			*p = abs
-		}
-	}
-	if strings.Contains(o.Runtime, "/") {
-		abs, err := filepath.Abs(o.Runtime)
-		if err != nil {
-			return nil, fmt.Errorf("start shim: %w", err)
-		}
-		o.Runtime = abs
-	}
-	if err := record.CheckSocketPath(o.Socket); err != nil {
-		return nil, fmt.Errorf("start shim: %w", err)
-	}
-	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("start shim: %w", err)
-	}
-	args := []string{"--id", o.ID, "--bundle", o.Bundle, "--runtime", o.Runtime,
-		"--socket", o.Socket, "--state-dir", o.StateDir}
-	if o.RuntimeRoot != "" {
-		args = append(args, "--runtime-root", o.RuntimeRoot)
-	}
-	for _, a := range o.RuntimeArgs {
-		args = append(args, "--runtime-arg", a)
-	}
-	if o.Debug {
-		args = append(args, "--debug")
-	}
-
-	logPath := filepath.Join(o.StateDir, record.ShimLogFile)
-	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	args, logFile, err := prepare(&o)
 	if err != nil {
-		return nil, fmt.Errorf("start shim: open log: %w", err)
+		return nil, err
 	}
 	defer logFile.Close()
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
@@ -124,12 +85,71 @@ func Start(ctx context.Context, o StartOpts) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start shim %s: %w", o.ShimBinary, err)
 	}
+	return awaitReady(ctx, o, cmd.Process, reap(cmd), readyR, logFile.Name())
+}
+
+// prepare checks o and makes its paths absolute (the shim runs in "/":
+// relative paths would change meaning), creates the state directory and
+// opens the shim's log there. It returns the shim's arguments.
+func prepare(o *StartOpts) ([]string, *os.File, error) {
+	if o.ShimBinary == "" || o.ID == "" || o.Bundle == "" || o.Runtime == "" || o.StateDir == "" {
+		return nil, nil, fmt.Errorf("start shim: shim binary, id, bundle, runtime and state dir are required: %w", errdefs.ErrInvalidArgument)
+	}
+	for _, p := range []*string{&o.Bundle, &o.StateDir, &o.Socket, &o.RuntimeRoot, &o.ShimBinary} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return nil, nil, fmt.Errorf("start shim: %w", err)
+			}
+			*p = abs
+		}
+	}
+	if strings.Contains(o.Runtime, "/") {
+		abs, err := filepath.Abs(o.Runtime)
+		if err != nil {
+			return nil, nil, fmt.Errorf("start shim: %w", err)
+		}
+		o.Runtime = abs
+	}
+	if err := record.CheckSocketPath(o.Socket); err != nil {
+		return nil, nil, fmt.Errorf("start shim: %w", err)
+	}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("start shim: %w", err)
+	}
+	args := []string{"--id", o.ID, "--bundle", o.Bundle, "--runtime", o.Runtime,
+		"--socket", o.Socket, "--state-dir", o.StateDir}
+	if o.RuntimeRoot != "" {
+		args = append(args, "--runtime-root", o.RuntimeRoot)
+	}
+	for _, a := range o.RuntimeArgs {
+		args = append(args, "--runtime-arg", a)
+	}
+	if o.Debug {
+		args = append(args, "--debug")
+	}
+	logPath := filepath.Join(o.StateDir, record.ShimLogFile)
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("start shim: open log: %w", err)
+	}
+	return args, logFile, nil
+}
+
+// reap waits for the started shim in the background; the channel is
+// closed once it has exited.
+func reap(cmd *exec.Cmd) chan struct{} {
 	exited := make(chan struct{})
 	go func() {
 		_ = cmd.Wait()
 		close(exited)
 	}()
+	return exited
+}
 
+// awaitReady waits for the shim's line on readyR and connects to it; a
+// shim that is not ready in time is killed.
+func awaitReady(ctx context.Context, o StartOpts, proc *os.Process, exited chan struct{}, readyR *os.File, logPath string) (*Client, error) {
 	timeout := o.ReadyTimeout
 	if timeout == 0 {
 		timeout = DefaultReadyTimeout
@@ -140,7 +160,7 @@ func Start(ctx context.Context, o StartOpts) (*Client, error) {
 		line <- strings.TrimSpace(s)
 	}()
 	fail := func(err error) (*Client, error) {
-		cmd.Process.Kill()
+		proc.Kill()
 		return nil, err
 	}
 	select {
@@ -164,7 +184,7 @@ func Start(ctx context.Context, o StartOpts) (*Client, error) {
 	if err != nil {
 		return fail(err)
 	}
-	c.pid, c.exited = cmd.Process.Pid, exited
+	c.pid, c.exited = proc.Pid, exited
 	return c, nil
 }
 

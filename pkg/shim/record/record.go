@@ -68,6 +68,11 @@ func ReadExit(stateDir string) (e Exit, ok bool) {
 // (sun_path is 108 bytes including the terminating NUL).
 const MaxSocketPath = 107
 
+// SpareArg is the first argument of a spare shim: one started before its
+// container is known, which waits for its other arguments on fd 4 (see
+// pkg/shim/client.Spare and docs/shim.md).
+const SpareArg = "spare"
+
 // CheckSocketPath reports whether path can be a unix socket address.
 func CheckSocketPath(path string) error {
 	if path == "" {

@@ -1,0 +1,109 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/berthd/berth/pkg/shim/client"
+)
+
+// Spare shims: a container's creation (Containers/Create, which comes
+// before its snapshot is prepared) starts a shim process ahead of its
+// task, and the task's creation hands it the container. The exec and Go
+// start-up of the shim, most of a shim spawn, then overlap with the
+// snapshot, the rest of the engine's create and the client's next
+// requests, instead of being on the start path. A spare is no container's
+// yet: it has no state, socket or files, and exits when its config socket
+// closes (supervisord closing it, or dying).
+const (
+	// maxSpares bounds the spares waiting at once (a burst of creates).
+	maxSpares = 4
+	// spareIdle: spares nobody took by then exit (a create without a
+	// start, a failed create).
+	spareIdle = 10 * time.Second
+)
+
+type spareShims struct {
+	mu       sync.Mutex
+	spares   []*client.Spare
+	starting int
+	timer    *time.Timer
+	closed   bool
+}
+
+// warm starts a spare of binary unless enough are waiting. A failure is
+// not an error: the task's creation starts its shim itself.
+func (p *spareShims) warm(binary string) {
+	p.mu.Lock()
+	if p.closed || binary == "" || len(p.spares)+p.starting >= maxSpares {
+		p.mu.Unlock()
+		return
+	}
+	p.starting++
+	p.mu.Unlock()
+	sp, err := client.StartSpare(binary)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starting--
+	if err != nil {
+		return
+	}
+	if p.closed {
+		sp.Close()
+		return
+	}
+	p.spares = append(p.spares, sp)
+	if p.timer == nil {
+		p.timer = time.AfterFunc(spareIdle, p.expire)
+	} else {
+		p.timer.Reset(spareIdle)
+	}
+}
+
+// take returns a live spare of binary, or nil.
+func (p *spareShims) take(binary string) *client.Spare {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.spares) > 0 {
+		sp := p.spares[len(p.spares)-1]
+		p.spares = p.spares[:len(p.spares)-1]
+		if sp.Binary() == binary && sp.Alive() {
+			return sp
+		}
+		sp.Close()
+	}
+	return nil
+}
+
+// expire closes the spares nobody took.
+func (p *spareShims) expire() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, sp := range p.spares {
+		sp.Close()
+	}
+	p.spares = nil
+}
+
+func (p *spareShims) close() {
+	p.mu.Lock()
+	p.closed = true
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.mu.Unlock()
+	p.expire()
+}
+
+// start starts o's shim in a spare when one is waiting, else anew.
+func (p *spareShims) start(ctx context.Context, o client.StartOpts) (*client.Client, error) {
+	if sp := p.take(o.ShimBinary); sp != nil {
+		c, err := sp.Start(ctx, o)
+		if !errors.Is(err, client.ErrSpareGone) {
+			return c, err
+		}
+	}
+	return client.Start(ctx, o)
+}

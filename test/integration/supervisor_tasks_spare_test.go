@@ -1,0 +1,79 @@
+package integration
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/pkg/shim/record"
+	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
+)
+
+// svSpares lists the spare shims this process (the in-process supervisor)
+// started and has not reaped.
+func svSpares(t *testing.T, shim string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Equal(b, []byte(shim+"\x00"+record.SpareArg+"\x00")) {
+			continue
+		}
+		if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && !bytes.Contains(st, []byte(") Z ")) &&
+			svParent(t, pid) == os.Getpid() {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// Creating a container starts its task's shim ahead (a spare, while the
+// snapshot is prepared); creating the task hands the container to it
+// instead of starting a shim then. Spares nobody took go with the
+// supervisor.
+func TestSupervisorTaskUsesSpareShim(t *testing.T) {
+	e := newSvEnv(t, true)
+	ctx := svCtx(t)
+	e.svContainer(t, ctx, "spare1", "true")
+	spares := svSpares(t, e.cfg.ShimBinary)
+	if len(spares) != 1 {
+		t.Fatalf("spare shims after a container create: %v, want one", spares)
+	}
+	if _, err := e.tasks.Create(ctx, &pb.CreateTaskRequest{ContainerId: "spare1"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(e.cfg.State, "shim", "test", "spare1", record.ShimPidFile))
+	if err != nil || string(b) != strconv.Itoa(spares[0]) {
+		t.Fatalf("task's shim pid %q (%v), the spare was %d", b, err, spares[0])
+	}
+	if _, err := e.tasks.Start(ctx, &pb.StartTaskRequest{ContainerId: "spare1"}); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := e.tasks.Wait(ctx, &pb.WaitTaskRequest{ContainerId: "spare1"}); err != nil || w.ExitStatus != 0 {
+		t.Fatalf("wait: %v %+v", err, w)
+	}
+	if _, err := e.tasks.Delete(ctx, &pb.DeleteTaskRequest{ContainerId: "spare1"}); err != nil {
+		t.Fatal(err)
+	}
+	// A create never started leaves a spare, which the supervisor's close
+	// ends.
+	e.svContainer(t, ctx, "spare2", "true")
+	if s := svSpares(t, e.cfg.ShimBinary); len(s) != 1 {
+		t.Fatalf("spare shims: %v, want one", s)
+	}
+	e.stop(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(svSpares(t, e.cfg.ShimBinary)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("spares left after the supervisor closed: %v", svSpares(t, e.cfg.ShimBinary))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
