@@ -23,7 +23,9 @@ import (
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
-	"github.com/berthd/berth/pkg/errdefs"
+	// containerd's classes, which pkg/errdefs's are, without its gRPC mapping:
+	// ctl links this package, and gRPC's and protobuf's inits cost its start-up.
+	errdefs "github.com/containerd/errdefs"
 )
 
 // WhiteoutMode says what a whiteout entry becomes.

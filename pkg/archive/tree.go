@@ -15,7 +15,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/berthd/berth/pkg/errdefs"
+	// containerd's classes, which pkg/errdefs's are, without its gRPC mapping:
+	// ctl links this package, and gRPC's and protobuf's inits cost its start-up.
+	errdefs "github.com/containerd/errdefs"
 )
 
 // OpenInRoot opens p (O_PATH) below the directory fd root as if root were
