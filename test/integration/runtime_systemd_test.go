@@ -10,6 +10,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // TestRuntimeSystemdCgroup runs the runtime with --systemd-cgroup against a
@@ -19,7 +21,7 @@ import (
 // socket what it made.
 func TestRuntimeSystemdCgroup(t *testing.T) {
 	rtBin(t)
-	sd := startSystemd(t)
+	sd := startSystemd(t, false)
 	t.Run("ScopeLifecycle", func(t *testing.T) { testSystemdScopeLifecycle(t, sd) })
 	t.Run("ForceDeleteRunning", func(t *testing.T) { testSystemdForceDelete(t, sd) })
 	t.Run("BadCgroupsPath", func(t *testing.T) { testSystemdBadPath(t, sd) })
@@ -70,7 +72,7 @@ func testSystemdScopeLifecycle(t *testing.T, sd *privateSystemd) {
 		t.Fatalf("%s: %s/%s, want loaded/active", unit, load, active)
 	}
 	memProp := "MemoryMax"
-	if isV1(t) {
+	if !sd.v2 {
 		memProp = "MemoryLimit"
 	}
 	// Limits are set once init is ready: after create.
@@ -85,7 +87,7 @@ func testSystemdScopeLifecycle(t *testing.T, sd *privateSystemd) {
 	if props["Delegate"] != "yes" {
 		t.Errorf("Delegate %q, want yes", props["Delegate"])
 	}
-	if isV1(t) {
+	if !sd.v2 {
 		for file, want := range map[string]string{
 			"memory.limit_in_bytes":      strconv.Itoa(64 << 20),
 			"memory.soft_limit_in_bytes": strconv.Itoa(32 << 20), // no systemd property on v1
@@ -129,7 +131,7 @@ func testSystemdScopeLifecycle(t *testing.T, sd *privateSystemd) {
 		t.Errorf("after delete %s is %s/%s, want not-found/inactive", unit, load, active)
 	}
 	for _, h := range []string{"memory", "pids", "freezer", "systemd"} {
-		if _, err := os.Stat(sd.path(filepath.Join("/sys/fs/cgroup", h, "system.slice", unit))); !os.IsNotExist(err) && isV1(t) {
+		if _, err := os.Stat(sd.path(filepath.Join("/sys/fs/cgroup", h, "system.slice", unit))); !os.IsNotExist(err) && !sd.v2 {
 			t.Errorf("after delete the scope's %s cgroup is still there (%v)", h, err)
 		}
 	}
@@ -192,11 +194,6 @@ func TestRuntimeSystemdCgroupRefused(t *testing.T) {
 	}
 }
 
-func isV1(t *testing.T) bool {
-	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
-	return err != nil
-}
-
 // waitStopped waits until the container's state is stopped.
 func waitStopped(t *testing.T, e *rtEnv, id string) {
 	t.Helper()
@@ -207,4 +204,49 @@ func waitStopped(t *testing.T, e *rtEnv, id string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("%s did not stop", id)
+}
+
+// TestRuntimeSystemdCgroupV2 is the same on the unified hierarchy (a v1
+// host's cgroup2, without controllers: no limits here, those are the v1
+// test's): the scope holds init, pause freezes it (cgroup.freeze), kill
+// --all goes through cgroup.kill, and delete stops the scope.
+func TestRuntimeSystemdCgroupV2(t *testing.T) {
+	rtBin(t)
+	fs, _ := os.ReadFile("/proc/filesystems")
+	testprereq.Require(t, strings.Contains(string(fs), "\tcgroup2\n"), "cgroup2 in /proc/filesystems")
+	sd := startSystemd(t, true)
+	const id = "sdv2"
+	unit := "berth-" + id + ".scope"
+	e := sdEnv(t, sd, nil, "sleep", "1000")
+	e.cleanup(t, id)
+	e.editSpec(t, func(s *specs.Spec) { s.Linux.CgroupsPath = "system.slice:berth:" + id })
+	e.must(t, "--systemd-cgroup", "create", "--bundle", e.bundle, id)
+	pid := e.state(t, id).Pid
+	if out, err := sd.systemctl("status", strconv.Itoa(pid)); !strings.Contains(out, unit) {
+		t.Fatalf("systemctl status %d does not name %s (%v):\n%s", pid, unit, err, out)
+	}
+	if p := sd.props(t, unit, "ControlGroup", "Delegate"); p["ControlGroup"] != "/system.slice/"+unit || p["Delegate"] != "yes" {
+		t.Errorf("%s: %v", unit, p)
+	}
+	if procs := sd.cgroupFile(t, "", "system.slice", unit, "cgroup.procs"); strings.TrimSpace(procs) != strconv.Itoa(pid) {
+		t.Errorf("cgroup.procs of the scope %q, want init %d", procs, pid)
+	}
+	e.must(t, "start", id)
+	e.must(t, "pause", id)
+	if f := sd.cgroupFile(t, "", "system.slice", unit, "cgroup.freeze"); f != "1" {
+		t.Errorf("paused: cgroup.freeze %q", f)
+	}
+	e.must(t, "resume", id)
+	if out := e.must(t, "exec", id, "echo", "exec-ok"); !strings.Contains(out, "exec-ok") {
+		t.Errorf("exec printed %q", out)
+	}
+	e.must(t, "kill", "--all", id, "KILL")
+	waitStopped(t, e, id)
+	e.must(t, "delete", id)
+	if load, _ := sd.unitState(t, unit); load != "not-found" {
+		t.Errorf("after delete %s is %s", unit, load)
+	}
+	if _, err := os.Stat(sd.path("/sys/fs/cgroup/system.slice/" + unit)); !os.IsNotExist(err) {
+		t.Errorf("after delete the scope's cgroup is still there (%v)", err)
+	}
 }

@@ -26,6 +26,9 @@ import (
 // units are only the ones it makes on request: the boot target is an
 // empty one of the test's.
 type privateSystemd struct {
+	// v2: systemd sees only a cgroup2 hierarchy (unified mode); on a v1
+	// host it has no controllers, as in TestRuntimeCgroup2.
+	v2      bool
 	pid     int    // in the test's pid namespace
 	log     string // systemd's console output
 	cgroups []string
@@ -34,7 +37,10 @@ type privateSystemd struct {
 // startSystemd starts a private systemd and waits until its private D-Bus
 // socket answers. It is stopped (SIGKILL to its PID 1 takes the whole pid
 // namespace) and its cgroups removed when the test ends.
-func startSystemd(t *testing.T) *privateSystemd {
+//
+// With unified, only a cgroup2 hierarchy is mounted inside (on a v1 host:
+// the one systemd then runs in unified mode on, without controllers).
+func startSystemd(t *testing.T, unified bool) *privateSystemd {
 	t.Helper()
 	testprereq.Root(t)
 	const systemd = "/lib/systemd/systemd"
@@ -52,7 +58,11 @@ func startSystemd(t *testing.T) *privateSystemd {
 	if err := os.WriteFile(filepath.Join(units, "berth-test.target"), []byte("[Unit]\nDescription=berth test: nothing started at boot\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sd := &privateSystemd{log: filepath.Join(dir, "systemd.log")}
+	sd := &privateSystemd{log: filepath.Join(dir, "systemd.log"), v2: unified}
+	if !unified {
+		_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+		sd.v2 = err == nil // a v2 host has no other kind
+	}
 	t.Cleanup(sd.removeCgroups)
 	moveIn, mounts := sd.prepareCgroups(t)
 
@@ -197,6 +207,9 @@ func (sd *privateSystemd) prepareCgroups(t *testing.T) (moveIn, mounts []string)
 		}
 		// A hybrid host's unified hierarchy is not mounted inside: systemd
 		// runs in legacy mode there.
+	}
+	if sd.v2 {
+		mounts = []string{"mount -t cgroup2 cgroup2 /sys/fs/cgroup"}
 	}
 	if len(moveIn) == 0 {
 		t.Fatalf("no cgroup hierarchy found in /proc/self/cgroup:\n%s", own)
