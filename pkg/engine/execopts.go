@@ -5,29 +5,27 @@ import (
 	"strings"
 )
 
-// CheckExecOpts validates dockerd's --exec-opt KEY=VALUE options. The one
-// key dockerd has, native.cgroupdriver, may only be cgroupfs: engined
-// gives containers cgroupfs paths below the runtime's own cgroup
-// (berth/<id>). systemd is refused by name rather than ignored: the
-// runtime's own systemd driver (runtime --systemd-cgroup, which
-// supervisord passes on with --runtime NAME=PATH,--systemd-cgroup) needs
-// slice:prefix:name paths, which engined does not make.
-func CheckExecOpts(opts []string) error {
+// ParseExecOpts reads dockerd's --exec-opt KEY=VALUE options and returns
+// the cgroup driver. The one key dockerd has is native.cgroupdriver:
+// cgroupfs (the default: berth/<id> below the runtime's own cgroup) or
+// systemd (slice:berth:<id> paths, for a supervisord whose runtimes run
+// with --systemd-cgroup: supervisord --runtime NAME=PATH,--systemd-cgroup).
+// Anything else is refused by name.
+func ParseExecOpts(opts []string) (driver string, err error) {
+	driver = "cgroupfs"
 	for _, o := range opts {
 		k, v, ok := strings.Cut(o, "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if !ok || k == "" {
-			return fmt.Errorf("--exec-opt %q: want KEY=VALUE", o)
+			return "", fmt.Errorf("--exec-opt %q: want KEY=VALUE", o)
 		}
-		switch {
-		case k == "native.cgroupdriver" && v == "cgroupfs":
-		case k == "native.cgroupdriver" && v == "systemd":
-			return fmt.Errorf("--exec-opt native.cgroupdriver=systemd is not supported: engined makes cgroupfs paths (berth/<id> below the runtime's cgroup); drop the option (the runtime's own --systemd-cgroup driver serves callers that give slice:prefix:name paths)")
-		case k == "native.cgroupdriver":
-			return fmt.Errorf("--exec-opt native.cgroupdriver=%s: unknown cgroup driver (cgroupfs)", v)
-		default:
-			return fmt.Errorf("--exec-opt %s: unknown option (engined knows native.cgroupdriver=cgroupfs)", k)
+		if k != "native.cgroupdriver" {
+			return "", fmt.Errorf("--exec-opt %s: unknown option (engined knows native.cgroupdriver)", k)
 		}
+		if v != "cgroupfs" && v != "systemd" {
+			return "", fmt.Errorf("--exec-opt native.cgroupdriver=%s: unknown cgroup driver (cgroupfs or systemd)", v)
+		}
+		driver = v
 	}
-	return nil
+	return driver, nil
 }
