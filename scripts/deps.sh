@@ -13,6 +13,7 @@ packages=(
   iproute2 nftables  # networking tests
   docker-compose     # compose (v1, Debian's) against engined's networks
   util-linux         # unshare, nsenter, script
+  systemd            # PID 1 of a private namespace set: the runtime's --systemd-cgroup test
   mount e2fsprogs    # losetup, mkfs.ext4: a block-device volume in the e2e tests
   procps             # ps, pgrep-free process checks in scripts
   python3-docker     # docker-py against engined (when the system python is used)

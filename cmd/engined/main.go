@@ -22,6 +22,7 @@ var version = "0.1.0-dev"
 func main() {
 	cfg := engine.Config{Version: version}
 	var level, group string
+	var execOpts []string
 	cmd := &cobra.Command{
 		Use:           "engined",
 		Short:         "Docker Engine API server of berth",
@@ -29,6 +30,11 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			driver, err := engine.ParseExecOpts(execOpts)
+			if err != nil {
+				return err
+			}
+			cfg.CgroupDriver = driver
 			var l slog.Level
 			if err := l.UnmarshalText([]byte(level)); err != nil {
 				return fmt.Errorf("--log-level %q: %w", level, err)
@@ -69,6 +75,7 @@ func main() {
 	f.StringVar(&cfg.DefaultBridge, "default-bridge", "berth0", "bridge of the default network (created when missing)")
 	f.StringVar(&cfg.NFTable, "nft-table", "berth", "nftables table (family ip) holding the engine's NAT and filter rules")
 	f.StringVar(&cfg.UsernsRemap, "userns-remap", "", "user/group setting for user namespaces (default, USER[:GROUP]): containers' root is mapped to its subordinate ids")
+	f.StringArrayVar(&execOpts, "exec-opt", nil, "runtime execution option, repeatable: native.cgroupdriver=cgroupfs|systemd (systemd needs supervisord's runtimes run with --systemd-cgroup)")
 	f.StringVarP(&level, "log-level", "l", "info", "debug, info, warn or error")
 	cmd.Version = version
 	if err := cmd.Execute(); err != nil {

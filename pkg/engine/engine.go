@@ -60,7 +60,10 @@ type Config struct {
 	// UsernsRemap is --userns-remap (default, USER[:GROUP]); "" keeps
 	// containers in the host's user namespace.
 	UsernsRemap string
-	Log         *slog.Logger
+	// CgroupDriver is "cgroupfs" (or "") or "systemd" (--exec-opt
+	// native.cgroupdriver; see ParseExecOpts).
+	CgroupDriver string
+	Log          *slog.Logger
 }
 
 // Run serves the Engine API until ctx ends, then shuts down gracefully.
@@ -110,7 +113,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("networking: %w", err)
 	}
 	defer nm.Close()
-	d, err := containers.New(ctx, &containers.Remote{C: sup}, cfg.DataRoot, cfg.Log, containers.WithInit(cfg.InitPath, cfg.Init), containers.WithVolumes(vols), containers.WithNetwork(nm), containers.WithUsernsRemap(remap))
+	d, err := containers.New(ctx, &containers.Remote{C: sup}, cfg.DataRoot, cfg.Log, containers.WithInit(cfg.InitPath, cfg.Init), containers.WithVolumes(vols), containers.WithNetwork(nm), containers.WithUsernsRemap(remap), containers.WithSystemdCgroup(cfg.CgroupDriver == "systemd"))
 	if err != nil {
 		return err
 	}

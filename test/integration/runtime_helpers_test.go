@@ -37,6 +37,9 @@ type rtEnv struct {
 	root   string // --root
 	dir    string
 	bundle string
+	// wrap runs the runtime through a command (nsenter into another
+	// namespace set), with the runtime's own arguments appended.
+	wrap []string
 }
 
 // newRtEnv makes a private state root and a busybox bundle whose config is the
@@ -123,7 +126,8 @@ func (e *rtEnv) cmd(t *testing.T, extra []*os.File, args ...string) (stdout, std
 		t.Fatal(err)
 	}
 	defer errF.Close()
-	c := exec.Command(e.bin, append([]string{"--root", e.root}, args...)...)
+	argv := append(append(append([]string{}, e.wrap...), e.bin, "--root", e.root), args...)
+	c := exec.Command(argv[0], argv[1:]...)
 	c.Stdout, c.Stderr, c.ExtraFiles = outF, errF, extra
 	c.Dir = e.bundle
 	err = c.Run()

@@ -37,7 +37,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		Driver:        "overlayfs",
 		DriverStatus:  [][2]string{},
 		LoggingDriver: "json-file",
-		CgroupDriver:  "cgroupfs",
+		CgroupDriver:  s.d.CgroupDriver(),
 		CgroupVersion: host.GetCgroupVersion(),
 		MemoryLimit:   cg.GetMemoryLimit(), SwapLimit: cg.GetSwapLimit(), CPUCfsPeriod: cg.GetCpuCfsPeriod(), CPUCfsQuota: cg.GetCpuCfsQuota(),
 		CPUShares: cg.GetCpuShares(), CPUSet: cg.GetCpuset(), PidsLimit: cg.GetPidsLimit(), OomKillDisable: cg.GetOomKillDisable(),

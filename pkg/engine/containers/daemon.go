@@ -47,11 +47,12 @@ type Daemon struct {
 	// pruning is set while a container prune runs (one at a time).
 	pruning atomic.Bool
 
-	vols        *volume.Store
-	net         *enet.Manager // nil: loopback-only namespaces (unit tests)
-	initPath    string        // docker-init for --init ("" looks it up)
-	initDefault bool          // every container gets the init unless it says no
-	remap       *userns.Remap // --userns-remap; nil: containers share the host's user namespace
+	vols          *volume.Store
+	net           *enet.Manager // nil: loopback-only namespaces (unit tests)
+	initPath      string        // docker-init for --init ("" looks it up)
+	initDefault   bool          // every container gets the init unless it says no
+	remap         *userns.Remap // --userns-remap; nil: containers share the host's user namespace
+	systemdCgroup bool          // --exec-opt native.cgroupdriver=systemd
 
 	sysMu sync.Mutex
 	sys   *oci.System // the host's support, asked of the supervisor once (system.go)

@@ -78,7 +78,7 @@ func (d *Daemon) spec(c *Container, cfg *container.Config, hc *container.HostCon
 		ID: c.ID, Config: cfg, Host: hc, Image: img, InitPath: initPath,
 		HostnamePath: c.HostnamePath, HostsPath: c.HostsPath, ResolvConfPath: c.ResolvConfPath,
 		Peer: d.peer, Accounts: acc, Mounts: mounts, NetNSPath: netns,
-		ShmPath: shmPath(c.dir, hc),
+		ShmPath: shmPath(c.dir, hc), SystemdCgroup: d.systemdCgroup,
 	}
 	if d.remap != nil {
 		opts.UIDMappings, opts.GIDMappings = d.remap.UIDs, d.remap.GIDs

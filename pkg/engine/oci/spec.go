@@ -39,6 +39,9 @@ type Options struct {
 	// path); "" gives such a container a namespace of its own with loopback
 	// only.
 	NetNSPath string
+	// SystemdCgroup gives the container a systemd cgroupsPath
+	// (slice:berth:ID) for a runtime run with --systemd-cgroup.
+	SystemdCgroup bool
 	// ShmPath is the host tmpfs bound at /dev/shm of a container created
 	// with --ipc shareable (the engine mounts it), so that others can join.
 	ShmPath string
@@ -280,14 +283,8 @@ func Spec(o Options) (*specs.Spec, error) {
 		s.Process.OOMScoreAdj = &v
 	}
 	applyUlimits(s.Process, hc.Ulimits)
-	if hc.CgroupParent != "" {
-		parent := strings.Trim(path.Clean("/"+hc.CgroupParent), "/")
-		if parent == "" || strings.Contains(hc.CgroupParent, "..") {
-			return nil, invalid("HostConfig.CgroupParent", "invalid cgroup parent %q", hc.CgroupParent)
-		}
-		// Relative, so the runtime puts it below the daemon's own cgroup:
-		// a container never escapes the hierarchy its engine runs in.
-		s.Linux.CgroupsPath = parent + "/" + o.ID
+	if s.Linux.CgroupsPath, err = cgroupsPath(o.ID, hc.CgroupParent, o.SystemdCgroup); err != nil {
+		return nil, err
 	}
 	if err := applyNamespaces(s, o, hc); err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	ocgroups "github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -35,6 +36,11 @@ type Manager struct {
 	// Created lists directories this manager made, deepest last, so Destroy
 	// removes exactly those.
 	Created []string `json:"-"`
+	// Systemd is set when systemd made the cgroups (--systemd-cgroup): V1
+	// or V2 are then the unit's directories.
+	Systemd *Systemd `json:"systemd,omitempty"`
+	// lib manages the systemd unit (made when first needed).
+	lib ocgroups.Manager
 }
 
 // v1Controllers are the hierarchies berth places containers in.
@@ -73,7 +79,7 @@ func Resolve(cgroupsPath, id string) (*Manager, error) {
 		cgroupsPath = "berth/" + id
 	}
 	if strings.Contains(cgroupsPath, ":") {
-		return nil, fmt.Errorf("cgroupsPath %q: systemd slices are not supported", cgroupsPath)
+		return nil, fmt.Errorf("cgroupsPath %q is systemd's slice:prefix:name: pass --systemd-cgroup to use it (or give a cgroupfs path)", cgroupsPath)
 	}
 	if cleaned := filepath.Clean("/" + cgroupsPath); strings.Contains(cgroupsPath, "..") && cleaned != filepath.Clean(cgroupsPath) && !strings.HasPrefix(cgroupsPath, "/") {
 		return nil, fmt.Errorf("cgroupsPath %q must not contain ..", cgroupsPath)
@@ -151,7 +157,15 @@ func (m *Manager) dir(ctrl string) string {
 
 // Create makes the directories (and for cpuset, fills cpus and mems of every
 // directory it creates from its parent) and applies res if it is not nil.
+// Under systemd there is nothing to make before init exists: ApplyInit
+// starts the unit.
 func (m *Manager) Create(res *specs.LinuxResources) error {
+	if m.Systemd != nil {
+		if res != nil {
+			return errors.New("cgroup limits before the systemd unit exists")
+		}
+		return nil
+	}
 	for h, p := range m.V1 {
 		if err := m.mkdirAll(p, strings.Contains(h, "cpuset")); err != nil {
 			return err
@@ -169,6 +183,11 @@ func (m *Manager) Create(res *specs.LinuxResources) error {
 func (m *Manager) Set(res *specs.LinuxResources) error {
 	if res == nil {
 		return nil
+	}
+	if m.Systemd != nil {
+		if err := m.setSystemd(res); err != nil {
+			return err
+		}
 	}
 	if m.V2 != "" {
 		return m.applyV2(res)
@@ -217,9 +236,14 @@ func (m *Manager) mkdirAll(p string, cpuset bool) error {
 	return nil
 }
 
-// Apply moves pid into every cgroup of the container.
+// Apply moves pid into every cgroup of the container (under systemd, into
+// the unit's).
 func (m *Manager) Apply(pid int) error {
-	for _, d := range m.Dirs() {
+	dirs := m.Dirs()
+	if m.Systemd != nil {
+		dirs = m.systemdDirs()
+	}
+	for _, d := range dirs {
 		if err := writeFile(d, "cgroup.procs", strconv.Itoa(pid)); err != nil {
 			return err
 		}
@@ -476,9 +500,7 @@ func (m *Manager) applyV2(r *specs.LinuxResources) error {
 	}
 	if c := r.CPU; c != nil {
 		if c.Shares != nil && *c.Shares != 0 {
-			// runc's conversion of shares [2, 262144] to weight [1, 10000].
-			w := 1 + ((*c.Shares-2)*9999)/262142
-			if err := m.write("cpu", "cpu.weight", strconv.FormatUint(w, 10)); err != nil {
+			if err := m.write("cpu", "cpu.weight", strconv.FormatUint(sharesToWeight(*c.Shares), 10)); err != nil {
 				return err
 			}
 		}
@@ -574,6 +596,10 @@ func (m *Manager) applyV2(r *specs.LinuxResources) error {
 	}
 	return setDevicesV2(m.V2, r.Devices)
 }
+
+// sharesToWeight is runc's conversion of cpu shares [2, 262144] to a v2
+// weight [1, 10000].
+func sharesToWeight(shares uint64) uint64 { return 1 + ((shares-2)*9999)/262142 }
 
 // setMemoryAndSwapV1 writes the memory and memory+swap limits in the order
 // the kernel accepts: the memory limit may never exceed memsw, so when both
@@ -756,6 +782,9 @@ func (m *Manager) Frozen() bool {
 // while the kernel still counts dying tasks. Intermediate directories (such as
 // "berth") are shared with other containers and stay.
 func (m *Manager) Destroy() error {
+	if m.Systemd != nil {
+		return m.destroySystemd()
+	}
 	var firstErr error
 	for _, d := range m.Dirs() {
 		var err error

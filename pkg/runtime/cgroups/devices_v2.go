@@ -23,20 +23,30 @@ func setDevicesV2(dir string, rules []specs.LinuxDeviceCgroup) error {
 	if len(rules) == 0 {
 		return nil
 	}
-	conv := []*devconfig.Rule{{Type: devconfig.WildcardDevice, Major: devconfig.Wildcard, Minor: devconfig.Wildcard, Permissions: "rwm", Allow: true}}
-	for _, d := range rules {
-		r, ok, err := libRule(d)
-		if err != nil {
-			return err
-		}
-		if ok {
-			conv = append(conv, r)
-		}
+	conv, err := libRules(rules)
+	if err != nil {
+		return err
 	}
 	if err := ocgroups.DevicesSetV2(dir, &ocgroups.Resources{Devices: conv}); err != nil {
 		return fmt.Errorf("device filter on %s: %w", dir, err)
 	}
 	return nil
+}
+
+// libRules converts the spec's rules for the library (the eBPF program,
+// systemd's device properties), allow-all first as explained above.
+func libRules(rules []specs.LinuxDeviceCgroup) ([]*devconfig.Rule, error) {
+	conv := []*devconfig.Rule{{Type: devconfig.WildcardDevice, Major: devconfig.Wildcard, Minor: devconfig.Wildcard, Permissions: "rwm", Allow: true}}
+	for _, d := range rules {
+		r, ok, err := libRule(d)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			conv = append(conv, r)
+		}
+	}
+	return conv, nil
 }
 
 // libRule converts a spec rule. FIFOs have no device cgroup rule (v1 rejects

@@ -30,6 +30,7 @@ func (c *createFlags) opts(g *globals, id string) (container.CreateOpts, error) 
 	return container.CreateOpts{
 		Root: g.root, ID: id, Bundle: c.bundle, PidFile: c.pidFile,
 		ConsoleSocket: c.consoleSocket, NoPivot: c.noPivot, NoNewKeyring: c.noNewKeyring, PreserveFds: c.preserveFds,
+		SystemdCgroup: g.systemdCgroup,
 	}, nil
 }
 

@@ -39,7 +39,7 @@ func featuresCommand(g *globals) *cobra.Command {
 				Linux: &features.Linux{
 					Namespaces:   []string{"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"},
 					Capabilities: caps.Names(),
-					Cgroup:       &features.Cgroup{V1: &v1, V2: &v2, Systemd: &f, SystemdUser: &f},
+					Cgroup:       &features.Cgroup{V1: &v1, V2: &v2, Systemd: &t, SystemdUser: &f},
 					Seccomp: &features.Seccomp{Enabled: &t, Actions: seccomp.Actions, Operators: seccomp.Operators,
 						Archs: seccomp.Archs, KnownFlags: seccomp.Flags, SupportedFlags: seccomp.Flags},
 					Apparmor: &features.Apparmor{Enabled: &f},

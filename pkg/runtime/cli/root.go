@@ -80,9 +80,6 @@ func New(g *globals) *cobra.Command {
 			}
 			g.log = l
 			container.Warnf = l.warnf
-			if g.systemdCgroup {
-				return systemdCgroupError(systemdRunning())
-			}
 			if g.rootless == "true" {
 				return errors.New("--rootless=true is not supported")
 			}
@@ -99,7 +96,7 @@ func New(g *globals) *cobra.Command {
 	f.StringVar(&g.logFile, "log", "", "log file (default: stderr)")
 	f.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	f.BoolVar(&g.debug, "debug", false, "enable debug logging")
-	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "use systemd cgroups (unsupported)")
+	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "create and run: have systemd make the container's cgroups (a transient scope; cgroupsPath is slice:prefix:name)")
 	f.StringVar(&g.rootless, "rootless", "auto", "ignored unless true (unsupported)")
 	root.AddCommand(
 		createCommand(g), startCommand(g), stateCommand(g), killCommand(g), deleteCommand(g),

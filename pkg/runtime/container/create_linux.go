@@ -28,6 +28,9 @@ type CreateOpts struct {
 	ConsoleSocket string
 	NoPivot       bool
 	NoNewKeyring  bool
+	// SystemdCgroup has systemd make the cgroups (a transient unit, as
+	// runc's --systemd-cgroup); cgroupsPath is then slice:prefix:name.
+	SystemdCgroup bool
 	// PreserveFds passes the caller's fds 3 .. 2+PreserveFds on to the
 	// container process at the same numbers.
 	PreserveFds int
@@ -183,7 +186,12 @@ func (c *creator) create() (*CreatedContainer, error) {
 	}
 	cgroups.Warnf = func(format string, a ...any) { Warnf(format, a...) }
 	endCgroups := Trace.Begin("cgroups create")
-	if c.cg, err = cgroups.Resolve(cgPath, c.o.ID); err != nil {
+	if c.o.SystemdCgroup {
+		c.cg, err = cgroups.ResolveSystemd(cgPath, c.o.ID)
+	} else {
+		c.cg, err = cgroups.Resolve(cgPath, c.o.ID)
+	}
+	if err != nil {
 		return nil, err
 	}
 	// The limits are set once init reports ready, as runc does: init is a Go
@@ -322,7 +330,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 		}
 		pid, c.initPid = m.Pid, m.Pid
 	}
-	if err := c.cg.Apply(pid); err != nil {
+	if err := c.cg.ApplyInit(pid); err != nil {
 		return nil, fmt.Errorf("put init into cgroups: %w", err)
 	}
 	_, startTime, _ := procStat(pid)
