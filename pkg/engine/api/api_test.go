@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
+	"github.com/berthd/berth/pkg/engine/api/apitest/apiclient"
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/engine/containers/containerstest"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -31,6 +31,7 @@ type env struct {
 	root string
 	http *http.Client
 	cl   *client.Client
+	api  *apiclient.C
 }
 
 func newEnv(t *testing.T) *env {
@@ -63,29 +64,13 @@ func (e *env) start(t *testing.T) {
 	srv := &http.Server{Handler: New(d, Config{Version: "test", DataRoot: e.root})}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close(); d.Close() })
-	e.http = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", e.sock)
-	}}}
-	e.cl, err = client.New(client.WithHost("unix://"+e.sock), client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.cl.Close() })
+	e.api = apiclient.New(t, e.sock)
+	e.http, e.cl = e.api.HTTP, e.api.Cl
 }
 
 func (e *env) do(t *testing.T, method, path, body string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://engine"+path, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := e.http.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return e.api.Do(t, method, path, body)
 }
 
 func TestPingAndHeaders(t *testing.T) {

@@ -18,30 +18,17 @@ import (
 
 func (e *env) create(t *testing.T, cfg *container.Config, hc *container.HostConfig) string {
 	t.Helper()
-	if cfg.Image == "" {
-		cfg.Image = "busybox"
-	}
-	res, err := e.cl.ContainerCreate(context.Background(), client.ContainerCreateOptions{Config: cfg, HostConfig: hc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.ID
+	return e.api.Create(t, cfg, hc)
 }
 
 func (e *env) startC(t *testing.T, id string) {
 	t.Helper()
-	if _, err := e.cl.ContainerStart(context.Background(), id, client.ContainerStartOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	e.api.Start(t, id)
 }
 
 func (e *env) inspect(t *testing.T, id string) container.InspectResponse {
 	t.Helper()
-	res, err := e.cl.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Container
+	return e.api.Inspect(t, id)
 }
 
 // ctrl-p ctrl-q ends a tty attach without closing stdin; the container

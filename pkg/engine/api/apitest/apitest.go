@@ -9,18 +9,14 @@ package apitest
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
-
 	"github.com/berthd/berth/pkg/engine/api"
+	"github.com/berthd/berth/pkg/engine/api/apitest/apiclient"
 	"github.com/berthd/berth/pkg/engine/containers"
 )
 
@@ -31,12 +27,10 @@ type NewSupervisor func(t *testing.T) containers.Supervisor
 
 // Env is an engine serving the API on a unix socket, over a supervisor.
 type Env struct {
-	Sock string
+	*apiclient.C
 	Root string // the engine's data root
 	Sup  containers.Supervisor
 	D    *containers.Daemon
-	HTTP *http.Client
-	Cl   *client.Client
 }
 
 // tests are the suite, by name.
@@ -79,14 +73,15 @@ func newEnv(t *testing.T, sup containers.Supervisor) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Env{Sock: filepath.Join(dir, "e.sock"), Root: filepath.Join(dir, "data"), Sup: sup}
+	sock := filepath.Join(dir, "e.sock")
+	e := &Env{Root: filepath.Join(dir, "data"), Sup: sup}
 	d, err := containers.New(context.Background(), sup, e.Root, nil)
 	if err != nil {
 		os.RemoveAll(dir)
 		t.Fatal(err)
 	}
 	e.D = d
-	l, err := net.Listen("unix", e.Sock)
+	l, err := net.Listen("unix", sock)
 	if err != nil {
 		d.Close()
 		os.RemoveAll(dir)
@@ -94,13 +89,6 @@ func newEnv(t *testing.T, sup containers.Supervisor) *Env {
 	}
 	srv := &http.Server{Handler: api.New(d, api.Config{Version: "test", DataRoot: e.Root})}
 	go srv.Serve(l)
-	e.HTTP = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", e.Sock)
-	}}}
-	e.Cl, err = client.New(client.WithHost("unix://"+e.Sock), client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
 		// What a failed test left: a real supervisor's shims must not
 		// outlive the test.
@@ -109,57 +97,11 @@ func newEnv(t *testing.T, sup containers.Supervisor) *Env {
 				t.Errorf("cleanup: remove %s: %v", c.ID, err)
 			}
 		}
-		e.Cl.Close()
 		srv.Close()
 		e.D.Close()
 		os.RemoveAll(dir)
 	})
+	// Registered after: closed before the cleanup above.
+	e.C = apiclient.New(t, sock)
 	return e
-}
-
-// Do sends a raw request to the API and returns the response and its body.
-func (e *Env) Do(t *testing.T, method, path, body string) (*http.Response, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, "http://engine"+path, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := e.HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
-
-// Create creates a container of busybox unless cfg names an image.
-func (e *Env) Create(t *testing.T, cfg *container.Config, hc *container.HostConfig) string {
-	t.Helper()
-	if cfg.Image == "" {
-		cfg.Image = "busybox"
-	}
-	res, err := e.Cl.ContainerCreate(context.Background(), client.ContainerCreateOptions{Config: cfg, HostConfig: hc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.ID
-}
-
-// Start starts a container.
-func (e *Env) Start(t *testing.T, id string) {
-	t.Helper()
-	if _, err := e.Cl.ContainerStart(context.Background(), id, client.ContainerStartOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// Inspect inspects a container.
-func (e *Env) Inspect(t *testing.T, id string) container.InspectResponse {
-	t.Helper()
-	res, err := e.Cl.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Container
 }

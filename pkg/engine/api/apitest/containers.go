@@ -49,53 +49,9 @@ func testCreateErrors(t *testing.T, e *Env) {
 	}
 }
 
-// run does what `docker run [--rm]` does: create, attach, wait, start.
-func run(t *testing.T, e *Env, rm bool, cmd ...string) (id, stdout, stderr string, code int64) {
-	t.Helper()
-	ctx := context.Background()
-	res, err := e.Cl.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config:     &container.Config{Image: "busybox", Cmd: cmd, AttachStdout: true, AttachStderr: true},
-		HostConfig: &container.HostConfig{AutoRemove: rm},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	att, err := e.Cl.ContainerAttach(ctx, res.ID, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer att.Close()
-	cond := container.WaitConditionNextExit
-	if rm {
-		cond = container.WaitConditionRemoved
-	}
-	w := e.Cl.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: cond})
-	var o, eb bytes.Buffer
-	copied := make(chan error, 1)
-	go func() { _, err := stdcopy.StdCopy(&o, &eb, att.Reader); copied <- err }()
-	e.Start(t, res.ID)
-	select {
-	case r := <-w.Result:
-		code = r.StatusCode
-	case err := <-w.Error:
-		t.Fatal(err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("wait timed out")
-	}
-	select {
-	case err := <-copied:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("attach stream did not end")
-	}
-	return res.ID, o.String(), eb.String(), code
-}
-
 func testRunAttachWait(t *testing.T, e *Env) {
 	ctx := context.Background()
-	id, out, errOut, code := run(t, e, false, "echo", "hello", "world")
+	id, out, errOut, code := e.Run(t, false, "echo", "hello", "world")
 	if out != "hello world\n" || errOut != "" || code != 0 {
 		t.Errorf("echo: %q %q %d", out, errOut, code)
 	}
@@ -103,7 +59,7 @@ func testRunAttachWait(t *testing.T, e *Env) {
 	if c.State.Status != container.StateExited || c.State.ExitCode != 0 || c.State.Running || !strings.HasPrefix(c.Name, "/") || c.Config.Hostname != id[:12] {
 		t.Errorf("inspect: %+v %+v", c.State, c)
 	}
-	_, out, errOut, code = run(t, e, false, "sh", "-c", "echo oops >&2; exit 3")
+	_, out, errOut, code = e.Run(t, false, "sh", "-c", "echo oops >&2; exit 3")
 	if out != "" || errOut != "oops\n" || code != 3 {
 		t.Errorf("sh: %q %q %d", out, errOut, code)
 	}
@@ -165,7 +121,7 @@ func waitNothingLeft(t *testing.T, e *Env, id string) {
 }
 
 func testAutoRemove(t *testing.T, e *Env) {
-	id, out, errOut, code := run(t, e, true, "sh", "-c", "echo bye >&2; exit 7")
+	id, out, errOut, code := e.Run(t, true, "sh", "-c", "echo bye >&2; exit 7")
 	if code != 7 || out != "" || errOut != "bye\n" {
 		t.Errorf("code %d out %q err %q", code, out, errOut)
 	}
