@@ -17,6 +17,7 @@ import (
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine"
 	"github.com/berthd/berth/pkg/engine/api"
+	"github.com/berthd/berth/pkg/engine/api/apitest/apiclient"
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/test/image"
 )
@@ -109,39 +110,7 @@ func (e *engEnv) load(t *testing.T) {
 // run does what `docker run [--rm]` does.
 func (e *engEnv) run(t *testing.T, rm bool, cmd ...string) (id, stdout, stderr string, code int64) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	res, err := e.cl.ContainerCreate(ctx, mobyclient.ContainerCreateOptions{
-		Config:     &container.Config{Image: "busybox", Cmd: cmd, AttachStdout: true, AttachStderr: true},
-		HostConfig: &container.HostConfig{AutoRemove: rm},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	att, err := e.cl.ContainerAttach(ctx, res.ID, mobyclient.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer att.Close()
-	cond := container.WaitConditionNextExit
-	if rm {
-		cond = container.WaitConditionRemoved
-	}
-	w := e.cl.ContainerWait(ctx, res.ID, mobyclient.ContainerWaitOptions{Condition: cond})
-	var o, eb bytes.Buffer
-	copied := make(chan error, 1)
-	go func() { _, err := stdcopy.StdCopy(&o, &eb, att.Reader); copied <- err }()
-	if _, err := e.cl.ContainerStart(ctx, res.ID, mobyclient.ContainerStartOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case r := <-w.Result:
-		code = r.StatusCode
-	case err := <-w.Error:
-		t.Fatal(err)
-	}
-	<-copied
-	return res.ID, o.String(), eb.String(), code
+	return (&apiclient.C{Sock: e.sock, Cl: e.cl}).Run(t, rm, cmd...)
 }
 
 func TestEngineRunStreamsExitCodeAndLogs(t *testing.T) {

@@ -91,7 +91,7 @@ type proc struct {
 
 func newProc(args []string, stdin, tty bool, pid uint32) *proc {
 	return &proc{args: args, stdin: stdin, tty: tty, pid: pid, status: supervisorv1.TaskStatus_TASK_STATUS_CREATED,
-		done: make(chan struct{}), kill: make(chan uint32, 1), input: make(chan []byte, 64)}
+		done: make(chan struct{}), kill: make(chan uint32, 8), input: make(chan []byte, 64)}
 }
 
 var _ containers.Supervisor = (*Supervisor)(nil)
@@ -241,19 +241,20 @@ func (s *Supervisor) LiveExecs(id string) int {
 	return n
 }
 
-// Import reads the archive as "name\n" lines: one image per line.
+// Import reads a docker-archive (the `docker save` format): each image of
+// its manifest.json is registered under its first tag, with its config.
+// Layers are not unpacked: the fake has no filesystems.
 func (s *Supervisor) Import(_ context.Context, r io.Reader, _ string) ([]*client.Image, error) {
-	data, err := io.ReadAll(r)
+	imgs, err := readDockerArchive(r)
 	if err != nil {
 		return nil, err
 	}
-	if !strings.HasPrefix(string(data), "IMAGES\n") {
-		return nil, fmt.Errorf("unrecognised archive: %w", errdefs.ErrInvalidArgument)
-	}
 	var out []*client.Image
-	for i, name := range strings.Fields(strings.TrimPrefix(string(data), "IMAGES\n")) {
-		s.AddImage(name, fmt.Sprintf("sha256:%064d", i+1), &ocispec.Image{Config: ocispec.ImageConfig{Cmd: []string{"sh"}}})
-		out = append(out, s.Images[name])
+	for _, img := range imgs {
+		s.AddImage(img.name, img.configDigest, img.config)
+		s.mu.Lock()
+		out = append(out, s.Images[img.name])
+		s.mu.Unlock()
 	}
 	return out, nil
 }
@@ -361,18 +362,27 @@ func (s *Supervisor) StartProcess(_ context.Context, id, execID string) (uint32,
 	return p.pid, nil
 }
 
-// run interprets the process args:
+// run interprets the process args as busybox would run them, for the
+// few commands the engine's tests use:
 //
-//	echo WORDS...       prints WORDS on stdout, exits 0
+//	echo WORDS... [>&2] prints WORDS on stdout (stderr), exits 0
 //	fail CODE WORDS...  prints WORDS on stderr, exits CODE
-//	sleep               runs until killed (exit 128+signal)
+//	sleep [SECONDS]     exits 0 after SECONDS, or runs until killed
 //	cat                 copies stdin to stdout until its EOF, exits 0
+//	sh -c 'CMD; CMD'    runs those commands, and `exit N`, in turn
 //
+// A signal ends a process with 128+signal, except that an init process
+// (the task's own, not an exec) ignores all but SIGKILL, as the kernel
+// does for a pid namespace's init that set no handler. A tty's output
+// has its newlines turned into CR LF, as the pty's line discipline does.
 // An exec whose command line was scripted (ScriptExec) does as told. When
 // the init process exits, the task's execs are killed, as the kernel does
 // to the processes of a pid namespace whose init died.
 func (s *Supervisor) run(t *Task, p *proc, logged bool) {
 	emit := func(stream string, line string) {
+		if p.tty {
+			line = strings.ReplaceAll(line, "\n", "\r\n")
+		}
 		if logged && t.log.Path != "" {
 			os.MkdirAll(filepath.Dir(t.log.Path), 0o700)
 			f, err := os.OpenFile(t.log.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -416,7 +426,7 @@ func (s *Supervisor) run(t *Task, p *proc, logged bool) {
 			code = 128 + <-p.kill
 		}
 	default:
-		code = s.interpret(p, emit)
+		code = s.interpret(p, logged, emit)
 	}
 	s.mu.Lock()
 	p.status = supervisorv1.TaskStatus_TASK_STATUS_STOPPED
@@ -444,37 +454,81 @@ func (s *Supervisor) run(t *Task, p *proc, logged bool) {
 	}
 }
 
-// interpret runs the fake commands of run.
-func (s *Supervisor) interpret(p *proc, emit func(stream, line string)) uint32 {
-	var code uint32
-	switch p.args[0] {
+// interpret runs the fake commands of run; init tells whether p is the
+// task's init process.
+func (s *Supervisor) interpret(p *proc, init bool, emit func(stream, line string)) uint32 {
+	if len(p.args) == 3 && path.Base(p.args[0]) == "sh" && p.args[1] == "-c" {
+		var code uint32
+		for _, c := range strings.Split(p.args[2], ";") {
+			args := strings.Fields(c)
+			if len(args) == 0 {
+				continue
+			}
+			if args[0] == "exit" {
+				n := 0
+				if len(args) > 1 {
+					n, _ = strconv.Atoi(args[1])
+				}
+				return uint32(n)
+			}
+			if code = s.command(p, args, init, emit); code > 128 {
+				return code // killed
+			}
+		}
+		return code
+	}
+	return s.command(p, p.args, init, emit)
+}
+
+// command runs one fake command.
+func (s *Supervisor) command(p *proc, args []string, init bool, emit func(stream, line string)) uint32 {
+	switch path.Base(args[0]) {
 	case "echo":
-		emit("stdout", strings.Join(p.args[1:], " ")+"\n")
+		stream := "stdout"
+		if n := len(args); n > 1 && args[n-1] == ">&2" {
+			stream, args = "stderr", args[:n-1]
+		}
+		emit(stream, strings.Join(args[1:], " ")+"\n")
+		return 0
 	case "fail":
-		n, _ := strconv.Atoi(p.args[1])
-		code = uint32(n)
-		emit("stderr", strings.Join(p.args[2:], " ")+"\n")
+		n, _ := strconv.Atoi(args[1])
+		emit("stderr", strings.Join(args[2:], " ")+"\n")
+		return uint32(n)
 	case "sleep":
-		code = 128 + <-p.kill
+		var timeout <-chan time.Time
+		if len(args) > 1 {
+			if sec, err := strconv.ParseFloat(args[1], 64); err == nil {
+				timeout = time.After(time.Duration(sec * float64(time.Second)))
+			}
+		}
+		for {
+			select {
+			case <-timeout:
+				return 0
+			case sig := <-p.kill:
+				if !init || sig == 9 {
+					return 128 + sig
+				}
+			}
+		}
 	case "cat":
-	loop:
 		for {
 			select {
 			case data, ok := <-p.input:
 				if !ok {
-					break loop
+					return 0
 				}
 				emit("stdout", string(data))
 			case sig := <-p.kill:
-				code = 128 + sig
-				break loop
+				if !init || sig == 9 {
+					return 128 + sig
+				}
 			}
 		}
 	default:
-		emit("stderr", p.args[0]+": not found\n")
-		code = 127
+		emit("stderr", args[0]+": not found\n")
+		return 127
 	}
-	return code
 }
 
 func (s *Supervisor) GetTask(_ context.Context, id string) (*supervisorv1.Task, error) {
