@@ -227,7 +227,8 @@ func TestBuildDockerMultiStage(t *testing.T) {
 	}
 }
 
-// leftovers lists the engine namespace's active snapshots and leases.
+// buildLeftovers lists the engine namespace's active snapshots and
+// leases, containers and mounts below the stack's root.
 func (s *stack) buildLeftovers() []string {
 	s.t.Helper()
 	sup, err := client.New(s.supSock, client.WithNamespace(engine.Namespace), client.WithTimeout(10*time.Second))
@@ -254,6 +255,17 @@ func (s *stack) buildLeftovers() []string {
 	}
 	if ps := strings.TrimSpace(s.mustDocker("ps", "-aq")); ps != "" {
 		out = append(out, "containers "+ps)
+	}
+	// No mount below the stack's root (a step's rootfs, a COPY's
+	// snapshot view, a RUN's tmpfs or secret).
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(mi), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], s.root+"/") {
+			out = append(out, "mount "+f[4])
+		}
 	}
 	return out
 }
