@@ -228,8 +228,21 @@ func TestBuildDockerMultiStage(t *testing.T) {
 }
 
 // buildLeftovers lists the engine namespace's active snapshots and
-// leases, containers and mounts below the stack's root.
+// leases, containers and mounts below the stack's root, waiting up to
+// 10 s for them to go (run --rm removes its container in the background).
 func (s *stack) buildLeftovers() []string {
+	s.t.Helper()
+	var left []string
+	for i := 0; i < 100; i++ {
+		if left = s.buildLeftoversNow(); len(left) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return left
+}
+
+func (s *stack) buildLeftoversNow() []string {
 	s.t.Helper()
 	sup, err := client.New(s.supSock, client.WithNamespace(engine.Namespace), client.WithTimeout(10*time.Second))
 	if err != nil {
@@ -330,12 +343,7 @@ func TestBuildFailures(t *testing.T) {
 		t.Fatalf("the slow build did not start: %s", sout.String())
 	}
 	var left []string
-	for i := 0; i < 100; i++ {
-		if left = s.buildLeftovers(); len(left) == 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	left = s.buildLeftovers()
 	if len(left) > 0 {
 		t.Errorf("a cancelled build left %v", left)
 	}
@@ -355,12 +363,7 @@ func TestBuildFailures(t *testing.T) {
 	s.kill9(s.engine)
 	cmd.Wait()
 	s.startEngine()
-	for i := 0; i < 100; i++ {
-		if left = s.buildLeftovers(); len(left) == 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	left = s.buildLeftovers()
 	if len(left) > 0 {
 		t.Errorf("after kill -9 of engined mid-build: %v", left)
 	}
@@ -511,8 +514,8 @@ func TestBuildCtl(t *testing.T) {
 
 // RUN --mount: a cache mount keeps its contents across builds (and
 // `builder prune` removes it), a tmpfs is empty and not in the image, a
-// bind of a context directory is read-only and its content is part of the
-// cache key.
+// bind of a context directory or of another stage's or an image's path is
+// read-only and its content is part of the cache key.
 func TestBuildRunMounts(t *testing.T) {
 	s := newStack(t)
 	s.loadBusybox()
@@ -542,6 +545,29 @@ func TestBuildRunMounts(t *testing.T) {
 	s.mustDocker("builder", "prune", "-f")
 	if strings.Contains(s.mustDocker("volume", "ls", "-q"), "berth-build-cache-") {
 		t.Errorf("builder prune left the cache volume")
+	}
+	// type=bind,from= another stage (a path of it, read-only; its whole
+	// root with rw, writes thrown away) and an image; another content of
+	// the stage is a cache miss.
+	fromDf := func(word string) string {
+		return "FROM busybox AS data\nRUN mkdir /d && echo " + word + " > /d/f\n" +
+			"FROM busybox\n" +
+			"RUN --mount=type=bind,from=data,source=/d,target=/m cat /m/f > /got && ! touch /m/x 2>/dev/null\n" +
+			"RUN --mount=type=bind,from=data,target=/data-root,rw echo w > /data-root/d/new && cat /data-root/d/f >> /got\n" +
+			"RUN --mount=type=bind,from=busybox,source=/bin,target=/bb /bb/busybox true && echo image-bind >> /got\n"
+	}
+	fromDir := writeContext(t, map[string]string{"Dockerfile": fromDf("staged")})
+	s.mustDocker("build", "-t", "mntfrom:1", fromDir)
+	if got := s.mustDocker("run", "--rm", "mntfrom:1", "sh", "-c", "cat /got; ls -d /m /data-root /bb 2>/dev/null | wc -l"); got != "staged\nstaged\nimage-bind\n0\n" {
+		t.Errorf("bind from=: %q", got)
+	}
+	os.WriteFile(filepath.Join(fromDir, "Dockerfile"), []byte(fromDf("restaged")), 0o644)
+	s.mustDocker("build", "-t", "mntfrom:2", fromDir)
+	if got := s.mustDocker("run", "--rm", "mntfrom:2", "cat", "/got"); got != "restaged\nrestaged\nimage-bind\n" {
+		t.Errorf("bind from= a changed stage: %q", got)
+	}
+	if left := s.buildLeftovers(); len(left) > 0 {
+		t.Errorf("left %v", left)
 	}
 	bad := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN --mount=type=ssh cat /x\n"})
 	if _, errOut, code := s.dockerBuild(bad); code == 0 || !strings.Contains(errOut, "type=ssh is not supported") {

@@ -32,7 +32,7 @@ func (j *job) runStep(ctx context.Context, st *stageState, c *instructions.RunCo
 	}
 	var sec secretMounts
 	defer sec.close()
-	mounts, mountSum, err := j.runMounts(ctx, c, &sec)
+	mounts, mountSum, err := j.runMounts(ctx, st, c, &sec)
 	if err != nil {
 		return err
 	}
@@ -484,35 +484,10 @@ func (j *job) copyFrom(ctx context.Context, st *stageState, a copyArgs, rule cop
 	if len(a.sd.SourceContents) > 0 {
 		return "", fmt.Errorf("--from with a heredoc source: %w", errdefs.ErrInvalidArgument)
 	}
-	var imageID string
-	if dep, ok := j.stageIndex(a.from, st.index); ok {
-		prev := j.builtStage(dep)
-		if prev == nil {
-			return "", fmt.Errorf("--from=%s: stage not built: %w", a.from, errdefs.ErrInvalidArgument)
-		}
-		id, err := j.finish(ctx, prev)
-		if err != nil {
-			return "", err
-		}
-		imageID = id
-	} else {
-		if _, err := parseIndex(a.from); err == nil {
-			return "", fmt.Errorf("--from=%s: no such stage: %w", a.from, errdefs.ErrInvalidArgument)
-		}
-		id, err := j.resolveImage(ctx, a.from, false)
-		if err != nil {
-			return "", fmt.Errorf("--from=%s: %w", a.from, err)
-		}
-		imageID = id
-	}
-	c, err := j.b.D.Create(ctx, containers.CreateOptions{
-		Config:     &container.Config{Image: imageID, Cmd: []string{"/bin/sh", "-c", "#(nop) COPY --from"}, Entrypoint: []string{}, Labels: map[string]string{stepLabel: "copy-from"}},
-		HostConfig: &container.HostConfig{NetworkMode: "none"},
-	})
+	imageID, cid, err := j.fromReader(ctx, st, a.from, "copy-from")
 	if err != nil {
 		return "", err
 	}
-	j.addTmpRef(c.ID)
 	for _, src := range a.sd.SourcePaths {
 		if strings.ContainsAny(src, "*?[") {
 			return "", fmt.Errorf("--from=%s: wildcards in %s are not supported by this builder: %w", a.from, src, errdefs.ErrInvalidArgument)
@@ -523,7 +498,7 @@ func (j *job) copyFrom(ctx context.Context, st *stageState, a copyArgs, rule cop
 			r.keep = parentsKeep(src)
 		}
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(j.b.D.ExportArchive(ctx, c.ID, p, pw)) }()
+		go func() { pw.CloseWithError(j.b.D.ExportArchive(ctx, cid, p, pw)) }()
 		n, err := lw.addSource(pr, r)
 		pr.CloseWithError(io.ErrClosedPipe)
 		if err != nil {
@@ -535,6 +510,42 @@ func (j *job) copyFrom(ctx context.Context, st *stageState, a copyArgs, rule cop
 		_ = n
 	}
 	return imageID, nil
+}
+
+// fromReader resolves a --from (an earlier stage by name or index, else
+// an image) to its image and makes a never-started container on it to
+// read its files through, removed when the build ends.
+func (j *job) fromReader(ctx context.Context, st *stageState, from, label string) (string, string, error) {
+	var imageID string
+	if dep, ok := j.stageIndex(from, st.index); ok {
+		prev := j.builtStage(dep)
+		if prev == nil {
+			return "", "", fmt.Errorf("--from=%s: stage not built: %w", from, errdefs.ErrInvalidArgument)
+		}
+		id, err := j.finish(ctx, prev)
+		if err != nil {
+			return "", "", err
+		}
+		imageID = id
+	} else {
+		if _, err := parseIndex(from); err == nil {
+			return "", "", fmt.Errorf("--from=%s: no such stage: %w", from, errdefs.ErrInvalidArgument)
+		}
+		id, err := j.resolveImage(ctx, from, false)
+		if err != nil {
+			return "", "", fmt.Errorf("--from=%s: %w", from, err)
+		}
+		imageID = id
+	}
+	c, err := j.b.D.Create(ctx, containers.CreateOptions{
+		Config:     &container.Config{Image: imageID, Cmd: []string{"/bin/sh", "-c", "#(nop) --from=" + from}, Entrypoint: []string{}, Labels: map[string]string{stepLabel: label}},
+		HostConfig: &container.HostConfig{NetworkMode: "none"},
+	})
+	if err != nil {
+		return "", "", err
+	}
+	j.addTmpRef(c.ID)
+	return imageID, c.ID, nil
 }
 
 // parentsKeep is the part of a COPY --parents source kept below the
