@@ -56,8 +56,8 @@ func (j *job) loadCacheSources(ctx context.Context) ([]*cacheSource, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cache-from %s: %w", ref, err)
 		}
-		if len(m.Layers) != len(cfg.RootFS.DiffIDs) {
-			j.out.printf("[Warning] cache-from image %s has %d layers and %d diff IDs: not used\n", ref, len(m.Layers), len(cfg.RootFS.DiffIDs))
+		if n := layerEntries(cfg.History); len(m.Layers) != len(cfg.RootFS.DiffIDs) || n != len(m.Layers) {
+			j.out.printf("[Warning] cache-from image %s has %d layers, %d diff IDs and %d history entries with a layer: not used\n", ref, len(m.Layers), len(cfg.RootFS.DiffIDs), n)
 			continue
 		}
 		out = append(out, &cacheSource{id: img.GetConfig().GetDigest(), img: cfg, layers: m.Layers, history: cfg.History, diffIDs: cfg.RootFS.DiffIDs})
@@ -82,10 +82,23 @@ func (j *job) chainOf(ctx context.Context, id string) ([]ocispec.History, []dige
 	return cfg.History, cfg.RootFS.DiffIDs, nil
 }
 
+// layerEntries counts the history entries that made a layer.
+func layerEntries(h []ocispec.History) int {
+	n := 0
+	for _, e := range h {
+		if !e.EmptyLayer {
+			n++
+		}
+	}
+	return n
+}
+
 // extends tells whether the image of history h and diff IDs d is a
 // prefix of s (dockerd's isValidParent).
 func (s *cacheSource) extends(h []ocispec.History, d []digest.Digest) bool {
-	if len(h) > len(s.history) || len(d) > len(s.diffIDs) {
+	// The entries and layers must pair up, so that the step's layer is
+	// the one after d.
+	if len(h) > len(s.history) || len(d) > len(s.diffIDs) || layerEntries(h) != len(d) {
 		return false
 	}
 	for i := range h {

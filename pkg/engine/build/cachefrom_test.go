@@ -32,6 +32,7 @@ func TestCacheSourceExtends(t *testing.T) {
 		{"other time", []ocispec.History{{CreatedBy: "base"}}, d[:1], false},
 		{"other layer", h[:1], []digest.Digest{digest.FromString("x")}, false},
 		{"longer", append(h[:3:3], ocispec.History{CreatedBy: "more"}), d, false},
+		{"an entry with a layer and no layer", h[:2], nil, false},
 	} {
 		if got := s.extends(tc.h, tc.d); got != tc.want {
 			t.Errorf("%s: extends %v, want %v", tc.name, got, tc.want)
