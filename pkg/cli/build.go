@@ -25,7 +25,7 @@ import (
 func newBuildCommand(c *CLI) *cobra.Command {
 	var (
 		tags, buildArgs, labels []string
-		secrets                 []string
+		secrets, cacheFrom      []string
 		file, target, network   string
 		iidfile, platform       string
 		noCache, pull, quiet    bool
@@ -37,7 +37,8 @@ func newBuildCommand(c *CLI) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := client.ImageBuildOptions{Tags: tags, Dockerfile: file, Target: target, NetworkMode: network, NoCache: noCache,
-				PullParent: pull, SuppressOutput: quiet, Remove: rm, ForceRemove: forceRm, BuildArgs: map[string]*string{}, Labels: map[string]string{}}
+				PullParent: pull, SuppressOutput: quiet, Remove: rm, ForceRemove: forceRm, BuildArgs: map[string]*string{}, Labels: map[string]string{},
+				CacheFrom: cacheFrom}
 			for _, kv := range buildArgs {
 				k, v, ok := strings.Cut(kv, "=")
 				if !ok {
@@ -108,6 +109,7 @@ func newBuildCommand(c *CLI) *cobra.Command {
 	f.StringVarP(&file, "file", "f", "", `Name of the Dockerfile (Default is "PATH/Dockerfile"; "-" reads it from stdin)`)
 	f.StringArrayVar(&buildArgs, "build-arg", nil, "Set build-time variables")
 	f.StringArrayVar(&labels, "label", nil, "Set metadata for an image")
+	f.StringSliceVar(&cacheFrom, "cache-from", nil, "Images to consider as cache sources")
 	f.StringArrayVar(&secrets, "secret", nil, `Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")`)
 	f.StringVar(&target, "target", "", "Set the target build stage to build.")
 	f.StringVar(&network, "network", "default", `Set the networking mode for the "RUN" instructions during build`)

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The docker build options dockerd applies to every RUN container
@@ -231,14 +230,7 @@ func TestBuildParallelStages(t *testing.T) {
 	if code != 6 || strings.Contains(out, "slow-2-done") || !strings.Contains(errOut, "non-zero code: 6") {
 		t.Errorf("failing stage: exit %d\n%s\n%s", code, out, errOut)
 	}
-	var left []string
-	for i := 0; i < 50; i++ {
-		if left = s.buildLeftovers(); len(left) == 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if len(left) > 0 {
+	if left := s.buildLeftovers(); len(left) > 0 {
 		t.Errorf("left %v", left)
 	}
 }

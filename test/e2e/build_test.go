@@ -184,7 +184,24 @@ func TestBuildDockerMultiStage(t *testing.T) {
 		t.Errorf("build after touch ran a step:\n%s", out3)
 	}
 	os.WriteFile(filepath.Join(dir, "src", "a.txt"), []byte("changed\n"), 0o644)
-	s.mustDocker("build", "-t", "built:3", dir)
+	out3, errOut, code := s.dockerBuild("-t", "built:3", dir)
+	if code != 0 {
+		t.Fatalf("build after a change: %d\n%s\n%s", code, out3, errOut)
+	}
+	// The steps before the first one that reads a.txt (or an image made
+	// from it) come from the cache, that step and the rest of its stage
+	// run: in the builder stage from `COPY src/`, in the last from its
+	// `COPY --from=builder`.
+	missed := false
+	checkCached(t, "build after a change", out3, func(in string) bool {
+		if strings.HasPrefix(in, "FROM") {
+			missed = false
+		}
+		if strings.HasPrefix(in, "COPY --link src/a.txt") || strings.HasPrefix(in, "COPY src/") || strings.HasPrefix(in, "COPY --from=builder") {
+			missed = true
+		}
+		return !missed
+	})
 	if got := s.mustDocker("run", "--rm", "built:3"); !strings.Contains(got, "changed\n") {
 		t.Errorf("changed source not rebuilt: %q", got)
 	}
@@ -210,8 +227,22 @@ func TestBuildDockerMultiStage(t *testing.T) {
 	}
 }
 
-// leftovers lists the engine namespace's active snapshots and leases.
+// buildLeftovers lists the engine namespace's active snapshots and
+// leases, containers and mounts below the stack's root, waiting up to
+// 10 s for them to go (run --rm removes its container in the background).
 func (s *stack) buildLeftovers() []string {
+	s.t.Helper()
+	var left []string
+	for i := 0; i < 100; i++ {
+		if left = s.buildLeftoversNow(); len(left) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return left
+}
+
+func (s *stack) buildLeftoversNow() []string {
 	s.t.Helper()
 	sup, err := client.New(s.supSock, client.WithNamespace(engine.Namespace), client.WithTimeout(10*time.Second))
 	if err != nil {
@@ -238,6 +269,17 @@ func (s *stack) buildLeftovers() []string {
 	if ps := strings.TrimSpace(s.mustDocker("ps", "-aq")); ps != "" {
 		out = append(out, "containers "+ps)
 	}
+	// No mount below the stack's root (a step's rootfs, a COPY's
+	// snapshot view, a RUN's tmpfs or secret).
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(mi), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], s.root+"/") {
+			out = append(out, "mount "+f[4])
+		}
+	}
 	return out
 }
 
@@ -252,7 +294,7 @@ func TestBuildFailures(t *testing.T) {
 		code             int
 		want             []string
 	}{
-		{"failing RUN", "FROM busybox\nRUN echo before > /f\nRUN echo output-of-run && exit 3\n", 3, []string{"output-of-run", "returned a non-zero code: 3"}},
+		{"failing RUN", "FROM busybox\nRUN echo before > /f\nRUN echo output-of-run && exit 3\n", 3, []string{"output-of-run", "line 3: The command '/bin/sh -c echo output-of-run && exit 3' returned a non-zero code: 3"}},
 		{"unknown instruction", "FROM busybox\nFOO bar\n", 1, []string{"line 2", "unknown instruction: FOO"}},
 		{"syntax error", "FROM busybox\nENV\n", 1, []string{"line 2", "ENV"}},
 		{"missing COPY source", "FROM busybox\nCOPY nosuch.txt /x\n", 1, []string{"line 2", "nosuch.txt"}},
@@ -301,12 +343,7 @@ func TestBuildFailures(t *testing.T) {
 		t.Fatalf("the slow build did not start: %s", sout.String())
 	}
 	var left []string
-	for i := 0; i < 100; i++ {
-		if left = s.buildLeftovers(); len(left) == 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	left = s.buildLeftovers()
 	if len(left) > 0 {
 		t.Errorf("a cancelled build left %v", left)
 	}
@@ -326,19 +363,14 @@ func TestBuildFailures(t *testing.T) {
 	s.kill9(s.engine)
 	cmd.Wait()
 	s.startEngine()
-	for i := 0; i < 100; i++ {
-		if left = s.buildLeftovers(); len(left) == 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	left = s.buildLeftovers()
 	if len(left) > 0 {
 		t.Errorf("after kill -9 of engined mid-build: %v", left)
 	}
 
 	// Options the builder does not have are refused by name.
 	dir := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\n"})
-	for _, opt := range [][]string{{"--isolation", "hyperv"}, {"--cache-from", "busybox"}, {"--platform", "linux/s390x"}} {
+	for _, opt := range [][]string{{"--isolation", "hyperv"}, {"--platform", "linux/s390x"}} {
 		_, errOut, code := s.dockerBuild(append(opt, dir)...)
 		name := strings.TrimPrefix(opt[0], "--")
 		if code == 0 || !strings.Contains(errOut, "not supported") {
@@ -482,8 +514,8 @@ func TestBuildCtl(t *testing.T) {
 
 // RUN --mount: a cache mount keeps its contents across builds (and
 // `builder prune` removes it), a tmpfs is empty and not in the image, a
-// bind of a context directory is read-only and its content is part of the
-// cache key.
+// bind of a context directory or of another stage's or an image's path is
+// read-only and its content is part of the cache key.
 func TestBuildRunMounts(t *testing.T) {
 	s := newStack(t)
 	s.loadBusybox()
@@ -513,6 +545,29 @@ func TestBuildRunMounts(t *testing.T) {
 	s.mustDocker("builder", "prune", "-f")
 	if strings.Contains(s.mustDocker("volume", "ls", "-q"), "berth-build-cache-") {
 		t.Errorf("builder prune left the cache volume")
+	}
+	// type=bind,from= another stage (a path of it, read-only; its whole
+	// root with rw, writes thrown away) and an image; another content of
+	// the stage is a cache miss.
+	fromDf := func(word string) string {
+		return "FROM busybox AS data\nRUN mkdir /d && echo " + word + " > /d/f\n" +
+			"FROM busybox\n" +
+			"RUN --mount=type=bind,from=data,source=/d,target=/m cat /m/f > /got && ! touch /m/x 2>/dev/null\n" +
+			"RUN --mount=type=bind,from=data,target=/data-root,rw echo w > /data-root/d/new && cat /data-root/d/f >> /got\n" +
+			"RUN --mount=type=bind,from=busybox,source=/bin,target=/bb /bb/busybox true && echo image-bind >> /got\n"
+	}
+	fromDir := writeContext(t, map[string]string{"Dockerfile": fromDf("staged")})
+	s.mustDocker("build", "-t", "mntfrom:1", fromDir)
+	if got := s.mustDocker("run", "--rm", "mntfrom:1", "sh", "-c", "cat /got; ls -d /m /data-root /bb 2>/dev/null | wc -l"); got != "staged\nstaged\nimage-bind\n0\n" {
+		t.Errorf("bind from=: %q", got)
+	}
+	os.WriteFile(filepath.Join(fromDir, "Dockerfile"), []byte(fromDf("restaged")), 0o644)
+	s.mustDocker("build", "-t", "mntfrom:2", fromDir)
+	if got := s.mustDocker("run", "--rm", "mntfrom:2", "cat", "/got"); got != "restaged\nrestaged\nimage-bind\n" {
+		t.Errorf("bind from= a changed stage: %q", got)
+	}
+	if left := s.buildLeftovers(); len(left) > 0 {
+		t.Errorf("left %v", left)
 	}
 	bad := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN --mount=type=ssh cat /x\n"})
 	if _, errOut, code := s.dockerBuild(bad); code == 0 || !strings.Contains(errOut, "type=ssh is not supported") {

@@ -53,7 +53,7 @@ func (s *Server) builder() (*build.Builder, error) {
 // empty or zero values mean "not set". Any other value is a feature this
 // builder does not have, refused by name.
 var buildZero = map[string][]string{
-	"cachefrom": {"", "[]", "null"}, "squash": {"", "0", "false"},
+	"squash":    {"", "0", "false"},
 	"isolation": {"", "default"}, "remote": {""}, "outputs": {"", "[]", "null"}, "session": {""}, "buildid": {""},
 	"nocache-filter": {""},
 }
@@ -101,6 +101,11 @@ func buildParams(r *http.Request) (build.Options, bool, error) {
 	if v := q.Get("buildargs"); v != "" {
 		if err := json.Unmarshal([]byte(v), &o.BuildArgs); err != nil {
 			return o, false, badRequest("build: buildargs: %v", err)
+		}
+	}
+	if v := q.Get("cachefrom"); v != "" {
+		if err := json.Unmarshal([]byte(v), &o.CacheFrom); err != nil {
+			return o, false, badRequest("build: cachefrom: %v", err)
 		}
 	}
 	if v := q.Get("labels"); v != "" {

@@ -41,6 +41,9 @@ import (
 type Images interface {
 	Pull(ctx context.Context, ref string, auth *supervisorv1.RegistryAuth, platform *supervisorv1.Platform, fn images.ProgressFunc) (*client.Image, error)
 	Tag(ctx context.Context, name string, target *client.Image) error
+	// ReadBlob reads a blob of the content store (a --cache-from image's
+	// manifest).
+	ReadBlob(ctx context.Context, digest string) ([]byte, error)
 }
 
 // Builder builds images with the engine's containers.
@@ -82,6 +85,8 @@ type Options struct {
 	Secrets map[string][]byte
 	// Auth is the registry credentials for pulls, by registry host.
 	Auth map[string]*supervisorv1.RegistryAuth
+	// CacheFrom are images whose steps the build may reuse (cachefrom.go).
+	CacheFrom []string
 }
 
 // StepError is a failed step: Code is a RUN's exit code (the docker CLI
@@ -146,6 +151,8 @@ type job struct {
 	meta   map[string]string // global ARGs (before the first FROM); read-only once stages run
 	step   int               // the last step number shown by this stage
 	total  int
+	// sources are the --cache-from images; read-only once stages run.
+	sources []*cacheSource
 	*shared
 }
 
@@ -207,6 +214,9 @@ func (b *Builder) Build(ctx context.Context, r io.Reader, o Options, out *Output
 	}
 	need, err := j.needed(target)
 	if err != nil {
+		return "", err
+	}
+	if j.sources, err = j.loadCacheSources(ctx); err != nil {
 		return "", err
 	}
 	for i := 0; i <= target; i++ {
@@ -393,11 +403,15 @@ func (j *job) buildStage(ctx context.Context, i int) (*stageState, error) {
 	return st, nil
 }
 
-// lineErr names the Dockerfile line of a failed step.
+// lineErr names the Dockerfile line of a failed step (a failed RUN's
+// message keeps dockerd's words after it, and its exit code).
 func lineErr(loc []parser.Range, err error) error {
-	var se *StepError
-	if errors.As(err, &se) || len(loc) == 0 {
+	if len(loc) == 0 {
 		return err
+	}
+	var se *StepError
+	if errors.As(err, &se) {
+		return &StepError{Code: se.Code, Msg: fmt.Sprintf("Dockerfile line %d: %s", loc[0].Start.Line, se.Msg)}
 	}
 	return fmt.Errorf("Dockerfile line %d: %w", loc[0].Start.Line, err)
 }
@@ -531,10 +545,10 @@ func (j *job) run(ctx context.Context, st *stageState, c instructions.Command, t
 				}
 			}
 		}
-		return j.metadata(st, text, "ARG")
+		return j.metadata(ctx, st, text, "ARG")
 	case *instructions.MaintainerCommand:
 		st.img.Author = c.Maintainer
-		return j.metadata(st, text, "MAINTAINER")
+		return j.metadata(ctx, st, text, "MAINTAINER")
 	case *instructions.RunCommand:
 		return j.runStep(ctx, st, c, text)
 	case *instructions.CopyCommand:
@@ -548,21 +562,30 @@ func (j *job) run(ctx context.Context, st *stageState, c instructions.Command, t
 			}
 			return err
 		}
-		return j.metadata(st, text, strings.ToUpper(c.Name()))
+		return j.metadata(ctx, st, text, strings.ToUpper(c.Name()))
 	}
 }
 
 // metadata records a step that changes only the config: a history entry
 // without a layer; the image is composed with the next layer or at the
 // end.
-func (j *job) metadata(st *stageState, text, name string) error {
+func (j *job) metadata(ctx context.Context, st *stageState, text, name string) error {
 	st.key = chainKey(st.key, text, st.args, "")
+	createdBy := "/bin/sh -c #(nop) " + text
+	hit := false
 	if _, ok := j.b.Cache.Get(st.key); ok && !j.o.NoCache && st.cached {
+		hit = true
+	} else if m, err := j.matchSource(ctx, st, createdBy, false); err != nil {
+		return err
+	} else {
+		hit = m != nil
+	}
+	if hit {
 		j.out.printf(" ---> Using cache\n")
 	} else {
 		st.cached = false
 	}
-	st.pending = append(st.pending, &supervisorv1.HistoryEntry{Created: time.Now().UnixNano(), CreatedBy: "/bin/sh -c #(nop) " + text})
+	st.pending = append(st.pending, &supervisorv1.HistoryEntry{Created: time.Now().UnixNano(), CreatedBy: createdBy})
 	if err := j.b.Cache.Put(st.key, st.imageID); err != nil && j.b.Log != nil {
 		j.b.Log.Warn("build cache", "err", err)
 	}
@@ -603,6 +626,21 @@ func (j *job) finish(ctx context.Context, st *stageState) (string, error) {
 	if id, ok := j.cacheHit(ctx, key); ok {
 		st.imageID, st.pending, st.key = id, nil, imageKey(id)
 		return id, nil
+	}
+	if len(st.pending) > 0 {
+		m, err := j.matchSource(ctx, st, "", false)
+		if err != nil {
+			return "", err
+		}
+		if m != nil {
+			id, err := j.sourceImage(ctx, st, m)
+			if err != nil {
+				return "", fmt.Errorf("cache-from %s: %w", shortID(m.s.id), err)
+			}
+			j.remember(key, id)
+			st.imageID, st.pending, st.key = id, nil, imageKey(id)
+			return id, nil
+		}
 	}
 	now := time.Now().UTC()
 	img := st.img

@@ -67,6 +67,8 @@ func (r copyRule) excluded(top string, topIsDir bool, name string) bool {
 type layerWriter struct {
 	tw  *tar.Writer
 	sum hash.Hash
+	// kinds has "file" or "dir" for each source added (copyComment).
+	kinds []string
 }
 
 func newLayerWriter(w io.Writer) *layerWriter {
@@ -110,6 +112,11 @@ func (lw *layerWriter) addSource(r io.Reader, rule copyRule) (int, error) {
 		name := strings.TrimSuffix(hdr.Name, "/")
 		if top == "" {
 			top, topIsDir = name, hdr.Typeflag == tar.TypeDir
+			kind := "file"
+			if topIsDir {
+				kind = "dir"
+			}
+			lw.kinds = append(lw.kinds, kind)
 			if topIsDir {
 				continue
 			}
@@ -229,6 +236,7 @@ func (lw *layerWriter) addFile(name string, data []byte, rule copyRule) error {
 	} else if rule.symbolic != nil {
 		mode = rule.symbolic(mode, false)
 	}
+	lw.kinds = append(lw.kinds, "file")
 	hdr := &tar.Header{Name: strings.TrimPrefix(p, "/"), Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(data)),
 		Uid: rule.uid, Gid: rule.gid, ModTime: time.Now().Truncate(time.Second), Format: tar.FormatPAX}
 	return lw.write(hdr, strings.NewReader(string(data)))
@@ -242,6 +250,7 @@ func (lw *layerWriter) addArchive(r io.Reader, rule copyRule) error {
 		return err
 	}
 	defer dr.Close()
+	lw.kinds = append(lw.kinds, "file")
 	tr := tar.NewReader(dr)
 	for {
 		hdr, err := tr.Next()

@@ -6,11 +6,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/moby/api/types/mount"
 
+	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -26,10 +29,11 @@ const CacheVolumeLabel = "io.berth.build.cache"
 // type=cache a named volume, type=tmpfs a tmpfs, type=bind a read-only
 // (or rw: writes are thrown away with the copy) bind of a context path.
 // type=secret a file of a secret the client gave (secrets.go).
-// It returns a digest of the bind sources' content for the cache key.
-// ssh and binds from other stages are refused by name. The caller
-// closes sec when the step is over.
-func (j *job) runMounts(ctx context.Context, c *instructions.RunCommand, sec *secretMounts) ([]mount.Mount, string, error) {
+// A bind from= another stage or an image binds a copy of its source
+// path made for the step (bindFrom). It returns a digest of the bind
+// sources' content for the cache key. ssh is refused by name. The
+// caller closes sec when the step is over.
+func (j *job) runMounts(ctx context.Context, st *stageState, c *instructions.RunCommand, sec *secretMounts) ([]mount.Mount, string, error) {
 	var out []mount.Mount
 	sum := sha256.New()
 	for _, m := range instructions.GetMounts(c) {
@@ -65,10 +69,13 @@ func (j *job) runMounts(ctx context.Context, c *instructions.RunCommand, sec *se
 		case instructions.MountTypeTmpfs:
 			out = append(out, mount.Mount{Type: mount.TypeTmpfs, Target: target, TmpfsOptions: &mount.TmpfsOptions{SizeBytes: m.SizeLimit}})
 		case instructions.MountTypeBind:
+			var src string
+			var err error
 			if m.From != "" {
-				return nil, "", fmt.Errorf("RUN --mount=type=bind,from=%s: binds from another stage or image are not supported by this builder: %w", m.From, errdefs.ErrInvalidArgument)
+				src, err = j.bindFrom(ctx, st, m.From, m.Source, sec)
+			} else {
+				src, err = j.bc.resolve(m.Source)
 			}
-			src, err := j.bc.resolve(m.Source)
 			if err != nil {
 				return nil, "", fmt.Errorf("RUN --mount=type=bind,source=%s: %w", m.Source, err)
 			}
@@ -85,4 +92,37 @@ func (j *job) runMounts(ctx context.Context, c *instructions.RunCommand, sec *se
 		}
 	}
 	return append(out, sec.mounts...), hex.EncodeToString(sum.Sum(nil)), nil
+}
+
+// bindFrom copies the path source of another stage's image or an image
+// (from) into a directory of the step (removed with sec) and returns it:
+// BuildKit binds the other stage's filesystem itself, which here lives in
+// the supervisor's snapshots, out of engined's reach, so the step gets a
+// copy; writes (rw) are thrown away with it, as BuildKit's are.
+func (j *job) bindFrom(ctx context.Context, st *stageState, from, source string, sec *secretMounts) (string, error) {
+	_, cid, err := j.fromReader(ctx, st, from, "bind-from")
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp(j.b.Tmp, "bind-")
+	if err != nil {
+		return "", err
+	}
+	sec.dirs = append(sec.dirs, dir)
+	p := path.Clean("/" + source)
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(j.b.D.ExportArchive(ctx, cid, p, pw)) }()
+	_, err = archive.Apply(ctx, dir, pr, archive.Options{})
+	pr.CloseWithError(io.ErrClosedPipe)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return "", fmt.Errorf("--from=%s: %s: file does not exist: %w", from, source, errdefs.ErrInvalidArgument)
+		}
+		return "", fmt.Errorf("--from=%s: %w", from, err)
+	}
+	if p == "/" {
+		return dir, nil
+	}
+	// The export names its entries from the path's last component.
+	return filepath.Join(dir, path.Base(p)), nil
 }

@@ -60,8 +60,8 @@ func (s *shared) takeTmpRefs() []string {
 	return out
 }
 
-// deps are the earlier stages stage i is built from (FROM) or copies
-// from (COPY --from).
+// deps are the earlier stages stage i is built from (FROM), copies from
+// (COPY --from) or binds (RUN --mount=type=bind,from=).
 func (j *job) deps(i int) []int {
 	var out []int
 	s := j.stages[i]
@@ -69,8 +69,17 @@ func (j *job) deps(i int) []int {
 		out = append(out, dep)
 	}
 	for _, c := range s.Commands {
-		if cp, ok := c.(*instructions.CopyCommand); ok && cp.From != "" {
-			if dep, ok := j.stageIndex(cp.From, i); ok {
+		var froms []string
+		switch c := c.(type) {
+		case *instructions.CopyCommand:
+			froms = append(froms, c.From)
+		case *instructions.RunCommand:
+			for _, m := range instructions.GetMounts(c) {
+				froms = append(froms, m.From)
+			}
+		}
+		for _, from := range froms {
+			if dep, ok := j.stageIndex(from, i); from != "" && ok {
 				out = append(out, dep)
 			}
 		}

@@ -17,16 +17,20 @@ const MaxSecretSize = 500 << 10
 
 // secretMounts is what the secret mounts of one RUN need: bind mounts of
 // files holding the secrets, environment variables, and the step's
-// directory of those files (removed when the step ends).
+// directory of those files; and the copies bound by type=bind,from=
+// (mounts.go). The directories are removed when the step ends.
 type secretMounts struct {
 	mounts []mount.Mount
 	env    []string
 	dir    string
+	dirs   []string
 }
 
 func (s *secretMounts) close() {
-	if s.dir != "" {
-		os.RemoveAll(s.dir)
+	for _, d := range append(s.dirs, s.dir) {
+		if d != "" {
+			os.RemoveAll(d)
+		}
 	}
 }
 

@@ -32,7 +32,7 @@ func (j *job) runStep(ctx context.Context, st *stageState, c *instructions.RunCo
 	}
 	var sec secretMounts
 	defer sec.close()
-	mounts, mountSum, err := j.runMounts(ctx, c, &sec)
+	mounts, mountSum, err := j.runMounts(ctx, st, c, &sec)
 	if err != nil {
 		return err
 	}
@@ -48,8 +48,20 @@ func (j *job) runStep(ctx context.Context, st *stageState, c *instructions.RunCo
 		network = ""
 	}
 	key := chainKey(st.key, text+"\x00net="+network, st.args, mountSum)
-	if j.hit(st, key) {
-		return nil
+	createdBy := strings.Join(argv, " ")
+	if n := len(st.args); n > 0 {
+		createdBy = fmt.Sprintf("|%d %s %s", n, argsString(st.args), createdBy)
+	}
+	// A bind mount's content is not in created_by: such a RUN is only
+	// taken from the local cache, whose key has it.
+	fromSource := createdBy
+	for _, m := range instructions.GetMounts(c) {
+		if m.Type == instructions.MountTypeBind {
+			fromSource = ""
+		}
+	}
+	if hit, err := j.hit(ctx, st, key, fromSource); hit || err != nil {
+		return err
 	}
 	st.cached = false
 	cfg := &container.Config{
@@ -84,10 +96,6 @@ func (j *job) runStep(ctx context.Context, st *stageState, c *instructions.RunCo
 	}
 	if code != 0 {
 		return &StepError{Code: code, Msg: fmt.Sprintf("The command '%s' returned a non-zero code: %d", strings.Join(argv, " "), code)}
-	}
-	createdBy := strings.Join(argv, " ")
-	if n := len(st.args); n > 0 {
-		createdBy = fmt.Sprintf("|%d %s %s", n, argsString(st.args), createdBy)
 	}
 	var targets []string
 	for _, m := range mounts {
@@ -141,19 +149,24 @@ func (j *job) runArgv(st *stageState, c *instructions.RunCommand) ([]string, err
 	return append(append([]string{}, sh...), strings.Join(c.CmdLine, " ")), nil
 }
 
-// hit reuses the cached result of a layer step.
-func (j *job) hit(st *stageState, key string) bool {
+// hit reuses the cached result of a layer step: the local cache's entry
+// for key, else the step a --cache-from image has for createdBy (""
+// for none).
+func (j *job) hit(ctx context.Context, st *stageState, key, createdBy string) (bool, error) {
 	if !st.cached {
-		return false
+		return false, nil
 	}
-	id, ok := j.cacheHit(context.Background(), key)
+	id, ok := j.cacheHit(ctx, key)
 	if !ok {
-		return false
+		if createdBy == "" {
+			return false, nil
+		}
+		return j.hitSource(ctx, st, key, createdBy)
 	}
 	j.out.printf(" ---> Using cache\n")
 	st.imageID, st.pending, st.key = id, nil, imageKey(id)
 	j.out.printf(" ---> %s\n", shortID(id))
-	return true
+	return true, nil
 }
 
 func (j *job) stepDone(st *stageState, key, id string) {
@@ -214,7 +227,7 @@ func (j *job) copyStep(ctx context.Context, st *stageState, c *instructions.Copy
 		return fmt.Errorf("COPY: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
 	return j.copyFiles(ctx, st, copyArgs{text: text, sd: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod,
-		exclude: c.ExcludePatterns, parents: c.Parents, expand: st.applier.ExpandWord})
+		exclude: c.ExcludePatterns, parents: c.Parents, link: c.Link, expand: st.applier.ExpandWord})
 }
 
 // addStep runs ADD: COPY's sources from the context, local tar archives
@@ -228,7 +241,7 @@ func (j *job) addStep(ctx context.Context, st *stageState, c *instructions.AddCo
 	}
 	unpack := c.Unpack == nil || *c.Unpack
 	return j.copyFiles(ctx, st, copyArgs{text: text, sd: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod, add: true, unpack: unpack,
-		exclude: c.ExcludePatterns, checksum: c.Checksum, expand: st.applier.ExpandWord})
+		exclude: c.ExcludePatterns, checksum: c.Checksum, link: c.Link, expand: st.applier.ExpandWord})
 }
 
 type copyArgs struct {
@@ -242,6 +255,8 @@ type copyArgs struct {
 	exclude  []string
 	parents  bool
 	checksum string
+	// link is --link: the layer is made apart from the stage (link.go).
+	link bool
 	// expand expands a heredoc's variables (<<EOF, not <<"EOF").
 	expand func(string) (string, error)
 }
@@ -313,12 +328,22 @@ func (j *job) copyFiles(ctx context.Context, st *stageState, a copyArgs) error {
 		return err
 	}
 	key := chainKey(st.key, a.text, st.args, lw.digest()+" "+extra)
-	if j.hit(st, key) {
-		return nil
+	createdBy := "/bin/sh -c #(nop) " + copyComment(name, a, lw)
+	if hit, err := j.hit(ctx, st, key, createdBy); hit || err != nil {
+		if hit && a.link {
+			// The step's image ends with this --link layer (also when a
+			// --cache-from image gave it): later builds may put it on
+			// another parent.
+			j.remember(linkKey(lw.digest()), st.imageID)
+		}
+		return err
 	}
 	st.cached = false
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
 		return err
+	}
+	if a.link {
+		return j.copyLink(ctx, st, name, key, createdBy, lw.digest(), spool)
 	}
 	cfg := &container.Config{Image: st.imageID, Cmd: []string{"/bin/sh", "-c", "#(nop) " + a.text}, Entrypoint: []string{}, Labels: map[string]string{stepLabel: strings.ToLower(name)}}
 	id, err := j.stepContainer(ctx, st, cfg, &container.HostConfig{NetworkMode: "none"})
@@ -330,12 +355,35 @@ func (j *job) copyFiles(ctx context.Context, st *stageState, a copyArgs) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	newID, err := j.b.D.CommitStep(ctx, id, st.imageID, st.image(), st.pending,
-		&supervisorv1.HistoryEntry{Created: time.Now().UnixNano(), CreatedBy: "/bin/sh -c #(nop) " + a.text})
+		&supervisorv1.HistoryEntry{Created: time.Now().UnixNano(), CreatedBy: createdBy})
 	if err != nil {
 		return err
 	}
 	j.stepDone(st, key, newID)
 	return nil
+}
+
+// copyComment is a COPY or ADD step's created_by after "#(nop) ", in
+// dockerd's form: "COPY [--link ][--chown=U ]file:<sha256> in DEST " (dir: for
+// one directory source, multi: for several). The hash is of everything
+// the layer gets (lw's digest: names below the destination, modes after
+// --chmod, owners, link targets and bytes), so a --cache-from image's
+// step matches only when the same files would be copied.
+func copyComment(name string, a copyArgs, lw *layerWriter) string {
+	kind := "multi"
+	if len(lw.kinds) == 1 {
+		kind = lw.kinds[0]
+	}
+	flags := ""
+	if a.link {
+		// A --link layer is the files alone, an ordinary one a diff
+		// against its parent: a step of one kind is not the other's.
+		flags = "--link "
+	}
+	if a.chown != "" {
+		flags += "--chown=" + a.chown + " "
+	}
+	return fmt.Sprintf("%s %s%s:%s in %s ", name, flags, kind, strings.TrimPrefix(lw.digest(), "sha256:"), a.sd.DestPath)
 }
 
 // chown resolves --chown in the stage's image files (names need its
@@ -436,35 +484,10 @@ func (j *job) copyFrom(ctx context.Context, st *stageState, a copyArgs, rule cop
 	if len(a.sd.SourceContents) > 0 {
 		return "", fmt.Errorf("--from with a heredoc source: %w", errdefs.ErrInvalidArgument)
 	}
-	var imageID string
-	if dep, ok := j.stageIndex(a.from, st.index); ok {
-		prev := j.builtStage(dep)
-		if prev == nil {
-			return "", fmt.Errorf("--from=%s: stage not built: %w", a.from, errdefs.ErrInvalidArgument)
-		}
-		id, err := j.finish(ctx, prev)
-		if err != nil {
-			return "", err
-		}
-		imageID = id
-	} else {
-		if _, err := parseIndex(a.from); err == nil {
-			return "", fmt.Errorf("--from=%s: no such stage: %w", a.from, errdefs.ErrInvalidArgument)
-		}
-		id, err := j.resolveImage(ctx, a.from, false)
-		if err != nil {
-			return "", fmt.Errorf("--from=%s: %w", a.from, err)
-		}
-		imageID = id
-	}
-	c, err := j.b.D.Create(ctx, containers.CreateOptions{
-		Config:     &container.Config{Image: imageID, Cmd: []string{"/bin/sh", "-c", "#(nop) COPY --from"}, Entrypoint: []string{}, Labels: map[string]string{stepLabel: "copy-from"}},
-		HostConfig: &container.HostConfig{NetworkMode: "none"},
-	})
+	imageID, cid, err := j.fromReader(ctx, st, a.from, "copy-from")
 	if err != nil {
 		return "", err
 	}
-	j.addTmpRef(c.ID)
 	for _, src := range a.sd.SourcePaths {
 		if strings.ContainsAny(src, "*?[") {
 			return "", fmt.Errorf("--from=%s: wildcards in %s are not supported by this builder: %w", a.from, src, errdefs.ErrInvalidArgument)
@@ -475,7 +498,7 @@ func (j *job) copyFrom(ctx context.Context, st *stageState, a copyArgs, rule cop
 			r.keep = parentsKeep(src)
 		}
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(j.b.D.ExportArchive(ctx, c.ID, p, pw)) }()
+		go func() { pw.CloseWithError(j.b.D.ExportArchive(ctx, cid, p, pw)) }()
 		n, err := lw.addSource(pr, r)
 		pr.CloseWithError(io.ErrClosedPipe)
 		if err != nil {
@@ -487,6 +510,42 @@ func (j *job) copyFrom(ctx context.Context, st *stageState, a copyArgs, rule cop
 		_ = n
 	}
 	return imageID, nil
+}
+
+// fromReader resolves a --from (an earlier stage by name or index, else
+// an image) to its image and makes a never-started container on it to
+// read its files through, removed when the build ends.
+func (j *job) fromReader(ctx context.Context, st *stageState, from, label string) (string, string, error) {
+	var imageID string
+	if dep, ok := j.stageIndex(from, st.index); ok {
+		prev := j.builtStage(dep)
+		if prev == nil {
+			return "", "", fmt.Errorf("--from=%s: stage not built: %w", from, errdefs.ErrInvalidArgument)
+		}
+		id, err := j.finish(ctx, prev)
+		if err != nil {
+			return "", "", err
+		}
+		imageID = id
+	} else {
+		if _, err := parseIndex(from); err == nil {
+			return "", "", fmt.Errorf("--from=%s: no such stage: %w", from, errdefs.ErrInvalidArgument)
+		}
+		id, err := j.resolveImage(ctx, from, false)
+		if err != nil {
+			return "", "", fmt.Errorf("--from=%s: %w", from, err)
+		}
+		imageID = id
+	}
+	c, err := j.b.D.Create(ctx, containers.CreateOptions{
+		Config:     &container.Config{Image: imageID, Cmd: []string{"/bin/sh", "-c", "#(nop) --from=" + from}, Entrypoint: []string{}, Labels: map[string]string{stepLabel: label}},
+		HostConfig: &container.HostConfig{NetworkMode: "none"},
+	})
+	if err != nil {
+		return "", "", err
+	}
+	j.addTmpRef(c.ID)
+	return imageID, c.ID, nil
 }
 
 // parentsKeep is the part of a COPY --parents source kept below the

@@ -102,18 +102,30 @@ func (d *Daemon) CommitStep(ctx context.Context, ref, base string, img dockerspe
 // img and history entries of metadata only, recorded under name ("": its
 // ID).
 func (d *Daemon) ComposeImage(ctx context.Context, base string, img dockerspec.DockerOCIImage, entries []*supervisorv1.HistoryEntry, name string) (string, error) {
+	for _, e := range entries {
+		e.EmptyLayer = true
+	}
+	return d.compose(ctx, &supervisorv1.ComposeImageRequest{Base: base, History: entries, Name: name}, img)
+}
+
+// ComposeLayers makes an unnamed image of base with the config img, the
+// history entries as given (their empty_layer kept) and layers already
+// in the content store: a build step taken from a --cache-from image, or
+// a COPY --link layer put on another parent.
+func (d *Daemon) ComposeLayers(ctx context.Context, base string, img dockerspec.DockerOCIImage, entries []*supervisorv1.HistoryEntry, layers []*supervisorv1.ComposeLayer) (string, error) {
+	return d.compose(ctx, &supervisorv1.ComposeImageRequest{Base: base, History: entries, Layers: layers}, img)
+}
+
+// compose sends req with img as its config and returns the image's ID.
+func (d *Daemon) compose(ctx context.Context, req *supervisorv1.ComposeImageRequest, img dockerspec.DockerOCIImage) (string, error) {
 	b, err := d.builds()
 	if err != nil {
 		return "", err
 	}
-	cfgJSON, err := configWithoutRootFS(img)
-	if err != nil {
+	if req.Config, err = configWithoutRootFS(img); err != nil {
 		return "", err
 	}
-	for _, e := range entries {
-		e.EmptyLayer = true
-	}
-	res, err := b.ComposeImage(ctx, &supervisorv1.ComposeImageRequest{Base: base, Config: cfgJSON, History: entries, Name: name})
+	res, err := b.ComposeImage(ctx, req)
 	if err != nil {
 		return "", fmt.Errorf("compose image: %w", err)
 	}

@@ -33,7 +33,7 @@ func (r *Remote) ContentSizes(ctx context.Context) (map[string]int64, error) {
 // first (0 for a layer whose manifest entry is missing).
 func BlobSizes(ctx context.Context, be Backend, img *client.Image, n int) ([]string, []int64) {
 	digests, sizes := make([]string, n), make([]int64, n)
-	m, err := manifestOf(ctx, be, img)
+	m, err := ManifestOf(ctx, be, img)
 	if err != nil {
 		return digests, sizes
 	}

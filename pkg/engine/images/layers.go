@@ -43,7 +43,7 @@ func LayerSizes(ctx context.Context, be Backend, img *client.Image, cfg *ocispec
 	if ok {
 		return sizes, nil
 	}
-	m, err := manifestOf(ctx, be, img)
+	m, err := ManifestOf(ctx, be, img)
 	if err != nil {
 		return nil, err
 	}
@@ -55,9 +55,14 @@ func LayerSizes(ctx context.Context, be Backend, img *client.Image, cfg *ocispec
 	return sizes, nil
 }
 
-// manifestOf finds the manifest of img's platform: the target itself, or
+// BlobReader reads blobs of the content store.
+type BlobReader interface {
+	ReadBlob(ctx context.Context, digest string) ([]byte, error)
+}
+
+// ManifestOf finds the manifest of img's platform: the target itself, or
 // the entry of the target index whose config is img's config.
-func manifestOf(ctx context.Context, be Backend, img *client.Image) (*ocispec.Manifest, error) {
+func ManifestOf(ctx context.Context, be BlobReader, img *client.Image) (*ocispec.Manifest, error) {
 	data, err := be.ReadBlob(ctx, img.GetTarget().GetDigest())
 	if err != nil {
 		return nil, err
