@@ -107,6 +107,16 @@ func (m *taskManager) exists(ns, id string) bool {
 	return m.tasks[ns+"/"+id] != nil || m.creating[ns+"/"+id]
 }
 
+func (m *taskManager) isCreating(ctx context.Context, id string) bool {
+	ns, err := namespaceOf(ctx)
+	if err != nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.creating[ns+"/"+id]
+}
+
 func (m *taskManager) get(ctx context.Context, id string) (*task, error) {
 	ns, err := namespaceOf(ctx)
 	if err != nil {
@@ -353,6 +363,11 @@ func (m *taskManager) teardown(t *task) error {
 
 func (m *taskManager) delete(ctx context.Context, id string, force bool) (*shimv1.DeleteResponse, error) {
 	t, err := m.get(ctx, id)
+	if errdefs.IsNotFound(err) && m.isCreating(ctx, id) {
+		// Not "no task": the container's removal would then find one
+		// appear. The caller retries, as for a delete under way.
+		return nil, fmt.Errorf("task %s is being created: %w", id, errdefs.ErrFailedPrecondition)
+	}
 	if err != nil {
 		return nil, err
 	}

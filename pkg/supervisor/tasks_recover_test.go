@@ -245,3 +245,18 @@ func TestRecoverCleanupFails(t *testing.T) {
 		t.Fatalf("the dead shim's state went before it was cleaned up: %v", err)
 	}
 }
+
+// A delete while the task is still being created is a "retry" (failed
+// precondition), not "no task": the engine would otherwise go on to
+// delete the container and find a task appear under it.
+func TestDeleteWhileCreating(t *testing.T) {
+	m := &taskManager{tasks: map[string]*task{}, creating: map[string]bool{"ns/abc": true}}
+	ctx := namespaces.WithNamespace(context.Background(), "ns")
+	if _, err := m.delete(ctx, "abc", true); !errdefs.IsFailedPrecondition(err) {
+		t.Fatalf("delete while creating: %v, want failed precondition", err)
+	}
+	delete(m.creating, "ns/abc")
+	if _, err := m.delete(ctx, "abc", true); !errdefs.IsNotFound(err) {
+		t.Fatalf("delete of no task: %v, want not found", err)
+	}
+}

@@ -282,7 +282,8 @@ func TestBuildFailures(t *testing.T) {
 		t.Errorf("failed builds left %v", left)
 	}
 	// A build cancelled by closing the connection stops its RUN container
-	// and cleans up.
+	// and cleans up ("started" on a line of its own is the RUN's output,
+	// not the step line).
 	slow := writeContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo started && sleep 300\n"})
 	cmd := exec.Command("docker", "build", slow)
 	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0", "DOCKER_HOST=unix://"+s.engSock, "DOCKER_CONFIG="+filepath.Join(s.root, "dockercfg"))
@@ -291,12 +292,12 @@ func TestBuildFailures(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 300 && !strings.Contains(sout.String(), "started"); i++ {
+	for i := 0; i < 300 && !strings.Contains(sout.String(), "\nstarted\n"); i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	if !strings.Contains(sout.String(), "started") {
+	if !strings.Contains(sout.String(), "\nstarted\n") {
 		t.Fatalf("the slow build did not start: %s", sout.String())
 	}
 	var left []string
@@ -319,7 +320,7 @@ func TestBuildFailures(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 300 && !strings.Contains(kout.String(), "started"); i++ {
+	for i := 0; i < 300 && !strings.Contains(kout.String(), "\nstarted\n"); i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
 	s.kill9(s.engine)

@@ -158,11 +158,19 @@ func (s *stack) daemon(cmd *exec.Cmd, name, sock string) *exec.Cmd {
 }
 
 func (s *stack) tail(name string) string {
+	// Debug lines (request and span logs) drown what explains a failure.
 	b, _ := os.ReadFile(filepath.Join(s.root, name+".log"))
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
+	var keep []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.Contains(l, "level=DEBUG") {
+			keep = append(keep, l)
+		}
 	}
-	return string(b)
+	out := strings.Join(keep, "\n")
+	if len(out) > 6000 {
+		out = out[len(out)-6000:]
+	}
+	return out
 }
 
 // kill9 kills a daemon with SIGKILL, as a crash would.
