@@ -2,7 +2,7 @@ GO ?= go
 BINARIES := runtime shim supervisord engined ctl pause
 PROTOS := $(sort $(shell find proto -name "*.proto"))
 
-.PHONY: all build deps proto proto-check test test-unit test-race test-integration test-e2e test-cri critest fuzz fuzz-short soak loadtest demo bench bench-shim bench-start clean $(BINARIES)
+.PHONY: all build deps proto proto-check test test-unit test-race test-integration test-e2e test-cri critest fuzz fuzz-short soak loadtest demo bench bench-shim bench-start bench-cri clean $(BINARIES)
 
 all: build
 
@@ -118,6 +118,10 @@ bench-shim: build
 # beside ctr, podman and the docker CLI, alone.
 bench-start: build
 	./scripts/bench-start.sh
+
+# critest's benchmarks against the CRI server beside containerd's, alone.
+bench-cri: build
+	./scripts/bench-cri.sh
 
 clean:
 	rm -rf bin

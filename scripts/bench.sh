@@ -244,3 +244,6 @@ rm -rf "$eng"
 
 # --- networking (issue 10): scripts/bench-net.sh, beside podman ---------------
 ./scripts/bench-net.sh
+
+# --- CRI (issue 15): scripts/bench-cri.sh, critest -benchmark beside containerd
+./scripts/bench-cri.sh

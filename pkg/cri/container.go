@@ -159,6 +159,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if _, err := s.setLabels(ctx, r, map[string]string{labelState: stateCreated}); err != nil {
 		return nil, err
 	}
+	s.announce(ctx, id, sb.id(), runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 
@@ -211,6 +212,7 @@ func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContai
 	if _, err := s.setLabels(ctx, r, map[string]string{labelStarted: nowLabel()}); err != nil {
 		return nil, err
 	}
+	s.announce(ctx, r.id(), r.sandboxID(), runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
 	return &runtimeapi.StartContainerResponse{}, nil
 }
 
@@ -236,6 +238,7 @@ func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContaine
 	if err := s.stopTask(ctx, r.id(), sig, req.GetTimeout()); err != nil {
 		return nil, fmt.Errorf("stop container %s: %w", r.id(), err)
 	}
+	s.announceStopped(ctx, r)
 	return &runtimeapi.StopContainerResponse{}, nil
 }
 
@@ -262,6 +265,10 @@ func (s *Server) removeContainer(ctx context.Context, r record) error {
 	if err := s.stopTask(ctx, r.id(), syscall.SIGKILL, 0); err != nil {
 		return fmt.Errorf("remove container %s: %w", r.id(), err)
 	}
+	announced := r.state() != stateCreating // a CreateContainer undone announced nothing
+	if announced {
+		s.announceStopped(ctx, r)
+	}
 	if err := s.deleteTask(ctx, r.id()); err != nil {
 		return err
 	}
@@ -275,6 +282,9 @@ func (s *Server) removeContainer(ctx context.Context, r record) error {
 	_, err := s.sup.ContainerService().Delete(ctx, &supervisorv1.DeleteContainerRequest{Id: r.id()})
 	if err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", r.id(), err)
+	}
+	if announced {
+		s.announce(ctx, r.id(), r.sandboxID(), runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
 	}
 	return nil
 }

@@ -131,6 +131,8 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if _, err := s.setLabels(ctx, r, map[string]string{labelState: stateReady, labelIPs: strings.Join(ips, ",")}); err != nil {
 		return nil, err
 	}
+	s.announce(ctx, id, id, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT)
+	s.announce(ctx, id, id, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
 
@@ -209,10 +211,14 @@ func (s *Server) stopSandbox(ctx context.Context, r record) error {
 		if err := s.stopTask(ctx, c.id(), syscall.SIGKILL, 0); err != nil {
 			return fmt.Errorf("stop container %s of pod %s: %w", c.id(), r.id(), err)
 		}
+		if c.state() != stateCreating {
+			s.announceStopped(ctx, c)
+		}
 	}
 	if err := s.stopTask(ctx, r.id(), syscall.SIGKILL, 0); err != nil {
 		return fmt.Errorf("stop pod %s: %w", r.id(), err)
 	}
+	s.announceStopped(ctx, r)
 	if err := s.releaseNetwork(ctx, r); err != nil {
 		return err
 	}
@@ -327,6 +333,10 @@ func (s *Server) removeSandbox(ctx context.Context, r record) error {
 	if err := s.stopTask(ctx, r.id(), syscall.SIGKILL, 0); err != nil {
 		return err
 	}
+	announced := r.state() != stateCreating // a RunPodSandbox undone announced nothing
+	if announced {
+		s.announceStopped(ctx, r)
+	}
 	if err := s.deleteTask(ctx, r.id()); err != nil {
 		return err
 	}
@@ -338,6 +348,9 @@ func (s *Server) removeSandbox(ctx context.Context, r record) error {
 	}
 	if _, err := s.sup.ContainerService().Delete(ctx, &supervisorv1.DeleteContainerRequest{Id: r.id()}); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove pod %s: %w", r.id(), err)
+	}
+	if announced {
+		s.announce(ctx, r.id(), r.id(), runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
 	}
 	return nil
 }

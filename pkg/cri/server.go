@@ -74,6 +74,8 @@ type Server struct {
 
 	locks locks // one lifecycle call at a time per pod or container
 	names locks // the names of pods, the names of a pod's containers
+
+	events eventBroker // GetContainerEvents (events.go)
 }
 
 // New makes a server that talks to the supervisor at cfg.Supervisor.
@@ -134,7 +136,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cri: %w", err)
 	}
+	// Exits are watched before anyone can start a container.
+	subscribed := make(chan struct{})
+	go s.watchExits(ctx, subscribed)
+	<-subscribed
 	stop := context.AfterFunc(ctx, func() {
+		s.events.closeAll()
 		done := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(done) }()
 		select {

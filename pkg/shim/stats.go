@@ -31,7 +31,11 @@ func (s *service) Stats(ctx context.Context, req *shimv1.StatsRequest) (*shimv1.
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
-	return cg.Stats(), nil
+	st := cg.Stats()
+	if req.GetDetail() {
+		st.Detail = cg.Detail()
+	}
+	return st, nil
 }
 
 func (s *service) Pids(ctx context.Context, req *shimv1.PidsRequest) (*shimv1.PidsResponse, error) {

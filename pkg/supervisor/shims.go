@@ -24,6 +24,7 @@ type taskShim interface {
 	Resume(ctx context.Context) error
 	Update(ctx context.Context, resources []byte) error
 	Stats(ctx context.Context) (*shimv1.StatsResponse, error)
+	DetailedStats(ctx context.Context) (*shimv1.StatsResponse, error)
 	Pids(ctx context.Context) ([]*shimv1.ProcessInfo, error)
 	ReopenLog(ctx context.Context) error
 

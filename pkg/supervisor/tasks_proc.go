@@ -204,7 +204,11 @@ func (ts *tasksService) Metrics(ctx context.Context, req *pb.MetricsRequest) (*p
 	if err != nil {
 		return nil, err
 	}
-	st, err := t.shim.Stats(ctx)
+	stats := t.shim.Stats
+	if req.Detail {
+		stats = t.shim.DetailedStats
+	}
+	st, err := stats(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", t.ID, err)
 	}
@@ -219,5 +223,6 @@ func (ts *tasksService) Metrics(ctx context.Context, req *pb.MetricsRequest) (*p
 		CpuPercpuNs: st.CpuPercpuNs, MemoryUsage: st.MemoryUsage, MemoryLimit: st.MemoryLimit,
 		MemoryMaxUsage: st.MemoryMaxUsage, MemoryCache: st.MemoryCache, PidsCurrent: st.PidsCurrent,
 		PidsLimit: st.PidsLimit, IoReadBytes: st.IoReadBytes, IoWriteBytes: st.IoWriteBytes, OnlineCpus: st.OnlineCpus,
+		Detail: metricsDetail(st.Detail),
 	}, nil
 }

@@ -565,6 +565,13 @@ func (c *Client) Stats(ctx context.Context) (*shimv1.StatsResponse, error) {
 	return resp, wrap(err)
 }
 
+// DetailedStats reads the counters and their detail (the CRI's metrics),
+// the processes' open files included.
+func (c *Client) DetailedStats(ctx context.Context) (*shimv1.StatsResponse, error) {
+	resp, err := c.shim.Stats(ctx, &shimv1.StatsRequest{Detail: true})
+	return resp, wrap(err)
+}
+
 // Pids lists the container's processes with the exec that started each.
 func (c *Client) Pids(ctx context.Context) ([]*shimv1.ProcessInfo, error) {
 	resp, err := c.shim.Pids(ctx, &shimv1.PidsRequest{})

@@ -1678,7 +1678,10 @@ func (*UpdateResponse) Descriptor() ([]byte, []int) {
 }
 
 type StatsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Also read StatsDetail: the CRI's metrics (cAdvisor's series) need it,
+	// docker stats does not (it walks every process's open files).
+	Detail        bool `protobuf:"varint,1,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1713,6 +1716,13 @@ func (*StatsRequest) Descriptor() ([]byte, []int) {
 	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{30}
 }
 
+func (x *StatsRequest) GetDetail() bool {
+	if x != nil {
+		return x.Detail
+	}
+	return false
+}
+
 // Cumulative counters and current values, as the cgroup reports them; a
 // limit of 0 means none.
 type StatsResponse struct {
@@ -1732,8 +1742,10 @@ type StatsResponse struct {
 	IoReadBytes    uint64   `protobuf:"varint,12,opt,name=io_read_bytes,json=ioReadBytes,proto3" json:"io_read_bytes,omitempty"`
 	IoWriteBytes   uint64   `protobuf:"varint,13,opt,name=io_write_bytes,json=ioWriteBytes,proto3" json:"io_write_bytes,omitempty"`
 	OnlineCpus     uint32   `protobuf:"varint,14,opt,name=online_cpus,json=onlineCpus,proto3" json:"online_cpus,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Set when asked for (StatsRequest.detail).
+	Detail        *StatsDetail `protobuf:"bytes,15,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatsResponse) Reset() {
@@ -1862,6 +1874,13 @@ func (x *StatsResponse) GetOnlineCpus() uint32 {
 		return x.OnlineCpus
 	}
 	return 0
+}
+
+func (x *StatsResponse) GetDetail() *StatsDetail {
+	if x != nil {
+		return x.Detail
+	}
+	return nil
 }
 
 type PidsRequest struct {
@@ -2132,6 +2151,339 @@ func (*ReopenLogResponse) Descriptor() ([]byte, []int) {
 	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{36}
 }
 
+// StatsDetail is the rest of a cgroup reading, what cAdvisor's container
+// series need; a field whose controller or file is missing is 0.
+type StatsDetail struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// CFS bandwidth: periods elapsed, periods throttled, time throttled.
+	CpuPeriods          uint64 `protobuf:"varint,1,opt,name=cpu_periods,json=cpuPeriods,proto3" json:"cpu_periods,omitempty"`
+	CpuThrottledPeriods uint64 `protobuf:"varint,2,opt,name=cpu_throttled_periods,json=cpuThrottledPeriods,proto3" json:"cpu_throttled_periods,omitempty"`
+	CpuThrottledNs      uint64 `protobuf:"varint,3,opt,name=cpu_throttled_ns,json=cpuThrottledNs,proto3" json:"cpu_throttled_ns,omitempty"`
+	// What the cgroup is set to: shares (v2: from cpu.weight), the CFS
+	// period and quota in microseconds (quota 0: none).
+	CpuShares        uint64 `protobuf:"varint,4,opt,name=cpu_shares,json=cpuShares,proto3" json:"cpu_shares,omitempty"`
+	CpuPeriodUs      uint64 `protobuf:"varint,5,opt,name=cpu_period_us,json=cpuPeriodUs,proto3" json:"cpu_period_us,omitempty"`
+	CpuQuotaUs       uint64 `protobuf:"varint,6,opt,name=cpu_quota_us,json=cpuQuotaUs,proto3" json:"cpu_quota_us,omitempty"`
+	MemoryRss        uint64 `protobuf:"varint,7,opt,name=memory_rss,json=memoryRss,proto3" json:"memory_rss,omitempty"`
+	MemoryMappedFile uint64 `protobuf:"varint,8,opt,name=memory_mapped_file,json=memoryMappedFile,proto3" json:"memory_mapped_file,omitempty"`
+	MemorySwap       uint64 `protobuf:"varint,9,opt,name=memory_swap,json=memorySwap,proto3" json:"memory_swap,omitempty"`
+	MemoryKernel     uint64 `protobuf:"varint,10,opt,name=memory_kernel,json=memoryKernel,proto3" json:"memory_kernel,omitempty"`
+	// Times the usage hit the limit (cgroup v1 only).
+	MemoryFailcnt uint64 `protobuf:"varint,11,opt,name=memory_failcnt,json=memoryFailcnt,proto3" json:"memory_failcnt,omitempty"`
+	// Page faults of the cgroup's own processes, then with those below it.
+	MemoryPgfault             uint64 `protobuf:"varint,12,opt,name=memory_pgfault,json=memoryPgfault,proto3" json:"memory_pgfault,omitempty"`
+	MemoryPgmajfault          uint64 `protobuf:"varint,13,opt,name=memory_pgmajfault,json=memoryPgmajfault,proto3" json:"memory_pgmajfault,omitempty"`
+	MemoryHierarchyPgfault    uint64 `protobuf:"varint,14,opt,name=memory_hierarchy_pgfault,json=memoryHierarchyPgfault,proto3" json:"memory_hierarchy_pgfault,omitempty"`
+	MemoryHierarchyPgmajfault uint64 `protobuf:"varint,15,opt,name=memory_hierarchy_pgmajfault,json=memoryHierarchyPgmajfault,proto3" json:"memory_hierarchy_pgmajfault,omitempty"`
+	MemoryActiveFile          uint64 `protobuf:"varint,16,opt,name=memory_active_file,json=memoryActiveFile,proto3" json:"memory_active_file,omitempty"`
+	MemoryInactiveFile        uint64 `protobuf:"varint,17,opt,name=memory_inactive_file,json=memoryInactiveFile,proto3" json:"memory_inactive_file,omitempty"`
+	// Processes the OOM killer killed in the cgroup.
+	MemoryOomKills uint64 `protobuf:"varint,18,opt,name=memory_oom_kills,json=memoryOomKills,proto3" json:"memory_oom_kills,omitempty"`
+	// Soft limit (v1 soft_limit_in_bytes, v2 memory.low) and the limit of
+	// memory plus swap (v1) or of swap (v2); 0: none.
+	MemoryReservation uint64           `protobuf:"varint,19,opt,name=memory_reservation,json=memoryReservation,proto3" json:"memory_reservation,omitempty"`
+	MemorySwapLimit   uint64           `protobuf:"varint,20,opt,name=memory_swap_limit,json=memorySwapLimit,proto3" json:"memory_swap_limit,omitempty"`
+	BlockIo           []*BlockDeviceIO `protobuf:"bytes,21,rep,name=block_io,json=blockIo,proto3" json:"block_io,omitempty"`
+	// Read from /proc: the processes of the cgroup (and below), their
+	// threads, open files and, of those, sockets.
+	Processes       uint64 `protobuf:"varint,22,opt,name=processes,proto3" json:"processes,omitempty"`
+	Threads         uint64 `protobuf:"varint,23,opt,name=threads,proto3" json:"threads,omitempty"`
+	FileDescriptors uint64 `protobuf:"varint,24,opt,name=file_descriptors,json=fileDescriptors,proto3" json:"file_descriptors,omitempty"`
+	Sockets         uint64 `protobuf:"varint,25,opt,name=sockets,proto3" json:"sockets,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *StatsDetail) Reset() {
+	*x = StatsDetail{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsDetail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsDetail) ProtoMessage() {}
+
+func (x *StatsDetail) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsDetail.ProtoReflect.Descriptor instead.
+func (*StatsDetail) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *StatsDetail) GetCpuPeriods() uint64 {
+	if x != nil {
+		return x.CpuPeriods
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetCpuThrottledPeriods() uint64 {
+	if x != nil {
+		return x.CpuThrottledPeriods
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetCpuThrottledNs() uint64 {
+	if x != nil {
+		return x.CpuThrottledNs
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetCpuShares() uint64 {
+	if x != nil {
+		return x.CpuShares
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetCpuPeriodUs() uint64 {
+	if x != nil {
+		return x.CpuPeriodUs
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetCpuQuotaUs() uint64 {
+	if x != nil {
+		return x.CpuQuotaUs
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetMemoryRss() uint64 {
+	if x != nil {
+		return x.MemoryRss
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetMemoryMappedFile() uint64 {
+	if x != nil {
+		return x.MemoryMappedFile
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetMemorySwap() uint64 {
+	if x != nil {
+		return x.MemorySwap
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetMemoryKernel() uint64 {
+	if x != nil {
+		return x.MemoryKernel
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetMemoryFailcnt() uint64 {
+	if x != nil {
+		return x.MemoryFailcnt
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetMemoryPgfault() uint64 {
+	if x != nil {
+		return x.MemoryPgfault
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetMemoryPgmajfault() uint64 {
+	if x != nil {
+		return x.MemoryPgmajfault
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetMemoryHierarchyPgfault() uint64 {
+	if x != nil {
+		return x.MemoryHierarchyPgfault
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetMemoryHierarchyPgmajfault() uint64 {
+	if x != nil {
+		return x.MemoryHierarchyPgmajfault
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetMemoryActiveFile() uint64 {
+	if x != nil {
+		return x.MemoryActiveFile
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetMemoryInactiveFile() uint64 {
+	if x != nil {
+		return x.MemoryInactiveFile
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetMemoryOomKills() uint64 {
+	if x != nil {
+		return x.MemoryOomKills
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetMemoryReservation() uint64 {
+	if x != nil {
+		return x.MemoryReservation
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetMemorySwapLimit() uint64 {
+	if x != nil {
+		return x.MemorySwapLimit
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetBlockIo() []*BlockDeviceIO {
+	if x != nil {
+		return x.BlockIo
+	}
+	return nil
+}
+
+func (x *StatsDetail) GetProcesses() uint64 {
+	if x != nil {
+		return x.Processes
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetThreads() uint64 {
+	if x != nil {
+		return x.Threads
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetFileDescriptors() uint64 {
+	if x != nil {
+		return x.FileDescriptors
+	}
+	return 0
+}
+
+func (x *StatsDetail) GetSockets() uint64 {
+	if x != nil {
+		return x.Sockets
+	}
+	return 0
+}
+
+// BlockDeviceIO is one block device's I/O by a cgroup.
+type BlockDeviceIO struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Major         uint32                 `protobuf:"varint,1,opt,name=major,proto3" json:"major,omitempty"`
+	Minor         uint32                 `protobuf:"varint,2,opt,name=minor,proto3" json:"minor,omitempty"`
+	ReadBytes     uint64                 `protobuf:"varint,3,opt,name=read_bytes,json=readBytes,proto3" json:"read_bytes,omitempty"`
+	WriteBytes    uint64                 `protobuf:"varint,4,opt,name=write_bytes,json=writeBytes,proto3" json:"write_bytes,omitempty"`
+	Reads         uint64                 `protobuf:"varint,5,opt,name=reads,proto3" json:"reads,omitempty"`
+	Writes        uint64                 `protobuf:"varint,6,opt,name=writes,proto3" json:"writes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockDeviceIO) Reset() {
+	*x = BlockDeviceIO{}
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockDeviceIO) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockDeviceIO) ProtoMessage() {}
+
+func (x *BlockDeviceIO) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_shim_v1_shim_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockDeviceIO.ProtoReflect.Descriptor instead.
+func (*BlockDeviceIO) Descriptor() ([]byte, []int) {
+	return file_berth_shim_v1_shim_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *BlockDeviceIO) GetMajor() uint32 {
+	if x != nil {
+		return x.Major
+	}
+	return 0
+}
+
+func (x *BlockDeviceIO) GetMinor() uint32 {
+	if x != nil {
+		return x.Minor
+	}
+	return 0
+}
+
+func (x *BlockDeviceIO) GetReadBytes() uint64 {
+	if x != nil {
+		return x.ReadBytes
+	}
+	return 0
+}
+
+func (x *BlockDeviceIO) GetWriteBytes() uint64 {
+	if x != nil {
+		return x.WriteBytes
+	}
+	return 0
+}
+
+func (x *BlockDeviceIO) GetReads() uint64 {
+	if x != nil {
+		return x.Reads
+	}
+	return 0
+}
+
+func (x *BlockDeviceIO) GetWrites() uint64 {
+	if x != nil {
+		return x.Writes
+	}
+	return 0
+}
+
 var File_berth_shim_v1_shim_proto protoreflect.FileDescriptor
 
 const file_berth_shim_v1_shim_proto_rawDesc = "" +
@@ -2233,8 +2585,9 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\x05execs\x18\x01 \x03(\v2\x1c.berth.shim.v1.StateResponseR\x05execs\"-\n" +
 	"\rUpdateRequest\x12\x1c\n" +
 	"\tresources\x18\x01 \x01(\fR\tresources\"\x10\n" +
-	"\x0eUpdateResponse\"\x0e\n" +
-	"\fStatsRequest\"\xf2\x03\n" +
+	"\x0eUpdateResponse\"&\n" +
+	"\fStatsRequest\x12\x16\n" +
+	"\x06detail\x18\x01 \x01(\bR\x06detail\"\xa6\x04\n" +
 	"\rStatsResponse\x12\x17\n" +
 	"\aread_at\x18\x01 \x01(\x03R\x06readAt\x12 \n" +
 	"\fcpu_usage_ns\x18\x02 \x01(\x04R\n" +
@@ -2253,7 +2606,8 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\rio_read_bytes\x18\f \x01(\x04R\vioReadBytes\x12$\n" +
 	"\x0eio_write_bytes\x18\r \x01(\x04R\fioWriteBytes\x12\x1f\n" +
 	"\vonline_cpus\x18\x0e \x01(\rR\n" +
-	"onlineCpus\"\r\n" +
+	"onlineCpus\x122\n" +
+	"\x06detail\x18\x0f \x01(\v2\x1a.berth.shim.v1.StatsDetailR\x06detail\"\r\n" +
 	"\vPidsRequest\"\xce\x01\n" +
 	"\vProcessInfo\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\rR\x03pid\x12\x17\n" +
@@ -2269,7 +2623,48 @@ const file_berth_shim_v1_shim_proto_rawDesc = "" +
 	"\fPidsResponse\x128\n" +
 	"\tprocesses\x18\x01 \x03(\v2\x1a.berth.shim.v1.ProcessInfoR\tprocesses\"\x12\n" +
 	"\x10ReopenLogRequest\"\x13\n" +
-	"\x11ReopenLogResponse*k\n" +
+	"\x11ReopenLogResponse\"\x94\b\n" +
+	"\vStatsDetail\x12\x1f\n" +
+	"\vcpu_periods\x18\x01 \x01(\x04R\n" +
+	"cpuPeriods\x122\n" +
+	"\x15cpu_throttled_periods\x18\x02 \x01(\x04R\x13cpuThrottledPeriods\x12(\n" +
+	"\x10cpu_throttled_ns\x18\x03 \x01(\x04R\x0ecpuThrottledNs\x12\x1d\n" +
+	"\n" +
+	"cpu_shares\x18\x04 \x01(\x04R\tcpuShares\x12\"\n" +
+	"\rcpu_period_us\x18\x05 \x01(\x04R\vcpuPeriodUs\x12 \n" +
+	"\fcpu_quota_us\x18\x06 \x01(\x04R\n" +
+	"cpuQuotaUs\x12\x1d\n" +
+	"\n" +
+	"memory_rss\x18\a \x01(\x04R\tmemoryRss\x12,\n" +
+	"\x12memory_mapped_file\x18\b \x01(\x04R\x10memoryMappedFile\x12\x1f\n" +
+	"\vmemory_swap\x18\t \x01(\x04R\n" +
+	"memorySwap\x12#\n" +
+	"\rmemory_kernel\x18\n" +
+	" \x01(\x04R\fmemoryKernel\x12%\n" +
+	"\x0ememory_failcnt\x18\v \x01(\x04R\rmemoryFailcnt\x12%\n" +
+	"\x0ememory_pgfault\x18\f \x01(\x04R\rmemoryPgfault\x12+\n" +
+	"\x11memory_pgmajfault\x18\r \x01(\x04R\x10memoryPgmajfault\x128\n" +
+	"\x18memory_hierarchy_pgfault\x18\x0e \x01(\x04R\x16memoryHierarchyPgfault\x12>\n" +
+	"\x1bmemory_hierarchy_pgmajfault\x18\x0f \x01(\x04R\x19memoryHierarchyPgmajfault\x12,\n" +
+	"\x12memory_active_file\x18\x10 \x01(\x04R\x10memoryActiveFile\x120\n" +
+	"\x14memory_inactive_file\x18\x11 \x01(\x04R\x12memoryInactiveFile\x12(\n" +
+	"\x10memory_oom_kills\x18\x12 \x01(\x04R\x0ememoryOomKills\x12-\n" +
+	"\x12memory_reservation\x18\x13 \x01(\x04R\x11memoryReservation\x12*\n" +
+	"\x11memory_swap_limit\x18\x14 \x01(\x04R\x0fmemorySwapLimit\x127\n" +
+	"\bblock_io\x18\x15 \x03(\v2\x1c.berth.shim.v1.BlockDeviceIOR\ablockIo\x12\x1c\n" +
+	"\tprocesses\x18\x16 \x01(\x04R\tprocesses\x12\x18\n" +
+	"\athreads\x18\x17 \x01(\x04R\athreads\x12)\n" +
+	"\x10file_descriptors\x18\x18 \x01(\x04R\x0ffileDescriptors\x12\x18\n" +
+	"\asockets\x18\x19 \x01(\x04R\asockets\"\xa9\x01\n" +
+	"\rBlockDeviceIO\x12\x14\n" +
+	"\x05major\x18\x01 \x01(\rR\x05major\x12\x14\n" +
+	"\x05minor\x18\x02 \x01(\rR\x05minor\x12\x1d\n" +
+	"\n" +
+	"read_bytes\x18\x03 \x01(\x04R\treadBytes\x12\x1f\n" +
+	"\vwrite_bytes\x18\x04 \x01(\x04R\n" +
+	"writeBytes\x12\x14\n" +
+	"\x05reads\x18\x05 \x01(\x04R\x05reads\x12\x16\n" +
+	"\x06writes\x18\x06 \x01(\x04R\x06writes*k\n" +
 	"\x06Status\x12\x12\n" +
 	"\x0eSTATUS_UNKNOWN\x10\x00\x12\x12\n" +
 	"\x0eSTATUS_CREATED\x10\x01\x12\x12\n" +
@@ -2315,7 +2710,7 @@ func file_berth_shim_v1_shim_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_shim_v1_shim_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_berth_shim_v1_shim_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_berth_shim_v1_shim_proto_goTypes = []any{
 	(Status)(0),                // 0: berth.shim.v1.Status
 	(LogFormat)(0),             // 1: berth.shim.v1.LogFormat
@@ -2357,56 +2752,60 @@ var file_berth_shim_v1_shim_proto_goTypes = []any{
 	(*PidsResponse)(nil),       // 37: berth.shim.v1.PidsResponse
 	(*ReopenLogRequest)(nil),   // 38: berth.shim.v1.ReopenLogRequest
 	(*ReopenLogResponse)(nil),  // 39: berth.shim.v1.ReopenLogResponse
-	nil,                        // 40: berth.shim.v1.CreateRequest.LogAttrsEntry
+	(*StatsDetail)(nil),        // 40: berth.shim.v1.StatsDetail
+	(*BlockDeviceIO)(nil),      // 41: berth.shim.v1.BlockDeviceIO
+	nil,                        // 42: berth.shim.v1.CreateRequest.LogAttrsEntry
 }
 var file_berth_shim_v1_shim_proto_depIdxs = []int32{
 	1,  // 0: berth.shim.v1.CreateRequest.log_format:type_name -> berth.shim.v1.LogFormat
-	40, // 1: berth.shim.v1.CreateRequest.log_attrs:type_name -> berth.shim.v1.CreateRequest.LogAttrsEntry
+	42, // 1: berth.shim.v1.CreateRequest.log_attrs:type_name -> berth.shim.v1.CreateRequest.LogAttrsEntry
 	0,  // 2: berth.shim.v1.StateResponse.status:type_name -> berth.shim.v1.Status
 	2,  // 3: berth.shim.v1.AttachChunk.stream:type_name -> berth.shim.v1.AttachChunk.Stream
 	8,  // 4: berth.shim.v1.ListExecsResponse.execs:type_name -> berth.shim.v1.StateResponse
-	36, // 5: berth.shim.v1.PidsResponse.processes:type_name -> berth.shim.v1.ProcessInfo
-	3,  // 6: berth.shim.v1.Shim.Create:input_type -> berth.shim.v1.CreateRequest
-	5,  // 7: berth.shim.v1.Shim.Start:input_type -> berth.shim.v1.StartRequest
-	7,  // 8: berth.shim.v1.Shim.State:input_type -> berth.shim.v1.StateRequest
-	9,  // 9: berth.shim.v1.Shim.Wait:input_type -> berth.shim.v1.WaitRequest
-	11, // 10: berth.shim.v1.Shim.Kill:input_type -> berth.shim.v1.KillRequest
-	13, // 11: berth.shim.v1.Shim.Delete:input_type -> berth.shim.v1.DeleteRequest
-	15, // 12: berth.shim.v1.Shim.Attach:input_type -> berth.shim.v1.AttachRequest
-	17, // 13: berth.shim.v1.Shim.Shutdown:input_type -> berth.shim.v1.ShutdownRequest
-	19, // 14: berth.shim.v1.Shim.WriteStdin:input_type -> berth.shim.v1.StdinChunk
-	21, // 15: berth.shim.v1.Shim.ResizePty:input_type -> berth.shim.v1.ResizePtyRequest
-	23, // 16: berth.shim.v1.Shim.Pause:input_type -> berth.shim.v1.PauseRequest
-	25, // 17: berth.shim.v1.Shim.Resume:input_type -> berth.shim.v1.ResumeRequest
-	27, // 18: berth.shim.v1.Shim.Exec:input_type -> berth.shim.v1.ExecRequest
-	29, // 19: berth.shim.v1.Shim.ListExecs:input_type -> berth.shim.v1.ListExecsRequest
-	31, // 20: berth.shim.v1.Shim.Update:input_type -> berth.shim.v1.UpdateRequest
-	33, // 21: berth.shim.v1.Shim.Stats:input_type -> berth.shim.v1.StatsRequest
-	35, // 22: berth.shim.v1.Shim.Pids:input_type -> berth.shim.v1.PidsRequest
-	38, // 23: berth.shim.v1.Shim.ReopenLog:input_type -> berth.shim.v1.ReopenLogRequest
-	4,  // 24: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
-	6,  // 25: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
-	8,  // 26: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
-	10, // 27: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
-	12, // 28: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
-	14, // 29: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
-	16, // 30: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
-	18, // 31: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
-	20, // 32: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
-	22, // 33: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
-	24, // 34: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
-	26, // 35: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
-	28, // 36: berth.shim.v1.Shim.Exec:output_type -> berth.shim.v1.ExecResponse
-	30, // 37: berth.shim.v1.Shim.ListExecs:output_type -> berth.shim.v1.ListExecsResponse
-	32, // 38: berth.shim.v1.Shim.Update:output_type -> berth.shim.v1.UpdateResponse
-	34, // 39: berth.shim.v1.Shim.Stats:output_type -> berth.shim.v1.StatsResponse
-	37, // 40: berth.shim.v1.Shim.Pids:output_type -> berth.shim.v1.PidsResponse
-	39, // 41: berth.shim.v1.Shim.ReopenLog:output_type -> berth.shim.v1.ReopenLogResponse
-	24, // [24:42] is the sub-list for method output_type
-	6,  // [6:24] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	40, // 5: berth.shim.v1.StatsResponse.detail:type_name -> berth.shim.v1.StatsDetail
+	36, // 6: berth.shim.v1.PidsResponse.processes:type_name -> berth.shim.v1.ProcessInfo
+	41, // 7: berth.shim.v1.StatsDetail.block_io:type_name -> berth.shim.v1.BlockDeviceIO
+	3,  // 8: berth.shim.v1.Shim.Create:input_type -> berth.shim.v1.CreateRequest
+	5,  // 9: berth.shim.v1.Shim.Start:input_type -> berth.shim.v1.StartRequest
+	7,  // 10: berth.shim.v1.Shim.State:input_type -> berth.shim.v1.StateRequest
+	9,  // 11: berth.shim.v1.Shim.Wait:input_type -> berth.shim.v1.WaitRequest
+	11, // 12: berth.shim.v1.Shim.Kill:input_type -> berth.shim.v1.KillRequest
+	13, // 13: berth.shim.v1.Shim.Delete:input_type -> berth.shim.v1.DeleteRequest
+	15, // 14: berth.shim.v1.Shim.Attach:input_type -> berth.shim.v1.AttachRequest
+	17, // 15: berth.shim.v1.Shim.Shutdown:input_type -> berth.shim.v1.ShutdownRequest
+	19, // 16: berth.shim.v1.Shim.WriteStdin:input_type -> berth.shim.v1.StdinChunk
+	21, // 17: berth.shim.v1.Shim.ResizePty:input_type -> berth.shim.v1.ResizePtyRequest
+	23, // 18: berth.shim.v1.Shim.Pause:input_type -> berth.shim.v1.PauseRequest
+	25, // 19: berth.shim.v1.Shim.Resume:input_type -> berth.shim.v1.ResumeRequest
+	27, // 20: berth.shim.v1.Shim.Exec:input_type -> berth.shim.v1.ExecRequest
+	29, // 21: berth.shim.v1.Shim.ListExecs:input_type -> berth.shim.v1.ListExecsRequest
+	31, // 22: berth.shim.v1.Shim.Update:input_type -> berth.shim.v1.UpdateRequest
+	33, // 23: berth.shim.v1.Shim.Stats:input_type -> berth.shim.v1.StatsRequest
+	35, // 24: berth.shim.v1.Shim.Pids:input_type -> berth.shim.v1.PidsRequest
+	38, // 25: berth.shim.v1.Shim.ReopenLog:input_type -> berth.shim.v1.ReopenLogRequest
+	4,  // 26: berth.shim.v1.Shim.Create:output_type -> berth.shim.v1.CreateResponse
+	6,  // 27: berth.shim.v1.Shim.Start:output_type -> berth.shim.v1.StartResponse
+	8,  // 28: berth.shim.v1.Shim.State:output_type -> berth.shim.v1.StateResponse
+	10, // 29: berth.shim.v1.Shim.Wait:output_type -> berth.shim.v1.WaitResponse
+	12, // 30: berth.shim.v1.Shim.Kill:output_type -> berth.shim.v1.KillResponse
+	14, // 31: berth.shim.v1.Shim.Delete:output_type -> berth.shim.v1.DeleteResponse
+	16, // 32: berth.shim.v1.Shim.Attach:output_type -> berth.shim.v1.AttachChunk
+	18, // 33: berth.shim.v1.Shim.Shutdown:output_type -> berth.shim.v1.ShutdownResponse
+	20, // 34: berth.shim.v1.Shim.WriteStdin:output_type -> berth.shim.v1.WriteStdinResponse
+	22, // 35: berth.shim.v1.Shim.ResizePty:output_type -> berth.shim.v1.ResizePtyResponse
+	24, // 36: berth.shim.v1.Shim.Pause:output_type -> berth.shim.v1.PauseResponse
+	26, // 37: berth.shim.v1.Shim.Resume:output_type -> berth.shim.v1.ResumeResponse
+	28, // 38: berth.shim.v1.Shim.Exec:output_type -> berth.shim.v1.ExecResponse
+	30, // 39: berth.shim.v1.Shim.ListExecs:output_type -> berth.shim.v1.ListExecsResponse
+	32, // 40: berth.shim.v1.Shim.Update:output_type -> berth.shim.v1.UpdateResponse
+	34, // 41: berth.shim.v1.Shim.Stats:output_type -> berth.shim.v1.StatsResponse
+	37, // 42: berth.shim.v1.Shim.Pids:output_type -> berth.shim.v1.PidsResponse
+	39, // 43: berth.shim.v1.Shim.ReopenLog:output_type -> berth.shim.v1.ReopenLogResponse
+	26, // [26:44] is the sub-list for method output_type
+	8,  // [8:26] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_berth_shim_v1_shim_proto_init() }
@@ -2420,7 +2819,7 @@ func file_berth_shim_v1_shim_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_shim_v1_shim_proto_rawDesc), len(file_berth_shim_v1_shim_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1875,8 +1875,11 @@ func (x *ListPidsResponse) GetProcesses() []*ProcessInfo {
 }
 
 type MetricsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	// Also read MetricsDetail (what the CRI's metrics need; it walks every
+	// process's open files).
+	Detail        bool `protobuf:"varint,2,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1918,6 +1921,13 @@ func (x *MetricsRequest) GetContainerId() string {
 	return ""
 }
 
+func (x *MetricsRequest) GetDetail() bool {
+	if x != nil {
+		return x.Detail
+	}
+	return false
+}
+
 // Metrics is a cgroup reading; a field whose controller is missing is 0.
 type MetricsResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -1937,7 +1947,9 @@ type MetricsResponse struct {
 	OnlineCpus     uint32                 `protobuf:"varint,14,opt,name=online_cpus,json=onlineCpus,proto3" json:"online_cpus,omitempty"`
 	// The host's CPU time (all CPUs, all modes) read with this reading:
 	// docker's system_cpu_usage, the base of a CPU percentage.
-	SystemCpuNs   uint64 `protobuf:"varint,15,opt,name=system_cpu_ns,json=systemCpuNs,proto3" json:"system_cpu_ns,omitempty"`
+	SystemCpuNs uint64 `protobuf:"varint,15,opt,name=system_cpu_ns,json=systemCpuNs,proto3" json:"system_cpu_ns,omitempty"`
+	// Set when asked for (MetricsRequest.detail).
+	Detail        *MetricsDetail `protobuf:"bytes,16,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2075,6 +2087,13 @@ func (x *MetricsResponse) GetSystemCpuNs() uint64 {
 		return x.SystemCpuNs
 	}
 	return 0
+}
+
+func (x *MetricsResponse) GetDetail() *MetricsDetail {
+	if x != nil {
+		return x.Detail
+	}
+	return nil
 }
 
 type UpdateTaskRequest struct {
@@ -2247,6 +2266,340 @@ func (*ReopenLogResponse) Descriptor() ([]byte, []int) {
 	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{37}
 }
 
+// MetricsDetail is the rest of a cgroup reading, what cAdvisor's
+// container series need (the shim's StatsDetail); a field whose
+// controller or file is missing is 0.
+type MetricsDetail struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// CFS bandwidth: periods elapsed, periods throttled, time throttled.
+	CpuPeriods          uint64 `protobuf:"varint,1,opt,name=cpu_periods,json=cpuPeriods,proto3" json:"cpu_periods,omitempty"`
+	CpuThrottledPeriods uint64 `protobuf:"varint,2,opt,name=cpu_throttled_periods,json=cpuThrottledPeriods,proto3" json:"cpu_throttled_periods,omitempty"`
+	CpuThrottledNs      uint64 `protobuf:"varint,3,opt,name=cpu_throttled_ns,json=cpuThrottledNs,proto3" json:"cpu_throttled_ns,omitempty"`
+	// What the cgroup is set to: shares (v2: from cpu.weight), the CFS
+	// period and quota in microseconds (quota 0: none).
+	CpuShares        uint64 `protobuf:"varint,4,opt,name=cpu_shares,json=cpuShares,proto3" json:"cpu_shares,omitempty"`
+	CpuPeriodUs      uint64 `protobuf:"varint,5,opt,name=cpu_period_us,json=cpuPeriodUs,proto3" json:"cpu_period_us,omitempty"`
+	CpuQuotaUs       uint64 `protobuf:"varint,6,opt,name=cpu_quota_us,json=cpuQuotaUs,proto3" json:"cpu_quota_us,omitempty"`
+	MemoryRss        uint64 `protobuf:"varint,7,opt,name=memory_rss,json=memoryRss,proto3" json:"memory_rss,omitempty"`
+	MemoryMappedFile uint64 `protobuf:"varint,8,opt,name=memory_mapped_file,json=memoryMappedFile,proto3" json:"memory_mapped_file,omitempty"`
+	MemorySwap       uint64 `protobuf:"varint,9,opt,name=memory_swap,json=memorySwap,proto3" json:"memory_swap,omitempty"`
+	MemoryKernel     uint64 `protobuf:"varint,10,opt,name=memory_kernel,json=memoryKernel,proto3" json:"memory_kernel,omitempty"`
+	// Times the usage hit the limit (cgroup v1 only).
+	MemoryFailcnt uint64 `protobuf:"varint,11,opt,name=memory_failcnt,json=memoryFailcnt,proto3" json:"memory_failcnt,omitempty"`
+	// Page faults of the cgroup's own processes, then with those below it.
+	MemoryPgfault             uint64 `protobuf:"varint,12,opt,name=memory_pgfault,json=memoryPgfault,proto3" json:"memory_pgfault,omitempty"`
+	MemoryPgmajfault          uint64 `protobuf:"varint,13,opt,name=memory_pgmajfault,json=memoryPgmajfault,proto3" json:"memory_pgmajfault,omitempty"`
+	MemoryHierarchyPgfault    uint64 `protobuf:"varint,14,opt,name=memory_hierarchy_pgfault,json=memoryHierarchyPgfault,proto3" json:"memory_hierarchy_pgfault,omitempty"`
+	MemoryHierarchyPgmajfault uint64 `protobuf:"varint,15,opt,name=memory_hierarchy_pgmajfault,json=memoryHierarchyPgmajfault,proto3" json:"memory_hierarchy_pgmajfault,omitempty"`
+	MemoryActiveFile          uint64 `protobuf:"varint,16,opt,name=memory_active_file,json=memoryActiveFile,proto3" json:"memory_active_file,omitempty"`
+	MemoryInactiveFile        uint64 `protobuf:"varint,17,opt,name=memory_inactive_file,json=memoryInactiveFile,proto3" json:"memory_inactive_file,omitempty"`
+	// Processes the OOM killer killed in the cgroup.
+	MemoryOomKills uint64 `protobuf:"varint,18,opt,name=memory_oom_kills,json=memoryOomKills,proto3" json:"memory_oom_kills,omitempty"`
+	// Soft limit (v1 soft_limit_in_bytes, v2 memory.low) and the limit of
+	// memory plus swap (v1) or of swap (v2); 0: none.
+	MemoryReservation uint64           `protobuf:"varint,19,opt,name=memory_reservation,json=memoryReservation,proto3" json:"memory_reservation,omitempty"`
+	MemorySwapLimit   uint64           `protobuf:"varint,20,opt,name=memory_swap_limit,json=memorySwapLimit,proto3" json:"memory_swap_limit,omitempty"`
+	BlockIo           []*BlockDeviceIO `protobuf:"bytes,21,rep,name=block_io,json=blockIo,proto3" json:"block_io,omitempty"`
+	// The processes of the cgroup (and below), their threads, open files
+	// and, of those, sockets.
+	Processes       uint64 `protobuf:"varint,22,opt,name=processes,proto3" json:"processes,omitempty"`
+	Threads         uint64 `protobuf:"varint,23,opt,name=threads,proto3" json:"threads,omitempty"`
+	FileDescriptors uint64 `protobuf:"varint,24,opt,name=file_descriptors,json=fileDescriptors,proto3" json:"file_descriptors,omitempty"`
+	Sockets         uint64 `protobuf:"varint,25,opt,name=sockets,proto3" json:"sockets,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *MetricsDetail) Reset() {
+	*x = MetricsDetail{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricsDetail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricsDetail) ProtoMessage() {}
+
+func (x *MetricsDetail) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricsDetail.ProtoReflect.Descriptor instead.
+func (*MetricsDetail) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *MetricsDetail) GetCpuPeriods() uint64 {
+	if x != nil {
+		return x.CpuPeriods
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetCpuThrottledPeriods() uint64 {
+	if x != nil {
+		return x.CpuThrottledPeriods
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetCpuThrottledNs() uint64 {
+	if x != nil {
+		return x.CpuThrottledNs
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetCpuShares() uint64 {
+	if x != nil {
+		return x.CpuShares
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetCpuPeriodUs() uint64 {
+	if x != nil {
+		return x.CpuPeriodUs
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetCpuQuotaUs() uint64 {
+	if x != nil {
+		return x.CpuQuotaUs
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetMemoryRss() uint64 {
+	if x != nil {
+		return x.MemoryRss
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetMemoryMappedFile() uint64 {
+	if x != nil {
+		return x.MemoryMappedFile
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetMemorySwap() uint64 {
+	if x != nil {
+		return x.MemorySwap
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetMemoryKernel() uint64 {
+	if x != nil {
+		return x.MemoryKernel
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetMemoryFailcnt() uint64 {
+	if x != nil {
+		return x.MemoryFailcnt
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetMemoryPgfault() uint64 {
+	if x != nil {
+		return x.MemoryPgfault
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetMemoryPgmajfault() uint64 {
+	if x != nil {
+		return x.MemoryPgmajfault
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetMemoryHierarchyPgfault() uint64 {
+	if x != nil {
+		return x.MemoryHierarchyPgfault
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetMemoryHierarchyPgmajfault() uint64 {
+	if x != nil {
+		return x.MemoryHierarchyPgmajfault
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetMemoryActiveFile() uint64 {
+	if x != nil {
+		return x.MemoryActiveFile
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetMemoryInactiveFile() uint64 {
+	if x != nil {
+		return x.MemoryInactiveFile
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetMemoryOomKills() uint64 {
+	if x != nil {
+		return x.MemoryOomKills
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetMemoryReservation() uint64 {
+	if x != nil {
+		return x.MemoryReservation
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetMemorySwapLimit() uint64 {
+	if x != nil {
+		return x.MemorySwapLimit
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetBlockIo() []*BlockDeviceIO {
+	if x != nil {
+		return x.BlockIo
+	}
+	return nil
+}
+
+func (x *MetricsDetail) GetProcesses() uint64 {
+	if x != nil {
+		return x.Processes
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetThreads() uint64 {
+	if x != nil {
+		return x.Threads
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetFileDescriptors() uint64 {
+	if x != nil {
+		return x.FileDescriptors
+	}
+	return 0
+}
+
+func (x *MetricsDetail) GetSockets() uint64 {
+	if x != nil {
+		return x.Sockets
+	}
+	return 0
+}
+
+// BlockDeviceIO is one block device's I/O by a cgroup.
+type BlockDeviceIO struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Major         uint32                 `protobuf:"varint,1,opt,name=major,proto3" json:"major,omitempty"`
+	Minor         uint32                 `protobuf:"varint,2,opt,name=minor,proto3" json:"minor,omitempty"`
+	ReadBytes     uint64                 `protobuf:"varint,3,opt,name=read_bytes,json=readBytes,proto3" json:"read_bytes,omitempty"`
+	WriteBytes    uint64                 `protobuf:"varint,4,opt,name=write_bytes,json=writeBytes,proto3" json:"write_bytes,omitempty"`
+	Reads         uint64                 `protobuf:"varint,5,opt,name=reads,proto3" json:"reads,omitempty"`
+	Writes        uint64                 `protobuf:"varint,6,opt,name=writes,proto3" json:"writes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockDeviceIO) Reset() {
+	*x = BlockDeviceIO{}
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockDeviceIO) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockDeviceIO) ProtoMessage() {}
+
+func (x *BlockDeviceIO) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_tasks_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockDeviceIO.ProtoReflect.Descriptor instead.
+func (*BlockDeviceIO) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_tasks_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *BlockDeviceIO) GetMajor() uint32 {
+	if x != nil {
+		return x.Major
+	}
+	return 0
+}
+
+func (x *BlockDeviceIO) GetMinor() uint32 {
+	if x != nil {
+		return x.Minor
+	}
+	return 0
+}
+
+func (x *BlockDeviceIO) GetReadBytes() uint64 {
+	if x != nil {
+		return x.ReadBytes
+	}
+	return 0
+}
+
+func (x *BlockDeviceIO) GetWriteBytes() uint64 {
+	if x != nil {
+		return x.WriteBytes
+	}
+	return 0
+}
+
+func (x *BlockDeviceIO) GetReads() uint64 {
+	if x != nil {
+		return x.Reads
+	}
+	return 0
+}
+
+func (x *BlockDeviceIO) GetWrites() uint64 {
+	if x != nil {
+		return x.Writes
+	}
+	return 0
+}
+
 var File_berth_supervisor_v1_tasks_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
@@ -2373,9 +2726,10 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"started_at\x18\b \x01(\x03R\tstartedAt\x12\x15\n" +
 	"\x06cpu_ns\x18\t \x01(\x04R\x05cpuNs\"R\n" +
 	"\x10ListPidsResponse\x12>\n" +
-	"\tprocesses\x18\x01 \x03(\v2 .berth.supervisor.v1.ProcessInfoR\tprocesses\"3\n" +
+	"\tprocesses\x18\x01 \x03(\v2 .berth.supervisor.v1.ProcessInfoR\tprocesses\"K\n" +
 	"\x0eMetricsRequest\x12!\n" +
-	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"\x98\x04\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x16\n" +
+	"\x06detail\x18\x02 \x01(\bR\x06detail\"\xd4\x04\n" +
 	"\x0fMetricsResponse\x12\x17\n" +
 	"\aread_at\x18\x01 \x01(\x03R\x06readAt\x12 \n" +
 	"\fcpu_usage_ns\x18\x02 \x01(\x04R\n" +
@@ -2395,14 +2749,56 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"\x0eio_write_bytes\x18\r \x01(\x04R\fioWriteBytes\x12\x1f\n" +
 	"\vonline_cpus\x18\x0e \x01(\rR\n" +
 	"onlineCpus\x12\"\n" +
-	"\rsystem_cpu_ns\x18\x0f \x01(\x04R\vsystemCpuNs\"T\n" +
+	"\rsystem_cpu_ns\x18\x0f \x01(\x04R\vsystemCpuNs\x12:\n" +
+	"\x06detail\x18\x10 \x01(\v2\".berth.supervisor.v1.MetricsDetailR\x06detail\"T\n" +
 	"\x11UpdateTaskRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x1c\n" +
 	"\tresources\x18\x02 \x01(\fR\tresources\"\x14\n" +
 	"\x12UpdateTaskResponse\"5\n" +
 	"\x10ReopenLogRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"\x13\n" +
-	"\x11ReopenLogResponse*\x88\x01\n" +
+	"\x11ReopenLogResponse\"\x9c\b\n" +
+	"\rMetricsDetail\x12\x1f\n" +
+	"\vcpu_periods\x18\x01 \x01(\x04R\n" +
+	"cpuPeriods\x122\n" +
+	"\x15cpu_throttled_periods\x18\x02 \x01(\x04R\x13cpuThrottledPeriods\x12(\n" +
+	"\x10cpu_throttled_ns\x18\x03 \x01(\x04R\x0ecpuThrottledNs\x12\x1d\n" +
+	"\n" +
+	"cpu_shares\x18\x04 \x01(\x04R\tcpuShares\x12\"\n" +
+	"\rcpu_period_us\x18\x05 \x01(\x04R\vcpuPeriodUs\x12 \n" +
+	"\fcpu_quota_us\x18\x06 \x01(\x04R\n" +
+	"cpuQuotaUs\x12\x1d\n" +
+	"\n" +
+	"memory_rss\x18\a \x01(\x04R\tmemoryRss\x12,\n" +
+	"\x12memory_mapped_file\x18\b \x01(\x04R\x10memoryMappedFile\x12\x1f\n" +
+	"\vmemory_swap\x18\t \x01(\x04R\n" +
+	"memorySwap\x12#\n" +
+	"\rmemory_kernel\x18\n" +
+	" \x01(\x04R\fmemoryKernel\x12%\n" +
+	"\x0ememory_failcnt\x18\v \x01(\x04R\rmemoryFailcnt\x12%\n" +
+	"\x0ememory_pgfault\x18\f \x01(\x04R\rmemoryPgfault\x12+\n" +
+	"\x11memory_pgmajfault\x18\r \x01(\x04R\x10memoryPgmajfault\x128\n" +
+	"\x18memory_hierarchy_pgfault\x18\x0e \x01(\x04R\x16memoryHierarchyPgfault\x12>\n" +
+	"\x1bmemory_hierarchy_pgmajfault\x18\x0f \x01(\x04R\x19memoryHierarchyPgmajfault\x12,\n" +
+	"\x12memory_active_file\x18\x10 \x01(\x04R\x10memoryActiveFile\x120\n" +
+	"\x14memory_inactive_file\x18\x11 \x01(\x04R\x12memoryInactiveFile\x12(\n" +
+	"\x10memory_oom_kills\x18\x12 \x01(\x04R\x0ememoryOomKills\x12-\n" +
+	"\x12memory_reservation\x18\x13 \x01(\x04R\x11memoryReservation\x12*\n" +
+	"\x11memory_swap_limit\x18\x14 \x01(\x04R\x0fmemorySwapLimit\x12=\n" +
+	"\bblock_io\x18\x15 \x03(\v2\".berth.supervisor.v1.BlockDeviceIOR\ablockIo\x12\x1c\n" +
+	"\tprocesses\x18\x16 \x01(\x04R\tprocesses\x12\x18\n" +
+	"\athreads\x18\x17 \x01(\x04R\athreads\x12)\n" +
+	"\x10file_descriptors\x18\x18 \x01(\x04R\x0ffileDescriptors\x12\x18\n" +
+	"\asockets\x18\x19 \x01(\x04R\asockets\"\xa9\x01\n" +
+	"\rBlockDeviceIO\x12\x14\n" +
+	"\x05major\x18\x01 \x01(\rR\x05major\x12\x14\n" +
+	"\x05minor\x18\x02 \x01(\rR\x05minor\x12\x1d\n" +
+	"\n" +
+	"read_bytes\x18\x03 \x01(\x04R\treadBytes\x12\x1f\n" +
+	"\vwrite_bytes\x18\x04 \x01(\x04R\n" +
+	"writeBytes\x12\x14\n" +
+	"\x05reads\x18\x05 \x01(\x04R\x05reads\x12\x16\n" +
+	"\x06writes\x18\x06 \x01(\x04R\x06writes*\x88\x01\n" +
 	"\n" +
 	"TaskStatus\x12\x17\n" +
 	"\x13TASK_STATUS_UNKNOWN\x10\x00\x12\x17\n" +
@@ -2444,7 +2840,7 @@ func file_berth_supervisor_v1_tasks_proto_rawDescGZIP() []byte {
 }
 
 var file_berth_supervisor_v1_tasks_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_berth_supervisor_v1_tasks_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_berth_supervisor_v1_tasks_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_berth_supervisor_v1_tasks_proto_goTypes = []any{
 	(TaskStatus)(0),                // 0: berth.supervisor.v1.TaskStatus
 	(AttachTaskResponse_Stream)(0), // 1: berth.supervisor.v1.AttachTaskResponse.Stream
@@ -2486,58 +2882,62 @@ var file_berth_supervisor_v1_tasks_proto_goTypes = []any{
 	(*UpdateTaskResponse)(nil),     // 37: berth.supervisor.v1.UpdateTaskResponse
 	(*ReopenLogRequest)(nil),       // 38: berth.supervisor.v1.ReopenLogRequest
 	(*ReopenLogResponse)(nil),      // 39: berth.supervisor.v1.ReopenLogResponse
-	nil,                            // 40: berth.supervisor.v1.CreateTaskRequest.LogAttrsEntry
+	(*MetricsDetail)(nil),          // 40: berth.supervisor.v1.MetricsDetail
+	(*BlockDeviceIO)(nil),          // 41: berth.supervisor.v1.BlockDeviceIO
+	nil,                            // 42: berth.supervisor.v1.CreateTaskRequest.LogAttrsEntry
 }
 var file_berth_supervisor_v1_tasks_proto_depIdxs = []int32{
 	0,  // 0: berth.supervisor.v1.Task.status:type_name -> berth.supervisor.v1.TaskStatus
-	40, // 1: berth.supervisor.v1.CreateTaskRequest.log_attrs:type_name -> berth.supervisor.v1.CreateTaskRequest.LogAttrsEntry
+	42, // 1: berth.supervisor.v1.CreateTaskRequest.log_attrs:type_name -> berth.supervisor.v1.CreateTaskRequest.LogAttrsEntry
 	2,  // 2: berth.supervisor.v1.CreateTaskResponse.task:type_name -> berth.supervisor.v1.Task
 	2,  // 3: berth.supervisor.v1.StartTaskResponse.task:type_name -> berth.supervisor.v1.Task
 	2,  // 4: berth.supervisor.v1.GetTaskResponse.task:type_name -> berth.supervisor.v1.Task
 	2,  // 5: berth.supervisor.v1.ListTasksResponse.tasks:type_name -> berth.supervisor.v1.Task
 	1,  // 6: berth.supervisor.v1.AttachTaskResponse.stream:type_name -> berth.supervisor.v1.AttachTaskResponse.Stream
 	32, // 7: berth.supervisor.v1.ListPidsResponse.processes:type_name -> berth.supervisor.v1.ProcessInfo
-	3,  // 8: berth.supervisor.v1.Tasks.Create:input_type -> berth.supervisor.v1.CreateTaskRequest
-	5,  // 9: berth.supervisor.v1.Tasks.Start:input_type -> berth.supervisor.v1.StartTaskRequest
-	7,  // 10: berth.supervisor.v1.Tasks.Get:input_type -> berth.supervisor.v1.GetTaskRequest
-	9,  // 11: berth.supervisor.v1.Tasks.List:input_type -> berth.supervisor.v1.ListTasksRequest
-	11, // 12: berth.supervisor.v1.Tasks.Kill:input_type -> berth.supervisor.v1.KillTaskRequest
-	13, // 13: berth.supervisor.v1.Tasks.Wait:input_type -> berth.supervisor.v1.WaitTaskRequest
-	15, // 14: berth.supervisor.v1.Tasks.Delete:input_type -> berth.supervisor.v1.DeleteTaskRequest
-	17, // 15: berth.supervisor.v1.Tasks.Attach:input_type -> berth.supervisor.v1.AttachTaskRequest
-	19, // 16: berth.supervisor.v1.Tasks.Exec:input_type -> berth.supervisor.v1.ExecProcessRequest
-	21, // 17: berth.supervisor.v1.Tasks.WriteStdin:input_type -> berth.supervisor.v1.WriteStdinRequest
-	23, // 18: berth.supervisor.v1.Tasks.CloseIO:input_type -> berth.supervisor.v1.CloseIORequest
-	25, // 19: berth.supervisor.v1.Tasks.ResizePty:input_type -> berth.supervisor.v1.ResizePtyRequest
-	27, // 20: berth.supervisor.v1.Tasks.Pause:input_type -> berth.supervisor.v1.PauseTaskRequest
-	29, // 21: berth.supervisor.v1.Tasks.Resume:input_type -> berth.supervisor.v1.ResumeTaskRequest
-	31, // 22: berth.supervisor.v1.Tasks.ListPids:input_type -> berth.supervisor.v1.ListPidsRequest
-	34, // 23: berth.supervisor.v1.Tasks.Metrics:input_type -> berth.supervisor.v1.MetricsRequest
-	36, // 24: berth.supervisor.v1.Tasks.Update:input_type -> berth.supervisor.v1.UpdateTaskRequest
-	38, // 25: berth.supervisor.v1.Tasks.ReopenLog:input_type -> berth.supervisor.v1.ReopenLogRequest
-	4,  // 26: berth.supervisor.v1.Tasks.Create:output_type -> berth.supervisor.v1.CreateTaskResponse
-	6,  // 27: berth.supervisor.v1.Tasks.Start:output_type -> berth.supervisor.v1.StartTaskResponse
-	8,  // 28: berth.supervisor.v1.Tasks.Get:output_type -> berth.supervisor.v1.GetTaskResponse
-	10, // 29: berth.supervisor.v1.Tasks.List:output_type -> berth.supervisor.v1.ListTasksResponse
-	12, // 30: berth.supervisor.v1.Tasks.Kill:output_type -> berth.supervisor.v1.KillTaskResponse
-	14, // 31: berth.supervisor.v1.Tasks.Wait:output_type -> berth.supervisor.v1.WaitTaskResponse
-	16, // 32: berth.supervisor.v1.Tasks.Delete:output_type -> berth.supervisor.v1.DeleteTaskResponse
-	18, // 33: berth.supervisor.v1.Tasks.Attach:output_type -> berth.supervisor.v1.AttachTaskResponse
-	20, // 34: berth.supervisor.v1.Tasks.Exec:output_type -> berth.supervisor.v1.ExecProcessResponse
-	22, // 35: berth.supervisor.v1.Tasks.WriteStdin:output_type -> berth.supervisor.v1.WriteStdinResponse
-	24, // 36: berth.supervisor.v1.Tasks.CloseIO:output_type -> berth.supervisor.v1.CloseIOResponse
-	26, // 37: berth.supervisor.v1.Tasks.ResizePty:output_type -> berth.supervisor.v1.ResizePtyResponse
-	28, // 38: berth.supervisor.v1.Tasks.Pause:output_type -> berth.supervisor.v1.PauseTaskResponse
-	30, // 39: berth.supervisor.v1.Tasks.Resume:output_type -> berth.supervisor.v1.ResumeTaskResponse
-	33, // 40: berth.supervisor.v1.Tasks.ListPids:output_type -> berth.supervisor.v1.ListPidsResponse
-	35, // 41: berth.supervisor.v1.Tasks.Metrics:output_type -> berth.supervisor.v1.MetricsResponse
-	37, // 42: berth.supervisor.v1.Tasks.Update:output_type -> berth.supervisor.v1.UpdateTaskResponse
-	39, // 43: berth.supervisor.v1.Tasks.ReopenLog:output_type -> berth.supervisor.v1.ReopenLogResponse
-	26, // [26:44] is the sub-list for method output_type
-	8,  // [8:26] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	40, // 8: berth.supervisor.v1.MetricsResponse.detail:type_name -> berth.supervisor.v1.MetricsDetail
+	41, // 9: berth.supervisor.v1.MetricsDetail.block_io:type_name -> berth.supervisor.v1.BlockDeviceIO
+	3,  // 10: berth.supervisor.v1.Tasks.Create:input_type -> berth.supervisor.v1.CreateTaskRequest
+	5,  // 11: berth.supervisor.v1.Tasks.Start:input_type -> berth.supervisor.v1.StartTaskRequest
+	7,  // 12: berth.supervisor.v1.Tasks.Get:input_type -> berth.supervisor.v1.GetTaskRequest
+	9,  // 13: berth.supervisor.v1.Tasks.List:input_type -> berth.supervisor.v1.ListTasksRequest
+	11, // 14: berth.supervisor.v1.Tasks.Kill:input_type -> berth.supervisor.v1.KillTaskRequest
+	13, // 15: berth.supervisor.v1.Tasks.Wait:input_type -> berth.supervisor.v1.WaitTaskRequest
+	15, // 16: berth.supervisor.v1.Tasks.Delete:input_type -> berth.supervisor.v1.DeleteTaskRequest
+	17, // 17: berth.supervisor.v1.Tasks.Attach:input_type -> berth.supervisor.v1.AttachTaskRequest
+	19, // 18: berth.supervisor.v1.Tasks.Exec:input_type -> berth.supervisor.v1.ExecProcessRequest
+	21, // 19: berth.supervisor.v1.Tasks.WriteStdin:input_type -> berth.supervisor.v1.WriteStdinRequest
+	23, // 20: berth.supervisor.v1.Tasks.CloseIO:input_type -> berth.supervisor.v1.CloseIORequest
+	25, // 21: berth.supervisor.v1.Tasks.ResizePty:input_type -> berth.supervisor.v1.ResizePtyRequest
+	27, // 22: berth.supervisor.v1.Tasks.Pause:input_type -> berth.supervisor.v1.PauseTaskRequest
+	29, // 23: berth.supervisor.v1.Tasks.Resume:input_type -> berth.supervisor.v1.ResumeTaskRequest
+	31, // 24: berth.supervisor.v1.Tasks.ListPids:input_type -> berth.supervisor.v1.ListPidsRequest
+	34, // 25: berth.supervisor.v1.Tasks.Metrics:input_type -> berth.supervisor.v1.MetricsRequest
+	36, // 26: berth.supervisor.v1.Tasks.Update:input_type -> berth.supervisor.v1.UpdateTaskRequest
+	38, // 27: berth.supervisor.v1.Tasks.ReopenLog:input_type -> berth.supervisor.v1.ReopenLogRequest
+	4,  // 28: berth.supervisor.v1.Tasks.Create:output_type -> berth.supervisor.v1.CreateTaskResponse
+	6,  // 29: berth.supervisor.v1.Tasks.Start:output_type -> berth.supervisor.v1.StartTaskResponse
+	8,  // 30: berth.supervisor.v1.Tasks.Get:output_type -> berth.supervisor.v1.GetTaskResponse
+	10, // 31: berth.supervisor.v1.Tasks.List:output_type -> berth.supervisor.v1.ListTasksResponse
+	12, // 32: berth.supervisor.v1.Tasks.Kill:output_type -> berth.supervisor.v1.KillTaskResponse
+	14, // 33: berth.supervisor.v1.Tasks.Wait:output_type -> berth.supervisor.v1.WaitTaskResponse
+	16, // 34: berth.supervisor.v1.Tasks.Delete:output_type -> berth.supervisor.v1.DeleteTaskResponse
+	18, // 35: berth.supervisor.v1.Tasks.Attach:output_type -> berth.supervisor.v1.AttachTaskResponse
+	20, // 36: berth.supervisor.v1.Tasks.Exec:output_type -> berth.supervisor.v1.ExecProcessResponse
+	22, // 37: berth.supervisor.v1.Tasks.WriteStdin:output_type -> berth.supervisor.v1.WriteStdinResponse
+	24, // 38: berth.supervisor.v1.Tasks.CloseIO:output_type -> berth.supervisor.v1.CloseIOResponse
+	26, // 39: berth.supervisor.v1.Tasks.ResizePty:output_type -> berth.supervisor.v1.ResizePtyResponse
+	28, // 40: berth.supervisor.v1.Tasks.Pause:output_type -> berth.supervisor.v1.PauseTaskResponse
+	30, // 41: berth.supervisor.v1.Tasks.Resume:output_type -> berth.supervisor.v1.ResumeTaskResponse
+	33, // 42: berth.supervisor.v1.Tasks.ListPids:output_type -> berth.supervisor.v1.ListPidsResponse
+	35, // 43: berth.supervisor.v1.Tasks.Metrics:output_type -> berth.supervisor.v1.MetricsResponse
+	37, // 44: berth.supervisor.v1.Tasks.Update:output_type -> berth.supervisor.v1.UpdateTaskResponse
+	39, // 45: berth.supervisor.v1.Tasks.ReopenLog:output_type -> berth.supervisor.v1.ReopenLogResponse
+	28, // [28:46] is the sub-list for method output_type
+	10, // [10:28] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_berth_supervisor_v1_tasks_proto_init() }
@@ -2551,7 +2951,7 @@ func file_berth_supervisor_v1_tasks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_tasks_proto_rawDesc), len(file_berth_supervisor_v1_tasks_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
