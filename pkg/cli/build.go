@@ -15,6 +15,7 @@ import (
 
 	"archive/tar"
 
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -222,7 +223,10 @@ func showBuild(in io.Reader, out io.Writer, quiet bool) (string, error) {
 	var id string
 	var st buildStep
 	for {
-		var m progressMessage
+		var m struct {
+			jsonstream.Message
+			ErrorText string `json:"error"` // the older form, without errorDetail
+		}
 		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
 			st.end(out)
 			if id == "" {
@@ -232,22 +236,22 @@ func showBuild(in io.Reader, out io.Writer, quiet bool) (string, error) {
 		} else if err != nil {
 			return "", err
 		}
-		if m.ErrorDetail != nil || m.Error != "" {
+		if m.Error != nil || m.ErrorText != "" {
 			st.end(out)
-			msg, code := m.Error, 1
-			if m.ErrorDetail != nil {
-				if m.ErrorDetail.Message != "" {
-					msg = m.ErrorDetail.Message
+			msg, code := m.ErrorText, 1
+			if m.Error != nil {
+				if m.Error.Message != "" {
+					msg = m.Error.Message
 				}
-				if m.ErrorDetail.Code != 0 {
-					code = m.ErrorDetail.Code
+				if m.Error.Code != 0 {
+					code = m.Error.Code
 				}
 			}
 			return "", &StatusError{Code: code, Msg: msg}
 		}
-		if len(m.Aux) > 0 {
+		if m.Aux != nil {
 			var aux struct{ ID string }
-			if json.Unmarshal(m.Aux, &aux) == nil && aux.ID != "" {
+			if json.Unmarshal(*m.Aux, &aux) == nil && aux.ID != "" {
 				id = aux.ID
 			}
 		}

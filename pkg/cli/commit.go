@@ -106,7 +106,7 @@ func newImportCommand(c *CLI) *cobra.Command {
 				return err
 			}
 			defer res.Close()
-			return displayProgress(res, c.Out, false, nil)
+			return displayProgress(res, c.Out, false)
 		},
 	}
 	f := cmd.Flags()

@@ -230,7 +230,7 @@ func pullForCreate(ctx context.Context, c *CLI, cl *client.Client, named referen
 	if quiet {
 		out = io.Discard
 	}
-	return displayProgress(res, out, !quiet && isTerminal(c.Err), nil)
+	return displayProgress(res, out, !quiet && isTerminal(c.Err))
 }
 
 // cidFile is --cidfile: created before the container (an existing file is

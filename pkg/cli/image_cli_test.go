@@ -106,25 +106,38 @@ func TestPullPushTagImages(t *testing.T) {
 	}
 }
 
-// The terminal display keeps one line per layer and redraws it in place.
+// The terminal display keeps one line per layer and redraws it in place,
+// as the docker CLI does (moby's renderer), for a stream shaped as dockerd
+// sends it (layer lines carry a progressDetail, the header does not).
 func TestDisplayProgressTerminal(t *testing.T) {
 	stream := `{"status":"Pulling from library/busybox","id":"latest"}
 {"status":"Pulling fs layer","progressDetail":{},"id":"aaa"}
 {"status":"Pulling fs layer","progressDetail":{},"id":"bbb"}
 {"status":"Downloading","progressDetail":{"current":1,"total":2},"progress":"[==>  ]","id":"aaa"}
-{"status":"Pull complete","id":"bbb"}
+{"status":"Pull complete","progressDetail":{},"id":"bbb"}
+{"status":"Digest: sha256:abc"}
 `
 	var out bytes.Buffer
-	if err := displayProgress(strings.NewReader(stream), &out, true, nil); err != nil {
+	if err := displayProgress(strings.NewReader(stream), &out, true); err != nil {
 		t.Fatal(err)
 	}
-	want := "latest: Pulling from library/busybox\naaa: Pulling fs layer\nbbb: Pulling fs layer\n" +
-		"\x1b[2A\r\x1b[2Kaaa: Downloading [==>  ]\r\x1b[2B" +
-		"\x1b[1A\r\x1b[2Kbbb: Pull complete\r\x1b[1B"
+	want := "latest: Pulling from library/busybox\n" +
+		"\n\x1b[1A\x1b[2K\raaa: Pulling fs layer \r\x1b[1B" +
+		"\n\x1b[1A\x1b[2K\rbbb: Pulling fs layer \r\x1b[1B" +
+		"\x1b[2A\x1b[2K\raaa: Downloading [=========================>                         ]       1B/2B\r\x1b[2B" +
+		"\x1b[1A\x1b[2K\rbbb: Pull complete \r\x1b[1B" +
+		"Digest: sha256:abc\n"
 	if out.String() != want {
 		t.Errorf("got %q\nwant %q", out.String(), want)
 	}
-	err := displayProgress(strings.NewReader(`{"errorDetail":{"message":"boom"},"error":"boom"}`), &out, true, nil)
+	out.Reset()
+	if err := displayProgress(strings.NewReader(stream), &out, false); err != nil {
+		t.Fatal(err)
+	}
+	if want := "latest: Pulling from library/busybox\naaa: Pulling fs layer\nbbb: Pulling fs layer\nbbb: Pull complete\nDigest: sha256:abc\n"; out.String() != want {
+		t.Errorf("not a terminal: got %q\nwant %q", out.String(), want)
+	}
+	err := displayProgress(strings.NewReader(`{"errorDetail":{"message":"boom"},"error":"boom"}`), &out, true)
 	if err == nil || err.Error() != "boom" {
 		t.Errorf("stream error: %v", err)
 	}

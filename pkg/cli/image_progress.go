@@ -3,28 +3,14 @@ package cli
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/distribution/reference"
-	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client/pkg/jsonmessage"
 	"golang.org/x/term"
 )
-
-// progressMessage is a line of the engine's JSON progress stream.
-type progressMessage struct {
-	Status         string               `json:"status"`
-	ID             string               `json:"id"`
-	Progress       string               `json:"progress"`
-	ProgressDetail *jsonstream.Progress `json:"progressDetail"`
-	Stream         string               `json:"stream"`
-	ErrorDetail    *jsonstream.Error    `json:"errorDetail"`
-	Error          string               `json:"error"`
-	Aux            json.RawMessage      `json:"aux"`
-}
 
 // isTerminal tells whether w is a terminal (progress bars are redrawn in
 // place only there).
@@ -33,67 +19,17 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// displayProgress prints a pull or push stream as docker does: on a terminal
-// one line per layer, rewritten in place as it progresses; otherwise plain
-// lines, without the progress bars. It returns the stream's error message.
-func displayProgress(in io.Reader, out io.Writer, tty bool, aux func(json.RawMessage)) error {
-	dec := json.NewDecoder(in)
-	lines := map[string]int{} // layer id -> its line, counted from the first
-	n := 0
-	for {
-		var m progressMessage
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if m.ErrorDetail != nil || m.Error != "" {
-			msg := m.Error
-			if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
-				msg = m.ErrorDetail.Message
-			}
-			return errors.New(msg)
-		}
-		if len(m.Aux) > 0 && aux != nil {
-			aux(m.Aux)
-		}
-		if m.Stream != "" {
-			fmt.Fprint(out, m.Stream)
-			continue
-		}
-		if m.Status == "" {
-			continue
-		}
-		text := m.Status
-		if m.ID != "" {
-			text = m.ID + ": " + m.Status
-		}
-		if !tty {
-			if m.Progress == "" && (m.ProgressDetail == nil || m.ProgressDetail.Total == 0) {
-				fmt.Fprintln(out, text)
-			}
-			continue
-		}
-		if m.Progress != "" {
-			text += " " + m.Progress
-		}
-		if m.ID == "" {
-			fmt.Fprintln(out, text)
-			lines = map[string]int{} // later ids start below this line
-			n = 0
-			continue
-		}
-		i, seen := lines[m.ID]
-		if !seen {
-			lines[m.ID] = n
-			n++
-			fmt.Fprintf(out, "%s\n", text)
-			continue
-		}
-		up := n - i
-		// Up to the layer's line, clear it, write, back down.
-		fmt.Fprintf(out, "\x1b[%dA\r\x1b[2K%s\r\x1b[%dB", up, text, up)
+// displayProgress prints a pull, push or commit stream as the docker CLI
+// does, with its renderer (moby's jsonmessage): on a terminal one line per
+// layer, redrawn in place with a progress bar as wide as the terminal
+// allows; otherwise plain lines without the bars. It returns the stream's
+// error.
+func displayProgress(in io.Reader, out io.Writer, tty bool) error {
+	fd := ^uintptr(0) // not a file: no window size, full-width bars
+	if f, ok := out.(*os.File); ok {
+		fd = f.Fd()
 	}
+	return jsonmessage.DisplayJSONMessagesStream(in, out, fd, tty, nil)
 }
 
 // registryAuth is the X-Registry-Auth value for ref's registry, from the

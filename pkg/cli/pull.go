@@ -46,7 +46,7 @@ func newPullCommand(c *CLI) *cobra.Command {
 			if quiet {
 				out = discard{}
 			}
-			if err := displayProgress(res, out, !quiet && isTerminal(c.Out), nil); err != nil {
+			if err := displayProgress(res, out, !quiet && isTerminal(c.Out)); err != nil {
 				return err
 			}
 			if quiet {

@@ -37,7 +37,7 @@ func newPushCommand(c *CLI) *cobra.Command {
 			if quiet {
 				out = discard{}
 			}
-			if err := displayProgress(res, out, !quiet && isTerminal(c.Out), nil); err != nil {
+			if err := displayProgress(res, out, !quiet && isTerminal(c.Out)); err != nil {
 				return err
 			}
 			if quiet {

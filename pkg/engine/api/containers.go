@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client/pkg/versions"
 
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -44,7 +45,7 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("config cannot be empty in order to create a container"))
 		return
 	}
-	if hc := req.Config.Healthcheck; hc != nil && compareVersions(apiVersion(r), "1.44") < 0 {
+	if hc := req.Config.Healthcheck; hc != nil && versions.LessThan(apiVersion(r), "1.44") {
 		// StartInterval came with API 1.44: older clients get the default.
 		h := *hc
 		h.StartInterval = 0

@@ -11,8 +11,9 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
+
+	"github.com/moby/moby/client/pkg/versions"
 
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -145,11 +146,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Ostype", "linux")
 	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
 		v := m[1]
-		if compareVersions(v, DefaultVersion) > 0 {
+		if versions.GreaterThan(v, DefaultVersion) {
 			writeError(w, &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf("client version %s is too new. Maximum supported API version is %s", v, DefaultVersion)})
 			return
 		}
-		if compareVersions(v, MinVersion) < 0 {
+		if versions.LessThan(v, MinVersion) {
 			writeError(w, &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", v, MinVersion)})
 			return
 		}
@@ -169,27 +170,6 @@ func apiVersion(r *http.Request) string {
 		return v
 	}
 	return DefaultVersion
-}
-
-// compareVersions compares "1.44"-style versions numerically.
-func compareVersions(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(as) || i < len(bs); i++ {
-		var x, y int
-		if i < len(as) {
-			x, _ = strconv.Atoi(as[i])
-		}
-		if i < len(bs) {
-			y, _ = strconv.Atoi(bs[i])
-		}
-		if x != y {
-			if x < y {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
 }
 
 // httpError carries an explicit status.

@@ -68,9 +68,16 @@ func (s *Stream) Send(m Message) {
 	}
 }
 
-// Status sends a status line for id ("" for the whole operation).
+// Status sends a status line for id ("" for the whole operation). A
+// layer's line carries an empty progressDetail, as dockerd's does: the
+// docker CLI redraws in place only the lines that have one, and would
+// print "Pull complete" on a new line below the layers otherwise.
 func (s *Stream) Status(id, status string) {
-	s.Send(Message{Status: status, ID: id})
+	m := Message{Status: status, ID: id}
+	if id != "" {
+		m.ProgressDetail = &jsonstream.Progress{}
+	}
+	s.Send(m)
 }
 
 // Fail sends an error inside the stream.
@@ -123,7 +130,7 @@ func NewPullProgress(out *Stream, repo, tagOrDigest string) *PullProgress {
 func (p *PullProgress) Header() {
 	if !p.header {
 		p.header = true
-		p.out.Status(p.tagOrDigest, "Pulling from "+p.repo)
+		p.out.Send(Message{Status: "Pulling from " + p.repo, ID: p.tagOrDigest}) // no progressDetail: not a layer line
 	}
 }
 
