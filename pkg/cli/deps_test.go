@@ -1,9 +1,10 @@
 package cli
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/berthd/berth/pkg/linkcheck"
 )
 
 // Every package ctl links runs its inits at every ctl start, whatever the
@@ -11,15 +12,7 @@ import (
 // (about 1.2 ms of inits on the test machine) are the daemons' wire, not
 // ctl's: the Engine API is HTTP.
 func TestCtlLinksNoGRPC(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "github.com/berthd/berth/cmd/ctl").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v: %s", err, out)
-	}
-	deps := strings.Fields(string(out))
-	if len(deps) < 50 {
-		t.Fatalf("go list gave %d packages: %s", len(deps), out)
-	}
-	for _, p := range deps {
+	for _, p := range linkcheck.Deps(t, "github.com/berthd/berth/cmd/ctl") {
 		if strings.HasPrefix(p, "google.golang.org/grpc") || strings.HasPrefix(p, "google.golang.org/protobuf") {
 			t.Errorf("cmd/ctl links %s", p)
 		}

@@ -5,21 +5,15 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/berthd/berth/pkg/linkcheck"
 )
 
 // supervisord reaches a container only through its shim's API: it links
 // the shim's client and records, never the shim's server (issue 13), as
 // containerd checks that its daemon does not link a shim.
 func TestSupervisordDoesNotLinkTheShim(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "github.com/berthd/berth/cmd/supervisord").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v: %s", err, out)
-	}
-	deps := strings.Fields(string(out))
-	if len(deps) < 50 {
-		t.Fatalf("go list gave %d packages: %s", len(deps), out)
-	}
-	for _, p := range deps {
+	for _, p := range linkcheck.Deps(t, "github.com/berthd/berth/cmd/supervisord") {
 		if p == "github.com/berthd/berth/pkg/shim" {
 			t.Errorf("cmd/supervisord links %s", p)
 		}

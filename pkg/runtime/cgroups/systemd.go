@@ -14,6 +14,10 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
+// systemdRunning is the library's sd_booted check; a variable so the
+// refusal is tested on hosts where systemd does run.
+var systemdRunning = sdcgroups.IsRunningSystemd
+
 // ErrNoSystemd is the refusal of the systemd driver where systemd is not
 // the init system (sd_booted(3): no /run/systemd/system).
 var ErrNoSystemd = errors.New("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system): drop the flag; cgroups are then made in cgroupfs, below the caller's cgroup")
@@ -45,7 +49,7 @@ func (s *Systemd) Unit() string {
 // cgroupsPath is runc's "slice:prefix:name"; "" means
 // "system.slice:berth:<id>". The unit does not exist until ApplyInit.
 func ResolveSystemd(cgroupsPath, id string) (*Manager, error) {
-	if !sdcgroups.IsRunningSystemd() {
+	if !systemdRunning() {
 		return nil, ErrNoSystemd
 	}
 	sd, err := parseSystemdPath(cgroupsPath, id)
