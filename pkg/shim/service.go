@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthd/berth/pkg/cgroupprime"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/failpoint"
 	"github.com/berthd/berth/pkg/shim/record"
@@ -98,6 +99,9 @@ func (s *service) create(ctx context.Context, req *shimv1.CreateRequest) (*shimv
 		s.creating = false
 		s.mu.Unlock()
 	}()
+	// The runtime places init in its cgroups some 10 ms from now; start the
+	// kernel's wait for that here rather than there (package cgroupprime).
+	cgroupprime.Start()
 
 	var lw *LogWriter
 	if req.LogFormat != shimv1.LogFormat_LOG_FORMAT_NONE {

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 
+	"github.com/berthd/berth/pkg/cgroupprime"
 	"github.com/berthd/berth/pkg/runtime/container"
 	"github.com/spf13/cobra"
 )
@@ -41,6 +42,7 @@ func createCommand(g *globals) *cobra.Command {
 		Short: "create a container (its process waits for start)",
 		Args:  oneID,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cgroupprime.Start() // placing the process comes a few ms later
 			o, err := c.opts(g, args[0])
 			if err != nil {
 				return err

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berthd/berth/pkg/cgroupprime"
 	"github.com/berthd/berth/pkg/runtime/container"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
@@ -26,6 +27,7 @@ func execCommand(g *globals) *cobra.Command {
 		Short: "run a new process in a running container",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cgroupprime.Start() // placing the process comes a few ms later
 			if preserveFds < 0 {
 				return errors.New("--preserve-fds must not be negative")
 			}

@@ -5,6 +5,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/berthd/berth/pkg/cgroupprime"
 	"github.com/berthd/berth/pkg/runtime/container"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -18,6 +19,7 @@ func runCommand(g *globals) *cobra.Command {
 		Short: "create and start a container; without --detach wait for it and exit with its status",
 		Args:  oneID,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cgroupprime.Start() // placing the process comes a few ms later
 			o, err := c.opts(g, args[0])
 			if err != nil {
 				return err

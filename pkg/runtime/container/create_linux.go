@@ -185,22 +185,15 @@ func (c *creator) create() (*CreatedContainer, error) {
 		cgPath = spec.Linux.CgroupsPath
 	}
 	cgroups.Warnf = func(format string, a ...any) { Warnf(format, a...) }
-	endCgroups := Trace.Begin("cgroups create")
+	var cg *cgroups.Manager
 	if c.o.SystemdCgroup {
-		c.cg, err = cgroups.ResolveSystemd(cgPath, c.o.ID)
+		cg, err = cgroups.ResolveSystemd(cgPath, c.o.ID)
 	} else {
-		c.cg, err = cgroups.Resolve(cgPath, c.o.ID)
+		cg, err = cgroups.Resolve(cgPath, c.o.ID)
 	}
 	if err != nil {
 		return nil, err
 	}
-	// The limits are set once init reports ready, as runc does: init is a Go
-	// program whose runtime starts threads, and a low pids.max set before it
-	// runs would make it fail to start at all.
-	if err := c.cg.Create(nil); err != nil {
-		return nil, fmt.Errorf("create cgroups: %w", err)
-	}
-	endCgroups()
 
 	exe, err := c.exe()
 	if err != nil {
@@ -301,11 +294,13 @@ func (c *creator) create() (*CreatedContainer, error) {
 	}
 	parentJoined := parentJoins(spec, userNS, early)
 	spawned := time.Now()
+	endSpawn := Trace.Begin("spawn init")
 	if parentJoined {
 		err = startInNamespaces(c.cmd, spec)
 	} else {
 		err = c.cmd.Start()
 	}
+	endSpawn()
 	childSock.Close()
 	if err != nil {
 		c.cmd = nil
@@ -330,9 +325,24 @@ func (c *creator) create() (*CreatedContainer, error) {
 		}
 		pid, c.initPid = m.Pid, m.Pid
 	}
+	// The cgroups are made only now, while init's Go runtime starts: the
+	// kernel makes the first cgroup write after a quiet spell wait an RCU
+	// grace period (see package cgroupprime, which the command line
+	// started), and cgroup mkdir waits for it too. The limits are set once
+	// init reports ready, as runc does: init is a Go program whose runtime
+	// starts threads, and a low pids.max set before it runs would make it
+	// fail to start at all.
+	endCgroups := Trace.Begin("cgroups create")
+	c.cg = cg
+	if err := c.cg.Create(nil); err != nil {
+		return nil, fmt.Errorf("create cgroups: %w", err)
+	}
+	endCgroups()
+	endApply := Trace.Begin("cgroups add init")
 	if err := c.cg.ApplyInit(pid); err != nil {
 		return nil, fmt.Errorf("put init into cgroups: %w", err)
 	}
+	endApply()
 	_, startTime, _ := procStat(pid)
 	st := &State{
 		State: specs.State{
