@@ -237,11 +237,14 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 			return nil, fmt.Errorf("task %s: %w", c.ID, err)
 		}
 	}
+	// The bundle is in the state directory (/run: tmpfs, gone at reboot
+	// with the containers it describes): replaced atomically, not synced
+	// (two fsyncs of file and directory each were 1-4 ms of every create).
 	info, _ := json.Marshal(t.taskInfo)
-	if err := atomicfile.WriteFile(filepath.Join(t.bundle, taskFile), info, 0o600); err != nil {
+	if err := atomicfile.Replace(filepath.Join(t.bundle, taskFile), info, 0o600); err != nil {
 		return nil, err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(t.bundle, "config.json"), spec, 0o600); err != nil {
+	if err := atomicfile.Replace(filepath.Join(t.bundle, "config.json"), spec, 0o600); err != nil {
 		return nil, err
 	}
 	endMount := trace.Begin(ctx, "rootfs mount")

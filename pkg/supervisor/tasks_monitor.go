@@ -35,7 +35,8 @@ func (m *taskManager) saveStopped(ti taskInfo, rec record.Exit) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(p, b, 0o600)
+	// The state directory (/run) does not outlive a reboot: no fsync.
+	return atomicfile.Replace(p, b, 0o600)
 }
 
 func (m *taskManager) removeStopped(ti taskInfo) {

@@ -42,13 +42,16 @@ func UnknownExit() Exit {
 	return Exit{ExitStatus: 255, ExitedAt: time.Now().UTC()}
 }
 
-// WriteExit persists e in stateDir atomically.
+// WriteExit persists e in stateDir atomically. The state directory is on
+// /run (tmpfs) and the record outlives the shim, not a reboot (which ends the
+// container too): it is replaced without fsync, which would only delay the
+// exit's report.
 func WriteExit(stateDir string, e Exit) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(stateDir, ExitFile), b, 0o600); err != nil {
+	if err := atomicfile.Replace(filepath.Join(stateDir, ExitFile), b, 0o600); err != nil {
 		return fmt.Errorf("persist exit status: %w", err)
 	}
 	return nil
