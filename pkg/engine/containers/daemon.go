@@ -44,6 +44,7 @@ type Daemon struct {
 
 	events eventLog
 	execs  execStore
+	acct   accountsCache // image account files by chain ID
 	// pruning is set while a container prune runs (one at a time).
 	pruning atomic.Bool
 
@@ -404,7 +405,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	}()
 	// The user is resolved in the image's files: the container's snapshot
 	// is made from them only later, by NewContainer.
-	accounts, err := d.accounts(ctx, img.GetChainId())
+	accounts, err := d.imageAccounts(ctx, img.GetChainId())
 	if err != nil {
 		return nil, err
 	}
@@ -449,13 +450,7 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	c.Path, c.Args = spec.Process.Args[0], spec.Process.Args[1:]
 
 	if !o.HostConfig.NetworkMode.IsContainer() {
-		if err := writeEtcFiles(c, cfg.Hostname, cfg.Domainname, d.etcHostConfig(o.HostConfig)); err != nil {
-			return nil, err
-		}
-		if err := d.netResolvConf(c); err != nil {
-			return nil, err
-		}
-		if err := d.chownToRemappedRoot(o.HostConfig, c.HostnamePath, c.HostsPath, c.ResolvConfPath); err != nil {
+		if err := d.makeEtcFiles(c, cfg.Hostname, cfg.Domainname, o.HostConfig); err != nil {
 			return nil, err
 		}
 	}
@@ -529,7 +524,10 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 	}()
 
 	endNet := trace.Begin(ctx, "network and volumes")
-	err := d.rejoinPeers(ctx, c)
+	err := d.repairEtcFiles(c)
+	if err == nil {
+		err = d.rejoinPeers(ctx, c)
+	}
 	if err == nil {
 		err = d.shmUp(c)
 	}

@@ -17,6 +17,44 @@ import (
 // does; a variable for tests.
 var hostResolvConf = "/etc/resolv.conf"
 
+// makeEtcFiles writes the etc files of a container with a network
+// namespace of its own: writeEtcFiles, the embedded DNS server's
+// resolv.conf, their owner under a remapped root. They are replaced but
+// not synced, as dockerd writes them: they follow from the container's
+// config, which is synced, and a start rewrites any that a power loss left
+// empty (repairEtcFiles). Their six fsyncs (file and directory) were 3 to
+// 7 ms of every create here.
+func (d *Daemon) makeEtcFiles(c *Container, hostname, domainname string, hc *container.HostConfig) error {
+	if err := writeEtcFiles(c, hostname, domainname, d.etcHostConfig(hc)); err != nil {
+		return err
+	}
+	if err := d.netResolvConf(c); err != nil {
+		return err
+	}
+	return d.chownToRemappedRoot(hc, c.HostnamePath, c.HostsPath, c.ResolvConfPath)
+}
+
+// repairEtcFiles writes the etc files again when one is missing or empty
+// (a power loss after create): a stat each when they are whole.
+func (d *Daemon) repairEtcFiles(c *Container) error {
+	c.mu.Lock()
+	cfg, hc := c.Config, c.HostConfig
+	paths := []string{c.HostnamePath, c.HostsPath, c.ResolvConfPath}
+	c.mu.Unlock()
+	if cfg == nil || hc == nil || hc.NetworkMode.IsContainer() {
+		return nil
+	}
+	for _, p := range paths {
+		if p == "" {
+			return nil
+		}
+		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+			return d.makeEtcFiles(c, cfg.Hostname, cfg.Domainname, hc)
+		}
+	}
+	return nil
+}
+
 // writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
 // /etc/resolv.conf, which the spec bind-mounts: --add-host entries are
 // appended to hosts; --dns, --dns-search and --dns-option replace the
@@ -24,17 +62,17 @@ var hostResolvConf = "/etc/resolv.conf"
 // file without its loopback resolvers (they cannot answer from another
 // network namespace). With --network host the host's own files are copied.
 func writeEtcFiles(c *Container, hostname, domainname string, hc *container.HostConfig) error {
-	if err := writeHosts(c, hostname, domainname, hc, nil, atomicfile.WriteFile); err != nil {
+	if err := writeHosts(c, hostname, domainname, hc, nil, atomicfile.Replace); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(c.HostnamePath, []byte(hostname+"\n"), 0o644); err != nil {
+	if err := atomicfile.Replace(c.HostnamePath, []byte(hostname+"\n"), 0o644); err != nil {
 		return err
 	}
 	resolv, err := resolvConf(hc)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(c.ResolvConfPath, resolv, 0o644)
+	return atomicfile.Replace(c.ResolvConfPath, resolv, 0o644)
 }
 
 // hostsEntry is a line of /etc/hosts: an address and its names.

@@ -213,5 +213,5 @@ func (d *Daemon) netResolvConf(c *Container) error {
 	if !ndots {
 		out = append(out, "options ndots:0")
 	}
-	return atomicfile.WriteFile(c.ResolvConfPath, []byte(strings.Join(out, "\n")+"\n"), 0o644)
+	return atomicfile.Replace(c.ResolvConfPath, []byte(strings.Join(out, "\n")+"\n"), 0o644)
 }

@@ -185,3 +185,27 @@ func TestExecUser(t *testing.T) {
 		t.Errorf("a refused exec ran or was recorded: %d processes, exec IDs %v", len(sup.Execs), ci.ExecIDs())
 	}
 }
+
+// An image's account files are read once: a committed snapshot never
+// changes, so later creates from it take them from memory.
+func TestCreateReadsImageAccountsOnce(t *testing.T) {
+	d, sup := userDaemon(t)
+	ctx := context.Background()
+	sup.AddImage("docker.io/library/withuser2:latest", "sha256:"+strings.Repeat("w", 64), &ocispec.Image{Config: ocispec.ImageConfig{Cmd: []string{"id"}, User: "nobody"}})
+	sup.SetFile("sha256:chain-docker.io/library/withuser2:latest", "/etc/passwd", []byte(containerstest.BusyboxPasswd))
+	var reads []int
+	for i := 0; i < 3; i++ {
+		before := sup.FileReads()
+		c, err := d.Create(ctx, containers.CreateOptions{Config: &container.Config{Image: "withuser2"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := specUser(t, sup, c.ID); got.UID != 65534 || got.GID != 65534 {
+			t.Fatalf("create %d: image USER nobody: %+v", i, got)
+		}
+		reads = append(reads, sup.FileReads()-before)
+	}
+	if reads[0] != 2 || reads[1] != 0 || reads[2] != 0 {
+		t.Fatalf("reads of /etc/passwd and /etc/group per create: %v, want [2 0 0]", reads)
+	}
+}
