@@ -13,6 +13,10 @@ build: $(BINARIES)
 # stripped. Figures: docs/shim.md, Memory.
 CGO_shim := 0
 LDFLAGS_shim := -s -w
+# ctl runs once per command: without cgo it starts 0.8 ms sooner (no libc
+# to load, no cgo runtime set-up; `hyperfine 'bin/ctl version'` 5.8 -> 5.0
+# ms). It calls no C; name lookups are Go's own, as in the docker CLI.
+CGO_ctl := 0
 
 $(filter-out pause,$(BINARIES)):
 	CGO_ENABLED=$(or $(CGO_$@),1) $(GO) build -trimpath -ldflags='$(LDFLAGS_$@)' -o bin/$@ ./cmd/$@
