@@ -12,6 +12,16 @@ cd "$(dirname "$0")/.."
 go build -o bin/shimbench ./test/bench/shimbench
 echo "== shim and supervisord (n=${BENCH_SHIM_N:-50})"
 bin/shimbench -bin bin -n "${BENCH_SHIM_N:-50}"
+# --- floors (issue 13): test/bench/shimfloor ---------------------------------
+# The least a Go program serving a unix socket costs here: one that only
+# accepts, and one that serves an empty ttrpc server; built as the shim is
+# (the Makefile's CGO_shim and LDFLAGS_shim), one alone, then the mean of n
+# running at once.
+for f in listen ttrpc; do
+  CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "bin/shimfloor-$f" "./test/bench/shimfloor/$f"
+done
+bin/shimbench floor -n "${BENCH_SHIM_N:-50}" -label "floor: Go unix listener" bin/shimfloor-listen
+bin/shimbench floor -n "${BENCH_SHIM_N:-50}" -label "floor: Go + empty ttrpc server" bin/shimfloor-ttrpc
 shim_cmp=$(mktemp -d /tmp/bshXXXX)
 go run ./test/image/mkimage -o "$shim_cmp/bb.tar" >/dev/null
 shim_cmp_cleanup() {

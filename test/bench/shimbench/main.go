@@ -5,6 +5,11 @@
 //
 //	shimbench -bin bin -n 100          # berth
 //	shimbench mem PID...               # the same memory figures of any process
+//	shimbench floor [-n 50] [-label TEXT] BINARY
+//
+// floor measures a program that serves the unix socket named by its only
+// argument (test/bench/shimfloor): one instance alone, then the mean of n
+// running at once.
 package main
 
 import (
@@ -47,6 +52,13 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "floor" {
+		if err := floor(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "shimbench floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	bin := flag.String("bin", "bin", "directory of supervisord, shim and runtime")
 	n := flag.Int("n", 100, "containers")
 	flag.DurationVar(&hold, "hold", 0, "keep the containers running this long after measuring (to look at the shims)")
@@ -68,6 +80,17 @@ type mem struct {
 func (m mem) String() string {
 	return fmt.Sprintf("pid %d: RSS %.1f MB, PSS %.1f MB (anon %.1f MB, file %.1f MB)",
 		m.pid, float64(m.rss)/1024, float64(m.pss)/1024, float64(m.pssAnon)/1024, float64(m.pssFile)/1024)
+}
+
+func (m mem) add(o mem) mem {
+	return mem{rss: m.rss + o.rss, pss: m.pss + o.pss, pssAnon: m.pssAnon + o.pssAnon, pssFile: m.pssFile + o.pssFile}
+}
+
+// meanOf is the mean of k readings whose sum is m.
+func (m mem) meanOf(k int) string {
+	d := 1024 * float64(k)
+	return fmt.Sprintf("RSS %.1f MB, PSS %.2f MB (anon %.2f MB, file %.2f MB)",
+		float64(m.rss)/d, float64(m.pss)/d, float64(m.pssAnon)/d, float64(m.pssFile)/d)
 }
 
 func readMem(pid int) (mem, error) {
@@ -215,7 +238,7 @@ func run(bin string, n int) error {
 		}
 		if m, err := readMem(parentOf(tk.Pid)); err == nil {
 			pss = append(pss, m.pss)
-			sum.rss, sum.pss, sum.pssAnon, sum.pssFile = sum.rss+m.rss, sum.pss+m.pss, sum.pssAnon+m.pssAnon, sum.pssFile+m.pssFile
+			sum = sum.add(m)
 		}
 	}
 	sort.Ints(pss)
@@ -225,9 +248,7 @@ func run(bin string, n int) error {
 	fmt.Printf("berth shim, one idle container alone:   %v\n", shimAlone)
 	if len(pss) > 0 {
 		fmt.Printf("berth shim, median PSS of %d running: %.1f MB\n", len(pss), float64(pss[len(pss)/2])/1024)
-		k := len(pss)
-		fmt.Printf("berth shim, mean of %d running:         RSS %.1f MB, PSS %.2f MB (anon %.2f MB, file %.2f MB)\n", k,
-			float64(sum.rss)/1024/float64(k), float64(sum.pss)/1024/float64(k), float64(sum.pssAnon)/1024/float64(k), float64(sum.pssFile)/1024/float64(k))
+		fmt.Printf("berth shim, mean of %d running:         %s\n", len(pss), sum.meanOf(len(pss)))
 	}
 	fmt.Printf("supervisord, 0 containers:   %v\n", sv0)
 	fmt.Printf("supervisord, %d containers: %v\n", len(l.Tasks), svN)
