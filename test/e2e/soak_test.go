@@ -192,7 +192,7 @@ func TestSoak(t *testing.T) {
 	if left := s.allContainerIDs(); len(left) > 0 {
 		t.Fatalf("containers left: %v", left)
 	}
-	if left := s.stateLeaks(ids); len(left) > 0 {
+	if left := s.settledLeaks(ids); len(left) > 0 {
 		t.Fatalf("after %d cycles: %v", cycles, left)
 	}
 	for _, m := range s.mountsUnder() {
