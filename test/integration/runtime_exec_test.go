@@ -56,3 +56,28 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// Without runtime-nsenter next to the runtime, containers still run, and
+// exec fails with an error that names the missing helper.
+func TestRuntimeExecMissingHelper(t *testing.T) {
+	e := newRtEnv(t, nil, "sleep", "100")
+	b, err := os.ReadFile(e.bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone := filepath.Join(e.dir, "alone")
+	if err := os.Mkdir(alone, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.bin = filepath.Join(alone, "runtime")
+	if err := os.WriteFile(e.bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id := "nohelper"
+	e.cleanup(t, id)
+	e.must(t, "run", "-d", id)
+	_, errOut, code := e.cmd(t, nil, "exec", id, "true")
+	if code == 0 || !strings.Contains(errOut, "runtime-nsenter") {
+		t.Fatalf("exec without the helper: exit %d: %q, want an error naming runtime-nsenter", code, errOut)
+	}
+}

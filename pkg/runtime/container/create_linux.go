@@ -65,7 +65,7 @@ func Create(o CreateOpts) (*CreatedContainer, error) {
 	// is read and the cgroups are made.
 	exeCh := make(chan sealedExe, 1)
 	go func() {
-		f, err := protectedSelf()
+		f, _, err := protectedSelf(false)
 		exeCh <- sealedExe{f, err}
 	}()
 	exe := func() (*os.File, error) {
@@ -254,11 +254,29 @@ func (c *creator) create() (*CreatedContainer, error) {
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	env := []string{"GOMAXPROCS=1", "GOGC=off"}
+	path := "/proc/self/fd/" + strconv.Itoa(int(exe.Fd()))
 	early := joinsEarly(spec)
 	if early {
-		// The constructor joins and then unshares, so the new namespaces
-		// belong to a joined user namespace, and forks init into the pid
-		// and time namespaces. Init is then our grandchild: adopt it.
+		// NsenterHelper joins and then unshares, so the new namespaces
+		// belong to a joined user namespace, forks into the pid and time
+		// namespaces and executes the runtime there as init, from a
+		// protected fd as it is itself. Init is then our grandchild: adopt it.
+		hexe, nsenter, err := protectedSelf(true)
+		if err != nil {
+			childSock.Close()
+			return nil, err
+		}
+		defer hexe.Close()
+		defer nsenter.Close()
+		passed, err := passedExe(hexe)
+		if err != nil {
+			childSock.Close()
+			return nil, err
+		}
+		defer passed.Close()
+		path = "/proc/self/fd/" + strconv.Itoa(int(nsenter.Fd()))
+		env = append(env, "_BERTH_EXE_FD="+strconv.Itoa(3+len(extra))) // the helper makes it close-on-exec
+		extra = append(extra, passed)
 		var join []string
 		for _, ns := range spec.Linux.Namespaces {
 			if ns.Path != "" && earlyJoin[ns.Type] != "" {
@@ -282,8 +300,8 @@ func (c *creator) create() (*CreatedContainer, error) {
 		stderr = os.Stderr
 	}
 	c.cmd = &exec.Cmd{
-		Path: "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
-		Args: []string{"runtime", InitArg},
+		Path: path,
+		Args: []string{"runtime", InitArg}, // NsenterHelper passes them on
 		// Init is short-lived: skip the Go runtime's cgroup probing and GC.
 		Env:         env,
 		Stdin:       stdin,
@@ -506,15 +524,48 @@ func writePidFile(path string, pid int) error {
 	return atomicfile.Replace(abs, []byte(strconv.Itoa(pid)), 0o644)
 }
 
+// NsenterHelper is the program that joins a container's namespaces for
+// `exec` and for `create` joining user, pid, time or mount namespaces by
+// path (a multi-threaded Go process cannot), then executes the runtime
+// inside them: cmd/runtime-nsenter, a static C program installed next to
+// the runtime binary.
+const NsenterHelper = "runtime-nsenter"
+
 // protectedSelf returns the running binary, opened so that nothing can
 // write to it through the fd (CVE-2019-5736: the container sees it as
 // /proc/1/exe while init runs): through a private read-only overlayfs, or
-// else as a sealed memfd copy.
-func protectedSelf() (*os.File, error) {
-	if f, err := overlaySelf(); err == nil {
-		return f, nil
+// else as a sealed memfd copy. With helper, it also returns NsenterHelper
+// from the binary's directory, protected the same way: it runs inside the
+// container's namespaces until it executes the runtime.
+func protectedSelf(helper bool) (exe, nsenter *os.File, err error) {
+	helperPath := ""
+	if helper {
+		if helperPath, err = nsenterPath(); err != nil {
+			return nil, nil, err
+		}
 	}
-	return sealedSelf()
+	if exe, nsenter, err = overlaySelf(helperPath); err == nil {
+		return exe, nsenter, nil
+	}
+	return sealedSelf(helperPath)
+}
+
+// nsenterPath is NsenterHelper's path next to the running binary, or a
+// clear error when it is missing.
+func nsenterPath() (string, error) {
+	self, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(filepath.Dir(strings.TrimSuffix(self, " (deleted)")), NsenterHelper)
+	fi, err := os.Stat(p)
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s, which joins a container's namespaces, must be installed next to the runtime binary (make build): %w", NsenterHelper, err)
+	}
+	return p, nil
 }
 
 // overlaySelf opens the binary through a detached overlayfs mount of its
@@ -525,63 +576,113 @@ func protectedSelf() (*os.File, error) {
 // is in no namespace and goes away with the last fd. An overlay without an
 // upper layer needs two lower layers that do not overlap: the second is an
 // empty detached tmpfs. Needs CAP_SYS_ADMIN and Linux 6.8 ("lowerdir+").
-func overlaySelf() (*os.File, error) {
-	exe, err := os.Open("/proc/self/exe")
+// With helperPath (which is in the same directory), NsenterHelper is opened
+// through the same mount.
+func overlaySelf(helperPath string) (exe, nsenter *os.File, err error) {
+	self, err := os.Open("/proc/self/exe")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer exe.Close()
+	defer self.Close()
 	path, err := os.Readlink("/proc/self/exe")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if helperPath != "" && filepath.Dir(helperPath) != filepath.Dir(path) {
+		return nil, nil, errors.New("runtime binary moved")
 	}
 	empty, err := detachedMount("tmpfs", unix.MOUNT_ATTR_RDONLY)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unix.Close(empty)
 	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unix.Close(fsfd)
 	for _, l := range []string{filepath.Dir(path), "/proc/self/fd/" + strconv.Itoa(empty)} {
 		if err := unix.FsconfigSetString(fsfd, "lowerdir+", l); err != nil {
-			return nil, fmt.Errorf("overlay lowerdir %s: %w", l, err)
+			return nil, nil, fmt.Errorf("overlay lowerdir %s: %w", l, err)
 		}
 	}
 	if err := unix.FsconfigCreate(fsfd); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mnt, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOSUID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unix.Close(mnt)
 	fd, err := unix.Openat(mnt, filepath.Base(path), unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unix.Close(fd)
 	// The path may name another file by now (an upgrade): use it only if it
 	// is the binary that is running.
 	var a, b unix.Stat_t
 	if err := unix.Fstat(fd, &a); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := unix.Fstat(int(exe.Fd()), &b); err != nil {
-		return nil, err
+	if err := unix.Fstat(int(self.Fd()), &b); err != nil {
+		return nil, nil, err
 	}
 	// (overlayfs reports the real file's times and size; with layers on
 	// different filesystems it may remap the inode number.)
 	if a.Size != b.Size || a.Mtim != b.Mtim || a.Ctim != b.Ctim {
-		return nil, errors.New("runtime binary changed on disk")
+		return nil, nil, errors.New("runtime binary changed on disk")
 	}
+	if exe, err = highFile(fd, "overlay:berth-runtime"); err != nil {
+		return nil, nil, err
+	}
+	if helperPath == "" {
+		return exe, nil, nil
+	}
+	// Not through a symlink, which could lead out of the read-only mount
+	// (a symlinked helper is copied to a memfd instead).
+	hfd, err := unix.Openat(mnt, NsenterHelper, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == nil {
+		var st unix.Stat_t
+		if err = unix.Fstat(hfd, &st); err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+			err = errors.New(NsenterHelper + " is not a regular file")
+		}
+		if err == nil {
+			nsenter, err = highFile(hfd, "overlay:berth-"+NsenterHelper)
+		}
+		unix.Close(hfd)
+	}
+	if err != nil {
+		exe.Close()
+		return nil, nil, err
+	}
+	return exe, nsenter, nil
+}
+
+// highFile returns a close-on-exec duplicate of fd numbered 100 or more, so
+// that exec.Cmd's fd shuffling in the child cannot overwrite it.
+func highFile(fd int, name string) (*os.File, error) {
 	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 100)
 	if err != nil {
 		return nil, err
 	}
-	return os.NewFile(uintptr(high), "overlay:berth-runtime"), nil
+	return os.NewFile(uintptr(high), name), nil
+}
+
+// passedExe returns a duplicate of exe to be passed to NsenterHelper as an
+// inherited fd: numbered low, like the other fds given to exec.Cmd, because
+// the child moves its error pipe above the highest of them, where it would
+// clobber the helper's own fd (100 or more) that it is about to execute.
+func passedExe(exe *os.File) (*os.File, error) {
+	fd, err := unix.FcntlInt(exe.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return nil, err
+	}
+	if fd >= 100 {
+		unix.Close(fd)
+		return nil, errors.New("too many open files to pass the runtime binary's fd")
+	}
+	return os.NewFile(uintptr(fd), exe.Name()), nil
 }
 
 // detachedMount mounts a new instance of fstype in no namespace and returns
@@ -598,37 +699,45 @@ func detachedMount(fstype string, attrs int) (int, error) {
 	return unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, attrs)
 }
 
-// sealedSelf returns a sealed memfd copy of the running binary, at a high fd
-// number so that exec.Cmd's fd shuffling in the child cannot overwrite it
-// (CVE-2019-5736: the container must not be able to reach the host binary).
-func sealedSelf() (*os.File, error) {
-	src, err := os.Open("/proc/self/exe")
+// sealedSelf returns a sealed memfd copy of the running binary (and with
+// helperPath, one of NsenterHelper), at a high fd number (CVE-2019-5736:
+// the container must not be able to reach the host binaries).
+func sealedSelf(helperPath string) (exe, nsenter *os.File, err error) {
+	if exe, err = sealedCopy("/proc/self/exe", "berth-runtime"); err != nil || helperPath == "" {
+		return exe, nil, err
+	}
+	if nsenter, err = sealedCopy(helperPath, "berth-"+NsenterHelper); err != nil {
+		exe.Close()
+		return nil, nil, err
+	}
+	return exe, nsenter, nil
+}
+
+// sealedCopy returns a sealed memfd copy of the file at path.
+func sealedCopy(path, name string) (*os.File, error) {
+	src, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
-	fd, err := unix.MemfdCreate("berth-runtime", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
-	mem := os.NewFile(uintptr(fd), "memfd:berth-runtime")
+	mem := os.NewFile(uintptr(fd), "memfd:"+name)
 	defer mem.Close()
 	fi, err := src.Stat()
 	if err != nil {
 		return nil, err
 	}
 	if err := copyFile(fd, int(src.Fd()), fi.Size()); err != nil {
-		return nil, fmt.Errorf("copy runtime binary to memfd: %w", err)
+		return nil, fmt.Errorf("copy %s to memfd: %w", path, err)
 	}
 	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
 		return nil, fmt.Errorf("seal memfd: %w", err)
 	}
-	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 100)
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(high), "memfd:berth-runtime"), nil
+	return highFile(fd, "memfd:"+name)
 }
 
 func copyFile(dst, src int, size int64) error {

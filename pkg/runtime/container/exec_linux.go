@@ -16,8 +16,8 @@ import (
 )
 
 // ExecInitArg is argv[1] of the re-executed runtime that becomes an exec'd
-// process; the nsenter constructor has already put it into the container's
-// namespaces.
+// process; NsenterHelper has already put it into the container's namespaces
+// and executed it there.
 const ExecInitArg = "exec-init"
 
 const (
@@ -90,17 +90,25 @@ func Exec(o ExecOpts) (int, error) {
 		return -1, classErr(ErrInvalidArgument, "exec: %v", err)
 	}
 	if !o.Detach {
-		// The process is our grandchild (nsenter forks): adopt it when its
-		// parent exits so that we can wait for it.
+		// The process is our grandchild (NsenterHelper forks): adopt it when
+		// its parent exits so that we can wait for it.
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			return -1, fmt.Errorf("set child subreaper: %w", err)
 		}
 	}
-	exe, err := protectedSelf()
+	// NsenterHelper joins the namespaces and executes the runtime from exe
+	// inside them: both run there, so both come from protected fds.
+	exe, nsenter, err := protectedSelf(true)
 	if err != nil {
 		return -1, err
 	}
 	defer exe.Close()
+	defer nsenter.Close()
+	passed, err := passedExe(exe)
+	if err != nil {
+		return -1, err
+	}
+	defer passed.Close()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
@@ -134,10 +142,13 @@ func Exec(o ExecOpts) (int, error) {
 	}
 	fdBase := 3 + len(extra)
 	extra = append(extra, preservedFiles(o.PreserveFds)...)
+	exeFd := 3 + len(extra) // the helper makes it close-on-exec
+	extra = append(extra, passed)
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
-		Args:       []string{"runtime", ExecInitArg},
-		Env:        []string{"_BERTH_NSENTER=" + strconv.Itoa(s.Pid), "GOMAXPROCS=1", "GOGC=off"},
+		Path: "/proc/self/fd/" + strconv.Itoa(int(nsenter.Fd())),
+		Args: []string{"runtime", ExecInitArg}, // the runtime's, passed on
+		Env: []string{"_BERTH_NSENTER=" + strconv.Itoa(s.Pid), "_BERTH_EXE_FD=" + strconv.Itoa(exeFd),
+			"GOMAXPROCS=1", "GOGC=off"},
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
@@ -159,7 +170,7 @@ func Exec(o ExecOpts) (int, error) {
 		_ = cmd.Wait()
 		return -1, fmt.Errorf("exec: join the container's namespaces: %w", err)
 	}
-	_ = cmd.Wait() // the nsenter parent exits once it has forked
+	_ = cmd.Wait() // the helper's parent exits once it has forked
 	if pidMsg.Type == "error" {
 		return -1, errors.New(pidMsg.Msg)
 	}
@@ -236,7 +247,7 @@ func Exec(o ExecOpts) (int, error) {
 }
 
 // ExecInit is the body of an exec'd process, already inside the container's
-// namespaces (see package nsenter). It never returns.
+// namespaces (see NsenterHelper). It never returns.
 func ExecInit() {
 	runtimeLockOSThread()
 	sync := os.NewFile(execSyncFd, "sync")
@@ -250,9 +261,9 @@ func ExecInit() {
 		os.Exit(1)
 	}
 	if os.Getenv("_BERTH_NSENTER") != "" {
-		// The nsenter constructor did not run (a build without cgo): we are
+		// Not started by NsenterHelper (which drops the variable): we are
 		// still on the host and must not run anything.
-		fail(errors.New("exec is not supported: the runtime was built without cgo (nsenter)"))
+		fail(errors.New("exec: " + ExecInitArg + " was not started by " + NsenterHelper))
 	}
 	var cfg execConfig
 	if err := dec.Decode(&cfg); err != nil {

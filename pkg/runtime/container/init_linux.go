@@ -80,9 +80,9 @@ func Init() {
 		os.Exit(1)
 	}
 	if os.Getenv("_BERTH_JOIN") != "" {
-		// The nsenter constructor did not run (a build without cgo): we are
+		// Not started by NsenterHelper (which drops the variable): we are
 		// not in the namespaces the config names and must not go on.
-		fail(errors.New("joining user, pid, time or mount namespaces by path needs a runtime built with cgo (nsenter)"))
+		fail(errors.New("init: joining user, pid, time or mount namespaces by path: not started by " + NsenterHelper))
 	}
 	var cfg initConfig
 	if err := dec.Decode(&cfg); err != nil {
@@ -171,7 +171,7 @@ func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn 
 			continue
 		}
 		if earlyJoin[ns.Type] != "" {
-			continue // joined by the nsenter constructor
+			continue // joined by NsenterHelper
 		}
 		if cfg.ParentJoined {
 			continue // init was started in them

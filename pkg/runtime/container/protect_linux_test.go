@@ -1,0 +1,88 @@
+package container
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// NsenterHelper runs inside a container's namespaces before it executes the
+// runtime, so it is opened as the runtime is (CVE-2019-5736): through the
+// read-only overlay, or as a sealed memfd copy; and a missing helper is a
+// clear error.
+func TestProtectedSelfHelper(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	self, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(filepath.Dir(self), NsenterHelper)
+	if _, err := os.Stat(helper); err == nil {
+		t.Skipf("%s exists", helper)
+	}
+	if _, _, err := protectedSelf(true); err == nil || !strings.Contains(err.Error(), NsenterHelper) {
+		t.Fatalf("missing helper: %v, want an error naming %s", err, NsenterHelper)
+	}
+	exe, h, err := protectedSelf(false)
+	if err != nil || h != nil {
+		t.Fatalf("without the helper: %v, %v", h, err)
+	}
+	exe.Close()
+	want := []byte("#!/bin/false\nnsenter helper\n")
+	if err := os.WriteFile(helper, want, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(helper) })
+	for name, get := range map[string]func() (*os.File, *os.File, error){
+		"protectedSelf": func() (*os.File, *os.File, error) { return protectedSelf(true) },
+		"sealedSelf":    func() (*os.File, *os.File, error) { return sealedSelf(helper) },
+	} {
+		exe, h, err := get()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, f := range []*os.File{exe, h} {
+			checkProtected(t, name, f)
+		}
+		got, err := os.ReadFile("/proc/self/fd/" + strconv.Itoa(int(h.Fd())))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: helper reads %q, %v", name, got, err)
+		}
+		exe.Close()
+		h.Close()
+	}
+}
+
+func checkProtected(t *testing.T, name string, f *os.File) {
+	t.Helper()
+	if f.Fd() < 100 {
+		t.Errorf("%s: %s is fd %d, want 100 or more", name, f.Name(), f.Fd())
+	}
+	p := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+	target, _ := os.Readlink(p)
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &fs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(target, "/memfd:") && fs.Type != unix.OVERLAYFS_SUPER_MAGIC {
+		t.Fatalf("%s: %s is %s (fs %#x), want a sealed memfd or a read-only overlay", name, f.Name(), target, fs.Type)
+	}
+	w, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err == nil {
+		_, err = w.Write([]byte("x"))
+		w.Close()
+		if err == nil {
+			t.Fatalf("%s: %s is writable", name, f.Name())
+		}
+	} else if !strings.HasPrefix(target, "/memfd:") && !errors.Is(err, unix.EROFS) {
+		t.Fatalf("%s: open %s for writing: %v, want EROFS", name, f.Name(), err)
+	}
+}
