@@ -63,6 +63,12 @@ func File() string {
 			own[parts[1]] = parts[2]
 		}
 	}
+	return fileFor(own)
+}
+
+// fileFor is File for the hierarchies of /proc/self/cgroup (name, "" for
+// the unified one -> our path in it).
+func fileFor(own map[string]string) string {
 	if _, err := os.Stat(filepath.Join(Root, "cgroup.controllers")); err == nil {
 		if p, ok := own[""]; ok {
 			return filepath.Join(Root, p, "cgroup.procs")

@@ -6,14 +6,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // File names a cgroup.procs file that lists our own pid, so Start's write
 // moves nothing.
 func TestFileListsUs(t *testing.T) {
-	if _, err := os.Stat("/proc/self/cgroup"); err != nil {
-		t.Skip("no /proc/self/cgroup")
-	}
+	_, err := os.Stat("/proc/self/cgroup")
+	testprereq.Require(t, err == nil, "/proc/self/cgroup (%v)", err)
 	p := File()
 	if p == "" {
 		t.Fatalf("no cgroup.procs of ours found below %s", Root)
@@ -34,32 +35,48 @@ func TestFileListsUs(t *testing.T) {
 	t.Fatalf("%s does not list our pid %s", p, me)
 }
 
-// Without hierarchies there is nothing to write; on a v2-only host (the
-// root has cgroup.controllers) it is our unified cgroup's file.
-func TestFileRoots(t *testing.T) {
+// The choice of file on made-up hierarchies: a v1 host's first controller
+// hierarchy by name that has the file (never a named one such as
+// name=systemd), a v2-only host's unified cgroup, nothing without
+// hierarchies.
+func TestFileFor(t *testing.T) {
 	old := Root
 	defer func() { Root = old }()
 	Root = t.TempDir()
-	if p := File(); p != "" {
-		t.Fatalf("File() with no hierarchies = %q, want \"\"", p)
+	own := map[string]string{"name=systemd": "/a", "pids": "/sess", "memory": "/sess/m", "": "/u"}
+	if p := fileFor(own); p != "" {
+		t.Fatalf("no hierarchies: %q, want \"\"", p)
 	}
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		t.Skip(err)
-	}
-	var unified string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "0::") {
-			unified = strings.TrimPrefix(l, "0::")
+	mk := func(rel string) string {
+		p := filepath.Join(Root, rel, "cgroup.procs")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
 		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
-	if unified == "" {
-		t.Skip("no unified hierarchy line in /proc/self/cgroup")
+	mk("name=systemd/a")
+	if p := fileFor(own); p != "" {
+		t.Fatalf("only a named hierarchy: %q, want \"\"", p)
+	}
+	pids := mk("pids/sess")
+	if p := fileFor(own); p != pids {
+		t.Fatalf("v1: %q, want %q", p, pids)
+	}
+	mem := mk("memory/sess/m")
+	if p := fileFor(own); p != mem {
+		t.Fatalf("v1, memory sorts first: %q, want %q", p, mem)
 	}
 	if err := os.WriteFile(filepath.Join(Root, "cgroup.controllers"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if p, want := File(), filepath.Join(Root, unified, "cgroup.procs"); p != want {
-		t.Fatalf("File() on a v2 root = %q, want %q", p, want)
+	if p, want := fileFor(own), filepath.Join(Root, "u", "cgroup.procs"); p != want {
+		t.Fatalf("v2: %q, want %q", p, want)
+	}
+	delete(own, "")
+	if p := fileFor(own); p != "" {
+		t.Fatalf("v2 without a unified line: %q, want \"\"", p)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berthd/berth/pkg/testprereq"
 )
 
 // NsenterHelper runs inside a container's namespaces before it executes the
@@ -17,16 +19,16 @@ import (
 // read-only overlay, or as a sealed memfd copy; and a missing helper is a
 // clear error.
 func TestProtectedSelfHelper(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testprereq.Root(t)
 	self, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		t.Fatal(err)
 	}
 	helper := filepath.Join(filepath.Dir(self), NsenterHelper)
+	// The test binary's directory is go test's own: nothing else puts a
+	// helper there.
 	if _, err := os.Stat(helper); err == nil {
-		t.Skipf("%s exists", helper)
+		t.Fatalf("%s exists beside the test binary", helper)
 	}
 	if _, _, err := protectedSelf(true); err == nil || !strings.Contains(err.Error(), NsenterHelper) {
 		t.Fatalf("missing helper: %v, want an error naming %s", err, NsenterHelper)
