@@ -39,11 +39,15 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code
 
 // Main runs the command line and returns the process exit code.
 func Main(args []string) int {
+	traceFromEnv()
+	// The whole command in this process: with the caller's own timing, what
+	// is left is the process's exec, Go start-up and exit.
+	endCommand := container.Trace.Begin("command")
 	g := &globals{}
 	cmd := New(g)
 	cmd.SetArgs(args)
-	traceFromEnv()
 	err := cmd.Execute()
+	endCommand()
 	g.logSpans()
 	if err == nil {
 		return 0

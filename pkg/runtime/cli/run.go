@@ -55,9 +55,11 @@ func runCommand(g *globals) *cobra.Command {
 			if ws.Signaled() {
 				code = 128 + int(ws.Signal())
 			}
+			endDelete := container.Trace.Begin("delete")
 			if err := container.Delete(g.root, o.ID, true); err != nil {
 				g.log.warnf("delete %s: %v", o.ID, err)
 			}
+			endDelete()
 			if code != 0 {
 				return &exitError{code}
 			}

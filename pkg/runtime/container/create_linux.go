@@ -82,6 +82,7 @@ func Create(o CreateOpts) (*CreatedContainer, error) {
 	if err != nil {
 		return nil, err
 	}
+	endLoad := Trace.Begin("load bundle")
 	spec, rawSeccomp, err := loadBundleSpec(bundle)
 	if err != nil {
 		return nil, err
@@ -89,6 +90,7 @@ func Create(o CreateOpts) (*CreatedContainer, error) {
 	if err := validate(spec, bundle); err != nil {
 		return nil, err
 	}
+	endLoad()
 	endSeccomp := Trace.Begin("seccomp compile")
 	scmp, err := compileSeccompCached(o.Root, rawSeccomp)
 	endSeccomp()
@@ -368,17 +370,17 @@ func (c *creator) create() (*CreatedContainer, error) {
 			Bundle: c.bundle, Annotations: spec.Annotations,
 		},
 		Rootfs: c.rootfs, Created: time.Now().UTC(), InitStartTime: startTime,
-		Cgroups: c.cg, Hooks: spec.Hooks, Resources: spec.Linux.Resources, dir: c.dir,
+		Cgroups: c.cg, Hooks: spec.Hooks, dir: c.dir,
+	}
+	if err := st.SetResources(spec.Linux.Resources); err != nil {
+		return nil, err
 	}
 	hooks := spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0)
 	enc := json.NewEncoder(parentSock)
 	// Init gets the compiled filter rather than the profile, which it would
-	// only decode and compile again.
-	initSpec, initLinux := *spec, *spec.Linux
-	initLinux.Seccomp = nil
-	initSpec.Linux = &initLinux
+	// only decode and compile again (initSpec has no linux.seccomp).
 	if err := enc.Encode(initConfig{
-		ID: c.o.ID, Bundle: c.bundle, Rootfs: c.rootfs, Spec: &initSpec, Seccomp: c.seccomp, NoPivot: c.o.NoPivot,
+		ID: c.o.ID, Bundle: c.bundle, Rootfs: c.rootfs, Spec: newInitSpec(spec), Seccomp: c.seccomp, NoPivot: c.o.NoPivot,
 		NoNewKeyring: c.o.NoNewKeyring, Console: c.o.ConsoleSocket != "", Cgroups: c.cg, Hooks: hooks,
 		PreserveFds: c.o.PreserveFds, FdBase: fdBase, SeccompConnFd: seccompConnFd, HostPid: pid,
 		ParentJoined: parentJoined, Trace: Trace != nil,

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/berthd/berth/pkg/runtime/caps"
 	"github.com/berthd/berth/pkg/runtime/cgroups"
@@ -31,10 +32,10 @@ const (
 const InitArg = "init"
 
 type initConfig struct {
-	ID     string      `json:"id"`
-	Bundle string      `json:"bundle"`
-	Rootfs string      `json:"rootfs"`
-	Spec   *specs.Spec `json:"spec"` // without linux.seccomp: see Seccomp
+	ID     string    `json:"id"`
+	Bundle string    `json:"bundle"`
+	Rootfs string    `json:"rootfs"`
+	Spec   *initSpec `json:"spec"` // what init uses; linux.seccomp: see Seccomp
 	// Seccomp is linux.seccomp, compiled by the parent.
 	Seccomp      *compiledSeccomp `json:"seccomp,omitempty"`
 	NoPivot      bool             `json:"noPivot,omitempty"`
@@ -69,6 +70,7 @@ type syncMsg struct {
 // either execs the container process or reports an error and exits.
 func Init() {
 	runtime.LockOSThread()
+	entered := time.Now()
 	sync := os.NewFile(initSyncFd, "sync")
 	enc := json.NewEncoder(sync)
 	dec := json.NewDecoder(sync)
@@ -88,6 +90,10 @@ func Init() {
 	if err := dec.Decode(&cfg); err != nil {
 		fail(fmt.Errorf("init: read config: %w", err))
 	}
+	if cfg.Spec == nil {
+		fail(errors.New("init: read config: no spec"))
+	}
+	s := cfg.Spec.spec()
 	hostProc, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		fail(fmt.Errorf("open /proc: %w", err))
@@ -95,16 +101,18 @@ func Init() {
 	sl := &seccompLoader{conn: cfg.SeccompConnFd}
 	if cfg.Seccomp != nil {
 		sl.state = processState(cfg.Seccomp, specs.State{Version: specs.Version, ID: cfg.ID, Status: Creating,
-			Pid: cfg.HostPid, Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations})
+			Pid: cfg.HostPid, Bundle: cfg.Bundle, Annotations: s.Annotations})
 	}
 	it := newInitTrace(cfg.Trace)
+	// From main to the config decoded: what init waits for the parent (which
+	// sends once init is in its cgroups) and what decoding costs.
+	it.record("read config", entered)
 	endSetup := it.begin("setup")
-	filter, err := setupContainer(&cfg, enc, dec, warn, sl, it)
+	filter, err := setupContainer(&cfg, s, enc, dec, warn, sl, it)
 	if err != nil {
 		fail(err)
 	}
 	endSetup()
-	s := cfg.Spec
 	p := s.Process
 	env := p.Env
 	path, err := lookPath(p.Args[0], env, p.Cwd)
@@ -162,8 +170,7 @@ func Init() {
 // setupContainer does everything up to the exec fifo wait. It returns the
 // seccomp filter still to be loaded just before execve (nil: none, or
 // already loaded).
-func setupContainer(cfg *initConfig, enc *json.Encoder, dec *json.Decoder, warn func(string, ...any), sl *seccompLoader, it *initTrace) (*seccomp.Filter, error) {
-	s := cfg.Spec
+func setupContainer(cfg *initConfig, s *specs.Spec, enc *json.Encoder, dec *json.Decoder, warn func(string, ...any), sl *seccompLoader, it *initTrace) (*seccomp.Filter, error) {
 	newNS := map[specs.LinuxNamespaceType]bool{}
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Path == "" {

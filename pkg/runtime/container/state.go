@@ -42,10 +42,14 @@ type State struct {
 	InitStartTime uint64           `json:"initStartTime"`
 	Cgroups       *cgroups.Manager `json:"cgroups,omitempty"`
 	Hooks         *specs.Hooks     `json:"hooks,omitempty"`
-	// Resources are the container's current limits: those of config.json,
-	// then as changed by `update`, which merges into them.
-	Resources *specs.LinuxResources `json:"resources,omitempty"`
-	Owner     string                `json:"owner,omitempty"`
+	// RawResources are the container's current limits: those of
+	// config.json, then as changed by `update`, which merges into them. Kept
+	// as JSON and decoded only by `update` (Resources): every command reads
+	// the state, and a *specs.LinuxResources field would make the first
+	// decode in each runtime process build the codecs of some fifty types
+	// (docs/performance.md, "JSON in short-lived processes").
+	RawResources json.RawMessage `json:"resources,omitempty"`
+	Owner        string          `json:"owner,omitempty"`
 
 	dir string
 }
@@ -85,6 +89,32 @@ func Load(root, id string) (*State, error) {
 	s.dir = dir
 	s.Status = s.currentStatus()
 	return s, nil
+}
+
+// Resources decodes RawResources; nil when there are none.
+func (s *State) Resources() (*specs.LinuxResources, error) {
+	if len(s.RawResources) == 0 || string(s.RawResources) == "null" {
+		return nil, nil
+	}
+	r := &specs.LinuxResources{}
+	if err := json.Unmarshal(s.RawResources, r); err != nil {
+		return nil, fmt.Errorf("parse resources in the state of %s: %w", s.ID, err)
+	}
+	return r, nil
+}
+
+// SetResources replaces RawResources with r.
+func (s *State) SetResources(r *specs.LinuxResources) error {
+	if r == nil {
+		s.RawResources = nil
+		return nil
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	s.RawResources = b
+	return nil
 }
 
 // Dir is the container's state directory.

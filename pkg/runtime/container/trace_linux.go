@@ -28,6 +28,13 @@ func newInitTrace(on bool) *initTrace {
 
 func (it *initTrace) begin(name string) func() { return it.t.Begin("init: " + name) }
 
+// record adds a span from start to now.
+func (it *initTrace) record(name string, start time.Time) {
+	if it.t != nil {
+		it.t.Record("init: "+name, start, time.Now())
+	}
+}
+
 func (it *initTrace) encoded() []string {
 	if it.t == nil {
 		return nil

@@ -25,7 +25,11 @@ func Update(root, id string, upd *specs.LinuxResources) error {
 	if s.Cgroups == nil {
 		return classErr(ErrFailedPrecondition, "container %s has no cgroups to update", id)
 	}
-	merged, err := cgroups.Merge(s.Resources, upd)
+	cur, err := s.Resources()
+	if err != nil {
+		return err
+	}
+	merged, err := cgroups.Merge(cur, upd)
 	if err != nil {
 		return classErr(ErrInvalidArgument, "update %s: %v", id, err)
 	}
@@ -34,12 +38,14 @@ func Update(root, id string, upd *specs.LinuxResources) error {
 	}
 	cgroups.Warnf = func(format string, a ...any) { Warnf(format, a...) }
 	if err := s.Cgroups.Set(withoutDevices(merged)); err != nil {
-		if rerr := s.Cgroups.Set(withoutDevices(s.Resources)); rerr != nil {
+		if rerr := s.Cgroups.Set(withoutDevices(cur)); rerr != nil {
 			Warnf("restore limits of %s after a failed update: %v", id, rerr)
 		}
 		return fmt.Errorf("update %s: %w", id, err)
 	}
-	s.Resources = merged
+	if err := s.SetResources(merged); err != nil {
+		return err
+	}
 	return s.save()
 }
 

@@ -23,7 +23,10 @@ func fakeRunning(t *testing.T, res *specs.LinuxResources) (root, cg string) {
 		}
 	}
 	s := &State{State: specs.State{ID: "c1", Pid: os.Getpid(), Status: Running}, Cgroups: &cgroups.Manager{V2: cg},
-		Resources: res, dir: filepath.Join(root, "c1")}
+		dir: filepath.Join(root, "c1")}
+	if err := s.SetResources(res); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +66,10 @@ func TestUpdateMergesAppliesAndSaves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := s.Resources
+	r, err := s.Resources()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if *r.Memory.Limit != 32<<20 || *r.Memory.Swap != 128<<20 || *r.Pids.Limit != 20 || *r.CPU.Shares != 1024 || len(r.Devices) != 1 {
 		b, _ := json.Marshal(r)
 		t.Errorf("saved resources %s", b)
@@ -78,8 +84,12 @@ func TestUpdateMergesAppliesAndSaves(t *testing.T) {
 	if got := cgFile(t, cg, "pids.max"); got != "20" {
 		t.Errorf("pids.max after a failed update: %s, want the previous 20", got)
 	}
-	if s, _ := Load(root, "c1"); *s.Resources.Pids.Limit != 20 || s.Resources.CPU.Quota != nil {
-		t.Errorf("state saved after a failed update: %+v", s.Resources)
+	s, err = Load(root, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Resources(); err != nil || *r.Pids.Limit != 20 || r.CPU.Quota != nil {
+		t.Errorf("state saved after a failed update: %+v %v", r, err)
 	}
 
 	for _, bad := range []*specs.LinuxResources{
