@@ -1,5 +1,5 @@
 GO ?= go
-BINARIES := runtime runtime-nsenter shim supervisord engined ctl pause
+BINARIES := runtime runtime-init shim supervisord engined ctl pause
 PROTOS := $(sort $(shell find proto -name "*.proto"))
 
 .PHONY: all build deps proto proto-check test test-unit test-race test-integration test-e2e test-cri critest fuzz fuzz-short soak loadtest demo bench bench-shim bench-start bench-cri clean $(BINARIES)
@@ -17,25 +17,24 @@ LDFLAGS_shim := -s -w
 # to load, no cgo runtime set-up; `hyperfine 'bin/ctl version'` 5.8 -> 5.0
 # ms). It calls no C; name lookups are Go's own, as in the docker CLI.
 CGO_ctl := 0
-# The runtime is started 4 times per container (create, init, start,
-# delete): without cgo each start is ~1 ms sooner (no libc to load, no cgo
-# set-up; `hyperfine 'bin/runtime --version'` 2.6 -> 1.6 ms). Joining a
-# container's mount, user and pid namespaces needs a single-threaded
-# process, so `runtime exec` and `create` joining namespaces by path go
-# through runtime-nsenter, a small static C program that must sit next to
-# bin/runtime (docs/runtime.md, How exec works); `make runtime` builds both.
+# The runtime is started 3 times per container (create, start, delete):
+# without cgo each start is ~1 ms sooner (no libc to load, no cgo set-up;
+# `hyperfine 'bin/runtime --version'` 2.6 -> 1.6 ms). The container side
+# (init, exec'd processes, namespace joins) is runtime-init, a small static C
+# program that must sit next to bin/runtime (docs/runtime.md, The
+# container-side stage); `make runtime` builds both.
 CGO_runtime := 0
-runtime: runtime-nsenter
+runtime: runtime-init
 
-$(filter-out pause runtime-nsenter,$(BINARIES)):
+$(filter-out pause runtime-init,$(BINARIES)):
 	CGO_ENABLED=$(or $(CGO_$@),1) $(GO) build -trimpath -ldflags='$(LDFLAGS_$@)' -o bin/$@ ./cmd/$@
 
-# Static: it runs (from a protected fd) inside the container's namespaces
-# until it executes the runtime, where the container's libraries are not ours.
-NSENTER_CFLAGS := -O2 -Wall -Wextra
-runtime-nsenter:
+# Static: it runs (from a protected fd) inside the container, where the
+# container's libraries are not ours. Truncated error messages are fine.
+INIT_CFLAGS := -O2 -Wall -Wextra -Wno-format-truncation
+runtime-init:
 	@mkdir -p bin
-	$(CC) $(NSENTER_CFLAGS) -static -s -o bin/$@ cmd/$@/$@.c
+	$(CC) $(INIT_CFLAGS) -static -s -o bin/$@ cmd/$@/$@.c
 
 # The pod sandbox's process is bind-mounted into an empty rootfs: static.
 pause:

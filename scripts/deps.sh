@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   busybox-static     # test images are made offline from the host's busybox
-  gcc libc6-dev      # cgo (supervisord, engined) and the static runtime-nsenter (libc.a)
+  gcc libc6-dev      # cgo (supervisord, engined) and the static runtime-init (libc.a)
   protobuf-compiler  # make proto / proto-check
   runc crun          # alternative OCI runtimes, and references for tests and bench
   docker-registry    # a real registry on 127.0.0.1 for distribution tests

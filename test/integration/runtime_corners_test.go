@@ -295,3 +295,40 @@ func pinMountNamespace(t *testing.T, path string) {
 	}
 	t.Fatalf("pin a mount namespace on %s: %v", path, err)
 }
+
+// Mount destinations resolve inside the rootfs, whatever symlinks the image
+// holds (CVE-2021-30465): a destination through a link to "/" or up past
+// the root lands in the rootfs's own directory, and the host's is left
+// alone. Device nodes stay in /dev.
+func TestRuntimeMountTargetStaysInRootfs(t *testing.T) {
+	rtBin(t)
+	host := t.TempDir()
+	e := newRtEnv(t, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/link" + host + "/in", Type: "tmpfs", Source: "tmpfs"},
+			specs.Mount{Destination: "/up/x", Type: "tmpfs", Source: "tmpfs"},
+		)
+	}, "sh", "-c", "grep -E ' (/tmp/in|/etc/x|"+host+"/in) ' /proc/self/mountinfo | cut -d' ' -f5 | sort")
+	rootfs := filepath.Join(e.bundle, "rootfs")
+	if err := os.Symlink("/", filepath.Join(rootfs, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../../../etc", filepath.Join(rootfs, "up")); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := e.cmd(t, nil, "run", "links")
+	if code != 0 {
+		t.Fatalf("run: exit %d: %s%s", code, out, errOut)
+	}
+	if got, want := strings.Fields(out), []string{"/etc/x", host + "/in"}; !slices.Equal(got, want) {
+		t.Errorf("mounts in the container at %v, want %v", got, want)
+	}
+	for _, p := range []string{filepath.Join(host, "in"), "/etc/x"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s was made on the host", p)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(rootfs, host, "in")); err != nil {
+		t.Errorf("the target was not made in the rootfs: %v", err)
+	}
+}

@@ -57,9 +57,9 @@ func itoa(n int) string {
 	return string(b)
 }
 
-// Without runtime-nsenter next to the runtime, containers still run, and
-// exec fails with an error that names the missing helper.
-func TestRuntimeExecMissingHelper(t *testing.T) {
+// Without runtime-init next to the runtime, create and exec fail with an
+// error that names the missing program, and leave no container behind.
+func TestRuntimeMissingInitHelper(t *testing.T) {
 	e := newRtEnv(t, nil, "sleep", "100")
 	b, err := os.ReadFile(e.bin)
 	if err != nil {
@@ -69,15 +69,27 @@ func TestRuntimeExecMissingHelper(t *testing.T) {
 	if err := os.Mkdir(alone, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	full := e.bin
 	e.bin = filepath.Join(alone, "runtime")
 	if err := os.WriteFile(e.bin, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	id := "nohelper"
 	e.cleanup(t, id)
+	_, errOut, code := e.cmd(t, nil, "run", "-d", id)
+	if code == 0 || !strings.Contains(errOut, "runtime-init") {
+		t.Fatalf("run without the helper: exit %d: %q, want an error naming runtime-init", code, errOut)
+	}
+	if out, _, code := e.cmd(t, nil, "state", id); code == 0 {
+		t.Fatalf("a failed create left a container: %s", out)
+	}
+	// A container made by a complete install: exec from the lone runtime
+	// fails the same way.
+	e.bin = full
 	e.must(t, "run", "-d", id)
-	_, errOut, code := e.cmd(t, nil, "exec", id, "true")
-	if code == 0 || !strings.Contains(errOut, "runtime-nsenter") {
-		t.Fatalf("exec without the helper: exit %d: %q, want an error naming runtime-nsenter", code, errOut)
+	e.bin = filepath.Join(alone, "runtime")
+	_, errOut, code = e.cmd(t, nil, "exec", id, "true")
+	if code == 0 || !strings.Contains(errOut, "runtime-init") {
+		t.Fatalf("exec without the helper: exit %d: %q, want an error naming runtime-init", code, errOut)
 	}
 }

@@ -66,19 +66,19 @@ var nsTypes = map[specs.LinuxNamespaceType]bool{
 }
 
 // joinable are the namespaces init can setns into on its own thread;
-// joining the others needs a single-threaded process: NsenterHelper does
+// joining the others needs a single-threaded process: InitHelper does
 // it before the runtime starts as init (see joinsEarly).
 var joinable = map[specs.LinuxNamespaceType]bool{
 	specs.NetworkNamespace: true, specs.IPCNamespace: true, specs.UTSNamespace: true,
 	specs.CgroupNamespace: true,
 }
 
-// earlyJoin are the namespaces joined by path by NsenterHelper.
+// earlyJoin are the namespaces joined by path by InitHelper.
 var earlyJoin = map[specs.LinuxNamespaceType]string{
 	specs.UserNamespace: "user", specs.PIDNamespace: "pid", specs.TimeNamespace: "time", specs.MountNamespace: "mnt",
 }
 
-// joinsEarly reports whether init must be started through NsenterHelper.
+// joinsEarly reports whether InitHelper must join namespaces by path before init is set up.
 func joinsEarly(s *specs.Spec) bool {
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Path != "" && earlyJoin[ns.Type] != "" {

@@ -61,11 +61,11 @@ func Create(o CreateOpts) (*CreatedContainer, error) {
 	if err := ValidateID(o.ID); err != nil {
 		return nil, err
 	}
-	// The sealed copy of the binary takes a few ms: make it while the spec
-	// is read and the cgroups are made.
+	// Protecting the helper (an overlay mount, or a memfd copy) runs while
+	// the spec is read.
 	exeCh := make(chan sealedExe, 1)
 	go func() {
-		f, _, err := protectedSelf(false)
+		f, err := protectedHelper()
 		exeCh <- sealedExe{f, err}
 	}()
 	exe := func() (*os.File, error) {
@@ -255,30 +255,13 @@ func (c *creator) create() (*CreatedContainer, error) {
 		// we run as is unmapped there and would exec without capabilities.
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
-	env := []string{"GOMAXPROCS=1", "GOGC=off"}
+	env := []string{} // not nil: that would pass on ours
 	path := "/proc/self/fd/" + strconv.Itoa(int(exe.Fd()))
 	early := joinsEarly(spec)
 	if early {
-		// NsenterHelper joins and then unshares, so the new namespaces
-		// belong to a joined user namespace, forks into the pid and time
-		// namespaces and executes the runtime there as init, from a
-		// protected fd as it is itself. Init is then our grandchild: adopt it.
-		hexe, nsenter, err := protectedSelf(true)
-		if err != nil {
-			childSock.Close()
-			return nil, err
-		}
-		defer hexe.Close()
-		defer nsenter.Close()
-		passed, err := passedExe(hexe)
-		if err != nil {
-			childSock.Close()
-			return nil, err
-		}
-		defer passed.Close()
-		path = "/proc/self/fd/" + strconv.Itoa(int(nsenter.Fd()))
-		env = append(env, "_BERTH_EXE_FD="+strconv.Itoa(3+len(extra))) // the helper makes it close-on-exec
-		extra = append(extra, passed)
+		// InitHelper joins and then unshares, so the new namespaces belong
+		// to a joined user namespace, and forks into the pid and time
+		// namespaces: init is then our grandchild. Adopt it.
 		var join []string
 		for _, ns := range spec.Linux.Namespaces {
 			if ns.Path != "" && earlyJoin[ns.Type] != "" {
@@ -302,9 +285,8 @@ func (c *creator) create() (*CreatedContainer, error) {
 		stderr = os.Stderr
 	}
 	c.cmd = &exec.Cmd{
-		Path: path,
-		Args: []string{"runtime", InitArg}, // NsenterHelper passes them on
-		// Init is short-lived: skip the Go runtime's cgroup probing and GC.
+		Path:        path,
+		Args:        []string{InitHelper, "init"},
 		Env:         env,
 		Stdin:       stdin,
 		Stdout:      stdout,
@@ -329,11 +311,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 	pid := c.cmd.Process.Pid
 	dec := json.NewDecoder(parentSock)
 	if early {
-		var m struct {
-			Type string `json:"type"`
-			Msg  string `json:"msg"`
-			Pid  int    `json:"pid"`
-		}
+		var m syncMsg
 		derr := dec.Decode(&m)
 		_ = c.cmd.Wait()
 		c.cmd = nil
@@ -345,13 +323,12 @@ func (c *creator) create() (*CreatedContainer, error) {
 		}
 		pid, c.initPid = m.Pid, m.Pid
 	}
-	// The cgroups are made only now, while init's Go runtime starts: the
-	// kernel makes the first cgroup write after a quiet spell wait an RCU
-	// grace period (see package cgroupprime, which the command line
-	// started), and cgroup mkdir waits for it too. The limits are set once
-	// init reports ready, as runc does: init is a Go program whose runtime
-	// starts threads, and a low pids.max set before it runs would make it
-	// fail to start at all.
+	// The cgroups are made only now, while init starts: the kernel makes
+	// the first cgroup write after a quiet spell wait an RCU grace period
+	// (see package cgroupprime, which the command line started), and cgroup
+	// mkdir waits for it too. The limits are set once init reports ready,
+	// as runc does, so that they constrain the container's process, not
+	// init's set-up (its hooks, say).
 	endCgroups := Trace.Begin("cgroups create")
 	c.cg = cg
 	if err := c.cg.Create(nil); err != nil {
@@ -376,16 +353,19 @@ func (c *creator) create() (*CreatedContainer, error) {
 		return nil, err
 	}
 	hooks := spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0)
-	enc := json.NewEncoder(parentSock)
-	// Init gets the compiled filter rather than the profile, which it would
-	// only decode and compile again (initSpec has no linux.seccomp).
-	if err := enc.Encode(initConfig{
-		ID: c.o.ID, Bundle: c.bundle, Rootfs: c.rootfs, Spec: newInitSpec(spec), Seccomp: c.seccomp, NoPivot: c.o.NoPivot,
-		NoNewKeyring: c.o.NoNewKeyring, Console: c.o.ConsoleSocket != "", Cgroups: c.cg, Hooks: hooks,
+	// The plan goes once init is in its cgroups: it unshares its cgroup
+	// namespace and makes its mounts there.
+	plan, err := initPlan(spec, initPlanArgs{
+		ID: c.o.ID, Bundle: c.bundle, Rootfs: c.rootfs, Seccomp: c.seccomp, NoPivot: c.o.NoPivot,
+		NoNewKeyring: c.o.NoNewKeyring, Cgroups: c.cg, Hooks: hooks,
 		PreserveFds: c.o.PreserveFds, FdBase: fdBase, SeccompConnFd: seccompConnFd, HostPid: pid,
 		ParentJoined: parentJoined, Trace: Trace != nil,
-	}); err != nil {
-		return nil, fmt.Errorf("send config to init: %w", c.initFailed(err))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := sendPlan(parentSock, plan); err != nil {
+		return nil, fmt.Errorf("send the plan to init: %w", c.initFailed(err))
 	}
 	for {
 		var m syncMsg
@@ -407,11 +387,11 @@ func (c *creator) create() (*CreatedContainer, error) {
 			if err == nil {
 				err = runHooks("createRuntime", spec.Hooks.CreateRuntime, ps)
 			}
-			reply := syncMsg{Type: "ack"}
+			reply := "ack\n"
 			if err != nil {
-				reply = syncMsg{Type: "error", Msg: err.Error()}
+				reply = "error " + strings.ReplaceAll(err.Error(), "\n", " ") + "\n"
 			}
-			if werr := enc.Encode(reply); werr != nil && err == nil {
+			if _, werr := parentSock.WriteString(reply); werr != nil && err == nil {
 				err = werr
 			}
 			if err != nil {
@@ -505,19 +485,6 @@ func preservedFiles(n int) []*os.File {
 	return fs
 }
 
-// movePreservedFds moves n fds from base.. to 3.., the numbers the caller
-// gave them, without close-on-exec, and marks every other fd above them
-// close-on-exec. base > 3, so moving upwards from 3 never clobbers a source
-// not yet moved.
-func movePreservedFds(base, n int) error {
-	for i := 0; i < n; i++ {
-		if err := unix.Dup2(base+i, 3+i); err != nil {
-			return fmt.Errorf("preserve fd %d: %w", 3+i, err)
-		}
-	}
-	return closeExtraFds(3 + n)
-}
-
 func writePidFile(path string, pid int) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -526,139 +493,87 @@ func writePidFile(path string, pid int) error {
 	return atomicfile.Replace(abs, []byte(strconv.Itoa(pid)), 0o644)
 }
 
-// NsenterHelper is the program that joins a container's namespaces for
-// `exec` and for `create` joining user, pid, time or mount namespaces by
-// path (a multi-threaded Go process cannot), then executes the runtime
-// inside them: cmd/runtime-nsenter, a static C program installed next to
-// the runtime binary.
-const NsenterHelper = "runtime-nsenter"
-
-// protectedSelf returns the running binary, opened so that nothing can
-// write to it through the fd (CVE-2019-5736: the container sees it as
-// /proc/1/exe while init runs): through a private read-only overlayfs, or
-// else as a sealed memfd copy. With helper, it also returns NsenterHelper
-// from the binary's directory, protected the same way: it runs inside the
-// container's namespaces until it executes the runtime.
-func protectedSelf(helper bool) (exe, nsenter *os.File, err error) {
-	helperPath := ""
-	if helper {
-		if helperPath, err = nsenterPath(); err != nil {
-			return nil, nil, err
-		}
+// protectedHelper returns InitHelper, opened so that nothing can write to
+// it through the fd (CVE-2019-5736: it runs inside the container, which
+// sees it as /proc/1/exe until the execve): through a private read-only
+// overlayfs of its directory, or else as a sealed memfd copy, at a high fd
+// number.
+func protectedHelper() (*os.File, error) {
+	path, err := helperPath()
+	if err != nil {
+		return nil, err
 	}
-	if exe, nsenter, err = overlaySelf(helperPath); err == nil {
-		return exe, nsenter, nil
+	if f, err := overlayHelper(path); err == nil {
+		return f, nil
 	}
-	return sealedSelf(helperPath)
+	return sealedCopy(path, "berth-"+InitHelper)
 }
 
-// nsenterPath is NsenterHelper's path next to the running binary, or a
-// clear error when it is missing.
-func nsenterPath() (string, error) {
+// helperPath is InitHelper's path next to the running binary, or a clear
+// error when it is missing.
+func helperPath() (string, error) {
 	self, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return "", err
 	}
-	p := filepath.Join(filepath.Dir(strings.TrimSuffix(self, " (deleted)")), NsenterHelper)
+	p := filepath.Join(filepath.Dir(strings.TrimSuffix(self, " (deleted)")), InitHelper)
 	fi, err := os.Stat(p)
 	if err == nil && !fi.Mode().IsRegular() {
 		err = errors.New("not a regular file")
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s, which joins a container's namespaces, must be installed next to the runtime binary (make build): %w", NsenterHelper, err)
+		return "", fmt.Errorf("%s, the container side of the runtime, must be installed next to the runtime binary (make build): %w", InitHelper, err)
 	}
 	return p, nil
 }
 
-// overlaySelf opens the binary through a detached overlayfs mount of its
+// overlayHelper opens the helper through a detached overlayfs mount of its
 // directory with no upper layer: the superblock is read-only whatever is
 // done to the mount, so opening the file for writing fails with EROFS even
 // for a container holding CAP_SYS_ADMIN. It costs a mount (well under a
-// millisecond) where the memfd copy reads the whole 5 MB binary. The mount
-// is in no namespace and goes away with the last fd. An overlay without an
-// upper layer needs two lower layers that do not overlap: the second is an
-// empty detached tmpfs. Needs CAP_SYS_ADMIN and Linux 6.8 ("lowerdir+").
-// With helperPath (which is in the same directory), NsenterHelper is opened
-// through the same mount.
-func overlaySelf(helperPath string) (exe, nsenter *os.File, err error) {
-	self, err := os.Open("/proc/self/exe")
-	if err != nil {
-		return nil, nil, err
-	}
-	defer self.Close()
-	path, err := os.Readlink("/proc/self/exe")
-	if err != nil {
-		return nil, nil, err
-	}
-	if helperPath != "" && filepath.Dir(helperPath) != filepath.Dir(path) {
-		return nil, nil, errors.New("runtime binary moved")
-	}
+// millisecond) where the memfd copy reads the whole binary. The mount is in
+// no namespace and goes away with the last fd. An overlay without an upper
+// layer needs two lower layers that do not overlap: the second is an empty
+// detached tmpfs. Needs CAP_SYS_ADMIN and Linux 6.8 ("lowerdir+").
+func overlayHelper(path string) (*os.File, error) {
 	empty, err := detachedMount("tmpfs", unix.MOUNT_ATTR_RDONLY)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer unix.Close(empty)
 	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer unix.Close(fsfd)
 	for _, l := range []string{filepath.Dir(path), "/proc/self/fd/" + strconv.Itoa(empty)} {
 		if err := unix.FsconfigSetString(fsfd, "lowerdir+", l); err != nil {
-			return nil, nil, fmt.Errorf("overlay lowerdir %s: %w", l, err)
+			return nil, fmt.Errorf("overlay lowerdir %s: %w", l, err)
 		}
 	}
 	if err := unix.FsconfigCreate(fsfd); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	mnt, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOSUID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer unix.Close(mnt)
-	fd, err := unix.Openat(mnt, filepath.Base(path), unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer unix.Close(fd)
-	// The path may name another file by now (an upgrade): use it only if it
-	// is the binary that is running.
-	var a, b unix.Stat_t
-	if err := unix.Fstat(fd, &a); err != nil {
-		return nil, nil, err
-	}
-	if err := unix.Fstat(int(self.Fd()), &b); err != nil {
-		return nil, nil, err
-	}
-	// (overlayfs reports the real file's times and size; with layers on
-	// different filesystems it may remap the inode number.)
-	if a.Size != b.Size || a.Mtim != b.Mtim || a.Ctim != b.Ctim {
-		return nil, nil, errors.New("runtime binary changed on disk")
-	}
-	if exe, err = highFile(fd, "overlay:berth-runtime"); err != nil {
-		return nil, nil, err
-	}
-	if helperPath == "" {
-		return exe, nil, nil
-	}
 	// Not through a symlink, which could lead out of the read-only mount
 	// (a symlinked helper is copied to a memfd instead).
-	hfd, err := unix.Openat(mnt, NsenterHelper, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err == nil {
-		var st unix.Stat_t
-		if err = unix.Fstat(hfd, &st); err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
-			err = errors.New(NsenterHelper + " is not a regular file")
-		}
-		if err == nil {
-			nsenter, err = highFile(hfd, "overlay:berth-"+NsenterHelper)
-		}
-		unix.Close(hfd)
-	}
+	fd, err := unix.Openat(mnt, filepath.Base(path), unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		exe.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	return exe, nsenter, nil
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, errors.New(InitHelper + " is not a regular file")
+	}
+	return highFile(fd, "overlay:berth-"+InitHelper)
 }
 
 // highFile returns a close-on-exec duplicate of fd numbered 100 or more, so
@@ -669,22 +584,6 @@ func highFile(fd int, name string) (*os.File, error) {
 		return nil, err
 	}
 	return os.NewFile(uintptr(high), name), nil
-}
-
-// passedExe returns a duplicate of exe to be passed to NsenterHelper as an
-// inherited fd: numbered low, like the other fds given to exec.Cmd, because
-// the child moves its error pipe above the highest of them, where it would
-// clobber the helper's own fd (100 or more) that it is about to execute.
-func passedExe(exe *os.File) (*os.File, error) {
-	fd, err := unix.FcntlInt(exe.Fd(), unix.F_DUPFD_CLOEXEC, 3)
-	if err != nil {
-		return nil, err
-	}
-	if fd >= 100 {
-		unix.Close(fd)
-		return nil, errors.New("too many open files to pass the runtime binary's fd")
-	}
-	return os.NewFile(uintptr(fd), exe.Name()), nil
 }
 
 // detachedMount mounts a new instance of fstype in no namespace and returns
@@ -699,20 +598,6 @@ func detachedMount(fstype string, attrs int) (int, error) {
 		return -1, err
 	}
 	return unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, attrs)
-}
-
-// sealedSelf returns a sealed memfd copy of the running binary (and with
-// helperPath, one of NsenterHelper), at a high fd number (CVE-2019-5736:
-// the container must not be able to reach the host binaries).
-func sealedSelf(helperPath string) (exe, nsenter *os.File, err error) {
-	if exe, err = sealedCopy("/proc/self/exe", "berth-runtime"); err != nil || helperPath == "" {
-		return exe, nil, err
-	}
-	if nsenter, err = sealedCopy(helperPath, "berth-"+NsenterHelper); err != nil {
-		exe.Close()
-		return nil, nil, err
-	}
-	return exe, nsenter, nil
 }
 
 // sealedCopy returns a sealed memfd copy of the file at path.

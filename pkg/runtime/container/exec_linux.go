@@ -15,16 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ExecInitArg is argv[1] of the re-executed runtime that becomes an exec'd
-// process; NsenterHelper has already put it into the container's namespaces
-// and executed it there.
-const ExecInitArg = "exec-init"
-
-const (
-	execSyncFd    = 3
-	execConsoleFd = 4
-)
-
 // ExecOpts are the arguments of `exec`.
 type ExecOpts struct {
 	Root, ID      string
@@ -33,17 +23,6 @@ type ExecOpts struct {
 	ConsoleSocket string
 	Detach        bool
 	PreserveFds   int
-}
-
-type execConfig struct {
-	SeccompConnFd int              `json:"seccompConnFd,omitempty"`
-	HostPid       int              `json:"hostPid,omitempty"`
-	Bundle        string           `json:"bundle,omitempty"`
-	PreserveFds   int              `json:"preserveFds,omitempty"`
-	FdBase        int              `json:"fdBase,omitempty"`
-	ID            string           `json:"id"`
-	Process       *specs.Process   `json:"process"`
-	Seccomp       *compiledSeccomp `json:"seccomp,omitempty"`
 }
 
 // DefaultProcess is the container's own process (from its bundle's
@@ -90,25 +69,19 @@ func Exec(o ExecOpts) (int, error) {
 		return -1, classErr(ErrInvalidArgument, "exec: %v", err)
 	}
 	if !o.Detach {
-		// The process is our grandchild (NsenterHelper forks): adopt it when
+		// The process is our grandchild (InitHelper forks): adopt it when
 		// its parent exits so that we can wait for it.
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			return -1, fmt.Errorf("set child subreaper: %w", err)
 		}
 	}
-	// NsenterHelper joins the namespaces and executes the runtime from exe
-	// inside them: both run there, so both come from protected fds.
-	exe, nsenter, err := protectedSelf(true)
+	// InitHelper joins the namespaces and sets the process up inside them:
+	// it runs there, so it comes from a protected fd.
+	helper, err := protectedHelper()
 	if err != nil {
 		return -1, err
 	}
-	defer exe.Close()
-	defer nsenter.Close()
-	passed, err := passedExe(exe)
-	if err != nil {
-		return -1, err
-	}
-	defer passed.Close()
+	defer helper.Close()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
@@ -142,13 +115,16 @@ func Exec(o ExecOpts) (int, error) {
 	}
 	fdBase := 3 + len(extra)
 	extra = append(extra, preservedFiles(o.PreserveFds)...)
-	exeFd := 3 + len(extra) // the helper makes it close-on-exec
-	extra = append(extra, passed)
+	// Planned before the process exists: a refused process costs nothing.
+	userNS, err := sameNamespace(s.Pid, "user")
+	if err != nil {
+		childSock.Close()
+		return -1, err
+	}
 	cmd := &exec.Cmd{
-		Path: "/proc/self/fd/" + strconv.Itoa(int(nsenter.Fd())),
-		Args: []string{"runtime", ExecInitArg}, // the runtime's, passed on
-		Env: []string{"_BERTH_NSENTER=" + strconv.Itoa(s.Pid), "_BERTH_EXE_FD=" + strconv.Itoa(exeFd),
-			"GOMAXPROCS=1", "GOGC=off"},
+		Path:       "/proc/self/fd/" + strconv.Itoa(int(helper.Fd())),
+		Args:       []string{InitHelper, "exec"},
+		Env:        []string{"_BERTH_NSENTER=" + strconv.Itoa(s.Pid)},
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
@@ -161,11 +137,7 @@ func Exec(o ExecOpts) (int, error) {
 	}
 	dec := json.NewDecoder(parentSock)
 	var m syncMsg
-	var pidMsg struct {
-		Type string `json:"type"`
-		Msg  string `json:"msg"`
-		Pid  int    `json:"pid"`
-	}
+	var pidMsg syncMsg
 	if err := dec.Decode(&pidMsg); err != nil {
 		_ = cmd.Wait()
 		return -1, fmt.Errorf("exec: join the container's namespaces: %w", err)
@@ -188,8 +160,12 @@ func Exec(o ExecOpts) (int, error) {
 			return fail(fmt.Errorf("exec: join the container's cgroups: %w", err))
 		}
 	}
-	if err := json.NewEncoder(parentSock).Encode(execConfig{ID: o.ID, Process: p, Seccomp: scmp, PreserveFds: o.PreserveFds, FdBase: fdBase,
-		SeccompConnFd: seccompConnFd, HostPid: pid, Bundle: s.Bundle}); err != nil {
+	state := specs.State{Version: specs.Version, ID: o.ID, Status: Running, Pid: pid, Bundle: s.Bundle}
+	plan, err := execPlan(p, !userNS, scmp, state, seccompConnFd, fdBase, o.PreserveFds)
+	if err != nil {
+		return fail(err)
+	}
+	if err := sendPlan(parentSock, plan); err != nil {
 		return fail(err)
 	}
 	for {
@@ -246,94 +222,16 @@ func Exec(o ExecOpts) (int, error) {
 	return ws.ExitStatus(), nil
 }
 
-// ExecInit is the body of an exec'd process, already inside the container's
-// namespaces (see NsenterHelper). It never returns.
-func ExecInit() {
-	runtimeLockOSThread()
-	sync := os.NewFile(execSyncFd, "sync")
-	enc := json.NewEncoder(sync)
-	dec := json.NewDecoder(sync)
-	warn := func(format string, a ...any) {
-		_ = enc.Encode(syncMsg{Type: "warn", Msg: fmt.Sprintf(format, a...)})
+// sameNamespace reports whether process pid is in our namespace of kind
+// (a name under /proc/PID/ns).
+func sameNamespace(pid int, kind string) (bool, error) {
+	var a, b unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/"+kind, &a); err != nil {
+		return false, err
 	}
-	fail := func(err error) {
-		_ = enc.Encode(syncMsg{Type: "error", Msg: err.Error()})
-		os.Exit(1)
+	p := "/proc/" + strconv.Itoa(pid) + "/ns/" + kind
+	if err := unix.Stat(p, &b); err != nil {
+		return false, fmt.Errorf("stat %s: %w", p, err)
 	}
-	if os.Getenv("_BERTH_NSENTER") != "" {
-		// Not started by NsenterHelper (which drops the variable): we are
-		// still on the host and must not run anything.
-		fail(errors.New("exec: " + ExecInitArg + " was not started by " + NsenterHelper))
-	}
-	var cfg execConfig
-	if err := dec.Decode(&cfg); err != nil {
-		fail(fmt.Errorf("exec: read config: %w", err))
-	}
-	p := cfg.Process
-	if p.Terminal {
-		if err := setupConsole(execConsoleFd, true, p.ConsoleSize); err != nil {
-			fail(err)
-		}
-	}
-	for _, r := range p.Rlimits {
-		res, ok := rlimitTypes[r.Type]
-		if !ok {
-			fail(fmt.Errorf("unknown rlimit %q", r.Type))
-		}
-		if err := unix.Prlimit(0, res, &unix.Rlimit{Cur: r.Soft, Max: r.Hard}, nil); err != nil {
-			fail(fmt.Errorf("setrlimit %s: %w", r.Type, err))
-		}
-	}
-	if p.OOMScoreAdj != nil {
-		if err := setOOMScoreAdj(*p.OOMScoreAdj); err != nil {
-			fail(err)
-		}
-	}
-	sl := &seccompLoader{conn: cfg.SeccompConnFd}
-	if cfg.Seccomp != nil {
-		sl.state = processState(cfg.Seccomp, specs.State{Version: specs.Version, ID: cfg.ID, Status: Running,
-			Pid: cfg.HostPid, Bundle: cfg.Bundle})
-	}
-	filter, err := loadSeccompEarly(cfg.Seccomp, p, sl)
-	if err != nil {
-		fail(err)
-	}
-	if err := setUserAndCaps(p, warn); err != nil {
-		fail(err)
-	}
-	if p.NoNewPrivileges {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			fail(fmt.Errorf("set no_new_privs: %w", err))
-		}
-	}
-	umask := 0o022
-	if p.User.Umask != nil {
-		umask = int(*p.User.Umask)
-	}
-	unix.Umask(umask)
-	if err := unix.Chdir(p.Cwd); err != nil {
-		fail(fmt.Errorf("chdir to cwd %q in the container: %w", p.Cwd, err))
-	}
-	path, err := lookPath(p.Args[0], p.Env, p.Cwd)
-	if err != nil {
-		fail(err)
-	}
-	if err := enc.Encode(syncMsg{Type: "ready"}); err != nil {
-		os.Exit(1)
-	}
-	sync.Close()
-	if err := movePreservedFds(cfg.FdBase, cfg.PreserveFds); err != nil {
-		fmt.Fprintf(os.Stderr, "berth exec: %v\n", err)
-		os.Exit(1)
-	}
-	resetIgnoredSignals() // before the filter, as in Init
-	if filter != nil {
-		if err := sl.load(filter); err != nil {
-			fmt.Fprintf(os.Stderr, "berth exec: %v\n", err)
-			os.Exit(1)
-		}
-	}
-	err = unix.Exec(path, p.Args, p.Env)
-	fmt.Fprintf(os.Stderr, "berth exec: exec %s: %v\n", p.Args[0], err)
-	os.Exit(127)
+	return a.Ino == b.Ino && a.Dev == b.Dev, nil
 }

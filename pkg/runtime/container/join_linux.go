@@ -13,7 +13,7 @@ import (
 // the host's user namespace is refused there (EPERM: init has no
 // capability over it), so init is started already inside them. The
 // namespaces the clone then makes belong to the new user namespace as
-// usual. When NsenterHelper joins namespaces early, it does the joining.
+// usual. When InitHelper joins namespaces early, it does the joining.
 func parentJoins(s *specs.Spec, newUserNS, early bool) bool {
 	if !newUserNS || early {
 		return false

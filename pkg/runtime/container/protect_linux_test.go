@@ -14,51 +14,43 @@ import (
 	"github.com/berthd/berth/pkg/testprereq"
 )
 
-// NsenterHelper runs inside a container's namespaces before it executes the
-// runtime, so it is opened as the runtime is (CVE-2019-5736): through the
-// read-only overlay, or as a sealed memfd copy; and a missing helper is a
-// clear error.
-func TestProtectedSelfHelper(t *testing.T) {
+// InitHelper runs inside a container's namespaces, so it is opened through
+// the read-only overlay, or as a sealed memfd copy (CVE-2019-5736); and a
+// missing helper is a clear error.
+func TestProtectedHelper(t *testing.T) {
 	testprereq.Root(t)
 	self, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		t.Fatal(err)
 	}
-	helper := filepath.Join(filepath.Dir(self), NsenterHelper)
+	helper := filepath.Join(filepath.Dir(self), InitHelper)
 	// The test binary's directory is go test's own: nothing else puts a
 	// helper there.
 	if _, err := os.Stat(helper); err == nil {
 		t.Fatalf("%s exists beside the test binary", helper)
 	}
-	if _, _, err := protectedSelf(true); err == nil || !strings.Contains(err.Error(), NsenterHelper) {
-		t.Fatalf("missing helper: %v, want an error naming %s", err, NsenterHelper)
+	if _, err := protectedHelper(); err == nil || !strings.Contains(err.Error(), InitHelper) {
+		t.Fatalf("missing helper: %v, want an error naming %s", err, InitHelper)
 	}
-	exe, h, err := protectedSelf(false)
-	if err != nil || h != nil {
-		t.Fatalf("without the helper: %v, %v", h, err)
-	}
-	exe.Close()
-	want := []byte("#!/bin/false\nnsenter helper\n")
+	want := []byte("#!/bin/false\ninit helper\n")
 	if err := os.WriteFile(helper, want, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Remove(helper) })
-	for name, get := range map[string]func() (*os.File, *os.File, error){
-		"protectedSelf": func() (*os.File, *os.File, error) { return protectedSelf(true) },
-		"sealedSelf":    func() (*os.File, *os.File, error) { return sealedSelf(helper) },
+	for name, get := range map[string]func() (*os.File, error){
+		"protectedHelper": protectedHelper,
+		"overlayHelper":   func() (*os.File, error) { return overlayHelper(helper) },
+		"sealedCopy":      func() (*os.File, error) { return sealedCopy(helper, "berth-"+InitHelper) },
 	} {
-		exe, h, err := get()
+		h, err := get()
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		for _, f := range []*os.File{exe, h} {
-			checkProtected(t, name, f)
-		}
+		checkProtected(t, name, h)
 		got, err := os.ReadFile("/proc/self/fd/" + strconv.Itoa(int(h.Fd())))
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("%s: helper reads %q, %v", name, got, err)
 		}
-		exe.Close()
 		h.Close()
 	}
 }

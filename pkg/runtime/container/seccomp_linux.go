@@ -10,7 +10,6 @@ import (
 	"github.com/berthd/berth/pkg/atomicfile"
 	"github.com/berthd/berth/pkg/runtime/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 )
 
 // seccompFile keeps a container's compiled filter for exec; legacySeccompFile
@@ -95,39 +94,6 @@ func dialSeccompAgent(sc *compiledSeccomp) (*os.File, error) {
 		return nil, fmt.Errorf("connect to seccomp listenerPath %s: %w", sc.ListenerPath, err)
 	}
 	return f, nil
-}
-
-// seccompLoader loads a compiled filter on the calling thread and, for a
-// notifying profile, sends the listener fd to the agent with the
-// container's state (runtime-spec "seccomp" section: ContainerProcessState,
-// fds ["seccompFd"]).
-type seccompLoader struct {
-	conn  int // connection to listenerPath; 0 when there is none
-	state specs.ContainerProcessState
-}
-
-func (l *seccompLoader) load(f *seccomp.Filter) error {
-	lfd, err := f.Load()
-	if err != nil {
-		return err
-	}
-	if lfd < 0 {
-		return nil
-	}
-	defer unix.Close(lfd)
-	if l.conn <= 0 {
-		return errors.New("seccomp notify: no connection to the listenerPath agent")
-	}
-	b, err := json.Marshal(l.state)
-	if err != nil {
-		return err
-	}
-	if err := unix.Sendmsg(l.conn, b, unix.UnixRights(lfd), nil, 0); err != nil {
-		return fmt.Errorf("send the seccomp listener fd to the agent: %w", err)
-	}
-	unix.Close(l.conn)
-	l.conn = 0
-	return nil
 }
 
 func processState(sc *compiledSeccomp, st specs.State) specs.ContainerProcessState {

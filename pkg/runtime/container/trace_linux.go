@@ -13,35 +13,6 @@ import (
 // container's init, and start's.
 var Trace *trace.Trace
 
-// initTrace records the spans of the container's init; they reach the
-// parent in the "ready" message. Nil when the create is not traced.
-type initTrace struct {
-	t *trace.Trace
-}
-
-func newInitTrace(on bool) *initTrace {
-	if !on {
-		return &initTrace{}
-	}
-	return &initTrace{t: trace.New("init", "runtime")}
-}
-
-func (it *initTrace) begin(name string) func() { return it.t.Begin("init: " + name) }
-
-// record adds a span from start to now.
-func (it *initTrace) record(name string, start time.Time) {
-	if it.t != nil {
-		it.t.Record("init: "+name, start, time.Now())
-	}
-}
-
-func (it *initTrace) encoded() []string {
-	if it.t == nil {
-		return nil
-	}
-	return it.t.Encoded()
-}
-
 // addInitSpans adds init's spans and the clone span: from the start of
 // init's process to the start of its first span (fork, exec of the sealed
 // binary, the Go runtime's start-up).

@@ -1,8 +1,6 @@
 package rootfs
 
 import (
-	"os"
-
 	"golang.org/x/sys/unix"
 )
 
@@ -48,19 +46,4 @@ func splitRecursive(opts []string) (set, clr uint64, rest []string) {
 		}
 	}
 	return set, clr, rest
-}
-
-// setRecursive applies the attributes to the mount at dest and every
-// mount below it.
-func (o *Options) setRecursive(dest string, set, clr uint64) error {
-	t, done, err := o.at(dest)
-	if err != nil {
-		return err
-	}
-	defer done()
-	attr := unix.MountAttr{Attr_set: set, Attr_clr: clr}
-	if err := unix.MountSetattr(unix.AT_FDCWD, t, unix.AT_RECURSIVE, &attr); err != nil {
-		return &os.PathError{Op: "mount_setattr (recursive options)", Path: dest, Err: err}
-	}
-	return nil
 }

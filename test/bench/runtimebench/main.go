@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,8 +73,15 @@ func run(n int, runtimes []string) error {
 		}
 		roots[rt], samples[rt] = root, new([3][]time.Duration)
 	}
-	for i := 0; i < n+2; i++ { // two warm-up rounds
-		for _, rt := range runtimes {
+	order := rand.New(rand.NewPCG(1, 2)) // the same orders in every run
+	for i := 0; i < n+2; i++ {           // two warm-up rounds
+		// A new order every round: what a runtime costs depends on the one
+		// before it (the first cgroup write after a quiet spell waits an RCU
+		// grace period that writes right after it skip, docs/performance.md;
+		// the slot after runc or crun measured 3-5 ms slower here), so a
+		// fixed order would charge that to the same runtime every time.
+		for _, k := range order.Perm(len(runtimes)) {
+			rt := runtimes[k]
 			root := roots[rt]
 			id := fmt.Sprintf("b%d", i)
 			d, err := cycle(rt, root, bundle, id)

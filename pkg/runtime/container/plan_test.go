@@ -1,0 +1,156 @@
+package container
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/berthd/berth/pkg/runtime/initplan"
+	"github.com/berthd/berth/pkg/runtime/seccomp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+func codes(p *initplan.Plan) []initplan.Code {
+	var out []initplan.Code
+	for _, op := range p.Ops {
+		out = append(out, op.Code)
+	}
+	return out
+}
+
+func index(p *initplan.Plan, c initplan.Code) int {
+	for i, op := range p.Ops {
+		if op.Code == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func testSpec() *specs.Spec {
+	return &specs.Spec{
+		Process: &specs.Process{Args: []string{"sh"}, Cwd: "/", Env: []string{"PATH=/bin"}, NoNewPrivileges: true,
+			Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL"}, Permitted: []string{"CAP_KILL"}}},
+		Root:     &specs.Root{Path: "rootfs"},
+		Hostname: "h",
+		Hooks: &specs.Hooks{
+			Prestart:        []specs.Hook{{Path: "/bin/pre"}},
+			CreateContainer: []specs.Hook{{Path: "/bin/cc", Args: []string{"cc", "x"}}},
+			StartContainer:  []specs.Hook{{Path: "/bin/sc"}},
+		},
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.UTSNamespace},
+				{Type: specs.NetworkNamespace, Path: "/proc/1/ns/net"}, {Type: specs.CgroupNamespace}},
+			Sysctl: map[string]string{"net.b": "2", "net.a": "1"},
+		},
+	}
+}
+
+// The order init carries things out in: joins and sysctls, the rootfs
+// with the hooks before pivot_root, the process's set-up, ready, the exec
+// fifo, startContainer hooks, and the filter last with no_new_privs.
+func TestInitPlanOrder(t *testing.T) {
+	s := testSpec()
+	sc := &compiledSeccomp{Filter: &seccomp.Filter{Prog: []unix.SockFilter{{Code: 6, K: 0x7fff0000}}}}
+	p, err := initPlan(s, initPlanArgs{ID: "c1", Bundle: "/b", Rootfs: "/r", Seccomp: sc, Hooks: true, HostPid: 42, Trace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := []initplan.Code{initplan.Span, initplan.OpenProc, initplan.Setns, initplan.Unshare, initplan.Keyring, initplan.Write,
+		initplan.SetRoot, initplan.HookSync, initplan.Hook, initplan.Pivot, initplan.Sethostname, initplan.CapsUser,
+		initplan.NoNewPrivs, initplan.LookPath, initplan.Ready, initplan.Fifo, initplan.MoveFds, initplan.ResetSignals,
+		initplan.Seccomp, initplan.Exec}
+	last := -1
+	for _, c := range order {
+		i := index(p, c)
+		if i <= last {
+			t.Fatalf("op %d at %d, after %d: %v", c, i, last, codes(p))
+		}
+		last = i
+	}
+	if p.Ops[len(p.Ops)-1].Code != initplan.Exec {
+		t.Errorf("the plan does not end with exec: %v", codes(p))
+	}
+	// Sysctls in a stable order; the hook in the container is the
+	// createContainer one (prestart runs in the parent) and gets the state
+	// with the host pid; startContainer's comes after the fifo.
+	var writes, hooks []string
+	for _, op := range p.Ops {
+		switch op.Code {
+		case initplan.Write:
+			writes = append(writes, op.Args[0].(string))
+		case initplan.Hook:
+			hooks = append(hooks, op.Args[0].(string)+" "+op.Args[1].(string))
+			if !strings.Contains(op.Args[5].(string), `"pid":42`) {
+				t.Errorf("hook state %s", op.Args[5])
+			}
+		}
+	}
+	if strings.Join(writes, ",") != "/proc/sys/net/a,/proc/sys/net/b" {
+		t.Errorf("sysctls %v", writes)
+	}
+	if strings.Join(hooks, ",") != "createContainer /bin/cc,startContainer /bin/sc" || index(p, initplan.Fifo) > lastIndex(p, initplan.Hook) {
+		t.Errorf("hooks %v in %v", hooks, codes(p))
+	}
+	// Without no_new_privs the filter is loaded before the capabilities go.
+	s.Process.NoNewPrivileges = false
+	p, err = initPlan(s, initPlanArgs{ID: "c1", Rootfs: "/r", Seccomp: sc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := index(p, initplan.Seccomp); i < 0 || i > index(p, initplan.CapsUser) || index(p, initplan.Span) >= 0 {
+		t.Errorf("seccomp at %d, caps at %d: %v", i, index(p, initplan.CapsUser), codes(p))
+	}
+}
+
+func lastIndex(p *initplan.Plan, c initplan.Code) int {
+	l := -1
+	for i, op := range p.Ops {
+		if op.Code == c {
+			l = i
+		}
+	}
+	return l
+}
+
+func TestInitPlanRefuses(t *testing.T) {
+	s := testSpec()
+	s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_BOGUS"}}
+	if _, err := initPlan(s, initPlanArgs{Rootfs: "/r"}); err == nil || !strings.Contains(err.Error(), "RLIMIT_BOGUS") {
+		t.Errorf("unknown rlimit: %v", err)
+	}
+	s = testSpec()
+	zero := 0
+	s.Hooks.CreateContainer[0].Timeout = &zero
+	if _, err := initPlan(s, initPlanArgs{Rootfs: "/r"}); err == nil || !strings.Contains(err.Error(), "timeout must be positive") {
+		t.Errorf("zero timeout: %v", err)
+	}
+}
+
+// An exec'd process is set up like init's process, without rootfs or fifo.
+func TestExecPlan(t *testing.T) {
+	pr := testSpec().Process
+	pr.Terminal = true
+	p, err := execPlan(pr, true, nil, specs.State{}, 0, 5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []initplan.Code{initplan.Pivot, initplan.Fifo, initplan.Mount, initplan.Seccomp} {
+		if index(p, c) >= 0 {
+			t.Errorf("exec plan has op %d: %v", c, codes(p))
+		}
+	}
+	con := p.Ops[index(p, initplan.Console)]
+	if con.Args[0] != int64(execConsoleFd) || con.Args[1] != int64(1) {
+		t.Errorf("console %v", con.Args)
+	}
+	mv := p.Ops[index(p, initplan.MoveFds)]
+	if mv.Args[0] != int64(5) || mv.Args[1] != int64(2) {
+		t.Errorf("move fds %v", mv.Args)
+	}
+	// In a user namespace every capability can be granted.
+	cu := p.Ops[index(p, initplan.CapsUser)]
+	if cu.Args[0] != int64(1<<5) {
+		t.Errorf("bounding %#x", cu.Args[0])
+	}
+}
