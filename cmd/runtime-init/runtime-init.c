@@ -1177,17 +1177,25 @@ static int op_move_fds(struct op *op) {
 	return 0;
 }
 
+/* The kernel's struct sigaction (x86_64), for raw rt_sigaction calls: libc's
+ * sigaction refuses the signals it reserves (32 and 33), which a caller may
+ * have ignored all the same. */
+struct ksigaction {
+	unsigned long handler, flags, restorer;
+	uint64_t mask;
+};
+
 /* Signals inherited as ignored keep SIG_IGN across execve: a shell or a
  * shim that ignored SIGINT or SIGHUP would pass that on, and `trap` or ^C in
  * the container would do nothing. */
 static int op_reset_signals(struct op *op) {
 	(void)op;
-	for (int sig = 1; sig < NSIG; sig++) {
-		struct sigaction old;
-		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &old) < 0)
+	for (int sig = 1; sig <= 64; sig++) {
+		struct ksigaction old, dfl = {0};
+		if (sig == SIGKILL || sig == SIGSTOP || syscall(SYS_rt_sigaction, sig, NULL, &old, 8) < 0)
 			continue;
-		if (old.sa_handler == SIG_IGN)
-			signal(sig, SIG_DFL);
+		if (old.handler == (unsigned long)SIG_IGN)
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
 	}
 	sigset_t none;
 	sigemptyset(&none);

@@ -30,11 +30,13 @@ var Root = "/sys/fs/cgroup"
 // in the background. Best effort: where we may not write there (rootless, a
 // read-only /sys/fs/cgroup) the wait is paid later, as without it.
 func Start() {
-	p := File()
-	if p == "" {
-		return
-	}
+	// Finding the file reads /proc/self/cgroup and stats the hierarchies:
+	// that too is off the caller's path.
 	go func() {
+		p := File()
+		if p == "" {
+			return
+		}
 		f, err := os.OpenFile(p, os.O_WRONLY, 0)
 		if err != nil {
 			return
