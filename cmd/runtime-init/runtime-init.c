@@ -132,8 +132,7 @@ enum {
 enum {
 	F_IN_ROOT = 1,
 	F_OR_ELSE = 2,
-	F_IGNORE_ENOENT = 4,
-	F_BEST_EFFORT = 8,
+	F_BEST_EFFORT = 4,
 };
 
 #define MAX_ARGS 12
@@ -558,7 +557,7 @@ static int op_at(struct op *op) {
 	int e = errno;
 	if (fd >= 0)
 		close(fd);
-	if (rc == 0 || (e == ENOENT && (op->flags & F_IGNORE_ENOENT)))
+	if (rc == 0)
 		return 0;
 	if (op->code == OP_MOUNT)
 		ERR("%s %s: %s", S(op, 5), S(op, 6), errstr(e));

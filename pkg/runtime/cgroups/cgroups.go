@@ -196,9 +196,18 @@ func (m *Manager) Set(res *specs.LinuxResources) error {
 }
 
 func (m *Manager) mkdirAll(p string, cpuset bool) error {
-	if _, err := os.Stat(p); err == nil {
-		return nil
+	if _, err := os.Stat(p); err != nil {
+		if err := m.mkdir(p, cpuset); err != nil {
+			return err
+		}
 	}
+	if cpuset {
+		return fillCpuset(p)
+	}
+	return nil
+}
+
+func (m *Manager) mkdir(p string, cpuset bool) error {
 	parent := filepath.Dir(p)
 	if parent != p {
 		if err := m.mkdirAll(parent, cpuset); err != nil {
@@ -212,17 +221,6 @@ func (m *Manager) mkdirAll(p string, cpuset bool) error {
 		return err
 	}
 	m.Created = append(m.Created, p)
-	if cpuset {
-		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-			b, err := os.ReadFile(filepath.Join(parent, f))
-			if err != nil {
-				return err
-			}
-			if err := writeFile(p, f, strings.TrimSpace(string(b))); err != nil {
-				return err
-			}
-		}
-	}
 	if m.V2 != "" && strings.HasPrefix(m.V2, p) && p != m.V2 {
 		// An intermediate dir we made ourselves: delegate the controllers on to our child.
 		if b, err := os.ReadFile(filepath.Join(p, "cgroup.controllers")); err == nil {
@@ -231,6 +229,37 @@ func (m *Manager) mkdirAll(p string, cpuset bool) error {
 				on = append(on, "+"+c)
 			}
 			_ = writeFile(p, "cgroup.subtree_control", strings.Join(on, " "))
+		}
+	}
+	return nil
+}
+
+// fillCpuset gives a v1 cpuset directory with no cpus or mems its parent's
+// (filled first the same way): a process cannot join an empty cpuset
+// (ENOSPC). Checked on directories we did not make too: another runtime may
+// have just made a shared parent and not filled it yet, and its empty
+// values would be copied down.
+func fillCpuset(p string) error {
+	for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+		b, err := os.ReadFile(filepath.Join(p, f))
+		if err != nil {
+			return err
+		}
+		if len(strings.TrimSpace(string(b))) > 0 {
+			continue
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return fmt.Errorf("cgroup %s has no %s", p, f)
+		}
+		if err := fillCpuset(parent); err != nil {
+			return err
+		}
+		if b, err = os.ReadFile(filepath.Join(parent, f)); err != nil {
+			return err
+		}
+		if err := writeFile(p, f, strings.TrimSpace(string(b))); err != nil {
+			return err
 		}
 	}
 	return nil

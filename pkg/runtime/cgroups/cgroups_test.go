@@ -191,3 +191,42 @@ func TestFreezeV2(t *testing.T) {
 		t.Error("not frozen after Freeze(true)")
 	}
 }
+
+// A cpuset directory another runtime made but has not filled yet gets its
+// parent's cpus and mems before they are copied down: copying its empty
+// values made the container's cpuset refuse init (ENOSPC).
+func TestFillCpusetFillsHalfMadeParents(t *testing.T) {
+	root := t.TempDir()
+	a := filepath.Join(root, "a")
+	b := filepath.Join(a, "b")
+	if err := os.MkdirAll(b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for dir, v := range map[string][2]string{root: {"0-1", "0"}, a: {"", ""}, b: {"", "\n"}} {
+		for i, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte(v[i]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := fillCpuset(b); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{a, b} {
+		for f, want := range map[string]string{"cpuset.cpus": "0-1", "cpuset.mems": "0"} {
+			if got, _ := os.ReadFile(filepath.Join(dir, f)); string(got) != want {
+				t.Errorf("%s/%s = %q, want %q", dir, f, got, want)
+			}
+		}
+	}
+	// A filled directory is left as it is.
+	if err := os.WriteFile(filepath.Join(b, "cpuset.cpus"), []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := fillCpuset(b); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(b, "cpuset.cpus")); string(got) != "1" {
+		t.Errorf("a filled cpuset.cpus became %q", got)
+	}
+}

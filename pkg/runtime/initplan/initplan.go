@@ -128,8 +128,6 @@ const (
 	// it. With a count in bits 8-15, that many operations are the
 	// alternative. If the alternative fails too, the first error counts.
 	OrElse
-	// IgnoreENOENT: a missing path is not an error.
-	IgnoreENOENT
 	// BestEffort: a failure is ignored.
 	BestEffort
 )
