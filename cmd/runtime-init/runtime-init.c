@@ -741,22 +741,36 @@ static int op_hook(struct op *op) {
 		dup2(outp[1], 2);
 		/* Not the sync socket, the exec fifo or the host's /proc. */
 		syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+		signal(SIGPIPE, SIG_DFL);
 		execve(path, args, env);
 		dprintf(2, "fork/exec %s: %s", path, errstr(errno));
 		_exit(127);
 	}
 	close(inp[0]);
 	close(outp[1]);
-	write_all(inp[1], in, strlen(in));
-	close(inp[1]);
+	/* The state goes in as the hook reads it, beside its output and its
+	 * exit: a hook that reads nothing, or exits first, must not block us
+	 * (SIGPIPE is ignored: see main). */
+	fcntl(inp[1], F_SETFL, O_NONBLOCK);
+	fcntl(outp[0], F_SETFL, O_NONBLOCK);
+	size_t in_len = strlen(in), in_off = 0;
+	int in_open = 1;
+	if (in_len == 0) {
+		close(inp[1]);
+		in_open = 0;
+	}
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	char out[2048];
 	size_t o = 0;
 	int64_t deadline = timeout > 0 ? now_ns() + timeout * 1000000000LL : 0;
 	int timed_out = 0, out_open = 1, status = 0, exited = 0;
 	while (!exited) {
-		struct pollfd p[2] = {{.fd = out_open ? outp[0] : -1, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
-		int wait = -1;
+		struct pollfd p[3] = {
+			{.fd = out_open ? outp[0] : -1, .events = POLLIN},
+			{.fd = pidfd, .events = POLLIN},
+			{.fd = in_open ? inp[1] : -1, .events = POLLOUT},
+		};
+		int wait = pidfd < 0 ? 10 : -1; /* without a pidfd: poll for the exit */
 		if (deadline) {
 			int64_t left = deadline - now_ns();
 			if (left <= 0) {
@@ -765,24 +779,34 @@ static int op_hook(struct op *op) {
 				waitpid(pid, &status, 0);
 				break;
 			}
-			wait = (int)(left / 1000000) + 1;
+			if (wait < 0 || left / 1000000 + 1 < wait)
+				wait = (int)(left / 1000000) + 1;
 		}
-		if (pidfd < 0 && !out_open) {
-			/* no pidfd: wait for it once its output is closed */
-			waitpid(pid, &status, 0);
-			break;
-		}
-		int r = poll(p, 2, wait);
+		int r = poll(p, 3, wait);
 		if (r < 0 && errno != EINTR)
 			break;
-		if (out_open && (p[0].revents & (POLLIN | POLLHUP)) && read_some(outp[0], out, sizeof(out), &o) <= 0)
-			out_open = 0;
-		if (pidfd >= 0 && (p[1].revents & POLLIN) && waitpid(pid, &status, WNOHANG) == pid)
+		if (in_open && (p[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+			ssize_t w = write(inp[1], in + in_off, in_len - in_off);
+			if (w > 0)
+				in_off += (size_t)w;
+			if ((w < 0 && errno != EAGAIN && errno != EINTR) || in_off == in_len) {
+				close(inp[1]);
+				in_open = 0;
+			}
+		}
+		if (out_open && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+			ssize_t k = read_some(outp[0], out, sizeof(out), &o);
+			if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
+				out_open = 0;
+		}
+		if ((pidfd < 0 || (p[1].revents & POLLIN)) && waitpid(pid, &status, WNOHANG) == pid)
 			exited = 1;
 	}
-	/* whatever it wrote last */
+	/* whatever it wrote last (not waiting for a child it left behind) */
 	while (out_open && read_some(outp[0], out, sizeof(out), &o) > 0)
 		;
+	if (in_open)
+		close(inp[1]);
 	close(outp[0]);
 	if (pidfd >= 0)
 		close(pidfd);
@@ -1546,6 +1570,10 @@ int main(int argc, char **argv) {
 	 * /proc/PID/fd (execve of the container's program makes it dumpable
 	 * again, as its own credentials allow). */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* A write to a hook that exited, or to a runtime that went away, is an
+	 * error to report, not our death. The container's process gets the
+	 * default back (op_reset_signals). */
+	signal(SIGPIPE, SIG_IGN);
 	const char *join = getenv("_BERTH_JOIN");
 	const char *target = getenv("_BERTH_NSENTER");
 	if (join != NULL && *join != '\0')

@@ -504,3 +504,64 @@ func TestRuntimeUserNamespaceJoinsNetNS(t *testing.T) {
 		t.Fatalf("output %q, want %q", out, want)
 	}
 }
+
+// createContainer hooks run in the container's namespaces before
+// pivot_root (host paths still reach them), startContainer hooks in the
+// container after the start; both get the state on stdin. A hook that
+// reads none of a state larger than a pipe holds, or exits at once, does
+// not hold init up; a hook over its timeout is killed; a failing one fails
+// create with its output and leaves nothing behind.
+func TestRuntimeContainerHooks(t *testing.T) {
+	e := newRtEnv(t, nil, "true")
+	out := filepath.Join(e.dir, "hooks.out")
+	sh := func(script string) specs.Hook { return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", script}} }
+	big := strings.Repeat("x", 200<<10)
+	e.editSpec(t, func(s *specs.Spec) {
+		s.Annotations = map[string]string{"big": big}
+		s.Root.Readonly = false // for the startContainer hook's file
+		s.Hooks = &specs.Hooks{
+			Prestart: []specs.Hook{sh("cat >/dev/null; echo prestart >> " + out)},
+			CreateContainer: []specs.Hook{
+				sh("true"), // reads nothing of 200 KB
+				sh(`st=$(cat); case "$st" in *'"status":"creating"'*'"pid":'[1-9]*) echo createContainer >> ` + out + `;; *) echo "bad state" >&2; exit 1;; esac`),
+			},
+			StartContainer: []specs.Hook{sh(`st=$(cat); case "$st" in *'"status":"running"'*) echo startContainer > /tmp/sc;; esac`)},
+			Poststart:      []specs.Hook{sh("cat >/dev/null; echo poststart >> " + out)},
+		}
+	})
+	e.must(t, "run", "hooks")
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Fields(string(b)); strings.Join(got, ",") != "prestart,createContainer,poststart" {
+		t.Errorf("hooks on the host side ran: %v", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(e.bundle, "rootfs", "tmp", "sc")); err != nil || strings.TrimSpace(string(b)) != "startContainer" {
+		t.Errorf("startContainer hook in the container: %q, %v", b, err)
+	}
+
+	for name, c := range map[string]struct {
+		hook specs.Hook
+		want string
+	}{
+		"timeout": {func() specs.Hook { h := sh("sleep 30"); one := 1; h.Timeout = &one; return h }(), "createContainer hook /bin/sh: timed out after 1s"},
+		"failure": {sh("echo boom >&2; exit 3"), "createContainer hook /bin/sh: exit status 3: boom"},
+	} {
+		e.editSpec(t, func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{c.hook}}
+		})
+		id := "hook-" + name
+		start := time.Now()
+		_, errOut, code := e.cmd(t, nil, "run", id)
+		if code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: exit %d: %q, want %q", name, code, errOut, c.want)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("%s: create took %v", name, took)
+		}
+		if out, _, code := e.cmd(t, nil, "state", id); code == 0 {
+			t.Errorf("%s: a failed create left a container: %s", name, out)
+		}
+	}
+}
