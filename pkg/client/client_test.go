@@ -30,6 +30,7 @@ type server struct {
 	containers map[string]bool
 	failCreate bool
 	failPrep   bool
+	reads      int // content reads
 }
 
 type (
@@ -76,6 +77,9 @@ func (s imagesSrv) Get(ctx context.Context, r *supervisorv1.GetImageRequest) (*s
 
 func (s contentSrv) Read(r *supervisorv1.ReadContentRequest, st grpc.ServerStreamingServer[supervisorv1.ReadContentResponse]) error {
 	s.ns(st.Context())
+	s.mu.Lock()
+	s.reads++
+	s.mu.Unlock()
 	cfg := []byte(`{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"],"Env":["A=1"],"Healthcheck":{"Test":["CMD","true"],"Retries":2}}}`)
 	for i := 0; i < len(cfg); i += 10 {
 		end := min(i+10, len(cfg))
@@ -162,17 +166,24 @@ func newServer(t *testing.T) (*server, string) {
 	return s, sock
 }
 
-func TestClient(t *testing.T) {
+// newServerClient is a server and a client of it in namespace engine.
+func newServerClient(t *testing.T) (*server, *Client) {
+	t.Helper()
 	s, sock := newServer(t)
-	ctx := context.Background()
 	c, err := New("unix://"+sock, WithNamespace("engine"), WithTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return s, c
+}
+
+func TestClient(t *testing.T) {
+	s, c := newServerClient(t)
+	ctx := context.Background()
 
 	// Errors come back as errdefs classes with the server's message.
-	_, err = c.GetImage(ctx, "nosuch")
+	_, err := c.GetImage(ctx, "nosuch")
 	if !errdefs.IsNotFound(err) || err.Error() != `image "nosuch": not found` {
 		t.Errorf("not found: %v", err)
 	}
@@ -244,5 +255,35 @@ func TestNewErrors(t *testing.T) {
 	}
 	if _, err := New("/nonexistent/sock", WithTimeout(200*time.Millisecond)); err == nil {
 		t.Error("dial of a missing socket succeeded")
+	}
+}
+
+// An image config is read from the content store once per digest and
+// namespace; every caller decodes its own copy.
+func TestImageConfigReadOnce(t *testing.T) {
+	s, c := newServerClient(t)
+	ctx := context.Background()
+	img, err := c.GetImage(ctx, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.ImageConfig(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Config.Env[0] = "CHANGED=1"
+	b, err := c.DockerImageConfig(ctx, img)
+	if err != nil || b.Config.Env[0] != "A=1" || b.Config.Healthcheck == nil {
+		t.Fatalf("second read: %v %+v", err, b)
+	}
+	if s.reads != 1 {
+		t.Errorf("%d content reads for one digest, want 1", s.reads)
+	}
+	// Another namespace reads for itself: its content is its own.
+	if _, err := c.ImageConfig(namespaces.WithNamespace(ctx, "other"), img); err != nil {
+		t.Fatal(err)
+	}
+	if s.reads != 2 {
+		t.Errorf("%d content reads after another namespace's, want 2", s.reads)
 	}
 }

@@ -75,9 +75,15 @@ func (c *Client) decodeImageConfig(ctx context.Context, img *Image, v any) error
 	if img.GetConfig().GetDigest() == "" {
 		return fmt.Errorf("image %s has no config: %w", img.GetName(), errdefs.ErrFailedPrecondition)
 	}
-	data, err := c.ReadBlob(ctx, img.GetConfig().GetDigest())
-	if err != nil {
-		return err
+	// Decoded afresh every time: callers may change what they get.
+	key := configKey(c.ctx(ctx), img.GetConfig().GetDigest())
+	data, ok := c.configs.get(key)
+	if !ok {
+		var err error
+		if data, err = c.ReadBlob(ctx, img.GetConfig().GetDigest()); err != nil {
+			return err
+		}
+		c.configs.put(key, data)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("decode image config %s: %w", img.GetConfig().GetDigest(), errdefs.ErrInvalidArgument)
