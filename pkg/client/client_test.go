@@ -29,7 +29,6 @@ type server struct {
 	snapshots  map[string]string
 	containers map[string]bool
 	failCreate bool
-	failPrep   bool
 	reads      int // content reads
 }
 
@@ -108,38 +107,17 @@ func (s imagesSrv) Import(st grpc.ClientStreamingServer[supervisorv1.ImportReque
 	return st.SendAndClose(&supervisorv1.ImportResponse{Images: []*supervisorv1.Image{{Name: "docker.io/library/busybox:latest"}}})
 }
 
-func (s snapSrv) Prepare(ctx context.Context, r *supervisorv1.PrepareSnapshotRequest) (*supervisorv1.PrepareSnapshotResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failPrep {
-		return nil, errdefs.ToGRPC(fmt.Errorf("parent %s: %w", r.Parent, errdefs.ErrNotFound))
-	}
-	s.snapshots[r.Key] = r.Parent
-	return &supervisorv1.PrepareSnapshotResponse{}, nil
-}
-
-func (s snapSrv) Remove(ctx context.Context, r *supervisorv1.RemoveSnapshotRequest) (*supervisorv1.RemoveSnapshotResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.snapshots, r.Key)
-	return &supervisorv1.RemoveSnapshotResponse{}, nil
-}
-
 func (s ctrSrv) Create(ctx context.Context, r *supervisorv1.CreateContainerRequest) (*supervisorv1.CreateContainerResponse, error) {
 	if s.failCreate {
 		return nil, errdefs.ToGRPC(fmt.Errorf("container %s: %w", r.Container.Id, errdefs.ErrAlreadyExists))
 	}
 	s.mu.Lock()
 	s.containers[r.Container.Id] = true
+	if r.PrepareSnapshot {
+		s.snapshots[r.Container.SnapshotKey] = r.SnapshotParent
+	}
 	s.mu.Unlock()
 	return &supervisorv1.CreateContainerResponse{Container: r.Container}, nil
-}
-
-func (s ctrSrv) Delete(ctx context.Context, r *supervisorv1.DeleteContainerRequest) (*supervisorv1.DeleteContainerResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.containers, r.Id)
-	return &supervisorv1.DeleteContainerResponse{}, nil
 }
 
 func newServer(t *testing.T) (*server, string) {
@@ -224,25 +202,14 @@ func TestClient(t *testing.T) {
 		t.Errorf("namespace %q, want other", last)
 	}
 
-	// NewContainer records the container, then prepares its snapshot on the
-	// image's chain ID; a failed record prepares nothing, a failed snapshot
-	// takes the record back.
-	if _, err := c.NewContainer(ctx, "c1", img, []byte("{}"), "", nil); err != nil || s.snapshots["c1"] != "sha256:chain" {
-		t.Fatalf("new container: %v %v", err, s.snapshots)
+	// NewContainer asks for the record and its snapshot on the image's
+	// chain ID in one call; the server's error comes back as it is.
+	if _, err := c.NewContainer(ctx, "c1", img, []byte("{}"), "", nil); err != nil || !s.containers["c1"] || s.snapshots["c1"] != "sha256:chain" {
+		t.Fatalf("new container: %v %v %v", err, s.containers, s.snapshots)
 	}
 	s.failCreate = true
 	if _, err := c.NewContainer(ctx, "c2", img, []byte("{}"), "", nil); !errdefs.IsAlreadyExists(err) {
 		t.Errorf("create failure: %v", err)
-	}
-	if _, ok := s.snapshots["c2"]; ok {
-		t.Error("snapshot of the failed container left behind")
-	}
-	s.failCreate, s.failPrep = false, true
-	if _, err := c.NewContainer(ctx, "c3", img, []byte("{}"), "", nil); !errdefs.IsNotFound(err) {
-		t.Errorf("prepare failure: %v", err)
-	}
-	if s.containers["c3"] {
-		t.Error("record of the container whose snapshot failed left behind")
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/errdefs"
-	"github.com/berthd/berth/pkg/failpoint"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -130,31 +129,25 @@ func (c *Client) Import(ctx context.Context, r io.Reader, name string) ([]*Image
 }
 
 // NewContainer creates the container record and prepares its rootfs
-// snapshot (key id, on top of the image's chain ID). If the snapshot cannot
-// be prepared the record is deleted again.
+// snapshot (key id, on top of the image's chain ID), in one call: the
+// supervisor makes both or neither, and removes at its start a snapshot a
+// crash left without its record. A failed call may still have made both
+// (the answer lost): the owner deletes id, as after any failed create.
 func (c *Client) NewContainer(ctx context.Context, id string, img *Image, spec []byte, runtime string, labels map[string]string) (*supervisorv1.Container, error) {
-	// The record first, then its snapshot: a client that dies in between
-	// leaves a record (which its owner lists, and deletes with whatever
-	// snapshot it has), never an active snapshot nobody knows of, which
-	// garbage collection keeps forever.
-	resp, err := c.ContainerService().Create(ctx, &supervisorv1.CreateContainerRequest{Container: &supervisorv1.Container{
-		Id:          id,
-		Image:       img.GetName(),
-		Runtime:     &supervisorv1.Runtime{Name: runtime},
-		Spec:        spec,
-		SnapshotKey: id,
-		Labels:      labels,
-	}})
+	resp, err := c.ContainerService().Create(ctx, &supervisorv1.CreateContainerRequest{
+		Container: &supervisorv1.Container{
+			Id:          id,
+			Image:       img.GetName(),
+			Runtime:     &supervisorv1.Runtime{Name: runtime},
+			Spec:        spec,
+			SnapshotKey: id,
+			Labels:      labels,
+		},
+		PrepareSnapshot: true,
+		SnapshotParent:  img.GetChainId(),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", id, err)
-	}
-	failpoint.Hit("client-container-recorded")
-	if _, err := c.SnapshotService().Prepare(ctx, &supervisorv1.PrepareSnapshotRequest{Key: id, Parent: img.GetChainId()}); err != nil {
-		// Undo on a context of our own: ctx may be what failed.
-		if _, rerr := c.ContainerService().Delete(context.WithoutCancel(ctx), &supervisorv1.DeleteContainerRequest{Id: id}); rerr != nil {
-			err = fmt.Errorf("%w (and deleting container %s: %v)", err, id, rerr)
-		}
-		return nil, fmt.Errorf("prepare rootfs of %s: %w", id, err)
 	}
 	return resp.GetContainer(), nil
 }

@@ -156,6 +156,31 @@ func (d *Daemon) reconcile(ctx context.Context, partial []string) {
 	}
 }
 
+// forgetSupervised deletes, in the background, the supervisor's container
+// id after a create whose supervisor call failed: the supervisor may have
+// made the record and snapshot before it failed or died (the answer lost).
+// The ID is new and was never the engine's, so it is nobody's. It tries
+// for a while (supervisord restarting) as long as the daemon runs;
+// reconcile at the next start deletes what is left.
+func (d *Daemon) forgetSupervised(id string) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		var err error
+		for range 10 {
+			if err = d.sup.DeleteContainer(d.ctx, id); err == nil || errdefs.IsNotFound(err) {
+				return
+			}
+			select {
+			case <-d.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		d.log.Warn("delete the supervisor container of a failed create", "id", id, "err", err)
+	}()
+}
+
 // Close stops the watchers; the containers keep running.
 func (d *Daemon) Close() {
 	d.cancel()
@@ -461,6 +486,9 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	labels := map[string]string{"berth.engine/name": strings.TrimPrefix(name, "/")}
 	endSnap := trace.Begin(ctx, "snapshot and container")
 	if err := d.sup.NewContainer(ctx, id, img, specJSON, c.Runtime, labels); err != nil {
+		if !errdefs.IsAlreadyExists(err) {
+			d.forgetSupervised(id)
+		}
 		return nil, err
 	}
 	failpoint.Hit("engine-create-supervised")
