@@ -29,7 +29,10 @@ type server struct {
 	snapshots  map[string]string
 	containers map[string]bool
 	failCreate bool
-	reads      int // content reads
+	// old is a supervisord from before prepare_snapshot; failPrep fails
+	// its Snapshots/Prepare.
+	old, failPrep bool
+	reads         int // content reads
 }
 
 type (
@@ -112,12 +115,30 @@ func (s ctrSrv) Create(ctx context.Context, r *supervisorv1.CreateContainerReque
 		return nil, errdefs.ToGRPC(fmt.Errorf("container %s: %w", r.Container.Id, errdefs.ErrAlreadyExists))
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.containers[r.Container.Id] = true
-	if r.PrepareSnapshot {
+	if r.PrepareSnapshot && !s.old {
 		s.snapshots[r.Container.SnapshotKey] = r.SnapshotParent
+		return &supervisorv1.CreateContainerResponse{Container: r.Container, SnapshotPrepared: true}, nil
 	}
-	s.mu.Unlock()
 	return &supervisorv1.CreateContainerResponse{Container: r.Container}, nil
+}
+
+func (s ctrSrv) Delete(ctx context.Context, r *supervisorv1.DeleteContainerRequest) (*supervisorv1.DeleteContainerResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.containers, r.Id)
+	return &supervisorv1.DeleteContainerResponse{}, nil
+}
+
+func (s snapSrv) Prepare(ctx context.Context, r *supervisorv1.PrepareSnapshotRequest) (*supervisorv1.PrepareSnapshotResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failPrep {
+		return nil, errdefs.ToGRPC(fmt.Errorf("parent %s: %w", r.Parent, errdefs.ErrNotFound))
+	}
+	s.snapshots[r.Key] = r.Parent
+	return &supervisorv1.PrepareSnapshotResponse{}, nil
 }
 
 func newServer(t *testing.T) (*server, string) {
@@ -210,6 +231,16 @@ func TestClient(t *testing.T) {
 	s.failCreate = true
 	if _, err := c.NewContainer(ctx, "c2", img, []byte("{}"), "", nil); !errdefs.IsAlreadyExists(err) {
 		t.Errorf("create failure: %v", err)
+	}
+	// An older supervisord makes the record only: the snapshot is asked
+	// for after it, and its failure takes the record back.
+	s.failCreate, s.old = false, true
+	if _, err := c.NewContainer(ctx, "c3", img, []byte("{}"), "", nil); err != nil || !s.containers["c3"] || s.snapshots["c3"] != "sha256:chain" {
+		t.Fatalf("older supervisor: %v %v %v", err, s.containers, s.snapshots)
+	}
+	s.failPrep = true
+	if _, err := c.NewContainer(ctx, "c4", img, []byte("{}"), "", nil); !errdefs.IsNotFound(err) || s.containers["c4"] {
+		t.Errorf("older supervisor, prepare failure: %v, record left %v", err, s.containers["c4"])
 	}
 }
 

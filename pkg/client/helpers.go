@@ -149,5 +149,16 @@ func (c *Client) NewContainer(ctx context.Context, id string, img *Image, spec [
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
+	if !resp.GetSnapshotPrepared() {
+		// A supervisord from before prepare_snapshot made the record
+		// only: the snapshot as it was then asked for, after it.
+		if _, err := c.SnapshotService().Prepare(ctx, &supervisorv1.PrepareSnapshotRequest{Key: id, Parent: img.GetChainId()}); err != nil {
+			// Undone on a context of our own: ctx may be what failed.
+			if _, rerr := c.ContainerService().Delete(context.WithoutCancel(ctx), &supervisorv1.DeleteContainerRequest{Id: id}); rerr != nil {
+				err = fmt.Errorf("%w (and deleting container %s: %v)", err, id, rerr)
+			}
+			return nil, fmt.Errorf("prepare rootfs of %s: %w", id, err)
+		}
+	}
 	return resp.GetContainer(), nil
 }

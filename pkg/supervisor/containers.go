@@ -150,7 +150,7 @@ func (cs *containersService) Create(ctx context.Context, req *pb.CreateContainer
 		return nil, err
 	}
 	cs.s.publish(ctx, &pb.Envelope{Topic: "/containers/create", ContainerId: c.ID, Image: c.Image})
-	return &pb.CreateContainerResponse{Container: c.toPB()}, nil
+	return &pb.CreateContainerResponse{Container: c.toPB(), SnapshotPrepared: req.PrepareSnapshot}, nil
 }
 
 func (cs *containersService) Get(ctx context.Context, req *pb.GetContainerRequest) (*pb.GetContainerResponse, error) {

@@ -22,10 +22,13 @@ func TestCreateContainerPreparesSnapshot(t *testing.T) {
 	ctx := namespaces.WithNamespace(context.Background(), "ns1")
 	spec := []byte(`{"ociVersion":"1.2.0","process":{"args":["true"]}}`)
 	create := func(id, key, parent string, prepare bool) error {
-		_, err := cs.Create(ctx, &pb.CreateContainerRequest{
+		resp, err := cs.Create(ctx, &pb.CreateContainerRequest{
 			Container:       &pb.Container{Id: id, Spec: spec, SnapshotKey: key},
 			PrepareSnapshot: prepare, SnapshotParent: parent,
 		})
+		if err == nil && resp.SnapshotPrepared != prepare {
+			t.Errorf("%s: snapshot_prepared %v, asked %v", id, resp.SnapshotPrepared, prepare)
+		}
 		return err
 	}
 	hasRecord := func(id string) bool { _, err := s.getContainer(ctx, id); return err == nil }

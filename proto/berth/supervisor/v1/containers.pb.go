@@ -235,10 +235,13 @@ func (x *CreateContainerRequest) GetSnapshotParent() string {
 }
 
 type CreateContainerResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Container     *Container             `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Container *Container             `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
+	// snapshot_prepared says prepare_snapshot was done (a supervisord older
+	// than the field ignores the request's and leaves it unset).
+	SnapshotPrepared bool `protobuf:"varint,2,opt,name=snapshot_prepared,json=snapshotPrepared,proto3" json:"snapshot_prepared,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CreateContainerResponse) Reset() {
@@ -276,6 +279,13 @@ func (x *CreateContainerResponse) GetContainer() *Container {
 		return x.Container
 	}
 	return nil
+}
+
+func (x *CreateContainerResponse) GetSnapshotPrepared() bool {
+	if x != nil {
+		return x.SnapshotPrepared
+	}
+	return false
 }
 
 type GetContainerRequest struct {
@@ -965,9 +975,10 @@ const file_berth_supervisor_v1_containers_proto_rawDesc = "" +
 	"\x16CreateContainerRequest\x12<\n" +
 	"\tcontainer\x18\x01 \x01(\v2\x1e.berth.supervisor.v1.ContainerR\tcontainer\x12)\n" +
 	"\x10prepare_snapshot\x18\x02 \x01(\bR\x0fprepareSnapshot\x12'\n" +
-	"\x0fsnapshot_parent\x18\x03 \x01(\tR\x0esnapshotParent\"W\n" +
+	"\x0fsnapshot_parent\x18\x03 \x01(\tR\x0esnapshotParent\"\x84\x01\n" +
 	"\x17CreateContainerResponse\x12<\n" +
-	"\tcontainer\x18\x01 \x01(\v2\x1e.berth.supervisor.v1.ContainerR\tcontainer\"%\n" +
+	"\tcontainer\x18\x01 \x01(\v2\x1e.berth.supervisor.v1.ContainerR\tcontainer\x12+\n" +
+	"\x11snapshot_prepared\x18\x02 \x01(\bR\x10snapshotPrepared\"%\n" +
 	"\x13GetContainerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"T\n" +
 	"\x14GetContainerResponse\x12<\n" +
