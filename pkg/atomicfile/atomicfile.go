@@ -23,19 +23,37 @@ func Replace(path string, data []byte, perm os.FileMode) error {
 	return write(path, data, perm, false)
 }
 
-func write(path string, data []byte, perm os.FileMode, durable bool) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+func write(path string, data []byte, perm os.FileMode, durable bool) error {
+	st, err := stage(path, data, perm, durable)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
+	}
+	return st.commit(durable)
+}
+
+// Staged is a new content of a file, written and synced beside it but not
+// yet in place: the slow part of a WriteFile (the file's sync) done ahead,
+// while the caller waits for what must be durable before it.
+type Staged struct{ tmp, path string }
+
+// Stage writes data, with perm, to a synced temporary file beside path.
+// Commit puts it in place as WriteFile would; Abort drops it.
+func Stage(path string, data []byte, perm os.FileMode) (*Staged, error) {
+	return stage(path, data, perm, true)
+}
+
+// Commit renames the staged file over its path and syncs the directory.
+func (s *Staged) Commit() error { return s.commit(true) }
+
+// Abort removes the staged file.
+func (s *Staged) Abort() { os.Remove(s.tmp) }
+
+func stage(path string, data []byte, perm os.FileMode, durable bool) (st *Staged, err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-			err = fmt.Errorf("write %s: %w", path, err)
-		}
-	}()
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Chmod(perm)
@@ -47,18 +65,27 @@ func write(path string, data []byte, perm os.FileMode, durable bool) (err error)
 		err = cerr
 	}
 	if err != nil {
-		return err
+		os.Remove(tmp)
+		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
+	return &Staged{tmp: tmp, path: path}, nil
+}
+
+func (s *Staged) commit(durable bool) error {
+	if err := os.Rename(s.tmp, s.path); err != nil {
+		s.Abort()
+		return fmt.Errorf("write %s: %w", s.path, err)
 	}
-	if durable {
-		d, derr := os.Open(dir)
-		if derr != nil {
-			return derr
-		}
-		defer d.Close()
-		return d.Sync()
+	if !durable {
+		return nil
+	}
+	d, err := os.Open(filepath.Dir(s.path))
+	if err == nil {
+		err = d.Sync()
+		d.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", s.path, err)
 	}
 	return nil
 }

@@ -52,3 +52,37 @@ func TestWriteFileErrorLeavesNoTemp(t *testing.T) {
 		t.Fatalf("temporary files left: %v", ents)
 	}
 }
+
+// A staged file is not at its path until Commit; Abort leaves only what
+// was there.
+func TestStage(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.json")
+	if err := WriteFile(p, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Stage(p, []byte("dropped"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "old" {
+		t.Fatalf("staged content visible: %q", b)
+	}
+	st.Abort()
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("abort left %v", ents)
+	}
+	if st, err = Stage(p, []byte("new"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if fi, _ := os.Stat(p); err != nil || string(b) != "new" || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("committed: %q %v", b, err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("commit left %v", ents)
+	}
+}

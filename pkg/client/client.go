@@ -36,6 +36,8 @@ type Client struct {
 	// idle connection is one gRPC let go after losing the server, and a
 	// call waits for the redial as for a connection in transient failure.
 	connected atomic.Bool
+	// configs are the image configs read, by digest (imageconfig_cache.go).
+	configs configCache
 }
 
 type options struct {

@@ -29,7 +29,10 @@ type server struct {
 	snapshots  map[string]string
 	containers map[string]bool
 	failCreate bool
-	failPrep   bool
+	// old is a supervisord from before prepare_snapshot; failPrep fails
+	// its Snapshots/Prepare.
+	old, failPrep bool
+	reads         int // content reads
 }
 
 type (
@@ -76,6 +79,9 @@ func (s imagesSrv) Get(ctx context.Context, r *supervisorv1.GetImageRequest) (*s
 
 func (s contentSrv) Read(r *supervisorv1.ReadContentRequest, st grpc.ServerStreamingServer[supervisorv1.ReadContentResponse]) error {
 	s.ns(st.Context())
+	s.mu.Lock()
+	s.reads++
+	s.mu.Unlock()
 	cfg := []byte(`{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"],"Env":["A=1"],"Healthcheck":{"Test":["CMD","true"],"Retries":2}}}`)
 	for i := 0; i < len(cfg); i += 10 {
 		end := min(i+10, len(cfg))
@@ -104,30 +110,17 @@ func (s imagesSrv) Import(st grpc.ClientStreamingServer[supervisorv1.ImportReque
 	return st.SendAndClose(&supervisorv1.ImportResponse{Images: []*supervisorv1.Image{{Name: "docker.io/library/busybox:latest"}}})
 }
 
-func (s snapSrv) Prepare(ctx context.Context, r *supervisorv1.PrepareSnapshotRequest) (*supervisorv1.PrepareSnapshotResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failPrep {
-		return nil, errdefs.ToGRPC(fmt.Errorf("parent %s: %w", r.Parent, errdefs.ErrNotFound))
-	}
-	s.snapshots[r.Key] = r.Parent
-	return &supervisorv1.PrepareSnapshotResponse{}, nil
-}
-
-func (s snapSrv) Remove(ctx context.Context, r *supervisorv1.RemoveSnapshotRequest) (*supervisorv1.RemoveSnapshotResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.snapshots, r.Key)
-	return &supervisorv1.RemoveSnapshotResponse{}, nil
-}
-
 func (s ctrSrv) Create(ctx context.Context, r *supervisorv1.CreateContainerRequest) (*supervisorv1.CreateContainerResponse, error) {
 	if s.failCreate {
 		return nil, errdefs.ToGRPC(fmt.Errorf("container %s: %w", r.Container.Id, errdefs.ErrAlreadyExists))
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.containers[r.Container.Id] = true
-	s.mu.Unlock()
+	if r.PrepareSnapshot && !s.old {
+		s.snapshots[r.Container.SnapshotKey] = r.SnapshotParent
+		return &supervisorv1.CreateContainerResponse{Container: r.Container, SnapshotPrepared: true}, nil
+	}
 	return &supervisorv1.CreateContainerResponse{Container: r.Container}, nil
 }
 
@@ -136,6 +129,16 @@ func (s ctrSrv) Delete(ctx context.Context, r *supervisorv1.DeleteContainerReque
 	defer s.mu.Unlock()
 	delete(s.containers, r.Id)
 	return &supervisorv1.DeleteContainerResponse{}, nil
+}
+
+func (s snapSrv) Prepare(ctx context.Context, r *supervisorv1.PrepareSnapshotRequest) (*supervisorv1.PrepareSnapshotResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failPrep {
+		return nil, errdefs.ToGRPC(fmt.Errorf("parent %s: %w", r.Parent, errdefs.ErrNotFound))
+	}
+	s.snapshots[r.Key] = r.Parent
+	return &supervisorv1.PrepareSnapshotResponse{}, nil
 }
 
 func newServer(t *testing.T) (*server, string) {
@@ -162,17 +165,24 @@ func newServer(t *testing.T) (*server, string) {
 	return s, sock
 }
 
-func TestClient(t *testing.T) {
+// newServerClient is a server and a client of it in namespace engine.
+func newServerClient(t *testing.T) (*server, *Client) {
+	t.Helper()
 	s, sock := newServer(t)
-	ctx := context.Background()
 	c, err := New("unix://"+sock, WithNamespace("engine"), WithTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return s, c
+}
+
+func TestClient(t *testing.T) {
+	s, c := newServerClient(t)
+	ctx := context.Background()
 
 	// Errors come back as errdefs classes with the server's message.
-	_, err = c.GetImage(ctx, "nosuch")
+	_, err := c.GetImage(ctx, "nosuch")
 	if !errdefs.IsNotFound(err) || err.Error() != `image "nosuch": not found` {
 		t.Errorf("not found: %v", err)
 	}
@@ -213,25 +223,24 @@ func TestClient(t *testing.T) {
 		t.Errorf("namespace %q, want other", last)
 	}
 
-	// NewContainer records the container, then prepares its snapshot on the
-	// image's chain ID; a failed record prepares nothing, a failed snapshot
-	// takes the record back.
-	if _, err := c.NewContainer(ctx, "c1", img, []byte("{}"), "", nil); err != nil || s.snapshots["c1"] != "sha256:chain" {
-		t.Fatalf("new container: %v %v", err, s.snapshots)
+	// NewContainer asks for the record and its snapshot on the image's
+	// chain ID in one call; the server's error comes back as it is.
+	if _, err := c.NewContainer(ctx, "c1", img, []byte("{}"), "", nil); err != nil || !s.containers["c1"] || s.snapshots["c1"] != "sha256:chain" {
+		t.Fatalf("new container: %v %v %v", err, s.containers, s.snapshots)
 	}
 	s.failCreate = true
 	if _, err := c.NewContainer(ctx, "c2", img, []byte("{}"), "", nil); !errdefs.IsAlreadyExists(err) {
 		t.Errorf("create failure: %v", err)
 	}
-	if _, ok := s.snapshots["c2"]; ok {
-		t.Error("snapshot of the failed container left behind")
+	// An older supervisord makes the record only: the snapshot is asked
+	// for after it, and its failure takes the record back.
+	s.failCreate, s.old = false, true
+	if _, err := c.NewContainer(ctx, "c3", img, []byte("{}"), "", nil); err != nil || !s.containers["c3"] || s.snapshots["c3"] != "sha256:chain" {
+		t.Fatalf("older supervisor: %v %v %v", err, s.containers, s.snapshots)
 	}
-	s.failCreate, s.failPrep = false, true
-	if _, err := c.NewContainer(ctx, "c3", img, []byte("{}"), "", nil); !errdefs.IsNotFound(err) {
-		t.Errorf("prepare failure: %v", err)
-	}
-	if s.containers["c3"] {
-		t.Error("record of the container whose snapshot failed left behind")
+	s.failPrep = true
+	if _, err := c.NewContainer(ctx, "c4", img, []byte("{}"), "", nil); !errdefs.IsNotFound(err) || s.containers["c4"] {
+		t.Errorf("older supervisor, prepare failure: %v, record left %v", err, s.containers["c4"])
 	}
 }
 
@@ -244,5 +253,35 @@ func TestNewErrors(t *testing.T) {
 	}
 	if _, err := New("/nonexistent/sock", WithTimeout(200*time.Millisecond)); err == nil {
 		t.Error("dial of a missing socket succeeded")
+	}
+}
+
+// An image config is read from the content store once per digest and
+// namespace; every caller decodes its own copy.
+func TestImageConfigReadOnce(t *testing.T) {
+	s, c := newServerClient(t)
+	ctx := context.Background()
+	img, err := c.GetImage(ctx, "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.ImageConfig(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Config.Env[0] = "CHANGED=1"
+	b, err := c.DockerImageConfig(ctx, img)
+	if err != nil || b.Config.Env[0] != "A=1" || b.Config.Healthcheck == nil {
+		t.Fatalf("second read: %v %+v", err, b)
+	}
+	if s.reads != 1 {
+		t.Errorf("%d content reads for one digest, want 1", s.reads)
+	}
+	// Another namespace reads for itself: its content is its own.
+	if _, err := c.ImageConfig(namespaces.WithNamespace(ctx, "other"), img); err != nil {
+		t.Fatal(err)
+	}
+	if s.reads != 2 {
+		t.Errorf("%d content reads after another namespace's, want 2", s.reads)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/errdefs"
-	"github.com/berthd/berth/pkg/failpoint"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -75,9 +74,15 @@ func (c *Client) decodeImageConfig(ctx context.Context, img *Image, v any) error
 	if img.GetConfig().GetDigest() == "" {
 		return fmt.Errorf("image %s has no config: %w", img.GetName(), errdefs.ErrFailedPrecondition)
 	}
-	data, err := c.ReadBlob(ctx, img.GetConfig().GetDigest())
-	if err != nil {
-		return err
+	// Decoded afresh every time: callers may change what they get.
+	key := configKey(c.ctx(ctx), img.GetConfig().GetDigest())
+	data, ok := c.configs.get(key)
+	if !ok {
+		var err error
+		if data, err = c.ReadBlob(ctx, img.GetConfig().GetDigest()); err != nil {
+			return err
+		}
+		c.configs.put(key, data)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("decode image config %s: %w", img.GetConfig().GetDigest(), errdefs.ErrInvalidArgument)
@@ -124,31 +129,36 @@ func (c *Client) Import(ctx context.Context, r io.Reader, name string) ([]*Image
 }
 
 // NewContainer creates the container record and prepares its rootfs
-// snapshot (key id, on top of the image's chain ID). If the snapshot cannot
-// be prepared the record is deleted again.
+// snapshot (key id, on top of the image's chain ID), in one call: the
+// supervisor makes both or neither, and removes at its start a snapshot a
+// crash left without its record. A failed call may still have made both
+// (the answer lost): the owner deletes id, as after any failed create.
 func (c *Client) NewContainer(ctx context.Context, id string, img *Image, spec []byte, runtime string, labels map[string]string) (*supervisorv1.Container, error) {
-	// The record first, then its snapshot: a client that dies in between
-	// leaves a record (which its owner lists, and deletes with whatever
-	// snapshot it has), never an active snapshot nobody knows of, which
-	// garbage collection keeps forever.
-	resp, err := c.ContainerService().Create(ctx, &supervisorv1.CreateContainerRequest{Container: &supervisorv1.Container{
-		Id:          id,
-		Image:       img.GetName(),
-		Runtime:     &supervisorv1.Runtime{Name: runtime},
-		Spec:        spec,
-		SnapshotKey: id,
-		Labels:      labels,
-	}})
+	resp, err := c.ContainerService().Create(ctx, &supervisorv1.CreateContainerRequest{
+		Container: &supervisorv1.Container{
+			Id:          id,
+			Image:       img.GetName(),
+			Runtime:     &supervisorv1.Runtime{Name: runtime},
+			Spec:        spec,
+			SnapshotKey: id,
+			Labels:      labels,
+		},
+		PrepareSnapshot: true,
+		SnapshotParent:  img.GetChainId(),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", id, err)
 	}
-	failpoint.Hit("client-container-recorded")
-	if _, err := c.SnapshotService().Prepare(ctx, &supervisorv1.PrepareSnapshotRequest{Key: id, Parent: img.GetChainId()}); err != nil {
-		// Undo on a context of our own: ctx may be what failed.
-		if _, rerr := c.ContainerService().Delete(context.WithoutCancel(ctx), &supervisorv1.DeleteContainerRequest{Id: id}); rerr != nil {
-			err = fmt.Errorf("%w (and deleting container %s: %v)", err, id, rerr)
+	if !resp.GetSnapshotPrepared() {
+		// A supervisord from before prepare_snapshot made the record
+		// only: the snapshot as it was then asked for, after it.
+		if _, err := c.SnapshotService().Prepare(ctx, &supervisorv1.PrepareSnapshotRequest{Key: id, Parent: img.GetChainId()}); err != nil {
+			// Undone on a context of our own: ctx may be what failed.
+			if _, rerr := c.ContainerService().Delete(context.WithoutCancel(ctx), &supervisorv1.DeleteContainerRequest{Id: id}); rerr != nil {
+				err = fmt.Errorf("%w (and deleting container %s: %v)", err, id, rerr)
+			}
+			return nil, fmt.Errorf("prepare rootfs of %s: %w", id, err)
 		}
-		return nil, fmt.Errorf("prepare rootfs of %s: %w", id, err)
 	}
 	return resp.GetContainer(), nil
 }

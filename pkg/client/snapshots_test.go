@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/berthd/berth/pkg/errdefs"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
@@ -24,12 +23,7 @@ func (s snapSrv) ReadFile(ctx context.Context, r *supervisorv1.ReadSnapshotFileR
 // ReadSnapshotFile passes key, path and limit, and gives back the file or
 // the server's error class.
 func TestReadSnapshotFile(t *testing.T) {
-	_, sock := newServer(t)
-	c, err := New("unix://"+sock, WithNamespace("engine"), WithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c := newServerClient(t)
 	ctx := context.Background()
 	if b, err := c.ReadSnapshotFile(ctx, "c1", "/etc/passwd", 100); err != nil || string(b) != "root:x:0:0::/:/bin/sh\n" {
 		t.Errorf("read: %q, %v", b, err)

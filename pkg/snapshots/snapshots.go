@@ -111,9 +111,11 @@ type Snapshotter interface {
 	// collection marks across all of them).
 	Namespaces() ([]string, error)
 	// RemoveActiveLabeled removes, in every namespace, the active snapshots
-	// carrying label: work a crash interrupted, such as an unpack. Call it
-	// before anything uses the snapshotter.
-	RemoveActiveLabeled(label string) error
+	// carrying label: work a crash interrupted, such as an unpack. keep
+	// (nil: none) spares those it returns true for, given the namespace,
+	// the key and the label's value. Call it before anything uses the
+	// snapshotter.
+	RemoveActiveLabeled(label string, keep func(ns, key, value string) bool) error
 	// Close releases the snapshotter's metadata.
 	Close() error
 }

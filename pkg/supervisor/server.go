@@ -140,11 +140,16 @@ func New(cfg Config) (*Server, error) {
 	if s.snaps, s.snapName, err = openSnapshotter(cfg.Root, cfg.Snapshotter, s.log); err != nil {
 		return nil, err
 	}
-	if err := s.snaps.RemoveActiveLabeled(images.UnpackLabel); err != nil {
+	if err := s.snaps.RemoveActiveLabeled(images.UnpackLabel, nil); err != nil {
 		s.snaps.Close()
 		return nil, err
 	}
 	if s.db, err = metadata.Open(filepath.Join(cfg.Root, "metadata.db")); err != nil {
+		s.snaps.Close()
+		return nil, err
+	}
+	if err := s.removeOrphanRootfs(); err != nil {
+		s.db.Close()
 		s.snaps.Close()
 		return nil, err
 	}

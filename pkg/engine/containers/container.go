@@ -112,11 +112,21 @@ func (c *Container) snapshot() Container {
 
 // saveLocked writes config.v2.json atomically; c.mu is held.
 func (c *Container) saveLocked() error {
-	data, err := json.Marshal(c)
+	st, err := c.stageLocked()
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(c.dir, "config.v2.json"), data, 0o600)
+	return st.Commit()
+}
+
+// stageLocked writes and syncs config.v2.json beside its place; the
+// result's Commit puts it there. c.mu is held.
+func (c *Container) stageLocked() (*atomicfile.Staged, error) {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	return atomicfile.Stage(filepath.Join(c.dir, "config.v2.json"), data, 0o600)
 }
 
 func loadContainer(dir string) (*Container, error) {

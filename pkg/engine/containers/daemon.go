@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/berthd/berth/pkg/atomicfile"
 	enet "github.com/berthd/berth/pkg/engine/network"
 	"github.com/berthd/berth/pkg/engine/oci"
 	"github.com/berthd/berth/pkg/engine/userns"
@@ -154,6 +155,31 @@ func (d *Daemon) reconcile(ctx context.Context, partial []string) {
 	for _, dir := range partial {
 		os.RemoveAll(dir)
 	}
+}
+
+// forgetSupervised deletes, in the background, the supervisor's container
+// id after a create whose supervisor call failed: the supervisor may have
+// made the record and snapshot before it failed or died (the answer lost).
+// The ID is new and was never the engine's, so it is nobody's. It tries
+// for a while (supervisord restarting) as long as the daemon runs;
+// reconcile at the next start deletes what is left.
+func (d *Daemon) forgetSupervised(id string) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		var err error
+		for range 10 {
+			if err = d.sup.DeleteContainer(d.ctx, id); err == nil || errdefs.IsNotFound(err) {
+				return
+			}
+			select {
+			case <-d.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		d.log.Warn("delete the supervisor container of a failed create", "id", id, "err", err)
+	}()
 }
 
 // Close stops the watchers; the containers keep running.
@@ -459,16 +485,39 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		return nil, err
 	}
 	labels := map[string]string{"berth.engine/name": strings.TrimPrefix(name, "/")}
+	// The record is written and synced beside the supervisor's call, and
+	// put in place only once the supervisor's container exists: a crash
+	// never leaves an engine record whose container is half made.
+	c.State.Status = container.StateCreated
+	type staged struct {
+		f   *atomicfile.Staged
+		err error
+	}
+	stagedc := make(chan staged, 1)
+	go func() {
+		c.mu.Lock()
+		f, err := c.stageLocked()
+		c.mu.Unlock()
+		stagedc <- staged{f, err}
+	}()
 	endSnap := trace.Begin(ctx, "snapshot and container")
-	if err := d.sup.NewContainer(ctx, id, img, specJSON, c.Runtime, labels); err != nil {
+	err = d.sup.NewContainer(ctx, id, img, specJSON, c.Runtime, labels)
+	endSnap()
+	rec := <-stagedc
+	if err != nil {
+		if rec.err == nil {
+			rec.f.Abort()
+		}
+		if !errdefs.IsAlreadyExists(err) {
+			d.forgetSupervised(id)
+		}
 		return nil, err
 	}
 	failpoint.Hit("engine-create-supervised")
-	endSnap()
-	c.State.Status = container.StateCreated
-	c.mu.Lock()
-	err = c.saveLocked()
-	c.mu.Unlock()
+	err = rec.err
+	if err == nil {
+		err = rec.f.Commit()
+	}
 	if err != nil {
 		d.sup.DeleteContainer(context.WithoutCancel(ctx), id)
 		return nil, err

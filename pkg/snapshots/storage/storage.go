@@ -427,8 +427,9 @@ func (s *Store) Remove(ctx context.Context, key string) error {
 }
 
 // RemoveActiveLabeled removes, in every namespace, the active snapshots that
-// carry label: work a crash interrupted, such as an unpack.
-func (s *Store) RemoveActiveLabeled(label string) error {
+// carry label (and that keep, if not nil, does not spare): work a crash
+// interrupted, such as an unpack.
+func (s *Store) RemoveActiveLabeled(label string, keep func(ns, key, value string) bool) error {
 	var ids []uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketNS)
@@ -441,7 +442,7 @@ func (s *Store) RemoveActiveLabeled(label string) error {
 			b.ForEach(func(k, v []byte) error {
 				var r record
 				if json.Unmarshal(v, &r) == nil && r.Kind == snapshots.KindActive {
-					if _, ok := r.Labels[label]; ok {
+					if v, ok := r.Labels[label]; ok && (keep == nil || !keep(string(ns), string(k), v)) {
 						del = append(del, string(k))
 						ids = append(ids, r.ID)
 					}

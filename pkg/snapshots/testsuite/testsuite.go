@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -233,13 +234,23 @@ func removeLabeled(t *testing.T, ctx context.Context, sn snapshots.Snapshotter, 
 	if err := sn.Commit(ctx, "committed", "c", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := sn.RemoveActiveLabeled("x.tmp"); err != nil {
+	sn.Prepare(ctx, "spared", "", map[string]string{"x.tmp": "yes"})
+	ns, _ := namespaces.NamespaceRequired(ctx)
+	var asked []string
+	keep := func(n, key, v string) bool {
+		asked = append(asked, n+"/"+key+"="+v)
+		return v == "yes"
+	}
+	if err := sn.RemoveActiveLabeled("x.tmp", keep); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sn.Stat(ctx, "tmp"); !errdefs.IsNotFound(err) {
 		t.Fatalf("labeled active snapshot kept: %v", err)
 	}
-	for _, k := range []string{"keep", "committed"} {
+	if want := []string{ns + "/spared=yes", ns + "/tmp="}; !slices.Equal(asked, want) {
+		t.Errorf("keep asked about %q, want %q", asked, want)
+	}
+	for _, k := range []string{"keep", "committed", "spared"} {
 		if _, err := sn.Stat(ctx, k); err != nil {
 			t.Fatalf("%s removed: %v", k, err)
 		}

@@ -59,6 +59,10 @@ type Supervisor struct {
 	// UpdateErr, when set, is what UpdateTask answers (a runtime that
 	// refuses the limits).
 	UpdateErr error
+	// NewContainerErr, when set, is what NewContainer answers after making
+	// the container and its snapshot (a supervisor that died before its
+	// answer).
+	NewContainerErr error
 }
 
 // Task is a fake task: its init process "" and its execs.
@@ -277,7 +281,7 @@ func (s *Supervisor) NewContainer(_ context.Context, id string, img *client.Imag
 	}
 	s.Snapshots[id] = img.ChainId
 	s.Containers[id] = &supervisorv1.Container{Id: id, Image: img.Name, Spec: spec, SnapshotKey: id, Runtime: &supervisorv1.Runtime{Name: runtime}, Labels: labels}
-	return nil
+	return s.NewContainerErr
 }
 
 func (s *Supervisor) DeleteContainer(_ context.Context, id string) error {
@@ -872,4 +876,11 @@ func (s *Supervisor) Left() (containers, tasks, snapshots int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.Containers), len(s.Tasks), len(s.Snapshots)
+}
+
+// Counts are the numbers of containers and snapshots the supervisor holds.
+func (s *Supervisor) Counts() (containers, snapshots int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.Containers), len(s.Snapshots)
 }

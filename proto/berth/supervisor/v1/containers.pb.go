@@ -170,10 +170,17 @@ func (x *Container) GetUpdatedAt() int64 {
 }
 
 type CreateContainerRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Container     *Container             `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Container *Container             `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
+	// prepare_snapshot makes the container's rootfs too: the active snapshot
+	// container.snapshot_key on the committed snapshot_parent ("" for an
+	// empty one), in the same call. The record and the snapshot are made
+	// together; a failure of either leaves neither, and a snapshot a crash
+	// left without its record is removed when supervisord starts.
+	PrepareSnapshot bool   `protobuf:"varint,2,opt,name=prepare_snapshot,json=prepareSnapshot,proto3" json:"prepare_snapshot,omitempty"`
+	SnapshotParent  string `protobuf:"bytes,3,opt,name=snapshot_parent,json=snapshotParent,proto3" json:"snapshot_parent,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CreateContainerRequest) Reset() {
@@ -213,11 +220,28 @@ func (x *CreateContainerRequest) GetContainer() *Container {
 	return nil
 }
 
+func (x *CreateContainerRequest) GetPrepareSnapshot() bool {
+	if x != nil {
+		return x.PrepareSnapshot
+	}
+	return false
+}
+
+func (x *CreateContainerRequest) GetSnapshotParent() string {
+	if x != nil {
+		return x.SnapshotParent
+	}
+	return ""
+}
+
 type CreateContainerResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Container     *Container             `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Container *Container             `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
+	// snapshot_prepared says prepare_snapshot was done (a supervisord older
+	// than the field ignores the request's and leaves it unset).
+	SnapshotPrepared bool `protobuf:"varint,2,opt,name=snapshot_prepared,json=snapshotPrepared,proto3" json:"snapshot_prepared,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CreateContainerResponse) Reset() {
@@ -255,6 +279,13 @@ func (x *CreateContainerResponse) GetContainer() *Container {
 		return x.Container
 	}
 	return nil
+}
+
+func (x *CreateContainerResponse) GetSnapshotPrepared() bool {
+	if x != nil {
+		return x.SnapshotPrepared
+	}
+	return false
 }
 
 type GetContainerRequest struct {
@@ -940,11 +971,14 @@ const file_berth_supervisor_v1_containers_proto_rawDesc = "" +
 	"updated_at\x18\b \x01(\x03R\tupdatedAt\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"V\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xaa\x01\n" +
 	"\x16CreateContainerRequest\x12<\n" +
-	"\tcontainer\x18\x01 \x01(\v2\x1e.berth.supervisor.v1.ContainerR\tcontainer\"W\n" +
+	"\tcontainer\x18\x01 \x01(\v2\x1e.berth.supervisor.v1.ContainerR\tcontainer\x12)\n" +
+	"\x10prepare_snapshot\x18\x02 \x01(\bR\x0fprepareSnapshot\x12'\n" +
+	"\x0fsnapshot_parent\x18\x03 \x01(\tR\x0esnapshotParent\"\x84\x01\n" +
 	"\x17CreateContainerResponse\x12<\n" +
-	"\tcontainer\x18\x01 \x01(\v2\x1e.berth.supervisor.v1.ContainerR\tcontainer\"%\n" +
+	"\tcontainer\x18\x01 \x01(\v2\x1e.berth.supervisor.v1.ContainerR\tcontainer\x12+\n" +
+	"\x11snapshot_prepared\x18\x02 \x01(\bR\x10snapshotPrepared\"%\n" +
 	"\x13GetContainerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"T\n" +
 	"\x14GetContainerResponse\x12<\n" +
