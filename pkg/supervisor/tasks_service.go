@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/berthd/berth/pkg/cgroupprime"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/supervisor/events"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
@@ -52,6 +53,7 @@ func (ts *tasksService) live(ctx context.Context, id string) (*task, error) {
 }
 
 func (ts *tasksService) Create(ctx context.Context, req *pb.CreateTaskRequest) (*pb.CreateTaskResponse, error) {
+	cgroupprime.Start() // the runtime places init some 5 ms from now
 	t, err := ts.s.tasks.create(ctx, req)
 	if err != nil {
 		return nil, err
