@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berthd/berth/pkg/cgroupprime"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/failpoint"
 	"github.com/berthd/berth/pkg/metadata"
@@ -97,6 +98,10 @@ func (cs *containersService) Create(ctx context.Context, req *pb.CreateContainer
 	if req.PrepareSnapshot && in.SnapshotKey == "" {
 		return nil, fmt.Errorf("container %s: a snapshot to prepare needs a snapshot key: %w", in.Id, errdefs.ErrInvalidArgument)
 	}
+	// A task usually follows within milliseconds: begin the kernel's cgroup
+	// wait now (package cgroupprime; Tasks/Create, the shim and the runtime
+	// prime again).
+	cgroupprime.Start()
 	now := time.Now().UTC()
 	c := &container{
 		ID: in.Id, Labels: in.Labels, Image: in.Image, Runtime: in.GetRuntime().GetName(),

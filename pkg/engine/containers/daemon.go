@@ -23,7 +23,6 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berthd/berth/pkg/atomicfile"
-	"github.com/berthd/berth/pkg/cgroupprime"
 	enet "github.com/berthd/berth/pkg/engine/network"
 	"github.com/berthd/berth/pkg/engine/oci"
 	"github.com/berthd/berth/pkg/engine/userns"
@@ -319,9 +318,6 @@ func isHexPrefix(s string) bool {
 // Create makes a container: engine state, OCI spec, supervisor container.
 func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error) {
 	defer trace.Begin(ctx, "create")()
-	// A start usually follows: begin the kernel's cgroup wait now (package
-	// cgroupprime; every layer down to the runtime primes again).
-	cgroupprime.Start()
 	if o.Config == nil || o.Config.Image == "" {
 		return nil, &msgError{msg: "No image specified", class: errdefs.ErrInvalidArgument}
 	}
@@ -549,7 +545,6 @@ func (d *Daemon) Start(ctx context.Context, ref string) error {
 // it, where a user's start resets the count.
 func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 	defer trace.Begin(ctx, "start")()
-	cgroupprime.Start()
 	c.mu.Lock()
 	c.trace = trace.FromContext(ctx) // the exit and the removal are its spans too
 	if c.cancelRestart != nil && !byPolicy {
