@@ -226,7 +226,9 @@ static void __attribute__((noreturn)) failf(const char *fmt, ...) {
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (ready) {
+	/* After ready, or without a sync socket (not started by the runtime),
+	 * the message goes to stderr. */
+	if (ready || fcntl(sync_fd, F_GETFD) < 0) {
 		fprintf(stderr, "%s: %s\n", prefix, msg);
 		_exit(1);
 	}
@@ -309,14 +311,14 @@ static size_t plan_len, plan_off;
 static void read_plan(void) {
 	uint32_t n;
 	if (read_full(sync_fd, &n, 4) < 0)
-		failf("%s: read the plan: %s", prefix, errno ? errstr(errno) : "EOF");
+		failf("read the plan: %s", errno ? errstr(errno) : "EOF");
 	if (n > 64u << 20)
-		failf("%s: plan of %u bytes", prefix, n);
+		failf("plan of %u bytes", n);
 	plan = malloc(n + 1);
 	if (plan == NULL)
-		failf("%s: out of memory", prefix);
+		failf("out of memory");
 	if (read_full(sync_fd, plan, n) < 0)
-		failf("%s: read the plan: %s", prefix, errno ? errstr(errno) : "EOF");
+		failf("read the plan: %s", errno ? errstr(errno) : "EOF");
 	plan_len = n;
 }
 
@@ -342,38 +344,38 @@ static int next_op(struct op *op) {
 		return 0;
 	memset(op, 0, sizeof(*op));
 	if (take(&op->code, 2) < 0 || take(&op->flags, 2) < 0 || take(&op->n, 2) < 0 || op->n > MAX_ARGS)
-		failf("%s: malformed plan", prefix);
+		failf("malformed plan");
 	for (int i = 0; i < op->n; i++) {
 		struct arg *a = &op->a[i];
 		uint8_t kind;
 		if (take(&kind, 1) < 0)
-			failf("%s: malformed plan", prefix);
+			failf("malformed plan");
 		a->kind = kind;
 		switch (kind) {
 		case 1:
 			if (take(&a->i, 8) < 0)
-				failf("%s: malformed plan", prefix);
+				failf("malformed plan");
 			break;
 		case 2:
 			if (take_string(&a->s, &a->len) < 0)
-				failf("%s: malformed plan", prefix);
+				failf("malformed plan");
 			break;
 		case 3:
 			if (take(&a->count, 4) < 0 || a->count > 1u << 20)
-				failf("%s: malformed plan", prefix);
+				failf("malformed plan");
 			a->list = calloc(a->count + 1, sizeof(char *));
 			if (a->list == NULL)
-				failf("%s: out of memory", prefix);
+				failf("out of memory");
 			for (uint32_t j = 0; j < a->count; j++) {
 				const char *s;
 				uint32_t l;
 				if (take_string(&s, &l) < 0)
-					failf("%s: malformed plan", prefix);
+					failf("malformed plan");
 				a->list[j] = (char *)s;
 			}
 			break;
 		default:
-			failf("%s: malformed plan", prefix);
+			failf("malformed plan");
 		}
 	}
 	return 1;
@@ -381,22 +383,22 @@ static int next_op(struct op *op) {
 
 static int64_t I(struct op *op, int i) {
 	if (i >= op->n || op->a[i].kind != 1)
-		failf("%s: op %d: argument %d is not a number", prefix, op->code, i);
+		failf("op %d: argument %d is not a number", op->code, i);
 	return op->a[i].i;
 }
 
 /* S is a string argument that must hold no NUL byte. */
 static const char *S(struct op *op, int i) {
 	if (i >= op->n || op->a[i].kind != 2)
-		failf("%s: op %d: argument %d is not a string", prefix, op->code, i);
+		failf("op %d: argument %d is not a string", op->code, i);
 	if (strlen(op->a[i].s) != op->a[i].len)
-		failf("%s: op %d: argument %d holds a NUL byte", prefix, op->code, i);
+		failf("op %d: argument %d holds a NUL byte", op->code, i);
 	return op->a[i].s;
 }
 
 static char **L(struct op *op, int i, uint32_t *count) {
 	if (i >= op->n || op->a[i].kind != 3)
-		failf("%s: op %d: argument %d is not a list", prefix, op->code, i);
+		failf("op %d: argument %d is not a list", op->code, i);
 	if (count != NULL)
 		*count = op->a[i].count;
 	return op->a[i].list;
@@ -1576,9 +1578,14 @@ int main(int argc, char **argv) {
 	signal(SIGPIPE, SIG_IGN);
 	const char *join = getenv("_BERTH_JOIN");
 	const char *target = getenv("_BERTH_NSENTER");
+	int exec_mode = strcmp(argv[1], "exec") == 0;
+	/* An exec'd process is only ever set up inside a container's
+	 * namespaces: without the pid to join, it would be set up on the host. */
+	if (exec_mode != (target != NULL && *target != '\0'))
+		failf("started without %s", exec_mode ? "_BERTH_NSENTER (the container to join)" : "being asked for init");
 	if (join != NULL && *join != '\0')
 		berth_join(join);
-	else if (target != NULL && *target != '\0')
+	else if (exec_mode)
 		berth_nsenter(target);
 	unsetenv("_BERTH_JOIN");
 	unsetenv("_BERTH_UNSHARE");

@@ -332,3 +332,16 @@ func TestRuntimeMountTargetStaysInRootfs(t *testing.T) {
 		t.Errorf("the target was not made in the rootfs: %v", err)
 	}
 }
+
+// A NUL byte in the process's environment cannot reach execve: create
+// fails saying so and leaves no container behind.
+func TestRuntimeRefusesNULInEnv(t *testing.T) {
+	e := newRtEnv(t, func(s *specs.Spec) { s.Process.Env = append(s.Process.Env, "BAD=a\x00b") }, "true")
+	_, errOut, code := e.cmd(t, nil, "run", "nul")
+	if code == 0 || !strings.Contains(errOut, "NUL byte") {
+		t.Fatalf("exit %d: %q, want an error about the NUL byte", code, errOut)
+	}
+	if out, _, code := e.cmd(t, nil, "state", "nul"); code == 0 {
+		t.Fatalf("a failed create left a container: %s", out)
+	}
+}

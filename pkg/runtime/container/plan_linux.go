@@ -238,7 +238,7 @@ func (pp *processPlan) add(p *initplan.Plan, span func(string, int), endSetup fu
 		if err != nil {
 			return err
 		}
-		filter = []any{string(prog), sc.Filter.Flags, sc.Filter.Notify, string(st), pp.seccompConnFd}
+		filter = []any{prog, sc.Filter.Flags, sc.Filter.Notify, string(st), pp.seccompConnFd}
 	}
 	// Without no_new_privs, seccomp(2) needs CAP_SYS_ADMIN, so the filter
 	// is loaded before the capabilities are dropped (as runc does);

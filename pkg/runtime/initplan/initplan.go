@@ -23,6 +23,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"reflect"
+	"strings"
 )
 
 // Code is an operation.
@@ -132,7 +133,7 @@ const (
 	BestEffort
 )
 
-// Op is one operation; Args are int64, string or []string.
+// Op is one operation; Args are int64, string, []byte or []string.
 type Op struct {
 	Code  Code
 	Flags Flag
@@ -162,10 +163,16 @@ func (p *Plan) Add(code Code, flags Flag, args ...any) {
 	p.Ops = append(p.Ops, Op{Code: code, Flags: flags, Args: args})
 }
 
+// MaxArgs is the most arguments an operation has (MAX_ARGS in the C program).
+const MaxArgs = 12
+
 // Encode is the wire form.
 func (p *Plan) Encode() ([]byte, error) {
 	b := make([]byte, 4, 4096)
 	for _, op := range p.Ops {
+		if len(op.Args) > MaxArgs {
+			return nil, fmt.Errorf("initplan: op %d: %d arguments, at most %d", op.Code, len(op.Args), MaxArgs)
+		}
 		b = binary.LittleEndian.AppendUint16(b, uint16(op.Code))
 		b = binary.LittleEndian.AppendUint16(b, uint16(op.Flags))
 		b = binary.LittleEndian.AppendUint16(b, uint16(len(op.Args)))
@@ -174,13 +181,22 @@ func (p *Plan) Encode() ([]byte, error) {
 			case int64:
 				b = append(b, 1)
 				b = binary.LittleEndian.AppendUint64(b, uint64(v))
+			case []byte: // binary data (a seccomp program): sent as a string
+				b = append(b, 2)
+				b = appendString(b, string(v))
 			case string:
+				if strings.IndexByte(v, 0) >= 0 {
+					return nil, fmt.Errorf("initplan: %q contains a NUL byte", v)
+				}
 				b = append(b, 2)
 				b = appendString(b, v)
 			case []string:
 				b = append(b, 3)
 				b = binary.LittleEndian.AppendUint32(b, uint32(len(v)))
 				for _, s := range v {
+					if strings.IndexByte(s, 0) >= 0 {
+						return nil, fmt.Errorf("initplan: %q contains a NUL byte", s)
+					}
 					b = appendString(b, s)
 				}
 			default:

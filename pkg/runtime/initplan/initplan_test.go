@@ -5,6 +5,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -33,6 +34,23 @@ func TestEncode(t *testing.T) {
 	if _, err := p.Encode(); err == nil {
 		t.Fatal("a float argument was encoded")
 	}
+	for _, bad := range []any{"a\x00b", []string{"ok", "A=\x00"}} {
+		p.Ops = p.Ops[:1]
+		p.Add(Exec, 0, bad)
+		if _, err := p.Encode(); err == nil || !strings.Contains(err.Error(), "NUL") {
+			t.Errorf("%q: %v, want an error about its NUL byte", bad, err)
+		}
+	}
+	p.Ops = p.Ops[:1]
+	p.Add(Seccomp, 0, []byte{0, 1, 0})
+	if _, err := p.Encode(); err != nil {
+		t.Errorf("binary data: %v", err)
+	}
+	p.Ops = p.Ops[:1]
+	p.Add(Exec, 0, make([]any, MaxArgs+1)...)
+	if _, err := p.Encode(); err == nil {
+		t.Fatal("an op with too many arguments was encoded")
+	}
 }
 
 // The C program's op codes and flags are the ones declared here.
@@ -42,6 +60,9 @@ func TestCodesMatchC(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := map[string]int{}
+	if m := regexp.MustCompile(`(?m)^#define MAX_ARGS (\d+)$`).FindSubmatch(src); m == nil || string(m[1]) != strconv.Itoa(MaxArgs) {
+		t.Errorf("C's MAX_ARGS is not %d", MaxArgs)
+	}
 	for _, m := range regexp.MustCompile(`(?m)^\t((?:OP|F)_[A-Z_0-9]+) = (\d+),`).FindAllSubmatch(src, -1) {
 		n, _ := strconv.Atoi(string(m[2]))
 		c[string(m[1])] = n
