@@ -214,7 +214,7 @@ func applyAt(ctx context.Context, rootfd int, dr io.Reader, opts Options) (Resul
 	a := &applier{rootfd: rootfd, opts: opts, written: map[string]bool{}, dirOK: map[string]bool{}, cfd: -1}
 	defer a.invalidate()
 
-	tr := tar.NewReader(cr)
+	tr := NewReader(cr)
 	for {
 		if err := ctx.Err(); err != nil {
 			return Result{}, err

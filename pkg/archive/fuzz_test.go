@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"testing"
+
+	"github.com/berthd/berth/pkg/archive/archivetest"
 )
 
 // FuzzApply applies arbitrary layer tars (plain, gzip or zstd) in each
@@ -26,6 +28,7 @@ func FuzzApply(f *testing.F) {
 	for i, s := range seeds {
 		f.Add(mktar(f, s...), uint8(i))
 	}
+	f.Add(archivetest.SparseTar("big", 1<<40, true), uint8(0))
 	f.Add([]byte{0x1f, 0x8b, 0x08}, uint8(0))
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd}, uint8(1))
 	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {

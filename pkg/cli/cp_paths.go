@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/berthd/berth/pkg/archive"
 )
 
 // The path rules of `docker cp`: which end is the container's, what a
@@ -185,7 +187,7 @@ func prepareCopy(src, dst copyInfo) (dir, oldBase, newBase string, err error) {
 // rebaseEntries copies the tar r to w, renaming the entry oldBase (and
 // what is below it) newBase.
 func rebaseEntries(r io.Reader, w io.Writer, oldBase, newBase string) error {
-	tr := tar.NewReader(r)
+	tr := archive.NewReader(r)
 	tw := tar.NewWriter(w)
 	rename := func(n string) string {
 		if n == oldBase || strings.HasPrefix(n, oldBase+"/") {

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +70,10 @@ func New(root string) (*Store, error) {
 // CheckDigest refuses (InvalidArgument) a malformed digest or one of an
 // algorithm not in Algorithms.
 func CheckDigest(d digest.Digest) error {
+	// go-digest's Algorithm panics on a digest without a separator.
+	if i := strings.IndexByte(string(d), ':'); i <= 0 {
+		return fmt.Errorf("digest %q: not of the form <algorithm>:<hex>: %w", d, errdefs.ErrInvalidArgument)
+	}
 	if !supported(d.Algorithm()) {
 		return fmt.Errorf("digest %q: algorithm %q is not supported (sha256, sha512): %w", d, d.Algorithm(), errdefs.ErrInvalidArgument)
 	}

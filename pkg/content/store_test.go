@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -49,6 +50,19 @@ func TestWriteVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.Info(ctx, d); !errdefs.IsNotFound(err) {
+		t.Fatal(err)
+	}
+}
+
+// A digest from an archive or a config may be anything: malformed ones are
+// refused, never a panic (go-digest's Algorithm panics without a ':').
+func TestCheckDigestRefusesMalformed(t *testing.T) {
+	for _, d := range []digest.Digest{"", "sha256", ":abc", "md5:" + digest.Digest(strings.Repeat("0", 32)), "sha256:00", "sha256:" + digest.Digest(strings.Repeat("G", 64))} {
+		if err := CheckDigest(d); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("CheckDigest(%q) = %v, want InvalidArgument", d, err)
+		}
+	}
+	if err := CheckDigest(digest.FromString("x")); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/berthd/berth/pkg/archive/archivetest"
 )
 
 // FuzzImportArchive feeds archives to the importer's checks (tar index,
@@ -20,6 +22,7 @@ func FuzzImportArchive(f *testing.F) {
 	f.Add(newOCIParts(f, "m").tar(f))
 	f.Add(tarOf(f, file{name: "index.json", body: `{"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:` + "0000000000000000000000000000000000000000000000000000000000000000" + `","size":2}]}`}, file{name: "oci-layout", body: "{}"}))
 	f.Add([]byte("not a tar"))
+	f.Add(archivetest.SparseTar("manifest.json", 1<<40, false))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(dir, "archive")

@@ -13,6 +13,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 
+	"github.com/berthd/berth/pkg/archive/archivetest"
 	"github.com/berthd/berth/pkg/content"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/metadata"
@@ -198,11 +199,18 @@ func TestImportHostile(t *testing.T) {
 		}),
 		"not an archive": []byte(strings.Repeat("x", 2000)),
 		"hostile layer":  dockerArchive(t, []string{"bad"}, [][]byte{tarOf(t, file{name: "../../evil", body: "x"})}, nil),
+		// A few hundred bytes that archive/tar would expand to a terabyte of
+		// zeros: refused before a byte of it is hashed or written.
+		"sparse archive": archivetest.SparseTar("manifest.json", 1<<40, false),
+		"sparse layer":   dockerArchive(t, []string{"bad"}, [][]byte{archivetest.SparseTar("bin/big", 1<<40, true)}, nil),
 	}
 	for name, arch := range cases {
 		_, err := s.Import(ctx, bytes.NewReader(arch), "")
 		if !errdefs.IsInvalidArgument(err) {
 			t.Errorf("%s: want InvalidArgument, got %v", name, err)
+		}
+		if strings.HasPrefix(name, "sparse") && (err == nil || !strings.Contains(err.Error(), "sparse file")) {
+			t.Errorf("%s: want the sparse entry named, got %v", name, err)
 		}
 	}
 	l, _ := s.List(ctx)

@@ -18,6 +18,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthd/berth/pkg/archive"
 	"github.com/berthd/berth/pkg/content"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/failpoint"
@@ -67,7 +68,7 @@ func cleanName(name string) string { return strings.TrimPrefix(path.Clean("/"+na
 func indexArchive(f *os.File) (*archiveFile, error) {
 	a := &archiveFile{f: f, entries: map[string]*archiveEntry{}}
 	cr := &countReader{r: f}
-	tr := tar.NewReader(cr)
+	tr := archive.NewReader(cr)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -152,6 +153,9 @@ func (a *archiveFile) digestOf(e *archiveEntry, alg digest.Algorithm) (digest.Di
 // verify checks that the file name has the descriptor's size (when size >=
 // 0) and digest.
 func (a *archiveFile) verify(name, what string, want digest.Digest, size int64) (*archiveEntry, error) {
+	if err := content.CheckDigest(want); err != nil {
+		return nil, fmt.Errorf("import: %s: %w", what, err)
+	}
 	e, err := a.resolve(name)
 	if err != nil {
 		return nil, err
@@ -350,6 +354,9 @@ func (a *archiveFile) layerMediaType(e *archiveEntry) string {
 // checkDiffID compares an uncompressed layer's digest with its diff ID now,
 // before anything is stored (a compressed one is checked while unpacking).
 func (a *archiveFile) checkDiffID(l planLayer, diffID digest.Digest) error {
+	if err := content.CheckDigest(diffID); err != nil {
+		return fmt.Errorf("import: layer %s: diff ID: %w", l.desc.Digest, err)
+	}
 	if !isUncompressedLayer(l.desc.MediaType) {
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/archive"
+	"github.com/berthd/berth/pkg/content"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/failpoint"
 	"github.com/berthd/berth/pkg/snapshots"
@@ -101,6 +102,10 @@ func (u *unpacker) abort() {
 // its chain ID. A pull calls it layer after layer while later layers are
 // still downloading.
 func (s *Store) UnpackLayer(ctx context.Context, l ocispec.Descriptor, diffID, parent digest.Digest) (digest.Digest, error) {
+	// The diff ID comes from an image config: it names snapshots.
+	if err := content.CheckDigest(diffID); err != nil {
+		return "", fmt.Errorf("layer %s: diff ID: %w", l.Digest, err)
+	}
 	chain := diffID
 	if parent != "" {
 		chain = identity.ChainID([]digest.Digest{parent, diffID})

@@ -97,7 +97,7 @@ func (lw *layerWriter) write(hdr *tar.Header, r io.Reader) error {
 // and the supervisor's Export write them) into lw under rule. A directory
 // source's own entry is left out: its contents go into the destination.
 func (lw *layerWriter) addSource(r io.Reader, rule copyRule) (int, error) {
-	tr := tar.NewReader(r)
+	tr := archive.NewReader(r)
 	n := 0
 	var top string
 	topIsDir := false
@@ -251,7 +251,7 @@ func (lw *layerWriter) addArchive(r io.Reader, rule copyRule) error {
 	}
 	defer dr.Close()
 	lw.kinds = append(lw.kinds, "file")
-	tr := tar.NewReader(dr)
+	tr := archive.NewReader(dr)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {

@@ -309,7 +309,7 @@ func modeBits(m int64) os.FileMode {
 // ("data", "data/x") into one relative to it, handing the top entry to
 // root; each (nil: none) rewrites every entry first.
 func stripTop(r io.Reader, w io.Writer, root func(*tar.Header), each func(*tar.Header) error) error {
-	tr := tar.NewReader(r)
+	tr := archive.NewReader(r)
 	tw := tar.NewWriter(w)
 	for {
 		h, err := tr.Next()

@@ -99,7 +99,7 @@ func spoolTar(r io.Reader, f *os.File) (digest.Digest, error) {
 	}
 	defer dr.Close()
 	dg := digest.SHA256.Digester()
-	tr := tar.NewReader(io.TeeReader(dr, io.MultiWriter(f, dg.Hash())))
+	tr := archive.NewReader(io.TeeReader(dr, io.MultiWriter(f, dg.Hash())))
 	n := 0
 	for {
 		_, err := tr.Next()
