@@ -1,5 +1,5 @@
 GO ?= go
-BINARIES := runtime runtime-init shim supervisord engined ctl pause
+BINARIES := runtime runtime-init shim berthd supervisord engined ctl pause
 PROTOS := $(sort $(shell find proto -name "*.proto"))
 
 .PHONY: all build deps proto proto-check test test-unit test-race test-integration test-e2e test-cri critest fuzz fuzz-short soak loadtest demo bench bench-shim bench-start bench-cri clean $(BINARIES)
@@ -26,7 +26,14 @@ CGO_ctl := 0
 CGO_runtime := 0
 runtime: runtime-init
 
-$(filter-out pause runtime-init,$(BINARIES)):
+# supervisord and engined are one executable, berthd, installed under both
+# names as hard links: the kernel then keeps one copy of the code the two
+# daemons share (their idle PSS, docs/decisions.md). `go build
+# ./cmd/supervisord` still builds either alone.
+supervisord engined: berthd
+	ln -f bin/berthd bin/$@
+
+$(filter-out pause runtime-init supervisord engined,$(BINARIES)):
 	CGO_ENABLED=$(or $(CGO_$@),1) $(GO) build -trimpath -ldflags='$(LDFLAGS_$@)' -o bin/$@ ./cmd/$@
 
 # Static: it runs (from a protected fd) inside the container, where the

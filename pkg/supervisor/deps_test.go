@@ -11,11 +11,14 @@ import (
 
 // supervisord reaches a container only through its shim's API: it links
 // the shim's client and records, never the shim's server (issue 13), as
-// containerd checks that its daemon does not link a shim.
+// containerd checks that its daemon does not link a shim. berthd, the
+// executable supervisord is installed from, does not either.
 func TestSupervisordDoesNotLinkTheShim(t *testing.T) {
-	for _, p := range linkcheck.Deps(t, "github.com/berthd/berth/cmd/supervisord") {
-		if p == "github.com/berthd/berth/pkg/shim" {
-			t.Errorf("cmd/supervisord links %s", p)
+	for _, cmd := range []string{"supervisord", "berthd"} {
+		for _, p := range linkcheck.Deps(t, "github.com/berthd/berth/cmd/"+cmd) {
+			if p == "github.com/berthd/berth/pkg/shim" {
+				t.Errorf("cmd/%s links %s", cmd, p)
+			}
 		}
 	}
 }
