@@ -1,14 +1,30 @@
 // Command runtime is berth's OCI runtime, with a runc-compatible command
 // line. The container side (init, exec'd processes) is runtime-init, a
 // static C program installed next to it.
+//
+// `runtime standby` is the runtime started before its command is known: it
+// gets the command on fd 3 from the shim that started it (package standby).
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 
 	"github.com/berthd/berth/pkg/runtime/cli"
+	"github.com/berthd/berth/pkg/runtime/standby"
 )
 
 func main() {
-	os.Exit(cli.Main(os.Args[1:]))
+	args := os.Args[1:]
+	if len(args) == 1 && args[0] == standby.Arg {
+		var err error
+		if args, err = standby.Await(standby.FD); errors.Is(err, standby.ErrDropped) {
+			os.Exit(0)
+		} else if err != nil {
+			fmt.Fprintln(os.Stderr, "runtime:", err)
+			os.Exit(1)
+		}
+	}
+	os.Exit(cli.Main(args))
 }

@@ -1,13 +1,16 @@
 // Command shim supervises one container for supervisord: see docs/shim.md.
 //
 //	shim --id ID --bundle DIR --runtime BINARY [--runtime-root DIR]
-//	     [--runtime-arg ARG ...] --socket PATH --state-dir DIR [--debug]
+//	     [--runtime-arg ARG ...] [--runtime-standby] --socket PATH
+//	     --state-dir DIR [--debug]
 //
-//	shim spare
+//	shim spare [--standby RUNTIME]
 //
 // is the same shim started before its container is known: it waits for the
 // arguments above (and its log file, as stderr) on fd 4, and exits when fd 4
-// is closed without them.
+// is closed without them. Given berth's runtime, it starts `RUNTIME standby`
+// meanwhile, for the create (used when the arguments name that runtime with
+// --runtime-standby).
 //
 // When fd 3 is a pipe, the shim writes "ok\n" (or "error: ...\n") to it once
 // its socket listens, and closes it.
@@ -54,8 +57,23 @@ func main() {
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(50)
 
+	var early *shim.Early
 	if len(os.Args) > 1 && os.Args[1] == record.SpareArg {
 		// Started ahead of its container: the arguments come later, on fd 4.
+		// Meanwhile the reaper runs and, given berth's runtime, a standby
+		// of it starts up.
+		standbyRuntime := ""
+		if len(os.Args) == 4 && os.Args[2] == record.SpareStandbyArg {
+			standbyRuntime = os.Args[3]
+		} else if len(os.Args) != 2 {
+			log.Printf("error: usage: shim %s [%s RUNTIME]", record.SpareArg, record.SpareStandbyArg)
+			os.Exit(2)
+		}
+		var err error
+		if early, err = shim.StartEarly(standbyRuntime); err != nil {
+			log.Printf("error: %v", err)
+			os.Exit(1)
+		}
 		args, err := shim.AwaitSpare(4)
 		if errors.Is(err, shim.ErrSpareDropped) {
 			os.Exit(0)
@@ -79,6 +97,7 @@ func main() {
 	flag.StringVar(&cfg.Runtime, "runtime", "", "OCI runtime binary (runc-compatible)")
 	flag.StringVar(&cfg.RuntimeRoot, "runtime-root", "", "runtime --root")
 	flag.Var(&runtimeArgs, "runtime-arg", "extra global runtime argument (repeatable)")
+	flag.BoolVar(&cfg.RuntimeStandby, "runtime-standby", false, "the runtime is berth's: start it ahead of the commands that come soon (`runtime standby`)")
 	flag.StringVar(&cfg.Socket, "socket", "", "unix socket to serve the shim API on")
 	flag.StringVar(&cfg.StateDir, "state-dir", "", "the shim's state directory")
 	flag.BoolVar(&debugLog, "debug", false, "log more")
@@ -112,7 +131,7 @@ func main() {
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE, syscall.SIGHUP, syscall.SIGINT)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	if err := shim.Run(ctx, cfg, ready); err != nil {
+	if err := shim.Run(ctx, cfg, ready, early); err != nil {
 		log.Printf("error: %v", err)
 		os.Exit(1)
 	}

@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/berthd/berth/pkg/runtime/standby"
 	"github.com/berthd/berth/pkg/trace"
 )
 
@@ -22,6 +25,167 @@ type runtimeCLI struct {
 	log    string // the runtime's --log file, JSON lines
 	reaper *Reaper
 	mask   []string // files masked in the runtime's mount namespace (DefaultMasks)
+	// standby: the runtime is berth's, which can be started ahead of a
+	// command that is likely to come soon (package standby).
+	standby bool
+
+	spareMu sync.Mutex
+	spare   *standbyRuntime // started ahead, not yet given a command
+}
+
+// standbyRuntime is a runtime process started as `runtime standby`.
+type standbyRuntime struct {
+	binary string
+	conn   *os.File // our end of its socket
+	exited <-chan Exit
+	proc   *os.Process
+	expiry *time.Timer // drops it when no command came in standbyIdle
+}
+
+// standbyIdle is how long a standby runtime waits for its command: the
+// commands it is started for come within milliseconds on the start path; a
+// `docker create` started later spawns its runtime anew.
+var standbyIdle = 5 * time.Second
+
+// prepare starts a standby runtime for the next command, unless the runtime
+// is not berth's or one is already waiting. It is best effort: a failure
+// only means the next command starts its runtime itself.
+func (r *runtimeCLI) prepare() {
+	if !r.standby {
+		return
+	}
+	r.spareMu.Lock()
+	defer r.spareMu.Unlock()
+	if r.spare != nil {
+		return
+	}
+	sp, err := startStandby(r.reaper, r.binary, r.mask)
+	if err != nil {
+		log.Printf("%v", err)
+		return
+	}
+	r.adoptLocked(sp)
+}
+
+// adopt makes sp the waiting standby runtime (one started by a spare shim
+// before it knew its container), unless the runtime is not berth's or is
+// not sp's binary: then sp is closed.
+func (r *runtimeCLI) adopt(sp *standbyRuntime) {
+	if !r.standby || filepath.Clean(sp.binary) != filepath.Clean(r.binary) {
+		sp.close()
+		return
+	}
+	r.spareMu.Lock()
+	defer r.spareMu.Unlock()
+	if r.spare != nil {
+		sp.close()
+		return
+	}
+	r.adoptLocked(sp)
+}
+
+func (r *runtimeCLI) adoptLocked(sp *standbyRuntime) {
+	sp.expiry = time.AfterFunc(standbyIdle, func() { r.dropSpare(sp) })
+	r.spare = sp
+}
+
+// startStandby starts `binary standby` as a child reaped by reaper.
+func startStandby(reaper *Reaper, binary string, mask []string) (*standbyRuntime, error) {
+	ours, theirs, err := standby.Pair()
+	if err != nil {
+		return nil, fmt.Errorf("standby runtime: %w", err)
+	}
+	defer theirs.Close()
+	self, _ := os.Executable()
+	cmd := RuntimeCommand(self, binary, mask, standby.Arg)
+	cmd.Dir = "/"                       // each command says where it runs
+	cmd.ExtraFiles = []*os.File{theirs} // fd 3 (standby.FD)
+	exited, err := reaper.Start(cmd)
+	if err != nil {
+		ours.Close()
+		return nil, fmt.Errorf("standby runtime: %w", err)
+	}
+	return &standbyRuntime{binary: binary, conn: ours, exited: exited, proc: cmd.Process}, nil
+}
+
+func (sp *standbyRuntime) close() {
+	if sp.expiry != nil {
+		sp.expiry.Stop()
+	}
+	sp.conn.Close()
+	sp.proc.Release()
+}
+
+// takeSpare returns the waiting standby runtime once it is ready, or nil
+// when there is none or it ended. The wait for its ready byte is a span of
+// t: near zero when the standby was started early enough.
+func (r *runtimeCLI) takeSpare(t *trace.Trace) *standbyRuntime {
+	r.spareMu.Lock()
+	sp := r.spare
+	r.spare = nil
+	r.spareMu.Unlock()
+	if sp == nil {
+		return nil
+	}
+	if !sp.expiry.Stop() {
+		// Expiring as we took it: dropSpare no longer finds it to close.
+		sp.close()
+		return nil
+	}
+	end := t.Begin("standby runtime ready")
+	err := standby.WaitReady(sp.conn)
+	end()
+	if err != nil {
+		log.Printf("%v; starting the runtime anew", err)
+		sp.close()
+		return nil
+	}
+	return sp
+}
+
+// dropSpare ends sp if it is still the waiting standby runtime (nil: any):
+// closing its socket makes it exit.
+func (r *runtimeCLI) dropSpare(sp *standbyRuntime) {
+	r.spareMu.Lock()
+	if r.spare == nil || (sp != nil && r.spare != sp) {
+		r.spareMu.Unlock()
+		return
+	}
+	sp = r.spare
+	r.spare = nil
+	r.spareMu.Unlock()
+	sp.close()
+}
+
+// launch runs args in the waiting standby runtime, or in a runtime started
+// for it, with stdio (each non-nil) and, when set, the trace's environment.
+func (r *runtimeCLI) launch(t *trace.Trace, args []string, stdin, stdout, stderr *os.File) (<-chan Exit, *os.Process, error) {
+	if sp := r.takeSpare(t); sp != nil {
+		var env []string
+		if t != nil {
+			env = []string{trace.Env + "=" + t.ID()}
+		}
+		err := standby.Send(sp.conn, standby.Command{Args: args, Env: env, Dir: filepath.Dir(r.log)}, stdin, stdout, stderr)
+		if err == nil {
+			sp.conn.Close()
+			return sp.exited, sp.proc, nil
+		}
+		// It ended between its ready byte and the command: nothing ran.
+		log.Printf("%v; starting the runtime anew", err)
+		sp.close()
+	}
+	self, _ := os.Executable()
+	cmd := RuntimeCommand(self, r.binary, r.mask, args...)
+	cmd.Dir = filepath.Dir(r.log)
+	if t != nil {
+		cmd.Env = traceEnv(t)
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	exited, err := r.reaper.Start(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	return exited, cmd.Process, nil
 }
 
 // stdio is the standard input, output and error of a runtime invocation;
@@ -52,48 +216,52 @@ func (r *runtimeCLI) runTraced(t *trace.Trace, io3 *stdio, sub ...string) error 
 	args = append(args, "--log", r.log, "--log-format", "json")
 	args = append(args, r.args...)
 	args = append(args, sub...)
-	self, _ := os.Executable()
-	cmd := RuntimeCommand(self, r.binary, r.mask, args...)
-	cmd.Dir = filepath.Dir(r.log)
-	if t != nil {
-		cmd.Env = traceEnv(t)
-	}
 
 	logStart := fileSize(r.log)
 	if t != nil {
 		defer func() { t.Add(runtimeSpans(r.log, logStart)...) }()
 	}
-	var out *os.File // read end of the captured output
+	var stdin, stdout, stderr *os.File
+	var out, wr *os.File // the captured output's read and write ends
 	if io3 != nil && io3.out != nil {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = io3.in, io3.out, io3.err
+		stdin, stdout, stderr = io3.in, io3.out, io3.err
 	} else {
-		rd, wr, err := os.Pipe()
+		var err error
+		if out, wr, err = os.Pipe(); err != nil {
+			return err
+		}
+		defer out.Close()
+		defer wr.Close()
+		stdout, stderr = wr, wr
+		if io3 != nil && io3.in != nil {
+			stdin = io3.in
+		}
+	}
+	if stdin == nil || stdout == nil || stderr == nil {
+		devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 		if err != nil {
 			return err
 		}
-		defer rd.Close()
-		defer wr.Close()
-		cmd.Stdout, cmd.Stderr = wr, wr
-		out = rd
-		if io3 != nil && io3.in != nil {
-			cmd.Stdin = io3.in
-		} else {
-			devnull, err := os.Open(os.DevNull)
-			if err != nil {
-				return err
+		defer devnull.Close()
+		for _, f := range []**os.File{&stdin, &stdout, &stderr} {
+			if *f == nil {
+				*f = devnull
 			}
-			defer devnull.Close()
-			cmd.Stdin = devnull
 		}
 	}
-	exited, err := r.reaper.Start(cmd)
+	exited, proc, err := r.launch(t, args, stdin, stdout, stderr)
 	if err != nil {
 		return fmt.Errorf("run %s %s: %w", r.binary, sub[0], err)
 	}
-	defer cmd.Process.Release()
+	defer proc.Release()
+	if sub[0] == "create" {
+		// A start follows a create, on the start path within milliseconds:
+		// have its runtime start up while this one works.
+		r.prepare()
+	}
 	outc := make(chan []byte, 1)
 	if out != nil {
-		cmd.Stdout.(*os.File).Close()
+		wr.Close()
 		go func() {
 			b, _ := io.ReadAll(io.LimitReader(out, 64<<10))
 			outc <- b

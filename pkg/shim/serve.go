@@ -22,10 +22,42 @@ import (
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
 
+// Early is what a spare shim starts before it is given its container: its
+// reaper and, when it was told berth's runtime, a standby of that runtime,
+// so that the runtime's start-up too is done when the create comes.
+type Early struct {
+	reaper  *Reaper
+	stop    chan struct{}
+	standby chan *standbyRuntime // receives the standby (nil: none) once started
+}
+
+// StartEarly starts the reaper and, when runtime is not "", a standby of
+// it, in the background: the spare waits for its container meanwhile. A
+// standby that fails to start is only logged.
+func StartEarly(runtime string) (*Early, error) {
+	e := &Early{reaper: NewReaper(), stop: make(chan struct{}), standby: make(chan *standbyRuntime, 1)}
+	if err := e.reaper.Run(e.stop); err != nil {
+		return nil, err
+	}
+	if runtime == "" {
+		e.standby <- nil
+		return e, nil
+	}
+	go func() {
+		sp, err := startStandby(e.reaper, runtime, DefaultMasks(runtime))
+		if err != nil {
+			log.Printf("%v", err)
+		}
+		e.standby <- sp
+	}()
+	return e, nil
+}
+
 // Run serves the shim API for cfg until Shutdown is called. Once the socket
 // listens it writes "ok\n" to ready and closes it; a failure before that is
-// written to ready as "error: ...\n". ready may be nil.
-func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
+// written to ready as "error: ...\n". ready may be nil, and so may early
+// (what the shim started as a spare).
+func Run(ctx context.Context, cfg Config, ready io.WriteCloser, early *Early) (err error) {
 	notReady := ready
 	defer func() {
 		if notReady != nil {
@@ -56,11 +88,16 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 	tl := newTrackedListener(l)
 	l = tl
 
-	stop := make(chan struct{})
-	reaper := NewReaper()
-	if err := reaper.Run(stop); err != nil {
-		l.Close()
-		return err
+	var stop chan struct{}
+	var reaper *Reaper
+	if early != nil {
+		stop, reaper = early.stop, early.reaper
+	} else {
+		stop, reaper = make(chan struct{}), NewReaper()
+		if err := reaper.Run(stop); err != nil {
+			l.Close()
+			return err
+		}
 	}
 	// ttrpc, not gRPC: no HTTP/2, no goroutine per idle stream, a third of
 	// the text (docs/decisions.md, issue 13). Only our own user may connect.
@@ -73,6 +110,11 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 	}
 	shutdown := make(chan struct{})
 	svc := newService(cfg, reaper, func() { close(shutdown) })
+	if early != nil {
+		if sp := <-early.standby; sp != nil {
+			svc.rt.adopt(sp)
+		}
+	}
 	shimv1.RegisterShimService(srv, svc)
 
 	served := make(chan error, 1)
@@ -83,6 +125,10 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser) (err error) {
 		_, _ = io.WriteString(ready, "ok\n")
 		ready.Close()
 	}
+	// The container's create is the next call: have its runtime start up
+	// while the caller connects (after the readiness line, which the
+	// caller waits for).
+	svc.rt.prepare()
 
 	cleanup := true
 	select {

@@ -36,8 +36,11 @@ type Config struct {
 	Runtime     string
 	RuntimeRoot string
 	RuntimeArgs []string
-	Socket      string
-	StateDir    string
+	// RuntimeStandby: Runtime is berth's, which the shim may start ahead
+	// of its next command (package standby).
+	RuntimeStandby bool
+	Socket         string
+	StateDir       string
 }
 
 // service implements shimv1.ShimService for one container.
@@ -68,12 +71,13 @@ func newService(cfg Config, reaper *Reaper, onShutdown func()) *service {
 		cfg:    cfg,
 		reaper: reaper,
 		rt: &runtimeCLI{
-			binary: cfg.Runtime,
-			root:   cfg.RuntimeRoot,
-			args:   cfg.RuntimeArgs,
-			log:    filepath.Join(cfg.StateDir, record.RuntimeLogFile),
-			reaper: reaper,
-			mask:   DefaultMasks(cfg.Runtime),
+			binary:  cfg.Runtime,
+			root:    cfg.RuntimeRoot,
+			args:    cfg.RuntimeArgs,
+			log:     filepath.Join(cfg.StateDir, record.RuntimeLogFile),
+			reaper:  reaper,
+			mask:    DefaultMasks(cfg.Runtime),
+			standby: cfg.RuntimeStandby,
 		},
 		onShutdown: onShutdown,
 		exited:     make(chan struct{}),
@@ -392,6 +396,7 @@ func (s *service) delete(ctx context.Context, force bool) (*shimv1.DeleteRespons
 	if err := s.rt.run(nil, append(args, s.cfg.ID)...); err != nil {
 		return nil, err
 	}
+	s.rt.dropSpare(nil) // no command comes after the delete
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.deleted = true
@@ -470,6 +475,7 @@ func (s *service) Shutdown(ctx context.Context, req *shimv1.ShutdownRequest) (*s
 		return nil, errdefs.ToGRPC(fmt.Errorf("container %s is not deleted: %w", s.cfg.ID, errdefs.ErrFailedPrecondition))
 	}
 	log.Printf("shutdown")
+	s.rt.dropSpare(nil)
 	go s.onShutdown()
 	return &shimv1.ShutdownResponse{}, nil
 }

@@ -129,7 +129,7 @@ func (cs *containersService) Create(ctx context.Context, req *pb.CreateContainer
 	warmed.Add(1)
 	go func() {
 		defer warmed.Done()
-		cs.s.tasks.warmShim()
+		cs.s.tasks.warmShim(c.Runtime)
 	}()
 	err := cs.s.db.Update(ctx, func(tx *metadata.Tx) error { return tx.Create(metadata.Containers, c.ID, c) })
 	if err == nil {

@@ -49,6 +49,9 @@ type Runtime struct {
 	Name string
 	Path string
 	Args []string // extra global arguments
+	// Standby: the runtime is berth's own, which its shim may start ahead
+	// of a command (`runtime standby`); only DefaultRuntimes knows that.
+	Standby bool `json:",omitempty"`
 }
 
 // Config of a supervisor.
@@ -244,7 +247,7 @@ func DefaultRuntimes(runtimePath string) []Runtime {
 		}
 	}
 	if st, err := os.Stat(runtimePath); err == nil && !st.IsDir() {
-		rts = append(rts, Runtime{Name: DefaultRuntimeName, Path: runtimePath})
+		rts = append(rts, Runtime{Name: DefaultRuntimeName, Path: runtimePath, Standby: true})
 	}
 	for _, n := range []string{"runc", "crun"} {
 		if p, err := exec.LookPath(n); err == nil {

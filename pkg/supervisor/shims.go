@@ -77,8 +77,9 @@ func (l socketShims) Start(ctx context.Context, o client.StartOpts) (taskShim, e
 	return clientShim{c}, nil
 }
 
-// Warm starts a spare shim of binary for a task expected soon.
-func (l socketShims) Warm(binary string) { l.spares.warm(binary) }
+// Warm starts a spare shim of binary for a task expected soon, with a
+// standby of standbyRuntime (berth's runtime; "" for none).
+func (l socketShims) Warm(binary, standbyRuntime string) { l.spares.warm(binary, standbyRuntime) }
 
 // CloseSpares makes the spares nobody took exit.
 func (l socketShims) CloseSpares() { l.spares.close() }

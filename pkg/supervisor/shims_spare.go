@@ -20,6 +20,11 @@ import (
 const (
 	// maxSpares bounds the spares waiting at once (a burst of creates).
 	maxSpares = 4
+	// spareStock: a create starts one spare for its task and, while fewer
+	// than this many wait, more, so that the next create's task takes one
+	// started a create earlier, whose start-up (and its standby runtime's)
+	// is done; the oldest spare is taken first.
+	spareStock = 2
 	// spareIdle: spares nobody took by then exit (a create without a
 	// start, a failed create).
 	spareIdle = 10 * time.Second
@@ -33,17 +38,21 @@ type spareShims struct {
 	closed   bool
 }
 
-// warm starts a spare of binary unless enough are waiting. A failure is
-// not an error: the task's creation starts its shim itself.
-func (p *spareShims) warm(binary string) {
+// warm starts a spare of binary unless enough are waiting, with a standby
+// of standbyRuntime when not "" (client.StartSpare). A failure is not an
+// error: the task's creation starts its shim itself.
+func (p *spareShims) warm(binary, standbyRuntime string) {
 	p.mu.Lock()
 	if p.closed || binary == "" || len(p.spares)+p.starting >= maxSpares {
 		p.mu.Unlock()
 		return
 	}
 	p.starting++
+	if len(p.spares)+p.starting < spareStock {
+		go p.warm(binary, standbyRuntime) // the stock, off this create's path
+	}
 	p.mu.Unlock()
-	sp, err := client.StartSpare(binary)
+	sp, err := client.StartSpare(binary, standbyRuntime)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.starting--
@@ -62,13 +71,14 @@ func (p *spareShims) warm(binary string) {
 	}
 }
 
-// take returns a live spare of binary, or nil.
+// take returns a live spare of binary, the oldest (the likeliest to be
+// done starting), or nil.
 func (p *spareShims) take(binary string) *client.Spare {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for len(p.spares) > 0 {
-		sp := p.spares[len(p.spares)-1]
-		p.spares = p.spares[:len(p.spares)-1]
+		sp := p.spares[0]
+		p.spares = p.spares[1:]
 		if sp.Binary() == binary && sp.Alive() {
 			return sp
 		}

@@ -333,7 +333,8 @@ func (m *taskManager) abandonShim(t *task) {
 func (m *taskManager) shimOpts(ti taskInfo, bundle string) client.StartOpts {
 	return client.StartOpts{
 		ID: ti.ID, Bundle: bundle, Runtime: ti.Runtime.Path, RuntimeRoot: ti.RuntimeRoot, RuntimeArgs: ti.Runtime.Args,
-		Socket: ti.Socket, StateDir: ti.ShimState, ShimBinary: m.s.cfg.ShimBinary,
+		RuntimeStandby: ti.Runtime.Standby,
+		Socket:         ti.Socket, StateDir: ti.ShimState, ShimBinary: m.s.cfg.ShimBinary,
 	}
 }
 
@@ -527,12 +528,23 @@ func (m *taskManager) connect(ctx context.Context, socket string) (taskShim, *sh
 	return cl, st
 }
 
-// warmShim starts a spare shim for a task expected soon (a container was
-// just created), when the launcher keeps spares.
-func (m *taskManager) warmShim() {
-	if w, ok := m.shims.(interface{ Warm(string) }); ok {
-		w.Warm(m.s.cfg.ShimBinary)
+// warmShim starts a spare shim for a task expected soon (a container of
+// the runtime named runtime was just created), when the launcher keeps
+// spares; for berth's runtime, the spare starts a standby of it too.
+func (m *taskManager) warmShim(runtime string) {
+	w, ok := m.shims.(interface{ Warm(string, string) })
+	if !ok {
+		return
 	}
+	standbyRuntime := ""
+	if rt, err := m.s.runtime(runtime); err == nil && rt.Standby {
+		// As the shim's --runtime (client.StartOpts), so the shim sees it is
+		// the same runtime.
+		if abs, err := filepath.Abs(rt.Path); err == nil {
+			standbyRuntime = abs
+		}
+	}
+	w.Warm(m.s.cfg.ShimBinary, standbyRuntime)
 }
 
 func (m *taskManager) close() {

@@ -15,28 +15,57 @@ import (
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
 
-// A spare shim, started before its container is known, serves the container
-// it is then given exactly as a shim started for it: same process, its log
-// in the state dir, the container's output and exit.
-func TestShimSpareServesContainer(t *testing.T) {
-	rt := shimRuntime(t)
+// spareTest is one container of a spare shim test: a short temp dir (the
+// shim's socket path is bounded), the runtime's root, the shim's state dir,
+// the container's log and a bundle echoing a word; the runtime's container
+// and the shim (once shimPid is set) go at the end of the test.
+type spareTest struct {
+	rt, dir, id, root, stateDir, logPath, bundle string
+	shimPid                                      int
+}
+
+func newSpareTest(t *testing.T, prefix, word string) *spareTest {
+	t.Helper()
+	st := &spareTest{rt: shimRuntime(t)}
 	dir, err := os.MkdirTemp("", "bs")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	id := "shimspare-" + filepath.Base(dir)
-	root, stateDir := filepath.Join(dir, "rt"), filepath.Join(dir, "state")
-	logPath := filepath.Join(dir, "logs", "c.log")
-	bundle := shimBundle(t, rt, dir, id, "sh", "-c", "echo from-spare")
-	var shimPid int
-	shimCleanup(t, rt, root, id, &shimPid)
+	st.dir, st.id = dir, prefix+filepath.Base(dir)
+	st.root, st.stateDir = filepath.Join(dir, "rt"), filepath.Join(dir, "state")
+	st.logPath = filepath.Join(dir, "logs", "c.log")
+	st.bundle = shimBundle(t, st.rt, dir, st.id, "sh", "-c", "echo "+word)
+	shimCleanup(t, st.rt, st.root, st.id, &st.shimPid)
+	return st
+}
 
-	sp, err := shimclient.StartSpare(shimBinary(t, dir))
+// deleteAndShutdown deletes the container of c's shim and has the shim exit.
+func deleteAndShutdown(t *testing.T, ctx context.Context, c *shimclient.Client) {
+	t.Helper()
+	if _, err := c.Delete(ctx, false); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	c.Shutdown(ctx)
+	select {
+	case <-c.Exited():
+	case <-time.After(10 * time.Second):
+		t.Fatal("shim did not exit after shutdown")
+	}
+}
+
+// A spare shim, started before its container is known, serves the container
+// it is then given exactly as a shim started for it: same process, its log
+// in the state dir, the container's output and exit.
+func TestShimSpareServesContainer(t *testing.T) {
+	st := newSpareTest(t, "shimspare-", "from-spare")
+	rt, dir, id, root, stateDir, logPath, bundle := st.rt, st.dir, st.id, st.root, st.stateDir, st.logPath, st.bundle
+
+	sp, err := shimclient.StartSpare(shimBinary(t, dir), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	shimPid = sp.Pid()
+	st.shimPid = sp.Pid()
 	t.Cleanup(sp.Close)
 	// It waits, having made nothing.
 	time.Sleep(200 * time.Millisecond)
@@ -80,15 +109,7 @@ func TestShimSpareServesContainer(t *testing.T) {
 	if lb, _ := os.ReadFile(filepath.Join(stateDir, record.ShimLogFile)); !strings.Contains(string(lb), "listening on") {
 		t.Fatalf("shim.log %q", lb)
 	}
-	if _, err := c.Delete(ctx, false); err != nil {
-		t.Fatalf("delete: %v", err)
-	}
-	c.Shutdown(ctx)
-	select {
-	case <-c.Exited():
-	case <-time.After(10 * time.Second):
-		t.Fatal("shim did not exit after shutdown")
-	}
+	deleteAndShutdown(t, ctx, c)
 	if _, err := sp.Start(ctx, shimclient.StartOpts{}); !errors.Is(err, shimclient.ErrSpareGone) {
 		t.Fatalf("a used spare started again: %v", err)
 	}
@@ -98,7 +119,7 @@ func TestShimSpareServesContainer(t *testing.T) {
 // (Close, or its launcher's death, which closes it too), leaving nothing.
 func TestShimSpareDropped(t *testing.T) {
 	dir := t.TempDir()
-	sp, err := shimclient.StartSpare(shimBinary(t, dir))
+	sp, err := shimclient.StartSpare(shimBinary(t, dir), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,4 +137,97 @@ func TestShimSpareDropped(t *testing.T) {
 	if !errors.Is(err, shimclient.ErrSpareGone) {
 		t.Fatalf("start of a closed spare: %v", err)
 	}
+}
+
+// standbyChildren lists the `RUNTIME standby` processes whose parent is ppid.
+func standbyChildren(t *testing.T, ppid int) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so from the last ')'.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) < 2 || f[1] != strconv.Itoa(ppid) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"); len(args) == 2 && args[1] == "standby" {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// A spare told berth's runtime starts a standby of it while it waits; the
+// container's create runs in that standby, the create starts the next one
+// for the start, and nothing of them is left once the container is gone.
+// A runtime that does not know `standby` (runc) only costs fresh starts.
+func TestShimSpareRuntimeStandby(t *testing.T) {
+	st := newSpareTest(t, "shimstandby-", "from-standby")
+	rt, dir, id, root, stateDir, logPath, bundle := st.rt, st.dir, st.id, st.root, st.stateDir, st.logPath, st.bundle
+	ours := filepath.Base(rt) == "runtime"
+
+	sp, err := shimclient.StartSpare(shimBinary(t, dir), rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.shimPid = sp.Pid()
+	t.Cleanup(sp.Close)
+	var early []int
+	if ours {
+		deadline := time.Now().Add(10 * time.Second)
+		for early = standbyChildren(t, sp.Pid()); len(early) != 1 && time.Now().Before(deadline); early = standbyChildren(t, sp.Pid()) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if len(early) != 1 {
+			t.Fatalf("spare %d has standby runtimes %v, want one", sp.Pid(), early)
+		}
+	}
+	ctx := shimCtx(t)
+	c, err := sp.Start(ctx, shimclient.StartOpts{
+		ID: id, Bundle: bundle, Runtime: rt, RuntimeRoot: root, RuntimeStandby: true,
+		Socket: filepath.Join(dir, "s.sock"), StateDir: stateDir, ShimBinary: sp.Binary(),
+	})
+	if err != nil {
+		t.Fatalf("start spare: %v", err)
+	}
+	defer c.Close()
+	if _, err := c.Create(ctx, &shimv1.CreateRequest{LogPath: logPath, LogFormat: shimv1.LogFormat_LOG_FORMAT_JSON_FILE}); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if ours {
+		// The early standby ran the create and exited; the next waits.
+		after := standbyChildren(t, sp.Pid())
+		if len(after) != 1 || after[0] == early[0] {
+			t.Fatalf("standby runtimes after the create %v (the spare's was %v): want one new", after, early)
+		}
+		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(early[0]))); err == nil {
+			t.Errorf("the spare's standby %d is still there after the create", early[0])
+		}
+	}
+	if _, err := c.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	w, err := c.Wait(ctx)
+	if err != nil || w.ExitStatus != 0 {
+		t.Fatalf("wait: %v %v", w, err)
+	}
+	if out, _ := os.ReadFile(logPath); !strings.Contains(string(out), "from-standby") {
+		t.Fatalf("container log %q", out)
+	}
+	if left := standbyChildren(t, sp.Pid()); len(left) != 0 {
+		t.Errorf("standby runtimes %v left after the start", left)
+	}
+	deleteAndShutdown(t, ctx, c)
 }

@@ -36,10 +36,12 @@ type StartOpts struct {
 	Runtime     string   // OCI runtime binary
 	RuntimeRoot string   // runtime --root; empty for the runtime's default
 	RuntimeArgs []string // extra global runtime arguments
-	Socket      string   // unix socket path, at most 107 bytes
-	StateDir    string   // the shim's own directory; removed on Shutdown
-	ShimBinary  string   // path of the shim executable
-	Debug       bool
+	// RuntimeStandby: Runtime is berth's, which speaks `runtime standby`.
+	RuntimeStandby bool
+	Socket         string // unix socket path, at most 107 bytes
+	StateDir       string // the shim's own directory; removed on Shutdown
+	ShimBinary     string // path of the shim executable
+	Debug          bool
 	// ReadyTimeout defaults to DefaultReadyTimeout.
 	ReadyTimeout time.Duration
 }
@@ -124,6 +126,9 @@ func prepare(o *StartOpts) ([]string, *os.File, error) {
 	}
 	for _, a := range o.RuntimeArgs {
 		args = append(args, "--runtime-arg", a)
+	}
+	if o.RuntimeStandby {
+		args = append(args, "--runtime-standby")
 	}
 	if o.Debug {
 		args = append(args, "--debug")

@@ -35,8 +35,10 @@ type Spare struct {
 	ready  *os.File // the read end of its ready pipe
 }
 
-// StartSpare starts a spare shim of binary.
-func StartSpare(binary string) (*Spare, error) {
+// StartSpare starts a spare shim of binary. With standbyRuntime (the
+// path of berth's runtime, "" for none) the spare starts a standby of that
+// runtime while it waits, used when its container runs with it.
+func StartSpare(binary, standbyRuntime string) (*Spare, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("spare shim: socketpair: %w", err)
@@ -57,6 +59,9 @@ func StartSpare(binary string) (*Spare, error) {
 	defer readyW.Close()
 	// Its stderr is /dev/null until it is given its state directory's log.
 	cmd := exec.Command(binary, record.SpareArg)
+	if standbyRuntime != "" {
+		cmd.Args = append(cmd.Args, record.SpareStandbyArg, standbyRuntime)
+	}
 	cmd.Dir = "/"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
 	cmd.ExtraFiles = []*os.File{readyW, child} // fds 3 and 4

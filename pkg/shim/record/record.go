@@ -76,6 +76,10 @@ const MaxSocketPath = 107
 // pkg/shim/client.Spare and docs/shim.md).
 const SpareArg = "spare"
 
+// SpareStandbyArg, with berth's runtime after it, has a spare shim start a
+// standby of that runtime while it waits (`shim spare --standby RUNTIME`).
+const SpareStandbyArg = "--standby"
+
 // CheckSocketPath reports whether path can be a unix socket address.
 func CheckSocketPath(path string) error {
 	if path == "" {

@@ -1,0 +1,181 @@
+package standby
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+const helperEnv = "BERTH_STANDBY_TEST_HELPER"
+
+// TestMain makes this binary, with helperEnv set, a standby runtime that
+// prints its command's arguments and $GREETING on the stdout it is given.
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		args, err := Await(FD)
+		if errors.Is(err, ErrDropped) {
+			fmt.Println("dropped")
+			os.Exit(0)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		wd, _ := os.Getwd()
+		fmt.Println(strings.Join(args, " "), os.Getenv("GREETING"), wd)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// helper starts the standby helper with fd3 as its fd 3; its own stdout and
+// stderr are captured in out.
+func helper(t *testing.T, fd3 *os.File) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), helperEnv+"=1", "GREETING=inherited")
+	cmd.ExtraFiles = []*os.File{fd3}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	fd3.Close()
+	return cmd, &out
+}
+
+func TestStandbyRunsItsCommand(t *testing.T) {
+	ours, theirs, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ours.Close()
+	cmd, early := helper(t, theirs)
+	if err := WaitReady(ours); err != nil {
+		t.Fatal(err)
+	}
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	devnull, _ := os.Open(os.DevNull)
+	defer devnull.Close()
+	dir := t.TempDir()
+	err = Send(ours, Command{Args: []string{"create", "--bundle", "/b", "c1"}, Env: []string{"GREETING=hello=there"}, Dir: dir}, devnull, wr, wr)
+	wr.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v: %s", err, early)
+	}
+	buf := make([]byte, 256)
+	n, _ := rd.Read(buf)
+	if got := string(buf[:n]); got != "create --bundle /b c1 hello=there "+dir+"\n" {
+		t.Errorf("the command printed %q on the passed stdout (and %q on its own)", got, early)
+	}
+}
+
+func TestStandbyDropped(t *testing.T) {
+	ours, theirs, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, out := helper(t, theirs)
+	ours.Close()
+	if err := cmd.Wait(); err != nil || out.String() != "dropped\n" {
+		t.Errorf("dropped standby: %v, %q", err, out)
+	}
+}
+
+func TestStandbyRefusesBadInput(t *testing.T) {
+	devnull, _ := os.Open(os.DevNull)
+	defer devnull.Close()
+	// stderr is where the command's errors go once its stdio is in place.
+	rd, stderr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	defer stderr.Close()
+	for _, tc := range []struct {
+		name     string
+		send     func(ours *os.File) error
+		want     string
+		onStderr bool // the error is on the passed stderr, not the helper's own
+	}{
+		{"one fd", func(ours *os.File) error {
+			return unix.Sendmsg(int(ours.Fd()), []byte(`{"args":["state","c1"]}`), unix.UnixRights(int(devnull.Fd())), nil, 0)
+		}, "with 1 fds", false},
+		{"no fds", func(ours *os.File) error {
+			return unix.Sendmsg(int(ours.Fd()), []byte(`{"args":["state","c1"]}`), nil, nil, 0)
+		}, "with 0 fds", false},
+		{"bad json", func(ours *os.File) error {
+			fd := int(devnull.Fd())
+			return unix.Sendmsg(int(ours.Fd()), []byte(`{"args":`), unix.UnixRights(fd, fd, int(stderr.Fd())), nil, 0)
+		}, "standby: command:", true},
+		{"missing directory", func(ours *os.File) error {
+			return Send(ours, Command{Args: []string{"state"}, Dir: "/nonexistent/dir"}, devnull, devnull, stderr)
+		}, "working directory /nonexistent/dir", true},
+		{"bad env", func(ours *os.File) error {
+			return Send(ours, Command{Args: []string{"state"}, Env: []string{"NOEQUALS"}}, devnull, devnull, stderr)
+		}, `"NOEQUALS" is not KEY=VALUE`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ours, theirs, err := Pair()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ours.Close()
+			cmd, out := helper(t, theirs)
+			if err := WaitReady(ours); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.send(ours); err != nil {
+				t.Fatal(err)
+			}
+			err = cmd.Wait()
+			got := out.String()
+			if tc.onStderr {
+				buf := make([]byte, 512)
+				n, _ := rd.Read(buf)
+				got = string(buf[:n])
+			}
+			if err == nil || !strings.Contains(got, tc.want) {
+				t.Errorf("standby given %s: %v, %q (want %q)", tc.name, err, got, tc.want)
+			}
+		})
+	}
+	t.Run("not a socket", func(t *testing.T) {
+		rd, wr, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rd.Close()
+		cmd, out := helper(t, wr)
+		if err := cmd.Wait(); err == nil || !strings.Contains(out.String(), "is not the caller's socket") {
+			t.Errorf("standby without a socket: %v, %q", err, out)
+		}
+	})
+	t.Run("not ready", func(t *testing.T) {
+		ours, theirs, err := Pair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ours.Close()
+		if _, err := theirs.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		theirs.Close()
+		if err := WaitReady(ours); err == nil {
+			t.Error("WaitReady took 'x' for the ready byte")
+		}
+	})
+}

@@ -1,0 +1,251 @@
+package shim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berthd/berth/pkg/runtime/standby"
+	"github.com/berthd/berth/pkg/trace"
+)
+
+// fakeRuntimeEnv makes this test binary a runtime that appends a call
+// record to the file it names: "standby" makes it wait as berth's runtime
+// does, "standby=refuse" makes it fail that as runc does.
+const fakeRuntimeEnv = "BERTH_SHIM_TEST_RUNTIME"
+
+type runtimeCall struct {
+	Pid     int      `json:"pid"`
+	Standby bool     `json:"standby"`
+	Args    []string `json:"args"`
+	Trace   string   `json:"trace"`
+	Stdin   string   `json:"stdin"`
+}
+
+func TestMain(m *testing.M) {
+	if v := os.Getenv(fakeRuntimeEnv); v != "" {
+		os.Exit(fakeRuntimeMain(v))
+	}
+	os.Exit(m.Run())
+}
+
+func fakeRuntimeMain(calls string) int {
+	args := os.Args[1:]
+	inStandby := len(args) == 1 && args[0] == standby.Arg
+	if inStandby {
+		if os.Getenv(fakeRuntimeEnv+"_REFUSE") != "" {
+			fmt.Fprintln(os.Stderr, "No help topic for 'standby'")
+			return 1
+		}
+		var err error
+		if args, err = standby.Await(standby.FD); errors.Is(err, standby.ErrDropped) {
+			return 0
+		} else if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	in, _ := io.ReadAll(os.Stdin)
+	b, _ := json.Marshal(runtimeCall{Pid: os.Getpid(), Standby: inStandby, Args: args, Trace: os.Getenv(trace.Env), Stdin: string(in)})
+	f, err := os.OpenFile(calls, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return 1
+	}
+	f.Write(append(b, '\n'))
+	f.Close()
+	if args[len(args)-1] == "fail" {
+		fmt.Fprintln(os.Stderr, "boom: the runtime failed")
+		return 3
+	}
+	return 0
+}
+
+func readCalls(t *testing.T, path string) []runtimeCall {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var calls []runtimeCall
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if l == "" {
+			continue
+		}
+		var c runtimeCall
+		if err := json.Unmarshal([]byte(l), &c); err != nil {
+			t.Fatalf("call %q: %v", l, err)
+		}
+		calls = append(calls, c)
+	}
+	return calls
+}
+
+// fakeRuntimeCLI is a runtimeCLI running this test binary as the runtime.
+func fakeRuntimeCLI(t *testing.T, standbyOK bool) (*runtimeCLI, string) {
+	t.Helper()
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	t.Setenv(fakeRuntimeEnv, calls)
+	if !standbyOK {
+		t.Setenv(fakeRuntimeEnv+"_REFUSE", "1")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reaper := NewReaper()
+	stop := make(chan struct{})
+	if err := reaper.Run(stop); err != nil {
+		t.Fatal(err)
+	}
+	r := &runtimeCLI{binary: self, log: filepath.Join(dir, "runtime.log"), reaper: reaper, standby: true}
+	t.Cleanup(func() {
+		r.dropSpare(nil)
+		close(stop)
+	})
+	return r, calls
+}
+
+func sparePid(r *runtimeCLI) int {
+	r.spareMu.Lock()
+	defer r.spareMu.Unlock()
+	if r.spare == nil {
+		return 0
+	}
+	return r.spare.proc.Pid
+}
+
+// A command goes to the runtime started ahead for it, with its stdio and
+// the trace's environment; a create has the next runtime started; a
+// failure's message comes back through the passed stderr.
+func TestRuntimeStandby(t *testing.T) {
+	r, calls := fakeRuntimeCLI(t, true)
+	r.prepare()
+	first := sparePid(r)
+	if first == 0 {
+		t.Fatal("prepare started no standby runtime")
+	}
+	r.prepare() // one is waiting: no second
+	if p := sparePid(r); p != first {
+		t.Fatalf("second prepare replaced the standby: %d, was %d", p, first)
+	}
+
+	in, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { io.WriteString(wr, "the container's input"); wr.Close() }()
+	tr := trace.New(trace.NewID(), "shim")
+	if err := r.runTraced(tr, &stdio{in: in}, "create", "--bundle", "b", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	second := sparePid(r)
+	if second == 0 || second == first {
+		t.Fatalf("after a create: standby %d (the create's was %d)", second, first)
+	}
+	if err := r.run(nil, "start", "fail"); err == nil || !strings.Contains(err.Error(), "boom: the runtime failed") {
+		t.Errorf("failing command: %v", err)
+	}
+	if sparePid(r) != 0 {
+		t.Error("a standby was started after a start")
+	}
+	if err := r.run(nil, "delete", "c1"); err != nil {
+		t.Fatal(err)
+	}
+
+	got := readCalls(t, calls)
+	if len(got) != 3 {
+		t.Fatalf("calls %+v", got)
+	}
+	create, start, del := got[0], got[1], got[2]
+	if create.Pid != first || !create.Standby || strings.Join(create.Args[len(create.Args)-4:], " ") != "create --bundle b c1" ||
+		create.Trace != tr.ID() || create.Stdin != "the container's input" {
+		t.Errorf("create %+v, want pid %d in standby with trace %s", create, first, tr.ID())
+	}
+	if !strings.Contains(strings.Join(create.Args, " "), "--log "+r.log+" --log-format json") {
+		t.Errorf("create args %q", create.Args)
+	}
+	if start.Pid != second || !start.Standby || start.Trace != "" {
+		t.Errorf("start %+v, want pid %d in standby, untraced", start, second)
+	}
+	if del.Standby || del.Pid == first || del.Pid == second {
+		t.Errorf("delete %+v: no standby was waiting, it must have been started anew", del)
+	}
+}
+
+// A standby that died, or a runtime that does not speak standby, costs a
+// fresh start, never the command.
+func TestRuntimeStandbyFallsBack(t *testing.T) {
+	t.Run("killed", func(t *testing.T) {
+		r, calls := fakeRuntimeCLI(t, true)
+		r.prepare()
+		r.spareMu.Lock()
+		sp := r.spare
+		r.spareMu.Unlock()
+		if err := sp.proc.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-sp.exited // dead, whether or not it had written its ready byte
+		if err := r.run(nil, "kill", "c1", "9"); err != nil {
+			t.Fatal(err)
+		}
+		if got := readCalls(t, calls); len(got) != 1 || got[0].Standby || got[0].Pid == sp.proc.Pid {
+			t.Errorf("calls %+v", got)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		r, calls := fakeRuntimeCLI(t, false)
+		r.prepare()
+		if err := r.run(nil, "state", "c1"); err != nil {
+			t.Fatal(err)
+		}
+		if got := readCalls(t, calls); len(got) != 1 || got[0].Standby {
+			t.Errorf("calls %+v", got)
+		}
+	})
+}
+
+// A standby nobody gave a command exits when dropped, or by itself after
+// standbyIdle.
+func TestRuntimeStandbyExpires(t *testing.T) {
+	r, calls := fakeRuntimeCLI(t, true)
+	defer func(d time.Duration) { standbyIdle = d }(standbyIdle)
+	standbyIdle = 50 * time.Millisecond
+	r.prepare()
+	r.spareMu.Lock()
+	sp := r.spare
+	r.spareMu.Unlock()
+	select {
+	case e := <-sp.exited:
+		if e.Status != 0 {
+			t.Errorf("expired standby exited with %d", e.Status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the standby runtime did not exit after standbyIdle")
+	}
+	if sparePid(r) != 0 {
+		t.Error("an expired standby is still offered")
+	}
+	if got := readCalls(t, calls); len(got) != 0 {
+		t.Errorf("an expired standby ran %+v", got)
+	}
+
+	standbyIdle = time.Hour
+	r.prepare()
+	r.spareMu.Lock()
+	sp = r.spare
+	r.spareMu.Unlock()
+	r.dropSpare(nil)
+	select {
+	case <-sp.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the dropped standby runtime did not exit")
+	}
+}
