@@ -63,7 +63,9 @@ func newSvEnv(t *testing.T, withTasks bool) *svEnv {
 	}
 	if withTasks {
 		rt := shimRuntime(t)
-		e.cfg.Runtimes = []supervisor.Runtime{{Name: "test", Path: rt}}
+		// berth's runtime runs its commands in standby runtimes, as
+		// supervisord's own registration of it has them (docs/shim.md).
+		e.cfg.Runtimes = []supervisor.Runtime{{Name: "test", Path: rt, Standby: filepath.Base(rt) == "runtime"}}
 		e.cfg.DefaultRuntime = "test"
 		e.cfg.ShimBinary = shimBinary(t, dir)
 	}
