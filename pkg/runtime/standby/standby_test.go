@@ -114,6 +114,18 @@ func TestStandbyRefusesBadInput(t *testing.T) {
 		{"one fd", func(ours *os.File) error {
 			return unix.Sendmsg(int(ours.Fd()), []byte(`{"args":["state","c1"]}`), unix.UnixRights(int(devnull.Fd())), nil, 0)
 		}, "with 1 fds", false},
+		{"four fds", func(ours *os.File) error {
+			fd := int(devnull.Fd())
+			return unix.Sendmsg(int(ours.Fd()), []byte(`{"args":["state","c1"]}`), unix.UnixRights(fd, fd, fd, fd), nil, 0)
+		}, "with 4 fds", false},
+		{"eight fds", func(ours *os.File) error {
+			fd := int(devnull.Fd())
+			return unix.Sendmsg(int(ours.Fd()), []byte(`{"args":["state","c1"]}`), unix.UnixRights(fd, fd, fd, fd, fd, fd, fd, fd), nil, 0)
+		}, "more fds than stdin, stdout and stderr", false},
+		{"too long", func(ours *os.File) error {
+			fd := int(devnull.Fd())
+			return unix.Sendmsg(int(ours.Fd()), make([]byte, maxMessage+1), unix.UnixRights(fd, fd, fd), nil, 0)
+		}, "command over", false},
 		{"no fds", func(ours *os.File) error {
 			return unix.Sendmsg(int(ours.Fd()), []byte(`{"args":["state","c1"]}`), nil, nil, 0)
 		}, "with 0 fds", false},
