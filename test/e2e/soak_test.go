@@ -275,6 +275,21 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Its 200 lines are all logged before the load starts: the start
+	// returns once the shell runs, not once it has printed.
+	hasLastLine := func() (bool, []byte, error) {
+		b, err := a.do("GET", "/containers/"+logger+"/logs?stdout=1&tail=50", nil, 200)
+		return err == nil && bytes.Contains(b, []byte("line 199")), b, err
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ok, b, err := hasLastLine()
+		if ok {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("the logger's 200 lines were not logged within 30 s: %v, %q", err, b)
+		}
+	}
 	ops := []struct {
 		name string
 		do   func() error
@@ -282,8 +297,8 @@ func TestLoad(t *testing.T) {
 		{"ps", func() error { _, err := a.do("GET", "/containers/json?all=1", nil, 200); return err }},
 		{"inspect", func() error { _, err := a.do("GET", "/containers/"+logger+"/json", nil, 200); return err }},
 		{"logs", func() error {
-			b, err := a.do("GET", "/containers/"+logger+"/logs?stdout=1&tail=50", nil, 200)
-			if err == nil && !bytes.Contains(b, []byte("line 199")) {
+			ok, b, err := hasLastLine()
+			if err == nil && !ok {
 				err = fmt.Errorf("logs without the last line: %q", b)
 			}
 			return err
