@@ -277,14 +277,26 @@ func TestRuntimeCreateWithoutProcess(t *testing.T) {
 // (util-linux's unshare --mount=FILE too): a new namespace is tried then.
 func pinMountNamespace(t *testing.T, path string) {
 	t.Helper()
-	var err error
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for try := 0; try < 10; try++ {
 		holder := exec.Command("sleep", "100")
 		holder.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 		if err := holder.Start(); err != nil {
 			t.Fatal(err)
 		}
-		err = syscall.Mount(fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid), path, "", syscall.MS_BIND, "")
+		// The child unshares between fork and exec: until then its
+		// namespace is ours, and binding that into itself is EINVAL.
+		ns := fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid)
+		for i := 0; i < 200; i++ {
+			if l, err := os.Readlink(ns); err != nil || l != self {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		err = syscall.Mount(ns, path, "", syscall.MS_BIND, "")
 		holder.Process.Kill()
 		holder.Wait()
 		if err == nil {
