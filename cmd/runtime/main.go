@@ -3,12 +3,10 @@
 // static C program installed next to it.
 //
 // `runtime standby` is the runtime started before its command is known: it
-// gets the command on fd 3 from the shim that started it (package standby).
+// gets its commands on fd 3 from the shim that started it (package standby).
 package main
 
 import (
-	"errors"
-	"fmt"
 	"os"
 
 	"github.com/berthd/berth/pkg/runtime/cli"
@@ -18,13 +16,7 @@ import (
 func main() {
 	args := os.Args[1:]
 	if len(args) == 1 && args[0] == standby.Arg {
-		var err error
-		if args, err = standby.Await(standby.FD); errors.Is(err, standby.ErrDropped) {
-			os.Exit(0)
-		} else if err != nil {
-			fmt.Fprintln(os.Stderr, "runtime:", err)
-			os.Exit(1)
-		}
+		os.Exit(cli.Standby(standby.FD))
 	}
 	os.Exit(cli.Main(args))
 }

@@ -40,11 +40,21 @@ type standbyRuntime struct {
 	exited <-chan Exit
 	proc   *os.Process
 	expiry *time.Timer // drops it when no command came in standbyIdle
+	// ready: its Ready byte was read (a session's, after a command).
+	ready bool
 }
+
+// sessionCommands are the commands a standby runtime goes on from (Keep):
+// they start no process that could stay the runtime's child (init is the
+// shim's, standby.Command), and the next command of the container comes
+// soon: the start after the create, the delete after the start or kill of a
+// short-lived container. Any other command ends the session it runs in.
+var sessionCommands = map[string]bool{"create": true, "start": true, "kill": true}
 
 // standbyIdle is how long a standby runtime waits for its command: the
 // commands it is started for come within milliseconds on the start path; a
-// `docker create` started later spawns its runtime anew.
+// `docker create` started later spawns its runtime anew. A session waits
+// as long after each command.
 var standbyIdle = 5 * time.Second
 
 // prepare starts a standby runtime for the next command, unless the runtime
@@ -87,6 +97,18 @@ func (r *runtimeCLI) adopt(sp *standbyRuntime) {
 func (r *runtimeCLI) adoptLocked(sp *standbyRuntime) {
 	sp.expiry = time.AfterFunc(standbyIdle, func() { r.dropSpare(sp) })
 	r.spare = sp
+}
+
+// keep makes sp, a session that has run a command and is ready for the
+// next, the waiting standby runtime, in place of one started meanwhile.
+func (r *runtimeCLI) keep(sp *standbyRuntime) {
+	r.spareMu.Lock()
+	defer r.spareMu.Unlock()
+	if old := r.spare; old != nil {
+		old.close()
+	}
+	sp.ready = true
+	r.adoptLocked(sp)
 }
 
 // startStandby starts `binary standby` as a child reaped by reaper.
@@ -133,7 +155,10 @@ func (r *runtimeCLI) takeSpare(t *trace.Trace) *standbyRuntime {
 		return nil
 	}
 	end := t.Begin("standby runtime ready")
-	err := standby.WaitReady(sp.conn)
+	var err error
+	if !sp.ready {
+		err = standby.WaitReady(sp.conn)
+	}
 	end()
 	if err != nil {
 		log.Printf("%v; starting the runtime anew", err)
@@ -157,18 +182,39 @@ func (r *runtimeCLI) dropSpare(sp *standbyRuntime) {
 	sp.close()
 }
 
-// launch runs args in the waiting standby runtime, or in a runtime started
-// for it, with stdio (each non-nil) and, when set, the trace's environment.
-func (r *runtimeCLI) launch(t *trace.Trace, args []string, stdin, stdout, stderr *os.File) (<-chan Exit, *os.Process, error) {
+// launch runs args (sub's) in the waiting standby runtime, or in a runtime
+// started for it, with stdio (each non-nil) and, when set, the trace's
+// environment. The channel gets the command's end: the exit of its
+// process, or, for a session's command that succeeded, status 0 once the
+// session waits for the next (then the waiting standby). session says
+// which.
+func (r *runtimeCLI) launch(t *trace.Trace, sub string, args []string, stdin, stdout, stderr *os.File) (done <-chan Exit, session bool, err error) {
 	if sp := r.takeSpare(t); sp != nil {
 		var env []string
 		if t != nil {
 			env = []string{trace.Env + "=" + t.ID()}
 		}
-		err := standby.Send(sp.conn, standby.Command{Args: args, Env: env, Dir: filepath.Dir(r.log)}, stdin, stdout, stderr)
+		keep := sessionCommands[sub]
+		err := standby.Send(sp.conn, standby.Command{Args: args, Env: env, Dir: filepath.Dir(r.log), Keep: keep}, stdin, stdout, stderr)
 		if err == nil {
-			sp.conn.Close()
-			return sp.exited, sp.proc, nil
+			if !keep {
+				sp.close()
+				return sp.exited, false, nil
+			}
+			sp.ready = false
+			done := make(chan Exit, 1)
+			go func() {
+				if standby.WaitReady(sp.conn) == nil {
+					r.keep(sp)
+					done <- Exit{Pid: sp.proc.Pid, At: time.Now()}
+					return
+				}
+				// The command failed (or the runtime died): its exit says.
+				e := <-sp.exited
+				sp.close()
+				done <- e
+			}()
+			return done, true, nil
 		}
 		// It ended between its ready byte and the command: nothing ran.
 		log.Printf("%v; starting the runtime anew", err)
@@ -183,9 +229,11 @@ func (r *runtimeCLI) launch(t *trace.Trace, args []string, stdin, stdout, stderr
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	exited, err := r.reaper.Start(cmd)
 	if err != nil {
-		return nil, nil, err
+		return nil, false, err
 	}
-	return exited, cmd.Process, nil
+	// The reaper waits for it; the handle is not used.
+	cmd.Process.Release()
+	return exited, false, nil
 }
 
 // stdio is the standard input, output and error of a runtime invocation;
@@ -249,14 +297,14 @@ func (r *runtimeCLI) runTraced(t *trace.Trace, io3 *stdio, sub ...string) error 
 			}
 		}
 	}
-	exited, proc, err := r.launch(t, args, stdin, stdout, stderr)
+	exited, session, err := r.launch(t, sub[0], args, stdin, stdout, stderr)
 	if err != nil {
 		return fmt.Errorf("run %s %s: %w", r.binary, sub[0], err)
 	}
-	defer proc.Release()
-	if sub[0] == "create" {
+	if sub[0] == "create" && !session {
 		// A start follows a create, on the start path within milliseconds:
-		// have its runtime start up while this one works.
+		// have its runtime start up while this one works (a session's runs
+		// the start itself).
 		r.prepare()
 	}
 	outc := make(chan []byte, 1)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/berthd/berth/pkg/runtime/standby"
 	"github.com/berthd/berth/pkg/trace"
+	"golang.org/x/sys/unix"
 )
 
 // fakeRuntimeEnv makes this test binary a runtime that appends a call
@@ -37,20 +38,33 @@ func TestMain(m *testing.M) {
 
 func fakeRuntimeMain(calls string) int {
 	args := os.Args[1:]
-	inStandby := len(args) == 1 && args[0] == standby.Arg
-	if inStandby {
-		if os.Getenv(fakeRuntimeEnv+"_REFUSE") != "" {
-			fmt.Fprintln(os.Stderr, "No help topic for 'standby'")
-			return 1
-		}
-		var err error
-		if args, err = standby.Await(standby.FD); errors.Is(err, standby.ErrDropped) {
+	if len(args) != 1 || args[0] != standby.Arg {
+		return fakeRuntimeCommand(calls, args, false)
+	}
+	if os.Getenv(fakeRuntimeEnv+"_REFUSE") != "" {
+		fmt.Fprintln(os.Stderr, "No help topic for 'standby'")
+		return 1
+	}
+	w, err := standby.Listen(standby.FD)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for {
+		c, err := w.Next()
+		if errors.Is(err, standby.ErrDropped) {
 			return 0
 		} else if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		if st := fakeRuntimeCommand(calls, c.Args, true); st != 0 || !c.Keep {
+			return st
+		}
 	}
+}
+
+func fakeRuntimeCommand(calls string, args []string, inStandby bool) int {
 	in, _ := io.ReadAll(os.Stdin)
 	b, _ := json.Marshal(runtimeCall{Pid: os.Getpid(), Standby: inStandby, Args: args, Trace: os.Getenv(trace.Env), Stdin: string(in)})
 	f, err := os.OpenFile(calls, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
@@ -122,8 +136,9 @@ func sparePid(r *runtimeCLI) int {
 }
 
 // A command goes to the runtime started ahead for it, with its stdio and
-// the trace's environment; a create has the next runtime started; a
-// failure's message comes back through the passed stderr.
+// the trace's environment; the create, start and kill of a container run in
+// that one process (a session), which any other command, or a failure,
+// ends; a failure's message comes back through the passed stderr.
 func TestRuntimeStandby(t *testing.T) {
 	r, calls := fakeRuntimeCLI(t, true)
 	r.prepare()
@@ -146,25 +161,27 @@ func TestRuntimeStandby(t *testing.T) {
 		t.Fatal(err)
 	}
 	in.Close()
-	second := sparePid(r)
-	if second == 0 || second == first {
-		t.Fatalf("after a create: standby %d (the create's was %d)", second, first)
+	if p := sparePid(r); p != first {
+		t.Fatalf("after a create: standby %d, want the create's own, %d", p, first)
 	}
-	if err := r.run(nil, "start", "fail"); err == nil || !strings.Contains(err.Error(), "boom: the runtime failed") {
+	if err := r.run(nil, "start", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.run(nil, "kill", "fail"); err == nil || !strings.Contains(err.Error(), "boom: the runtime failed") {
 		t.Errorf("failing command: %v", err)
 	}
-	if sparePid(r) != 0 {
-		t.Error("a standby was started after a start")
+	if p := sparePid(r); p != 0 {
+		t.Errorf("standby %d after a failed command", p)
 	}
 	if err := r.run(nil, "delete", "c1"); err != nil {
 		t.Fatal(err)
 	}
 
 	got := readCalls(t, calls)
-	if len(got) != 3 {
+	if len(got) != 4 {
 		t.Fatalf("calls %+v", got)
 	}
-	create, start, del := got[0], got[1], got[2]
+	create, start, kill, del := got[0], got[1], got[2], got[3]
 	if create.Pid != first || !create.Standby || strings.Join(create.Args[len(create.Args)-4:], " ") != "create --bundle b c1" ||
 		create.Trace != tr.ID() || create.Stdin != "the container's input" {
 		t.Errorf("create %+v, want pid %d in standby with trace %s", create, first, tr.ID())
@@ -172,11 +189,76 @@ func TestRuntimeStandby(t *testing.T) {
 	if !strings.Contains(strings.Join(create.Args, " "), "--log "+r.log+" --log-format json") {
 		t.Errorf("create args %q", create.Args)
 	}
-	if start.Pid != second || !start.Standby || start.Trace != "" {
-		t.Errorf("start %+v, want pid %d in standby, untraced", start, second)
+	if start.Pid != first || !start.Standby || start.Trace != "" {
+		t.Errorf("start %+v, want pid %d in standby, untraced (the create's trace undone)", start, first)
 	}
-	if del.Standby || del.Pid == first || del.Pid == second {
+	if kill.Pid != first {
+		t.Errorf("kill %+v, want pid %d", kill, first)
+	}
+	if del.Standby || del.Pid == first {
 		t.Errorf("delete %+v: no standby was waiting, it must have been started anew", del)
+	}
+}
+
+// A session ends with a command that is not a session's (an exec, a delete)
+// or when dropped; the output of each command ends with it, although the
+// process lives on.
+func TestRuntimeStandbySession(t *testing.T) {
+	r, calls := fakeRuntimeCLI(t, true)
+	r.prepare()
+	first := sparePid(r)
+	for _, sub := range []string{"create", "start", "kill"} {
+		// No io3: the output is captured and read to its end.
+		done := make(chan error, 1)
+		go func() { done <- r.run(nil, sub, "c1") }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(900 * time.Millisecond):
+			t.Fatalf("%s: no end of its output while the session lives", sub)
+		}
+		if p := sparePid(r); p != first {
+			t.Fatalf("after %s: standby %d, want %d", sub, p, first)
+		}
+	}
+	// run waits for the exit of the process that ran its command.
+	if err := r.run(nil, "exec", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Kill(first, 0); err != unix.ESRCH {
+		t.Errorf("the session %d after the exec: %v", first, err)
+	}
+	if p := sparePid(r); p != 0 {
+		t.Errorf("standby %d after the exec", p)
+	}
+	got := readCalls(t, calls)
+	if len(got) != 4 {
+		t.Fatalf("calls %+v", got)
+	}
+	for _, c := range got {
+		if c.Pid != first {
+			t.Errorf("call %+v, want all in %d", c, first)
+		}
+	}
+
+	// Dropped while it waits after a command.
+	r.prepare()
+	if err := r.run(nil, "create", "c2"); err != nil {
+		t.Fatal(err)
+	}
+	r.spareMu.Lock()
+	exited := r.spare.exited
+	r.spareMu.Unlock()
+	r.dropSpare(nil)
+	select {
+	case e := <-exited:
+		if e.Status != 0 {
+			t.Errorf("dropped session exited %d", e.Status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the dropped session did not exit")
 	}
 }
 

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -207,13 +208,13 @@ func TestShimSpareRuntimeStandby(t *testing.T) {
 		t.Fatalf("create: %v", err)
 	}
 	if ours {
-		// The early standby ran the create and exited; the next waits.
-		after := standbyChildren(t, sp.Pid())
-		if len(after) != 1 || after[0] == early[0] {
-			t.Fatalf("standby runtimes after the create %v (the spare's was %v): want one new", after, early)
+		// The early standby ran the create and waits for the start (a
+		// session), init is the shim's child, not the runtime's.
+		if after := standbyChildren(t, sp.Pid()); len(after) != 1 || after[0] != early[0] {
+			t.Fatalf("standby runtimes after the create %v: want the spare's, %v", after, early)
 		}
-		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(early[0]))); err == nil {
-			t.Errorf("the spare's standby %d is still there after the create", early[0])
+		if kids := childrenOf(t, early[0]); len(kids) != 0 {
+			t.Errorf("the standby runtime has children %v after the create", kids)
 		}
 	}
 	if _, err := c.Start(ctx); err != nil {
@@ -226,8 +227,32 @@ func TestShimSpareRuntimeStandby(t *testing.T) {
 	if out, _ := os.ReadFile(logPath); !strings.Contains(string(out), "from-standby") {
 		t.Fatalf("container log %q", out)
 	}
-	if left := standbyChildren(t, sp.Pid()); len(left) != 0 {
-		t.Errorf("standby runtimes %v left after the start", left)
+	if ours {
+		// The container's exit was reported while the session waits for
+		// the delete.
+		if left := standbyChildren(t, sp.Pid()); len(left) != 1 || left[0] != early[0] {
+			t.Errorf("standby runtimes %v after the start, want the session %v", left, early)
+		}
 	}
 	deleteAndShutdown(t, ctx, c)
+	if ours {
+		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(early[0]))); err == nil {
+			t.Errorf("the session %d is still there after the delete", early[0])
+		}
+	}
+}
+
+// childrenOf lists the pids whose parent is pid.
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kids []int
+	for _, f := range strings.Fields(string(b)) {
+		n, _ := strconv.Atoi(f)
+		kids = append(kids, n)
+	}
+	return kids
 }

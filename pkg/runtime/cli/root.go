@@ -49,6 +49,8 @@ func Main(args []string) int {
 	err := cmd.Execute()
 	endCommand()
 	g.logSpans()
+	// A standby runs more commands in this process: each opens its own.
+	defer g.log.close()
 	if err == nil {
 		return 0
 	}
@@ -134,6 +136,12 @@ func openLogger(path, format string, debug bool) (*logger, error) {
 		l.f = f
 	}
 	return l, nil
+}
+
+func (l *logger) close() {
+	if l != nil && l.f != nil {
+		l.f.Close()
+	}
 }
 
 func (l *logger) write(level, msg string) {

@@ -11,7 +11,10 @@ import (
 
 // traceFromEnv turns tracing on when BERTH_TRACE names a trace (the shim
 // sets it): the command's spans go to the log (logSpans).
+// A standby runs several commands: one untraced after a traced one is not
+// traced.
 func traceFromEnv() {
+	container.Trace = nil
 	if id := os.Getenv(trace.Env); trace.ValidID(id) {
 		container.Trace = trace.New(id, "runtime")
 	}

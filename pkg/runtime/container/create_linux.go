@@ -130,6 +130,14 @@ func Create(o CreateOpts) (*CreatedContainer, error) {
 	return created, nil
 }
 
+// InitSibling makes create start init as a child of the runtime's parent
+// (CLONE_PARENT) rather than its own: a runtime that lives on after the
+// create (a standby session, package standby) would otherwise keep init's
+// exit from its caller, the shim, until it exits itself. The runtime can
+// then not wait for init: when a create fails, the init it killed is
+// reaped by the caller.
+var InitSibling bool
+
 type creator struct {
 	o      CreateOpts
 	spec   *specs.Spec
@@ -270,9 +278,16 @@ func (c *creator) create() (*CreatedContainer, error) {
 		}
 		env = append(env, "_BERTH_JOIN="+strings.Join(join, "\n"), "_BERTH_UNSHARE="+strconv.Itoa(int(attr.Cloneflags)))
 		attr.Cloneflags = 0
-		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-			return nil, fmt.Errorf("set child subreaper: %w", err)
+		// As a sibling, the helper is our caller's child, and init, once
+		// the helper has exited, our caller's (a subreaper) too.
+		if !InitSibling {
+			if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+				return nil, fmt.Errorf("set child subreaper: %w", err)
+			}
 		}
+	}
+	if InitSibling {
+		attr.Cloneflags |= unix.CLONE_PARENT
 	}
 	stdin, stdout, stderr := c.o.Stdin, c.o.Stdout, c.o.Stderr
 	if stdin == nil {

@@ -2,7 +2,8 @@
 // that the start-up of a runtime process (exec, the Go runtime, package
 // inits: 6.5 ms to main on the 2-core test machine, for each of the create
 // and the start of a container) overlaps what its caller does before it
-// needs the command.
+// needs the command, and lets one runtime process run the several commands
+// of a container's start and end (a session).
 //
 // The caller (the shim) starts `runtime standby` with one end of a
 // SOCK_SEQPACKET socket pair as fd 3. The runtime, once started, writes
@@ -11,6 +12,15 @@
 // JSON, with the command's stdin, stdout and stderr as passed fds. It then runs the
 // command as if started with them, and its exit is the command's exit. A
 // socket closed without a message makes it exit 0 without doing anything.
+//
+// A command sent with Keep is a session's: when it succeeds, the runtime
+// lets go of its stdio, undoes its environment and writes Ready again in
+// place of exiting, and waits for the next command; when it fails, it exits
+// with the command's status as without Keep. Any process such a command
+// leaves behind must not be the runtime's child, or its exit would wait for
+// the runtime's: the runtime makes a container's init a child of its caller
+// (CLONE_PARENT), and the caller sends Keep only with commands that start no
+// other process (create, start, kill).
 //
 // Only berth's runtime speaks this: the caller uses it only for a runtime
 // it was told is berth's, and falls back to starting the command when the
@@ -48,6 +58,8 @@ type Command struct {
 	Args []string `json:"args"`          // without the program name
 	Env  []string `json:"env,omitempty"` // KEY=VALUE to set (added to, or replacing, the inherited ones)
 	Dir  string   `json:"dir,omitempty"` // working directory; "" keeps the standby's own
+	// Keep: on success, wait for another command instead of exiting.
+	Keep bool `json:"keep,omitempty"`
 }
 
 // Pair returns a socket pair: the caller's end and the runtime's, which
@@ -93,25 +105,65 @@ func Send(caller *os.File, c Command, stdin, stdout, stderr *os.File) error {
 	return nil
 }
 
-// Await, in the runtime, signals that it is ready on fd, waits for its
-// command, makes the passed fds its stdin, stdout and stderr, sets the
-// command's environment and returns its arguments. fd is closed on return.
+// Await, in the runtime, waits for one command on fd (Waiter.Next) and
+// returns its arguments. fd is closed on return.
 func Await(fd int) ([]string, error) {
-	defer unix.Close(fd)
+	w, err := Listen(fd)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	c, err := w.Next()
+	return c.Args, err
+}
+
+// Waiter is the runtime's end of a standby.
+type Waiter struct {
+	fd  int
+	ran bool // a command ran: its stdio and environment are still in place
+	// env holds the values the last command's environment replaced (nil:
+	// the variable was unset).
+	env map[string]*string
+}
+
+// Listen checks that fd is the caller's socket and returns the runtime's
+// end on it.
+func Listen(fd int) (*Waiter, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		unix.Close(fd)
 		return nil, fmt.Errorf("standby: fd %d is not the caller's socket (standby is started by the shim only)", fd)
 	}
+	return &Waiter{fd: fd}, nil
+}
+
+// Close closes the runtime's end.
+func (w *Waiter) Close() { unix.Close(w.fd) }
+
+// Next signals that the runtime is ready on w and waits for a command:
+// once one came, the passed fds are the runtime's stdin, stdout and
+// stderr, the command's environment is set and its working directory is
+// the current one. Called after a command, it first lets go of that
+// command's stdio (the caller reads its output to the end) and undoes its
+// environment: its Ready then says the command succeeded. ErrDropped: the
+// caller closed its end without a command.
+func (w *Waiter) Next() (Command, error) {
+	if w.ran {
+		if err := w.release(); err != nil {
+			return Command{}, err
+		}
+	}
+	fd := w.fd
 	for {
 		err := unix.Sendto(fd, []byte{Ready}, unix.MSG_NOSIGNAL, nil)
 		if err == unix.EINTR {
 			continue
 		}
 		if err == unix.EPIPE || err == unix.ECONNRESET {
-			return nil, ErrDropped
+			return Command{}, ErrDropped
 		}
 		if err != nil {
-			return nil, fmt.Errorf("standby: signal ready: %w", err)
+			return Command{}, fmt.Errorf("standby: signal ready: %w", err)
 		}
 		break
 	}
@@ -125,19 +177,19 @@ func Await(fd int) ([]string, error) {
 			continue
 		}
 		if err == unix.ECONNRESET {
-			return nil, ErrDropped
+			return Command{}, ErrDropped
 		}
 		if err != nil {
-			return nil, fmt.Errorf("standby: read command: %w", err)
+			return Command{}, fmt.Errorf("standby: read command: %w", err)
 		}
 		break
 	}
 	if n == 0 && oobn == 0 {
-		return nil, ErrDropped
+		return Command{}, ErrDropped
 	}
 	fds, err := parseRights(oob[:oobn])
 	if err != nil {
-		return nil, err
+		return Command{}, err
 	}
 	defer func() {
 		for _, f := range fds {
@@ -148,49 +200,84 @@ func Await(fd int) ([]string, error) {
 	}()
 	// Send never sends these; the kernel drops what did not fit.
 	if flags&unix.MSG_TRUNC != 0 {
-		return nil, fmt.Errorf("standby: command over %d bytes", maxMessage)
+		return Command{}, fmt.Errorf("standby: command over %d bytes", maxMessage)
 	}
 	if flags&unix.MSG_CTRUNC != 0 {
-		return nil, fmt.Errorf("standby: command with more fds than stdin, stdout and stderr")
+		return Command{}, fmt.Errorf("standby: command with more fds than stdin, stdout and stderr")
 	}
 	if len(fds) != 3 {
-		return nil, fmt.Errorf("standby: command with %d fds, not stdin, stdout and stderr", len(fds))
+		return Command{}, fmt.Errorf("standby: command with %d fds, not stdin, stdout and stderr", len(fds))
 	}
+	w.ran = true
 	for i, f := range fds {
 		// Without O_CLOEXEC: the command's children (the container's init)
 		// inherit its stdio, as from a fresh start.
 		if f == i {
 			fds[i] = -1 // already in place; keep it open
 			if _, err := unix.FcntlInt(uintptr(f), unix.F_SETFD, 0); err != nil {
-				return nil, fmt.Errorf("standby: stdio %d: %w", i, err)
+				return Command{}, fmt.Errorf("standby: stdio %d: %w", i, err)
 			}
 			continue
 		}
 		if err := unix.Dup3(f, i, 0); err != nil {
-			return nil, fmt.Errorf("standby: stdio %d: %w", i, err)
+			return Command{}, fmt.Errorf("standby: stdio %d: %w", i, err)
 		}
 	}
 	// From here on, errors go to the command's stderr, where the caller
 	// looks for them.
 	var c Command
 	if err := json.Unmarshal(buf[:n], &c); err != nil {
-		return nil, fmt.Errorf("standby: command: %w", err)
+		return Command{}, fmt.Errorf("standby: command: %w", err)
 	}
 	if c.Dir != "" {
 		if err := unix.Chdir(c.Dir); err != nil {
-			return nil, fmt.Errorf("standby: working directory %s: %w", c.Dir, err)
+			return Command{}, fmt.Errorf("standby: working directory %s: %w", c.Dir, err)
 		}
 	}
+	w.env = map[string]*string{}
 	for _, kv := range c.Env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("standby: environment entry %q is not KEY=VALUE", kv)
+			return Command{}, fmt.Errorf("standby: environment entry %q is not KEY=VALUE", kv)
+		}
+		if _, seen := w.env[k]; !seen {
+			if old, ok := os.LookupEnv(k); ok {
+				w.env[k] = &old
+			} else {
+				w.env[k] = nil
+			}
 		}
 		if err := os.Setenv(k, v); err != nil {
-			return nil, fmt.Errorf("standby: environment: %w", err)
+			return Command{}, fmt.Errorf("standby: environment: %w", err)
 		}
 	}
-	return c.Args, nil
+	return c, nil
+}
+
+// release points stdin, stdout and stderr at /dev/null, closing the last
+// command's (its caller waits for the end of their output), and restores
+// the environment the command changed.
+func (w *Waiter) release() error {
+	null, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("standby: %w", err)
+	}
+	defer unix.Close(null)
+	for i := 0; i < 3; i++ {
+		if err := unix.Dup3(null, i, 0); err != nil {
+			return fmt.Errorf("standby: stdio %d: %w", i, err)
+		}
+	}
+	for k, v := range w.env {
+		if v == nil {
+			os.Unsetenv(k)
+		} else {
+			os.Setenv(k, *v)
+		}
+	}
+	w.env = nil
+	w.ran = false
+	return nil
 }
 
 func parseRights(oob []byte) ([]int, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,6 +18,9 @@ const helperEnv = "BERTH_STANDBY_TEST_HELPER"
 // TestMain makes this binary, with helperEnv set, a standby runtime that
 // prints its command's arguments and $GREETING on the stdout it is given.
 func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "session" {
+		os.Exit(sessionHelper())
+	}
 	if os.Getenv(helperEnv) != "" {
 		args, err := Await(FD)
 		if errors.Is(err, ErrDropped) {
@@ -34,12 +38,43 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// sessionHelper runs commands as a session does: each prints its
+// arguments and $GREETING; "fail" exits 3.
+func sessionHelper() int {
+	w, err := Listen(FD)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for {
+		c, err := w.Next()
+		if errors.Is(err, ErrDropped) {
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println(strings.Join(c.Args, " "), os.Getenv("GREETING"))
+		if c.Args[0] == "fail" {
+			return 3
+		}
+		if !c.Keep {
+			return 0
+		}
+	}
+}
+
 // helper starts the standby helper with fd3 as its fd 3; its own stdout and
 // stderr are captured in out.
 func helper(t *testing.T, fd3 *os.File) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), helperEnv+"=1", "GREETING=inherited")
+	mode := os.Getenv(helperEnv) // set by the test: "session"
+	if mode == "" {
+		mode = "1"
+	}
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode, "GREETING=inherited")
 	cmd.ExtraFiles = []*os.File{fd3}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -80,6 +115,63 @@ func TestStandbyRunsItsCommand(t *testing.T) {
 	n, _ := rd.Read(buf)
 	if got := string(buf[:n]); got != "create --bundle /b c1 hello=there "+dir+"\n" {
 		t.Errorf("the command printed %q on the passed stdout (and %q on its own)", got, early)
+	}
+}
+
+// A session runs one command after the other: each one's Ready comes once
+// its stdout is closed (its reader sees the end) and its environment undone.
+func TestStandbySession(t *testing.T) {
+	ours, theirs, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ours.Close()
+	t.Setenv(helperEnv, "session")
+	cmd, own := helper(t, theirs)
+	devnull, _ := os.Open(os.DevNull)
+	defer devnull.Close()
+	run := func(c Command) string {
+		t.Helper()
+		rd, wr, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rd.Close()
+		err = Send(ours, c, devnull, wr, wr)
+		wr.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := io.ReadAll(rd) // to its end: the helper let go of it
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	if err := WaitReady(ours); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(Command{Args: []string{"create", "c1"}, Env: []string{"GREETING=hello"}, Keep: true}); got != "create c1 hello\n" {
+		t.Errorf("first command printed %q", got)
+	}
+	if err := WaitReady(ours); err != nil {
+		t.Fatalf("after a kept command: %v (%q)", err, own)
+	}
+	if got := run(Command{Args: []string{"start", "c1"}, Keep: true}); got != "start c1 inherited\n" {
+		t.Errorf("second command printed %q (its environment is the standby's own)", got)
+	}
+	if err := WaitReady(ours); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(Command{Args: []string{"fail"}, Keep: true}); got != "fail inherited\n" {
+		t.Errorf("third command printed %q", got)
+	}
+	var ee *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Errorf("a failed kept command: %v, want its exit status 3", err)
+	}
+	if err := WaitReady(ours); err == nil {
+		t.Error("ready after a failed command")
 	}
 }
 

@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/berthd/berth/pkg/runtime/container"
+	"github.com/berthd/berth/pkg/runtime/standby"
+)
+
+// Standby runs `runtime standby`: the commands the caller sends on fd
+// (package standby), each as Main runs it, and returns the exit code: the
+// last command's, or 0 when the caller dropped the standby.
+func Standby(fd int) int {
+	w, err := standby.Listen(fd)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "runtime:", err)
+		return 1
+	}
+	defer w.Close()
+	// This process may live on after a create (a session): init must be
+	// the caller's child from the start, for the caller to reap it when it
+	// exits, whenever that is.
+	container.InitSibling = true
+	ran := false
+	for {
+		c, err := w.Next()
+		if errors.Is(err, standby.ErrDropped) {
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "runtime:", err)
+			if ran {
+				// The command before succeeded; only the session ends.
+				return 0
+			}
+			return 1
+		}
+		status := Main(c.Args)
+		if status != 0 || !c.Keep {
+			return status
+		}
+		ran = true
+	}
+}
