@@ -8,7 +8,6 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/failpoint"
+	"github.com/berthd/berth/pkg/identifiers"
 	shimv1 "github.com/berthd/berth/proto/berth/shim/v1"
 )
 
@@ -37,8 +37,6 @@ type execProcess struct {
 	exited    chan struct{} // closed once the exit is recorded and output drained
 }
 
-var execIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
-
 func (s *service) getExec(id string) (*execProcess, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -54,7 +52,7 @@ func (s *service) Exec(ctx context.Context, req *shimv1.ExecRequest) (*shimv1.Ex
 }
 
 func (s *service) addExec(req *shimv1.ExecRequest) error {
-	if !execIDPattern.MatchString(req.ExecId) {
+	if !identifiers.Valid(req.ExecId) {
 		return fmt.Errorf("exec id %q: %w", req.ExecId, errdefs.ErrInvalidArgument)
 	}
 	var spec struct {

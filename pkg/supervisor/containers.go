@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -12,15 +11,14 @@ import (
 	"github.com/berthd/berth/pkg/cgroupprime"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/failpoint"
+	"github.com/berthd/berth/pkg/identifiers"
 	"github.com/berthd/berth/pkg/metadata"
 	"github.com/berthd/berth/pkg/namespaces"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
-
 func checkID(id string) error {
-	if !validID.MatchString(id) {
+	if !identifiers.Valid(id) {
 		return fmt.Errorf("container id %q: must be 1-128 of [A-Za-z0-9_.-], starting alphanumeric: %w", id, errdefs.ErrInvalidArgument)
 	}
 	return nil
