@@ -23,6 +23,10 @@ func Standby(fd int) int {
 	// the caller's child from the start, for the caller to reap it when it
 	// exits, whenever that is.
 	container.InitSibling = true
+	// Before the ready byte: the first command then finds its code paged
+	// in and its JSON codecs built.
+	_ = New(&globals{})
+	container.Warm()
 	ran := false
 	for {
 		c, err := w.Next()

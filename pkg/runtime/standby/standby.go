@@ -134,6 +134,8 @@ func Listen(fd int) (*Waiter, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("standby: fd %d is not the caller's socket (standby is started by the shim only)", fd)
 	}
+	// The command's decode is then not the process's first JSON use.
+	_ = json.Unmarshal([]byte(`{"args":[],"env":[]}`), new(Command))
 	return &Waiter{fd: fd}, nil
 }
 
