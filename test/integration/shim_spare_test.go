@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	shimclient "github.com/berthd/berth/pkg/shim/client"
 	"github.com/berthd/berth/pkg/shim/record"
@@ -255,4 +258,74 @@ func childrenOf(t *testing.T, pid int) []int {
 		kids = append(kids, n)
 	}
 	return kids
+}
+
+// A create that fails in init, in a standby session: the error names the
+// cause, the session ends, and init, the shim's child from its start, is
+// reaped by the shim: nothing is left (no standby, no child, no runtime
+// state), and the shim can still be deleted and shut down.
+func TestShimSpareRuntimeStandbyCreateFails(t *testing.T) {
+	st := newSpareTest(t, "shimstandbyfail-", "never")
+	rt, dir, id, root, stateDir, logPath, bundle := st.rt, st.dir, st.id, st.root, st.stateDir, st.logPath, st.bundle
+	cfg := filepath.Join(bundle, "config.json")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: filepath.Join(dir, "no-such-source"), Options: []string{"rbind"}})
+	if b, err = json.Marshal(&spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ours := filepath.Base(rt) == "runtime"
+
+	sp, err := shimclient.StartSpare(shimBinary(t, dir), rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.shimPid = sp.Pid()
+	t.Cleanup(sp.Close)
+	ctx := shimCtx(t)
+	c, err := sp.Start(ctx, shimclient.StartOpts{
+		ID: id, Bundle: bundle, Runtime: rt, RuntimeRoot: root, RuntimeStandby: true,
+		Socket: filepath.Join(dir, "s.sock"), StateDir: stateDir, ShimBinary: sp.Binary(),
+	})
+	if err != nil {
+		t.Fatalf("start spare: %v", err)
+	}
+	defer c.Close()
+	_, err = c.Create(ctx, &shimv1.CreateRequest{LogPath: logPath, LogFormat: shimv1.LogFormat_LOG_FORMAT_JSON_FILE})
+	if err == nil || !strings.Contains(err.Error(), "no-such-source") {
+		t.Fatalf("create with a missing mount source: %v", err)
+	}
+	// The shim reaps init and the session; nothing is left under it.
+	deadline := time.Now().Add(10 * time.Second)
+	kids := childrenOf(t, sp.Pid())
+	for ; len(kids) != 0 && time.Now().Before(deadline); kids = childrenOf(t, sp.Pid()) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(kids) != 0 {
+		for _, k := range kids {
+			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", k))
+			stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", k))
+			t.Errorf("shim child %d left after the failed create: %q %q", k, cmd, stat)
+		}
+	}
+	if ours {
+		if _, err := os.Stat(filepath.Join(root, id)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("runtime state of the failed create: %v", err)
+		}
+	}
+	c.Shutdown(ctx)
+	select {
+	case <-c.Exited():
+	case <-time.After(10 * time.Second):
+		t.Fatal("shim did not exit after shutdown")
+	}
 }
