@@ -94,7 +94,13 @@ func newRtEnv(t *testing.T, mutate func(*specs.Spec), args ...string) *rtEnv {
 
 func (e *rtEnv) editSpec(t *testing.T, fn func(*specs.Spec)) {
 	t.Helper()
-	p := filepath.Join(e.bundle, "config.json")
+	editBundleSpec(t, e.bundle, fn)
+}
+
+// editBundleSpec has fn edit the config.json of bundle.
+func editBundleSpec(t *testing.T, bundle string, fn func(*specs.Spec)) {
+	t.Helper()
+	p := filepath.Join(bundle, "config.json")
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -267,22 +266,9 @@ func childrenOf(t *testing.T, pid int) []int {
 func TestShimSpareRuntimeStandbyCreateFails(t *testing.T) {
 	st := newSpareTest(t, "shimstandbyfail-", "never")
 	rt, dir, id, root, stateDir, logPath, bundle := st.rt, st.dir, st.id, st.root, st.stateDir, st.logPath, st.bundle
-	cfg := filepath.Join(bundle, "config.json")
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(b, &spec); err != nil {
-		t.Fatal(err)
-	}
-	spec.Mounts = append(spec.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: filepath.Join(dir, "no-such-source"), Options: []string{"rbind"}})
-	if b, err = json.Marshal(&spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	editBundleSpec(t, bundle, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: filepath.Join(dir, "no-such-source"), Options: []string{"rbind"}})
+	})
 	ours := filepath.Base(rt) == "runtime"
 
 	sp, err := shimclient.StartSpare(shimBinary(t, dir), rt)
