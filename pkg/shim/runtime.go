@@ -31,6 +31,9 @@ type runtimeCLI struct {
 
 	spareMu sync.Mutex
 	spare   *standbyRuntime // started ahead, not yet given a command
+	// inSession counts the commands running in a session: each gives the
+	// session back as the next standby (keep), so none is to be started.
+	inSession int
 }
 
 // standbyRuntime is a runtime process started as `runtime standby`.
@@ -66,7 +69,7 @@ func (r *runtimeCLI) prepare() {
 	}
 	r.spareMu.Lock()
 	defer r.spareMu.Unlock()
-	if r.spare != nil {
+	if r.spare != nil || r.inSession > 0 {
 		return
 	}
 	sp, err := startStandby(r.reaper, r.binary, r.mask)
@@ -104,6 +107,7 @@ func (r *runtimeCLI) adoptLocked(sp *standbyRuntime) {
 func (r *runtimeCLI) keep(sp *standbyRuntime) {
 	r.spareMu.Lock()
 	defer r.spareMu.Unlock()
+	r.inSession--
 	if old := r.spare; old != nil {
 		old.close()
 	}
@@ -136,6 +140,13 @@ func (sp *standbyRuntime) close() {
 	}
 	sp.conn.Close()
 	sp.proc.Release()
+}
+
+// endSession counts out a session command that gave no session back.
+func (r *runtimeCLI) endSession() {
+	r.spareMu.Lock()
+	r.inSession--
+	r.spareMu.Unlock()
 }
 
 // takeSpare returns the waiting standby runtime once it is ready, or nil
@@ -195,6 +206,11 @@ func (r *runtimeCLI) launch(t *trace.Trace, sub string, args []string, stdin, st
 			env = []string{trace.Env + "=" + t.ID()}
 		}
 		keep := sessionCommands[sub]
+		if keep {
+			r.spareMu.Lock()
+			r.inSession++
+			r.spareMu.Unlock()
+		}
 		err := standby.Send(sp.conn, standby.Command{Args: args, Env: env, Dir: filepath.Dir(r.log), Keep: keep}, stdin, stdout, stderr)
 		if err == nil {
 			if !keep {
@@ -212,6 +228,7 @@ func (r *runtimeCLI) launch(t *trace.Trace, sub string, args []string, stdin, st
 				// The command failed (or the runtime died): its exit says.
 				e := <-sp.exited
 				sp.close()
+				r.endSession()
 				done <- e
 			}()
 			return done, true, nil
@@ -219,6 +236,9 @@ func (r *runtimeCLI) launch(t *trace.Trace, sub string, args []string, stdin, st
 		// It ended between its ready byte and the command: nothing ran.
 		log.Printf("%v; starting the runtime anew", err)
 		sp.close()
+		if keep {
+			r.endSession()
+		}
 	}
 	self, _ := os.Executable()
 	cmd := RuntimeCommand(self, r.binary, r.mask, args...)

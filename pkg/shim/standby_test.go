@@ -73,6 +73,9 @@ func fakeRuntimeCommand(calls string, args []string, inStandby bool) int {
 	}
 	f.Write(append(b, '\n'))
 	f.Close()
+	if args[len(args)-1] == "slow" {
+		time.Sleep(300 * time.Millisecond)
+	}
 	if args[len(args)-1] == "fail" {
 		fmt.Fprintln(os.Stderr, "boom: the runtime failed")
 		return 3
@@ -242,6 +245,35 @@ func TestRuntimeStandbySession(t *testing.T) {
 			t.Errorf("call %+v, want all in %d", c, first)
 		}
 	}
+
+	// While a command runs in the session, none is started: the session
+	// comes back as the next standby.
+	r.prepare()
+	second := sparePid(r)
+	done := make(chan error, 1)
+	go func() { done <- r.run(nil, "create", "slow") }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		r.spareMu.Lock()
+		busy := r.inSession
+		r.spareMu.Unlock()
+		if busy == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the create did not start in the session")
+		}
+	}
+	r.prepare()
+	if p := sparePid(r); p != 0 {
+		t.Errorf("standby %d started while the session ran a command", p)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if p := sparePid(r); p != second {
+		t.Errorf("after the create: standby %d, want the session %d", p, second)
+	}
+	r.dropSpare(nil)
 
 	// Dropped while it waits after a command.
 	r.prepare()
