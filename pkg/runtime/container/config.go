@@ -30,12 +30,22 @@ func LoadSpec(bundle string) (*specs.Spec, error) {
 // Docker's is most of the file, and decoding it through reflection cost
 // more than compiling it; create only needs its bytes when the compiled
 // filter is cached, exec never needs it.
+//
+// The other platforms' sections are shadowed too, and so never decoded (a
+// Linux runtime ignores them, as runc does): encoding/json builds the codecs
+// of every type a struct reaches on its first use in a process, and theirs
+// are about a fifth of specs.Spec's. The first decode of `runtime spec`'s
+// config.json in a fresh process: 1.8-2.3 -> 1.6 ms (medians of 40).
 type rawSeccompSpec struct {
 	specs.Spec
 	Linux *struct {
 		specs.Linux
 		Seccomp json.RawMessage `json:"seccomp,omitempty"`
 	} `json:"linux,omitempty"`
+	Solaris json.RawMessage `json:"solaris,omitempty"`
+	Windows json.RawMessage `json:"windows,omitempty"`
+	VM      json.RawMessage `json:"vm,omitempty"`
+	ZOS     json.RawMessage `json:"zos,omitempty"`
 }
 
 // loadBundleSpec reads bundle/config.json with linux.seccomp nil in the

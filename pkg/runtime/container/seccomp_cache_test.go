@@ -70,6 +70,24 @@ func TestLoadBundleSpecKeepsEverythingButSeccomp(t *testing.T) {
 	if err != nil || got.Linux != nil || raw != nil {
 		t.Fatalf("no linux section: %v %v %q", err, got.Linux, raw)
 	}
+	// Other platforms' sections are ignored, as runc does, and not decoded.
+	s = DefaultSpec(true)
+	s.Windows = &specs.Windows{LayerFolders: []string{`C:\layers`}}
+	s.VM = &specs.VM{Kernel: specs.VMKernel{Path: "/vmlinuz"}}
+	s.Solaris = &specs.Solaris{Milestone: "m"}
+	s.ZOS = &specs.ZOS{}
+	full, err = LoadSpec(writeBundle(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Windows != nil || full.VM != nil || full.Solaris != nil || full.ZOS != nil {
+		t.Fatalf("other platforms decoded: %+v %+v %+v %+v", full.Windows, full.VM, full.Solaris, full.ZOS)
+	}
+	s.Windows, s.VM, s.Solaris, s.ZOS = nil, nil, nil, nil
+	if !reflect.DeepEqual(full, s) {
+		t.Fatal("LoadSpec with other platforms' sections differs from the spec written without them")
+	}
+
 	bad := t.TempDir()
 	os.WriteFile(filepath.Join(bad, "config.json"), []byte(`{"ociVersion":"1.0.0","linux":{"seccomp":{"defaultAction":7}}}`), 0o600)
 	if _, err := LoadSpec(bad); err == nil {
