@@ -218,11 +218,12 @@ func (r *runtimeCLI) launch(t *trace.Trace, sub string, args []string, stdin, st
 				return sp.exited, false, nil
 			}
 			sp.ready = false
+			pid := sp.proc.Pid // once kept, sp is another command's to close
 			done := make(chan Exit, 1)
 			go func() {
 				if standby.WaitReady(sp.conn) == nil {
 					r.keep(sp)
-					done <- Exit{Pid: sp.proc.Pid, At: time.Now()}
+					done <- Exit{Pid: pid, At: time.Now()}
 					return
 				}
 				// The command failed (or the runtime died): its exit says.

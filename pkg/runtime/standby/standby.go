@@ -49,7 +49,7 @@ const Ready = 'R'
 // maxMessage bounds a command's message (its arguments and environment).
 const maxMessage = 64 << 10
 
-// ErrDropped is Await's error when the caller closed the socket without a
+// ErrDropped is Next's error when the caller closed the socket without a
 // command: the runtime exits quietly.
 var ErrDropped = errors.New("standby dropped")
 
@@ -103,18 +103,6 @@ func Send(caller *os.File, c Command, stdin, stdout, stderr *os.File) error {
 		return fmt.Errorf("standby: send command: %w", err)
 	}
 	return nil
-}
-
-// Await, in the runtime, waits for one command on fd (Waiter.Next) and
-// returns its arguments. fd is closed on return.
-func Await(fd int) ([]string, error) {
-	w, err := Listen(fd)
-	if err != nil {
-		return nil, err
-	}
-	defer w.Close()
-	c, err := w.Next()
-	return c.Args, err
 }
 
 // Waiter is the runtime's end of a standby.

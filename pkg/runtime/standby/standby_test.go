@@ -22,7 +22,12 @@ func TestMain(m *testing.M) {
 		os.Exit(sessionHelper())
 	}
 	if os.Getenv(helperEnv) != "" {
-		args, err := Await(FD)
+		var c Command
+		w, err := Listen(FD)
+		if err == nil {
+			c, err = w.Next()
+		}
+		args := c.Args
 		if errors.Is(err, ErrDropped) {
 			fmt.Println("dropped")
 			os.Exit(0)
