@@ -43,6 +43,50 @@ func newSpareTest(t *testing.T, prefix, word string) *spareTest {
 	return st
 }
 
+// standbySpare starts a spare shim that starts st's runtime in standby
+// ahead (berth's does; runc refuses); it is killed at the end.
+func (st *spareTest) standbySpare(t *testing.T) *shimclient.Spare {
+	t.Helper()
+	sp, err := shimclient.StartSpare(shimBinary(t, st.dir), st.rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.shimPid = sp.Pid()
+	t.Cleanup(sp.Close)
+	return sp
+}
+
+// giveStandby hands st's container to the spare sp, berth's runtime (or
+// runc, which refuses) in standby; the client is closed at the end.
+func (st *spareTest) giveStandby(t *testing.T, ctx context.Context, sp *shimclient.Spare) *shimclient.Client {
+	t.Helper()
+	c, err := sp.Start(ctx, shimclient.StartOpts{
+		ID: st.id, Bundle: st.bundle, Runtime: st.rt, RuntimeRoot: st.root, RuntimeStandby: true,
+		Socket: filepath.Join(st.dir, "s.sock"), StateDir: st.stateDir, ShimBinary: sp.Binary(),
+	})
+	if err != nil {
+		t.Fatalf("start spare: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// startAndWait starts the container of c's shim, waits for its exit 0 and
+// checks that its log at logPath has word.
+func startAndWait(t *testing.T, ctx context.Context, c *shimclient.Client, logPath, word string) {
+	t.Helper()
+	if _, err := c.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	w, err := c.Wait(ctx)
+	if err != nil || w.ExitStatus != 0 {
+		t.Fatalf("wait: %v %v", w, err)
+	}
+	if out, _ := os.ReadFile(logPath); !strings.Contains(string(out), word) {
+		t.Fatalf("container log %q", out)
+	}
+}
+
 // deleteAndShutdown deletes the container of c's shim and has the shim exit.
 func deleteAndShutdown(t *testing.T, ctx context.Context, c *shimclient.Client) {
 	t.Helper()
@@ -98,16 +142,7 @@ func TestShimSpareServesContainer(t *testing.T) {
 	if _, err := c.Create(ctx, &shimv1.CreateRequest{LogPath: logPath, LogFormat: shimv1.LogFormat_LOG_FORMAT_JSON_FILE}); err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	if _, err := c.Start(ctx); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	w, err := c.Wait(ctx)
-	if err != nil || w.ExitStatus != 0 {
-		t.Fatalf("wait: %v %v", w, err)
-	}
-	if out, _ := os.ReadFile(logPath); !strings.Contains(string(out), "from-spare") {
-		t.Fatalf("container log %q", out)
-	}
+	startAndWait(t, ctx, c, logPath, "from-spare")
 	// Its stderr is the state dir's shim.log, as for any shim.
 	if lb, _ := os.ReadFile(filepath.Join(stateDir, record.ShimLogFile)); !strings.Contains(string(lb), "listening on") {
 		t.Fatalf("shim.log %q", lb)
@@ -178,15 +213,10 @@ func standbyChildren(t *testing.T, ppid int) []int {
 // A runtime that does not know `standby` (runc) only costs fresh starts.
 func TestShimSpareRuntimeStandby(t *testing.T) {
 	st := newSpareTest(t, "shimstandby-", "from-standby")
-	rt, dir, id, root, stateDir, logPath, bundle := st.rt, st.dir, st.id, st.root, st.stateDir, st.logPath, st.bundle
+	rt, logPath := st.rt, st.logPath
 	ours := filepath.Base(rt) == "runtime"
 
-	sp, err := shimclient.StartSpare(shimBinary(t, dir), rt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.shimPid = sp.Pid()
-	t.Cleanup(sp.Close)
+	sp := st.standbySpare(t)
 	var early []int
 	if ours {
 		deadline := time.Now().Add(10 * time.Second)
@@ -198,14 +228,7 @@ func TestShimSpareRuntimeStandby(t *testing.T) {
 		}
 	}
 	ctx := shimCtx(t)
-	c, err := sp.Start(ctx, shimclient.StartOpts{
-		ID: id, Bundle: bundle, Runtime: rt, RuntimeRoot: root, RuntimeStandby: true,
-		Socket: filepath.Join(dir, "s.sock"), StateDir: stateDir, ShimBinary: sp.Binary(),
-	})
-	if err != nil {
-		t.Fatalf("start spare: %v", err)
-	}
-	defer c.Close()
+	c := st.giveStandby(t, ctx, sp)
 	if _, err := c.Create(ctx, &shimv1.CreateRequest{LogPath: logPath, LogFormat: shimv1.LogFormat_LOG_FORMAT_JSON_FILE}); err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -219,16 +242,7 @@ func TestShimSpareRuntimeStandby(t *testing.T) {
 			t.Errorf("the standby runtime has children %v after the create", kids)
 		}
 	}
-	if _, err := c.Start(ctx); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	w, err := c.Wait(ctx)
-	if err != nil || w.ExitStatus != 0 {
-		t.Fatalf("wait: %v %v", w, err)
-	}
-	if out, _ := os.ReadFile(logPath); !strings.Contains(string(out), "from-standby") {
-		t.Fatalf("container log %q", out)
-	}
+	startAndWait(t, ctx, c, logPath, "from-standby")
 	if ours {
 		// The container's exit was reported while the session waits for
 		// the delete.
@@ -265,28 +279,16 @@ func childrenOf(t *testing.T, pid int) []int {
 // state), and the shim can still be deleted and shut down.
 func TestShimSpareRuntimeStandbyCreateFails(t *testing.T) {
 	st := newSpareTest(t, "shimstandbyfail-", "never")
-	rt, dir, id, root, stateDir, logPath, bundle := st.rt, st.dir, st.id, st.root, st.stateDir, st.logPath, st.bundle
+	rt, dir, id, root, logPath, bundle := st.rt, st.dir, st.id, st.root, st.logPath, st.bundle
 	editBundleSpec(t, bundle, func(s *specs.Spec) {
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: filepath.Join(dir, "no-such-source"), Options: []string{"rbind"}})
 	})
 	ours := filepath.Base(rt) == "runtime"
 
-	sp, err := shimclient.StartSpare(shimBinary(t, dir), rt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.shimPid = sp.Pid()
-	t.Cleanup(sp.Close)
+	sp := st.standbySpare(t)
 	ctx := shimCtx(t)
-	c, err := sp.Start(ctx, shimclient.StartOpts{
-		ID: id, Bundle: bundle, Runtime: rt, RuntimeRoot: root, RuntimeStandby: true,
-		Socket: filepath.Join(dir, "s.sock"), StateDir: stateDir, ShimBinary: sp.Binary(),
-	})
-	if err != nil {
-		t.Fatalf("start spare: %v", err)
-	}
-	defer c.Close()
-	_, err = c.Create(ctx, &shimv1.CreateRequest{LogPath: logPath, LogFormat: shimv1.LogFormat_LOG_FORMAT_JSON_FILE})
+	c := st.giveStandby(t, ctx, sp)
+	_, err := c.Create(ctx, &shimv1.CreateRequest{LogPath: logPath, LogFormat: shimv1.LogFormat_LOG_FORMAT_JSON_FILE})
 	if err == nil || !strings.Contains(err.Error(), "no-such-source") {
 		t.Fatalf("create with a missing mount source: %v", err)
 	}

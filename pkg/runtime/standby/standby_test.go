@@ -70,6 +70,22 @@ func sessionHelper() int {
 	}
 }
 
+// readyHelper starts the standby helper on a new socket pair and waits for
+// its ready byte; ours is the caller's end.
+func readyHelper(t *testing.T) (ours *os.File, cmd *exec.Cmd, out *bytes.Buffer) {
+	t.Helper()
+	ours, theirs, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ours.Close() })
+	cmd, out = helper(t, theirs)
+	if err := WaitReady(ours); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return ours, cmd, out
+}
+
 // helper starts the standby helper with fd3 as its fd 3; its own stdout and
 // stderr are captured in out.
 func helper(t *testing.T, fd3 *os.File) (*exec.Cmd, *bytes.Buffer) {
@@ -91,15 +107,7 @@ func helper(t *testing.T, fd3 *os.File) (*exec.Cmd, *bytes.Buffer) {
 }
 
 func TestStandbyRunsItsCommand(t *testing.T) {
-	ours, theirs, err := Pair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ours.Close()
-	cmd, early := helper(t, theirs)
-	if err := WaitReady(ours); err != nil {
-		t.Fatal(err)
-	}
+	ours, cmd, early := readyHelper(t)
 	rd, wr, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -126,13 +134,8 @@ func TestStandbyRunsItsCommand(t *testing.T) {
 // A session runs one command after the other: each one's Ready comes once
 // its stdout is closed (its reader sees the end) and its environment undone.
 func TestStandbySession(t *testing.T) {
-	ours, theirs, err := Pair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ours.Close()
 	t.Setenv(helperEnv, "session")
-	cmd, own := helper(t, theirs)
+	ours, cmd, own := readyHelper(t)
 	devnull, _ := os.Open(os.DevNull)
 	defer devnull.Close()
 	run := func(c Command) string {
@@ -152,9 +155,6 @@ func TestStandbySession(t *testing.T) {
 			t.Fatal(err)
 		}
 		return string(out)
-	}
-	if err := WaitReady(ours); err != nil {
-		t.Fatal(err)
 	}
 	if got := run(Command{Args: []string{"create", "c1"}, Env: []string{"GREETING=hello"}, Keep: true}); got != "create c1 hello\n" {
 		t.Errorf("first command printed %q", got)
@@ -238,15 +238,7 @@ func TestStandbyRefusesBadInput(t *testing.T) {
 		}, `"NOEQUALS" is not KEY=VALUE`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ours, theirs, err := Pair()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ours.Close()
-			cmd, out := helper(t, theirs)
-			if err := WaitReady(ours); err != nil {
-				t.Fatal(err)
-			}
+			ours, cmd, out := readyHelper(t)
 			if err := tc.send(ours); err != nil {
 				t.Fatal(err)
 			}
