@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,6 +20,11 @@ func runCommand(g *globals) *cobra.Command {
 		Short: "create and start a container; without --detach wait for it and exit with its status",
 		Args:  oneID,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !detach && container.InitSibling {
+				// In standby, init is the caller's child: this process could
+				// not wait for it.
+				return errors.New("run without --detach is not available in standby: init is the caller's child (use create and start)")
+			}
 			cgroupprime.Start() // placing the process comes a few ms later
 			o, err := c.opts(g, args[0])
 			if err != nil {
