@@ -57,6 +57,17 @@ func main() {
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(50)
 
+	// SIGPIPE from a vanished client must not kill the shim; SIGHUP and
+	// SIGINT cannot reach it from a terminal (own session) but must not end
+	// it either, so the container keeps its reaper. They are caught and
+	// dropped rather than ignored: an ignored disposition survives execve and
+	// would reach the runtime and the container, a caught one is reset.
+	// Set up first: each signal is a round trip to Go's signal thread,
+	// which a spare makes before it has a container.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE, syscall.SIGHUP, syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+
 	var early *shim.Early
 	if len(os.Args) > 1 && os.Args[1] == record.SpareArg {
 		// Started ahead of its container: the arguments come later, on fd 4.
@@ -74,7 +85,10 @@ func main() {
 			log.Printf("error: %v", err)
 			os.Exit(1)
 		}
-		args, err := shim.AwaitSpare(4)
+		// What the first requests would otherwise build (protobuf's
+		// coders), while nothing waits for this shim.
+		shim.WarmCodecs()
+		args, err := awaitSpare(ctx)
 		if errors.Is(err, shim.ErrSpareDropped) {
 			os.Exit(0)
 		}
@@ -123,17 +137,29 @@ func main() {
 	}
 
 	ready := readyPipe()
-	// SIGPIPE from a vanished client must not kill the shim; SIGHUP and
-	// SIGINT cannot reach it from a terminal (own session) but must not end
-	// it either, so the container keeps its reaper. They are caught and
-	// dropped rather than ignored: an ignored disposition survives execve and
-	// would reach the runtime and the container, a caught one is reset.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE, syscall.SIGHUP, syscall.SIGINT)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
 	if err := shim.Run(ctx, cfg, ready, early); err != nil {
 		log.Printf("error: %v", err)
 		os.Exit(1)
+	}
+}
+
+// awaitSpare waits for the spare's arguments on fd 4 (shim.AwaitSpare); a
+// SIGTERM meanwhile drops the spare, as it did before the shim caught it.
+func awaitSpare(ctx context.Context) ([]string, error) {
+	type config struct {
+		args []string
+		err  error
+	}
+	got := make(chan config, 1)
+	go func() {
+		args, err := shim.AwaitSpare(4)
+		got <- config{args, err}
+	}()
+	select {
+	case c := <-got:
+		return c.args, c.err
+	case <-ctx.Done():
+		return nil, shim.ErrSpareDropped
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -177,6 +178,44 @@ func TestShimSpareDropped(t *testing.T) {
 	}
 }
 
+// A spare sent SIGTERM while it waits for its container exits (the shim
+// catches SIGTERM from its start, before a spare's wait), and so does the
+// standby runtime it started.
+func TestShimSpareTerminated(t *testing.T) {
+	st := newSpareTest(t, "shimterm-", "unused")
+	sp := st.standbySpare(t)
+	var early []int
+	if filepath.Base(st.rt) == "runtime" {
+		early = awaitStandby(t, sp.Pid())
+	}
+	if err := syscall.Kill(sp.Pid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sp.Exited():
+	case <-time.After(10 * time.Second):
+		t.Fatal("spare did not exit at SIGTERM")
+	}
+	for _, pid := range early {
+		waitGone(t, pid)
+	}
+}
+
+// awaitStandby waits for the one standby runtime the spare pid starts and
+// returns it.
+func awaitStandby(t *testing.T, pid int) []int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	kids := standbyChildren(t, pid)
+	for ; len(kids) != 1 && time.Now().Before(deadline); kids = standbyChildren(t, pid) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(kids) != 1 {
+		t.Fatalf("spare %d has standby runtimes %v, want one", pid, kids)
+	}
+	return kids
+}
+
 // standbyChildren lists the `RUNTIME standby` processes whose parent is ppid.
 func standbyChildren(t *testing.T, ppid int) []int {
 	t.Helper()
@@ -219,13 +258,7 @@ func TestShimSpareRuntimeStandby(t *testing.T) {
 	sp := st.standbySpare(t)
 	var early []int
 	if ours {
-		deadline := time.Now().Add(10 * time.Second)
-		for early = standbyChildren(t, sp.Pid()); len(early) != 1 && time.Now().Before(deadline); early = standbyChildren(t, sp.Pid()) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if len(early) != 1 {
-			t.Fatalf("spare %d has standby runtimes %v, want one", sp.Pid(), early)
-		}
+		early = awaitStandby(t, sp.Pid())
 	}
 	ctx := shimCtx(t)
 	c := st.giveStandby(t, ctx, sp)
