@@ -6,6 +6,11 @@
 #     `docker run --rm` against engined, beside `ctr run --rm` under a
 #     private containerd (runc, and crun when it works there) and
 #     `podman run --rm --network none` (private root);
+#     Each start is measured on an idle machine: BENCH_START_GAP (0.3 s)
+#     passes between two commands, so that the background work one leaves
+#     (berth's spare shim refill, 100 ms after a create; containerd's and
+#     podman's own) is not charged to the next; what it costs shows in the
+#     concurrent line, which is CPU-bound;
 #   - BENCH_START_CONC (50) concurrent `run -d`, wall time, beside `ctr run -d`;
 #   - idle PSS of supervisord + engined beside containerd's alone.
 # The runtime's own lines (run true, create+start+wait+delete beside runc and
@@ -14,6 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${BENCH_START_N:-15}
 conc=${BENCH_START_CONC:-50}
+gap=${BENCH_START_GAP:-0.3}
 w=$(mktemp -d /tmp/bstXXXX)
 bridge=bst$$ table=berth_bst$$
 daemons=()
@@ -129,9 +135,10 @@ for i in $(seq 0 "$n"); do # round 0 warms up
     eval "${cmds[$k]}" >/dev/null
     t1=$(now_ms)
     [ "$i" -gt 0 ] && times[$k]+="$((t1 - t0)) "
+    sleep "$gap"
   done
 done
-echo "== one container start: run --rm busybox true (median of $n interleaved rounds, ms)"
+echo "== one container start: run --rm busybox true (median of $n interleaved rounds, $gap s apart, ms)"
 med() { printf '%s\n' ${times[$1]} | median; }
 base=""
 [ -n "$ctr" ] && base=$(med "ctr run --rm (runc)")

@@ -20,14 +20,19 @@ import (
 const (
 	// maxSpares bounds the spares waiting at once (a burst of creates).
 	maxSpares = 4
-	// spareStock: a create starts one spare for its task and, while fewer
-	// than this many wait, more, so that the next create's task takes one
-	// started a create earlier, whose start-up (and its standby runtime's)
-	// is done; the oldest spare is taken first.
+	// spareStock: a create whose task finds no spare waiting starts one
+	// for it and, while fewer than this many wait, more, so that the next
+	// create's task takes one started a create earlier, whose start-up (and
+	// its standby runtime's) is done; the oldest spare is taken first.
 	spareStock = 2
 	// spareIdle: spares nobody took by then exit (a create without a
 	// start, a failed create).
 	spareIdle = 10 * time.Second
+	// refillDelay: a create whose task finds a spare waiting starts its
+	// replacement this long after, not at once: the replacement's start-up
+	// (the shim's and its standby runtime's) would otherwise take CPU from
+	// the task's own create and start.
+	refillDelay = 100 * time.Millisecond
 )
 
 type spareShims struct {
@@ -35,13 +40,35 @@ type spareShims struct {
 	spares   []*client.Spare
 	starting int
 	timer    *time.Timer
+	refill   *time.Timer // pending refill (nil: none)
 	closed   bool
 }
 
-// warm starts a spare of binary unless enough are waiting, with a standby
+// warm makes sure a spare of binary waits for a create's task: when one
+// already does, the stock is refilled refillDelay later; else one starts
+// now (fill).
+func (p *spareShims) warm(binary, standbyRuntime string) {
+	p.mu.Lock()
+	if !p.closed && len(p.spares) > 0 {
+		if p.refill == nil {
+			p.refill = time.AfterFunc(refillDelay, func() {
+				p.mu.Lock()
+				p.refill = nil
+				p.mu.Unlock()
+				p.fill(binary, standbyRuntime)
+			})
+		}
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	p.fill(binary, standbyRuntime)
+}
+
+// fill starts a spare of binary unless enough are waiting, with a standby
 // of standbyRuntime when not "" (client.StartSpare). A failure is not an
 // error: the task's creation starts its shim itself.
-func (p *spareShims) warm(binary, standbyRuntime string) {
+func (p *spareShims) fill(binary, standbyRuntime string) {
 	p.mu.Lock()
 	if p.closed || binary == "" || len(p.spares)+p.starting >= maxSpares {
 		p.mu.Unlock()
@@ -49,7 +76,7 @@ func (p *spareShims) warm(binary, standbyRuntime string) {
 	}
 	p.starting++
 	if len(p.spares)+p.starting < spareStock {
-		go p.warm(binary, standbyRuntime) // the stock, off this create's path
+		go p.fill(binary, standbyRuntime) // the stock, off this create's path
 	}
 	p.mu.Unlock()
 	sp, err := client.StartSpare(binary, standbyRuntime)
@@ -102,6 +129,9 @@ func (p *spareShims) close() {
 	p.closed = true
 	if p.timer != nil {
 		p.timer.Stop()
+	}
+	if p.refill != nil {
+		p.refill.Stop()
 	}
 	p.mu.Unlock()
 	p.expire()

@@ -54,7 +54,8 @@ func svSparesSettle(t *testing.T, shim string, n int) []int {
 
 // Creating a container starts its task's shim ahead (a spare, while the
 // snapshot is prepared), and one more for the stock; creating the task hands
-// the container to one of them instead of starting a shim then. Spares
+// the container to one of them instead of starting a shim then; a later
+// create that finds one waiting refills the stock after a delay. Spares
 // nobody took go with the supervisor.
 func TestSupervisorTaskUsesSpareShim(t *testing.T) {
 	e := newSvEnv(t, true)
@@ -77,10 +78,21 @@ func TestSupervisorTaskUsesSpareShim(t *testing.T) {
 	if _, err := e.tasks.Delete(ctx, &pb.DeleteTaskRequest{ContainerId: "spare1"}); err != nil {
 		t.Fatal(err)
 	}
-	// A create never started leaves its spare beside the stock one, which
-	// the supervisor's close ends. (A spare given a task keeps its command
-	// line: spare1's shim is counted until it has exited.)
-	e.svContainer(t, ctx, "spare2", "true")
+	// A create whose task finds a spare waiting starts the one that
+	// replaces it only later (refillDelay, 100 ms: its start-up would take
+	// CPU from the task's start); judged only when the count comes well
+	// within that time. A create never started leaves its spare beside the
+	// refill, which the supervisor's close ends. (A spare given a task
+	// keeps its command line: spare1's shim is counted until it has exited.)
+	svSparesSettle(t, e.cfg.ShimBinary, 1)
+	req := e.svContainerRequest(t, ctx, "spare2", "true")
+	created := time.Now()
+	if _, err := e.ctrs.Create(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(svSpares(t, e.cfg.ShimBinary)); time.Since(created) < 50*time.Millisecond && n != 1 {
+		t.Errorf("%d spares right after a create that found one waiting, want 1 until the refill", n)
+	}
 	svSparesSettle(t, e.cfg.ShimBinary, 2)
 	e.stop(t)
 	deadline := time.Now().Add(10 * time.Second)

@@ -19,16 +19,22 @@ import (
 // svContainer imports busybox, prepares a snapshot and creates a container.
 func (e *svEnv) svContainer(t *testing.T, ctx context.Context, id string, args ...string) {
 	t.Helper()
+	if _, err := e.ctrs.Create(ctx, e.svContainerRequest(t, ctx, id, args...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// svContainerRequest prepares the rootfs of container id running args and
+// returns the request that creates it.
+func (e *svEnv) svContainerRequest(t *testing.T, ctx context.Context, id string, args ...string) *pb.CreateContainerRequest {
+	t.Helper()
 	img := e.importBusybox(t, ctx, "busybox:latest")
 	if _, err := e.snaps.Prepare(ctx, &pb.PrepareSnapshotRequest{Key: id + "-rootfs", Parent: img.ChainId}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.ctrs.Create(ctx, &pb.CreateContainerRequest{Container: &pb.Container{
+	return &pb.CreateContainerRequest{Container: &pb.Container{
 		Id: id, Image: img.Name, Spec: svSpec(t, e.cfg.Runtimes[0].Path, id, args...), SnapshotKey: id + "-rootfs",
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}}
 }
 
 func TestSupervisorTaskRun(t *testing.T) {
