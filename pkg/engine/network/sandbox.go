@@ -229,7 +229,7 @@ func (m *Manager) Attach(id string) error {
 		return err
 	}
 	m.log.Debug("network attached", append([]any{"id", s.ID, "took", time.Since(start)}, m.sp.attrs...)...)
-	m.refillSpare()
+	m.refillSpareLater()
 	return nil
 }
 

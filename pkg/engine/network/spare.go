@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"time"
 )
 
 // A spare is a network namespace with a veth pair in it, made in the
@@ -57,9 +58,22 @@ func (m *Manager) refillSpare() {
 	}()
 }
 
-// takeSpare returns the spare if one is ready. The next is started at
-// the end of the attach (Attach), not now: making it meanwhile would
-// contend with this attach for the kernel's locks.
+// refillDelay is how long after an attach the next spare is made: not
+// during the attach (it would contend with it for the kernel's locks), nor
+// during the container's task create and start, which follow the attach at
+// once on the same cores (the shim's spares wait as long, for the same
+// reason: pkg/supervisor's refillDelay).
+const refillDelay = 100 * time.Millisecond
+
+// refillSpareLater makes a spare refillDelay from now (refillSpare).
+func (m *Manager) refillSpareLater() {
+	if m.cfg.Spares {
+		time.AfterFunc(refillDelay, m.refillSpare)
+	}
+}
+
+// takeSpare returns the spare if one is ready. The next is made after the
+// attach (refillSpareLater).
 func (m *Manager) takeSpare() (spare, bool) {
 	select {
 	case sp := <-m.spares:

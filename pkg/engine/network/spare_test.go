@@ -4,12 +4,14 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 )
 
 // With spares, the first attach after Reconcile takes the namespace and
-// pair made ahead and another is made; Close lets the unused one go.
+// pair made ahead and another is made, refillDelay later (not beside the
+// container's start); Close lets the unused one go.
 func TestSpareNamespaceAndPair(t *testing.T) {
 	f := newFake()
 	root := t.TempDir()
@@ -34,8 +36,23 @@ func TestSpareNamespaceAndPair(t *testing.T) {
 	if f.spares != 1 || len(f.nsFiles) != 1 || closed() != 0 {
 		t.Fatalf("after Reconcile: %d pairs, %d namespaces made, %d closed", f.spares, len(f.nsFiles), closed())
 	}
+	attached := time.Now()
 	if err := run(t, m, "c1", &container.HostConfig{}, nil); err != nil {
 		t.Fatal(err)
+	}
+	pairs := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.spares
+	}
+	m.spareMu.Lock()
+	making := m.spareBusy
+	m.spareMu.Unlock()
+	if n := pairs(); time.Since(attached) < refillDelay/2 && (n != 1 || making) {
+		t.Fatalf("right after an attach: %d pairs made, one being made %v: the next spare is made only later", n, making)
+	}
+	for deadline := time.Now().Add(10 * time.Second); pairs() != 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
 	}
 	m.spareWG.Wait()
 	f.mu.Lock()
