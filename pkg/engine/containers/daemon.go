@@ -628,13 +628,22 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 		c.RestartCount = 0
 		c.restartDelay = 0
 	}
-	if err := c.saveLocked(); err != nil {
-		d.log.Error("persist container", "id", c.ID, "err", err)
-	}
 	c.mu.Unlock()
 	// start before the watcher can report a die, however fast the exit.
 	d.emit(c, events.ActionStart, nil)
 	d.watch(c)
+	// Persisted once the watch is set: the wait for a fast exit no longer
+	// comes after this write (a write and sync, 1 ms or more here). c.mu
+	// orders it with the exit's own save, each writing the state as it is
+	// then; a container being removed (--rm after a fast exit) has no
+	// record left to write.
+	c.mu.Lock()
+	if !c.removing {
+		if err := c.saveLocked(); err != nil {
+			d.log.Error("persist container", "id", c.ID, "err", err)
+		}
+	}
+	c.mu.Unlock()
 	return nil
 }
 
