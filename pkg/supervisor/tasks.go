@@ -150,18 +150,28 @@ func logFormat(path, format string) (shimv1.LogFormat, error) {
 }
 
 // bundleSpec returns the container's spec with root.path set to "rootfs".
+// Only the top level and root are decoded, the rest is copied as it is:
+// decoding the whole spec into maps and indenting it again took 0.4 to
+// 1.6 ms of every task's create here (Docker's seccomp profile is most of
+// a spec).
 func bundleSpec(raw []byte) ([]byte, error) {
-	var spec map[string]any
+	var spec map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		return nil, fmt.Errorf("container spec: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	root, _ := spec["root"].(map[string]any)
-	if root == nil {
-		root = map[string]any{}
+	root := map[string]json.RawMessage{}
+	if r := spec["root"]; len(r) > 0 && string(r) != "null" {
+		if err := json.Unmarshal(r, &root); err != nil {
+			return nil, fmt.Errorf("container spec: root: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
 	}
-	root["path"] = "rootfs"
-	spec["root"] = root
-	return json.MarshalIndent(spec, "", "\t")
+	root["path"] = json.RawMessage(`"rootfs"`)
+	b, err := json.Marshal(root)
+	if err != nil {
+		return nil, err
+	}
+	spec["root"] = b
+	return json.Marshal(spec)
 }
 
 func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ *task, retErr error) {
