@@ -114,10 +114,28 @@ func errString(err error) string {
 // container and before the supervisor removed it: the next start's
 // reconcile removes the rest.
 func TestRunRmCrashAfterForget(t *testing.T) {
+	s := crashInRunRm(t, "autoremove-forgotten")
+	if left := s.supervisorLeft(); len(left) != 1 {
+		t.Fatalf("supervisor holds %v at the crash, want the one container", left)
+	}
+	restartAfterRunRmCrash(s)
+}
+
+// TestRunRmCrashAfterExit: engined killed once a --rm container's exit was
+// reported, before it forgot the container: the next start finds it
+// exited and removes it (its record still says running: an exit that is
+// removed at once is not written).
+func TestRunRmCrashAfterExit(t *testing.T) {
+	restartAfterRunRmCrash(crashInRunRm(t, "engine-exit-reported"))
+}
+
+// crashInRunRm runs a --rm container under an engined armed to die at
+// failpoint fp, and waits for it to be gone.
+func crashInRunRm(t *testing.T, fp string) *stack {
 	s := newStack(t)
 	s.loadBusybox()
 	s.stop(s.engine)
-	t.Setenv("BERTH_FAILPOINT", "autoremove-forgotten")
+	t.Setenv("BERTH_FAILPOINT", fp)
 	s.startEngine()
 	_, _, _ = s.run("run", "--rm", "--network", "none", "busybox", "true") // engined dies meanwhile
 	gone := func() bool { return syscall.Kill(s.engine.Process.Pid, 0) != nil }
@@ -125,15 +143,18 @@ func TestRunRmCrashAfterForget(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if !gone() {
-		t.Fatal("engined did not reach the failpoint")
+		t.Fatalf("engined did not reach the failpoint %s", fp)
 	}
-	if left := s.supervisorLeft(); len(left) != 1 {
-		t.Fatalf("supervisor holds %v at the crash, want the one container", left)
-	}
-	t.Setenv("BERTH_FAILPOINT", "")
+	return s
+}
+
+// restartAfterRunRmCrash starts engined again, unarmed: the container is
+// not listed and nothing of it is left.
+func restartAfterRunRmCrash(s *stack) {
+	s.t.Setenv("BERTH_FAILPOINT", "")
 	s.startEngine()
 	if ps := strings.TrimSpace(s.mustRun("ps", "-aq")); ps != "" {
-		t.Fatalf("containers listed after the restart: %q", ps)
+		s.t.Fatalf("containers listed after the restart: %q", ps)
 	}
 	s.waitNothingLeft()
 }

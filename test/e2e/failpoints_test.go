@@ -38,6 +38,7 @@ var lifecycleFailpoints = []struct{ name, daemon string }{
 	{"engine-start-task-started", "engined"},     // the task runs, the engine's record says created
 	{"shim-exec-started", "supervisord"},         // the shim dies with an exec running
 	{"engine-exit-task-deleted", "engined"},      // the task deleted, the record still says running
+	{"engine-exit-reported", "engined"},          // the exit recorded and reported
 	{"task-shim-stopped", "supervisord"},         // the shim gone, its bundle and mount not yet
 	{"snapshot-commit", "supervisord"},           // commit: the layer synced, its record active
 	{"content-commit", "supervisord"},            // commit: a blob synced, not renamed

@@ -774,14 +774,21 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 		c.State.Restarting = true
 		c.State.Status = container.StateRestarting
 	}
-	if err := c.saveLocked(); err != nil {
-		d.log.Error("persist container", "id", c.ID, "err", err)
+	auto := c.HostConfig != nil && c.HostConfig.AutoRemove
+	// A --rm container's record goes right after (autoRemove), so its exit
+	// is not written first (a write and sync before the exit is reported).
+	// Left saying running by a crash in between, it is found exited at
+	// the next start, and removed then (restore).
+	if !auto {
+		if err := c.saveLocked(); err != nil {
+			d.log.Error("persist container", "id", c.ID, "err", err)
+		}
 	}
 	endExit() // the exit is reported from here
 	close(c.exited)
 	c.exited = make(chan struct{})
-	auto := c.HostConfig != nil && c.HostConfig.AutoRemove
 	c.mu.Unlock()
+	failpoint.Hit("engine-exit-reported")
 	d.emit(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(code)})
 	if restart && d.ctx.Err() == nil {
 		d.scheduleRestart(c, delay)
