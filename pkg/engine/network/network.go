@@ -120,11 +120,13 @@ type Manager struct {
 	bridgesUp map[string]bool
 
 	// The spare namespace and pair (spare.go).
-	spares      chan spare
-	spareMu     sync.Mutex
-	spareBusy   bool
-	spareClosed bool
-	spareWG     sync.WaitGroup
+	spares    chan spare
+	spareMu   sync.Mutex
+	spareBusy bool
+	// refillPending: a refill is due (refillSpareLater).
+	refillPending bool
+	spareClosed   bool
+	spareWG       sync.WaitGroup
 }
 
 func (m *Manager) dir(parts ...string) string {

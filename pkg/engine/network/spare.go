@@ -21,14 +21,15 @@ type spare struct {
 
 const spareIf = "eth0"
 
-// refillSpare makes a spare in the background unless one is being made.
+// refillSpare makes a spare in the background unless one is being made or
+// waits.
 func (m *Manager) refillSpare() {
 	if !m.cfg.Spares {
 		return
 	}
 	m.spareMu.Lock()
 	defer m.spareMu.Unlock()
-	if m.spareClosed || m.spareBusy {
+	if m.spareClosed || m.spareBusy || len(m.spares) > 0 {
 		return
 	}
 	m.spareBusy = true
@@ -65,11 +66,24 @@ func (m *Manager) refillSpare() {
 // reason: pkg/supervisor's refillDelay).
 const refillDelay = 100 * time.Millisecond
 
-// refillSpareLater makes a spare refillDelay from now (refillSpare).
+// refillSpareLater makes a spare refillDelay from now (refillSpare), unless
+// a refill is pending already: a burst of attaches makes one at a time.
 func (m *Manager) refillSpareLater() {
-	if m.cfg.Spares {
-		time.AfterFunc(refillDelay, m.refillSpare)
+	if !m.cfg.Spares {
+		return
 	}
+	m.spareMu.Lock()
+	defer m.spareMu.Unlock()
+	if m.refillPending {
+		return
+	}
+	m.refillPending = true
+	time.AfterFunc(refillDelay, func() {
+		m.spareMu.Lock()
+		m.refillPending = false
+		m.spareMu.Unlock()
+		m.refillSpare()
+	})
 }
 
 // takeSpare returns the spare if one is ready. The next is made after the

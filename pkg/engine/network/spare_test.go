@@ -70,6 +70,37 @@ func TestSpareNamespaceAndPair(t *testing.T) {
 	}
 }
 
+// A burst of attaches makes one spare after it, not one per attach: the
+// refills due meanwhile are one, and none is made while one waits.
+func TestSpareRefillOncePerBurst(t *testing.T) {
+	f := newFake()
+	root := t.TempDir()
+	m, err := New(Config{DataRoot: root, ExecRoot: root + "/run", Bridge: "bt0", Table: "t", Plumbing: f, Spares: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Reconcile(func(string) bool { return false }, func(string) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	m.spareWG.Wait()
+	for _, id := range []string{"c1", "c2", "c3", "c4"} {
+		if err := run(t, m, id, &container.HostConfig{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(3 * refillDelay)
+	m.spareWG.Wait()
+	m.refillSpare() // one waits: nothing made
+	m.spareWG.Wait()
+	f.mu.Lock()
+	pairs := f.spares
+	f.mu.Unlock()
+	if pairs != 2 {
+		t.Fatalf("%d pairs made for a burst of 4 attaches, want the first spare and one refill", pairs)
+	}
+}
+
 // A bridge deleted behind engined's back is made again at the next attach.
 func TestBridgeMadeAgain(t *testing.T) {
 	f := newFake()
