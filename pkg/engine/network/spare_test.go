@@ -14,15 +14,7 @@ import (
 // container's start); Close lets the unused one go.
 func TestSpareNamespaceAndPair(t *testing.T) {
 	f := newFake()
-	root := t.TempDir()
-	m, err := New(Config{DataRoot: root, ExecRoot: root + "/run", Bridge: "bt0", Table: "t", Plumbing: f, Spares: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Reconcile(func(string) bool { return false }, func(string) bool { return false }); err != nil {
-		t.Fatal(err)
-	}
-	m.spareWG.Wait()
+	m := newSpareManager(t, f)
 	closed := func() (n int) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -74,16 +66,8 @@ func TestSpareNamespaceAndPair(t *testing.T) {
 // refills due meanwhile are one, and none is made while one waits.
 func TestSpareRefillOncePerBurst(t *testing.T) {
 	f := newFake()
-	root := t.TempDir()
-	m, err := New(Config{DataRoot: root, ExecRoot: root + "/run", Bridge: "bt0", Table: "t", Plumbing: f, Spares: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newSpareManager(t, f)
 	defer m.Close()
-	if err := m.Reconcile(func(string) bool { return false }, func(string) bool { return false }); err != nil {
-		t.Fatal(err)
-	}
-	m.spareWG.Wait()
 	for _, id := range []string{"c1", "c2", "c3", "c4"} {
 		if err := run(t, m, id, &container.HostConfig{}, nil); err != nil {
 			t.Fatal(err)
@@ -99,6 +83,22 @@ func TestSpareRefillOncePerBurst(t *testing.T) {
 	if pairs != 2 {
 		t.Fatalf("%d pairs made for a burst of 4 attaches, want the first spare and one refill", pairs)
 	}
+}
+
+// newSpareManager is a manager with spares on f, reconciled, its first
+// spare made.
+func newSpareManager(t *testing.T, f *fakeHost) *Manager {
+	t.Helper()
+	root := t.TempDir()
+	m, err := New(Config{DataRoot: root, ExecRoot: root + "/run", Bridge: "bt0", Table: "t", Plumbing: f, Spares: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reconcile(func(string) bool { return false }, func(string) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	m.spareWG.Wait()
+	return m
 }
 
 // A bridge deleted behind engined's back is made again at the next attach.
