@@ -94,6 +94,12 @@ func deleteAndShutdown(t *testing.T, ctx context.Context, c *shimclient.Client) 
 	if _, err := c.Delete(ctx, false); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
+	shutdownAndWait(t, ctx, c)
+}
+
+// shutdownAndWait has c's shim exit and waits (bounded) for it.
+func shutdownAndWait(t *testing.T, ctx context.Context, c *shimclient.Client) {
+	t.Helper()
 	c.Shutdown(ctx)
 	select {
 	case <-c.Exited():
@@ -343,10 +349,5 @@ func TestShimSpareRuntimeStandbyCreateFails(t *testing.T) {
 			t.Errorf("runtime state of the failed create: %v", err)
 		}
 	}
-	c.Shutdown(ctx)
-	select {
-	case <-c.Exited():
-	case <-time.After(10 * time.Second):
-		t.Fatal("shim did not exit after shutdown")
-	}
+	shutdownAndWait(t, ctx, c)
 }
