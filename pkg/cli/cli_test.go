@@ -19,6 +19,13 @@ import (
 // engine serves the Engine API over a fake supervisor on a unix socket.
 func engine(t *testing.T) string {
 	t.Helper()
+	return engineWrapped(t, func(h http.Handler) http.Handler { return h })
+}
+
+// engineWrapped is engine with its API handler wrapped, to watch or delay
+// the requests.
+func engineWrapped(t *testing.T, wrap func(http.Handler) http.Handler) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "bc")
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +40,7 @@ func engine(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: api.New(d, api.Config{Version: "test"})}
+	srv := &http.Server{Handler: wrap(api.New(d, api.Config{Version: "test"}))}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close(); d.Close() })
 	return "unix://" + sock

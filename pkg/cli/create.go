@@ -13,6 +13,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -98,14 +99,25 @@ func (co *createOptions) prepare(cmd *cobra.Command, c *CLI, o *containerOptions
 	if !co.disableContentTrust {
 		return nil, withHelp(cmd, errors.New("--disable-content-trust=false: image signature verification (content trust) is not supported"))
 	}
-	if cl, err := c.Client(); err == nil {
+	if cl, err := c.connectAhead(); err == nil {
 		o.daemonHost = cl.DaemonHost()
 	}
 	cfg, err := o.parse(cmd.Flags(), args[0], args[1:])
 	if err != nil {
 		return nil, withHelp(cmd, err)
 	}
+	warmCreateEncoder()
 	return cfg, nil
+}
+
+// warmCreateEncoder has encoding/json build its encoder of the create
+// request (some 150 fields in its types: 0.8-1.8 ms cold here) while the
+// negotiation connectAhead started waits for engined's answer, instead of
+// after it.
+func warmCreateEncoder() {
+	_, _ = json.Marshal(container.CreateRequest{
+		Config: &container.Config{}, HostConfig: &container.HostConfig{}, NetworkingConfig: &network.NetworkingConfig{},
+	})
 }
 
 func checkPull(v string) error {

@@ -131,7 +131,18 @@ func runAttached(ctx context.Context, cmd *cobra.Command, c *CLI, cl *client.Cli
 	if keys == "" {
 		keys = configDetachKeys()
 	}
-	endAttach := c.trace.Begin("attach")
+	// The wait and the attach are independent: both are made at once, and
+	// both are in place before the start (each is a request on a
+	// connection of its own, 0.7-1 ms here).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cond := container.WaitConditionNextExit
+	if cfg.HostConfig.AutoRemove {
+		cond = container.WaitConditionRemoved
+	}
+	waiting := make(chan client.ContainerWaitResult, 1)
+	go func() { waiting <- cl.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond}) }()
+	endAttach := c.trace.Begin("attach and wait")
 	att, err := cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{
 		Stream: true, Stdin: conf.AttachStdin, Stdout: conf.AttachStdout, Stderr: conf.AttachStderr, DetachKeys: keys,
 	})
@@ -139,12 +150,8 @@ func runAttached(ctx context.Context, cmd *cobra.Command, c *CLI, cl *client.Cli
 		return &StatusError{Code: 125, Msg: err.Error()}
 	}
 	defer att.Close()
+	wait := <-waiting
 	endAttach()
-	cond := container.WaitConditionNextExit
-	if cfg.HostConfig.AutoRemove {
-		cond = container.WaitConditionRemoved
-	}
-	wait := cl.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond})
 	var term *terminal
 	if conf.Tty && conf.AttachStdin {
 		if term = terminalOf(c.In); term != nil {
