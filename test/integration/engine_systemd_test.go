@@ -78,6 +78,15 @@ func TestEngineSystemdCgroupDriver(t *testing.T) {
 		out, _ := os.ReadFile(log.Name())
 		t.Fatalf("%s did not listen on %s:\n%s", name, sock, out)
 	}
+	// engined keeps its bridge and nftables table across its restarts, as
+	// dockerd keeps docker0: the test removes them. Left behind, each run's
+	// bridge kept its address and the next run's engined added another
+	// pool's to it, until no default pool was free.
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "link", "del", "bsd0").Run()
+		_ = exec.Command("nft", "delete", "table", "ip", "berth_sd").Run()
+		_ = exec.Command("nft", "delete", "table", "ip6", "berth_sd").Run()
+	})
 	daemon("supervisord", supSock, "--root", filepath.Join(root, "sup"), "--state", filepath.Join(root, "run"),
 		"--address", supSock, "--runtime", "berth="+filepath.Join(bin, "runtime")+",--systemd-cgroup")
 	daemon("engined", engSock, "-H", "unix://"+engSock, "--data-root", filepath.Join(root, "eng"),
