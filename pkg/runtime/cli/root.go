@@ -43,8 +43,24 @@ func Main(args []string) int {
 	// The whole command in this process: with the caller's own timing, what
 	// is left is the process's exec, Go start-up and exit.
 	endCommand := container.Trace.Begin("command")
+	return execute(newTree(), args, endCommand)
+}
+
+// tree is a command line ready to run once: its root and its globals.
+type tree struct {
+	g   *globals
+	cmd *cobra.Command
+}
+
+func newTree() tree {
 	g := &globals{}
-	cmd := New(g)
+	return tree{g: g, cmd: New(g)}
+}
+
+// execute runs args with t and returns the process exit code;
+// endCommand ends the command's span.
+func execute(t tree, args []string, endCommand func()) int {
+	g, cmd := t.g, t.cmd
 	cmd.SetArgs(args)
 	err := cmd.Execute()
 	endCommand()
