@@ -243,11 +243,11 @@ func (m *Manager) predefined() error {
 		}
 		n := &Network{ID: newID(), Name: d.name, Driver: d.driver, Created: time.Now().UTC()}
 		if d.driver == "bridge" {
-			subnet, err := m.freeSubnet()
+			subnet, gateway, err := m.defaultSubnet()
 			if err != nil {
 				return err
 			}
-			n.Subnet, n.Gateway, n.Bridge = subnet, subnet.Addr().Next(), m.cfg.Bridge
+			n.Subnet, n.Gateway, n.Bridge = subnet, gateway, m.cfg.Bridge
 			n.Options = map[string]string{"com.docker.network.bridge.default_bridge": "true", OptBridgeName: m.cfg.Bridge}
 		}
 		if err := m.saveNetwork(n); err != nil {
@@ -256,6 +256,23 @@ func (m *Manager) predefined() error {
 		m.networks[n.ID] = n
 	}
 	return nil
+}
+
+// defaultSubnet is the default bridge network's subnet and gateway: those
+// of its bridge when the bridge is there with an IPv4 address already (left
+// by an engined whose data root is gone, or made by hand), as dockerd takes
+// docker0's, else a free default pool. Taking a new pool would add a
+// second address to that bridge, and one more at every such start, until
+// no pool is free.
+func (m *Manager) defaultSubnet() (netip.Prefix, netip.Addr, error) {
+	if a, ok := m.plumb.BridgeAddr(m.cfg.Bridge); ok {
+		return a.Masked(), a.Addr(), nil
+	}
+	subnet, err := m.freeSubnet()
+	if err != nil {
+		return netip.Prefix{}, netip.Addr{}, err
+	}
+	return subnet, subnet.Addr().Next(), nil
 }
 
 // freeSubnet picks a default pool that neither a host route nor another

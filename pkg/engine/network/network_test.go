@@ -29,9 +29,10 @@ type fakeHost struct {
 	netns   map[string]bool
 	state   nft.State
 	applies int
-	busy    map[uint16]bool // host ports some other process listens on
-	spares  int             // pairs made ahead
-	nsFiles []*os.File      // the namespaces made ahead
+	busy    map[uint16]bool         // host ports some other process listens on
+	spares  int                     // pairs made ahead
+	nsFiles []*os.File              // the namespaces made ahead
+	addrs   map[string]netip.Prefix // bridges there before the manager, with their address
 }
 
 func newFake() *fakeHost {
@@ -129,6 +130,12 @@ func (f *fakeHost) Routes() ([]netip.Prefix, error) {
 func (f *fakeHost) Routes6() ([]netip.Prefix, error) {
 	return []netip.Prefix{netip.MustParsePrefix("fd00:aaaa::/64")}, nil
 }
+func (f *fakeHost) BridgeAddr(name string) (netip.Prefix, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.addrs[name]
+	return a, ok
+}
 func (f *fakeHost) EnableForwarding() error { return nil }
 func (f *fakeHost) StartDNS(string, dns.Names, []string) (io.Closer, error) {
 	return io.NopCloser(nil), nil
@@ -164,6 +171,28 @@ func TestDefaultBridgeAvoidsHostRoutes(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "bridge,host,none" {
 		t.Fatalf("predefined: %v", names)
+	}
+}
+
+// A bridge already there with an address (its data root gone) gives the
+// default network its subnet and gateway, rather than another pool's
+// address added to it.
+func TestDefaultBridgeTakesTheBridgesAddress(t *testing.T) {
+	f := newFake()
+	f.addrs = map[string]netip.Prefix{"bt0": netip.MustParsePrefix("10.88.0.5/24")}
+	m := newManager(t, f, t.TempDir())
+	n, err := m.Get(NameBridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Subnet.String() != "10.88.0.0/24" || n.Gateway.String() != "10.88.0.5" {
+		t.Fatalf("default bridge: %s via %s, want the bridge's 10.88.0.0/24 via 10.88.0.5", n.Subnet, n.Gateway)
+	}
+	if err := run(t, m, "c1", &container.HostConfig{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := m.Info("c1"); len(info.Endpoints) != 1 || !n.Subnet.Contains(info.Endpoints[0].Addr) || info.Endpoints[0].Addr == n.Gateway {
+		t.Fatalf("c1's endpoints: %+v", info.Endpoints)
 	}
 }
 

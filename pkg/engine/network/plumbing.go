@@ -36,6 +36,9 @@ type Plumbing interface {
 	ApplyRules(table string, s nft.State) error
 	Routes() ([]netip.Prefix, error)
 	Routes6() ([]netip.Prefix, error)
+	// BridgeAddr is the IPv4 address, with its prefix length, that a
+	// bridge of that name has already (ok false: no such bridge, or none).
+	BridgeAddr(name string) (netip.Prefix, bool)
 	EnableForwarding() error
 	HoldPort(proto string, ip netip.Addr, port uint16) (io.Closer, error)
 	StartDNS(nsPath string, names dns.Names, upstreams []string) (io.Closer, error)
@@ -44,22 +47,23 @@ type Plumbing interface {
 // Host is the real Plumbing: netlink, nsfs bind mounts, nftables.
 type Host struct{}
 
-func (Host) EnsureBridge(b bridge.Bridge) error         { return bridge.Ensure(b) }
-func (Host) DeleteLink(name string) error               { return bridge.DeleteLink(name) }
-func (Host) DeleteLinkLater(name string) error          { return bridge.DeleteLinkLater(name) }
-func (Host) LinkExists(name string) bool                { return bridge.Exists(name) }
-func (Host) AddEndpoint(e bridge.Endpoint) error        { return bridge.AddEndpoint(e) }
-func (Host) RemoveEndpoint(nsPath, ifName string) error { return bridge.RemoveEndpoint(nsPath, ifName) }
-func (Host) CreateNetNS(path string) error              { return netns.Create(path) }
-func (Host) RemoveNetNS(path string) error              { return netns.Remove(path) }
-func (Host) NewNetNS() (*os.File, error)                { return netns.New() }
-func (Host) HoldNetNS(f *os.File, path string) error    { return netns.Hold(f, path) }
-func (Host) MakeSpare(ns *os.File, h, i string) error   { return bridge.MakeSpare(ns, h, i) }
-func (Host) ListNetNS(dir string) ([]string, error)     { return netns.List(dir) }
-func (Host) ApplyRules(table string, s nft.State) error { return nft.Apply(table, s) }
-func (Host) Routes() ([]netip.Prefix, error)            { return bridge.Routes() }
-func (Host) Routes6() ([]netip.Prefix, error)           { return bridge.Routes6() }
-func (Host) EnableForwarding() error                    { return bridge.EnableForwarding() }
+func (Host) EnsureBridge(b bridge.Bridge) error          { return bridge.Ensure(b) }
+func (Host) DeleteLink(name string) error                { return bridge.DeleteLink(name) }
+func (Host) DeleteLinkLater(name string) error           { return bridge.DeleteLinkLater(name) }
+func (Host) LinkExists(name string) bool                 { return bridge.Exists(name) }
+func (Host) AddEndpoint(e bridge.Endpoint) error         { return bridge.AddEndpoint(e) }
+func (Host) RemoveEndpoint(nsPath, ifName string) error  { return bridge.RemoveEndpoint(nsPath, ifName) }
+func (Host) CreateNetNS(path string) error               { return netns.Create(path) }
+func (Host) RemoveNetNS(path string) error               { return netns.Remove(path) }
+func (Host) NewNetNS() (*os.File, error)                 { return netns.New() }
+func (Host) HoldNetNS(f *os.File, path string) error     { return netns.Hold(f, path) }
+func (Host) MakeSpare(ns *os.File, h, i string) error    { return bridge.MakeSpare(ns, h, i) }
+func (Host) ListNetNS(dir string) ([]string, error)      { return netns.List(dir) }
+func (Host) ApplyRules(table string, s nft.State) error  { return nft.Apply(table, s) }
+func (Host) Routes() ([]netip.Prefix, error)             { return bridge.Routes() }
+func (Host) Routes6() ([]netip.Prefix, error)            { return bridge.Routes6() }
+func (Host) BridgeAddr(name string) (netip.Prefix, bool) { return bridge.Addr(name) }
+func (Host) EnableForwarding() error                     { return bridge.EnableForwarding() }
 func (Host) HoldPort(p string, ip netip.Addr, n uint16) (io.Closer, error) {
 	return holdPort(p, ip, n)
 }

@@ -366,6 +366,28 @@ func RemoveEndpoint(nsPath, ifName string) error {
 // choose default subnets that do not collide with them.
 func Routes() ([]netip.Prefix, error) { return routes(netlink.FAMILY_V4) }
 
+// Addr is the first IPv4 address (with its prefix length) of the bridge
+// name; ok is false when there is no such bridge or it has none.
+func Addr(name string) (a netip.Prefix, ok bool) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	if _, isBridge := l.(*netlink.Bridge); !isBridge {
+		return netip.Prefix{}, false
+	}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+	if err != nil || len(addrs) == 0 {
+		return netip.Prefix{}, false
+	}
+	ip, ok := netip.AddrFromSlice(addrs[0].IP.To4())
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	bits, _ := addrs[0].Mask.Size()
+	return netip.PrefixFrom(ip, bits), true
+}
+
 // ErrNoIPv6 is returned by Routes6 on a host whose kernel has IPv6 off
 // (ipv6.disable=1, or no IPv6 at all).
 var ErrNoIPv6 = errors.New("IPv6 is disabled on this host")
