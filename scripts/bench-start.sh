@@ -51,7 +51,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 waitsock() { for _ in $(seq 200); do [ -S "$1" ] && return 0; sleep 0.05; done; echo "bench: $1 never appeared" >&2; return 1; }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# Time stamps come from bash's own clock (EPOCHREALTIME, microseconds), read
+# in this shell: `$(date +%s%N)` forks a subshell and execs date, twice per
+# measurement, and that (about 15 ms here) was charged to the command timed.
+stamp() { printf -v "$1" '%s' "${EPOCHREALTIME//[!0-9]/}"; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }'; }
 pss_mb() { # pids...: summed PSS in MB
@@ -138,10 +141,10 @@ nk=${#order[@]}
 for i in $(seq 0 "$n"); do # round 0 warms up
   for j in $(seq 0 $((nk - 1))); do
     k=${order[$(( (i + j) % nk ))]}
-    t0=$(now_ms)
+    stamp t0
     eval "${cmds[$k]}" >/dev/null
-    t1=$(now_ms)
-    [ "$i" -gt 0 ] && times[$k]+="$((t1 - t0)) "
+    stamp t1
+    [ "$i" -gt 0 ] && times[$k]+="$(( (t1 - t0) / 1000 )) "
     sleep "$gap"
   done
 done
@@ -187,9 +190,9 @@ clean_ctr() {
 }
 declare -A ctimes=()
 for r in 1 2 3; do
-  t0=$(now_ms); conc_ctl --network none; t1=$(now_ms); ctimes[none]+="$((t1 - t0)) "; clean_ctl
-  t0=$(now_ms); conc_ctl; t1=$(now_ms); ctimes[bridge]+="$((t1 - t0)) "; clean_ctl
-  if [ -n "$ctr" ]; then t0=$(now_ms); conc_ctr; t1=$(now_ms); ctimes[ctr]+="$((t1 - t0)) "; clean_ctr; fi
+  stamp t0; conc_ctl --network none; stamp t1; ctimes[none]+="$(( (t1 - t0) / 1000 )) "; clean_ctl
+  stamp t0; conc_ctl; stamp t1; ctimes[bridge]+="$(( (t1 - t0) / 1000 )) "; clean_ctl
+  if [ -n "$ctr" ]; then stamp t0; conc_ctr; stamp t1; ctimes[ctr]+="$(( (t1 - t0) / 1000 )) "; clean_ctr; fi
 done
 echo "== $conc concurrent run -d busybox sleep (wall, median of 3 interleaved rounds, ms; $(nproc) cores)"
 cm() { printf '%s\n' ${ctimes[$1]} | median; }
