@@ -37,11 +37,12 @@ func (s *stack) bridges() []string {
 
 // netLeaks lists what containers left: veths on the stack's bridges,
 // DNAT rules in its table, leases, namespaces under its exec root. A
-// stopped container's veth is deleted in the background: it gets 5 s.
+// stopped container's veth is deleted, and its lease's file written, in
+// the background: they get 5 s.
 func (s *stack) netLeaks() []string {
 	for i := 0; ; i++ {
 		leaks := s.netLeaksNow()
-		if len(leaks) == 0 || i == 50 || !strings.HasPrefix(leaks[0], "veth: ") {
+		if len(leaks) == 0 || i == 50 || !strings.HasPrefix(leaks[0], "veth: ") && !strings.HasPrefix(leaks[0], "leases: ") {
 			return leaks
 		}
 		time.Sleep(100 * time.Millisecond)

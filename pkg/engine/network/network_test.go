@@ -33,6 +33,7 @@ type fakeHost struct {
 	spares  int                     // pairs made ahead
 	nsFiles []*os.File              // the namespaces made ahead
 	addrs   map[string]netip.Prefix // bridges there before the manager, with their address
+	removes int                     // links and namespaces deleted
 }
 
 func newFake() *fakeHost {
@@ -48,6 +49,7 @@ func (f *fakeHost) EnsureBridge(b bridge.Bridge) error {
 func (f *fakeHost) DeleteLink(name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.removes++
 	delete(f.links, name)
 	return nil
 }
@@ -85,6 +87,7 @@ func (f *fakeHost) CreateNetNS(p string) error {
 func (f *fakeHost) RemoveNetNS(p string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.removes++
 	delete(f.netns, p)
 	return nil
 }
@@ -193,6 +196,38 @@ func TestDefaultBridgeTakesTheBridgesAddress(t *testing.T) {
 	}
 	if info, _ := m.Info("c1"); len(info.Endpoints) != 1 || !n.Subnet.Contains(info.Endpoints[0].Addr) || info.Endpoints[0].Addr == n.Gateway {
 		t.Fatalf("c1's endpoints: %+v", info.Endpoints)
+	}
+}
+
+// TestForgetAfterTheStop: the removal of a stopped container drops its
+// record and asks nothing of the host, whose veth and namespace went at
+// the stop.
+func TestForgetAfterTheStop(t *testing.T) {
+	f := newFake()
+	root := t.TempDir()
+	m := newManager(t, f, root)
+	if err := run(t, m, "c1", &container.HostConfig{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	m.Detach("c1")
+	f.mu.Lock()
+	removes := f.removes
+	f.mu.Unlock()
+	if removes != 2 || f.netns[m.NetNSPath("c1")] {
+		t.Fatalf("the stop removed %d links and namespaces, want the veth and the namespace", removes)
+	}
+	m.Forget("c1")
+	f.mu.Lock()
+	removes = f.removes
+	f.mu.Unlock()
+	if removes != 2 {
+		t.Fatalf("the removal asked the host for %d more removals", removes-2)
+	}
+	if _, ok := m.Info("c1"); ok {
+		t.Fatal("the record outlived the removal")
+	}
+	if _, err := os.Stat(m.dir("containers", "c1.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the record's file: %v", err)
 	}
 }
 

@@ -111,12 +111,16 @@ func (m *Manager) netnsLocked(path string) (string, error) {
 	return "", m.plumb.CreateNetNS(path)
 }
 
-// Close lets the spare go (engined's shutdown).
+// Close lets the spare go and writes the address releases not written yet
+// (engined's shutdown).
 func (m *Manager) Close() {
 	m.spareMu.Lock()
 	m.spareClosed = true
 	m.spareMu.Unlock()
 	m.spareWG.Wait()
+	if err := m.ipam.Close(); err != nil {
+		m.log.Warn("address leases", "err", err)
+	}
 	for {
 		select {
 		case sp := <-m.spares:

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/berthd/berth/pkg/errdefs"
 )
@@ -141,5 +142,111 @@ func TestEmptyLeaseFile(t *testing.T) {
 	a, err := s.Allocate("n", p, "c1", netip.Addr{})
 	if err != nil || a.String() != "10.1.0.2" {
 		t.Fatalf("allocate on an empty file: %s %v", a, err)
+	}
+}
+
+// TestReleaseWrittenLater: a release changes memory only (no file write on
+// a container's exit); the file follows at the next allocation, at Close or
+// after FlushDelay, and a lease a crash left on disk is released by
+// Reconcile.
+func TestReleaseWrittenLater(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir)
+	s.flushDelay = time.Hour
+	p := pool("10.7.0.0/24", "", "")
+	a1, _ := s.Allocate("n", p, "c1", netip.Addr{})
+	a2, _ := s.Allocate("n", p, "c2", netip.Addr{})
+	file := filepath.Join(dir, "n.json")
+	before, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release("n", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := s.Leases("n"); l[a1] != "" || l[a2] != "c2" {
+		t.Fatalf("leases after the release: %v", l)
+	}
+	if after, _ := os.ReadFile(file); string(after) != string(before) {
+		t.Fatalf("the release rewrote the file: %s", after)
+	}
+	// A crash now: the next engined finds c1's lease and releases it.
+	onDisk := func() map[netip.Addr]string {
+		t.Helper()
+		s2, _ := Open(dir)
+		l, err := s2.Leases("n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if l := onDisk(); l[a1] != "c1" {
+		t.Fatalf("reopened before an allocation: %v", l)
+	}
+	s2, _ := Open(dir)
+	if n, err := s2.Reconcile(func(string) bool { return true }, func(_, owner string) bool { return owner == "c2" }); err != nil || n != 1 {
+		t.Fatalf("reconcile: %d %v", n, err)
+	}
+	if err := os.WriteFile(file, before, 0o600); err != nil { // as before the reconcile
+		t.Fatal(err)
+	}
+	// Without the crash, the next allocation writes the release...
+	a3, err := s.Allocate("n", p, "c3", netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := onDisk(); len(l) != 2 || l[a1] != "" || l[a2] != "c2" || l[a3] != "c3" {
+		t.Fatalf("on disk after the next allocation: %v", l)
+	}
+	// ... or Close...
+	if err := s.Release("n", "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l := onDisk(); len(l) != 1 || l[a3] != "c3" {
+		t.Fatalf("on disk after Close: %v", l)
+	}
+	// ... or the delay.
+	s.flushDelay = time.Millisecond
+	if err := s.Release("n", "c3"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; len(onDisk()) != 0; i++ {
+		if i == 500 {
+			t.Fatalf("on disk after the delay: %v", onDisk())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFailedWriteGivesNoAddress: an allocation whose file could not be
+// written is not held in memory either.
+func TestFailedWriteGivesNoAddress(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir)
+	p := pool("10.7.0.0/24", "", "")
+	a1, _ := s.Allocate("n", p, "c1", netip.Addr{})
+	// The file's place taken by a directory: the rename fails.
+	file := filepath.Join(dir, "n.json")
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(file, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := s.Allocate("n", p, "c2", netip.Addr{}); err == nil {
+		t.Fatalf("allocated %s without its file", a)
+	}
+	if l, _ := s.Leases("n"); len(l) != 1 || l[a1] != "c1" {
+		t.Fatalf("leases after the failed allocation: %v", l)
+	}
+	if err := os.RemoveAll(file); err != nil {
+		t.Fatal(err)
+	}
+	a2, err := s.Allocate("n", p, "c2", netip.Addr{})
+	if err != nil || a2 != a1.Next() {
+		t.Fatalf("allocation after the failure: %s %v, want %s", a2, err, a1.Next())
 	}
 }
