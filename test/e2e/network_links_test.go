@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -31,9 +33,15 @@ func TestNetworkLinks(t *testing.T) {
 		}
 	}
 	// At its next start web's own line names its address (the run above
-	// printed it before inspect could tell it).
+	// printed it before inspect could tell it), written into the same file
+	// (in place: no rename at each start).
+	hostsPath := s.dockerOut("inspect", "-f", "{{.HostsPath}}", "web")
+	before := inode(t, hostsPath)
 	if hosts := s.dockerOut("start", "-a", "web"); !strings.Contains(hosts, "\twebhost\n") || strings.Contains(hosts, "127.0.1.1") {
 		t.Errorf("own hosts line:\n%s", hosts)
+	}
+	if after := inode(t, hostsPath); after != before {
+		t.Errorf("the start replaced %s (inode %d, then %d)", hostsPath, before, after)
 	}
 	// Bad links: the child must exist, run, and have a network.
 	s.dockerOut("create", "--name", "stopped", "busybox", "true")
@@ -63,4 +71,13 @@ func TestNetworkLinks(t *testing.T) {
 	if leaks := s.netLeaks(); len(leaks) > 0 {
 		t.Fatalf("after rm: %v", leaks)
 	}
+}
+
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Sys().(*syscall.Stat_t).Ino
 }
