@@ -420,12 +420,13 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err := d.checkLinks(o.HostConfig); err != nil {
 		return nil, err
 	}
-	netns, err := d.netPrepare(id, name, o.Config, o.HostConfig, o.NetworkingConfig)
+	netns, netSaved, err := d.netPrepare(id, name, o.Config, o.HostConfig, o.NetworkingConfig)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if !ok {
+			_ = netSaved() // its file is written before Forget removes it
 			d.netForget(id)
 		}
 	}()
@@ -514,7 +515,14 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 		return nil, err
 	}
 	failpoint.Hit("engine-create-supervised")
+	// The network record, written meanwhile, is on disk before the
+	// container's own: a crash never leaves a container without it.
 	err = rec.err
+	if err == nil {
+		if err = netSaved(); err != nil {
+			rec.f.Abort()
+		}
+	}
 	if err == nil {
 		err = rec.f.Commit()
 	}

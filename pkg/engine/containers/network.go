@@ -29,16 +29,18 @@ func (d *Daemon) Network() *enet.Manager { return d.net }
 
 // netPrepare checks and records a new container's networking; it returns
 // the path of the namespace the engine will hold for it ("" when the
-// runtime makes or joins one itself).
-func (d *Daemon) netPrepare(id, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (string, error) {
+// runtime makes or joins one itself), and saved, which waits for the
+// network record to be on disk (see network.Manager.Prepare).
+func (d *Daemon) netPrepare(id, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (string, func() error, error) {
+	none := func() error { return nil }
 	if d.net == nil {
-		return "", nil
+		return "", none, nil
 	}
-	managed, err := d.net.Prepare(id, name, cfg, hc, nc)
+	managed, saved, err := d.net.Prepare(id, name, cfg, hc, nc)
 	if err != nil || !managed {
-		return "", err
+		return "", none, err
 	}
-	return d.net.NetNSPath(id), nil
+	return d.net.NetNSPath(id), saved, nil
 }
 
 // etcHostConfig is hc with --add-host NAME:host-gateway resolved to the

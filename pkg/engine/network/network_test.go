@@ -233,10 +233,19 @@ func TestForgetAfterTheStop(t *testing.T) {
 
 func run(t *testing.T, m *Manager, id string, hc *container.HostConfig, nc *network.NetworkingConfig) error {
 	t.Helper()
-	if _, err := m.Prepare(id, "/"+id, &container.Config{}, hc, nc); err != nil {
+	if err := prepare(m, id, "/"+id, &container.Config{}, hc, nc); err != nil {
 		return err
 	}
 	return m.Attach(id)
+}
+
+// prepare is Prepare and the wait for its record.
+func prepare(m *Manager, id, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) error {
+	managed, saved, err := m.Prepare(id, name, cfg, hc, nc)
+	if err != nil || !managed {
+		return err
+	}
+	return saved()
 }
 
 func TestPublishedPortsAndRelease(t *testing.T) {
@@ -334,7 +343,7 @@ func TestUserNetworksAndErrors(t *testing.T) {
 	if err := m.Remove("bridge"); err == nil || err.Error() != "bridge is a pre-defined network and cannot be removed" {
 		t.Fatalf("remove bridge: %v", err)
 	}
-	if _, err := m.Prepare("c9", "/c9", &container.Config{}, &container.HostConfig{NetworkMode: "nope"}, nil); err == nil || err.Error() != "network nope not found" {
+	if err := prepare(m, "c9", "/c9", &container.Config{}, &container.HostConfig{NetworkMode: "nope"}, nil); err == nil || err.Error() != "network nope not found" {
 		t.Fatalf("unknown network: %v", err)
 	}
 	m.Forget("c1")

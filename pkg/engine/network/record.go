@@ -42,6 +42,13 @@ func (m *Manager) livePath(id string) string {
 
 // saveConfig durably writes the configuration part of s.
 func (m *Manager) saveConfig(s *Sandbox) error {
+	return saveJSON(m.configPath(s.ID), configRecord(s))
+}
+
+func (m *Manager) configPath(id string) string { return m.dir("containers", id+".json") }
+
+// configRecord is a copy of the configuration part of s.
+func configRecord(s *Sandbox) *Sandbox {
 	c := *s
 	c.Running, c.Mappings = false, nil
 	c.Endpoints = make([]*Endpoint, len(s.Endpoints))
@@ -50,7 +57,7 @@ func (m *Manager) saveConfig(s *Sandbox) error {
 		ce.IfName, ce.Addr, ce.Addr6, ce.MAC, ce.DefaultRoute = "", netip.Addr{}, netip.Addr{}, "", false
 		c.Endpoints[i] = &ce
 	}
-	return saveJSON(m.dir("containers", s.ID+".json"), &c)
+	return &c
 }
 
 // saveLive writes the live part of s, or removes it once s is not running.
@@ -105,7 +112,7 @@ func (m *Manager) loadLive(s *Sandbox) {
 
 // removeRecord drops both files of a removed container.
 func (m *Manager) removeRecord(id string) {
-	for _, p := range []string{m.dir("containers", id+".json"), m.livePath(id)} {
+	for _, p := range []string{m.configPath(id), m.livePath(id)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			m.log.Warn("remove network record", "id", id, "err", err)
 		}

@@ -24,7 +24,7 @@ func TestNames(t *testing.T) {
 	start := func(id, name, hostname, net string, aliases ...string) {
 		t.Helper()
 		nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{net: {Aliases: aliases}}}
-		if _, err := m.Prepare(id, "/"+name, &container.Config{Hostname: hostname}, &container.HostConfig{NetworkMode: container.NetworkMode(net)}, nc); err != nil {
+		if err := prepare(m, id, "/"+name, &container.Config{Hostname: hostname}, &container.HostConfig{NetworkMode: container.NetworkMode(net)}, nc); err != nil {
 			t.Fatal(err)
 		}
 		if err := m.Attach(id); err != nil {
@@ -32,7 +32,7 @@ func TestNames(t *testing.T) {
 		}
 	}
 	start("aaaaaaaaaaaaaaaa1", "web", "www.example", "app", "front")
-	if _, err := m.Prepare("bbbbbbbbbbbbbbbb2", "/client", &container.Config{}, &container.HostConfig{NetworkMode: "app", Links: []string{"web:db"}}, nil); err != nil {
+	if err := prepare(m, "bbbbbbbbbbbbbbbb2", "/client", &container.Config{}, &container.HostConfig{NetworkMode: "app", Links: []string{"web:db"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Attach("bbbbbbbbbbbbbbbb2"); err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -77,12 +78,16 @@ func Managed(cfg *container.Config, hc *container.HostConfig) bool {
 
 // Prepare checks a create request's networking (networks exist, --ip in
 // the subnet, port specs) and records the container's endpoints and ports.
-// It returns whether the container is in a managed mode. Nothing is
-// recorded when it fails.
-func (m *Manager) Prepare(id, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (bool, error) {
+// It returns whether the container is in a managed mode, and then saved,
+// which waits for the record's durable write: that goes on in the
+// background (1 ms here, beside the rest of the create), and the caller
+// waits for it before it records the container itself, and before it
+// Forgets the container after a failed create. Nothing is recorded when
+// Prepare fails.
+func (m *Manager) Prepare(id, name string, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) (managed bool, saved func() error, err error) {
 	ports, err := ParsePorts(hc.PortBindings, cfg.ExposedPorts, hc.PublishAllPorts)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	var eps map[string]*network.EndpointSettings
 	if nc != nil {
@@ -93,14 +98,14 @@ func (m *Manager) Prepare(id, name string, cfg *container.Config, hc *container.
 		// dockerd says nothing of ports with "none"; they could not be
 		// reached, so they are refused like with host and container:X.
 		if len(ports) > 0 {
-			return false, invalidf("conflicting options: port publishing and the container type network mode")
+			return false, nil, invalidf("conflicting options: port publishing and the container type network mode")
 		}
 		for k := range eps {
 			if k != string(mode) && !(mode.IsNone() && k == NameNone) && !(mode.IsHost() && k == NameHost) {
-				return false, invalidf("container cannot be connected to network %s in network mode %s", k, mode)
+				return false, nil, invalidf("container cannot be connected to network %s in network mode %s", k, mode)
 			}
 		}
-		return false, nil
+		return false, nil, nil
 	}
 	primary := string(mode)
 	if primary == "" || primary == "default" {
@@ -126,10 +131,10 @@ func (m *Manager) Prepare(id, name string, cfg *container.Config, hc *container.
 		if err != nil {
 			// 400, not 404: the docker CLI takes a 404 at create for a
 			// missing image and would try to pull it.
-			return false, invalidf("network %s not found", ref)
+			return false, nil, invalidf("network %s not found", ref)
 		}
 		if n.Driver != "bridge" {
-			return false, invalidf("container cannot be connected to network %s in network mode %s", n.Name, mode)
+			return false, nil, invalidf("container cannot be connected to network %s in network mode %s", n.Name, mode)
 		}
 		if s.endpoint(n.ID) != nil {
 			continue
@@ -140,7 +145,7 @@ func (m *Manager) Prepare(id, name string, cfg *container.Config, hc *container.
 		}
 		ep, err := newEndpoint(n, settings)
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
 		if i == 0 && len(ep.Links) == 0 && n.userNetwork() {
 			// API clients (docker-py) give links in HostConfig only.
@@ -149,13 +154,14 @@ func (m *Manager) Prepare(id, name string, cfg *container.Config, hc *container.
 		s.Endpoints = append(s.Endpoints, ep)
 	}
 	if n := m.networks[s.Endpoints[0].NetworkID]; n.Internal && len(ports) > 0 {
-		return false, invalidf("published ports of a container on internal network %s: an internal network has no way out", n.Name)
+		return false, nil, invalidf("published ports of a container on internal network %s: an internal network has no way out", n.Name)
 	}
-	if err := m.saveConfig(s); err != nil {
-		return false, err
-	}
+	rec := configRecord(s)
+	path := m.configPath(id)
+	done := make(chan error, 1)
+	go func() { done <- saveJSON(path, rec) }()
 	m.containers[id] = s
-	return true, nil
+	return true, sync.OnceValue(func() error { return <-done }), nil
 }
 
 // newEndpoint checks one network's endpoint settings, with dockerd's
