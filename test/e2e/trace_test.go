@@ -98,4 +98,26 @@ func TestRunTrace(t *testing.T) {
 			}
 		}
 	}
+	// On a network of its own the container's addresses and interfaces are
+	// made while its task is created, which needs only the namespace.
+	var stderr strings.Builder
+	cmd := s.ctl("run", "--rm", "--trace", "busybox", "true")
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run on the default bridge: %v\n%s", err, stderr.String())
+	}
+	steps := parseTrace(t, stderr.String())
+	find := func(layer, step string) traceStep {
+		for _, st := range steps {
+			if st.layer == layer && st.step == step {
+				return st
+			}
+		}
+		t.Fatalf("no span %s %q in the timeline:\n%s", layer, step, stderr.String())
+		return traceStep{}
+	}
+	netUp, create := find("engined", "network (beside the task create)"), find("engined", "task create")
+	if netUp.at >= create.at+create.took {
+		t.Errorf("the network's set-up began after the task's create had ended:\n%s", stderr.String())
+	}
 }

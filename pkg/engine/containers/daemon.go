@@ -591,21 +591,16 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 	if err == nil {
 		err = d.volumesUp(ctx, c)
 	}
+	var netDone <-chan error
 	if err == nil {
-		err = d.netAttach(c)
-		if err == nil {
-			if err = d.netStartFiles(ctx, c); err != nil {
-				d.netDetach(c)
-			}
-		}
-		if err != nil {
+		if netDone, err = d.netUp(ctx, c); err != nil {
 			d.volumesDown(c)
 		}
 	}
 	endNet()
 	var t *supervisorv1.Task
 	if err == nil {
-		if t, err = d.startTask(ctx, c, tty, stdin); err != nil {
+		if t, err = d.startTask(ctx, c, tty, stdin, netDone); err != nil {
 			d.netDetach(c)
 			d.volumesDown(c)
 		}
@@ -655,7 +650,19 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 	return nil
 }
 
-func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (*supervisorv1.Task, error) {
+// startTask creates and starts c's task; netDone, when not nil, ends the
+// network's set-up going on beside the create (netUp), which the start
+// waits for.
+func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool, netDone <-chan error) (*supervisorv1.Task, error) {
+	netErr := func() error {
+		if netDone == nil {
+			return nil
+		}
+		err := <-netDone
+		netDone = nil
+		return err
+	}
+	defer netErr() // a failed create's caller detaches once the attach is over
 	c.mu.Lock()
 	tl, err := taskLog(c)
 	c.mu.Unlock()
@@ -668,16 +675,28 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool) (
 			// Whatever a failed create left (the supervisor should leave
 			// nothing) goes now.
 			_ = d.sup.DeleteTask(context.WithoutCancel(ctx), c.ID, true)
+			// A network that failed took the namespace away under the
+			// create: its error is the one to tell.
+			if nerr := netErr(); nerr != nil {
+				return nil, nerr
+			}
 			return nil, fmt.Errorf("create task: %w", err)
 		}
 		// A stale stopped task from an earlier run: replace it.
 		_ = d.sup.DeleteTask(ctx, c.ID, true)
 		if err := d.sup.CreateTask(ctx, c.ID, tl, tty, stdin); err != nil {
+			if nerr := netErr(); nerr != nil {
+				return nil, nerr
+			}
 			return nil, fmt.Errorf("create task: %w", err)
 		}
 	}
 	failpoint.Hit("engine-start-task-created")
 	endCreate()
+	if err := netErr(); err != nil {
+		_ = d.sup.DeleteTask(context.WithoutCancel(ctx), c.ID, true)
+		return nil, err
+	}
 	endAttach := trace.Begin(ctx, "attach streams")
 	c.mu.Lock()
 	pending := c.attachers

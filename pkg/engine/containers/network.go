@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"context"
 	"os"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/berthd/berth/pkg/engine/network/dns"
 	"github.com/berthd/berth/pkg/engine/oci"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/trace"
 )
 
 // WithNetwork gives the daemon its network manager: containers on the
@@ -61,15 +63,44 @@ func (d *Daemon) etcHostConfig(hc *container.HostConfig) *container.HostConfig {
 	return &out
 }
 
-func (d *Daemon) netAttach(c *Container) error {
+// netUp attaches c's networking and writes its /etc/hosts. The namespace
+// is in place when it returns. The rest (addresses, veths, published
+// ports, hosts: 2 ms here) goes on beside the task's create, which needs
+// only the namespace, unless legacy links put variables in the spec; done,
+// when not nil, tells when it is over. A failure undoes the attach.
+func (d *Daemon) netUp(ctx context.Context, c *Container) (done <-chan error, err error) {
 	if d.net == nil {
+		return nil, nil
+	}
+	c.mu.Lock()
+	cfg, hc := c.Config, c.HostConfig
+	c.mu.Unlock()
+	up := func(nsReady func()) error {
+		if err := d.net.AttachNotify(c.ID, nsReady); err != nil {
+			return err
+		}
+		d.emitEndpoints(c.ID, "connect")
+		if err := d.netStartFiles(ctx, c); err != nil {
+			d.netDetach(c)
+			return err
+		}
 		return nil
 	}
-	if err := d.net.Attach(c.ID); err != nil {
-		return err
+	if !enet.Managed(cfg, hc) || len(hc.Links) > 0 {
+		return nil, up(nil)
 	}
-	d.emitEndpoints(c.ID, "connect")
-	return nil
+	nsReady := make(chan struct{})
+	res := make(chan error, 1)
+	go func() {
+		defer trace.Begin(ctx, "network (beside the task create)")()
+		res <- up(func() { close(nsReady) })
+	}()
+	select {
+	case <-nsReady:
+		return res, nil
+	case err := <-res: // over before the namespace was there: failed, or nothing to attach
+		return nil, err
+	}
 }
 
 func (d *Daemon) netDetach(c *Container) {

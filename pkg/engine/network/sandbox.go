@@ -219,7 +219,13 @@ func newEndpoint(n *Network, es *network.EndpointSettings) (*Endpoint, error) {
 // Attach sets up a container's networking before its task starts: its
 // namespace, an address and a veth pair on each of its networks, its
 // published ports. A failure undoes all of it.
-func (m *Manager) Attach(id string) error {
+func (m *Manager) Attach(id string) error { return m.AttachNotify(id, nil) }
+
+// AttachNotify is Attach that calls nsReady once the namespace is in place
+// at NetNSPath(id), before the addresses and interfaces are made: a runtime
+// may join it from then on, while the rest is done. nsReady is not called
+// when there is nothing to attach or the namespace could not be made.
+func (m *Manager) AttachNotify(id string, nsReady func()) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.containers[id]
@@ -229,7 +235,7 @@ func (m *Manager) Attach(id string) error {
 	start := time.Now()
 	m.sp = newSpans()
 	defer func() { m.sp = nil }()
-	if err := m.attachLocked(s); err != nil {
+	if err := m.attachLocked(s, nsReady); err != nil {
 		m.detachLocked(s)
 		_ = m.applyLocked()
 		return err
@@ -239,12 +245,15 @@ func (m *Manager) Attach(id string) error {
 	return nil
 }
 
-func (m *Manager) attachLocked(s *Sandbox) error {
+func (m *Manager) attachLocked(s *Sandbox, nsReady func()) error {
 	spareHost, err := m.netnsLocked(m.NetNSPath(s.ID))
 	if err != nil {
 		return err
 	}
 	m.sp.mark("netns")
+	if nsReady != nil {
+		nsReady()
+	}
 	for _, ep := range s.Endpoints {
 		if err := m.attachEndpointLocked(s, ep, spareHost); err != nil {
 			return err
