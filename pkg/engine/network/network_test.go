@@ -156,6 +156,9 @@ func newManager(t *testing.T, f *fakeHost, root string) *Manager {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Before the temporary root goes: a release's lease file is written
+	// 100 ms later unless Close writes it.
+	t.Cleanup(m.Close)
 	return m
 }
 

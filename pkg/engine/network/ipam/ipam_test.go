@@ -29,6 +29,7 @@ func TestAllocateSkipsReservedAndTaken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.Close() // writes the release before the directory goes
 	p := pool("10.7.0.0/29", "", "")
 	got := map[netip.Addr]bool{}
 	// /29: .0 network, .1 gateway, .7 broadcast: .2 to .6 are free.
