@@ -1559,10 +1559,74 @@ static void berth_nsenter(const char *pid) {
 		report_child(child);
 }
 
+/* ---- started ahead (zygote) -------------------------------------------- */
+
+/* A standby runtime starts init before its create is known ("zygote"):
+ * cloned into the namespaces nearly every container gets and exec'd, it
+ * waits here, with /dev/null as its stdio and only the sync socket, for the
+ * create to hand it what the clone would have given it: its stdio, the fds
+ * after the sync socket (the exec fifo, the console socket, ...), the
+ * namespaces still to make (unshare) and a new session for a terminal. The
+ * create's wait for the clone and the exec (about 2 ms on the test machine)
+ * goes. Must match package container's zygote message. */
+#define ZYGOTE_MAGIC 0x7a79676fu
+#define ZYGOTE_MAX_FDS 64
+struct zygote_msg {
+	uint32_t magic, nfds, unshare, setsid;
+};
+
+static void zygote_wake(void) {
+	struct zygote_msg h;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * ZYGOTE_MAX_FDS)];
+		struct cmsghdr align;
+	} c;
+	struct iovec iov = {.iov_base = &h, .iov_len = sizeof(h)};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)};
+	ssize_t n;
+	do
+		n = recvmsg(sync_fd, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		_exit(0); /* the standby went without a create for us */
+	if (n < 0)
+		failf("started ahead: read the create's fds: %s", errstr(errno));
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	if (n != (ssize_t)sizeof(h) || h.magic != ZYGOTE_MAGIC || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || cm == NULL ||
+	    cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || h.nfds < 3 || h.nfds > ZYGOTE_MAX_FDS ||
+	    cm->cmsg_len != CMSG_LEN(sizeof(int) * h.nfds))
+		failf("started ahead: malformed hand-over from the runtime");
+	int fds[ZYGOTE_MAX_FDS];
+	memcpy(fds, CMSG_DATA(cm), sizeof(int) * h.nfds);
+	/* Out of the way first: the kernel gave them the lowest free numbers,
+	 * which may be the ones they are to take. */
+	for (uint32_t i = 0; i < h.nfds; i++) {
+		int hi = fcntl(fds[i], F_DUPFD_CLOEXEC, 1024);
+		if (hi < 0)
+			failf("started ahead: dup: %s", errstr(errno));
+		close(fds[i]);
+		fds[i] = hi;
+	}
+	/* Stdio at 0-2, the rest from 4 on (3 is the sync socket), as the
+	 * clone would have placed them; dup2 clears close-on-exec. */
+	for (uint32_t i = 0; i < h.nfds; i++) {
+		int want = i < 3 ? (int)i : (int)i + 1;
+		if (dup2(fds[i], want) < 0)
+			failf("started ahead: dup2: %s", errstr(errno));
+		close(fds[i]);
+	}
+	if (h.setsid && setsid() < 0)
+		failf("started ahead: setsid: %s", errstr(errno));
+	if (h.unshare != 0 && unshare((int)h.unshare) < 0)
+		failf("started ahead: unshare: %s", errstr(errno));
+	entered = now_ns();
+}
+
 int main(int argc, char **argv) {
 	entered = now_ns();
-	if (argc < 2 || (strcmp(argv[1], "init") != 0 && strcmp(argv[1], "exec") != 0)) {
-		fprintf(stderr, "runtime-init: started by the runtime only (argv[1] init or exec)\n");
+	int zygote = argc >= 2 && strcmp(argv[1], "zygote") == 0;
+	if (argc < 2 || (strcmp(argv[1], "init") != 0 && strcmp(argv[1], "exec") != 0 && !zygote)) {
+		fprintf(stderr, "runtime-init: started by the runtime only (argv[1] init, zygote or exec)\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "exec") == 0)
@@ -1590,6 +1654,8 @@ int main(int argc, char **argv) {
 	unsetenv("_BERTH_JOIN");
 	unsetenv("_BERTH_UNSHARE");
 	unsetenv("_BERTH_NSENTER");
+	if (zygote)
+		zygote_wake();
 	read_plan();
 	run_plan();
 	return 1;

@@ -16,7 +16,10 @@ import (
 func main() {
 	args := os.Args[1:]
 	if len(args) == 1 && args[0] == standby.Arg {
-		os.Exit(cli.Standby(standby.FD))
+		os.Exit(cli.Standby(standby.FD, false))
+	}
+	if len(args) == 2 && args[0] == standby.Arg && args[1] == standby.ArgCreate {
+		os.Exit(cli.Standby(standby.FD, true))
 	}
 	os.Exit(cli.Main(args))
 }

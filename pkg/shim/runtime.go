@@ -62,8 +62,9 @@ var standbyIdle = 5 * time.Second
 
 // prepare starts a standby runtime for the next command, unless the runtime
 // is not berth's or one is already waiting. It is best effort: a failure
-// only means the next command starts its runtime itself.
-func (r *runtimeCLI) prepare() {
+// only means the next command starts its runtime itself. createNext says
+// the next command is the container's create (standby.ArgCreate).
+func (r *runtimeCLI) prepare(createNext bool) {
 	if !r.standby {
 		return
 	}
@@ -72,7 +73,7 @@ func (r *runtimeCLI) prepare() {
 	if r.spare != nil || r.inSession > 0 {
 		return
 	}
-	sp, err := startStandby(r.reaper, r.binary, r.mask)
+	sp, err := startStandby(r.reaper, r.binary, r.mask, createNext)
 	if err != nil {
 		log.Printf("%v", err)
 		return
@@ -116,14 +117,18 @@ func (r *runtimeCLI) keep(sp *standbyRuntime) {
 }
 
 // startStandby starts `binary standby` as a child reaped by reaper.
-func startStandby(reaper *Reaper, binary string, mask []string) (*standbyRuntime, error) {
+func startStandby(reaper *Reaper, binary string, mask []string, createNext bool) (*standbyRuntime, error) {
 	ours, theirs, err := standby.Pair()
 	if err != nil {
 		return nil, fmt.Errorf("standby runtime: %w", err)
 	}
 	defer theirs.Close()
 	self, _ := os.Executable()
-	cmd := RuntimeCommand(self, binary, mask, standby.Arg)
+	args := []string{standby.Arg}
+	if createNext {
+		args = append(args, standby.ArgCreate)
+	}
+	cmd := RuntimeCommand(self, binary, mask, args...)
 	cmd.Dir = "/"                       // each command says where it runs
 	cmd.ExtraFiles = []*os.File{theirs} // fd 3 (standby.FD)
 	exited, err := reaper.Start(cmd)
@@ -326,7 +331,7 @@ func (r *runtimeCLI) runTraced(t *trace.Trace, io3 *stdio, sub ...string) error 
 		// A start follows a create, on the start path within milliseconds:
 		// have its runtime start up while this one works (a session's runs
 		// the start itself).
-		r.prepare()
+		r.prepare(false)
 	}
 	outc := make(chan []byte, 1)
 	if out != nil {

@@ -44,7 +44,7 @@ func StartEarly(runtime string) (*Early, error) {
 		return e, nil
 	}
 	go func() {
-		sp, err := startStandby(e.reaper, runtime, DefaultMasks(runtime))
+		sp, err := startStandby(e.reaper, runtime, DefaultMasks(runtime), true)
 		if err != nil {
 			log.Printf("%v", err)
 		}
@@ -128,7 +128,7 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser, early *Early) (e
 	// The container's create is the next call: have its runtime start up
 	// while the caller connects (after the readiness line, which the
 	// caller waits for).
-	svc.rt.prepare()
+	svc.rt.prepare(true)
 
 	cleanup := true
 	select {

@@ -22,11 +22,14 @@ import (
 const fakeRuntimeEnv = "BERTH_SHIM_TEST_RUNTIME"
 
 type runtimeCall struct {
-	Pid     int      `json:"pid"`
-	Standby bool     `json:"standby"`
-	Args    []string `json:"args"`
-	Trace   string   `json:"trace"`
-	Stdin   string   `json:"stdin"`
+	Pid     int  `json:"pid"`
+	Standby bool `json:"standby"`
+	// CreateNext: the standby was told the create comes first
+	// (standby.ArgCreate).
+	CreateNext bool     `json:"create_next"`
+	Args       []string `json:"args"`
+	Trace      string   `json:"trace"`
+	Stdin      string   `json:"stdin"`
 }
 
 func TestMain(m *testing.M) {
@@ -38,8 +41,9 @@ func TestMain(m *testing.M) {
 
 func fakeRuntimeMain(calls string) int {
 	args := os.Args[1:]
-	if len(args) != 1 || args[0] != standby.Arg {
-		return fakeRuntimeCommand(calls, args, false)
+	createNext := len(args) == 2 && args[0] == standby.Arg && args[1] == standby.ArgCreate
+	if !createNext && (len(args) != 1 || args[0] != standby.Arg) {
+		return fakeRuntimeCommand(calls, args, false, false)
 	}
 	if os.Getenv(fakeRuntimeEnv+"_REFUSE") != "" {
 		fmt.Fprintln(os.Stderr, "No help topic for 'standby'")
@@ -58,15 +62,15 @@ func fakeRuntimeMain(calls string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		if st := fakeRuntimeCommand(calls, c.Args, true); st != 0 || !c.Keep {
+		if st := fakeRuntimeCommand(calls, c.Args, true, createNext); st != 0 || !c.Keep {
 			return st
 		}
 	}
 }
 
-func fakeRuntimeCommand(calls string, args []string, inStandby bool) int {
+func fakeRuntimeCommand(calls string, args []string, inStandby, createNext bool) int {
 	in, _ := io.ReadAll(os.Stdin)
-	b, _ := json.Marshal(runtimeCall{Pid: os.Getpid(), Standby: inStandby, Args: args, Trace: os.Getenv(trace.Env), Stdin: string(in)})
+	b, _ := json.Marshal(runtimeCall{Pid: os.Getpid(), Standby: inStandby, CreateNext: createNext, Args: args, Trace: os.Getenv(trace.Env), Stdin: string(in)})
 	f, err := os.OpenFile(calls, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return 1
@@ -144,12 +148,12 @@ func sparePid(r *runtimeCLI) int {
 // ends; a failure's message comes back through the passed stderr.
 func TestRuntimeStandby(t *testing.T) {
 	r, calls := fakeRuntimeCLI(t, true)
-	r.prepare()
+	r.prepare(true) // a shim's first: the create comes next
 	first := sparePid(r)
 	if first == 0 {
 		t.Fatal("prepare started no standby runtime")
 	}
-	r.prepare() // one is waiting: no second
+	r.prepare(false) // one is waiting: no second
 	if p := sparePid(r); p != first {
 		t.Fatalf("second prepare replaced the standby: %d, was %d", p, first)
 	}
@@ -185,6 +189,12 @@ func TestRuntimeStandby(t *testing.T) {
 		t.Fatalf("calls %+v", got)
 	}
 	create, start, kill, del := got[0], got[1], got[2], got[3]
+	if !create.CreateNext {
+		t.Errorf("create %+v: its standby was not told the create comes first (%s)", create, standby.ArgCreate)
+	}
+	if del.CreateNext {
+		t.Errorf("delete %+v: its standby was told a create comes first", del)
+	}
 	if create.Pid != first || !create.Standby || strings.Join(create.Args[len(create.Args)-4:], " ") != "create --bundle b c1" ||
 		create.Trace != tr.ID() || create.Stdin != "the container's input" {
 		t.Errorf("create %+v, want pid %d in standby with trace %s", create, first, tr.ID())
@@ -208,7 +218,7 @@ func TestRuntimeStandby(t *testing.T) {
 // process lives on.
 func TestRuntimeStandbySession(t *testing.T) {
 	r, calls := fakeRuntimeCLI(t, true)
-	r.prepare()
+	r.prepare(false)
 	first := sparePid(r)
 	for _, sub := range []string{"create", "start", "kill"} {
 		// No io3: the output is captured and read to its end.
@@ -248,7 +258,7 @@ func TestRuntimeStandbySession(t *testing.T) {
 
 	// While a command runs in the session, none is started: the session
 	// comes back as the next standby.
-	r.prepare()
+	r.prepare(false)
 	second := sparePid(r)
 	done := make(chan error, 1)
 	go func() { done <- r.run(nil, "create", "slow") }()
@@ -263,7 +273,7 @@ func TestRuntimeStandbySession(t *testing.T) {
 			t.Fatal("the create did not start in the session")
 		}
 	}
-	r.prepare()
+	r.prepare(false)
 	if p := sparePid(r); p != 0 {
 		t.Errorf("standby %d started while the session ran a command", p)
 	}
@@ -276,7 +286,7 @@ func TestRuntimeStandbySession(t *testing.T) {
 	r.dropSpare(nil)
 
 	// Dropped while it waits after a command.
-	r.prepare()
+	r.prepare(false)
 	if err := r.run(nil, "create", "c2"); err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +309,7 @@ func TestRuntimeStandbySession(t *testing.T) {
 func TestRuntimeStandbyFallsBack(t *testing.T) {
 	t.Run("killed", func(t *testing.T) {
 		r, calls := fakeRuntimeCLI(t, true)
-		r.prepare()
+		r.prepare(false)
 		r.spareMu.Lock()
 		sp := r.spare
 		r.spareMu.Unlock()
@@ -316,7 +326,7 @@ func TestRuntimeStandbyFallsBack(t *testing.T) {
 	})
 	t.Run("refused", func(t *testing.T) {
 		r, calls := fakeRuntimeCLI(t, false)
-		r.prepare()
+		r.prepare(false)
 		if err := r.run(nil, "state", "c1"); err != nil {
 			t.Fatal(err)
 		}
@@ -332,7 +342,7 @@ func TestRuntimeStandbyExpires(t *testing.T) {
 	r, calls := fakeRuntimeCLI(t, true)
 	defer func(d time.Duration) { standbyIdle = d }(standbyIdle)
 	standbyIdle = 50 * time.Millisecond
-	r.prepare()
+	r.prepare(false)
 	r.spareMu.Lock()
 	sp := r.spare
 	r.spareMu.Unlock()
@@ -352,7 +362,7 @@ func TestRuntimeStandbyExpires(t *testing.T) {
 	}
 
 	standbyIdle = time.Hour
-	r.prepare()
+	r.prepare(false)
 	r.spareMu.Lock()
 	sp = r.spare
 	r.spareMu.Unlock()

@@ -11,8 +11,9 @@ import (
 
 // Standby runs `runtime standby`: the commands the caller sends on fd
 // (package standby), each as Main runs it, and returns the exit code: the
-// last command's, or 0 when the caller dropped the standby.
-func Standby(fd int) int {
+// last command's, or 0 when the caller dropped the standby. createNext
+// (standby.ArgCreate) starts the init of the create to come ahead.
+func Standby(fd int, createNext bool) int {
 	w, err := standby.Listen(fd)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "runtime:", err)
@@ -23,6 +24,12 @@ func Standby(fd int) int {
 	// the caller's child from the start, for the caller to reap it when it
 	// exits, whenever that is.
 	container.InitSibling = true
+	if createNext {
+		// Best effort: without it the create clones its init as ever.
+		if err := container.StartInitAhead(); err != nil {
+			fmt.Fprintln(os.Stderr, "runtime: warning:", err)
+		}
+	}
 	// Before the ready byte: the first command then finds its code paged
 	// in, its JSON codecs and its command tree built.
 	first := newTree()

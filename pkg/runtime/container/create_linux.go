@@ -217,7 +217,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 	}
 	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
 	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
-	defer parentSock.Close()
+	defer func() { parentSock.Close() }() // init's started ahead may replace it
 
 	extra := []*os.File{childSock, fifo}
 	if c.o.ConsoleSocket != "" {
@@ -311,17 +311,31 @@ func (c *creator) create() (*CreatedContainer, error) {
 	}
 	parentJoined := parentJoins(spec, userNS, early)
 	spawned := time.Now()
-	endSpawn := Trace.Begin("spawn init")
-	if parentJoined {
-		err = startInNamespaces(c.cmd, spec)
-	} else {
-		err = c.cmd.Start()
+	if z, unshare := takeZygote(spec, 3+len(extra)-1, early || parentJoined); z != nil {
+		endWake := Trace.Begin("init started ahead: hand-over")
+		err := z.wake([3]*os.File{stdin, stdout, stderr}, extra[1:], unshare, attr.Setsid)
+		endWake()
+		if err == nil {
+			childSock.Close()
+			parentSock.Close()
+			parentSock, c.cmd = z.sock, z.cmd
+		} else {
+			z.drop() // a fresh init instead
+		}
 	}
-	endSpawn()
-	childSock.Close()
-	if err != nil {
-		c.cmd = nil
-		return nil, fmt.Errorf("start container init: %w", err)
+	if c.cmd.Process == nil {
+		endSpawn := Trace.Begin("spawn init")
+		if parentJoined {
+			err = startInNamespaces(c.cmd, spec)
+		} else {
+			err = c.cmd.Start()
+		}
+		endSpawn()
+		childSock.Close()
+		if err != nil {
+			c.cmd = nil
+			return nil, fmt.Errorf("start container init: %w", err)
+		}
 	}
 	pid := c.cmd.Process.Pid
 	dec := json.NewDecoder(parentSock)

@@ -37,8 +37,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Arg is the runtime's only argument in standby: `runtime standby`.
+// Arg is the runtime's first argument in standby: `runtime standby`.
 const Arg = "standby"
+
+// ArgCreate, after Arg, says that the first command will be a create:
+// the runtime starts that container's init ahead (package container,
+// StartInitAhead).
+const ArgCreate = "--create-next"
 
 // FD is the runtime's end of the socket pair.
 const FD = 3
