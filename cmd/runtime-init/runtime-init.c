@@ -44,6 +44,7 @@
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -127,6 +128,7 @@ enum {
 	OP_EXEC = 44,
 	OP_SPAN = 45,
 	OP_OPEN_PROC = 46,
+	OP_LOOPBACK_UP = 47,
 };
 
 enum {
@@ -1347,6 +1349,27 @@ static int op_open_proc(struct op *op) {
 	return 0;
 }
 
+/* OP_LOOPBACK_UP: lo up in a new network namespace (it starts down). */
+static int op_loopback_up(struct op *op) {
+	(void)op;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		ERR("bring lo up: socket: %s", errstr(errno));
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+	if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
+		ifr.ifr_flags |= IFF_UP;
+		rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	int e = errno;
+	close(s);
+	if (rc < 0)
+		ERR("bring lo up: %s", errstr(e));
+	return 0;
+}
+
 static int (*const ops[])(struct op *) = {
 	[OP_SETNS] = op_setns,
 	[OP_UNSHARE] = op_unshare,
@@ -1388,6 +1411,7 @@ static int (*const ops[])(struct op *) = {
 	[OP_EXEC] = op_exec,
 	[OP_SPAN] = op_span,
 	[OP_OPEN_PROC] = op_open_proc,
+	[OP_LOOPBACK_UP] = op_loopback_up,
 };
 
 static int run_op(struct op *op) {

@@ -125,6 +125,7 @@ func TestRunOptionsApplied(t *testing.T) {
 		{"--add-host", []string{"--add-host", "db:10.1.1.1", "busybox", "grep", "db", "/etc/hosts"}, "10.1.1.1\tdb"},
 		{"--shm-size", []string{"--shm-size", "1m", "busybox", "sh", "-c", "df -k /dev/shm | tail -1 | awk '{print $2}'"}, "1024"},
 		{"--network none has loopback only", []string{"--network", "none", "busybox", "sh", "-c", "ls /sys/class/net | tr '\\n' ' '"}, "lo "},
+		{"--network none has lo up (as dockerd)", []string{"--network", "none", "busybox", "cat", "/sys/class/net/lo/flags"}, "0x9"},
 		{"--network host", []string{"--network", "host", "busybox", "sh", "-c", "test $(ls /sys/class/net | wc -l) -gt 1 && echo host"}, "host"},
 		{"--oom-score-adj", []string{"--oom-score-adj", "500", "busybox", "cat", "/proc/self/oom_score_adj"}, "500"},
 		{"-w creates a missing directory", []string{"-w", "/new/dir", "busybox", "pwd"}, "/new/dir"},

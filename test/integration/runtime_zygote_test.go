@@ -323,3 +323,24 @@ func TestRuntimeInitStartedAheadNotFitting(t *testing.T) {
 		}
 	})
 }
+
+// A new network namespace has lo up, as runc and crun leave it; a fresh
+// init and one started ahead alike.
+func TestRuntimeLoopbackUp(t *testing.T) {
+	e := newRtEnv(t, nil, "cat", "/sys/class/net/lo/flags")
+	id := "lo"
+	e.cleanup(t, id)
+	if out := strings.TrimSpace(e.must(t, "run", id)); out != "0x9" {
+		t.Errorf("lo flags %q, want 0x9 (up, loopback)", out)
+	}
+	s := startCreateStandby(t, e)
+	out := outFile(t, e)
+	if code := s.create(t, "lo-ahead", out); code != 0 {
+		b, _ := os.ReadFile(s.log)
+		t.Fatalf("create: exit %d: %s", code, b)
+	}
+	s.zygote = 0
+	if _, got := s.runCreated(t, "lo-ahead", out); strings.TrimSpace(got) != "0x9" {
+		t.Errorf("lo flags %q with the init started ahead, want 0x9", got)
+	}
+}

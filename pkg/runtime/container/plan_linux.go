@@ -105,6 +105,12 @@ func initPlan(s *specs.Spec, a initPlanArgs) (*initplan.Plan, error) {
 	if newNS[specs.CgroupNamespace] {
 		p.Add(initplan.Unshare, 0, unix.CLONE_NEWCGROUP, "cgroup")
 	}
+	// A new network namespace starts with lo down; runc and crun bring it
+	// up (and dockerd's --network none has it up): a program that listens
+	// on or connects to 127.0.0.1 needs it.
+	if newNS[specs.NetworkNamespace] {
+		p.Add(initplan.LoopbackUp, 0)
+	}
 	if !a.NoNewKeyring {
 		p.Add(initplan.Keyring, 0, "_ses."+a.ID)
 	}

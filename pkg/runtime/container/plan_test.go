@@ -154,3 +154,40 @@ func TestExecPlan(t *testing.T) {
 		t.Errorf("bounding %#x", cu.Args[0])
 	}
 }
+
+// A new network namespace gets lo up, before the sysctls (which may be
+// the namespace's); a joined one, or the host's, is left as it is.
+func TestInitPlanLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ns   *specs.LinuxNamespace
+		want bool
+	}{
+		{"new", &specs.LinuxNamespace{Type: specs.NetworkNamespace}, true},
+		{"joined", &specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/proc/1/ns/net"}, false},
+		{"host", nil, false},
+	} {
+		s := testSpec()
+		var keep []specs.LinuxNamespace
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type != specs.NetworkNamespace {
+				keep = append(keep, ns)
+			}
+		}
+		if tc.ns != nil {
+			keep = append(keep, *tc.ns)
+		}
+		s.Linux.Namespaces = keep
+		p, err := initPlan(s, initPlanArgs{ID: "c1", Rootfs: "/r"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := index(p, initplan.LoopbackUp)
+		if got := i >= 0; got != tc.want {
+			t.Errorf("%s network namespace: lo up planned %v, want %v: %v", tc.name, got, tc.want, codes(p))
+		}
+		if tc.want && i > index(p, initplan.Write) {
+			t.Errorf("lo up after the sysctls: %v", codes(p))
+		}
+	}
+}

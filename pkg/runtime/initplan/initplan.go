@@ -117,6 +117,8 @@ const (
 	Span Code = 45
 	// OpenProc: keep the host's /proc open (for the exec fifo after pivot).
 	OpenProc Code = 46
+	// LoopbackUp: bring lo up in the new network namespace.
+	LoopbackUp Code = 47
 )
 
 // Flag changes how an operation runs.
