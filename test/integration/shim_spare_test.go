@@ -193,6 +193,9 @@ func TestShimSpareTerminated(t *testing.T) {
 	var early []int
 	if filepath.Base(st.rt) == "runtime" {
 		early = awaitStandby(t, sp.Pid())
+		// The standby started the container's init ahead: a child of
+		// the spare's too (CLONE_PARENT), which must go with it.
+		early = append(early, awaitChild(t, sp.Pid(), "zygote"))
 	}
 	if err := syscall.Kill(sp.Pid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -222,8 +225,29 @@ func awaitStandby(t *testing.T, pid int) []int {
 	return kids
 }
 
+// awaitChild waits for the one child of ppid whose first argument is arg1.
+func awaitChild(t *testing.T, ppid int, arg1 string) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	kids := childrenRunning(t, ppid, arg1)
+	for ; len(kids) != 1 && time.Now().Before(deadline); kids = childrenRunning(t, ppid, arg1) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(kids) != 1 {
+		t.Fatalf("%d has %q children %v, want one", ppid, arg1, kids)
+	}
+	return kids[0]
+}
+
 // standbyChildren lists the `RUNTIME standby` processes whose parent is ppid.
 func standbyChildren(t *testing.T, ppid int) []int {
+	t.Helper()
+	return childrenRunning(t, ppid, "standby")
+}
+
+// childrenRunning lists the processes whose parent is ppid and whose first
+// argument is arg1.
+func childrenRunning(t *testing.T, ppid int, arg1 string) []int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -245,7 +269,7 @@ func standbyChildren(t *testing.T, ppid int) []int {
 			continue
 		}
 		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"); len(args) == 2 && args[1] == "standby" {
+		if args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"); len(args) >= 2 && args[1] == arg1 {
 			pids = append(pids, pid)
 		}
 	}
