@@ -29,7 +29,7 @@ var lifecycleFailpoints = []struct{ name, daemon string }{
 	{"container-rootfs-prepared", "supervisord"}, // the snapshot made, its record maybe not
 	{"engine-create-supervised", "engined"},      // supervisor record and snapshot, no engine record
 	{"engine-create-recorded", "engined"},        // both records, the reply not sent
-	{"task-rootfs-mounted", "supervisord"},       // the task's bundle and rootfs mount, no shim
+	{"task-rootfs-mounted", "supervisord"},       // the task's bundle and rootfs mount, a shim maybe being handed its task
 	{"task-shim-started", "supervisord"},         // a shim, no container
 	{"shim-runtime-created", "supervisord"},      // the shim dies with a created container
 	{"task-created", "supervisord"},              // the shim holds a created container, no task record in memory

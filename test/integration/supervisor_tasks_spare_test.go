@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +102,73 @@ func TestSupervisorTaskUsesSpareShim(t *testing.T) {
 			t.Fatalf("spares left after the supervisor closed: %v", svSpares(t, e.cfg.ShimBinary))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A task's shim is handed its container while the bundle is written and
+// the rootfs mounted: a rootfs that does not mount fails the create, and
+// the shim that was handed the task goes with it, leaving nothing.
+func TestSupervisorTaskCreateFailsAfterShimStart(t *testing.T) {
+	e := newSvEnv(t, true)
+	ctx := svCtx(t)
+	e.svContainer(t, ctx, "nomount", "true")
+	spares := svSparesSettle(t, e.cfg.ShimBinary, 2)
+	ms, err := e.snaps.Mounts(ctx, &pb.MountsRequest{Key: "nomount-rootfs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Break the mount: an overlay's work directory, or a bind's source.
+	broken := ""
+	for _, m := range ms.GetMounts() {
+		for _, o := range m.GetOptions() {
+			if strings.HasPrefix(o, "workdir=") {
+				broken = strings.TrimPrefix(o, "workdir=")
+			}
+		}
+		if broken == "" && m.GetType() == "bind" {
+			broken = m.GetSource()
+		}
+	}
+	if broken == "" {
+		t.Fatalf("no work directory or bind source in the rootfs mounts %v", ms.GetMounts())
+	}
+	if err := os.RemoveAll(broken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.tasks.Create(ctx, &pb.CreateTaskRequest{ContainerId: "nomount"}); err == nil {
+		t.Fatal("a task whose rootfs cannot mount was created")
+	}
+	// The spare handed the task exits; the other waits on.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		alive := 0
+		for _, p := range spares {
+			if st, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "stat")); err == nil && !bytes.Contains(st, []byte(") Z ")) {
+				alive++
+			}
+		}
+		if alive == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the spares %v alive after the failed create, want 1", alive, spares)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Nothing holds or left the task's files: socket, shim state, bundle.
+	task := filepath.Join("test", "nomount")
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, e.cfg.State) && strings.Contains(l, task) {
+			t.Errorf("%s still open: %s", l, fd)
+		}
+	}
+	for _, d := range []string{"tasks", "shim", "s"} {
+		if ents, _ := os.ReadDir(filepath.Join(e.cfg.State, d, "test")); len(ents) != 0 {
+			t.Errorf("%s left: %v", d, ents)
+		}
+	}
+	if m := svMountsUnder(e.dir); len(m) != 0 {
+		t.Errorf("mounts left: %v", m)
 	}
 }
