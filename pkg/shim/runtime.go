@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -28,6 +29,9 @@ type runtimeCLI struct {
 	// standby: the runtime is berth's, which can be started ahead of a
 	// command that is likely to come soon (package standby).
 	standby bool
+	// inproc runs berth's runtime's commands of a container's life in
+	// this process (nil: the command line only).
+	inproc *inProcess
 
 	spareMu sync.Mutex
 	spare   *standbyRuntime // started ahead, not yet given a command
@@ -66,6 +70,10 @@ var standbyIdle = 5 * time.Second
 // the next command is the container's create (standby.ArgCreate).
 func (r *runtimeCLI) prepare(createNext bool) {
 	if !r.standby {
+		return
+	}
+	if createNext && r.inproc != nil {
+		go r.inproc.prepare()
 		return
 	}
 	r.spareMu.Lock()
@@ -283,6 +291,11 @@ func (r *runtimeCLI) run(io3 *stdio, sub ...string) error {
 // runtime's own spans.
 func (r *runtimeCLI) runTraced(t *trace.Trace, io3 *stdio, sub ...string) error {
 	defer t.Begin("runtime " + sub[0])()
+	if r.inproc != nil {
+		if err := r.inproc.run(t, io3, sub); !errors.Is(err, errCommandLine) {
+			return err
+		}
+	}
 	args := []string{}
 	if r.root != "" {
 		args = append(args, "--root", r.root)

@@ -43,6 +43,12 @@ func StartEarly(runtime string) (*Early, error) {
 		e.standby <- nil
 		return e, nil
 	}
+	if len(DefaultMasks(runtime)) == 0 {
+		// Its create will run in this process (inProcess): ready that.
+		e.standby <- nil
+		go prepareInProcess(runtime)
+		return e, nil
+	}
 	go func() {
 		sp, err := startStandby(e.reaper, runtime, DefaultMasks(runtime), true)
 		if err != nil {

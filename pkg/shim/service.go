@@ -67,6 +67,14 @@ type service struct {
 }
 
 func newService(cfg Config, reaper *Reaper, onShutdown func()) *service {
+	mask := DefaultMasks(cfg.Runtime)
+	var inproc *inProcess
+	if cfg.RuntimeStandby {
+		inproc = newInProcess(cfg.Runtime, cfg.RuntimeRoot, cfg.RuntimeArgs, mask)
+	}
+	if inproc == nil {
+		dropInitAhead() // a spare's, started for another runtime
+	}
 	return &service{
 		cfg:    cfg,
 		reaper: reaper,
@@ -76,8 +84,9 @@ func newService(cfg Config, reaper *Reaper, onShutdown func()) *service {
 			args:    cfg.RuntimeArgs,
 			log:     filepath.Join(cfg.StateDir, record.RuntimeLogFile),
 			reaper:  reaper,
-			mask:    DefaultMasks(cfg.Runtime),
+			mask:    mask,
 			standby: cfg.RuntimeStandby,
+			inproc:  inproc,
 		},
 		onShutdown: onShutdown,
 		exited:     make(chan struct{}),

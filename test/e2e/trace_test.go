@@ -68,24 +68,22 @@ func TestRunTrace(t *testing.T) {
 			{"supervisord", "shim spawn"},
 			{"shim", "Shim/Create"},
 			{"shim", "runtime create"},
-			// berth's runtime runs the create and the start as standby
-			// runtimes the shim started ahead (docs/shim.md).
-			{"shim", "standby runtime ready"},
+			// berth's runtime runs the create and the start in the
+			// shim's process (docs/shim.md): its spans are the runtime's.
+			{"runtime", "load bundle"},
 			{"runtime", "seccomp compile"},
 			{"runtime", "clone (init start-up)"},
 			{"runtime", "init: mounts"},
 			{"runtime", "init: rootfs"},
 			{"engined", "task start"},
 			{"shim", "runtime start"},
-			{"shim", "standby runtime ready"},
 			{"runtime", "exec (fifo to execve)"},
 			{"shim", "reap"},
 			{"engined", "exit (task delete, network down)"},
 		}
 		last := -1.0
 		for _, w := range want {
-			// The first such span from the step before it on (a step may
-			// come twice, as the standby's wait does).
+			// The first such span from the step before it on.
 			found := false
 			for _, st := range steps {
 				if st.layer == w.layer && st.step == w.step && st.at >= last {

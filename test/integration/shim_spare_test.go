@@ -2,9 +2,11 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -30,7 +32,13 @@ type spareTest struct {
 
 func newSpareTest(t *testing.T, prefix, word string) *spareTest {
 	t.Helper()
-	st := &spareTest{rt: shimRuntime(t)}
+	return newSpareTestRuntime(t, shimRuntime(t), prefix, word)
+}
+
+// newSpareTestRuntime is newSpareTest with the runtime binary rt.
+func newSpareTestRuntime(t *testing.T, rt, prefix, word string) *spareTest {
+	t.Helper()
+	st := &spareTest{rt: rt}
 	dir, err := os.MkdirTemp("", "bs")
 	if err != nil {
 		t.Fatal(err)
@@ -186,15 +194,13 @@ func TestShimSpareDropped(t *testing.T) {
 
 // A spare sent SIGTERM while it waits for its container exits (the shim
 // catches SIGTERM from its start, before a spare's wait), and so does the
-// standby runtime it started.
+// container's init it started ahead (berth's runtime).
 func TestShimSpareTerminated(t *testing.T) {
 	st := newSpareTest(t, "shimterm-", "unused")
 	sp := st.standbySpare(t)
 	var early []int
 	if filepath.Base(st.rt) == "runtime" {
-		early = awaitStandby(t, sp.Pid())
-		// The standby started the container's init ahead: a child of
-		// the spare's too (CLONE_PARENT), which must go with it.
+		// The init started ahead is the spare's child, which must go with it.
 		early = append(early, awaitChild(t, sp.Pid(), "zygote"))
 	}
 	if err := syscall.Kill(sp.Pid(), syscall.SIGTERM); err != nil {
@@ -208,21 +214,6 @@ func TestShimSpareTerminated(t *testing.T) {
 	for _, pid := range early {
 		waitGone(t, pid)
 	}
-}
-
-// awaitStandby waits for the one standby runtime the spare pid starts and
-// returns it.
-func awaitStandby(t *testing.T, pid int) []int {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	kids := standbyChildren(t, pid)
-	for ; len(kids) != 1 && time.Now().Before(deadline); kids = standbyChildren(t, pid) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if len(kids) != 1 {
-		t.Fatalf("spare %d has standby runtimes %v, want one", pid, kids)
-	}
-	return kids
 }
 
 // awaitChild waits for the one child of ppid whose first argument is arg1.
@@ -239,14 +230,8 @@ func awaitChild(t *testing.T, ppid int, arg1 string) int {
 	return kids[0]
 }
 
-// standbyChildren lists the `RUNTIME standby` processes whose parent is ppid.
-func standbyChildren(t *testing.T, ppid int) []int {
-	t.Helper()
-	return childrenRunning(t, ppid, "standby")
-}
-
 // childrenRunning lists the processes whose parent is ppid and whose first
-// argument is arg1.
+// argument is arg1 ("": any).
 func childrenRunning(t *testing.T, ppid int, arg1 string) []int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc")
@@ -269,78 +254,107 @@ func childrenRunning(t *testing.T, ppid int, arg1 string) []int {
 			continue
 		}
 		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"); len(args) >= 2 && args[1] == arg1 {
+		if args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"); arg1 == "" || len(args) >= 2 && args[1] == arg1 {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
 }
 
-// A spare told berth's runtime starts a standby of it while it waits; the
-// container's create runs in that standby, the create starts the next one
-// for the start, and nothing of them is left once the container is gone.
-// A runtime that does not know `standby` (runc) only costs fresh starts.
-func TestShimSpareRuntimeStandby(t *testing.T) {
-	st := newSpareTest(t, "shimstandby-", "from-standby")
+// A spare told berth's runtime readies the create in its own process: the
+// container's init is started ahead, as the spare's child, and becomes the
+// container's init; the create, start and delete run in the shim (no
+// runtime process, the runtime's log stays empty), on the runtime's own
+// state, which its command line reads. Nothing is left once the container
+// is gone. A runtime that is not berth's (runc) is run as a command line.
+func TestShimSpareRuntimeInProcess(t *testing.T) {
+	st := newSpareTest(t, "shiminproc-", "from-spare")
 	rt, logPath := st.rt, st.logPath
 	ours := filepath.Base(rt) == "runtime"
 
 	sp := st.standbySpare(t)
-	var early []int
+	zygote := 0
 	if ours {
-		early = awaitStandby(t, sp.Pid())
+		zygote = awaitChild(t, sp.Pid(), "zygote")
 	}
 	ctx := shimCtx(t)
 	c := st.giveStandby(t, ctx, sp)
-	if _, err := c.Create(ctx, &shimv1.CreateRequest{LogPath: logPath, LogFormat: shimv1.LogFormat_LOG_FORMAT_JSON_FILE}); err != nil {
+	created, err := c.Create(ctx, &shimv1.CreateRequest{LogPath: logPath, LogFormat: shimv1.LogFormat_LOG_FORMAT_JSON_FILE})
+	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
+	runtimeLog := filepath.Join(st.stateDir, record.RuntimeLogFile)
 	if ours {
-		// The early standby ran the create and waits for the start (a
-		// session), init is the shim's child, not the runtime's.
-		if after := standbyChildren(t, sp.Pid()); len(after) != 1 || after[0] != early[0] {
-			t.Fatalf("standby runtimes after the create %v: want the spare's, %v", after, early)
+		if int(created.Pid) != zygote {
+			t.Errorf("init is %d, not the init started ahead %d", created.Pid, zygote)
 		}
-		if kids := childrenOf(t, early[0]); len(kids) != 0 {
-			t.Errorf("the standby runtime has children %v after the create", kids)
+		if kids := childrenOf(t, sp.Pid()); len(kids) != 1 || kids[0] != zygote {
+			t.Errorf("shim children after the create %v, want only init %d", kids, zygote)
+		}
+		// The runtime's command line sees the container the shim made.
+		out, err := exec.Command(rt, "--root", st.root, "state", st.id).CombinedOutput()
+		var state specs.State
+		if err != nil || json.Unmarshal(out, &state) != nil || state.Status != "created" || state.Pid != zygote {
+			t.Errorf("runtime state after the create: %v %s", err, out)
 		}
 	}
-	startAndWait(t, ctx, c, logPath, "from-standby")
-	if ours {
-		// The container's exit was reported while the session waits for
-		// the delete.
-		if left := standbyChildren(t, sp.Pid()); len(left) != 1 || left[0] != early[0] {
-			t.Errorf("standby runtimes %v after the start, want the session %v", left, early)
-		}
-	}
+	startAndWait(t, ctx, c, logPath, "from-spare")
 	deleteAndShutdown(t, ctx, c)
 	if ours {
-		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(early[0]))); err == nil {
-			t.Errorf("the session %d is still there after the delete", early[0])
+		if b, err := os.ReadFile(runtimeLog); err == nil && len(b) > 0 {
+			t.Errorf("the runtime's command line ran: its log has %q", b)
+		}
+		if _, err := os.Stat(filepath.Join(st.root, st.id)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("runtime state after the delete: %v", err)
 		}
 	}
 }
 
-// childrenOf lists the pids whose parent is pid.
-func childrenOf(t *testing.T, pid int) []int {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+// A spec whose hooks the runtime runs (here prestart) needs a runtime
+// process of its own: the shim's create goes to the runtime's command line
+// (the hook's parent is `runtime create`), and so do the start and delete.
+func TestShimInProcessHooksUseCommandLine(t *testing.T) {
+	st := newSpareTestRuntime(t, rtBin(t), "shimhook-", "hooked")
+	out := filepath.Join(st.dir, "hook.out")
+	editBundleSpec(t, st.bundle, func(s *specs.Spec) {
+		s.Hooks = &specs.Hooks{Prestart: []specs.Hook{{
+			Path: "/bin/sh", Args: []string{"sh", "-c", `tr '\0' ' ' </proc/$PPID/cmdline >` + out},
+		}}}
+	})
+	sp := st.standbySpare(t)
+	zygote := awaitChild(t, sp.Pid(), "zygote")
+	ctx := shimCtx(t)
+	c := st.giveStandby(t, ctx, sp)
+	if _, err := c.Create(ctx, &shimv1.CreateRequest{LogPath: st.logPath, LogFormat: shimv1.LogFormat_LOG_FORMAT_JSON_FILE}); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	b, err := os.ReadFile(out)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("prestart hook did not run: %v", err)
 	}
-	var kids []int
-	for _, f := range strings.Fields(string(b)) {
-		n, _ := strconv.Atoi(f)
-		kids = append(kids, n)
+	if !strings.Contains(string(b), " create ") {
+		t.Errorf("prestart hook's parent %q, want the runtime's create", b)
 	}
-	return kids
+	waitGone(t, zygote) // unused: dropped
+	startAndWait(t, ctx, c, st.logPath, "hooked")
+	deleteAndShutdown(t, ctx, c)
+	if _, err := os.Stat(filepath.Join(st.root, st.id)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("runtime state after the delete: %v", err)
+	}
 }
 
-// A create that fails in init, in a standby session: the error names the
-// cause, the session ends, and init, the shim's child from its start, is
-// reaped by the shim: nothing is left (no standby, no child, no runtime
-// state), and the shim can still be deleted and shut down.
-func TestShimSpareRuntimeStandbyCreateFails(t *testing.T) {
+// childrenOf lists the pids whose parent is pid (from every process's
+// stat: a thread's children file lists only what that thread started).
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	return childrenRunning(t, pid, "")
+}
+
+// A create that fails in init, run in the shim's process: the error names
+// the cause, and init, the shim's child from its start, is reaped by the
+// shim: nothing is left (no child, no runtime state), and the shim, which
+// the failure must not take down, can still be shut down.
+func TestShimSpareRuntimeCreateFails(t *testing.T) {
 	st := newSpareTest(t, "shimstandbyfail-", "never")
 	rt, dir, id, root, logPath, bundle := st.rt, st.dir, st.id, st.root, st.logPath, st.bundle
 	editBundleSpec(t, bundle, func(s *specs.Spec) {

@@ -19,7 +19,7 @@ import (
 )
 
 // DefaultRoot is where container state lives unless --root says otherwise.
-const DefaultRoot = "/run/berth/runtime"
+const DefaultRoot = container.DefaultRoot
 
 type globals struct {
 	root          string

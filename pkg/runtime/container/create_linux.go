@@ -36,6 +36,12 @@ type CreateOpts struct {
 	PreserveFds int
 	// Stdio of init when process.terminal is false; nil means the caller's own.
 	Stdin, Stdout, Stderr *os.File
+	// CallerReaps says the caller reaps every child of its process (the
+	// shim, which runs the create in its own process: its reaper waits for
+	// any child): create then never waits for a process it started, and
+	// refuses, before it makes anything, a spec that would need it to
+	// (ErrOwnProcess: hooks, namespaces joined before init's set-up).
+	CallerReaps bool
 }
 
 // Created is a container left blocked on its exec fifo.
@@ -91,6 +97,11 @@ func Create(o CreateOpts) (*CreatedContainer, error) {
 		return nil, err
 	}
 	endLoad()
+	if o.CallerReaps {
+		if err := fitsCallerReaps(spec); err != nil {
+			return nil, err
+		}
+	}
 	endSeccomp := Trace.Begin("seccomp compile")
 	scmp, err := compileSeccompCached(o.Root, rawSeccomp)
 	endSeccomp()
@@ -130,6 +141,20 @@ func Create(o CreateOpts) (*CreatedContainer, error) {
 	return created, nil
 }
 
+// fitsCallerReaps refuses, for a create whose caller reaps (CallerReaps),
+// a spec for which this process would wait for a child of its own: the
+// hooks it runs (prestart, createRuntime, poststart, poststop) and the
+// helper that joins namespaces before init's set-up.
+func fitsCallerReaps(s *specs.Spec) error {
+	if h := s.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.Poststart)+len(h.Poststop) > 0 {
+		return classErr(ErrOwnProcess, "the runtime's hooks need a runtime process of their own")
+	}
+	if joinsEarly(s) {
+		return classErr(ErrOwnProcess, "namespaces joined before init's set-up need a runtime process of their own")
+	}
+	return nil
+}
+
 // InitSibling makes create start init as a child of the runtime's parent
 // (CLONE_PARENT) rather than its own: a runtime that lives on after the
 // create (a standby session, package standby) would otherwise keep init's
@@ -167,7 +192,11 @@ func (c *creator) cleanup() {
 	}
 	if c.cmd != nil && c.cmd.Process != nil {
 		_ = c.cmd.Process.Kill()
-		_, _ = c.cmd.Process.Wait()
+		if c.o.CallerReaps {
+			_ = c.cmd.Process.Release()
+		} else {
+			_, _ = c.cmd.Process.Wait()
+		}
 	}
 	if c.cg != nil {
 		_ = c.cg.Destroy()
@@ -178,9 +207,13 @@ func (c *creator) cleanup() {
 func (c *creator) create() (*CreatedContainer, error) {
 	spec := c.spec
 	fifoPath := filepath.Join(c.dir, fifoName)
-	old := unix.Umask(0)
-	err := unix.Mkfifo(fifoPath, 0o622)
-	unix.Umask(old)
+	// The mode is set apart from the mkfifo, not by clearing the umask
+	// around it: the umask is the process's, and a process that runs the
+	// create in its own (the shim) creates files in other goroutines.
+	err := unix.Mkfifo(fifoPath, 0o600)
+	if err == nil {
+		err = unix.Chmod(fifoPath, 0o622)
+	}
 	if err != nil {
 		return nil, &os.PathError{Op: "mkfifo", Path: fifoPath, Err: err}
 	}
@@ -455,7 +488,14 @@ func (c *creator) create() (*CreatedContainer, error) {
 		}
 	}
 	cc := &CreatedContainer{State: st, Pid: pid}
-	if cmd := c.cmd; cmd != nil {
+	if c.o.CallerReaps {
+		cc.Wait = func() (unix.WaitStatus, error) {
+			return 0, errors.New("init is reaped by the caller (CallerReaps)")
+		}
+		if c.cmd != nil {
+			_ = c.cmd.Process.Release() // its pidfd
+		}
+	} else if cmd := c.cmd; cmd != nil {
 		cc.Wait = func() (unix.WaitStatus, error) {
 			err := cmd.Wait()
 			var ee *exec.ExitError
@@ -480,6 +520,9 @@ func (c *creator) create() (*CreatedContainer, error) {
 
 // initFailed adds the init's exit status to err when it has died.
 func (c *creator) initFailed(err error) error {
+	if c.o.CallerReaps {
+		return err // reaping init to learn its status would take it from the caller
+	}
 	var ws unix.WaitStatus
 	if c.initPid > 0 {
 		if pid, werr := unix.Wait4(c.initPid, &ws, unix.WNOHANG, nil); werr == nil && pid > 0 {
@@ -540,14 +583,24 @@ func protectedHelper() (*os.File, error) {
 	return sealedCopy(path, "berth-"+InitHelper)
 }
 
-// helperPath is InitHelper's path next to the running binary, or a clear
-// error when it is missing.
+// HelperDir is the directory of InitHelper; "" is the running binary's.
+// A process that runs the runtime's commands in its own (the shim) sets it
+// once, before its first, to the runtime binary's: the helper is the one
+// installed with the runtime it stands for.
+var HelperDir string
+
+// helperPath is InitHelper's path in HelperDir (next to the running binary
+// by default), or a clear error when it is missing.
 func helperPath() (string, error) {
-	self, err := os.Readlink("/proc/self/exe")
-	if err != nil {
-		return "", err
+	dir := HelperDir
+	if dir == "" {
+		self, err := os.Readlink("/proc/self/exe")
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Dir(strings.TrimSuffix(self, " (deleted)"))
 	}
-	p := filepath.Join(filepath.Dir(strings.TrimSuffix(self, " (deleted)")), InitHelper)
+	p := filepath.Join(dir, InitHelper)
 	fi, err := os.Stat(p)
 	if err == nil && !fi.Mode().IsRegular() {
 		err = errors.New("not a regular file")

@@ -28,4 +28,7 @@ var (
 	ErrInvalidArgument    = errors.New("invalid argument")
 	ErrFailedPrecondition = errors.New("failed precondition")
 	ErrNotImplemented     = errors.New("not implemented")
+	// ErrOwnProcess: a create run in its caller's process (CallerReaps)
+	// that needs a runtime process of its own; nothing was made.
+	ErrOwnProcess = errors.New("needs a runtime process of its own")
 )

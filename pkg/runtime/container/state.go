@@ -18,6 +18,10 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// DefaultRoot is where container state lives unless the caller (the
+// runtime's --root) says otherwise.
+const DefaultRoot = "/run/berth/runtime"
+
 // Status values beyond those of the runtime spec are not used.
 const (
 	Creating = specs.StateCreating

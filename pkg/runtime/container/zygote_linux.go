@@ -55,10 +55,13 @@ const (
 var spareInit *zygote
 
 // StartInitAhead starts the zygote for the next create. Only for a
-// runtime whose inits are its caller's children (InitSibling): the zygote
-// is the caller's child from its clone, as the init it becomes must be.
+// process whose inits are reaped by its caller or by itself, never waited
+// for by create: a standby runtime (InitSibling), where the zygote is the
+// caller's child from its clone, as the init it becomes must be, or a
+// process that runs the create in its own (CreateOpts.CallerReaps), whose
+// child it is.
 func StartInitAhead() error {
-	if !InitSibling || spareInit != nil {
+	if spareInit != nil {
 		return nil
 	}
 	exe, err := protectedHelper()
@@ -73,12 +76,16 @@ func StartInitAhead() error {
 	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
 	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
 	defer childSock.Close()
+	flags := uintptr(zygoteFlags)
+	if InitSibling {
+		flags |= unix.CLONE_PARENT
+	}
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
 		Args:        []string{InitHelper, "zygote"},
 		Env:         []string{},
 		ExtraFiles:  []*os.File{childSock}, // fd 3
-		SysProcAttr: &syscall.SysProcAttr{Cloneflags: zygoteFlags | unix.CLONE_PARENT},
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: flags},
 	}
 	if err := cmd.Start(); err != nil {
 		parentSock.Close()
@@ -173,9 +180,19 @@ func (z *zygote) wake(stdio [3]*os.File, extra []*os.File, unshare uintptr, sets
 	return serr
 }
 
-// drop kills an unused zygote. It is the caller's child (CLONE_PARENT),
-// reaped there.
+// drop kills an unused zygote. It is reaped by whoever reaps inits: the
+// caller of a standby (CLONE_PARENT) or the process's own reaper.
 func (z *zygote) drop() {
 	_ = z.cmd.Process.Kill()
+	_ = z.cmd.Process.Release()
 	z.sock.Close()
+}
+
+// DropInitAhead kills the zygote started for a create that will not come
+// (or not to this process), if there is one.
+func DropInitAhead() {
+	if z := spareInit; z != nil {
+		spareInit = nil
+		z.drop()
+	}
 }
