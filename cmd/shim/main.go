@@ -8,8 +8,9 @@
 //
 // is the same shim started before its container is known: it waits for the
 // arguments above (and its log file, as stderr) on fd 4, and exits when fd 4
-// is closed without them. Given berth's runtime, it starts `RUNTIME standby`
-// meanwhile, for the create (used when the arguments name that runtime with
+// is closed without them. Given berth's runtime, it readies that runtime's
+// create, which it will run in its own process, meanwhile (the container's
+// init started ahead; used when the arguments name that runtime with
 // --runtime-standby).
 //
 // When fd 3 is a pipe, the shim writes "ok\n" (or "error: ...\n") to it once
@@ -71,8 +72,8 @@ func main() {
 	var early *shim.Early
 	if len(os.Args) > 1 && os.Args[1] == record.SpareArg {
 		// Started ahead of its container: the arguments come later, on fd 4.
-		// Meanwhile the reaper runs and, given berth's runtime, a standby
-		// of it starts up.
+		// Meanwhile the reaper runs and, given berth's runtime, its create
+		// is readied.
 		standbyRuntime := ""
 		if len(os.Args) == 4 && os.Args[2] == record.SpareStandbyArg {
 			standbyRuntime = os.Args[3]

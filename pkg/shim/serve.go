@@ -23,17 +23,18 @@ import (
 )
 
 // Early is what a spare shim starts before it is given its container: its
-// reaper and, when it was told berth's runtime, a standby of that runtime,
-// so that the runtime's start-up too is done when the create comes.
+// reaper and, when it was told berth's runtime, what that runtime's create
+// in this process needs (inProcess; a standby of the runtime where that
+// cannot be), so that it is done when the create comes.
 type Early struct {
 	reaper  *Reaper
 	stop    chan struct{}
 	standby chan *standbyRuntime // receives the standby (nil: none) once started
 }
 
-// StartEarly starts the reaper and, when runtime is not "", a standby of
-// it, in the background: the spare waits for its container meanwhile. A
-// standby that fails to start is only logged.
+// StartEarly starts the reaper and, when runtime is not "", readies its
+// create in the background: the spare waits for its container meanwhile.
+// A failure there is only logged.
 func StartEarly(runtime string) (*Early, error) {
 	e := &Early{reaper: NewReaper(), stop: make(chan struct{}), standby: make(chan *standbyRuntime, 1)}
 	if err := e.reaper.Run(e.stop); err != nil {

@@ -23,27 +23,28 @@ import (
 // records) are reached here by commit; load and pull have their own table
 // (test/integration/supervisor_failpoints_test.go).
 var lifecycleFailpoints = []struct{ name, daemon string }{
-	{"volume-create-written", "engined"},         // the volume's dir and record written under a temp name
-	{"volume-created", "engined"},                // renamed into place
-	{"container-recorded", "supervisord"},        // supervisor record made, its snapshot maybe not
-	{"container-rootfs-prepared", "supervisord"}, // the snapshot made, its record maybe not
-	{"engine-create-supervised", "engined"},      // supervisor record and snapshot, no engine record
-	{"engine-create-recorded", "engined"},        // both records, the reply not sent
-	{"task-rootfs-mounted", "supervisord"},       // the task's bundle and rootfs mount, a shim maybe being handed its task
-	{"task-shim-started", "supervisord"},         // a shim, no container
-	{"shim-runtime-created", "supervisord"},      // the shim dies with a created container
-	{"task-created", "supervisord"},              // the shim holds a created container, no task record in memory
-	{"engine-start-task-created", "engined"},     // a created task, the engine's record says created
-	{"shim-runtime-started", "supervisord"},      // the shim dies with a running container
-	{"engine-start-task-started", "engined"},     // the task runs, the engine's record says created
-	{"shim-exec-started", "supervisord"},         // the shim dies with an exec running
-	{"engine-exit-task-deleted", "engined"},      // the task deleted, the record still says running
-	{"engine-exit-reported", "engined"},          // the exit recorded and reported
-	{"task-shim-stopped", "supervisord"},         // the shim gone, its bundle and mount not yet
-	{"snapshot-commit", "supervisord"},           // commit: the layer synced, its record active
-	{"content-commit", "supervisord"},            // commit: a blob synced, not renamed
-	{"image-record", "supervisord"},              // commit: layer and blobs stored, no name
-	{"engine-remove-supervised", "engined"},      // supervisor container gone, the engine's record not
+	{"volume-create-written", "engined"},           // the volume's dir and record written under a temp name
+	{"volume-created", "engined"},                  // renamed into place
+	{"container-recorded", "supervisord"},          // supervisor record made, its snapshot maybe not
+	{"container-rootfs-prepared", "supervisord"},   // the snapshot made, its record maybe not
+	{"engine-create-supervised", "engined"},        // supervisor record and snapshot, no engine record
+	{"engine-create-recorded", "engined"},          // both records, the reply not sent
+	{"task-rootfs-mounted", "supervisord"},         // the task's bundle and rootfs mount, a shim maybe being handed its task
+	{"task-shim-started", "supervisord"},           // a shim, no container
+	{"runtime-create-cgroups-made", "supervisord"}, // the shim dies in the create: init in its cgroups, not set up
+	{"shim-runtime-created", "supervisord"},        // the shim dies with a created container
+	{"task-created", "supervisord"},                // the shim holds a created container, no task record in memory
+	{"engine-start-task-created", "engined"},       // a created task, the engine's record says created
+	{"shim-runtime-started", "supervisord"},        // the shim dies with a running container
+	{"engine-start-task-started", "engined"},       // the task runs, the engine's record says created
+	{"shim-exec-started", "supervisord"},           // the shim dies with an exec running
+	{"engine-exit-task-deleted", "engined"},        // the task deleted, the record still says running
+	{"engine-exit-reported", "engined"},            // the exit recorded and reported
+	{"task-shim-stopped", "supervisord"},           // the shim gone, its bundle and mount not yet
+	{"snapshot-commit", "supervisord"},             // commit: the layer synced, its record active
+	{"content-commit", "supervisord"},              // commit: a blob synced, not renamed
+	{"image-record", "supervisord"},                // commit: layer and blobs stored, no name
+	{"engine-remove-supervised", "engined"},        // supervisor container gone, the engine's record not
 }
 
 // lifecycle is the container life the failpoints are reached in; it stops

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berthd/berth/pkg/atomicfile"
+	"github.com/berthd/berth/pkg/failpoint"
 	"github.com/berthd/berth/pkg/runtime/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -391,6 +392,22 @@ func (c *creator) create() (*CreatedContainer, error) {
 	// mkdir waits for it too. The limits are set once init reports ready,
 	// as runc does, so that they constrain the container's process, not
 	// init's set-up (its hooks, say).
+	_, startTime, _ := procStat(pid)
+	st := &State{
+		State: specs.State{
+			Version: specs.Version, ID: c.o.ID, Status: Creating, Pid: pid,
+			Bundle: c.bundle, Annotations: spec.Annotations,
+		},
+		Rootfs: c.rootfs, Created: time.Now().UTC(), InitStartTime: startTime,
+		Cgroups: cg, Hooks: spec.Hooks, dir: c.dir,
+	}
+	// Saved as creating before anything outlives this process: a create
+	// killed from here on (its runtime process, or the shim that runs it)
+	// leaves a state that `delete --force` finds, with the cgroups to
+	// remove and init to kill, where it found only a directory.
+	if err := st.save(); err != nil {
+		return nil, err
+	}
 	endCgroups := Trace.Begin("cgroups create")
 	c.cg = cg
 	if err := c.cg.Create(nil); err != nil {
@@ -402,15 +419,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 		return nil, fmt.Errorf("put init into cgroups: %w", err)
 	}
 	endApply()
-	_, startTime, _ := procStat(pid)
-	st := &State{
-		State: specs.State{
-			Version: specs.Version, ID: c.o.ID, Status: Creating, Pid: pid,
-			Bundle: c.bundle, Annotations: spec.Annotations,
-		},
-		Rootfs: c.rootfs, Created: time.Now().UTC(), InitStartTime: startTime,
-		Cgroups: c.cg, Hooks: spec.Hooks, dir: c.dir,
-	}
+	failpoint.Hit("runtime-create-cgroups-made")
 	if err := st.SetResources(spec.Linux.Resources); err != nil {
 		return nil, err
 	}

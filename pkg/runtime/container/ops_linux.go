@@ -22,6 +22,8 @@ func Start(root, id string) error {
 	case Created:
 	case Stopped:
 		return classErr(ErrFailedPrecondition, "cannot start a container that has stopped")
+	case Creating:
+		return classErr(ErrFailedPrecondition, "cannot start a container that is still being created")
 	default:
 		return classErr(ErrFailedPrecondition, "cannot start an already running container")
 	}

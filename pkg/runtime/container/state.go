@@ -172,6 +172,11 @@ func (s *State) currentStatus() specs.ContainerState {
 	if !s.initAlive() {
 		return Stopped
 	}
+	if s.Status == Creating {
+		// Saved so by a create that has not finished (or was killed:
+		// init, whose set-up needs it, then exits).
+		return Creating
+	}
 	if _, err := os.Lstat(filepath.Join(s.dir, fifoName)); err == nil {
 		return Created
 	}
