@@ -26,26 +26,32 @@ import (
 // to the runtime's command line as before.
 //
 // The package's process-wide state (its trace, the init started ahead,
-// the helper's directory) makes its calls one at a time: mu.
+// the helper's directory) makes its calls one at a time: inProcessMu.
 type inProcess struct {
-	mu   sync.Mutex
 	root string // the runtime's --root
 	name string // the runtime's name in messages, as the command line's
 	// own: the container was created here, so its start, kill and delete
 	// are made here too (one created by the command line has hooks, or
 	// joins namespaces early, which only the command line runs).
 	own bool
-	// tried: a create came; no init is to be started ahead after it.
-	tried bool
 }
 
-// inProcessMu serialises what the shim runs of package container: a shim
-// is one container, but its spare's init started ahead is the process's.
-var inProcessMu sync.Mutex
+var (
+	// inProcessMu serialises what the shim runs of package container: a
+	// shim is one container, but its spare's init started ahead is the
+	// process's.
+	inProcessMu sync.Mutex
+	// initAheadOff: no init is to be started ahead any more, as a create
+	// came or the container is another runtime's; one started after
+	// (a spare's preparation that ran late) would wait for nothing.
+	initAheadOff bool
+)
 
 // runtimeHelperDir is where berth's runtime binary is installed, with its
 // container-side helper: where container.HelperDir must point for the
-// shim to run that runtime's commands in its own process.
+// shim to run that runtime's commands in its own process. A binary without
+// the helper beside it is not berth's runtime (a caller that said so of
+// runc, say): its commands go to its command line.
 func runtimeHelperDir(binary string) (string, error) {
 	p, err := exec.LookPath(binary)
 	if err != nil {
@@ -57,7 +63,11 @@ func runtimeHelperDir(binary string) (string, error) {
 	if p, err = filepath.EvalSymlinks(p); err != nil {
 		return "", err
 	}
-	return filepath.Dir(p), nil
+	dir := filepath.Dir(p)
+	if fi, err := os.Stat(filepath.Join(dir, container.InitHelper)); err != nil || !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("no %s beside it: not berth's runtime", container.InitHelper)
+	}
+	return dir, nil
 }
 
 // newInProcess returns the in-process runner for a shim whose runtime is
@@ -109,26 +119,27 @@ func prepareInProcess(binary string) {
 
 func warmInProcessLocked() {
 	container.Warm()
+	if initAheadOff {
+		return
+	}
 	if err := container.StartInitAhead(); err != nil {
 		log.Printf("warning: %v", err)
 	}
 }
 
-// prepare is prepareInProcess for a shim given its container: unless its
-// create already came (an init started after it would wait for nothing).
+// prepare is prepareInProcess for a shim given its container.
 func (p *inProcess) prepare() {
 	inProcessMu.Lock()
 	defer inProcessMu.Unlock()
-	if !p.tried {
-		warmInProcessLocked()
-	}
+	warmInProcessLocked()
 }
 
-// dropInitAhead kills the init started ahead, when the container is not
-// created in this process after all.
+// dropInitAhead kills the init started ahead, and keeps one from being
+// started, when the container is not created in this process after all.
 func dropInitAhead() {
 	inProcessMu.Lock()
 	defer inProcessMu.Unlock()
+	initAheadOff = true
 	container.DropInitAhead()
 }
 
@@ -158,10 +169,10 @@ func (p *inProcess) run(t *trace.Trace, io3 *stdio, sub []string) error {
 	var err error
 	switch cmd {
 	case "create":
-		if p.tried || p.own {
+		if p.own {
 			return errCommandLine // a second create: the runtime says it exists
 		}
-		p.tried = true
+		initAheadOff = true // from here on, one would wait for nothing
 		err = p.create(io3, flags, id)
 		if err != nil {
 			// Never to be used: a create that failed made nothing.

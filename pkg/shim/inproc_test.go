@@ -1,8 +1,12 @@
 package shim
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/berthd/berth/pkg/runtime/container"
 )
 
 // parseSub takes only the command lines runtimeCLI builds for the commands
@@ -46,6 +50,37 @@ func TestParseSub(t *testing.T) {
 		}
 		if cmd != tc.cmd || id != tc.id || !reflect.DeepEqual(flags, tc.flags) || !reflect.DeepEqual(bools, tc.bools) || !reflect.DeepEqual(extra, tc.extra) {
 			t.Errorf("%q: got %q %v %v %q %q", tc.sub, cmd, flags, bools, id, extra)
+		}
+	}
+}
+
+// Only a runtime binary with runtime-init beside it (resolved through a
+// symlink, as /proc/self/exe would be) is run in the shim's process; any
+// other (runc, named berth's by mistake) keeps its command line.
+func TestRuntimeHelperDir(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rt := filepath.Join(bin, "runtime")
+	if err := os.WriteFile(rt, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "berth-runtime")
+	if err := os.Symlink(rt, link); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := runtimeHelperDir(rt); err == nil {
+		t.Fatalf("no helper beside it: got %q", d)
+	}
+	if err := os.WriteFile(filepath.Join(bin, container.InitHelper), []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{rt, link} {
+		d, err := runtimeHelperDir(b)
+		if err != nil || d != bin {
+			t.Errorf("%s: %q %v, want %q", b, d, err, bin)
 		}
 	}
 }
