@@ -69,18 +69,32 @@ func Create(o CreateOpts) (*CreatedContainer, error) {
 		return nil, err
 	}
 	// Protecting the helper (an overlay mount, or a memfd copy) runs while
-	// the spec is read.
+	// the spec is read, unless an init started ahead (exec'd from it
+	// already) is waiting: then only a spec it does not fit needs it.
 	exeCh := make(chan sealedExe, 1)
-	go func() {
-		f, err := protectedHelper()
-		exeCh <- sealedExe{f, err}
-	}()
+	protecting := false
+	protect := func() {
+		protecting = true
+		go func() {
+			f, err := protectedHelper()
+			exeCh <- sealedExe{f, err}
+		}()
+	}
+	if !initAheadWaiting() {
+		protect()
+	}
 	exe := func() (*os.File, error) {
+		if !protecting {
+			protect()
+		}
 		r := <-exeCh
 		exeCh <- sealedExe{}
 		return r.f, r.err
 	}
 	defer func() {
+		if !protecting {
+			return
+		}
 		if r := <-exeCh; r.f != nil {
 			r.f.Close()
 		}
@@ -239,12 +253,6 @@ func (c *creator) create() (*CreatedContainer, error) {
 		return nil, err
 	}
 
-	exe, err := c.exe()
-	if err != nil {
-		return nil, err
-	}
-	defer exe.Close()
-
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -298,7 +306,6 @@ func (c *creator) create() (*CreatedContainer, error) {
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	env := []string{} // not nil: that would pass on ours
-	path := "/proc/self/fd/" + strconv.Itoa(int(exe.Fd()))
 	early := joinsEarly(spec)
 	if early {
 		// InitHelper joins and then unshares, so the new namespaces belong
@@ -334,7 +341,7 @@ func (c *creator) create() (*CreatedContainer, error) {
 		stderr = os.Stderr
 	}
 	c.cmd = &exec.Cmd{
-		Path:        path,
+		Path:        "", // the protected helper's, when no init started ahead is woken
 		Args:        []string{InitHelper, "init"},
 		Env:         env,
 		Stdin:       stdin,
@@ -358,6 +365,14 @@ func (c *creator) create() (*CreatedContainer, error) {
 		}
 	}
 	if c.cmd.Process == nil {
+		exe, err := c.exe()
+		if err != nil {
+			childSock.Close()
+			c.cmd = nil
+			return nil, err
+		}
+		defer exe.Close()
+		c.cmd.Path = "/proc/self/fd/" + strconv.Itoa(int(exe.Fd()))
 		endSpawn := Trace.Begin("spawn init")
 		if parentJoined {
 			err = startInNamespaces(c.cmd, spec)

@@ -95,6 +95,9 @@ func StartInitAhead() error {
 	return nil
 }
 
+// initAheadWaiting reports whether an init started ahead waits for a create.
+func initAheadWaiting() bool { return spareInit != nil }
+
 // takeZygote returns the spare init when it fits spec and the create's
 // fds, with the namespaces it is still to unshare; otherwise it drops the
 // spare, if any, and returns nil.
