@@ -112,7 +112,7 @@ func main() {
 	flag.StringVar(&cfg.Runtime, "runtime", "", "OCI runtime binary (runc-compatible)")
 	flag.StringVar(&cfg.RuntimeRoot, "runtime-root", "", "runtime --root")
 	flag.Var(&runtimeArgs, "runtime-arg", "extra global runtime argument (repeatable)")
-	flag.BoolVar(&cfg.RuntimeStandby, "runtime-standby", false, "the runtime is berth's: start it ahead of the commands that come soon (`runtime standby`)")
+	flag.BoolVar(&cfg.RuntimeStandby, "runtime-standby", false, "the runtime is berth's: run its create, start, kill and delete in this process (where it cannot, start it ahead: `runtime standby`)")
 	flag.StringVar(&cfg.Socket, "socket", "", "unix socket to serve the shim API on")
 	flag.StringVar(&cfg.StateDir, "state-dir", "", "the shim's state directory")
 	flag.BoolVar(&debugLog, "debug", false, "log more")

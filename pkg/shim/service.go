@@ -36,8 +36,9 @@ type Config struct {
 	Runtime     string
 	RuntimeRoot string
 	RuntimeArgs []string
-	// RuntimeStandby: Runtime is berth's, which the shim may start ahead
-	// of its next command (package standby).
+	// RuntimeStandby: Runtime is berth's: the shim runs its commands of
+	// the container's life in its own process (inProcess) or, where it
+	// cannot, starts it ahead of its next command (package standby).
 	RuntimeStandby bool
 	Socket         string
 	StateDir       string
