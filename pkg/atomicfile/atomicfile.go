@@ -4,6 +4,7 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,6 +30,41 @@ func write(path string, data []byte, perm os.FileMode, durable bool) error {
 		return err
 	}
 	return st.commit(durable)
+}
+
+// WriteFileSyncLater replaces path with data as Replace does, and returns
+// the syncs WriteFile would have made before returning: once it returns, a
+// crash of the writer leaves the new content (or, on failure, the old);
+// once sync returns, so does a power loss. For state a caller must have
+// written before it answers but which only needs to survive a reboot
+// shortly after: the syncs (1-3 ms here) then run after the answer.
+// sync may run after path was replaced or removed again (it then syncs
+// what is left; a directory gone is not an error).
+func WriteFileSyncLater(path string, data []byte, perm os.FileMode) (sync func() error, err error) {
+	st, err := stage(path, data, perm, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.commit(false); err != nil {
+		return nil, err
+	}
+	return func() error {
+		// The file as it is then: this content, or a newer one.
+		for _, p := range []string{path, filepath.Dir(path)} {
+			f, err := os.Open(p)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err == nil {
+				err = f.Sync()
+				f.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("sync %s: %w", path, err)
+			}
+		}
+		return nil
+	}, nil
 }
 
 // Staged is a new content of a file, written and synced beside it but not

@@ -86,3 +86,53 @@ func TestStage(t *testing.T) {
 		t.Fatalf("commit left %v", ents)
 	}
 }
+
+func TestWriteFileSyncLater(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config.json")
+	if err := WriteFile(p, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sync, err := WriteFileSyncLater(p, []byte("new"), 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In place, with its mode, before the sync.
+	if b, err := os.ReadFile(p); err != nil || string(b) != "new" {
+		t.Fatalf("before the sync: %q %v", b, err)
+	}
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v", st.Mode())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("temporary files left: %v", ents)
+	}
+	if err := sync(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A sync that comes after the file, and its directory, went.
+	sync, err = WriteFileSyncLater(p, []byte("newer"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := sync(); err != nil {
+		t.Fatalf("sync after removal: %v", err)
+	}
+
+	// A failed write leaves the old content and no temporary file.
+	dir = t.TempDir()
+	p = filepath.Join(dir, "config.json")
+	if err := WriteFile(p, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteFileSyncLater(filepath.Join(dir, "missing", "x.json"), []byte("x"), 0o600); err == nil {
+		t.Fatal("write into a missing directory: no error")
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("left: %v", ents)
+	}
+}

@@ -211,19 +211,6 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 	if c.SnapshotKey == "" {
 		return nil, fmt.Errorf("container %s has no snapshot key: %w", c.ID, errdefs.ErrFailedPrecondition)
 	}
-	mounts, err := m.s.snaps.Mounts(ctx, c.SnapshotKey)
-	if err != nil {
-		return nil, fmt.Errorf("container %s rootfs: %w", c.ID, err)
-	}
-	spec, err := bundleSpec(c.Spec)
-	if err != nil {
-		return nil, err
-	}
-	uids, gids, err := rootfsIDMap(c.Spec)
-	if err != nil {
-		return nil, err
-	}
-	mounts = snapshots.WithIDMap(mounts, uids, gids)
 	t := &task{
 		taskInfo: taskInfo{
 			Namespace: ns, ID: c.ID, Runtime: rt,
@@ -248,9 +235,9 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 		}
 	}
 	// The shim is handed its container (a spare's wake-up, its set-up and
-	// the connection, about 2 ms here) while the bundle is written and the
-	// rootfs mounted: the shim reads neither before the create, which
-	// waits for both.
+	// the connection, about 2 ms here) while the spec is read, the bundle
+	// written and the rootfs mounted: the shim reads neither before the
+	// create, which waits for both.
 	endSpawn := trace.Begin(ctx, "shim spawn")
 	spawned := make(chan shimStarted, 1)
 	opts := m.shimOpts(t.taskInfo, t.bundle)
@@ -268,6 +255,21 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 			}
 		}
 	}()
+	// The spec (two passes over its JSON, Docker's seccomp profile is most
+	// of it) and the rootfs's mounts, beside the spawn too.
+	mounts, err := m.s.snaps.Mounts(ctx, c.SnapshotKey)
+	if err != nil {
+		return nil, fmt.Errorf("container %s rootfs: %w", c.ID, err)
+	}
+	spec, err := bundleSpec(c.Spec)
+	if err != nil {
+		return nil, err
+	}
+	uids, gids, err := rootfsIDMap(c.Spec)
+	if err != nil {
+		return nil, err
+	}
+	mounts = snapshots.WithIDMap(mounts, uids, gids)
 	// The bundle is in the state directory (/run: tmpfs, gone at reboot
 	// with the containers it describes): replaced atomically, not synced
 	// (two fsyncs of file and directory each were 1-4 ms of every create).

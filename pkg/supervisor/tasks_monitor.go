@@ -106,10 +106,14 @@ func (m *taskManager) monitor(t *task) {
 				if r.OomKilled {
 					m.publish(t, events.TaskOOM, nil)
 				}
-				st, _ := t.shim.State(m.stopCtx)
-				e := &pb.Envelope{ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt}
-				if st != nil {
-					e.Pid = st.Pid
+				e := &pb.Envelope{ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt, Pid: t.createdPid}
+				if e.Pid == 0 {
+					// A task recovered after a restart: only its shim
+					// knows init's pid. (Else no State round trip to the
+					// shim beside the exit's answers.)
+					if st, _ := t.shim.State(m.stopCtx); st != nil {
+						e.Pid = st.Pid
+					}
 				}
 				if r.OomKilled {
 					e.Attributes = map[string]string{"oom_killed": "true"}

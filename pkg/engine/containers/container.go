@@ -119,6 +119,17 @@ func (c *Container) saveLocked() error {
 	return st.Commit()
 }
 
+// saveSyncLaterLocked writes the record as saveLocked does but leaves its
+// syncs to the returned function (atomicfile.WriteFileSyncLater). c.mu is
+// held.
+func (c *Container) saveSyncLaterLocked() (func() error, error) {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	return atomicfile.WriteFileSyncLater(filepath.Join(c.dir, "config.v2.json"), data, 0o600)
+}
+
 // stageLocked writes and syncs config.v2.json beside its place; the
 // result's Commit puts it there. c.mu is held.
 func (c *Container) stageLocked() (*atomicfile.Staged, error) {
