@@ -30,6 +30,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -74,15 +75,13 @@ func main() {
 		// Started ahead of its container: the arguments come later, on fd 4.
 		// Meanwhile the reaper runs and, given berth's runtime, its create
 		// is readied.
-		standbyRuntime := ""
-		if len(os.Args) == 4 && os.Args[2] == record.SpareStandbyArg {
-			standbyRuntime = os.Args[3]
-		} else if len(os.Args) != 2 {
-			log.Printf("error: usage: shim %s [%s RUNTIME]", record.SpareArg, record.SpareStandbyArg)
+		standbyRuntime, conn, ok := spareArgs(os.Args[2:])
+		if !ok {
+			log.Printf("error: usage: shim %s [%s] [%s RUNTIME]", record.SpareArg, record.SpareConnArg, record.SpareStandbyArg)
 			os.Exit(2)
 		}
 		var err error
-		if early, err = shim.StartEarly(standbyRuntime); err != nil {
+		if early, err = shim.StartEarly(standbyRuntime, conn); err != nil {
 			log.Printf("error: %v", err)
 			os.Exit(1)
 		}
@@ -162,6 +161,36 @@ func awaitSpare(ctx context.Context) ([]string, error) {
 	case <-ctx.Done():
 		return nil, shim.ErrSpareDropped
 	}
+}
+
+// spareArgs reads a spare's arguments after "spare": with
+// record.SpareConnArg, fd 5 is its API connection (kept from the
+// processes it starts).
+func spareArgs(args []string) (standbyRuntime string, conn net.Conn, ok bool) {
+	if len(args) > 0 && args[0] == record.SpareConnArg {
+		var st unix.Stat_t
+		if err := unix.Fstat(5, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+			return "", nil, false
+		}
+		unix.CloseOnExec(5)
+		f := os.NewFile(5, "api")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			return "", nil, false
+		}
+		conn, args = c, args[1:]
+	}
+	switch {
+	case len(args) == 2 && args[0] == record.SpareStandbyArg:
+		return args[1], conn, true
+	case len(args) == 0:
+		return "", conn, true
+	}
+	if conn != nil {
+		conn.Close()
+	}
+	return "", nil, false
 }
 
 // readyPipe returns fd 3 when the launcher passed a pipe there.

@@ -30,13 +30,15 @@ type Early struct {
 	reaper  *Reaper
 	stop    chan struct{}
 	standby chan *standbyRuntime // receives the standby (nil: none) once started
+	conn    net.Conn             // the API connection its launcher made (nil: none)
 }
 
 // StartEarly starts the reaper and, when runtime is not "", readies its
 // create in the background: the spare waits for its container meanwhile.
-// A failure there is only logged.
-func StartEarly(runtime string) (*Early, error) {
-	e := &Early{reaper: NewReaper(), stop: make(chan struct{}), standby: make(chan *standbyRuntime, 1)}
+// A failure there is only logged. conn, when not nil, is the connection
+// its launcher made (record.SpareConnArg): Run serves it first.
+func StartEarly(runtime string, conn net.Conn) (*Early, error) {
+	e := &Early{reaper: NewReaper(), stop: make(chan struct{}), standby: make(chan *standbyRuntime, 1), conn: conn}
 	if err := e.reaper.Run(e.stop); err != nil {
 		return nil, err
 	}
@@ -92,6 +94,10 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser, early *Early) (e
 		return err
 	}
 
+	if early != nil && early.conn != nil {
+		// The launcher's connection: its first call may already wait.
+		l = &connectedListener{Listener: l, first: early.conn}
+	}
 	tl := newTrackedListener(l)
 	l = tl
 
@@ -197,6 +203,25 @@ func listen(path string) (net.Listener, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// connectedListener accepts first a connection made before it listened
+// (a spare's launcher's, record.SpareConnArg), then those of l.
+type connectedListener struct {
+	net.Listener
+	mu    sync.Mutex
+	first net.Conn
+}
+
+func (l *connectedListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	c := l.first
+	l.first = nil
+	l.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	return l.Listener.Accept()
 }
 
 // trackedListener counts the connections it accepted that are still open.

@@ -234,8 +234,8 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 			return nil, fmt.Errorf("task %s: %w", c.ID, err)
 		}
 	}
-	// The shim is handed its container (a spare's wake-up, its set-up and
-	// the connection, about 2 ms here) while the spec is read, the bundle
+	// The shim is handed its container (for a spare, one datagram; it sets
+	// up while its create is on the way) while the spec is read, the bundle
 	// written and the rootfs mounted: the shim reads neither before the
 	// create, which waits for both.
 	endSpawn := trace.Begin(ctx, "shim spawn")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,12 +151,20 @@ func TestShimSpareServesContainer(t *testing.T) {
 	if c.Pid() != sp.Pid() || c.Exited() == nil {
 		t.Fatalf("client pid %d, spare %d", c.Pid(), sp.Pid())
 	}
+	// Start returned without waiting for the shim to listen: the create
+	// goes out on the connection made with the spare, answered once the
+	// shim is set up.
+	if _, err := c.Create(ctx, &shimv1.CreateRequest{LogPath: logPath, LogFormat: shimv1.LogFormat_LOG_FORMAT_JSON_FILE}); err != nil {
+		t.Fatalf("create: %v", err)
+	}
 	b, err := os.ReadFile(filepath.Join(stateDir, record.ShimPidFile))
 	if err != nil || string(b) != strconv.Itoa(sp.Pid()) {
 		t.Fatalf("shim.pid %q (%v), spare %d", b, err, sp.Pid())
 	}
-	if _, err := c.Create(ctx, &shimv1.CreateRequest{LogPath: logPath, LogFormat: shimv1.LogFormat_LOG_FORMAT_JSON_FILE}); err != nil {
-		t.Fatalf("create: %v", err)
+	// The socket listens (for whoever connects later), but nobody
+	// connected through it.
+	if l, conns := unixSocketUse(t, filepath.Join(dir, "s.sock")); l != 1 || conns != 0 {
+		t.Fatalf("socket: %d listening, %d connections accepted; want 1 and 0", l, conns)
 	}
 	startAndWait(t, ctx, c, logPath, "from-spare")
 	// Its stderr is the state dir's shim.log, as for any shim.
@@ -165,6 +174,81 @@ func TestShimSpareServesContainer(t *testing.T) {
 	deleteAndShutdown(t, ctx, c)
 	if _, err := sp.Start(ctx, shimclient.StartOpts{}); !errors.Is(err, shimclient.ErrSpareGone) {
 		t.Fatalf("a used spare started again: %v", err)
+	}
+}
+
+// unixSocketUse counts, in /proc/net/unix, the listening sockets bound to
+// path and the connections accepted on them (which carry its path too).
+// The file is read a few times, the largest counts kept: a read may miss
+// entries while other sockets come and go.
+func unixSocketUse(t *testing.T, path string) (listening, accepted int) {
+	t.Helper()
+	for range 5 {
+		b, err := os.ReadFile("/proc/net/unix")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, a := 0, 0
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// Num RefCount Protocol Flags Type St Inode Path
+			f := strings.Fields(line)
+			if len(f) < 8 || f[7] != path {
+				continue
+			}
+			switch f[5] {
+			case "01":
+				l++
+			case "03":
+				a++
+			}
+		}
+		listening, accepted = max(listening, l), max(accepted, a)
+	}
+	return listening, accepted
+}
+
+// A spare whose set-up fails once given its container (here its socket is
+// another live server's) answers nothing: the client's first call, the
+// create, fails with the shim's own error, and the spare is gone.
+func TestShimSpareSetUpFails(t *testing.T) {
+	st := newSpareTest(t, "shimsetup-", "unused")
+	sock := filepath.Join(st.dir, "s.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	sp, err := shimclient.StartSpare(shimBinary(t, st.dir), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sp.Close)
+	ctx := shimCtx(t)
+	c, err := sp.Start(ctx, shimclient.StartOpts{
+		ID: st.id, Bundle: st.bundle, Runtime: st.rt, RuntimeRoot: st.root,
+		Socket: sock, StateDir: st.stateDir, ShimBinary: sp.Binary(),
+	})
+	if err != nil {
+		t.Fatalf("start spare: %v", err)
+	}
+	defer c.Close()
+	_, err = c.Create(ctx, &shimv1.CreateRequest{LogPath: st.logPath, LogFormat: shimv1.LogFormat_LOG_FORMAT_JSON_FILE})
+	if err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("create on a spare that could not listen: %v, want the shim's \"in use\"", err)
+	}
+	select {
+	case <-sp.Exited():
+	case <-time.After(10 * time.Second):
+		t.Fatal("spare alive after its set-up failed")
 	}
 }
 

@@ -54,6 +54,9 @@ type Client struct {
 	socket string
 	pid    int
 	exited chan struct{} // closed when a shim this client started exited
+	// setUp, for a spare's client, waits for the shim to be set up and
+	// returns its error (watchReady); nil otherwise.
+	setUp func() error
 }
 
 // Start launches a shim in its own session, waits until it listens and
@@ -155,6 +158,22 @@ func reap(cmd *exec.Cmd) chan struct{} {
 // awaitReady waits for the shim's line on readyR and connects to it; a
 // shim that is not ready in time is killed.
 func awaitReady(ctx context.Context, o StartOpts, proc *os.Process, exited chan struct{}, readyR *os.File, logPath string) (*Client, error) {
+	if err := readyErr(ctx, o, proc, exited, readyR, logPath); err != nil {
+		return nil, err
+	}
+	c, err := dial(o.Socket)
+	if err != nil {
+		proc.Kill()
+		return nil, err
+	}
+	c.pid, c.exited = proc.Pid, exited
+	return c, nil
+}
+
+// readyErr waits for the shim's readiness line on readyR: nil for "ok",
+// else the shim's error (its line, or the last line of its log). A shim
+// that is not ready in time, or when ctx ends, is killed.
+func readyErr(ctx context.Context, o StartOpts, proc *os.Process, exited chan struct{}, readyR *os.File, logPath string) error {
 	timeout := o.ReadyTimeout
 	if timeout == 0 {
 		timeout = DefaultReadyTimeout
@@ -164,33 +183,46 @@ func awaitReady(ctx context.Context, o StartOpts, proc *os.Process, exited chan 
 		s, _ := bufio.NewReader(readyR).ReadString('\n')
 		line <- strings.TrimSpace(s)
 	}()
-	fail := func(err error) (*Client, error) {
-		proc.Kill()
-		return nil, err
-	}
 	select {
 	case s := <-line:
-		if s != "ok" {
-			<-exited
-			if s == "" {
-				s = lastLogLine(logPath)
-			}
-			if s == "" {
-				s = "exited before it was ready"
-			}
-			return nil, fmt.Errorf("start shim for %s: %s", o.ID, strings.TrimPrefix(s, "error: "))
+		if s == "ok" {
+			return nil
 		}
+		<-exited
+		if s == "" {
+			s = lastLogLine(logPath)
+		}
+		if s == "" {
+			s = "exited before it was ready"
+		}
+		return fmt.Errorf("start shim for %s: %s", o.ID, strings.TrimPrefix(s, "error: "))
 	case <-time.After(timeout):
-		return fail(fmt.Errorf("start shim for %s: not ready after %v: %w", o.ID, timeout, errdefs.ErrUnavailable))
+		proc.Kill()
+		return fmt.Errorf("start shim for %s: not ready after %v: %w", o.ID, timeout, errdefs.ErrUnavailable)
 	case <-ctx.Done():
-		return fail(ctx.Err())
+		proc.Kill()
+		return ctx.Err()
 	}
-	c, err := dial(o.Socket)
-	if err != nil {
-		return fail(err)
+}
+
+// watchReady reads a spare's readiness line in the background (Spare.Start
+// returns without waiting for it); a shim that failed is dropped and conn,
+// its API connection, closed, so that the calls made meanwhile end. The
+// result waits for the line and returns the shim's error.
+func watchReady(o StartOpts, proc *os.Process, exited chan struct{}, readyR *os.File, logPath string, conn *ttrpc.Client) func() error {
+	done := make(chan struct{})
+	var err error
+	go func() {
+		defer close(done)
+		defer readyR.Close()
+		if err = readyErr(context.Background(), o, proc, exited, readyR, logPath); err != nil {
+			conn.Close()
+		}
+	}()
+	return func() error {
+		<-done
+		return err
 	}
-	c.pid, c.exited = proc.Pid, exited
-	return c, nil
 }
 
 func lastLogLine(path string) string {
@@ -277,6 +309,12 @@ func (c *Client) Close() error { return c.conn.Close() }
 
 func (c *Client) Create(ctx context.Context, req *shimv1.CreateRequest) (*shimv1.CreateResponse, error) {
 	resp, err := c.shim.Create(ctx, req)
+	if err != nil && c.setUp != nil {
+		// A spare's first call: its set-up's failure is the one to tell.
+		if serr := c.setUp(); serr != nil {
+			return nil, serr
+		}
+	}
 	return resp, wrap(err)
 }
 

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"sync"
 	"syscall"
 
+	"github.com/containerd/ttrpc"
 	"golang.org/x/sys/unix"
 
 	"github.com/berthd/berth/pkg/shim/record"
@@ -33,6 +35,7 @@ type Spare struct {
 	mu     sync.Mutex
 	conf   *os.File // our end of the config socket; nil once used or closed
 	ready  *os.File // the read end of its ready pipe
+	conn   *os.File // our end of its API connection (record.SpareConnArg)
 }
 
 // StartSpare starts a spare shim of binary. With standbyRuntime (the
@@ -57,21 +60,31 @@ func StartSpare(binary, standbyRuntime string) (*Spare, error) {
 		return nil, err
 	}
 	defer readyW.Close()
+	// Its API connection, made now (record.SpareConnArg).
+	cfds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		conf.Close()
+		readyR.Close()
+		return nil, fmt.Errorf("spare shim: socketpair: %w", err)
+	}
+	conn, theirs := os.NewFile(uintptr(cfds[0]), "spare-api"), os.NewFile(uintptr(cfds[1]), "spare-api")
+	defer theirs.Close()
 	// Its stderr is /dev/null until it is given its state directory's log.
-	cmd := exec.Command(binary, record.SpareArg)
+	cmd := exec.Command(binary, record.SpareArg, record.SpareConnArg)
 	if standbyRuntime != "" {
 		cmd.Args = append(cmd.Args, record.SpareStandbyArg, standbyRuntime)
 	}
 	cmd.Dir = "/"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
-	cmd.ExtraFiles = []*os.File{readyW, child} // fds 3 and 4
+	cmd.ExtraFiles = []*os.File{readyW, child, theirs} // fds 3, 4 and 5
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		conf.Close()
 		readyR.Close()
+		conn.Close()
 		return nil, fmt.Errorf("start spare shim %s: %w", binary, err)
 	}
-	return &Spare{binary: binary, proc: cmd.Process, exited: reap(cmd), conf: conf, ready: readyR}, nil
+	return &Spare{binary: binary, proc: cmd.Process, exited: reap(cmd), conf: conf, ready: readyR, conn: conn}, nil
 }
 
 // Pid is the spare's process id.
@@ -107,22 +120,32 @@ func (s *Spare) Close() {
 		s.conf.Close()
 		s.conf = nil
 		s.ready.Close()
+		s.conn.Close()
 	}
 }
 
 // Start gives the spare the shim o describes, as Start would start it
-// (o.ShimBinary must be the spare's binary), and connects to it once it
-// listens. ErrSpareGone: the spare could not take it; nothing was done.
+// (o.ShimBinary must be the spare's binary), and returns a client on the
+// connection made at the spare's start: calls go out at once and are
+// answered once the shim is set up. A set-up that fails (or takes longer
+// than o.ReadyTimeout) is the error of the client's Create.
+// ErrSpareGone: the spare could not take it; nothing was done.
 func (s *Spare) Start(ctx context.Context, o StartOpts) (*Client, error) {
 	s.mu.Lock()
-	conf, ready := s.conf, s.ready
+	conf, ready, conn := s.conf, s.ready, s.conn
 	s.conf = nil
 	s.mu.Unlock()
 	if conf == nil {
 		return nil, ErrSpareGone
 	}
 	defer conf.Close()
-	defer ready.Close()
+	defer conn.Close() // FileConn below has its own
+	used := false
+	defer func() {
+		if !used {
+			ready.Close()
+		}
+	}()
 	if o.ShimBinary != s.binary {
 		return nil, fmt.Errorf("spare shim runs %s, not %s: %w", s.binary, o.ShimBinary, ErrSpareGone)
 	}
@@ -135,9 +158,18 @@ func (s *Spare) Start(ctx context.Context, o StartOpts) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	nc, err := net.FileConn(conn)
+	if err != nil {
+		return nil, fmt.Errorf("spare shim: %w", err)
+	}
 	// One datagram: the arguments, and the log as its stderr.
 	if err := unix.Sendmsg(int(conf.Fd()), msg, unix.UnixRights(int(logFile.Fd())), nil, unix.MSG_NOSIGNAL); err != nil {
+		nc.Close()
 		return nil, fmt.Errorf("%w: %v", ErrSpareGone, err)
 	}
-	return awaitReady(ctx, o, s.proc, s.exited, ready, logFile.Name())
+	used = true
+	c := newClient(ttrpc.NewClient(nc, ttrpc.WithUnaryClientInterceptor(traceCalls(o.Socket))), o.Socket)
+	c.pid, c.exited = s.proc.Pid, s.exited
+	c.setUp = watchReady(o, s.proc, s.exited, ready, logFile.Name(), c.conn)
+	return c, nil
 }

@@ -76,6 +76,14 @@ const MaxSocketPath = 107
 // pkg/shim/client.Spare and docs/shim.md).
 const SpareArg = "spare"
 
+// SpareConnArg tells a spare shim that fd 5 is one end of a connected
+// stream socket pair whose other end its launcher keeps: once handed its
+// container, it serves the shim API on that connection too, so that the
+// launcher's first call (Create) goes out without waiting for the
+// readiness line and a connection to the socket. A shim older than this
+// argument refuses it, and its launcher then starts a shim anew.
+const SpareConnArg = "--connected"
+
 // SpareStandbyArg, with berth's runtime after it, has a spare shim start a
 // standby of that runtime while it waits (`shim spare --standby RUNTIME`).
 const SpareStandbyArg = "--standby"
