@@ -200,6 +200,7 @@ func (cs *containersService) Delete(ctx context.Context, req *pb.DeleteContainer
 	if err := cs.s.db.Update(ctx, func(tx *metadata.Tx) error { return tx.Delete(metadata.Containers, c.ID) }); err != nil {
 		return nil, err
 	}
+	cs.s.tasks.forgetFailed(ns, c.ID)
 	cs.s.publish(ctx, &pb.Envelope{Topic: "/containers/delete", ContainerId: c.ID, Image: c.Image})
 	return &pb.DeleteContainerResponse{}, nil
 }

@@ -75,6 +75,12 @@ type taskManager struct {
 	mu       sync.Mutex
 	tasks    map[string]*task // by namespace/id
 	creating map[string]bool
+	// changed is closed, and replaced, when a creation begins or ends;
+	// creations counts those begun, failed has the count of a key's last
+	// creation when it ended without a task (awaitCreated).
+	changed   chan struct{}
+	creations uint64
+	failed    map[string]uint64
 	// stop ends the monitors when the supervisor closes.
 	stopCtx context.Context
 	stop    context.CancelFunc
@@ -86,7 +92,58 @@ func newTaskManager(s *Server) *taskManager {
 	if s.cfg.shims != nil {
 		shims = s.cfg.shims
 	}
-	return &taskManager{s: s, shims: shims, tasks: map[string]*task{}, creating: map[string]bool{}, stopCtx: ctx, stop: cancel}
+	return &taskManager{s: s, shims: shims, tasks: map[string]*task{}, creating: map[string]bool{}, changed: make(chan struct{}), failed: map[string]uint64{}, stopCtx: ctx, stop: cancel}
+}
+
+// creationChangedLocked wakes awaitCreated's waiters. m.mu is held.
+func (m *taskManager) creationChangedLocked() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// forgetFailed drops what awaitCreated knows of a deleted container.
+func (m *taskManager) forgetFailed(ns, id string) {
+	m.mu.Lock()
+	delete(m.failed, ns+"/"+id)
+	m.mu.Unlock()
+}
+
+// awaitCreated returns the task of id, waiting for the creation its caller
+// makes beside this call (AttachTaskRequest.await_create): NotFound once a
+// creation it saw under way ended without a task. The caller's ctx bounds
+// the wait for one that has not begun.
+func (m *taskManager) awaitCreated(ctx context.Context, id string) (*task, error) {
+	ns, err := namespaceOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	key := ns + "/" + id
+	m.mu.Lock()
+	since := m.creations
+	m.mu.Unlock()
+	seen := false
+	for {
+		m.mu.Lock()
+		t, creating, changed := m.tasks[key], m.creating[key], m.changed
+		failed, hasFailed := m.failed[key]
+		m.mu.Unlock()
+		switch {
+		case t != nil:
+			return t, nil
+		case creating:
+			seen = true
+		case seen || hasFailed && failed > since:
+			return nil, fmt.Errorf("task %s: its creation failed: %w", id, errdefs.ErrNotFound)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 func namespaceOf(ctx context.Context) (string, error) { return namespaces.NamespaceRequired(ctx) }
@@ -193,10 +250,18 @@ func (m *taskManager) create(ctx context.Context, req *pb.CreateTaskRequest) (_ 
 		return nil, fmt.Errorf("task %s: %w", c.ID, errdefs.ErrAlreadyExists)
 	}
 	m.creating[key] = true
+	m.creations++
+	seq := m.creations
+	delete(m.failed, key)
+	m.creationChangedLocked()
 	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
 		delete(m.creating, key)
+		if m.tasks[key] == nil {
+			m.failed[key] = seq
+		}
+		m.creationChangedLocked()
 		m.mu.Unlock()
 	}()
 

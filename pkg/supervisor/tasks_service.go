@@ -193,7 +193,11 @@ func (ts *tasksService) Delete(ctx context.Context, req *pb.DeleteTaskRequest) (
 }
 
 func (ts *tasksService) Attach(req *pb.AttachTaskRequest, stream pb.Tasks_AttachServer) error {
-	t, err := ts.s.tasks.get(stream.Context(), req.ContainerId)
+	get := ts.s.tasks.get
+	if req.AwaitCreate {
+		get = ts.s.tasks.awaitCreated
+	}
+	t, err := get(stream.Context(), req.ContainerId)
 	if err != nil {
 		return err
 	}

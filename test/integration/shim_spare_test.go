@@ -163,7 +163,7 @@ func TestShimSpareServesContainer(t *testing.T) {
 	}
 	// The socket listens (for whoever connects later), but nobody
 	// connected through it.
-	if l, conns := unixSocketUse(t, filepath.Join(dir, "s.sock")); l != 1 || conns != 0 {
+	if l, conns := unixSocketUse(t, sp.Pid(), filepath.Join(dir, "s.sock")); l != 1 || conns != 0 {
 		t.Fatalf("socket: %d listening, %d connections accepted; want 1 and 0", l, conns)
 	}
 	startAndWait(t, ctx, c, logPath, "from-spare")
@@ -177,14 +177,15 @@ func TestShimSpareServesContainer(t *testing.T) {
 	}
 }
 
-// unixSocketUse counts, in /proc/net/unix, the listening sockets bound to
-// path and the connections accepted on them (which carry its path too).
-// The file is read a few times, the largest counts kept: a read may miss
-// entries while other sockets come and go.
-func unixSocketUse(t *testing.T, path string) (listening, accepted int) {
+// unixSocketUse counts, in /proc/PID/net/unix (the network namespace of
+// pid, the socket's owner: not necessarily the test's main thread's), the
+// listening sockets bound to path and the connections accepted on them
+// (which carry its path too). The file is read a few times, the largest
+// counts kept: a read may miss entries while other sockets come and go.
+func unixSocketUse(t *testing.T, pid int, path string) (listening, accepted int) {
 	t.Helper()
 	for range 5 {
-		b, err := os.ReadFile("/proc/net/unix")
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/unix", pid))
 		if err != nil {
 			t.Fatal(err)
 		}

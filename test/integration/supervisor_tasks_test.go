@@ -174,6 +174,32 @@ func svParent(t *testing.T, pid int) int {
 	return ppid
 }
 
+// startAttachedOutErr starts id, whose attach st is made, reads what it
+// writes until it exits ("out" on stdout, "err" on stderr) and deletes it.
+func (e *svEnv) startAttachedOutErr(t *testing.T, ctx context.Context, st pb.Tasks_AttachClient, id string) {
+	t.Helper()
+	if _, err := e.tasks.Start(ctx, &pb.StartTaskRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[pb.AttachTaskResponse_Stream]string{}
+	for {
+		m, err := st.Recv()
+		if err != nil {
+			break
+		}
+		got[m.Stream] += string(m.Data)
+	}
+	if got[pb.AttachTaskResponse_STDOUT] != "out\n" || got[pb.AttachTaskResponse_STDERR] != "err\n" {
+		t.Fatalf("attached output: %q", got)
+	}
+	if _, err := e.tasks.Wait(ctx, &pb.WaitTaskRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.tasks.Delete(ctx, &pb.DeleteTaskRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestSupervisorTaskAttach(t *testing.T) {
 	e := newSvEnv(t, true)
 	ctx := svCtx(t)
@@ -188,24 +214,59 @@ func TestSupervisorTaskAttach(t *testing.T) {
 	if _, err := st.Header(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.tasks.Start(ctx, &pb.StartTaskRequest{ContainerId: "talker"}); err != nil {
+	e.startAttachedOutErr(t, ctx, st, "talker")
+}
+
+// An attach with await_create, made before the task's create (as engined
+// makes it beside the create), attaches once the task exists: nothing the
+// task writes from its start is lost. One whose creation fails ends with
+// NotFound.
+func TestSupervisorTaskAttachAwaitCreate(t *testing.T) {
+	e := newSvEnv(t, true)
+	ctx := svCtx(t)
+	e.svContainer(t, ctx, "early", "sh", "-c", "echo out; echo err >&2")
+	st, err := e.tasks.Attach(ctx, &pb.AttachTaskRequest{ContainerId: "early", Stdout: true, Stderr: true, AwaitCreate: true})
+	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[pb.AttachTaskResponse_Stream]string{}
-	for {
-		m, err := st.Recv()
-		if err != nil {
-			break
-		}
-		got[m.Stream] += string(m.Data)
+	header := make(chan error, 1)
+	go func() {
+		_, err := st.Header()
+		header <- err
+	}()
+	// No task yet: it waits (without await_create it is NotFound at once).
+	select {
+	case err := <-header:
+		t.Fatalf("attached before the task was created: %v", err)
+	case <-time.After(300 * time.Millisecond):
 	}
-	if got[pb.AttachTaskResponse_STDOUT] != "out\n" || got[pb.AttachTaskResponse_STDERR] != "err\n" {
-		t.Fatalf("attached output: %q", got)
-	}
-	if _, err := e.tasks.Wait(ctx, &pb.WaitTaskRequest{ContainerId: "talker"}); err != nil {
+	if _, err := e.tasks.Create(ctx, &pb.CreateTaskRequest{ContainerId: "early"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.tasks.Delete(ctx, &pb.DeleteTaskRequest{ContainerId: "talker"}); err != nil {
+	if err := <-header; err != nil {
+		t.Fatalf("attach after the create: %v", err)
+	}
+	e.startAttachedOutErr(t, ctx, st, "early")
+
+	// A create that fails (a log format nobody knows) after the attach
+	// waits for it.
+	e.svContainer(t, ctx, "doomed-attach", "true")
+	actx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	fst, err := e.tasks.Attach(actx, &pb.AttachTaskRequest{ContainerId: "doomed-attach", Stdout: true, AwaitCreate: true})
+	if err != nil {
 		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := fst.Recv()
+		ended <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the attach waits in supervisord
+	if _, err := e.tasks.Create(ctx, &pb.CreateTaskRequest{ContainerId: "doomed-attach", LogPath: filepath.Join(e.dir, "d.log"), LogFormat: "bogus"}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("create with a bogus log format: %v", err)
+	}
+	if err := <-ended; status.Code(err) != codes.NotFound {
+		t.Fatalf("attach to a task whose creation failed: %v, want NotFound", err)
 	}
 }

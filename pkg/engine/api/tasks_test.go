@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -112,5 +113,48 @@ func TestEventsOOM(t *testing.T) {
 		case err := <-ev.Err:
 			t.Fatal(err)
 		}
+	}
+}
+
+// A client attached before a start whose task create fails is told, and
+// let go (its attach is made beside the create, then given back to the
+// failed start); the next start with a working create attaches the next
+// client and runs.
+func TestAttachStartCreateFails(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id := e.create(t, &container.Config{Cmd: []string{"echo", "hello"}, AttachStdout: true}, nil)
+	att, err := e.cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer att.Close()
+	e.sup.SetCreateTaskErr(errors.New("runtime create: no such executable"))
+	if _, err := e.cl.ContainerStart(ctx, id, client.ContainerStartOptions{}); err == nil || !strings.Contains(err.Error(), "no such executable") {
+		t.Fatalf("start with a failing create: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, att.Reader)
+		done <- err
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("the attach of a failed start did not end")
+	}
+
+	e.sup.SetCreateTaskErr(nil)
+	att2, err := e.cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer att2.Close()
+	e.startC(t, id)
+	var out bytes.Buffer
+	stdcopy.StdCopy(&out, io.Discard, att2.Reader)
+	if out.String() != "hello\n" {
+		t.Fatalf("attached output after a start that worked: %q", out.String())
 	}
 }

@@ -685,7 +685,12 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool, n
 		return nil, err
 	}
 	endCreate := trace.Begin(ctx, "task create")
+	// The attach requests waiting for this start go out beside the create:
+	// the supervisor attaches them once the task exists, instead of a round
+	// trip of its own between the create and the start.
+	att := d.attachAhead(c)
 	if err := d.sup.CreateTask(ctx, c.ID, tl, tty, stdin); err != nil {
+		att.abort()
 		if !errdefs.IsAlreadyExists(err) {
 			// Whatever a failed create left (the supervisor should leave
 			// nothing) goes now.
@@ -697,7 +702,8 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool, n
 			}
 			return nil, fmt.Errorf("create task: %w", err)
 		}
-		// A stale stopped task from an earlier run: replace it.
+		// A stale stopped task from an earlier run: replace it. (The
+		// attaches above may have found the stale one: made again.)
 		_ = d.sup.DeleteTask(ctx, c.ID, true)
 		if err := d.sup.CreateTask(ctx, c.ID, tl, tty, stdin); err != nil {
 			if nerr := netErr(); nerr != nil {
@@ -705,22 +711,19 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool, n
 			}
 			return nil, fmt.Errorf("create task: %w", err)
 		}
+		att = d.attachAhead(c)
 	}
 	failpoint.Hit("engine-start-task-created")
 	endCreate()
 	if err := netErr(); err != nil {
+		att.abort()
 		_ = d.sup.DeleteTask(context.WithoutCancel(ctx), c.ID, true)
 		return nil, err
 	}
 	endAttach := trace.Begin(ctx, "attach streams")
-	c.mu.Lock()
-	pending := c.attachers
-	c.attachers = nil
-	c.mu.Unlock()
-	for _, p := range pending {
-		out, err := d.sup.AttachTask(p.ctx, c.ID, p.stdout, p.stderr)
-		p.ch <- attachResult{out: out, err: err}
-	}
+	att.deliver()
+	// Those that came during the create: the task is there.
+	d.attachAhead(c).deliver()
 	endAttach()
 	endStart := trace.Begin(ctx, "task start")
 	t, err := d.sup.StartTask(ctx, c.ID)
@@ -731,6 +734,67 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool, n
 	}
 	failpoint.Hit("engine-start-task-started")
 	return t, nil
+}
+
+// attaches are the attach requests of a start, made beside its task's
+// create (attachAhead).
+type attaches struct {
+	c     *Container
+	calls []*attachCall
+}
+
+type attachCall struct {
+	p      *pendingAttach
+	cancel context.CancelFunc // ends the attach: only when it is not handed over
+	done   chan struct{}
+	res    attachResult
+}
+
+// attachAhead takes c's pending attach requests and attaches them to the
+// task being created beside (Supervisor.AttachCreatingTask); deliver hands
+// each its output, abort gives them back to c.
+func (d *Daemon) attachAhead(c *Container) *attaches {
+	c.mu.Lock()
+	pending := c.attachers
+	c.attachers = nil
+	c.mu.Unlock()
+	a := &attaches{c: c}
+	for _, p := range pending {
+		ctx, cancel := context.WithCancel(p.ctx)
+		call := &attachCall{p: p, cancel: cancel, done: make(chan struct{})}
+		go func() {
+			defer close(call.done)
+			out, err := d.sup.AttachCreatingTask(ctx, c.ID, p.stdout, p.stderr)
+			call.res = attachResult{out: out, err: err}
+		}()
+		a.calls = append(a.calls, call)
+	}
+	return a
+}
+
+// deliver waits for the attaches and hands each request its result.
+func (a *attaches) deliver() {
+	for _, call := range a.calls {
+		<-call.done
+		call.p.ch <- call.res
+	}
+	a.calls = nil
+}
+
+// abort ends the attaches (a create that failed, or a task made again) and
+// puts their requests back in front of c's, for failAttachers or the next
+// attachAhead.
+func (a *attaches) abort() {
+	back := make([]*pendingAttach, 0, len(a.calls))
+	for _, call := range a.calls {
+		call.cancel()
+		<-call.done
+		back = append(back, call.p)
+	}
+	a.calls = nil
+	a.c.mu.Lock()
+	a.c.attachers = append(back, a.c.attachers...)
+	a.c.mu.Unlock()
 }
 
 // failAttachers ends the attach requests waiting for a start that failed.

@@ -38,6 +38,10 @@ type Supervisor interface {
 	// subscription is in place (as far as the transport lets us know), so
 	// that a StartTask after it loses no output.
 	AttachTask(ctx context.Context, id string, stdout, stderr bool) (Output, error)
+	// AttachCreatingTask is AttachTask for a task the caller is creating
+	// beside the call: it attaches once the task exists. The caller
+	// cancels ctx when its create fails.
+	AttachCreatingTask(ctx context.Context, id string, stdout, stderr bool) (Output, error)
 
 	// ExportPath writes a tar of one path of a container's filesystem
 	// (its snapshot), names starting with the path's last component.
@@ -168,7 +172,15 @@ func (r *Remote) DeleteTask(ctx context.Context, id string, force bool) error {
 }
 
 func (r *Remote) AttachTask(ctx context.Context, id string, stdout, stderr bool) (Output, error) {
-	st, err := r.C.TaskService().Attach(ctx, &supervisorv1.AttachTaskRequest{ContainerId: id, Stdout: stdout, Stderr: stderr})
+	return r.attach(ctx, &supervisorv1.AttachTaskRequest{ContainerId: id, Stdout: stdout, Stderr: stderr})
+}
+
+func (r *Remote) AttachCreatingTask(ctx context.Context, id string, stdout, stderr bool) (Output, error) {
+	return r.attach(ctx, &supervisorv1.AttachTaskRequest{ContainerId: id, Stdout: stdout, Stderr: stderr, AwaitCreate: true})
+}
+
+func (r *Remote) attach(ctx context.Context, req *supervisorv1.AttachTaskRequest) (Output, error) {
+	st, err := r.C.TaskService().Attach(ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,7 @@ type Supervisor struct {
 	scripts      map[string][]ExecScript
 	scriptRuns   map[string]int
 	eventSubs    []chan *supervisorv1.Envelope
+	created      chan struct{} // closed and replaced by each CreateTask
 	nextPid      uint32
 	metricsCalls uint64
 	// UpdateErr, when set, is what UpdateTask answers (a runtime that
@@ -63,6 +64,9 @@ type Supervisor struct {
 	// the container and its snapshot (a supervisor that died before its
 	// answer).
 	NewContainerErr error
+	// CreateTaskErr, when set, is what CreateTask answers (a runtime whose
+	// create fails).
+	CreateTaskErr error
 }
 
 // Task is a fake task: its init process "" and its execs.
@@ -122,6 +126,7 @@ func New() *Supervisor {
 		Snapshots:  map[string]string{},
 		Tasks:      map[string]*Task{},
 		TaskLogs:   map[string]containers.TaskLog{},
+		created:    make(chan struct{}),
 	}
 	s.Healthchecks = map[string]*container.HealthConfig{}
 	s.scripts = map[string][]ExecScript{}
@@ -311,6 +316,9 @@ func (s *Supervisor) ListContainers(context.Context) ([]string, error) {
 func (s *Supervisor) CreateTask(_ context.Context, id string, log containers.TaskLog, tty, stdin bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.CreateTaskErr != nil {
+		return s.CreateTaskErr
+	}
 	c, ok := s.Containers[id]
 	if !ok {
 		return errdefs.ErrNotFound
@@ -328,6 +336,8 @@ func (s *Supervisor) CreateTask(_ context.Context, id string, log containers.Tas
 	}
 	s.TaskLogs[id] = log
 	s.Tasks[id] = &Task{id: id, log: log, procs: map[string]*proc{"": newProc(spec.Process.Args, stdin, tty, pid)}}
+	close(s.created)
+	s.created = make(chan struct{})
 	return nil
 }
 
@@ -642,6 +652,31 @@ func (o output) Recv() (*supervisorv1.AttachTaskResponse, error) {
 
 func (s *Supervisor) AttachTask(ctx context.Context, id string, stdout, stderr bool) (containers.Output, error) {
 	return s.AttachProcess(ctx, id, "", stdout, stderr)
+}
+
+// SetCreateTaskErr sets CreateTaskErr under the lock.
+func (s *Supervisor) SetCreateTaskErr(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.CreateTaskErr = err
+}
+
+// AttachCreatingTask waits for the task to be created, then attaches.
+func (s *Supervisor) AttachCreatingTask(ctx context.Context, id string, stdout, stderr bool) (containers.Output, error) {
+	for {
+		s.mu.Lock()
+		_, ok := s.Tasks[id]
+		created := s.created
+		s.mu.Unlock()
+		if ok {
+			return s.AttachProcess(ctx, id, "", stdout, stderr)
+		}
+		select {
+		case <-created:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 func (s *Supervisor) AttachProcess(ctx context.Context, id, execID string, stdout, stderr bool) (containers.Output, error) {

@@ -973,11 +973,16 @@ func (x *DeleteTaskResponse) GetExitedAt() int64 {
 }
 
 type AttachTaskRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
-	Stdout        bool                   `protobuf:"varint,2,opt,name=stdout,proto3" json:"stdout,omitempty"`
-	Stderr        bool                   `protobuf:"varint,3,opt,name=stderr,proto3" json:"stderr,omitempty"`
-	ExecId        string                 `protobuf:"bytes,4,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	Stdout      bool                   `protobuf:"varint,2,opt,name=stdout,proto3" json:"stdout,omitempty"`
+	Stderr      bool                   `protobuf:"varint,3,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	ExecId      string                 `protobuf:"bytes,4,opt,name=exec_id,json=execId,proto3" json:"exec_id,omitempty"`
+	// await_create: the caller is creating the task (Create, beside this
+	// call): attach once it exists rather than fail because it does not yet;
+	// fails with NOT_FOUND when a creation ends without a task. The caller
+	// cancels the call when its create fails before it began.
+	AwaitCreate   bool `protobuf:"varint,5,opt,name=await_create,json=awaitCreate,proto3" json:"await_create,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1038,6 +1043,13 @@ func (x *AttachTaskRequest) GetExecId() string {
 		return x.ExecId
 	}
 	return ""
+}
+
+func (x *AttachTaskRequest) GetAwaitCreate() bool {
+	if x != nil {
+		return x.AwaitCreate
+	}
+	return false
 }
 
 type AttachTaskResponse struct {
@@ -2668,12 +2680,13 @@ const file_berth_supervisor_v1_tasks_proto_rawDesc = "" +
 	"\x12DeleteTaskResponse\x12\x1f\n" +
 	"\vexit_status\x18\x01 \x01(\rR\n" +
 	"exitStatus\x12\x1b\n" +
-	"\texited_at\x18\x02 \x01(\x03R\bexitedAt\"\x7f\n" +
+	"\texited_at\x18\x02 \x01(\x03R\bexitedAt\"\xa2\x01\n" +
 	"\x11AttachTaskRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x16\n" +
 	"\x06stdout\x18\x02 \x01(\bR\x06stdout\x12\x16\n" +
 	"\x06stderr\x18\x03 \x01(\bR\x06stderr\x12\x17\n" +
-	"\aexec_id\x18\x04 \x01(\tR\x06execId\"\x92\x01\n" +
+	"\aexec_id\x18\x04 \x01(\tR\x06execId\x12!\n" +
+	"\fawait_create\x18\x05 \x01(\bR\vawaitCreate\"\x92\x01\n" +
 	"\x12AttachTaskResponse\x12F\n" +
 	"\x06stream\x18\x01 \x01(\x0e2..berth.supervisor.v1.AttachTaskResponse.StreamR\x06stream\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\" \n" +
