@@ -86,9 +86,7 @@ func newInProcess(binary, root string, args, mask []string) *inProcess {
 	}
 	inProcessMu.Lock()
 	defer inProcessMu.Unlock()
-	if container.HelperDir == "" {
-		container.HelperDir = dir
-	} else if container.HelperDir != dir {
+	if !useHelperDirLocked(dir) {
 		return nil
 	}
 	if root == "" {
@@ -109,12 +107,19 @@ func prepareInProcess(binary string) {
 	}
 	inProcessMu.Lock()
 	defer inProcessMu.Unlock()
+	if useHelperDirLocked(dir) {
+		warmInProcessLocked()
+	}
+}
+
+// useHelperDirLocked makes dir the package's helper directory unless
+// another one is set already (a spare started for another binary): it
+// reports whether dir is the one.
+func useHelperDirLocked(dir string) bool {
 	if container.HelperDir == "" {
 		container.HelperDir = dir
-	} else if container.HelperDir != dir {
-		return
 	}
-	warmInProcessLocked()
+	return container.HelperDir == dir
 }
 
 func warmInProcessLocked() {

@@ -110,17 +110,13 @@ func (m *taskManager) forgetFailed(ns, id string) {
 
 // awaitCreated returns the task of id, waiting for the creation its caller
 // makes beside this call (AttachTaskRequest.await_create): NotFound once a
-// creation it saw under way ended without a task. The caller's ctx bounds
-// the wait for one that has not begun.
+// creation it saw under way, or one begun after the call, ended without a
+// task. The caller's ctx bounds the wait for one that has not begun.
 func (m *taskManager) awaitCreated(ctx context.Context, id string) (*task, error) {
-	ns, err := namespaceOf(ctx)
+	key, err := taskKey(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkID(id); err != nil {
-		return nil, err
-	}
-	key := ns + "/" + id
 	m.mu.Lock()
 	since := m.creations
 	m.mu.Unlock()
@@ -174,17 +170,26 @@ func (m *taskManager) isCreating(ctx context.Context, id string) bool {
 	return m.creating[ns+"/"+id]
 }
 
-func (m *taskManager) get(ctx context.Context, id string) (*task, error) {
+// taskKey is the key of id's task in the caller's namespace.
+func taskKey(ctx context.Context, id string) (string, error) {
 	ns, err := namespaceOf(ctx)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := checkID(id); err != nil {
+		return "", err
+	}
+	return ns + "/" + id, nil
+}
+
+func (m *taskManager) get(ctx context.Context, id string) (*task, error) {
+	key, err := taskKey(ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	t := m.tasks[ns+"/"+id]
+	t := m.tasks[key]
 	if t == nil {
 		return nil, fmt.Errorf("task %s: %w", id, errdefs.ErrNotFound)
 	}

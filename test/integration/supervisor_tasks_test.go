@@ -262,7 +262,7 @@ func TestSupervisorTaskAttachAwaitCreate(t *testing.T) {
 		_, err := fst.Recv()
 		ended <- err
 	}()
-	time.Sleep(300 * time.Millisecond) // the attach waits in supervisord
+	time.Sleep(time.Second) // the attach is waiting in supervisord by then
 	if _, err := e.tasks.Create(ctx, &pb.CreateTaskRequest{ContainerId: "doomed-attach", LogPath: filepath.Join(e.dir, "d.log"), LogFormat: "bogus"}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("create with a bogus log format: %v", err)
 	}

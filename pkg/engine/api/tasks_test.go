@@ -134,16 +134,7 @@ func TestAttachStartCreateFails(t *testing.T) {
 	if _, err := e.cl.ContainerStart(ctx, id, client.ContainerStartOptions{}); err == nil || !strings.Contains(err.Error(), "no such executable") {
 		t.Fatalf("start with a failing create: %v", err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(io.Discard, att.Reader)
-		done <- err
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		t.Fatal("the attach of a failed start did not end")
-	}
+	awaitAttachEnd(t, ctx, att.Reader, "the attach of a failed start")
 
 	e.sup.SetCreateTaskErr(nil)
 	att2, err := e.cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdout: true})
@@ -156,5 +147,45 @@ func TestAttachStartCreateFails(t *testing.T) {
 	stdcopy.StdCopy(&out, io.Discard, att2.Reader)
 	if out.String() != "hello\n" {
 		t.Fatalf("attached output after a start that worked: %q", out.String())
+	}
+}
+
+// A client that attaches while the start is under way (its task created,
+// not yet reported running) is attached too, not left waiting for a start
+// that already happened: it sees the container's end.
+func TestAttachDuringStart(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id := e.create(t, &container.Config{Cmd: []string{"sleep", "1"}, AttachStdout: true}, nil)
+	var att client.ContainerAttachResult
+	attached := make(chan error, 1)
+	e.sup.SetOnStartTask(func() {
+		var err error
+		att, err = e.cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdout: true})
+		attached <- err
+	})
+	e.startC(t, id)
+	e.sup.SetOnStartTask(nil)
+	if err := <-attached; err != nil {
+		t.Fatal(err)
+	}
+	defer att.Close()
+	awaitAttachEnd(t, ctx, att.Reader, "an attach made during the start")
+}
+
+// awaitAttachEnd reads an attach's stream until it ends; ctx's end first
+// fails the test.
+func awaitAttachEnd(t *testing.T, ctx context.Context, r io.Reader, what string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, r)
+		done <- err
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatalf("%s never ended", what)
 	}
 }

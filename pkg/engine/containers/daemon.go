@@ -623,6 +623,11 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 	}
 	c.mu.Lock()
 	c.State = State{Status: container.StateRunning, Running: true, Pid: int(t.GetPid()), StartedAt: time.Now().UTC(), Health: c.State.Health}
+	// Attach requests that came while the task was being started (after
+	// startTask took the last ones, before Running): from here on they
+	// attach directly (PrepareAttach), these now.
+	late := c.attachers
+	c.attachers = nil
 	d.initHealthLocked(c)
 	c.HasBeenManuallyStopped = false
 	if byPolicy {
@@ -632,6 +637,12 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 		c.restartDelay = 0
 	}
 	c.mu.Unlock()
+	for _, p := range late {
+		go func() {
+			out, err := d.sup.AttachTask(p.ctx, c.ID, p.stdout, p.stderr)
+			p.ch <- attachResult{out: out, err: err}
+		}()
+	}
 	// start before the watcher can report a die, however fast the exit.
 	d.emit(c, events.ActionStart, nil)
 	d.watch(c)

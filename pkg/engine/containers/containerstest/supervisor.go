@@ -67,6 +67,9 @@ type Supervisor struct {
 	// CreateTaskErr, when set, is what CreateTask answers (a runtime whose
 	// create fails).
 	CreateTaskErr error
+	// OnStartTask, when set, runs inside StartTask before the task's
+	// process starts (what a client does while a start is under way).
+	OnStartTask func()
 }
 
 // Task is a fake task: its init process "" and its execs.
@@ -369,6 +372,12 @@ func (s *Supervisor) StartProcess(_ context.Context, id, execID string) (uint32,
 		return 0, err
 	}
 	s.mu.Lock()
+	hook := s.OnStartTask
+	s.mu.Unlock()
+	if hook != nil && execID == "" {
+		hook()
+	}
+	s.mu.Lock()
 	p.status = supervisorv1.TaskStatus_TASK_STATUS_RUNNING
 	p.started = time.Now().UnixNano()
 	s.mu.Unlock()
@@ -652,6 +661,13 @@ func (o output) Recv() (*supervisorv1.AttachTaskResponse, error) {
 
 func (s *Supervisor) AttachTask(ctx context.Context, id string, stdout, stderr bool) (containers.Output, error) {
 	return s.AttachProcess(ctx, id, "", stdout, stderr)
+}
+
+// SetOnStartTask sets OnStartTask under the lock.
+func (s *Supervisor) SetOnStartTask(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.OnStartTask = f
 }
 
 // SetCreateTaskErr sets CreateTaskErr under the lock.
