@@ -68,6 +68,14 @@ type service struct {
 }
 
 func newService(cfg Config, reaper *Reaper, onShutdown func()) *service {
+	s := &service{}
+	s.init(cfg, reaper, onShutdown)
+	return s
+}
+
+// init sets s up for cfg's container. A spare's service exists, and is
+// served, before it is set up (earlyAPI); its calls wait until then.
+func (s *service) init(cfg Config, reaper *Reaper, onShutdown func()) {
 	mask := DefaultMasks(cfg.Runtime)
 	var inproc *inProcess
 	if cfg.RuntimeStandby {
@@ -76,23 +84,21 @@ func newService(cfg Config, reaper *Reaper, onShutdown func()) *service {
 	if inproc == nil {
 		dropInitAhead() // a spare's, started for another runtime
 	}
-	return &service{
-		cfg:    cfg,
-		reaper: reaper,
-		rt: &runtimeCLI{
-			binary:  cfg.Runtime,
-			root:    cfg.RuntimeRoot,
-			args:    cfg.RuntimeArgs,
-			log:     filepath.Join(cfg.StateDir, record.RuntimeLogFile),
-			reaper:  reaper,
-			mask:    mask,
-			standby: cfg.RuntimeStandby,
-			inproc:  inproc,
-		},
-		onShutdown: onShutdown,
-		exited:     make(chan struct{}),
-		execs:      map[string]*execProcess{},
+	s.cfg = cfg
+	s.reaper = reaper
+	s.rt = &runtimeCLI{
+		binary:  cfg.Runtime,
+		root:    cfg.RuntimeRoot,
+		args:    cfg.RuntimeArgs,
+		log:     filepath.Join(cfg.StateDir, record.RuntimeLogFile),
+		reaper:  reaper,
+		mask:    mask,
+		standby: cfg.RuntimeStandby,
+		inproc:  inproc,
 	}
+	s.onShutdown = onShutdown
+	s.exited = make(chan struct{})
+	s.execs = map[string]*execProcess{}
 }
 
 func (s *service) Create(ctx context.Context, req *shimv1.CreateRequest) (*shimv1.CreateResponse, error) {

@@ -18,8 +18,9 @@ import (
 
 // traceInterceptor traces the calls that carry a trace ID (ttrpc metadata
 // berth-trace), logs the shim's own spans and writes the trace to
-// record.TraceFile. One shim serves one container, so a few traces suffice.
-func traceInterceptor(socket string) ttrpc.UnaryServerInterceptor {
+// record.TraceFile of the shim's socket. One shim serves one container, so a
+// few traces suffice.
+func traceInterceptor(socket func() string) ttrpc.UnaryServerInterceptor {
 	st := trace.NewStore("shim", 8, func(id string, sp trace.Span) {
 		log.Printf("span trace=%s step=%q took=%s", id, sp.Name, sp.Dur)
 	})
@@ -32,7 +33,7 @@ func traceInterceptor(socket string) ttrpc.UnaryServerInterceptor {
 		end := t.Begin(trace.MethodName(info.FullMethod))
 		resp, err := method(trace.NewContext(ctx, t), unmarshal)
 		end()
-		if werr := trace.WriteFile(record.TraceFile(socket), t); werr != nil {
+		if werr := trace.WriteFile(record.TraceFile(socket()), t); werr != nil {
 			log.Printf("trace %s: %v", id, werr)
 		}
 		return resp, err
