@@ -76,7 +76,10 @@ waitsock "$w/eng.sock"
 ctl="bin/ctl -H unix://$w/eng.sock"
 $ctl load -q -i "$w/bb.tar" >/dev/null
 docker=""
-if command -v docker >/dev/null; then docker="env DOCKER_HOST=unix://$w/eng.sock DOCKER_CONFIG=$w docker"; fi
+# The docker CLI pointed at engined by its own flags, as ctl and ctr are: through
+# `env VAR=... docker` the line paid for env's exec as well (2.1 ms here: `env X=1
+# /bin/true` 5.3 ms against `X=1 /bin/true` 3.2, medians of 150).
+if command -v docker >/dev/null; then docker="docker --config $w -H unix://$w/eng.sock"; fi
 
 # containerd, private, without its CRI plugin.
 if command -v containerd >/dev/null && command -v ctr >/dev/null; then
