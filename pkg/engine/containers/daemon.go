@@ -90,7 +90,7 @@ func New(ctx context.Context, sup Supervisor, dataRoot string, log *slog.Logger,
 	}
 	var partial []string // dirs of creates that did not finish
 	for _, e := range ents {
-		if !e.IsDir() {
+		if !e.IsDir() || e.Name() == discardedDir {
 			continue
 		}
 		dir := filepath.Join(root, e.Name())
@@ -105,6 +105,10 @@ func New(ctx context.Context, sup Supervisor, dataRoot string, log *slog.Logger,
 		}
 		d.containers[c.ID] = c
 		d.names[c.Name] = c.ID
+	}
+	// Directories of removed containers a stop or crash left behind.
+	if err := os.RemoveAll(filepath.Join(root, discardedDir)); err != nil {
+		log.Warn("removing the directories of removed containers", "err", err)
 	}
 	d.reconcile(ctx, partial)
 	d.restoreVolumes()
@@ -1287,7 +1291,7 @@ func (d *Daemon) supervisorRemove(ctx context.Context, id string) error {
 func (d *Daemon) forget(c *Container, name string) error {
 	d.netForget(c.ID)
 	d.shmDown(c)
-	if err := os.RemoveAll(c.dir); err != nil {
+	if err := d.discard(c.dir); err != nil {
 		return d.unmarkRemoving(c, err)
 	}
 	d.mu.Lock()
