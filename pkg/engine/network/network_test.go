@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -229,8 +230,25 @@ func TestForgetAfterTheStop(t *testing.T) {
 	if _, ok := m.Info("c1"); ok {
 		t.Fatal("the record outlived the removal")
 	}
-	if _, err := os.Stat(m.dir("containers", "c1.json")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the record's file: %v", err)
+	waitGone(t, m.dir("containers", "c1.json"))
+}
+
+// waitGone fails unless every path is gone within a few seconds (a
+// removed container's record is unlinked after recordRemoveDelay).
+func waitGone(t *testing.T, paths ...string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, p := range paths {
+		for {
+			_, err := os.Stat(p)
+			if errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s after the removal: %v", p, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
 

@@ -57,11 +57,7 @@ func TestRecordLivePart(t *testing.T) {
 		t.Fatalf("a torn live file read as %+v", s)
 	}
 	m3.Forget("c1")
-	for _, p := range []string{m3.dir("containers", "c1.json"), m3.livePath("c1")} {
-		if _, err := os.Stat(p); !os.IsNotExist(err) {
-			t.Fatalf("%s after rm: %v", p, err)
-		}
-	}
+	waitGone(t, m3.dir("containers", "c1.json"), m3.livePath("c1"))
 }
 
 // A container without published ports leaves the table as it is: no swap.

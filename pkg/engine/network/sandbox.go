@@ -468,7 +468,7 @@ func (m *Manager) release(id string, forget bool) {
 	}
 	if forget {
 		delete(m.containers, id)
-		m.removeRecord(id)
+		m.removeRecordLater(id)
 		m.sp.mark("forget")
 	}
 	if err := m.applyLocked(); err != nil {
