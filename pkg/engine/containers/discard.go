@@ -50,7 +50,11 @@ func (d *Daemon) discard(dir string) error {
 		}
 		if err := os.RemoveAll(gone); err != nil {
 			d.log.Warn("remove the directory of a removed container", "dir", gone, "err", err)
+			return
 		}
+		// The last one out takes the holding directory along (a discard
+		// meanwhile makes it again, or deletes in place).
+		_ = os.Remove(trash)
 	}()
 	return nil
 }
