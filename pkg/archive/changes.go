@@ -285,8 +285,11 @@ func (d *Diff) sort() {
 	})
 }
 
-// Empty tells whether the diff records nothing.
-func (d *Diff) Empty() bool { return len(d.entries) == 0 }
+// Empty tells whether the diff changes nothing: its layer would hold at
+// most directories copied up only because of excluded paths below them
+// (a container's mount points, made by the runtime at its create), which
+// applied change nothing.
+func (d *Diff) Empty() bool { return len(d.Changes) == 0 }
 
 func isOverlayWhiteout(fi fs.FileInfo) bool {
 	if fi.Mode()&fs.ModeCharDevice == 0 {

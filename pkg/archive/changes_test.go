@@ -142,3 +142,34 @@ func TestDiffNeverFollowsSymlinks(t *testing.T) {
 		}
 	}
 }
+
+// An overlay upper dir holding only the runtime's mount points (and the
+// directory copied up to hold them) changes nothing: its diff is empty, so
+// a commit of a container that never ran adds no layer.
+func TestDiffOverlayMountPointsOnly(t *testing.T) {
+	lower, upper := t.TempDir(), t.TempDir()
+	old := time.Unix(1700000000, 0)
+	for _, root := range []string{lower, upper} {
+		os.Mkdir(filepath.Join(root, "etc"), 0o755)
+		os.Chtimes(filepath.Join(root, "etc"), old, old)
+	}
+	os.WriteFile(filepath.Join(lower, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\n"), 0o644)
+	for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
+		os.WriteFile(filepath.Join(upper, "etc", f), nil, 0o644)
+	}
+	exclude := []string{"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}
+	d, err := DiffOverlay(upper, lower, exclude)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Changes) != 0 || !d.Empty() {
+		t.Fatalf("changes %v, empty %v: want none", d.Changes, d.Empty())
+	}
+	os.WriteFile(filepath.Join(upper, "etc/new"), nil, 0o644)
+	if d, err = DiffOverlay(upper, lower, exclude); err != nil {
+		t.Fatal(err)
+	}
+	if d.Empty() || len(d.Changes) != 2 {
+		t.Fatalf("a file added: changes %v, empty %v", d.Changes, d.Empty())
+	}
+}
