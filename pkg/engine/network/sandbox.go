@@ -33,6 +33,10 @@ type Sandbox struct {
 	// Live.
 	Running  bool      `json:"running,omitempty"`
 	Mappings []Mapping `json:"mappings,omitempty"`
+	// nsAhead: the namespace is bound at its path ahead of the attach
+	// (Reserve), spareHost the host end of the spare pair in it.
+	nsAhead   bool
+	spareHost string
 }
 
 // Endpoint is the container's interface on one network.
@@ -246,10 +250,14 @@ func (m *Manager) AttachNotify(id string, nsReady func()) error {
 }
 
 func (m *Manager) attachLocked(s *Sandbox, nsReady func()) error {
-	spareHost, err := m.netnsLocked(m.NetNSPath(s.ID))
-	if err != nil {
-		return err
+	spareHost := s.spareHost
+	if !s.nsAhead {
+		var err error
+		if spareHost, err = m.netnsLocked(m.NetNSPath(s.ID)); err != nil {
+			return err
+		}
 	}
+	s.nsAhead, s.spareHost = false, ""
 	m.sp.mark("netns")
 	if nsReady != nil {
 		nsReady()
@@ -291,7 +299,7 @@ func (m *Manager) attachLocked(s *Sandbox, nsReady func()) error {
 		return err
 	}
 	m.sp.mark("record")
-	err = m.applyLocked()
+	err := m.applyLocked()
 	m.sp.mark("nft")
 	return err
 }
@@ -396,6 +404,7 @@ func (m *Manager) portEndpointLocked(s *Sandbox) *Endpoint {
 // derived from the IDs, so it also cleans what an attach cut short by a
 // crash left.
 func (m *Manager) detachLocked(s *Sandbox) {
+	s.nsAhead, s.spareHost = false, ""
 	closeAll(m.held[s.ID])
 	delete(m.held, s.ID)
 	if r := m.resolvers[s.ID]; r != nil {
@@ -459,6 +468,9 @@ func (m *Manager) release(id string, forget bool) {
 	start := time.Now()
 	m.sp = newSpans()
 	defer func() { m.sp = nil }()
+	if s.nsAhead {
+		m.unreserveLocked(s)
+	}
 	if s.Running {
 		// Else released at its stop already (a --rm container's removal
 		// comes right after the stop's detach): the lookups of a veth and a
@@ -476,6 +488,44 @@ func (m *Manager) release(id string, forget bool) {
 	}
 	m.sp.mark("nft")
 	m.log.Debug("network detached", append([]any{"id", id, "forget", forget, "took", time.Since(start)}, m.sp.attrs...)...)
+}
+
+// Reserve binds a created container's namespace at NetNSPath(id) ahead of
+// its attach, so that its task can be created before the start (the
+// engine's tasks made ahead). Nothing else is attached: no address, no
+// veth in use, no event; the attach at the start takes the namespace as
+// it is. Idempotent; a container without a managed network has nothing to
+// reserve.
+func (m *Manager) Reserve(id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.containers[id]
+	if s == nil || s.Running || s.nsAhead {
+		return nil
+	}
+	spareHost, err := m.netnsLocked(m.NetNSPath(s.ID))
+	if err != nil {
+		return err
+	}
+	s.nsAhead, s.spareHost = true, spareHost
+	m.refillSpareLater()
+	return nil
+}
+
+// Unreserve undoes Reserve when no attach took the namespace.
+func (m *Manager) Unreserve(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s := m.containers[id]; s != nil && s.nsAhead {
+		m.unreserveLocked(s)
+	}
+}
+
+func (m *Manager) unreserveLocked(s *Sandbox) {
+	s.nsAhead, s.spareHost = false, ""
+	if err := m.plumb.RemoveNetNS(m.NetNSPath(s.ID)); err != nil {
+		m.log.Warn("remove network namespace", "id", s.ID, "err", err)
+	}
 }
 
 // Reconcile makes the host agree with the containers after an engine

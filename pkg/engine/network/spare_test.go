@@ -3,6 +3,7 @@ package network
 import (
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +112,67 @@ func TestBridgeMadeAgain(t *testing.T) {
 	}
 	if !f.LinkExists("bt0") {
 		t.Fatal("the bridge was not made again")
+	}
+}
+
+// A namespace reserved ahead of the attach (a task made before its start)
+// is bound at the container's path with the spare pair in it, and nothing
+// else: no address, no veth of the container's, no live record. The
+// attach takes it as it is (no second namespace), and an unreserve or a
+// removal before any attach lets it go.
+func TestReserveAheadOfTheAttach(t *testing.T) {
+	f := newFake()
+	m := newSpareManager(t, f)
+	path := m.NetNSPath("c1")
+	held := func() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.netns[path] }
+	if err := prepare(m, "c1", "/c1", &container.Config{}, &container.HostConfig{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reserve("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reserve("c1"); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	info, _ := m.Info("c1")
+	if !held() || info.Running || info.Endpoints[0].Addr.IsValid() {
+		t.Fatalf("reserved: namespace held %v, running %v, address %v", held(), info.Running, info.Endpoints[0].Addr)
+	}
+	f.mu.Lock()
+	made := len(f.nsFiles)
+	f.mu.Unlock()
+	if err := m.Attach("c1"); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	madeAfter, spareLeft := len(f.nsFiles), false
+	for l := range f.links {
+		spareLeft = spareLeft || strings.HasPrefix(l, "vbs")
+	}
+	f.mu.Unlock()
+	info, _ = m.Info("c1")
+	if madeAfter != made || !info.Running || !info.Endpoints[0].Addr.IsValid() || spareLeft {
+		t.Fatalf("attach after the reserve: %d namespaces made (%d before), running %v, address %v, spare pair left %v", madeAfter, made, info.Running, info.Endpoints[0].Addr, spareLeft)
+	}
+	m.Detach("c1")
+
+	// Reserved, then undone; reserved, then removed.
+	for _, undo := range []func(){func() { m.Unreserve("c1") }, func() { m.Forget("c1") }} {
+		if err := m.Reserve("c1"); err != nil {
+			t.Fatal(err)
+		}
+		if !held() {
+			t.Fatal("not reserved")
+		}
+		undo()
+		if held() {
+			t.Fatal("the reserved namespace outlived its undo")
+		}
+	}
+	if err := m.Reserve("c1"); err != nil { // forgotten: nothing to reserve
+		t.Fatal(err)
+	}
+	if held() {
+		t.Fatal("a removed container's namespace reserved")
 	}
 }
