@@ -113,7 +113,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("networking: %w", err)
 	}
 	defer nm.Close()
-	d, err := containers.New(ctx, &containers.Remote{C: sup}, cfg.DataRoot, cfg.Log, containers.WithInit(cfg.InitPath, cfg.Init), containers.WithVolumes(vols), containers.WithNetwork(nm), containers.WithUsernsRemap(remap), containers.WithSystemdCgroup(cfg.CgroupDriver == "systemd"))
+	d, err := containers.New(ctx, &containers.Remote{C: sup}, cfg.DataRoot, cfg.Log, containers.WithInit(cfg.InitPath, cfg.Init), containers.WithVolumes(vols), containers.WithNetwork(nm), containers.WithUsernsRemap(remap), containers.WithSystemdCgroup(cfg.CgroupDriver == "systemd"), containers.WithTasksAhead(containers.AheadLinger))
 	if err != nil {
 		return err
 	}

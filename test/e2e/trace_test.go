@@ -38,10 +38,19 @@ func parseTrace(t *testing.T, stderr string) []traceStep {
 func TestRunTrace(t *testing.T) {
 	s := newStack(t)
 	s.loadBusybox()
-	for _, viaEnv := range []bool{false, true} {
+	bind := t.TempDir()
+	for _, tc := range []struct {
+		viaEnv bool
+		// ahead: the task is made at the create (engined's tasks made
+		// ahead), else by the start (a container with a bind).
+		ahead bool
+	}{{false, true}, {true, true}, {false, false}} {
 		args := []string{"run", "--rm", "--network", "none"}
+		if !tc.ahead {
+			args = append(args, "-v", bind+":/data")
+		}
 		cmd := s.ctl(append(args, "--trace", "busybox", "echo", "hi")...)
-		if viaEnv {
+		if tc.viaEnv {
 			cmd = s.ctl(append(args, "busybox", "echo", "hi")...)
 			cmd.Env = append(cmd.Env, "BERTH_TRACE=1")
 		}
@@ -56,14 +65,21 @@ func TestRunTrace(t *testing.T) {
 		steps := parseTrace(t, stderr.String())
 		t.Logf("timeline:\n%s", stderr.String())
 		// The start path, layer by layer, in the order it happens.
-		want := []struct{ layer, step string }{
+		type step struct{ layer, step string }
+		want := []step{
 			{"ctl", "run"},
 			{"ctl", "create"},
 			{"engined", "create"},
 			{"engined", "spec"},
 			{"supervisord", "Containers/Create"},
-			{"engined", "start"},
-			{"engined", "task create"},
+		}
+		if tc.ahead {
+			// The start comes while the task is being made.
+			want = append(want, step{"engined", "task create ahead"})
+		} else {
+			want = append(want, step{"engined", "start"}, step{"engined", "task create"})
+		}
+		want = append(want, []step{
 			{"supervisord", "Tasks/Create"},
 			{"supervisord", "shim spawn"},
 			{"shim", "Shim/Create"},
@@ -80,7 +96,7 @@ func TestRunTrace(t *testing.T) {
 			{"runtime", "exec (fifo to execve)"},
 			{"shim", "reap"},
 			{"engined", "exit (task delete, network down)"},
-		}
+		}...)
 		last := -1.0
 		for _, w := range want {
 			// The first such span from the step before it on.
@@ -93,6 +109,22 @@ func TestRunTrace(t *testing.T) {
 			}
 			if !found {
 				t.Errorf("no span %s %q at or after %.2f ms (the step before it) in the timeline:\n%s", w.layer, w.step, last, stderr.String())
+			}
+		}
+		if tc.ahead {
+			var start, ahead, taskStart *traceStep
+			for i, st := range steps {
+				switch {
+				case st.layer == "engined" && st.step == "start":
+					start = &steps[i]
+				case st.layer == "engined" && st.step == "task create ahead":
+					ahead = &steps[i]
+				case st.layer == "engined" && st.step == "task start":
+					taskStart = &steps[i]
+				}
+			}
+			if start == nil || ahead == nil || taskStart == nil || start.at < ahead.at || taskStart.at < ahead.at+ahead.took {
+				t.Errorf("the start did not take the task made ahead after its create:\n%s", stderr.String())
 			}
 		}
 	}

@@ -86,6 +86,10 @@ func (s *Server) containerExport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if err := s.d.DropTaskAhead(r.Context(), c.ID); err != nil {
+		writeError(w, err)
+		return
+	}
 	tw := &tarWriter{w: w}
 	if err := be.ExportSnapshot(r.Context(), c.ID, tw); err != nil {
 		tw.fail(fmt.Errorf("export %s: %w", strings.TrimPrefix(c.Name, "/"), err))

@@ -79,8 +79,9 @@ func (j *job) linkLayer(ctx context.Context, st *stageState, name string, entry 
 	}
 	tmpImages = append(tmpImages, empty)
 	c, err := j.b.D.Create(ctx, containers.CreateOptions{
-		Config:     &container.Config{Image: empty, Cmd: []string{"/bin/sh", "-c", "#(nop) COPY --link"}, Entrypoint: []string{}, Labels: map[string]string{stepLabel: strings.ToLower(name)}},
-		HostConfig: &container.HostConfig{NetworkMode: "none"},
+		Config:      &container.Config{Image: empty, Cmd: []string{"/bin/sh", "-c", "#(nop) COPY --link"}, Entrypoint: []string{}, Labels: map[string]string{stepLabel: strings.ToLower(name)}},
+		HostConfig:  &container.HostConfig{NetworkMode: "none"},
+		NoTaskAhead: true,
 	})
 	if err != nil {
 		return nil, cleanup, err

@@ -79,7 +79,7 @@ func (j *job) runStep(ctx context.Context, st *stageState, c *instructions.RunCo
 		hc = &h
 	}
 	hc.NetworkMode, hc.Mounts = container.NetworkMode(network), mounts
-	id, err := j.stepContainer(ctx, st, cfg, hc)
+	id, err := j.stepContainer(ctx, st, cfg, hc, true)
 	if err != nil {
 		return err
 	}
@@ -176,8 +176,9 @@ func (j *job) stepDone(st *stageState, key, id string) {
 }
 
 // stepContainer creates the container of a step on the stage's image (an
-// image with no layers first when the stage is FROM scratch).
-func (j *job) stepContainer(ctx context.Context, st *stageState, cfg *container.Config, hc *container.HostConfig) (string, error) {
+// image with no layers first when the stage is FROM scratch); run says it
+// is started (a RUN), else only its files are written and committed.
+func (j *job) stepContainer(ctx context.Context, st *stageState, cfg *container.Config, hc *container.HostConfig, run bool) (string, error) {
 	if st.imageID == "" {
 		id, err := j.finish(ctx, st)
 		if err != nil {
@@ -185,7 +186,7 @@ func (j *job) stepContainer(ctx context.Context, st *stageState, cfg *container.
 		}
 		cfg.Image = id
 	}
-	c, err := j.b.D.Create(ctx, containers.CreateOptions{Config: cfg, HostConfig: hc})
+	c, err := j.b.D.Create(ctx, containers.CreateOptions{Config: cfg, HostConfig: hc, NoTaskAhead: !run})
 	if err != nil {
 		return "", err
 	}
@@ -346,7 +347,7 @@ func (j *job) copyFiles(ctx context.Context, st *stageState, a copyArgs) error {
 		return j.copyLink(ctx, st, name, key, createdBy, lw.digest(), spool)
 	}
 	cfg := &container.Config{Image: st.imageID, Cmd: []string{"/bin/sh", "-c", "#(nop) " + a.text}, Entrypoint: []string{}, Labels: map[string]string{stepLabel: strings.ToLower(name)}}
-	id, err := j.stepContainer(ctx, st, cfg, &container.HostConfig{NetworkMode: "none"})
+	id, err := j.stepContainer(ctx, st, cfg, &container.HostConfig{NetworkMode: "none"}, false)
 	if err != nil {
 		return err
 	}
@@ -538,8 +539,9 @@ func (j *job) fromReader(ctx context.Context, st *stageState, from, label string
 		imageID = id
 	}
 	c, err := j.b.D.Create(ctx, containers.CreateOptions{
-		Config:     &container.Config{Image: imageID, Cmd: []string{"/bin/sh", "-c", "#(nop) --from=" + from}, Entrypoint: []string{}, Labels: map[string]string{stepLabel: label}},
-		HostConfig: &container.HostConfig{NetworkMode: "none"},
+		Config:      &container.Config{Image: imageID, Cmd: []string{"/bin/sh", "-c", "#(nop) --from=" + from}, Entrypoint: []string{}, Labels: map[string]string{stepLabel: label}},
+		HostConfig:  &container.HostConfig{NetworkMode: "none"},
+		NoTaskAhead: true,
 	})
 	if err != nil {
 		return "", "", err

@@ -42,6 +42,7 @@ func (d *Daemon) StatPath(ctx context.Context, ref, path string) (*container.Pat
 	if err != nil {
 		return nil, err
 	}
+	d.dropAhead(ctx, c)
 	st, err := d.sup.StatContainerPath(ctx, c.ID, path)
 	if err != nil {
 		return nil, cpError(err, c.ID, ref, path)
@@ -56,6 +57,7 @@ func (d *Daemon) ArchivePath(ctx context.Context, ref, path string) (*container.
 	if err != nil {
 		return nil, nil, err
 	}
+	d.dropAhead(ctx, c)
 	st, rc, err := d.sup.ArchiveContainerPath(ctx, c.ID, path)
 	if err != nil {
 		return nil, nil, cpError(err, c.ID, ref, path)
@@ -79,6 +81,7 @@ func (d *Daemon) ExtractToDir(ctx context.Context, ref, path string, opts Extrac
 	if err != nil {
 		return err
 	}
+	d.dropAhead(ctx, c)
 	req := &supervisorv1.ExtractToDirRequest{Id: c.ID, Path: path, NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir}
 	c.mu.Lock()
 	user := ""

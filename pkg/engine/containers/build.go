@@ -52,6 +52,7 @@ func (d *Daemon) ApplyArchive(ctx context.Context, ref string, r io.Reader) erro
 	if err != nil {
 		return err
 	}
+	d.dropAhead(ctx, c)
 	if _, err := b.ApplySnapshot(ctx, c.ID, r); err != nil {
 		return fmt.Errorf("copy into %s: %w", strings.TrimPrefix(c.Name, "/"), err)
 	}
@@ -65,6 +66,7 @@ func (d *Daemon) ExportArchive(ctx context.Context, ref, path string, w io.Write
 	if err != nil {
 		return err
 	}
+	d.dropAhead(ctx, c)
 	return d.sup.ExportPath(ctx, c.ID, path, w)
 }
 
@@ -83,6 +85,7 @@ func (d *Daemon) CommitStep(ctx context.Context, ref, base string, img dockerspe
 	if err != nil {
 		return "", err
 	}
+	d.dropAhead(ctx, c)
 	cfgJSON, err := configWithoutRootFS(img)
 	if err != nil {
 		return "", err

@@ -80,6 +80,7 @@ func (d *Daemon) Changes(ctx context.Context, ref string) ([]container.Filesyste
 	if err != nil {
 		return nil, err
 	}
+	d.dropAhead(ctx, c)
 	chs, err := l.SnapshotChanges(ctx, c.ID, engineMountPoints...)
 	if err != nil {
 		return nil, fmt.Errorf("changes of %s: %w", strings.TrimPrefix(c.Name, "/"), err)
@@ -144,6 +145,7 @@ func (d *Daemon) Commit(ctx context.Context, ref string, o CommitOptions) (strin
 	if err != nil {
 		return "", err
 	}
+	d.dropAhead(ctx, c)
 	snap := c.snapshot()
 	name, err := CommitName(o.Repo, o.Tag)
 	if err != nil {

@@ -70,6 +70,8 @@ type Container struct {
 	// starting: a start is between its first step and its running record;
 	// the stale-task sweep leaves the container's task alone.
 	starting bool `json:"-"`
+	// ahead is the task being made or made ahead of the first start.
+	ahead *taskAhead `json:"-"`
 	// removeVolumes: the removal takes the anonymous volumes (rm -v).
 	removeVolumes bool   `json:"-"`
 	dir           string `json:"-"`

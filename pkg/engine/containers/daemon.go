@@ -59,6 +59,11 @@ type Daemon struct {
 	sysMu sync.Mutex
 	sys   *oci.System // the host's support, asked of the supervisor once (system.go)
 
+	// aheadLinger: how long a task made ahead waits for its start (0:
+	// none are made, ahead.go); ahead counts those not taken yet (mu).
+	aheadLinger time.Duration
+	ahead       int
+
 	wg sync.WaitGroup // watchers, autoremoves
 	// ctx ends watchers at Close (containers keep running).
 	ctx    context.Context
@@ -291,6 +296,9 @@ type CreateOptions struct {
 	Config           *container.Config
 	HostConfig       *container.HostConfig
 	NetworkingConfig *network.NetworkingConfig
+	// NoTaskAhead: the container is not started next (the builder's
+	// containers for a COPY): its task is not made ahead (ahead.go).
+	NoTaskAhead bool
 }
 
 // NormalizeImageRef returns the supervisor's name for ref and the familiar
@@ -540,6 +548,9 @@ func (d *Daemon) Create(ctx context.Context, o CreateOptions) (*Container, error
 	d.mu.Unlock()
 	ok = true
 	d.emit(c, events.ActionCreate, nil)
+	if !o.NoTaskAhead {
+		d.makeAhead(ctx, c)
+	}
 	return c, nil
 }
 
@@ -584,16 +595,13 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 		c.mu.Unlock()
 	}()
 
+	// A task made ahead (ahead.go) had the etc files and /dev/shm readied
+	// before its create; a container made ahead has no peers or volumes.
+	ahead := d.claimAhead(c)
 	endNet := trace.Begin(ctx, "network and volumes")
-	err := d.repairEtcFiles(c)
-	if err == nil {
-		err = d.rejoinPeers(ctx, c)
-	}
-	if err == nil {
-		err = d.shmUp(c)
-	}
-	if err == nil {
-		err = d.volumesUp(ctx, c)
+	var err error
+	if ahead == nil {
+		err = d.startPrep(ctx, c)
 	}
 	var netDone <-chan error
 	if err == nil {
@@ -604,10 +612,12 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 	endNet()
 	var t *supervisorv1.Task
 	if err == nil {
-		if t, err = d.startTask(ctx, c, tty, stdin, netDone); err != nil {
+		if t, err = d.startTask(ctx, c, tty, stdin, netDone, ahead); err != nil {
 			d.netDetach(c)
 			d.volumesDown(c)
 		}
+	} else if ahead != nil {
+		d.undoAhead(ctx, c, ahead)
 	}
 	if err != nil {
 		d.shmDown(c)
@@ -680,10 +690,26 @@ func (d *Daemon) start(ctx context.Context, c *Container, byPolicy bool) error {
 	return nil
 }
 
-// startTask creates and starts c's task; netDone, when not nil, ends the
-// network's set-up going on beside the create (netUp), which the start
-// waits for.
-func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool, netDone <-chan error) (*supervisorv1.Task, error) {
+// startPrep readies what c's task is made from: its etc files, the peers
+// it joins, its /dev/shm and volumes.
+func (d *Daemon) startPrep(ctx context.Context, c *Container) error {
+	err := d.repairEtcFiles(c)
+	if err == nil {
+		err = d.rejoinPeers(ctx, c)
+	}
+	if err == nil {
+		err = d.shmUp(c)
+	}
+	if err == nil {
+		err = d.volumesUp(ctx, c)
+	}
+	return err
+}
+
+// startTask creates and starts c's task, or only starts the one made
+// ahead; netDone, when not nil, ends the network's set-up going on beside
+// the create (netUp), which the start waits for.
+func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool, netDone <-chan error, ahead *taskAhead) (*supervisorv1.Task, error) {
 	netErr := func() error {
 		if netDone == nil {
 			return nil
@@ -704,29 +730,20 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool, n
 	// the supervisor attaches them once the task exists, instead of a round
 	// trip of its own between the create and the start.
 	att := d.attachAhead(c)
-	if err := d.sup.CreateTask(ctx, c.ID, tl, tty, stdin); err != nil {
+	made := awaitAhead(ctx, ahead)
+	if ahead != nil && !made {
+		// Its create failed: this one starts from the beginning (and
+		// reports the create's error if it fails again).
 		att.abort()
-		if !errdefs.IsAlreadyExists(err) {
-			// Whatever a failed create left (the supervisor should leave
-			// nothing) goes now.
-			_ = d.sup.DeleteTask(context.WithoutCancel(ctx), c.ID, true)
-			// A network that failed took the namespace away under the
-			// create: its error is the one to tell.
-			if nerr := netErr(); nerr != nil {
-				return nil, nerr
-			}
-			return nil, fmt.Errorf("create task: %w", err)
-		}
-		// A stale stopped task from an earlier run: replace it. (The
-		// attaches above may have found the stale one: made again.)
-		_ = d.sup.DeleteTask(ctx, c.ID, true)
-		if err := d.sup.CreateTask(ctx, c.ID, tl, tty, stdin); err != nil {
-			if nerr := netErr(); nerr != nil {
-				return nil, nerr
-			}
-			return nil, fmt.Errorf("create task: %w", err)
+		if err := d.startPrep(ctx, c); err != nil {
+			return nil, err
 		}
 		att = d.attachAhead(c)
+	}
+	if !made {
+		if att, err = d.createTask(ctx, c, tl, tty, stdin, att, netErr); err != nil {
+			return nil, err
+		}
 	}
 	failpoint.Hit("engine-start-task-created")
 	endCreate()
@@ -749,6 +766,37 @@ func (d *Daemon) startTask(ctx context.Context, c *Container, tty, stdin bool, n
 	}
 	failpoint.Hit("engine-start-task-started")
 	return t, nil
+}
+
+// createTask creates c's task, the attaches att going out beside it; a
+// stale task of an earlier run is replaced (att then made again).
+func (d *Daemon) createTask(ctx context.Context, c *Container, tl TaskLog, tty, stdin bool, att *attaches, netErr func() error) (*attaches, error) {
+	err := d.sup.CreateTask(ctx, c.ID, tl, tty, stdin)
+	if err == nil {
+		return att, nil
+	}
+	att.abort()
+	if !errdefs.IsAlreadyExists(err) {
+		// Whatever a failed create left (the supervisor should leave
+		// nothing) goes now.
+		_ = d.sup.DeleteTask(context.WithoutCancel(ctx), c.ID, true)
+		// A network that failed took the namespace away under the
+		// create: its error is the one to tell.
+		if nerr := netErr(); nerr != nil {
+			return nil, nerr
+		}
+		return nil, fmt.Errorf("create task: %w", err)
+	}
+	// A stale stopped task from an earlier run: replace it. (The attaches
+	// above may have found the stale one: made again.)
+	_ = d.sup.DeleteTask(ctx, c.ID, true)
+	if err := d.sup.CreateTask(ctx, c.ID, tl, tty, stdin); err != nil {
+		if nerr := netErr(); nerr != nil {
+			return nil, nerr
+		}
+		return nil, fmt.Errorf("create task: %w", err)
+	}
+	return d.attachAhead(c), nil
 }
 
 // attaches are the attach requests of a start, made beside its task's
@@ -1235,6 +1283,7 @@ func (d *Daemon) remove(ctx context.Context, c *Container) error {
 		}
 	}
 	defer trace.Begin(ctx, "remove")()
+	d.dropAhead(ctx, c)
 	if err := d.supervisorRemove(ctx, c.ID); err != nil {
 		return d.unmarkRemoving(c, err)
 	}

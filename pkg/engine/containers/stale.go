@@ -13,7 +13,7 @@ import (
 // container stays created or exited and a new start makes a new task.
 func (d *Daemon) dropStaleTask(ctx context.Context, c *Container) {
 	c.mu.Lock()
-	skip := c.State.Running || c.starting || c.removing
+	skip := c.State.Running || c.starting || c.removing || c.ahead != nil
 	c.mu.Unlock()
 	if skip {
 		return

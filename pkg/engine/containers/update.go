@@ -66,6 +66,8 @@ func (d *Daemon) Update(ctx context.Context, ref string, u container.UpdateConfi
 	lock, _ := updateLocks.LoadOrStore(c, new(sync.Mutex))
 	lock.(*sync.Mutex).Lock()
 	defer lock.(*sync.Mutex).Unlock()
+	// The task made ahead was made from the spec this changes.
+	d.dropAhead(ctx, c)
 
 	// dockerd's wording; the class is the cause's unless one is given.
 	cannot := func(err error, class error) error {

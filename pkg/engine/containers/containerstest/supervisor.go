@@ -70,6 +70,10 @@ type Supervisor struct {
 	// OnStartTask, when set, runs inside StartTask before the task's
 	// process starts (what a client does while a start is under way).
 	OnStartTask func()
+	// OnCreateTask, when set, runs at CreateTask's beginning, outside the
+	// lock (a create that takes its time).
+	OnCreateTask func()
+	createTasks  int
 }
 
 // Task is a fake task: its init process "" and its execs.
@@ -317,6 +321,13 @@ func (s *Supervisor) ListContainers(context.Context) ([]string, error) {
 }
 
 func (s *Supervisor) CreateTask(_ context.Context, id string, log containers.TaskLog, tty, stdin bool) error {
+	s.mu.Lock()
+	hook := s.OnCreateTask
+	s.createTasks++
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.CreateTaskErr != nil {
@@ -668,6 +679,32 @@ func (s *Supervisor) SetOnStartTask(f func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.OnStartTask = f
+}
+
+// SetOnCreateTask sets OnCreateTask under the lock.
+func (s *Supervisor) SetOnCreateTask(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.OnCreateTask = f
+}
+
+// CreateTasks counts the CreateTask calls so far.
+func (s *Supervisor) CreateTasks() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.createTasks
+}
+
+// TaskStatus is the status of the container's task's init, ok false when
+// it has no task.
+func (s *Supervisor) TaskStatus(id string) (st supervisorv1.TaskStatus, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.Tasks[id]
+	if !ok {
+		return st, false
+	}
+	return t.procs[""].status, true
 }
 
 // SetCreateTaskErr sets CreateTaskErr under the lock.
