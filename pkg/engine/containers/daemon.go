@@ -917,14 +917,20 @@ func (d *Daemon) exited(c *Container, code int, at time.Time, oom bool, msg stri
 	ctx := trace.NewContext(d.ctx, c.trace)
 	c.mu.Unlock()
 	endExit := trace.Begin(ctx, "exit (task delete, network down)")
-	if !c.autoRemove() { // else deleted in the background (autoRemove)
+	autoRemove := c.autoRemove()
+	if !autoRemove { // else deleted in the background (autoRemove)
 		if err := d.sup.DeleteTask(d.ctx, c.ID, false); err != nil && !errdefs.IsNotFound(err) {
 			d.log.Warn("delete task", "id", c.ID, "err", err)
 			_ = d.sup.DeleteTask(d.ctx, c.ID, true)
 		}
 	}
 	failpoint.Hit("engine-exit-task-deleted")
-	d.netDetach(c)
+	if autoRemove {
+		// No start can follow: interfaces and namespace go later.
+		d.netDetachGone(c)
+	} else {
+		d.netDetach(c)
+	}
 	d.volumesDown(c)
 	d.shmDown(c)
 	c.mu.Lock()

@@ -110,6 +110,16 @@ func (d *Daemon) netDetach(c *Container) {
 	}
 }
 
+// netDetachGone is netDetach for a container removed at its exit (--rm):
+// its veths and namespace are deleted in the background
+// (network.Manager.DetachGone).
+func (d *Daemon) netDetachGone(c *Container) {
+	if d.net != nil {
+		d.emitEndpoints(c.ID, "disconnect")
+		d.net.DetachGone(c.ID)
+	}
+}
+
 // emitEndpoints sends a network event for each network the container is
 // attached to, as dockerd does at start (connect) and stop (disconnect).
 func (d *Daemon) emitEndpoints(id, action string) {

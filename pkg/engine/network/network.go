@@ -127,6 +127,13 @@ type Manager struct {
 	refillPending bool
 	spareClosed   bool
 	spareWG       sync.WaitGroup
+
+	// goneWG: the interfaces and namespaces of containers removed at
+	// their exit, being deleted in the background (DetachGone); gone has
+	// a channel per such container, closed when they are.
+	goneWG sync.WaitGroup
+	goneMu sync.Mutex
+	gone   map[string]chan struct{}
 }
 
 func (m *Manager) dir(parts ...string) string {

@@ -35,6 +35,8 @@ type fakeHost struct {
 	nsFiles []*os.File              // the namespaces made ahead
 	addrs   map[string]netip.Prefix // bridges there before the manager, with their address
 	removes int                     // links and namespaces deleted
+	// onRemoveNetNS, when set, runs at RemoveNetNS's start, unlocked.
+	onRemoveNetNS func()
 }
 
 func newFake() *fakeHost {
@@ -86,6 +88,12 @@ func (f *fakeHost) CreateNetNS(p string) error {
 	return nil
 }
 func (f *fakeHost) RemoveNetNS(p string) error {
+	f.mu.Lock()
+	hook := f.onRemoveNetNS
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.removes++
@@ -452,3 +460,59 @@ func TestParsePorts(t *testing.T) {
 }
 
 func itoa(v uint16) string { return strconv.Itoa(int(v)) }
+
+// A container removed at its exit (--rm) gives its address and published
+// ports back before DetachGone returns; its veth and namespace go in the
+// background, and an attach of the same container (a removal that failed
+// after) waits for them.
+func TestDetachGone(t *testing.T) {
+	f := newFake()
+	m := newManager(t, f, t.TempDir())
+	p80 := network.MustParsePort("80/tcp")
+	hc := &container.HostConfig{PortBindings: network.PortMap{p80: {{HostPort: "8080"}}}}
+	if err := run(t, m, "c1", hc, nil); err != nil {
+		t.Fatal(err)
+	}
+	br := mustGet(t, m, NameBridge).ID
+	entered, release := make(chan struct{}), make(chan struct{})
+	f.mu.Lock()
+	f.onRemoveNetNS = func() { close(entered); <-release }
+	f.mu.Unlock()
+	m.DetachGone("c1")
+	<-entered // the namespace's removal is under way, not done
+	info, _ := m.Info("c1")
+	if l, _ := m.ipam.Leases(br); len(l) != 0 || info.Running || len(f.state.Ports) != 0 {
+		t.Fatalf("after DetachGone: leases %v, running %v, rules %+v", l, info.Running, f.state.Ports)
+	}
+	// The port is free for another container at once.
+	if err := run(t, m, "c2", hc, nil); err != nil {
+		t.Fatal(err)
+	}
+	attached := make(chan error, 1)
+	go func() { attached <- m.Attach("c1") }()
+	select {
+	case err := <-attached:
+		t.Fatalf("attach (%v) before the namespace's removal ended", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	f.mu.Lock()
+	f.onRemoveNetNS = nil
+	f.mu.Unlock()
+	close(release)
+	err := <-attached
+	if err == nil || !strings.Contains(err.Error(), "8080") {
+		t.Fatalf("second attach of c1 with c2 holding its port: %v", err)
+	}
+	m.Forget("c2")
+	if err := m.Attach("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if !f.netns[m.NetNSPath("c1")] || !f.links[hostName("c1", br)] {
+		t.Fatal("the attach after DetachGone made no namespace or veth")
+	}
+	m.DetachGone("c1")
+	m.Close()
+	if f.netns[m.NetNSPath("c1")] || f.links[hostName("c1", br)] {
+		t.Fatal("Close left the background deletion undone")
+	}
+}

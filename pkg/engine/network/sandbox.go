@@ -249,7 +249,20 @@ func (m *Manager) AttachNotify(id string, nsReady func()) error {
 	return nil
 }
 
+// awaitGone waits for the background deletion of id's namespace, if
+// one is under way (DetachGone): a container whose removal failed after
+// it may be started again.
+func (m *Manager) awaitGone(id string) {
+	m.goneMu.Lock()
+	done := m.gone[id]
+	m.goneMu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
 func (m *Manager) attachLocked(s *Sandbox, nsReady func()) error {
+	m.awaitGone(s.ID)
 	spareHost := s.spareHost
 	if !s.nsAhead {
 		var err error
@@ -403,7 +416,11 @@ func (m *Manager) portEndpointLocked(s *Sandbox) *Endpoint {
 // detachLocked removes everything Attach made for s. It goes by the names
 // derived from the IDs, so it also cleans what an attach cut short by a
 // crash left.
-func (m *Manager) detachLocked(s *Sandbox) {
+func (m *Manager) detachLocked(s *Sandbox) { m.detachSandboxLocked(s, false) }
+
+// detachSandboxLocked is detachLocked; gone leaves the veths and the
+// namespace to a goroutine (DetachGone).
+func (m *Manager) detachSandboxLocked(s *Sandbox, gone bool) {
 	s.nsAhead, s.spareHost = false, ""
 	closeAll(m.held[s.ID])
 	delete(m.held, s.ID)
@@ -412,10 +429,44 @@ func (m *Manager) detachLocked(s *Sandbox) {
 		delete(m.resolvers, s.ID)
 	}
 	m.sp.mark("dns")
+	var links []string
 	for _, ep := range s.Endpoints {
+		if gone && ep.attached() {
+			links = append(links, hostName(s.ID, ep.NetworkID))
+			m.releaseEndpointLocked(s, ep)
+			continue
+		}
 		m.detachEndpointLocked(s, ep, false)
 	}
-	if err := m.plumb.RemoveNetNS(m.NetNSPath(s.ID)); err != nil {
+	if gone {
+		path := m.NetNSPath(s.ID)
+		done := make(chan struct{})
+		m.goneMu.Lock()
+		if m.gone == nil {
+			m.gone = map[string]chan struct{}{}
+		}
+		m.gone[s.ID] = done
+		m.goneMu.Unlock()
+		m.goneWG.Add(1)
+		go func() {
+			defer m.goneWG.Done()
+			defer func() {
+				m.goneMu.Lock()
+				delete(m.gone, s.ID)
+				m.goneMu.Unlock()
+				close(done)
+			}()
+			// The namespace first: its end of each pair goes with it.
+			if err := m.plumb.RemoveNetNS(path); err != nil {
+				m.log.Warn("remove network namespace", "id", s.ID, "err", err)
+			}
+			for _, l := range links {
+				if err := m.plumb.DeleteLinkLater(l); err != nil {
+					m.log.Warn("remove veth", "id", s.ID, "link", l, "err", err)
+				}
+			}
+		}()
+	} else if err := m.plumb.RemoveNetNS(m.NetNSPath(s.ID)); err != nil {
 		m.log.Warn("remove network namespace", "id", s.ID, "err", err)
 	}
 	m.sp.mark("netns")
@@ -442,6 +493,11 @@ func (m *Manager) detachEndpointLocked(s *Sandbox, ep *Endpoint, inside bool) {
 		m.log.Warn("remove veth", "id", s.ID, "network", ep.Network, "err", err)
 	}
 	m.sp.mark("veth")
+	m.releaseEndpointLocked(s, ep)
+}
+
+// releaseEndpointLocked gives ep's addresses back and forgets them.
+func (m *Manager) releaseEndpointLocked(s *Sandbox, ep *Endpoint) {
 	for _, pool := range []string{ep.NetworkID, ipam.V6(ep.NetworkID)} {
 		if err := m.ipam.Release(pool, s.ID); err != nil {
 			m.log.Warn("release address", "id", s.ID, "network", ep.Network, "err", err)
@@ -458,7 +514,18 @@ func (m *Manager) Detach(id string) { m.release(id, false) }
 // Forget detaches a removed container and drops its record.
 func (m *Manager) Forget(id string) { m.release(id, true) }
 
-func (m *Manager) release(id string, forget bool) {
+// DetachGone is Detach for a container whose removal follows its exit at
+// once (--rm), so that no start of it can come: its addresses and
+// published ports are released before it returns, as Detach does, but
+// its veths and namespace are deleted in the background, off the path to
+// the exit's report (0.3 to 0.9 ms here). A stop or crash before that
+// leaves them to the next start's Reconcile, as any namespace of a
+// container that does not run.
+func (m *Manager) DetachGone(id string) { m.releaseSandbox(id, false, true) }
+
+func (m *Manager) release(id string, forget bool) { m.releaseSandbox(id, forget, false) }
+
+func (m *Manager) releaseSandbox(id string, forget, gone bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.containers[id]
@@ -476,7 +543,7 @@ func (m *Manager) release(id string, forget bool) {
 		// comes right after the stop's detach): the lookups of a veth and a
 		// namespace that are gone cost 0.5 ms here, more while the kernel
 		// still deletes the veth the stop let go.
-		m.detachLocked(s)
+		m.detachSandboxLocked(s, gone)
 	}
 	if forget {
 		delete(m.containers, id)
@@ -503,6 +570,7 @@ func (m *Manager) Reserve(id string) error {
 	if s == nil || s.Running || s.nsAhead {
 		return nil
 	}
+	m.awaitGone(s.ID)
 	spareHost, err := m.netnsLocked(m.NetNSPath(s.ID))
 	if err != nil {
 		return err
