@@ -128,12 +128,10 @@ type Manager struct {
 	spareClosed   bool
 	spareWG       sync.WaitGroup
 
-	// goneWG: the interfaces and namespaces of containers removed at
-	// their exit, being deleted in the background (DetachGone); gone has
-	// a channel per such container, closed when they are.
-	goneWG sync.WaitGroup
+	// gone: the deletions of the interfaces and namespaces of containers
+	// removed at their exit, pending or under way (DetachGone, gone.go).
 	goneMu sync.Mutex
-	gone   map[string]chan struct{}
+	gone   map[string]*teardown
 }
 
 func (m *Manager) dir(parts ...string) string {

@@ -249,18 +249,6 @@ func (m *Manager) AttachNotify(id string, nsReady func()) error {
 	return nil
 }
 
-// awaitGone waits for the background deletion of id's namespace, if
-// one is under way (DetachGone): a container whose removal failed after
-// it may be started again.
-func (m *Manager) awaitGone(id string) {
-	m.goneMu.Lock()
-	done := m.gone[id]
-	m.goneMu.Unlock()
-	if done != nil {
-		<-done
-	}
-}
-
 func (m *Manager) attachLocked(s *Sandbox, nsReady func()) error {
 	m.awaitGone(s.ID)
 	spareHost := s.spareHost
@@ -439,33 +427,18 @@ func (m *Manager) detachSandboxLocked(s *Sandbox, gone bool) {
 		m.detachEndpointLocked(s, ep, false)
 	}
 	if gone {
-		path := m.NetNSPath(s.ID)
-		done := make(chan struct{})
-		m.goneMu.Lock()
-		if m.gone == nil {
-			m.gone = map[string]chan struct{}{}
-		}
-		m.gone[s.ID] = done
-		m.goneMu.Unlock()
-		m.goneWG.Add(1)
-		go func() {
-			defer m.goneWG.Done()
-			defer func() {
-				m.goneMu.Lock()
-				delete(m.gone, s.ID)
-				m.goneMu.Unlock()
-				close(done)
-			}()
+		path, id := m.NetNSPath(s.ID), s.ID
+		m.teardownLater(id, func() {
 			// The namespace first: its end of each pair goes with it.
 			if err := m.plumb.RemoveNetNS(path); err != nil {
-				m.log.Warn("remove network namespace", "id", s.ID, "err", err)
+				m.log.Warn("remove network namespace", "id", id, "err", err)
 			}
 			for _, l := range links {
 				if err := m.plumb.DeleteLinkLater(l); err != nil {
-					m.log.Warn("remove veth", "id", s.ID, "link", l, "err", err)
+					m.log.Warn("remove veth", "id", id, "link", l, "err", err)
 				}
 			}
-		}()
+		})
 	} else if err := m.plumb.RemoveNetNS(m.NetNSPath(s.ID)); err != nil {
 		m.log.Warn("remove network namespace", "id", s.ID, "err", err)
 	}
@@ -517,10 +490,10 @@ func (m *Manager) Forget(id string) { m.release(id, true) }
 // DetachGone is Detach for a container whose removal follows its exit at
 // once (--rm), so that no start of it can come: its addresses and
 // published ports are released before it returns, as Detach does, but
-// its veths and namespace are deleted in the background, off the path to
-// the exit's report (0.3 to 0.9 ms here). A stop or crash before that
-// leaves them to the next start's Reconcile, as any namespace of a
-// container that does not run.
+// its veths and namespace are deleted goneDelay later, off the path to
+// the exit's report (0.3 to 0.9 ms here) and after the client's own exit.
+// Close deletes those still pending; a crash leaves them to the next
+// start's Reconcile, as any namespace of a container that does not run.
 func (m *Manager) DetachGone(id string) { m.releaseSandbox(id, false, true) }
 
 func (m *Manager) release(id string, forget bool) { m.releaseSandbox(id, forget, false) }

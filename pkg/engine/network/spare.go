@@ -118,7 +118,7 @@ func (m *Manager) Close() {
 	m.spareClosed = true
 	m.spareMu.Unlock()
 	m.spareWG.Wait()
-	m.goneWG.Wait()
+	m.teardownsNow()
 	if err := m.ipam.Close(); err != nil {
 		m.log.Warn("address leases", "err", err)
 	}
