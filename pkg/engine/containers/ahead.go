@@ -59,7 +59,8 @@ type taskAhead struct {
 	timer *time.Timer
 }
 
-// aheadEligible says whether c's task may be made before its start.
+// aheadEligible says whether c's task may be made before its start
+// (c.mu held).
 func aheadEligible(c *Container) bool {
 	hc := c.HostConfig
 	if hc == nil || oci.JoinsPeers(hc) || len(hc.Links) > 0 || len(hc.PortBindings) > 0 || hc.PublishAllPorts {
@@ -76,7 +77,13 @@ func aheadEligible(c *Container) bool {
 // makeAhead begins c's task in the background (Create's end); its spans
 // go to the create's trace (ctx), which the start's shares.
 func (d *Daemon) makeAhead(ctx context.Context, c *Container) {
-	if d.aheadLinger <= 0 || !aheadEligible(c) {
+	if d.aheadLinger <= 0 {
+		return
+	}
+	c.mu.Lock()
+	eligible := aheadEligible(c)
+	c.mu.Unlock()
+	if !eligible {
 		return
 	}
 	d.mu.Lock()
