@@ -6,7 +6,7 @@ import (
 )
 
 func newRestartCommand(c *CLI) *cobra.Command {
-	var timeout int
+	var sf stopFlags
 	cmd := &cobra.Command{
 		Use:   "restart [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Restart one or more containers",
@@ -16,16 +16,14 @@ func newRestartCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := client.ContainerRestartOptions{}
-			if cmd.Flags().Changed("time") {
-				opts.Timeout = &timeout
-			}
+			var opts client.ContainerRestartOptions
+			opts.Signal, opts.Timeout = sf.values(cmd)
 			return forEach(c, args, func(id string) error {
 				_, err := cl.ContainerRestart(cmd.Context(), id, opts)
 				return err
 			})
 		},
 	}
-	cmd.Flags().IntVarP(&timeout, "time", "t", 10, "seconds to wait before killing the container")
+	sf.add(cmd)
 	return cmd
 }

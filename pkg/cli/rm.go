@@ -6,7 +6,7 @@ import (
 )
 
 func newRmCommand(c *CLI) *cobra.Command {
-	var force bool
+	var opts client.ContainerRemoveOptions
 	cmd := &cobra.Command{
 		Use:   "rm [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Remove one or more containers",
@@ -17,11 +17,14 @@ func newRmCommand(c *CLI) *cobra.Command {
 				return err
 			}
 			return forEach(c, args, func(id string) error {
-				_, err := cl.ContainerRemove(cmd.Context(), id, client.ContainerRemoveOptions{Force: force})
+				_, err := cl.ContainerRemove(cmd.Context(), id, opts)
 				return err
 			})
 		},
 	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "force the removal of a running container (uses SIGKILL)")
+	f := cmd.Flags()
+	f.BoolVarP(&opts.Force, "force", "f", false, "force the removal of a running container (uses SIGKILL)")
+	f.BoolVarP(&opts.RemoveLinks, "link", "l", false, "remove the specified link (/PARENT/ALIAS), not a container")
+	f.BoolVarP(&opts.RemoveVolumes, "volumes", "v", false, "remove anonymous volumes associated with the container")
 	return cmd
 }

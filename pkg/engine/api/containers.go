@@ -83,7 +83,7 @@ func (s *Server) containerKill(w http.ResponseWriter, r *http.Request) {
 func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) {
 	timeout, err := stopTimeout(r)
 	if err == nil {
-		err = s.d.Stop(r.Context(), r.PathValue("id"), timeout)
+		err = s.d.Stop(r.Context(), r.PathValue("id"), containers.StopOptions{Signal: r.URL.Query().Get("signal"), Timeout: timeout})
 	}
 	if err != nil {
 		writeError(w, err)
@@ -108,7 +108,7 @@ func stopTimeout(r *http.Request) (*int, error) {
 func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) {
 	timeout, err := stopTimeout(r)
 	if err == nil {
-		err = s.d.Restart(r.Context(), r.PathValue("id"), timeout)
+		err = s.d.Restart(r.Context(), r.PathValue("id"), containers.StopOptions{Signal: r.URL.Query().Get("signal"), Timeout: timeout})
 	}
 	if err != nil {
 		writeError(w, err)
@@ -118,6 +118,10 @@ func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) {
+	if boolParam(r, "link") {
+		s.linkRemove(w, r, r.PathValue("id"))
+		return
+	}
 	c, _ := s.d.Inspect(r.Context(), r.PathValue("id"))
 	if err := s.d.RemoveContainer(r.Context(), r.PathValue("id"), boolParam(r, "force"), boolParam(r, "v")); err != nil {
 		writeError(w, err)
@@ -129,6 +133,16 @@ func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) {
 		if _, err := s.d.Supervisor().GetImage(r.Context(), c.ImageID); errdefs.IsNotFound(err) {
 			s.freeSpace(r.Context())
 		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// linkRemove is DELETE /containers/{name}?link=1 (`rm --link`): name is
+// "/PARENT/ALIAS", and only that link goes, never a container.
+func (s *Server) linkRemove(w http.ResponseWriter, r *http.Request, name string) {
+	if err := s.d.RemoveLink(name); err != nil {
+		writeError(w, err)
+		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

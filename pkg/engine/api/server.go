@@ -160,7 +160,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r2
 	}
 	s.log.Debug("request", "method", r.Method, "path", r.URL.Path)
+	if name, ok := linkPath(r); ok {
+		// A link's name has slashes (/PARENT/ALIAS), which no pattern
+		// of the mux takes and its path cleaning would redirect.
+		s.serveTraced(w, r, func(w http.ResponseWriter, r *http.Request) { s.linkRemove(w, r, name) })
+		return
+	}
 	s.serveTraced(w, r, s.mux.ServeHTTP)
+}
+
+// linkPath tells whether r removes a link given by its full name
+// (DELETE /containers//PARENT/ALIAS?link=1), and returns the name.
+func linkPath(r *http.Request) (string, bool) {
+	if r.Method != http.MethodDelete || !boolParam(r, "link") {
+		return "", false
+	}
+	name, ok := strings.CutPrefix(r.URL.Path, "/containers/")
+	if !ok || !strings.Contains(strings.Trim(name, "/"), "/") && !strings.HasPrefix(name, "/") {
+		return "", false
+	}
+	return name, true
 }
 
 // apiVersion is the API version of the request: its /vX.Y prefix, else

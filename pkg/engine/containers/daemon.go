@@ -1162,11 +1162,26 @@ func (d *Daemon) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 	return nil
 }
 
-// Stop sends the stop signal, then SIGKILL after timeout.
-func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int) error {
+// StopOptions are a stop's signal and grace period before SIGKILL, each
+// the container's own (StopSignal, StopTimeout) when not given, else
+// SIGTERM and 10 s.
+type StopOptions struct {
+	Signal  string // "" for the container's
+	Timeout *int   // nil for the container's
+}
+
+// Stop sends the stop signal, then SIGKILL after the timeout.
+func (d *Daemon) Stop(ctx context.Context, ref string, o StopOptions) error {
 	c, err := d.Get(ref)
 	if err != nil {
 		return err
+	}
+	var given syscall.Signal
+	if o.Signal != "" {
+		// Checked before anything happens: a bad signal stops nothing.
+		if given, err = ParseSignal(o.Signal); err != nil {
+			return err
+		}
 	}
 	c.mu.Lock()
 	c.stopRestartsLocked()
@@ -1183,8 +1198,11 @@ func (d *Daemon) Stop(ctx context.Context, ref string, timeout *int) error {
 		}
 	}
 	c.mu.Unlock()
-	if timeout != nil {
-		t = *timeout
+	if given != 0 {
+		sig = given
+	}
+	if o.Timeout != nil {
+		t = *o.Timeout
 	}
 	if !running {
 		return nil

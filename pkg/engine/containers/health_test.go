@@ -401,7 +401,7 @@ func TestHealthLifecycleLeaksNothing(t *testing.T) {
 	e.sup.ScriptExec("/bin/sh -c ok", hang)
 	eventually(t, "a probe in flight", func() bool { return e.sup.LiveExecs(id) == 1 })
 	zero := 0
-	if err := e.d.Stop(ctx, id, &zero); err != nil {
+	if err := e.d.Stop(ctx, id, containers.StopOptions{Timeout: &zero}); err != nil {
 		t.Fatal(err)
 	}
 	if e.d.HealthMonitorRunning(id) {

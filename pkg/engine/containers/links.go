@@ -310,3 +310,43 @@ func withImagePorts(cfg *container.Config, image map[string]struct{}) *container
 	}
 	return &out
 }
+
+// RemoveLink removes the link name ("/PARENT/ALIAS", as `rm --link` names
+// it) from its parent's --link list. Links are resolved at each start, so
+// the parent's next start goes without it; a running parent keeps the
+// /etc/hosts line and variables it started with. A bare container name is
+// refused: `rm --link` must never remove the container it names.
+func (d *Daemon) RemoveLink(name string) error {
+	name = "/" + strings.Trim(name, "/")
+	parentName, alias, _ := strings.Cut(strings.TrimPrefix(name, "/"), "/")
+	if alias == "" {
+		return &msgError{msg: fmt.Sprintf("cannot remove %s with --link: it is a container's own name, not a link (/PARENT/ALIAS)", name), class: errdefs.ErrConflict}
+	}
+	if strings.Contains(alias, "/") {
+		return &msgError{msg: fmt.Sprintf("invalid link name %s: want /PARENT/ALIAS", name), class: errdefs.ErrInvalidArgument}
+	}
+	parent, err := d.Get(parentName)
+	if err != nil {
+		return err
+	}
+	parent.mu.Lock()
+	defer parent.mu.Unlock()
+	hc := parent.HostConfig
+	if hc == nil {
+		return &msgError{msg: fmt.Sprintf("No such link: %s", name), class: errdefs.ErrNotFound}
+	}
+	i := slices.IndexFunc(hc.Links, func(s string) bool {
+		l, err := parseLink(s)
+		return err == nil && (l.alias == alias || l.alias == parentName+"/"+alias)
+	})
+	if i < 0 {
+		return &msgError{msg: fmt.Sprintf("No such link: %s", name), class: errdefs.ErrNotFound}
+	}
+	old := hc.Links
+	hc.Links = slices.Delete(slices.Clone(old), i, i+1)
+	if err := parent.saveLocked(); err != nil {
+		hc.Links = old
+		return fmt.Errorf("remove link %s: persist: %w", name, err)
+	}
+	return nil
+}

@@ -55,7 +55,7 @@ func TestRestartPoliciesAtEngineStart(t *testing.T) {
 	always, unless, unlessRunning, no := mk(container.RestartPolicyAlways), mk(container.RestartPolicyUnlessStopped), mk(container.RestartPolicyUnlessStopped), mk(container.RestartPolicyDisabled)
 	zero := 0
 	for _, id := range []string{always, unless, no} {
-		if err := d.Stop(ctx, id, &zero); err != nil {
+		if err := d.Stop(ctx, id, containers.StopOptions{Timeout: &zero}); err != nil {
 			t.Fatal(err)
 		}
 	}

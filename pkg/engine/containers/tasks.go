@@ -146,8 +146,8 @@ func (d *Daemon) checkRuntime(ctx context.Context, name string) error {
 }
 
 // Restart stops the container (if running) and starts it again.
-func (d *Daemon) Restart(ctx context.Context, ref string, timeout *int) error {
-	if err := d.Stop(ctx, ref, timeout); err != nil {
+func (d *Daemon) Restart(ctx context.Context, ref string, o StopOptions) error {
+	if err := d.Stop(ctx, ref, o); err != nil {
 		return err
 	}
 	if err := d.Start(ctx, ref); err != nil {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,6 +39,7 @@ type Supervisor struct {
 	Tasks      map[string]*Task
 	files      map[string]map[string][]byte // snapshot key -> path -> data
 	fileReads  int
+	signals    map[string][]uint32 // task id -> the signals its init was sent
 	// TaskLogs are the log settings of the last task created per container.
 	TaskLogs map[string]containers.TaskLog
 	// Healthchecks are the images' HEALTHCHECKs, by config digest.
@@ -580,7 +582,23 @@ func (s *Supervisor) GetTask(_ context.Context, id string) (*supervisorv1.Task, 
 }
 
 func (s *Supervisor) KillTask(ctx context.Context, id string, sig uint32) error {
-	return s.KillProcess(ctx, id, "", sig)
+	if err := s.KillProcess(ctx, id, "", sig); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.signals == nil {
+		s.signals = map[string][]uint32{}
+	}
+	s.signals[id] = append(s.signals[id], sig)
+	return nil
+}
+
+// Signals are the signals the task id's init process was sent, in turn.
+func (s *Supervisor) Signals(id string) []uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.signals[id])
 }
 
 func (s *Supervisor) KillProcess(_ context.Context, id, execID string, sig uint32) error {
