@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -42,6 +43,9 @@ type CLI struct {
 	// before the first Client call.
 	headers map[string]string
 	trace   *trace.Trace // run --trace (nil: untraced)
+	// The global flags other than the host and TLS.
+	configDir, context, logLevel string
+	debug                        bool
 }
 
 // StatusError ends ctl with Code, after printing Msg (if any) on stderr.
@@ -113,6 +117,11 @@ func (c *CLI) newClient() (*client.Client, error) {
 		opts = append(opts, client.WithHTTPHeaders(c.headers))
 	}
 	opts = append(opts, c.traceOpts()...)
+	if c.debug {
+		opts = append(opts, client.WithHTTPResponseHook(func(resp *http.Response) {
+			fmt.Fprintf(c.Err, "DEBU %s %s: %s\n", resp.Request.Method, resp.Request.URL.RequestURI(), resp.Status)
+		}))
+	}
 	cl, err := client.New(append(opts, client.WithHost(host))...)
 	if err != nil {
 		return nil, err
@@ -153,7 +162,7 @@ func newRootCommandFor(c *CLI, args []string) *cobra.Command {
 // commandWord is the first argument that is not a global flag or its
 // value ("" when a flag is not the root's: cobra will tell).
 func commandWord(root *cobra.Command, args []string) string {
-	fs := root.PersistentFlags()
+	fs := root.Flags()
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
@@ -218,9 +227,45 @@ func newRoot(c *CLI) *cobra.Command {
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &StatusError{Code: 125, Msg: fmt.Sprintf("%s\n\nUsage:  %s\n\nRun '%s --help' for more information", err, cmd.UseLine(), cmd.CommandPath())}
 	})
-	root.PersistentFlags().StringVarP(&c.Host, "host", "H", "", "engine to connect to: unix://PATH or tcp://HOST:PORT (default $"+HostEnv+", $DOCKER_HOST or "+DefaultHost+")")
+	// Global flags come before the command, as docker's: they are the
+	// root's own, not inherited (`ctl history -H` is --human, as
+	// `docker history -H`), and TraverseChildren parses them on the way
+	// to the command.
+	root.TraverseChildren = true
+	f := root.Flags()
+	f.StringVarP(&c.Host, "host", "H", "", "engine to connect to: unix://PATH or tcp://HOST:PORT (default $"+HostEnv+", $DOCKER_HOST or "+DefaultHost+")")
+	f.StringVar(&c.configDir, "config", "", "location of client config files (default $DOCKER_CONFIG, else ~/.docker)")
+	f.StringVarP(&c.context, "context", "c", "", `name of the context to use: ctl has only docker's "default" (-H, $`+HostEnv+`, $DOCKER_HOST)`)
+	f.BoolVarP(&c.debug, "debug", "D", false, "enable debug mode: each API request and its answer's status on stderr")
+	f.StringVarP(&c.logLevel, "log-level", "l", "info", `set the logging level ("debug", "info", "warn", "error", "fatal")`)
 	addTLSFlags(root, &c.TLS)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return c.globalsParsed(root.Flags()) }
 	return root
+}
+
+// globalsParsed applies the global flags once parsed.
+func (c *CLI) globalsParsed(f *pflag.FlagSet) error {
+	c.TLS.tlsParsed(f)
+	if c.configDir != "" {
+		// Read where the docker CLI reads it (dockerConfigFile).
+		os.Setenv("DOCKER_CONFIG", c.configDir)
+	}
+	if f.Changed("context") {
+		if f.Changed("host") {
+			return &StatusError{Code: 1, Msg: "conflicting options: cannot specify both --host and --context"}
+		}
+		if c.context != "default" {
+			return &StatusError{Code: 1, Msg: fmt.Sprintf("context %q: ctl has no contexts but docker's \"default\" (the engine of -H, $%s or $DOCKER_HOST)", c.context, HostEnv)}
+		}
+	}
+	switch c.logLevel {
+	case "debug":
+		c.debug = true
+	case "info", "warn", "error", "fatal":
+	default:
+		return &StatusError{Code: 1, Msg: fmt.Sprintf("unable to parse logging level: %s (want debug, info, warn, error or fatal)", c.logLevel)}
+	}
+	return nil
 }
 
 // finishRoot gives every command docker's usage lines, without cobra's

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Client TLS, as the docker CLI: --tlsverify (default: $DOCKER_TLS_VERIFY
@@ -36,15 +37,17 @@ func certDir() string {
 
 func addTLSFlags(root *cobra.Command, o *TLSOptions) {
 	dir := certDir()
-	f := root.PersistentFlags()
+	f := root.Flags()
 	f.BoolVar(&o.TLS, "tls", false, "use TLS; implied by --tlsverify")
 	f.BoolVar(&o.Verify, "tlsverify", os.Getenv("DOCKER_TLS_VERIFY") != "", "use TLS and verify the remote")
 	f.StringVar(&o.CACert, "tlscacert", filepath.Join(dir, "ca.pem"), "trust certs signed only by this CA")
 	f.StringVar(&o.Cert, "tlscert", filepath.Join(dir, "cert.pem"), "path to TLS certificate file")
 	f.StringVar(&o.Key, "tlskey", filepath.Join(dir, "key.pem"), "path to TLS key file")
-	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
-		o.certGiven = cmd.Flags().Changed("tlscert") || cmd.Flags().Changed("tlskey")
-	}
+}
+
+// tlsParsed notes what the parsed root flags say of the certificate.
+func (o *TLSOptions) tlsParsed(f *pflag.FlagSet) {
+	o.certGiven = f.Changed("tlscert") || f.Changed("tlskey")
 }
 
 // httpClient is the HTTP client for TLS, or nil without it.
