@@ -31,7 +31,7 @@ func newContainerCommand(c *CLI) *cobra.Command {
 		newDiffCommand(c),
 		newExecCommand(c),
 		newExportCommand(c),
-		newInspectCommand(c),
+		newContainerInspectCommand(c),
 		newKillCommand(c),
 		newLogsCommand(c),
 		ls,
