@@ -185,7 +185,7 @@ func TestHistorySaveExportPruneDF(t *testing.T) {
 
 	out, _, code = ctl(t, host, "system", "df")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != 0 || len(lines) != 5 || !strings.HasPrefix(lines[0], "TYPE") || !strings.HasPrefix(lines[2], "Containers") || !strings.Contains(lines[2], "2.05kB") {
+	if code != 0 || len(lines) != 5 || !strings.HasPrefix(lines[0], "TYPE") || !strings.HasPrefix(lines[2], "Containers") || !strings.Contains(lines[2], "2.048kB") {
 		t.Errorf("system df:\n%s", out)
 	}
 

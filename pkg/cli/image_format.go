@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,6 +43,18 @@ var templateFuncs = template.FuncMap{
 // TEMPLATE" prints a header row (headers names the columns by field),
 // "json" one JSON object per line, anything else the template per row.
 func printRows(out io.Writer, format, def string, headers row, rows []row) error {
+	objs := make([]any, len(rows))
+	for i, r := range rows {
+		objs[i] = r
+	}
+	return printObjects(out, format, def, headers, objs)
+}
+
+// printObjects is printRows for rows that are not plain maps: commands
+// whose placeholders take arguments ({{.Label "k"}}) or whose JSON form
+// holds non-string values give their own types, with methods for the
+// placeholders and a MarshalJSON for the "json" format.
+func printObjects(out io.Writer, format, def string, headers any, rows []any) error {
 	if format == "" {
 		format = def
 	}
@@ -65,28 +78,34 @@ func printRows(out io.Writer, format, def string, headers row, rows []row) error
 	// Docker's templates write "\t" for column breaks.
 	format = strings.ReplaceAll(format, `\t`, "\t")
 	format = strings.ReplaceAll(format, `\n`, "\n")
-	tmpl, err := template.New("format").Funcs(templateFuncs).Option("missingkey=zero").Parse(format)
+	tmpl, err := template.New("").Funcs(templateFuncs).Option("missingkey=zero").Parse(format)
 	if err != nil {
 		return fmt.Errorf("template parsing error: %v", err)
 	}
-	var w io.Writer = out
+	// Rows are rendered into a buffer first so that a template failing on
+	// a later row leaves no half-printed table, as with docker.
+	var buf bytes.Buffer
+	var w io.Writer = &buf
 	var tw *tabwriter.Writer
 	if table {
-		tw = tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)
+		tw = tabwriter.NewWriter(&buf, 10, 1, 3, ' ', 0)
 		w = tw
 		if err := tmpl.Execute(w, headers); err != nil {
-			return fmt.Errorf("template: %v", err)
+			return fmt.Errorf("failed to execute template: %w", err)
 		}
 		fmt.Fprintln(w)
 	}
 	for _, r := range rows {
 		if err := tmpl.Execute(w, r); err != nil {
-			return fmt.Errorf("template: %v", err)
+			return fmt.Errorf("failed to execute template: %w", err)
 		}
 		fmt.Fprintln(w)
 	}
 	if tw != nil {
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	return nil
+	_, err = out.Write(buf.Bytes())
+	return err
 }

@@ -1,16 +1,21 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
+	"runtime"
 	"sort"
+	"text/template"
 
 	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 
 func newInfoCommand(c *CLI) *cobra.Command {
-	return &cobra.Command{
+	var format string
+	cmd := &cobra.Command{
 		Use:   "info",
 		Short: "Display system-wide information",
 		Args:  cobra.NoArgs,
@@ -22,6 +27,9 @@ func newInfoCommand(c *CLI) *cobra.Command {
 			res, err := cl.Info(cmd.Context(), client.InfoOptions{})
 			if err != nil {
 				return err
+			}
+			if format != "" {
+				return printInfoFormat(c, format, res.Info)
 			}
 			i := res.Info
 			w := c.Out
@@ -41,4 +49,52 @@ func newInfoCommand(c *CLI) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "format output using a custom template: 'json', 'TEMPLATE'")
+	return cmd
+}
+
+// infoView is what an info --format template sees: the engine's answer
+// and, as docker adds, this client's own description.
+type infoView struct {
+	*system.Info
+	ClientInfo *infoClient
+}
+
+type infoClient struct {
+	Debug             bool
+	Version           string
+	DefaultAPIVersion string
+	GitCommit         string
+	GoVersion         string
+	Os                string
+	Arch              string
+	BuildTime         string `json:",omitempty"`
+	Context           string
+	// Plugins is always empty: ctl has no CLI plugins.
+	Plugins  []string
+	Warnings []string
+}
+
+func printInfoFormat(c *CLI, format string, info system.Info) error {
+	if format == "json" {
+		format = "{{json .}}"
+	}
+	// As with docker, the template is used as is: no "table", no \t escapes.
+	tmpl, err := template.New("").Funcs(templateFuncs).Parse(format)
+	if err != nil {
+		return fmt.Errorf("template parsing error: %w", err)
+	}
+	v := infoView{Info: &info, ClientInfo: &infoClient{
+		Version: Version, DefaultAPIVersion: client.MaxAPIVersion, GoVersion: runtime.Version(),
+		Os: runtime.GOOS, Arch: runtime.GOARCH, Context: "default", Plugins: []string{},
+	}}
+	// Docker ends the output with a newline even when the template fails
+	// half way.
+	var buf bytes.Buffer
+	execErr := tmpl.Execute(&buf, v)
+	buf.WriteByte('\n')
+	if _, err := c.Out.Write(buf.Bytes()); err != nil {
+		return err
+	}
+	return execErr
 }

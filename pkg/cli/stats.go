@@ -5,10 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
@@ -17,7 +16,8 @@ import (
 )
 
 func newStatsCommand(c *CLI) *cobra.Command {
-	var noStream, noTrunc bool
+	var noStream, noTrunc, all bool
+	var format string
 	cmd := &cobra.Command{
 		Use:   "stats [OPTIONS] [CONTAINER...]",
 		Short: "Display a live stream of container(s) resource usage statistics",
@@ -28,15 +28,20 @@ func newStatsCommand(c *CLI) *cobra.Command {
 				return err
 			}
 			ids := args
+			// names are what the CONTAINER column shows: the arguments
+			// as given, else the short IDs of the listed containers.
+			names := map[string]string{}
 			if len(ids) == 0 {
-				list, err := cl.ContainerList(ctx, client.ContainerListOptions{})
+				list, err := cl.ContainerList(ctx, client.ContainerListOptions{All: all})
 				if err != nil {
-					return err
+					return fmt.Errorf("listing containers: %w", err)
 				}
 				for _, ct := range list.Items {
 					ids = append(ids, ct.ID)
+					names[ct.ID] = shortID(ct.ID)
 				}
 			}
+			p := statsPrinter{format: format, noTrunc: noTrunc, names: names}
 			if noStream {
 				rows := make([]container.StatsResponse, len(ids))
 				errs := make([]error, len(ids))
@@ -54,14 +59,15 @@ func newStatsCommand(c *CLI) *cobra.Command {
 						return err
 					}
 				}
-				printStats(c.Out, rows, noTrunc)
-				return nil
+				return p.print(c.Out, ids, rows)
 			}
-			return streamStats(ctx, c, cl, ids, noTrunc)
+			return streamStats(ctx, c, cl, ids, p)
 		},
 	}
 	cmd.Flags().BoolVar(&noStream, "no-stream", false, "disable streaming stats and only pull the first result")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "do not truncate output")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "show all containers (default shows just running)")
+	cmd.Flags().StringVar(&format, "format", "", "format output using a custom template: 'table', 'table TEMPLATE', 'json', 'TEMPLATE'")
 	return cmd
 }
 
@@ -76,7 +82,7 @@ func oneStats(ctx context.Context, cl *client.Client, id string) (container.Stat
 }
 
 // streamStats redraws the table at every reading of any container.
-func streamStats(ctx context.Context, c *CLI, cl *client.Client, ids []string, noTrunc bool) error {
+func streamStats(ctx context.Context, c *CLI, cl *client.Client, ids []string, p statsPrinter) error {
 	var mu sync.Mutex
 	latest := map[string]container.StatsResponse{}
 	updates := make(chan struct{}, 1)
@@ -110,14 +116,19 @@ func streamStats(ctx context.Context, c *CLI, cl *client.Client, ids []string, n
 		case <-updates:
 		}
 		mu.Lock()
+		var shown []string
 		rows := make([]container.StatsResponse, 0, len(latest))
-		for _, s := range latest {
-			rows = append(rows, s)
+		for _, id := range ids {
+			if s, ok := latest[id]; ok {
+				shown = append(shown, id)
+				rows = append(rows, s)
+			}
 		}
 		mu.Unlock()
-		sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 		fmt.Fprint(c.Out, "\033[2J\033[H")
-		printStats(c.Out, rows, noTrunc)
+		if err := p.print(c.Out, shown, rows); err != nil {
+			return err
+		}
 	}
 }
 
@@ -147,36 +158,63 @@ func memUsage(m container.MemoryStats) uint64 {
 	return m.Usage
 }
 
-func printStats(out io.Writer, rows []container.StatsResponse, noTrunc bool) {
-	w := tabwriter.NewWriter(out, 0, 1, 3, ' ', 0)
-	fmt.Fprintln(w, "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS")
-	for _, s := range rows {
-		id := s.ID
-		if !noTrunc && len(id) > 12 {
-			id = id[:12]
-		}
-		mem := memUsage(s.MemoryStats)
-		memPct := 0.0
-		if s.MemoryStats.Limit > 0 {
-			memPct = float64(mem) / float64(s.MemoryStats.Limit) * 100
-		}
-		var rx, tx, rd, wr uint64
-		for _, n := range s.Networks {
-			rx += n.RxBytes
-			tx += n.TxBytes
-		}
-		for _, e := range s.BlkioStats.IoServiceBytesRecursive {
-			switch strings.ToLower(e.Op) {
-			case "read":
-				rd += e.Value
-			case "write":
-				wr += e.Value
-			}
-		}
-		fmt.Fprintf(w, "%s\t%s\t%.2f%%\t%s / %s\t%.2f%%\t%s / %s\t%s / %s\t%d\n", id, strings.TrimPrefix(s.Name, "/"),
-			cpuPercent(s), units.BytesSize(float64(mem)), units.BytesSize(float64(s.MemoryStats.Limit)), memPct,
-			units.HumanSizeWithPrecision(float64(rx), 3), units.HumanSizeWithPrecision(float64(tx), 3),
-			units.HumanSizeWithPrecision(float64(rd), 3), units.HumanSizeWithPrecision(float64(wr), 3), s.PidsStats.Current)
+const statsDefaultFormat = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+
+var statsHeaders = row{"Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",
+	"MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
+
+// statsPrinter prints a reading per container with docker's placeholders.
+type statsPrinter struct {
+	format  string
+	noTrunc bool
+	names   map[string]string // container ID -> CONTAINER column, when listed
+}
+
+// print prints rows[i], the reading of container ids[i].
+func (p statsPrinter) print(out io.Writer, ids []string, rows []container.StatsResponse) error {
+	format := p.format
+	if format == "json" {
+		format = "{{json .}}"
 	}
-	w.Flush()
+	rs := make([]row, len(rows))
+	for i, s := range rows {
+		name := ids[i]
+		if n, ok := p.names[ids[i]]; ok {
+			name = n
+		}
+		rs[i] = statsRow(s, name, p.noTrunc)
+	}
+	return printRows(out, format, statsDefaultFormat, statsHeaders, rs)
+}
+
+func statsRow(s container.StatsResponse, name string, noTrunc bool) row {
+	mem := memUsage(s.MemoryStats)
+	memPct := 0.0
+	if s.MemoryStats.Limit > 0 {
+		memPct = float64(mem) / float64(s.MemoryStats.Limit) * 100
+	}
+	var rx, tx, rd, wr uint64
+	for _, n := range s.Networks {
+		rx += n.RxBytes
+		tx += n.TxBytes
+	}
+	for _, e := range s.BlkioStats.IoServiceBytesRecursive {
+		switch strings.ToLower(e.Op) {
+		case "read":
+			rd += e.Value
+		case "write":
+			wr += e.Value
+		}
+	}
+	return row{
+		"Container": name,
+		"ID":        truncIf(s.ID, 12, !noTrunc),
+		"Name":      strings.TrimPrefix(s.Name, "/"),
+		"CPUPerc":   fmt.Sprintf("%.2f%%", cpuPercent(s)),
+		"MemUsage":  units.BytesSize(float64(mem)) + " / " + units.BytesSize(float64(s.MemoryStats.Limit)),
+		"MemPerc":   fmt.Sprintf("%.2f%%", memPct),
+		"NetIO":     units.HumanSizeWithPrecision(float64(rx), 3) + " / " + units.HumanSizeWithPrecision(float64(tx), 3),
+		"BlockIO":   units.HumanSizeWithPrecision(float64(rd), 3) + " / " + units.HumanSizeWithPrecision(float64(wr), 3),
+		"PIDs":      strconv.FormatUint(s.PidsStats.Current, 10),
+	}
 }
