@@ -2,14 +2,16 @@ package cli
 
 import (
 	"context"
+	"os"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 
 func newExecCommand(c *CLI) *cobra.Command {
-	var interactive, tty, detach bool
-	var env []string
+	var interactive, tty, detach, privileged bool
+	env := listValue{check: checkEnv}
+	var envFile listValue
 	var user, workdir, detachKeys string
 	cmd := &cobra.Command{
 		Use:   "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
@@ -17,12 +19,18 @@ func newExecCommand(c *CLI) *cobra.Command {
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			// As docker exec: the files' lines, then -e as given (the
+			// engine keeps one value per name, the last).
+			fileEnv, err := readKVFiles(envFile.values, os.LookupEnv)
+			if err != nil {
+				return err
+			}
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
 			opts := client.ExecCreateOptions{
-				Cmd: args[1:], Env: env, User: user, WorkingDir: workdir, TTY: tty, DetachKeys: detachKeys,
+				Cmd: args[1:], Env: append(fileEnv, env.values...), User: user, Privileged: privileged, WorkingDir: workdir, TTY: tty, DetachKeys: detachKeys,
 				AttachStdin: interactive && !detach, AttachStdout: !detach, AttachStderr: !detach,
 			}
 			var term *terminal
@@ -78,7 +86,9 @@ func newExecCommand(c *CLI) *cobra.Command {
 	f.BoolVarP(&interactive, "interactive", "i", false, "keep STDIN open even if not attached")
 	f.BoolVarP(&tty, "tty", "t", false, "allocate a pseudo-TTY")
 	f.BoolVarP(&detach, "detach", "d", false, "detached mode: run command in the background")
-	f.StringArrayVarP(&env, "env", "e", nil, "set environment variables")
+	f.VarP(&env, "env", "e", "set environment variables")
+	f.Var(&envFile, "env-file", "Read in a file of environment variables")
+	f.BoolVar(&privileged, "privileged", false, "Give extended privileges to the command")
 	f.StringVarP(&user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
 	f.StringVarP(&workdir, "workdir", "w", "", "working directory inside the container")
 	f.StringVar(&detachKeys, "detach-keys", "", "override the key sequence for detaching a container")

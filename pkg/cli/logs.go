@@ -38,6 +38,9 @@ func newLogsCommand(c *CLI) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	// The engine puts the details (the attributes of --log-opt labels/env)
+	// before each line; ctl prints what it gets, as docker does.
+	f.BoolVar(&o.Details, "details", false, "Show extra details provided to logs")
 	f.BoolVarP(&o.Follow, "follow", "f", false, "follow log output")
 	f.BoolVarP(&o.Timestamps, "timestamps", "t", false, "show timestamps")
 	f.StringVar(&o.Since, "since", "", "show logs since timestamp (unix seconds or RFC 3339)")

@@ -121,13 +121,38 @@ func startError(cmd *cobra.Command, err error) error {
 	return se
 }
 
-// runAttached is run without -d, as docker does it: attach and wait before
-// start, so that no output and no exit is missed; with -t the terminal goes
-// raw and its size follows; the detach keys end the session and leave the
-// container running.
+// runAttached is run without -d, as docker does it: see attachedStart.
 func runAttached(ctx context.Context, cmd *cobra.Command, c *CLI, cl *client.Client, id string, cfg *containerConfig, r *runOptions) error {
 	conf := cfg.Config
-	keys := r.detachKeys
+	a := attachedStart{
+		id: id, tty: conf.Tty, stdin: conf.AttachStdin, stdout: conf.AttachStdout, stderr: conf.AttachStderr,
+		autoRemove: cfg.HostConfig.AutoRemove, detachKeys: r.detachKeys,
+		sigProxy:     r.sigProxy, // as docker, with or without a tty
+		attachFailed: func(err error) error { return &StatusError{Code: 125, Msg: err.Error()} },
+		startFailed:  func(err error) error { return startError(cmd, err) },
+	}
+	return a.run(ctx, c, cl)
+}
+
+// attachedStart is the start of a container with ctl attached to it, which
+// run and start -a/-i share. They differ in the exit status of a failed
+// attach or start, which is why those errors go through attachFailed and
+// startFailed.
+type attachedStart struct {
+	id                         string
+	tty, stdin, stdout, stderr bool
+	autoRemove, sigProxy       bool
+	detachKeys                 string
+	attachFailed, startFailed  func(error) error
+}
+
+// run attaches and waits before the start, as docker does, so that no
+// output and no exit is missed; with a tty and stdin the terminal goes raw
+// and its size follows; the detach keys end the session and leave the
+// container running; else it ends with the container's exit status.
+func (a *attachedStart) run(ctx context.Context, c *CLI, cl *client.Client) error {
+	id := a.id
+	keys := a.detachKeys
 	if keys == "" {
 		keys = configDetachKeys()
 	}
@@ -137,23 +162,23 @@ func runAttached(ctx context.Context, cmd *cobra.Command, c *CLI, cl *client.Cli
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cond := container.WaitConditionNextExit
-	if cfg.HostConfig.AutoRemove {
+	if a.autoRemove {
 		cond = container.WaitConditionRemoved
 	}
 	waiting := make(chan client.ContainerWaitResult, 1)
 	go func() { waiting <- cl.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: cond}) }()
 	endAttach := c.trace.Begin("attach and wait")
 	att, err := cl.ContainerAttach(ctx, id, client.ContainerAttachOptions{
-		Stream: true, Stdin: conf.AttachStdin, Stdout: conf.AttachStdout, Stderr: conf.AttachStderr, DetachKeys: keys,
+		Stream: true, Stdin: a.stdin, Stdout: a.stdout, Stderr: a.stderr, DetachKeys: keys,
 	})
 	if err != nil {
-		return &StatusError{Code: 125, Msg: err.Error()}
+		return a.attachFailed(err)
 	}
 	defer att.Close()
 	wait := <-waiting
 	endAttach()
 	var term *terminal
-	if conf.Tty && conf.AttachStdin {
+	if a.tty && a.stdin {
 		if term = terminalOf(c.In); term != nil {
 			if err := term.makeRaw(); err != nil {
 				return &StatusError{Code: 125, Msg: err.Error()}
@@ -161,11 +186,11 @@ func runAttached(ctx context.Context, cmd *cobra.Command, c *CLI, cl *client.Cli
 			defer term.restore()
 		}
 	}
-	sess := &session{c: c, conn: att.HijackedResponse, tty: conf.Tty, stdin: conf.AttachStdin}
+	sess := &session{c: c, conn: att.HijackedResponse, tty: a.tty, stdin: a.stdin}
 	copied := sess.outputDone()
 	endStart := c.trace.Begin("start")
 	if _, err := cl.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		return startError(cmd, err)
+		return a.startFailed(err)
 	}
 	endStart()
 	defer c.trace.Begin("wait (run to exit reported)")()
@@ -176,7 +201,7 @@ func runAttached(ctx context.Context, cmd *cobra.Command, c *CLI, cl *client.Cli
 		})
 		defer stop()
 	}
-	if r.sigProxy { // as docker, with or without a tty
+	if a.sigProxy {
 		stop := proxySignals(ctx, cl, id)
 		defer stop()
 	}
