@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"archive/tar"
+	"compress/gzip"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -31,15 +33,34 @@ func newBuildCommand(c *CLI) *cobra.Command {
 		iidfile, platform       string
 		noCache, pull, quiet    bool
 		rm, forceRm             bool
+		// What each RUN step's container gets, as `run`'s flags of
+		// the same names (the engine applies them per step).
+		extraHosts, securityOpt              listValue
+		ulimits                              ulimitValue
+		memory, memorySwap, shm              bytesValue
+		cpuShares, cpuPeriod, cpuQuota       int64
+		cpusetCpus, cpusetMems, cgroupParent string
+		isolation                            string
+		compress, squash                     bool
+		disableContentTrust                  bool
 	)
+	extraHosts.check = checkExtraHost
+	memorySwap.withMinusOne = true
 	cmd := &cobra.Command{
 		Use:   "build [OPTIONS] PATH | -",
 		Short: "Build an image from a Dockerfile",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !disableContentTrust {
+				return withHelp(cmd, errors.New("--disable-content-trust=false: image signature verification (content trust) is not supported"))
+			}
 			o := client.ImageBuildOptions{Tags: tags, Dockerfile: file, Target: target, NetworkMode: network, NoCache: noCache,
 				PullParent: pull, SuppressOutput: quiet, Remove: rm, ForceRemove: forceRm, BuildArgs: map[string]*string{}, Labels: map[string]string{},
-				CacheFrom: cacheFrom}
+				CacheFrom:  cacheFrom,
+				ExtraHosts: extraHosts.values, SecurityOpt: securityOpt.values, Ulimits: ulimits.list(),
+				Memory: memory.n, MemorySwap: memorySwap.n, ShmSize: shm.n,
+				CPUShares: cpuShares, CPUPeriod: cpuPeriod, CPUQuota: cpuQuota, CPUSetCPUs: cpusetCpus, CPUSetMems: cpusetMems,
+				CgroupParent: cgroupParent, Isolation: container.Isolation(isolation), Squash: squash}
 			for _, kv := range buildArgs {
 				k, v, ok := strings.Cut(kv, "=")
 				if !ok {
@@ -80,6 +101,10 @@ func newBuildCommand(c *CLI) *cobra.Command {
 				return err
 			}
 			defer body.Close()
+			if compress {
+				body = gzipStream(body)
+				defer body.Close()
+			}
 			o.Dockerfile = dockerfile
 			cl, err := c.Client()
 			if err != nil {
@@ -121,7 +146,39 @@ func newBuildCommand(c *CLI) *cobra.Command {
 	f.BoolVarP(&quiet, "quiet", "q", false, "Suppress the build output and print image ID on success")
 	f.BoolVar(&rm, "rm", true, "Remove intermediate containers after a successful build")
 	f.BoolVar(&forceRm, "force-rm", false, "Always remove intermediate containers")
+	f.Var(&extraHosts, "add-host", `Add a custom host-to-IP mapping ("host:ip")`)
+	f.StringVar(&cgroupParent, "cgroup-parent", "", `Set the parent cgroup for the "RUN" instructions during build`)
+	f.BoolVar(&compress, "compress", false, "Compress the build context using gzip")
+	f.Int64Var(&cpuPeriod, "cpu-period", 0, "Limit the CPU CFS (Completely Fair Scheduler) period")
+	f.Int64Var(&cpuQuota, "cpu-quota", 0, "Limit the CPU CFS (Completely Fair Scheduler) quota")
+	f.Int64VarP(&cpuShares, "cpu-shares", "c", 0, "CPU shares (relative weight)")
+	f.StringVar(&cpusetCpus, "cpuset-cpus", "", "CPUs in which to allow execution (0-3, 0,1)")
+	f.StringVar(&cpusetMems, "cpuset-mems", "", "MEMs in which to allow execution (0-3, 0,1)")
+	f.BoolVar(&disableContentTrust, "disable-content-trust", true, "Skip image verification")
+	f.StringVar(&isolation, "isolation", "", "Container isolation technology")
+	f.VarP(&memory, "memory", "m", "Memory limit")
+	f.Var(&memorySwap, "memory-swap", "Swap limit equal to memory plus swap: -1 to enable unlimited swap")
+	f.Var(&securityOpt, "security-opt", "Security options")
+	f.Var(&shm, "shm-size", `Size of "/dev/shm"`)
+	f.BoolVar(&squash, "squash", false, "Squash newly built layers into a single new layer (refused: the classic builder here does not squash)")
+	f.Var(&ulimits, "ulimit", "Ulimit options")
 	return cmd
+}
+
+// gzipStream is r gzipped as it is read (build --compress: a smaller
+// context on a slow connection to the engine, which detects the gzip).
+func gzipStream(r io.ReadCloser) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		zw := gzip.NewWriter(pw)
+		_, err := io.Copy(zw, r)
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+		r.Close()
+		pw.CloseWithError(err)
+	}()
+	return pr
 }
 
 // buildContext returns the context tar to send and the Dockerfile's name
