@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -34,7 +35,7 @@ func parseFilterFlags(flags []string) (client.Filters, error) {
 }
 
 func newImagesCommand(c *CLI) *cobra.Command {
-	var quiet, noTrunc, digests, all bool
+	var quiet, noTrunc, digests, all, tree bool
 	var filterFlags []string
 	var format string
 	cmd := &cobra.Command{
@@ -43,6 +44,11 @@ func newImagesCommand(c *CLI) *cobra.Command {
 		Short:   "List images",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if tree {
+				// docker's experimental tree of each image's platforms:
+				// berth's engine lists no per-platform manifests yet.
+				return errors.New("--tree (docker's experimental per-platform view) is not supported by ctl")
+			}
 			f, err := parseFilterFlags(filterFlags)
 			if err != nil {
 				return err
@@ -131,6 +137,7 @@ func newImagesCommand(c *CLI) *cobra.Command {
 	cmd.Flags().BoolVar(&digests, "digests", false, "show digests")
 	cmd.Flags().StringArrayVarP(&filterFlags, "filter", "f", nil, "filter output based on conditions provided (dangling, reference, before, since, label)")
 	cmd.Flags().StringVar(&format, "format", "", "format output using a Go template ('table ...', 'json', or a template)")
+	cmd.Flags().BoolVar(&tree, "tree", false, "list multi-platform images as a tree (refused: not supported)")
 	return cmd
 }
 

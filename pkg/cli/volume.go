@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
@@ -30,6 +32,10 @@ func keyValues(l []string) map[string]string {
 	return m
 }
 
+// clusterVolumeFlags are docker's flags of swarm's cluster volumes.
+var clusterVolumeFlags = []string{"availability", "group", "limit-bytes", "required-bytes", "scope", "secret", "sharing",
+	"topology-preferred", "topology-required", "type"}
+
 func newVolumeCreateCommand(c *CLI) *cobra.Command {
 	var driver string
 	var labels, opts []string
@@ -38,6 +44,11 @@ func newVolumeCreateCommand(c *CLI) *cobra.Command {
 		Short: "Create a volume",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, name := range clusterVolumeFlags {
+				if cmd.Flags().Changed(name) {
+					return fmt.Errorf("--%s: cluster volumes need swarm mode, which berth does not have", name)
+				}
+			}
 			cl, err := c.Client()
 			if err != nil {
 				return err
@@ -58,11 +69,22 @@ func newVolumeCreateCommand(c *CLI) *cobra.Command {
 	f.StringVarP(&driver, "driver", "d", "local", "Specify volume driver name")
 	f.StringArrayVar(&labels, "label", nil, "Set metadata for a volume")
 	f.StringArrayVarP(&opts, "opt", "o", nil, "Set driver specific options")
+	// Accepted as docker's, refused when given (see RunE).
+	f.String("availability", "active", `Cluster Volume availability ("active", "pause", "drain")`)
+	f.String("group", "", "Cluster Volume group (cluster volumes)")
+	f.String("limit-bytes", "0", "Minimum size of the Cluster Volume in bytes")
+	f.String("required-bytes", "0", "Maximum size of the Cluster Volume in bytes")
+	f.String("scope", "single", `Cluster Volume access scope ("single", "multi")`)
+	f.StringArray("secret", nil, "Cluster Volume secrets")
+	f.String("sharing", "none", `Cluster Volume access sharing ("none", "readonly", "onewriter", "all")`)
+	f.StringArray("topology-preferred", nil, "A topology that the Cluster Volume would be preferred in")
+	f.StringArray("topology-required", nil, "A topology that the Cluster Volume must be accessible from")
+	f.String("type", "block", `Cluster Volume access type ("mount", "block")`)
 	return cmd
 }
 
 func newVolumeListCommand(c *CLI) *cobra.Command {
-	var quiet bool
+	var quiet, cluster bool
 	var format string
 	var filterFlags []string
 	cmd := &cobra.Command{
@@ -84,6 +106,11 @@ func newVolumeListCommand(c *CLI) *cobra.Command {
 				return err
 			}
 			sort.Slice(res.Items, func(i, j int) bool { return res.Items[i].Name < res.Items[j].Name })
+			if cluster {
+				// Only swarm's cluster volumes: an engine without swarm
+				// mode has none, and the list is empty but for its header.
+				res.Items = slices.DeleteFunc(res.Items, func(v volume.Volume) bool { return v.ClusterVolume == nil })
+			}
 			if quiet {
 				for _, v := range res.Items {
 					fmt.Fprintln(c.Out, v.Name)
@@ -104,12 +131,18 @@ func newVolumeListCommand(c *CLI) *cobra.Command {
 				rows = append(rows, row{"Driver": v.Driver, "Name": v.Name, "Scope": v.Scope, "Mountpoint": v.Mountpoint,
 					"Labels": strings.Join(ls, ","), "Size": size, "Links": links, "Availability": "N/A", "Group": "N/A", "Status": "N/A"})
 			}
-			headers := row{"Driver": "DRIVER", "Name": "VOLUME NAME", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT", "Labels": "LABELS", "Size": "SIZE", "Links": "LINKS"}
-			return printRows(c.Out, format, "table {{.Driver}}\t{{.Name}}", headers, rows)
+			headers := row{"Driver": "DRIVER", "Name": "VOLUME NAME", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT", "Labels": "LABELS", "Size": "SIZE", "Links": "LINKS",
+				"Group": "GROUP", "Availability": "AVAILABILITY", "Status": "STATUS"}
+			def := "table {{.Driver}}\t{{.Name}}"
+			if cluster {
+				def = "table {{.Name}}\t{{.Group}}\t{{.Driver}}\t{{.Availability}}\t{{.Status}}"
+			}
+			return printRows(c.Out, format, def, headers, rows)
 		},
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&quiet, "quiet", "q", false, "Only display volume names")
+	f.BoolVar(&cluster, "cluster", false, "Display only cluster volumes, and use cluster volume list formatting")
 	f.StringVar(&format, "format", "", "Format output using a custom template")
 	f.StringArrayVarP(&filterFlags, "filter", "f", nil, "Provide filter values (e.g. \"dangling=true\")")
 	return cmd
