@@ -44,13 +44,17 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 	if q.Get("stream") == "" && q.Get("logs") == "" {
 		opts.Stream = true
 	}
+	// Checked with or without stdin, as dockerd does: bad keys are an
+	// error, not keys that are silently never used.
+	keys, err := containers.ParseDetachKeys(q.Get("detachKeys"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	stdin := &lateReader{}
 	if boolParam(r, "stdin") {
 		opts.Stdin = stdin
-		if opts.DetachKeys, err = containers.ParseDetachKeys(q.Get("detachKeys")); err != nil {
-			writeError(w, err)
-			return
-		}
+		opts.DetachKeys = keys
 	}
 	// The attach lives as long as the container's output, or until a write to
 	// the client fails: not as long as the request context, which ends with

@@ -189,3 +189,15 @@ func awaitAttachEnd(t *testing.T, ctx context.Context, r io.Reader, what string)
 		t.Fatalf("%s never ended", what)
 	}
 }
+
+// Bad detach keys are refused, with or without stdin (dockerd's check).
+func TestAttachBadDetachKeys(t *testing.T) {
+	e := newEnv(t)
+	id := e.create(t, &container.Config{Cmd: []string{"sleep"}}, nil)
+	for _, stdin := range []string{"1", "0"} {
+		resp, body := e.do(t, "POST", "/containers/"+id+"/attach?stream=1&stdout=1&stdin="+stdin+"&detachKeys=foo", "")
+		if resp.StatusCode != 400 || !strings.Contains(body, "invalid detach keys (foo)") {
+			t.Errorf("stdin=%s: %d %s, want 400 invalid detach keys", stdin, resp.StatusCode, body)
+		}
+	}
+}
