@@ -119,9 +119,10 @@ func buildParams(r *http.Request) (build.Options, bool, error) {
 	default:
 		return o, false, badRequest("build: networkmode=%s is not supported: default, bridge, host or none", nm)
 	}
-	// rm defaults to true; forcerm is what this builder always does for a
-	// failed step.
-	if q.Get("rm") != "" && !boolParam(r, "rm") {
+	// rm defaults to true; forcerm (remove even after a failure) is what
+	// this builder always does for a failed step, and wins over rm=0 as
+	// in dockerd.
+	if q.Get("rm") != "" && !boolParam(r, "rm") && !boolParam(r, "forcerm") {
 		o.KeepContainers = true
 	}
 	if o.RunHost, err = buildRunHost(r); err != nil {

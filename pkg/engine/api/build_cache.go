@@ -131,6 +131,10 @@ func (s *Server) buildCacheRecords(ctx context.Context) []*build.CacheRecord {
 // tagged, not used by a container, no kept image built on them) are
 // removed with the RUN --mount=type=cache volumes not in use, and the
 // space garbage collection frees is reported.
+//
+// all=1 (builder prune -a: not only the dangling entries) needs nothing
+// more: every entry of this cache is a step's output no name refers to,
+// which BuildKit would call dangling, so both prune the same set.
 func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for _, name := range []string{"filters", "keep-storage", "reserved-space", "max-used-space", "min-free-space"} {

@@ -31,3 +31,13 @@ func TestBuildParamsCacheFrom(t *testing.T) {
 		}
 	}
 }
+
+// rm=0 keeps the step containers, unless forcerm=1 (dockerd's order).
+func TestBuildParamsRemove(t *testing.T) {
+	for q, keep := range map[string]bool{"": false, "rm=1": false, "rm=0": true, "rm=0&forcerm=1": false, "forcerm=1": false} {
+		o, _, err := buildParams(httptest.NewRequest("POST", "/build?"+q, nil))
+		if err != nil || o.KeepContainers != keep {
+			t.Errorf("%q: keep %v %v, want %v", q, o.KeepContainers, err, keep)
+		}
+	}
+}

@@ -51,12 +51,43 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) {
 		h.StartInterval = 0
 		req.Config.Healthcheck = &h
 	}
+	if err := s.createPlatform(r, req.Config.Image); err != nil {
+		writeError(w, err)
+		return
+	}
 	c, err := s.d.Create(r.Context(), containers.CreateOptions{Name: r.URL.Query().Get("name"), Config: req.Config, HostConfig: req.HostConfig, NetworkingConfig: req.NetworkingConfig})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, container.CreateResponse{ID: c.ID, Warnings: []string{}})
+}
+
+// createPlatform checks create's platform=os[/arch[/variant]] against the
+// image's: the container runs the image there is, so one of another
+// platform is not found, as dockerd answers (the client may pull it).
+func (s *Server) createPlatform(r *http.Request, ref string) error {
+	want, err := parsePlatform(r.URL.Query().Get("platform"))
+	if err != nil || want == nil {
+		return err
+	}
+	_, group, err := s.resolveImage(r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	cfg, err := s.d.Supervisor().DockerImageConfig(r.Context(), group[0])
+	if err != nil {
+		return err
+	}
+	if want.GetOs() != cfg.OS || want.GetArchitecture() != "" && want.GetArchitecture() != cfg.Architecture ||
+		want.GetVariant() != "" && want.GetVariant() != cfg.Variant {
+		have := cfg.OS + "/" + cfg.Architecture
+		if cfg.Variant != "" {
+			have += "/" + cfg.Variant
+		}
+		return &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("image %s was found but its platform (%s) does not match the specified platform (%s)", ref, have, r.URL.Query().Get("platform"))}
+	}
+	return nil
 }
 
 func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) {
