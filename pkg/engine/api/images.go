@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/image"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine/containers"
@@ -43,25 +43,6 @@ func groupImages(imgs []*client.Image) map[string][]*client.Image {
 	return byID
 }
 
-// imagesLoad imports a `docker save` or OCI layout tar from the body.
-func (s *Server) imagesLoad(w http.ResponseWriter, r *http.Request) {
-	imgs, err := s.d.Supervisor().Import(r.Context(), r.Body, "")
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	for _, img := range imgs {
-		line := "Loaded image ID: " + img.GetConfig().GetDigest() + "\n"
-		if f := familiar(img.GetName()); f != "" {
-			line = "Loaded image: " + f + "\n"
-		}
-		_ = enc.Encode(map[string]string{"stream": line})
-	}
-}
-
 // resolveImage finds the supervisor images a user reference means: by name,
 // or all names of an image ID.
 func (s *Server) resolveImage(ctx context.Context, ref string) (string, []*client.Image, error) {
@@ -85,10 +66,26 @@ func (s *Server) resolveImage(ctx context.Context, ref string) (string, []*clien
 }
 
 func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request) {
+	if boolParam(r, "manifests") {
+		// The manifests field lists an index's platforms; berth keeps one.
+		writeError(w, fmt.Errorf("image inspect: manifests is not supported: berth stores one platform per image: %w", errdefs.ErrNotImplemented))
+		return
+	}
+	platform, err := queryPlatform(r, "platform")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	id, group, err := s.resolveImage(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	if platform != nil {
+		if err := s.checkImagePlatforms(r.Context(), r.PathValue("name"), group[0], []ocispec.Platform{*platform}); err != nil {
+			writeError(w, err)
+			return
+		}
 	}
 	cfg, err := s.d.Supervisor().DockerImageConfig(r.Context(), group[0])
 	if err != nil {
@@ -130,8 +127,19 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request) {
 // unless forced.
 func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) {
 	ref := r.PathValue("name")
+	platforms, err := queryPlatforms(r, "platforms")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	id, group, err := s.resolveImage(r.Context(), ref)
 	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// Removing the image's only platform is removing the image; one it
+	// lacks is refused before anything goes.
+	if err := s.checkImagePlatforms(r.Context(), ref, group[0], platforms); err != nil {
 		writeError(w, err)
 		return
 	}

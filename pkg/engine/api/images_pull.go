@@ -8,7 +8,9 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/engine/images"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -184,8 +186,14 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 		}
 		sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
 	}
+	platform, err := queryPlatform(r, "platform")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	var missing bool
 	var configs []string
+	var imgs []*client.Image
 	for _, ref := range refs {
 		img, err := s.d.Supervisor().GetImage(r.Context(), ref.String())
 		if errdefs.IsNotFound(err) {
@@ -195,6 +203,7 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 			return
 		} else {
 			configs = append(configs, img.GetConfig().GetDigest())
+			imgs = append(imgs, img)
 		}
 	}
 	if len(refs) == 0 || missing {
@@ -210,6 +219,27 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	if platform != nil {
+		// Every tag is checked before the first is pushed.
+		for i, img := range imgs {
+			fam := reference.FamiliarString(refs[i])
+			if err := s.checkImagePlatforms(r.Context(), fam, img, []ocispec.Platform{*platform}); err != nil {
+				writeError(w, err)
+				return
+			}
+			// --platform pushes one manifest, never an index: the
+			// supervisor would push the index when all of it is here.
+			whole, err := pushesIndex(r.Context(), be.ReadBlob, img)
+			if err != nil {
+				writeError(w, fmt.Errorf("push %s: %w", fam, err))
+				return
+			}
+			if whole {
+				writeError(w, fmt.Errorf("push %s --platform %s: every manifest of its index is stored here, and pushing one of them alone is not supported: %w", fam, formatPlatform(*platform), errdefs.ErrNotImplemented))
+				return
+			}
+		}
 	}
 	out := jsonStream(w)
 	pp := images.NewPushProgress(out, named.Name())

@@ -41,6 +41,11 @@ func (s *Server) imagesSave(w http.ResponseWriter, r *http.Request, names []stri
 		writeError(w, badRequest("no image names given"))
 		return
 	}
+	platforms, err := queryPlatforms(r, "platform")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	var refs []string
 	for _, n := range names {
 		name, _, err := containers.NormalizeImageRef(n)
@@ -48,8 +53,14 @@ func (s *Server) imagesSave(w http.ResponseWriter, r *http.Request, names []stri
 			writeError(w, err)
 			return
 		}
-		id, _, err := s.resolveImage(r.Context(), n)
+		id, group, err := s.resolveImage(r.Context(), n)
 		if err != nil {
+			writeError(w, err)
+			return
+		}
+		// Each image is saved with the one platform it has: that must be
+		// the one (or each of those) asked for.
+		if err := s.checkImagePlatforms(r.Context(), n, group[0], platforms); err != nil {
 			writeError(w, err)
 			return
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/image"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/engine/images"
 )
@@ -64,10 +65,21 @@ func (s *Server) imageTag(w http.ResponseWriter, r *http.Request, name string) {
 // imageHistory is GET /images/{name}/history: the config's history, newest
 // first, each entry that made a layer with that layer's size.
 func (s *Server) imageHistory(w http.ResponseWriter, r *http.Request, name string) {
+	platform, err := queryPlatform(r, "platform")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	id, group, err := s.resolveImage(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	if platform != nil {
+		if err := s.checkImagePlatforms(r.Context(), name, group[0], []ocispec.Platform{*platform}); err != nil {
+			writeError(w, err)
+			return
+		}
 	}
 	cfg, err := s.d.Supervisor().ImageConfig(r.Context(), group[0])
 	if err != nil {

@@ -1,0 +1,182 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"runtime"
+	"slices"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berthd/berth/pkg/client"
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// Berth keeps one platform per stored image: pull and load pick one
+// manifest of an index, and the image's config says which. A platform a
+// client asks for therefore either is that one, or is not here at all.
+
+// queryPlatforms reads the JSON-encoded OCI platforms of a query parameter
+// (repeated for the endpoints that take several). A value that is not one
+// is refused naming the parameter: reading it as "no platform" would act
+// on whatever the image is.
+func queryPlatforms(r *http.Request, param string) ([]ocispec.Platform, error) {
+	var out []ocispec.Platform
+	for _, v := range r.URL.Query()[param] {
+		if v == "" {
+			continue
+		}
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.DisallowUnknownFields()
+		var p ocispec.Platform
+		if err := dec.Decode(&p); err != nil {
+			return nil, badRequest("invalid %s parameter %q: not a JSON-encoded OCI platform: %v", param, v, err)
+		}
+		if dec.More() {
+			return nil, badRequest("invalid %s parameter %q: not a JSON-encoded OCI platform: trailing data", param, v)
+		}
+		if p.OS == "" || p.Architecture == "" {
+			return nil, badRequest("invalid %s parameter %q: os and architecture are required", param, v)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// queryPlatform is queryPlatforms for the endpoints that take one.
+func queryPlatform(r *http.Request, param string) (*ocispec.Platform, error) {
+	ps, err := queryPlatforms(r, param)
+	if err != nil || len(ps) == 0 {
+		return nil, err
+	}
+	if len(ps) > 1 {
+		return nil, badRequest("invalid %s parameter: one platform only, %d given", param, len(ps))
+	}
+	return &ps[0], nil
+}
+
+// normalizePlatform spells a platform one way: clients and image configs
+// write some architectures and variants differently (aarch64, x86_64, arm64
+// v8, which is arm64's only variant in practice).
+func normalizePlatform(p ocispec.Platform) ocispec.Platform {
+	p.OS = strings.ToLower(p.OS)
+	p.Architecture = strings.ToLower(p.Architecture)
+	p.Variant = strings.ToLower(p.Variant)
+	if p.Variant != "" && p.Variant[0] >= '0' && p.Variant[0] <= '9' {
+		p.Variant = "v" + p.Variant
+	}
+	switch p.Architecture {
+	case "x86_64", "x86-64":
+		p.Architecture = "amd64"
+	case "aarch64":
+		p.Architecture = "arm64"
+	case "i386":
+		p.Architecture = "386"
+	case "armhf", "armel":
+		p.Architecture = "arm"
+	}
+	switch {
+	case p.Architecture == "amd64" && p.Variant == "v1",
+		p.Architecture == "arm64" && (p.Variant == "v8" || p.Variant == "v8.0"):
+		p.Variant = ""
+	}
+	return p
+}
+
+// platformMatches tells whether an image of platform have serves want: a
+// want without variant (or OS version, or features) takes any.
+func platformMatches(want, have ocispec.Platform) bool {
+	w, h := normalizePlatform(want), normalizePlatform(have)
+	if w.OS != h.OS || w.Architecture != h.Architecture {
+		return false
+	}
+	if w.Variant != "" && w.Variant != h.Variant || w.OSVersion != "" && w.OSVersion != h.OSVersion {
+		return false
+	}
+	for _, f := range w.OSFeatures {
+		if !slices.Contains(h.OSFeatures, f) {
+			return false
+		}
+	}
+	return true
+}
+
+func formatPlatform(p ocispec.Platform) string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+// configPlatform is the platform an image config declares. Configs without
+// one (some importers write none) are images made for this host, which is
+// how berth runs them.
+func configPlatform(cfg *ocispec.Image) ocispec.Platform {
+	p := cfg.Platform
+	if p.OS == "" {
+		p.OS = "linux"
+	}
+	if p.Architecture == "" {
+		p.Architecture = runtime.GOARCH
+	}
+	return p
+}
+
+// imagePlatform is the platform berth holds img for.
+func (s *Server) imagePlatform(ctx context.Context, img *client.Image) (ocispec.Platform, error) {
+	cfg, err := s.d.Supervisor().ImageConfig(ctx, img)
+	if err != nil {
+		return ocispec.Platform{}, fmt.Errorf("image %s: reading its config for its platform: %w", img.GetName(), err)
+	}
+	return configPlatform(cfg), nil
+}
+
+// checkImagePlatforms refuses (not found, as a missing image is) when img
+// does not provide every platform in want; ref is the image as the client
+// named it.
+func (s *Server) checkImagePlatforms(ctx context.Context, ref string, img *client.Image, want []ocispec.Platform) error {
+	if len(want) == 0 {
+		return nil
+	}
+	have, err := s.imagePlatform(ctx, img)
+	if err != nil {
+		return err
+	}
+	for _, w := range want {
+		if !platformMatches(w, have) {
+			return errdefs.Classf(errdefs.ErrNotFound, "image %s has no %s variant: it is stored for %s only", ref, formatPlatform(w), formatPlatform(have))
+		}
+	}
+	return nil
+}
+
+// pushManifests says whether pushing img would push its whole index
+// rather than one manifest: the supervisor pushes an index when all of its
+// manifests are stored here, else the one of this host.
+func pushesIndex(ctx context.Context, read func(context.Context, string) ([]byte, error), img *client.Image) (bool, error) {
+	t := img.GetTarget()
+	if t.GetMediaType() != ocispec.MediaTypeImageIndex && t.GetMediaType() != "application/vnd.docker.distribution.manifest.list.v2+json" {
+		return false, nil
+	}
+	body, err := read(ctx, t.GetDigest())
+	if err != nil {
+		return false, fmt.Errorf("reading index %s: %w", t.GetDigest(), err)
+	}
+	var idx ocispec.Index
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&idx); err != nil {
+		return false, fmt.Errorf("index %s: %v: %w", t.GetDigest(), err, errdefs.ErrInvalidArgument)
+	}
+	for _, m := range idx.Manifests {
+		if _, err := read(ctx, m.Digest.String()); errdefs.IsNotFound(err) {
+			return false, nil
+		} else if err != nil {
+			return false, fmt.Errorf("manifest %s: %w", m.Digest, err)
+		}
+	}
+	return true, nil
+}

@@ -1,0 +1,286 @@
+package api
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/url"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/client"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berthd/berth/pkg/errdefs"
+)
+
+// otherArch is an architecture this host is not.
+func otherArch() string {
+	if runtime.GOARCH == "s390x" {
+		return "riscv64"
+	}
+	return "s390x"
+}
+
+var (
+	hostPlatform  = ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	otherPlatform = ocispec.Platform{OS: "linux", Architecture: otherArch()}
+)
+
+func platformQuery(p ocispec.Platform) string {
+	b, _ := json.Marshal(p)
+	return url.QueryEscape(string(b))
+}
+
+// addForeign records an image whose config is for otherPlatform.
+func addForeign(e *imgEnv, name string) {
+	e.sup.AddImage(name, "sha256:"+strings.Repeat("9", 64), &ocispec.Image{Platform: otherPlatform})
+}
+
+func TestHistoryInspectPlatform(t *testing.T) {
+	e := newImgEnv(t)
+	ctx := context.Background()
+	addForeign(e, "docker.io/library/far:1")
+	// busybox's config names no platform: it is this host's.
+	if _, err := e.cl.ImageHistory(ctx, "busybox", client.ImageHistoryWithPlatform(hostPlatform)); err != nil {
+		t.Errorf("history of busybox for this host: %v", err)
+	}
+	if _, err := e.cl.ImageHistory(ctx, "far:1", client.ImageHistoryWithPlatform(otherPlatform)); err != nil {
+		t.Errorf("history of far:1 for its platform: %v", err)
+	}
+	_, err := e.cl.ImageHistory(ctx, "far:1", client.ImageHistoryWithPlatform(hostPlatform))
+	if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "far:1") || !strings.Contains(err.Error(), "linux/"+runtime.GOARCH) || !strings.Contains(err.Error(), "linux/"+otherArch()) {
+		t.Errorf("history of far:1 for this host: %v", err)
+	}
+	// Spellings of the same platform match; a variant asked must be there.
+	if resp, body := e.do(t, "GET", "/images/busybox/history?platform="+url.QueryEscape(`{"os":"linux","architecture":"`+map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]+`"}`), nil); runtime.GOARCH == "amd64" && resp.StatusCode != 200 {
+		t.Errorf("x86_64 spelling: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := e.do(t, "GET", "/images/busybox/history?platform="+url.QueryEscape(`{"os":"linux","architecture":"`+runtime.GOARCH+`","variant":"v9"}`), nil); resp.StatusCode != 404 {
+		t.Errorf("variant v9: %d", resp.StatusCode)
+	}
+	for _, bad := range []string{"linux/amd64", `{"os":"linux"}`, `{"os":"linux","architecture":"amd64","colour":"red"}`} {
+		resp, body := e.do(t, "GET", "/images/busybox/history?platform="+url.QueryEscape(bad), nil)
+		if resp.StatusCode != 400 || !strings.Contains(body, "platform") {
+			t.Errorf("history platform %q: %d %s", bad, resp.StatusCode, body)
+		}
+	}
+
+	p := otherPlatform
+	res, err := e.cl.ImageInspect(ctx, "far:1", client.ImageInspectWithPlatform(&p))
+	if err != nil || res.Architecture != otherArch() {
+		t.Errorf("inspect far:1 for its platform: %v %+v", err, res)
+	}
+	p = hostPlatform
+	if _, err := e.cl.ImageInspect(ctx, "far:1", client.ImageInspectWithPlatform(&p)); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "far:1") {
+		t.Errorf("inspect far:1 for this host: %v", err)
+	}
+	if resp, body := e.do(t, "GET", "/images/far:1/json?platform=%7B", nil); resp.StatusCode != 400 || !strings.Contains(body, "platform") {
+		t.Errorf("inspect bad platform: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := e.do(t, "GET", "/images/far:1/json?manifests=1", nil); resp.StatusCode != 501 || !strings.Contains(body, "manifests") {
+		t.Errorf("inspect manifests: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestRmiPlatform(t *testing.T) {
+	e := newImgEnv(t)
+	ctx := context.Background()
+	addForeign(e, "docker.io/library/far:1")
+	for _, ps := range [][]ocispec.Platform{{hostPlatform}, {otherPlatform, hostPlatform}} {
+		if _, err := e.cl.ImageRemove(ctx, "far:1", client.ImageRemoveOptions{Platforms: ps}); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "far:1") {
+			t.Errorf("rmi far:1 %v: %v", ps, err)
+		}
+	}
+	if _, err := e.sup.GetImage(ctx, "docker.io/library/far:1"); err != nil {
+		t.Fatalf("a refused rmi removed the image: %v", err)
+	}
+	if resp, body := e.do(t, "DELETE", "/images/far:1?platforms=x", nil); resp.StatusCode != 400 || !strings.Contains(body, "platforms") {
+		t.Errorf("rmi bad platforms: %d %s", resp.StatusCode, body)
+	}
+	res, err := e.cl.ImageRemove(ctx, "far:1", client.ImageRemoveOptions{Platforms: []ocispec.Platform{otherPlatform}})
+	if err != nil || len(res.Items) == 0 || res.Items[0].Untagged != "far:1" {
+		t.Errorf("rmi far:1 of its platform: %v %+v", err, res)
+	}
+	if _, err := e.sup.GetImage(ctx, "docker.io/library/far:1"); !errdefs.IsNotFound(err) {
+		t.Errorf("far:1 still there: %v", err)
+	}
+}
+
+func TestPushPlatform(t *testing.T) {
+	e := newImgEnv(t)
+	ctx := context.Background()
+	addForeign(e, "localhost:5000/far:1")
+	push := func(p ocispec.Platform) error {
+		res, err := e.cl.ImagePush(ctx, "localhost:5000/far:1", client.ImagePushOptions{RegistryAuth: "e30=", Platform: &p})
+		if err != nil {
+			return err
+		}
+		defer res.Close()
+		return res.Wait(ctx)
+	}
+	if err := push(hostPlatform); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "localhost:5000/far:1") || len(e.sup.Pushed) != 0 {
+		t.Errorf("push far:1 for this host: %v, pushed %v", err, e.sup.Pushed)
+	}
+	if err := push(otherPlatform); err != nil || len(e.sup.Pushed) != 1 {
+		t.Errorf("push far:1 for its platform: %v, pushed %v", err, e.sup.Pushed)
+	}
+	if resp, body := e.do(t, "POST", "/images/localhost:5000/far/push?tag=1&platform=linux", nil); resp.StatusCode != 400 || !strings.Contains(body, "platform") {
+		t.Errorf("push bad platform: %d %s", resp.StatusCode, body)
+	}
+	// A whole index stored here would go as the index: --platform must
+	// push one manifest, which the supervisor cannot be asked for.
+	mf := digest.FromString("manifest")
+	idx, _ := json.Marshal(ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{{MediaType: ocispec.MediaTypeImageManifest, Digest: mf, Platform: &otherPlatform}}})
+	e.sup.Blobs[digest.FromBytes(idx).String()] = idx
+	e.sup.Blobs[mf.String()] = []byte("{}")
+	img, _ := e.sup.GetImage(ctx, "localhost:5000/far:1")
+	img.Target.MediaType, img.Target.Digest = ocispec.MediaTypeImageIndex, digest.FromBytes(idx).String()
+	if err := push(otherPlatform); !errdefs.IsNotImplemented(err) || len(e.sup.Pushed) != 1 {
+		t.Errorf("push of a whole index for one platform: %v, pushed %v", err, e.sup.Pushed)
+	}
+	// Only the manifest of its platform here: that one is what goes.
+	delete(e.sup.Blobs, mf.String())
+	idx, _ = json.Marshal(ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{
+		{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("other"), Platform: &hostPlatform},
+		{MediaType: ocispec.MediaTypeImageManifest, Digest: mf, Platform: &otherPlatform},
+	}})
+	e.sup.Blobs[digest.FromBytes(idx).String()] = idx
+	img.Target.Digest = digest.FromBytes(idx).String()
+	e.sup.Blobs[mf.String()] = []byte("{}")
+	if err := push(otherPlatform); err != nil || len(e.sup.Pushed) != 2 {
+		t.Errorf("push of one manifest of an index: %v, pushed %v", err, e.sup.Pushed)
+	}
+}
+
+func TestSavePlatform(t *testing.T) {
+	e := newImgEnv(t)
+	ctx := context.Background()
+	addForeign(e, "docker.io/library/far:1")
+	res, err := e.cl.ImageSave(ctx, []string{"far:1"}, client.ImageSaveWithPlatforms(otherPlatform))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := readTar(t, res)
+	res.Close()
+	if !strings.Contains(files["names"], "far:1") {
+		t.Errorf("save of far:1 for its platform: %v", files)
+	}
+	if _, err := e.cl.ImageSave(ctx, []string{"busybox", "far:1"}, client.ImageSaveWithPlatforms(hostPlatform)); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "far:1") {
+		t.Errorf("save of far:1 for this host: %v", err)
+	}
+	if resp, body := e.do(t, "GET", "/images/far:1/get?platform="+platformQuery(hostPlatform), nil); resp.StatusCode != 404 {
+		t.Errorf("GET /images/far:1/get for this host: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := e.do(t, "GET", "/images/get?names=busybox&platform=amd64", nil); resp.StatusCode != 400 || !strings.Contains(body, "platform") {
+		t.Errorf("save bad platform: %d %s", resp.StatusCode, body)
+	}
+}
+
+// tarOf writes files (name, content pairs) as a tar.
+func tarOf(t *testing.T, files ...string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for i := 0; i < len(files); i += 2 {
+		if err := tw.WriteHeader(&tar.Header{Name: files[i], Mode: 0o644, Size: int64(len(files[i+1])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(files[i+1]))
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+func dockerArchiveFor(t *testing.T, name string, p ocispec.Platform) []byte {
+	cfg, _ := json.Marshal(ocispec.Image{Platform: p, RootFS: ocispec.RootFS{Type: "layers"}})
+	cfgName := digest.FromBytes(cfg).Encoded() + ".json"
+	mf, _ := json.Marshal([]map[string]any{{"Config": cfgName, "RepoTags": []string{name}, "Layers": []string{}}})
+	return tarOf(t, cfgName, string(cfg), "manifest.json", string(mf))
+}
+
+// ociArchiveOf is an OCI layout with one index of a manifest per platform.
+func ociArchiveOf(t *testing.T, ps ...ocispec.Platform) []byte {
+	var files []string
+	var mfs []ocispec.Descriptor
+	for _, p := range ps {
+		cfg, _ := json.Marshal(ocispec.Image{Platform: p, RootFS: ocispec.RootFS{Type: "layers"}})
+		cd := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))}
+		mf, _ := json.Marshal(ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: []ocispec.Descriptor{}})
+		md := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(mf), Size: int64(len(mf)), Platform: &p}
+		files = append(files, blobPath(cd), string(cfg), blobPath(md), string(mf))
+		mfs = append(mfs, md)
+	}
+	idx, _ := json.Marshal(ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: mfs})
+	id := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(idx), Size: int64(len(idx)), Annotations: map[string]string{"io.containerd.image.name": "docker.io/library/multi:1"}}
+	top, _ := json.Marshal(ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{id}})
+	files = append(files, blobPath(id), string(idx), "index.json", string(top), "oci-layout", `{"imageLayoutVersion":"1.0.0"}`)
+	return tarOf(t, files...)
+}
+
+func TestLoadPlatform(t *testing.T) {
+	e := newImgEnv(t)
+	ctx := context.Background()
+	load := func(archive []byte, ps ...ocispec.Platform) (string, error) {
+		res, err := e.cl.ImageLoad(ctx, bytes.NewReader(archive), client.ImageLoadWithPlatforms(ps...))
+		if err != nil {
+			return "", err
+		}
+		defer res.Close()
+		var buf bytes.Buffer
+		buf.ReadFrom(res)
+		return buf.String(), nil
+	}
+	far := dockerArchiveFor(t, "far:1", otherPlatform)
+	if _, err := load(far, hostPlatform); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "far:1") || !strings.Contains(err.Error(), "linux/"+otherArch()) {
+		t.Errorf("load of far:1 for this host: %v", err)
+	}
+	if _, err := e.sup.GetImage(ctx, "docker.io/library/far:1"); !errdefs.IsNotFound(err) {
+		t.Fatalf("a refused load stored the image: %v", err)
+	}
+	if out, err := load(far, otherPlatform); err != nil || !strings.Contains(out, "Loaded image: far:1") {
+		t.Errorf("load of far:1 for its platform: %v %s", err, out)
+	}
+	// Without a platform, as before: what the archive has.
+	if out, err := load(dockerArchiveFor(t, "near:1", hostPlatform)); err != nil || !strings.Contains(out, "Loaded image: near:1") {
+		t.Errorf("load without platform: %v %s", err, out)
+	}
+	if resp, body := e.do(t, "POST", "/images/load?platform=linux%2Famd64", nil); resp.StatusCode != 400 || !strings.Contains(body, "platform") {
+		t.Errorf("load bad platform: %d %s", resp.StatusCode, body)
+	}
+
+	// An index: the importer takes this host's manifest, so only that
+	// one can be asked for; one the archive lacks is not found.
+	multi := ociArchiveOf(t, hostPlatform, otherPlatform)
+	if _, err := load(multi, otherPlatform); !errdefs.IsNotImplemented(err) || !strings.Contains(err.Error(), "multi:1") {
+		t.Errorf("load of the other platform of an index: %v", err)
+	}
+	if _, err := load(ociArchiveOf(t, hostPlatform), otherPlatform); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "multi:1") {
+		t.Errorf("load of a platform an index lacks: %v", err)
+	}
+	a, err := openLoadArchiveBytes(t, multi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := archiveImages(a)
+	if err != nil || len(imgs) != 1 || imgs[0].loads.Architecture != runtime.GOARCH || len(imgs[0].holds) != 2 {
+		t.Errorf("archive images: %v %+v", err, imgs)
+	}
+}
+
+func openLoadArchiveBytes(t *testing.T, b []byte) (*loadArchive, error) {
+	f, err := os.CreateTemp(t.TempDir(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	f.Seek(0, 0)
+	return openLoadArchive(f)
+}
