@@ -281,6 +281,9 @@ func checkArchivePlatforms(f *os.File, want []ocispec.Platform) error {
 		return err
 	}
 	for _, im := range imgs {
+		if f := familiar(im.name); f != "" {
+			im.name = f
+		}
 		for _, w := range want {
 			if im.loads.OS != "" && platformMatches(w, im.loads) {
 				continue
@@ -292,7 +295,7 @@ func checkArchivePlatforms(f *os.File, want []ocispec.Platform) error {
 				found = found || platformMatches(w, h)
 			}
 			if found {
-				return fmt.Errorf("load: the archive holds %s for image %s, but only this host's manifest (linux/%s) of an image index can be loaded: %w", formatPlatform(w), im.name, runtime.GOARCH, errdefs.ErrNotImplemented)
+				return errdefs.Classf(errdefs.ErrNotImplemented, "load: the archive holds %s for image %s in an image index, but berth loads only this host's manifest (linux/%s) of an index; nothing was loaded", formatPlatform(w), im.name, runtime.GOARCH)
 			}
 			if len(held) == 0 {
 				held = []string{"no platform berth can load"}
