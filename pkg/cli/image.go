@@ -40,18 +40,26 @@ func newImageCommand(c *CLI) *cobra.Command {
 }
 
 func newImageInspectCommand(c *CLI) *cobra.Command {
-	var format string
+	var format, platform string
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] IMAGE [IMAGE...]",
 		Short: "Display detailed information on one or more images",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := platformOption(platform)
+			if err != nil {
+				return err
+			}
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
+			var opts []client.ImageInspectOption
+			if p != nil {
+				opts = append(opts, client.ImageInspectWithPlatform(p))
+			}
 			return printInspect(c, format, args, func(ref string) (json.RawMessage, error) {
-				res, err := cl.ImageInspect(cmd.Context(), ref)
+				res, err := cl.ImageInspect(cmd.Context(), ref, opts...)
 				if err != nil {
 					return nil, err
 				}
@@ -60,6 +68,7 @@ func newImageInspectCommand(c *CLI) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "format output using a Go template")
+	cmd.Flags().StringVar(&platform, "platform", "", `inspect this platform of the image, as "os[/arch[/variant]]": an image that has another is an error`)
 	return cmd
 }
 

@@ -12,13 +12,17 @@ import (
 )
 
 func newLoadCommand(c *CLI) *cobra.Command {
-	var input string
+	var input, platform string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "load [OPTIONS]",
 		Short: "Load an image from a tar archive (docker save or OCI layout) or STDIN",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := platformOption(platform)
+			if err != nil {
+				return fmt.Errorf("invalid platform: %w", err)
+			}
 			var in io.Reader = c.In
 			if input != "" {
 				f, err := os.Open(input)
@@ -36,7 +40,11 @@ func newLoadCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := cl.ImageLoad(cmd.Context(), in, client.ImageLoadWithQuiet(quiet))
+			opts := []client.ImageLoadOption{client.ImageLoadWithQuiet(quiet)}
+			if p != nil {
+				opts = append(opts, client.ImageLoadWithPlatforms(*p))
+			}
+			res, err := cl.ImageLoad(cmd.Context(), in, opts...)
 			if err != nil {
 				return err
 			}
@@ -61,5 +69,6 @@ func newLoadCommand(c *CLI) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&input, "input", "i", "", "read from tar archive file, instead of STDIN")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress the load output")
+	cmd.Flags().StringVar(&platform, "platform", "", `load only the given platform variant, as "os[/arch[/variant]]" (e.g., "linux/amd64")`)
 	return cmd
 }

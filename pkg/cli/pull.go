@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
+	"runtime"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -12,12 +15,16 @@ import (
 
 func newPullCommand(c *CLI) *cobra.Command {
 	var quiet, all bool
+	disableContentTrust := true
 	var platform string
 	cmd := &cobra.Command{
 		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
 		Short: "Download an image from a registry",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkContentTrust(cmd, disableContentTrust); err != nil {
+				return err
+			}
 			named, err := reference.ParseNormalizedNamed(args[0])
 			if err != nil {
 				return fmt.Errorf("invalid reference format: %s", args[0])
@@ -60,6 +67,7 @@ func newPullCommand(c *CLI) *cobra.Command {
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "suppress verbose output")
 	cmd.Flags().BoolVarP(&all, "all-tags", "a", false, "download all tagged images in the repository")
 	cmd.Flags().StringVar(&platform, "platform", "", "set platform if server is multi-platform capable (os/arch[/variant])")
+	contentTrustFlag(cmd, &disableContentTrust, "skip image verification (false is refused: ctl has no content trust)")
 	return cmd
 }
 
@@ -67,17 +75,99 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
+// parsePlatform reads "os[/arch[/variant]]" as docker does: one component
+// is an OS (on this machine's architecture) or an architecture (on this
+// machine's OS), and the usual aliases (x86_64, aarch64, armhf...) are
+// sent under their OCI names, so that the engine compares like with like.
 func parsePlatform(v string) (ocispec.Platform, error) {
 	parts := strings.Split(v, "/")
-	if len(parts) > 3 || parts[0] == "" {
+	if len(parts) > 3 {
 		return ocispec.Platform{}, fmt.Errorf("%q: cannot parse platform specifier: invalid argument", v)
 	}
-	p := ocispec.Platform{OS: parts[0]}
-	if len(parts) > 1 {
-		p.Architecture = parts[1]
+	for _, part := range parts {
+		if !platformPart.MatchString(part) {
+			return ocispec.Platform{}, fmt.Errorf("%q is an invalid component of %q: only letters, digits, '_', '.' and '-' may make one: invalid argument", part, v)
+		}
 	}
-	if len(parts) > 2 {
-		p.Variant = parts[2]
+	var p ocispec.Platform
+	if len(parts) == 1 {
+		first := strings.ToLower(parts[0])
+		switch {
+		case knownOS[normalizeOS(first)]:
+			p = ocispec.Platform{OS: normalizeOS(first), Architecture: runtime.GOARCH}
+		case knownArch[normalizeArch(first, "").Architecture]:
+			p = normalizeArch(first, "")
+			p.OS = runtime.GOOS
+		default:
+			return ocispec.Platform{}, fmt.Errorf("%q: unknown operating system or architecture: invalid argument", v)
+		}
+		return p, nil
 	}
+	variant := ""
+	if len(parts) == 3 {
+		variant = parts[2]
+	}
+	p = normalizeArch(strings.ToLower(parts[1]), strings.ToLower(variant))
+	p.OS = normalizeOS(strings.ToLower(parts[0]))
 	return p, nil
+}
+
+var platformPart = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+var knownOS = map[string]bool{"aix": true, "android": true, "darwin": true, "dragonfly": true, "freebsd": true, "illumos": true, "ios": true, "js": true, "linux": true, "netbsd": true, "openbsd": true, "plan9": true, "solaris": true, "wasip1": true, "windows": true}
+
+var knownArch = map[string]bool{"386": true, "amd64": true, "arm": true, "arm64": true, "loong64": true, "mips": true, "mips64": true, "mips64le": true, "mipsle": true, "ppc64": true, "ppc64le": true, "riscv64": true, "s390x": true, "wasm": true}
+
+func normalizeOS(os string) string {
+	if os == "macos" {
+		return "darwin"
+	}
+	return os
+}
+
+// normalizeArch gives an architecture and variant their OCI spelling.
+func normalizeArch(arch, variant string) ocispec.Platform {
+	if variant != "" && variant[0] >= '0' && variant[0] <= '9' {
+		variant = "v" + variant
+	}
+	switch arch {
+	case "i386":
+		arch = "386"
+	case "x86_64", "x86-64", "amd64":
+		arch = "amd64"
+		if variant == "v1" {
+			variant = ""
+		}
+	case "aarch64":
+		arch = "arm64"
+	case "armhf", "armel":
+		arch = "arm"
+	}
+	return ocispec.Platform{Architecture: arch, Variant: variant}
+}
+
+// platformOption is a --platform value for the API: nil when not given.
+func platformOption(v string) (*ocispec.Platform, error) {
+	if v == "" {
+		return nil, nil
+	}
+	p, err := parsePlatform(v)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// contentTrustFlag is docker's --disable-content-trust (default true). ctl
+// verifies and signs no images: true is what it does anyway, false is
+// refused by checkContentTrust rather than ignored.
+func contentTrustFlag(cmd *cobra.Command, disable *bool, usage string) {
+	cmd.Flags().BoolVar(disable, "disable-content-trust", true, usage)
+}
+
+func checkContentTrust(cmd *cobra.Command, disable bool) error {
+	if disable {
+		return nil
+	}
+	return withHelp(cmd, errors.New("--disable-content-trust=false: image signing and verification (content trust) is not supported"))
 }

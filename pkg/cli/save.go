@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 
@@ -39,12 +40,16 @@ func writeTo(path string, out io.Writer, r io.Reader, what string) error {
 }
 
 func newSaveCommand(c *CLI) *cobra.Command {
-	var output string
+	var output, platform string
 	cmd := &cobra.Command{
 		Use:   "save [OPTIONS] IMAGE [IMAGE...]",
 		Short: "Save one or more images to a tar archive (streamed to STDOUT by default)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := platformOption(platform)
+			if err != nil {
+				return fmt.Errorf("invalid platform: %w", err)
+			}
 			if output == "" && isTerminal(c.Out) {
 				return errors.New("cowardly refusing to save to a terminal. Use the -o flag or redirect")
 			}
@@ -52,7 +57,11 @@ func newSaveCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := cl.ImageSave(cmd.Context(), args)
+			var opts []client.ImageSaveOption
+			if p != nil {
+				opts = append(opts, client.ImageSaveWithPlatforms(*p))
+			}
+			res, err := cl.ImageSave(cmd.Context(), args, opts...)
 			if err != nil {
 				return err
 			}
@@ -61,5 +70,6 @@ func newSaveCommand(c *CLI) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to a file, instead of STDOUT")
+	cmd.Flags().StringVar(&platform, "platform", "", `save only the given platform variant, as "os[/arch[/variant]]" (e.g., "linux/amd64")`)
 	return cmd
 }
