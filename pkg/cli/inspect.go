@@ -175,11 +175,19 @@ func printInspectOf(c *CLI, format string, ids []string, get func(string) (json.
 // inspectTyped makes the API type of an object type, which a template
 // sees first, as docker's does: its fields keep their Go kinds, so
 // `eq .State.ExitCode 0` compares ints.
-var inspectTyped = map[string]func() any{
-	"container": func() any { return new(container.InspectResponse) },
-	"image":     func() any { return new(image.InspectResponse) },
-	"network":   func() any { return new(network.Inspect) },
-	"volume":    func() any { return new(volume.Volume) },
+// (nil for another type).
+func inspectTyped(typ string) any {
+	switch typ {
+	case "container":
+		return new(container.InspectResponse)
+	case "image":
+		return new(image.InspectResponse)
+	case "network":
+		return new(network.Inspect)
+	case "volume":
+		return new(volume.Volume)
+	}
+	return nil
 }
 
 // execInspect applies tmpl to the object raw of type typ: to its API type
@@ -188,8 +196,7 @@ var inspectTyped = map[string]func() any{
 // whole (2060288, not 2.060288e+06).
 func execInspect(tmpl *template.Template, raw json.RawMessage, typ string) (string, error) {
 	var buf bytes.Buffer
-	if mk, ok := inspectTyped[typ]; ok {
-		v := mk()
+	if v := inspectTyped(typ); v != nil {
 		if json.Unmarshal(raw, v) == nil && tmpl.Execute(&buf, v) == nil {
 			return buf.String(), nil
 		}

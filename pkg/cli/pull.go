@@ -3,8 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -85,7 +85,7 @@ func parsePlatform(v string) (ocispec.Platform, error) {
 		return ocispec.Platform{}, fmt.Errorf("%q: cannot parse platform specifier: invalid argument", v)
 	}
 	for _, part := range parts {
-		if !platformPart.MatchString(part) {
+		if !platformPart(part) {
 			return ocispec.Platform{}, fmt.Errorf("%q is an invalid component of %q: only letters, digits, '_', '.' and '-' may make one: invalid argument", part, v)
 		}
 	}
@@ -93,9 +93,9 @@ func parsePlatform(v string) (ocispec.Platform, error) {
 	if len(parts) == 1 {
 		first := strings.ToLower(parts[0])
 		switch {
-		case knownOS[normalizeOS(first)]:
+		case slices.Contains(knownOS, normalizeOS(first)):
 			p = ocispec.Platform{OS: normalizeOS(first), Architecture: runtime.GOARCH}
-		case knownArch[normalizeArch(first, "").Architecture]:
+		case slices.Contains(knownArch, normalizeArch(first, "").Architecture):
 			p = normalizeArch(first, "")
 			p.OS = runtime.GOOS
 		default:
@@ -112,11 +112,17 @@ func parsePlatform(v string) (ocispec.Platform, error) {
 	return p, nil
 }
 
-var platformPart = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+// platformPart tells whether s is one part of a platform (letters,
+// digits, "_.-"); no regexp: ctl's start-up compiles none it may not use.
+func platformPart(s string) bool {
+	return s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-')
+	}) < 0
+}
 
-var knownOS = map[string]bool{"aix": true, "android": true, "darwin": true, "dragonfly": true, "freebsd": true, "illumos": true, "ios": true, "js": true, "linux": true, "netbsd": true, "openbsd": true, "plan9": true, "solaris": true, "wasip1": true, "windows": true}
+var knownOS = []string{"aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js", "linux", "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows"}
 
-var knownArch = map[string]bool{"386": true, "amd64": true, "arm": true, "arm64": true, "loong64": true, "mips": true, "mips64": true, "mips64le": true, "mipsle": true, "ppc64": true, "ppc64le": true, "riscv64": true, "s390x": true, "wasm": true}
+var knownArch = []string{"386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle", "ppc64", "ppc64le", "riscv64", "s390x", "wasm"}
 
 func normalizeOS(os string) string {
 	if os == "macos" {

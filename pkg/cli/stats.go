@@ -160,8 +160,10 @@ func memUsage(m container.MemoryStats) uint64 {
 
 const statsDefaultFormat = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
 
-var statsHeaders = row{"Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",
-	"MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
+func statsHeaders() row {
+	return row{"Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",
+		"MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
+}
 
 // statsPrinter prints a reading per container with docker's placeholders.
 type statsPrinter struct {
@@ -184,7 +186,7 @@ func (p statsPrinter) print(out io.Writer, ids []string, rows []container.StatsR
 		}
 		rs[i] = statsRow(s, name, p.noTrunc)
 	}
-	return printRows(out, format, statsDefaultFormat, statsHeaders, rs)
+	return printRows(out, format, statsDefaultFormat, statsHeaders(), rs)
 }
 
 func statsRow(s container.StatsResponse, name string, noTrunc bool) row {
