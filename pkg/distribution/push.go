@@ -16,12 +16,13 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
 // sourceLabel names the repositories of a registry known to hold a blob
 // (comma separated): a push to another repository of that registry mounts
 // the blob from there instead of uploading it.
-func sourceLabel(domain string) string { return "berth.distribution.source." + domain }
+func sourceLabel(domain string) string { return supervisorv1.DistributionSourceLabelPrefix + domain }
 
 func (s *Service) addSource(ctx context.Context, domain, repo string, blobs []ocispec.Descriptor) {
 	for _, b := range blobs {

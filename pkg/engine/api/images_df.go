@@ -7,8 +7,6 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/volume"
-
-	"github.com/berthd/berth/pkg/engine/images"
 )
 
 // diskUsage is the /system/df answer in the shape of API versions before
@@ -50,53 +48,40 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 	}
 	imageSize := map[string]int64{}
 	if all || want["image"] || want["container"] {
-		chains := map[string][]string{}
+		lu := s.layerUsage(ctx, be, groups)
+		// A layer costs its snapshot and its compressed blob when the store
+		// still has it; without a snapshot usage, the blob's size stands in.
 		layerSize := map[string]int64{}
-		users := map[string]int{}
-		// The content store is on disk beside the unpacked layers: a layer
-		// costs both, and configs and manifests count too.
-		blobs := map[string]int64{}
-		if cu, ok := be.(images.ContentUsage); ok {
-			if b, err := cu.ContentSizes(ctx); err == nil {
-				blobs = b
-			}
-		}
 		var unpacked int64
-		for id, group := range groups {
-			cfg, err := s.d.Supervisor().ImageConfig(ctx, group[0])
-			if err != nil {
-				continue
-			}
-			sizes, err := images.LayerSizes(ctx, be, group[0], cfg)
-			if err != nil {
-				continue
-			}
-			chain := images.ChainIDs(cfg)
-			chains[id] = chain
-			digests, _ := images.BlobSizes(ctx, be, group[0], len(chain))
-			for i, c := range chain {
-				if _, seen := layerSize[c]; !seen {
-					unpacked += sizes[i]
+		for _, si := range lu.images {
+			for _, l := range si.layers {
+				u := l.unpacked
+				if u < 0 {
+					u = l.blobSize
 				}
-				layerSize[c] = sizes[i] + blobs[digests[i]]
-				users[c]++
+				if _, seen := layerSize[l.chain]; !seen {
+					unpacked += u
+				}
+				layerSize[l.chain] = u + lu.blobs[l.blob]
 			}
 		}
+		// The content store is on disk beside the unpacked layers: configs
+		// and manifests count too.
 		du.LayersSize = unpacked
-		for _, n := range blobs {
+		for _, n := range lu.blobs {
 			du.LayersSize += n
 		}
 		for i := range sums {
-			chain, ok := chains[sums[i].ID]
+			si, ok := lu.images[sums[i].ID]
 			if !ok {
 				imageSize[sums[i].ID] = sums[i].Size
 				continue
 			}
 			var size, shared int64
-			for _, c := range chain {
-				size += layerSize[c]
-				if users[c] > 1 {
-					shared += layerSize[c]
+			for _, l := range si.layers {
+				size += layerSize[l.chain]
+				if lu.users[l.chain] > 1 {
+					shared += layerSize[l.chain]
 				}
 			}
 			sums[i].Size, sums[i].SharedSize = size, shared

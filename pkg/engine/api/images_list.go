@@ -75,6 +75,13 @@ func (s *Server) imagesList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	x := listExtras{sharedSize: boolParam(r, "shared-size"), manifests: boolParam(r, "manifests"), identity: boolParam(r, "identity")}
+	if x.identity && !x.manifests {
+		// Identity is a field of each manifest summary: without them it
+		// has nowhere to go.
+		writeError(w, badRequest("identity=1 requires manifests=1"))
+		return
+	}
 	all, groups, err := s.imageSummaries(r.Context())
 	if err != nil {
 		writeError(w, err)
@@ -126,6 +133,12 @@ func (s *Server) imagesList(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		out = append(out, sum)
+	}
+	if x.any() {
+		if err := s.fillListExtras(r.Context(), out, groups, x); err != nil {
+			writeError(w, err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

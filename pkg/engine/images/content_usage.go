@@ -2,6 +2,9 @@ package images
 
 import (
 	"context"
+	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/berthd/berth/pkg/client"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
@@ -43,4 +46,40 @@ func BlobSizes(ctx context.Context, be Backend, img *client.Image, n int) ([]str
 		}
 	}
 	return digests, sizes
+}
+
+// ContentLabels is the optional part of Backend that reads a blob's
+// labels, where the supervisor records where content came from.
+type ContentLabels interface {
+	BlobLabels(ctx context.Context, digest string) (map[string]string, error)
+}
+
+var _ ContentLabels = (*Remote)(nil)
+
+func (r *Remote) BlobLabels(ctx context.Context, digest string) (map[string]string, error) {
+	resp, err := r.C.ContentService().Info(ctx, &supervisorv1.InfoRequest{Digest: digest})
+	if err != nil {
+		return nil, fmt.Errorf("labels of blob %s: %w", digest, err)
+	}
+	return resp.GetInfo().GetLabels(), nil
+}
+
+// SourceRepositories are the repositories (domain/path) that the
+// supervisor's distribution labels say a blob was pulled from or pushed
+// to, sorted.
+func SourceRepositories(labels map[string]string) []string {
+	var out []string
+	for k, v := range labels {
+		domain, ok := strings.CutPrefix(k, supervisorv1.DistributionSourceLabelPrefix)
+		if !ok || domain == "" {
+			continue
+		}
+		for _, repo := range strings.Split(v, ",") {
+			if repo != "" {
+				out = append(out, domain+"/"+repo)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/client"
@@ -63,19 +64,34 @@ type BlobReader interface {
 // ManifestOf finds the manifest of img's platform: the target itself, or
 // the entry of the target index whose config is img's config.
 func ManifestOf(ctx context.Context, be BlobReader, img *client.Image) (*ocispec.Manifest, error) {
-	data, err := be.ReadBlob(ctx, img.GetTarget().GetDigest())
+	_, m, err := PlatformManifest(ctx, be, img)
+	return m, err
+}
+
+// PlatformManifest is ManifestOf with the manifest's descriptor: the
+// target's, or the index entry's (which carries the platform).
+func PlatformManifest(ctx context.Context, be BlobReader, img *client.Image) (ocispec.Descriptor, *ocispec.Manifest, error) {
+	t := img.GetTarget()
+	top := ocispec.Descriptor{MediaType: t.GetMediaType(), Digest: digest.Digest(t.GetDigest()), Size: t.GetSize()}
+	data, err := be.ReadBlob(ctx, t.GetDigest())
 	if err != nil {
-		return nil, err
+		return top, nil, err
 	}
 	var probe struct {
 		ocispec.Manifest
 		Manifests []ocispec.Descriptor `json:"manifests"`
 	}
 	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("decode manifest %s: %w", img.GetTarget().GetDigest(), err)
+		return top, nil, fmt.Errorf("decode manifest %s: %w", t.GetDigest(), err)
 	}
 	if len(probe.Manifests) == 0 {
-		return &probe.Manifest, nil
+		if top.MediaType == "" {
+			top.MediaType = probe.MediaType
+		}
+		if top.Size == 0 {
+			top.Size = int64(len(data))
+		}
+		return top, &probe.Manifest, nil
 	}
 	for _, d := range probe.Manifests {
 		b, err := be.ReadBlob(ctx, d.Digest.String())
@@ -84,8 +100,8 @@ func ManifestOf(ctx context.Context, be BlobReader, img *client.Image) (*ocispec
 		}
 		var m ocispec.Manifest
 		if json.Unmarshal(b, &m) == nil && m.Config.Digest.String() == img.GetConfig().GetDigest() {
-			return &m, nil
+			return d, &m, nil
 		}
 	}
-	return nil, fmt.Errorf("no manifest of index %s has config %s", img.GetTarget().GetDigest(), img.GetConfig().GetDigest())
+	return top, nil, fmt.Errorf("no manifest of index %s has config %s", t.GetDigest(), img.GetConfig().GetDigest())
 }

@@ -44,6 +44,9 @@ type Supervisor struct {
 	Usages map[string]int64
 	// Blobs of the content store by digest.
 	Blobs map[string][]byte
+	// Labels of blobs by digest, as the supervisor's pulls and pushes
+	// record them.
+	Labels map[string]map[string]string
 	// Reclaimed is what GarbageCollect reports; GCs counts its calls.
 	Reclaimed int64
 	GCs       int
@@ -51,7 +54,11 @@ type Supervisor struct {
 	Files map[string]map[string]string
 }
 
-var _ images.Backend = (*Supervisor)(nil)
+var (
+	_ images.Backend       = (*Supervisor)(nil)
+	_ images.ContentUsage  = (*Supervisor)(nil)
+	_ images.ContentLabels = (*Supervisor)(nil)
+)
 
 // New returns a fake with busybox:latest.
 func New() *Supervisor {
@@ -59,6 +66,7 @@ func New() *Supervisor {
 		Supervisor: containerstest.New(),
 		Usages:     map[string]int64{},
 		Blobs:      map[string][]byte{},
+		Labels:     map[string]map[string]string{},
 		Files:      map[string]map[string]string{},
 	}
 }
@@ -135,6 +143,26 @@ func (s *Supervisor) ReadBlob(_ context.Context, digest string) ([]byte, error) 
 		return b, nil
 	}
 	return nil, fmt.Errorf("blob %s: %w", digest, errdefs.ErrNotFound)
+}
+
+// ContentSizes sizes Blobs.
+func (s *Supervisor) ContentSizes(context.Context) (map[string]int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int64{}
+	for d, b := range s.Blobs {
+		out[d] = int64(len(b))
+	}
+	return out, nil
+}
+
+func (s *Supervisor) BlobLabels(_ context.Context, digest string) (map[string]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.Blobs[digest]; !ok {
+		return nil, fmt.Errorf("blob %s: %w", digest, errdefs.ErrNotFound)
+	}
+	return s.Labels[digest], nil
 }
 
 func (s *Supervisor) GarbageCollect(context.Context) (int64, error) {
