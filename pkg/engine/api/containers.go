@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client/pkg/versions"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/errdefs"
@@ -66,28 +68,21 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) {
 // createPlatform checks create's platform=os[/arch[/variant]] against the
 // image's: the container runs the image there is, so one of another
 // platform is not found, as dockerd answers (the client may pull it).
+// Only an image lookup more, and only when a platform is given.
 func (s *Server) createPlatform(r *http.Request, ref string) error {
 	want, err := parsePlatform(r.URL.Query().Get("platform"))
 	if err != nil || want == nil {
 		return err
 	}
+	p := ocispec.Platform{OS: want.GetOs(), Architecture: want.GetArchitecture(), Variant: want.GetVariant()}
+	if p.Architecture == "" {
+		p.Architecture = runtime.GOARCH // "linux" alone: this host's, as a client reads it
+	}
 	_, group, err := s.resolveImage(r.Context(), ref)
 	if err != nil {
 		return err
 	}
-	cfg, err := s.d.Supervisor().DockerImageConfig(r.Context(), group[0])
-	if err != nil {
-		return err
-	}
-	if want.GetOs() != cfg.OS || want.GetArchitecture() != "" && want.GetArchitecture() != cfg.Architecture ||
-		want.GetVariant() != "" && want.GetVariant() != cfg.Variant {
-		have := cfg.OS + "/" + cfg.Architecture
-		if cfg.Variant != "" {
-			have += "/" + cfg.Variant
-		}
-		return &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("image %s was found but its platform (%s) does not match the specified platform (%s)", ref, have, r.URL.Query().Get("platform"))}
-	}
-	return nil
+	return s.checkImagePlatforms(r.Context(), ref, group[0], []ocispec.Platform{p})
 }
 
 func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) {
