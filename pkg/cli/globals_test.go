@@ -88,3 +88,18 @@ func TestGlobalConfigDir(t *testing.T) {
 		t.Fatalf("after --config %s the config read has detachKeys %q", dir, got)
 	}
 }
+
+// Two -H are refused, as docker's "specify only one -H", not the last
+// taken without a word.
+func TestGlobalOneHost(t *testing.T) {
+	rec := newRecorder(t, map[string]func(http.ResponseWriter, request){
+		"GET /containers/json": reply(200, "[]"),
+	})
+	_, errOut, code := runArgs("-H", rec.host, "-H", rec.host, "ps")
+	if code == 0 || !strings.Contains(errOut, "specify only one -H") {
+		t.Fatalf("two -H: %d %q", code, errOut)
+	}
+	if reqs := rec.requests(); len(reqs) != 0 {
+		t.Fatalf("two -H made requests: %v", reqs)
+	}
+}

@@ -233,7 +233,7 @@ func newRoot(c *CLI) *cobra.Command {
 	// to the command.
 	root.TraverseChildren = true
 	f := root.Flags()
-	f.StringVarP(&c.Host, "host", "H", "", "engine to connect to: unix://PATH or tcp://HOST:PORT (default $"+HostEnv+", $DOCKER_HOST or "+DefaultHost+")")
+	f.VarP((*hostFlag)(&c.Host), "host", "H", "engine to connect to: unix://PATH or tcp://HOST:PORT (default $"+HostEnv+", $DOCKER_HOST or "+DefaultHost+")")
 	f.StringVar(&c.configDir, "config", "", "location of client config files (default $DOCKER_CONFIG, else ~/.docker)")
 	f.StringVarP(&c.context, "context", "c", "", `name of the context to use: ctl has only docker's "default" (-H, $`+HostEnv+`, $DOCKER_HOST)`)
 	f.BoolVarP(&c.debug, "debug", "D", false, "enable debug mode: each API request and its answer's status on stderr")
@@ -242,6 +242,21 @@ func newRoot(c *CLI) *cobra.Command {
 	root.PersistentPreRunE = func(*cobra.Command, []string) error { return c.globalsParsed(root.Flags()) }
 	return root
 }
+
+// hostFlag is -H: docker's is a list that takes one engine only, and a
+// second -H is refused rather than silently winning over the first.
+type hostFlag string
+
+func (h *hostFlag) Set(v string) error {
+	if *h != "" {
+		return errors.New("specify only one -H")
+	}
+	*h = hostFlag(v)
+	return nil
+}
+
+func (h *hostFlag) String() string { return string(*h) }
+func (h *hostFlag) Type() string   { return "list" }
 
 // globalsParsed applies the global flags once parsed.
 func (c *CLI) globalsParsed(f *pflag.FlagSet) error {
