@@ -239,8 +239,9 @@ func (w *Writer) Commit(ctx context.Context) (Info, error) {
 	p, _ := w.s.blobPath(actual)
 	if info, err := w.s.Info(ctx, actual); err == nil {
 		os.RemoveAll(w.dir)
-		return info, nil
+		return stampExisting(p, info), nil
 	}
+	now := stampNew(filepath.Join(w.dir, "data"))
 	failpoint.Hit("content-commit")
 	if err := os.Rename(filepath.Join(w.dir, "data"), p); err != nil {
 		return Info{}, fmt.Errorf("content commit %s: %w", actual, err)
@@ -248,7 +249,7 @@ func (w *Writer) Commit(ctx context.Context) (Info, error) {
 	syncDir(filepath.Dir(p))
 	failpoint.Hit("content-committed")
 	os.RemoveAll(w.dir)
-	return Info{Digest: actual, Size: w.offset, CreatedAt: time.Now()}, nil
+	return Info{Digest: actual, Size: w.offset, CreatedAt: now}, nil
 }
 
 // Close leaves the ingest for a later writer to resume.

@@ -232,15 +232,40 @@ func (s *Store) Write(ctx context.Context, r io.Reader, expected digest.Digest, 
 	}
 	p, _ := s.blobPath(actual)
 	if info, err := s.Info(ctx, actual); err == nil {
-		return info, nil
+		return stampExisting(p, info), nil
 	}
+	now := stampNew(tmp)
 	failpoint.Hit("content-commit")
 	if err := os.Rename(tmp, p); err != nil {
 		return Info{}, fmt.Errorf("content commit %s: %w", actual, err)
 	}
 	syncDir(filepath.Dir(p))
 	failpoint.Hit("content-committed")
-	return Info{Digest: actual, Size: n, CreatedAt: time.Now()}, nil
+	return Info{Digest: actual, Size: n, CreatedAt: now}, nil
+}
+
+// A blob's time (its file's mtime, Info.CreatedAt) is when it was last
+// written here, and garbage collection keeps the blobs written since a
+// lease without resources was taken (time.Now()). The kernel stamps a
+// write with its coarse clock, up to a tick (4 ms at HZ=250) behind
+// time.Now(): a blob written just after the lease could look older than
+// it and be collected under it. So the time is set from time.Now().
+
+// stampNew sets the time of a blob about to be committed from path.
+func stampNew(path string) time.Time {
+	now := time.Now()
+	os.Chtimes(path, now, now) // best effort: the kernel's time is near
+	return now
+}
+
+// stampExisting renews the time of a blob written again (a commit of
+// content already here): the writer, perhaps under a lease, uses it now.
+func stampExisting(path string, info Info) Info {
+	now := time.Now()
+	if os.Chtimes(path, now, now) == nil {
+		info.CreatedAt = now
+	}
+	return info
 }
 
 type readerCtx struct {
