@@ -84,7 +84,7 @@ func printInfoFormat(c *CLI, format string, info system.Info) error {
 	if err != nil {
 		return fmt.Errorf("template parsing error: %w", err)
 	}
-	v := infoView{Info: &info, ClientInfo: &infoClient{
+	v := infoView{Info: &info, ClientInfo: &infoClient{Debug: c.debug,
 		Version: Version, DefaultAPIVersion: client.MaxAPIVersion, GoVersion: runtime.Version(),
 		Os: runtime.GOOS, Arch: runtime.GOARCH, Context: "default", Plugins: []string{},
 	}}
