@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthd/berth/pkg/client"
-	"github.com/berthd/berth/pkg/engine"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -17,10 +15,7 @@ import (
 // containers and snapshots other than the image's committed layers.
 func (s *stack) supervisorLeft() []string {
 	s.t.Helper()
-	cl, err := client.New("unix://"+s.supSock, client.WithNamespace(engine.Namespace), client.WithTimeout(10*time.Second))
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	cl := s.supervisorClient()
 	defer cl.Close()
 	ctx := context.Background()
 	var left []string
@@ -101,6 +96,38 @@ func TestRunRmRemovesInBackground(t *testing.T) {
 		t.Error(e)
 	}
 	s.waitAllRemoved()
+}
+
+// TestRunRmThenRmi: rmi right after run --rm, while the supervisor's part
+// of the removal is still to come (containers.AutoRemoveDelay), frees the
+// image's layers: its collection waits for that removal.
+func TestRunRmThenRmi(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	for i := range 3 {
+		s.mustRun("run", "--rm", "--network", "none", "busybox", "true")
+		s.mustRun("rmi", "busybox")
+		if left := s.snapshotsLeft(); len(left) != 0 {
+			t.Fatalf("round %d: snapshots left after run --rm and rmi: %v", i, left)
+		}
+		s.loadBusybox()
+	}
+}
+
+// snapshotsLeft lists the supervisor's snapshots in the engine's namespace.
+func (s *stack) snapshotsLeft() []string {
+	s.t.Helper()
+	cl := s.supervisorClient()
+	defer cl.Close()
+	resp, err := cl.SnapshotService().List(context.Background(), &supervisorv1.ListSnapshotsRequest{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var left []string
+	for _, i := range resp.GetInfo() {
+		left = append(left, i.GetName())
+	}
+	return left
 }
 
 func errString(err error) string {

@@ -185,7 +185,7 @@ func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if be, err := s.imageBackend(); err == nil && len(report.CachesDeleted) > 0 {
-		n, err := be.GarbageCollect(ctx)
+		n, err := s.collect(ctx, be)
 		if err != nil {
 			s.log.Warn("build prune: garbage collection", "err", err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine/containers"
+	"github.com/berthd/berth/pkg/engine/images"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -252,7 +253,7 @@ func (s *Server) freeSpace(ctx context.Context) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if n, err := be.GarbageCollect(context.WithoutCancel(ctx)); err != nil {
+		if n, err := s.collect(context.WithoutCancel(ctx), be); err != nil {
 			s.log.Warn("freeing unreferenced content", "err", err)
 		} else {
 			s.log.Debug("freed unreferenced content", "bytes", n)
@@ -263,6 +264,16 @@ func (s *Server) freeSpace(ctx context.Context) {
 	case <-time.After(freeSpaceWait):
 		s.log.Debug("freeing unreferenced content goes on in the background")
 	}
+}
+
+// collect collects unreferenced content once the --rm removals under way
+// are done: their snapshots, in the background a few ms after run --rm
+// answers, would keep the layers under them (containers.AutoRemoveDelay).
+func (s *Server) collect(ctx context.Context, be images.Backend) (int64, error) {
+	if err := s.d.AwaitAutoRemovals(ctx); err != nil {
+		return 0, err
+	}
+	return be.GarbageCollect(ctx)
 }
 
 // freeSpaceWait bounds how long rmi and rm wait for the collection.

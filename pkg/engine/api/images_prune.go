@@ -101,7 +101,7 @@ func (s *Server) imagesPrune(w http.ResponseWriter, r *http.Request) {
 		resp.ImagesDeleted = append(resp.ImagesDeleted, append(deleted, image.DeleteResponse{Deleted: id})...)
 	}
 	if be, err := s.imageBackend(); err == nil {
-		n, err := be.GarbageCollect(ctx)
+		n, err := s.collect(ctx, be)
 		if err != nil {
 			s.log.Warn("image prune: garbage collection", "err", err)
 		}

@@ -63,6 +63,10 @@ type Daemon struct {
 	// none are made, ahead.go); ahead counts those not taken yet (mu).
 	aheadLinger time.Duration
 	ahead       int
+	// removals are the supervisor's parts of --rm removals under way
+	// (autoremove.go), each closed when done; rmDelay puts each off.
+	removals map[string]chan struct{}
+	rmDelay  time.Duration
 
 	wg sync.WaitGroup // watchers, autoremoves
 	// ctx ends watchers at Close (containers keep running).
@@ -81,7 +85,8 @@ func New(ctx context.Context, sup Supervisor, dataRoot string, log *slog.Logger,
 		return nil, err
 	}
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d := &Daemon{sup: sup, root: root, log: log, containers: map[string]*Container{}, names: map[string]string{}, ctx: dctx, cancel: cancel}
+	d := &Daemon{sup: sup, root: root, log: log, containers: map[string]*Container{}, names: map[string]string{}, ctx: dctx, cancel: cancel,
+		removals: map[string]chan struct{}{}, rmDelay: AutoRemoveDelay}
 	for _, o := range opts {
 		o(d)
 	}

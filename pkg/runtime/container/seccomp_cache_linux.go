@@ -43,6 +43,7 @@ func compileSeccompCached(root string, raw json.RawMessage) (*compiledSeccomp, e
 		if b, err := os.ReadFile(filepath.Join(dir, key)); err == nil {
 			var sc compiledSeccomp
 			if json.Unmarshal(b, &sc) == nil && sc.Filter != nil {
+				sc.cached = filepath.Join(dir, key)
 				return &sc, nil
 			}
 		}
@@ -56,8 +57,8 @@ func compileSeccompCached(root string, raw json.RawMessage) (*compiledSeccomp, e
 		return nil, classErr(ErrInvalidArgument, "invalid config: %v", err)
 	}
 	sc := newCompiledSeccomp(&c, f)
-	if key != "" {
-		storeSeccompCache(dir, key, sc)
+	if key != "" && storeSeccompCache(dir, key, sc) {
+		sc.cached = filepath.Join(dir, key)
 	}
 	return sc, nil
 }
@@ -85,18 +86,20 @@ func seccompCacheKey(raw []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func storeSeccompCache(dir, key string, sc *compiledSeccomp) {
+// storeSeccompCache reports whether sc is now in the cache.
+func storeSeccompCache(dir, key string, sc *compiledSeccomp) bool {
 	b, err := json.Marshal(sc)
 	if err != nil {
-		return
+		return false
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return
+		return false
 	}
 	if atomicfile.Replace(filepath.Join(dir, key), b, 0o600) != nil {
-		return
+		return false
 	}
 	pruneSeccompCache(dir)
+	return true
 }
 
 // pruneSeccompCache keeps the newest seccompCacheMax entries.

@@ -175,3 +175,53 @@ func BenchmarkCreateSeccompUncached(b *testing.B) {
 		}
 	}
 }
+
+// The container's filter is the cache's file, linked: the same bytes exec
+// reads, without encoding and writing them again; without that file (pruned
+// meanwhile) it is written.
+func TestSavedSeccompLinksTheCache(t *testing.T) {
+	root := t.TempDir()
+	raw, _ := json.Marshal(dockerProfile(t, "CAP_CHOWN"))
+	for i, fresh := range []bool{true, false} {
+		if fresh {
+			os.RemoveAll(filepath.Join(root, seccompCacheDir))
+		}
+		sc, err := compileSeccompCached(root, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(root, "c"+string(rune('0'+i)))
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := saveSeccomp(dir, sc); err != nil {
+			t.Fatal(err)
+		}
+		saved, err1 := os.Stat(filepath.Join(dir, seccompFile))
+		cached, err2 := os.Stat(filepath.Join(root, seccompCacheDir, seccompCacheKey(raw)))
+		if err1 != nil || err2 != nil || !os.SameFile(saved, cached) {
+			t.Fatalf("fresh=%v: saved filter is not the cache's file (%v, %v)", fresh, err1, err2)
+		}
+		got, err := loadSeccomp(&State{dir: dir})
+		if err != nil || !reflect.DeepEqual(got.Filter, sc.Filter) {
+			t.Fatalf("fresh=%v: loaded filter differs (err %v)", fresh, err)
+		}
+	}
+
+	sc, err := compileSeccompCached(root, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Join(root, seccompCacheDir))
+	dir := filepath.Join(root, "pruned")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := saveSeccomp(dir, sc); err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadSeccomp(&State{dir: dir})
+	if err != nil || !reflect.DeepEqual(got.Filter, sc.Filter) || got.ListenerPath != sc.ListenerPath {
+		t.Fatalf("filter written without its cache file differs (err %v)", err)
+	}
+}

@@ -27,6 +27,9 @@ type compiledSeccomp struct {
 	Filter           *seccomp.Filter `json:"filter"`
 	ListenerPath     string          `json:"listenerPath,omitempty"`
 	ListenerMetadata string          `json:"listenerMetadata,omitempty"`
+	// cached is the cache's file of this filter (compileSeccompCached),
+	// which holds what saveSeccomp would write.
+	cached string
 }
 
 func newCompiledSeccomp(c *specs.LinuxSeccomp, f *seccomp.Filter) *compiledSeccomp {
@@ -40,6 +43,12 @@ func newCompiledSeccomp(c *specs.LinuxSeccomp, f *seccomp.Filter) *compiledSecco
 // state.json, which every command reads.
 func saveSeccomp(dir string, sc *compiledSeccomp) error {
 	if sc == nil {
+		return nil
+	}
+	// A link to the cache's file: its entries are never written in place
+	// (replaced whole, or removed, which leaves the link's), and encoding
+	// and writing the filter again was 0.6 ms of every create here.
+	if sc.cached != "" && os.Link(sc.cached, filepath.Join(dir, seccompFile)) == nil {
 		return nil
 	}
 	b, err := json.Marshal(sc)

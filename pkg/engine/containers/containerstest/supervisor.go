@@ -713,6 +713,14 @@ func (s *Supervisor) CreateTasks() int {
 	return s.createTasks
 }
 
+// HasContainer reports whether the supervisor holds container id.
+func (s *Supervisor) HasContainer(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.Containers[id]
+	return ok
+}
+
 // TaskStatus is the status of the container's task's init, ok false when
 // it has no task.
 func (s *Supervisor) TaskStatus(id string) (st supervisorv1.TaskStatus, ok bool) {
