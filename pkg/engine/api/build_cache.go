@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/events"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	ebuild "github.com/berthd/berth/pkg/engine/build"
@@ -192,5 +193,6 @@ func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) {
 		freed += max(n, 0)
 	}
 	report.SpaceReclaimed = uint64(freed)
+	s.d.EmitPrune(events.BuilderEventType, report.SpaceReclaimed)
 	writeJSON(w, http.StatusOK, report)
 }

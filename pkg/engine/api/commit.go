@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/engine/containers"
@@ -117,5 +118,18 @@ func (s *Server) imagesImport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// As dockerd: the name's tag event, then the import's.
+	ref := id
+	if name != "" {
+		ref = name
+	}
+	img, err := s.d.Supervisor().GetImage(r.Context(), ref)
+	if err != nil {
+		img = nil // no labels in the events
+	}
+	if name != "" {
+		s.d.EmitImage(r.Context(), events.ActionTag, id, familiar(name), img)
+	}
+	s.d.EmitImage(r.Context(), events.ActionImport, id, id, img)
 	writeJSON(w, http.StatusOK, map[string]string{"status": id})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -199,12 +200,14 @@ func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) {
 		}
 		if f := familiar(img.GetName()); f != "" {
 			out = append(out, image.DeleteResponse{Untagged: f})
+			s.d.EmitImage(r.Context(), events.ActionUnTag, id, id, img)
 		}
 	}
 	// A forced untag of an image a container uses leaves the image to the
 	// container: it is not reported deleted.
 	if last && !inUse {
 		out = append(out, image.DeleteResponse{Deleted: id})
+		s.d.EmitImage(r.Context(), events.ActionDelete, id, id, nil)
 		s.freeSpace(r.Context())
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -15,6 +15,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/moby/moby/api/types/events"
 )
 
 // imagesLoad imports a `docker save` or OCI layout tar from the body. With
@@ -54,7 +55,13 @@ func (s *Server) imagesLoad(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
+	loaded := map[string]bool{}
 	for _, img := range imgs {
+		// One event per image, not per name it came with, as dockerd.
+		if id := img.GetConfig().GetDigest(); !loaded[id] {
+			loaded[id] = true
+			s.d.EmitImage(r.Context(), events.ActionLoad, id, id, img)
+		}
 		line := "Loaded image ID: " + img.GetConfig().GetDigest() + "\n"
 		if f := familiar(img.GetName()); f != "" {
 			line = "Loaded image: " + f + "\n"

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 
 	"github.com/berthd/berth/pkg/client"
@@ -96,9 +97,11 @@ func (s *Server) imagesPrune(w http.ResponseWriter, r *http.Request) {
 			}
 			if fam := familiar(img.GetName()); fam != "" {
 				deleted = append(deleted, image.DeleteResponse{Untagged: fam})
+				s.d.EmitImage(ctx, events.ActionUnTag, id, id, img)
 			}
 		}
 		resp.ImagesDeleted = append(resp.ImagesDeleted, append(deleted, image.DeleteResponse{Deleted: id})...)
+		s.d.EmitImage(ctx, events.ActionDelete, id, id, nil)
 	}
 	if be, err := s.imageBackend(); err == nil {
 		n, err := s.collect(ctx, be)
@@ -107,6 +110,7 @@ func (s *Server) imagesPrune(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.SpaceReclaimed = uint64(max(n, 0))
 	}
+	s.d.EmitPrune(events.ImageEventType, resp.SpaceReclaimed)
 	writeJSON(w, http.StatusOK, resp)
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/events"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -149,6 +150,7 @@ func (s *Server) imagesCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pp.Finish(img.GetTarget().GetDigest(), reference.FamiliarString(named), before == img.GetTarget().GetDigest())
+	s.d.EmitImage(r.Context(), events.ActionPull, reference.FamiliarString(named), reference.FamiliarName(named), img)
 }
 
 // imagePush is POST /images/{name}/push?tag=: with no tag, every local tag
@@ -246,12 +248,13 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 	for _, c := range configs {
 		pp.Skip(c)
 	}
-	for _, ref := range refs {
+	for i, ref := range refs {
 		dgst, size, err := be.Push(r.Context(), ref.String(), ref.String(), auth, pp.Step)
 		if err != nil {
 			out.Fail(fmt.Errorf("push %s: %w", reference.FamiliarString(ref), err))
 			return
 		}
 		pp.Finish(ref.(reference.Tagged).Tag(), dgst, size)
+		s.d.EmitImage(r.Context(), events.ActionPush, reference.FamiliarString(ref), reference.FamiliarName(ref), imgs[i])
 	}
 }

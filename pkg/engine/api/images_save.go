@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine/containers"
+	"github.com/moby/moby/api/types/events"
 )
 
 // tarWriter answers with a tar stream: the headers go out with the first
@@ -47,6 +49,8 @@ func (s *Server) imagesSave(w http.ResponseWriter, r *http.Request, names []stri
 		return
 	}
 	var refs []string
+	saved := map[string]*client.Image{}
+	var order []string
 	for _, n := range names {
 		name, _, err := containers.NormalizeImageRef(n)
 		if err != nil {
@@ -68,6 +72,10 @@ func (s *Server) imagesSave(w http.ResponseWriter, r *http.Request, names []stri
 			name = id // by ID: saved without names, as dockerd does
 		}
 		refs = append(refs, name)
+		if saved[id] == nil {
+			saved[id] = group[0]
+			order = append(order, id)
+		}
 	}
 	be, err := s.imageBackend()
 	if err != nil {
@@ -77,6 +85,10 @@ func (s *Server) imagesSave(w http.ResponseWriter, r *http.Request, names []stri
 	tw := &tarWriter{w: w}
 	if err := be.Export(r.Context(), refs, "docker-archive", tw); err != nil {
 		tw.fail(fmt.Errorf("save %s: %w", strings.Join(names, ", "), err))
+		return
+	}
+	for _, id := range order {
+		s.d.EmitImage(r.Context(), events.ActionSave, id, id, saved[id])
 	}
 }
 

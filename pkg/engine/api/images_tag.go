@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -28,7 +29,7 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) {
 
 // imageTag is POST /images/{name}/tag?repo=&tag=: 201 and no body, as dockerd.
 func (s *Server) imageTag(w http.ResponseWriter, r *http.Request, name string) {
-	_, group, err := s.resolveImage(r.Context(), name)
+	id, group, err := s.resolveImage(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -59,6 +60,7 @@ func (s *Server) imageTag(w http.ResponseWriter, r *http.Request, name string) {
 		writeError(w, err)
 		return
 	}
+	s.d.EmitImage(r.Context(), events.ActionTag, id, reference.FamiliarString(named), group[0])
 	w.WriteHeader(http.StatusCreated)
 }
 

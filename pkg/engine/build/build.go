@@ -27,6 +27,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine/containers"
@@ -252,14 +253,18 @@ func (b *Builder) Build(ctx context.Context, r io.Reader, o Options, out *Output
 		out.S.Send(images.Message{Stream: id + "\n"})
 	}
 	out.printf("Successfully built %s\n", shortID(id))
+	img, err := b.D.Supervisor().GetImage(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	// dockerd's classic builder sends a create event for the image of
+	// each step it commits; here only the result is an image.
+	b.D.EmitImage(ctx, events.ActionCreate, id, id, img)
 	for _, t := range o.Tags {
-		img, err := b.D.Supervisor().GetImage(ctx, id)
-		if err != nil {
-			return "", err
-		}
 		if err := b.Images.Tag(ctx, t, img); err != nil {
 			return "", fmt.Errorf("tag %s: %w", t, err)
 		}
+		b.D.EmitImage(ctx, events.ActionTag, id, familiar(t), img)
 		out.printf("Successfully tagged %s\n", familiar(t))
 	}
 	return id, nil

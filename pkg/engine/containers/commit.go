@@ -191,7 +191,14 @@ func (d *Daemon) Commit(ctx context.Context, ref string, o CommitOptions) (strin
 	if err != nil {
 		return "", fmt.Errorf("commit %s: %w", strings.TrimPrefix(snap.Name, "/"), err)
 	}
-	attrs := map[string]string{"comment": o.Comment, "imageID": res.GetConfig().GetDigest()}
+	// As dockerd: the image's create and tag events, then the container's.
+	id := res.GetConfig().GetDigest()
+	d.EmitImage(ctx, events.ActionCreate, id, id, res)
+	if name != "" {
+		_, fam, _ := NormalizeImageRef(name)
+		d.EmitImage(ctx, events.ActionTag, id, fam, res)
+	}
+	attrs := map[string]string{"comment": o.Comment, "imageID": id}
 	if name != "" {
 		attrs["imageRef"] = name
 	}

@@ -1,12 +1,16 @@
 package containers
 
 import (
+	"context"
+	"maps"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/events"
 
+	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/errdefs"
 )
 
@@ -73,6 +77,38 @@ func (d *Daemon) emit(c *Container, action events.Action, extra map[string]strin
 	now := time.Now()
 	d.events.publish(events.Message{
 		Type: events.ContainerEventType, Action: action, Scope: "local",
+		Actor: events.Actor{ID: id, Attributes: attrs},
+		Time:  now.Unix(), TimeNano: now.UnixNano(),
+	})
+}
+
+// EmitImage records an image event as dockerd's image store shapes it:
+// the actor is id (the image's ID, or the reference pulled or pushed),
+// "name" is name, and the image's labels are added while it exists (img;
+// nil for one deleted).
+func (d *Daemon) EmitImage(ctx context.Context, action events.Action, id, name string, img *client.Image) {
+	attrs := map[string]string{}
+	if img != nil {
+		if cfg, err := d.sup.DockerImageConfig(ctx, img); err == nil {
+			maps.Copy(attrs, cfg.Config.Labels)
+		}
+	}
+	if name != "" {
+		attrs["name"] = name
+	}
+	d.publishEvent(events.ImageEventType, action, id, attrs)
+}
+
+// EmitPrune records the prune of a type's objects (image, builder), with
+// what it freed, as dockerd does: an event without an actor ID.
+func (d *Daemon) EmitPrune(t events.Type, reclaimed uint64) {
+	d.publishEvent(t, events.ActionPrune, "", map[string]string{"reclaimed": strconv.FormatUint(reclaimed, 10)})
+}
+
+func (d *Daemon) publishEvent(t events.Type, action events.Action, id string, attrs map[string]string) {
+	now := time.Now()
+	d.events.publish(events.Message{
+		Type: t, Action: action, Scope: "local",
 		Actor: events.Actor{ID: id, Attributes: attrs},
 		Time:  now.Unix(), TimeNano: now.UnixNano(),
 	})
