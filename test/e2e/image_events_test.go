@@ -86,3 +86,31 @@ func TestImageEventsDocker(t *testing.T) {
 		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestPruneEventsDocker: each prune ends with its type's event, no actor
+// and the bytes freed ("0" for networks), as dockerd's.
+func TestPruneEventsDocker(t *testing.T) {
+	s := newStack(t)
+	s.loadBusybox()
+	now := time.Now()
+	since := fmt.Sprintf("%d.%09d", now.Unix(), now.Nanosecond())
+	s.mustDocker("network", "create", "pruned")
+	s.mustDocker("volume", "create", "pruned")
+	for _, kind := range []string{"container", "network", "volume", "image"} {
+		s.mustDocker(kind, "prune", "-f")
+	}
+	until := strconv.FormatInt(time.Now().Unix()+1, 10)
+	out := s.mustDocker("events", "--since", since, "--until", until, "--filter", "event=prune", "--format", "{{.Type}} {{.Actor.ID}}|{{len .Actor.Attributes}} {{index .Actor.Attributes \"reclaimed\"}}")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	want := []string{"container", "network", "volume", "image"}
+	if len(lines) != len(want) {
+		t.Fatalf("prune events:\n%s", out)
+	}
+	for i, l := range lines {
+		typ, rest, _ := strings.Cut(l, " ")
+		n, err := strconv.ParseUint(strings.TrimPrefix(rest, "|1 "), 10, 64)
+		if typ != want[i] || !strings.HasPrefix(rest, "|1 ") || err != nil || (typ == "network" && n != 0) {
+			t.Errorf("prune event %d: %q, want type %s, no actor, reclaimed only", i, l, want[i])
+		}
+	}
+}

@@ -575,7 +575,9 @@ func TestParseVersion(t *testing.T) {
 	}
 }
 
-func TestListVolumeFilterAndMounts(t *testing.T) {
+// newVolEnv is newEnv with a volume store.
+func newVolEnv(t *testing.T) (*env, *volume.Store) {
+	t.Helper()
 	dir := t.TempDir()
 	vols, err := volume.Open(filepath.Join(dir, "data"))
 	if err != nil {
@@ -583,6 +585,11 @@ func TestListVolumeFilterAndMounts(t *testing.T) {
 	}
 	e := &env{sock: filepath.Join(dir, "e.sock"), sup: containerstest.New(), root: filepath.Join(dir, "data"), opts: []containers.Option{containers.WithVolumes(vols)}}
 	e.start(t)
+	return e, vols
+}
+
+func TestListVolumeFilterAndMounts(t *testing.T) {
+	e, _ := newVolEnv(t)
 	ctx := context.Background()
 	withVol := e.create(t, &container.Config{Cmd: []string{"echo"}}, &container.HostConfig{Binds: []string{"myvol:/data"}})
 	e.create(t, &container.Config{Cmd: []string{"echo"}}, nil)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
 	enet "github.com/berthd/berth/pkg/engine/network"
@@ -286,6 +287,8 @@ func (s *Server) networkPrune(w http.ResponseWriter, r *http.Request) {
 		s.d.EmitNetwork(n, "destroy", "")
 		names = append(names, n.Name)
 	}
+	// As dockerd: a network frees no space, and says so.
+	s.d.EmitPrune(events.NetworkEventType, 0)
 	writeJSON(w, http.StatusOK, network.PruneReport{NetworksDeleted: names})
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/volume"
 
 	evol "github.com/berthd/berth/pkg/engine/volume"
@@ -169,6 +170,6 @@ func (s *Server) volumesPrune(w http.ResponseWriter, r *http.Request) {
 		}
 		s.d.EmitVolume(v.Name, "destroy")
 	}
-	s.d.EmitVolume("", "prune")
+	s.d.EmitPrune(events.VolumeEventType, rep.SpaceReclaimed)
 	writeJSON(w, http.StatusOK, rep)
 }
