@@ -254,7 +254,7 @@ func (b *Builder) Build(ctx context.Context, r io.Reader, o Options, out *Output
 	}
 	out.printf("Successfully built %s\n", shortID(id))
 	img, err := b.D.Supervisor().GetImage(ctx, id)
-	if err != nil {
+	if err != nil && len(o.Tags) > 0 {
 		return "", err
 	}
 	// dockerd's classic builder sends a create event for the image of
