@@ -1070,7 +1070,11 @@ func (d *Daemon) PrepareAttach(ctx context.Context, ref string, o AttachOptions)
 			if tty {
 				keys = o.DetachKeys
 			}
-			go d.pipeStdin(ctx, c.ID, "", o.Stdin, once, keys, cancel)
+			// A tty's stdin outlives the client's end of it, as in dockerd:
+			// the docker CLI detaches at the keys by closing its
+			// connection, and closing stdin (StdinOnce) would end the
+			// shell it meant to leave running.
+			go d.pipeStdin(ctx, c.ID, "", o.Stdin, once && !tty, keys, cancel)
 		}
 		for {
 			m, err := out.Recv()

@@ -220,7 +220,9 @@ func (d *Daemon) PrepareExecStart(ctx context.Context, id string, detach bool) (
 			if cfg.Tty {
 				keys = e.DetachKeys
 			}
-			go d.pipeStdin(ctx, c.ID, e.ID, in, true, keys, cancel)
+			// A tty's stdin outlives the client's end of it, as in
+			// dockerd (see PrepareAttach).
+			go d.pipeStdin(ctx, c.ID, e.ID, in, !cfg.Tty, keys, cancel)
 		}
 		if out != nil {
 			for {
