@@ -116,5 +116,8 @@ func (s *Server) containerExport(w http.ResponseWriter, r *http.Request) {
 	tw := &tarWriter{w: w}
 	if err := be.ExportSnapshot(r.Context(), c.ID, tw); err != nil {
 		tw.fail(fmt.Errorf("export %s: %w", strings.TrimPrefix(c.Name, "/"), err))
+		return
 	}
+	// As dockerd: once the whole archive went out, none for a failed one.
+	s.d.Exported(c.ID)
 }

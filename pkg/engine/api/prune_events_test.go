@@ -52,3 +52,18 @@ func TestVolumePruneEvent(t *testing.T) {
 		}
 	}
 }
+
+// Creating a volume that exists answers it and records no second create,
+// as dockerd.
+func TestVolumeCreateEventOnce(t *testing.T) {
+	e, _ := newVolEnv(t)
+	since := time.Now().Add(-time.Second)
+	for range 2 {
+		if resp, body := e.do(t, http.MethodPost, "/volumes/create", `{"Name":"once"}`); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("volume create: %d %s", resp.StatusCode, body)
+		}
+	}
+	if _, got, raw := e.pastEvents(t, since, `{"type":["volume"]}`); len(got) != 1 || got[0].Action != events.ActionCreate || got[0].Actor.ID != "once" {
+		t.Fatalf("volume events:\n%s", raw)
+	}
+}

@@ -102,12 +102,20 @@ func (s *Server) volumeCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("ClusterVolumeSpec: cluster volumes need swarm mode, which berth does not have"))
 		return
 	}
+	existed := false
+	if req.Name != "" {
+		_, err := s.d.Volumes().Get(req.Name)
+		existed = err == nil
+	}
 	v, err := s.d.Volumes().Create(evol.CreateOptions{Name: req.Name, Driver: req.Driver, Labels: req.Labels, Options: req.DriverOpts})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	s.d.EmitVolume(v.Name, "create")
+	// An existing volume is answered, not made: dockerd records no event.
+	if !existed {
+		s.d.EmitVolume(v.Name, "create")
+	}
 	writeJSON(w, http.StatusCreated, s.volumeJSON(v, false))
 }
 

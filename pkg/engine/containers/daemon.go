@@ -1040,6 +1040,9 @@ func (d *Daemon) PrepareAttach(ctx context.Context, ref string, o AttachOptions)
 				return err
 			}
 		}
+		// Where dockerd records it: after the log replay, before the
+		// stream, whether or not one was asked for.
+		d.emit(c, events.ActionAttach, nil)
 		if pending != nil {
 			select {
 			case r := <-pending.ch:
@@ -1074,7 +1077,10 @@ func (d *Daemon) PrepareAttach(ctx context.Context, ref string, o AttachOptions)
 			// the docker CLI detaches at the keys by closing its
 			// connection, and closing stdin (StdinOnce) would end the
 			// shell it meant to leave running.
-			go d.pipeStdin(ctx, c.ID, "", o.Stdin, once && !tty, keys, cancel)
+			go d.pipeStdin(ctx, c.ID, "", o.Stdin, once && !tty, keys, func() {
+				d.emit(c, events.ActionDetach, nil)
+				cancel()
+			})
 		}
 		for {
 			m, err := out.Recv()

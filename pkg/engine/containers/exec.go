@@ -222,7 +222,10 @@ func (d *Daemon) PrepareExecStart(ctx context.Context, id string, detach bool) (
 			}
 			// A tty's stdin outlives the client's end of it, as in
 			// dockerd (see PrepareAttach).
-			go d.pipeStdin(ctx, c.ID, e.ID, in, !cfg.Tty, keys, cancel)
+			go d.pipeStdin(ctx, c.ID, e.ID, in, !cfg.Tty, keys, func() {
+				d.emit(c, events.ActionExecDetach, map[string]string{"execID": e.ID})
+				cancel()
+			})
 		}
 		if out != nil {
 			for {

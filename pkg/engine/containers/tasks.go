@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -122,7 +123,14 @@ func (d *Daemon) Resize(ctx context.Context, ref string, width, height uint32) e
 	if err != nil {
 		return err
 	}
-	return d.sup.ResizePty(ctx, c.ID, "", width, height)
+	if err := d.sup.ResizePty(ctx, c.ID, "", width, height); err != nil {
+		return err
+	}
+	d.emit(c, events.ActionResize, map[string]string{
+		"height": strconv.FormatUint(uint64(height), 10),
+		"width":  strconv.FormatUint(uint64(width), 10),
+	})
+	return nil
 }
 
 // checkRuntime refuses a runtime name the supervisor does not know, with

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -37,7 +36,7 @@ func (d *Daemon) planMounts(cfg *container.Config, hc *container.HostConfig, ima
 	var made []string
 	undo = func() {
 		for _, n := range made {
-			d.vols.Remove(n)
+			d.removeVolume(n)
 		}
 	}
 	if hc.VolumeDriver != "" && hc.VolumeDriver != volume.LocalDriver {
@@ -84,6 +83,9 @@ func (d *Daemon) planMounts(cfg *container.Config, hc *container.HostConfig, ima
 			}
 			if !existed {
 				made = append(made, v.Name)
+				// dockerd's volume store records every volume it makes,
+				// those a container names or leaves anonymous included.
+				d.emitVolume(v.Name, events.ActionCreate, map[string]string{"driver": v.Driver})
 			}
 			mp.Name, mp.Driver = v.Name, v.Driver
 			mp.Source = v.Mountpoint
@@ -176,6 +178,13 @@ func (d *Daemon) volumesUp(ctx context.Context, c *Container) (err error) {
 			return fmt.Errorf("copy image content to volume %s: %w", mp.Name, err)
 		}
 	}
+	// Recorded once all are up: a start that fails here has unmounted
+	// them with no event, and mounted none as far as the events tell.
+	for _, mp := range mps {
+		if mp.Type == mount.TypeVolume {
+			d.emitVolumeMount(c.ID, mp)
+		}
+	}
 	return nil
 }
 
@@ -237,6 +246,7 @@ func (d *Daemon) volumesDown(c *Container) {
 	for _, mp := range mps {
 		if mp.Type == mount.TypeVolume {
 			d.vols.Unmount(mp.Name)
+			d.emitVolumeUnmount(c.ID, mp)
 		}
 	}
 }
@@ -357,7 +367,7 @@ func (d *Daemon) removeAnonymousVolumes(c *Container) {
 		if users := d.VolumeUsers(mp.Name); len(users) > 0 {
 			continue
 		}
-		if err := d.vols.Remove(mp.Name); err != nil && !errdefs.IsNotFound(err) {
+		if err := d.removeVolume(mp.Name); err != nil && !errdefs.IsNotFound(err) {
 			d.log.Warn("remove anonymous volume", "volume", mp.Name, "err", err)
 		}
 	}
@@ -426,14 +436,18 @@ func (d *Daemon) restoreVolumes() {
 	d.vols.UnmountUnused()
 }
 
-// EmitVolume records a volume event (create, destroy, prune, mount,
-// unmount) as dockerd shapes it.
+// EmitVolume records a volume event of the API's doing (create, destroy)
+// as dockerd shapes it.
 func (d *Daemon) EmitVolume(name, action string) {
-	now := time.Now()
-	attrs := map[string]string{"driver": volume.LocalDriver}
-	d.events.publish(events.Message{
-		Type: events.VolumeEventType, Action: events.Action(action), Scope: "local",
-		Actor: events.Actor{ID: name, Attributes: attrs},
-		Time:  now.Unix(), TimeNano: now.UnixNano(),
-	})
+	d.emitVolume(name, events.Action(action), map[string]string{"driver": volume.LocalDriver})
+}
+
+// removeVolume removes a volume the engine made for a container, with
+// the destroy event dockerd's volume store records for any removal.
+func (d *Daemon) removeVolume(name string) error {
+	if err := d.vols.Remove(name); err != nil {
+		return err
+	}
+	d.emitVolume(name, events.ActionDestroy, map[string]string{"driver": volume.LocalDriver})
+	return nil
 }
