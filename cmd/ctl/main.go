@@ -4,6 +4,7 @@ package main
 import (
 	"os"
 
+	_ "github.com/berthd/berth/cmd/ctl/internal/heap" // first: huge pages before the heap grows
 	"github.com/berthd/berth/pkg/cli"
 )
 

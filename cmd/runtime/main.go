@@ -9,6 +9,7 @@ package main
 import (
 	"os"
 
+	_ "github.com/berthd/berth/cmd/runtime/internal/heap" // first: huge pages before the heap grows
 	"github.com/berthd/berth/pkg/runtime/cli"
 	"github.com/berthd/berth/pkg/runtime/standby"
 )
