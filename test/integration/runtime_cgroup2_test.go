@@ -187,15 +187,7 @@ func testCgroup2PauseResume(t *testing.T) {
 // cgroup.kill kills frozen processes without thawing them, so every process
 // dies while cgroup.freeze stays 1. delete then removes the cgroup.
 func testCgroup2KillAllAndDelete(t *testing.T) {
-	e := newRtEnv(t, func(s *specs.Spec) {
-		var ns []specs.LinuxNamespace
-		for _, n := range s.Linux.Namespaces {
-			if n.Type != specs.PIDNamespace {
-				ns = append(ns, n)
-			}
-		}
-		s.Linux.Namespaces = ns
-	}, "sh", "-c", "sleep 100 & sleep 100 & wait")
+	e := newRtEnv(t, withoutNamespace(specs.PIDNamespace), "sh", "-c", "sleep 100 & sleep 100 & wait")
 	id := "cg2kill"
 	e.cleanup(t, id)
 	e.must(t, "run", "-d", id)

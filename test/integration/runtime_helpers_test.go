@@ -171,3 +171,17 @@ func (e *rtEnv) state(t *testing.T, id string) specs.State {
 func (e *rtEnv) cleanup(t *testing.T, id string) {
 	t.Cleanup(func() { e.cmd(t, nil, "delete", "--force", id) })
 }
+
+// withoutNamespace is a newRtEnv mutation: the container shares the
+// host's namespace of type typ.
+func withoutNamespace(typ specs.LinuxNamespaceType) func(*specs.Spec) {
+	return func(s *specs.Spec) {
+		var keep []specs.LinuxNamespace
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type != typ {
+				keep = append(keep, ns)
+			}
+		}
+		s.Linux.Namespaces = keep
+	}
+}

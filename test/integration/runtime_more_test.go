@@ -145,3 +145,22 @@ func TestRuntimeJoinUserNamespace(t *testing.T) {
 		t.Fatalf("output %q: want a's uid map and a's processes", out)
 	}
 }
+
+// `run --keep`, as runc's: the exited container stays, stopped, until
+// delete removes it; without it run deletes it.
+func TestRuntimeRunKeep(t *testing.T) {
+	e := newRtEnv(t, nil, "true")
+	e.cleanup(t, "kept")
+	e.must(t, "run", "--keep", "--bundle", e.bundle, "kept")
+	if st := e.state(t, "kept"); st.Status != specs.StateStopped {
+		t.Fatalf("after run --keep: status %q, want stopped", st.Status)
+	}
+	e.must(t, "delete", "kept")
+	if _, _, code := e.cmd(t, nil, "state", "kept"); code == 0 {
+		t.Fatal("state after delete succeeded")
+	}
+	e.must(t, "run", "--bundle", e.bundle, "notkept")
+	if _, _, code := e.cmd(t, nil, "state", "notkept"); code == 0 {
+		t.Fatal("run without --keep left the container")
+	}
+}

@@ -390,16 +390,8 @@ func TestRuntimeHooks(t *testing.T) {
 }
 
 func TestRuntimePauseResumePsKillAll(t *testing.T) {
-	e := newRtEnv(t, func(s *specs.Spec) {
-		// Without a pid namespace only the cgroup finds every process.
-		var ns []specs.LinuxNamespace
-		for _, n := range s.Linux.Namespaces {
-			if n.Type != specs.PIDNamespace {
-				ns = append(ns, n)
-			}
-		}
-		s.Linux.Namespaces = ns
-	}, "sh", "-c", "sleep 100 & sleep 100 & wait")
+	// Without a pid namespace only the cgroup finds every process.
+	e := newRtEnv(t, withoutNamespace(specs.PIDNamespace), "sh", "-c", "sleep 100 & sleep 100 & wait")
 	id := "pause"
 	e.cleanup(t, id)
 	e.must(t, "run", "-d", id)

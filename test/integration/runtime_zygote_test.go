@@ -249,15 +249,7 @@ func TestRuntimeInitStartedAheadJoinsNetns(t *testing.T) {
 // a create whose zygote died meanwhile.
 func TestRuntimeInitStartedAheadNotFitting(t *testing.T) {
 	t.Run("host IPC", func(t *testing.T) {
-		e := newRtEnv(t, func(sp *specs.Spec) {
-			var keep []specs.LinuxNamespace
-			for _, ns := range sp.Linux.Namespaces {
-				if ns.Type != specs.IPCNamespace {
-					keep = append(keep, ns)
-				}
-			}
-			sp.Linux.Namespaces = keep
-		}, "readlink", "/proc/self/ns/ipc")
+		e := newRtEnv(t, withoutNamespace(specs.IPCNamespace), "readlink", "/proc/self/ns/ipc")
 		s := startCreateStandby(t, e)
 		zygote := s.zygote
 		out := outFile(t, e)

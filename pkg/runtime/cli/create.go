@@ -42,6 +42,10 @@ func createCommand(g *globals) *cobra.Command {
 		Short: "create a container (its process waits for start)",
 		Args:  oneID,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The codecs of the bundle's JSON, and init's clone and exec,
+			// beside the parsing and the signal set-up.
+			container.WarmAhead()
+			container.StartInitAheadBeside()
 			cgroupprime.Start() // placing the process comes a few ms later
 			o, err := c.opts(g, args[0])
 			if err != nil {

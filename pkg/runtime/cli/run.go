@@ -14,7 +14,7 @@ import (
 
 func runCommand(g *globals) *cobra.Command {
 	var c createFlags
-	var detach bool
+	var detach, keep bool
 	cmd := &cobra.Command{
 		Use:   "run [flags] ID",
 		Short: "create and start a container; without --detach wait for it and exit with its status",
@@ -25,6 +25,10 @@ func runCommand(g *globals) *cobra.Command {
 				// not wait for it.
 				return errors.New("run without --detach is not available in standby: init is the caller's child (use create and start)")
 			}
+			// The codecs of the bundle's JSON, and init's clone and exec,
+			// beside the parsing and the signal set-up.
+			container.WarmAhead()
+			container.StartInitAheadBeside()
 			cgroupprime.Start() // placing the process comes a few ms later
 			o, err := c.opts(g, args[0])
 			if err != nil {
@@ -61,11 +65,13 @@ func runCommand(g *globals) *cobra.Command {
 			if ws.Signaled() {
 				code = 128 + int(ws.Signal())
 			}
-			endDelete := container.Trace.Begin("delete")
-			if err := container.Delete(g.root, o.ID, true); err != nil {
-				g.log.warnf("delete %s: %v", o.ID, err)
+			if !keep {
+				endDelete := container.Trace.Begin("delete")
+				if err := container.Delete(g.root, o.ID, true); err != nil {
+					g.log.warnf("delete %s: %v", o.ID, err)
+				}
+				endDelete()
 			}
-			endDelete()
 			if code != 0 {
 				return &exitError{code}
 			}
@@ -74,6 +80,6 @@ func runCommand(g *globals) *cobra.Command {
 	}
 	c.register(cmd)
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "do not wait for the container")
-	// runc has --keep; accept it so callers do not fail (it keeps nothing extra here).
+	cmd.Flags().BoolVar(&keep, "keep", false, "do not delete the container after it exits (delete removes it)")
 	return cmd
 }

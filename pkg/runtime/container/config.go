@@ -55,6 +55,9 @@ func loadBundleSpec(bundle string) (*specs.Spec, json.RawMessage, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("read bundle config: %w", err)
 	}
+	if warming != nil {
+		<-warming
+	}
 	var rs rawSeccompSpec
 	if err := json.Unmarshal(b, &rs); err != nil {
 		return nil, nil, classErr(ErrInvalidArgument, "parse %s: %v", filepath.Join(bundle, "config.json"), err)
@@ -241,11 +244,35 @@ var Warnf = func(format string, args ...any) {
 // Warm does the first-use work of decoding a bundle's config.json and a
 // container's state.json: encoding/json builds the codecs of every type
 // reachable from specs.Spec (about a hundred) on its first decode, 1 to
-// 10 ms on the test machine. A standby runtime does it while it waits for
-// its command, off the path of the create.
+// 10 ms on the test machine. It also has package os make its one-time
+// check of pidfd support, which clones and reaps a child, before init is
+// started. A standby runtime does it while it waits for its command, off
+// the path of the create; a create from the command line beside its
+// start-up (WarmAhead).
 func Warm() {
 	var rs rawSeccompSpec
 	_ = json.Unmarshal([]byte(`{"linux":{}}`), &rs)
 	var st State
 	_ = json.Unmarshal([]byte(`{}`), &st)
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = p.Release()
+	}
+}
+
+// warming is closed when the Warm that WarmAhead started is done.
+var warming chan struct{}
+
+// WarmAhead starts Warm beside what the caller does next (a command line's
+// parsing, its signal set-up): the bundle's load then waits for it rather
+// than build the same codecs beside it. A process's later calls (a standby
+// runs several commands) do nothing.
+func WarmAhead() {
+	if warming != nil {
+		return
+	}
+	warming = make(chan struct{})
+	go func() {
+		defer close(warming)
+		Warm()
+	}()
 }

@@ -95,13 +95,46 @@ func StartInitAhead() error {
 	return nil
 }
 
-// initAheadWaiting reports whether an init started ahead waits for a create.
-func initAheadWaiting() bool { return spareInit != nil }
+// startingInit, when set, is closed once the start StartInitAheadBeside
+// began is over (spareInit set, or not if it failed).
+var startingInit chan struct{}
+
+// reapDropped says a dropped zygote is this process's to reap: its inits
+// are its own children, waited for by the create (the command line).
+var reapDropped bool
+
+// StartInitAheadBeside starts the zygote in the background, for a create
+// in this process that comes next: the command line's `create` and `run`,
+// whose clone and init's exec (a millisecond or more) then overlap the
+// bundle's load instead of following it. A spec the zygote does not fit
+// gets a fresh init, the zygote killed and reaped. Not for a standby,
+// which starts its own (StartInitAhead), nor a caller that reaps its
+// inits itself.
+func StartInitAheadBeside() {
+	if InitSibling || spareInit != nil || startingInit != nil {
+		return
+	}
+	reapDropped = true
+	startingInit = make(chan struct{})
+	go func() {
+		defer close(startingInit)
+		if err := StartInitAhead(); err != nil {
+			Warnf("init started ahead: %v (a fresh one instead)", err)
+		}
+	}()
+}
+
+// initAheadWaiting reports whether an init started ahead waits for a
+// create, or is being started for it.
+func initAheadWaiting() bool { return spareInit != nil || startingInit != nil }
 
 // takeZygote returns the spare init when it fits spec and the create's
 // fds, with the namespaces it is still to unshare; otherwise it drops the
 // spare, if any, and returns nil.
 func takeZygote(spec *specs.Spec, nfds int, early bool) (*zygote, uintptr) {
+	if startingInit != nil {
+		<-startingInit
+	}
 	z := spareInit
 	if z == nil {
 		return nil, 0
@@ -184,10 +217,15 @@ func (z *zygote) wake(stdio [3]*os.File, extra []*os.File, unshare uintptr, sets
 }
 
 // drop kills an unused zygote. It is reaped by whoever reaps inits: the
-// caller of a standby (CLONE_PARENT) or the process's own reaper.
+// caller of a standby (CLONE_PARENT), the process's own reaper, or, on the
+// command line, here.
 func (z *zygote) drop() {
 	_ = z.cmd.Process.Kill()
-	_ = z.cmd.Process.Release()
+	if reapDropped {
+		_ = z.cmd.Wait()
+	} else {
+		_ = z.cmd.Process.Release()
+	}
 	z.sock.Close()
 }
 
