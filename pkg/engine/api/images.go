@@ -11,6 +11,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/client/pkg/versions"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/client"
@@ -68,14 +69,16 @@ func (s *Server) resolveImage(ctx context.Context, ref string) (string, []*clien
 }
 
 func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request) {
-	if boolParam(r, "manifests") {
-		// The manifests field lists an index's platforms; berth keeps one.
-		writeError(w, fmt.Errorf("image inspect: manifests is not supported: berth stores one platform per image: %w", errdefs.ErrNotImplemented))
-		return
-	}
+	// As dockerd, manifests is a parameter from API 1.48: older clients
+	// get no Manifests.
+	manifests := boolParam(r, "manifests") && !versions.LessThan(apiVersion(r), "1.48")
 	platform, err := queryPlatform(r, "platform")
 	if err != nil {
 		writeError(w, err)
+		return
+	}
+	if manifests && platform != nil {
+		writeError(w, badRequest("conflicting options: manifests and platform options cannot both be set"))
 		return
 	}
 	id, group, err := s.resolveImage(r.Context(), r.PathValue("name"))
@@ -121,6 +124,12 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Strings(resp.RepoTags)
 	sort.Strings(resp.RepoDigests)
+	if manifests {
+		if resp.Manifests, err = s.inspectManifests(r.Context(), id, group); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 

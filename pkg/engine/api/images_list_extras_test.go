@@ -18,8 +18,9 @@ import (
 
 // TestImageListExtras: shared-size, manifests and identity are computed
 // only when asked, from the layers, blobs, snapshots and labels the
-// supervisor has. base:1 and app:1 share layer A; app:1's layer B blob is
-// gone (its snapshot stays) and its target is an index.
+// supervisor has; image inspect's manifests are the list's. base:1 and
+// app:1 share layer A; app:1's layer B blob is gone (its snapshot stays)
+// and its target is an index.
 func TestImageListExtras(t *testing.T) {
 	e := newImgEnv(t)
 	ctx := context.Background()
@@ -113,6 +114,40 @@ func TestImageListExtras(t *testing.T) {
 			// the missing blob B is neither counted nor available.
 			"app:1": {appM.Digest, false, descSize(appM, appCfg, blobA), 1200, *arm, []string{c.ID}},
 		})
+	})
+
+	t.Run("inspect manifests", func(t *testing.T) {
+		listed := list("?manifests=1")
+		inspect := func(path string) (image.InspectResponse, string) {
+			t.Helper()
+			resp, body := e.do(t, "GET", path, nil)
+			if resp.StatusCode != 200 {
+				t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+			}
+			var got image.InspectResponse
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatal(err)
+			}
+			return got, body
+		}
+		for _, name := range []string{"base:1", "app:1"} {
+			got, _ := inspect("/images/" + name + "/json?manifests=1")
+			want, _ := json.Marshal(listed[name].Manifests)
+			if b, _ := json.Marshal(got.Manifests); len(got.Manifests) != 1 || string(b) != string(want) {
+				t.Errorf("inspect %s manifests:\n%s\nthe list's:\n%s", name, b, want)
+			}
+			// Not asked, or asked by a client older than API 1.48
+			// (dockerd's gate): no Manifests key at all.
+			for _, path := range []string{"/images/" + name + "/json", "/v1.47/images/" + name + "/json?manifests=1"} {
+				if _, body := inspect(path); strings.Contains(body, `"Manifests"`) {
+					t.Errorf("%s: %s", path, body)
+				}
+			}
+		}
+		resp, body := e.do(t, "GET", "/images/app:1/json?manifests=1&platform="+platformQuery(*arm), nil)
+		if resp.StatusCode != 400 || !strings.Contains(body, "conflicting options: manifests and platform options cannot both be set") {
+			t.Errorf("inspect with manifests and platform: %d %s", resp.StatusCode, body)
+		}
 	})
 
 	t.Run("identity", func(t *testing.T) {

@@ -36,29 +36,62 @@ func (s *Server) fillListExtras(ctx context.Context, out []image.Summary, groups
 		}
 	}
 	lu := s.layerUsage(ctx, be, groups)
-	var users map[string][]string
+	var manifests map[string][]image.ManifestSummary
 	if x.manifests {
-		users = map[string][]string{}
-		for _, c := range s.d.List(true, 0) {
-			users[c.ImageID] = append(users[c.ImageID], c.ID)
+		ids := make([]string, len(out))
+		for i := range out {
+			ids[i] = out[i].ID
+		}
+		if manifests, err = s.manifestSummaries(ctx, lu, ids, labels); err != nil {
+			return fmt.Errorf("images list: %w", err)
 		}
 	}
 	for i := range out {
-		id := out[i].ID
-		si, ok := lu.images[id]
-		if x.sharedSize && ok {
-			out[i].SharedSize, _ = lu.sharedBlobSize(id)
+		if n, ok := lu.sharedBlobSize(out[i].ID); x.sharedSize && ok {
+			out[i].SharedSize = n
 		}
-		if !x.manifests || !ok {
+		out[i].Manifests = manifests[out[i].ID]
+	}
+	return nil
+}
+
+// inspectManifests is image inspect's Manifests (manifests=1) of image id,
+// whose names are group: what the image list gives it.
+func (s *Server) inspectManifests(ctx context.Context, id string, group []*client.Image) ([]image.ManifestSummary, error) {
+	be, err := s.imageBackend()
+	if err != nil {
+		return nil, err
+	}
+	lu := s.layerUsage(ctx, be, map[string][]*client.Image{id: group})
+	ms, err := s.manifestSummaries(ctx, lu, []string{id}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("image inspect: %w", err)
+	}
+	return ms[id], nil
+}
+
+// manifestSummaries are the Manifests of the images ids, by image ID, for
+// the image list and image inspect alike: the one platform manifest berth
+// stores for an image, with the containers using it. An image lu could not
+// read (no config) has none.
+func (s *Server) manifestSummaries(ctx context.Context, lu *layerUsage, ids []string, labels images.ContentLabels) (map[string][]image.ManifestSummary, error) {
+	users := map[string][]string{}
+	for _, c := range s.d.List(true, 0) {
+		users[c.ImageID] = append(users[c.ImageID], c.ID)
+	}
+	out := map[string][]image.ManifestSummary{}
+	for _, id := range ids {
+		si, ok := lu.images[id]
+		if !ok {
 			continue
 		}
 		ms, err := lu.manifestSummary(ctx, si, users[id], labels)
 		if err != nil {
-			return fmt.Errorf("images list: image %s: %w", id, err)
+			return nil, fmt.Errorf("image %s: %w", id, err)
 		}
-		out[i].Manifests = []image.ManifestSummary{ms}
+		out[id] = []image.ManifestSummary{ms}
 	}
-	return nil
+	return out, nil
 }
 
 // manifestSummary describes the one platform manifest berth stores for an

@@ -82,9 +82,6 @@ func TestHistoryInspectPlatform(t *testing.T) {
 	if resp, body := e.do(t, "GET", "/images/far:1/json?platform=%7B", nil); resp.StatusCode != 400 || !strings.Contains(body, "platform") {
 		t.Errorf("inspect bad platform: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := e.do(t, "GET", "/images/far:1/json?manifests=1", nil); resp.StatusCode != 501 || !strings.Contains(body, "manifests") {
-		t.Errorf("inspect manifests: %d %s", resp.StatusCode, body)
-	}
 }
 
 func TestRmiPlatform(t *testing.T) {
