@@ -8,6 +8,7 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/client/pkg/versions"
 
 	"github.com/berthd/berth/pkg/client"
 )
@@ -81,6 +82,11 @@ func (s *Server) imagesList(w http.ResponseWriter, r *http.Request) {
 		// has nowhere to go.
 		writeError(w, badRequest("identity=1 requires manifests=1"))
 		return
+	}
+	if versions.LessThan(apiVersion(r), "1.47") {
+		// As dockerd: manifests (and identity, a part of them) is a
+		// parameter from API 1.47; older clients get no Manifests.
+		x.manifests, x.identity = false, false
 	}
 	all, groups, err := s.imageSummaries(r.Context())
 	if err != nil {

@@ -107,6 +107,10 @@ func TestImageListExtras(t *testing.T) {
 	})
 
 	t.Run("manifests", func(t *testing.T) {
+		// dockerd's gate: clients older than API 1.47 get no Manifests.
+		if resp, body := e.do(t, "GET", "/v1.46/images/json?manifests=1", nil); resp.StatusCode != 200 || strings.Contains(body, `"Manifests"`) {
+			t.Errorf("manifests=1 at API 1.46: %d %s", resp.StatusCode, body)
+		}
 		checkManifests(t, list("?manifests=1"), manifestWants{
 			// Images with no config platform are this host's.
 			"base:1": {baseM.Digest, true, descSize(baseM, baseCfg, blobA), 1000, configPlatform(&ocispec.Image{}), []string{}},
