@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -45,9 +44,15 @@ func newImagesCommand(c *CLI) *cobra.Command {
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if tree {
-				// docker's experimental tree of each image's platforms:
-				// berth's engine lists no per-platform manifests yet.
-				return errors.New("--tree (docker's experimental per-platform view) is not supported by ctl")
+				// The docker CLI's refusals, in its order and words.
+				for _, r := range []struct {
+					set  bool
+					flag string
+				}{{quiet, "--quiet"}, {noTrunc, "--no-trunc"}, {digests, "--show-digest"}, {format != "", "--format"}} {
+					if r.set {
+						return fmt.Errorf("%s is not yet supported with --tree", r.flag)
+					}
+				}
 			}
 			f, err := parseFilterFlags(filterFlags)
 			if err != nil {
@@ -60,9 +65,15 @@ func newImagesCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := cl.ImageList(cmd.Context(), client.ImageListOptions{All: all, Filters: f})
+			res, err := cl.ImageList(cmd.Context(), client.ImageListOptions{All: all, Filters: f, Manifests: tree})
 			if err != nil {
 				return err
+			}
+			if tree {
+				width, tty := terminalWidth(c.Out)
+				imgs, spacing := treeImages(res.Items, all)
+				treeOutput{w: c.Out, tty: tty, ttyWidth: width}.print(imgs, spacing)
+				return nil
 			}
 			var rows []row
 			seen := map[string]bool{}
@@ -137,7 +148,7 @@ func newImagesCommand(c *CLI) *cobra.Command {
 	cmd.Flags().BoolVar(&digests, "digests", false, "show digests")
 	cmd.Flags().StringArrayVarP(&filterFlags, "filter", "f", nil, "filter output based on conditions provided (dangling, reference, before, since, label)")
 	cmd.Flags().StringVar(&format, "format", "", "format output using a Go template ('table ...', 'json', or a template)")
-	cmd.Flags().BoolVar(&tree, "tree", false, "list multi-platform images as a tree (refused: not supported)")
+	cmd.Flags().BoolVar(&tree, "tree", false, "list images with their platforms as a tree (docker's experimental view)")
 	return cmd
 }
 

@@ -29,7 +29,4 @@ func TestVolumeClusterFlags(t *testing.T) {
 	if out, _, _ := rec.run(t, "", "volume", "ls"); !strings.Contains(out, "v1") {
 		t.Errorf("volume ls: %q", out)
 	}
-	if _, errOut, code := rec.run(t, "", "images", "--tree"); code != 1 || !strings.Contains(errOut, "--tree") {
-		t.Errorf("images --tree: %d %q", code, errOut)
-	}
 }
