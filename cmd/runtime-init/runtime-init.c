@@ -129,6 +129,7 @@ enum {
 	OP_SPAN = 45,
 	OP_OPEN_PROC = 46,
 	OP_LOOPBACK_UP = 47,
+	OP_AWAIT_CGROUPS = 48,
 };
 
 enum {
@@ -695,6 +696,19 @@ static int read_line(char *buf, size_t n) {
 		o++;
 	}
 	buf[o] = '\0';
+	return 0;
+}
+
+/* op_await_cgroups waits for the parent's word that this process is in
+ * the container's cgroups: the parent sends the plan before it makes them,
+ * and what comes before this op (namespaces, most mounts) runs meanwhile. */
+static int op_await_cgroups(struct op *op) {
+	(void)op;
+	char line[64];
+	if (read_line(line, sizeof(line)) < 0)
+		ERR("wait for the cgroups: %s", errno ? errstr(errno) : "EOF");
+	if (strcmp(line, "cgroups") != 0)
+		ERR("wait for the cgroups: unexpected %s", line);
 	return 0;
 }
 
@@ -1412,6 +1426,7 @@ static int (*const ops[])(struct op *) = {
 	[OP_SPAN] = op_span,
 	[OP_OPEN_PROC] = op_open_proc,
 	[OP_LOOPBACK_UP] = op_loopback_up,
+	[OP_AWAIT_CGROUPS] = op_await_cgroups,
 };
 
 static int run_op(struct op *op) {

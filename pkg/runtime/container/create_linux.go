@@ -401,6 +401,23 @@ func (c *creator) create() (*CreatedContainer, error) {
 		}
 		pid, c.initPid = m.Pid, m.Pid
 	}
+	hooks := spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0)
+	// The plan goes first: init carries out what does not need its cgroups
+	// (its namespaces, the mounts before the first cgroup mount) while they
+	// are made below, and waits for them (initplan.AwaitCgroups), then
+	// unshares its cgroup namespace.
+	plan, err := initPlan(spec, initPlanArgs{
+		ID: c.o.ID, Bundle: c.bundle, Rootfs: c.rootfs, Seccomp: c.seccomp, NoPivot: c.o.NoPivot,
+		NoNewKeyring: c.o.NoNewKeyring, Cgroups: cg, Hooks: hooks,
+		PreserveFds: c.o.PreserveFds, FdBase: fdBase, SeccompConnFd: seccompConnFd, HostPid: pid,
+		ParentJoined: parentJoined, Trace: Trace != nil,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := sendPlan(parentSock, plan); err != nil {
+		return nil, fmt.Errorf("send the plan to init: %w", c.initFailed(err))
+	}
 	// The cgroups are made only now, while init starts: the kernel makes
 	// the first cgroup write after a quiet spell wait an RCU grace period
 	// (see package cgroupprime, which the command line started), and cgroup
@@ -438,21 +455,9 @@ func (c *creator) create() (*CreatedContainer, error) {
 	if err := st.SetResources(spec.Linux.Resources); err != nil {
 		return nil, err
 	}
-	hooks := spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0)
-	// The plan goes once init is in its cgroups: it unshares its cgroup
-	// namespace and makes its mounts there.
-	plan, err := initPlan(spec, initPlanArgs{
-		ID: c.o.ID, Bundle: c.bundle, Rootfs: c.rootfs, Seccomp: c.seccomp, NoPivot: c.o.NoPivot,
-		NoNewKeyring: c.o.NoNewKeyring, Cgroups: c.cg, Hooks: hooks,
-		PreserveFds: c.o.PreserveFds, FdBase: fdBase, SeccompConnFd: seccompConnFd, HostPid: pid,
-		ParentJoined: parentJoined, Trace: Trace != nil,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := sendPlan(parentSock, plan); err != nil {
-		return nil, fmt.Errorf("send the plan to init: %w", c.initFailed(err))
-	}
+	// A failed write means init is gone: its report, or its end, is read
+	// below.
+	_, _ = parentSock.WriteString("cgroups\n")
 	// For exec, which applies it too. Written while init sets up (a few
 	// ms), not after its ready: the JSON and the file were 0.5 ms of the
 	// create's path.

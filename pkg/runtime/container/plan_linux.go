@@ -99,11 +99,20 @@ func initPlan(s *specs.Spec, a initPlanArgs) (*initplan.Plan, error) {
 			p.Add(initplan.Write, 0, "/proc/self/timens_offsets", line, fmt.Sprintf("time namespace offset %q", line))
 		}
 	}
-	// The cgroup namespace is made once the parent has put init into its
-	// cgroups (it sends the plan after), so that its root is the
-	// container's cgroup.
-	if newNS[specs.CgroupNamespace] {
-		p.Add(initplan.Unshare, 0, unix.CLONE_NEWCGROUP, "cgroup")
+	// The parent sends the plan before it makes the cgroups: init waits for
+	// them only where it needs them, before the first cgroup mount (or at
+	// the end of its mounts), and makes its cgroup namespace then, so that
+	// its root is the container's cgroup.
+	inCgroups := false
+	awaitCgroups := func(p *initplan.Plan) {
+		if inCgroups {
+			return
+		}
+		inCgroups = true
+		p.Add(initplan.AwaitCgroups, 0)
+		if newNS[specs.CgroupNamespace] {
+			p.Add(initplan.Unshare, 0, unix.CLONE_NEWCGROUP, "cgroup")
+		}
 	}
 	// A new network namespace starts with lo down; runc and crun bring it
 	// up (and dockerd's --network none has it up): a program that listens
@@ -119,12 +128,13 @@ func initPlan(s *specs.Spec, a initPlanArgs) (*initplan.Plan, error) {
 		p.Add(initplan.Write, 0, "/proc/sys/"+strings.ReplaceAll(k, ".", "/"), v, fmt.Sprintf("sysctl %s=%s", k, v))
 	}
 	userNS := newNS[specs.UserNamespace] || joined(s, specs.UserNamespace)
-	o := rootfs.Options{Rootfs: a.Rootfs, NoPivot: a.NoPivot, UserNS: userNS, CgroupNS: newNS[specs.CgroupNamespace]}
+	o := rootfs.Options{Rootfs: a.Rootfs, NoPivot: a.NoPivot, UserNS: userNS, CgroupNS: newNS[specs.CgroupNamespace], BeforeCgroup: awaitCgroups}
 	if a.Cgroups != nil {
 		o.CgroupPaths, o.CgroupV2 = a.Cgroups.V1, a.Cgroups.V2
 	}
 	span("mounts", 0)
 	o.BeforePivot = func(p *initplan.Plan) error {
+		awaitCgroups(p) // before the hooks: they see the container in its cgroups
 		span("mounts", 1)
 		if a.Hooks {
 			p.Add(initplan.HookSync, 0)
@@ -156,6 +166,7 @@ func initPlan(s *specs.Spec, a initPlanArgs) (*initplan.Plan, error) {
 		}
 	}
 	span("rootfs", 1)
+	awaitCgroups(p) // without a mount namespace, or a pivot, of its own
 	if newNS[specs.UTSNamespace] || joined(s, specs.UTSNamespace) {
 		if s.Hostname != "" {
 			p.Add(initplan.Sethostname, 0, s.Hostname)

@@ -47,8 +47,68 @@ func testSpec() *specs.Spec {
 }
 
 // The order init carries things out in: joins and sysctls, the rootfs
-// with the hooks before pivot_root, the process's set-up, ready, the exec
+// with, once init is in its cgroups, its cgroup namespace and the hooks
+// before pivot_root, the process's set-up, ready, the exec
 // fifo, startContainer hooks, and the filter last with no_new_privs.
+// Init waits for its cgroups once, right before the first cgroup mount,
+// and makes its cgroup namespace after: the mounts before it are made
+// while the parent makes the cgroups. Without a cgroup mount it waits
+// before the pivot; without a mount namespace of its own, too.
+func TestInitPlanAwaitsCgroups(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mounts []specs.Mount
+		chroot bool
+	}{
+		{"cgroup mount", []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}, {Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup"}, {Destination: "/run", Type: "tmpfs", Source: "tmpfs"}}, false},
+		{"none", []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}}, false},
+		{"no mount namespace", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testSpec()
+			s.Hooks = nil
+			s.Mounts = tc.mounts
+			if tc.chroot {
+				s.Linux.Namespaces = s.Linux.Namespaces[1:]
+			}
+			p, err := initPlan(s, initPlanArgs{ID: "c1", Bundle: "/b", Rootfs: "/r", HostPid: 42, Cgroups: nil})
+			if err != nil {
+				t.Fatal(err)
+			}
+			await, unshare, firstMount, lastMount := -1, -1, -1, -1
+			n := 0
+			for i, op := range p.Ops {
+				switch {
+				case op.Code == initplan.AwaitCgroups:
+					await = i
+					n++
+				case op.Code == initplan.Unshare && op.Args[1] == "cgroup":
+					unshare = i
+				case op.Code == initplan.Mount && len(op.Args) > 1 && op.Args[1] == "/sys/fs/cgroup":
+					if firstMount < 0 {
+						firstMount = i
+					}
+				case op.Code == initplan.Mount:
+					lastMount = i
+				}
+			}
+			if n != 1 || unshare != await+1 {
+				t.Fatalf("%d AwaitCgroups (at %d), cgroup unshare at %d: %v", n, await, unshare, codes(p))
+			}
+			switch {
+			case firstMount >= 0 && await > firstMount:
+				t.Errorf("await at %d after the cgroup mount at %d: %v", await, firstMount, codes(p))
+			case firstMount >= 0 && await < index(p, initplan.SetRoot):
+				t.Errorf("await at %d before the rootfs: %v", await, codes(p))
+			case firstMount < 0 && !tc.chroot && (await < lastMount || await > index(p, initplan.Pivot)):
+				t.Errorf("await at %d, want between the last mount %d and the pivot: %v", await, lastMount, codes(p))
+			case await > index(p, initplan.Ready):
+				t.Errorf("await after ready: %v", codes(p))
+			}
+		})
+	}
+}
+
 func TestInitPlanOrder(t *testing.T) {
 	s := testSpec()
 	sc := &compiledSeccomp{Filter: &seccomp.Filter{Prog: []unix.SockFilter{{Code: 6, K: 0x7fff0000}}}}
@@ -56,8 +116,8 @@ func TestInitPlanOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	order := []initplan.Code{initplan.Span, initplan.OpenProc, initplan.Setns, initplan.Unshare, initplan.Keyring, initplan.Write,
-		initplan.SetRoot, initplan.HookSync, initplan.Hook, initplan.Pivot, initplan.Sethostname, initplan.CapsUser,
+	order := []initplan.Code{initplan.Span, initplan.OpenProc, initplan.Setns, initplan.Keyring, initplan.Write,
+		initplan.SetRoot, initplan.AwaitCgroups, initplan.Unshare, initplan.HookSync, initplan.Hook, initplan.Pivot, initplan.Sethostname, initplan.CapsUser,
 		initplan.NoNewPrivs, initplan.LookPath, initplan.Ready, initplan.Fifo, initplan.MoveFds, initplan.ResetSignals,
 		initplan.Seccomp, initplan.Exec}
 	last := -1

@@ -119,6 +119,10 @@ const (
 	OpenProc Code = 46
 	// LoopbackUp: bring lo up in the new network namespace.
 	LoopbackUp Code = 47
+	// AwaitCgroups: wait for the parent's line "cgroups", sent once init
+	// is in its cgroups. The parent sends the plan first and makes the
+	// cgroups while init carries out what comes before this.
+	AwaitCgroups Code = 48
 )
 
 // Flag changes how an operation runs.

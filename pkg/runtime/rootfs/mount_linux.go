@@ -27,6 +27,9 @@ type Options struct {
 	CgroupPaths map[string]string
 	// CgroupV2 is the container's cgroup2 dir on the host, if any.
 	CgroupV2 string
+	// BeforeCgroup, if set, adds what must precede the first cgroup
+	// mount (init's wait for its cgroups, its cgroup namespace).
+	BeforeCgroup func(*initplan.Plan)
 	UserNS   bool
 	CgroupNS bool
 	// BeforePivot adds what runs after all mounts are made, before
@@ -200,6 +203,9 @@ func planMount(p *initplan.Plan, m specs.Mount, o Options) error {
 			p.Add(initplan.Remount, inRoot, dest, rest, "remount bind", m.Destination)
 		}
 	case m.Type == "cgroup" || m.Type == "cgroup2":
+		if o.BeforeCgroup != nil {
+			o.BeforeCgroup(p)
+		}
 		p.Add(initplan.MkTarget, inRoot, dest, true)
 		planCgroup(p, dest, m.Destination, flags, o)
 	default:
