@@ -1,7 +1,6 @@
 package container
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"github.com/berthd/berth/pkg/runtime/cgroups"
 	"github.com/berthd/berth/pkg/runtime/initplan"
 	"github.com/berthd/berth/pkg/runtime/rootfs"
+	"github.com/berthd/berth/pkg/runtime/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -245,12 +245,7 @@ func (pp *processPlan) add(p *initplan.Plan, span func(string, int), endSetup fu
 	}
 	var filter []any
 	if sc := pp.seccomp; sc != nil {
-		prog := make([]byte, 0, 8*len(sc.Filter.Prog))
-		for _, ins := range sc.Filter.Prog {
-			prog = binary.LittleEndian.AppendUint16(prog, ins.Code)
-			prog = append(prog, ins.Jt, ins.Jf)
-			prog = binary.LittleEndian.AppendUint32(prog, ins.K)
-		}
+		prog := seccomp.ProgBytes(sc.Filter.Prog)
 		st, err := json.Marshal(processState(sc, pp.seccompState))
 		if err != nil {
 			return err

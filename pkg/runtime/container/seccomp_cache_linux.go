@@ -41,10 +41,9 @@ func compileSeccompCached(root string, raw json.RawMessage) (*compiledSeccomp, e
 	key := seccompCacheKey(raw)
 	if key != "" {
 		if b, err := os.ReadFile(filepath.Join(dir, key)); err == nil {
-			var sc compiledSeccomp
-			if json.Unmarshal(b, &sc) == nil && sc.Filter != nil {
+			if sc, err := decodeCompiled(b); err == nil {
 				sc.cached = filepath.Join(dir, key)
-				return &sc, nil
+				return sc, nil
 			}
 		}
 	}
@@ -88,7 +87,7 @@ func seccompCacheKey(raw []byte) string {
 
 // storeSeccompCache reports whether sc is now in the cache.
 func storeSeccompCache(dir, key string, sc *compiledSeccomp) bool {
-	b, err := json.Marshal(sc)
+	b, err := sc.encode()
 	if err != nil {
 		return false
 	}

@@ -225,3 +225,67 @@ func TestSavedSeccompLinksTheCache(t *testing.T) {
 		t.Fatalf("filter written without its cache file differs (err %v)", err)
 	}
 }
+
+// A compiled filter's file: what encode writes decodes to the same filter,
+// and the JSON that earlier runtimes wrote (seccomp-filter.json) still
+// reads; a truncated program or a file without its header does not.
+func TestCompiledFilterFile(t *testing.T) {
+	p := dockerProfile(t, "CAP_CHOWN")
+	p.ListenerPath, p.ListenerMetadata = "/run/agent.sock", "meta"
+	f, err := seccomp.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := newCompiledSeccomp(p, f)
+	b, err := sc.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeCompiled(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, sc) {
+		t.Fatalf("decoded %+v, want %+v", got, sc)
+	}
+	old, err := json.Marshal(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := decodeCompiled(old); err != nil || !reflect.DeepEqual(got, sc) {
+		t.Fatalf("the JSON of earlier runtimes: %v, %+v", err, got)
+	}
+	for name, bad := range map[string][]byte{
+		"truncated":    b[:len(b)-3],
+		"no header":    []byte(compiledMagic),
+		"no program":   b[:len(b)-8*len(f.Prog)],
+		"not a filter": []byte(`{"listenerPath":"x"}`),
+	} {
+		if _, err := decodeCompiled(bad); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+	}
+}
+
+// exec of a container an earlier runtime created reads its filter from
+// seccomp-filter.json.
+func TestLoadSeccompEarlierJSON(t *testing.T) {
+	p := dockerProfile(t, "CAP_CHOWN")
+	f, err := seccomp.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := newCompiledSeccomp(p, f)
+	b, err := json.Marshal(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &State{dir: t.TempDir()}
+	if err := os.WriteFile(filepath.Join(st.dir, jsonSeccompFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadSeccomp(st)
+	if err != nil || !reflect.DeepEqual(got, sc) {
+		t.Fatalf("loadSeccomp: %v, %+v", err, got)
+	}
+}

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,13 +13,70 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// seccompFile keeps a container's compiled filter for exec; legacySeccompFile
-// is the profile itself, as runtimes before it kept it (compiled again on
-// every exec).
+// seccompFile keeps a container's compiled filter for exec (the cache's
+// entries are the same files); jsonSeccompFile is the same in JSON, as
+// earlier runtimes wrote it, and legacySeccompFile the profile itself, as
+// those before them kept it (compiled again on every exec).
 const (
-	seccompFile       = "seccomp-filter.json"
+	seccompFile       = "seccomp-filter"
+	jsonSeccompFile   = "seccomp-filter.json"
 	legacySeccompFile = "seccomp.json"
 )
+
+// compiledMagic starts a compiled filter's file: then a JSON header line
+// (compiledHeader), then the program as the kernel's struct sock_filter
+// array (seccomp.ProgBytes). Not all JSON: encoding/json scans a string
+// byte by byte, and the base64 program of Docker's profile (1031
+// instructions) took 0.12-0.23 ms of every create and exec to decode
+// (against 0.035 ms this way, in a warm process).
+const compiledMagic = "berth seccomp filter 1\n"
+
+type compiledHeader struct {
+	Flags            uint   `json:"flags,omitempty"`
+	Notify           bool   `json:"notify,omitempty"`
+	ListenerPath     string `json:"listenerPath,omitempty"`
+	ListenerMetadata string `json:"listenerMetadata,omitempty"`
+}
+
+// encode is sc as its file.
+func (sc *compiledSeccomp) encode() ([]byte, error) {
+	h, err := json.Marshal(compiledHeader{Flags: sc.Filter.Flags, Notify: sc.Filter.Notify,
+		ListenerPath: sc.ListenerPath, ListenerMetadata: sc.ListenerMetadata})
+	if err != nil {
+		return nil, err
+	}
+	b := append([]byte(compiledMagic), h...)
+	return append(append(b, '\n'), seccomp.ProgBytes(sc.Filter.Prog)...), nil
+}
+
+// decodeCompiled reads what encode wrote, or the JSON of earlier runtimes.
+func decodeCompiled(b []byte) (*compiledSeccomp, error) {
+	rest, ok := bytes.CutPrefix(b, []byte(compiledMagic))
+	if !ok {
+		var sc compiledSeccomp
+		if err := json.Unmarshal(b, &sc); err != nil {
+			return nil, err
+		}
+		if sc.Filter == nil {
+			return nil, errors.New("no filter")
+		}
+		return &sc, nil
+	}
+	hdr, prog, ok := bytes.Cut(rest, []byte("\n"))
+	if !ok {
+		return nil, errors.New("compiled filter: no header")
+	}
+	var h compiledHeader
+	if err := json.Unmarshal(hdr, &h); err != nil {
+		return nil, fmt.Errorf("compiled filter header: %w", err)
+	}
+	p, err := seccomp.ParseProg(prog)
+	if err != nil {
+		return nil, err
+	}
+	return &compiledSeccomp{Filter: &seccomp.Filter{Prog: p, Flags: h.Flags, Notify: h.Notify},
+		ListenerPath: h.ListenerPath, ListenerMetadata: h.ListenerMetadata}, nil
+}
 
 // compiledSeccomp is a container's compiled filter with what a notifying
 // profile's agent needs: what create hands to init and keeps for exec, so
@@ -51,7 +109,7 @@ func saveSeccomp(dir string, sc *compiledSeccomp) error {
 	if sc.cached != "" && os.Link(sc.cached, filepath.Join(dir, seccompFile)) == nil {
 		return nil
 	}
-	b, err := json.Marshal(sc)
+	b, err := sc.encode()
 	if err != nil {
 		return err
 	}
@@ -62,18 +120,20 @@ func saveSeccomp(dir string, sc *compiledSeccomp) error {
 // has none. A container created by an earlier runtime has the profile
 // instead: it is compiled, so that exec'd processes stay filtered.
 func loadSeccomp(s *State) (*compiledSeccomp, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir, seccompFile))
-	if err == nil {
-		var sc compiledSeccomp
-		if err := json.Unmarshal(b, &sc); err != nil || sc.Filter == nil {
-			return nil, fmt.Errorf("read %s: %w", seccompFile, errors.Join(err, errors.New("no filter")))
+	for _, name := range []string{seccompFile, jsonSeccompFile} {
+		b, err := os.ReadFile(filepath.Join(s.dir, name))
+		if err == nil {
+			sc, err := decodeCompiled(b)
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", name, err)
+			}
+			return sc, nil
 		}
-		return &sc, nil
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	b, err = os.ReadFile(filepath.Join(s.dir, legacySeccompFile))
+	b, err := os.ReadFile(filepath.Join(s.dir, legacySeccompFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
