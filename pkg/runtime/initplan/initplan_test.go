@@ -79,8 +79,7 @@ func TestCodesMatchC(t *testing.T) {
 		"OP_NO_NEW_PRIVS": int(NoNewPrivs), "OP_UMASK": int(Umask), "OP_CHDIR": int(Chdir), "OP_LOOK_PATH": int(LookPath),
 		"OP_READY": int(Ready), "OP_FIFO": int(Fifo), "OP_MOVE_FDS": int(MoveFds), "OP_RESET_SIGNALS": int(ResetSignals),
 		"OP_EXEC": int(Exec), "OP_SPAN": int(Span), "OP_OPEN_PROC": int(OpenProc), "OP_LOOPBACK_UP": int(LoopbackUp),
-		"OP_AWAIT_CGROUPS": int(AwaitCgroups),
-		"F_IN_ROOT": int(InRoot), "F_OR_ELSE": int(OrElse), "F_BEST_EFFORT": int(BestEffort),
+		"OP_AWAIT_CGROUPS": int(AwaitCgroups), "F_IN_ROOT": int(InRoot), "F_OR_ELSE": int(OrElse), "F_BEST_EFFORT": int(BestEffort),
 	}
 	for name, v := range goCodes {
 		if got, ok := c[name]; !ok || got != v {

@@ -30,8 +30,8 @@ type Options struct {
 	// BeforeCgroup, if set, adds what must precede the first cgroup
 	// mount (init's wait for its cgroups, its cgroup namespace).
 	BeforeCgroup func(*initplan.Plan)
-	UserNS   bool
-	CgroupNS bool
+	UserNS       bool
+	CgroupNS     bool
 	// BeforePivot adds what runs after all mounts are made, before
 	// pivot_root (the createRuntime/prestart/createContainer hook point).
 	BeforePivot func(p *initplan.Plan) error
