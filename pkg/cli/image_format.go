@@ -14,11 +14,20 @@ import (
 // templates see it ({{.Repository}}).
 type row map[string]string
 
+// MarshalJSON is a row's JSON form as docker's: HTML characters escaped,
+// as its placeholder objects marshal themselves with json.Marshal.
+func (r row) MarshalJSON() ([]byte, error) { return json.Marshal(map[string]string(r)) }
+
 // templateFuncs are the helpers docker's --format offers.
 var templateFuncs = template.FuncMap{
+	// json leaves <, > and & as they are, as docker's does; objects with
+	// their own MarshalJSON (row) still escape theirs.
 	"json": func(v any) string {
-		b, _ := json.Marshal(v)
-		return string(b)
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(v)
+		return strings.TrimSpace(b.String())
 	},
 	"upper": strings.ToUpper,
 	"lower": strings.ToLower,
@@ -75,12 +84,9 @@ func printObjects(out io.Writer, format, def string, headers any, rows []any) er
 			format = strings.TrimSpace(strings.TrimPrefix(def, "table"))
 		}
 	}
-	// Docker's templates write "\t" for column breaks.
-	format = strings.ReplaceAll(format, `\t`, "\t")
-	format = strings.ReplaceAll(format, `\n`, "\n")
-	tmpl, err := template.New("").Funcs(templateFuncs).Option("missingkey=zero").Parse(format)
+	tmpl, err := parseTemplate(format)
 	if err != nil {
-		return fmt.Errorf("template parsing error: %v", err)
+		return err
 	}
 	// Rows are rendered into a buffer first so that a template failing on
 	// a later row leaves no half-printed table, as with docker.
@@ -108,4 +114,16 @@ func printObjects(out io.Writer, format, def string, headers any, rows []any) er
 	}
 	_, err = out.Write(buf.Bytes())
 	return err
+}
+
+// parseTemplate parses a --format template as docker does: "\t" and "\n"
+// written out stand for a tab (a column break) and a newline.
+func parseTemplate(format string) (*template.Template, error) {
+	format = strings.ReplaceAll(format, `\t`, "\t")
+	format = strings.ReplaceAll(format, `\n`, "\n")
+	tmpl, err := template.New("").Funcs(templateFuncs).Option("missingkey=zero").Parse(format)
+	if err != nil {
+		return nil, fmt.Errorf("template parsing error: %v", err)
+	}
+	return tmpl, nil
 }

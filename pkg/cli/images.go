@@ -8,6 +8,7 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
@@ -78,26 +79,7 @@ func newImagesCommand(c *CLI) *cobra.Command {
 			var rows []row
 			seen := map[string]bool{}
 			for _, img := range res.Items {
-				id := img.ID
-				if !noTrunc {
-					id = shortID(strings.TrimPrefix(id, "sha256:"))
-				}
-				base := row{
-					"ID":           id,
-					"CreatedSince": units.HumanDuration(time.Since(time.Unix(img.Created, 0))) + " ago",
-					"CreatedAt":    time.Unix(img.Created, 0).Format("2006-01-02 15:04:05 -0700 MST"),
-					"Size":         units.HumanSizeWithPrecision(float64(img.Size), 3),
-					"VirtualSize":  units.HumanSizeWithPrecision(float64(img.Size), 3),
-					"SharedSize":   "N/A", "UniqueSize": "N/A",
-					"Containers": "N/A",
-				}
-				if img.SharedSize >= 0 {
-					base["SharedSize"] = units.HumanSizeWithPrecision(float64(img.SharedSize), 3)
-					base["UniqueSize"] = units.HumanSizeWithPrecision(float64(img.Size-img.SharedSize), 3)
-				}
-				if img.Containers >= 0 {
-					base["Containers"] = strconv.FormatInt(img.Containers, 10)
-				}
+				base := imageRow(img, !noTrunc)
 				digestOf := map[string]string{}
 				for _, d := range img.RepoDigests {
 					if repo, dg, ok := strings.Cut(d, "@"); ok {
@@ -124,10 +106,10 @@ func newImagesCommand(c *CLI) *cobra.Command {
 						}
 					}
 					if quiet {
-						if seen[id] {
+						if seen[r["ID"]] {
 							continue
 						}
-						seen[id] = true
+						seen[r["ID"]] = true
 					}
 					rows = append(rows, r)
 				}
@@ -150,6 +132,42 @@ func newImagesCommand(c *CLI) *cobra.Command {
 	cmd.Flags().StringVar(&format, "format", "", "format output using a Go template ('table ...', 'json', or a template)")
 	cmd.Flags().BoolVar(&tree, "tree", false, "list images with their platforms as a tree (docker's experimental view)")
 	return cmd
+}
+
+// imageRow is an image as docker's image placeholders show it, but for its
+// name (Repository, Tag, Digest), which each listing sets.
+func imageRow(img image.Summary, trunc bool) row {
+	id := img.ID
+	if trunc {
+		id = truncateID(id)
+	}
+	r := row{
+		"ID":           id,
+		"CreatedSince": units.HumanDuration(time.Now().UTC().Sub(time.Unix(img.Created, 0))) + " ago",
+		"CreatedAt":    time.Unix(img.Created, 0).String(),
+		"Size":         units.HumanSizeWithPrecision(float64(img.Size), 3),
+		"VirtualSize":  units.HumanSize(float64(img.Size)),
+		"SharedSize":   "N/A", "UniqueSize": "N/A", "Containers": "N/A",
+	}
+	if img.SharedSize != -1 {
+		r["SharedSize"] = units.HumanSize(float64(img.SharedSize))
+		if img.Size != -1 {
+			r["UniqueSize"] = units.HumanSize(float64(img.Size - img.SharedSize))
+		}
+	}
+	if img.Containers != -1 {
+		r["Containers"] = strconv.FormatInt(img.Containers, 10)
+	}
+	return r
+}
+
+// truncateID is docker's short form of an ID: without its algorithm, 12
+// characters.
+func truncateID(id string) string {
+	if _, after, ok := strings.Cut(id, ":"); ok {
+		id = after
+	}
+	return shortID(id)
 }
 
 func shortID(id string) string {

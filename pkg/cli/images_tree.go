@@ -71,7 +71,7 @@ func treeImages(list []image.Summary, all bool) (imgs []treeImage, spacing bool)
 			continue
 		}
 		img := treeImage{names: s.RepoTags, created: s.Created, details: treeDetails{
-			id:        treeID(s.ID),
+			id:        truncateID(s.ID),
 			diskUsage: units.HumanSizeWithPrecision(float64(s.Size), 3),
 			inUse:     s.Containers > 0,
 		}}
@@ -84,7 +84,7 @@ func treeImages(list []image.Summary, all bool) (imgs []treeImage, spacing bool)
 				continue
 			}
 			p := treePlatform{name: "unknown", available: m.Available, details: treeDetails{
-				id:          treeID(m.ID),
+				id:          truncateID(m.ID),
 				diskUsage:   units.HumanSizeWithPrecision(float64(m.Size.Total), 3),
 				contentSize: units.HumanSizeWithPrecision(float64(m.Size.Content), 3),
 			}}
@@ -113,13 +113,6 @@ func isDanglingSummary(s image.Summary) bool {
 		return true
 	}
 	return len(s.RepoTags) == 1 && s.RepoTags[0] == "<none>:<none>" && len(s.RepoDigests) == 1 && s.RepoDigests[0] == "<none>@<none>"
-}
-
-func treeID(id string) string {
-	if _, after, ok := strings.Cut(id, ":"); ok {
-		id = after
-	}
-	return shortID(id)
 }
 
 // treeColumn is one column after the first.

@@ -119,25 +119,13 @@ func newVolumeListCommand(c *CLI) *cobra.Command {
 			}
 			var rows []row
 			for _, v := range res.Items {
-				var ls []string
-				for k, val := range v.Labels {
-					ls = append(ls, k+"="+val)
-				}
-				sort.Strings(ls)
-				size, links := "N/A", "N/A"
-				if v.UsageData != nil {
-					size, links = units.HumanSize(float64(v.UsageData.Size)), fmt.Sprint(v.UsageData.RefCount)
-				}
-				rows = append(rows, row{"Driver": v.Driver, "Name": v.Name, "Scope": v.Scope, "Mountpoint": v.Mountpoint,
-					"Labels": strings.Join(ls, ","), "Size": size, "Links": links, "Availability": "N/A", "Group": "N/A", "Status": "N/A"})
+				rows = append(rows, volumeRow(v))
 			}
-			headers := row{"Driver": "DRIVER", "Name": "VOLUME NAME", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT", "Labels": "LABELS", "Size": "SIZE", "Links": "LINKS",
-				"Group": "GROUP", "Availability": "AVAILABILITY", "Status": "STATUS"}
 			def := "table {{.Driver}}\t{{.Name}}"
 			if cluster {
 				def = "table {{.Name}}\t{{.Group}}\t{{.Driver}}\t{{.Availability}}\t{{.Status}}"
 			}
-			return printRows(c.Out, format, def, headers, rows)
+			return printRows(c.Out, format, def, volumeHeaders, rows)
 		},
 	}
 	f := cmd.Flags()
@@ -146,6 +134,26 @@ func newVolumeListCommand(c *CLI) *cobra.Command {
 	f.StringVar(&format, "format", "", "Format output using a custom template")
 	f.StringArrayVarP(&filterFlags, "filter", "f", nil, "Provide filter values (e.g. \"dangling=true\")")
 	return cmd
+}
+
+// volumeHeaders are the column names of the volume fields, as docker's.
+var volumeHeaders = row{"Driver": "DRIVER", "Name": "VOLUME NAME", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT", "Labels": "LABELS", "Size": "SIZE", "Links": "LINKS",
+	"Group": "GROUP", "Availability": "AVAILABILITY", "Status": "STATUS"}
+
+// volumeRow is a volume as docker's volume placeholders show it; the
+// cluster fields are N/A, as there are no cluster volumes here.
+func volumeRow(v volume.Volume) row {
+	var ls []string
+	for k, val := range v.Labels {
+		ls = append(ls, k+"="+val)
+	}
+	sort.Strings(ls)
+	size, links := "N/A", "N/A"
+	if v.UsageData != nil {
+		size, links = units.HumanSize(float64(v.UsageData.Size)), fmt.Sprint(v.UsageData.RefCount)
+	}
+	return row{"Driver": v.Driver, "Name": v.Name, "Scope": v.Scope, "Mountpoint": v.Mountpoint,
+		"Labels": strings.Join(ls, ","), "Size": size, "Links": links, "Availability": "N/A", "Group": "N/A", "Status": "N/A"}
 }
 
 func newVolumeInspectCommand(c *CLI) *cobra.Command {
