@@ -13,6 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/engine/images"
+	"github.com/berthd/berth/pkg/platforms"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -113,7 +114,7 @@ func TestImageListExtras(t *testing.T) {
 		}
 		checkManifests(t, list("?manifests=1"), manifestWants{
 			// Images with no config platform are this host's.
-			"base:1": {baseM.Digest, true, descSize(baseM, baseCfg, blobA), 1000, configPlatform(&ocispec.Image{}), []string{}},
+			"base:1": {baseM.Digest, true, descSize(baseM, baseCfg, blobA), 1000, platforms.OfConfig(&ocispec.Image{}), []string{}},
 			// The index's entry is the manifest, with the entry's platform;
 			// the missing blob B is neither counted nor available.
 			"app:1": {appM.Digest, false, descSize(appM, appCfg, blobA), 1200, *arm, []string{c.ID}},

@@ -15,6 +15,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/platforms"
 	"github.com/moby/moby/api/types/events"
 )
 
@@ -215,7 +216,7 @@ func archiveImages(a *loadArchive) ([]archiveImage, error) {
 		if err := a.json(e.Config, &cfg); err != nil {
 			return nil, err
 		}
-		im := archiveImage{name: e.Config, loads: configPlatform(&cfg)}
+		im := archiveImage{name: e.Config, loads: platforms.OfConfig(&cfg)}
 		if len(e.RepoTags) > 0 {
 			im.name = e.RepoTags[0]
 		}
@@ -265,7 +266,7 @@ func ociArchiveImage(a *loadArchive, top ocispec.Descriptor) (archiveImage, erro
 		if err := a.json(blobPath(mf.Config), &cfg); err != nil {
 			return im, err
 		}
-		im.loads = configPlatform(&cfg)
+		im.loads = platforms.OfConfig(&cfg)
 		if len(im.holds) == 0 {
 			im.holds = []ocispec.Platform{im.loads}
 		}
@@ -292,22 +293,22 @@ func checkArchivePlatforms(f *os.File, want []ocispec.Platform) error {
 			im.name = f
 		}
 		for _, w := range want {
-			if im.loads.OS != "" && platformMatches(w, im.loads) {
+			if im.loads.OS != "" && platforms.Match(w, im.loads) {
 				continue
 			}
 			var held []string
 			found := false
 			for _, h := range im.holds {
-				held = append(held, formatPlatform(h))
-				found = found || platformMatches(w, h)
+				held = append(held, platforms.Format(h))
+				found = found || platforms.Match(w, h)
 			}
 			if found {
-				return errdefs.Classf(errdefs.ErrNotImplemented, "load: the archive holds %s for image %s in an image index, but berth loads only this host's manifest (linux/%s) of an index; nothing was loaded", formatPlatform(w), im.name, runtime.GOARCH)
+				return errdefs.Classf(errdefs.ErrNotImplemented, "load: the archive holds %s for image %s in an image index, but berth loads only this host's manifest (linux/%s) of an index; nothing was loaded", platforms.Format(w), im.name, runtime.GOARCH)
 			}
 			if len(held) == 0 {
 				held = []string{"no platform berth can load"}
 			}
-			return errdefs.Classf(errdefs.ErrNotFound, "load: the archive has no %s variant of image %s (it holds %s); nothing was loaded", formatPlatform(w), im.name, strings.Join(held, ", "))
+			return errdefs.Classf(errdefs.ErrNotFound, "load: the archive has no %s variant of image %s (it holds %s); nothing was loaded", platforms.Format(w), im.name, strings.Join(held, ", "))
 		}
 	}
 	return nil

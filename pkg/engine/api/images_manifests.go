@@ -10,6 +10,7 @@ import (
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine/images"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/platforms"
 )
 
 // listExtras are the image list's optional parts, costly enough (every
@@ -101,7 +102,7 @@ func (s *Server) manifestSummaries(ctx context.Context, lu *layerUsage, ids []st
 // which only pulls and pushes write.
 func (lu *layerUsage) manifestSummary(ctx context.Context, si *storedImage, containers []string, labels images.ContentLabels) (image.ManifestSummary, error) {
 	ms := image.ManifestSummary{ID: si.manifest.Digest.String(), Descriptor: si.manifest, Kind: image.ManifestKindImage}
-	platform := configPlatform(si.cfg)
+	platform := platforms.OfConfig(si.cfg)
 	if ms.Descriptor.Platform == nil {
 		ms.Descriptor.Platform = &platform
 	}

@@ -6,14 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"runtime"
-	"slices"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/platforms"
 )
 
 // Berth keeps one platform per stored image: pull and load pick one
@@ -59,81 +58,13 @@ func queryPlatform(r *http.Request, param string) (*ocispec.Platform, error) {
 	return &ps[0], nil
 }
 
-// normalizePlatform spells a platform one way: clients and image configs
-// write some architectures and variants differently (aarch64, x86_64, arm64
-// v8, which is arm64's only variant in practice).
-func normalizePlatform(p ocispec.Platform) ocispec.Platform {
-	p.OS = strings.ToLower(p.OS)
-	p.Architecture = strings.ToLower(p.Architecture)
-	p.Variant = strings.ToLower(p.Variant)
-	if p.Variant != "" && p.Variant[0] >= '0' && p.Variant[0] <= '9' {
-		p.Variant = "v" + p.Variant
-	}
-	switch p.Architecture {
-	case "x86_64", "x86-64":
-		p.Architecture = "amd64"
-	case "aarch64":
-		p.Architecture = "arm64"
-	case "i386":
-		p.Architecture = "386"
-	case "armhf", "armel":
-		p.Architecture = "arm"
-	}
-	switch {
-	case p.Architecture == "amd64" && p.Variant == "v1",
-		p.Architecture == "arm64" && (p.Variant == "v8" || p.Variant == "v8.0"):
-		p.Variant = ""
-	}
-	return p
-}
-
-// platformMatches tells whether an image of platform have serves want: a
-// want without variant (or OS version, or features) takes any.
-func platformMatches(want, have ocispec.Platform) bool {
-	w, h := normalizePlatform(want), normalizePlatform(have)
-	if w.OS != h.OS || w.Architecture != h.Architecture {
-		return false
-	}
-	if w.Variant != "" && w.Variant != h.Variant || w.OSVersion != "" && w.OSVersion != h.OSVersion {
-		return false
-	}
-	for _, f := range w.OSFeatures {
-		if !slices.Contains(h.OSFeatures, f) {
-			return false
-		}
-	}
-	return true
-}
-
-func formatPlatform(p ocispec.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
-}
-
-// configPlatform is the platform an image config declares. Configs without
-// one (some importers write none) are images made for this host, which is
-// how berth runs them.
-func configPlatform(cfg *ocispec.Image) ocispec.Platform {
-	p := cfg.Platform
-	if p.OS == "" {
-		p.OS = "linux"
-	}
-	if p.Architecture == "" {
-		p.Architecture = runtime.GOARCH
-	}
-	return p
-}
-
 // imagePlatform is the platform berth holds img for.
 func (s *Server) imagePlatform(ctx context.Context, img *client.Image) (ocispec.Platform, error) {
 	cfg, err := s.d.Supervisor().ImageConfig(ctx, img)
 	if err != nil {
 		return ocispec.Platform{}, fmt.Errorf("image %s: reading its config for its platform: %w", img.GetName(), err)
 	}
-	return configPlatform(cfg), nil
+	return platforms.OfConfig(cfg), nil
 }
 
 // checkImagePlatforms refuses (not found, as a missing image is) when img
@@ -148,8 +79,8 @@ func (s *Server) checkImagePlatforms(ctx context.Context, ref string, img *clien
 		return err
 	}
 	for _, w := range want {
-		if !platformMatches(w, have) {
-			return errdefs.Classf(errdefs.ErrNotFound, "image %s has no %s variant: it is stored for %s only", ref, formatPlatform(w), formatPlatform(have))
+		if !platforms.Match(w, have) {
+			return errdefs.Classf(errdefs.ErrNotFound, "image %s has no %s variant: it is stored for %s only", ref, platforms.Format(w), platforms.Format(have))
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/engine/images"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/platforms"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -238,7 +239,7 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 				return
 			}
 			if whole {
-				writeError(w, fmt.Errorf("push %s --platform %s: every manifest of its index is stored here, and pushing one of them alone is not supported: %w", fam, formatPlatform(*platform), errdefs.ErrNotImplemented))
+				writeError(w, fmt.Errorf("push %s --platform %s: every manifest of its index is stored here, and pushing one of them alone is not supported: %w", fam, platforms.Format(*platform), errdefs.ErrNotImplemented))
 				return
 			}
 		}
