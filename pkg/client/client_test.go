@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/namespaces"
@@ -26,6 +28,7 @@ type server struct {
 	namespaces []string
 	chunks     []int
 	imported   bytes.Buffer
+	platforms  [][]*supervisorv1.Platform // of each import message
 	snapshots  map[string]string
 	containers map[string]bool
 	failCreate bool
@@ -104,6 +107,7 @@ func (s imagesSrv) Import(st grpc.ClientStreamingServer[supervisorv1.ImportReque
 		}
 		s.mu.Lock()
 		s.chunks = append(s.chunks, len(m.Data))
+		s.platforms = append(s.platforms, m.Platforms)
 		s.imported.Write(m.Data)
 		s.mu.Unlock()
 	}
@@ -207,6 +211,14 @@ func TestClient(t *testing.T) {
 	}
 	if !bytes.Equal(s.imported.Bytes(), data) || len(s.chunks) != 4 || s.chunks[1] != 1<<20 || s.chunks[3] != 5 {
 		t.Errorf("import chunks %v", s.chunks)
+	}
+	// The platforms asked for go in the first message, whole.
+	want := ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v7", OSVersion: "1", OSFeatures: []string{"f"}}
+	if _, err := c.Import(ctx, bytes.NewReader([]byte("x")), "", want, ocispec.Platform{OS: "linux", Architecture: "s390x"}); err != nil {
+		t.Fatal(err)
+	}
+	if ps := s.platforms[4:]; len(ps) != 2 || len(ps[0]) != 2 || len(ps[1]) != 0 || !proto.Equal(ps[0][0], &supervisorv1.Platform{Os: "linux", Architecture: "arm", Variant: "v7", OsVersion: "1", OsFeatures: []string{"f"}}) || ps[0][1].GetArchitecture() != "s390x" {
+		t.Errorf("import platforms: %v", ps)
 	}
 
 	// The namespace travels; a context's own namespace wins.

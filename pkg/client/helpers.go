@@ -92,15 +92,20 @@ func (c *Client) decodeImageConfig(ctx context.Context, img *Image, v any) error
 
 // Import streams an image archive (docker-archive or OCI layout tar) to the
 // supervisor in 1 MiB chunks. name is given to an image the archive does not
-// name.
-func (c *Client) Import(ctx context.Context, r io.Reader, name string) ([]*Image, error) {
+// name. With platforms, only those are imported, and an archive that does
+// not hold each of them for each image is refused (see Images.Import).
+func (c *Client) Import(ctx context.Context, r io.Reader, name string, platforms ...ocispec.Platform) ([]*Image, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st, err := c.ImageService().Import(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := st.Send(&supervisorv1.ImportRequest{Name: name}); err != nil && !errors.Is(err, io.EOF) {
+	first := &supervisorv1.ImportRequest{Name: name}
+	for _, p := range platforms {
+		first.Platforms = append(first.Platforms, &supervisorv1.Platform{Os: p.OS, Architecture: p.Architecture, Variant: p.Variant, OsVersion: p.OSVersion, OsFeatures: p.OSFeatures})
+	}
+	if err := st.Send(first); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
 	buf := make([]byte, importChunk)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path"
 	"time"
 
 	"github.com/distribution/reference"
@@ -48,7 +47,6 @@ func (s *Store) Export(ctx context.Context, w io.Writer, names []string, format 
 		Layers   []string
 	}
 	var dm []dockerEntry
-	blobName := func(d digest.Digest) string { return path.Join("blobs", d.Algorithm().String(), d.Encoded()) }
 	addBlob := func(d digest.Digest) error {
 		if written[d] {
 			return nil

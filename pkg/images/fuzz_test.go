@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/berthd/berth/pkg/archive/archivetest"
 )
 
@@ -38,11 +40,14 @@ func FuzzImportArchive(f *testing.F) {
 		if err != nil {
 			return
 		}
-		switch {
-		case a.entries["index.json"] != nil && a.entries["oci-layout"] != nil:
-			_, _ = planOCI(a, "")
-		case a.entries["manifest.json"] != nil:
-			_, _ = planDocker(a, "")
+		// Without a platform, and with one that picks from indexes.
+		for _, want := range [][]ocispec.Platform{nil, {{OS: "linux", Architecture: "s390x"}}} {
+			switch {
+			case a.entries["index.json"] != nil && a.entries["oci-layout"] != nil:
+				_, _ = planOCI(a, "", want)
+			case a.entries["manifest.json"] != nil:
+				_, _ = planDocker(a, "", want)
+			}
 		}
 	})
 }

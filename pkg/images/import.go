@@ -10,7 +10,6 @@ import (
 	"os"
 	"path"
 	"regexp"
-	"runtime"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -194,12 +193,17 @@ func (a *archiveFile) readJSON(name string, v any) ([]byte, error) {
 // Import reads an image archive from r: a docker-archive (`docker save`) or
 // an OCI image layout tar. Every image of the archive is checked whole
 // first (names, JSON, media types against their descriptors, sizes and
-// digests of every blob, config file names), so a refused archive stores
-// nothing; then the blobs are stored, the layers unpacked and the names
-// recorded. A layer found hostile only while it is applied fails the import
-// with no name recorded; the blobs and layers stored before it stay,
-// verified, for garbage collection.
-func (s *Store) Import(ctx context.Context, r io.Reader, name string) ([]Image, error) {
+// digests of every blob, config file names, the platforms asked for), so a
+// refused archive stores nothing; then the blobs are stored, the layers
+// unpacked and the names recorded. A layer found hostile only while it is
+// applied fails the import with no name recorded; the blobs and layers
+// stored before it stay, verified, for garbage collection.
+//
+// With platforms in want, every image must hold each of them (NotFound
+// naming the platform and the image if not), and of an index only the
+// manifest of that platform is imported (see chooseManifest). Without,
+// an index is imported for this host's platform.
+func (s *Store) Import(ctx context.Context, r io.Reader, name string, want ...ocispec.Platform) ([]Image, error) {
 	if name != "" {
 		n, err := Normalize(name)
 		if err != nil {
@@ -228,9 +232,9 @@ func (s *Store) Import(ctx context.Context, r io.Reader, name string) ([]Image, 
 	case a.entries["index.json"] != nil && a.entries["oci-layout"] != nil:
 		// Also what `docker save` writes since Docker 25 (beside a
 		// manifest.json): the OCI index keeps the manifests' digests.
-		plans, err = planOCI(a, name)
+		plans, err = planOCI(a, name, want)
 	case a.entries["manifest.json"] != nil:
-		plans, err = planDocker(a, name)
+		plans, err = planDocker(a, name, want)
 	default:
 		return nil, invalid("neither a docker-archive (manifest.json) nor an OCI layout (oci-layout, index.json)")
 	}
@@ -327,6 +331,11 @@ func configNameDigest(name string) (digest.Digest, bool) {
 	return d, d.Validate() == nil
 }
 
+// blobName is where an OCI layout keeps the blob of digest d.
+func blobName(d digest.Digest) string {
+	return path.Join("blobs", d.Algorithm().String(), d.Encoded())
+}
+
 // blobNameDigest is the digest of an archive path blobs/<alg>/<hex>.
 func blobNameDigest(name string) (digest.Digest, bool) {
 	parts := strings.Split(cleanName(name), "/")
@@ -370,7 +379,7 @@ func (a *archiveFile) checkDiffID(l planLayer, diffID digest.Digest) error {
 	return nil
 }
 
-func planDocker(a *archiveFile, name string) ([]imagePlan, error) {
+func planDocker(a *archiveFile, name string, want []ocispec.Platform) ([]imagePlan, error) {
 	var manifests []dockerManifest
 	if _, err := a.readJSON("manifest.json", &manifests); err != nil {
 		return nil, err
@@ -387,12 +396,12 @@ func planDocker(a *archiveFile, name string) ([]imagePlan, error) {
 		}
 		// The config's name is the image ID docker shows: it must be what
 		// the content is, or the archive names an image it does not hold.
-		want, ok := configNameDigest(m.Config)
+		id, ok := configNameDigest(m.Config)
 		if !ok {
 			return nil, invalid("config file %q is not named by a digest (<hex>.json or blobs/<alg>/<hex>)", m.Config)
 		}
-		if got := want.Algorithm().FromBytes(cfgBytes); got != want {
-			return nil, invalid("config file %q: its name is not the digest of its content: expected %s, got %s", m.Config, want, got)
+		if got := id.Algorithm().FromBytes(cfgBytes); got != id {
+			return nil, invalid("config file %q: its name is not the digest of its content: expected %s, got %s", m.Config, id, got)
 		}
 		if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 			return nil, invalid("%s: %d layers but config lists %d diff IDs", m.Config, len(m.Layers), len(cfg.RootFS.DiffIDs))
@@ -444,12 +453,15 @@ func planDocker(a *archiveFile, name string) ([]imagePlan, error) {
 		if len(p.names) == 0 {
 			p.names = []string{p.config.Digest.String()}
 		}
+		if err := checkConfigPlatform(p.names[0], &cfg, nil, want); err != nil {
+			return nil, err
+		}
 		plans = append(plans, p)
 	}
 	return plans, nil
 }
 
-func planOCI(a *archiveFile, name string) ([]imagePlan, error) {
+func planOCI(a *archiveFile, name string, want []ocispec.Platform) ([]imagePlan, error) {
 	var idx ocispec.Index
 	if _, err := a.readJSON("index.json", &idx); err != nil {
 		return nil, err
@@ -459,11 +471,15 @@ func planOCI(a *archiveFile, name string) ([]imagePlan, error) {
 	}
 	var plans []imagePlan
 	for _, top := range idx.Manifests {
-		p, err := planOCIManifest(a, top)
+		n, err := ociName(top, name)
 		if err != nil {
 			return nil, err
 		}
-		n, err := ociName(top, name)
+		shown := n // in errors
+		if shown == "" {
+			shown = top.Digest.String()
+		}
+		p, err := planOCIManifest(a, top, shown, want)
 		if err != nil {
 			return nil, err
 		}
@@ -510,7 +526,7 @@ func (a *archiveFile) blobJSON(d ocispec.Descriptor, what string) ([]byte, error
 	if d.Size < 0 || d.Size > maxJSON {
 		return nil, invalid("%s %s: %d bytes is too large", what, d.Digest, d.Size)
 	}
-	e, err := a.verify(path.Join("blobs", string(d.Digest.Algorithm()), d.Digest.Encoded()), what+" "+d.Digest.String(), d.Digest, d.Size)
+	e, err := a.verify(blobName(d.Digest), what+" "+d.Digest.String(), d.Digest, d.Size)
 	if err != nil {
 		return nil, err
 	}
@@ -521,12 +537,14 @@ func (a *archiveFile) blobJSON(d ocispec.Descriptor, what string) ([]byte, error
 	return b, nil
 }
 
-// planOCIManifest follows top (through indexes, to the manifest of this
-// platform) and checks every descriptor on the way against its blob: size,
-// digest and media type.
-func planOCIManifest(a *archiveFile, top ocispec.Descriptor) (imagePlan, error) {
+// planOCIManifest follows top (through indexes, to the manifest of the
+// platform asked for, else of this host's) and checks every descriptor on
+// the way against its blob: size, digest and media type. image names it
+// in errors.
+func planOCIManifest(a *archiveFile, top ocispec.Descriptor, image string, want []ocispec.Platform) (imagePlan, error) {
 	p := imagePlan{target: top}
 	desc := top
+	var offered []ocispec.Platform // by the indexes on the way
 	for range 4 {
 		body, err := a.blobJSON(desc, "manifest")
 		if err != nil {
@@ -542,17 +560,12 @@ func planOCIManifest(a *archiveFile, top ocispec.Descriptor) (imagePlan, error) 
 			if err := json.Unmarshal(body, &idx); err != nil {
 				return p, invalid("index %s: bad JSON: %v", desc.Digest, err)
 			}
-			var chosen *ocispec.Descriptor
-			for i, m := range idx.Manifests {
-				if m.Platform == nil || (m.Platform.OS == "linux" && m.Platform.Architecture == runtime.GOARCH) {
-					chosen = &idx.Manifests[i]
-					break
-				}
+			chosen, more, err := a.chooseManifest(idx, desc, image, want)
+			if err != nil {
+				return p, err
 			}
-			if chosen == nil {
-				return p, invalid("index %s has no manifest for linux/%s", desc.Digest, runtime.GOARCH)
-			}
-			desc = *chosen
+			offered = append(offered, more...)
+			desc = chosen
 			continue
 		}
 		var mf ocispec.Manifest
@@ -573,6 +586,9 @@ func planOCIManifest(a *archiveFile, top ocispec.Descriptor) (imagePlan, error) 
 		if len(cfg.RootFS.DiffIDs) != len(mf.Layers) {
 			return p, invalid("%s: %d layers but config lists %d diff IDs", desc.Digest, len(mf.Layers), len(cfg.RootFS.DiffIDs))
 		}
+		if err := checkConfigPlatform(image, &cfg, offered, want); err != nil {
+			return p, err
+		}
 		p.config, p.diffIDs = mf.Config, cfg.RootFS.DiffIDs
 		p.blobs = append(p.blobs, planBlob{mf.Config, cfgBytes})
 		p.size += mf.Config.Size
@@ -583,7 +599,7 @@ func planOCIManifest(a *archiveFile, top ocispec.Descriptor) (imagePlan, error) 
 			if err := content.CheckDigest(l.Digest); err != nil {
 				return p, fmt.Errorf("import: layer: %w", err)
 			}
-			e, err := a.verify(path.Join("blobs", string(l.Digest.Algorithm()), l.Digest.Encoded()), "layer "+l.Digest.String(), l.Digest, l.Size)
+			e, err := a.verify(blobName(l.Digest), "layer "+l.Digest.String(), l.Digest, l.Size)
 			if err != nil {
 				return p, err
 			}

@@ -1,7 +1,8 @@
 // Package platforms compares OCI platforms as clients and image configs
 // write them: one spelling per platform (Normalize), whether an image's
 // platform serves one asked for (Match), and the os/arch[/variant] text
-// that messages show (Format), for the engine's --platform checks.
+// that messages show (Format). The engine's --platform checks and the
+// supervisor's import both use it, so both answer alike.
 package platforms
 
 import (

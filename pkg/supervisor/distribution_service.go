@@ -3,8 +3,6 @@ package supervisor
 import (
 	"fmt"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
 	"github.com/berthd/berth/pkg/distribution"
 	pb "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
@@ -38,7 +36,8 @@ func (d *distributionService) Pull(req *pb.PullRequest, stream pb.Distribution_P
 		},
 	}
 	if p := req.Platform; p != nil && p.Architecture != "" {
-		opts.Platform = &ocispec.Platform{OS: p.Os, Architecture: p.Architecture, Variant: p.Variant}
+		pp := platformFromPB(p)
+		opts.Platform = &pp
 	}
 	release, err := d.s.holdLease(ctx, "pull "+req.Ref, &opts)
 	if err != nil {

@@ -173,6 +173,10 @@ func (r *importReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+func platformFromPB(p *pb.Platform) ocispec.Platform {
+	return ocispec.Platform{OS: p.GetOs(), Architecture: p.GetArchitecture(), Variant: p.GetVariant(), OSVersion: p.GetOsVersion(), OSFeatures: p.GetOsFeatures()}
+}
+
 func (is *imagesService) Import(stream pb.Images_ImportServer) error {
 	first, err := stream.Recv()
 	if err != nil {
@@ -184,7 +188,14 @@ func (is *imagesService) Import(stream pb.Images_ImportServer) error {
 	// Keep garbage collection out until the names are recorded.
 	is.s.gcMu.RLock()
 	defer is.s.gcMu.RUnlock()
-	imgs, err := is.s.images.Import(stream.Context(), &importReader{stream: stream, first: first}, first.Name)
+	var want []ocispec.Platform
+	for _, p := range first.Platforms {
+		if p.GetOs() == "" || p.GetArchitecture() == "" {
+			return fmt.Errorf("import: platform %v: os and architecture are required: %w", p, errdefs.ErrInvalidArgument)
+		}
+		want = append(want, platformFromPB(p))
+	}
+	imgs, err := is.s.images.Import(stream.Context(), &importReader{stream: stream, first: first}, first.Name, want...)
 	if err != nil {
 		return err
 	}

@@ -318,6 +318,81 @@ func (img *Image) WriteOCILayout(dir, ref string) error {
 	return os.WriteFile(filepath.Join(dir, ocispec.ImageLayoutFile), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
 }
 
+// ForPlatform is img made for platform p: the same layers and command, its
+// config naming p (what a test loads as another architecture's image).
+func (img *Image) ForPlatform(p ocispec.Platform) (*Image, error) {
+	var cfg ocispec.Image
+	if err := json.Unmarshal(img.Config, &cfg); err != nil {
+		return nil, err
+	}
+	cfg.Platform = p
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Image{Config: b, Layers: img.Layers, ConfigID: digest.FromBytes(b), DiffIDs: img.DiffIDs}, nil
+}
+
+// WriteOCIIndexArchiveTo writes a multi-platform image ref as an OCI layout
+// tar, as `docker save` writes one: index.json points at an image index
+// with a manifest per image of imgs, each with the platform its config
+// names.
+func WriteOCIIndexArchiveTo(w io.Writer, ref string, imgs ...*Image) error {
+	tw := tar.NewWriter(w)
+	t := tarWriter{tw}
+	written := map[digest.Digest]bool{}
+	put := func(mt string, b []byte) (ocispec.Descriptor, error) {
+		d := digest.FromBytes(b)
+		if !written[d] {
+			written[d] = true
+			if err := t.file("blobs/sha256/"+d.Encoded(), b); err != nil {
+				return ocispec.Descriptor{}, err
+			}
+		}
+		return ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(b))}, nil
+	}
+	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
+	for _, img := range imgs {
+		for _, l := range img.Layers {
+			if _, err := put(ocispec.MediaTypeImageLayer, l); err != nil {
+				return err
+			}
+		}
+		if _, err := put(ocispec.MediaTypeImageConfig, img.Config); err != nil {
+			return err
+		}
+		mb, err := img.Manifest()
+		if err != nil {
+			return err
+		}
+		md, err := put(ocispec.MediaTypeImageManifest, mb)
+		if err != nil {
+			return err
+		}
+		var cfg ocispec.Image
+		if err := json.Unmarshal(img.Config, &cfg); err != nil {
+			return err
+		}
+		md.Platform = &cfg.Platform
+		idx.Manifests = append(idx.Manifests, md)
+	}
+	ib, _ := json.Marshal(idx)
+	top, err := put(ocispec.MediaTypeImageIndex, ib)
+	if err != nil {
+		return err
+	}
+	_, tag := familiar(ref)
+	top.Annotations = map[string]string{ocispec.AnnotationRefName: tag, "io.containerd.image.name": ref}
+	tb, _ := json.Marshal(ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{top}})
+	if err := t.file("index.json", tb); err != nil {
+		return err
+	}
+	if err := t.file(ocispec.ImageLayoutFile, []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
 // DockerArchive writes the busybox image as a docker-archive tagged ref.
 func DockerArchive(w io.Writer, ref string) error {
 	img, err := Busybox()

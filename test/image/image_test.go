@@ -120,6 +120,50 @@ func TestOCILayout(t *testing.T) {
 	}
 }
 
+// A multi-platform archive: index.json names an index with a manifest per
+// platform, every blob there and matching its digest.
+func TestOCIIndexArchive(t *testing.T) {
+	requireBusybox(t)
+	bb, err := Busybox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := bb.ForPlatform(ocispec.Platform{OS: "linux", Architecture: "s390x"})
+	if err != nil || other.ConfigID == bb.ConfigID || other.DiffIDs[0] != bb.DiffIDs[0] {
+		t.Fatalf("ForPlatform: %v %+v", err, other)
+	}
+	var buf bytes.Buffer
+	if err := WriteOCIIndexArchiveTo(&buf, "example.com/multi:1", bb, other); err != nil {
+		t.Fatal(err)
+	}
+	files := readTar(t, buf.Bytes())
+	blob := func(d digest.Digest) []byte {
+		b, ok := files["blobs/sha256/"+d.Encoded()]
+		if !ok || digest.FromBytes(b) != d {
+			t.Fatalf("blob %s missing or not matching", d)
+		}
+		return b
+	}
+	var top, idx ocispec.Index
+	if err := json.Unmarshal(files["index.json"], &top); err != nil || len(top.Manifests) != 1 || top.Manifests[0].Annotations["io.containerd.image.name"] != "example.com/multi:1" {
+		t.Fatalf("index.json: %v %s", err, files["index.json"])
+	}
+	if err := json.Unmarshal(blob(top.Manifests[0].Digest), &idx); err != nil || len(idx.Manifests) != 2 {
+		t.Fatalf("index: %v %+v", err, idx)
+	}
+	for i, want := range []string{"amd64", "s390x"} {
+		var m ocispec.Manifest
+		var cfg ocispec.Image
+		if err := json.Unmarshal(blob(idx.Manifests[i].Digest), &m); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(blob(m.Config.Digest), &cfg); err != nil || cfg.Architecture != want || idx.Manifests[i].Platform.Architecture != want {
+			t.Errorf("manifest %d: %v %s, want %s", i, err, cfg.Architecture, want)
+		}
+		blob(m.Layers[0].Digest)
+	}
+}
+
 func TestPopulateRootfs(t *testing.T) {
 	requireBusybox(t)
 	dir := t.TempDir()

@@ -133,12 +133,12 @@ func (e *svEnv) stop(t *testing.T) {
 }
 
 // importArchive streams an archive to Images.Import in small chunks.
-func (e *svEnv) importArchive(ctx context.Context, data []byte, name string) (*pb.ImportResponse, error) {
+func (e *svEnv) importArchive(ctx context.Context, data []byte, name string, platforms ...*pb.Platform) (*pb.ImportResponse, error) {
 	st, err := e.images.Import(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := st.Send(&pb.ImportRequest{Name: name}); err != nil {
+	if err := st.Send(&pb.ImportRequest{Name: name, Platforms: platforms}); err != nil {
 		return nil, err
 	}
 	for len(data) > 0 {

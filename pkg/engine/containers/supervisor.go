@@ -20,7 +20,9 @@ type Supervisor interface {
 	// DockerImageConfig is the image's config with Docker's extensions
 	// (Healthcheck, Shell, OnBuild) that the OCI type drops.
 	DockerImageConfig(ctx context.Context, img *client.Image) (*dockerspec.DockerOCIImage, error)
-	Import(ctx context.Context, r io.Reader, name string) ([]*client.Image, error)
+	// Import stores an image archive; with platforms, only those (see
+	// client.Import).
+	Import(ctx context.Context, r io.Reader, name string, platforms ...ocispec.Platform) ([]*client.Image, error)
 	DeleteImage(ctx context.Context, name string) error
 
 	NewContainer(ctx context.Context, id string, img *client.Image, spec []byte, runtime string, labels map[string]string) error
@@ -102,8 +104,8 @@ func (r *Remote) DockerImageConfig(ctx context.Context, img *client.Image) (*doc
 	return r.C.DockerImageConfig(ctx, img)
 }
 
-func (r *Remote) Import(ctx context.Context, rd io.Reader, name string) ([]*client.Image, error) {
-	return r.C.Import(ctx, rd, name)
+func (r *Remote) Import(ctx context.Context, rd io.Reader, name string, platforms ...ocispec.Platform) ([]*client.Image, error) {
+	return r.C.Import(ctx, rd, name, platforms...)
 }
 
 func (r *Remote) DeleteImage(ctx context.Context, name string) error {

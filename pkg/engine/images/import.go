@@ -23,7 +23,7 @@ import (
 
 // Importer stores an image archive (containers.Supervisor's Import).
 type Importer interface {
-	Import(ctx context.Context, r io.Reader, name string) ([]*client.Image, error)
+	Import(ctx context.Context, r io.Reader, name string, platforms ...ocispec.Platform) ([]*client.Image, error)
 }
 
 // ImportOptions are `docker import`'s: the name to record ("" for none),

@@ -69,6 +69,10 @@ type Supervisor struct {
 	// CreateTaskErr, when set, is what CreateTask answers (a runtime whose
 	// create fails).
 	CreateTaskErr error
+	// ImportErr, when set, is what Import answers (an archive the
+	// supervisor refuses).
+	ImportErr       error
+	importPlatforms [][]ocispec.Platform // see ImportPlatforms
 	// OnStartTask, when set, runs inside StartTask before the task's
 	// process starts (what a client does while a start is under way).
 	OnStartTask func()
@@ -261,9 +265,18 @@ func (s *Supervisor) LiveExecs(id string) int {
 
 // Import reads a docker-archive (the `docker save` format): each image of
 // its manifest.json is registered under its first tag, with its config.
-// Layers are not unpacked: the fake has no filesystems.
-func (s *Supervisor) Import(_ context.Context, r io.Reader, _ string) ([]*client.Image, error) {
+// Layers are not unpacked: the fake has no filesystems. The platforms are
+// recorded (ImportPlatforms), not checked; ImportErr, when set, is the
+// answer, after the archive is read.
+func (s *Supervisor) Import(_ context.Context, r io.Reader, _ string, platforms ...ocispec.Platform) ([]*client.Image, error) {
+	s.mu.Lock()
+	s.importPlatforms = append(s.importPlatforms, platforms)
+	refuse := s.ImportErr
+	s.mu.Unlock()
 	imgs, err := readDockerArchive(r)
+	if err == nil {
+		err = refuse
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -275,6 +288,13 @@ func (s *Supervisor) Import(_ context.Context, r io.Reader, _ string) ([]*client
 		s.mu.Unlock()
 	}
 	return out, nil
+}
+
+// ImportPlatforms are the platforms of each Import call, in order.
+func (s *Supervisor) ImportPlatforms() [][]ocispec.Platform {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.importPlatforms)
 }
 
 func (s *Supervisor) DeleteImage(_ context.Context, name string) error {

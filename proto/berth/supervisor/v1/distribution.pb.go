@@ -99,72 +99,13 @@ func (x *RegistryAuth) GetServerAddress() string {
 	return ""
 }
 
-type Platform struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Os            string                 `protobuf:"bytes,1,opt,name=os,proto3" json:"os,omitempty"`
-	Architecture  string                 `protobuf:"bytes,2,opt,name=architecture,proto3" json:"architecture,omitempty"`
-	Variant       string                 `protobuf:"bytes,3,opt,name=variant,proto3" json:"variant,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Platform) Reset() {
-	*x = Platform{}
-	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Platform) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Platform) ProtoMessage() {}
-
-func (x *Platform) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Platform.ProtoReflect.Descriptor instead.
-func (*Platform) Descriptor() ([]byte, []int) {
-	return file_berth_supervisor_v1_distribution_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *Platform) GetOs() string {
-	if x != nil {
-		return x.Os
-	}
-	return ""
-}
-
-func (x *Platform) GetArchitecture() string {
-	if x != nil {
-		return x.Architecture
-	}
-	return ""
-}
-
-func (x *Platform) GetVariant() string {
-	if x != nil {
-		return x.Variant
-	}
-	return ""
-}
-
 type PullRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A reference as a user writes it (busybox, host:5000/a/b:tag, name@sha256:...).
 	Ref  string        `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
 	Auth *RegistryAuth `protobuf:"bytes,2,opt,name=auth,proto3" json:"auth,omitempty"`
-	// Empty selects the host's platform (linux/amd64 here).
+	// Empty selects the host's platform (linux/amd64 here). A pull reads
+	// os, architecture and variant.
 	Platform      *Platform `protobuf:"bytes,3,opt,name=platform,proto3" json:"platform,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -172,7 +113,7 @@ type PullRequest struct {
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[2]
+	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -184,7 +125,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[2]
+	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -197,7 +138,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_berth_supervisor_v1_distribution_proto_rawDescGZIP(), []int{2}
+	return file_berth_supervisor_v1_distribution_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *PullRequest) GetRef() string {
@@ -237,7 +178,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[3]
+	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -249,7 +190,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[3]
+	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -262,7 +203,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_berth_supervisor_v1_distribution_proto_rawDescGZIP(), []int{3}
+	return file_berth_supervisor_v1_distribution_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Progress) GetId() string {
@@ -304,7 +245,7 @@ type PullResponse struct {
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[4]
+	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +257,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[4]
+	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +270,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_berth_supervisor_v1_distribution_proto_rawDescGZIP(), []int{4}
+	return file_berth_supervisor_v1_distribution_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PullResponse) GetProgress() *Progress {
@@ -358,7 +299,7 @@ type PushRequest struct {
 
 func (x *PushRequest) Reset() {
 	*x = PushRequest{}
-	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[5]
+	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +311,7 @@ func (x *PushRequest) String() string {
 func (*PushRequest) ProtoMessage() {}
 
 func (x *PushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[5]
+	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +324,7 @@ func (x *PushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
 func (*PushRequest) Descriptor() ([]byte, []int) {
-	return file_berth_supervisor_v1_distribution_proto_rawDescGZIP(), []int{5}
+	return file_berth_supervisor_v1_distribution_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PushRequest) GetName() string {
@@ -419,7 +360,7 @@ type PushResponse struct {
 
 func (x *PushResponse) Reset() {
 	*x = PushResponse{}
-	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[6]
+	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -431,7 +372,7 @@ func (x *PushResponse) String() string {
 func (*PushResponse) ProtoMessage() {}
 
 func (x *PushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[6]
+	mi := &file_berth_supervisor_v1_distribution_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -444,7 +385,7 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
-	return file_berth_supervisor_v1_distribution_proto_rawDescGZIP(), []int{6}
+	return file_berth_supervisor_v1_distribution_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PushResponse) GetProgress() *Progress {
@@ -472,17 +413,13 @@ var File_berth_supervisor_v1_distribution_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_distribution_proto_rawDesc = "" +
 	"\n" +
-	"&berth/supervisor/v1/distribution.proto\x12\x13berth.supervisor.v1\x1a berth/supervisor/v1/images.proto\"\xbb\x01\n" +
+	"&berth/supervisor/v1/distribution.proto\x12\x13berth.supervisor.v1\x1a berth/supervisor/v1/images.proto\x1a\x1fberth/supervisor/v1/types.proto\"\xbb\x01\n" +
 	"\fRegistryAuth\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x12%\n" +
 	"\x0eidentity_token\x18\x03 \x01(\tR\ridentityToken\x12%\n" +
 	"\x0eregistry_token\x18\x04 \x01(\tR\rregistryToken\x12%\n" +
-	"\x0eserver_address\x18\x05 \x01(\tR\rserverAddress\"X\n" +
-	"\bPlatform\x12\x0e\n" +
-	"\x02os\x18\x01 \x01(\tR\x02os\x12\"\n" +
-	"\farchitecture\x18\x02 \x01(\tR\farchitecture\x12\x18\n" +
-	"\avariant\x18\x03 \x01(\tR\avariant\"\x91\x01\n" +
+	"\x0eserver_address\x18\x05 \x01(\tR\rserverAddress\"\x91\x01\n" +
 	"\vPullRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x125\n" +
 	"\x04auth\x18\x02 \x01(\v2!.berth.supervisor.v1.RegistryAuthR\x04auth\x129\n" +
@@ -519,28 +456,28 @@ func file_berth_supervisor_v1_distribution_proto_rawDescGZIP() []byte {
 	return file_berth_supervisor_v1_distribution_proto_rawDescData
 }
 
-var file_berth_supervisor_v1_distribution_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_berth_supervisor_v1_distribution_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_berth_supervisor_v1_distribution_proto_goTypes = []any{
 	(*RegistryAuth)(nil), // 0: berth.supervisor.v1.RegistryAuth
-	(*Platform)(nil),     // 1: berth.supervisor.v1.Platform
-	(*PullRequest)(nil),  // 2: berth.supervisor.v1.PullRequest
-	(*Progress)(nil),     // 3: berth.supervisor.v1.Progress
-	(*PullResponse)(nil), // 4: berth.supervisor.v1.PullResponse
-	(*PushRequest)(nil),  // 5: berth.supervisor.v1.PushRequest
-	(*PushResponse)(nil), // 6: berth.supervisor.v1.PushResponse
+	(*PullRequest)(nil),  // 1: berth.supervisor.v1.PullRequest
+	(*Progress)(nil),     // 2: berth.supervisor.v1.Progress
+	(*PullResponse)(nil), // 3: berth.supervisor.v1.PullResponse
+	(*PushRequest)(nil),  // 4: berth.supervisor.v1.PushRequest
+	(*PushResponse)(nil), // 5: berth.supervisor.v1.PushResponse
+	(*Platform)(nil),     // 6: berth.supervisor.v1.Platform
 	(*Image)(nil),        // 7: berth.supervisor.v1.Image
 }
 var file_berth_supervisor_v1_distribution_proto_depIdxs = []int32{
 	0, // 0: berth.supervisor.v1.PullRequest.auth:type_name -> berth.supervisor.v1.RegistryAuth
-	1, // 1: berth.supervisor.v1.PullRequest.platform:type_name -> berth.supervisor.v1.Platform
-	3, // 2: berth.supervisor.v1.PullResponse.progress:type_name -> berth.supervisor.v1.Progress
+	6, // 1: berth.supervisor.v1.PullRequest.platform:type_name -> berth.supervisor.v1.Platform
+	2, // 2: berth.supervisor.v1.PullResponse.progress:type_name -> berth.supervisor.v1.Progress
 	7, // 3: berth.supervisor.v1.PullResponse.image:type_name -> berth.supervisor.v1.Image
 	0, // 4: berth.supervisor.v1.PushRequest.auth:type_name -> berth.supervisor.v1.RegistryAuth
-	3, // 5: berth.supervisor.v1.PushResponse.progress:type_name -> berth.supervisor.v1.Progress
-	2, // 6: berth.supervisor.v1.Distribution.Pull:input_type -> berth.supervisor.v1.PullRequest
-	5, // 7: berth.supervisor.v1.Distribution.Push:input_type -> berth.supervisor.v1.PushRequest
-	4, // 8: berth.supervisor.v1.Distribution.Pull:output_type -> berth.supervisor.v1.PullResponse
-	6, // 9: berth.supervisor.v1.Distribution.Push:output_type -> berth.supervisor.v1.PushResponse
+	2, // 5: berth.supervisor.v1.PushResponse.progress:type_name -> berth.supervisor.v1.Progress
+	1, // 6: berth.supervisor.v1.Distribution.Pull:input_type -> berth.supervisor.v1.PullRequest
+	4, // 7: berth.supervisor.v1.Distribution.Push:input_type -> berth.supervisor.v1.PushRequest
+	3, // 8: berth.supervisor.v1.Distribution.Pull:output_type -> berth.supervisor.v1.PullResponse
+	5, // 9: berth.supervisor.v1.Distribution.Push:output_type -> berth.supervisor.v1.PushResponse
 	8, // [8:10] is the sub-list for method output_type
 	6, // [6:8] is the sub-list for method input_type
 	6, // [6:6] is the sub-list for extension type_name
@@ -554,13 +491,14 @@ func file_berth_supervisor_v1_distribution_proto_init() {
 		return
 	}
 	file_berth_supervisor_v1_images_proto_init()
+	file_berth_supervisor_v1_types_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_distribution_proto_rawDesc), len(file_berth_supervisor_v1_distribution_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

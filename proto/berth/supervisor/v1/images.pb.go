@@ -30,7 +30,8 @@ type Image struct {
 	Labels    map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	CreatedAt int64             `protobuf:"varint,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt int64             `protobuf:"varint,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	// The image config blob of the manifest chosen for this host's platform.
+	// The image config blob of the manifest chosen: of the platform a pull or
+	// an import asked for, else of this host's.
 	Config *Descriptor `protobuf:"bytes,6,opt,name=config,proto3" json:"config,omitempty"`
 	// Chain ID of the top layer: the committed snapshot holding the unpacked
 	// root filesystem ("" for an image with no layers).
@@ -380,7 +381,10 @@ type ImportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Data  []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
 	// Optional name given to an image the archive does not name.
-	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The platforms to import (`docker load --platform`); read from the
+	// first message only.
+	Platforms     []*Platform `protobuf:"bytes,3,rep,name=platforms,proto3" json:"platforms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -427,6 +431,13 @@ func (x *ImportRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *ImportRequest) GetPlatforms() []*Platform {
+	if x != nil {
+		return x.Platforms
+	}
+	return nil
 }
 
 type ImportResponse struct {
@@ -957,10 +968,11 @@ const file_berth_supervisor_v1_images_proto_rawDesc = "" +
 	"\x06images\x18\x01 \x03(\v2\x1a.berth.supervisor.v1.ImageR\x06images\"(\n" +
 	"\x12DeleteImageRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x15\n" +
-	"\x13DeleteImageResponse\"7\n" +
+	"\x13DeleteImageResponse\"t\n" +
 	"\rImportRequest\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"D\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12;\n" +
+	"\tplatforms\x18\x03 \x03(\v2\x1d.berth.supervisor.v1.PlatformR\tplatforms\"D\n" +
 	"\x0eImportResponse\x122\n" +
 	"\x06images\x18\x01 \x03(\v2\x1a.berth.supervisor.v1.ImageR\x06images\"d\n" +
 	"\x12CreateImageRequest\x120\n" +
@@ -1034,6 +1046,7 @@ var file_berth_supervisor_v1_images_proto_goTypes = []any{
 	(*ComposeImageResponse)(nil), // 16: berth.supervisor.v1.ComposeImageResponse
 	nil,                          // 17: berth.supervisor.v1.Image.LabelsEntry
 	(*Descriptor)(nil),           // 18: berth.supervisor.v1.Descriptor
+	(*Platform)(nil),             // 19: berth.supervisor.v1.Platform
 }
 var file_berth_supervisor_v1_images_proto_depIdxs = []int32{
 	18, // 0: berth.supervisor.v1.Image.target:type_name -> berth.supervisor.v1.Descriptor
@@ -1041,32 +1054,33 @@ var file_berth_supervisor_v1_images_proto_depIdxs = []int32{
 	18, // 2: berth.supervisor.v1.Image.config:type_name -> berth.supervisor.v1.Descriptor
 	0,  // 3: berth.supervisor.v1.GetImageResponse.image:type_name -> berth.supervisor.v1.Image
 	0,  // 4: berth.supervisor.v1.ListImagesResponse.images:type_name -> berth.supervisor.v1.Image
-	0,  // 5: berth.supervisor.v1.ImportResponse.images:type_name -> berth.supervisor.v1.Image
-	0,  // 6: berth.supervisor.v1.CreateImageRequest.image:type_name -> berth.supervisor.v1.Image
-	0,  // 7: berth.supervisor.v1.CreateImageResponse.image:type_name -> berth.supervisor.v1.Image
-	18, // 8: berth.supervisor.v1.ComposeLayer.blob:type_name -> berth.supervisor.v1.Descriptor
-	13, // 9: berth.supervisor.v1.ComposeImageRequest.layers:type_name -> berth.supervisor.v1.ComposeLayer
-	14, // 10: berth.supervisor.v1.ComposeImageRequest.history:type_name -> berth.supervisor.v1.HistoryEntry
-	0,  // 11: berth.supervisor.v1.ComposeImageResponse.image:type_name -> berth.supervisor.v1.Image
-	1,  // 12: berth.supervisor.v1.Images.Get:input_type -> berth.supervisor.v1.GetImageRequest
-	3,  // 13: berth.supervisor.v1.Images.List:input_type -> berth.supervisor.v1.ListImagesRequest
-	5,  // 14: berth.supervisor.v1.Images.Delete:input_type -> berth.supervisor.v1.DeleteImageRequest
-	7,  // 15: berth.supervisor.v1.Images.Import:input_type -> berth.supervisor.v1.ImportRequest
-	9,  // 16: berth.supervisor.v1.Images.Create:input_type -> berth.supervisor.v1.CreateImageRequest
-	11, // 17: berth.supervisor.v1.Images.Export:input_type -> berth.supervisor.v1.ExportRequest
-	15, // 18: berth.supervisor.v1.Images.Compose:input_type -> berth.supervisor.v1.ComposeImageRequest
-	2,  // 19: berth.supervisor.v1.Images.Get:output_type -> berth.supervisor.v1.GetImageResponse
-	4,  // 20: berth.supervisor.v1.Images.List:output_type -> berth.supervisor.v1.ListImagesResponse
-	6,  // 21: berth.supervisor.v1.Images.Delete:output_type -> berth.supervisor.v1.DeleteImageResponse
-	8,  // 22: berth.supervisor.v1.Images.Import:output_type -> berth.supervisor.v1.ImportResponse
-	10, // 23: berth.supervisor.v1.Images.Create:output_type -> berth.supervisor.v1.CreateImageResponse
-	12, // 24: berth.supervisor.v1.Images.Export:output_type -> berth.supervisor.v1.ExportResponse
-	16, // 25: berth.supervisor.v1.Images.Compose:output_type -> berth.supervisor.v1.ComposeImageResponse
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	19, // 5: berth.supervisor.v1.ImportRequest.platforms:type_name -> berth.supervisor.v1.Platform
+	0,  // 6: berth.supervisor.v1.ImportResponse.images:type_name -> berth.supervisor.v1.Image
+	0,  // 7: berth.supervisor.v1.CreateImageRequest.image:type_name -> berth.supervisor.v1.Image
+	0,  // 8: berth.supervisor.v1.CreateImageResponse.image:type_name -> berth.supervisor.v1.Image
+	18, // 9: berth.supervisor.v1.ComposeLayer.blob:type_name -> berth.supervisor.v1.Descriptor
+	13, // 10: berth.supervisor.v1.ComposeImageRequest.layers:type_name -> berth.supervisor.v1.ComposeLayer
+	14, // 11: berth.supervisor.v1.ComposeImageRequest.history:type_name -> berth.supervisor.v1.HistoryEntry
+	0,  // 12: berth.supervisor.v1.ComposeImageResponse.image:type_name -> berth.supervisor.v1.Image
+	1,  // 13: berth.supervisor.v1.Images.Get:input_type -> berth.supervisor.v1.GetImageRequest
+	3,  // 14: berth.supervisor.v1.Images.List:input_type -> berth.supervisor.v1.ListImagesRequest
+	5,  // 15: berth.supervisor.v1.Images.Delete:input_type -> berth.supervisor.v1.DeleteImageRequest
+	7,  // 16: berth.supervisor.v1.Images.Import:input_type -> berth.supervisor.v1.ImportRequest
+	9,  // 17: berth.supervisor.v1.Images.Create:input_type -> berth.supervisor.v1.CreateImageRequest
+	11, // 18: berth.supervisor.v1.Images.Export:input_type -> berth.supervisor.v1.ExportRequest
+	15, // 19: berth.supervisor.v1.Images.Compose:input_type -> berth.supervisor.v1.ComposeImageRequest
+	2,  // 20: berth.supervisor.v1.Images.Get:output_type -> berth.supervisor.v1.GetImageResponse
+	4,  // 21: berth.supervisor.v1.Images.List:output_type -> berth.supervisor.v1.ListImagesResponse
+	6,  // 22: berth.supervisor.v1.Images.Delete:output_type -> berth.supervisor.v1.DeleteImageResponse
+	8,  // 23: berth.supervisor.v1.Images.Import:output_type -> berth.supervisor.v1.ImportResponse
+	10, // 24: berth.supervisor.v1.Images.Create:output_type -> berth.supervisor.v1.CreateImageResponse
+	12, // 25: berth.supervisor.v1.Images.Export:output_type -> berth.supervisor.v1.ExportResponse
+	16, // 26: berth.supervisor.v1.Images.Compose:output_type -> berth.supervisor.v1.ComposeImageResponse
+	20, // [20:27] is the sub-list for method output_type
+	13, // [13:20] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_berth_supervisor_v1_images_proto_init() }

@@ -42,6 +42,12 @@ type ImagesClient interface {
 	// or an OCI image layout tar) streamed by the client, stores its blobs
 	// verified by digest, unpacks its layers into snapshots and records its
 	// names. The first message may carry only options; data follows in order.
+	// With platforms, every image of the archive must hold each of them,
+	// and only that platform's manifest of an index is imported: NotFound
+	// (the message names the platform and the image) when one lacks it,
+	// NotImplemented when two asked for are two manifests of one index (an
+	// image is stored for one platform); nothing is imported then. Without
+	// platforms, an index is imported for this host's platform.
 	Import(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportRequest, ImportResponse], error)
 	// Create records a name for an existing target (what `docker tag` does);
 	// AlreadyExists if the name is taken, unless overwrite is set.
@@ -167,6 +173,12 @@ type ImagesServer interface {
 	// or an OCI image layout tar) streamed by the client, stores its blobs
 	// verified by digest, unpacks its layers into snapshots and records its
 	// names. The first message may carry only options; data follows in order.
+	// With platforms, every image of the archive must hold each of them,
+	// and only that platform's manifest of an index is imported: NotFound
+	// (the message names the platform and the image) when one lacks it,
+	// NotImplemented when two asked for are two manifests of one index (an
+	// image is stored for one platform); nothing is imported then. Without
+	// platforms, an index is imported for this host's platform.
 	Import(grpc.ClientStreamingServer[ImportRequest, ImportResponse]) error
 	// Create records a name for an existing target (what `docker tag` does);
 	// AlreadyExists if the name is taken, unless overwrite is set.

@@ -159,6 +159,86 @@ func (x *Mount) GetOptions() []string {
 	return nil
 }
 
+// Platform is an OCI platform (image-spec's platform object). Spellings
+// are compared as one (x86_64 is amd64, aarch64 arm64, arm64/v8 arm64);
+// a platform asked for without variant, os_version or os_features is
+// served by an image with any.
+type Platform struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Os            string                 `protobuf:"bytes,1,opt,name=os,proto3" json:"os,omitempty"`
+	Architecture  string                 `protobuf:"bytes,2,opt,name=architecture,proto3" json:"architecture,omitempty"`
+	Variant       string                 `protobuf:"bytes,3,opt,name=variant,proto3" json:"variant,omitempty"`
+	OsVersion     string                 `protobuf:"bytes,4,opt,name=os_version,json=osVersion,proto3" json:"os_version,omitempty"`
+	OsFeatures    []string               `protobuf:"bytes,5,rep,name=os_features,json=osFeatures,proto3" json:"os_features,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Platform) Reset() {
+	*x = Platform{}
+	mi := &file_berth_supervisor_v1_types_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Platform) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Platform) ProtoMessage() {}
+
+func (x *Platform) ProtoReflect() protoreflect.Message {
+	mi := &file_berth_supervisor_v1_types_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Platform.ProtoReflect.Descriptor instead.
+func (*Platform) Descriptor() ([]byte, []int) {
+	return file_berth_supervisor_v1_types_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Platform) GetOs() string {
+	if x != nil {
+		return x.Os
+	}
+	return ""
+}
+
+func (x *Platform) GetArchitecture() string {
+	if x != nil {
+		return x.Architecture
+	}
+	return ""
+}
+
+func (x *Platform) GetVariant() string {
+	if x != nil {
+		return x.Variant
+	}
+	return ""
+}
+
+func (x *Platform) GetOsVersion() string {
+	if x != nil {
+		return x.OsVersion
+	}
+	return ""
+}
+
+func (x *Platform) GetOsFeatures() []string {
+	if x != nil {
+		return x.OsFeatures
+	}
+	return nil
+}
+
 var File_berth_supervisor_v1_types_proto protoreflect.FileDescriptor
 
 const file_berth_supervisor_v1_types_proto_rawDesc = "" +
@@ -178,7 +258,15 @@ const file_berth_supervisor_v1_types_proto_rawDesc = "" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
 	"\x06target\x18\x03 \x01(\tR\x06target\x12\x18\n" +
-	"\aoptions\x18\x04 \x03(\tR\aoptionsB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
+	"\aoptions\x18\x04 \x03(\tR\aoptions\"\x98\x01\n" +
+	"\bPlatform\x12\x0e\n" +
+	"\x02os\x18\x01 \x01(\tR\x02os\x12\"\n" +
+	"\farchitecture\x18\x02 \x01(\tR\farchitecture\x12\x18\n" +
+	"\avariant\x18\x03 \x01(\tR\avariant\x12\x1d\n" +
+	"\n" +
+	"os_version\x18\x04 \x01(\tR\tosVersion\x12\x1f\n" +
+	"\vos_features\x18\x05 \x03(\tR\n" +
+	"osFeaturesB@Z>github.com/berthd/berth/proto/berth/supervisor/v1;supervisorv1b\x06proto3"
 
 var (
 	file_berth_supervisor_v1_types_proto_rawDescOnce sync.Once
@@ -192,14 +280,15 @@ func file_berth_supervisor_v1_types_proto_rawDescGZIP() []byte {
 	return file_berth_supervisor_v1_types_proto_rawDescData
 }
 
-var file_berth_supervisor_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_berth_supervisor_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_berth_supervisor_v1_types_proto_goTypes = []any{
 	(*Descriptor)(nil), // 0: berth.supervisor.v1.Descriptor
 	(*Mount)(nil),      // 1: berth.supervisor.v1.Mount
-	nil,                // 2: berth.supervisor.v1.Descriptor.AnnotationsEntry
+	(*Platform)(nil),   // 2: berth.supervisor.v1.Platform
+	nil,                // 3: berth.supervisor.v1.Descriptor.AnnotationsEntry
 }
 var file_berth_supervisor_v1_types_proto_depIdxs = []int32{
-	2, // 0: berth.supervisor.v1.Descriptor.annotations:type_name -> berth.supervisor.v1.Descriptor.AnnotationsEntry
+	3, // 0: berth.supervisor.v1.Descriptor.annotations:type_name -> berth.supervisor.v1.Descriptor.AnnotationsEntry
 	1, // [1:1] is the sub-list for method output_type
 	1, // [1:1] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
@@ -218,7 +307,7 @@ func file_berth_supervisor_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_berth_supervisor_v1_types_proto_rawDesc), len(file_berth_supervisor_v1_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,106 @@
+package images
+
+import (
+	"runtime"
+	"slices"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/platforms"
+)
+
+// An image is stored for one platform: its config, and the snapshot of
+// that manifest's layers (an index stays its target, as after a pull).
+// An import asked for platforms (`docker load --platform`) takes from an
+// index the manifest of those, as dockerd does, and refuses an archive
+// whose images do not all hold each of them, before anything is stored.
+
+// chooseManifest picks the entry of index idx (the blob of desc) that an
+// import follows, and returns the platforms the index offers: entries whose
+// blob the archive holds (`docker save --platform` leaves the others out),
+// attestations left out. Without want it is the first entry for this host
+// or without a platform. With want it is the first whose platform serves
+// want[0], else the first without a platform (its config then decides); it
+// must serve every other platform of want too.
+func (a *archiveFile) chooseManifest(idx ocispec.Index, desc ocispec.Descriptor, image string, want []ocispec.Platform) (ocispec.Descriptor, []ocispec.Platform, error) {
+	if len(want) == 0 {
+		for _, m := range idx.Manifests {
+			if m.Platform == nil || (m.Platform.OS == "linux" && m.Platform.Architecture == runtime.GOARCH) {
+				return m, nil, nil
+			}
+		}
+		return ocispec.Descriptor{}, nil, invalid("index %s has no manifest for linux/%s", desc.Digest, runtime.GOARCH)
+	}
+	var offered []ocispec.Platform
+	var matched, unstated *ocispec.Descriptor
+	for i, m := range idx.Manifests {
+		if _, err := a.resolve(blobName(m.Digest)); err != nil {
+			continue
+		}
+		switch {
+		case m.Platform == nil:
+			if unstated == nil {
+				unstated = &idx.Manifests[i]
+			}
+		case m.Annotations["vnd.docker.reference.type"] != "":
+			// An attestation (buildkit's, platform unknown/unknown).
+		default:
+			offered = append(offered, *m.Platform)
+			if matched == nil && platforms.Match(want[0], *m.Platform) {
+				matched = &idx.Manifests[i]
+			}
+		}
+	}
+	chosen := matched
+	if chosen == nil {
+		chosen = unstated
+	}
+	if chosen == nil {
+		return ocispec.Descriptor{}, offered, notHeld(image, want[0], offered)
+	}
+	if chosen.Platform != nil {
+		for _, w := range want[1:] {
+			if platforms.Match(w, *chosen.Platform) {
+				continue
+			}
+			if slices.ContainsFunc(offered, func(o ocispec.Platform) bool { return platforms.Match(w, o) }) {
+				return ocispec.Descriptor{}, offered, errdefs.Classf(errdefs.ErrNotImplemented,
+					"import: the archive holds %s and %s of image %s as two manifests of an index, but berth stores an image for one platform; nothing was imported",
+					platforms.Format(want[0]), platforms.Format(w), image)
+			}
+			return ocispec.Descriptor{}, offered, notHeld(image, w, offered)
+		}
+	}
+	return *chosen, offered, nil
+}
+
+// checkConfigPlatform refuses an image whose config is not for each
+// platform of want: the config has the last word on what an image is for
+// (it is what the engine's --platform checks read later). offered are the
+// platforms the indexes on the way offered, for the message.
+func checkConfigPlatform(image string, cfg *ocispec.Image, offered, want []ocispec.Platform) error {
+	have := platforms.OfConfig(cfg)
+	for _, w := range want {
+		if !platforms.Match(w, have) {
+			return notHeld(image, w, append(slices.Clip(offered), have))
+		}
+	}
+	return nil
+}
+
+// notHeld is the refusal of an archive without platform w of image.
+func notHeld(image string, w ocispec.Platform, held []ocispec.Platform) error {
+	var names []string
+	for _, h := range held {
+		if n := platforms.Format(h); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	holds := strings.Join(names, ", ")
+	if holds == "" {
+		holds = "no manifest of it"
+	}
+	return errdefs.Classf(errdefs.ErrNotFound, "import: the archive has no %s variant of image %s (it holds %s); nothing was imported", platforms.Format(w), image, holds)
+}
