@@ -125,8 +125,9 @@ func StartInitAheadBeside() {
 }
 
 // initAheadWaiting reports whether an init started ahead waits for a
-// create, or is being started for it.
-func initAheadWaiting() bool { return spareInit != nil || startingInit != nil }
+// create, or is being started for it (then spareInit is the starting
+// goroutine's until startingInit closes: not read here).
+func initAheadWaiting() bool { return startingInit != nil || spareInit != nil }
 
 // takeZygote returns the spare init when it fits spec and the create's
 // fds, with the namespaces it is still to unshare; otherwise it drops the
