@@ -7,9 +7,9 @@
 // A Go command touches a fresh page for nearly every size class it
 // allocates from, some hundred heap pages for the runtime's `run` or a ctl
 // command. On this project's machines (PVM guests) a page fault exits to
-// the hypervisor, about 10 us each: 1 to 2 ms of a 20 ms command. One 2 MB
-// page backs what those pages would (docs/performance.md, "Huge pages for
-// a command's heap"). Daemons, the shim and the runtime in standby (which
+// the hypervisor, about 10 us each. One 2 MB page backs what those pages
+// would: a runtime `run true` 28 -> 23.5 ms (docs/performance.md, "A
+// command's start: huge pages, ..."). Daemons, the shim and the runtime in standby (which
 // may live as long as its container) do not use it: a huge page is 2 MB
 // resident, more than a shim's whole heap.
 package hugeheap
