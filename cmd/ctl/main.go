@@ -4,7 +4,7 @@ package main
 import (
 	"os"
 
-	_ "github.com/berthd/berth/cmd/ctl/internal/heap" // first: huge pages before the heap grows
+	_ "github.com/berthd/berth/cmd/ctl/internal/heap" // huge pages before the heap grows (its doc says why early)
 	"github.com/berthd/berth/pkg/cli"
 )
 

@@ -9,7 +9,7 @@ package main
 import (
 	"os"
 
-	_ "github.com/berthd/berth/cmd/runtime/internal/heap" // first: huge pages before the heap grows
+	_ "github.com/berthd/berth/cmd/runtime/internal/heap" // huge pages before the heap grows (its doc says why early)
 	"github.com/berthd/berth/pkg/runtime/cli"
 	"github.com/berthd/berth/pkg/runtime/standby"
 )

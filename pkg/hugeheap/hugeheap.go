@@ -1,8 +1,9 @@
 // Package hugeheap backs the heap of a short-lived Go command with
 // transparent huge pages, so that its first touches of the heap do not
 // each take a page fault. A command asks for them from the init of a
-// package its main imports first (cmd/runtime/internal/heap,
-// cmd/ctl/internal/heap), before its other packages' inits grow the heap.
+// package with few imports, which Go initializes early
+// (cmd/runtime/internal/heap, cmd/ctl/internal/heap), before its other
+// packages' inits grow the heap.
 //
 // A Go command touches a fresh page for nearly every size class it
 // allocates from, some hundred heap pages for the runtime's `run` or a ctl

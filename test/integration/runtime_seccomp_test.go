@@ -166,7 +166,7 @@ func TestRuntimeSeccompDockerDefault(t *testing.T) {
 	execDenied("compiled by create")
 
 	dir := filepath.Join(e.root, "scdd2")
-	if err := os.Remove(filepath.Join(dir, "seccomp-filter")); err != nil {
+	if err := os.Remove(filepath.Join(dir, "seccomp-filter.json")); err != nil {
 		t.Fatalf("create kept no compiled filter: %v", err)
 	}
 	b, err := json.Marshal(profile)

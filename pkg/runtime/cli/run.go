@@ -29,6 +29,8 @@ func runCommand(g *globals) *cobra.Command {
 			// beside the parsing and the signal set-up.
 			container.WarmAhead()
 			container.StartInitAheadBeside()
+			// A create that fails before it takes the init drops it.
+			defer container.DropInitAhead()
 			cgroupprime.Start() // placing the process comes a few ms later
 			o, err := c.opts(g, args[0])
 			if err != nil {

@@ -443,12 +443,12 @@ func (c *creator) create() (*CreatedContainer, error) {
 	endCgroups := Trace.Begin("cgroups create")
 	c.cg = cg
 	if err := c.cg.Create(nil); err != nil {
-		return nil, fmt.Errorf("create cgroups: %w", err)
+		return nil, c.initReport(dec, pid, fmt.Errorf("create cgroups: %w", err))
 	}
 	endCgroups()
 	endApply := Trace.Begin("cgroups add init")
 	if err := c.cg.ApplyInit(pid); err != nil {
-		return nil, fmt.Errorf("put init into cgroups: %w", err)
+		return nil, c.initReport(dec, pid, fmt.Errorf("put init into cgroups: %w", err))
 	}
 	endApply()
 	failpoint.Hit("runtime-create-cgroups-made")
@@ -545,6 +545,20 @@ func (c *creator) create() (*CreatedContainer, error) {
 		}
 	}
 	return cc, nil
+}
+
+// initReport is init's own error when it has already failed (it reports,
+// then exits) while the parent made its cgroups: the parent's error then
+// (a dead init cannot be put into cgroups) would hide the cause; else err.
+func (c *creator) initReport(dec *json.Decoder, pid int, err error) error {
+	if st, _, ok := procStat(pid); ok && st != 'Z' && st != 'X' {
+		return err // init runs, waiting for its cgroups: reading would block
+	}
+	var m syncMsg
+	if dec.Decode(&m) == nil && m.Type == "error" {
+		return fmt.Errorf("container init: %s", m.Msg)
+	}
+	return err
 }
 
 // initFailed adds the init's exit status to err when it has died.

@@ -78,6 +78,7 @@ func initPlan(s *specs.Spec, a initPlanArgs) (*initplan.Plan, error) {
 	// The exec fifo is reopened through the host's /proc after pivot_root.
 	p.Add(initplan.OpenProc, 0)
 	newNS := map[specs.LinuxNamespaceType]bool{}
+	joinsByPath := false
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Path == "" {
 			newNS[ns.Type] = true
@@ -87,6 +88,7 @@ func initPlan(s *specs.Spec, a initPlanArgs) (*initplan.Plan, error) {
 			continue // joined by InitHelper before the plan, or by the parent
 		}
 		p.Add(initplan.Setns, 0, ns.Path, nsFlags[ns.Type], string(ns.Type))
+		joinsByPath = true
 	}
 	// A new time namespace applies to the children of the unsharing thread
 	// and, on execve, to the thread itself; its offsets can only be set
@@ -123,6 +125,12 @@ func initPlan(s *specs.Spec, a initPlanArgs) (*initplan.Plan, error) {
 	if !a.NoNewKeyring {
 		p.Add(initplan.Keyring, 0, "_ses."+a.ID)
 	}
+	// Sysctls in a namespace joined by path change it for everyone in it: not
+	// before init knows its cgroups are made, so that a create failing
+	// there leaves the joined namespaces as they were.
+	if len(s.Linux.Sysctl) > 0 && joinsByPath {
+		awaitCgroups(p)
+	}
 	for _, k := range sortedKeys(s.Linux.Sysctl) {
 		v := s.Linux.Sysctl[k]
 		p.Add(initplan.Write, 0, "/proc/sys/"+strings.ReplaceAll(k, ".", "/"), v, fmt.Sprintf("sysctl %s=%s", k, v))
@@ -152,6 +160,7 @@ func initPlan(s *specs.Spec, a initPlanArgs) (*initplan.Plan, error) {
 			return nil, err
 		}
 	case joined(s, specs.MountNamespace):
+		awaitCgroups(p) // its mounts are everyone's in that namespace
 		// As runc: the bundle's rootfs is set up and pivoted into inside the
 		// joined namespace, which changes that namespace for everyone in it.
 		// The rootfs must be reachable there (a pinned namespace whose root

@@ -267,8 +267,8 @@ func TestCompiledFilterFile(t *testing.T) {
 	}
 }
 
-// exec of a container an earlier runtime created reads its filter from
-// seccomp-filter.json.
+// exec of a container an earlier runtime created reads its filter, JSON,
+// from seccomp-filter.json.
 func TestLoadSeccompEarlierJSON(t *testing.T) {
 	p := dockerProfile(t, "CAP_CHOWN")
 	f, err := seccomp.Compile(p)
@@ -281,7 +281,7 @@ func TestLoadSeccompEarlierJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := &State{dir: t.TempDir()}
-	if err := os.WriteFile(filepath.Join(st.dir, jsonSeccompFile), b, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(st.dir, seccompFile), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	got, err := loadSeccomp(st)

@@ -14,12 +14,13 @@ import (
 )
 
 // seccompFile keeps a container's compiled filter for exec (the cache's
-// entries are the same files); jsonSeccompFile is the same in JSON, as
-// earlier runtimes wrote it, and legacySeccompFile the profile itself, as
-// those before them kept it (compiled again on every exec).
+// entries are the same files); legacySeccompFile is the profile itself, as
+// earlier runtimes kept it (compiled again on every exec). seccompFile
+// keeps the name it had when it held JSON: an earlier runtime that finds
+// this format fails the exec, where under a new name it would find no
+// filter and exec unfiltered.
 const (
-	seccompFile       = "seccomp-filter"
-	jsonSeccompFile   = "seccomp-filter.json"
+	seccompFile       = "seccomp-filter.json"
 	legacySeccompFile = "seccomp.json"
 )
 
@@ -120,20 +121,18 @@ func saveSeccomp(dir string, sc *compiledSeccomp) error {
 // has none. A container created by an earlier runtime has the profile
 // instead: it is compiled, so that exec'd processes stay filtered.
 func loadSeccomp(s *State) (*compiledSeccomp, error) {
-	for _, name := range []string{seccompFile, jsonSeccompFile} {
-		b, err := os.ReadFile(filepath.Join(s.dir, name))
-		if err == nil {
-			sc, err := decodeCompiled(b)
-			if err != nil {
-				return nil, fmt.Errorf("read %s: %w", name, err)
-			}
-			return sc, nil
+	b, err := os.ReadFile(filepath.Join(s.dir, seccompFile))
+	if err == nil {
+		sc, err := decodeCompiled(b)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", seccompFile, err)
 		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return nil, err
-		}
+		return sc, nil
 	}
-	b, err := os.ReadFile(filepath.Join(s.dir, legacySeccompFile))
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	b, err = os.ReadFile(filepath.Join(s.dir, legacySeccompFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

@@ -231,8 +231,12 @@ func (z *zygote) drop() {
 }
 
 // DropInitAhead kills the zygote started for a create that will not come
-// (or not to this process), if there is one.
+// (or not to this process), if there is one: after the one being started
+// beside the command line's parsing is.
 func DropInitAhead() {
+	if startingInit != nil {
+		<-startingInit
+	}
 	if z := spareInit; z != nil {
 		spareInit = nil
 		z.drop()
