@@ -77,19 +77,20 @@ func TestAutoRemoveAtClose(t *testing.T) {
 }
 
 // runRemoved starts c, a --rm container, and waits for its removal as
-// run --rm does.
+// run --rm does: the wait is registered before the start (as the API's
+// is before its response headers), else a quick container can be gone
+// before the wait looks it up.
 func runRemoved(t *testing.T, d *containers.Daemon, c *containers.Container) {
 	t.Helper()
 	ctx := context.Background()
-	waited := make(chan error, 1)
-	go func() {
-		_, err := d.Wait(ctx, c.ID, "removed")
-		waited <- err
-	}()
+	wait, err := d.PrepareWait(c.ID, "removed")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := d.Start(ctx, c.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-waited; err != nil {
+	if _, err := wait(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
