@@ -28,28 +28,32 @@ func (d *Daemon) autoRemove(ctx context.Context, c *Container) {
 	if !ok {
 		return // a rm -f is removing it
 	}
+	// The removal is listed before forget answers the waits for
+	// "removed": a client's next call (rmi, prune) then finds it under way.
+	done := make(chan struct{})
+	d.mu.Lock()
+	d.removals[c.ID] = done
+	d.mu.Unlock()
+	unlist := func() {
+		d.mu.Lock()
+		delete(d.removals, c.ID)
+		d.mu.Unlock()
+		close(done)
+	}
 	end := trace.Begin(ctx, "remove (engine)")
 	err := d.forget(c, name)
 	end()
 	if err != nil {
 		// Still listed: a later rm retries the whole removal.
+		unlist()
 		d.log.Error("autoremove", "id", c.ID, "err", err)
 		return
 	}
 	failpoint.Hit(autoRemoveForgotten)
-	done := make(chan struct{})
-	d.mu.Lock()
-	d.removals[c.ID] = done
-	d.mu.Unlock()
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		defer func() {
-			d.mu.Lock()
-			delete(d.removals, c.ID)
-			d.mu.Unlock()
-			close(done)
-		}()
+		defer unlist()
 		if d.rmDelay > 0 {
 			t := time.NewTimer(d.rmDelay)
 			select {
