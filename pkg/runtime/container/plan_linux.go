@@ -106,6 +106,13 @@ func initPlan(s *specs.Spec, a initPlanArgs) (*initplan.Plan, error) {
 	// the end of its mounts), and makes its cgroup namespace then, so that
 	// its root is the container's cgroup.
 	inCgroups := false
+	var sysctlsAfterCgroups bool
+	writeSysctls := func(p *initplan.Plan) {
+		for _, k := range sortedKeys(s.Linux.Sysctl) {
+			v := s.Linux.Sysctl[k]
+			p.Add(initplan.Write, 0, "/proc/sys/"+strings.ReplaceAll(k, ".", "/"), v, fmt.Sprintf("sysctl %s=%s", k, v))
+		}
+	}
 	awaitCgroups := func(p *initplan.Plan) {
 		if inCgroups {
 			return
@@ -114,6 +121,9 @@ func initPlan(s *specs.Spec, a initPlanArgs) (*initplan.Plan, error) {
 		p.Add(initplan.AwaitCgroups, 0)
 		if newNS[specs.CgroupNamespace] {
 			p.Add(initplan.Unshare, 0, unix.CLONE_NEWCGROUP, "cgroup")
+		}
+		if sysctlsAfterCgroups {
+			writeSysctls(p)
 		}
 	}
 	// A new network namespace starts with lo down; runc and crun bring it
@@ -127,13 +137,16 @@ func initPlan(s *specs.Spec, a initPlanArgs) (*initplan.Plan, error) {
 	}
 	// Sysctls in a namespace joined by path change it for everyone in it: not
 	// before init knows its cgroups are made, so that a create failing
-	// there leaves the joined namespaces as they were.
+	// there leaves the joined namespaces as they were. They are written
+	// right after the wait (always before the pivot or chroot: every path
+	// to awaitCgroups below is, so /proc is still the one the namespace
+	// ops above left), and the mounts before it still overlap the cgroups'
+	// making: dockerd's two network sysctls come with every container on
+	// a network the engine wires, whose namespace is joined by path.
 	if len(s.Linux.Sysctl) > 0 && joinsByPath {
-		awaitCgroups(p)
-	}
-	for _, k := range sortedKeys(s.Linux.Sysctl) {
-		v := s.Linux.Sysctl[k]
-		p.Add(initplan.Write, 0, "/proc/sys/"+strings.ReplaceAll(k, ".", "/"), v, fmt.Sprintf("sysctl %s=%s", k, v))
+		sysctlsAfterCgroups = true
+	} else {
+		writeSysctls(p)
 	}
 	userNS := newNS[specs.UserNamespace] || joined(s, specs.UserNamespace)
 	o := rootfs.Options{Rootfs: a.Rootfs, NoPivot: a.NoPivot, UserNS: userNS, CgroupNS: newNS[specs.CgroupNamespace], BeforeCgroup: awaitCgroups}

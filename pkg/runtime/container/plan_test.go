@@ -55,7 +55,7 @@ func testSpec() *specs.Spec {
 // while the parent makes the cgroups. Without a cgroup mount it waits
 // before the pivot; without a mount namespace of its own, too. Sysctls
 // in a namespace joined by path, which a failing create would leave
-// changed, come after the wait.
+// changed, come right after the wait, which stays where it was.
 func TestInitPlanAwaitsCgroups(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -67,6 +67,7 @@ func TestInitPlanAwaitsCgroups(t *testing.T) {
 		{"none", []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}}, false, false},
 		{"no mount namespace", nil, true, false},
 		{"sysctls in a joined namespace", []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}}, false, true},
+		{"sysctls in a joined namespace, cgroup mount", []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}, {Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup"}, {Destination: "/run", Type: "tmpfs", Source: "tmpfs"}}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := testSpec()
@@ -102,11 +103,10 @@ func TestInitPlanAwaitsCgroups(t *testing.T) {
 			if n != 1 || unshare != await+1 {
 				t.Fatalf("%d AwaitCgroups (at %d), cgroup unshare at %d: %v", n, await, unshare, codes(p))
 			}
+			if w := index(p, initplan.Write); tc.sysctls && (w < unshare || w > index(p, initplan.Pivot)) {
+				t.Errorf("await at %d, sysctl at %d: %v", await, w, codes(p))
+			}
 			switch {
-			case tc.sysctls:
-				if w := index(p, initplan.Write); w < await || await < index(p, initplan.Setns) {
-					t.Errorf("await at %d, sysctl at %d: %v", await, w, codes(p))
-				}
 			case firstMount >= 0 && await > firstMount:
 				t.Errorf("await at %d after the cgroup mount at %d: %v", await, firstMount, codes(p))
 			case firstMount >= 0 && await < index(p, initplan.SetRoot):
@@ -127,8 +127,8 @@ func TestInitPlanOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	order := []initplan.Code{initplan.Span, initplan.OpenProc, initplan.Setns, initplan.Keyring, initplan.AwaitCgroups,
-		initplan.Unshare, initplan.Write, initplan.SetRoot, initplan.HookSync, initplan.Hook, initplan.Pivot, initplan.Sethostname, initplan.CapsUser,
+	order := []initplan.Code{initplan.Span, initplan.OpenProc, initplan.Setns, initplan.Keyring, initplan.SetRoot, initplan.AwaitCgroups,
+		initplan.Unshare, initplan.Write, initplan.HookSync, initplan.Hook, initplan.Pivot, initplan.Sethostname, initplan.CapsUser,
 		initplan.NoNewPrivs, initplan.LookPath, initplan.Ready, initplan.Fifo, initplan.MoveFds, initplan.ResetSignals,
 		initplan.Seccomp, initplan.Exec}
 	last := -1
