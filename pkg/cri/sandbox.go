@@ -114,7 +114,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		if err := os.MkdirAll(filepath.Dir(netnsPath), 0o711); err != nil {
 			return nil, fmt.Errorf("pod %s: %w", id, err)
 		}
-		if err := netns.Create(netnsPath); err != nil {
+		if err := netns.Create(netnsPath, nil); err != nil {
 			return nil, fmt.Errorf("pod %s: %w", id, err)
 		}
 		if ips, err = s.setupNetwork(ctx, id, netnsPath, cfg); err != nil {

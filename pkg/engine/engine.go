@@ -19,6 +19,7 @@ import (
 	"github.com/berthd/berth/pkg/engine/api"
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/engine/network"
+	"github.com/berthd/berth/pkg/engine/oci"
 	"github.com/berthd/berth/pkg/engine/userns"
 	"github.com/berthd/berth/pkg/engine/volume"
 	"github.com/berthd/berth/pkg/sockperm"
@@ -108,7 +109,8 @@ func Run(ctx context.Context, cfg Config) error {
 		vols.SetOwner(remap.Root())
 		cfg.Log.Info("containers run in a remapped user namespace", "user", remap.User, "uids", remap.UIDs, "gids", remap.GIDs)
 	}
-	nm, err := network.New(network.Config{DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot, Bridge: cfg.DefaultBridge, Table: cfg.NFTable, Log: cfg.Log, Spares: true})
+	nm, err := network.New(network.Config{DataRoot: cfg.DataRoot, ExecRoot: cfg.ExecRoot, Bridge: cfg.DefaultBridge, Table: cfg.NFTable, Log: cfg.Log, Spares: true,
+		NetNSSysctls: oci.NetworkSysctls(remap != nil)})
 	if err != nil {
 		return fmt.Errorf("networking: %w", err)
 	}

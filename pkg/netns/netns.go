@@ -7,17 +7,21 @@ package netns
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
 // Create makes a new network namespace held at path (whose directory must
-// exist). An existing namespace at path is kept.
-func Create(path string) (err error) {
+// exist), with sysctls (net.* names) written in it. An existing namespace
+// at path is kept as it is.
+func Create(path string, sysctls map[string]string) (err error) {
 	if Held(path) {
 		return nil
 	}
@@ -41,6 +45,10 @@ func Create(path string) (err error) {
 		runtime.LockOSThread()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			errc <- fmt.Errorf("unshare: %w", err)
+			return
+		}
+		if err := writeSysctls(sysctls); err != nil {
+			errc <- err
 			return
 		}
 		src := "/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/ns/net"
@@ -97,11 +105,11 @@ func List(dir string) ([]string, error) {
 	return out, nil
 }
 
-// New makes a network namespace held only by the returned file: it goes
-// when the file is closed (or its process dies) unless Hold bound it to a
-// path meanwhile. A namespace made ahead of its use this way leaves
-// nothing behind a crash.
-func New() (*os.File, error) {
+// New makes a network namespace held only by the returned file, with
+// sysctls written in it: it goes when the file is closed (or its process
+// dies) unless Hold bound it to a path meanwhile. A namespace made ahead
+// of its use this way leaves nothing behind a crash.
+func New(sysctls map[string]string) (*os.File, error) {
 	type result struct {
 		f   *os.File
 		err error
@@ -112,6 +120,10 @@ func New() (*os.File, error) {
 		runtime.LockOSThread()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			c <- result{err: fmt.Errorf("netns: unshare: %w", err)}
+			return
+		}
+		if err := writeSysctls(sysctls); err != nil {
+			c <- result{err: fmt.Errorf("netns: %w", err)}
 			return
 		}
 		f, err := os.Open("/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/ns/net")
@@ -136,6 +148,18 @@ func Hold(f *os.File, path string) error {
 	if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
 		os.Remove(path)
 		return fmt.Errorf("netns %s: bind %s: %w", path, src, err)
+	}
+	return nil
+}
+
+// writeSysctls writes sysctls from the calling thread, locked in the new
+// namespace: /proc/sys/net is the namespace of the thread that opens it.
+func writeSysctls(sysctls map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(sysctls)) {
+		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := os.WriteFile(p, []byte(sysctls[k]), 0); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", k, sysctls[k], err)
+		}
 	}
 	return nil
 }

@@ -118,6 +118,12 @@ func TestRunOptionsApplied(t *testing.T) {
 		{"--pids-limit 10 stops fork", []string{"--pids-limit", "10", "busybox", "sh", "-c", "for i in $(seq 20); do sleep 1 & done; wait"}, "exit:2"},
 		{"20 forks without a pids limit", []string{"busybox", "sh", "-c", "for i in $(seq 20); do sleep 1 & done; wait; echo forked"}, "forked"},
 		{"--sysctl", []string{"--sysctl", "net.ipv4.ip_forward=1", "busybox", "cat", "/proc/sys/net/ipv4/ip_forward"}, "1"},
+		// dockerd's defaults for a network namespace of the container's own.
+		{"non-root binds port 80", []string{"-u", "65534", "busybox", "sh", "-c", "httpd -p 80 -h / && echo bound"}, "bound"},
+		{"unprivileged ping allowed", []string{"busybox", "cat", "/proc/sys/net/ipv4/ping_group_range"}, "0\t2147483647"},
+		{"--network none: ports below 1024 for all", []string{"--network", "none", "busybox", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"}, "0"},
+		{"--sysctl wins over the default", []string{"--sysctl", "net.ipv4.ip_unprivileged_port_start=1024", "-u", "65534", "busybox", "sh", "-c", "httpd -p 80 -h / 2>/dev/null || echo refused"}, "refused"},
+		{"--network host keeps the host's", []string{"--network", "host", "busybox", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"}, hostSysctl(t, "net/ipv4/ip_unprivileged_port_start")},
 		{"--device", []string{"--device", "/dev/null:/dev/mynull", "busybox", "sh", "-c", "echo x > /dev/mynull && echo ok"}, "ok"},
 		{"host disk not openable by default", []string{"busybox", "sh", "-c", "mknod /tmp/d b 7 0 && (head -c1 /tmp/d >/dev/null 2>&1 || echo denied)"}, "denied"},
 		{"--hostname --domainname", []string{"--hostname", "web", "--domainname", "example.org", "busybox", "sh", "-c", "echo $(hostname).$(cat /proc/sys/kernel/domainname)"}, "web.example.org"},
@@ -287,4 +293,14 @@ func TestRunOptionsBadInput(t *testing.T) {
 	if len(ents) != 0 {
 		t.Errorf("failed creates left engine state: %v", ents)
 	}
+}
+
+// hostSysctl is the host's value of a sysctl (its path under /proc/sys).
+func hostSysctl(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -80,6 +80,9 @@ func (d *Daemon) spec(c *Container, cfg *container.Config, hc *container.HostCon
 		Peer: d.peer, Accounts: acc, Mounts: mounts, NetNSPath: netns,
 		ShmPath: shmPath(c.dir, hc), SystemdCgroup: d.systemdCgroup,
 	}
+	if netns != "" {
+		opts.NetNSSysctls = d.net.NetNSSysctls()
+	}
 	if d.remap != nil {
 		opts.UIDMappings, opts.GIDMappings = d.remap.UIDs, d.remap.GIDs
 	}

@@ -58,6 +58,10 @@ type Config struct {
 	// Spares: make each container's namespace and first veth pair ahead
 	// of its start, in the background (spare.go).
 	Spares bool
+	// NetNSSysctls are written in every namespace the manager makes (the
+	// engine's defaults, oci.NetworkSysctls), before any container is in
+	// it: a container in a user namespace could not write them itself.
+	NetNSSysctls map[string]string
 }
 
 // Network is a network's record.
@@ -140,6 +144,9 @@ func (m *Manager) dir(parts ...string) string {
 
 // NetNSDir holds the containers' namespaces.
 func (m *Manager) NetNSDir() string { return filepath.Join(m.cfg.ExecRoot, "netns") }
+
+// NetNSSysctls are the sysctls every namespace the manager makes has.
+func (m *Manager) NetNSSysctls() map[string]string { return m.cfg.NetNSSysctls }
 
 // NetNSPath is where a container's namespace is held.
 func (m *Manager) NetNSPath(id string) string { return filepath.Join(m.NetNSDir(), id) }

@@ -35,6 +35,7 @@ type fakeHost struct {
 	nsFiles []*os.File              // the namespaces made ahead
 	addrs   map[string]netip.Prefix // bridges there before the manager, with their address
 	removes int                     // links and namespaces deleted
+	sysctls []map[string]string     // asked of each namespace made
 	// onRemoveNetNS, when set, runs at RemoveNetNS's start, unlocked.
 	onRemoveNetNS func()
 }
@@ -81,9 +82,10 @@ func (f *fakeHost) AddEndpoint(e bridge.Endpoint) error {
 	return nil
 }
 func (f *fakeHost) RemoveEndpoint(string, string) error { return nil }
-func (f *fakeHost) CreateNetNS(p string) error {
+func (f *fakeHost) CreateNetNS(p string, sysctls map[string]string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.sysctls = append(f.sysctls, sysctls)
 	f.netns[p] = true
 	return nil
 }
@@ -100,13 +102,14 @@ func (f *fakeHost) RemoveNetNS(p string) error {
 	delete(f.netns, p)
 	return nil
 }
-func (f *fakeHost) NewNetNS() (*os.File, error) {
+func (f *fakeHost) NewNetNS(sysctls map[string]string) (*os.File, error) {
 	file, err := os.Open(os.DevNull)
 	if err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.sysctls = append(f.sysctls, sysctls)
 	f.nsFiles = append(f.nsFiles, file)
 	return file, nil
 }

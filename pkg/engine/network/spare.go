@@ -42,7 +42,7 @@ func (m *Manager) refillSpare() {
 		// vbs: never a container's host end (vb + hex digits).
 		sp := spare{host: "vbs" + hex.EncodeToString(b)}
 		var err error
-		if sp.ns, err = m.plumb.NewNetNS(); err != nil {
+		if sp.ns, err = m.plumb.NewNetNS(m.cfg.NetNSSysctls); err != nil {
 			m.log.Warn("spare network namespace", "err", err)
 			return
 		}
@@ -108,7 +108,7 @@ func (m *Manager) netnsLocked(path string) (string, error) {
 		}
 		m.log.Warn("spare network namespace", "err", err)
 	}
-	return "", m.plumb.CreateNetNS(path)
+	return "", m.plumb.CreateNetNS(path, m.cfg.NetNSSysctls)
 }
 
 // Close lets the spare go and writes the address releases not written yet

@@ -2,6 +2,7 @@ package network
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -174,5 +175,42 @@ func TestReserveAheadOfTheAttach(t *testing.T) {
 	}
 	if held() {
 		t.Fatal("a removed container's namespace reserved")
+	}
+}
+
+// Every namespace the manager makes, a spare or one made at the attach,
+// gets the configured sysctls (the engine's defaults, written before a
+// container is in it), and the manager reports them for the spec.
+func TestNetNSSysctls(t *testing.T) {
+	want := map[string]string{"net.ipv4.ip_unprivileged_port_start": "0"}
+	for _, spares := range []bool{false, true} {
+		f := newFake()
+		root := t.TempDir()
+		m, err := New(Config{DataRoot: root, ExecRoot: root + "/run", Bridge: "bt0", Table: "t", Plumbing: f, Spares: spares, NetNSSysctls: want})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Reconcile(func(string) bool { return false }, func(string) bool { return false }); err != nil {
+			t.Fatal(err)
+		}
+		m.spareWG.Wait()
+		if err := run(t, m, "c1", &container.HostConfig{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+		f.mu.Lock()
+		asked := f.sysctls
+		f.mu.Unlock()
+		if len(asked) == 0 {
+			t.Fatalf("spares %v: no namespace made", spares)
+		}
+		for _, got := range asked {
+			if !maps.Equal(got, want) {
+				t.Errorf("spares %v: a namespace made with sysctls %v, want %v", spares, got, want)
+			}
+		}
+		if !maps.Equal(m.NetNSSysctls(), want) {
+			t.Errorf("NetNSSysctls() = %v", m.NetNSSysctls())
+		}
 	}
 }

@@ -1,9 +1,12 @@
 package oci
 
 import (
+	"maps"
+	"os"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/sys/userns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -54,4 +57,61 @@ func checkSysctls(sysctls map[string]string, ipcHost, netHost, utsHost bool) err
 		}
 	}
 	return nil
+}
+
+// sysctlExists tells whether the host's kernel has a sysctl (a variable:
+// tests stand in for the host).
+var sysctlExists = func(name string) bool {
+	_, err := os.Stat("/proc/sys/" + strings.ReplaceAll(name, ".", "/"))
+	return err == nil
+}
+
+// runningInUserNS tells whether the engine itself runs in a user
+// namespace (a variable for tests).
+var runningInUserNS = userns.RunningInUserNS
+
+// NetworkSysctls are dockerd's defaults for a network namespace of a
+// container's own (not the host's, not another container's): a process
+// without CAP_NET_BIND_SERVICE may bind a port below 1024 and, outside a
+// user namespace (userNS: the container's; the engine's own is checked
+// here), one without CAP_NET_RAW may ping. Each only when the host's
+// kernel has it. The network manager writes them into the namespaces it
+// makes (engined's userns-remap decides userNS there).
+func NetworkSysctls(userNS bool) map[string]string {
+	out := map[string]string{}
+	if !userNS && !runningInUserNS() && sysctlExists("net.ipv4.ping_group_range") {
+		out["net.ipv4.ping_group_range"] = "0 2147483647"
+	}
+	if sysctlExists("net.ipv4.ip_unprivileged_port_start") {
+		out["net.ipv4.ip_unprivileged_port_start"] = "0"
+	}
+	return out
+}
+
+// containerSysctls are the sysctls init writes: NetworkSysctls for a
+// network namespace of the container's own, less those the engine's
+// namespace the container joins (Options.NetNSSysctls) already has, then
+// the user's, which win. The user's map is copied, not shared with the
+// stored HostConfig.
+func containerSysctls(s *specs.Spec, o Options, hc *container.HostConfig) map[string]string {
+	out := map[string]string{}
+	if m := hc.NetworkMode; !m.IsHost() && !m.IsContainer() {
+		joined := false
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.NetworkNamespace && ns.Path != "" && ns.Path == o.NetNSPath {
+				joined = true
+			}
+		}
+		userNS := len(o.UIDMappings) > 0 && !hc.UsernsMode.IsHost()
+		for k, v := range NetworkSysctls(userNS) {
+			if have, ok := o.NetNSSysctls[k]; !joined || !ok || have != v {
+				out[k] = v
+			}
+		}
+	}
+	maps.Copy(out, hc.Sysctls)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

@@ -39,6 +39,10 @@ type Options struct {
 	// path); "" gives such a container a namespace of its own with loopback
 	// only.
 	NetNSPath string
+	// NetNSSysctls are the sysctls the engine wrote in the namespace at
+	// NetNSPath when it made it (network.Manager.NetNSSysctls): init does
+	// not write those again (under --userns-remap it could not).
+	NetNSSysctls map[string]string
 	// SystemdCgroup gives the container a systemd cgroupsPath
 	// (slice:berth:ID) for a runtime run with --systemd-cgroup.
 	SystemdCgroup bool
@@ -292,9 +296,7 @@ func Spec(o Options) (*specs.Spec, error) {
 	if err := checkSysctls(hc.Sysctls, hc.IpcMode.IsHost(), hc.NetworkMode.IsHost(), hc.UTSMode.IsHost()); err != nil {
 		return nil, err
 	}
-	if len(hc.Sysctls) > 0 {
-		s.Linux.Sysctl = hc.Sysctls
-	}
+	s.Linux.Sysctl = containerSysctls(s, o, hc)
 	if err := applyResources(s.Linux.Resources, &hc.Resources); err != nil {
 		return nil, err
 	}
