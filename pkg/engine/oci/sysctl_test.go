@@ -68,7 +68,6 @@ func TestDefaultSysctls(t *testing.T) {
 		}
 	}
 
-
 	// The engine's namespace has them: only what it lacks is left to init.
 	for _, tc := range []struct {
 		name  string
