@@ -9,7 +9,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/berthd/berth/pkg/content"
 	"github.com/berthd/berth/pkg/errdefs"
 	"github.com/berthd/berth/pkg/images"
+	"github.com/berthd/berth/pkg/platforms"
 )
 
 // Media types beside the OCI ones.
@@ -147,7 +147,7 @@ func (s *Service) Pull(ctx context.Context, ref string, opts PullOptions) (image
 		}
 		return opts.Track(kind, id)
 	}
-	platform := ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	platform := platforms.Host()
 	if opts.Platform != nil && opts.Platform.Architecture != "" {
 		platform = *opts.Platform
 		if platform.OS == "" {
@@ -380,34 +380,27 @@ func (r *repository) fetchManifest(ctx context.Context, ref string, dgst digest.
 	return ocispec.Descriptor{MediaType: mt, Digest: actual, Size: int64(len(body))}, body, nil
 }
 
+// choosePlatform is the entry of idx for want, the best of its platforms
+// that serve it (platforms.Best: x86_64 is amd64, arm64's v8 is its only
+// variant, arm/v7 takes v6 when the index has no v7).
 func choosePlatform(idx ocispec.Index, want ocispec.Platform) (ocispec.Descriptor, error) {
-	var best *ocispec.Descriptor
+	var (
+		have []ocispec.Platform
+		at   []int
+	)
 	for i, m := range idx.Manifests {
-		p := m.Platform
-		if p == nil || p.OS != want.OS || p.Architecture != want.Architecture {
-			continue
-		}
-		if want.Variant != "" && p.Variant != want.Variant {
-			// arm64 images often omit v8; accept it as the default variant.
-			if !(want.Architecture == "arm64" && want.Variant == "v8" && p.Variant == "") {
-				continue
-			}
-		}
-		if best == nil || (want.Variant == "" && p.Variant < best.Platform.Variant) {
-			best = &idx.Manifests[i]
+		if m.Platform != nil && m.Annotations["vnd.docker.reference.type"] == "" { // not buildkit's attestations
+			have, at = append(have, *m.Platform), append(at, i)
 		}
 	}
-	if best == nil {
-		return ocispec.Descriptor{}, fmt.Errorf("no manifest for platform %s/%s%s: %w", want.OS, want.Architecture, variantSuffix(want.Variant), errdefs.ErrNotFound)
+	if i := platforms.Best(want, have); i >= 0 {
+		return idx.Manifests[at[i]], nil
 	}
-	return *best, nil
-}
-
-func variantSuffix(v string) string {
-	if v == "" {
-		return ""
+	held := platforms.FormatAll(have)
+	if held == "" {
+		held = "no platform"
 	}
-	return "/" + v
+	return ocispec.Descriptor{}, fmt.Errorf("no manifest for platform %s in the index (it has %s): %w", platforms.Format(want), held, errdefs.ErrNotFound)
 }
 
 var layerTypes = map[string]bool{

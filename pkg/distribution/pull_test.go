@@ -342,11 +342,21 @@ func TestPullBearerTokenAndIndex(t *testing.T) {
 	if len(scopes) != 1 || scopes[0] != "repository:lib/app:pull fake" {
 		t.Fatalf("token requests: %q", scopes)
 	}
-	// arm64/v8 picks the other manifest; an absent platform is NotFound.
+	// arm64/v8 picks the other manifest, as does aarch64; x86_64 is
+	// amd64; an absent platform is NotFound, naming those there are.
 	if _, err := e.svc.Pull(e.ctx, e.host+"/lib/app:v2", PullOptions{Platform: &ocispec.Platform{Architecture: "arm64", Variant: "v8"}}); err != nil {
 		t.Fatalf("arm64 pull: %v", err)
 	}
-	if _, err := e.svc.Pull(e.ctx, e.host+"/lib/app:v2", PullOptions{Platform: &ocispec.Platform{Architecture: "s390x"}}); !errdefs.IsNotFound(err) {
+	var armMf ocispec.Manifest
+	json.Unmarshal(e.fake.manifests[arm.Digest.String()], &armMf)
+	if img, err := e.svc.Pull(e.ctx, e.host+"/lib/app:v2", PullOptions{Platform: &ocispec.Platform{OS: "linux", Architecture: "aarch64"}}); err != nil || img.Config.Digest != armMf.Config.Digest {
+		t.Fatalf("aarch64 pull: %v %+v, want config %s", err, img, armMf.Config.Digest)
+	}
+	if img, err := e.svc.Pull(e.ctx, e.host+"/lib/app:v2", PullOptions{Platform: &ocispec.Platform{OS: "linux", Architecture: "x86_64"}}); err != nil || img.Config.Digest != mf.Config.Digest {
+		t.Fatalf("x86_64 pull: %v %+v, want config %s", err, img, mf.Config.Digest)
+	}
+	_, err = e.svc.Pull(e.ctx, e.host+"/lib/app:v2", PullOptions{Platform: &ocispec.Platform{Architecture: "s390x"}})
+	if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "linux/s390x") || !strings.Contains(err.Error(), "linux/arm64/v8, linux/amd64") {
 		t.Fatalf("s390x pull: %v", err)
 	}
 }

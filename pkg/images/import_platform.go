@@ -1,9 +1,7 @@
 package images
 
 import (
-	"runtime"
 	"slices"
-	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -20,47 +18,43 @@ import (
 // chooseManifest picks the entry of index idx (the blob of desc) that an
 // import follows, and returns the platforms the index offers: entries whose
 // blob the archive holds (`docker save --platform` leaves the others out),
-// attestations left out. Without want it is the first entry for this host
-// or without a platform. With want it is the first whose platform serves
-// want[0], else the first without a platform (its config then decides); it
-// must serve every other platform of want too.
+// attestations left out. It is the entry that serves want[0] best
+// (platforms.Best), or this host's (platforms.Host) without want, else the
+// first without a platform (its config then decides); it must serve every
+// other platform of want too.
 func (a *archiveFile) chooseManifest(idx ocispec.Index, desc ocispec.Descriptor, image string, want []ocispec.Platform) (ocispec.Descriptor, []ocispec.Platform, error) {
-	if len(want) == 0 {
-		for _, m := range idx.Manifests {
-			if m.Platform == nil || (m.Platform.OS == "linux" && m.Platform.Architecture == runtime.GOARCH) {
-				return m, nil, nil
-			}
-		}
-		return ocispec.Descriptor{}, nil, invalid("index %s has no manifest for linux/%s", desc.Digest, runtime.GOARCH)
+	first := platforms.Host()
+	if len(want) > 0 {
+		first = want[0]
 	}
 	var offered []ocispec.Platform
-	var matched, unstated *ocispec.Descriptor
+	var at []int
+	var chosen *ocispec.Descriptor
 	for i, m := range idx.Manifests {
 		if _, err := a.resolve(blobName(m.Digest)); err != nil {
 			continue
 		}
 		switch {
 		case m.Platform == nil:
-			if unstated == nil {
-				unstated = &idx.Manifests[i]
+			if chosen == nil {
+				chosen = &idx.Manifests[i]
 			}
 		case m.Annotations["vnd.docker.reference.type"] != "":
 			// An attestation (buildkit's, platform unknown/unknown).
 		default:
-			offered = append(offered, *m.Platform)
-			if matched == nil && platforms.Match(want[0], *m.Platform) {
-				matched = &idx.Manifests[i]
-			}
+			offered, at = append(offered, *m.Platform), append(at, i)
 		}
 	}
-	chosen := matched
-	if chosen == nil {
-		chosen = unstated
+	if i := platforms.Best(first, offered); i >= 0 {
+		chosen = &idx.Manifests[at[i]]
+	}
+	if chosen == nil && len(want) == 0 {
+		return ocispec.Descriptor{}, offered, invalid("index %s has no manifest for %s", desc.Digest, platforms.Format(first))
 	}
 	if chosen == nil {
-		return ocispec.Descriptor{}, offered, notHeld(image, want[0], offered)
+		return ocispec.Descriptor{}, offered, notHeld(image, first, offered)
 	}
-	if chosen.Platform != nil {
+	if chosen.Platform != nil && len(want) > 0 {
 		for _, w := range want[1:] {
 			if platforms.Match(w, *chosen.Platform) {
 				continue
@@ -92,13 +86,7 @@ func checkConfigPlatform(image string, cfg *ocispec.Image, offered, want []ocisp
 
 // notHeld is the refusal of an archive without platform w of image.
 func notHeld(image string, w ocispec.Platform, held []ocispec.Platform) error {
-	var names []string
-	for _, h := range held {
-		if n := platforms.Format(h); !slices.Contains(names, n) {
-			names = append(names, n)
-		}
-	}
-	holds := strings.Join(names, ", ")
+	holds := platforms.FormatAll(held)
 	if holds == "" {
 		holds = "no manifest of it"
 	}

@@ -218,3 +218,27 @@ func TestImportNoPlatform(t *testing.T) {
 		t.Errorf("import of an index without this host's platform: %v", err)
 	}
 }
+
+// An index's manifest is chosen as a pull chooses it (platforms.Best):
+// arm/v7 takes the best variant it runs, and this host's platform is
+// found in any spelling of it.
+func TestImportPlatformBestMatch(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	arm := func(v string) ocispec.Platform { return ocispec.Platform{OS: "linux", Architecture: "arm", Variant: v} }
+	l := newPlatformLayout(t, "example.com/arm:1", arm("v5"), arm("v6"), otherPlatform)
+	imgs, err := s.Import(ctx, bytes.NewReader(l.parts.tar(t)), "", arm("v7"))
+	if v6 := platforms.Format(arm("v6")); err != nil || len(imgs) != 1 || imgs[0].Config.Digest != l.config[v6].Digest {
+		t.Errorf("import for linux/arm/v7 of an index of v5 and v6: %v %+v, want config %s", err, imgs, l.config[v6].Digest)
+	}
+	spelled := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
+	if spelled == "" {
+		return
+	}
+	host := ocispec.Platform{OS: "linux", Architecture: spelled}
+	l = newPlatformLayout(t, "example.com/spelled:1", otherPlatform, host)
+	imgs, err = s.Import(ctx, bytes.NewReader(l.parts.tar(t)), "")
+	if key := platforms.Format(host); err != nil || len(imgs) != 1 || imgs[0].Config.Digest != l.config[key].Digest {
+		t.Errorf("import without platform of an index with %s: %v %+v, want config %s", key, err, imgs, l.config[key].Digest)
+	}
+}

@@ -1,15 +1,17 @@
 package platforms
 
 import (
+	"runtime"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
+func p(os, arch, variant string) ocispec.Platform {
+	return ocispec.Platform{OS: os, Architecture: arch, Variant: variant}
+}
+
 func TestMatch(t *testing.T) {
-	p := func(os, arch, variant string) ocispec.Platform {
-		return ocispec.Platform{OS: os, Architecture: arch, Variant: variant}
-	}
 	for _, c := range []struct {
 		want, have ocispec.Platform
 		match      bool
@@ -20,6 +22,18 @@ func TestMatch(t *testing.T) {
 		{p("linux", "arm64", "8"), p("linux", "arm64", ""), true},
 		{p("linux", "arm", ""), p("linux", "arm", "v7"), true},
 		{p("linux", "arm", "v6"), p("linux", "arm", "v7"), false},
+		// A variant runs the older ones' images, as containerd's matcher has it.
+		{p("linux", "arm", "v7"), p("linux", "arm", "v6"), true},
+		{p("linux", "arm", "v7"), p("linux", "arm", "v5"), true},
+		{p("linux", "arm", "v7"), p("linux", "arm", ""), true}, // arm without variant is v7
+		{p("linux", "arm", "v6"), p("linux", "arm", ""), false},
+		{p("linux", "amd64", "v3"), p("linux", "amd64", "v2"), true},
+		{p("linux", "amd64", "v2"), p("linux", "amd64", ""), true},
+		{p("linux", "amd64", "v2"), p("linux", "amd64", "v3"), false},
+		{p("linux", "amd64", "v9"), p("linux", "amd64", ""), false}, // no such variant
+		{p("linux", "arm", "v9"), p("linux", "arm", "v7"), false},
+		{p("linux", "arm", "v7"), p("linux", "arm", "v4"), false},
+		{p("linux", "arm64", "v8"), p("linux", "arm", "v7"), false},
 		{p("linux", "amd64", ""), p("linux", "s390x", ""), false},
 		{p("windows", "amd64", ""), p("linux", "amd64", ""), false},
 		{ocispec.Platform{OS: "linux", Architecture: "amd64", OSVersion: "1"}, p("linux", "amd64", ""), false},
@@ -32,5 +46,67 @@ func TestMatch(t *testing.T) {
 	}
 	if s := Format(p("linux", "arm", "v7")); s != "linux/arm/v7" {
 		t.Errorf("Format: %s", s)
+	}
+}
+
+// Best picks what a pull of an index picks: the same variant, else the
+// closest older one; for a want without variant the one without, else
+// the architecture's baseline and below, else the oldest newer one.
+func TestBest(t *testing.T) {
+	arm := func(v string) ocispec.Platform { return p("linux", "arm", v) }
+	amd := func(v string) ocispec.Platform { return p("linux", "amd64", v) }
+	for _, c := range []struct {
+		want ocispec.Platform
+		have []ocispec.Platform
+		best int
+	}{
+		{p("linux", "x86_64", ""), []ocispec.Platform{p("linux", "arm64", "v8"), amd("")}, 1},
+		{p("linux", "arm64", ""), []ocispec.Platform{amd(""), p("linux", "arm64", "v8")}, 1},
+		{p("linux", "arm64", "v8"), []ocispec.Platform{amd(""), p("linux", "arm64", "")}, 1},
+		{p("linux", "aarch64", ""), []ocispec.Platform{arm("v7"), p("linux", "arm64", "v8")}, 1},
+		{arm("v7"), []ocispec.Platform{arm("v5"), arm("v7"), arm("v6")}, 1},
+		{arm("v7"), []ocispec.Platform{arm("v5"), arm("v6"), arm("v8")}, 1},
+		{arm("v6"), []ocispec.Platform{arm("v7"), arm("v8")}, -1},
+		{arm(""), []ocispec.Platform{arm("v5"), arm("v6"), arm("v7"), arm("v8")}, 2},
+		{arm(""), []ocispec.Platform{arm("v8"), arm("v5")}, 1},
+		{arm(""), []ocispec.Platform{arm("v7"), arm("")}, 1},
+		{amd(""), []ocispec.Platform{amd("v3"), amd(""), amd("v2")}, 1},
+		{amd(""), []ocispec.Platform{amd("v3"), amd("v2")}, 1},
+		{amd("v3"), []ocispec.Platform{amd(""), amd("v2"), amd("v4")}, 1},
+		{p("linux", "s390x", ""), []ocispec.Platform{amd(""), arm("v7")}, -1},
+		{amd(""), nil, -1},
+		{p("linux", "riscv64", ""), []ocispec.Platform{p("linux", "riscv64", "rva22"), p("linux", "riscv64", "rva20")}, 0},
+	} {
+		if got := Best(c.want, c.have); got != c.best {
+			t.Errorf("Best(%s, %v) = %d, want %d", Format(c.want), FormatAll(c.have), got, c.best)
+		}
+	}
+}
+
+func TestFormatAllOnHost(t *testing.T) {
+	if s := FormatAll([]ocispec.Platform{p("linux", "amd64", ""), p("linux", "arm", "v7"), p("linux", "amd64", "")}); s != "linux/amd64, linux/arm/v7" {
+		t.Errorf("FormatAll: %q", s)
+	}
+	if s := FormatAll(nil); s != "" {
+		t.Errorf("FormatAll(nil): %q", s)
+	}
+	other := map[bool]string{true: "riscv64", false: "s390x"}[runtime.GOARCH == "s390x"]
+	for _, c := range []struct {
+		p  ocispec.Platform
+		ok bool
+	}{
+		{Host(), true},
+		{p("", "", ""), true},
+		{p("linux", "", ""), true},
+		{p("LINUX", runtime.GOARCH, "v9"), true},
+		{p("linux", other, ""), false},
+		{p("windows", "", ""), false},
+	} {
+		if got := OnHost(c.p); got != c.ok {
+			t.Errorf("OnHost(%+v) = %v", c.p, got)
+		}
+	}
+	if runtime.GOARCH == "amd64" && !OnHost(p("linux", "x86_64", "")) {
+		t.Error("OnHost(linux/x86_64) on amd64 is false")
 	}
 }

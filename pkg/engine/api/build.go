@@ -6,13 +6,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 
 	"github.com/distribution/reference"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/engine/build"
 	"github.com/berthd/berth/pkg/engine/images"
+	"github.com/berthd/berth/pkg/platforms"
 )
 
 // builderState holds the builder, made on the first build.
@@ -84,8 +85,8 @@ func buildParams(r *http.Request) (build.Options, bool, error) {
 		if err != nil {
 			return o, false, err
 		}
-		if pp.Os != "linux" || pp.Architecture != "" && pp.Architecture != runtime.GOARCH {
-			return o, false, badRequest("build: platform %s is not supported: only this host's linux/%s", p, runtime.GOARCH)
+		if !platforms.OnHost(ocispec.Platform{OS: pp.Os, Architecture: pp.Architecture}) {
+			return o, false, badRequest("build: platform %s is not supported: only this host's %s", p, platforms.Format(platforms.Host()))
 		}
 	}
 	for _, t := range q["t"] {

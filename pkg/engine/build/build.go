@@ -28,12 +28,14 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine/containers"
 	"github.com/berthd/berth/pkg/engine/imageconfig"
 	"github.com/berthd/berth/pkg/engine/images"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/platforms"
 	supervisorv1 "github.com/berthd/berth/proto/berth/supervisor/v1"
 )
 
@@ -421,10 +423,16 @@ func lineErr(loc []parser.Range, err error) error {
 	return fmt.Errorf("Dockerfile line %d: %w", loc[0].Start.Line, err)
 }
 
+// checkPlatform refuses a FROM --platform (os[/arch[/variant]]) that is
+// not this host's.
 func checkPlatform(p string) error {
-	want := "linux/" + runtime.GOARCH
-	if p != want && p != "linux" && !strings.HasPrefix(p, want+"/") {
-		return fmt.Errorf("platform %s: only this host's %s can be built: %w", p, want, errdefs.ErrInvalidArgument)
+	f := strings.SplitN(p, "/", 3)
+	want := ocispec.Platform{OS: f[0]}
+	if len(f) > 1 {
+		want.Architecture = f[1]
+	}
+	if !platforms.OnHost(want) {
+		return fmt.Errorf("platform %s: only this host's %s can be built: %w", p, platforms.Format(platforms.Host()), errdefs.ErrInvalidArgument)
 	}
 	return nil
 }

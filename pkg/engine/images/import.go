@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"time"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -19,6 +18,7 @@ import (
 	"github.com/berthd/berth/pkg/client"
 	"github.com/berthd/berth/pkg/engine/imageconfig"
 	"github.com/berthd/berth/pkg/errdefs"
+	"github.com/berthd/berth/pkg/platforms"
 )
 
 // Importer stores an image archive (containers.Supervisor's Import).
@@ -46,9 +46,9 @@ func ImportRootfs(ctx context.Context, imp Importer, r io.Reader, o ImportOption
 	if err := imageconfig.ApplyChanges(&cfg, o.Changes); err != nil {
 		return "", err
 	}
-	plat := ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
-	if p := o.Platform; p != nil && (p.OS != "" && p.OS != plat.OS || p.Architecture != "" && p.Architecture != plat.Architecture) {
-		return "", fmt.Errorf("platform %s/%s: only this host's %s/%s can be imported: %w", p.OS, p.Architecture, plat.OS, plat.Architecture, errdefs.ErrInvalidArgument)
+	plat := platforms.Host()
+	if p := o.Platform; p != nil && !platforms.OnHost(*p) {
+		return "", fmt.Errorf("platform %s: only this host's %s can be imported: %w", platforms.Format(*p), platforms.Format(plat), errdefs.ErrInvalidArgument)
 	}
 	f, err := os.CreateTemp(tmp, "import-")
 	if err != nil {
