@@ -79,11 +79,13 @@ func printObjects(out io.Writer, format, def string, headers any, rows []any) er
 	table := false
 	if rest, ok := strings.CutPrefix(format, "table"); ok {
 		table = true
-		format = strings.TrimSpace(rest)
-		if format == "" {
-			format = strings.TrimSpace(strings.TrimPrefix(def, "table"))
+		format = rest
+		if strings.TrimSpace(format) == "" {
+			format = strings.TrimPrefix(def, "table")
 		}
 	}
+	// As docker's: spaces around the template are dropped, a table's or not.
+	format = strings.Trim(format, " ")
 	tmpl, err := parseTemplate(format)
 	if err != nil {
 		return err

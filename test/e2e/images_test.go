@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +218,7 @@ func TestImagesDockerPushPull(t *testing.T) {
 	if !strings.Contains(out, "Digest: "+pushed) {
 		t.Errorf("pull by digest:\n%s", out)
 	}
+	compareImagesWithDocker(t, s, d, ref)
 	// docker-py reads the same streams.
 	if py, err := exec.LookPath("python3"); err == nil && exec.Command(py, "-c", "import docker").Run() == nil {
 		script := `import sys, docker
@@ -279,6 +281,62 @@ print(len(c.api.history(img.id)))
 		t.Errorf("container of a removed image does not start: %v %s %s", err, out, errOut)
 	}
 	d.must("rm", "keeper")
+}
+
+// compareImagesWithDocker: `ctl images` prints what `docker images` prints
+// on the same engine, with an image of two tags in one repository, one
+// with a repository digest (pulled, ref's repository) and a dangling one.
+// Lines are compared sorted but for a table's header: the docker CLI
+// orders an image's repositories as a map, at random.
+func compareImagesWithDocker(t *testing.T, s *stack, d *dockerCLI, ref string) {
+	t.Helper()
+	d.must("tag", "busybox", "e2e-two:a")
+	d.must("tag", "busybox", "e2e-two:b")
+	d.must("create", "--name", "imgsrc", "busybox", "true")
+	d.must("commit", "imgsrc")
+	d.must("commit", "imgsrc", "e2e-committed:1")
+	repo := ref[:strings.LastIndex(ref, ":")]
+	sorted := func(out string) string {
+		lines := strings.Split(out, "\n")
+		first := 0
+		if len(lines) > 0 && strings.HasPrefix(lines[0], "REPOSITORY") {
+			first = 1
+		}
+		slices.Sort(lines[first:])
+		return strings.Join(lines, "\n")
+	}
+	// The committed images' ages move while the two run: failing the
+	// exact comparison, a CREATED of seconds, and the spaces it sets, are
+	// left out.
+	recent := regexp.MustCompile(`(Less than a second|[0-9]+ seconds?) ago *`)
+	loose := func(out string) string {
+		lines := strings.Split(recent.ReplaceAllString(out, ""), "\n")
+		for i, l := range lines {
+			lines[i] = strings.Join(strings.Fields(l), " ")
+		}
+		return sorted(strings.Join(lines, "\n"))
+	}
+	for _, args := range [][]string{
+		{}, {"-a"}, {"-q"}, {"--digests"}, {"--no-trunc"}, {"--format", "json"}, {"--format", "table"},
+		{"--format", "raw"}, {"--format", "{{.Repository}}:{{.Tag}} {{.Digest}} {{.ID}}"},
+		{"--format", "table {{.Repository}}\\t{{.Tag}}", "--digests"}, {"-q", "--format", "{{.Repository}}"},
+		{"--filter", "dangling=true"}, {"--filter", "reference=e2e-two"}, {"--filter", "reference=" + repo},
+		{"--filter", "reference=e2e-two", "--digests"}, {"e2e-two:b"}, {"ls"},
+	} {
+		args = append([]string{"images"}, args...)
+		dout, derr, err := d.run(args...)
+		if err != nil {
+			t.Errorf("docker %v: %v %s", args, err, derr)
+			continue
+		}
+		cout, cerr, code := s.run(args...)
+		if code != 0 || cerr != derr || sorted(cout) != sorted(dout) && loose(cout) != loose(dout) {
+			t.Errorf("ctl %v: %d\n%s%s\ndocker's:\n%s%s", args, code, cout, cerr, dout, derr)
+		}
+	}
+	d.must("rm", "imgsrc")
+	d.must("rmi", "e2e-two:a", "e2e-two:b", "e2e-committed:1")
+	d.must("image", "prune", "-f")
 }
 
 // Basic auth: credentials from the docker config go through engined to the
