@@ -72,7 +72,7 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request) {
 	// As dockerd, manifests is a parameter from API 1.48: older clients
 	// get no Manifests.
 	manifests := boolParam(r, "manifests") && !versions.LessThan(apiVersion(r), "1.48")
-	platform, err := queryPlatform(r, "platform")
+	platform, err := queryPlatform(r, "platform", "1.49")
 	if err != nil {
 		writeError(w, err)
 		return
@@ -138,7 +138,7 @@ func (s *Server) imageInspect(w http.ResponseWriter, r *http.Request) {
 // unless forced.
 func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) {
 	ref := r.PathValue("name")
-	platforms, err := queryPlatforms(r, "platforms")
+	platforms, err := queryPlatforms(r, "platforms", "1.50")
 	if err != nil {
 		writeError(w, err)
 		return

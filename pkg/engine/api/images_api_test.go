@@ -523,3 +523,41 @@ func TestSaveAndExport(t *testing.T) {
 		t.Errorf("export of a missing container: %d", resp.StatusCode)
 	}
 }
+
+// The reference filter keeps an image's digests as it keeps its tags: only
+// the names it matches, as dockerd does (the docker CLI shows each digest
+// of another repository as a line of its own).
+func TestImagesReferenceFilterDigests(t *testing.T) {
+	e := newImgEnv(t)
+	ctx := context.Background()
+	id := "sha256:" + strings.Repeat("4", 64)
+	e.sup.AddImage("docker.io/library/one:a", id, &ocispec.Image{})
+	e.sup.AddImage("docker.io/library/one:b", id, &ocispec.Image{})
+	e.sup.AddImage("localhost:5000/two:c", id, &ocispec.Image{})
+	dg := "@sha256:" + strings.Repeat("5", 64)
+	for _, n := range []string{"docker.io/library/one:a", "docker.io/library/one:b", "localhost:5000/two:c"} {
+		e.sup.Images[n].Target.Digest = dg[1:]
+	}
+	for ref, want := range map[string]string{
+		"one":      "one:a,one:b one" + dg,
+		"one:a":    "one:a ",
+		"two":      "",
+		"*/two*":   "localhost:5000/two:c localhost:5000/two" + dg,
+		"one@*":    " one" + dg,
+		"nomatch*": "",
+	} {
+		res, err := e.cl.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", ref)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range res.Items {
+			if s.ID == id {
+				got = append(got, strings.Join(s.RepoTags, ",")+" "+strings.Join(s.RepoDigests, ","))
+			}
+		}
+		if strings.Join(got, "|") != want {
+			t.Errorf("reference=%s: %q, want %q", ref, strings.Join(got, "|"), want)
+		}
+	}
+}

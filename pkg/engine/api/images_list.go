@@ -133,8 +133,11 @@ func (s *Server) imagesList(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if pats := f["reference"]; len(pats) > 0 {
-			sum.RepoTags = matchingTags(sum.RepoTags, pats)
-			if len(sum.RepoTags) == 0 {
+			// As dockerd: the filter keeps the names it matches, tags and
+			// digests alike, and the images left with one.
+			sum.RepoTags = matchingRefs(sum.RepoTags, pats)
+			sum.RepoDigests = matchingRefs(sum.RepoDigests, pats)
+			if len(sum.RepoTags) == 0 && len(sum.RepoDigests) == 0 {
 				continue
 			}
 		}
@@ -149,11 +152,12 @@ func (s *Server) imagesList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// matchingTags keeps the tags one of the patterns matches, as dockerd's
-// reference filter: a glob on the familiar name with or without its tag.
-func matchingTags(tags, patterns []string) []string {
-	var out []string
-	for _, t := range tags {
+// matchingRefs keeps the names (name:tag or name@digest) one of the
+// patterns matches, as dockerd's reference filter: a glob on the familiar
+// name with or without its tag or digest.
+func matchingRefs(refs, patterns []string) []string {
+	out := []string{}
+	for _, t := range refs {
 		named, err := reference.ParseNormalizedNamed(t)
 		if err != nil {
 			continue

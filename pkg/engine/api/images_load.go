@@ -13,7 +13,7 @@ import (
 // found, naming the platform) an archive that lacks one, before anything
 // is stored.
 func (s *Server) imagesLoad(w http.ResponseWriter, r *http.Request) {
-	platforms, err := queryPlatforms(r, "platform")
+	platforms, err := queryPlatforms(r, "platform", "1.48")
 	if err != nil {
 		writeError(w, err)
 		return

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/moby/moby/client/pkg/versions"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berthd/berth/pkg/client"
@@ -22,8 +23,13 @@ import (
 // queryPlatforms reads the JSON-encoded OCI platforms of a query parameter
 // (repeated for the endpoints that take several). A value that is not one
 // is refused naming the parameter: reading it as "no platform" would act
-// on whatever the image is.
-func queryPlatforms(r *http.Request, param string) ([]ocispec.Platform, error) {
+// on whatever the image is. The parameter exists from API version since:
+// below it, dockerd ignores it unread (older clients send it anyway: the
+// docker client's push options once carried pull's platform), and so do we.
+func queryPlatforms(r *http.Request, param, since string) ([]ocispec.Platform, error) {
+	if versions.LessThan(apiVersion(r), since) {
+		return nil, nil
+	}
 	var out []ocispec.Platform
 	for _, v := range r.URL.Query()[param] {
 		if v == "" {
@@ -47,8 +53,8 @@ func queryPlatforms(r *http.Request, param string) ([]ocispec.Platform, error) {
 }
 
 // queryPlatform is queryPlatforms for the endpoints that take one.
-func queryPlatform(r *http.Request, param string) (*ocispec.Platform, error) {
-	ps, err := queryPlatforms(r, param)
+func queryPlatform(r *http.Request, param, since string) (*ocispec.Platform, error) {
+	ps, err := queryPlatforms(r, param, since)
 	if err != nil || len(ps) == 0 {
 		return nil, err
 	}

@@ -245,3 +245,31 @@ func TestLoadPlatform(t *testing.T) {
 		t.Errorf("load of two platforms of an index: %v", err)
 	}
 }
+
+// Below the API version that brought an endpoint's platform parameter,
+// dockerd ignores it unread, a bad one too; from that version it counts.
+func TestPlatformIgnoredBeforeItsVersion(t *testing.T) {
+	e := newImgEnv(t)
+	addForeign(e, "docker.io/library/far:1")
+	host := platformQuery(hostPlatform)
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/v1.48/images/far:1/json?platform=" + host, 200},
+		{"GET", "/v1.48/images/far:1/json?platform=%7B", 200},
+		{"GET", "/v1.48/images/far:1/json?manifests=1&platform=" + host, 200},
+		{"GET", "/v1.49/images/far:1/json?platform=" + host, 404},
+		{"GET", "/v1.49/images/far:1/json?platform=%7B", 400},
+		{"GET", "/v1.47/images/far:1/history?platform=%7B", 200},
+		{"GET", "/v1.48/images/far:1/history?platform=%7B", 400},
+		{"GET", "/v1.47/images/get?names=far:1&platform=%7B", 200},
+		{"GET", "/v1.48/images/get?names=far:1&platform=%7B", 400},
+		{"DELETE", "/v1.50/images/far:1?platforms=x", 400},
+		{"DELETE", "/v1.49/images/far:1?platforms=" + host, 200},
+	} {
+		if resp, body := e.do(t, c.method, c.path, nil); resp.StatusCode != c.status {
+			t.Errorf("%s %s: %d, want %d: %.200s", c.method, c.path, resp.StatusCode, c.status, body)
+		}
+	}
+}

@@ -189,7 +189,7 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 		}
 		sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
 	}
-	platform, err := queryPlatform(r, "platform")
+	platform, err := queryPlatform(r, "platform", "1.46")
 	if err != nil {
 		writeError(w, err)
 		return

@@ -43,7 +43,7 @@ func (s *Server) imagesSave(w http.ResponseWriter, r *http.Request, names []stri
 		writeError(w, badRequest("no image names given"))
 		return
 	}
-	platforms, err := queryPlatforms(r, "platform")
+	platforms, err := queryPlatforms(r, "platform", "1.48")
 	if err != nil {
 		writeError(w, err)
 		return

@@ -67,7 +67,7 @@ func (s *Server) imageTag(w http.ResponseWriter, r *http.Request, name string) {
 // imageHistory is GET /images/{name}/history: the config's history, newest
 // first, each entry that made a layer with that layer's size.
 func (s *Server) imageHistory(w http.ResponseWriter, r *http.Request, name string) {
-	platform, err := queryPlatform(r, "platform")
+	platform, err := queryPlatform(r, "platform", "1.48")
 	if err != nil {
 		writeError(w, err)
 		return
