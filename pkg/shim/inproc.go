@@ -106,9 +106,15 @@ func prepareInProcess(binary string) {
 		return
 	}
 	inProcessMu.Lock()
-	defer inProcessMu.Unlock()
-	if useHelperDirLocked(dir) {
+	ours := useHelperDirLocked(dir)
+	if ours {
 		warmInProcessLocked()
+	}
+	inProcessMu.Unlock()
+	if ours {
+		// A spare has time: its one create's first-run costs too (pure
+		// work, not under the lock a create takes).
+		container.WarmCreate()
 	}
 }
 

@@ -262,3 +262,11 @@ func TestInitPlanLoopback(t *testing.T) {
 		}
 	}
 }
+
+// The spare shim's warm-up goes through every step of a create it warms:
+// a step that fails would leave its first run to the container's create.
+func TestWarmCreateSteps(t *testing.T) {
+	if err := warmCreate(); err != nil {
+		t.Fatal(err)
+	}
+}
