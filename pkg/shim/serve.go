@@ -176,6 +176,7 @@ func Run(ctx context.Context, cfg Config, ready io.WriteCloser, early *Early) (e
 	}
 	if api != nil {
 		api.late.attach(l)
+		handOver.ready = time.Now()
 		api.gate.open(nil)
 	} else {
 		shimv1.RegisterShimService(srv, svc)

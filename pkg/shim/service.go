@@ -119,6 +119,9 @@ func (s *service) create(ctx context.Context, req *shimv1.CreateRequest) (*shimv
 		s.creating = false
 		s.mu.Unlock()
 	}()
+	if t := trace.FromContext(ctx); t != nil && !handOver.got.IsZero() && !handOver.ready.IsZero() {
+		t.Record("spare: set-up after hand-over", handOver.got, handOver.ready)
+	}
 	// The runtime places init in its cgroups some 10 ms from now; start the
 	// kernel's wait for that here rather than there (package cgroupprime).
 	cgroupprime.Start()

@@ -123,7 +123,10 @@ func (d *Daemon) makeAhead(ctx context.Context, c *Container) {
 			return
 		}
 		if d.net != nil {
-			if a.err = d.net.Reserve(c.ID); a.err != nil {
+			endReserve := trace.Begin(ctx, "network namespace (reserve)")
+			a.err = d.net.Reserve(c.ID)
+			endReserve()
+			if a.err != nil {
 				return
 			}
 		}
