@@ -143,17 +143,28 @@ func (s *Store) Record(ctx context.Context, imgs []Image) error { return s.recor
 
 // record stores imgs in one transaction: all names or none. An existing name
 // is moved to the new target (keeping its creation time), as a tag moves.
+// The image a name leaves stays, as dockerd keeps it, as a dangling image
+// (recorded under its ID) when no other name refers to it.
 func (s *Store) record(ctx context.Context, imgs []Image) error {
 	now := time.Now().UTC()
 	failpoint.Hit("image-record")
 	err := s.db.Update(ctx, func(tx *metadata.Tx) error {
+		var left []Image
 		for i := range imgs {
 			var old Image
 			imgs[i].CreatedAt, imgs[i].UpdatedAt = now, now
 			if tx.Get(metadata.Images, imgs[i].Name, &old) == nil {
 				imgs[i].CreatedAt = old.CreatedAt
+				if old.ID() != imgs[i].ID() {
+					left = append(left, old)
+				}
 			}
 			if err := tx.Put(metadata.Images, imgs[i].Name, imgs[i]); err != nil {
+				return err
+			}
+		}
+		for _, old := range left {
+			if err := keepDangling(tx, old); err != nil {
 				return err
 			}
 		}
@@ -163,4 +174,24 @@ func (s *Store) record(ctx context.Context, imgs []Image) error {
 		failpoint.Hit("image-recorded")
 	}
 	return err
+}
+
+// keepDangling records old under its ID (a dangling image: its content
+// stays referenced) unless a record already refers to that ID (one that
+// does not decode refers to nothing).
+func keepDangling(tx *metadata.Tx, old Image) error {
+	if old.ID() == "" {
+		return nil
+	}
+	named := false
+	err := tx.ForEach(metadata.Images, func(_ string, raw []byte) error {
+		var i Image
+		named = named || json.Unmarshal(raw, &i) == nil && i.ID() == old.ID()
+		return nil
+	})
+	if err != nil || named {
+		return err
+	}
+	old.Name = old.ID().String()
+	return tx.Put(metadata.Images, old.Name, old)
 }
