@@ -45,8 +45,9 @@ func (a *archiveFile) chooseManifest(idx ocispec.Index, desc ocispec.Descriptor,
 			offered, at = append(offered, *m.Platform), append(at, i)
 		}
 	}
-	if i := platforms.Best(first, offered); i >= 0 {
-		chosen = &idx.Manifests[at[i]]
+	best := platforms.Best(first, offered)
+	if best >= 0 {
+		chosen = &idx.Manifests[at[best]]
 	}
 	if chosen == nil && len(want) == 0 {
 		return ocispec.Descriptor{}, offered, invalid("index %s has no manifest for %s", desc.Digest, platforms.Format(first))
@@ -56,10 +57,14 @@ func (a *archiveFile) chooseManifest(idx ocispec.Index, desc ocispec.Descriptor,
 	}
 	if chosen.Platform != nil && len(want) > 0 {
 		for _, w := range want[1:] {
-			if platforms.Match(w, *chosen.Platform) {
+			// The chosen entry must be the one that serves w best too: an
+			// arm/v6 entry runs on arm/v7, but an archive that also holds
+			// the v7 asked for holds two images, of which berth keeps one.
+			wb := platforms.Best(w, offered)
+			if wb == best {
 				continue
 			}
-			if slices.ContainsFunc(offered, func(o ocispec.Platform) bool { return platforms.Match(w, o) }) {
+			if wb >= 0 {
 				return ocispec.Descriptor{}, offered, errdefs.Classf(errdefs.ErrNotImplemented,
 					"import: the archive holds %s and %s of image %s as two manifests of an index, but berth stores an image for one platform; nothing was imported",
 					platforms.Format(want[0]), platforms.Format(w), image)

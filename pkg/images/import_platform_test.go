@@ -231,6 +231,16 @@ func TestImportPlatformBestMatch(t *testing.T) {
 	if v6 := platforms.Format(arm("v6")); err != nil || len(imgs) != 1 || imgs[0].Config.Digest != l.config[v6].Digest {
 		t.Errorf("import for linux/arm/v7 of an index of v5 and v6: %v %+v, want config %s", err, imgs, l.config[v6].Digest)
 	}
+	// v6 serves both v7 and v6 there: one image, for both.
+	if _, err := s.Import(ctx, bytes.NewReader(l.parts.tar(t)), "", arm("v7"), arm("v6")); err != nil {
+		t.Errorf("import for linux/arm/v7 and v6 of an index of v5 and v6: %v", err)
+	}
+	// An index that holds both v6 and v7, each asked for, is two images:
+	// v6 does not stand in for the v7 asked for.
+	both := newPlatformLayout(t, "example.com/both:1", arm("v6"), arm("v7"))
+	if _, err := s.Import(ctx, bytes.NewReader(both.parts.tar(t)), "", arm("v6"), arm("v7")); !errdefs.IsNotImplemented(err) {
+		t.Errorf("import for linux/arm/v6 and v7 of an index of both: %v, want NotImplemented", err)
+	}
 	spelled := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
 	if spelled == "" {
 		return

@@ -52,6 +52,14 @@ func Match(want, have ocispec.Platform) bool {
 	return rank(Normalize(want), Normalize(have)) >= 0
 }
 
+// MatchStrict tells whether have is exactly the platform want names: a
+// want with a variant takes that variant only (dockerd's OnlyStrict, for
+// an image already here: inspect, rmi, push, save, history, create); a
+// want without one still takes any.
+func MatchStrict(want, have ocispec.Platform) bool {
+	return rank(Normalize(want), Normalize(have)) == 0 || Normalize(want).Variant == "" && Match(want, have)
+}
+
 // Best is the index of the platform in have that serves want best, -1 if
 // none does (Match). The same variant comes first, then the older variants
 // want runs, the newest first (arm/v7 prefers v7, then v6, then v5). A want

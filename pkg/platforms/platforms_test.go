@@ -2,6 +2,7 @@ package platforms
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -108,5 +109,37 @@ func TestFormatAllOnHost(t *testing.T) {
 	}
 	if runtime.GOARCH == "amd64" && !OnHost(p("linux", "x86_64", "")) {
 		t.Error("OnHost(linux/x86_64) on amd64 is false")
+	}
+}
+
+// MatchStrict, for an image already held (inspect, rmi, push, save,
+// history, create): a variant asked for is that variant only, as dockerd's
+// OnlyStrict; spellings still normalize, and a platform without variant
+// takes any.
+func TestMatchStrict(t *testing.T) {
+	p := func(s string) ocispec.Platform {
+		parts := strings.Split(s, "/")
+		out := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+		if len(parts) > 2 {
+			out.Variant = parts[2]
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		want, have string
+		ok         bool
+	}{
+		{"linux/arm/v7", "linux/arm/v7", true},
+		{"linux/arm/v7", "linux/arm/v6", false},
+		{"linux/amd64/v3", "linux/amd64", false},
+		{"linux/x86_64", "linux/amd64", true},
+		{"linux/arm64/v8", "linux/arm64", true},
+		{"linux/amd64", "linux/amd64/v3", true},
+		{"linux/arm", "linux/arm/v6", true},
+		{"linux/arm64", "linux/amd64", false},
+	} {
+		if got := MatchStrict(p(tc.want), p(tc.have)); got != tc.ok {
+			t.Errorf("MatchStrict(%s, %s) = %v, want %v", tc.want, tc.have, got, tc.ok)
+		}
 	}
 }

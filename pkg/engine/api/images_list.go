@@ -133,13 +133,15 @@ func (s *Server) imagesList(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if pats := f["reference"]; len(pats) > 0 {
-			// As dockerd: the filter keeps the names it matches, tags and
-			// digests alike, and the images left with one.
+			// As dockerd (containerd's store): the filter keeps the names
+			// it matches and the images left with one; the digests shown
+			// are those of the repositories of the names kept (a digest is
+			// one per tagged repository here, as there).
 			sum.RepoTags = matchingRefs(sum.RepoTags, pats)
-			sum.RepoDigests = matchingRefs(sum.RepoDigests, pats)
-			if len(sum.RepoTags) == 0 && len(sum.RepoDigests) == 0 {
+			if len(sum.RepoTags) == 0 {
 				continue
 			}
+			sum.RepoDigests = digestsOf(sum.RepoDigests, sum.RepoTags)
 		}
 		out = append(out, sum)
 	}
@@ -150,6 +152,23 @@ func (s *Server) imagesList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// digestsOf keeps the digests (repo@digest) of the repositories of tags.
+func digestsOf(digests, tags []string) []string {
+	repos := map[string]bool{}
+	for _, t := range tags {
+		if named, err := reference.ParseNormalizedNamed(t); err == nil {
+			repos[reference.FamiliarName(named)] = true
+		}
+	}
+	out := []string{}
+	for _, d := range digests {
+		if repo, _, ok := strings.Cut(d, "@"); ok && repos[repo] {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // matchingRefs keeps the names (name:tag or name@digest) one of the

@@ -74,7 +74,8 @@ func (s *Server) imagePlatform(ctx context.Context, img *client.Image) (ocispec.
 }
 
 // checkImagePlatforms refuses (not found, as a missing image is) when img
-// does not provide every platform in want; ref is the image as the client
+// does not provide every platform in want exactly (platforms.MatchStrict,
+// as dockerd checks an image it holds); ref is the image as the client
 // named it.
 func (s *Server) checkImagePlatforms(ctx context.Context, ref string, img *client.Image, want []ocispec.Platform) error {
 	if len(want) == 0 {
@@ -85,7 +86,7 @@ func (s *Server) checkImagePlatforms(ctx context.Context, ref string, img *clien
 		return err
 	}
 	for _, w := range want {
-		if !platforms.Match(w, have) {
+		if !platforms.MatchStrict(w, have) {
 			return errdefs.Classf(errdefs.ErrNotFound, "image %s has no %s variant: it is stored for %s only", ref, platforms.Format(w), platforms.Format(have))
 		}
 	}
