@@ -20,10 +20,14 @@ import (
 
 // Create makes a new network namespace held at path (whose directory must
 // exist), with sysctls (net.* names) written in it. An existing namespace
-// at path is kept as it is.
+// at path is kept, and gets the sysctls too (one left by a crash, or made
+// by an earlier engine, has not had them).
 func Create(path string, sysctls map[string]string) (err error) {
 	if Held(path) {
-		return nil
+		if len(sysctls) == 0 {
+			return nil
+		}
+		return writeSysctlsIn(path, sysctls)
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
 	if err != nil && !errors.Is(err, os.ErrExist) {
@@ -148,6 +152,29 @@ func Hold(f *os.File, path string) error {
 	if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
 		os.Remove(path)
 		return fmt.Errorf("netns %s: bind %s: %w", path, src, err)
+	}
+	return nil
+}
+
+// writeSysctlsIn writes sysctls in the namespace held at path, from a
+// thread that joins it and is then let go with its goroutine.
+func writeSysctlsIn(path string, sysctls map[string]string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("netns %s: %w", path, err)
+	}
+	defer f.Close()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread goes with it
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns: %w", err)
+			return
+		}
+		errc <- writeSysctls(sysctls)
+	}()
+	if err := <-errc; err != nil {
+		return fmt.Errorf("netns %s: %w", path, err)
 	}
 	return nil
 }

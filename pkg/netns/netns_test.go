@@ -69,6 +69,13 @@ func TestSysctlsInTheNewNamespace(t *testing.T) {
 	if got := readIn(t, g, file); got != "77" {
 		t.Errorf("Create: %s = %q in the namespace", key, got)
 	}
+	// A namespace already held there is kept, and gets them too.
+	if err := Create(path, map[string]string{key: "78"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readIn(t, g, file); got != "78" {
+		t.Errorf("Create over a held namespace: %s = %q in it", key, got)
+	}
 	if hostAfter, _ := os.ReadFile(file); string(hostAfter) != string(hostBefore) {
 		t.Errorf("the caller's %s changed: %q -> %q", key, hostBefore, hostAfter)
 	}

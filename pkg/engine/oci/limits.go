@@ -89,27 +89,32 @@ func NetworkSysctls(userNS bool) map[string]string {
 }
 
 // containerSysctls are the sysctls init writes: NetworkSysctls for a
-// network namespace of the container's own, less those the engine's
-// namespace the container joins (Options.NetNSSysctls) already has, then
-// the user's, which win. The user's map is copied, not shared with the
-// stored HostConfig.
+// network namespace of the container's own, then the user's, which win,
+// less those the engine's namespace the container joins already has with
+// the same value (Options.NetNSSysctls). The user's map is copied, not
+// shared with the stored HostConfig.
 func containerSysctls(s *specs.Spec, o Options, hc *container.HostConfig) map[string]string {
 	out := map[string]string{}
+	joined := false
 	if m := hc.NetworkMode; !m.IsHost() && !m.IsContainer() {
-		joined := false
 		for _, ns := range s.Linux.Namespaces {
 			if ns.Type == specs.NetworkNamespace && ns.Path != "" && ns.Path == o.NetNSPath {
 				joined = true
 			}
 		}
 		userNS := len(o.UIDMappings) > 0 && !hc.UsernsMode.IsHost()
-		for k, v := range NetworkSysctls(userNS) {
-			if have, ok := o.NetNSSysctls[k]; !joined || !ok || have != v {
-				out[k] = v
+		maps.Copy(out, NetworkSysctls(userNS))
+	}
+	maps.Copy(out, hc.Sysctls)
+	if joined {
+		// What the namespace has already, the user's value included (under
+		// --userns-remap init could not write it).
+		for k, v := range o.NetNSSysctls {
+			if out[k] == v {
+				delete(out, k)
 			}
 		}
 	}
-	maps.Copy(out, hc.Sysctls)
 	if len(out) == 0 {
 		return nil
 	}

@@ -81,6 +81,7 @@ func TestDefaultSysctls(t *testing.T) {
 		{"userns-remap", container.HostConfig{}, true, ports, nil},
 		{"userns-remap, --userns host", container.HostConfig{UsernsMode: "host"}, true, ports, map[string]string{"net.ipv4.ping_group_range": "0 2147483647"}},
 		{"the user's", container.HostConfig{Sysctls: map[string]string{"net.ipv4.ip_unprivileged_port_start": "1024"}}, false, both, map[string]string{"net.ipv4.ip_unprivileged_port_start": "1024"}},
+		{"the user's, the namespace's value, userns-remap", container.HostConfig{Sysctls: map[string]string{"net.ipv4.ip_unprivileged_port_start": "0"}}, true, ports, nil},
 	} {
 		nsHas = tc.has
 		hc := tc.hc

@@ -84,11 +84,11 @@ func initPlan(s *specs.Spec, a initPlanArgs) (*initplan.Plan, error) {
 			newNS[ns.Type] = true
 			continue
 		}
+		joinsByPath = true // whoever joins it: shared with others
 		if earlyJoin[ns.Type] != "" || a.ParentJoined {
 			continue // joined by InitHelper before the plan, or by the parent
 		}
 		p.Add(initplan.Setns, 0, ns.Path, nsFlags[ns.Type], string(ns.Type))
-		joinsByPath = true
 	}
 	// A new time namespace applies to the children of the unsharing thread
 	// and, on execve, to the thread itself; its offsets can only be set
